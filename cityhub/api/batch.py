@@ -1,0 +1,209 @@
+"""``/ngsi-ld/v1/entityOperations/*``.
+
+Clauses 5.6.7-5.6.10, 5.6.20 and 5.7.2 via POST; HTTP binding 6.14-6.31.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cityhub import provision
+from cityhub.api import negotiation as neg
+from cityhub.api.params import options_of, paging_of, projection_of, split_list
+from cityhub.errors import BadRequestData, CityhubError
+from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.entity import expand_entity
+from cityhub.ngsild.names import check_name, check_uri
+from cityhub.ngsild.query import ast as qast
+from cityhub.ngsild.query.q import parse_q
+from cityhub.ngsild.query.scope import parse_scope_q
+from cityhub.ngsild.query.types import parse_type_query
+from cityhub.ngsild.render import render_entity
+from cityhub.provision import BatchItem, BatchResult
+from cityhub.store.base import EntityQuery
+
+BASE = "/ngsi-ld/v1/entityOperations"
+
+
+async def _entities(
+    request: Request, *, need_type: bool = True, allow_null: bool = False
+) -> tuple[list[BatchItem], TermMap]:
+    body, media = await neg.read_json(request)
+    if not isinstance(body, list):
+        raise BadRequestData("a batch operation's body must be a JSON array of entities")
+    if not body:
+        raise BadRequestData("the batch is empty")
+    limit = request.app.state.settings.batch_max_entities
+    if len(body) > limit:
+        raise BadRequestData(
+            f"the batch has {len(body)} entities; the limit is {limit} (setting batch_max_entities)"
+        )
+    if media == neg.JSONLD:
+        if neg.link_context(request) is not None:
+            raise BadRequestData("an application/ld+json request must not have a Link header")
+        if not all(isinstance(e, dict) and "@context" in e for e in body):
+            raise BadRequestData("in an application/ld+json batch every entity carries @context")
+    elif any(isinstance(e, dict) and "@context" in e for e in body):
+        raise BadRequestData(
+            "an application/json body must not carry @context; use a Link "
+            "header or application/ld+json"
+        )
+    link_terms = await neg.terms_for(request, neg.link_context(request))
+    items: list[BatchItem] = []
+    for raw in body:
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        entity_id = raw_id if isinstance(raw_id, str) else None
+        try:
+            terms = link_terms
+            if media == neg.JSONLD:
+                terms = await neg.terms_for(request, raw["@context"])
+            entity = expand_entity(raw, terms, need_type=need_type, allow_null=allow_null)
+        except CityhubError as exc:
+            items.append((entity_id, None, exc))
+            continue
+        items.append((entity["id"], entity, None))
+    return items, link_terms
+
+
+def _errors(result: BatchResult) -> list[dict[str, Any]]:
+    return [{"entityId": entity_id, "error": exc.to_problem()} for entity_id, exc in result.errors]
+
+
+def _respond(result: BatchResult, *, created_status: bool) -> Response:
+    """Clause 6.14.3.1 etc.: 201 with created ids, 204 when nothing to report, 207 otherwise."""
+    if result.errors:
+        return neg.json_response({"success": result.success, "errors": _errors(result)}, status=207)
+    if created_status and result.created:
+        return neg.json_response(result.created, status=201)
+    return Response(status_code=204)
+
+
+async def batch_create(request: Request) -> Response:
+    items, _ = await _entities(request)
+    result = await provision.batch_create(request.app.state.store, neg.tenant_of(request), items)
+    return _respond(result, created_status=True)
+
+
+async def batch_upsert(request: Request) -> Response:
+    opts = options_of(request.query_params)
+    if {"update", "replace"} <= opts:
+        raise BadRequestData("options update and replace exclude each other")
+    items, _ = await _entities(request)
+    result = await provision.batch_upsert(
+        request.app.state.store, neg.tenant_of(request), items, replace="update" not in opts
+    )
+    return _respond(result, created_status=True)
+
+
+async def batch_update(request: Request) -> Response:
+    opts = options_of(request.query_params)
+    items, _ = await _entities(request, need_type=False)
+    result = await provision.batch_update(
+        request.app.state.store, neg.tenant_of(request), items, overwrite="noOverwrite" not in opts
+    )
+    return _respond(result, created_status=False)
+
+
+async def batch_merge(request: Request) -> Response:
+    items, _ = await _entities(request, need_type=False, allow_null=True)
+    result = await provision.batch_merge(request.app.state.store, neg.tenant_of(request), items)
+    return _respond(result, created_status=False)
+
+
+async def batch_delete(request: Request) -> Response:
+    body, _media = await neg.read_json(request)
+    if not isinstance(body, list) or not body:
+        raise BadRequestData("a batch delete's body must be a non-empty JSON array of entity ids")
+    items: list[BatchItem] = []
+    for raw in body:
+        try:
+            entity_id = check_uri(raw, "entity id")
+        except CityhubError as exc:
+            items.append((raw if isinstance(raw, str) else None, None, exc))
+            continue
+        items.append((entity_id, {"id": entity_id}, None))
+    tenant = await neg.require_tenant(request)
+    result = await provision.batch_delete(request.app.state.store, tenant, items)
+    return _respond(result, created_status=False)
+
+
+def _query_from_body(body: Any, terms: TermMap, request: Request) -> tuple[EntityQuery, Any]:
+    """A Query data type (clause 5.2.23) → a store query."""
+    if not isinstance(body, dict) or body.get("type") != "Query":
+        raise BadRequestData('the body must be a Query object: {"type": "Query", ...}')
+    ids: list[str] = []
+    types: list[str] = []
+    type_query: Any = None
+    id_pattern = None
+    for sel in body.get("entities") or []:
+        if not isinstance(sel, dict):
+            raise BadRequestData("entities must be an array of EntitySelector objects")
+        if "id" in sel:
+            ids.append(check_uri(sel["id"], "entities[].id"))
+        if "idPattern" in sel:
+            id_pattern = str(sel["idPattern"])
+        if "type" in sel:
+            raw = sel["type"]
+            if not isinstance(raw, str):
+                raise BadRequestData("entities[].type must be a string")
+            if any(c in raw for c in ";|()"):
+                type_query = qast.expand_types(parse_type_query(raw), terms.expand)
+            else:
+                types.extend(terms.expand(check_name(t, "entity type")) for t in raw.split(","))
+    attrs = body.get("attrs") or []
+    if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
+        raise BadRequestData("attrs must be an array of attribute names")
+    q, scope_q = body.get("q"), body.get("scopeQ")
+    if body.get("geoQ"):
+        raise BadRequestData("geoQ is not available yet in this version of cityhub")
+    if not (ids or types or type_query or id_pattern or attrs or q or scope_q):
+        raise BadRequestData("a Query needs entities, attrs, q, scopeQ or geoQ")
+    limit, offset, count = paging_of(request.query_params, request.app.state.settings)
+    query = EntityQuery(
+        ids=tuple(ids),
+        id_pattern=id_pattern,
+        types=tuple(types),
+        type_query=type_query,
+        attrs=tuple(terms.expand(check_name(a, "attribute name")) for a in attrs),
+        q=qast.expand_q(parse_q(q), terms.expand) if isinstance(q, str) else None,
+        scope_q=parse_scope_q(scope_q) if isinstance(scope_q, str) else None,
+        limit=limit,
+        offset=offset,
+        count=count,
+    )
+    return query, attrs
+
+
+async def batch_query(request: Request) -> Response:
+    """Clause 5.7.2 via POST /entityOperations/query (HTTP 6.23)."""
+    media = neg.accept_of(request)
+    body, body_media = await neg.read_json(request)
+    terms = await neg.body_terms(request, body, body_media)
+    tenant = await neg.require_tenant(request)
+    query, attrs = _query_from_body(body, terms, request)
+    params = dict(request.query_params)
+    if isinstance(body.get("lang"), str):
+        params.setdefault("lang", body["lang"])
+    proj = projection_of(params, terms, attrs=list(query.attrs) or None)
+    result = await request.app.state.store.query_entities(tenant, query)
+    docs = [neg.with_context(render_entity(e, terms, proj), terms, media) for e in result.entities]
+    headers = neg.context_headers(terms, media)
+    if result.count is not None:
+        headers["NGSILD-Results-Count"] = str(result.count)
+    return neg.json_response(docs, media=media, headers=headers)
+
+
+routes = [
+    Route(BASE + "/create", batch_create, methods=["POST"]),
+    Route(BASE + "/upsert", batch_upsert, methods=["POST"]),
+    Route(BASE + "/update", batch_update, methods=["POST"]),
+    Route(BASE + "/merge", batch_merge, methods=["POST"]),
+    Route(BASE + "/delete", batch_delete, methods=["POST"]),
+    Route(BASE + "/query", batch_query, methods=["POST"]),
+]
+
+__all__ = ["routes", "split_list"]

@@ -1,0 +1,284 @@
+"""``/ngsi-ld/v1/entities`` routes (clauses 5.6, 5.7; HTTP binding 6.4-6.7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cityhub import provision
+from cityhub.api import negotiation as neg
+from cityhub.api.params import (
+    attrs_of,
+    entity_query_of,
+    options_of,
+    projection_of,
+    type_selection,
+)
+from cityhub.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from cityhub.ngsild import ops
+from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.entity import Entity, expand_attribute, expand_entity, expand_instance
+from cityhub.ngsild.names import ATTRIBUTE_MEMBERS, check_name, check_uri
+from cityhub.ngsild.render import render_entity
+
+BASE = "/ngsi-ld/v1"
+
+
+def _entity_id(request: Request) -> str:
+    return check_uri(request.path_params["entity_id"], "entity id in the URL")
+
+
+def _tenant_headers(tenant: str) -> dict[str, str]:
+    return {neg.TENANT_HEADER: tenant} if tenant else {}
+
+
+def _update_result(result: ops.UpdateResult, terms: TermMap) -> Response:
+    """204 when everything was done, else 207 with an UpdateResult (clause 5.2.18)."""
+    if not result.not_updated:
+        return Response(status_code=204)
+    body = {
+        "updated": [terms.compact(i) for i in result.updated],
+        "notUpdated": [
+            {"attributeName": terms.compact(i), "reason": reason}
+            for i, reason in result.not_updated
+        ],
+    }
+    return neg.json_response(body, status=207)
+
+
+async def create_entity(request: Request) -> Response:
+    body, media = await neg.read_json(request)
+    terms = await neg.body_terms(request, body, media)
+    tenant = neg.tenant_of(request)
+    entity = expand_entity(body, terms)
+    await provision.create_entity(request.app.state.store, tenant, entity)
+    headers = {"Location": f"{BASE}/entities/{entity['id']}", **_tenant_headers(tenant)}
+    return Response(status_code=201, headers=headers)
+
+
+async def query_entities(request: Request) -> Response:
+    media = neg.accept_of(request)
+    terms = await neg.query_terms(request)
+    tenant = await neg.require_tenant(request)
+    params = request.query_params
+    query = entity_query_of(params, terms, request.app.state.settings)
+    proj = projection_of(params, terms, attrs=list(query.attrs) or None)
+    result = await request.app.state.store.query_entities(tenant, query)
+    docs = [neg.with_context(render_entity(e, terms, proj), terms, media) for e in result.entities]
+    headers = neg.context_headers(terms, media)
+    if result.count is not None:
+        headers["NGSILD-Results-Count"] = str(result.count)
+    return neg.json_response(docs, media=media, headers=headers)
+
+
+async def purge_entities(request: Request) -> Response:
+    terms = await neg.query_terms(request)
+    tenant = await neg.require_tenant(request)
+    types, type_query = type_selection(request.query_params.get("type"), terms)
+    if not types or type_query is not None:
+        raise BadRequestData("DELETE /entities needs type=T (one or more types, comma-separated)")
+    await provision.purge_entities(request.app.state.store, tenant, list(types))
+    return Response(status_code=204)
+
+
+async def retrieve_entity(request: Request) -> Response:
+    media = neg.accept_of(request)
+    entity_id = _entity_id(request)
+    terms = await neg.query_terms(request)
+    tenant = await neg.require_tenant(request)
+    params = request.query_params
+    options_of(params)
+    attrs = attrs_of(params, terms)
+    proj = projection_of(params, terms, attrs=attrs)
+    entity = await request.app.state.store.get_entity(tenant, entity_id)
+    if entity is None:
+        raise ResourceNotFound(f"there is no entity with id {entity_id}")
+    wanted_types = params.get("type")
+    if wanted_types is not None:
+        types, _ = type_selection(wanted_types, terms)
+        if types and not set(types) & set(entity["type"]):
+            raise ResourceNotFound(f"entity {entity_id} is not of type {wanted_types}")
+    doc = neg.with_context(render_entity(entity, terms, proj), terms, media)
+    return neg.json_response(doc, media=media, headers=neg.context_headers(terms, media))
+
+
+async def delete_entity(request: Request) -> Response:
+    entity_id = _entity_id(request)
+    tenant = await neg.require_tenant(request)
+    await provision.delete_entity(request.app.state.store, tenant, entity_id)
+    return Response(status_code=204)
+
+
+async def _fragment(
+    request: Request, *, merge_patch: bool = False, allow_null: bool = False
+) -> tuple[Entity, TermMap, str]:
+    entity_id = _entity_id(request)
+    body, media = await neg.read_json(request, merge_patch=merge_patch)
+    terms = await neg.body_terms(request, body, media)
+    if not isinstance(body, dict):
+        raise BadRequestData("the body must be a JSON object of attributes")
+    if "id" in body and body["id"] != entity_id:
+        raise BadRequestData(f"the body's id {body['id']!r} differs from the URL's {entity_id}")
+    fragment = expand_entity(body, terms, need_id=False, need_type=False, allow_null=allow_null)
+    fragment["id"] = entity_id
+    return fragment, terms, neg.tenant_of(request)
+
+
+async def merge_entity(request: Request) -> Response:
+    """Clause 5.6.17 (PATCH /entities/{id})."""
+    fragment, terms, tenant = await _fragment(request, merge_patch=True, allow_null=True)
+    await provision.modify_entity(
+        request.app.state.store,
+        tenant,
+        fragment["id"],
+        lambda e, now: ops.merge_entity(e, fragment, now),
+    )
+    return Response(status_code=204)
+
+
+async def replace_entity(request: Request) -> Response:
+    """Clause 5.6.18 (PUT /entities/{id})."""
+    fragment, terms, tenant = await _fragment(request)
+    await provision.modify_entity(
+        request.app.state.store,
+        tenant,
+        fragment["id"],
+        lambda e, now: ops.replace_entity(e, fragment, now),
+    )
+    return Response(status_code=204)
+
+
+async def append_attributes(request: Request) -> Response:
+    """Clause 5.6.3 (POST /entities/{id}/attrs, options=noOverwrite)."""
+    fragment, terms, tenant = await _fragment(request)
+    overwrite = "noOverwrite" not in options_of(request.query_params)
+    result = await provision.modify_entity(
+        request.app.state.store,
+        tenant,
+        fragment["id"],
+        lambda e, now: ops.append_attributes(e, fragment, now, overwrite=overwrite),
+    )
+    return _update_result(result, terms)
+
+
+async def update_attributes(request: Request) -> Response:
+    """Clause 5.6.2 (PATCH /entities/{id}/attrs)."""
+    fragment, terms, tenant = await _fragment(request)
+    if not fragment["attrs"]:
+        raise BadRequestData("the body has no attributes to update")
+    result = await provision.modify_entity(
+        request.app.state.store,
+        tenant,
+        fragment["id"],
+        lambda e, now: ops.update_attributes(e, fragment, now),
+    )
+    return _update_result(result, terms)
+
+
+def _attr_path(request: Request, terms: TermMap) -> tuple[str, str]:
+    name = check_name(request.path_params["attr_id"], "attribute name in the URL")
+    return terms.expand(name), name
+
+
+def _partial_instance(iri: str, body: Any, terms: TermMap, label: str) -> dict[str, Any]:
+    """A partial attribute update body (clause 5.6.4): any members, sub-attributes expanded."""
+    if not isinstance(body, dict):
+        return expand_instance(iri, body, terms, label=label)
+    if "type" in body or any(
+        k in body
+        for k in ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList")
+    ):
+        full = expand_instance(iri, body, terms, label=label, allow_null=True)
+        if "type" not in body:
+            full.pop("type", None)
+        return full
+    out: dict[str, Any] = {}
+    for key, val in body.items():
+        if key in ATTRIBUTE_MEMBERS:
+            out[key] = val
+        else:
+            sub = terms.expand(check_name(key, "sub-attribute name"))
+            out[sub] = expand_instance(sub, val, terms, label=f"{label}.{key}", allow_null=True)
+    if not out:
+        raise BadRequestData(f"the update of attribute {label} is empty")
+    return out
+
+
+async def patch_attribute(request: Request) -> Response:
+    entity_id = _entity_id(request)
+    body, media = await neg.read_json(request, merge_patch=True)
+    terms = await neg.body_terms(request, body, media)
+    iri, label = _attr_path(request, terms)
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "@context"}
+    fragment = _partial_instance(iri, body, terms, label)
+    tenant = neg.tenant_of(request)
+    await provision.modify_entity(
+        request.app.state.store,
+        tenant,
+        entity_id,
+        lambda e, now: ops.patch_attribute(e, iri, fragment, now, label),
+    )
+    return Response(status_code=204)
+
+
+async def replace_attribute(request: Request) -> Response:
+    entity_id = _entity_id(request)
+    body, media = await neg.read_json(request)
+    terms = await neg.body_terms(request, body, media)
+    iri, label = _attr_path(request, terms)
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "@context"}
+    instances = expand_attribute(iri, body, terms, name=label)
+    tenant = neg.tenant_of(request)
+    await provision.modify_entity(
+        request.app.state.store,
+        tenant,
+        entity_id,
+        lambda e, now: ops.replace_attribute(e, iri, instances, now, label),
+    )
+    return Response(status_code=204)
+
+
+async def delete_attribute(request: Request) -> Response:
+    entity_id = _entity_id(request)
+    terms = await neg.query_terms(request)
+    tenant = await neg.require_tenant(request)
+    iri, label = _attr_path(request, terms)
+    params = request.query_params
+    dataset_id = params.get("datasetId")
+    if dataset_id is not None:
+        check_uri(dataset_id, "datasetId")
+    delete_all = params.get("deleteAll")
+    if delete_all not in (None, "true", "false"):
+        raise InvalidRequest(f"deleteAll must be true or false, got {delete_all!r}")
+    await provision.modify_entity(
+        request.app.state.store,
+        tenant,
+        entity_id,
+        lambda e, now: ops.delete_attribute(
+            e, iri, label, dataset_id=dataset_id, delete_all=delete_all == "true"
+        ),
+    )
+    return Response(status_code=204)
+
+
+routes = [
+    Route(BASE + "/entities", create_entity, methods=["POST"]),
+    Route(BASE + "/entities", query_entities, methods=["GET"]),
+    Route(BASE + "/entities", purge_entities, methods=["DELETE"]),
+    Route(BASE + "/entities/{entity_id:path}/attrs/{attr_id}", patch_attribute, methods=["PATCH"]),
+    Route(BASE + "/entities/{entity_id:path}/attrs/{attr_id}", replace_attribute, methods=["PUT"]),
+    Route(
+        BASE + "/entities/{entity_id:path}/attrs/{attr_id}", delete_attribute, methods=["DELETE"]
+    ),
+    Route(BASE + "/entities/{entity_id:path}/attrs", append_attributes, methods=["POST"]),
+    Route(BASE + "/entities/{entity_id:path}/attrs", update_attributes, methods=["PATCH"]),
+    Route(BASE + "/entities/{entity_id:path}", retrieve_entity, methods=["GET"]),
+    Route(BASE + "/entities/{entity_id:path}", delete_entity, methods=["DELETE"]),
+    Route(BASE + "/entities/{entity_id:path}", merge_entity, methods=["PATCH"]),
+    Route(BASE + "/entities/{entity_id:path}", replace_entity, methods=["PUT"]),
+]

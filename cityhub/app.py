@@ -1,0 +1,86 @@
+"""``create_app``: wiring only. Nothing happens at import time; tests build as many apps as
+they like."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cityhub import __version__
+from cityhub.api import batch, entities, jsonld_contexts, types
+from cityhub.api.negotiation import json_response
+from cityhub.api.problem import (
+    CatchUnexpected,
+    StripTrailingSlash,
+    handle_cityhub_error,
+    handle_http_exception,
+)
+from cityhub.contexts import ContextService
+from cityhub.errors import CityhubError
+from cityhub.settings import Settings
+from cityhub.store.base import Store
+from cityhub.store.open import open_store
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok", "version": __version__})
+
+
+def create_app(
+    settings: Settings | None = None,
+    store: Store | None = None,
+    contexts: ContextService | None = None,
+) -> Starlette:
+    """The cityhub ASGI application.
+
+    Args:
+        settings: the hub's settings (defaults when None).
+        store: a store to use instead of opening ``settings.store`` (tests pass one).
+        contexts: a @context service to use instead of a new one (tests inject fetchers).
+    """
+    settings = settings or Settings()
+    the_store = store if store is not None else open_store(settings.store, settings.reader_threads)
+    the_contexts = contexts or ContextService(
+        public_base=settings.base_url,
+        fetch_timeout=settings.context_fetch_timeout,
+        max_bytes=settings.context_max_bytes,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await the_store.start()
+        try:
+            yield
+        finally:
+            await the_store.close()
+            await the_contexts.aclose()
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        *entities.routes,
+        *batch.routes,
+        *types.routes,
+        *jsonld_contexts.routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(CatchUnexpected), Middleware(StripTrailingSlash)],
+        exception_handlers={
+            CityhubError: handle_cityhub_error,
+            HTTPException: handle_http_exception,
+        },
+    )
+    app.state.settings = settings
+    app.state.store = the_store
+    app.state.contexts = the_contexts
+    logging.getLogger("cityhub").setLevel(settings.log_level.upper())
+    return app

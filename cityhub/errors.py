@@ -1,0 +1,169 @@
+"""NGSI-LD error types, one class each (ETSI GS CIM 009 v1.8.1, clause 5.5.2 and table 6.3.2-1).
+
+Code raises these; ``cityhub.api.problem`` renders every one as an ``application/problem+json``
+ProblemDetails body. Nothing else renders errors.
+
+    CityhubError
+     ├── InvalidRequest            400  request syntax: bad JSON, bad parameter, bad header
+     ├── BadRequestData            400  well-formed request whose content is wrong
+     ├── ResourceNotFound          404
+     ├── NonexistentTenant         404
+     ├── AlreadyExists             409
+     ├── OperationNotSupported     422
+     ├── TooComplexQuery           403
+     ├── TooManyResults            403
+     ├── LdContextNotAvailable     503
+     ├── NoMultiTenantSupport      501
+     ├── NotAcceptable             406  (HTTP status only; the spec defines no error type URI)
+     ├── UnsupportedMediaType      415  (idem)
+     ├── MethodNotAllowed          405  (idem)
+     ├── PayloadTooLarge           413  (idem)
+     └── InternalError             500
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+_NGSI_LD_ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
+
+
+class CityhubError(Exception):
+    """Base of every error cityhub renders as ProblemDetails.
+
+    Args:
+        detail: what went wrong, written for the person who sent the request.
+        **extra: extra members for the ProblemDetails body (for example ``attributes``).
+    """
+
+    type_uri: ClassVar[str] = _NGSI_LD_ERRORS + "InternalError"
+    title: ClassVar[str] = "Internal error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The ProblemDetails body (RFC 9457 members plus NGSI-LD's error type URI)."""
+        body: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance is not None:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "InvalidRequest"
+    title = "Invalid request"
+    status = 400
+
+
+class BadRequestData(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "BadRequestData"
+    title = "Bad request data"
+    status = 400
+
+
+class ResourceNotFound(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "ResourceNotFound"
+    title = "Resource not found"
+    status = 404
+
+
+class NonexistentTenant(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "NonexistentTenant"
+    title = "Nonexistent tenant"
+    status = 404
+
+
+class AlreadyExists(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "AlreadyExists"
+    title = "Already exists"
+    status = 409
+
+
+class OperationNotSupported(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "OperationNotSupported"
+    title = "Operation not supported"
+    status = 422
+
+
+class TooComplexQuery(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "TooComplexQuery"
+    title = "Too complex query"
+    status = 403
+
+
+class TooManyResults(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "TooManyResults"
+    title = "Too many results"
+    status = 403
+
+
+class LdContextNotAvailable(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "LdContextNotAvailable"
+    title = "@context not available"
+    status = 503
+
+
+class NoMultiTenantSupport(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "NoMultiTenantSupport"
+    title = "No multi-tenant support"
+    status = 501
+
+
+class NotAcceptable(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "InvalidRequest"
+    title = "Not acceptable"
+    status = 406
+
+
+class UnsupportedMediaType(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "InvalidRequest"
+    title = "Unsupported media type"
+    status = 415
+
+
+class MethodNotAllowed(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "InvalidRequest"
+    title = "Method not allowed"
+    status = 405
+
+
+class PayloadTooLarge(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "BadRequestData"
+    title = "Payload too large"
+    status = 413
+
+
+class InternalError(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "InternalError"
+    title = "Internal error"
+    status = 500
+
+
+__all__ = [
+    "AlreadyExists",
+    "BadRequestData",
+    "CityhubError",
+    "InternalError",
+    "InvalidRequest",
+    "LdContextNotAvailable",
+    "MethodNotAllowed",
+    "NoMultiTenantSupport",
+    "NonexistentTenant",
+    "NotAcceptable",
+    "OperationNotSupported",
+    "PayloadTooLarge",
+    "ResourceNotFound",
+    "TooComplexQuery",
+    "TooManyResults",
+    "UnsupportedMediaType",
+]

@@ -1,0 +1,52 @@
+"""NGSI-LD date-times (clause 4.6.3): ISO 8601 in UTC, validated and formatted one way."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from cityhub.errors import BadRequestData
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def now_iso() -> str:
+    """The current time as NGSI-LD writes system times: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    return format_datetime(datetime.now(UTC))
+
+
+def format_datetime(value: datetime) -> str:
+    """Format an aware datetime in UTC with microseconds and a ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_datetime(text: object, what: str) -> datetime:
+    """Parse an ISO 8601 date-time; a naive one is taken as UTC.
+
+    Raises:
+        BadRequestData: ``text`` is not a date-time; ``what`` names it in the detail.
+    """
+    if not isinstance(text, str) or not _ISO.match(text):
+        raise BadRequestData(
+            f"{what} must be an ISO 8601 date-time such as 2024-05-01T09:00:00Z, got {text!r}"
+        )
+    cleaned = text
+    frac = re.search(r"\.(\d+)", cleaned)
+    if frac and len(frac.group(1)) > 6:  # Python takes at most microseconds
+        cleaned = cleaned.replace(frac.group(0), "." + frac.group(1)[:6])
+    if cleaned.endswith("Z"):
+        cleaned = cleaned[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(cleaned)
+    except ValueError as exc:
+        raise BadRequestData(f"{what} is not a valid date-time: {text!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def check_datetime(text: object, what: str) -> str:
+    """Validate a date-time and return it unchanged (clients get back what they sent)."""
+    parse_datetime(text, what)
+    assert isinstance(text, str)
+    return text

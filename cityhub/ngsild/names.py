@@ -1,0 +1,97 @@
+"""Names the NGSI-LD API reserves, and checks on identifiers (clauses 4.5, 4.6.2, 5.2)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cityhub.errors import BadRequestData
+
+NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
+
+#: Attribute types (clause 4.5) and the member that holds each one's value.
+VALUE_MEMBER: dict[str, str] = {
+    "Property": "value",
+    "GeoProperty": "value",
+    "Relationship": "object",
+    "LanguageProperty": "languageMap",
+    "VocabProperty": "vocab",
+    "JsonProperty": "json",
+    "ListProperty": "valueList",
+    "ListRelationship": "objectList",
+}
+ATTRIBUTE_TYPES = frozenset(VALUE_MEMBER)
+
+#: Members of an entity that are not attributes.
+ENTITY_MEMBERS = frozenset(
+    {"id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt", "@id", "@type"}
+)
+SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
+
+#: Members of an attribute instance that are not sub-attributes.
+ATTRIBUTE_MEMBERS = frozenset(
+    {
+        "type",
+        "value",
+        "object",
+        "languageMap",
+        "vocab",
+        "json",
+        "valueList",
+        "objectList",
+        "datasetId",
+        "observedAt",
+        "unitCode",
+        "createdAt",
+        "modifiedAt",
+        "deletedAt",
+        "instanceId",
+        "objectType",
+        "lang",
+        "previousValue",
+        "previousObject",
+        "previousLanguageMap",
+        "previousVocab",
+        "previousJson",
+        "previousValueList",
+        "previousObjectList",
+        "@context",
+    }
+)
+
+#: GeoProperties the core context defines (clause 4.7).
+GEO_ATTRIBUTES = frozenset(
+    {NGSI_LD + "location", NGSI_LD + "observationSpace", NGSI_LD + "operationSpace"}
+)
+
+#: The special value that deletes in merge operations (clause 4.5.0).
+NGSI_LD_NULL = "urn:ngsi-ld:null"
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
+# clause 4.6.2: names must not contain the characters below (and must not be empty)
+_BAD_NAME = re.compile(r"[\s<>\"'=;()\\{}\[\]&?]")
+
+
+def is_uri(value: Any) -> bool:
+    """True for an absolute URI (scheme ':' rest) without whitespace or forbidden characters."""
+    return isinstance(value, str) and len(value) < 2048 and _URI.match(value) is not None
+
+
+def check_uri(value: Any, what: str) -> str:
+    if not is_uri(value):
+        raise BadRequestData(
+            f"{what} must be a URI (for example urn:ngsi-ld:Thing:1), got {value!r}"
+        )
+    return str(value)
+
+
+def check_name(value: Any, what: str) -> str:
+    """An attribute name or entity type as sent by a client (a term, CURIE or IRI)."""
+    if not isinstance(value, str) or not value or len(value) > 512:
+        raise BadRequestData(f"{what} must be a non-empty string, got {value!r}")
+    if _BAD_NAME.search(value):
+        raise BadRequestData(
+            f"{what} {value!r} contains a character the NGSI-LD names do not "
+            "allow (whitespace or one of <>\"'=;()[]{{}}&?\\)"
+        )
+    return value

@@ -1,0 +1,114 @@
+"""Settings: one table that is also the documentation. The only module that reads the environment.
+
+Precedence: CLI flag, then ``CITYHUB_<NAME>`` environment variable, then the config file
+(``cityhub.toml`` in the working directory, or the file named by ``CITYHUB_CONFIG``), then default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "CITYHUB_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "127.0.0.1", "Address the HTTP server binds to."),
+    Setting("port", 1026, "TCP port of the HTTP server (1026 is the NGSI-LD convention)."),
+    Setting("store", "sqlite:///./cityhub.db", "Store URL: sqlite:///PATH or sqlite:///:memory:."),
+    Setting("max_body_bytes", 1_048_576, "Largest request body accepted; larger gets 413."),
+    Setting("default_limit", 20, "Entities per page when a query gives no limit."),
+    Setting("max_limit", 1000, "Largest limit a query may ask for; more gets 403 TooManyResults."),
+    Setting("batch_max_entities", 1000, "Most entities one batch operation may carry."),
+    Setting("context_fetch_timeout", 5.0, "Seconds to wait for a remote @context."),
+    Setting("context_max_bytes", 1_048_576, "Largest remote @context document accepted."),
+    Setting("reader_threads", 4, "SQLite reader connections (one per thread)."),
+    Setting("public_url", "", "Base URL clients reach the hub at (for hosted @context URLs)."),
+    Setting("log_level", "info", "Log level: debug, info, warning, error."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed, frozen settings. Build with :func:`load_settings`, or directly in tests."""
+
+    host: str = "127.0.0.1"
+    port: int = 1026
+    store: str = "sqlite:///./cityhub.db"
+    max_body_bytes: int = 1_048_576
+    default_limit: int = 20
+    max_limit: int = 1000
+    batch_max_entities: int = 1000
+    context_fetch_timeout: float = 5.0
+    context_max_bytes: int = 1_048_576
+    reader_threads: int = 4
+    public_url: str = ""
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+def _cast(setting: Setting, raw: Any) -> Any:
+    kind = type(setting.default)
+    try:
+        if kind is bool and isinstance(raw, str):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"setting {setting.name}: cannot read {raw!r} as {kind.__name__}") from exc
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Settings from overrides (CLI flags), environment, config file and defaults, in that order.
+
+    Raises:
+        ValueError: an unknown setting in the config file or overrides, or a value of the
+            wrong type.
+    """
+    env = os.environ if environ is None else environ
+    path = config_file or env.get("CITYHUB_CONFIG")
+    file_values: dict[str, Any] = {}
+    candidate = Path(path) if path else Path("cityhub.toml")
+    if candidate.is_file():
+        with candidate.open("rb") as fh:
+            data = tomllib.load(fh)
+        file_values = dict(data.get("cityhub", data))
+    elif path:
+        raise ValueError(f"config file {path} does not exist")
+    values: dict[str, Any] = {}
+    for name, raw in file_values.items():
+        if name not in _BY_NAME:
+            raise ValueError(f"unknown setting {name!r} in {candidate}")
+        values[name] = _cast(_BY_NAME[name], raw)
+    for s in SETTINGS:
+        if s.env in env:
+            values[s.name] = _cast(s, env[s.env])
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if name not in _BY_NAME:
+            raise ValueError(f"unknown setting {name!r}")
+        values[name] = _cast(_BY_NAME[name], raw)
+    return dataclasses.replace(Settings(), **values)

@@ -1,0 +1,100 @@
+"""The store protocol every backend implements, and the query/result types it speaks.
+
+Write operations run a function inside one transaction (``await store.write(tenant, fn)``): the
+function gets a :class:`Transaction` and does its reads and writes through it, so the NGSI-LD
+semantics live once in ``cityhub.ngsild.ops`` and the backends only move rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from cityhub.ngsild.entity import Entity
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EntityQuery:
+    """Clause 5.7.2 Query Entities, with every name already expanded to an IRI.
+
+    ``type_query``, ``q`` and ``scope_q`` are ASTs from ``cityhub.ngsild.query``.
+    """
+
+    ids: tuple[str, ...] = ()
+    id_pattern: str | None = None
+    types: tuple[str, ...] = ()  # plain list of types (OR), the common indexed case
+    type_query: Any = None  # an AST when the type query uses ; | or parentheses
+    attrs: tuple[str, ...] = ()  # entity must have at least one of these
+    q: Any = None
+    scope_q: Any = None
+    limit: int = 20
+    offset: int = 0
+    count: bool = False
+
+
+@dataclass
+class QueryResult:
+    entities: list[Entity] = field(default_factory=list)
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A committed change, for subscribers (notifications, history, dashboard)."""
+
+    kind: str  # entityCreated | entityUpdated | entityDeleted
+    tenant: str
+    entity_id: str
+    before: Entity | None
+    after: Entity | None
+
+
+class Transaction(Protocol):
+    """Row operations inside one write transaction of one tenant."""
+
+    tenant: str
+    changes: list[Change]
+
+    def get(self, entity_id: str) -> Entity | None: ...
+
+    def insert(self, entity: Entity) -> None:
+        """Raises AlreadyExists when the id is taken."""
+
+    def save(self, entity: Entity, before: Entity | None = None) -> None: ...
+
+    def delete(self, entity_id: str) -> bool: ...
+
+    def ids_of_types(self, types: list[str]) -> list[str]: ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an exception inside rolls back only what it did."""
+
+
+class Store(Protocol):
+    """What the API and the services need from storage."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T: ...
+
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None: ...
+
+    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult: ...
+
+    async def tenant_exists(self, tenant: str) -> bool: ...
+
+    async def type_attribute_rows(self, tenant: str) -> list[tuple[str, str | None, str | None]]:
+        """(type IRI, attribute IRI or None, attribute type or None), one row per entity and
+        attribute instance: the raw material of /types and /attributes."""
+
+    def add_listener(self, fn: Callable[[list[Change]], Any]) -> None: ...
+
+
+def iter_types(entity: Entity) -> Iterator[str]:
+    yield from entity["type"]

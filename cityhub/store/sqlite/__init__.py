@@ -1,0 +1,1 @@
+"""The SQLite backend: one writer thread, pooled readers, WAL."""

@@ -1,0 +1,379 @@
+"""The SQLite store: WAL, one writer thread fed by a queue, a pool of reader threads.
+
+Reads run on reader threads with one connection each; every write is a function run on the
+writer thread inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on any exception), so callers
+only ``await`` and never see a lock. ``:memory:`` databases run reads on the writer too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from importlib import resources
+from typing import Any, TypeVar
+
+import orjson
+
+from cityhub.errors import AlreadyExists
+from cityhub.ngsild.datetime import now_iso
+from cityhub.ngsild.entity import Entity
+from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction
+from cityhub.store.sqlite import compile as qcompile
+
+T = TypeVar("T")
+
+_COLUMNS = "e.id, e.types, e.scopes, e.created_at, e.modified_at, e.attrs"
+
+
+def _regexp(pattern: str, text: Any) -> bool:
+    return isinstance(text, str) and re.search(pattern, text) is not None
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, uri=path.startswith("file:")
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.create_function("ngsild_regexp", 2, _regexp, deterministic=True)
+    qcompile.register_functions(conn)
+    return conn
+
+
+def row_to_entity(row: tuple[Any, ...]) -> Entity:
+    entity: Entity = {"id": row[0], "type": orjson.loads(row[1])}
+    if row[2]:
+        entity["scope"] = orjson.loads(row[2])
+    entity["createdAt"] = row[3]
+    entity["modifiedAt"] = row[4]
+    entity["attrs"] = orjson.loads(row[5])
+    return entity
+
+
+class SqliteTransaction:
+    """Row operations on the writer connection, inside the current transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.changes: list[Change] = []
+        self._sp = 0
+
+    def get(self, entity_id: str) -> Entity | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM entities e WHERE e.tenant = ? AND e.id = ?",
+            (self.tenant, entity_id),
+        ).fetchone()
+        return row_to_entity(row) if row else None
+
+    def _touch_tenant(self) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)",
+            (self.tenant, now_iso()),
+        )
+
+    def insert(self, entity: Entity) -> None:
+        self._touch_tenant()
+        try:
+            self.conn.execute(
+                "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.tenant,
+                    entity["id"],
+                    orjson.dumps(entity["type"]).decode(),
+                    orjson.dumps(entity["scope"]).decode() if entity.get("scope") else None,
+                    entity["createdAt"],
+                    entity["modifiedAt"],
+                    orjson.dumps(entity["attrs"]).decode(),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists(f"an entity with id {entity['id']} already exists") from exc
+        self.conn.executemany(
+            "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
+            [(self.tenant, t, entity["id"]) for t in entity["type"]],
+        )
+        self.changes.append(Change("entityCreated", self.tenant, entity["id"], None, entity))
+
+    def save(self, entity: Entity, before: Entity | None = None) -> None:
+        self.conn.execute(
+            "UPDATE entities SET types = ?, scopes = ?, modified_at = ?, attrs = ?"
+            " WHERE tenant = ? AND id = ?",
+            (
+                orjson.dumps(entity["type"]).decode(),
+                orjson.dumps(entity["scope"]).decode() if entity.get("scope") else None,
+                entity["modifiedAt"],
+                orjson.dumps(entity["attrs"]).decode(),
+                self.tenant,
+                entity["id"],
+            ),
+        )
+        if before is None or before["type"] != entity["type"]:
+            self.conn.execute(
+                "DELETE FROM entity_types WHERE tenant = ? AND id = ?", (self.tenant, entity["id"])
+            )
+            self.conn.executemany(
+                "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
+                [(self.tenant, t, entity["id"]) for t in entity["type"]],
+            )
+        self.changes.append(Change("entityUpdated", self.tenant, entity["id"], before, entity))
+
+    def delete(self, entity_id: str) -> bool:
+        before = self.get(entity_id)
+        if before is None:
+            return False
+        self.conn.execute(
+            "DELETE FROM entities WHERE tenant = ? AND id = ?", (self.tenant, entity_id)
+        )
+        self.conn.execute(
+            "DELETE FROM entity_types WHERE tenant = ? AND id = ?", (self.tenant, entity_id)
+        )
+        self.changes.append(Change("entityDeleted", self.tenant, entity_id, before, None))
+        return True
+
+    def ids_of_types(self, types: list[str]) -> list[str]:
+        marks = ",".join("?" * len(types))
+        rows = self.conn.execute(
+            f"SELECT DISTINCT id FROM entity_types WHERE tenant = ? AND type IN ({marks})",
+            (self.tenant, *types),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._sp += 1
+        name = f"sp{self._sp}"
+        mark = len(self.changes)
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            del self.changes[mark:]
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
+
+class SqliteStore:
+    """The embedded store. ``path`` is a file path or ``:memory:``."""
+
+    def __init__(self, path: str, reader_threads: int = 4) -> None:
+        self.path = path
+        self.memory = path == ":memory:"
+        self._reader_threads = 1 if self.memory else max(1, reader_threads)
+        self._jobs: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = (
+            queue.Queue()
+        )
+        self._writer: threading.Thread | None = None
+        self._writer_conn: sqlite3.Connection | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._listeners: list[Callable[[list[Change]], Any]] = []
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        ready: Future[None] = Future()
+        self._writer = threading.Thread(
+            target=self._writer_loop, args=(ready,), name="cityhub-sqlite-writer", daemon=True
+        )
+        self._writer.start()
+        await asyncio.wrap_future(ready)
+        if not self.memory:
+            self._readers = ThreadPoolExecutor(
+                self._reader_threads, thread_name_prefix="cityhub-sqlite-reader"
+            )
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._jobs.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+            self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+
+    def add_listener(self, fn: Callable[[list[Change]], Any]) -> None:
+        self._listeners.append(fn)
+
+    def _writer_loop(self, ready: Future[None]) -> None:
+        try:
+            conn = _connect(self.path)
+            schema = resources.files("cityhub.store.sqlite").joinpath("schema.sql").read_text()
+            conn.executescript(schema)
+            self._writer_conn = conn
+        except BaseException as exc:  # pragma: no cover - start-up failure is reported
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            fn, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(conn))
+            except BaseException as exc:
+                fut.set_exception(exc)
+        conn.close()
+
+    async def _on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        fut: Future[T] = Future()
+        self._jobs.put((fn, fut))
+        return await asyncio.wrap_future(fut)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None:
+            return await self._on_writer(fn)
+
+        def run() -> T:
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._local.conn = _connect(self.path)
+            return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    # ---- writes ----------------------------------------------------------------------
+    async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
+        """Run ``fn`` in one transaction; commit if it returns, roll back if it raises."""
+
+        def job(conn: sqlite3.Connection) -> tuple[T, list[Change]]:
+            tx = SqliteTransaction(conn, tenant)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(tx)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result, tx.changes
+
+        result, changes = await self._on_writer(job)
+        if changes:
+            for listener in self._listeners:
+                listener(changes)
+        return result
+
+    # ---- reads -----------------------------------------------------------------------
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        def run(conn: sqlite3.Connection) -> Entity | None:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM entities e WHERE e.tenant = ? AND e.id = ?",
+                (tenant, entity_id),
+            ).fetchone()
+            return row_to_entity(row) if row else None
+
+        return await self._read(run)
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant == "":
+            return True
+        return await self._read(
+            lambda conn: (
+                conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
+                is not None
+            )
+        )
+
+    async def list_tenants(self) -> list[str]:
+        rows = await self._read(
+            lambda conn: conn.execute("SELECT name FROM tenants ORDER BY name").fetchall()
+        )
+        return [r[0] for r in rows if r[0]]
+
+    def where_clause(self, tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
+        """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests)."""
+        clauses = ["e.tenant = ?"]
+        params: list[Any] = [tenant]
+        if query.ids:
+            clauses.append(f"e.id IN ({','.join('?' * len(query.ids))})")
+            params.extend(query.ids)
+        if query.id_pattern is not None:
+            clauses.append("ngsild_regexp(?, e.id)")
+            params.append(query.id_pattern)
+        if query.types:
+            clauses.append(
+                "e.id IN (SELECT t.id FROM entity_types t WHERE t.tenant = ? AND t.type IN "
+                f"({','.join('?' * len(query.types))}))"
+            )
+            params.append(tenant)
+            params.extend(query.types)
+        if query.type_query is not None:
+            clauses.append(qcompile.compile_type_query(query.type_query, params, "e"))
+        if query.attrs:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(e.attrs) a WHERE a.key IN "
+                f"({','.join('?' * len(query.attrs))}))"
+            )
+            params.extend(query.attrs)
+        if query.q is not None:
+            clauses.append(qcompile.compile_q(query.q, params, "e"))
+        if query.scope_q is not None:
+            clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
+        return " AND ".join(f"({c})" for c in clauses), params
+
+    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
+        where, params = self.where_clause(tenant, query)
+
+        def run(conn: sqlite3.Connection) -> QueryResult:
+            result = QueryResult()
+            if query.limit > 0:
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM entities e WHERE {where} ORDER BY e.rowid "
+                    "LIMIT ? OFFSET ?",
+                    (*params, query.limit, query.offset),
+                ).fetchall()
+                result.entities = [row_to_entity(r) for r in rows]
+            if query.count:
+                result.count = conn.execute(
+                    f"SELECT count(*) FROM entities e WHERE {where}", params
+                ).fetchone()[0]
+            return result
+
+        return await self._read(run)
+
+    async def explain_query(self, tenant: str, query: EntityQuery) -> list[str]:
+        """SQLite's query plan for a query (tests use it to prove indexes are used)."""
+        where, params = self.where_clause(tenant, query)
+        rows = await self._read(
+            lambda conn: conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT {_COLUMNS} FROM entities e WHERE {where} "
+                "ORDER BY e.rowid LIMIT 20",
+                params,
+            ).fetchall()
+        )
+        return [str(r[-1]) for r in rows]
+
+    async def type_attribute_rows(self, tenant: str) -> list[tuple[str, str | None, str | None]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str | None, str | None]]:
+            return conn.execute(
+                "SELECT t.type, a.key, json_extract(i.value, '$.type') FROM entity_types t "
+                "JOIN entities e ON e.tenant = t.tenant AND e.id = t.id "
+                "LEFT JOIN json_each(e.attrs) a LEFT JOIN json_each(a.value) i "
+                "WHERE t.tenant = ?",
+                (tenant,),
+            ).fetchall()
+
+        return await self._read(run)
+
+    async def count_by_type(self, tenant: str, type_iri: str) -> int:
+        return int(
+            await self._read(
+                lambda conn: conn.execute(
+                    "SELECT count(*) FROM entity_types WHERE tenant = ? AND type = ?",
+                    (tenant, type_iri),
+                ).fetchone()[0]
+            )
+        )
