@@ -16,7 +16,7 @@ from cityhub.errors import BadRequestData, CityhubError, ResourceNotFound
 from cityhub.ngsild import ops
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity, Instance
-from cityhub.store.base import Store, Transaction
+from cityhub.store.base import EntityQuery, Store, Transaction
 
 
 def _not_found(entity_id: str) -> ResourceNotFound:
@@ -67,13 +67,31 @@ async def delete_entity(store: Store, tenant: str, entity_id: str) -> None:
     await store.write(tenant, run)
 
 
-async def purge_entities(store: Store, tenant: str, types: list[str]) -> int:
-    """Delete every entity of the given types (v1.8 DELETE /entities?type=…)."""
+async def purge_entities(
+    store: Store,
+    tenant: str,
+    query: EntityQuery,
+    *,
+    keep: list[str] | None = None,
+    drop: list[str] | None = None,
+) -> int:
+    """Clause 5.6.21 Purge Entities: delete every matching entity, or only some attributes of
+    each (``drop``), or all but some (``keep``). One transaction."""
 
     def run(tx: Transaction) -> int:
-        ids = tx.ids_of_types(types)
+        ids = tx.query_ids(query)
+        now = now_iso()
         for entity_id in ids:
-            tx.delete(entity_id)
+            if keep is None and drop is None:
+                tx.delete(entity_id)
+                continue
+            before, entity = _load(tx, entity_id)
+            names = list(entity["attrs"])
+            for iri in names:
+                if (keep is not None and iri not in keep) or (drop is not None and iri in drop):
+                    del entity["attrs"][iri]
+            entity["modifiedAt"] = now
+            tx.save(entity, before)
         return len(ids)
 
     return await store.write(tenant, run)
@@ -99,7 +117,7 @@ BatchItem = tuple[str | None, Entity | None, CityhubError | None]
 def _run_batch(
     tx: Transaction,
     items: list[BatchItem],
-    apply: Callable[[Transaction, Entity, BatchResult], None],
+    apply: Callable[[Transaction, Entity, BatchResult], CityhubError | None],
 ) -> BatchResult:
     result = BatchResult()
     for entity_id, entity, error in items:
@@ -109,18 +127,22 @@ def _run_batch(
             continue
         try:
             with tx.savepoint():
-                apply(tx, entity, result)
+                partial = apply(tx, entity, result)
         except CityhubError as exc:
             result.errors.append((entity["id"], exc))
             continue
-        result.success.append(entity["id"])
+        if partial is not None:  # done, but with something to report (e.g. noOverwrite)
+            result.errors.append((entity["id"], partial))
+        else:
+            result.success.append(entity["id"])
     return result
 
 
 async def batch_create(store: Store, tenant: str, items: list[BatchItem]) -> BatchResult:
-    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> None:
+    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> CityhubError | None:
         tx.insert(ops.new_entity(entity, now_iso()))
         result.created.append(entity["id"])
+        return None
 
     return await store.write(tenant, lambda tx: _run_batch(tx, items, apply))
 
@@ -130,19 +152,20 @@ async def batch_upsert(
 ) -> BatchResult:
     """Upsert: create, or else replace the entity (default) / update its attributes."""
 
-    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> None:
+    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> CityhubError | None:
         now = now_iso()
         current = tx.get(entity["id"])
         if current is None:
             tx.insert(ops.new_entity(entity, now))
             result.created.append(entity["id"])
-            return
+            return None
         before = copy.deepcopy(current)
         if replace:
             ops.replace_entity(current, entity, now)
         else:
             ops.append_attributes(current, entity, now, overwrite=True)
         tx.save(current, before)
+        return None
 
     return await store.write(tenant, lambda tx: _run_batch(tx, items, apply))
 
@@ -150,27 +173,36 @@ async def batch_upsert(
 async def batch_update(
     store: Store, tenant: str, items: list[BatchItem], *, overwrite: bool
 ) -> BatchResult:
-    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> None:
+    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> CityhubError | None:
         before, current = _load(tx, entity["id"])
-        ops.append_attributes(current, entity, now_iso(), overwrite=overwrite)
+        res = ops.append_attributes(current, entity, now_iso(), overwrite=overwrite)
         tx.save(current, before)
+        if res.not_updated:
+            return BadRequestData(
+                "not updated: "
+                + "; ".join(f"{iri} ({reason})" for iri, reason in res.not_updated),
+                notUpdated=[iri for iri, _ in res.not_updated],
+            )
+        return None
 
     return await store.write(tenant, lambda tx: _run_batch(tx, items, apply))
 
 
 async def batch_merge(store: Store, tenant: str, items: list[BatchItem]) -> BatchResult:
-    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> None:
+    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> CityhubError | None:
         before, current = _load(tx, entity["id"])
         ops.merge_entity(current, entity, now_iso())
         tx.save(current, before)
+        return None
 
     return await store.write(tenant, lambda tx: _run_batch(tx, items, apply))
 
 
 async def batch_delete(store: Store, tenant: str, items: list[BatchItem]) -> BatchResult:
-    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> None:
+    def apply(tx: Transaction, entity: Entity, result: BatchResult) -> CityhubError | None:
         if not tx.delete(entity["id"]):
             raise _not_found(entity["id"])
+        return None
 
     return await store.write(tenant, lambda tx: _run_batch(tx, items, apply))
 

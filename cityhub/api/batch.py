@@ -14,7 +14,7 @@ from starlette.routing import Route
 from cityhub import provision
 from cityhub.api import negotiation as neg
 from cityhub.api.params import options_of, paging_of, projection_of, split_list
-from cityhub.errors import BadRequestData, CityhubError
+from cityhub.errors import BadRequestData, CityhubError, LdContextNotAvailable
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_entity
 from cityhub.ngsild.names import check_name, check_uri
@@ -32,6 +32,8 @@ BASE = "/ngsi-ld/v1/entityOperations"
 async def _entities(
     request: Request, *, need_type: bool = True, allow_null: bool = False
 ) -> tuple[list[BatchItem], TermMap]:
+    """The batch body: each entity validated on its own, so one bad entity is reported in the
+    207 result (clause 5.6.7) instead of failing the whole request."""
     body, media = await neg.read_json(request)
     if not isinstance(body, list):
         raise BadRequestData("a batch operation's body must be a JSON array of entities")
@@ -42,17 +44,10 @@ async def _entities(
         raise BadRequestData(
             f"the batch has {len(body)} entities; the limit is {limit} (setting batch_max_entities)"
         )
-    if media == neg.JSONLD:
-        if neg.link_context(request) is not None:
-            raise BadRequestData("an application/ld+json request must not have a Link header")
-        if not all(isinstance(e, dict) and "@context" in e for e in body):
-            raise BadRequestData("in an application/ld+json batch every entity carries @context")
-    elif any(isinstance(e, dict) and "@context" in e for e in body):
-        raise BadRequestData(
-            "an application/json body must not carry @context; use a Link "
-            "header or application/ld+json"
-        )
-    link_terms = await neg.terms_for(request, neg.link_context(request))
+    link = neg.link_context(request)
+    if media == neg.JSONLD and link is not None:
+        raise BadRequestData("an application/ld+json request must not have a Link header")
+    link_terms = await neg.terms_for(request, link)
     items: list[BatchItem] = []
     for raw in body:
         raw_id = raw.get("id") if isinstance(raw, dict) else None
@@ -60,9 +55,20 @@ async def _entities(
         try:
             terms = link_terms
             if media == neg.JSONLD:
+                if not isinstance(raw, dict) or "@context" not in raw:
+                    raise BadRequestData(
+                        "in an application/ld+json batch every entity carries its @context"
+                    )
                 terms = await neg.terms_for(request, raw["@context"])
+            elif isinstance(raw, dict) and "@context" in raw:
+                raise BadRequestData(
+                    "an application/json entity must not carry @context; use a Link header "
+                    "or application/ld+json"
+                )
             entity = expand_entity(raw, terms, need_type=need_type, allow_null=allow_null)
         except CityhubError as exc:
+            if isinstance(exc, LdContextNotAvailable):
+                raise
             items.append((entity_id, None, exc))
             continue
         items.append((entity["id"], entity, None))

@@ -15,9 +15,10 @@ from cityhub.api.params import (
     entity_query_of,
     options_of,
     projection_of,
+    split_list,
     type_selection,
 )
-from cityhub.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from cityhub.errors import BadRequestData, InvalidRequest, MethodNotAllowed, ResourceNotFound
 from cityhub.ngsild import ops
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import Entity, expand_attribute, expand_entity, expand_instance
@@ -36,14 +37,16 @@ def _tenant_headers(tenant: str) -> dict[str, str]:
 
 
 def _update_result(result: ops.UpdateResult, terms: TermMap) -> Response:
-    """204 when everything was done, else 207 with an UpdateResult (clause 5.2.18)."""
+    """204 when everything was done, else 207 with an UpdateResult (clause 5.2.18).
+
+    The UpdateResult carries no @context, so attribute names are given as full IRIs.
+    """
     if not result.not_updated:
         return Response(status_code=204)
     body = {
-        "updated": [terms.compact(i) for i in result.updated],
+        "updated": list(result.updated),
         "notUpdated": [
-            {"attributeName": terms.compact(i), "reason": reason}
-            for i, reason in result.not_updated
+            {"attributeName": iri, "reason": reason} for iri, reason in result.not_updated
         ],
     }
     return neg.json_response(body, status=207)
@@ -75,12 +78,23 @@ async def query_entities(request: Request) -> Response:
 
 
 async def purge_entities(request: Request) -> Response:
+    """Clause 5.6.21 Purge Entities (DELETE /entities with id/type/q/scopeQ, keep or drop)."""
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
-    types, type_query = type_selection(request.query_params.get("type"), terms)
-    if not types or type_query is not None:
-        raise BadRequestData("DELETE /entities needs type=T (one or more types, comma-separated)")
-    await provision.purge_entities(request.app.state.store, tenant, list(types))
+    params = request.query_params
+    keep, drop = params.get("keep"), params.get("drop")
+    if keep is not None and drop is not None:
+        raise BadRequestData("keep and drop cannot be used together")
+    query = entity_query_of(params, terms, request.app.state.settings, paging=False)
+    names = keep if keep is not None else drop
+    attrs = [terms.expand(check_name(a, "attribute name")) for a in split_list(names)]
+    await provision.purge_entities(
+        request.app.state.store,
+        tenant,
+        query,
+        keep=attrs if keep is not None else None,
+        drop=attrs if drop is not None else None,
+    )
     return Response(status_code=204)
 
 
@@ -165,9 +179,9 @@ async def append_attributes(request: Request) -> Response:
 
 
 async def update_attributes(request: Request) -> Response:
-    """Clause 5.6.2 (PATCH /entities/{id}/attrs)."""
-    fragment, terms, tenant = await _fragment(request)
-    if not fragment["attrs"]:
+    """Clause 5.6.2 (PATCH /entities/{id}/attrs); an NGSI-LD Null deletes (clause 4.5.0)."""
+    fragment, terms, tenant = await _fragment(request, allow_null=True)
+    if not fragment["attrs"] and "type" not in fragment and "scope" not in fragment:
         raise BadRequestData("the body has no attributes to update")
     result = await provision.modify_entity(
         request.app.state.store,
@@ -266,10 +280,23 @@ async def delete_attribute(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def missing_entity_id(request: Request) -> Response:
+    raise BadRequestData(f"{request.method} needs an entity id: {BASE}/entities/{{entityId}}")
+
+
+async def attrs_not_allowed(request: Request) -> Response:
+    raise MethodNotAllowed(
+        f"{request.method} is not allowed on {request.url.path}; name the "
+        "attribute: .../attrs/{attrId}",
+        allow="POST, PATCH",
+    )
+
+
 routes = [
     Route(BASE + "/entities", create_entity, methods=["POST"]),
     Route(BASE + "/entities", query_entities, methods=["GET"]),
     Route(BASE + "/entities", purge_entities, methods=["DELETE"]),
+    Route(BASE + "/entities", missing_entity_id, methods=["PATCH", "PUT"]),
     Route(BASE + "/entities/{entity_id:path}/attrs/{attr_id}", patch_attribute, methods=["PATCH"]),
     Route(BASE + "/entities/{entity_id:path}/attrs/{attr_id}", replace_attribute, methods=["PUT"]),
     Route(
@@ -277,6 +304,11 @@ routes = [
     ),
     Route(BASE + "/entities/{entity_id:path}/attrs", append_attributes, methods=["POST"]),
     Route(BASE + "/entities/{entity_id:path}/attrs", update_attributes, methods=["PATCH"]),
+    Route(
+        BASE + "/entities/{entity_id:path}/attrs",
+        attrs_not_allowed,
+        methods=["GET", "PUT", "DELETE"],
+    ),
     Route(BASE + "/entities/{entity_id:path}", retrieve_entity, methods=["GET"]),
     Route(BASE + "/entities/{entity_id:path}", delete_entity, methods=["DELETE"]),
     Route(BASE + "/entities/{entity_id:path}", merge_entity, methods=["PATCH"]),

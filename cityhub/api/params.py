@@ -120,9 +120,14 @@ def type_selection(raw: str | None, terms: TermMap) -> tuple[tuple[str, ...], An
 
 
 def entity_query_of(
-    params: Mapping[str, str], terms: TermMap, settings: Settings, *, require_filter: bool = True
+    params: Mapping[str, str],
+    terms: TermMap,
+    settings: Settings,
+    *,
+    require_filter: bool = True,
+    paging: bool = True,
 ) -> EntityQuery:
-    """GET /entities parameters (clause 6.4.3.2)."""
+    """GET /entities parameters (clause 6.4.3.2); ``paging=False`` for purge (every match)."""
     ids = tuple(check_uri(i, "id") for i in split_list(params.get("id")))
     id_pattern = params.get("idPattern")
     if id_pattern is not None:
@@ -136,14 +141,22 @@ def entity_query_of(
     scope_q = params.get("scopeQ")
     geo = params.get("georel") or params.get("geometry") or params.get("coordinates")
     if require_filter and not (
-        ids or id_pattern or types or type_query or attrs or q or scope_q or geo
+        ids
+        or id_pattern
+        or types
+        or type_query
+        or attrs
+        or q
+        or scope_q
+        or geo
+        or params.get("local") == "true"
     ):
         raise BadRequestData(
             "a query needs at least one of id, idPattern, type, attrs, q, scopeQ or a geo-query"
         )
     if geo:
         raise InvalidRequest("geo-queries are not available yet in this version of cityhub")
-    limit, offset, count = paging_of(params, settings)
+    limit, offset, count = paging_of(params, settings) if paging else (0, 0, False)
     return EntityQuery(
         ids=ids,
         id_pattern=id_pattern,

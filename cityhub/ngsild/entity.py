@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from cityhub.errors import BadRequestData
+from cityhub.errors import BadRequestData, InvalidRequest
 from cityhub.ngsild.datetime import check_datetime
 from cityhub.ngsild.geojson import GEOMETRY_TYPES, check_geometry
 from cityhub.ngsild.names import (
@@ -26,8 +26,10 @@ from cityhub.ngsild.names import (
     GEO_ATTRIBUTES,
     NGSI_LD_NULL,
     VALUE_MEMBER,
+    check_expanded,
     check_name,
     check_uri,
+    is_null,
 )
 
 Instance = dict[str, Any]
@@ -49,7 +51,7 @@ def expand_types(value: Any, terms: Terms, what: str = "type") -> list[str]:
         raise BadRequestData(f"{what} must not be an empty array")
     out: list[str] = []
     for item in items:
-        iri = terms.expand(check_name(item, what))
+        iri = check_expanded(terms.expand(check_name(item, what)), item, what)
         if iri not in out:
             out.append(iri)
     return out
@@ -94,6 +96,8 @@ def expand_entity(
     """
     if not isinstance(body, dict):
         raise BadRequestData("the entity must be a JSON object")
+    if not body and need_id:
+        raise InvalidRequest("the entity is an empty JSON object; it needs at least id and type")
     entity: Entity = {}
     if "id" in body or "@id" in body:
         entity["id"] = check_uri(body.get("id", body.get("@id")), "entity id")
@@ -111,7 +115,9 @@ def expand_entity(
     for name, value in body.items():
         if name in ENTITY_MEMBERS:
             continue
-        iri = terms.expand(check_name(name, "attribute name"))
+        iri = check_expanded(
+            terms.expand(check_name(name, "attribute name")), name, "attribute name"
+        )
         attrs[iri] = expand_attribute(iri, value, terms, name=name, allow_null=allow_null)
     entity["attrs"] = attrs
     return entity
@@ -171,7 +177,7 @@ def expand_instance(
     """Validate and expand one attribute instance, in normalized or concise form (clause 4.5)."""
     if item is None:
         raise BadRequestData(f"attribute {label} is null; give a value, or delete the attribute")
-    if item == NGSI_LD_NULL and allow_null:
+    if allow_null and is_null(item):
         return {"type": "Property", "value": NGSI_LD_NULL}
     if not isinstance(item, dict):
         # concise: a bare value is a Property
@@ -229,7 +235,9 @@ def expand_instance(
                 )
             inst[key] = val
             continue
-        sub_iri = terms.expand(check_name(key, "sub-attribute name"))
+        sub_iri = check_expanded(
+            terms.expand(check_name(key, "sub-attribute name")), key, "sub-attribute name"
+        )
         if isinstance(val, list) and _is_instance_list(val):
             raise BadRequestData(f"sub-attribute {key} of {label} must be a single instance")
         inst[sub_iri] = expand_instance(
@@ -242,7 +250,7 @@ def _finish(inst: Instance, iri: str, terms: Terms, label: str, allow_null: bool
     attr_type = inst["type"]
     member = VALUE_MEMBER[attr_type]
     value = inst[member]
-    if allow_null and value == NGSI_LD_NULL:
+    if allow_null and is_null(value):
         return inst
     if value is None:
         raise BadRequestData(f"attribute {label}: {member} must not be null")

@@ -89,9 +89,34 @@ def check_name(value: Any, what: str) -> str:
     """An attribute name or entity type as sent by a client (a term, CURIE or IRI)."""
     if not isinstance(value, str) or not value or len(value) > 512:
         raise BadRequestData(f"{what} must be a non-empty string, got {value!r}")
+    if value.startswith("@"):
+        raise BadRequestData(f"{what} {value!r} is a JSON-LD keyword, not a name")
     if _BAD_NAME.search(value):
         raise BadRequestData(
             f"{what} {value!r} contains a character the NGSI-LD names do not "
             "allow (whitespace or one of <>\"'=;()[]{{}}&?\\)"
         )
     return value
+
+
+def check_expanded(iri: str, name: str, what: str) -> str:
+    """A name must expand to an absolute IRI; ``type`` → ``@type`` and the like are refused."""
+    if iri.startswith("@") or ":" not in iri:
+        raise BadRequestData(
+            f"{what} {name!r} does not expand to an IRI with the request's "
+            f"@context (it gives {iri!r}); use another name"
+        )
+    return iri
+
+
+def is_null(value: Any) -> bool:
+    """The NGSI-LD Null (clause 4.5.0): ``urn:ngsi-ld:null`` in any attribute type's form."""
+    if value == NGSI_LD_NULL:
+        return True
+    if isinstance(value, dict):
+        return value == {"@none": NGSI_LD_NULL}
+    if isinstance(value, list):
+        return len(value) == 1 and (
+            value[0] == NGSI_LD_NULL or value[0] == {"object": NGSI_LD_NULL}
+        )
+    return False

@@ -12,7 +12,7 @@ from typing import Any
 
 from cityhub.errors import BadRequestData, ResourceNotFound
 from cityhub.ngsild.entity import Entity, Instance
-from cityhub.ngsild.names import NGSI_LD_NULL, VALUE_MEMBER
+from cityhub.ngsild.names import VALUE_MEMBER, is_null
 
 
 @dataclass
@@ -49,13 +49,27 @@ def _find(instances: list[Instance], dataset_id: str | None) -> int | None:
     return None
 
 
+def instance_is_null(inst: Instance) -> bool:
+    """Whether an instance of a fragment asks to delete (its value is the NGSI-LD Null)."""
+    return is_null(inst.get(VALUE_MEMBER.get(inst.get("type", ""), "value")))
+
+
 def _drop_nulls(inst: Instance) -> None:
     for key in [
-        k
-        for k, v in inst.items()
-        if ":" in k and isinstance(v, dict) and v.get("value") == NGSI_LD_NULL
+        k for k, v in inst.items() if ":" in k and isinstance(v, dict) and instance_is_null(v)
     ]:
         del inst[key]
+
+
+def _merge_types_and_scope(entity: Entity, fragment: Entity, *, replace_scope: bool) -> None:
+    for t in fragment.get("type", []):
+        if t not in entity["type"]:
+            entity["type"].append(t)
+    if "scope" in fragment:
+        if replace_scope:
+            entity["scope"] = fragment["scope"]
+        else:
+            entity["scope"] = list(dict.fromkeys([*entity.get("scope", []), *fragment["scope"]]))
 
 
 def append_attributes(
@@ -66,11 +80,7 @@ def append_attributes(
     The fragment's types are added to the entity's (multi-typing, clause 4.16); scope replaces.
     """
     result = UpdateResult()
-    for t in fragment.get("type", []):
-        if t not in entity["type"]:
-            entity["type"].append(t)
-    if "scope" in fragment:
-        entity["scope"] = fragment["scope"]
+    _merge_types_and_scope(entity, fragment, replace_scope=overwrite)
     for iri, instances in fragment["attrs"].items():
         current = entity["attrs"].setdefault(iri, [])
         for inst in instances:
@@ -89,25 +99,34 @@ def append_attributes(
 
 
 def update_attributes(entity: Entity, fragment: Entity, now: str) -> UpdateResult:
-    """Clause 5.6.2 Update Entity Attributes: only attributes (and instances) that exist change."""
+    """Clause 5.6.2 Update Entity Attributes: only attributes that exist change.
+
+    A new datasetId of an existing attribute is added; an NGSI-LD Null deletes the instance
+    (clause 4.5.0); the fragment's types are added and its scope replaces the entity's.
+    """
     result = UpdateResult()
+    _merge_types_and_scope(entity, fragment, replace_scope=True)
     for iri, instances in fragment["attrs"].items():
         current = entity["attrs"].get(iri)
+        if current is None:
+            result.not_updated.append((iri, "attribute does not exist"))
+            continue
         for inst in instances:
-            idx = None if current is None else _find(current, inst.get("datasetId"))
-            if current is None or idx is None:
-                what = (
-                    "attribute does not exist"
-                    if current is None
-                    else f"no instance with datasetId {inst.get('datasetId')}"
-                )
-                result.not_updated.append((iri, what))
-                continue
-            current[idx] = _stamp(inst, now, current[idx].get("createdAt"))
-            if iri not in result.updated:
-                result.updated.append(iri)
-    if result.updated:
-        entity["modifiedAt"] = now
+            idx = _find(current, inst.get("datasetId"))
+            if instance_is_null(inst):
+                if idx is not None:
+                    del current[idx]
+            elif idx is None:
+                _drop_nulls(inst)
+                current.append(_stamp(inst, now))
+            else:
+                _drop_nulls(inst)
+                current[idx] = _stamp(inst, now, current[idx].get("createdAt"))
+        if not current:
+            del entity["attrs"][iri]
+        if iri not in result.updated:
+            result.updated.append(iri)
+    entity["modifiedAt"] = now
     return result
 
 
@@ -121,7 +140,7 @@ def _merge_instance(old: Instance, new: Instance, now: str) -> Instance:
     }
     for key, val in new.items():
         if ":" in key and isinstance(val, dict):
-            if val.get("value") == NGSI_LD_NULL:
+            if instance_is_null(val):
                 merged.pop(key, None)
             elif key in merged and isinstance(merged[key], dict):
                 merged[key] = _merge_instance(merged[key], val, now)
@@ -142,16 +161,12 @@ def merge_entity(entity: Entity, fragment: Entity, now: str) -> UpdateResult:
     """Clause 5.6.17 Merge Entity: add new attributes, merge existing ones,
     ``urn:ngsi-ld:null`` deletes."""
     result = UpdateResult()
-    for t in fragment.get("type", []):
-        if t not in entity["type"]:
-            entity["type"].append(t)
-    if "scope" in fragment:
-        entity["scope"] = fragment["scope"]
+    _merge_types_and_scope(entity, fragment, replace_scope=True)
     for iri, instances in fragment["attrs"].items():
         current = entity["attrs"].setdefault(iri, [])
         for inst in instances:
             idx = _find(current, inst.get("datasetId"))
-            if inst.get(VALUE_MEMBER[inst["type"]]) == NGSI_LD_NULL:
+            if instance_is_null(inst):
                 if idx is not None:
                     del current[idx]
             elif idx is None:
@@ -207,7 +222,7 @@ def patch_attribute(
         if key == "type":
             continue
         if ":" in key and isinstance(val, dict):
-            if val.get("value") == NGSI_LD_NULL:
+            if instance_is_null(val):
                 merged.pop(key, None)
             else:
                 merged[key] = _stamp(
@@ -243,7 +258,15 @@ def replace_attribute(
 def delete_attribute(
     entity: Entity, iri: str, label: str, *, dataset_id: str | None = None, delete_all: bool = False
 ) -> None:
-    """Clause 5.6.5 Delete Attribute: the default instance, one datasetId, or all instances."""
+    """Clause 5.6.5 Delete Attribute: the default instance, one datasetId, or all instances.
+
+    ``scope`` (clause 4.18) is deleted the same way.
+    """
+    if label == "scope":
+        if not entity.get("scope"):
+            raise ResourceNotFound(f"entity {entity['id']} has no scope")
+        del entity["scope"]
+        return
     current = entity["attrs"].get(iri)
     if current is None:
         raise ResourceNotFound(f"entity {entity['id']} has no attribute {label}")

@@ -70,6 +70,9 @@ class Transaction(Protocol):
 
     def ids_of_types(self, types: list[str]) -> list[str]: ...
 
+    def query_ids(self, query: EntityQuery) -> list[str]:
+        """Ids of every entity the query matches, ignoring limit and offset."""
+
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: an exception inside rolls back only what it did."""
 

@@ -58,6 +58,38 @@ def row_to_entity(row: tuple[Any, ...]) -> Entity:
     return entity
 
 
+def where_clause(tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests)."""
+    clauses = ["e.tenant = ?"]
+    params: list[Any] = [tenant]
+    if query.ids:
+        clauses.append(f"e.id IN ({','.join('?' * len(query.ids))})")
+        params.extend(query.ids)
+    if query.id_pattern is not None:
+        clauses.append("ngsild_regexp(?, e.id)")
+        params.append(query.id_pattern)
+    if query.types:
+        clauses.append(
+            "e.id IN (SELECT t.id FROM entity_types t WHERE t.tenant = ? AND t.type IN "
+            f"({','.join('?' * len(query.types))}))"
+        )
+        params.append(tenant)
+        params.extend(query.types)
+    if query.type_query is not None:
+        clauses.append(qcompile.compile_type_query(query.type_query, params, "e"))
+    if query.attrs:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM json_each(e.attrs) a WHERE a.key IN "
+            f"({','.join('?' * len(query.attrs))}))"
+        )
+        params.extend(query.attrs)
+    if query.q is not None:
+        clauses.append(qcompile.compile_q(query.q, params, "e"))
+    if query.scope_q is not None:
+        clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
+    return " AND ".join(f"({c})" for c in clauses), params
+
+
 class SqliteTransaction:
     """Row operations on the writer connection, inside the current transaction."""
 
@@ -139,6 +171,12 @@ class SqliteTransaction:
         )
         self.changes.append(Change("entityDeleted", self.tenant, entity_id, before, None))
         return True
+
+    def query_ids(self, query: EntityQuery) -> list[str]:
+        """Ids of every entity a query matches (limit and offset ignored), in this transaction."""
+        where, params = where_clause(self.tenant, query)
+        rows = self.conn.execute(f"SELECT e.id FROM entities e WHERE {where}", params).fetchall()
+        return [r[0] for r in rows]
 
     def ids_of_types(self, types: list[str]) -> list[str]:
         marks = ",".join("?" * len(types))
@@ -295,34 +333,7 @@ class SqliteStore:
 
     def where_clause(self, tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
         """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests)."""
-        clauses = ["e.tenant = ?"]
-        params: list[Any] = [tenant]
-        if query.ids:
-            clauses.append(f"e.id IN ({','.join('?' * len(query.ids))})")
-            params.extend(query.ids)
-        if query.id_pattern is not None:
-            clauses.append("ngsild_regexp(?, e.id)")
-            params.append(query.id_pattern)
-        if query.types:
-            clauses.append(
-                "e.id IN (SELECT t.id FROM entity_types t WHERE t.tenant = ? AND t.type IN "
-                f"({','.join('?' * len(query.types))}))"
-            )
-            params.append(tenant)
-            params.extend(query.types)
-        if query.type_query is not None:
-            clauses.append(qcompile.compile_type_query(query.type_query, params, "e"))
-        if query.attrs:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(e.attrs) a WHERE a.key IN "
-                f"({','.join('?' * len(query.attrs))}))"
-            )
-            params.extend(query.attrs)
-        if query.q is not None:
-            clauses.append(qcompile.compile_q(query.q, params, "e"))
-        if query.scope_q is not None:
-            clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
-        return " AND ".join(f"({c})" for c in clauses), params
+        return where_clause(tenant, query)
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
         where, params = self.where_clause(tenant, query)
