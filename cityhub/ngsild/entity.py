@@ -95,7 +95,7 @@ def expand_entity(
         BadRequestData: the body is not a valid NGSI-LD entity; the detail names the member.
     """
     if not isinstance(body, dict):
-        raise BadRequestData("the entity must be a JSON object")
+        raise InvalidRequest("the entity must be a JSON object")
     if not body and need_id:
         raise InvalidRequest("the entity is an empty JSON object; it needs at least id and type")
     entity: Entity = {}

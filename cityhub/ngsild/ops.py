@@ -105,12 +105,14 @@ def update_attributes(entity: Entity, fragment: Entity, now: str) -> UpdateResul
     (clause 4.5.0); the fragment's types are added and its scope replaces the entity's.
     """
     result = UpdateResult()
+    if "scope" in fragment and not entity.get("scope"):
+        fragment = {k: v for k, v in fragment.items() if k != "scope"}
+        result.not_updated.append(("scope", "the entity has no scope to update"))
     _merge_types_and_scope(entity, fragment, replace_scope=True)
     for iri, instances in fragment["attrs"].items():
         current = entity["attrs"].get(iri)
-        if current is None:
-            result.not_updated.append((iri, "attribute does not exist"))
-            continue
+        if current is None:  # ETSI 011_01_03: update appends attributes that do not exist yet
+            current = entity["attrs"][iri] = []
         for inst in instances:
             idx = _find(current, inst.get("datasetId"))
             if instance_is_null(inst):
@@ -211,6 +213,12 @@ def patch_attribute(
         )
         raise ResourceNotFound(what)
     old = current[idx]
+    if any(is_null(fragment.get(m)) for m in VALUE_MEMBER.values() if m in fragment):
+        del current[idx]  # clause 4.5.0: the NGSI-LD Null deletes the instance
+        if not current:
+            del entity["attrs"][iri]
+        entity["modifiedAt"] = now
+        return
     new_type = fragment.get("type", old["type"])
     if new_type != old["type"] and "type" in fragment:
         raise BadRequestData(
