@@ -179,8 +179,7 @@ async def batch_update(
         tx.save(current, before)
         if res.not_updated:
             return BadRequestData(
-                "not updated: "
-                + "; ".join(f"{iri} ({reason})" for iri, reason in res.not_updated),
+                "not updated: " + "; ".join(f"{iri} ({reason})" for iri, reason in res.not_updated),
                 notUpdated=[iri for iri, _ in res.not_updated],
             )
         return None

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
+from cityhub.api.linking import render_with_links
 from cityhub.api.params import options_of, paging_of, projection_of, split_list
 from cityhub.errors import BadRequestData, CityhubError, LdContextNotAvailable
 from cityhub.ngsild.context import TermMap
@@ -22,7 +23,6 @@ from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
-from cityhub.ngsild.render import render_entity
 from cityhub.provision import BatchItem, BatchResult
 from cityhub.store.base import EntityQuery
 
@@ -196,7 +196,10 @@ async def batch_query(request: Request) -> Response:
         params.setdefault("lang", body["lang"])
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
     result = await request.app.state.store.query_entities(tenant, query)
-    docs = [neg.with_context(render_entity(e, terms, proj), terms, media) for e in result.entities]
+    docs = await render_with_links(
+        request.app.state.store, tenant, result.entities, terms, proj, None, 0
+    )
+    docs = [neg.with_context(d, terms, media) for d in docs]
     headers = neg.context_headers(terms, media)
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)

@@ -10,9 +10,11 @@ from starlette.routing import Route
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
+from cityhub.api.linking import render_with_links
 from cityhub.api.params import (
     attrs_of,
     entity_query_of,
+    join_of,
     options_of,
     projection_of,
     split_list,
@@ -23,7 +25,6 @@ from cityhub.ngsild import ops
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import Entity, expand_attribute, expand_entity, expand_instance
 from cityhub.ngsild.names import ATTRIBUTE_MEMBERS, check_name, check_uri
-from cityhub.ngsild.render import render_entity
 
 BASE = "/ngsi-ld/v1"
 
@@ -54,6 +55,8 @@ def _update_result(result: ops.UpdateResult, terms: TermMap) -> Response:
 
 async def create_entity(request: Request) -> Response:
     body, media = await neg.read_json(request)
+    if not isinstance(body, dict) or not body:
+        raise InvalidRequest("the body must be a JSON object with at least id and type")
     terms = await neg.body_terms(request, body, media)
     tenant = neg.tenant_of(request)
     entity = expand_entity(body, terms)
@@ -69,8 +72,11 @@ async def query_entities(request: Request) -> Response:
     params = request.query_params
     query = entity_query_of(params, terms, request.app.state.settings)
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
-    result = await request.app.state.store.query_entities(tenant, query)
-    docs = [neg.with_context(render_entity(e, terms, proj), terms, media) for e in result.entities]
+    join, level = join_of(params)
+    store = request.app.state.store
+    result = await store.query_entities(tenant, query)
+    docs = await render_with_links(store, tenant, result.entities, terms, proj, join, level)
+    docs = [neg.with_context(d, terms, media) for d in docs]
     headers = neg.context_headers(terms, media)
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
@@ -104,10 +110,11 @@ async def retrieve_entity(request: Request) -> Response:
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
     params = request.query_params
-    options_of(params)
     attrs = attrs_of(params, terms)
     proj = projection_of(params, terms, attrs=attrs)
-    entity = await request.app.state.store.get_entity(tenant, entity_id)
+    join, level = join_of(params)
+    store = request.app.state.store
+    entity = await store.get_entity(tenant, entity_id)
     if entity is None:
         raise ResourceNotFound(f"there is no entity with id {entity_id}")
     wanted_types = params.get("type")
@@ -115,8 +122,16 @@ async def retrieve_entity(request: Request) -> Response:
         types, _ = type_selection(wanted_types, terms)
         if types and not set(types) & set(entity["type"]):
             raise ResourceNotFound(f"entity {entity_id} is not of type {wanted_types}")
-    doc = neg.with_context(render_entity(entity, terms, proj), terms, media)
-    return neg.json_response(doc, media=media, headers=neg.context_headers(terms, media))
+    if attrs is not None and not set(attrs) & set(entity["attrs"]):
+        raise ResourceNotFound(f"entity {entity_id} has none of the attributes {params['attrs']}")
+    docs = await render_with_links(store, tenant, [entity], terms, proj, join, level)
+    if not docs:
+        raise ResourceNotFound(f"nothing of entity {entity_id} is left after pick/omit")
+    if join == "flat":
+        body: Any = [neg.with_context(d, terms, media) for d in docs]
+    else:
+        body = neg.with_context(docs[0], terms, media)
+    return neg.json_response(body, media=media, headers=neg.context_headers(terms, media))
 
 
 async def delete_entity(request: Request) -> Response:

@@ -9,16 +9,18 @@ from typing import Any
 from cityhub.errors import BadRequestData, InvalidRequest, TooManyResults
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.names import check_name, check_uri
+from cityhub.ngsild.projection import expand_tree, parse_projection
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
 from cityhub.ngsild.render import Projection
 from cityhub.settings import Settings
-from cityhub.store.base import EntityQuery
+from cityhub.store.base import EntityQuery, OrderItem
 
 FORMATS = {"normalized", "concise", "keyValues", "simplified"}
 _OPTIONS = FORMATS | {"sysAttrs", "noOverwrite", "update", "replace", "count"}
+_MEMBERS = {"createdAt", "modifiedAt", "observedAt", "unitCode", "datasetId", "value", "object"}
 
 
 def split_list(raw: str | None) -> list[str]:
@@ -31,10 +33,13 @@ def split_list(raw: str | None) -> list[str]:
 
 
 def options_of(params: Mapping[str, str]) -> set[str]:
-    opts = set(split_list(params.get("options"))) if params.get("options") else set()
+    raw = params.get("options")
+    if raw is None or raw == "":
+        return set()
+    opts = {o.strip() for o in raw.split(",")}
     unknown = opts - _OPTIONS
     if unknown:
-        raise BadRequestData(
+        raise InvalidRequest(
             f"unknown options {', '.join(sorted(unknown))}; known: " + ", ".join(sorted(_OPTIONS))
         )
     return opts
@@ -43,38 +48,56 @@ def options_of(params: Mapping[str, str]) -> set[str]:
 def projection_of(
     params: Mapping[str, str], terms: TermMap, *, attrs: list[str] | None = None
 ) -> Projection:
-    """``format``/``options``, ``lang``, and ``attrs``/``pick``/``omit`` (clause 4.21)."""
+    """``format``/``options``, ``lang``, ``datasetId``, ``attrs``/``pick``/``omit`` (4.21)."""
     opts = options_of(params)
     fmt = params.get("format")
-    if fmt is not None and fmt not in FORMATS:
-        raise BadRequestData(
+    if fmt is not None and fmt != "" and fmt not in FORMATS:
+        raise InvalidRequest(
             f"format must be one of normalized, concise, keyValues, simplified; got {fmt!r}"
         )
-    formats = ({fmt} if fmt else set()) | (opts & FORMATS)
-    if len({"keyValues" if f == "simplified" else f for f in formats}) > 1:
-        raise BadRequestData("ask for one representation only (normalized, concise or keyValues)")
-    chosen = next(iter(formats), "normalized")
+    if fmt:  # clause 6.3.7: format wins over the representation named in options
+        chosen = fmt
+    else:
+        named = {"keyValues" if f == "simplified" else f for f in opts & FORMATS}
+        if len(named) > 1:
+            raise BadRequestData(
+                "ask for one representation only (normalized, concise or keyValues)"
+            )
+        chosen = next(iter(named), "normalized")
     chosen = "keyValues" if chosen == "simplified" else chosen
     pick_raw, omit_raw = params.get("pick"), params.get("omit")
     if pick_raw is not None and omit_raw is not None:
         raise BadRequestData("pick and omit cannot be used together")
-    pick: set[str] | None = None
-    if pick_raw is not None:
-        pick = {_expand_member(n, terms) for n in split_list(pick_raw)}
-    if attrs is not None:
-        keep = set(attrs) | {"id", "type", "scope"}
-        pick = keep if pick is None else pick & keep | ({"id", "type"} & pick)
-    omit = {_expand_member(n, terms) for n in split_list(omit_raw)} if omit_raw else set()
+    if attrs is not None and (pick_raw is not None or omit_raw is not None):
+        raise BadRequestData("attrs cannot be combined with pick or omit; use pick alone")
+    pick = (
+        expand_tree(parse_projection(pick_raw, "pick"), terms.expand)
+        if pick_raw is not None
+        else None
+    )
+    omit = (
+        expand_tree(parse_projection(omit_raw, "omit"), terms.expand)
+        if omit_raw is not None
+        else {}
+    )
     lang = params.get("lang")
     if lang is not None and not re.match(r"^[A-Za-z0-9\-*,;=. ]+$", lang):
         raise BadRequestData(f"lang must be a language tag such as en or ko, got {lang!r}")
-    return Projection(format=chosen, sys_attrs="sysAttrs" in opts, lang=lang, pick=pick, omit=omit)
-
-
-def _expand_member(name: str, terms: TermMap) -> str:
-    if name in ("id", "type", "scope"):
-        return name
-    return terms.expand(check_name(name, "attribute name"))
+    dataset_ids: set[str | None] | None = None
+    if params.get("datasetId") is not None:
+        dataset_ids = {
+            None if d == "@none" else check_uri(d, "datasetId")
+            for d in split_list(params.get("datasetId"))
+        }
+    return Projection(
+        format=chosen,
+        sys_attrs="sysAttrs" in opts,
+        lang=lang,
+        pick=pick,
+        omit=omit,
+        attrs=set(attrs) if attrs is not None else None,
+        dataset_ids=dataset_ids,
+    )
 
 
 def attrs_of(params: Mapping[str, str], terms: TermMap) -> list[str] | None:
@@ -168,4 +191,40 @@ def entity_query_of(
         limit=limit,
         offset=offset,
         count=count,
+        order_by=order_by_of(params, terms),
     )
+
+
+def join_of(params: Mapping[str, str]) -> tuple[str | None, int]:
+    """``join`` (inline | flat | @none) and ``joinLevel`` (clause 4.5.23)."""
+    join = params.get("join")
+    if join not in (None, "inline", "flat", "@none"):
+        raise BadRequestData(f"join must be inline, flat or @none, got {join!r}")
+    level = _int(params, "joinLevel", 1)
+    if level < 1:
+        raise BadRequestData("joinLevel must be at least 1")
+    return (None if join == "@none" else join), min(level, 8)
+
+
+def order_by_of(params: Mapping[str, str], terms: TermMap) -> tuple[OrderItem, ...]:
+    """``orderBy`` (v1.9 clause 4.24): ``member[.sub...][;asc|;desc]``, comma-separated."""
+    raw = params.get("orderBy")
+    if raw is None:
+        return ()
+    items: list[OrderItem] = []
+    for part in split_list(raw):
+        path, _, direction = part.partition(";")
+        if direction not in ("", "asc", "desc"):
+            raise BadRequestData(f"orderBy direction must be asc or desc, got {direction!r}")
+        names = path.split(".")
+        if any(not n for n in names):
+            raise BadRequestData(f"orderBy {part!r} has an empty name")
+        head = names[0]
+        if head not in ("id", "type", "createdAt", "modifiedAt"):
+            head = terms.expand(check_name(head, "orderBy attribute"))
+        rest = tuple(
+            n if n in _MEMBERS else terms.expand(check_name(n, "orderBy sub-attribute"))
+            for n in names[1:]
+        )
+        items.append(OrderItem(head, rest, direction == "desc"))
+    return tuple(items)

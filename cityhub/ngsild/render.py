@@ -1,77 +1,105 @@
-"""Internal entities → the representations clients ask for (clause 4.5, 5.2.2, 4.5.x formats).
+"""Internal entities → the representations clients ask for (clauses 4.5, 4.21, 4.15, 5.2.2).
 
 normalized (every member), concise (clause 4.5.1: no redundant ``type``, bare values), keyValues
-(``simplified``: attribute → value), with optional system attributes, ``lang`` (clause 4.15), and
-attribute projection (``attrs``/``pick``/``omit``). Names are compacted with the caller's term map.
+(``simplified``: attribute → value), with optional system attributes, ``lang`` (clause 4.15),
+``datasetId`` filtering, pick/omit projection (clause 4.21) and linked entities inline (clause
+4.5.23). Names are compacted with the caller's term map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cityhub.ngsild.entity import Entity, Instance, Terms
 from cityhub.ngsild.names import VALUE_MEMBER
+from cityhub.ngsild.projection import Tree
 
 _META = ("datasetId", "observedAt", "unitCode")
+_LINKING = ("Relationship", "ListRelationship")
 
 
 @dataclass(frozen=True)
 class Projection:
-    """Which members to render; ``None`` means all.
-
-    ``attrs``/``pick``/``omit`` hold attribute IRIs and, for pick/omit, also ``id``/``type``.
-    """
+    """What to render. ``pick``/``omit`` are trees of IRIs (and ``id``/``type``/``scope``);
+    ``attrs`` keeps only those attributes (with id and type); ``None`` means everything."""
 
     format: str = "normalized"  # normalized | concise | keyValues
     sys_attrs: bool = False
     lang: str | None = None
-    pick: Collection[str] | None = None
-    omit: Collection[str] = ()
+    pick: Tree | None = None
+    omit: Tree = field(default_factory=dict)
+    attrs: Collection[str] | None = None
+    dataset_ids: Collection[str | None] | None = None  # None in the set = the default instance
+
+    def for_link(self, iri: str) -> Projection:
+        """The projection of the entities a relationship ``iri`` links to."""
+        pick = self.pick.get(iri) if self.pick is not None else None
+        omit = self.omit.get(iri) or {}
+        return replace(self, pick=pick, omit=omit, attrs=None)
 
 
 def _lang_pick(lmap: dict[str, Any], lang: str) -> tuple[Any, str] | None:
-    """The languageMap entry for a ``lang`` request (clause 4.15): exact, else @none,
-    else the first."""
-    wanted = [t.strip() for t in lang.split(",") if t.strip()]
-    for tag in wanted:
-        tag_base = tag.split(";")[0]
-        if tag_base == "*":
+    """The languageMap entry for ``lang`` (clause 4.15): the first listed tag present (``*`` =
+    any), else ``@none``, else the first entry."""
+    for tag in (t.split(";")[0].strip() for t in lang.split(",")):
+        if tag == "*":
             break
-        if tag_base in lmap:
-            return lmap[tag_base], tag_base
-    if "@none" in lmap:
+        if tag in lmap:
+            return lmap[tag], tag
+    if "@none" in lmap and not lang.startswith("*"):
         return lmap["@none"], "@none"
     for tag, text in lmap.items():
         return text, tag
     return None
 
 
-def _value_of(inst: Instance, terms: Terms, lang: str | None) -> Any:
+@dataclass
+class _Ctx:
+    terms: Terms
+    linked: Mapping[str, Entity]
+    level: int  # how many more levels of linked entities to inline
+
+
+def _value_of(inst: Instance, ctx: _Ctx, proj: Projection, iri: str) -> Any:
     attr_type = inst["type"]
-    member = VALUE_MEMBER[attr_type]
-    value = inst[member]
+    value = inst[VALUE_MEMBER[attr_type]]
     if attr_type == "VocabProperty":
+        terms = ctx.terms
         return (
             [terms.compact(v) for v in value] if isinstance(value, list) else terms.compact(value)
         )
-    if attr_type == "LanguageProperty" and lang and lang != "*":
-        picked = _lang_pick(value, lang)
+    if attr_type == "LanguageProperty" and proj.lang:
+        picked = _lang_pick(value, proj.lang)
         return picked[0] if picked else None
     if attr_type == "ListRelationship":
         return [o["object"] for o in value]
+    if attr_type == "Relationship" and ctx.level > 0:
+        targets = _targets(value, ctx, proj, iri)
+        if targets is not None:
+            return targets
     return value
 
 
-def render_instance(inst: Instance, terms: Terms, proj: Projection) -> Any:
-    """One attribute instance in the projection's format."""
+def _targets(objects: Any, ctx: _Ctx, proj: Projection, iri: str) -> Any:
+    """Rendered linked entities for inline retrieval, or None when none is known."""
+    ids = objects if isinstance(objects, list) else [objects]
+    sub = proj.for_link(iri)
+    deeper = _Ctx(ctx.terms, ctx.linked, ctx.level - 1)
+    found = [_entity(ctx.linked[i], deeper, sub) for i in ids if i in ctx.linked]
+    if not found:
+        return None
+    return found if isinstance(objects, list) else found[0]
+
+
+def _instance(inst: Instance, ctx: _Ctx, proj: Projection, iri: str) -> Any:
     if proj.format == "keyValues":
-        return _value_of(inst, terms, proj.lang)
+        return _value_of(inst, ctx, proj, iri)
     attr_type = inst["type"]
     member = VALUE_MEMBER[attr_type]
     out: dict[str, Any] = {}
-    if attr_type == "LanguageProperty" and proj.lang and proj.lang != "*":
+    if attr_type == "LanguageProperty" and proj.lang:
         picked = _lang_pick(inst["languageMap"], proj.lang)
         out["type"] = "Property"
         out["value"] = picked[0] if picked else None
@@ -80,10 +108,14 @@ def render_instance(inst: Instance, terms: Terms, proj: Projection) -> Any:
         member = "value"
     elif attr_type == "VocabProperty":
         out["type"] = attr_type
-        out["vocab"] = _value_of(inst, terms, None)
+        out["vocab"] = _value_of(inst, ctx, proj, iri)
     else:
         out["type"] = attr_type
         out[member] = inst[member]
+    if attr_type == "Relationship" and ctx.level > 0:
+        targets = _targets(inst["object"], ctx, proj, iri)
+        if targets is not None:
+            out["entityList" if isinstance(targets, list) else "entity"] = targets
     for key, val in inst.items():
         if key in VALUE_MEMBER.values() or key == "type":
             continue
@@ -94,7 +126,7 @@ def render_instance(inst: Instance, terms: Terms, proj: Projection) -> Any:
         if key in _META or key in ("lang", "objectType"):
             out[key] = val
             continue
-        out[terms.compact(key)] = render_instance(val, terms, proj)
+        out[ctx.terms.compact(key)] = _instance(val, _Ctx(ctx.terms, {}, 0), proj, key)
     if proj.format == "concise":
         return _concise(out, member)
     return out
@@ -114,20 +146,25 @@ def _concise(out: dict[str, Any], member: str) -> Any:
 
 def render_attribute(instances: list[Instance], terms: Terms, proj: Projection) -> Any:
     """All instances of an attribute: one object, or an array when there are several."""
-    rendered = [render_instance(i, terms, proj) for i in instances]
+    ctx = _Ctx(terms, {}, 0)
+    rendered = [_instance(i, ctx, proj, "") for i in instances]
     return rendered[0] if len(rendered) == 1 else rendered
 
 
-def render_entity(entity: Entity, terms: Terms, proj: Projection) -> dict[str, Any]:
-    """A whole entity (without @context; the caller places it per the media type)."""
+def _keep(name: str, proj: Projection) -> bool:
+    if proj.pick is not None and name not in proj.pick:
+        return False
+    return not (name in proj.omit and proj.omit[name] is None)
+
+
+def _entity(entity: Entity, ctx: _Ctx, proj: Projection) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    pick, omit = proj.pick, proj.omit
-    if (pick is None or "id" in pick) and "id" not in omit:
+    if _keep("id", proj):
         out["id"] = entity["id"]
-    if (pick is None or "type" in pick) and "type" not in omit:
-        types = [terms.compact(t) for t in entity["type"]]
+    if _keep("type", proj):
+        types = [ctx.terms.compact(t) for t in entity["type"]]
         out["type"] = types[0] if len(types) == 1 else types
-    if entity.get("scope") and (pick is None or "scope" in pick) and "scope" not in omit:
+    if entity.get("scope") and _keep("scope", proj):
         scope = entity["scope"]
         out["scope"] = scope[0] if len(scope) == 1 else scope
     if proj.sys_attrs:
@@ -135,7 +172,43 @@ def render_entity(entity: Entity, terms: Terms, proj: Projection) -> dict[str, A
             if key in entity:
                 out[key] = entity[key]
     for iri, instances in entity["attrs"].items():
-        if pick is not None and iri not in pick or iri in omit:
+        if proj.attrs is not None and iri not in proj.attrs or not _keep(iri, proj):
             continue
-        out[terms.compact(iri)] = render_attribute(instances, terms, proj)
+        if proj.dataset_ids is not None:
+            instances = [i for i in instances if i.get("datasetId") in proj.dataset_ids]
+            if not instances:
+                continue
+        rendered = [_instance(i, ctx, proj, iri) for i in instances]
+        out[ctx.terms.compact(iri)] = rendered[0] if len(rendered) == 1 else rendered
+    return out
+
+
+def render_entity(
+    entity: Entity,
+    terms: Terms,
+    proj: Projection,
+    linked: Mapping[str, Entity] | None = None,
+    join_level: int = 0,
+) -> dict[str, Any]:
+    """A whole entity (without @context; the caller places it per the media type).
+
+    ``linked`` holds the entities relationships point to, inlined ``join_level`` levels deep.
+    """
+    return _entity(entity, _Ctx(terms, linked or {}, join_level if linked else 0), proj)
+
+
+def linked_ids(entity: Entity, proj: Projection) -> list[tuple[str, Projection]]:
+    """Targets of the entity's rendered relationships, with the projection each is shown in."""
+    out: list[tuple[str, Projection]] = []
+    for iri, instances in entity["attrs"].items():
+        if proj.attrs is not None and iri not in proj.attrs or not _keep(iri, proj):
+            continue
+        for inst in instances:
+            if inst["type"] not in _LINKING:
+                continue
+            if inst["type"] == "Relationship":
+                objs = inst["object"] if isinstance(inst["object"], list) else [inst["object"]]
+            else:
+                objs = [o["object"] for o in inst["objectList"]]
+            out.extend((o, proj.for_link(iri)) for o in objs)
     return out

@@ -18,6 +18,16 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class OrderItem:
+    """One ``orderBy`` key: ``id``/``type``/``createdAt``/``modifiedAt`` or an attribute IRI,
+    a path into sub-attributes or members (``observedAt``...), and the direction."""
+
+    name: str
+    path: tuple[str, ...] = ()
+    descending: bool = False
+
+
+@dataclass(frozen=True)
 class EntityQuery:
     """Clause 5.7.2 Query Entities, with every name already expanded to an IRI.
 
@@ -34,6 +44,7 @@ class EntityQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    order_by: tuple[OrderItem, ...] = ()
 
 
 @dataclass

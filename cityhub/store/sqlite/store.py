@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from cityhub.errors import AlreadyExists
+from cityhub.errors import AlreadyExists, BadRequestData
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
-from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction
+from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
 
 T = TypeVar("T")
@@ -88,6 +88,46 @@ def where_clause(tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
     return " AND ".join(f"({c})" for c in clauses), params
+
+
+_ORDER_COLUMNS = {
+    "id": "e.id",
+    "type": "e.types",
+    "createdAt": "e.created_at",
+    "modifiedAt": "e.modified_at",
+}
+_MEMBER_KEYS = {"createdAt", "modifiedAt", "observedAt", "unitCode", "datasetId", "value", "object"}
+
+
+def _json_key(key: str) -> str:
+    if '"' in key or "\\" in key:
+        raise BadRequestData(f"cannot order by {key!r}: it contains a quote or backslash")
+    return f'"{key}"'
+
+
+def order_clause(items: tuple[OrderItem, ...]) -> tuple[str, list[Any]]:
+    """ORDER BY for ``orderBy`` (v1.9 clause 4.24); insertion order breaks ties."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for item in items:
+        direction = "DESC" if item.descending else "ASC"
+        if item.name in _ORDER_COLUMNS and not item.path:
+            parts.append(f"{_ORDER_COLUMNS[item.name]} {direction}")
+            continue
+        path = "$." + _json_key(item.name) + "[0]"
+        for step in item.path:
+            path += "." + (step if step in _MEMBER_KEYS else _json_key(step))
+        if not item.path or item.path[-1] not in _MEMBER_KEYS:
+            parts.append(
+                f"coalesce(json_extract(e.attrs, ? || '.value'), "
+                f"json_extract(e.attrs, ? || '.object')) {direction}"
+            )
+            params.extend([path, path])
+        else:
+            parts.append(f"json_extract(e.attrs, ?) {direction}")
+            params.append(path)
+    parts.append("e.rowid")
+    return ", ".join(parts), params
 
 
 class SqliteTransaction:
@@ -337,14 +377,15 @@ class SqliteStore:
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
         where, params = self.where_clause(tenant, query)
+        order, order_params = order_clause(query.order_by)
 
         def run(conn: sqlite3.Connection) -> QueryResult:
             result = QueryResult()
             if query.limit > 0:
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM entities e WHERE {where} ORDER BY e.rowid "
+                    f"SELECT {_COLUMNS} FROM entities e WHERE {where} ORDER BY {order} "
                     "LIMIT ? OFFSET ?",
-                    (*params, query.limit, query.offset),
+                    (*params, *order_params, query.limit, query.offset),
                 ).fetchall()
                 result.entities = [row_to_entity(r) for r in rows]
             if query.count:
