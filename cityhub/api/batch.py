@@ -14,7 +14,7 @@ from starlette.routing import Route
 from cityhub import provision
 from cityhub.api import negotiation as neg
 from cityhub.api.linking import render_with_links
-from cityhub.api.params import options_of, paging_of, projection_of, split_list
+from cityhub.api.params import join_of, options_of, paging_of, projection_of, split_list
 from cityhub.errors import BadRequestData, CityhubError, LdContextNotAvailable
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_entity
@@ -196,8 +196,9 @@ async def batch_query(request: Request) -> Response:
         params.setdefault("lang", body["lang"])
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
     result = await request.app.state.store.query_entities(tenant, query)
+    join, level = join_of(request.query_params)
     docs = await render_with_links(
-        request.app.state.store, tenant, result.entities, terms, proj, None, 0
+        request.app.state.store, tenant, result.entities, terms, proj, join, level
     )
     docs = [neg.with_context(d, terms, media) for d in docs]
     headers = neg.context_headers(terms, media)

@@ -91,7 +91,13 @@ async def purge_entities(request: Request) -> Response:
     keep, drop = params.get("keep"), params.get("drop")
     if keep is not None and drop is not None:
         raise BadRequestData("keep and drop cannot be used together")
-    query = entity_query_of(params, terms, request.app.state.settings, paging=False)
+    if not any(params.get(p) for p in ("id", "idPattern", "type", "q", "scopeQ")) and (
+        params.get("local") != "true"
+    ):
+        raise BadRequestData("purge needs at least one of id, idPattern, type, q, scopeQ or local")
+    query = entity_query_of(
+        params, terms, request.app.state.settings, paging=False, require_filter=False
+    )
     names = keep if keep is not None else drop
     attrs = [terms.expand(check_name(a, "attribute name")) for a in split_list(names)]
     await provision.purge_entities(
@@ -127,7 +133,7 @@ async def retrieve_entity(request: Request) -> Response:
     docs = await render_with_links(store, tenant, [entity], terms, proj, join, level)
     if not docs:
         raise ResourceNotFound(f"nothing of entity {entity_id} is left after pick/omit")
-    if join == "flat":
+    if join == "flat" and len(docs) > 1:
         body: Any = [neg.with_context(d, terms, media) for d in docs]
     else:
         body = neg.with_context(docs[0], terms, media)

@@ -8,7 +8,7 @@ from typing import Any
 
 from cityhub.errors import BadRequestData, InvalidRequest, TooManyResults
 from cityhub.ngsild.context import TermMap
-from cityhub.ngsild.names import check_name, check_uri
+from cityhub.ngsild.names import check_expanded, check_name, check_uri
 from cityhub.ngsild.projection import expand_tree, parse_projection
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.q import parse_q
@@ -104,7 +104,12 @@ def attrs_of(params: Mapping[str, str], terms: TermMap) -> list[str] | None:
     raw = params.get("attrs")
     if raw is None:
         return None
-    return [terms.expand(check_name(a, "attribute name in attrs")) for a in split_list(raw)]
+    return [expand_attribute_name(a, terms, "attribute name in attrs") for a in split_list(raw)]
+
+
+def expand_attribute_name(name: str, terms: TermMap, what: str = "attribute name") -> str:
+    """A client's attribute name as an IRI; ``id``, ``type`` and other keywords are refused."""
+    return check_expanded(terms.expand(check_name(name, what)), name, what)
 
 
 def _int(params: Mapping[str, str], name: str, default: int) -> int:
@@ -163,16 +168,9 @@ def entity_query_of(
     q = params.get("q")
     scope_q = params.get("scopeQ")
     geo = params.get("georel") or params.get("geometry") or params.get("coordinates")
+    # clause 6.4.3.2: id and idPattern alone do not make a query (ETSI 019_03_05)
     if require_filter and not (
-        ids
-        or id_pattern
-        or types
-        or type_query
-        or attrs
-        or q
-        or scope_q
-        or geo
-        or params.get("local") == "true"
+        types or type_query or attrs or q or scope_q or geo or params.get("local") == "true"
     ):
         raise BadRequestData(
             "a query needs at least one of id, idPattern, type, attrs, q, scopeQ or a geo-query"
