@@ -8,7 +8,8 @@ instance of the queried GeoProperty satisfies the georel (entities without it ne
 
 * ``within``, ``contains``, ``intersects``, ``overlaps``, ``equals`` and ``near;maxDistance`` prune
   with the R*Tree (the reference's box, grown by the distance for ``near``), then run the exact
-  predicate on the candidates only; the R*Tree drives the plan (``(tenant, id) IN (SELECT ...)``).
+  predicate on the candidates only; the R*Tree drives the plan (``(tenant, id) IN (SELECT ... FROM geo_rtree CROSS JOIN
+  geo_shapes ...)``; CROSS JOIN keeps SQLite from scanning the tenant's rows instead).
 * ``disjoint`` and ``near;minDistance`` alone cannot prune with a box: the exact predicate runs on
   the entity's own rows of that attribute (a correlated ``EXISTS`` on ``geo_shapes_by_entity``), so
   it only costs one test per entity that passed the other filters.
@@ -213,7 +214,7 @@ def compile_geo(geo: GeoQuery, params: list[Any], alias: str = "e", tenant: str 
     min_x, max_x, min_y, max_y = box
     sql = (
         f"({alias}.tenant, {alias}.id) IN (SELECT g.tenant, g.entity_id FROM geo_rtree r "
-        "JOIN geo_shapes g ON g.id = r.id "
+        "CROSS JOIN geo_shapes g ON g.id = r.id "
         "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? AND g.attr = ?"
     )
     params.extend([min_x, max_x, min_y, max_y, geo.geoproperty])

@@ -257,6 +257,8 @@ class SqliteStore:
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._listeners: list[Callable[[list[Change]], Any]] = []
+        #: DDL of other components (subscriptions, registrations...) run at start-up
+        self.extra_schema: list[str] = []
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -288,6 +290,8 @@ class SqliteStore:
             conn = _connect(self.path)
             schema = resources.files("cityhub.store.sqlite").joinpath("schema.sql").read_text()
             conn.executescript(schema)
+            for extra in self.extra_schema:
+                conn.executescript(extra)
             self._writer_conn = conn
         except BaseException as exc:  # pragma: no cover - start-up failure is reported
             ready.set_exception(exc)
@@ -306,14 +310,16 @@ class SqliteStore:
                 fut.set_exception(exc)
         conn.close()
 
-    async def _on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the writer thread (the caller manages the transaction)."""
         fut: Future[T] = Future()
         self._jobs.put((fn, fut))
         return await asyncio.wrap_future(fut)
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on a reader connection (read-only work)."""
         if self._readers is None:
-            return await self._on_writer(fn)
+            return await self.run_write(fn)
 
         def run() -> T:
             conn = getattr(self._local, "conn", None)
@@ -338,7 +344,7 @@ class SqliteStore:
             conn.execute("COMMIT")
             return result, tx.changes
 
-        result, changes = await self._on_writer(job)
+        result, changes = await self.run_write(job)
         if changes:
             for listener in self._listeners:
                 listener(changes)
@@ -353,12 +359,12 @@ class SqliteStore:
             ).fetchone()
             return row_to_entity(row) if row else None
 
-        return await self._read(run)
+        return await self.run_read(run)
 
     async def tenant_exists(self, tenant: str) -> bool:
         if tenant == "":
             return True
-        return await self._read(
+        return await self.run_read(
             lambda conn: (
                 conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
                 is not None
@@ -366,7 +372,7 @@ class SqliteStore:
         )
 
     async def list_tenants(self) -> list[str]:
-        rows = await self._read(
+        rows = await self.run_read(
             lambda conn: conn.execute("SELECT name FROM tenants ORDER BY name").fetchall()
         )
         return [r[0] for r in rows if r[0]]
@@ -394,12 +400,12 @@ class SqliteStore:
                 ).fetchone()[0]
             return result
 
-        return await self._read(run)
+        return await self.run_read(run)
 
     async def explain_query(self, tenant: str, query: EntityQuery) -> list[str]:
         """SQLite's query plan for a query (tests use it to prove indexes are used)."""
         where, params = self.where_clause(tenant, query)
-        rows = await self._read(
+        rows = await self.run_read(
             lambda conn: conn.execute(
                 f"EXPLAIN QUERY PLAN SELECT {_COLUMNS} FROM entities e WHERE {where} "
                 "ORDER BY e.rowid LIMIT 20",
@@ -418,11 +424,11 @@ class SqliteStore:
                 (tenant,),
             ).fetchall()
 
-        return await self._read(run)
+        return await self.run_read(run)
 
     async def count_by_type(self, tenant: str, type_iri: str) -> int:
         return int(
-            await self._read(
+            await self.run_read(
                 lambda conn: conn.execute(
                     "SELECT count(*) FROM entity_types WHERE tenant = ? AND type = ?",
                     (tenant, type_iri),
