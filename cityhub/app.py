@@ -19,6 +19,7 @@ from cityhub.api import batch, entities, jsonld_contexts, types
 from cityhub.api.negotiation import json_response
 from cityhub.api.problem import (
     CatchUnexpected,
+    RejectUnknownParameters,
     StripTrailingSlash,
     handle_cityhub_error,
     handle_http_exception,
@@ -73,7 +74,11 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(CatchUnexpected), Middleware(StripTrailingSlash)],
+        middleware=[
+            Middleware(CatchUnexpected),
+            Middleware(StripTrailingSlash),
+            Middleware(RejectUnknownParameters),
+        ],
         exception_handlers={
             CityhubError: handle_cityhub_error,
             HTTPException: handle_http_exception,

@@ -15,7 +15,7 @@ from cityhub import provision
 from cityhub.api import negotiation as neg
 from cityhub.api.linking import render_with_links
 from cityhub.api.params import join_of, options_of, paging_of, projection_of, split_list
-from cityhub.errors import BadRequestData, CityhubError, LdContextNotAvailable
+from cityhub.errors import BadRequestData, CityhubError
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_entity
 from cityhub.ngsild.names import check_name, check_uri
@@ -66,9 +66,7 @@ async def _entities(
                     "or application/ld+json"
                 )
             entity = expand_entity(raw, terms, need_type=need_type, allow_null=allow_null)
-        except CityhubError as exc:
-            if isinstance(exc, LdContextNotAvailable):
-                raise
+        except CityhubError as exc:  # incl. LdContextNotAvailable: 207 (ETSI 043_01_04)
             items.append((entity_id, None, exc))
             continue
         items.append((entity["id"], entity, None))

@@ -112,3 +112,41 @@ class StripTrailingSlash:
                 scope["path"] = path.rstrip("/") or "/"
                 scope["raw_path"] = scope["path"].encode()
         await self.app(scope, receive, send)
+
+
+#: Every URL parameter the NGSI-LD API defines (clause 6.3.20: others are InvalidRequest).
+KNOWN_PARAMETERS = frozenset(
+    """id idPattern type attrs pick omit q scopeQ georel geometry coordinates geoproperty
+    geometryProperty lang limit offset count options format details kind datasetId deleteAll
+    join joinLevel containedBy orderBy local csf timerel timeAt endTimeAt timeproperty lastN
+    aggrMethods aggrPeriodDuration keep drop reload entityMap expandValues collect
+    doNotCompact jsonKeys via observedAt previousValue showChanges""".split()
+)
+
+
+class RejectUnknownParameters:
+    """ASGI middleware: an unknown URL parameter on the NGSI-LD API is a 400 InvalidRequest
+    (clause 6.3.20, since v1.7.1), so a typo like ``limt=5`` is not silently ignored."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"].startswith("/ngsi-ld/")
+            and scope.get("query_string")
+        ):
+            request = Request(scope)
+            unknown = sorted(set(request.query_params) - KNOWN_PARAMETERS)
+            if unknown:
+                response = problem_response(
+                    InvalidRequest(
+                        f"unknown URL parameter(s) {', '.join(unknown)}; see the NGSI-LD API "
+                        "(ETSI GS CIM 009) for the parameters of this operation"
+                    ),
+                    request,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
