@@ -194,7 +194,8 @@ async def batch_query(request: Request) -> Response:
         params.setdefault("lang", body["lang"])
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
     result = await request.app.state.store.query_entities(tenant, query)
-    join, level = join_of(request.query_params)
+    link_params = {k: str(body[k]) for k in ("join", "joinLevel") if k in body}
+    join, level = join_of({**request.query_params, **link_params})
     docs = await render_with_links(
         request.app.state.store, tenant, result.entities, terms, proj, join, level
     )

@@ -48,11 +48,11 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 import orjson
-import shapely
-from shapely.geometry import Point, shape
-from shapely.geometry.base import BaseGeometry
-from shapely.ops import nearest_points
-from shapely.validation import explain_validity
+import shapely  # type: ignore[import-untyped, unused-ignore]
+from shapely.geometry import Point, shape  # type: ignore[import-untyped, unused-ignore]
+from shapely.geometry.base import BaseGeometry  # type: ignore[import-untyped, unused-ignore]
+from shapely.ops import nearest_points  # type: ignore[import-untyped, unused-ignore]
+from shapely.validation import explain_validity  # type: ignore[import-untyped, unused-ignore]
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.geojson import GEOMETRY_TYPES, check_geometry

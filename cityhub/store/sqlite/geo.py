@@ -8,8 +8,9 @@ instance of the queried GeoProperty satisfies the georel (entities without it ne
 
 * ``within``, ``contains``, ``intersects``, ``overlaps``, ``equals`` and ``near;maxDistance`` prune
   with the R*Tree (the reference's box, grown by the distance for ``near``), then run the exact
-  predicate on the candidates only; the R*Tree drives the plan (``(tenant, id) IN (SELECT ... FROM geo_rtree CROSS JOIN
-  geo_shapes ...)``; CROSS JOIN keeps SQLite from scanning the tenant's rows instead).
+  predicate on the candidates only; the R*Tree drives the plan
+  (``(tenant, id) IN (SELECT ... FROM geo_rtree CROSS JOIN geo_shapes ...)``; the CROSS JOIN
+  keeps SQLite from scanning all the tenant's rows instead).
 * ``disjoint`` and ``near;minDistance`` alone cannot prune with a box: the exact predicate runs on
   the entity's own rows of that attribute (a correlated ``EXISTS`` on ``geo_shapes_by_entity``), so
   it only costs one test per entity that passed the other filters.
@@ -27,8 +28,8 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-import shapely
-from shapely.geometry.base import BaseGeometry
+import shapely  # type: ignore[import-untyped, unused-ignore]
+from shapely.geometry.base import BaseGeometry  # type: ignore[import-untyped, unused-ignore]
 
 from cityhub.ngsild.query.geo import GeoQuery, geojson_shape, relate, search_bbox
 
@@ -188,7 +189,9 @@ def register_geo_functions(conn: sqlite3.Connection) -> None:
 # ---- compiling a geo-query --------------------------------------------------------------------
 
 
-def compile_geo(geo: GeoQuery, params: list[Any], alias: str = "e", tenant: str | None = None) -> str:
+def compile_geo(
+    geo: GeoQuery, params: list[Any], alias: str = "e", tenant: str | None = None
+) -> str:
     """A SQL boolean over the entity row ``alias``: some instance of ``geo.geoproperty`` matches.
 
     Args:
