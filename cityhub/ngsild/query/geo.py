@@ -309,7 +309,14 @@ def geojson_shape(value: Any) -> BaseGeometry | None:
             return None
         if not geom.is_valid:
             geom = shapely.make_valid(geom)
-    except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.ShapelyError):
+    except (
+        KeyError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        shapely.errors.ShapelyError,
+    ):
         return None
     return geom
 

@@ -13,7 +13,7 @@ import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import resources
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Tran
 from cityhub.store.sqlite import compile as qcompile
 
 T = TypeVar("T")
+TxHook = Callable[[sqlite3.Connection, Change], None]
 
 _COLUMNS = "e.id, e.types, e.scopes, e.created_at, e.modified_at, e.attrs"
 
@@ -133,11 +134,17 @@ def order_clause(items: tuple[OrderItem, ...]) -> tuple[str, list[Any]]:
 class SqliteTransaction:
     """Row operations on the writer connection, inside the current transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, tenant: str, hooks: Sequence[TxHook] = ()) -> None:
+        self.hooks = hooks
         self.conn = conn
         self.tenant = tenant
         self.changes: list[Change] = []
         self._sp = 0
+
+    def _emit(self, change: Change) -> None:
+        self.changes.append(change)
+        for hook in self.hooks:  # in the same transaction: history rows, outbox rows
+            hook(self.conn, change)
 
     def get(self, entity_id: str) -> Entity | None:
         row = self.conn.execute(
@@ -174,7 +181,7 @@ class SqliteTransaction:
             "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
             [(self.tenant, t, entity["id"]) for t in entity["type"]],
         )
-        self.changes.append(Change("entityCreated", self.tenant, entity["id"], None, entity))
+        self._emit(Change("entityCreated", self.tenant, entity["id"], None, entity))
 
     def save(self, entity: Entity, before: Entity | None = None) -> None:
         self.conn.execute(
@@ -197,7 +204,7 @@ class SqliteTransaction:
                 "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
                 [(self.tenant, t, entity["id"]) for t in entity["type"]],
             )
-        self.changes.append(Change("entityUpdated", self.tenant, entity["id"], before, entity))
+        self._emit(Change("entityUpdated", self.tenant, entity["id"], before, entity))
 
     def delete(self, entity_id: str) -> bool:
         before = self.get(entity_id)
@@ -209,7 +216,7 @@ class SqliteTransaction:
         self.conn.execute(
             "DELETE FROM entity_types WHERE tenant = ? AND id = ?", (self.tenant, entity_id)
         )
-        self.changes.append(Change("entityDeleted", self.tenant, entity_id, before, None))
+        self._emit(Change("entityDeleted", self.tenant, entity_id, before, None))
         return True
 
     def query_ids(self, query: EntityQuery) -> list[str]:
@@ -259,6 +266,9 @@ class SqliteStore:
         self._listeners: list[Callable[[list[Change]], Any]] = []
         #: DDL of other components (subscriptions, registrations...) run at start-up
         self.extra_schema: list[str] = []
+        #: functions run inside the write transaction for every change (temporal history,
+        #: notification outbox): they see the writer connection and the Change
+        self.tx_hooks: list[TxHook] = []
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -334,7 +344,7 @@ class SqliteStore:
         """Run ``fn`` in one transaction; commit if it returns, roll back if it raises."""
 
         def job(conn: sqlite3.Connection) -> tuple[T, list[Change]]:
-            tx = SqliteTransaction(conn, tenant)
+            tx = SqliteTransaction(conn, tenant, self.tx_hooks)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(tx)
