@@ -297,3 +297,49 @@ def test_types_and_attributes(client: TestClient) -> None:
     pm = client.get("/ngsi-ld/v1/attributes/pm25").json()
     assert pm["attributeCount"] == 1 and pm["typeNames"] == ["AirQualityObserved"]
     problem(client.get("/ngsi-ld/v1/types/Nope"), 404, "ResourceNotFound")
+
+
+def test_oversized_body_is_413_and_changes_nothing(tmp_path: object) -> None:
+    from tests.conftest import make_client
+
+    with make_client(tmp_path, max_body_bytes=200) as c:  # type: ignore[arg-type]
+        big = entity(pm25={"type": "Property", "value": "x" * 500})
+        r = c.post("/ngsi-ld/v1/entities", json=big)
+        assert r.status_code == 413
+        assert r.json()["detail"].startswith("the body is")
+        assert c.get("/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualityObserved:1").status_code == 404
+
+
+def test_unknown_url_parameter_is_invalid_request(client: TestClient) -> None:
+    # clause 6.3.20 (ETSI 059_01): a parameter the API does not define is a 400 InvalidRequest
+    problem(
+        client.get("/ngsi-ld/v1/entities", params={"type": "T", "limt": "5"}), 400, "InvalidRequest"
+    )
+
+
+def test_ids_alone_do_not_make_a_query(client: TestClient) -> None:
+    # clause 6.4.3.2 (ETSI 019_03_05): id needs type, attrs, q or a geo-query beside it
+    problem(client.get("/ngsi-ld/v1/entities", params={"id": "urn:a:1"}), 400, "BadRequestData")
+
+
+def test_linked_entities_inline_and_flat(client: TestClient) -> None:
+    # clause 4.5.23: join=inline puts the target under "entity"; join=flat appends it
+    client.post("/ngsi-ld/v1/entities", json={"id": "urn:ngsi-ld:School:1", "type": "School"})
+    client.post(
+        "/ngsi-ld/v1/entities",
+        json=entity(near={"type": "Relationship", "object": "urn:ngsi-ld:School:1"}),
+    )
+    url = "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualityObserved:1"
+    inline = client.get(url, params={"join": "inline"}).json()
+    assert inline["near"]["entity"] == {"id": "urn:ngsi-ld:School:1", "type": "School"}
+    flat = client.get(url, params={"join": "flat", "options": "keyValues"}).json()
+    assert [e["id"] for e in flat] == ["urn:ngsi-ld:AirQualityObserved:1", "urn:ngsi-ld:School:1"]
+
+
+def test_order_by(client: TestClient) -> None:
+    for i, v in enumerate([30, 10, 20]):
+        client.post("/ngsi-ld/v1/entities", json=entity(f"urn:a:{i}", pm25=v))
+    r = client.get(
+        "/ngsi-ld/v1/entities", params={"type": "AirQualityObserved", "orderBy": "pm25;desc"}
+    )
+    assert [e["id"] for e in r.json()] == ["urn:a:0", "urn:a:2", "urn:a:1"]
