@@ -15,7 +15,7 @@ from typing import Any
 from cityhub.errors import BadRequestData, CityhubError, ResourceNotFound
 from cityhub.ngsild import ops
 from cityhub.ngsild.datetime import now_iso
-from cityhub.ngsild.entity import Entity, Instance
+from cityhub.ngsild.entity import Entity
 from cityhub.store.base import EntityQuery, Store, Transaction
 
 
@@ -204,10 +204,3 @@ async def batch_delete(store: Store, tenant: str, items: list[BatchItem]) -> Bat
         return None
 
     return await store.write(tenant, lambda tx: _run_batch(tx, items, apply))
-
-
-def instances_for_patch(instances: list[Instance]) -> dict[str, Any]:
-    """The single instance a partial attribute update carries."""
-    if len(instances) != 1:
-        raise BadRequestData("a partial attribute update carries exactly one instance")
-    return instances[0]

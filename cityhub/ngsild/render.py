@@ -144,13 +144,6 @@ def _concise(out: dict[str, Any], member: str) -> Any:
     return out
 
 
-def render_attribute(instances: list[Instance], terms: Terms, proj: Projection) -> Any:
-    """All instances of an attribute: one object, or an array when there are several."""
-    ctx = _Ctx(terms, {}, 0)
-    rendered = [_instance(i, ctx, proj, "") for i in instances]
-    return rendered[0] if len(rendered) == 1 else rendered
-
-
 def _keep(name: str, proj: Projection) -> bool:
     if proj.pick is not None and name not in proj.pick:
         return False

@@ -7,7 +7,7 @@ semantics live once in ``cityhub.ngsild.ops`` and the backends only move rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -108,7 +108,3 @@ class Store(Protocol):
         attribute instance: the raw material of /types and /attributes."""
 
     def add_listener(self, fn: Callable[[list[Change]], Any]) -> None: ...
-
-
-def iter_types(entity: Entity) -> Iterator[str]:
-    yield from entity["type"]
