@@ -14,7 +14,14 @@ from starlette.routing import Route
 from cityhub import provision
 from cityhub.api import negotiation as neg
 from cityhub.api.linking import render_with_links
-from cityhub.api.params import join_of, options_of, paging_of, projection_of, split_list
+from cityhub.api.params import (
+    geo_query_of,
+    join_of,
+    options_of,
+    paging_of,
+    projection_of,
+    split_list,
+)
 from cityhub.errors import BadRequestData, CityhubError
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_entity
@@ -162,9 +169,21 @@ def _query_from_body(body: Any, terms: TermMap, request: Request) -> tuple[Entit
     if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
         raise BadRequestData("attrs must be an array of attribute names")
     q, scope_q = body.get("q"), body.get("scopeQ")
-    if body.get("geoQ"):
-        raise BadRequestData("geoQ is not available yet in this version of cityhub")
-    if not (ids or types or type_query or id_pattern or attrs or q or scope_q):
+    geo_q = body.get("geoQ")
+    if geo_q is not None and not isinstance(geo_q, dict):
+        raise BadRequestData("geoQ must be an object with georel, geometry and coordinates")
+    geo = (
+        geo_query_of(
+            geo_q.get("georel"),
+            geo_q.get("geometry"),
+            geo_q.get("coordinates"),
+            geo_q.get("geoproperty"),
+            terms,
+        )
+        if geo_q is not None
+        else None
+    )
+    if not (ids or types or type_query or id_pattern or attrs or q or scope_q or geo):
         raise BadRequestData("a Query needs entities, attrs, q, scopeQ or geoQ")
     limit, offset, count = paging_of(request.query_params, request.app.state.settings)
     query = EntityQuery(
@@ -175,6 +194,7 @@ def _query_from_body(body: Any, terms: TermMap, request: Request) -> tuple[Entit
         attrs=tuple(terms.expand(check_name(a, "attribute name")) for a in attrs),
         q=qast.expand_q(parse_q(q), terms.expand) if isinstance(q, str) else None,
         scope_q=parse_scope_q(scope_q) if isinstance(scope_q, str) else None,
+        geo=geo,
         limit=limit,
         offset=offset,
         count=count,
@@ -184,7 +204,7 @@ def _query_from_body(body: Any, terms: TermMap, request: Request) -> tuple[Entit
 
 async def batch_query(request: Request) -> Response:
     """Clause 5.7.2 via POST /entityOperations/query (HTTP 6.23)."""
-    media = neg.accept_of(request)
+    media = neg.accept_of(request, (neg.JSON, neg.JSONLD, neg.GEOJSON))
     body, body_media = await neg.read_json(request)
     terms = await neg.body_terms(request, body, body_media)
     tenant = await neg.require_tenant(request)
@@ -199,11 +219,12 @@ async def batch_query(request: Request) -> Response:
     docs = await render_with_links(
         request.app.state.store, tenant, result.entities, terms, proj, join, level
     )
-    docs = [neg.with_context(d, terms, media) for d in docs]
-    headers = neg.context_headers(terms, media)
+    headers = {}
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
-    return neg.json_response(docs, media=media, headers=headers)
+    return neg.documents_response(
+        docs, terms, media, geometry_property=params.get("geometryProperty"), headers=headers
+    )
 
 
 routes = [

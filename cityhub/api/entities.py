@@ -66,7 +66,7 @@ async def create_entity(request: Request) -> Response:
 
 
 async def query_entities(request: Request) -> Response:
-    media = neg.accept_of(request)
+    media = neg.accept_of(request, (neg.JSON, neg.JSONLD, neg.GEOJSON))
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
     params = request.query_params
@@ -76,11 +76,12 @@ async def query_entities(request: Request) -> Response:
     store = request.app.state.store
     result = await store.query_entities(tenant, query)
     docs = await render_with_links(store, tenant, result.entities, terms, proj, join, level)
-    docs = [neg.with_context(d, terms, media) for d in docs]
-    headers = neg.context_headers(terms, media)
+    headers = {}
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
-    return neg.json_response(docs, media=media, headers=headers)
+    return neg.documents_response(
+        docs, terms, media, geometry_property=params.get("geometryProperty"), headers=headers
+    )
 
 
 async def purge_entities(request: Request) -> Response:
@@ -111,7 +112,7 @@ async def purge_entities(request: Request) -> Response:
 
 
 async def retrieve_entity(request: Request) -> Response:
-    media = neg.accept_of(request)
+    media = neg.accept_of(request, (neg.JSON, neg.JSONLD, neg.GEOJSON))
     entity_id = _entity_id(request)
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
@@ -133,11 +134,13 @@ async def retrieve_entity(request: Request) -> Response:
     docs = await render_with_links(store, tenant, [entity], terms, proj, join, level)
     if not docs:
         raise ResourceNotFound(f"nothing of entity {entity_id} is left after pick/omit")
-    if join == "flat" and len(docs) > 1:
-        body: Any = [neg.with_context(d, terms, media) for d in docs]
-    else:
-        body = neg.with_context(docs[0], terms, media)
-    return neg.json_response(body, media=media, headers=neg.context_headers(terms, media))
+    return neg.documents_response(
+        docs,
+        terms,
+        media,
+        single=not (join == "flat" and len(docs) > 1),
+        geometry_property=params.get("geometryProperty"),
+    )
 
 
 async def delete_entity(request: Request) -> Response:

@@ -19,6 +19,7 @@ from cityhub.errors import (
     UnsupportedMediaType,
 )
 from cityhub.ngsild.context import CORE_CONTEXT_URL, TermMap
+from cityhub.ngsild.geojson_render import render_feature, render_feature_collection
 
 JSON = "application/json"
 JSONLD = "application/ld+json"
@@ -199,3 +200,27 @@ def json_response(
 def flag_options(request: Request) -> set[str]:
     raw = request.query_params.get("options", "")
     return {o.strip() for o in raw.split(",") if o.strip()}
+
+
+def documents_response(
+    docs: list[dict[str, Any]],
+    terms: TermMap,
+    media: str,
+    *,
+    single: bool = False,
+    geometry_property: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Rendered entities in the negotiated media type: JSON (Link header), JSON-LD (inline
+    @context per entity) or GeoJSON (clause 6.3.15: a Feature / FeatureCollection, @context in
+    the body)."""
+    extra = dict(headers or {})
+    if media == GEOJSON:
+        if single:
+            body: Any = render_feature(docs[0], geometry_property, context=terms.context_value)
+        else:
+            body = render_feature_collection(docs, geometry_property, context=terms.context_value)
+        return json_response(body, media=GEOJSON, headers=extra)
+    extra.update(context_headers(terms, media))
+    items = [with_context(d, terms, media) for d in docs]
+    return json_response(items[0] if single else items, media=media, headers=extra)

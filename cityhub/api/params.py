@@ -11,6 +11,7 @@ from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.names import check_expanded, check_name, check_uri
 from cityhub.ngsild.projection import expand_tree, parse_projection
 from cityhub.ngsild.query import ast as qast
+from cityhub.ngsild.query.geo import GeoQuery, expand_geo, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
@@ -167,16 +168,26 @@ def entity_query_of(
     attrs = attrs_of(params, terms) or []
     q = params.get("q")
     scope_q = params.get("scopeQ")
-    geo = params.get("georel") or params.get("geometry") or params.get("coordinates")
+    geo = geo_query_of(
+        params.get("georel"),
+        params.get("geometry"),
+        params.get("coordinates"),
+        params.get("geoproperty"),
+        terms,
+    )
     # clause 6.4.3.2: id and idPattern alone do not make a query (ETSI 019_03_05)
     if require_filter and not (
-        types or type_query or attrs or q or scope_q or geo or params.get("local") == "true"
+        types
+        or type_query
+        or attrs
+        or q
+        or scope_q
+        or geo is not None
+        or params.get("local") == "true"
     ):
         raise BadRequestData(
             "a query needs at least one of id, idPattern, type, attrs, q, scopeQ or a geo-query"
         )
-    if geo:
-        raise InvalidRequest("geo-queries are not available yet in this version of cityhub")
     limit, offset, count = paging_of(params, settings) if paging else (0, 0, False)
     return EntityQuery(
         ids=ids,
@@ -190,7 +201,18 @@ def entity_query_of(
         offset=offset,
         count=count,
         order_by=order_by_of(params, terms),
+        geo=geo,
     )
+
+
+def geo_query_of(
+    georel: Any, geometry: Any, coordinates: Any, geoproperty: Any, terms: TermMap
+) -> GeoQuery | None:
+    """A geo-query (clause 4.10) from URL parameters or a ``geoQ`` member, names expanded."""
+    parsed = parse_geo_query(georel, geometry, coordinates, geoproperty)
+    if parsed is None:
+        return None
+    return expand_geo(parsed, lambda n: check_expanded(terms.expand(n), n, "geoproperty"))
 
 
 def join_of(params: Mapping[str, str]) -> tuple[str | None, int]:

@@ -183,6 +183,8 @@ def expand_instance(
         # concise: a bare value is a Property
         return _finish({"type": "Property", "value": item}, iri, terms, label, allow_null)
     attr_type = item.get("type")
+    if attr_type is not None and not isinstance(attr_type, str):
+        raise BadRequestData(f"attribute {label}: type must be a string, got {attr_type!r}")
     if attr_type not in ATTRIBUTE_TYPES:
         inferred = _infer_type(item)
         if inferred is None:

@@ -45,6 +45,7 @@ class EntityQuery:
     offset: int = 0
     count: bool = False
     order_by: tuple[OrderItem, ...] = ()
+    geo: Any = None  # a cityhub.ngsild.query.geo.GeoQuery with its geoproperty expanded
 
 
 @dataclass

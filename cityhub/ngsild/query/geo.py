@@ -52,10 +52,10 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 import orjson
-import shapely  # type: ignore[import-untyped, unused-ignore]
-from shapely.geometry import Point, shape  # type: ignore[import-untyped, unused-ignore]
-from shapely.geometry.base import BaseGeometry  # type: ignore[import-untyped, unused-ignore]
-from shapely.ops import nearest_points  # type: ignore[import-untyped, unused-ignore]
+import shapely
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.geojson import GEOMETRY_TYPES, check_geometry
@@ -141,9 +141,13 @@ def parse_geo_query(
     Raises:
         BadRequestData: an incomplete query, an unknown georel or geometry, coordinates that are
             not valid RFC 7946 coordinates for the geometry (ranges, closed rings, enough
-            positions), a georel that cannot apply to the
-            geometry, or a negative or missing distance.
+            positions), a georel that cannot apply to the geometry (``within`` or ``overlaps``
+            a Point), or a negative or missing distance. Never InvalidRequest: the ETSI suite
+            expects BadRequestData for a bad georel (019_03_04).
     """
+    for name, value in (("georel", georel), ("geometry", geometry), ("geoproperty", geoproperty)):
+        if value is not None and not isinstance(value, str):
+            raise BadRequestData(f"{name} must be a string, got {value!r}")
     given = {
         "georel": not _blank(georel),
         "geometry": not _blank(geometry),
@@ -358,18 +362,20 @@ def relate(
         if max_distance is not None and d > max_distance:
             return False
         return min_distance is None or d >= min_distance
+    # the reference goes first: GEOS only speeds a predicate up when its first argument is
+    # prepared, and the store prepares the reference (within/contains are exact converses)
     if georel == "within":
-        return bool(target.within(reference))
+        return bool(reference.contains(target))
     if georel == "contains":
-        return bool(target.contains(reference))
+        return bool(reference.within(target))
     if georel == "intersects":
-        return bool(target.intersects(reference))
+        return bool(reference.intersects(target))
     if georel == "disjoint":
-        return bool(target.disjoint(reference))
+        return bool(reference.disjoint(target))
     if georel == "overlaps":
-        return bool(target.overlaps(reference))
+        return bool(reference.overlaps(target))
     if georel == "equals":
-        return bool(target.equals(reference))
+        return bool(reference.equals(target))
     return False
 
 

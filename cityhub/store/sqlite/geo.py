@@ -28,10 +28,11 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-import shapely  # type: ignore[import-untyped, unused-ignore]
-from shapely.geometry.base import BaseGeometry  # type: ignore[import-untyped, unused-ignore]
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from cityhub.ngsild.query.geo import GeoQuery, geojson_shape, relate, search_bbox
+from cityhub.store.base import Change
 
 GEO_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree(id, min_x, max_x, min_y, max_y);
@@ -52,16 +53,28 @@ _INDEX_VERSION = "1"
 def ensure_geo_index(conn: sqlite3.Connection) -> None:
     """Create the geo tables and, on a database that predates them, index every stored entity.
 
-    Run once at start-up on the writer connection, after ``schema.sql`` (it needs ``meta``).
+    Run once at start-up on the writer connection, after ``schema.sql`` (it needs ``meta``),
+    outside any transaction (``executescript`` commits a pending one); the rebuild runs in its
+    own ``BEGIN IMMEDIATE`` transaction.
     """
     conn.executescript(GEO_SCHEMA)
     row = conn.execute("SELECT value FROM meta WHERE key = 'geo_index'").fetchone()
     if row is not None and row[0] == _INDEX_VERSION:
         return
-    rebuild_geo_index(conn)
-    conn.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('geo_index', ?)", (_INDEX_VERSION,)
-    )
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        rebuild_geo_index(conn)
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('geo_index', ?)", (_INDEX_VERSION,)
+        )
+    except BaseException:
+        if own:
+            conn.execute("ROLLBACK")
+        raise
+    if own:
+        conn.execute("COMMIT")
 
 
 def rebuild_geo_index(conn: sqlite3.Connection) -> None:
@@ -93,6 +106,18 @@ def unindex_entity(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Non
         (tenant, entity_id),
     )
     conn.execute("DELETE FROM geo_shapes WHERE tenant = ? AND entity_id = ?", (tenant, entity_id))
+
+
+def index_change(conn: sqlite3.Connection, change: Change) -> None:
+    """A transaction hook (``SqliteStore.tx_hooks``): keep the index in step with one change.
+
+    Runs inside the write transaction (and its savepoints), so the index commits or rolls back
+    with the entity row.
+    """
+    if change.after is None:
+        unindex_entity(conn, change.tenant, change.entity_id)
+    else:
+        index_entity(conn, change.tenant, change.after)
 
 
 def _insert_rows(

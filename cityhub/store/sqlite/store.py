@@ -25,6 +25,7 @@ from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
+from cityhub.store.sqlite import geo
 
 T = TypeVar("T")
 TxHook = Callable[[sqlite3.Connection, Change], None]
@@ -46,6 +47,7 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.create_function("ngsild_regexp", 2, _regexp, deterministic=True)
     qcompile.register_functions(conn)
+    geo.register_geo_functions(conn)
     return conn
 
 
@@ -86,6 +88,8 @@ def where_clause(tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
         params.extend(query.attrs)
     if query.q is not None:
         clauses.append(qcompile.compile_q(query.q, params, "e"))
+    if query.geo is not None:
+        clauses.append(geo.compile_geo(query.geo, params, "e", tenant=tenant))
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
     return " AND ".join(f"({c})" for c in clauses), params
@@ -265,10 +269,10 @@ class SqliteStore:
         self._local = threading.local()
         self._listeners: list[Callable[[list[Change]], Any]] = []
         #: DDL of other components (subscriptions, registrations...) run at start-up
-        self.extra_schema: list[str] = []
+        self.extra_schema: list[str] = [geo.GEO_SCHEMA]
         #: functions run inside the write transaction for every change (temporal history,
         #: notification outbox): they see the writer connection and the Change
-        self.tx_hooks: list[TxHook] = []
+        self.tx_hooks: list[TxHook] = [geo.index_change]
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -278,6 +282,7 @@ class SqliteStore:
         )
         self._writer.start()
         await asyncio.wrap_future(ready)
+        await self.run_write(geo.ensure_geo_index)
         if not self.memory:
             self._readers = ThreadPoolExecutor(
                 self._reader_threads, thread_name_prefix="cityhub-sqlite-reader"
