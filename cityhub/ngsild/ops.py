@@ -7,6 +7,7 @@ gets the same semantics. Clauses of ETSI GS CIM 009 v1.8.1 are named on each fun
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,21 +99,14 @@ def append_attributes(
     return result
 
 
-def update_attributes(entity: Entity, fragment: Entity, now: str) -> UpdateResult:
-    """Clause 5.6.2 Update Entity Attributes: only attributes that exist change.
-
-    A new datasetId of an existing attribute is added; an NGSI-LD Null deletes the instance
-    (clause 4.5.0); the fragment's types are added and its scope replaces the entity's.
-    """
-    result = UpdateResult()
-    if "scope" in fragment and not entity.get("scope"):
-        fragment = {k: v for k, v in fragment.items() if k != "scope"}
-        result.not_updated.append(("scope", "the entity has no scope to update"))
-    _merge_types_and_scope(entity, fragment, replace_scope=True)
+def _apply_instances(
+    entity: Entity, fragment: Entity, now: str, combine: Callable[[Instance, Instance], Instance]
+) -> list[str]:
+    """Write a fragment's instances into the entity: an NGSI-LD Null deletes its instance, a
+    new datasetId is added, an existing one becomes ``combine(old, new)``. Returns the IRIs."""
+    touched: list[str] = []
     for iri, instances in fragment["attrs"].items():
-        current = entity["attrs"].get(iri)
-        if current is None:  # ETSI 011_01_03: update appends attributes that do not exist yet
-            current = entity["attrs"][iri] = []
+        current = entity["attrs"].setdefault(iri, [])
         for inst in instances:
             idx = _find(current, inst.get("datasetId"))
             if instance_is_null(inst):
@@ -122,13 +116,30 @@ def update_attributes(entity: Entity, fragment: Entity, now: str) -> UpdateResul
                 _drop_nulls(inst)
                 current.append(_stamp(inst, now))
             else:
-                _drop_nulls(inst)
-                current[idx] = _stamp(inst, now, current[idx].get("createdAt"))
+                current[idx] = combine(current[idx], inst)
         if not current:
             del entity["attrs"][iri]
-        if iri not in result.updated:
-            result.updated.append(iri)
+        touched.append(iri)
     entity["modifiedAt"] = now
+    return touched
+
+
+def update_attributes(entity: Entity, fragment: Entity, now: str) -> UpdateResult:
+    """Clause 5.6.2 Update Entity Attributes, as the ETSI suite reads v1.8: attributes that do
+    not exist yet are appended (011_01_03), a new datasetId is added, an NGSI-LD Null deletes
+    (clause 4.5.0); types are added; scope is replaced only where the entity has one (011_05).
+    """
+    result = UpdateResult()
+    if "scope" in fragment and not entity.get("scope"):
+        fragment = {k: v for k, v in fragment.items() if k != "scope"}
+        result.not_updated.append(("scope", "the entity has no scope to update"))
+    _merge_types_and_scope(entity, fragment, replace_scope=True)
+
+    def replace(old: Instance, new: Instance) -> Instance:
+        _drop_nulls(new)
+        return _stamp(new, now, old.get("createdAt"))
+
+    result.updated = _apply_instances(entity, fragment, now, replace)
     return result
 
 
@@ -162,26 +173,11 @@ def _merge_instance(old: Instance, new: Instance, now: str) -> Instance:
 def merge_entity(entity: Entity, fragment: Entity, now: str) -> UpdateResult:
     """Clause 5.6.17 Merge Entity: add new attributes, merge existing ones,
     ``urn:ngsi-ld:null`` deletes."""
-    result = UpdateResult()
     _merge_types_and_scope(entity, fragment, replace_scope=True)
-    for iri, instances in fragment["attrs"].items():
-        current = entity["attrs"].setdefault(iri, [])
-        for inst in instances:
-            idx = _find(current, inst.get("datasetId"))
-            if instance_is_null(inst):
-                if idx is not None:
-                    del current[idx]
-            elif idx is None:
-                _drop_nulls(inst)
-                current.append(_stamp(inst, now))
-            else:
-                current[idx] = _merge_instance(current[idx], inst, now)
-            if iri not in result.updated:
-                result.updated.append(iri)
-        if not current:
-            del entity["attrs"][iri]
-    entity["modifiedAt"] = now
-    return result
+    touched = _apply_instances(
+        entity, fragment, now, lambda old, new: _merge_instance(old, new, now)
+    )
+    return UpdateResult(updated=touched)
 
 
 def replace_entity(entity: Entity, replacement: Entity, now: str) -> None:
