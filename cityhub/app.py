@@ -15,7 +15,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cityhub import __version__
-from cityhub.api import batch, entities, jsonld_contexts, types
+from cityhub.api import (
+    batch,
+    entities,
+    jsonld_contexts,
+    registrations,
+    subscriptions,
+    temporal,
+    types,
+)
 from cityhub.api.negotiation import json_response
 from cityhub.api.problem import (
     CatchUnexpected,
@@ -29,6 +37,9 @@ from cityhub.errors import CityhubError
 from cityhub.settings import Settings
 from cityhub.store.base import Store
 from cityhub.store.open import open_store
+from cityhub.store.sqlite.registrations import REGISTRATION_SCHEMA, SqliteRegistrationStore
+from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
 
 
 async def health(request: Request) -> Response:
@@ -49,6 +60,12 @@ def create_app(
     """
     settings = settings or Settings()
     the_store = store if store is not None else open_store(settings.store, settings.reader_threads)
+    if not isinstance(the_store, SqliteStore):  # the PostgreSQL backend is another issue
+        raise ValueError("cityhub runs on the SQLite store for now")
+    # components install their tables and in-transaction hooks before the store starts
+    the_temporal = temporal.install(the_store, instance_limit=settings.temporal_instance_limit)
+    the_store.extra_schema.append(SUBSCRIPTION_SCHEMA)
+    the_store.extra_schema.append(REGISTRATION_SCHEMA)
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,
@@ -70,6 +87,9 @@ def create_app(
         *batch.routes,
         *types.routes,
         *jsonld_contexts.routes,
+        *subscriptions.routes,
+        *registrations.routes,
+        *temporal.routes,
     ]
     app = Starlette(
         routes=routes,
@@ -86,6 +106,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = the_store
+    app.state.temporal = the_temporal
+    app.state.subscriptions = SqliteSubscriptionStore(the_store)
+    app.state.registrations = SqliteRegistrationStore(the_store)
     app.state.contexts = the_contexts
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())
     return app

@@ -37,6 +37,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("context_fetch_timeout", 5.0, "Seconds to wait for a remote @context."),
     Setting("context_max_bytes", 1_048_576, "Largest remote @context document accepted."),
     Setting("reader_threads", 4, "SQLite reader connections (one per thread)."),
+    Setting(
+        "temporal_instance_limit",
+        1000,
+        "Most attribute instances one temporal response carries (then 206 + Content-Range).",
+    ),
     Setting("public_url", "", "Base URL clients reach the hub at (for hosted @context URLs)."),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
 )
@@ -58,6 +63,7 @@ class Settings:
     context_fetch_timeout: float = 5.0
     context_max_bytes: int = 1_048_576
     reader_threads: int = 4
+    temporal_instance_limit: int = 1000
     public_url: str = ""
     log_level: str = "info"
 

@@ -1,0 +1,384 @@
+"""``/ngsi-ld/v1/temporal/*`` routes: temporal provision (clauses 5.6.11-5.6.16) and
+consumption (5.7.3-5.7.4); HTTP binding 6.18-6.22 and 6.24 (POST query).
+
+The history itself is written by the store's transaction hook for every entity change (see
+``cityhub.store.sqlite.temporal``); these routes add to it, correct it, and read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cityhub.api import negotiation as neg
+from cityhub.api.params import (
+    attrs_of,
+    entity_query_of,
+    expand_attribute_name,
+    projection_of,
+    split_list,
+)
+from cityhub.errors import BadRequestData, ResourceNotFound
+from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.entity import expand_instance
+from cityhub.ngsild.names import check_uri
+from cityhub.ngsild.temporal import (
+    TemporalProjection,
+    TemporalQuery,
+    TemporalRepresentation,
+    expand_temporal_entity,
+    paginate,
+    render_temporal_entity,
+    representation_of,
+    temporal_query_of,
+)
+from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.sqlite.temporal import (
+    TEMPORAL_SCHEMA,
+    SqliteTemporalStore,
+    TemporalEntity,
+    record_change,
+)
+
+BASE = "/ngsi-ld/v1/temporal"
+
+
+def install(store: SqliteStore, instance_limit: int = 1000) -> SqliteTemporalStore:
+    """Make ``store`` keep history: the schema runs at start-up and every change is recorded in
+    its own transaction. Call before ``store.start()``; put the result on ``app.state.temporal``.
+
+    Args:
+        store: the hub's SQLite store.
+        instance_limit: the most attribute instances one temporal response carries; beyond it
+            the response is 206 Partial Content with a ``Content-Range`` (clause 6.3.10).
+    """
+    if TEMPORAL_SCHEMA not in store.extra_schema:
+        store.extra_schema.append(TEMPORAL_SCHEMA)
+    if record_change not in store.tx_hooks:
+        store.tx_hooks.append(record_change)
+    return SqliteTemporalStore(store, instance_limit)
+
+
+def _temporal(request: Request) -> SqliteTemporalStore:
+    temporal: SqliteTemporalStore = request.app.state.temporal
+    return temporal
+
+
+def _entity_id(request: Request) -> str:
+    raw = request.path_params["entity_id"]
+    if "/attrs/" in raw or raw.endswith("/attrs"):
+        raise BadRequestData(f"the URL {request.url.path} names no attribute after /attrs/")
+    return check_uri(raw, "entity id in the URL")
+
+
+def _attr(request: Request, terms: TermMap) -> str:
+    return expand_attribute_name(request.path_params["attr_id"], terms, "attribute name in the URL")
+
+
+def _instance_id(request: Request) -> str:
+    return check_uri(request.path_params["instance_id"], "instanceId in the URL")
+
+
+def _dataset_ids(params: Mapping[str, str]) -> list[str | None] | None:
+    raw = params.get("datasetId")
+    if raw is None:
+        return None
+    return [None if d == "@none" else check_uri(d, "datasetId") for d in split_list(raw)]
+
+
+def _entity_params(params: Mapping[str, str]) -> dict[str, str]:
+    """The parameters the entity-query parsers know: the temporal options/format are ours."""
+    out = {k: v for k, v in params.items() if k not in ("options", "format")}
+    opts = {o.strip() for o in params.get("options", "").split(",")}
+    if "count" in opts and "count" not in out:
+        out["count"] = "true"
+    return out
+
+
+def _projection(
+    params: Mapping[str, str], terms: TermMap, attrs: list[str] | None
+) -> TemporalProjection:
+    base = projection_of(_entity_params(params), terms, attrs=attrs)
+    dataset_ids = _dataset_ids(params)
+    return TemporalProjection(
+        pick=base.pick,
+        omit=base.omit or None,
+        attrs=frozenset(attrs) if attrs is not None else None,
+        dataset_ids=frozenset(dataset_ids) if dataset_ids is not None else None,
+    )
+
+
+def _render_all(
+    found: list[TemporalEntity],
+    terms: TermMap,
+    rep: TemporalRepresentation,
+    proj: TemporalProjection,
+    tq: TemporalQuery,
+    media: str,
+) -> list[dict[str, Any]]:
+    return [
+        neg.with_context(render_temporal_entity(head, hist, terms, rep, proj, tq), terms, media)
+        for head, hist in found
+    ]
+
+
+# ---- provision -------------------------------------------------------------------------
+
+
+async def create_or_update(request: Request) -> Response:
+    """Clause 5.6.11 (POST /temporal/entities): 201 for a new entity, 204 for instances added
+    to an existing one."""
+    body, media = await neg.read_json(request)
+    if not isinstance(body, dict) or not body:
+        raise BadRequestData("the body must be a temporal entity with at least id and type")
+    terms = await neg.body_terms(request, body, media)
+    entity = expand_temporal_entity(body, terms)
+    tenant = neg.tenant_of(request)
+    created = await _temporal(request).create_or_update(tenant, entity)
+    if not created:
+        return Response(status_code=204)
+    headers = {"Location": f"{BASE}/entities/{entity['id']}"}
+    if tenant:
+        headers[neg.TENANT_HEADER] = tenant
+    return Response(status_code=201, headers=headers)
+
+
+async def append_attributes(request: Request) -> Response:
+    """Clause 5.6.12 (POST /temporal/entities/{id}/attrs)."""
+    entity_id = _entity_id(request)
+    body, media = await neg.read_json(request)
+    terms = await neg.body_terms(request, body, media)
+    if not isinstance(body, dict):
+        raise BadRequestData("the body must be a JSON object of attributes")
+    if "id" in body and body["id"] != entity_id:
+        raise BadRequestData(f"the body's id {body['id']!r} differs from the URL's {entity_id}")
+    fragment = expand_temporal_entity(body, terms, need_id=False, need_type=False)
+    if not fragment["attrs"]:
+        raise BadRequestData("the body has no attributes")
+    tenant = await neg.require_tenant(request)
+    await _temporal(request).append_attributes(tenant, entity_id, fragment["attrs"])
+    return Response(status_code=204)
+
+
+async def delete_attribute(request: Request) -> Response:
+    """Clause 5.6.13 (DELETE /temporal/entities/{id}/attrs/{attrId}, datasetId, deleteAll)."""
+    entity_id = _entity_id(request)
+    terms = await neg.query_terms(request)
+    attr = _attr(request, terms)
+    params = request.query_params
+    delete_all = params.get("deleteAll")
+    if delete_all not in (None, "true", "false"):
+        raise BadRequestData(f"deleteAll must be true or false, got {delete_all!r}")
+    dataset_id = params.get("datasetId")
+    if dataset_id is not None:
+        check_uri(dataset_id, "datasetId")
+    tenant = await neg.require_tenant(request)
+    await _temporal(request).delete_attribute(
+        tenant, entity_id, attr, dataset_id=dataset_id, delete_all=delete_all == "true"
+    )
+    return Response(status_code=204)
+
+
+async def modify_instance(request: Request) -> Response:
+    """Clause 5.6.14 (PATCH /temporal/entities/{id}/attrs/{attrId}/{instanceId})."""
+    entity_id = _entity_id(request)
+    body, media = await neg.read_json(request)
+    terms = await neg.body_terms(request, body, media)
+    attr = _attr(request, terms)
+    instance_id = _instance_id(request)
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "@context"}
+    fragment = expand_instance(attr, body, terms, label=request.path_params["attr_id"])
+    tenant = await neg.require_tenant(request)
+    await _temporal(request).modify_instance(tenant, entity_id, attr, instance_id, fragment)
+    return Response(status_code=204)
+
+
+async def delete_instance(request: Request) -> Response:
+    """Clause 5.6.15 (DELETE /temporal/entities/{id}/attrs/{attrId}/{instanceId})."""
+    entity_id = _entity_id(request)
+    terms = await neg.query_terms(request)
+    attr = _attr(request, terms)
+    instance_id = _instance_id(request)
+    tenant = await neg.require_tenant(request)
+    await _temporal(request).delete_instance(tenant, entity_id, attr, instance_id)
+    return Response(status_code=204)
+
+
+async def delete_entity(request: Request) -> Response:
+    """Clause 5.6.16 (DELETE /temporal/entities/{id})."""
+    entity_id = _entity_id(request)
+    tenant = await neg.require_tenant(request)
+    await _temporal(request).delete_entity(tenant, entity_id)
+    return Response(status_code=204)
+
+
+# ---- consumption -----------------------------------------------------------------------
+
+
+async def retrieve_entity(request: Request) -> Response:
+    """Clause 5.7.3 (GET /temporal/entities/{id})."""
+    media = neg.accept_of(request)
+    entity_id = _entity_id(request)
+    terms = await neg.query_terms(request)
+    tenant = await neg.require_tenant(request)
+    params = request.query_params
+    tq = temporal_query_of(params)
+    rep = representation_of(params)
+    attrs = attrs_of(params, terms)
+    proj = _projection(params, terms, attrs)
+    found = await _temporal(request).get_entity(
+        tenant,
+        entity_id,
+        tq,
+        attrs,
+        sorted(proj.dataset_ids, key=str) if proj.dataset_ids else None,
+    )
+    if found is None:
+        raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
+    head, history, known = found
+    if attrs is not None and not set(attrs) & known:
+        raise ResourceNotFound(f"entity {entity_id} has no history of {params['attrs']}")
+    content_range = paginate([history], _temporal(request).instance_limit, tq)
+    doc = render_temporal_entity(head, history, terms, rep, proj, tq)
+    if not doc:
+        raise ResourceNotFound(f"nothing of entity {entity_id} is left after pick/omit")
+    headers = neg.context_headers(terms, media)
+    if content_range is not None:
+        headers["Content-Range"] = content_range
+    return neg.json_response(
+        neg.with_context(doc, terms, media),
+        status=206 if content_range else 200,
+        media=media,
+        headers=headers,
+    )
+
+
+async def _respond_query(
+    request: Request,
+    found: list[TemporalEntity],
+    count: int | None,
+    terms: TermMap,
+    rep: TemporalRepresentation,
+    proj: TemporalProjection,
+    tq: TemporalQuery,
+    media: str,
+) -> Response:
+    headers = neg.context_headers(terms, media)
+    if count is not None:
+        headers["NGSILD-Results-Count"] = str(count)
+    content_range = paginate([h for _, h in found], _temporal(request).instance_limit, tq)
+    if content_range is not None:
+        headers["Content-Range"] = content_range
+    docs = _render_all(found, terms, rep, proj, tq, media)
+    return neg.json_response(
+        docs, status=206 if content_range else 200, media=media, headers=headers
+    )
+
+
+async def query_entities(request: Request) -> Response:
+    """Clause 5.7.4 (GET /temporal/entities)."""
+    media = neg.accept_of(request)
+    terms = await neg.query_terms(request)
+    tenant = await neg.require_tenant(request)
+    params = request.query_params
+    tq = temporal_query_of(params)
+    rep = representation_of(params)
+    query = entity_query_of(_entity_params(params), terms, request.app.state.settings)
+    attrs = list(query.attrs) or None
+    proj = _projection(params, terms, attrs)
+    dataset_ids = sorted(proj.dataset_ids, key=str) if proj.dataset_ids is not None else None
+    found, count = await _temporal(request).query_entities(tenant, query, tq, dataset_ids)
+    return await _respond_query(request, found, count, terms, rep, proj, tq, media)
+
+
+async def query_via_post(request: Request) -> Response:
+    """Clause 5.7.4 via POST /temporal/entityOperations/query (HTTP 6.24): a Query with a
+    ``temporalQ`` member (clause 5.2.23)."""
+    media = neg.accept_of(request)
+    body, body_media = await neg.read_json(request)
+    terms = await neg.body_terms(request, body, body_media)
+    tenant = await neg.require_tenant(request)
+    if not isinstance(body, dict) or body.get("type") != "Query":
+        raise BadRequestData('the body must be a Query object: {"type": "Query", ...}')
+    params = _query_params(body, dict(request.query_params))
+    temporal_q = body.get("temporalQ") or {}
+    if not isinstance(temporal_q, dict):
+        raise BadRequestData("temporalQ must be an object with timerel, timeAt, endTimeAt...")
+    tq = temporal_query_of({**params, **{k: str(v) for k, v in temporal_q.items()}})
+    rep = representation_of(params)
+    query = entity_query_of(_entity_params(params), terms, request.app.state.settings)
+    attrs = list(query.attrs) or None
+    proj = _projection(params, terms, attrs)
+    dataset_ids = sorted(proj.dataset_ids, key=str) if proj.dataset_ids is not None else None
+    found, count = await _temporal(request).query_entities(tenant, query, tq, dataset_ids)
+    return await _respond_query(request, found, count, terms, rep, proj, tq, media)
+
+
+def _query_params(body: dict[str, Any], params: dict[str, str]) -> dict[str, str]:
+    """The members of a Query body as the URL parameters they stand for."""
+    ids: list[str] = []
+    types: list[str] = []
+    for sel in body.get("entities") or []:
+        if not isinstance(sel, dict):
+            raise BadRequestData("entities must be an array of EntitySelector objects")
+        if "id" in sel:
+            ids.append(str(sel["id"]))
+        if "idPattern" in sel:
+            params["idPattern"] = str(sel["idPattern"])
+        if "type" in sel:
+            types.append(str(sel["type"]))
+    if ids:
+        params["id"] = ",".join(ids)
+    if types:
+        params["type"] = ",".join(types)
+    attrs = body.get("attrs")
+    if attrs is not None:
+        if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
+            raise BadRequestData("attrs must be an array of attribute names")
+        if attrs:
+            params["attrs"] = ",".join(attrs)
+    for member in ("q", "scopeQ"):
+        if isinstance(body.get(member), str):
+            params[member] = body[member]
+    geo_q = body.get("geoQ")
+    if isinstance(geo_q, dict):
+        for key in ("georel", "geometry", "geoproperty"):
+            if key in geo_q:
+                params[key] = str(geo_q[key])
+        if "coordinates" in geo_q:
+            coords = geo_q["coordinates"]
+            params["coordinates"] = coords if isinstance(coords, str) else _json(coords)
+    return params
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+routes = [
+    Route(BASE + "/entities", create_or_update, methods=["POST"]),
+    Route(BASE + "/entities", query_entities, methods=["GET"]),
+    Route(
+        BASE + "/entities/{entity_id:path}/attrs/{attr_id}/{instance_id}",
+        modify_instance,
+        methods=["PATCH"],
+    ),
+    Route(
+        BASE + "/entities/{entity_id:path}/attrs/{attr_id}/{instance_id}",
+        delete_instance,
+        methods=["DELETE"],
+    ),
+    Route(
+        BASE + "/entities/{entity_id:path}/attrs/{attr_id}", delete_attribute, methods=["DELETE"]
+    ),
+    Route(BASE + "/entities/{entity_id:path}/attrs", append_attributes, methods=["POST"]),
+    Route(BASE + "/entities/{entity_id:path}", retrieve_entity, methods=["GET"]),
+    Route(BASE + "/entities/{entity_id:path}", delete_entity, methods=["DELETE"]),
+    Route(BASE + "/entityOperations/query", query_via_post, methods=["POST"]),
+]

@@ -1,0 +1,601 @@
+"""Subscriptions as data (ETSI GS CIM 009 v1.8.1, clauses 5.2.12 Subscription, 5.2.14
+NotificationParams, 5.2.15 Endpoint, 5.2.33 EntitySelector; operations 5.8.1-5.8.2).
+
+Pure: no I/O. A client's body is validated and turned into the internal form, in which every
+attribute name and entity type is a full IRI (clause 5.8.1: "term to URI expansion"):
+
+- ``entities[*].type`` (a name or a type query, clause 4.17), ``watchedAttributes``,
+  ``notification.attributes``, ``notification.pick``/``omit`` and ``geoQ.geoproperty`` are
+  expanded with the request's @context;
+- ``q``, ``scopeQ`` and ``csf`` are validated and kept as sent; ``q`` is read again with the
+  subscription's remembered ``@context`` (internal member) by whoever evaluates it;
+- read-only members (``status``, ``notification.timesSent`` ...) are ignored on input.
+
+:func:`render_subscription` goes back: names compacted with the reader's @context and the
+read-only ``status`` derived (clause 5.2.12: ``expired`` once ``expiresAt`` has passed, else
+``paused`` when ``isActive`` is false, else ``active``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final
+
+from cityhub.errors import BadRequestData
+from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.datetime import check_datetime, parse_datetime
+from cityhub.ngsild.names import check_expanded, check_name, check_uri
+from cityhub.ngsild.projection import parse_projection
+from cityhub.ngsild.query.geo import parse_geo_query
+from cityhub.ngsild.query.q import parse_q
+from cityhub.ngsild.query.scope import parse_scope_q
+from cityhub.ngsild.query.types import parse_type_query
+
+Subscription = dict[str, Any]
+
+SUBSCRIPTION_TYPE: Final = "Subscription"
+#: clause 5.2.12: the default when a subscription names no notificationTrigger
+DEFAULT_TRIGGERS: Final = ("attributeCreated", "attributeUpdated")
+TRIGGERS: Final = frozenset(
+    {
+        "entityCreated",
+        "entityUpdated",
+        "entityDeleted",
+        "attributeCreated",
+        "attributeUpdated",
+        "attributeDeleted",
+    }
+)
+FORMATS: Final = frozenset({"normalized", "concise", "keyValues", "simplified"})
+ACCEPTS: Final = frozenset({"application/json", "application/ld+json", "application/geo+json"})
+ENDPOINT_SCHEMES: Final = ("http://", "https://", "mqtt://", "mqtts://")
+#: Members the hub maintains (clause 5.2.14); clients cannot set them.
+NOTIFICATION_STATUS: Final = (
+    "timesSent",
+    "timesFailed",
+    "lastNotification",
+    "lastSuccess",
+    "lastFailure",
+    "status",
+)
+#: Members a client may not remove with null in an update (clause 5.8.2).
+MANDATORY: Final = frozenset({"type", "notification"})
+#: Internal members, never rendered.
+INTERNAL: Final = frozenset({"@context", "createdAt", "modifiedAt"})
+
+_READ_ONLY = frozenset({"status", "createdAt", "modifiedAt"})
+_TYPE_NAME = re.compile(r"[^<>\"'=;()\\{}\[\]&?,|\s]+")
+_LANG = re.compile(r"^[A-Za-z0-9\-*,;=. ]+$")
+_TIMERELS = frozenset({"before", "after", "between"})
+
+Checker = Callable[[Any, TermMap], Any]
+
+
+# ---- members -----------------------------------------------------------------------------
+
+
+def _string(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequestData(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _positive(value: Any, what: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise BadRequestData(f"{what} must be a number greater than 0 (seconds), got {value!r}")
+    return value
+
+
+def _bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequestData(f"{what} must be true or false, got {value!r}")
+    return value
+
+
+def _array(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise BadRequestData(f"{what} must be a non-empty array, got {value!r}")
+    return value
+
+
+def _attribute_names(value: Any, terms: TermMap, what: str) -> list[str]:
+    names = [check_name(v, f"{what} element") for v in _array(value, what)]
+    expanded = [check_expanded(terms.expand(n), n, what) for n in names]
+    return list(dict.fromkeys(expanded))
+
+
+def map_type_selection(text: str, fn: Callable[[str], str]) -> str:
+    """Apply ``fn`` to every type name of a type selection (a name or a clause 4.17 query)."""
+    if not any(c in text for c in ",;|()"):
+        return fn(text)  # one name (an IRI may hold characters a query name may not)
+    return _TYPE_NAME.sub(lambda m: fn(m.group(0)), text)
+
+
+def _entity_selector(value: Any, terms: TermMap, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequestData(f"{where} must be an EntitySelector object (id, idPattern, type)")
+    unknown = set(value) - {"id", "idPattern", "type"}
+    if unknown:
+        raise BadRequestData(
+            f"{where} has unknown members {', '.join(sorted(unknown))}; an EntitySelector "
+            "has id, idPattern and type (clause 5.2.33)"
+        )
+    if "type" not in value:
+        raise BadRequestData(f"{where} needs a type (clause 5.2.33)")
+    raw_type = _string(value["type"], f"{where}.type")
+    if any(c in raw_type for c in ",;|()"):
+        parse_type_query(raw_type)  # validates; names are expanded in place below
+    else:
+        check_name(raw_type, f"{where}.type")
+    out: dict[str, Any] = {}
+    if "id" in value:
+        out["id"] = check_uri(value["id"], f"{where}.id")
+    if "idPattern" in value:
+        pattern = _string(value["idPattern"], f"{where}.idPattern")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise BadRequestData(
+                f"{where}.idPattern is not a valid regular expression: {exc}"
+            ) from exc
+        out["idPattern"] = pattern
+    out["type"] = map_type_selection(raw_type, terms.expand)
+    return out
+
+
+def _entities(value: Any, terms: TermMap) -> list[dict[str, Any]]:
+    items = _array(value, "entities")
+    return [_entity_selector(v, terms, f"entities[{i}]") for i, v in enumerate(items)]
+
+
+def _triggers(value: Any, terms: TermMap) -> list[str]:
+    items = _array(value, "notificationTrigger")
+    unknown = [v for v in items if not isinstance(v, str) or v not in TRIGGERS]
+    if unknown:
+        raise BadRequestData(
+            f"unknown notificationTrigger {unknown!r}; use any of " + ", ".join(sorted(TRIGGERS))
+        )
+    return list(dict.fromkeys(items))
+
+
+def _q(value: Any, terms: TermMap) -> str:
+    parse_q(_string(value, "q"))
+    return str(value)
+
+
+def _scope_q(value: Any, terms: TermMap) -> str:
+    parse_scope_q(_string(value, "scopeQ"))
+    return str(value)
+
+
+def _csf(value: Any, terms: TermMap) -> str:
+    parse_q(_string(value, "csf"))  # clause 4.9: csf uses the q grammar
+    return str(value)
+
+
+def _geo_q(value: Any, terms: TermMap) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequestData("geoQ must be an object with georel, geometry and coordinates")
+    unknown = set(value) - {"georel", "geometry", "coordinates", "geoproperty"}
+    if unknown:
+        raise BadRequestData(f"geoQ has unknown members {', '.join(sorted(unknown))}")
+    for key in ("georel", "geometry", "geoproperty"):
+        if key in value and not isinstance(value[key], str):
+            raise BadRequestData(f"geoQ.{key} must be a string, got {value[key]!r}")
+    coordinates = value.get("coordinates")
+    if coordinates is not None and not isinstance(coordinates, list | str):
+        raise BadRequestData("geoQ.coordinates must be a JSON array of coordinates")
+    geo = parse_geo_query(
+        value.get("georel"), value.get("geometry"), coordinates, value.get("geoproperty")
+    )
+    if geo is None:
+        raise BadRequestData("geoQ needs georel, geometry and coordinates (clause 4.10)")
+    out = {k: value[k] for k in ("georel", "geometry", "coordinates") if k in value}
+    if value.get("geoproperty"):
+        out["geoproperty"] = terms.expand(geo.geoproperty)
+    return out
+
+
+def _temporal_q(value: Any, terms: TermMap) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequestData("temporalQ must be an object with timerel and timeAt")
+    unknown = set(value) - {"timerel", "timeAt", "endTimeAt", "timeproperty"}
+    if unknown:
+        raise BadRequestData(f"temporalQ has unknown members {', '.join(sorted(unknown))}")
+    rel = value.get("timerel")
+    if not isinstance(rel, str) or rel not in _TIMERELS:
+        raise BadRequestData(f"temporalQ.timerel must be before, after or between, got {rel!r}")
+    check_datetime(value.get("timeAt"), "temporalQ.timeAt")
+    if rel == "between":
+        check_datetime(value.get("endTimeAt"), "temporalQ.endTimeAt")
+    if "timeproperty" in value:
+        check_name(value["timeproperty"], "temporalQ.timeproperty")
+    return dict(value)
+
+
+def _lang(value: Any, terms: TermMap) -> str:
+    if not isinstance(value, str) or not _LANG.match(value):
+        raise BadRequestData(f"lang must be a language tag such as en or ko, got {value!r}")
+    return value
+
+
+def _dataset_ids(value: Any, terms: TermMap) -> list[str]:
+    return [v if v == "@none" else check_uri(v, "datasetId") for v in _array(value, "datasetId")]
+
+
+def _expires_at(value: Any, terms: TermMap) -> str:
+    return check_datetime(value, "expiresAt")
+
+
+_MEMBERS: dict[str, Checker] = {
+    "subscriptionName": lambda v, t: _string(v, "subscriptionName"),
+    "description": lambda v, t: _string(v, "description"),
+    "entities": _entities,
+    "watchedAttributes": lambda v, t: _attribute_names(v, t, "watchedAttributes"),
+    "notificationTrigger": _triggers,
+    "timeInterval": lambda v, t: _positive(v, "timeInterval"),
+    "q": _q,
+    "geoQ": _geo_q,
+    "scopeQ": _scope_q,
+    "csf": _csf,
+    "temporalQ": _temporal_q,
+    "isActive": lambda v, t: _bool(v, "isActive"),
+    "expiresAt": _expires_at,
+    "throttling": lambda v, t: _positive(v, "throttling"),
+    "lang": _lang,
+    "datasetId": _dataset_ids,
+    "localOnly": lambda v, t: _bool(v, "localOnly"),
+    "jsonldContext": lambda v, t: check_uri(v, "jsonldContext"),
+}
+
+
+# ---- notification parameters (clause 5.2.14) ----------------------------------------------
+
+
+def _key_values(value: Any, what: str) -> list[dict[str, str]]:
+    items = _array(value, what)
+    for item in items:
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"key", "value"}
+            or not isinstance(item["key"], str)
+            or not item["key"]
+            or not isinstance(item["value"], str)
+        ):
+            raise BadRequestData(
+                f'{what} must be an array of {{"key": string, "value": string}}, got {item!r}'
+            )
+    return [dict(i) for i in items]
+
+
+def _endpoint(value: Any, partial: bool) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequestData("notification.endpoint must be an object with at least uri")
+    unknown = set(value) - {"uri", "accept", "receiverInfo", "notifierInfo"}
+    if unknown:
+        raise BadRequestData(
+            f"notification.endpoint has unknown members {', '.join(sorted(unknown))}"
+        )
+    out: dict[str, Any] = {}
+    for key, raw in value.items():
+        if raw is None:
+            if not partial or key == "uri":
+                raise BadRequestData(f"notification.endpoint.{key} cannot be null")
+            out[key] = None
+        elif key == "uri":
+            uri = check_uri(raw, "notification.endpoint.uri")
+            if not uri.lower().startswith(ENDPOINT_SCHEMES):
+                raise BadRequestData(
+                    "notification.endpoint.uri must be an http(s):// or mqtt(s):// URI, "
+                    f"got {uri!r}"
+                )
+            out[key] = uri
+        elif key == "accept":
+            if not isinstance(raw, str) or raw not in ACCEPTS:
+                raise BadRequestData(
+                    "notification.endpoint.accept must be one of "
+                    + ", ".join(sorted(ACCEPTS))
+                    + f", got {raw!r}"
+                )
+            out[key] = raw
+        else:
+            out[key] = _key_values(raw, f"notification.endpoint.{key}")
+    if not partial and "uri" not in out:
+        raise BadRequestData("notification.endpoint.uri is mandatory (clause 5.2.15)")
+    return out
+
+
+def _projection(value: Any, terms: TermMap, what: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    items = _array(value, f"notification.{what}")
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise BadRequestData(f"notification.{what} must hold strings, got {item!r}")
+        for name in parse_projection(item, f"notification.{what}"):
+            out.append(name if name in ("id", "type", "scope") else terms.expand(name))
+    return list(dict.fromkeys(out))
+
+
+def _notification(value: Any, terms: TermMap, partial: bool = False) -> dict[str, Any]:
+    """NotificationParams; ``partial`` keeps nulls (deletions) and allows a missing endpoint."""
+    if not isinstance(value, dict):
+        raise BadRequestData("notification must be an object with at least an endpoint")
+    allowed = {
+        "attributes",
+        "sysAttrs",
+        "format",
+        "showChanges",
+        "endpoint",
+        "pick",
+        "omit",
+        "join",
+        "joinLevel",
+        *NOTIFICATION_STATUS,
+    }
+    unknown = set(value) - allowed
+    if unknown:
+        raise BadRequestData(
+            f"notification has unknown members {', '.join(sorted(unknown))} (clause 5.2.14)"
+        )
+    out: dict[str, Any] = {}
+    for key, raw in value.items():
+        if key in NOTIFICATION_STATUS:
+            continue  # read-only, maintained by the hub
+        if raw is None:
+            if not partial:
+                continue  # an explicit null is the same as leaving the member out
+            out[key] = None
+        elif key == "attributes":
+            out[key] = _attribute_names(raw, terms, "notification.attributes")
+        elif key in ("sysAttrs", "showChanges"):
+            out[key] = _bool(raw, f"notification.{key}")
+        elif key == "format":
+            if not isinstance(raw, str) or raw not in FORMATS:
+                raise BadRequestData(
+                    "notification.format must be normalized, concise, keyValues or "
+                    f"simplified, got {raw!r}"
+                )
+            out[key] = raw
+        elif key == "endpoint":
+            out[key] = _endpoint(raw, partial)
+        elif key in ("pick", "omit"):
+            out[key] = _projection(raw, terms, key)
+        elif key == "join":
+            if not isinstance(raw, str) or raw not in ("inline", "flat", "@none"):
+                raise BadRequestData(f"notification.join must be inline, flat or @none: {raw!r}")
+            out[key] = raw
+        else:  # joinLevel
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                raise BadRequestData(f"notification.joinLevel must be an integer >= 1: {raw!r}")
+            out[key] = raw
+    if not partial and "endpoint" not in out:
+        raise BadRequestData("notification.endpoint is mandatory (clause 5.2.14)")
+    return out
+
+
+def _check_notification(notification: dict[str, Any]) -> None:
+    """Restrictions between NotificationParams members (clause 5.2.14, 4.21)."""
+    pick, omit = notification.get("pick"), notification.get("omit")
+    if notification.get("attributes") and (pick or omit):
+        raise BadRequestData(
+            "notification.attributes cannot be combined with pick or omit; use pick alone"
+        )
+    if pick and omit and set(pick) & set(omit):
+        both = sorted(set(pick) & set(omit))
+        raise BadRequestData(f"notification.pick and omit both name {', '.join(both)}")
+
+
+# ---- whole subscriptions -----------------------------------------------------------------
+
+
+def _members(
+    body: dict[str, Any], terms: TermMap, *, partial: bool, now: datetime
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, raw in body.items():
+        if key in ("id", "@context") or key in _READ_ONLY:
+            continue
+        if key == "type":
+            if raw != SUBSCRIPTION_TYPE:
+                raise BadRequestData(f'type must be "Subscription", got {raw!r}')
+            out[key] = raw
+        elif key == "notification":
+            if raw is None:
+                if partial:
+                    raise BadRequestData("notification is mandatory; it cannot be removed")
+                continue
+            out[key] = _notification(raw, terms)
+        elif key not in _MEMBERS:
+            raise BadRequestData(
+                f"{key!r} is not a member of a Subscription (clause 5.2.12); known members: "
+                + ", ".join(sorted({"id", "type", "notification", *_MEMBERS}))
+            )
+        elif raw is None:
+            if partial:
+                out[key] = None  # removes the member
+        else:
+            out[key] = _MEMBERS[key](raw, terms)
+    if "expiresAt" in out and out["expiresAt"] is not None:
+        if parse_datetime(out["expiresAt"], "expiresAt") <= now:
+            raise BadRequestData(f"expiresAt {out['expiresAt']} is not in the future")
+    return out
+
+
+def check_subscription(sub: Subscription) -> None:
+    """Restrictions between members of a whole subscription (clause 5.2.12).
+
+    Raises:
+        BadRequestData: a restriction is not met.
+    """
+    if sub.get("type") != SUBSCRIPTION_TYPE:
+        raise BadRequestData('a subscription needs "type": "Subscription"')
+    if "notification" not in sub:
+        raise BadRequestData("a subscription needs a notification member (clause 5.2.12)")
+    if not sub.get("entities") and not sub.get("watchedAttributes"):
+        raise BadRequestData(
+            "a subscription needs entities or watchedAttributes (or both) (clause 5.2.12)"
+        )
+    if "timeInterval" in sub and "watchedAttributes" in sub:
+        raise BadRequestData(
+            "timeInterval (periodic notification) and watchedAttributes cannot be used together"
+        )
+    if "timeInterval" in sub and "throttling" in sub:
+        raise BadRequestData("timeInterval and throttling cannot be used together")
+    _check_notification(sub["notification"])
+
+
+def expand_subscription(body: Any, terms: TermMap, *, now: datetime) -> Subscription:
+    """A Create Subscription body (clause 5.8.1) in the internal form, without ``id`` when the
+    client gave none (the caller generates it).
+
+    Raises:
+        BadRequestData: a member is missing, malformed or not allowed with another one.
+    """
+    if not isinstance(body, dict):
+        raise BadRequestData("the body must be a JSON object (a Subscription, clause 5.2.12)")
+    if "type" not in body:
+        raise BadRequestData('a subscription needs "type": "Subscription"')
+    sub: Subscription = {}
+    if "id" in body:
+        sub["id"] = check_uri(body["id"], "the subscription id")
+    sub.update(_members(body, terms, partial=False, now=now))
+    sub.setdefault("notificationTrigger", list(DEFAULT_TRIGGERS))
+    check_subscription(sub)
+    return sub
+
+
+def expand_fragment(body: Any, terms: TermMap, *, now: datetime) -> dict[str, Any]:
+    """An Update Subscription fragment (clause 5.8.2): the members it sets, expanded; ``None``
+    for members it removes. ``notification`` is a complete NotificationParams.
+
+    Raises:
+        BadRequestData: a member is malformed, or the fragment removes a mandatory member.
+    """
+    if not isinstance(body, dict):
+        raise BadRequestData("the body must be a JSON object (a Subscription fragment)")
+    fragment = _members(body, terms, partial=True, now=now)
+    if not fragment and not body:
+        raise BadRequestData("the fragment is empty; give the members to change")
+    return fragment
+
+
+def expand_merge_patch(body: Any, terms: TermMap, *, now: datetime) -> dict[str, Any]:
+    """Like :func:`expand_fragment` for ``application/merge-patch+json`` (RFC 7396):
+    ``notification`` (and its ``endpoint``) may be partial, with nulls removing members."""
+    if isinstance(body, dict) and isinstance(body.get("notification"), dict):
+        rest = {k: v for k, v in body.items() if k != "notification"}
+        fragment = expand_fragment(rest, terms, now=now) if rest else {}
+        fragment["notification"] = _notification(body["notification"], terms, partial=True)
+        return fragment
+    return expand_fragment(body, terms, now=now)
+
+
+def _deep_merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def merge_subscription(
+    current: Subscription, fragment: dict[str, Any], *, deep: bool = False
+) -> Subscription:
+    """Apply an update fragment (clause 5.8.2): each member replaces the one of the same name,
+    ``None`` removes it; with ``deep`` (merge-patch) ``notification`` is merged member by member.
+    The hub's notification status members survive either way.
+
+    Raises:
+        BadRequestData: the result breaks a restriction of clause 5.2.12.
+    """
+    merged = dict(current)
+    for key, value in fragment.items():
+        if value is None:
+            if key in MANDATORY:
+                raise BadRequestData(f"{key} is mandatory; it cannot be removed")
+            merged.pop(key, None)
+        elif key == "notification":
+            old = current.get("notification", {})
+            new = _deep_merge(old, value) if deep else dict(value)
+            for status_key in NOTIFICATION_STATUS:
+                if status_key in old:
+                    new[status_key] = old[status_key]
+            if "uri" not in new.get("endpoint", {}):
+                raise BadRequestData("notification.endpoint.uri is mandatory (clause 5.2.15)")
+            merged[key] = new
+        else:
+            merged[key] = value
+    check_subscription(merged)
+    return merged
+
+
+# ---- status and rendering ----------------------------------------------------------------
+
+
+def subscription_status(sub: Subscription, now: datetime) -> str:
+    """``expired`` once expiresAt has passed, else ``paused`` if not isActive, else ``active``."""
+    expires = sub.get("expiresAt")
+    if expires is not None and parse_datetime(expires, "expiresAt") <= now:
+        return "expired"
+    if sub.get("isActive") is False:
+        return "paused"
+    return "active"
+
+
+def render_subscription(sub: Subscription, terms: TermMap, now: datetime) -> dict[str, Any]:
+    """The subscription as a client sees it, names compacted with ``terms`` (clause 5.8.3)."""
+    compact = terms.compact
+    out: dict[str, Any] = {"id": sub.get("id"), "type": sub.get("type", SUBSCRIPTION_TYPE)}
+    for key, value in sub.items():
+        if key in INTERNAL:
+            continue
+        if key == "entities":
+            out[key] = [
+                {**e, "type": map_type_selection(e["type"], compact)} if "type" in e else dict(e)
+                for e in value
+            ]
+        elif key == "watchedAttributes":
+            out[key] = [compact(a) for a in value]
+        elif key == "geoQ" and "geoproperty" in value:
+            out[key] = {**value, "geoproperty": compact(value["geoproperty"])}
+        elif key == "notification":
+            out[key] = _render_notification(value, compact)
+        else:
+            out[key] = value
+    out["status"] = subscription_status(sub, now)
+    return out
+
+
+def _render_notification(value: dict[str, Any], compact: Callable[[str], str]) -> dict[str, Any]:
+    out = dict(value)
+    if "attributes" in out:
+        out["attributes"] = [compact(a) for a in out["attributes"]]
+    for key in ("pick", "omit"):
+        if key in out:
+            out[key] = [n if n in ("id", "type", "scope") else compact(n) for n in out[key]]
+    return out
+
+
+__all__ = [
+    "DEFAULT_TRIGGERS",
+    "FORMATS",
+    "NOTIFICATION_STATUS",
+    "TRIGGERS",
+    "Subscription",
+    "check_subscription",
+    "expand_fragment",
+    "expand_merge_patch",
+    "expand_subscription",
+    "map_type_selection",
+    "merge_subscription",
+    "render_subscription",
+    "subscription_status",
+]

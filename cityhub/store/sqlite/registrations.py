@@ -1,0 +1,410 @@
+"""Context source registrations and registration subscriptions in SQLite (clauses 5.9-5.11).
+
+Each registration is one row keyed by (tenant, id) holding its JSON document. Discovery by entity
+type, entity id, idPattern and attribute names (clause 5.10.2) is answered in SQL through three
+side tables with one row per RegistrationInfo, per EntityInfo and per attribute name, so that
+"type and attribute in the same RegistrationInfo" is a join and not a scan of documents. The
+rest of a discovery query (q, csf, geo-query, temporal query) is checked on the candidates with
+:func:`cityhub.ngsild.registration.matches_registration`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+
+from cityhub.errors import AlreadyExists, ResourceNotFound
+from cityhub.ngsild.datetime import now_iso
+from cityhub.ngsild.query.ast import canonical_datetime
+from cityhub.ngsild.registration import (
+    RegistrationQuery,
+    matches_registration,
+    proxied_conflict,
+    registration_index,
+)
+from cityhub.store.sqlite.store import SqliteStore
+
+T = TypeVar("T")
+Document = dict[str, Any]
+
+REGISTRATION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS csource_registrations (
+  tenant TEXT NOT NULL,
+  id TEXT NOT NULL,
+  expires_at TEXT,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS csource_registration_infos (
+  tenant TEXT NOT NULL,
+  registration_id TEXT NOT NULL,
+  info INTEGER NOT NULL,
+  any_entity INTEGER NOT NULL,
+  any_attribute INTEGER NOT NULL,
+  PRIMARY KEY (tenant, registration_id, info)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS csource_registration_entities (
+  tenant TEXT NOT NULL,
+  registration_id TEXT NOT NULL,
+  info INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  entity_id TEXT,
+  id_pattern TEXT
+);
+CREATE INDEX IF NOT EXISTS csource_registration_entities_by_type
+  ON csource_registration_entities (tenant, type);
+CREATE INDEX IF NOT EXISTS csource_registration_entities_by_info
+  ON csource_registration_entities (tenant, registration_id, info);
+CREATE TABLE IF NOT EXISTS csource_registration_attrs (
+  tenant TEXT NOT NULL,
+  registration_id TEXT NOT NULL,
+  info INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  PRIMARY KEY (tenant, registration_id, info, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS csource_registration_attrs_by_name
+  ON csource_registration_attrs (tenant, name);
+CREATE TABLE IF NOT EXISTS csource_subscriptions (
+  tenant TEXT NOT NULL,
+  id TEXT NOT NULL,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (tenant, id)
+);
+"""
+
+_SIDE_TABLES = (
+    "csource_registration_infos",
+    "csource_registration_entities",
+    "csource_registration_attrs",
+)
+# never raises, unlike re.search (registered on every connection by the store)
+_REGEXP = "ngsild_q_regexp"
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def registration_where(tenant: str, query: RegistrationQuery, now: str) -> tuple[str, list[Any]]:
+    """The WHERE clause on ``csource_registrations r`` for the SQL part of a discovery query."""
+    clauses = ["r.tenant = ?", "(r.expires_at IS NULL OR r.expires_at > ?)"]
+    params: list[Any] = [tenant, now]
+    entity_tests: list[str] = []
+    entity_params: list[Any] = []
+    if query.types:
+        entity_tests.append(f"e.type IN ({_marks(len(query.types))})")
+        entity_params.extend(query.types)
+    if query.ids:
+        patterns = " OR ".join(f"{_REGEXP}(e.id_pattern, ?)" for _ in query.ids)
+        entity_tests.append(
+            f"(e.entity_id IN ({_marks(len(query.ids))}) OR (e.entity_id IS NULL AND "
+            f"(e.id_pattern IS NULL OR {patterns})))"
+        )
+        entity_params.extend(query.ids)
+        entity_params.extend(query.ids)
+    if query.id_pattern is not None:
+        entity_tests.append(f"(e.entity_id IS NULL OR {_REGEXP}(?, e.entity_id))")
+        entity_params.append(query.id_pattern)
+    info_tests: list[str] = []
+    info_params: list[Any] = []
+    if entity_tests:
+        info_tests.append(
+            "(i.any_entity = 1 OR EXISTS (SELECT 1 FROM csource_registration_entities e "
+            "WHERE e.tenant = i.tenant AND e.registration_id = i.registration_id "
+            f"AND e.info = i.info AND {' AND '.join(entity_tests)}))"
+        )
+        info_params.extend(entity_params)
+    if query.attrs:
+        info_tests.append(
+            "(i.any_attribute = 1 OR EXISTS (SELECT 1 FROM csource_registration_attrs a "
+            "WHERE a.tenant = i.tenant AND a.registration_id = i.registration_id "
+            f"AND a.info = i.info AND a.name IN ({_marks(len(query.attrs))})))"
+        )
+        info_params.extend(query.attrs)
+    if info_tests:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM csource_registration_infos i WHERE i.tenant = r.tenant "
+            f"AND i.registration_id = r.id AND {' AND '.join(info_tests)})"
+        )
+        params.extend(info_params)
+    return " AND ".join(clauses), params
+
+
+def _index(conn: sqlite3.Connection, tenant: str, doc: Document) -> None:
+    for table in _SIDE_TABLES:
+        conn.execute(
+            f"DELETE FROM {table} WHERE tenant = ? AND registration_id = ?", (tenant, doc["id"])
+        )
+    for info, entities, names in registration_index(doc):
+        conn.execute(
+            "INSERT INTO csource_registration_infos VALUES (?, ?, ?, ?, ?)",
+            (tenant, doc["id"], info, int(entities is None), int(names is None)),
+        )
+        conn.executemany(
+            "INSERT INTO csource_registration_entities VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (tenant, doc["id"], info, e["type"], e.get("id"), e.get("idPattern"))
+                for e in entities or ()
+            ],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO csource_registration_attrs VALUES (?, ?, ?, ?)",
+            [(tenant, doc["id"], info, n) for n in names or ()],
+        )
+
+
+def _check_proxied(conn: sqlite3.Connection, tenant: str, doc: Document) -> None:
+    """Clause 4.3.6.3: exclusive registrations own their entity attributes (409 otherwise)."""
+    if doc.get("mode") not in ("exclusive", "redirect"):
+        return
+    rows = conn.execute(
+        "SELECT doc FROM csource_registrations WHERE tenant = ? AND id != ? "
+        "AND json_extract(doc, '$.mode') = 'exclusive' AND (expires_at IS NULL OR expires_at > ?)",
+        (tenant, doc["id"], now_iso()),
+    )
+    for (raw,) in rows:
+        held = orjson.loads(raw)
+        if proxied_conflict(doc, held):
+            raise AlreadyExists(
+                f"the exclusive registration {held['id']} already holds these attributes of "
+                "this entity; no other exclusive or redirect registration may cover them "
+                "(clause 4.3.6.3)"
+            )
+
+
+def _expires(doc: Document) -> str | None:
+    raw = doc.get("expiresAt")
+    return canonical_datetime(raw) if isinstance(raw, str) else None
+
+
+def _transaction(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    def job(conn: sqlite3.Connection) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    return job
+
+
+class SqliteRegistrationStore:
+    """Async CRUD and discovery for registrations and registration subscriptions.
+
+    Args:
+        store: the hub's SQLite store; its writer thread and readers run every statement. Its
+            ``extra_schema`` must include :data:`REGISTRATION_SCHEMA` before it starts.
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    # ---- registrations (clauses 5.9.2-5.9.4, 5.10) --------------------------------------------
+
+    async def create_registration(self, tenant: str, doc: Document) -> None:
+        """Store a new registration; its tenant is created if needed (clause 4.14).
+
+        Raises:
+            AlreadyExists: a registration with this id exists in the tenant.
+        """
+        now = now_iso()
+        doc = {**doc, "createdAt": now, "modifiedAt": now}
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)", (tenant, now)
+            )
+            try:
+                conn.execute(
+                    "INSERT INTO csource_registrations (tenant, id, expires_at, doc) "
+                    "VALUES (?, ?, ?, ?)",
+                    (tenant, doc["id"], _expires(doc), orjson.dumps(doc).decode()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(
+                    f"a context source registration with id {doc['id']} already exists"
+                ) from exc
+            _check_proxied(conn, tenant, doc)
+            _index(conn, tenant, doc)
+
+        await self._store.run_write(_transaction(run))
+
+    async def get_registration(self, tenant: str, registration_id: str) -> Document | None:
+        def run(conn: sqlite3.Connection) -> Document | None:
+            row = conn.execute(
+                "SELECT doc FROM csource_registrations WHERE tenant = ? AND id = ?",
+                (tenant, registration_id),
+            ).fetchone()
+            return orjson.loads(row[0]) if row else None
+
+        return await self._store.run_read(run)
+
+    async def update_registration(
+        self, tenant: str, registration_id: str, change: Callable[[Document, str], Document]
+    ) -> Document:
+        """Read, ``change(doc, now)``, write, in one transaction (clause 5.9.3).
+
+        Raises:
+            ResourceNotFound: no such registration; whatever ``change`` raises (nothing is
+                written then).
+        """
+
+        def run(conn: sqlite3.Connection) -> Document:
+            row = conn.execute(
+                "SELECT doc FROM csource_registrations WHERE tenant = ? AND id = ?",
+                (tenant, registration_id),
+            ).fetchone()
+            if row is None:
+                raise ResourceNotFound(
+                    f"there is no context source registration with id {registration_id}"
+                )
+            doc = change(orjson.loads(row[0]), now_iso())
+            _check_proxied(conn, tenant, doc)
+            conn.execute(
+                "UPDATE csource_registrations SET expires_at = ?, doc = ? "
+                "WHERE tenant = ? AND id = ?",
+                (_expires(doc), orjson.dumps(doc).decode(), tenant, registration_id),
+            )
+            _index(conn, tenant, doc)
+            return doc
+
+        return await self._store.run_write(_transaction(run))
+
+    async def delete_registration(self, tenant: str, registration_id: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "DELETE FROM csource_registrations WHERE tenant = ? AND id = ?",
+                (tenant, registration_id),
+            )
+            for table in _SIDE_TABLES:
+                conn.execute(
+                    f"DELETE FROM {table} WHERE tenant = ? AND registration_id = ?",
+                    (tenant, registration_id),
+                )
+            return cur.rowcount > 0
+
+        return await self._store.run_write(_transaction(run))
+
+    async def query_registrations(
+        self,
+        tenant: str,
+        query: RegistrationQuery,
+        *,
+        limit: int,
+        offset: int,
+        count: bool = False,
+    ) -> tuple[list[Document], int | None]:
+        """Registrations answering a discovery query (clause 5.10.2), oldest first.
+
+        Expired registrations are left out. Returns the page and, if ``count``, the total.
+        """
+        where, params = registration_where(tenant, query, now_iso())
+
+        def run(conn: sqlite3.Connection) -> tuple[list[Document], int | None]:
+            base = f"SELECT r.doc FROM csource_registrations r WHERE {where} ORDER BY r.rowid"
+            if query.needs_filter:
+                docs = [orjson.loads(r[0]) for r in conn.execute(base, params)]
+                docs = [d for d in docs if matches_registration(d, query)]
+                return docs[offset : offset + limit], len(docs) if count else None
+            rows = conn.execute(base + " LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
+            total = None
+            if count:
+                total = conn.execute(
+                    f"SELECT count(*) FROM csource_registrations r WHERE {where}", params
+                ).fetchone()[0]
+            return [orjson.loads(r[0]) for r in rows], total
+
+        return await self._store.run_read(run)
+
+    # ---- registration subscriptions (clauses 5.11.2-5.11.6) ----------------------------------
+
+    async def create_subscription(self, tenant: str, doc: Document) -> None:
+        """Raises AlreadyExists when the id is taken in the tenant."""
+        now = now_iso()
+        doc = {**doc, "createdAt": now, "modifiedAt": now}
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)", (tenant, now)
+            )
+            try:
+                conn.execute(
+                    "INSERT INTO csource_subscriptions (tenant, id, doc) VALUES (?, ?, ?)",
+                    (tenant, doc["id"], orjson.dumps(doc).decode()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(
+                    f"a context source registration subscription with id {doc['id']} already exists"
+                ) from exc
+
+        await self._store.run_write(_transaction(run))
+
+    async def get_subscription(self, tenant: str, subscription_id: str) -> Document | None:
+        def run(conn: sqlite3.Connection) -> Document | None:
+            row = conn.execute(
+                "SELECT doc FROM csource_subscriptions WHERE tenant = ? AND id = ?",
+                (tenant, subscription_id),
+            ).fetchone()
+            return orjson.loads(row[0]) if row else None
+
+        return await self._store.run_read(run)
+
+    async def update_subscription(
+        self, tenant: str, subscription_id: str, change: Callable[[Document, str], Document]
+    ) -> Document:
+        """Read, ``change(doc, now)``, write, in one transaction (clause 5.11.3)."""
+
+        def run(conn: sqlite3.Connection) -> Document:
+            row = conn.execute(
+                "SELECT doc FROM csource_subscriptions WHERE tenant = ? AND id = ?",
+                (tenant, subscription_id),
+            ).fetchone()
+            if row is None:
+                raise ResourceNotFound(
+                    f"there is no context source registration subscription with id "
+                    f"{subscription_id}"
+                )
+            doc = change(orjson.loads(row[0]), now_iso())
+            conn.execute(
+                "UPDATE csource_subscriptions SET doc = ? WHERE tenant = ? AND id = ?",
+                (orjson.dumps(doc).decode(), tenant, subscription_id),
+            )
+            return doc
+
+        return await self._store.run_write(_transaction(run))
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "DELETE FROM csource_subscriptions WHERE tenant = ? AND id = ?",
+                (tenant, subscription_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._store.run_write(_transaction(run))
+
+    async def query_subscriptions(
+        self, tenant: str, *, limit: int, offset: int, count: bool = False
+    ) -> tuple[list[Document], int | None]:
+        """Every registration subscription of the tenant, oldest first (clause 5.11.5)."""
+
+        def run(conn: sqlite3.Connection) -> tuple[list[Document], int | None]:
+            rows = conn.execute(
+                "SELECT doc FROM csource_subscriptions WHERE tenant = ? ORDER BY rowid "
+                "LIMIT ? OFFSET ?",
+                (tenant, limit, offset),
+            ).fetchall()
+            total = None
+            if count:
+                total = conn.execute(
+                    "SELECT count(*) FROM csource_subscriptions WHERE tenant = ?", (tenant,)
+                ).fetchone()[0]
+            return [orjson.loads(r[0]) for r in rows], total
+
+        return await self._store.run_read(run)

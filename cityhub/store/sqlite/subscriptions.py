@@ -1,0 +1,175 @@
+"""Subscriptions in SQLite: one row per (tenant, id) holding the subscription's JSON document.
+
+Writes run on the store's writer thread inside ``BEGIN IMMEDIATE`` … ``COMMIT``; reads on a
+reader connection. The document is the internal form of ``cityhub.ngsild.subscription``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import orjson
+
+from cityhub.errors import AlreadyExists
+from cityhub.ngsild.datetime import now_iso
+from cityhub.store.sqlite.store import SqliteStore
+
+T = TypeVar("T")
+Document = dict[str, Any]
+
+SUBSCRIPTION_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+  tenant TEXT NOT NULL,
+  id TEXT NOT NULL,
+  doc TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  modified_at TEXT NOT NULL,
+  PRIMARY KEY (tenant, id)
+);
+"""
+
+
+def _transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn()
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _dumps(doc: Document) -> str:
+    return orjson.dumps(doc).decode()
+
+
+class SqliteSubscriptionStore:
+    """Create, read, query, update and delete subscriptions of one SQLite store.
+
+    Args:
+        store: the SQLite store whose writer and readers to use; its ``extra_schema`` must
+            include :data:`SUBSCRIPTION_SCHEMA` before it starts.
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def create(self, tenant: str, doc: Document) -> None:
+        """Store a new subscription (``doc["id"]`` set); its tenant is created if new.
+
+        Raises:
+            AlreadyExists: the tenant has a subscription with this id.
+        """
+        sub_id = doc["id"]
+        now = now_iso()
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)",
+                    (tenant, now),
+                )
+                try:
+                    conn.execute(
+                        "INSERT INTO subscriptions (tenant, id, doc, created_at, modified_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (tenant, sub_id, _dumps(doc), now, now),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise AlreadyExists(f"a subscription with id {sub_id} already exists") from exc
+
+            _transaction(conn, body)
+
+        await self.store.run_write(run)
+
+    async def get(self, tenant: str, sub_id: str) -> Document | None:
+        """The subscription, or None."""
+
+        def run(conn: sqlite3.Connection) -> Document | None:
+            row = conn.execute(
+                "SELECT doc FROM subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id)
+            ).fetchone()
+            return orjson.loads(row[0]) if row else None
+
+        return await self.store.run_read(run)
+
+    async def query(
+        self, tenant: str, limit: int, offset: int = 0, count: bool = False
+    ) -> tuple[list[Document], int | None]:
+        """A page of the tenant's subscriptions in creation order, and their total if asked."""
+
+        def run(conn: sqlite3.Connection) -> tuple[list[Document], int | None]:
+            docs: list[Document] = []
+            if limit > 0:
+                rows = conn.execute(
+                    "SELECT doc FROM subscriptions WHERE tenant = ? ORDER BY rowid "
+                    "LIMIT ? OFFSET ?",
+                    (tenant, limit, offset),
+                ).fetchall()
+                docs = [orjson.loads(r[0]) for r in rows]
+            total = None
+            if count:
+                total = conn.execute(
+                    "SELECT count(*) FROM subscriptions WHERE tenant = ?", (tenant,)
+                ).fetchone()[0]
+            return docs, total
+
+        return await self.store.run_read(run)
+
+    async def all(self) -> list[tuple[str, Document]]:
+        """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, Document]]:
+            rows = conn.execute("SELECT tenant, doc FROM subscriptions ORDER BY rowid").fetchall()
+            return [(r[0], orjson.loads(r[1])) for r in rows]
+
+        return await self.store.run_read(run)
+
+    async def update(
+        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
+    ) -> Document | None:
+        """Replace a subscription by ``change(current)``, atomically; None if there is none.
+
+        ``change`` runs on the writer thread inside the transaction: it must be quick and do
+        no I/O. If it raises, nothing changes and the exception propagates.
+        """
+        now = now_iso()
+
+        def run(conn: sqlite3.Connection) -> Document | None:
+            def body() -> Document | None:
+                row = conn.execute(
+                    "SELECT doc FROM subscriptions WHERE tenant = ? AND id = ?",
+                    (tenant, sub_id),
+                ).fetchone()
+                if row is None:
+                    return None
+                new = change(orjson.loads(row[0]))
+                conn.execute(
+                    "UPDATE subscriptions SET doc = ?, modified_at = ? WHERE tenant = ? AND id = ?",
+                    (_dumps(new), now, tenant, sub_id),
+                )
+                return new
+
+            return _transaction(conn, body)
+
+        return await self.store.run_write(run)
+
+    async def delete(self, tenant: str, sub_id: str) -> bool:
+        """Delete a subscription; False if there was none."""
+
+        def run(conn: sqlite3.Connection) -> bool:
+            def body() -> bool:
+                cur = conn.execute(
+                    "DELETE FROM subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id)
+                )
+                return cur.rowcount > 0
+
+            return _transaction(conn, body)
+
+        return await self.store.run_write(run)
+
+
+__all__ = ["SUBSCRIPTION_SCHEMA", "SqliteSubscriptionStore"]

@@ -1,0 +1,149 @@
+"""Subscription management (ETSI GS CIM 009 v1.8.1, clauses 5.8.1-5.8.5): ids, the
+subscription's @context, and the read-modify-write of updates. Validation and rendering are the
+pure ``cityhub.ngsild.subscription``; storage is any :class:`SubscriptionStore`.
+
+Notification delivery is not here: it reads the stored documents (``@context``,
+``jsonldContext``, the expanded names) and maintains the ``notification`` status members.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cityhub.contexts import ContextService
+from cityhub.errors import ResourceNotFound
+from cityhub.ngsild.context import CORE_CONTEXT_URL
+from cityhub.ngsild.datetime import now_iso
+from cityhub.ngsild.subscription import Subscription, merge_subscription
+
+Document = dict[str, Any]
+
+
+class SubscriptionStore(Protocol):
+    """Where subscriptions live, per tenant (``SqliteSubscriptionStore`` implements it)."""
+
+    async def create(self, tenant: str, doc: Document) -> None:
+        """Store a new subscription; raise AlreadyExists on a taken id."""
+
+    async def get(self, tenant: str, sub_id: str) -> Document | None:
+        """The subscription, or None."""
+
+    async def query(
+        self, tenant: str, limit: int, offset: int = 0, count: bool = False
+    ) -> tuple[list[Document], int | None]:
+        """A page of subscriptions in creation order, and the total when ``count``."""
+
+    async def update(
+        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
+    ) -> Document | None:
+        """Replace a subscription by ``change(current)`` atomically; None if missing."""
+
+    async def delete(self, tenant: str, sub_id: str) -> bool:
+        """Delete; False if missing."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_subscription_id() -> str:
+    """A fresh id, ``urn:ngsi-ld:Subscription:<uuid4>`` (clause 5.8.1: the system assigns one)."""
+    return f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+
+
+def _is_url(context_value: Any) -> bool:
+    return (
+        context_value is None
+        or isinstance(context_value, str)
+        or (
+            isinstance(context_value, list)
+            and len(context_value) == 1
+            and isinstance(context_value[0], str)
+        )
+    )
+
+
+async def context_url(contexts: ContextService, context_value: Any) -> str:
+    """A dereferenceable URL for the @context a subscription was made with (clause 5.2.12
+    ``jsonldContext``): the URL itself, or for an inline or compound @context the URL of an
+    ImplicitlyCreated entry the hub serves (clause 5.13.2)."""
+    if context_value is None:
+        return CORE_CONTEXT_URL
+    if _is_url(context_value):
+        return str(context_value if isinstance(context_value, str) else context_value[0])
+    entry = await contexts.implicit_entry(context_value)
+    return entry.url
+
+
+async def create_subscription(
+    store: SubscriptionStore,
+    contexts: ContextService,
+    tenant: str,
+    sub: Subscription,
+    context_value: Any,
+) -> str:
+    """Store a validated subscription (from ``expand_subscription``); returns its id.
+
+    Raises:
+        AlreadyExists: the id is taken in this tenant.
+        BadRequestData / LdContextNotAvailable: ``jsonldContext`` cannot be used.
+    """
+    doc = dict(sub)
+    doc.setdefault("id", new_subscription_id())
+    if "jsonldContext" in doc:
+        await contexts.term_map(doc["jsonldContext"])  # 503 when it cannot be retrieved
+    elif not _is_url(context_value):
+        # an inline or compound @context gets a URL the notifier (and the client) can use
+        doc["jsonldContext"] = await context_url(contexts, context_value)
+    doc["@context"] = context_value
+    doc["createdAt"] = doc["modifiedAt"] = now_iso()
+    await store.create(tenant, doc)
+    return str(doc["id"])
+
+
+async def update_subscription(
+    store: SubscriptionStore,
+    contexts: ContextService,
+    tenant: str,
+    sub_id: str,
+    fragment: dict[str, Any],
+    context_value: Any,
+    *,
+    deep: bool = False,
+) -> Document:
+    """Apply an update fragment (from ``expand_fragment``) to a stored subscription.
+
+    A fragment that sets ``q`` also makes its request's @context the one ``q`` is read with.
+
+    Raises:
+        ResourceNotFound: no such subscription.
+        BadRequestData: the result is not a valid subscription.
+    """
+    if fragment.get("jsonldContext") is not None:
+        await contexts.term_map(fragment["jsonldContext"])
+    stamp = now_iso()
+
+    def change(current: Document) -> Document:
+        merged = merge_subscription(current, fragment, deep=deep)
+        if fragment.get("q") is not None:
+            merged["@context"] = context_value
+        merged["modifiedAt"] = stamp
+        return merged
+
+    updated = await store.update(tenant, sub_id, change)
+    if updated is None:
+        raise ResourceNotFound(f"there is no subscription with id {sub_id}")
+    return updated
+
+
+__all__ = [
+    "SubscriptionStore",
+    "context_url",
+    "create_subscription",
+    "new_subscription_id",
+    "now",
+    "update_subscription",
+]

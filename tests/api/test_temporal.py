@@ -1,0 +1,374 @@
+"""Temporal routes: ETSI GS CIM 009 v1.8.1 clauses 5.6.11-5.6.16 (provision), 5.7.3-5.7.4
+(consumption), 4.11 (temporal query), HTTP binding 6.18-6.22 and 6.24."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from cityhub.api import temporal
+from cityhub.app import create_app
+from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.settings import Settings
+
+T = "/ngsi-ld/v1/temporal/entities"
+E = "/ngsi-ld/v1/entities"
+ERR = "https://uri.etsi.org/ngsi-ld/errors/"
+VID = "urn:ngsi-ld:Vehicle:1"
+
+
+def _app(tmp_path: Path, instance_limit: int = 1000) -> Starlette:
+    app = create_app(Settings(store=f"sqlite:///{tmp_path / 'test.db'}"))
+    if getattr(app.state, "temporal", None) is None:  # until app.py wires the routes
+        app.state.temporal = temporal.install(app.state.store)
+        app.router.routes.extend(temporal.routes)
+    app.state.temporal.instance_limit = instance_limit
+    return app
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(_app(tmp_path), raise_server_exceptions=False) as c:
+        yield c
+
+
+def vehicle(eid: str = VID, **attrs: Any) -> dict[str, Any]:
+    return {
+        "id": eid,
+        "type": "Vehicle",
+        **(
+            attrs
+            or {
+                "speed": [
+                    {"type": "Property", "value": 120, "observedAt": "2020-08-01T12:03:00Z"},
+                    {"type": "Property", "value": 80, "observedAt": "2020-08-01T12:05:00Z"},
+                    {"type": "Property", "value": 100, "observedAt": "2020-08-01T12:07:00Z"},
+                ],
+                "fuelLevel": [
+                    {"type": "Property", "value": 67, "observedAt": "2020-08-01T12:03:00Z"},
+                    {"type": "Property", "value": 53, "observedAt": "2020-08-01T13:05:00Z"},
+                    {
+                        "type": "Property",
+                        "value": 40,
+                        "observedAt": "2020-08-01T14:07:00Z",
+                        "datasetId": "urn:ngsi-ld:Dataset:fuel",
+                    },
+                ],
+            }
+        ),
+    }
+
+
+def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["type"] == ERR + kind and body["title"]
+    return body
+
+
+def values(doc: dict[str, Any], name: str) -> list[Any]:
+    return [i.get("value", i.get("object")) for i in doc[name]]
+
+
+# 5.6.11 Create or Update Temporal Representation of an Entity
+def test_create_then_update_temporal_entity(client: TestClient) -> None:
+    r = client.post(T, json=vehicle())
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == f"{T}/{VID}"
+    update = vehicle(
+        speed=[
+            {"type": "Property", "value": 121, "observedAt": "2020-08-01T12:03:00Z"},
+            {"type": "Property", "value": 90, "observedAt": "2020-08-01T12:09:00Z"},
+        ]
+    )
+    assert client.post(T, json=update).status_code == 204
+    doc = client.get(f"{T}/{VID}").json()
+    # an instance with the same observedAt (and datasetId) is replaced, not duplicated
+    assert values(doc, "speed") == [121, 80, 100, 90]
+    assert all(i["instanceId"].startswith("urn:ngsi-ld:Instance:") for i in doc["speed"])
+    assert len({i["instanceId"] for i in doc["speed"] + doc["fuelLevel"]}) == 7
+
+
+def test_create_makes_the_entity_from_the_latest_instances(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    current = client.get(f"{E}/{VID}").json()
+    assert current["speed"]["value"] == 100
+    assert {i["value"] for i in current["fuelLevel"]} == {53, 40}
+
+
+def test_create_rejects_bad_bodies(client: TestClient) -> None:
+    problem(
+        client.post(T, content=b"{", headers={"content-type": "application/json"}),
+        400,
+        "InvalidRequest",
+    )
+    problem(client.post(T, json={"type": "Vehicle"}), 400, "BadRequestData")
+    problem(client.post(T, json=vehicle("invalidId")), 400, "BadRequestData")
+    bad = vehicle(speed=[{"type": "Property", "value": 1, "observedAt": "noon"}])
+    problem(client.post(T, json=bad), 400, "BadRequestData")
+
+
+# 6.3.4 media types on the temporal routes
+def test_media_types(client: TestClient) -> None:
+    r = client.post(T, content=b"<x/>", headers={"content-type": "application/xml"})
+    assert r.status_code == 415
+    params = {"type": "Vehicle", "timerel": "after", "timeAt": "2020-08-01T12:05:00Z"}
+    for accept in ("application/xml", "application/geo+json"):
+        assert client.get(T, params=params, headers={"accept": accept}).status_code == 406
+    client.post(T, json=vehicle())
+    r = client.get(T, params=params, headers={"accept": "*/*"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    assert "link" in r.headers
+    r = client.get(f"{T}/{VID}", headers={"accept": "application/ld+json"})
+    assert r.json()["@context"]
+
+
+# 5.7.3 Retrieve Temporal Evolution of an Entity
+def test_retrieve_errors(client: TestClient) -> None:
+    problem(client.get(f"{T}/invalidUri"), 400, "BadRequestData")
+    problem(client.get(f"{T}/urn:ngsi-ld:Vehicle:nope"), 404, "ResourceNotFound")
+    client.post(T, json=vehicle())
+    problem(client.get(f"{T}/{VID}", params={"attrs": "unknown"}), 404, "ResourceNotFound")
+    problem(client.get(f"{T}/{VID}", params={"pick": "unknown"}), 404, "ResourceNotFound")
+    problem(
+        client.get(f"{T}/{VID}", params={"pick": "speed", "omit": "speed"}), 400, "BadRequestData"
+    )
+    problem(client.get(f"{T}/{VID}", params={"timerel": "after"}), 400, "BadRequestData")
+
+
+# 4.11 timerel before / after / between
+@pytest.mark.parametrize(
+    ("params", "speeds", "fuel"),
+    [
+        ({"timerel": "after", "timeAt": "2020-08-01T12:05:00Z"}, [100], [53, 40]),
+        ({"timerel": "before", "timeAt": "2020-08-01T12:05:00Z"}, [120], [67]),
+        (
+            {
+                "timerel": "between",
+                "timeAt": "2020-08-01T12:05:00Z",
+                "endTimeAt": "2020-08-01T13:05:00Z",
+            },
+            [80, 100],
+            [],
+        ),
+    ],
+)
+def test_timerel(
+    client: TestClient, params: dict[str, str], speeds: list[int], fuel: list[int]
+) -> None:
+    client.post(T, json=vehicle())
+    doc = client.get(f"{T}/{VID}", params=params).json()
+    assert values(doc, "speed") == speeds
+    assert values(doc, "fuelLevel") == fuel if fuel else "fuelLevel" not in doc
+
+
+# 6.18.3.2 lastN
+def test_last_n(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    doc = client.get(f"{T}/{VID}", params={"lastN": "2"}).json()
+    assert values(doc, "speed") == [80, 100]
+    assert values(doc, "fuelLevel") == [53, 40]
+
+
+# 4.5.9 temporalValues; 6.3.7 format wins over options
+def test_temporal_values(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    doc = client.get(f"{T}/{VID}", params={"options": "temporalValues", "attrs": "speed"}).json()
+    assert doc["speed"] == {
+        "type": "Property",
+        "values": [
+            [120, "2020-08-01T12:03:00Z"],
+            [80, "2020-08-01T12:05:00Z"],
+            [100, "2020-08-01T12:07:00Z"],
+        ],
+    }
+    assert "fuelLevel" not in doc
+    r = client.get(
+        f"{T}/{VID}",
+        params={"format": "temporalValues", "options": "aggregatedValues", "aggrMethods": "sum"},
+    )
+    assert "values" in r.json()["speed"]
+    problem(client.get(f"{T}/{VID}", params={"format": "bogus"}), 400, "InvalidRequest")
+
+
+# 4.5.19 aggregatedValues
+def test_aggregated_values(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    params = {"options": "aggregatedValues", "aggrMethods": "avg,max", "aggrPeriodDuration": "PT1H"}
+    doc = client.get(f"{T}/{VID}", params=params).json()
+    assert doc["speed"]["avg"] == [[100.0, "2020-08-01T12:03:00Z", "2020-08-01T13:03:00Z"]]
+    assert doc["speed"]["max"] == [[120.0, "2020-08-01T12:03:00Z", "2020-08-01T13:03:00Z"]]
+    problem(client.get(f"{T}/{VID}", params={"options": "aggregatedValues"}), 400, "BadRequestData")
+
+
+# history written by the entity API, in the same transaction (DESIGN.md decisions 2 and 4)
+def test_entity_api_changes_are_recorded(client: TestClient) -> None:
+    body = {"id": VID, "type": "Vehicle", "speed": {"type": "Property", "value": 1}}
+    assert client.post(E, json=body).status_code == 201
+    client.patch(f"{E}/{VID}/attrs", json={"speed": {"type": "Property", "value": 2}})
+    client.post(f"{E}/{VID}/attrs", json={"name": {"type": "Property", "value": "bus"}})
+    doc = client.get(f"{T}/{VID}", params={"options": "sysAttrs"}).json()
+    assert values(doc, "speed") == [1, 2]
+    assert values(doc, "name") == ["bus"]  # unchanged speed was not recorded again
+    assert all("createdAt" in i and "modifiedAt" in i for i in doc["speed"])
+
+
+# 4.5.0 / 5.6.5: deleting an attribute records NGSI-LD Null with deletedAt
+def test_deleted_attribute_is_recorded_with_deleted_at(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    assert client.delete(f"{E}/{VID}/attrs/speed").status_code == 204
+    doc = client.get(f"{T}/{VID}", params={"timeproperty": "deletedAt"}).json()
+    assert list(doc) == ["id", "type", "speed"]
+    (marker,) = doc["speed"]
+    assert marker["value"] == "urn:ngsi-ld:null" and marker["deletedAt"]
+
+
+# 5.6.6: an entity deleted from the current state keeps its history
+def test_deleted_entity_stays_in_history(client: TestClient) -> None:
+    client.post(E, json={"id": VID, "type": "Vehicle", "speed": {"type": "Property", "value": 1}})
+    assert client.delete(f"{E}/{VID}").status_code == 204
+    doc = client.get(f"{T}/{VID}").json()
+    assert doc["deletedAt"]
+    assert [i["value"] for i in doc["speed"]] == [1, "urn:ngsi-ld:null"]
+    found = client.get(T, params={"type": "Vehicle"}).json()
+    assert [d["id"] for d in found] == [VID]
+
+
+# 5.6.12 Add Attributes to Temporal Representation of an Entity
+def test_append_attributes(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    extra = {"added": [{"type": "Property", "value": 5, "observedAt": "2020-08-01T12:00:00Z"}]}
+    assert client.post(f"{T}/{VID}/attrs", json=extra).status_code == 204
+    assert values(client.get(f"{T}/{VID}").json(), "added") == [5]
+    problem(client.post(f"{T}/urn:ngsi-ld:Vehicle:nope/attrs", json=extra), 404, "ResourceNotFound")
+    problem(client.post(f"{T}/invalid/attrs", json=extra), 400, "BadRequestData")
+
+
+# 5.6.13 Delete Attribute from Temporal Representation of an Entity
+def test_delete_attribute_history(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    assert client.delete(f"{T}/{VID}/attrs/fuelLevel").status_code == 204
+    assert values(client.get(f"{T}/{VID}").json(), "fuelLevel") == [40]
+    r = client.delete(
+        f"{T}/{VID}/attrs/fuelLevel", params={"datasetId": "urn:ngsi-ld:Dataset:fuel"}
+    )
+    assert r.status_code == 204
+    assert "fuelLevel" not in client.get(f"{T}/{VID}").json()
+    assert client.delete(f"{T}/{VID}/attrs/speed", params={"deleteAll": "true"}).status_code == 204
+    problem(client.delete(f"{T}/{VID}/attrs/speed"), 404, "ResourceNotFound")
+    problem(client.delete(f"{T}/{VID}/attrs/invalid(Name"), 400, "BadRequestData")
+
+
+# 5.6.14 Modify Attribute instance; 5.6.15 Delete Attribute instance
+def test_modify_and_delete_instance(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    first = client.get(f"{T}/{VID}").json()["speed"][0]
+    fragment = {"type": "Property", "value": 129, "observedAt": "2020-08-01T12:03:00Z"}
+    url = f"{T}/{VID}/attrs/speed/{first['instanceId']}"
+    assert client.patch(url, json=fragment).status_code == 204
+    after = client.get(f"{T}/{VID}").json()["speed"][0]
+    assert after["value"] == 129 and after["instanceId"] == first["instanceId"]
+    problem(
+        client.patch(f"{T}/{VID}/attrs/speed/urn:ngsi-ld:Instance:x", json=fragment),
+        404,
+        "ResourceNotFound",
+    )
+    problem(client.patch(f"{T}/{VID}/attrs/speed/invalidId", json=fragment), 400, "BadRequestData")
+    assert client.patch(f"{T}/{VID}/attrs/speed", json=fragment).status_code == 405
+    assert client.delete(url).status_code == 204
+    assert values(client.get(f"{T}/{VID}").json(), "speed") == [80, 100]
+    problem(client.delete(url), 404, "ResourceNotFound")
+
+
+# 5.6.16 Delete Temporal Representation of an Entity
+def test_delete_temporal_entity(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    assert client.delete(f"{T}/{VID}").status_code == 204
+    problem(client.get(f"{T}/{VID}"), 404, "ResourceNotFound")
+    assert client.get(f"{E}/{VID}").status_code == 404
+    problem(client.delete(f"{T}/{VID}"), 404, "ResourceNotFound")
+    problem(client.delete(f"{T}/invalidId"), 400, "BadRequestData")
+    assert client.delete(T).status_code == 405
+
+
+# 5.7.4 Query Temporal Evolution of Entities
+def test_query(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    client.post(T, json=vehicle("urn:ngsi-ld:Vehicle:2"))
+    bus = vehicle("urn:ngsi-ld:Bus:1")
+    bus["type"] = "Bus"
+    client.post(T, json=bus)
+    problem(
+        client.get(T, params={"timerel": "after", "timeAt": "2020-01-01T00:00:00Z"}),
+        400,
+        "BadRequestData",
+    )
+    problem(client.get(T, params={"id": VID}), 400, "BadRequestData")
+    r = client.get(T, params={"type": "Vehicle", "count": "true", "limit": "1"})
+    assert r.headers["ngsild-results-count"] == "2" and len(r.json()) == 1
+    after = {"type": "Vehicle,Bus", "timerel": "after", "timeAt": "2020-08-01T14:00:00Z"}
+    docs = client.get(T, params=after).json()
+    assert {d["id"] for d in docs} == {VID, "urn:ngsi-ld:Vehicle:2", "urn:ngsi-ld:Bus:1"}
+    assert all(list(d) == ["id", "type", "fuelLevel"] for d in docs)
+    late = {"type": "Vehicle", "timerel": "after", "timeAt": "2021-01-01T00:00:00Z"}
+    assert client.get(T, params=late).json() == []  # entities with no instance in the window
+    docs = client.get(T, params={"type": "Vehicle", "q": "speed>90", "attrs": "speed"}).json()
+    assert len(docs) == 2 and all(set(d) == {"id", "type", "speed"} for d in docs)
+    docs = client.get(T, params={"type": "Vehicle", "datasetId": "urn:ngsi-ld:Dataset:fuel"}).json()
+    assert all(list(d) == ["id", "type", "fuelLevel"] for d in docs)
+
+
+# 5.7.4 via POST /temporal/entityOperations/query (HTTP 6.24)
+def test_query_via_post(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    body = {
+        "type": "Query",
+        "entities": [{"type": "Vehicle"}],
+        "temporalQ": {"timerel": "before", "timeAt": "2020-08-01T12:04:00Z"},
+    }
+    r = client.post("/ngsi-ld/v1/temporal/entityOperations/query", json=body)
+    assert r.status_code == 200, r.text
+    (doc,) = r.json()
+    assert values(doc, "speed") == [120] and values(doc, "fuelLevel") == [67]
+    bad = {"type": "Query", "temporalQ": {"timerel": "before"}, "entities": [{"type": "Vehicle"}]}
+    problem(
+        client.post("/ngsi-ld/v1/temporal/entityOperations/query", json=bad), 400, "BadRequestData"
+    )
+
+
+# 6.3.10: more instances than the hub returns at once → 206 Partial Content + Content-Range
+def test_instance_pagination(tmp_path: Path) -> None:
+    with TestClient(_app(tmp_path, instance_limit=4), raise_server_exceptions=False) as client:
+        client.post(T, json=vehicle())
+        r = client.get(f"{T}/{VID}")
+        assert r.status_code == 206
+        assert r.headers["content-range"] == (
+            "date-time 2020-08-01T12:03:00Z-2020-08-01T12:07:00Z/*"
+        )
+        assert len(r.json()["speed"]) + len(r.json()["fuelLevel"]) == 4
+        r = client.get(f"{T}/{VID}", params={"lastN": "3"})
+        assert r.status_code == 206 and r.headers["content-range"].endswith("/3")
+
+
+# tenants keep separate histories (clause 4.20)
+def test_tenant_history(client: TestClient) -> None:
+    h = {"NGSILD-Tenant": "city1"}
+    assert client.post(T, json=vehicle(), headers=h).status_code == 201
+    assert client.get(f"{T}/{VID}", headers=h).status_code == 200
+    assert client.get(f"{T}/{VID}").status_code == 404
+    problem(client.get(f"{T}/{VID}", headers={"NGSILD-Tenant": "nope"}), 404, "NonexistentTenant")
+
+
+# time-range reads use the (tenant, entity, attribute, observedAt) index
+def test_history_reads_use_the_index(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    with TestClient(app, raise_server_exceptions=False):
+        query = TemporalQuery(timerel="after", time_at="2020-01-01T00:00:00.000000Z")
+        plan = asyncio.run(app.state.temporal.explain_history("", VID, query))
+    assert any("attribute_instances_observed" in step for step in plan), plan
