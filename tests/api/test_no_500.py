@@ -39,6 +39,17 @@ ROUTES = [
     ("GET", "/ngsi-ld/v1/attributes/pm25"),
     ("GET", "/ngsi-ld/v1/jsonldContexts"),
     ("POST", "/ngsi-ld/v1/jsonldContexts"),
+    ("POST", "/ngsi-ld/v1/subscriptions"),
+    ("GET", "/ngsi-ld/v1/subscriptions"),
+    ("PATCH", "/ngsi-ld/v1/subscriptions/urn:ngsi-ld:Subscription:1"),
+    ("POST", "/ngsi-ld/v1/csourceRegistrations"),
+    ("GET", "/ngsi-ld/v1/csourceRegistrations"),
+    ("POST", "/ngsi-ld/v1/csourceSubscriptions"),
+    ("POST", "/ngsi-ld/v1/temporal/entities"),
+    ("GET", "/ngsi-ld/v1/temporal/entities"),
+    ("GET", "/ngsi-ld/v1/temporal/entities/urn:a:1"),
+    ("POST", "/ngsi-ld/v1/temporal/entities/urn:a:1/attrs"),
+    ("POST", "/ngsi-ld/v1/temporal/entityOperations/query"),
 ]
 
 json_values = st.recursive(
@@ -76,6 +87,15 @@ json_values = st.recursive(
 )
 param_names = st.sampled_from(
     [
+        "georel",
+        "geometry",
+        "coordinates",
+        "timerel",
+        "timeAt",
+        "lastN",
+        "join",
+        "orderBy",
+        "unknownParam",
         "type",
         "q",
         "attrs",
