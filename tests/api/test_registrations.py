@@ -3,15 +3,11 @@ HTTP binding 6.8-6.9 and 6.12-6.13."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from cityhub.app import create_app
-from cityhub.settings import Settings
 from tests.conftest import DEFAULT
 
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
@@ -20,23 +16,6 @@ SUBS = "/ngsi-ld/v1/csourceSubscriptions"
 EX = "https://example.org/ns#"
 INLINE = {"Building": EX + "Building", "name": EX + "name"}
 LD = {"Content-Type": "application/ld+json"}
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(store=f"sqlite:///{tmp_path / 'test.db'}"))
-    if not hasattr(app.state, "registrations"):  # until app.py wires the routes
-        from cityhub.api import registrations
-        from cityhub.store.sqlite.registrations import (
-            REGISTRATION_SCHEMA,
-            SqliteRegistrationStore,
-        )
-
-        app.state.store.extra_schema.append(REGISTRATION_SCHEMA)
-        app.state.registrations = SqliteRegistrationStore(app.state.store)
-        app.router.routes.extend(registrations.routes)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
 
 
 def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
@@ -182,8 +161,12 @@ def test_update_registration(client: TestClient) -> None:
     assert r["modifiedAt"] > r["createdAt"]
     problem(client.patch(url, json={"information": None}), 400, "BadRequestData")
     problem(client.patch(url, json={"type": "building"}), 400, "BadRequestData")
-    problem(client.patch(REGS + "/invalidURI", json={"endpoint": "http://x"}), 400, "BadRequestData")
-    r = client.patch(REGS + "/urn:ngsi-ld:ContextSourceRegistration:9", json={"endpoint": "http://x"})
+    problem(
+        client.patch(REGS + "/invalidURI", json={"endpoint": "http://x"}), 400, "BadRequestData"
+    )
+    r = client.patch(
+        REGS + "/urn:ngsi-ld:ContextSourceRegistration:9", json={"endpoint": "http://x"}
+    )
     problem(r, 404, "ResourceNotFound")
     assert client.patch(REGS, json={"endpoint": "http://x"}).status_code == 405
 
@@ -230,9 +213,21 @@ def test_discovery(client: TestClient) -> None:
     assert _ids(client.get(REGS + "?type=Parking|Car")) == ["2", "3"]
     assert _ids(client.get(REGS + "?type=Parking&id=urn:p:uptown")) == ["3"]
     assert _ids(client.get(REGS + "?type=Parking&id=urn:p:downtown")) == ["2", "3"]
-    assert _ids(client.get(REGS + "?id=urn:ngsi-ld:Building:1&attrs=name")) == ["1", "2"]
+    assert _ids(client.get(REGS + "?id=urn:ngsi-ld:Building:1&attrs=name")) == ["1"]
+    assert _ids(client.get(REGS + "?id=urn:ngsi-ld:Building:7&attrs=height")) == ["2"]
     assert _ids(client.get(REGS + "?type=Building&idPattern=^urn:ngsi-ld:B")) == ["1", "2", "3"]
     assert _ids(client.get(REGS + "?type=Building&idPattern=^urn:x")) == ["2", "3"]
+    # the SQL answer and the pure matcher agree (q=endpoint holds for every registration and
+    # sends the query through matches_registration)
+    for query in (
+        "type=Building&attrs=name",
+        "type=Parking&id=urn:p:downtown",
+        "id=urn:ngsi-ld:Building:7&attrs=height",
+        "type=Building&idPattern=^urn:x",
+        "attrs=x",
+    ):
+        plain = _ids(client.get(f"{REGS}?{query}"))
+        assert _ids(client.get(f"{REGS}?{query}&q=endpoint")) == plain, query
 
 
 # 5.10.2: at least one filter; syntax errors of id, q, geo and temporal queries are 400
@@ -318,7 +313,9 @@ def test_subscription_crud(client: TestClient) -> None:
     assert client.patch(url, json=new).status_code == 204
     assert client.get(url).json()["notification"] == new["notification"]
     problem(client.patch(url, json={"type": None}), 400, "BadRequestData")
-    problem(client.patch(url, json={"notification": {"format": "keyValues"}}), 400, "BadRequestData")
+    problem(
+        client.patch(url, json={"notification": {"format": "keyValues"}}), 400, "BadRequestData"
+    )
     problem(client.patch(SUBS + "/invalidUri", json=new), 400, "BadRequestData")
     problem(client.patch(SUBS + "/urn:ngsi-ld:Subscription:9", json=new), 404, "ResourceNotFound")
     # 5.11.5: query with paging
