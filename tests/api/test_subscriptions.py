@@ -34,16 +34,6 @@ def _app(tmp_path: Path) -> Any:
     settings = Settings(store=f"sqlite:///{tmp_path / 't.db'}")
     fetcher = httpx.AsyncClient(transport=httpx.MockTransport(_remote))
     app = create_app(settings, contexts=ContextService(settings.base_url, client=fetcher))
-    if not hasattr(app.state, "subscriptions"):  # until app.py wires the routes
-        from cityhub.api import subscriptions as api
-        from cityhub.store.sqlite.subscriptions import (
-            SUBSCRIPTION_SCHEMA,
-            SqliteSubscriptionStore,
-        )
-
-        app.router.routes.extend(api.routes)
-        app.state.store.extra_schema.append(SUBSCRIPTION_SCHEMA)
-        app.state.subscriptions = SqliteSubscriptionStore(app.state.store)
     return app
 
 
