@@ -343,3 +343,41 @@ def test_order_by(client: TestClient) -> None:
         "/ngsi-ld/v1/entities", params={"type": "AirQualityObserved", "orderBy": "pm25;desc"}
     )
     assert [e["id"] for e in r.json()] == ["urn:a:0", "urn:a:2", "urn:a:1"]
+
+
+def test_every_attribute_type_round_trips(client: TestClient) -> None:
+    # clause 4.5: the eight attribute types, normalized in and out unchanged
+    attrs = {
+        "name": {"type": "LanguageProperty", "languageMap": {"ko": "판교", "en": "Pangyo"}},
+        "category": {"type": "VocabProperty", "vocab": "residential"},
+        "config": {"type": "JsonProperty", "json": {"a": [1, 2], "b": None}},
+        "readings": {"type": "ListProperty", "valueList": [1, 2, 3]},
+        "sensors": {
+            "type": "ListRelationship",
+            "objectList": [{"object": "urn:s:1"}, {"object": "urn:s:2"}],
+        },
+        "owner": {"type": "Relationship", "object": "urn:ngsi-ld:Org:1"},
+        "area": {
+            "type": "GeoProperty",
+            "value": {
+                "type": "Polygon",
+                "coordinates": [[[127.1, 37.4], [127.2, 37.4], [127.2, 37.5], [127.1, 37.4]]],
+            },
+        },
+        "pm25": {
+            "type": "Property",
+            "value": 12.5,
+            "unitCode": "GQ",
+            "observedAt": "2026-11-22T09:00:00Z",
+            "quality": {"type": "Property", "value": "good"},
+        },
+    }
+    r = client.post(
+        "/ngsi-ld/v1/entities",
+        json={"id": "urn:x:all", "type": ["A", "B"], "scope": "/Seongnam/Bundang", **attrs},
+    )
+    assert r.status_code == 201, r.text
+    body = client.get("/ngsi-ld/v1/entities/urn:x:all").json()
+    assert body["type"] == ["A", "B"] and body["scope"] == "/Seongnam/Bundang"
+    for name, value in attrs.items():
+        assert body[name] == value, name

@@ -1,0 +1,142 @@
+"""Geo-query benchmark (issue #3): ``near`` (maxDistance 2 km) and ``within`` a Seongnam dong
+polygon over N entities, against retrieve-by-id, in one run with wrk. Prints ratios.
+
+usage: python3 bench/geo_bench.py [--base-url URL] [--entities 100000] [--duration 10]
+       [--connections 10] [--districts ../shared/data/seongnam-districts.geojson]
+
+Start the hub on a fresh database first (``cityhub serve --db /tmp/geo-bench.db``). Points are
+spread uniformly over Seongnam's bounding box, so a dong holds about 2% of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BOX = (127.02776, 37.33337, 127.1958, 37.47481)  # Seongnam-si, lon/lat
+
+
+def _post(base: str, path: str, body: object) -> int:
+    req = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return int(resp.status)
+
+
+def preload(base: str, n: int, batch: int = 1000) -> float:
+    rnd = random.Random(7)
+    started = time.perf_counter()
+    for start in range(0, n, batch):
+        entities = []
+        for i in range(start, min(n, start + batch)):
+            lon = rnd.uniform(BOX[0], BOX[2])
+            lat = rnd.uniform(BOX[1], BOX[3])
+            entities.append(
+                {
+                    "id": f"urn:ngsi-ld:Streetlight:geo-bench-{i}",
+                    "type": "Streetlight",
+                    "powerState": {"type": "Property", "value": "on"},
+                    "location": {
+                        "type": "GeoProperty",
+                        "value": {"type": "Point", "coordinates": [lon, lat]},
+                    },
+                }
+            )
+        _post(base, "/ngsi-ld/v1/entityOperations/upsert", entities)
+    return time.perf_counter() - started
+
+
+def _wrk(base: str, paths: list[str], duration: int, connections: int) -> tuple[float, int]:
+    lua = (
+        "paths = {"
+        + ",".join(json.dumps(p) for p in paths)
+        + "}\n"
+        + (
+            "math.randomseed(42)\n"
+            "request = function() return wrk.format('GET', paths[math.random(#paths)]) end\n"
+        )
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(lua)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", fh.name, base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, int(bad.group(1)) if bad else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--base-url", default="http://127.0.0.1:1026")
+    ap.add_argument("--entities", type=int, default=100_000)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=10)
+    ap.add_argument(
+        "--districts", default=str(HERE.parent.parent / "shared/data/seongnam-districts.geojson")
+    )
+    ap.add_argument("--skip-preload", action="store_true")
+    args = ap.parse_args()
+    base = args.base_url.rstrip("/")
+    if not args.skip_preload:
+        took = preload(base, args.entities)
+        print(f"preloaded {args.entities} entities in {took:.1f} s")
+    rnd = random.Random(11)
+    retrieve = [
+        f"/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:geo-bench-{rnd.randrange(args.entities)}"
+        for _ in range(2000)
+    ]
+    near = []
+    for _ in range(2000):
+        point = [round(rnd.uniform(BOX[0], BOX[2]), 5), round(rnd.uniform(BOX[1], BOX[3]), 5)]
+        query = {
+            "type": "Streetlight",
+            "georel": "near;maxDistance==2000",
+            "geometry": "Point",
+            "coordinates": json.dumps(point, separators=(",", ":")),
+            "limit": "100",
+        }
+        near.append("/ngsi-ld/v1/entities?" + urllib.parse.urlencode(query))
+    dongs = [
+        f
+        for f in json.loads(Path(args.districts).read_text())["features"]
+        if f["properties"].get("level") == "dong"
+    ]
+    within = []
+    for f in dongs:
+        query = {
+            "type": "Streetlight",
+            "georel": "within",
+            "geometry": f["geometry"]["type"],
+            "coordinates": json.dumps(f["geometry"]["coordinates"], separators=(",", ":")),
+            "limit": "100",
+        }
+        within.append("/ngsi-ld/v1/entities?" + urllib.parse.urlencode(query))
+    results = {}
+    for name, paths in (("retrieve", retrieve), ("near 2 km", near), ("within dong", within)):
+        rps, bad = _wrk(base, paths, args.duration, args.connections)
+        results[name] = rps
+        print(f"{name:12} {rps:9.1f} rps  non-2xx: {bad}")
+    for name in ("near 2 km", "within dong"):
+        print(f"{name} / retrieve = {results[name] / results['retrieve']:.2f} (goal >= 0.33)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
