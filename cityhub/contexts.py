@@ -316,6 +316,8 @@ class ContextService:
                     body += chunk
                     if len(body) > self.max_bytes:
                         raise self._too_large(url)
+        except (httpx.InvalidURL, ValueError) as exc:  # e.g. a doubled "http://a:1http://a:1/x"
+            raise BadRequestData(f"the @context URL {url!r} is not a valid URL: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise LdContextNotAvailable(
                 f"the @context {url} cannot be retrieved: no answer within {self.fetch_timeout:g} s"

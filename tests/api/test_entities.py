@@ -381,3 +381,14 @@ def test_every_attribute_type_round_trips(client: TestClient) -> None:
     assert body["type"] == ["A", "B"] and body["scope"] == "/Seongnam/Bundang"
     for name, value in attrs.items():
         assert body[name] == value, name
+
+
+def test_malformed_context_url_is_bad_request_not_500(client: TestClient) -> None:
+    # found by the ETSI run (053_06 setup sends a doubled URL): httpx.InvalidURL must not be a 500
+    body = {**entity(), "@context": "http://127.0.0.1:8087http://127.0.0.1:8087/api/v1/ctx.jsonld"}
+    r = client.post(
+        "/ngsi-ld/v1/entities",
+        content=__import__("orjson").dumps(body),
+        headers={"content-type": "application/ld+json"},
+    )
+    problem(r, 400, "BadRequestData")
