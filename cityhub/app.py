@@ -34,9 +34,12 @@ from cityhub.api.problem import (
 )
 from cityhub.contexts import ContextService
 from cityhub.errors import CityhubError
+from cityhub.notify.dispatcher import Dispatcher
+from cityhub.notify.matcher import TermMaps
 from cityhub.settings import Settings
 from cityhub.store.base import Store
 from cityhub.store.open import open_store
+from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA, Outbox
 from cityhub.store.sqlite.registrations import REGISTRATION_SCHEMA, SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
@@ -66,18 +69,31 @@ def create_app(
     the_temporal = temporal.install(the_store, instance_limit=settings.temporal_instance_limit)
     the_store.extra_schema.append(SUBSCRIPTION_SCHEMA)
     the_store.extra_schema.append(REGISTRATION_SCHEMA)
+    the_store.extra_schema.append(OUTBOX_SCHEMA)  # after SUBSCRIPTION_SCHEMA: it has triggers on it
+    the_term_maps = TermMaps()
+    the_store.tx_hooks.append(Outbox(the_term_maps).hook)  # notifications due, same transaction
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,
         max_bytes=settings.context_max_bytes,
     )
+    the_subscriptions = SqliteSubscriptionStore(the_store)
+    the_dispatcher = Dispatcher(
+        the_store,
+        the_subscriptions,
+        the_contexts,
+        the_term_maps,
+        max_attempts=settings.notification_max_attempts,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await the_store.start()
+        await the_dispatcher.start()
         try:
             yield
         finally:
+            await the_dispatcher.stop()
             await the_store.close()
             await the_contexts.aclose()
 
@@ -107,7 +123,8 @@ def create_app(
     app.state.settings = settings
     app.state.store = the_store
     app.state.temporal = the_temporal
-    app.state.subscriptions = SqliteSubscriptionStore(the_store)
+    app.state.subscriptions = the_subscriptions
+    app.state.notifier = the_dispatcher
     app.state.registrations = SqliteRegistrationStore(the_store)
     app.state.contexts = the_contexts
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())

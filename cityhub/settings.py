@@ -42,6 +42,11 @@ SETTINGS: tuple[Setting, ...] = (
         1000,
         "Most attribute instances one temporal response carries (then 206 + Content-Range).",
     ),
+    Setting(
+        "notification_max_attempts",
+        10,
+        "Deliveries tried per notification (exponential backoff) before it is given up.",
+    ),
     Setting("public_url", "", "Base URL clients reach the hub at (for hosted @context URLs)."),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
 )
@@ -64,6 +69,7 @@ class Settings:
     context_max_bytes: int = 1_048_576
     reader_threads: int = 4
     temporal_instance_limit: int = 1000
+    notification_max_attempts: int = 10
     public_url: str = ""
     log_level: str = "info"
 

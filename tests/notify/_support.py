@@ -1,0 +1,61 @@
+"""Helpers for the notification tests: internal entities, subscriptions, a store with an outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cityhub.notify.matcher import TermMaps
+from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA, Outbox
+from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
+
+D = "https://uri.etsi.org/ngsi-ld/default-context/"
+LOCATION = "https://uri.etsi.org/ngsi-ld/location"
+AQO = D + "AirQualityObserved"
+T0 = "2026-11-01T09:00:00.000000Z"
+
+
+def ent(
+    eid: str = "urn:ngsi-ld:AirQualityObserved:1",
+    pm25: Any = 18,
+    lonlat: tuple[float, float] = (127.1, 37.4),
+    types: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        D + "pm25": [{"type": "Property", "value": pm25}],
+        LOCATION: [
+            {"type": "GeoProperty", "value": {"type": "Point", "coordinates": list(lonlat)}}
+        ],
+    }
+    attrs.update(extra)
+    return {
+        "id": eid,
+        "type": types or [AQO],
+        "createdAt": T0,
+        "modifiedAt": T0,
+        "attrs": attrs,
+    }
+
+
+def sub(sid: str = "urn:ngsi-ld:Subscription:1", **members: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": sid,
+        "type": "Subscription",
+        "entities": [{"type": AQO}],
+        "notificationTrigger": ["attributeCreated", "attributeUpdated"],
+        "notification": {"endpoint": {"uri": "http://rx.test/notify"}},
+        "@context": None,
+    }
+    doc.update(members)
+    return {k: v for k, v in doc.items() if v is not ...}
+
+
+def new_store(path: Path) -> tuple[SqliteStore, Outbox, SqliteSubscriptionStore]:
+    store = SqliteStore(str(path / "hub.db"))
+    store.extra_schema.append(SUBSCRIPTION_SCHEMA)
+    store.extra_schema.append(OUTBOX_SCHEMA)
+    box = Outbox(TermMaps())
+    store.tx_hooks.append(box.hook)
+    return store, box, SqliteSubscriptionStore(store)

@@ -1,0 +1,286 @@
+"""Delivery from the outbox: success, retries with backoff, restarts, HTTP details."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from cityhub.contexts import ContextService
+from cityhub.ngsild.context import CORE_CONTEXT_URL
+from cityhub.notify.dispatcher import Delivery, DeliveryFailed, Dispatcher, HttpSender
+from cityhub.store.sqlite import outbox
+from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
+from tests.notify._support import ent, sub
+from tests.notify._support import new_store as _new_store
+
+SID = "urn:ngsi-ld:Subscription:1"
+
+
+class FakeSender:
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.sent: list[Delivery] = []
+        self.attempts = 0
+
+    async def send(self, delivery: Delivery) -> None:
+        self.attempts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise DeliveryFailed("the receiver answered HTTP 503")
+        self.sent.append(delivery)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CLOCK = Clock()
+
+
+def new_store(path: Path) -> tuple[SqliteStore, outbox.Outbox, SqliteSubscriptionStore]:
+    """A store whose outbox stamps rows with the fixed time the dispatchers start from."""
+    store, box, subs = _new_store(path)
+    box.clock = CLOCK
+    return store, box, subs
+
+
+def dispatcher(
+    store: SqliteStore, subs: SqliteSubscriptionStore, sender: Any, clock: Clock, **kw: Any
+) -> Dispatcher:
+    return Dispatcher(
+        store, subs, ContextService("http://hub.test"), sender=sender, clock=clock, **kw
+    )
+
+
+def test_delivery_renders_and_updates_status(tmp_path: Path) -> None:
+    async def main() -> None:
+        store, box, subs = new_store(tmp_path)
+        clock = Clock()
+        box.clock = clock
+        await store.start()
+        try:
+            params = {
+                "endpoint": {
+                    "uri": "http://rx.test/notify",
+                    "receiverInfo": [{"key": "X-Token", "value": "t1"}],
+                },
+                "format": "keyValues",
+                "attributes": ["https://uri.etsi.org/ngsi-ld/default-context/pm25"],
+            }
+            await subs.create("city", sub(notification=params))
+            await store.write("city", lambda tx: tx.insert(ent(pm25=25)))
+            sender = FakeSender()
+            d = dispatcher(store, subs, sender, clock)
+            assert await d.run_once() == 1
+            (sent,) = sender.sent
+            assert sent.uri == "http://rx.test/notify"
+            assert sent.headers["Content-Type"] == "application/json"
+            assert sent.headers["Link"].startswith(f"<{CORE_CONTEXT_URL}>")
+            assert sent.headers["X-Token"] == "t1"
+            assert sent.headers["NGSILD-Tenant"] == "city"
+            body = orjson.loads(sent.body)
+            assert body["type"] == "Notification"
+            assert body["subscriptionId"] == SID
+            assert body["data"] == [
+                {"id": "urn:ngsi-ld:AirQualityObserved:1", "type": "AirQualityObserved", "pm25": 25}
+            ]
+            assert await store.run_read(outbox.pending) == []
+            doc = await subs.get("city", SID)
+            assert doc is not None
+            assert doc["notification"]["timesSent"] == 1
+            assert doc["notification"]["status"] == "ok"
+            assert "lastSuccess" in doc["notification"]
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_ld_json_puts_the_context_in_the_body(tmp_path: Path) -> None:
+    async def main() -> None:
+        store, _box, subs = new_store(tmp_path)
+        await store.start()
+        try:
+            params = {"endpoint": {"uri": "http://rx.test/n", "accept": "application/ld+json"}}
+            await subs.create("", sub(notification=params))
+            await store.write("", lambda tx: tx.insert(ent()))
+            sender = FakeSender()
+            await dispatcher(store, subs, sender, Clock()).run_once()
+            (sent,) = sender.sent
+            assert sent.headers["Content-Type"] == "application/ld+json"
+            assert "Link" not in sent.headers
+            body = orjson.loads(sent.body)
+            assert body["@context"] == CORE_CONTEXT_URL
+            assert body["data"][0]["pm25"] == {"type": "Property", "value": 18}
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_retry_with_exponential_backoff(tmp_path: Path) -> None:
+    async def main() -> None:
+        store, box, subs = new_store(tmp_path)
+        clock = Clock()
+        box.clock = clock
+        await store.start()
+        try:
+            await subs.create("", sub())
+            await store.write("", lambda tx: tx.insert(ent()))
+            sender = FakeSender(failures=3)
+            d = dispatcher(store, subs, sender, clock, max_attempts=10)
+            assert [d.backoff(n) for n in (1, 2, 3, 7, 8)] == [1.0, 2.0, 4.0, 60.0, 60.0]
+            assert await d.run_once() == 0
+            (row,) = await store.run_read(outbox.pending)
+            assert row[2:] == (1, "the receiver answered HTTP 503")
+            assert await store.run_read(outbox.next_due) == clock.now + 1
+            clock.now += 0.5
+            assert await d.run_once() == 0 and sender.attempts == 1  # not due yet
+            clock.now += 0.5
+            assert await d.run_once() == 0 and sender.attempts == 2
+            assert await store.run_read(outbox.next_due) == clock.now + 2
+            clock.now += 2
+            assert await d.run_once() == 0 and sender.attempts == 3
+            clock.now += 4
+            assert await d.run_once() == 1 and len(sender.sent) == 1
+            doc = await subs.get("", SID)
+            assert doc is not None
+            n = doc["notification"]
+            assert (n["timesSent"], n["timesFailed"], n["status"]) == (4, 3, "ok")
+            assert "lastFailure" in n
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
+    async def main() -> None:
+        store, _box, subs = new_store(tmp_path)
+        clock = Clock()
+        await store.start()
+        try:
+            await subs.create("", sub())
+            await store.write("", lambda tx: tx.insert(ent()))
+            sender = FakeSender(failures=99)
+            d = dispatcher(store, subs, sender, clock, max_attempts=2)
+            await d.run_once()
+            clock.now += 1
+            await d.run_once()
+            assert sender.attempts == 2
+            assert await store.run_read(outbox.pending) == []
+            doc = await subs.get("", SID)
+            assert doc is not None and doc["notification"]["status"] == "failed"
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_mqtt_is_not_yet_supported(tmp_path: Path) -> None:
+    async def main() -> None:
+        store, _box, subs = new_store(tmp_path)
+        await store.start()
+        try:
+            params = {"endpoint": {"uri": "mqtt://broker.test/topic"}}
+            await subs.create("", sub(notification=params))
+            await store.write("", lambda tx: tx.insert(ent()))
+            sender = FakeSender()
+            await dispatcher(store, subs, sender, Clock()).run_once()
+            assert sender.attempts == 0
+            assert await store.run_read(outbox.pending) == []
+            doc = await subs.get("", SID)
+            assert doc is not None and doc["notification"]["status"] == "failed"
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_restart_delivers_what_was_left(tmp_path: Path) -> None:
+    async def first() -> None:
+        store, _box, subs = new_store(tmp_path)
+        await store.start()
+        try:
+            await subs.create("", sub())
+            await store.write("", lambda tx: tx.insert(ent("urn:a:1")))
+            await store.write("", lambda tx: tx.insert(ent("urn:a:2")))
+            d = dispatcher(store, subs, FakeSender(failures=99), Clock())
+            await d.run_once()  # both fail and stay
+            assert len(await store.run_read(outbox.pending)) == 2
+        finally:
+            await store.close()
+
+    async def second() -> list[str]:
+        store, _box, subs = new_store(tmp_path)
+        await store.start()
+        try:
+            clock = Clock()
+            clock.now += 3600
+            sender = FakeSender()
+            assert await dispatcher(store, subs, sender, clock).run_once() == 2
+            assert await store.run_read(outbox.pending) == []
+            return [orjson.loads(s.body)["data"][0]["id"] for s in sender.sent]
+        finally:
+            await store.close()
+
+    asyncio.run(first())
+    assert sorted(asyncio.run(second())) == ["urn:a:1", "urn:a:2"]
+
+
+def test_running_dispatcher_wakes_on_commit(tmp_path: Path) -> None:
+    async def main() -> None:
+        store, _box, subs = new_store(tmp_path)
+        await store.start()
+        sender = FakeSender()
+        d = Dispatcher(
+            store, subs, ContextService("http://hub.test"), sender=sender, poll_interval=30
+        )
+        await d.start()
+        try:
+            await subs.create("", sub())
+            await store.write("", lambda tx: tx.insert(ent()))
+            for _ in range(200):
+                if sender.sent:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(sender.sent) == 1
+        finally:
+            await d.stop()
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_http_sender() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204 if request.url.path == "/ok" else 500)
+
+    async def main() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        sender = HttpSender(client)
+        await sender.send(
+            Delivery("http://rx.test/ok", b"{}", {"Content-Type": "application/json"})
+        )
+        try:
+            await sender.send(Delivery("http://rx.test/bad", b"{}"))
+        except DeliveryFailed as exc:
+            assert "500" in str(exc)
+        else:
+            raise AssertionError("a 500 must fail")
+        await client.aclose()
+
+    asyncio.run(main())
+    assert seen[0].method == "POST" and seen[0].headers["content-type"] == "application/json"
