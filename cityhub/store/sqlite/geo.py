@@ -31,7 +31,7 @@ import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from cityhub.ngsild.query.geo import GeoQuery, geojson_shape, relate, search_bbox
+from cityhub.ngsild.query.geo import GeoQuery, geojson_shape, haversine_m, relate, search_bbox
 from cityhub.store.base import Change
 
 GEO_SCHEMA = """
@@ -163,6 +163,14 @@ def _parse_shape(text: str) -> BaseGeometry | None:
 # plain (unprepared) geometries are immutable and safe to share between reader threads
 _target_shape = lru_cache(maxsize=4096)(_parse_shape)
 
+_POINT = '{"type":"Point","coordinates":['
+
+
+@lru_cache(maxsize=256)
+def _reference_point(text: str) -> tuple[float, float]:
+    lon, lat = orjson.loads(text)["coordinates"][:2]
+    return float(lon), float(lat)
+
 
 _local = threading.local()
 _PREPARED_PER_THREAD = 32
@@ -195,6 +203,17 @@ def geo_match(
     if not isinstance(geometry, str) or not isinstance(reference, str):
         return 0
     try:
+        if georel == "near" and geometry.startswith(_POINT) and reference.startswith(_POINT):
+            # the hot case (sensors near a place): point to point is haversine (as in
+            # relate()), without building GEOS geometries for every candidate row
+            lon, lat = orjson.loads(geometry)["coordinates"][:2]
+            rlon, rlat = _reference_point(reference)
+            d = haversine_m(float(lon), float(lat), rlon, rlat)
+            if max_distance is not None and d > float(max_distance):
+                return 0
+            if max_distance is None and min_distance is None:
+                return 0
+            return int(min_distance is None or d >= float(min_distance))
         target = _target_shape(geometry)
         ref = _reference_shape(reference)
         if target is None or ref is None:
