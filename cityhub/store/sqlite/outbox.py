@@ -35,6 +35,7 @@ import orjson
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.notify.matcher import Prepared, TermMaps, prepare, triggered
 from cityhub.store.base import Change
+from cityhub.store.sqlite.store import in_transaction
 
 OUTBOX_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -182,15 +183,7 @@ def enqueue(
     return int(cur.lastrowid or 0)
 
 
-def _in_transaction(conn: sqlite3.Connection, fn: Callable[[], Any]) -> Any:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn()
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
+_in_transaction = in_transaction
 
 
 def claim(conn: sqlite3.Connection, now: float, limit: int, lease: float) -> list[OutboxRow]:

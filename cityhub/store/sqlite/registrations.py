@@ -180,20 +180,6 @@ def _expires(doc: Document) -> str | None:
     return canonical_datetime(raw) if isinstance(raw, str) else None
 
 
-def _transaction(fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
-    def job(conn: sqlite3.Connection) -> T:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
-
-    return job
-
-
 class SqliteRegistrationStore:
     """Async CRUD and discovery for registrations and registration subscriptions.
 
@@ -233,7 +219,7 @@ class SqliteRegistrationStore:
             _check_proxied(conn, tenant, doc)
             _index(conn, tenant, doc)
 
-        await self._store.run_write(_transaction(run))
+        await self._store.run_transaction(run)
 
     async def get_registration(self, tenant: str, registration_id: str) -> Document | None:
         def run(conn: sqlite3.Connection) -> Document | None:
@@ -274,7 +260,7 @@ class SqliteRegistrationStore:
             _index(conn, tenant, doc)
             return doc
 
-        return await self._store.run_write(_transaction(run))
+        return await self._store.run_transaction(run)
 
     async def delete_registration(self, tenant: str, registration_id: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -289,7 +275,7 @@ class SqliteRegistrationStore:
                 )
             return cur.rowcount > 0
 
-        return await self._store.run_write(_transaction(run))
+        return await self._store.run_transaction(run)
 
     async def query_registrations(
         self,
@@ -343,7 +329,7 @@ class SqliteRegistrationStore:
                     f"a context source registration subscription with id {doc['id']} already exists"
                 ) from exc
 
-        await self._store.run_write(_transaction(run))
+        await self._store.run_transaction(run)
 
     async def get_subscription(self, tenant: str, subscription_id: str) -> Document | None:
         def run(conn: sqlite3.Connection) -> Document | None:
@@ -377,7 +363,7 @@ class SqliteRegistrationStore:
             )
             return doc
 
-        return await self._store.run_write(_transaction(run))
+        return await self._store.run_transaction(run)
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -387,7 +373,7 @@ class SqliteRegistrationStore:
             )
             return cur.rowcount > 0
 
-        return await self._store.run_write(_transaction(run))
+        return await self._store.run_transaction(run)
 
     async def query_subscriptions(
         self, tenant: str, *, limit: int, offset: int, count: bool = False

@@ -51,6 +51,18 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+    """Run ``fn`` inside ``BEGIN IMMEDIATE`` … ``COMMIT`` on ``conn``; roll back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn()
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
 def row_to_entity(row: tuple[Any, ...]) -> Entity:
     entity: Entity = {"id": row[0], "type": orjson.loads(row[1])}
     if row[2]:
@@ -331,6 +343,10 @@ class SqliteStore:
         self._jobs.put((fn, fut))
         return await asyncio.wrap_future(fut)
 
+    async def run_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the writer thread inside one immediate transaction."""
+        return await self.run_write(lambda conn: in_transaction(conn, lambda: fn(conn)))
+
     async def run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on a reader connection (read-only work)."""
         if self._readers is None:
@@ -350,14 +366,7 @@ class SqliteStore:
 
         def job(conn: sqlite3.Connection) -> tuple[T, list[Change]]:
             tx = SqliteTransaction(conn, tenant, self.tx_hooks)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(tx)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result, tx.changes
+            return in_transaction(conn, lambda: fn(tx)), tx.changes
 
         result, changes = await self.run_write(job)
         if changes:

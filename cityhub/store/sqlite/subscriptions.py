@@ -14,7 +14,7 @@ import orjson
 
 from cityhub.errors import AlreadyExists
 from cityhub.ngsild.datetime import now_iso
-from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.sqlite.store import SqliteStore, in_transaction
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -31,15 +31,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 """
 
 
-def _transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn()
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
+_transaction = in_transaction
 
 
 def _dumps(doc: Document) -> str:

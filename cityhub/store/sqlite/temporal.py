@@ -424,19 +424,6 @@ class SqliteTemporalStore:
                     merged[key] = latest
             head_attrs[iri] = list(merged.values())
 
-    async def _in_transaction(self, fn: Any) -> Any:
-        def job(conn: sqlite3.Connection) -> Any:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self.store.run_write(job)
-
     @staticmethod
     def _head_attrs(conn: sqlite3.Connection, tenant: str, entity_id: str) -> dict[str, Any]:
         row = conn.execute(
@@ -461,7 +448,7 @@ class SqliteTemporalStore:
                 (orjson.dumps(head_attrs).decode(), now, tenant, entity_id),
             )
 
-        await self._in_transaction(run)
+        await self.store.run_transaction(run)
 
     async def delete_entity(self, tenant: str, entity_id: str) -> None:
         """Clause 5.6.16 Delete Temporal Representation of an Entity: its whole history goes,
@@ -523,7 +510,7 @@ class SqliteTemporalStore:
                 (orjson.dumps(head_attrs).decode(), now_iso(), tenant, entity_id),
             )
 
-        await self._in_transaction(run)
+        await self.store.run_transaction(run)
 
     def _find_instance(
         self, conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, instance_id: str
@@ -562,7 +549,7 @@ class SqliteTemporalStore:
                 ),
             )
 
-        await self._in_transaction(run)
+        await self.store.run_transaction(run)
 
     async def delete_instance(
         self, tenant: str, entity_id: str, attr: str, instance_id: str
@@ -573,7 +560,7 @@ class SqliteTemporalStore:
             seq, _ = self._find_instance(conn, tenant, entity_id, attr, instance_id)
             conn.execute("DELETE FROM attribute_instances WHERE seq = ?", (seq,))
 
-        await self._in_transaction(run)
+        await self.store.run_transaction(run)
 
     # ---- consumption -------------------------------------------------------------------
     async def get_entity(
