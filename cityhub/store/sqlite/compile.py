@@ -182,7 +182,8 @@ def _comparison(node: Node, params: list[object], alias: str) -> str:
         return _apply(node, params, entity_candidates, lambda p: "1")
     params.append("$" + _key(path.attr))
     target = _Target(path)
-    inner = _apply(node, params, target.candidates, target.exists)
+    text = _may_match_text(node)
+    inner = _apply(node, params, lambda p: target.candidates(p, text), target.exists)
     return (
         f"EXISTS (SELECT 1 FROM json_each({alias}.attrs, ?) AS q_i "
         f"WHERE q_i.type = 'object' AND {inner})"
@@ -190,6 +191,21 @@ def _comparison(node: Node, params: list[object], alias: str) -> str:
 
 
 Fragment = Callable[[list[object]], str]
+
+
+def _may_match_text(node: Comparison) -> bool:
+    """Whether the term's test can hold for a text candidate (regex, text or date-time)."""
+    if node.op in ("~=", "!~="):
+        return True
+    value = node.value
+    items: tuple[object, ...]
+    if isinstance(value, ValueList):
+        items = tuple(value.items)
+    elif isinstance(value, Range):
+        items = (value.low, value.high)
+    else:
+        items = (value,)
+    return any(not isinstance(i, bool | int | float) for i in items)
 
 
 def _apply(node: Comparison, params: list[object], candidates: Fragment, exists: Fragment) -> str:
@@ -248,7 +264,9 @@ class _Target:
         params.extend(paths)
         return "(" + " OR ".join("json_type(q_i.value, ?) IS NOT NULL" for _ in paths) + ")"
 
-    def candidates(self, params: list[object]) -> str:
+    def candidates(self, params: list[object], text: bool = True) -> str:
+        """``text=False`` leaves out languageMap and objectList, whose candidates are always
+        text and so can never satisfy a numeric or boolean test (a cheaper, equal query)."""
         selects: list[str] = []
         if self.direct:
             params.extend(self.direct)
@@ -259,13 +277,13 @@ class _Target:
                 f"SELECT q_a.type AS jt, q_a.atom AS av FROM (SELECT {target} AS t) AS q_v, "
                 "json_each(q_v.t) AS q_a WHERE json_type(q_v.t) <> 'object'"
             )
-        if self.language_map is not None:
+        if self.language_map is not None and text:
             params.append(self.language_map)
             selects.append(
                 "SELECT q_l.type, q_l.atom FROM json_tree(q_i.value, ?) AS q_l "
                 "WHERE q_l.type = 'text'"
             )
-        if self.object_list is not None:
+        if self.object_list is not None and text:
             params.append(self.object_list)
             selects.append(
                 "SELECT 'text', q_o.value ->> '$.object' FROM json_each(q_i.value, ?) AS q_o "
