@@ -1,0 +1,35 @@
+"""The command line: ``cityhub serve --get`` answers one request in-process; ``settings`` lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from cityhub.cli import cli
+from cityhub.settings import SETTINGS
+
+
+def test_serve_get_answers_in_process(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["serve", "--db", str(tmp_path / "c.db"), "--get", "/ngsi-ld/v1/types"]
+    )
+    assert result.exit_code == 0, result.output
+    body = orjson.loads(result.output)
+    assert body["type"] == "EntityTypeList" and body["typeList"] == []
+
+
+def test_serve_get_exits_non_zero_on_an_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["serve", "--db", str(tmp_path / "c.db"), "--get", "/ngsi-ld/v1/entities"]
+    )
+    assert result.exit_code == 1
+    assert "BadRequestData" in result.output
+
+
+def test_settings_lists_every_setting() -> None:
+    result = CliRunner().invoke(cli, ["settings"])
+    assert result.exit_code == 0
+    for s in SETTINGS:
+        assert s.env in result.output
