@@ -183,7 +183,12 @@ def _comparison(node: Node, params: list[object], alias: str) -> str:
     params.append("$" + _key(path.attr))
     target = _Target(path)
     text = _may_match_text(node)
+    fast = _numeric_fast_path(node, params)
     inner = _apply(node, params, lambda p: target.candidates(p, text), target.exists)
+    if fast:
+        # most values are plain numbers: test them directly and walk the general candidate
+        # set only for other shapes (arrays, typed values, json, valueList); same results
+        inner = f"(CASE WHEN {_NUMBER_VALUE} THEN {fast} ELSE {inner} END)"
     return (
         f"EXISTS (SELECT 1 FROM json_each({alias}.attrs, ?) AS q_i "
         f"WHERE q_i.type = 'object' AND {inner})"
@@ -191,6 +196,20 @@ def _comparison(node: Node, params: list[object], alias: str) -> str:
 
 
 Fragment = Callable[[list[object]], str]
+
+
+_NUMBER_VALUE = "json_type(q_i.value, '$.value') IN ('integer', 'real')"
+
+
+def _numeric_fast_path(node: Comparison, params: list[object]) -> str:
+    """The direct test on a numeric ``value`` member for ``attr OP number`` (else "")."""
+    path, value, op = node.path, node.value, node.op
+    if path.sub or path.compound or op not in _SQL_OPS:
+        return ""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return ""
+    params.append(value)
+    return f"json_extract(q_i.value, '$.value') {_SQL_OPS[op]} ?"
 
 
 def _may_match_text(node: Comparison) -> bool:
