@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -58,7 +59,7 @@ async def list_types(request: Request) -> Response:
         ]
     else:
         doc = {
-            "id": "urn:ngsi-ld:EntityTypeList:" + str(abs(hash(tuple(attrs_by_type)))),
+            "id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}",
             "type": "EntityTypeList",
             "typeList": sorted(terms.compact(t) for t in attrs_by_type),
         }
@@ -116,7 +117,7 @@ async def list_attributes(request: Request) -> Response:
         ]
     else:
         doc = {
-            "id": "urn:ngsi-ld:AttributeList:" + str(abs(hash(tuple(types_by_attr)))),
+            "id": f"urn:ngsi-ld:AttributeList:{uuid.uuid4()}",
             "type": "AttributeList",
             "attributeList": sorted(terms.compact(a) for a in types_by_attr),
         }
