@@ -51,7 +51,10 @@ def serve(
         raise click.UsageError(str(exc)) from exc
     from cityhub.app import create_app
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # e.g. a store URL this version cannot open
+        raise click.UsageError(str(exc)) from exc
     if get_path is not None:
         sys.exit(asyncio.run(_get(app, get_path)))
     import uvicorn

@@ -33,3 +33,9 @@ def test_settings_lists_every_setting() -> None:
     assert result.exit_code == 0
     for s in SETTINGS:
         assert s.env in result.output
+
+
+def test_unsupported_store_url_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--store", "postgresql://localhost/x", "--get", "/"])
+    assert result.exit_code == 2
+    assert "PostgreSQL store is not available yet" in result.output
