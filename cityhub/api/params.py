@@ -8,6 +8,7 @@ from typing import Any
 
 from cityhub.errors import BadRequestData, InvalidRequest, TooManyResults
 from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.entity import expand_name
 from cityhub.ngsild.names import check_expanded, check_name, check_uri
 from cityhub.ngsild.projection import expand_tree, parse_projection
 from cityhub.ngsild.query import ast as qast
@@ -110,7 +111,7 @@ def attrs_of(params: Mapping[str, str], terms: TermMap) -> list[str] | None:
 
 def expand_attribute_name(name: str, terms: TermMap, what: str = "attribute name") -> str:
     """A client's attribute name as an IRI; ``id``, ``type`` and other keywords are refused."""
-    return check_expanded(terms.expand(check_name(name, what)), name, what)
+    return expand_name(name, terms, what)
 
 
 def _int(params: Mapping[str, str], name: str, default: int) -> int:

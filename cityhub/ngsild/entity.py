@@ -44,6 +44,12 @@ class Terms(Protocol):
     def compact(self, iri: str) -> str: ...
 
 
+def expand_name(name: Any, terms: Terms, what: str) -> str:
+    """A client's attribute name, entity type or member name as an IRI: checked as a name,
+    expanded with the request's @context, and refused when it expands to a JSON-LD keyword."""
+    return check_expanded(terms.expand(check_name(name, what)), name, what)
+
+
 def expand_types(value: Any, terms: Terms, what: str = "type") -> list[str]:
     """An entity's ``type`` member (a string or a non-empty array of strings) as IRIs."""
     items = value if isinstance(value, list) else [value]
@@ -51,7 +57,7 @@ def expand_types(value: Any, terms: Terms, what: str = "type") -> list[str]:
         raise BadRequestData(f"{what} must not be an empty array")
     out: list[str] = []
     for item in items:
-        iri = check_expanded(terms.expand(check_name(item, what)), item, what)
+        iri = expand_name(item, terms, what)
         if iri not in out:
             out.append(iri)
     return out
@@ -115,9 +121,7 @@ def expand_entity(
     for name, value in body.items():
         if name in ENTITY_MEMBERS:
             continue
-        iri = check_expanded(
-            terms.expand(check_name(name, "attribute name")), name, "attribute name"
-        )
+        iri = expand_name(name, terms, "attribute name")
         attrs[iri] = expand_attribute(iri, value, terms, name=name, allow_null=allow_null)
     entity["attrs"] = attrs
     return entity
@@ -237,9 +241,7 @@ def expand_instance(
                 )
             inst[key] = val
             continue
-        sub_iri = check_expanded(
-            terms.expand(check_name(key, "sub-attribute name")), key, "sub-attribute name"
-        )
+        sub_iri = expand_name(key, terms, "sub-attribute name")
         if isinstance(val, list) and _is_instance_list(val):
             raise BadRequestData(f"sub-attribute {key} of {label} must be a single instance")
         inst[sub_iri] = expand_instance(

@@ -24,8 +24,9 @@ from typing import Any, Final
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.datetime import parse_datetime
+from cityhub.ngsild.entity import expand_name
 from cityhub.ngsild.geojson import check_geometry
-from cityhub.ngsild.names import NGSI_LD, check_expanded, check_name, check_uri, is_uri
+from cityhub.ngsild.names import NGSI_LD, check_name, check_uri, is_uri
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import GeoQuery, matches, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
@@ -88,7 +89,7 @@ def _string(value: Any, what: str) -> str:
 def _names(value: Any, terms: TermMap, what: str) -> list[str]:
     if not isinstance(value, list) or not value:
         raise BadRequestData(f"{what} must be a non-empty array of names, got {value!r}")
-    return [check_expanded(terms.expand(check_name(n, what)), n, what) for n in value]
+    return [expand_name(n, terms, what) for n in value]
 
 
 def check_regex(value: Any, what: str) -> str:
@@ -334,7 +335,7 @@ def _expand_registration_members(
                 None if fragment and value is None else _registration_member(key, value, terms, now)
             )
             continue
-        iri = check_expanded(terms.expand(check_name(key, "member name")), key, "member name")
+        iri = expand_name(key, terms, "member name")
         if value is None and not fragment:
             raise BadRequestData(f"the CSource property {key!r} is null")
         properties[iri] = value

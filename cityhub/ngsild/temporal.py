@@ -31,14 +31,13 @@ from cityhub.ngsild.entity import (
     Terms,
     check_scope,
     expand_instance,
+    expand_name,
     expand_types,
 )
 from cityhub.ngsild.names import (
     ENTITY_MEMBERS,
     NGSI_LD_NULL,
     VALUE_MEMBER,
-    check_expanded,
-    check_name,
     check_uri,
 )
 from cityhub.ngsild.projection import Tree
@@ -331,9 +330,7 @@ def expand_temporal_entity(
     for name, value in body.items():
         if name in ENTITY_MEMBERS:
             continue
-        iri = check_expanded(
-            terms.expand(check_name(name, "attribute name")), name, "attribute name"
-        )
+        iri = expand_name(name, terms, "attribute name")
         items = value if isinstance(value, list) else [value]
         if not items:
             raise BadRequestData(f"attribute {name} has no instances")
