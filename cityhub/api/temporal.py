@@ -281,13 +281,15 @@ async def _respond_query(
     )
 
 
-async def query_entities(request: Request) -> Response:
-    """Clause 5.7.4 (GET /temporal/entities)."""
-    media = neg.accept_of(request)
-    terms = await neg.query_terms(request)
-    tenant = await neg.require_tenant(request)
-    params = request.query_params
-    tq = temporal_query_of(params)
+async def _run_query(
+    request: Request,
+    params: Mapping[str, str],
+    tq: TemporalQuery,
+    terms: TermMap,
+    tenant: str,
+    media: str,
+) -> Response:
+    """The part of GET and POST temporal queries after their parameters are read."""
     rep = representation_of(params)
     query = entity_query_of(_entity_params(params), terms, request.app.state.settings)
     attrs = list(query.attrs) or None
@@ -295,6 +297,16 @@ async def query_entities(request: Request) -> Response:
     dataset_ids = sorted(proj.dataset_ids, key=str) if proj.dataset_ids is not None else None
     found, count = await _temporal(request).query_entities(tenant, query, tq, dataset_ids)
     return await _respond_query(request, found, count, terms, rep, proj, tq, media)
+
+
+async def query_entities(request: Request) -> Response:
+    """Clause 5.7.4 (GET /temporal/entities)."""
+    media = neg.accept_of(request)
+    terms = await neg.query_terms(request)
+    tenant = await neg.require_tenant(request)
+    params = request.query_params
+    tq = temporal_query_of(params)
+    return await _run_query(request, params, tq, terms, tenant, media)
 
 
 async def query_via_post(request: Request) -> Response:
@@ -311,13 +323,7 @@ async def query_via_post(request: Request) -> Response:
     if not isinstance(temporal_q, dict):
         raise BadRequestData("temporalQ must be an object with timerel, timeAt, endTimeAt...")
     tq = temporal_query_of({**params, **{k: str(v) for k, v in temporal_q.items()}})
-    rep = representation_of(params)
-    query = entity_query_of(_entity_params(params), terms, request.app.state.settings)
-    attrs = list(query.attrs) or None
-    proj = _projection(params, terms, attrs)
-    dataset_ids = sorted(proj.dataset_ids, key=str) if proj.dataset_ids is not None else None
-    found, count = await _temporal(request).query_entities(tenant, query, tq, dataset_ids)
-    return await _respond_query(request, found, count, terms, rep, proj, tq, media)
+    return await _run_query(request, params, tq, terms, tenant, media)
 
 
 def _query_params(body: dict[str, Any], params: dict[str, str]) -> dict[str, str]:
