@@ -2,7 +2,7 @@
 polygon over N entities, against retrieve-by-id, in one run with wrk. Prints ratios.
 
 usage: python3 bench/geo_bench.py [--base-url URL] [--entities 100000] [--duration 10]
-       [--connections 10] [--districts ../shared/data/seongnam-districts.geojson]
+       [--connections 10] [--limit 20] [--districts ../shared/data/seongnam-districts.geojson]
 
 Start the hub on a fresh database first (``cityhub serve --db /tmp/geo-bench.db``). Points are
 spread uniformly over Seongnam's bounding box, so a dong holds about 2% of them.
@@ -92,6 +92,7 @@ def main() -> int:
         "--districts", default=str(HERE.parent.parent / "shared/data/seongnam-districts.geojson")
     )
     ap.add_argument("--skip-preload", action="store_true")
+    ap.add_argument("--limit", type=int, default=20, help="page size of the geo-queries")
     args = ap.parse_args()
     base = args.base_url.rstrip("/")
     if not args.skip_preload:
@@ -110,7 +111,7 @@ def main() -> int:
             "georel": "near;maxDistance==2000",
             "geometry": "Point",
             "coordinates": json.dumps(point, separators=(",", ":")),
-            "limit": "100",
+            "limit": str(args.limit),
         }
         near.append("/ngsi-ld/v1/entities?" + urllib.parse.urlencode(query))
     dongs = [
@@ -125,7 +126,7 @@ def main() -> int:
             "georel": "within",
             "geometry": f["geometry"]["type"],
             "coordinates": json.dumps(f["geometry"]["coordinates"], separators=(",", ":")),
-            "limit": "100",
+            "limit": str(args.limit),
         }
         within.append("/ngsi-ld/v1/entities?" + urllib.parse.urlencode(query))
     results = {}

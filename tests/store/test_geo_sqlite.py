@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cityhub.ngsild.query.geo import GeoQuery, expand_geo, parse_geo_query
+from cityhub.ngsild.query.geo import GeoQuery, expand_geo, haversine_m, parse_geo_query
 from cityhub.store.base import Change
 from cityhub.store.sqlite import geo
 
@@ -357,27 +357,65 @@ def test_pole_and_antimeridian(conn: sqlite3.Connection) -> None:
 def test_geo_match_returns_zero_on_bad_input(conn: sqlite3.Connection) -> None:
     ref = '{"type":"Point","coordinates":[1,1]}'
     cases = [
-        ("not json", "intersects", ref, None, None),
-        ('{"type":"Point"}', "intersects", ref, None, None),
-        (ref, "nonsense", ref, None, None),
-        (ref, "intersects", "[", None, None),
-        (None, "intersects", ref, None, None),
-        (ref, "near", ref, "abc", None),
-        (ref, "near", ref, None, None),
+        ("not json", None, None, "intersects", ref, None, None),
+        ('{"type":"Point"}', None, None, "intersects", ref, None, None),
+        (ref, None, None, "nonsense", ref, None, None),
+        (ref, None, None, "intersects", "[", None, None),
+        (ref, 1.0, 1.0, "intersects", "[", None, None),
+        (ref, 1.0, 1.0, "within", '{"type":"Polygon"}', None, None),
+        (None, None, None, "intersects", ref, None, None),
+        (ref, None, None, "near", ref, "abc", None),
+        (ref, 1.0, 1.0, "near", ref, "abc", None),
+        (ref, None, None, "near", ref, None, None),
+        (ref, 1.0, 1.0, "near", ref, None, None),
     ]
     for args in cases:
-        assert conn.execute("SELECT ngsild_geo_match(?, ?, ?, ?, ?)", args).fetchone() == (0,)
-    assert conn.execute(
-        "SELECT ngsild_geo_match(?, 'equals', ?, NULL, NULL)", (ref, ref)
-    ).fetchone() == (1,)
+        sql = "SELECT ngsild_geo_match(?, ?, ?, ?, ?, ?, ?)"
+        assert conn.execute(sql, args).fetchone() == (0,), args
+    for x, y in ((None, None), (1.0, 1.0)):
+        assert conn.execute(
+            "SELECT ngsild_geo_match(?, ?, ?, 'equals', ?, NULL, NULL)", (ref, x, y, ref)
+        ).fetchone() == (1,)
+
+
+def test_point_fast_paths_agree_with_relate(conn: sqlite3.Connection) -> None:
+    """The x/y shortcuts for Point targets give relate()'s answers (boundary and hole included)."""
+    square = {
+        "type": "Polygon",
+        "coordinates": [
+            [[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]],
+            [[1, 1], [2, 1], [2, 2], [1, 2], [1, 1]],
+        ],
+    }
+    ref = orjson.dumps(square).decode()
+    points = [(3.0, 3.0), (0.0, 2.0), (1.5, 1.5), (1.0, 1.5), (5.0, 5.0), (4.0, 4.0)]
+    for georel in ("within", "intersects", "disjoint", "contains", "equals", "overlaps"):
+        for x, y in points:
+            text = orjson.dumps({"type": "Point", "coordinates": [x, y]}).decode()
+            fast = geo.geo_match(text, x, y, georel, ref, None, None)
+            slow = geo.geo_match(text, None, None, georel, ref, None, None)
+            assert fast == slow, (georel, x, y)
+    here = '{"type":"Point","coordinates":[127.0,37.5]}'
+    for x, y in ((127.0, 37.5), (127.01, 37.5), (127.0, 37.6)):
+        text = orjson.dumps({"type": "Point", "coordinates": [x, y]}).decode()
+        for dmax, dmin in ((1000.0, None), (None, 1000.0), (20000.0, 500.0)):
+            assert geo.geo_match(text, x, y, "near", here, dmax, dmin) == geo.geo_match(
+                text, None, None, "near", here, dmax, dmin
+            )
 
 
 def test_nothing_from_the_request_is_pasted_into_sql(conn: sqlite3.Connection) -> None:
-    q = GeoQuery("near", "Point", (1.0, 2.0), "x'); DROP TABLE entities; --", max_distance=5.0)
-    params: list[Any] = []
-    sql = geo.compile_geo(q, params)
-    assert "DROP" not in sql and "1.0" not in sql and "x'" in str(params)
-    assert sql.count("?") == len(params)
+    q = GeoQuery("near", "Point", (1.25, 2.75), "x'); DROP TABLE entities; --", max_distance=5.5)
+    statements = []
+    for compile_ in (geo.compile_geo, lambda g, p: geo.geo_candidates(g, "t", p)):
+        params: list[Any] = []
+        statements.append((compile_(q, params), params))
+    statements.extend(geo.geo_driven_passes(q, "t") or [])
+    assert len(statements) == 4
+    for sql, params in statements:
+        assert sql is not None and "DROP" not in sql and "x'" in str(params)
+        assert "1.25" not in sql and "2.75" not in sql and "5.5" not in sql
+        assert sql.count("?") == len(params)
 
 
 # -- clause 4.10 at scale: the R*Tree drives a near query over 100,000 points ----------------
@@ -392,11 +430,13 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
         value = {"type": "Point", "coordinates": [lon, lat]}
         attrs = {LOC: [{"type": "GeoProperty", "value": value}]}
         rows.append(("", f"urn:ngsi-ld:Sensor:{i}", orjson.dumps(attrs).decode()))
-        shapes.append((i + 1, "", f"urn:ngsi-ld:Sensor:{i}", LOC, orjson.dumps(value).decode()))
+        shapes.append(
+            (i + 1, "", f"urn:ngsi-ld:Sensor:{i}", LOC, orjson.dumps(value).decode(), lon, lat)
+        )
         boxes.append((i + 1, lon, lon, lat, lat))
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO entities VALUES (?, ?, '[]', NULL, 't', 't', ?)", rows)
-    conn.executemany("INSERT INTO geo_shapes VALUES (?, ?, ?, ?, NULL, ?)", shapes)
+    conn.executemany("INSERT INTO geo_shapes VALUES (?, ?, ?, ?, NULL, ?, ?, ?)", shapes)
     conn.executemany("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?)", boxes)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
@@ -408,7 +448,7 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
         calls += 1
         return geo.geo_match(*args)
 
-    conn.create_function("ngsild_geo_match", 5, counting, deterministic=True)
+    conn.create_function("ngsild_geo_match", 7, counting, deterministic=True)
     parsed = parse_geo_query("near;maxDistance==500", "Point", "[127.0, 37.55]", None)
     assert parsed is not None
     q = expand_geo(parsed, lambda n: LOC)
@@ -426,9 +466,9 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
         assert calls < 200, f"the exact test ran {calls} times"
         expected = sum(
             1
-            for _, _, _, _, value in shapes
+            for _, _, _, _, value, x, y in shapes
             if geo.geo_match(
-                value, "near", '{"type":"Point","coordinates":[127.0,37.55]}', 500, None
+                value, x, y, "near", '{"type":"Point","coordinates":[127.0,37.55]}', 500, None
             )
         )
         assert len(found) == expected
@@ -441,3 +481,22 @@ def test_index_change_follows_store_changes(conn: sqlite3.Connection) -> None:
     assert query(conn, "equals", "Point", [3, 3]) == ["e1"]
     geo.index_change(conn, Change("entityDeleted", "", "e1", moved, None))
     assert conn.execute("SELECT count(*) FROM geo_shapes").fetchone()[0] == 0
+
+
+def test_sql_haversine_agrees_with_python(conn: sqlite3.Connection) -> None:
+    """Point-to-point near runs as SQL arithmetic; it must select what haversine_m() selects."""
+    rng = random.Random(5)
+    here = (127.05, 37.45)
+    near: dict[str, float] = {}
+    for i in range(300):
+        lon, lat = here[0] + rng.uniform(-0.05, 0.05), here[1] + rng.uniform(-0.05, 0.05)
+        put(conn, f"p{i}", location=gp("Point", [lon, lat]))
+        near[f"p{i}"] = haversine_m(lon, lat, *here)
+    for georel, keep in (
+        ("near;maxDistance==2500", lambda d: d <= 2500),
+        ("near;minDistance==2500", lambda d: d >= 2500),
+        ("near;maxDistance==4000;minDistance==1000", lambda d: 1000 <= d <= 4000),
+    ):
+        expected = sorted(k for k, d in near.items() if keep(d))
+        assert 10 < len(expected) < 290
+        assert sorted(query(conn, georel, "Point", list(here))) == expected, georel

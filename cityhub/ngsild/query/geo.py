@@ -49,6 +49,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 import orjson
@@ -317,8 +318,13 @@ def geojson_shape(value: Any) -> BaseGeometry | None:
     return geom
 
 
+@lru_cache(maxsize=1024)
 def query_shape(geo: GeoQuery) -> BaseGeometry:
-    """The reference geometry of a parsed query as a shapely geometry."""
+    """The reference geometry of a parsed query as a shapely geometry.
+
+    Cached (queries repeat: a map pans over the same districts, subscriptions match every
+    change): callers must not prepare or otherwise change the shared geometry.
+    """
     geom = shape(geo.geometry_json())
     return geom if geom.is_valid else shapely.make_valid(geom)
 
@@ -390,6 +396,7 @@ def matches(geo: GeoQuery, value: Any) -> bool:
 # ---- index pruning ----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
 def search_bbox(geo: GeoQuery) -> tuple[float, float, float, float] | None:
     """The lon/lat box ``(min_lon, max_lon, min_lat, max_lat)`` every match's box must meet.
 

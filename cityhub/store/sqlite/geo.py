@@ -1,37 +1,53 @@
-"""Geo-queries on SQLite: an R*Tree of GeoProperty boxes plus an exact shapely test (clause 4.10).
+"""Geo-queries on SQLite: an R*Tree of GeoProperty boxes plus an exact test (clause 4.10).
 
 Every GeoProperty instance of every attribute gets one row in ``geo_shapes`` (tenant, entity id,
-attribute IRI, datasetId, the geometry as GeoJSON text) and one box in the ``geo_rtree`` R*Tree
-with the same id. A geo-query compiles to a condition on the entity row that is true when *some*
-instance of the queried GeoProperty satisfies the georel (entities without it never match, not even
-``disjoint``):
+attribute IRI, datasetId, the geometry as GeoJSON text, and for a Point its exact x/y) and one
+box in the ``geo_rtree`` R*Tree with the same id. A geo-query is true for an entity when *some*
+instance of the queried GeoProperty satisfies the georel (entities without it never match, not
+even ``disjoint``). Two plans:
 
-* ``within``, ``contains``, ``intersects``, ``overlaps``, ``equals`` and ``near;maxDistance`` prune
-  with the R*Tree (the reference's box, grown by the distance for ``near``), then run the exact
-  predicate on the candidates only; the R*Tree drives the plan
-  (``(tenant, id) IN (SELECT ... FROM geo_rtree CROSS JOIN geo_shapes ...)``; the CROSS JOIN
-  keeps SQLite from scanning all the tenant's rows instead).
-* ``disjoint`` and ``near;minDistance`` alone cannot prune with a box: the exact predicate runs on
-  the entity's own rows of that attribute (a correlated ``EXISTS`` on ``geo_shapes_by_entity``), so
-  it only costs one test per entity that passed the other filters.
+* A query in the default order (no ``orderBy``) walks the R*Tree first
+  (:func:`geo_driven_passes`): candidates are tested as they come, joined to their entity row,
+  and reading stops once the page is full, so a page costs about as much as the rows it holds,
+  not the number of matches in the area.
+* Otherwise (``orderBy``, subscriptions' matching, purge) :func:`compile_geo` gives a condition
+  on the entity row; within, contains, intersects, overlaps, equals and near;maxDistance still
+  prune with the R*Tree (the reference's box, grown by the distance for ``near``).
 
-The exact predicate is the SQL function ``ngsild_geo_match`` (registered on every connection),
-which calls :func:`cityhub.ngsild.query.geo.relate`; the semantics are written down there.
+``disjoint`` and ``near;minDistance`` alone cannot prune with a box: the exact predicate then runs
+on the entity's own rows of that attribute (a correlated ``EXISTS`` on ``geo_shapes_by_entity``).
+
+The exact predicate for a Point stored near a Point is SQL arithmetic (haversine, as
+:func:`cityhub.ngsild.query.geo.haversine_m`); everything else calls the SQL function
+``ngsild_geo_match`` (registered on every connection), which uses shapely's vectorised point
+predicates for Point targets and :func:`cityhub.ngsild.query.geo.relate` otherwise; the semantics
+are written down there. An update that leaves the GeoProperties unchanged does not touch the
+index.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 import orjson
 import shapely
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from cityhub.ngsild.query.geo import GeoQuery, geojson_shape, haversine_m, relate, search_bbox
+from cityhub.ngsild.query.geo import (
+    EARTH_RADIUS_M,
+    GeoQuery,
+    geojson_shape,
+    haversine_m,
+    relate,
+    search_bbox,
+)
 from cityhub.store.base import Change
 
 GEO_SCHEMA = """
@@ -42,16 +58,19 @@ CREATE TABLE IF NOT EXISTS geo_shapes (
   entity_id TEXT NOT NULL,
   attr TEXT NOT NULL,
   dataset_id TEXT,
-  geometry TEXT NOT NULL
+  geometry TEXT NOT NULL,
+  x REAL,
+  y REAL
 );
 CREATE INDEX IF NOT EXISTS geo_shapes_by_entity ON geo_shapes (tenant, entity_id, attr);
 """
 
-_INDEX_VERSION = "1"
+# 2: exact x/y columns for Points (the R*Tree keeps 32-bit boxes only)
+_INDEX_VERSION = "2"
 
 
 def ensure_geo_index(conn: sqlite3.Connection) -> None:
-    """Create the geo tables and, on a database that predates them, index every stored entity.
+    """Create the geo tables and, on a database whose index predates this version, rebuild it.
 
     Run once at start-up on the writer connection, after ``schema.sql`` (it needs ``meta``),
     outside any transaction (``executescript`` commits a pending one); the rebuild runs in its
@@ -65,6 +84,11 @@ def ensure_geo_index(conn: sqlite3.Connection) -> None:
     if own:
         conn.execute("BEGIN IMMEDIATE")
     try:
+        conn.execute("DROP TABLE IF EXISTS geo_shapes")
+        conn.execute("DROP TABLE IF EXISTS geo_rtree")
+        for statement in GEO_SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
         rebuild_geo_index(conn)
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('geo_index', ?)", (_INDEX_VERSION,)
@@ -108,15 +132,29 @@ def unindex_entity(conn: sqlite3.Connection, tenant: str, entity_id: str) -> Non
     conn.execute("DELETE FROM geo_shapes WHERE tenant = ? AND entity_id = ?", (tenant, entity_id))
 
 
+def _geo_instances(entity: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
+    """(attribute, datasetId, value) of every GeoProperty instance: what the index holds."""
+    found: list[tuple[str, Any, Any]] = []
+    for attr, instances in ((entity or {}).get("attrs") or {}).items():
+        if isinstance(instances, list):
+            for inst in instances:
+                if isinstance(inst, dict) and inst.get("type") == "GeoProperty":
+                    found.append((attr, inst.get("datasetId"), inst.get("value")))
+    return found
+
+
 def index_change(conn: sqlite3.Connection, change: Change) -> None:
     """A transaction hook (``SqliteStore.tx_hooks``): keep the index in step with one change.
 
     Runs inside the write transaction (and its savepoints), so the index commits or rolls back
-    with the entity row.
+    with the entity row. An update that leaves every GeoProperty as it was (the common case: a
+    sensor reporting a value) costs no index write.
     """
     if change.after is None:
         unindex_entity(conn, change.tenant, change.entity_id)
-    else:
+    elif change.kind == "entityCreated":
+        _insert_rows(conn, change.tenant, change.entity_id, change.after.get("attrs") or {})
+    elif change.before is None or _geo_instances(change.before) != _geo_instances(change.after):
         index_entity(conn, change.tenant, change.after)
 
 
@@ -129,19 +167,25 @@ def _insert_rows(
         for inst in instances:
             if not isinstance(inst, dict) or inst.get("type") != "GeoProperty":
                 continue
-            geom = geojson_shape(inst.get("value"))
+            value = inst.get("value")
+            geom = geojson_shape(value)
             if geom is None:
                 continue
             min_x, min_y, max_x, max_y = geom.bounds
+            x = y = None
+            if isinstance(geom, Point):
+                x, y = float(geom.x), float(geom.y)
             cur = conn.execute(
-                "INSERT INTO geo_shapes (tenant, entity_id, attr, dataset_id, geometry) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO geo_shapes (tenant, entity_id, attr, dataset_id, geometry, x, y) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     tenant,
                     entity_id,
                     attr,
                     inst.get("datasetId"),
-                    orjson.dumps(inst["value"]).decode(),
+                    orjson.dumps(value).decode(),
+                    x,
+                    y,
                 ),
             )
             conn.execute(
@@ -194,26 +238,36 @@ def _reference_shape(text: str) -> BaseGeometry | None:
 
 
 def geo_match(
-    geometry: Any, georel: Any, reference: Any, max_distance: Any, min_distance: Any
+    geometry: Any,
+    x: Any,
+    y: Any,
+    georel: Any,
+    reference: Any,
+    max_distance: Any,
+    min_distance: Any,
 ) -> int:
     """``ngsild_geo_match``: 1 when the stored geometry satisfies the georel, else 0.
 
-    Never raises: unreadable geometries, unknown georels and GEOS errors give 0.
+    ``x``/``y`` are the stored position when the geometry is a Point (else NULL): the hot cases
+    (points near a point, points within or intersecting an area) then skip parsing the stored
+    GeoJSON and building a GEOS geometry per candidate row; the results are those of
+    :func:`cityhub.ngsild.query.geo.relate`. Never raises: unreadable geometries, unknown georels
+    and GEOS errors give 0.
     """
     if not isinstance(geometry, str) or not isinstance(reference, str):
         return 0
     try:
-        if georel == "near" and geometry.startswith(_POINT) and reference.startswith(_POINT):
-            # the hot case (sensors near a place): point to point is haversine (as in
-            # relate()), without building GEOS geometries for every candidate row
-            lon, lat = orjson.loads(geometry)["coordinates"][:2]
-            rlon, rlat = _reference_point(reference)
-            d = haversine_m(float(lon), float(lat), rlon, rlat)
-            if max_distance is not None and d > float(max_distance):
-                return 0
-            if max_distance is None and min_distance is None:
-                return 0
-            return int(min_distance is None or d >= float(min_distance))
+        if isinstance(x, float) and isinstance(y, float):
+            if georel == "near" and reference.startswith(_POINT):
+                if max_distance is None and min_distance is None:
+                    return 0
+                d = haversine_m(x, y, *_reference_point(reference))
+                if max_distance is not None and d > float(max_distance):
+                    return 0
+                return int(min_distance is None or d >= float(min_distance))
+            if georel in _POINT_PREDICATES:
+                ref = _reference_shape(reference)
+                return 0 if ref is None else int(_POINT_PREDICATES[georel](ref, x, y))
         target = _target_shape(geometry)
         ref = _reference_shape(reference)
         if target is None or ref is None:
@@ -225,12 +279,60 @@ def geo_match(
         return 0
 
 
+# a Point target against any reference, as relate() defines them (reference first, prepared)
+_POINT_PREDICATES: dict[str, Callable[[BaseGeometry, float, float], Any]] = {
+    "within": shapely.contains_xy,
+    "intersects": shapely.intersects_xy,
+    "disjoint": lambda ref, x, y: not shapely.intersects_xy(ref, x, y),
+}
+
+
 def register_geo_functions(conn: sqlite3.Connection) -> None:
-    """Register ``ngsild_geo_match(geometry, georel, reference, max_distance, min_distance)``."""
-    conn.create_function("ngsild_geo_match", 5, geo_match, deterministic=True)
+    """Register ``ngsild_geo_match(geometry, x, y, georel, reference, max_d, min_d)``."""
+    conn.create_function("ngsild_geo_match", 7, geo_match, deterministic=True)
 
 
 # ---- compiling a geo-query --------------------------------------------------------------------
+
+
+_MATCH = "ngsild_geo_match(g.geometry, g.x, g.y, ?, ?, ?, ?)"
+
+# haversine_m(g.x, g.y, ref_lon, ref_lat) in SQL, with the same operations in the same order:
+# binds radians(ref_lat), radians(ref_lat) again, cos(radians(ref_lat)), ref_lon
+_HAVERSINE = (
+    "2 * 6371008.8 * asin(min(1.0, sqrt("
+    "sin((? - radians(g.y)) / 2) * sin((? - radians(g.y)) / 2)"
+    " + cos(radians(g.y)) * ? * (sin(radians(? - g.x) / 2) * sin(radians(? - g.x) / 2)))))"
+)
+
+
+def _match_sql(geo: GeoQuery, params: list[Any]) -> str:
+    """The exact predicate on the geo_shapes row ``g``; appends its parameters.
+
+    Point-to-point ``near`` (the hot case: sensors around a place) runs as SQL arithmetic on the
+    stored x/y, with no call back into Python; every other case calls ``ngsild_geo_match``.
+    """
+    reference = orjson.dumps(geo.geometry_json()).decode()
+    generic = [geo.georel, reference, geo.max_distance, geo.min_distance]
+    if (
+        geo.georel != "near"
+        or geo.geometry != "Point"
+        or (geo.max_distance is None and geo.min_distance is None)
+    ):
+        params.extend(generic)
+        return _MATCH
+    lon, lat = (float(c) for c in geo.coordinates[:2])
+    p2 = math.radians(lat)
+    hav = [p2, p2, math.cos(p2), lon, lon]
+    tests = []
+    if geo.max_distance is not None:
+        tests.append(f"{_HAVERSINE} <= ?")
+        params.extend([*hav, geo.max_distance])
+    if geo.min_distance is not None:
+        tests.append(f"{_HAVERSINE} >= ?")
+        params.extend([*hav, geo.min_distance])
+    params.extend(generic)
+    return f"(CASE WHEN g.x IS NOT NULL THEN {' AND '.join(tests)} ELSE {_MATCH} END)"
 
 
 def compile_geo(
@@ -248,15 +350,13 @@ def compile_geo(
     Returns:
         SQL text with ``?`` placeholders only; nothing from the request is pasted into it.
     """
-    reference = orjson.dumps(geo.geometry_json()).decode()
-    match = "ngsild_geo_match(g.geometry, ?, ?, ?, ?)"
-    match_params = [geo.georel, reference, geo.max_distance, geo.min_distance]
     box = search_bbox(geo)
     if box is None:
-        params.extend([geo.geoproperty, *match_params])
+        params.append(geo.geoproperty)
         return (
             "EXISTS (SELECT 1 FROM geo_shapes g WHERE g.tenant = "
-            f"{alias}.tenant AND g.entity_id = {alias}.id AND g.attr = ? AND {match})"
+            f"{alias}.tenant AND g.entity_id = {alias}.id AND g.attr = ? "
+            f"AND {_match_sql(geo, params)})"
         )
     min_x, max_x, min_y, max_y = box
     sql = (
@@ -268,5 +368,61 @@ def compile_geo(
     if tenant is not None:
         sql += " AND g.tenant = ?"
         params.append(tenant)
-    params.extend(match_params)
-    return sql + f" AND {match})"
+    return sql + f" AND {_match_sql(geo, params)})"
+
+
+def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]] | None:
+    """``FROM … WHERE …`` statements that walk the R*Tree first and join each entity row ``e``.
+
+    For a query whose only order is the default one, this lets ``LIMIT`` stop early: the exact
+    predicate runs on candidates as they are reached, and an entity appears once per matching
+    GeoProperty instance (callers keep the first). Two passes split the search box: first the
+    boxes lying inside a central box (the square inscribed in a ``near`` circle, the middle
+    quarter of any other box), then the rest. The R*Tree hands candidates out in node order,
+    which starts at a corner, where the fewest of them match; centre first, a page fills after
+    reading about as many candidates as it holds. Results come centre box first, each pass in
+    the index's order (deterministic while the index does not change).
+
+    Returns:
+        ``(sql, params)`` per pass, in order, or None when no box can prune (``disjoint``,
+        ``near`` with only ``minDistance``): use :func:`compile_geo` then.
+    """
+    box = search_bbox(geo)
+    if box is None:
+        return None
+    min_x, max_x, min_y, max_y = box
+    if geo.georel == "near" and geo.geometry == "Point" and geo.max_distance is not None:
+        cx, cy = (float(c) for c in geo.coordinates[:2])
+        half = geo.max_distance / EARTH_RADIUS_M / math.sqrt(2) * 0.99
+        hy = math.degrees(half)
+        hx = hy / max(math.cos(math.radians(min(89.0, abs(cy) + hy))), 1e-6)
+    else:
+        cx, cy = (min_x + max_x) / 2, (min_y + max_y) / 2
+        hx, hy = (max_x - min_x) / 4, (max_y - min_y) / 4
+    inner = [cx - hx, cx + hx, cy - hy, cy + hy]
+    head = (
+        "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
+        "CROSS JOIN entities e ON e.tenant = g.tenant AND e.id = g.entity_id "
+        "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
+    )
+    inside = "r.min_x >= ? AND r.max_x <= ? AND r.min_y >= ? AND r.max_y <= ?"
+    passes = []
+    for part in (f"AND {inside}", f"AND NOT ({inside})"):
+        params: list[Any] = [min_x, max_x, min_y, max_y, *inner, tenant, geo.geoproperty]
+        sql = f"{head}{part} AND g.tenant = ? AND g.attr = ? AND {_match_sql(geo, params)}"
+        passes.append((sql, params))
+    return passes
+
+
+def geo_candidates(geo: GeoQuery, tenant: str, params: list[Any]) -> str | None:
+    """``FROM … WHERE …`` over every match, R*Tree first (for ``count``); None as above."""
+    box = search_bbox(geo)
+    if box is None:
+        return None
+    params.extend([*box, tenant, geo.geoproperty])
+    return (
+        "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
+        "CROSS JOIN entities e ON e.tenant = g.tenant AND e.id = g.entity_id "
+        "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
+        f"AND g.tenant = ? AND g.attr = ? AND {_match_sql(geo, params)}"
+    )

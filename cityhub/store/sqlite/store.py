@@ -73,8 +73,15 @@ def row_to_entity(row: tuple[Any, ...]) -> Entity:
     return entity
 
 
-def where_clause(tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests)."""
+def where_clause(
+    tenant: str, query: EntityQuery, *, geo_driven: bool = False
+) -> tuple[str, list[Any]]:
+    """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests).
+
+    ``geo_driven``: the statement walks the spatial index first (``geo.geo_driven_from``), so
+    leave the geo-query out and test the type per row (a correlated lookup) instead of listing
+    every entity of the type.
+    """
     clauses = ["e.tenant = ?"]
     params: list[Any] = [tenant]
     if query.ids:
@@ -83,7 +90,13 @@ def where_clause(tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
     if query.id_pattern is not None:
         clauses.append("ngsild_regexp(?, e.id)")
         params.append(query.id_pattern)
-    if query.types:
+    if query.types and geo_driven:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = e.tenant AND t.id = e.id "
+            f"AND t.type IN ({','.join('?' * len(query.types))}))"
+        )
+        params.extend(query.types)
+    elif query.types:
         clauses.append(
             "e.id IN (SELECT t.id FROM entity_types t WHERE t.tenant = ? AND t.type IN "
             f"({','.join('?' * len(query.types))}))"
@@ -100,7 +113,7 @@ def where_clause(tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
         params.extend(query.attrs)
     if query.q is not None:
         clauses.append(qcompile.compile_q(query.q, params, "e"))
-    if query.geo is not None:
+    if query.geo is not None and not geo_driven:
         clauses.append(geo.compile_geo(query.geo, params, "e", tenant=tenant))
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
@@ -145,6 +158,44 @@ def order_clause(items: tuple[OrderItem, ...]) -> tuple[str, list[Any]]:
             params.append(path)
     parts.append("e.rowid")
     return ", ".join(parts), params
+
+
+def _geo_driven_query(
+    conn: sqlite3.Connection,
+    passes: list[tuple[str, list[Any]]],
+    count: tuple[str, list[Any]],
+    query: EntityQuery,
+) -> QueryResult:
+    """A geo-query in spatial-index order (``geo.geo_driven_passes``): stop reading as soon as
+    the page is full."""
+    result = QueryResult()
+    seen: set[str] = set()
+    skip = query.offset
+    for source, params in passes if query.limit > 0 else ():
+        cursor = conn.execute(f"SELECT {_COLUMNS} {source}", params)
+        try:
+            for row in cursor:
+                if row[0] in seen:  # another matching GeoProperty instance of the entity
+                    continue
+                seen.add(row[0])
+                if skip:
+                    skip -= 1
+                    continue
+                result.entities.append(row_to_entity(row))
+                if len(result.entities) >= query.limit:
+                    return _counted(conn, result, count, query)
+        finally:
+            cursor.close()
+    return _counted(conn, result, count, query)
+
+
+def _counted(
+    conn: sqlite3.Connection, result: QueryResult, count: tuple[str, list[Any]], query: EntityQuery
+) -> QueryResult:
+    if query.count:
+        source, params = count
+        result.count = conn.execute(f"SELECT count(DISTINCT e.id) {source}", params).fetchone()[0]
+    return result
 
 
 class SqliteTransaction:
@@ -406,6 +457,17 @@ class SqliteStore:
         return where_clause(tenant, query)
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
+        if query.geo is not None and not query.order_by:
+            passes = geo.geo_driven_passes(query.geo, tenant)
+            if passes is not None:
+                rest, rest_params = where_clause(tenant, query, geo_driven=True)
+                count_params: list[Any] = []
+                counted = geo.geo_candidates(query.geo, tenant, count_params)
+                statements = [(f"{sql} AND {rest}", [*p, *rest_params]) for sql, p in passes]
+                count = (f"{counted} AND {rest}", [*count_params, *rest_params])
+                return await self.run_read(
+                    lambda conn: _geo_driven_query(conn, statements, count, query)
+                )
         where, params = self.where_clause(tenant, query)
         order, order_params = order_clause(query.order_by)
 
