@@ -36,10 +36,11 @@ from cityhub.contexts import ContextService
 from cityhub.errors import CityhubError
 from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
+from cityhub.notify.trigger import NotificationTrigger
 from cityhub.settings import Settings
 from cityhub.store.base import Store
 from cityhub.store.open import open_store
-from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA, Outbox
+from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA
 from cityhub.store.sqlite.registrations import REGISTRATION_SCHEMA, SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
@@ -71,7 +72,7 @@ def create_app(
     the_store.extra_schema.append(REGISTRATION_SCHEMA)
     the_store.extra_schema.append(OUTBOX_SCHEMA)  # after SUBSCRIPTION_SCHEMA: it has triggers on it
     the_term_maps = TermMaps()
-    the_store.tx_hooks.append(Outbox(the_term_maps).hook)  # notifications due, same transaction
+    the_store.tx_hooks.append(NotificationTrigger(the_term_maps).hook)  # same transaction
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,

@@ -44,6 +44,9 @@ class SubscriptionStore(Protocol):
     async def delete(self, tenant: str, sub_id: str) -> bool:
         """Delete; False if missing."""
 
+    async def all(self) -> list[tuple[str, Document]]:
+        """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
+
 
 def now() -> datetime:
     return datetime.now(UTC)

@@ -1,21 +1,26 @@
-"""Deliver what the outbox holds (clause 5.8.6; Notification 5.3.1; HTTP binding 7.2, 6.3.x).
+"""Deliver what the outbox holds (clause 5.8.6; Notification 5.3.1; bindings 7.2 HTTP, 7.3 MQTT).
 
-:class:`Dispatcher` is an asyncio task: it wakes on every commit (a store listener) or when the
-earliest retry is due, claims due outbox rows, renders each notification with its
-subscription's @context and ``notification`` parameters, sends it through a :class:`Sender`
-and deletes the row once the receiver accepted it (any 2xx). A failure is retried with
-exponential backoff (``base_delay`` · 2^(attempt-1), at most ``max_delay``) until
-``max_attempts``; rows stay in the database meanwhile, so a restart resumes delivery.
+:class:`Dispatcher` is an asyncio task: it wakes on every commit (a store listener), when the
+earliest retry is due or when a periodic subscription's round is, queues the periodic rounds
+that are due (:mod:`cityhub.notify.periodic`), claims due outbox rows, renders each notification
+with its subscription's @context and ``notification`` parameters (:mod:`cityhub.notify.payload`),
+sends it through a :class:`~cityhub.notify.senders.Sender` and deletes the row once the receiver
+accepted it. A failure is retried with exponential backoff (``base_delay`` · 2^(attempt-1), at
+most ``max_delay``) until ``max_attempts``; rows stay in the database meanwhile, so a restart
+resumes delivery (at-least-once). Rows of one subscription are sent one after the other, in
+order.
 
 The subscription's status members (``notification.timesSent``, ``timesFailed``,
-``lastNotification``, ``lastSuccess``, ``lastFailure``, ``status`` ok/failed) are written
-through the subscription store's ``update``. ``timesSent`` counts every attempt.
+``lastNotification``, ``lastSuccess``, ``lastFailure``, ``status`` ok/failed) are kept with the
+subscription store's ``update_status`` when it has one (SQLite: a table of their own, so status
+writes do not invalidate the matcher's subscription index), else its ``update``. ``timesSent``
+counts every attempt.
 
-HTTP (clause 7.2): ``accept`` application/json (default) sends ``Content-Type:
-application/json`` and a ``Link`` header to the @context; application/ld+json puts ``@context``
-in the body. ``receiverInfo`` entries become headers, and a non-default tenant is sent as
-``NGSILD-Tenant``. application/geo+json is sent as application/json for now; MQTT endpoints are
-not supported yet: their notifications are dropped and the subscription marked failed.
+@context (clause 7.2): ``accept`` application/json (the default) sends ``Content-Type:
+application/json`` and a ``Link`` header to the subscription's @context (``jsonldContext`` when
+given); application/ld+json puts ``@context`` in the body and in every entity of ``data``.
+``receiverInfo`` entries become headers (the MQTT message's ``metadata``), and a non-default
+tenant is sent as ``NGSILD-Tenant``. application/geo+json is sent as application/json for now.
 """
 
 from __future__ import annotations
@@ -23,93 +28,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-import httpx
 import orjson
 
 from cityhub.contexts import ContextService
 from cityhub.ngsild.context import CORE_CONTEXT_URL
 from cityhub.ngsild.datetime import format_datetime
-from cityhub.ngsild.projection import Tree
-from cityhub.ngsild.render import Projection, render_entity
+from cityhub.ngsild.render import render_entity
+from cityhub.notify.linked import fetch_linked
 from cityhub.notify.matcher import TermMaps
-from cityhub.store.base import Change
-from cityhub.store.sqlite import outbox
+from cityhub.notify.payload import projection, render_notified_entity
+from cityhub.notify.periodic import PeriodicNotifier
+from cityhub.notify.senders import (
+    Delivery,
+    HttpSender,
+    PermanentFailure,
+    SchemeSender,
+    Sender,
+)
+from cityhub.store.base import Change, OutboxQueue
+from cityhub.store.sqlite.outbox import OutboxRow, SqliteOutboxQueue
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
-from cityhub.subscriptions import context_url
+from cityhub.subscriptions import SubscriptionStore, context_url
 
 log = logging.getLogger("cityhub.notify")
 
 Document = dict[str, Any]
 LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One notification ready to send."""
-
-    uri: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class DeliveryFailed(Exception):
-    """The receiver did not accept the notification (the message says why)."""
-
-
-class Sender(Protocol):
-    """Sends one notification; raises :class:`DeliveryFailed` (or any error) on failure."""
-
-    async def send(self, delivery: Delivery) -> None: ...
-
-
-class HttpSender:
-    """POSTs notifications with httpx; any 2xx status is a success."""
-
-    def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
-        self._owns = client is None
-        self.client = client if client is not None else httpx.AsyncClient(timeout=timeout)
-
-    async def send(self, delivery: Delivery) -> None:
-        try:
-            response = await self.client.post(
-                delivery.uri, content=delivery.body, headers=delivery.headers
-            )
-        except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
-        if not 200 <= response.status_code < 300:
-            raise DeliveryFailed(f"the receiver answered HTTP {response.status_code}")
-
-    async def aclose(self) -> None:
-        if self._owns:
-            await self.client.aclose()
-
-
-class _Permanent(Exception):
-    """A notification that can never be delivered (no retry)."""
-
-
-def _tree(names: list[str] | None) -> Tree | None:
-    return None if names is None else dict.fromkeys(names)
-
-
-def projection(params: Document) -> Projection:
-    """The rendering a subscription's NotificationParams ask for (clause 5.2.14)."""
-    fmt = params.get("format", "normalized")
-    return Projection(
-        format="keyValues" if fmt in ("keyValues", "simplified") else fmt,
-        sys_attrs=bool(params.get("sysAttrs", False)),
-        pick=_tree(params.get("pick")),
-        omit=_tree(params.get("omit")) or {},
-        attrs=params.get("attributes") or None,
-    )
 
 
 class Dispatcher:
@@ -120,18 +70,19 @@ class Dispatcher:
         subscriptions: where subscriptions (and their status members) live.
         contexts: resolves the subscriptions' @context for rendering and for q.
         term_maps: the cache the outbox hook reads q with; kept filled here.
-        sender: delivers one notification (default: :class:`HttpSender`).
+        sender: delivers one notification (default: a :class:`SchemeSender`, HTTP and MQTT).
         max_attempts: attempts before a notification is given up.
         base_delay, max_delay: the backoff, in seconds.
         batch: rows claimed at once. lease: seconds a claimed row is reserved.
         poll_interval: the longest sleep between looks at the outbox.
         clock: seconds since the epoch.
+        queue: the outbox's delivery side (default: the SQLite store's outbox).
     """
 
     def __init__(
         self,
-        store: SqliteStore,
-        subscriptions: SqliteSubscriptionStore,
+        store: Any,
+        subscriptions: SubscriptionStore,
         contexts: ContextService,
         term_maps: TermMaps | None = None,
         sender: Sender | None = None,
@@ -143,13 +94,15 @@ class Dispatcher:
         lease: float = 300.0,
         poll_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
+        queue: OutboxQueue | None = None,
     ) -> None:
         self.store = store
+        self.queue: OutboxQueue = queue if queue is not None else SqliteOutboxQueue(store)
         self.subscriptions = subscriptions
         self.contexts = contexts
         self.term_maps = term_maps if term_maps is not None else TermMaps()
         self._owns_sender = sender is None
-        self.sender: Sender = sender if sender is not None else HttpSender()
+        self.sender: Sender = sender if sender is not None else SchemeSender()
         self.max_attempts = max(1, max_attempts)
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -162,6 +115,11 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen_version = -1
         self._listening = False
+        self._next_periodic: float | None = None
+        #: periodic notifications (timeInterval); SQLite only for now
+        self.periodic: PeriodicNotifier | None = None
+        if isinstance(store, SqliteStore) and isinstance(subscriptions, SqliteSubscriptionStore):
+            self.periodic = PeriodicNotifier(store, subscriptions, self.term_maps, clock)
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -179,7 +137,7 @@ class Dispatcher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._owns_sender and isinstance(self.sender, HttpSender):
+        if self._owns_sender and isinstance(self.sender, SchemeSender | HttpSender):
             await self.sender.aclose()
 
     def _on_commit(self, changes: list[Change]) -> None:
@@ -198,17 +156,18 @@ class Dispatcher:
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
+            dues: list[float | None] = []
             try:
                 await self.run_once()
-                due = await self.store.run_read(outbox.next_due)
+                dues = [await self.queue.next_due(), self._next_periodic]
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("notification dispatcher: a round failed")
-                due = None
             delay = self.poll_interval
-            if due is not None:
-                delay = max(0.0, min(delay, due - self.clock()))
+            for due in dues:
+                if due is not None:
+                    delay = max(0.0, min(delay, due - self.clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
@@ -216,7 +175,7 @@ class Dispatcher:
     # ---- one round -------------------------------------------------------------------
     async def refresh_contexts(self) -> None:
         """Resolve every subscription's @context into the term-map cache (for q)."""
-        version = await self.store.run_read(outbox.subscriptions_version)
+        version = await self.queue.subscriptions_version()
         if version == self._seen_version:
             return
         self._seen_version = version
@@ -232,30 +191,29 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Deliver every due row now; returns how many were delivered."""
         await self.refresh_contexts()
+        if self.periodic is not None:
+            self._next_periodic = await self.periodic.run_due()
         delivered = 0
         while True:
-            rows = await self.store.run_write(self._claim)
+            rows = await self.queue.claim(self.clock(), self.batch, self.lease)
             if not rows:
                 return delivered
-            groups: dict[tuple[str, str], list[outbox.OutboxRow]] = {}
+            groups: dict[tuple[str, str], list[OutboxRow]] = {}
             for row in rows:
                 groups.setdefault((row.tenant, row.subscription_id), []).append(row)
             results = await asyncio.gather(*(self._deliver_group(g) for g in groups.values()))
             delivered += sum(results)
 
-    def _claim(self, conn: sqlite3.Connection) -> list[outbox.OutboxRow]:
-        return outbox.claim(conn, self.clock(), self.batch, self.lease)
-
-    async def _deliver_group(self, rows: list[outbox.OutboxRow]) -> int:
+    async def _deliver_group(self, rows: list[OutboxRow]) -> int:
         count = 0
         for row in rows:
             count += await self._deliver(row)
         return count
 
-    async def _deliver(self, row: outbox.OutboxRow) -> int:
+    async def _deliver(self, row: OutboxRow) -> int:
         sub = await self.subscriptions.get(row.tenant, row.subscription_id)
         if sub is None:  # deleted since: nobody to tell
-            await self.store.run_write(lambda conn: outbox.ack(conn, row.id))
+            await self.queue.ack(row.id)
             return 0
         try:
             delivery = await self.build(row, sub)
@@ -263,15 +221,15 @@ class Dispatcher:
         except Exception as exc:
             await self._failed(row, exc)
             return 0
-        await self.store.run_write(lambda conn: outbox.ack(conn, row.id))
+        await self.queue.ack(row.id)
         await self._status(row, ok=True, detail=None)
         return 1
 
-    async def _failed(self, row: outbox.OutboxRow, exc: Exception) -> None:
+    async def _failed(self, row: OutboxRow, exc: Exception) -> None:
         attempts = row.attempts + 1
         detail = str(exc) or type(exc).__name__
         due: float | None = None
-        if not isinstance(exc, _Permanent) and attempts < self.max_attempts:
+        if not isinstance(exc, PermanentFailure) and attempts < self.max_attempts:
             due = self.clock() + self.backoff(attempts)
         else:
             log.warning(
@@ -281,18 +239,18 @@ class Dispatcher:
                 attempts,
                 detail,
             )
-        await self.store.run_write(lambda conn: outbox.fail(conn, row.id, detail, due))
+        await self.queue.fail(row.id, detail, due)
         await self._status(row, ok=False, detail=detail)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure."""
         return float(min(self.max_delay, self.base_delay * 2 ** (attempts - 1)))
 
-    async def _status(self, row: outbox.OutboxRow, *, ok: bool, detail: str | None) -> None:
+    async def _status(self, row: OutboxRow, *, ok: bool, detail: str | None) -> None:
         stamp = format_datetime(datetime.fromtimestamp(self.clock(), UTC))
 
-        def change(doc: Document) -> Document:
-            params = dict(doc.get("notification") or {})
+        def change(current: Document) -> Document:
+            params = dict(current)
             params["timesSent"] = int(params.get("timesSent", 0)) + 1
             params["lastNotification"] = stamp
             if ok:
@@ -302,46 +260,47 @@ class Dispatcher:
                 params["timesFailed"] = int(params.get("timesFailed", 0)) + 1
                 params["lastFailure"] = stamp
                 params["status"] = "failed"
-            return {**doc, "notification": params}
+            return params
 
         try:
-            await self.subscriptions.update(row.tenant, row.subscription_id, change)
+            update_status = getattr(self.subscriptions, "update_status", None)
+            if update_status is not None:
+                await update_status(row.tenant, row.subscription_id, change)
+            else:
+                await self.subscriptions.update(
+                    row.tenant,
+                    row.subscription_id,
+                    lambda doc: {**doc, "notification": change(doc.get("notification") or {})},
+                )
         except Exception:
             log.exception("subscription %s: status not updated", row.subscription_id)
 
     # ---- rendering -------------------------------------------------------------------
-    async def build(self, row: outbox.OutboxRow, sub: Document) -> Delivery:
-        """The HTTP request for one outbox row (raises when it cannot be built)."""
+    async def build(self, row: OutboxRow, sub: Document) -> Delivery:
+        """The delivery of one outbox row (raises when it cannot be built)."""
         params: Document = sub.get("notification") or {}
         endpoint: Document = params.get("endpoint") or {}
         uri = str(endpoint.get("uri", ""))
-        if not uri.lower().startswith(("http://", "https://")):
-            raise _Permanent(
-                f"notification endpoint {uri!r}: only http(s) endpoints are supported yet "
-                "(MQTT notifications are not implemented)"
-            )
+        if not uri.lower().startswith(("http://", "https://", "mqtt://", "mqtts://")):
+            raise PermanentFailure(f"notification endpoint {uri!r}: unknown scheme")
         context = sub.get("jsonldContext") or sub.get("@context")
         terms = await self.contexts.term_map(context)
-        proj = projection(params)
-        data: list[Document] = []
-        for entity in row.payload.get("data", []):
-            if "deletedAt" in entity:
-                rendered = render_entity({**entity, "attrs": {}}, terms, proj)
-                rendered["deletedAt"] = entity["deletedAt"]
-            else:
-                rendered = render_entity(entity, terms, proj)
-            data.append(rendered)
+        notified_at = format_datetime(datetime.fromtimestamp(self.clock(), UTC))
+        data = await self._data(row, sub, terms, notified_at)
         body: Document = {
             "id": row.payload["id"],
             "type": "Notification",
             "subscriptionId": row.subscription_id,
-            "notifiedAt": format_datetime(datetime.fromtimestamp(self.clock(), UTC)),
+            "notifiedAt": notified_at,
             "data": data,
         }
         headers: dict[str, str] = {}
         if endpoint.get("accept") == "application/ld+json":
             headers["Content-Type"] = "application/ld+json"
-            body["@context"] = context if context is not None else CORE_CONTEXT_URL
+            value = context if context is not None else CORE_CONTEXT_URL
+            body["@context"] = value
+            for entity in data:
+                entity["@context"] = value
         else:
             headers["Content-Type"] = "application/json"
             url = sub.get("jsonldContext") or await context_url(self.contexts, sub.get("@context"))
@@ -350,7 +309,44 @@ class Dispatcher:
             headers["NGSILD-Tenant"] = row.tenant
         for item in endpoint.get("receiverInfo") or ():
             headers[item["key"]] = item["value"]
-        return Delivery(uri, orjson.dumps(body), headers)
+        notifier = {i["key"]: i["value"] for i in endpoint.get("notifierInfo") or ()}
+        return Delivery(uri, orjson.dumps(body), headers, notifier)
+
+    async def _data(
+        self, row: OutboxRow, sub: Document, terms: Any, notified_at: str
+    ) -> list[Document]:
+        params: Document = sub.get("notification") or {}
+        entities: list[Document] = row.payload.get("data", [])
+        previous: dict[str, Any] = row.payload.get("previous") or {}
+        join = params.get("join")
+        level = int(params.get("joinLevel", 1))
+        linked: dict[str, Document] = {}
+        order: list[Any] = []
+        if join in ("inline", "flat"):
+            roots = [e for e in entities if "deletedAt" not in e]
+            linked, order = await fetch_linked(
+                self.store, row.tenant, roots, projection(sub), level
+            )
+        inline = join == "inline"
+        data = [
+            render_notified_entity(
+                entity,
+                sub,
+                terms,
+                previous=previous.get(entity["id"]),
+                notified_at=notified_at,
+                linked=linked if inline else None,
+                join_level=level if inline else 0,
+            )
+            for entity in entities
+        ]
+        if join == "flat":
+            seen = {e["id"] for e in entities}
+            for entity, proj in order:
+                if entity["id"] not in seen:
+                    seen.add(entity["id"])
+                    data.append(render_entity(entity, terms, proj))
+        return data
 
 
-__all__ = ["Delivery", "DeliveryFailed", "Dispatcher", "HttpSender", "Sender", "projection"]
+__all__ = ["Dispatcher", "LINK_REL"]

@@ -10,6 +10,8 @@ once into a :class:`Prepared` (selectors, triggers, q/scopeQ/geoQ parsed and exp
   names already expanded) fit the entity;
 - ``notificationTrigger`` against ``before``/``after`` (defaults attributeCreated and
   attributeUpdated), restricted to ``watchedAttributes`` when given;
+- ``q`` is percent-decoded first (clients, and the ETSI suite, send it as they would in a URL,
+  e.g. ``name=="Eiffel%20Tower"``);
 - ``q`` and ``scopeQ`` are compiled with ``cityhub.store.sqlite.compile`` and run as SQL against
   the row just written, on the writer connection inside the write transaction, so their meaning
   is exactly that of a query; ``geoQ`` is checked with ``geo.matches``. A deleted entity has no
@@ -27,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -113,6 +116,11 @@ class Prepared:
     periodic: bool
 
 
+def subscription_q(text: str) -> str:
+    """A subscription's q as the grammar reads it: percent-decoded like a URL's."""
+    return unquote(text) if "%" in text else text
+
+
 def _type_node(text: str) -> Node:
     if not any(c in _QUERY_CHARS for c in text):
         return TypeName(text)
@@ -141,7 +149,11 @@ def prepare(tenant: str, doc: Document, term_maps: TermMaps) -> Prepared:
                 doc.get("id"),
             )
             terms = _core()
-    q = expand_q(parse_q(doc["q"]), terms.expand) if doc.get("q") and terms else None
+    q = (
+        expand_q(parse_q(subscription_q(doc["q"])), terms.expand)
+        if doc.get("q") and terms
+        else None
+    )
     scope_q = parse_scope_q(doc["scopeQ"]) if doc.get("scopeQ") else None
     geo: GeoQuery | None = None
     raw_geo = doc.get("geoQ")
@@ -208,17 +220,45 @@ def _attrs(entity: Entity | None) -> dict[str, Any]:
     return entity["attrs"] if entity is not None else {}
 
 
+def _by_dataset(instances: Any) -> dict[Any, Any]:
+    return {i.get("datasetId"): i for i in instances} if isinstance(instances, list) else {}
+
+
+def attribute_changes(
+    before: Entity | None, after: Entity | None
+) -> tuple[set[str], set[str], set[str]]:
+    """Attribute IRIs (created, updated, deleted) between two versions of an entity, instance by
+    instance (clause 4.5.5): a new datasetId is a creation, a vanished one a deletion."""
+    old, new = _attrs(before), _attrs(after)
+    created: set[str] = set()
+    updated: set[str] = set()
+    deleted: set[str] = set()
+    for name in old.keys() | new.keys():
+        was, now = old.get(name), new.get(name)
+        if was == now:
+            continue
+        if was is None:
+            created.add(name)
+            continue
+        if now is None:
+            deleted.add(name)
+            continue
+        was_ds, now_ds = _by_dataset(was), _by_dataset(now)
+        if now_ds.keys() - was_ds.keys():
+            created.add(name)
+        if was_ds.keys() - now_ds.keys():
+            deleted.add(name)
+        if any(was_ds[k] != now_ds[k] for k in was_ds.keys() & now_ds.keys()):
+            updated.add(name)
+    return created, updated, deleted
+
+
 def fired_triggers(sub: Prepared, change: Change) -> set[str]:
     """The notificationTrigger values this change sets off (before the subscription's list)."""
-    before, after = _attrs(change.before), _attrs(change.after)
     names = sub.watched
-
-    def watched(name: str) -> bool:
-        return names is None or name in names
-
-    created = {a for a in after if a not in before and watched(a)}
-    deleted = {a for a in before if a not in after and watched(a)}
-    updated = {a for a in after if a in before and before[a] != after[a] and watched(a)}
+    created, updated, deleted = attribute_changes(change.before, change.after)
+    if names is not None:
+        created, updated, deleted = created & names, updated & names, deleted & names
     out: set[str] = set()
     if change.kind == "entityCreated":
         out.add("entityCreated")
@@ -291,10 +331,12 @@ def triggered(conn: sqlite3.Connection, sub: Prepared, change: Change, now: date
 
 __all__ = [
     "Prepared",
+    "attribute_changes",
     "TermMaps",
     "context_key",
     "fired_triggers",
     "prepare",
     "selects",
+    "subscription_q",
     "triggered",
 ]

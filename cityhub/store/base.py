@@ -109,3 +109,23 @@ class Store(Protocol):
         attribute instance: the raw material of /types and /attributes."""
 
     def add_listener(self, fn: Callable[[list[Change]], Any]) -> None: ...
+
+
+class OutboxQueue(Protocol):
+    """The delivery side of a store's notification outbox (DESIGN.md decision 4): claimed rows
+    are leased, so that each attempt of a notification is made by one dispatcher only."""
+
+    async def claim(self, now: float, limit: int, lease: float) -> list[Any]:
+        """Up to ``limit`` rows due at ``now`` (``OutboxRow``), leased for ``lease`` seconds."""
+
+    async def ack(self, row_id: int) -> None:
+        """The notification was delivered: remove it."""
+
+    async def fail(self, row_id: int, error: str, due_at: float | None) -> None:
+        """An attempt failed: retry at ``due_at`` (seconds since the epoch), or give up."""
+
+    async def next_due(self) -> float | None:
+        """When the earliest row is due, None when there is none."""
+
+    async def subscriptions_version(self) -> int:
+        """A number that grows with every change of any subscription."""

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from cityhub.notify.matcher import TermMaps
-from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA, Outbox
+from cityhub.notify.trigger import NotificationTrigger
+from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
 
@@ -52,10 +53,10 @@ def sub(sid: str = "urn:ngsi-ld:Subscription:1", **members: Any) -> dict[str, An
     return {k: v for k, v in doc.items() if v is not ...}
 
 
-def new_store(path: Path) -> tuple[SqliteStore, Outbox, SqliteSubscriptionStore]:
+def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, SqliteSubscriptionStore]:
     store = SqliteStore(str(path / "hub.db"))
     store.extra_schema.append(SUBSCRIPTION_SCHEMA)
     store.extra_schema.append(OUTBOX_SCHEMA)
-    box = Outbox(TermMaps())
+    box = NotificationTrigger(TermMaps())
     store.tx_hooks.append(box.hook)
     return store, box, SqliteSubscriptionStore(store)

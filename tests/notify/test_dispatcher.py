@@ -11,7 +11,9 @@ import orjson
 
 from cityhub.contexts import ContextService
 from cityhub.ngsild.context import CORE_CONTEXT_URL
-from cityhub.notify.dispatcher import Delivery, DeliveryFailed, Dispatcher, HttpSender
+from cityhub.notify.dispatcher import Dispatcher
+from cityhub.notify.senders import Delivery, DeliveryFailed, HttpSender
+from cityhub.notify.trigger import NotificationTrigger
 from cityhub.store.sqlite import outbox
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
@@ -46,7 +48,7 @@ class Clock:
 CLOCK = Clock()
 
 
-def new_store(path: Path) -> tuple[SqliteStore, outbox.Outbox, SqliteSubscriptionStore]:
+def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, SqliteSubscriptionStore]:
     """A store whose outbox stamps rows with the fixed time the dispatchers start from."""
     store, box, subs = _new_store(path)
     box.clock = CLOCK
@@ -186,20 +188,27 @@ def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_mqtt_is_not_yet_supported(tmp_path: Path) -> None:
+def test_mqtt_endpoint_gets_a_delivery_with_notifier_info(tmp_path: Path) -> None:
     async def main() -> None:
         store, _box, subs = new_store(tmp_path)
         await store.start()
         try:
-            params = {"endpoint": {"uri": "mqtt://broker.test/topic"}}
+            params = {
+                "endpoint": {
+                    "uri": "mqtt://broker.test/topic",
+                    "notifierInfo": [{"key": "MQTT-QoS", "value": "1"}],
+                    "receiverInfo": [{"key": "X-Token", "value": "t1"}],
+                }
+            }
             await subs.create("", sub(notification=params))
             await store.write("", lambda tx: tx.insert(ent()))
             sender = FakeSender()
             await dispatcher(store, subs, sender, Clock()).run_once()
-            assert sender.attempts == 0
-            assert await store.run_read(outbox.pending) == []
-            doc = await subs.get("", SID)
-            assert doc is not None and doc["notification"]["status"] == "failed"
+            (sent,) = sender.sent
+            assert sent.uri == "mqtt://broker.test/topic"
+            assert sent.notifier_info == {"MQTT-QoS": "1"}
+            assert sent.headers["X-Token"] == "t1"
+            assert sent.headers["Content-Type"] == "application/json"
         finally:
             await store.close()
 

@@ -1,31 +1,29 @@
 """The notification outbox in SQLite (DESIGN.md decision 4; ETSI GS CIM 009 clause 5.8.6).
 
-:meth:`Outbox.hook` is a store tx hook: it runs on the writer connection inside the write
-transaction of every entity change, finds the subscriptions the change triggers and inserts one
-row per notification, so the notification commits (or rolls back) with the change.
+SQL only: which notifications are due and what has been tried. Deciding *whether* a change is
+notified is the service layer's (``cityhub.notify.trigger``), which the app registers as a store
+tx hook; that hook calls :func:`enqueue` on the writer connection, so a notification commits (or
+rolls back) with the change that caused it.
 
-A row's ``payload`` is the Notification (clause 5.3.1) with ``data`` still in the internal form
-(full IRIs, all attributes): the dispatcher renders it with the subscription's @context and
-``notification`` parameters when it delivers, because that needs @context documents which can
-only be fetched asynchronously, and so a receiver's context that is briefly unavailable delays a
-notification rather than failing the client's write.
+Tables:
 
-Subscriptions are read on the same connection and cached per tenant; triggers on the
-``subscriptions`` table bump a version number, and a cache entry is used only while the version
-(and the term-map cache generation) it was built with still holds. :data:`OUTBOX_SCHEMA` must
-run after ``SUBSCRIPTION_SCHEMA``.
+- ``outbox``: one row per notification still to deliver. The dispatcher uses :func:`claim`,
+  :func:`ack` and :func:`fail`; ``due_at`` is in seconds since the epoch. A claimed row is
+  leased (its ``due_at`` moved ahead) so a crashed dispatcher's rows are taken again once the
+  lease ends: delivery is at-least-once.
+- ``notify_throttle``: when each subscription last notified (clause 5.2.12 ``throttling``), so
+  throttling keeps its meaning across restarts.
+- ``notify_periodic``: when each periodic subscription (``timeInterval``) is next due.
+- ``notify_version``: a number that triggers on ``subscriptions`` bump on every insert, update
+  or delete, so in-memory caches of subscriptions know when to rebuild.
 
-The dispatcher uses :func:`claim`, :func:`ack` and :func:`fail`; ``due_at`` is in seconds since
-the epoch. A claimed row is leased (its ``due_at`` moved ahead) so a crashed dispatcher's rows are
-taken again once the lease ends.
+:data:`OUTBOX_SCHEMA` must run after ``SUBSCRIPTION_SCHEMA`` (it has triggers on that table).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -33,9 +31,7 @@ from typing import Any, Final
 import orjson
 
 from cityhub.ngsild.datetime import format_datetime
-from cityhub.notify.matcher import Prepared, TermMaps, prepare, triggered
-from cityhub.store.base import Change
-from cityhub.store.sqlite.store import in_transaction
+from cityhub.store.sqlite.store import SqliteStore, in_transaction
 
 OUTBOX_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -53,6 +49,12 @@ CREATE TABLE IF NOT EXISTS notify_throttle (
   tenant TEXT NOT NULL,
   subscription_id TEXT NOT NULL,
   last_at REAL NOT NULL,
+  PRIMARY KEY (tenant, subscription_id)
+);
+CREATE TABLE IF NOT EXISTS notify_periodic (
+  tenant TEXT NOT NULL,
+  subscription_id TEXT NOT NULL,
+  next_at REAL NOT NULL,
   PRIMARY KEY (tenant, subscription_id)
 );
 CREATE TABLE IF NOT EXISTS notify_version (
@@ -79,90 +81,15 @@ class OutboxRow:
     created_at: str
 
 
+def new_notification_id() -> str:
+    """A fresh Notification id (clause 5.3.1), ``urn:ngsi-ld:Notification:<uuid4>``."""
+    return f"urn:ngsi-ld:Notification:{uuid.uuid4()}"
+
+
 def subscriptions_version(conn: sqlite3.Connection) -> int:
     """Grows with every insert, update or delete of a subscription."""
     row = conn.execute("SELECT version FROM notify_version WHERE one = 1").fetchone()
     return int(row[0]) if row else 0
-
-
-def new_notification_id() -> str:
-    return f"urn:ngsi-ld:Notification:{uuid.uuid4()}"
-
-
-class Outbox:
-    """The tx hook and its per-tenant subscription cache (one per store).
-
-    Args:
-        term_maps: the @context cache the matcher reads q with (the dispatcher fills it).
-        clock: seconds since the epoch (tests pass a fake).
-    """
-
-    def __init__(
-        self, term_maps: TermMaps | None = None, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.term_maps = term_maps if term_maps is not None else TermMaps()
-        self.clock = clock
-        self._cache: dict[str, tuple[int, int, list[Prepared]]] = {}
-
-    def subscriptions(self, conn: sqlite3.Connection, tenant: str) -> list[Prepared]:
-        """The tenant's subscriptions, prepared, from the cache while it is current."""
-        version = subscriptions_version(conn)
-        generation = self.term_maps.generation
-        cached = self._cache.get(tenant)
-        if cached is not None and cached[0] == version and cached[1] == generation:
-            return cached[2]
-        rows = conn.execute(
-            "SELECT doc FROM subscriptions WHERE tenant = ? ORDER BY rowid", (tenant,)
-        ).fetchall()
-        prepared: list[Prepared] = []
-        for (doc,) in rows:
-            try:
-                prepared.append(prepare(tenant, orjson.loads(doc), self.term_maps))
-            except Exception:  # a subscription that cannot be read must not block writes
-                continue
-        self._cache[tenant] = (version, generation, prepared)
-        return prepared
-
-    def hook(self, conn: sqlite3.Connection, change: Change) -> None:
-        """The tx hook: queue a notification for every subscription ``change`` triggers."""
-        subs = self.subscriptions(conn, change.tenant)
-        if not subs:
-            return
-        now_s = self.clock()
-        now = datetime.fromtimestamp(now_s, UTC)
-        entity = change.after if change.after is not None else change.before
-        for sub in subs:
-            if not triggered(conn, sub, change, now):
-                continue
-            if sub.throttling is not None and not self._throttle(conn, sub, now_s):
-                continue
-            data = dict(entity or {"id": change.entity_id, "type": [], "attrs": {}})
-            if change.after is None:
-                data["deletedAt"] = format_datetime(now)
-            payload = {
-                "id": new_notification_id(),
-                "type": "Notification",
-                "subscriptionId": sub.id,
-                "notifiedAt": format_datetime(now),
-                "data": [data],
-                "trigger": change.kind,
-            }
-            enqueue(conn, change.tenant, sub.id, payload, now_s)
-
-    def _throttle(self, conn: sqlite3.Connection, sub: Prepared, now_s: float) -> bool:
-        """True (and the time recorded) when the throttling period has passed."""
-        row = conn.execute(
-            "SELECT last_at FROM notify_throttle WHERE tenant = ? AND subscription_id = ?",
-            (sub.tenant, sub.id),
-        ).fetchone()
-        if row is not None and sub.throttling is not None and now_s - row[0] < sub.throttling:
-            return False
-        conn.execute(
-            "INSERT OR REPLACE INTO notify_throttle (tenant, subscription_id, last_at)"
-            " VALUES (?, ?, ?)",
-            (sub.tenant, sub.id, now_s),
-        )
-        return True
 
 
 def enqueue(
@@ -183,9 +110,6 @@ def enqueue(
     return int(cur.lastrowid or 0)
 
 
-_in_transaction = in_transaction
-
-
 def claim(conn: sqlite3.Connection, now: float, limit: int, lease: float) -> list[OutboxRow]:
     """Take up to ``limit`` due rows, oldest first, leasing them for ``lease`` seconds."""
 
@@ -201,13 +125,13 @@ def claim(conn: sqlite3.Connection, now: float, limit: int, lease: float) -> lis
             )
         return [OutboxRow(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5]) for r in rows]
 
-    result: list[OutboxRow] = _in_transaction(conn, body)
+    result: list[OutboxRow] = in_transaction(conn, body)
     return result
 
 
 def ack(conn: sqlite3.Connection, row_id: int) -> None:
     """A delivered notification leaves the outbox."""
-    _in_transaction(conn, lambda: conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,)))
+    in_transaction(conn, lambda: conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,)))
 
 
 def fail(conn: sqlite3.Connection, row_id: int, error: str, due_at: float | None) -> None:
@@ -223,7 +147,7 @@ def fail(conn: sqlite3.Connection, row_id: int, error: str, due_at: float | None
                 (error[:2000], due_at, row_id),
             )
 
-    _in_transaction(conn, body)
+    in_transaction(conn, body)
 
 
 def next_due(conn: sqlite3.Connection) -> float | None:
@@ -240,15 +164,105 @@ def pending(conn: sqlite3.Connection) -> list[tuple[int, str, int, str | None]]:
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+class SqliteOutboxQueue:
+    """The delivery side of the SQLite outbox (``cityhub.store.base.OutboxQueue``)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def claim(self, now: float, limit: int, lease: float) -> list[OutboxRow]:
+        return await self.store.run_write(lambda conn: claim(conn, now, limit, lease))
+
+    async def ack(self, row_id: int) -> None:
+        await self.store.run_write(lambda conn: ack(conn, row_id))
+
+    async def fail(self, row_id: int, error: str, due_at: float | None) -> None:
+        await self.store.run_write(lambda conn: fail(conn, row_id, error, due_at))
+
+    async def next_due(self) -> float | None:
+        return await self.store.run_read(next_due)
+
+    async def subscriptions_version(self) -> int:
+        return await self.store.run_read(subscriptions_version)
+
+
+# ---- throttling (clause 5.2.12) ------------------------------------------------------------
+
+
+def throttle_pass(
+    conn: sqlite3.Connection, tenant: str, sub_id: str, now: float, period: float
+) -> bool:
+    """True (and ``now`` recorded) when ``period`` seconds have passed since the subscription's
+    last notification; runs inside the caller's transaction."""
+    row = conn.execute(
+        "SELECT last_at FROM notify_throttle WHERE tenant = ? AND subscription_id = ?",
+        (tenant, sub_id),
+    ).fetchone()
+    if row is not None and now - float(row[0]) < period:
+        return False
+    conn.execute(
+        "INSERT OR REPLACE INTO notify_throttle (tenant, subscription_id, last_at)"
+        " VALUES (?, ?, ?)",
+        (tenant, sub_id, now),
+    )
+    return True
+
+
+# ---- periodic notifications (clause 5.2.12 timeInterval) --------------------------------------
+
+
+def periodic_schedule(conn: sqlite3.Connection) -> dict[tuple[str, str], float]:
+    """(tenant, subscription id) → when it is next due, for every scheduled subscription."""
+    rows = conn.execute("SELECT tenant, subscription_id, next_at FROM notify_periodic").fetchall()
+    return {(r[0], r[1]): float(r[2]) for r in rows}
+
+
+def periodic_fire(
+    conn: sqlite3.Connection,
+    tenant: str,
+    sub_id: str,
+    payload: dict[str, Any] | None,
+    now: float,
+    next_at: float,
+) -> None:
+    """In one transaction: queue ``payload`` (unless None) and schedule the next round."""
+
+    def body() -> None:
+        if payload is not None:
+            enqueue(conn, tenant, sub_id, payload, now)
+        conn.execute(
+            "INSERT OR REPLACE INTO notify_periodic (tenant, subscription_id, next_at)"
+            " VALUES (?, ?, ?)",
+            (tenant, sub_id, next_at),
+        )
+
+    in_transaction(conn, body)
+
+
+def periodic_forget(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> None:
+    """Drop the schedule of subscriptions that are gone or no longer periodic."""
+    in_transaction(
+        conn,
+        lambda: conn.executemany(
+            "DELETE FROM notify_periodic WHERE tenant = ? AND subscription_id = ?", keys
+        ),
+    )
+
+
 __all__ = [
     "OUTBOX_SCHEMA",
-    "Outbox",
     "OutboxRow",
+    "SqliteOutboxQueue",
     "ack",
     "claim",
     "enqueue",
     "fail",
+    "new_notification_id",
     "next_due",
     "pending",
+    "periodic_fire",
+    "periodic_forget",
+    "periodic_schedule",
     "subscriptions_version",
+    "throttle_pass",
 ]

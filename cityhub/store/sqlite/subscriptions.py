@@ -2,6 +2,11 @@
 
 Writes run on the store's writer thread inside ``BEGIN IMMEDIATE`` … ``COMMIT``; reads on a
 reader connection. The document is the internal form of ``cityhub.ngsild.subscription``.
+
+The notification status members the hub maintains (``timesSent``, ``lastSuccess`` ...) live in
+their own table, ``subscription_status``, and are merged into ``notification`` on every read:
+delivering a notification then does not touch the ``subscriptions`` row, so caches keyed on the
+subscriptions' version (the notification matcher's index) stay valid while notifications flow.
 """
 
 from __future__ import annotations
@@ -28,7 +33,18 @@ CREATE TABLE IF NOT EXISTS subscriptions (
   modified_at TEXT NOT NULL,
   PRIMARY KEY (tenant, id)
 );
+CREATE TABLE IF NOT EXISTS subscription_status (
+  tenant TEXT NOT NULL,
+  id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  PRIMARY KEY (tenant, id)
+);
 """
+
+_SELECT = (
+    "SELECT s.doc, st.status FROM subscriptions s LEFT JOIN subscription_status st"
+    " ON st.tenant = s.tenant AND st.id = s.id"
+)
 
 
 _transaction = in_transaction
@@ -36,6 +52,13 @@ _transaction = in_transaction
 
 def _dumps(doc: Document) -> str:
     return orjson.dumps(doc).decode()
+
+
+def _merged(doc_text: str, status_text: str | None) -> Document:
+    doc: Document = orjson.loads(doc_text)
+    if status_text:
+        doc["notification"] = {**(doc.get("notification") or {}), **orjson.loads(status_text)}
+    return doc
 
 
 class SqliteSubscriptionStore:
@@ -82,9 +105,9 @@ class SqliteSubscriptionStore:
 
         def run(conn: sqlite3.Connection) -> Document | None:
             row = conn.execute(
-                "SELECT doc FROM subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id)
+                f"{_SELECT} WHERE s.tenant = ? AND s.id = ?", (tenant, sub_id)
             ).fetchone()
-            return orjson.loads(row[0]) if row else None
+            return _merged(row[0], row[1]) if row else None
 
         return await self.store.run_read(run)
 
@@ -97,11 +120,10 @@ class SqliteSubscriptionStore:
             docs: list[Document] = []
             if limit > 0:
                 rows = conn.execute(
-                    "SELECT doc FROM subscriptions WHERE tenant = ? ORDER BY rowid "
-                    "LIMIT ? OFFSET ?",
+                    f"{_SELECT} WHERE s.tenant = ? ORDER BY s.rowid LIMIT ? OFFSET ?",
                     (tenant, limit, offset),
                 ).fetchall()
-                docs = [orjson.loads(r[0]) for r in rows]
+                docs = [_merged(r[0], r[1]) for r in rows]
             total = None
             if count:
                 total = conn.execute(
@@ -115,8 +137,12 @@ class SqliteSubscriptionStore:
         """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
 
         def run(conn: sqlite3.Connection) -> list[tuple[str, Document]]:
-            rows = conn.execute("SELECT tenant, doc FROM subscriptions ORDER BY rowid").fetchall()
-            return [(r[0], orjson.loads(r[1])) for r in rows]
+            rows = conn.execute(
+                "SELECT s.tenant, s.doc, st.status FROM subscriptions s"
+                " LEFT JOIN subscription_status st ON st.tenant = s.tenant AND st.id = s.id"
+                " ORDER BY s.rowid"
+            ).fetchall()
+            return [(r[0], _merged(r[1], r[2])) for r in rows]
 
         return await self.store.run_read(run)
 
@@ -149,6 +175,37 @@ class SqliteSubscriptionStore:
 
         return await self.store.run_write(run)
 
+    async def update_status(
+        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
+    ) -> None:
+        """Replace the notification status members by ``change(current)`` (clause 5.2.14
+        ``timesSent``, ``lastNotification`` ...), atomically; nothing for a missing
+        subscription. ``change`` runs on the writer thread: quick, no I/O."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                if (
+                    conn.execute(
+                        "SELECT 1 FROM subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id)
+                    ).fetchone()
+                    is None
+                ):
+                    return
+                row = conn.execute(
+                    "SELECT status FROM subscription_status WHERE tenant = ? AND id = ?",
+                    (tenant, sub_id),
+                ).fetchone()
+                new = change(orjson.loads(row[0]) if row else {})
+                conn.execute(
+                    "INSERT OR REPLACE INTO subscription_status (tenant, id, status)"
+                    " VALUES (?, ?, ?)",
+                    (tenant, sub_id, _dumps(new)),
+                )
+
+            _transaction(conn, body)
+
+        await self.store.run_write(run)
+
     async def delete(self, tenant: str, sub_id: str) -> bool:
         """Delete a subscription; False if there was none."""
 
@@ -156,6 +213,9 @@ class SqliteSubscriptionStore:
             def body() -> bool:
                 cur = conn.execute(
                     "DELETE FROM subscriptions WHERE tenant = ? AND id = ?", (tenant, sub_id)
+                )
+                conn.execute(
+                    "DELETE FROM subscription_status WHERE tenant = ? AND id = ?", (tenant, sub_id)
                 )
                 return cur.rowcount > 0
 

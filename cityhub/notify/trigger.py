@@ -1,0 +1,134 @@
+"""The in-transaction half of notifications (DESIGN.md decision 4; clause 5.8.6).
+
+:meth:`NotificationTrigger.hook` is registered by the app as a store tx hook: it runs on the
+writer connection inside the transaction of every entity change, asks the matcher which
+subscriptions the change triggers and queues one outbox row per notification
+(``cityhub.store.sqlite.outbox.enqueue``), so the notification commits, or rolls back, with the
+change.
+
+A row's ``payload`` is the Notification (clause 5.3.1) with ``data`` still in the internal form
+(full IRIs, every attribute) and, under ``previous``, the former instances of the attributes the
+change touched: the dispatcher renders it with the subscription's @context and
+``notification`` parameters when it delivers (that may need @context documents fetched
+asynchronously, so a context briefly unavailable delays a notification rather than failing the
+client's write), and needs ``previous`` for deleted attributes and ``showChanges``.
+
+Subscriptions are read on the same connection and kept per tenant in a
+:class:`~cityhub.notify.index.SubscriptionIndex`, used while the subscriptions' version (and
+the term-map cache generation) it was built with still holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from cityhub.ngsild.datetime import format_datetime
+from cityhub.notify.index import SubscriptionIndex
+from cityhub.notify.matcher import Prepared, TermMaps, prepare, triggered
+from cityhub.store.base import Change
+from cityhub.store.sqlite.outbox import (
+    enqueue,
+    new_notification_id,
+    subscriptions_version,
+    throttle_pass,
+)
+
+log = logging.getLogger("cityhub.notify")
+
+
+def previous_attributes(change: Change) -> dict[str, Any]:
+    """The former instances of every attribute the change modified or removed."""
+    if change.before is None or change.after is None:
+        return {}
+    old, new = change.before["attrs"], change.after["attrs"]
+    return {name: insts for name, insts in old.items() if new.get(name) != insts}
+
+
+def notification_payload(sub_id: str, change: Change, now: datetime) -> dict[str, Any]:
+    """The outbox payload of one notification of ``change`` (internal form, not rendered)."""
+    entity = change.after if change.after is not None else change.before
+    data = dict(entity or {"id": change.entity_id, "type": [], "attrs": {}})
+    if change.after is None:
+        data["deletedAt"] = format_datetime(now)
+    payload: dict[str, Any] = {
+        "id": new_notification_id(),
+        "type": "Notification",
+        "subscriptionId": sub_id,
+        "notifiedAt": format_datetime(now),
+        "data": [data],
+        "trigger": change.kind,
+    }
+    previous = previous_attributes(change)
+    if previous:
+        payload["previous"] = {change.entity_id: previous}
+    return payload
+
+
+class NotificationTrigger:
+    """The tx hook and its per-tenant subscription index (one per store).
+
+    Args:
+        term_maps: the @context cache the matcher reads q with (the dispatcher fills it).
+        clock: seconds since the epoch (tests pass a fake).
+    """
+
+    def __init__(
+        self, term_maps: TermMaps | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.term_maps = term_maps if term_maps is not None else TermMaps()
+        self.clock = clock
+        self._cache: dict[str, tuple[int, int, SubscriptionIndex]] = {}
+
+    def index(self, conn: sqlite3.Connection, tenant: str) -> SubscriptionIndex:
+        """The tenant's subscriptions, prepared and indexed, from the cache while current."""
+        version = subscriptions_version(conn)
+        generation = self.term_maps.generation
+        cached = self._cache.get(tenant)
+        if cached is not None and cached[0] == version and cached[1] == generation:
+            return cached[2]
+        rows = conn.execute(
+            "SELECT doc FROM subscriptions WHERE tenant = ? ORDER BY rowid", (tenant,)
+        ).fetchall()
+        prepared: list[Prepared] = []
+        for (doc,) in rows:
+            try:
+                prepared.append(prepare(tenant, orjson.loads(doc), self.term_maps))
+            except Exception:  # a subscription that cannot be read must not block writes
+                log.exception("a stored subscription of tenant %r could not be prepared", tenant)
+        index = SubscriptionIndex(prepared)
+        self._cache[tenant] = (version, generation, index)
+        return index
+
+    def hook(self, conn: sqlite3.Connection, change: Change) -> None:
+        """The tx hook: queue a notification for every subscription ``change`` triggers."""
+        index = self.index(conn, change.tenant)
+        if not len(index):
+            return
+        candidates = index.candidates(change.before, change.after)
+        if not candidates:
+            return
+        now_s = self.clock()
+        now = datetime.fromtimestamp(now_s, UTC)
+        for sub in candidates:
+            if not triggered(conn, sub, change, now):
+                continue
+            if sub.throttling is not None and not throttle_pass(
+                conn, sub.tenant, sub.id, now_s, sub.throttling
+            ):
+                continue
+            enqueue(conn, change.tenant, sub.id, notification_payload(sub.id, change, now), now_s)
+
+
+__all__ = [
+    "NotificationTrigger",
+    "new_notification_id",
+    "notification_payload",
+    "previous_attributes",
+]
