@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -38,12 +39,13 @@ from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.trigger import NotificationTrigger
 from cityhub.settings import Settings
-from cityhub.store.base import Store
+from cityhub.store.base import OutboxQueue, Store
 from cityhub.store.open import open_store
 from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA
 from cityhub.store.sqlite.registrations import REGISTRATION_SCHEMA, SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
+from cityhub.subscriptions import SubscriptionStore
 
 
 async def health(request: Request) -> Response:
@@ -64,27 +66,38 @@ def create_app(
     """
     settings = settings or Settings()
     the_store = store if store is not None else open_store(settings.store, settings.reader_threads)
-    if not isinstance(the_store, SqliteStore):  # the PostgreSQL backend is another issue
-        raise ValueError("cityhub runs on the SQLite store for now")
-    # components install their tables and in-transaction hooks before the store starts
-    the_temporal = temporal.install(the_store, instance_limit=settings.temporal_instance_limit)
-    the_store.extra_schema.append(SUBSCRIPTION_SCHEMA)
-    the_store.extra_schema.append(REGISTRATION_SCHEMA)
-    the_store.extra_schema.append(OUTBOX_SCHEMA)  # after SUBSCRIPTION_SCHEMA: it has triggers on it
     the_term_maps = TermMaps()
-    the_store.tx_hooks.append(NotificationTrigger(the_term_maps).hook)  # same transaction
+    the_queue: OutboxQueue | None = None  # None: the SQLite outbox
+    the_temporal: Any
+    the_registrations: Any
+    the_subscriptions: SubscriptionStore
+    if isinstance(the_store, SqliteStore):
+        # components install their tables and in-transaction hooks before the store starts
+        the_temporal = temporal.install(the_store, instance_limit=settings.temporal_instance_limit)
+        the_store.extra_schema.append(SUBSCRIPTION_SCHEMA)
+        the_store.extra_schema.append(REGISTRATION_SCHEMA)
+        the_store.extra_schema.append(OUTBOX_SCHEMA)  # after SUBSCRIPTION_SCHEMA (triggers)
+        the_store.tx_hooks.append(NotificationTrigger(the_term_maps).hook)  # same transaction
+        the_subscriptions = SqliteSubscriptionStore(the_store)
+        the_registrations = SqliteRegistrationStore(the_store)
+    else:  # PostgreSQL: its schema comes from versioned migrations (cityhub.store.postgres)
+        from cityhub.store.postgres import wiring
+
+        parts = wiring.install(the_store, the_term_maps)
+        the_queue, the_subscriptions = parts.outbox, parts.subscriptions
+        the_temporal, the_registrations = parts.temporal, parts.registrations
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,
         max_bytes=settings.context_max_bytes,
     )
-    the_subscriptions = SqliteSubscriptionStore(the_store)
     the_dispatcher = Dispatcher(
         the_store,
         the_subscriptions,
         the_contexts,
         the_term_maps,
         max_attempts=settings.notification_max_attempts,
+        queue=the_queue,
     )
 
     @contextlib.asynccontextmanager
@@ -126,7 +139,7 @@ def create_app(
     app.state.temporal = the_temporal
     app.state.subscriptions = the_subscriptions
     app.state.notifier = the_dispatcher
-    app.state.registrations = SqliteRegistrationStore(the_store)
+    app.state.registrations = the_registrations
     app.state.contexts = the_contexts
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())
     return app

@@ -34,6 +34,12 @@ def cli(ctx: click.Context) -> None:
     default=None,
     help="Don't serve: GET this path in-process, print the body, exit.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Worker processes sharing the port (more than 1 needs a PostgreSQL store).",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -41,6 +47,7 @@ def serve(
     db: str | None,
     config: str | None,
     get_path: str | None,
+    workers: int,
 ) -> None:
     """Start the hub (NGSI-LD API under /ngsi-ld/v1)."""
     if db and not store:
@@ -49,6 +56,21 @@ def serve(
         settings = load_settings({"host": host, "port": port, "store": store}, config_file=config)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if workers > 1 and get_path is None:
+        from cityhub.store.open import is_postgres_url
+        from cityhub.workers import run_workers
+
+        if not is_postgres_url(settings.store):
+            raise click.UsageError(
+                "--workers above 1 needs a shared PostgreSQL store (--store postgresql://...): "
+                "SQLite serves one process"
+            )
+        click.echo(
+            f"cityhub {__version__}: {workers} workers, NGSI-LD API at http://{settings.host}:"
+            f"{settings.port}/ngsi-ld/v1",
+            err=True,
+        )
+        sys.exit(run_workers(settings, workers))
     from cityhub.app import create_app
 
     try:
@@ -78,6 +100,34 @@ async def _get(app: object, path: str) -> int:
             response = await client.get(path)
     click.echo(response.text)
     return 0 if response.status_code < 400 else 1
+
+
+@cli.command()
+@click.option("--store", "store", default=None, help="Store URL (default: the store setting).")
+@click.option(
+    "--config", default=None, type=click.Path(dir_okay=False), help="A cityhub.toml config file."
+)
+def migrate(store: str | None, config: str | None) -> None:
+    """Bring the store's schema up to date (the hub also does this when it starts)."""
+    try:
+        settings = load_settings({"store": store}, config_file=config)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    from cityhub.store.open import is_postgres_url
+
+    if not is_postgres_url(settings.store):
+        raise click.UsageError(
+            "migrate is for PostgreSQL stores; a SQLite store creates its schema when it opens"
+        )
+    from cityhub.store.postgres.migrate import run_migrations
+
+    try:
+        applied, current = asyncio.run(run_migrations(settings.store))
+    except Exception as exc:  # unreachable database, missing rights, newer schema
+        raise click.ClickException(f"migration failed: {exc}") from exc
+    for migration in applied:
+        click.echo(f"applied {migration.version:04d} {migration.name}")
+    click.echo(f"schema version {current}" + ("" if applied else " (already current)"))
 
 
 @cli.command("settings")

@@ -10,19 +10,30 @@ from starlette.testclient import TestClient
 
 from cityhub.app import create_app
 from cityhub.settings import Settings
+from tests.postgres.fixtures import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
 
 
-def make_client(tmp_path: Path, **overrides: object) -> TestClient:
-    settings = Settings(store=f"sqlite:///{tmp_path / 'test.db'}", **overrides)  # type: ignore[arg-type]
+def make_client(tmp_path: Path, store: str | None = None, **overrides: object) -> TestClient:
+    store = store or f"sqlite:///{tmp_path / 'test.db'}"
+    settings = Settings(store=store, **overrides)  # type: ignore[arg-type]
     return TestClient(create_app(settings), raise_server_exceptions=False)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every backend in turn (the contract suite): a fresh SQLite file, or a fresh schema of
+    PostgreSQL (skipped, with the reason, when no PostgreSQL can be had; tests/postgres)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with make_client(tmp_path) as c:
+def client(tmp_path: Path, store_url: str) -> Iterator[TestClient]:
+    with make_client(tmp_path, store_url) as c:
         yield c
 
 

@@ -36,6 +36,18 @@ def test_settings_lists_every_setting() -> None:
 
 
 def test_unsupported_store_url_is_a_usage_error() -> None:
-    result = CliRunner().invoke(cli, ["serve", "--store", "postgresql://localhost/x", "--get", "/"])
+    result = CliRunner().invoke(cli, ["serve", "--store", "mysql://localhost/x", "--get", "/"])
     assert result.exit_code == 2
-    assert "PostgreSQL store is not available yet" in result.output
+    assert "unsupported store URL" in result.output
+
+
+def test_workers_need_postgresql(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "w.db"), "--workers", "2"])
+    assert result.exit_code == 2
+    assert "needs a shared PostgreSQL store" in result.output
+
+
+def test_migrate_is_for_postgresql(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["migrate", "--store", f"sqlite:///{tmp_path / 'm.db'}"])
+    assert result.exit_code == 2
+    assert "creates its schema when it opens" in result.output

@@ -110,6 +110,9 @@ class Store(Protocol):
 
     def add_listener(self, fn: Callable[[list[Change]], Any]) -> None: ...
 
+    async def count_by_type(self, tenant: str, type_iri: str) -> int:
+        """How many entities of the tenant have this type."""
+
 
 class OutboxQueue(Protocol):
     """The delivery side of a store's notification outbox (DESIGN.md decision 4): claimed rows

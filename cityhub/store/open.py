@@ -1,18 +1,44 @@
-"""Open a store from its URL: ``sqlite:///path/to.db``, ``sqlite:///:memory:``."""
+"""Open a store from its URL: ``sqlite:///path/to.db``, ``sqlite:///:memory:`` or
+``postgresql://user:password@host:port/database`` (``postgres://`` too)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cityhub.store.sqlite.store import SqliteStore
 
+if TYPE_CHECKING:
+    from cityhub.store.postgres.store import PostgresStore
 
-def open_store(url: str, reader_threads: int = 4) -> SqliteStore:
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(POSTGRES_SCHEMES)
+
+
+def open_store(url: str, reader_threads: int = 4) -> SqliteStore | PostgresStore:
     """The store a URL names (not started: ``await store.start()``).
 
+    Args:
+        url: the store URL.
+        reader_threads: SQLite reader threads; for PostgreSQL, the pool holds twice as many
+            connections.
+
     Raises:
-        ValueError: the URL's scheme is not supported (yet).
+        ValueError: the URL's scheme is not supported, or the PostgreSQL driver is missing.
     """
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///") :], reader_threads=reader_threads)
-    if url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("the PostgreSQL store is not available yet; use sqlite:///PATH")
-    raise ValueError(f"unsupported store URL {url!r}; use sqlite:///PATH")
+    if is_postgres_url(url):
+        try:
+            from cityhub.store.postgres.store import PostgresStore
+        except ImportError as exc:  # asyncpg and greenlet are the "postgres" extra
+            raise ValueError(
+                f"the PostgreSQL store needs {exc.name}: pip install 'cityhub[postgres]'"
+            ) from exc
+        return PostgresStore(url, pool_size=2 * reader_threads)
+    raise ValueError(f"unsupported store URL {url!r}; use sqlite:///PATH or postgresql://...")
+
+
+__all__ = ["POSTGRES_SCHEMES", "is_postgres_url", "open_store"]

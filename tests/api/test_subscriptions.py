@@ -30,16 +30,16 @@ def _remote(request: httpx.Request) -> httpx.Response:
     return httpx.Response(404)
 
 
-def _app(tmp_path: Path) -> Any:
-    settings = Settings(store=f"sqlite:///{tmp_path / 't.db'}")
+def _app(tmp_path: Path, store_url: str | None = None) -> Any:
+    settings = Settings(store=store_url or f"sqlite:///{tmp_path / 't.db'}")
     fetcher = httpx.AsyncClient(transport=httpx.MockTransport(_remote))
     app = create_app(settings, contexts=ContextService(settings.base_url, client=fetcher))
     return app
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(_app(tmp_path), raise_server_exceptions=False) as c:
+def client(tmp_path: Path, store_url: str) -> Iterator[TestClient]:
+    with TestClient(_app(tmp_path, store_url), raise_server_exceptions=False) as c:
         yield c
 
 

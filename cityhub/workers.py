@@ -1,0 +1,79 @@
+"""``cityhub serve --workers N``: N worker processes serving one listening socket.
+
+The parent binds the socket and starts N processes (``spawn``: nothing of the parent's state is
+shared); each builds its own app with :func:`cityhub.app.create_app` and runs uvicorn on the
+inherited socket, so the kernel spreads connections over them. Workers are stateless: they share
+only the PostgreSQL database, as workers on other machines do (DESIGN.md decision 5). The parent
+stops them all on SIGINT/SIGTERM, and stops the others when one exits.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import socket
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from cityhub.settings import Settings
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket the workers share."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(settings: Settings, sock: socket.socket) -> None:
+    import uvicorn
+
+    from cityhub.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), log_level=settings.log_level, access_log=False, lifespan="on"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_workers(settings: Settings, workers: int) -> int:
+    """Serve with ``workers`` processes until a signal or a worker's exit; returns the exit code."""
+    sock = bind(settings.host, settings.port)
+    context = multiprocessing.get_context("spawn")
+    procs: list[BaseProcess] = []
+    for n in range(workers):
+        procs.append(
+            context.Process(target=_worker, args=(settings, sock), name=f"cityhub-worker-{n}")
+        )
+        procs[-1].start()
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stopping and all(p.is_alive() for p in procs):
+            time.sleep(0.2)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()  # uvicorn shuts down gracefully on SIGTERM
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+        sock.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    codes = [p.exitcode or 0 for p in procs]
+    return 0 if stopping else max(codes, default=0) or 1
+
+
+__all__ = ["bind", "run_workers"]
