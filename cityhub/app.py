@@ -45,6 +45,7 @@ from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA
 from cityhub.store.sqlite.registrations import REGISTRATION_SCHEMA, SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
+from cityhub.store.temporal import parse_retention
 from cityhub.subscriptions import SubscriptionStore
 
 
@@ -69,11 +70,20 @@ def create_app(
     the_term_maps = TermMaps()
     the_queue: OutboxQueue | None = None  # None: the SQLite outbox
     the_temporal: Any
+    the_history: Any = None  # SQLite: history migrations and retention pruning to start
     the_registrations: Any
     the_subscriptions: SubscriptionStore
     if isinstance(the_store, SqliteStore):
         # components install their tables and in-transaction hooks before the store starts
-        the_temporal = temporal.install(the_store, instance_limit=settings.temporal_instance_limit)
+        the_temporal = the_history = temporal.install(
+            the_store,
+            instance_limit=settings.temporal_instance_limit,
+            record=settings.history,
+            retention=parse_retention(
+                settings.history_retention_days, settings.history_retention_by_tenant
+            ),
+            prune_interval=settings.history_prune_interval,
+        )
         the_store.extra_schema.append(SUBSCRIPTION_SCHEMA)
         the_store.extra_schema.append(REGISTRATION_SCHEMA)
         the_store.extra_schema.append(OUTBOX_SCHEMA)  # after SUBSCRIPTION_SCHEMA (triggers)
@@ -103,11 +113,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await the_store.start()
+        if the_history is not None:
+            await the_history.start()
         await the_dispatcher.start()
         try:
             yield
         finally:
             await the_dispatcher.stop()
+            if the_history is not None:
+                await the_history.stop()
             await the_store.close()
             await the_contexts.aclose()
 

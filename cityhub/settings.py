@@ -42,6 +42,14 @@ SETTINGS: tuple[Setting, ...] = (
         1000,
         "Most attribute instances one temporal response carries (then 206 + Content-Range).",
     ),
+    Setting("history", True, "Record attribute instances of every entity change (temporal API)."),
+    Setting("history_retention_days", 0, "Days of history kept per tenant; 0 keeps everything."),
+    Setting(
+        "history_retention_by_tenant",
+        "",
+        "Per-tenant retention overriding history_retention_days: 'city1=30, city2=0'.",
+    ),
+    Setting("history_prune_interval", 3600.0, "Seconds between two history retention runs."),
     Setting(
         "notification_max_attempts",
         10,
@@ -69,6 +77,10 @@ class Settings:
     context_max_bytes: int = 1_048_576
     reader_threads: int = 4
     temporal_instance_limit: int = 1000
+    history: bool = True
+    history_retention_days: int = 0
+    history_retention_by_tenant: str = ""
+    history_prune_interval: float = 3600.0
     notification_max_attempts: int = 10
     public_url: str = ""
     log_level: str = "info"

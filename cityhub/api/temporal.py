@@ -28,44 +28,57 @@ from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_instance
 from cityhub.ngsild.names import check_uri
 from cityhub.ngsild.temporal import (
-    TemporalProjection,
     TemporalQuery,
     TemporalRepresentation,
+    aggregation_query_of,
     expand_temporal_entity,
-    paginate,
-    render_temporal_entity,
     representation_of,
     temporal_query_of,
 )
-from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.temporal import (
-    TEMPORAL_SCHEMA,
-    SqliteTemporalStore,
-    TemporalEntity,
-    record_change,
+from cityhub.ngsild.temporal_render import (
+    TemporalProjection,
+    paginate,
+    render_aggregated_entities,
+    render_temporal_entity,
 )
+from cityhub.store.sqlite.history import TEMPORAL_SCHEMA, record_change
+from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.sqlite.temporal import SqliteTemporalStore
+from cityhub.store.temporal import RetentionPolicy, TemporalEntity, TemporalStore
 
 BASE = "/ngsi-ld/v1/temporal"
 
 
-def install(store: SqliteStore, instance_limit: int = 1000) -> SqliteTemporalStore:
-    """Make ``store`` keep history: the schema runs at start-up and every change is recorded in
-    its own transaction. Call before ``store.start()``; put the result on ``app.state.temporal``.
+def install(
+    store: SqliteStore,
+    instance_limit: int = 1000,
+    *,
+    record: bool = True,
+    retention: RetentionPolicy | None = None,
+    prune_interval: float = 3600.0,
+) -> SqliteTemporalStore:
+    """Give ``store`` a history: the schema runs at start-up and, with ``record``, every change
+    is recorded in its own transaction. Call before ``store.start()``; put the result on
+    ``app.state.temporal`` and call its ``start()`` after the store's.
 
     Args:
         store: the hub's SQLite store.
         instance_limit: the most attribute instances one temporal response carries; beyond it
             the response is 206 Partial Content with a ``Content-Range`` (clause 6.3.10).
+        record: record the changes of the entity API (the ``history`` setting); the temporal
+            API's own writes are kept either way.
+        retention: how long instances are kept; None keeps everything.
+        prune_interval: seconds between two pruning runs when a retention is set.
     """
     if TEMPORAL_SCHEMA not in store.extra_schema:
         store.extra_schema.append(TEMPORAL_SCHEMA)
-    if record_change not in store.tx_hooks:
+    if record and record_change not in store.tx_hooks:
         store.tx_hooks.append(record_change)
-    return SqliteTemporalStore(store, instance_limit)
+    return SqliteTemporalStore(store, instance_limit, retention, prune_interval)
 
 
-def _temporal(request: Request) -> SqliteTemporalStore:
-    temporal: SqliteTemporalStore = request.app.state.temporal
+def _temporal(request: Request) -> TemporalStore:
+    temporal: TemporalStore = request.app.state.temporal
     return temporal
 
 
@@ -118,13 +131,8 @@ def _render_all(
     terms: TermMap,
     rep: TemporalRepresentation,
     proj: TemporalProjection,
-    tq: TemporalQuery,
-    media: str,
 ) -> list[dict[str, Any]]:
-    return [
-        neg.with_context(render_temporal_entity(head, hist, terms, rep, proj, tq), terms, media)
-        for head, hist in found
-    ]
+    return [render_temporal_entity(head, hist, terms, rep, proj) for head, hist in found]
 
 
 # ---- provision -------------------------------------------------------------------------
@@ -232,20 +240,29 @@ async def retrieve_entity(request: Request) -> Response:
     rep = representation_of(params)
     attrs = attrs_of(params, terms)
     proj = _projection(params, terms, attrs)
-    found = await _temporal(request).get_entity(
-        tenant,
-        entity_id,
-        tq,
-        attrs,
-        sorted(proj.dataset_ids, key=str) if proj.dataset_ids else None,
-    )
-    if found is None:
-        raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
-    head, history, known = found
-    if attrs is not None and not set(attrs) & known:
-        raise ResourceNotFound(f"entity {entity_id} has no history of {params['attrs']}")
-    content_range = paginate([history], _temporal(request).instance_limit, tq)
-    doc = render_temporal_entity(head, history, terms, rep, proj, tq)
+    dataset_ids = sorted(proj.dataset_ids, key=str) if proj.dataset_ids else None
+    temporal = _temporal(request)
+    limit = temporal.instance_limit
+    content_range: str | None
+    if rep.format == "aggregatedValues":
+        agg = aggregation_query_of(rep, tq, limit)
+        aggregated = await temporal.aggregate_entity(tenant, entity_id, tq, agg, attrs, dataset_ids)
+        if aggregated is None:
+            raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
+        head, periods, known = aggregated
+        _check_attrs(entity_id, attrs, known, params)
+        docs, content_range = render_aggregated_entities(
+            [(head, periods)], terms, rep, proj, agg, limit
+        )
+        doc = docs[0]
+    else:
+        found = await temporal.get_entity(tenant, entity_id, tq, attrs, dataset_ids)
+        if found is None:
+            raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
+        head, history, known = found
+        _check_attrs(entity_id, attrs, known, params)
+        content_range = paginate([history], limit, tq)
+        doc = render_temporal_entity(head, history, terms, rep, proj)
     if not doc:
         raise ResourceNotFound(f"nothing of entity {entity_id} is left after pick/omit")
     headers = neg.context_headers(terms, media)
@@ -259,25 +276,28 @@ async def retrieve_entity(request: Request) -> Response:
     )
 
 
-async def _respond_query(
-    request: Request,
-    found: list[TemporalEntity],
+def _check_attrs(
+    entity_id: str, attrs: list[str] | None, known: set[str], params: Mapping[str, str]
+) -> None:
+    if attrs is not None and not set(attrs) & known:
+        raise ResourceNotFound(f"entity {entity_id} has no history of {params['attrs']}")
+
+
+def _respond_query(
+    docs: list[dict[str, Any]],
     count: int | None,
+    content_range: str | None,
     terms: TermMap,
-    rep: TemporalRepresentation,
-    proj: TemporalProjection,
-    tq: TemporalQuery,
     media: str,
 ) -> Response:
     headers = neg.context_headers(terms, media)
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
-    content_range = paginate([h for _, h in found], _temporal(request).instance_limit, tq)
     if content_range is not None:
         headers["Content-Range"] = content_range
-    docs = _render_all(found, terms, rep, proj, tq, media)
+    body = [neg.with_context(doc, terms, media) for doc in docs]
     return neg.json_response(
-        docs, status=206 if content_range else 200, media=media, headers=headers
+        body, status=206 if content_range else 200, media=media, headers=headers
     )
 
 
@@ -295,8 +315,20 @@ async def _run_query(
     attrs = list(query.attrs) or None
     proj = _projection(params, terms, attrs)
     dataset_ids = sorted(proj.dataset_ids, key=str) if proj.dataset_ids is not None else None
-    found, count = await _temporal(request).query_entities(tenant, query, tq, dataset_ids)
-    return await _respond_query(request, found, count, terms, rep, proj, tq, media)
+    temporal = _temporal(request)
+    limit = temporal.instance_limit
+    content_range: str | None
+    if rep.format == "aggregatedValues":
+        agg = aggregation_query_of(rep, tq, limit)
+        aggregated, count = await temporal.aggregate_entities(tenant, query, tq, agg, dataset_ids)
+        docs, content_range = render_aggregated_entities(
+            list(aggregated), terms, rep, proj, agg, limit
+        )
+    else:
+        found, count = await temporal.query_entities(tenant, query, tq, dataset_ids)
+        content_range = paginate([h for _, h in found], limit, tq)
+        docs = _render_all(found, terms, rep, proj)
+    return _respond_query(docs, count, content_range, terms, media)
 
 
 async def query_entities(request: Request) -> Response:

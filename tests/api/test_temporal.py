@@ -207,6 +207,85 @@ def test_aggregated_values(client: TestClient) -> None:
     problem(client.get(f"{T}/{VID}", params={"options": "aggregatedValues"}), 400, "BadRequestData")
 
 
+def _sensor(client: TestClient) -> None:
+    body = vehicle(
+        "urn:ngsi-ld:Sensor:1",
+        temperature=[
+            {"type": "Property", "value": 10, "observedAt": "2024-01-01T00:00:00Z"},
+            {"type": "Property", "value": 20, "observedAt": "2024-01-01T00:30:00Z"},
+            {"type": "Property", "value": 40, "observedAt": "2024-01-01T02:10:00Z"},
+        ],
+    )
+    body["type"] = "Sensor"
+    assert client.post(T, json=body).status_code == 201
+
+
+# 4.5.19: every method, computed by hand; the empty period between two is listed
+def test_aggregated_every_method_with_an_empty_period(client: TestClient) -> None:
+    _sensor(client)
+    methods = "totalCount,distinctCount,sum,avg,min,max,stddev,sumsq"
+    params = {"options": "aggregatedValues", "aggrMethods": methods, "aggrPeriodDuration": "PT1H"}
+    doc = client.get(f"{T}/urn:ngsi-ld:Sensor:1", params=params).json()
+    periods = [
+        ["2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z"],  # 10, 20
+        ["2024-01-01T01:00:00Z", "2024-01-01T02:00:00Z"],  # nothing
+        ["2024-01-01T02:00:00Z", "2024-01-01T03:00:00Z"],  # 40
+    ]
+    expected = {
+        "totalCount": [2, 0, 1],
+        "distinctCount": [2, 0, 1],
+        "sum": [30.0, None, 40.0],
+        "avg": [15.0, None, 40.0],
+        "min": [10.0, None, 40.0],
+        "max": [20.0, None, 40.0],
+        "stddev": [5.0, None, 0.0],  # population: sqrt(((10-15)² + (20-15)²) / 2)
+        "sumsq": [500.0, None, 1600.0],
+    }
+    assert doc["temperature"] == {
+        "type": "Property",
+        **{m: [[v, *p] for v, p in zip(vs, periods, strict=True)] for m, vs in expected.items()},
+    }
+
+
+# 4.5.19.1: PT0S (or no aggrPeriodDuration) is one period over the query's time range
+def test_aggregated_whole_range_of_a_between_query(client: TestClient) -> None:
+    _sensor(client)
+    params = {
+        "options": "aggregatedValues",
+        "aggrMethods": "sum",
+        "aggrPeriodDuration": "PT0S",
+        "timerel": "between",
+        "timeAt": "2023-12-31T00:00:00Z",
+        "endTimeAt": "2024-01-02T00:00:00Z",
+    }
+    doc = client.get(f"{T}/urn:ngsi-ld:Sensor:1", params=params).json()
+    assert doc["temperature"]["sum"] == [[70.0, "2023-12-31T00:00:00Z", "2024-01-02T00:00:00Z"]]
+    params["aggrPeriodDuration"] = "P1D"  # the grid starts at timeAt
+    doc = client.get(f"{T}/urn:ngsi-ld:Sensor:1", params=params).json()
+    assert doc["temperature"]["sum"] == [[70.0, "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"]]
+
+
+# 5.7.4 with aggregatedValues, multi-instance attributes (one object per datasetId)
+def test_aggregated_query_entities(client: TestClient) -> None:
+    client.post(T, json=vehicle())
+    params = {
+        "type": "Vehicle",
+        "options": "aggregatedValues",
+        "aggrMethods": "totalCount",
+        "attrs": "fuelLevel",
+    }
+    (doc,) = client.get(T, params=params).json()
+    assert doc["fuelLevel"] == [
+        {"type": "Property", "totalCount": [[2, "2020-08-01T12:03:00Z", "2020-08-01T13:05:00Z"]]},
+        {
+            "type": "Property",
+            "datasetId": "urn:ngsi-ld:Dataset:fuel",
+            "totalCount": [[1, "2020-08-01T14:07:00Z", "2020-08-01T14:07:00Z"]],
+        },
+    ]
+    problem(client.get(T, params={**params, "aggrPeriodDuration": "P1X"}), 400, "BadRequestData")
+
+
 # history written by the entity API, in the same transaction (DESIGN.md decisions 2 and 4)
 def test_entity_api_changes_are_recorded(client: TestClient) -> None:
     body = {"id": VID, "type": "Vehicle", "speed": {"type": "Property", "value": 1}}
@@ -354,6 +433,36 @@ def test_instance_pagination(tmp_path: Path) -> None:
         assert len(r.json()["speed"]) + len(r.json()["fuelLevel"]) == 4
         r = client.get(f"{T}/{VID}", params={"lastN": "3"})
         assert r.status_code == 206 and r.headers["content-range"].endswith("/3")
+
+
+# 6.3.10 in the aggregated representation: a period counts as an instance
+def test_aggregated_pagination(tmp_path: Path) -> None:
+    with TestClient(_app(tmp_path, instance_limit=2), raise_server_exceptions=False) as client:
+        _sensor(client)
+        params = {"options": "aggregatedValues", "aggrMethods": "sum", "aggrPeriodDuration": "PT1H"}
+        r = client.get(f"{T}/urn:ngsi-ld:Sensor:1", params=params)
+        assert r.status_code == 206
+        assert r.headers["content-range"] == "date-time 2024-01-01T00:00:00Z-2024-01-01T02:00:00Z/*"
+        assert [v for v, _, _ in r.json()["temperature"]["sum"]] == [30.0, None]
+
+
+# the history setting: off, the entity API's changes are not recorded; the temporal API works
+def test_history_can_be_turned_off(tmp_path: Path) -> None:
+    settings = Settings(store=f"sqlite:///{tmp_path / 'off.db'}", history=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        body = {"id": VID, "type": "Vehicle", "speed": {"type": "Property", "value": 1}}
+        assert client.post(E, json=body).status_code == 201
+        assert client.get(f"{T}/{VID}").status_code == 404
+        assert client.post(T, json=vehicle("urn:ngsi-ld:Vehicle:2")).status_code == 201
+        assert len(client.get(f"{T}/urn:ngsi-ld:Vehicle:2").json()["speed"]) == 3
+
+
+def test_bad_retention_setting_is_refused_at_start(tmp_path: Path) -> None:
+    settings = Settings(
+        store=f"sqlite:///{tmp_path / 'r.db'}", history_retention_by_tenant="city1:30"
+    )
+    with pytest.raises(ValueError, match="history_retention_by_tenant"):
+        create_app(settings)
 
 
 # tenants keep separate histories (clause 4.20)

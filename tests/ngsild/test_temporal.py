@@ -3,25 +3,30 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from cityhub.errors import BadRequestData, InvalidRequest
+from cityhub.ngsild.aggregation import AggregationQuery, PeriodStats, Series
+from cityhub.ngsild.duration import Duration, parse_duration
 from cityhub.ngsild.temporal import (
-    Duration,
-    TemporalProjection,
     TemporalQuery,
     TemporalRepresentation,
+    aggregation_query_of,
     expand_temporal_entity,
     latest_instances,
     null_instance,
-    paginate,
-    parse_duration,
-    render_temporal_entity,
     representation_of,
     temporal_query_of,
+)
+from cityhub.ngsild.temporal_render import (
+    TemporalProjection,
+    paginate,
+    render_aggregated_entities,
+    render_temporal_entity,
 )
 
 DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
@@ -190,7 +195,7 @@ def _history() -> dict[str, list[dict[str, Any]]]:
 # 4.5.7 normalized temporal representation
 def test_render_normalized() -> None:
     doc = render_temporal_entity(
-        HEAD, _history(), TERMS, TemporalRepresentation(), TemporalProjection(), TemporalQuery()
+        HEAD, _history(), TERMS, TemporalRepresentation(), TemporalProjection()
     )
     assert doc["type"] == "Vehicle"
     assert doc["speed"][0] == {
@@ -209,7 +214,7 @@ def test_render_temporal_values_groups_datasets() -> None:
         {"type": "Relationship", "object": "urn:p:1", "_time": "T1", "_display_time": "T1"}
     ]
     rep = TemporalRepresentation(format="temporalValues")
-    doc = render_temporal_entity(HEAD, history, TERMS, rep, TemporalProjection(), TemporalQuery())
+    doc = render_temporal_entity(HEAD, history, TERMS, rep, TemporalProjection())
     default, dataset = doc["speed"]
     assert default["values"][0] == [120, "2020-08-01T12:03:00Z"]
     assert dataset == {
@@ -220,34 +225,129 @@ def test_render_temporal_values_groups_datasets() -> None:
     assert doc["rel"] == {"type": "Relationship", "objects": [["urn:p:1", "T1"]]}
 
 
-# 4.5.19 aggregated temporal representation
-def test_render_aggregated_values_by_hour() -> None:
-    rep = TemporalRepresentation(
-        format="aggregatedValues",
-        aggr_methods=("avg", "max", "totalCount"),
-        aggr_period=Duration(exact=timedelta(hours=1)),
+# 4.5.19 aggregated temporal representation: what the store computed, laid out per period
+def _series(*periods: PeriodStats, origin: str = "2020-08-01T12:03:00.000000Z") -> Series:
+    first, last = min(p.index for p in periods), max(p.index for p in periods)
+    return Series("Property", None, origin, list(periods), first, last)
+
+
+def _stats(index: int, *values: float) -> PeriodStats:
+    return PeriodStats(
+        index=index,
+        total=len(values),
+        distinct=len(set(values)),
+        n_numbers=len(values),
+        sum_numbers=float(sum(values)),
+        sumsq_numbers=float(sum(v * v for v in values)),
+        min_number=float(min(values)),
+        max_number=float(max(values)),
     )
-    doc = render_temporal_entity(
-        HEAD, _history(), TERMS, rep, TemporalProjection(), TemporalQuery()
+
+
+def _aggregated(
+    methods: tuple[str, ...], period: str | None, *series: Series, limit: int = 1000, **kw: Any
+) -> tuple[dict[str, Any], str | None]:
+    rep = TemporalRepresentation(format="aggregatedValues", aggr_methods=methods)
+    agg = AggregationQuery(methods, parse_duration(period) if period else None, **kw)
+    docs, content_range = render_aggregated_entities(
+        [(HEAD, {DEFAULT + "speed": list(series)})], TERMS, rep, TemporalProjection(), agg, limit
     )
-    assert doc["speed"]["avg"] == [
-        [100.0, "2020-08-01T12:03:00Z", "2020-08-01T13:03:00Z"],
-        [100.0, "2020-08-01T13:03:00Z", "2020-08-01T14:03:00Z"],
+    return docs[0], content_range
+
+
+def test_render_aggregated_values_with_an_empty_period() -> None:
+    doc, cut = _aggregated(
+        ("avg", "max", "totalCount"), "PT1H", _series(_stats(0, 120, 80), _stats(2, 100))
+    )
+    assert cut is None
+    assert doc["speed"] == {
+        "type": "Property",
+        "avg": [
+            [100.0, "2020-08-01T12:03:00Z", "2020-08-01T13:03:00Z"],
+            [None, "2020-08-01T13:03:00Z", "2020-08-01T14:03:00Z"],
+            [100.0, "2020-08-01T14:03:00Z", "2020-08-01T15:03:00Z"],
+        ],
+        "max": [
+            [120.0, "2020-08-01T12:03:00Z", "2020-08-01T13:03:00Z"],
+            [None, "2020-08-01T13:03:00Z", "2020-08-01T14:03:00Z"],
+            [100.0, "2020-08-01T14:03:00Z", "2020-08-01T15:03:00Z"],
+        ],
+        "totalCount": [
+            [2, "2020-08-01T12:03:00Z", "2020-08-01T13:03:00Z"],
+            [0, "2020-08-01T13:03:00Z", "2020-08-01T14:03:00Z"],
+            [1, "2020-08-01T14:03:00Z", "2020-08-01T15:03:00Z"],
+        ],
+    }
+
+
+def test_render_aggregated_whole_range_and_datasets() -> None:
+    stats = replace(_stats(0, 1, 2, 3), last_time="2020-08-01T18:00:00.000000Z")
+    other = Series("Property", "urn:d", "2020-08-01T12:00:00.000000Z", [_stats(0, 7)])
+    doc, _ = _aggregated(("sum",), None, _series(stats), other)
+    assert doc["speed"] == [
+        {"type": "Property", "sum": [[6.0, "2020-08-01T12:03:00Z", "2020-08-01T18:00:00Z"]]},
+        {
+            "type": "Property",
+            "datasetId": "urn:d",
+            "sum": [[7.0, "2020-08-01T12:00:00Z", "2020-08-01T12:00:00Z"]],
+        },
     ]
-    assert doc["speed"]["max"][0][0] == 120.0
-    assert doc["speed"]["totalCount"][0][0] == 2
+    # with between, the whole-range period is the query's range
+    doc, _ = _aggregated(("sum",), None, _series(stats), range_end="2020-08-02T00:00:00.000000Z")
+    assert doc["speed"]["sum"] == [[6.0, "2020-08-01T12:03:00Z", "2020-08-02T00:00:00Z"]]
+
+
+def test_render_aggregated_calendar_months() -> None:
+    doc, _ = _aggregated(
+        ("totalCount",),
+        "P1M",
+        _series(_stats(0, 1), _stats(1, 1), origin="2024-01-31T12:00:00.000000Z"),
+    )
+    assert doc["speed"]["totalCount"] == [
+        [1, "2024-01-31T12:00:00Z", "2024-02-29T12:00:00Z"],
+        [1, "2024-02-29T12:00:00Z", "2024-03-31T12:00:00Z"],
+    ]
+
+
+# 6.3.10 paging: in the aggregated representation a period counts as an instance
+def test_render_aggregated_pages_periods() -> None:
+    series = _series(_stats(0, 1), _stats(3, 2))
+    doc, cut = _aggregated(("sum",), "PT1H", series, limit=2)
+    assert cut == "date-time 2020-08-01T12:03:00Z-2020-08-01T14:03:00Z/*"
+    assert [v for v, _, _ in doc["speed"]["sum"]] == [1.0, None]
+    # the store cut the series short (max_periods): still a partial response
+    cut_short = Series("Property", None, "2020-08-01T12:03:00.000000Z", [_stats(0, 1)], 0, 9)
+    doc, cut = _aggregated(("sum",), "PT1H", cut_short, limit=5, max_periods=5)
+    assert cut == "date-time 2020-08-01T12:03:00Z-2020-08-01T17:03:00Z/*"
+    assert [v for v, _, _ in doc["speed"]["sum"]] == [1.0, None, None, None, None]
+
+
+def test_aggregation_query_of_a_temporal_query() -> None:
+    rep = representation_of(
+        {"options": "aggregatedValues", "aggrMethods": "sum", "aggrPeriodDuration": "PT0S"}
+    )
+    assert rep.aggr_period is None  # PT0S: one period over the whole range
+    between = temporal_query_of(
+        {
+            "timerel": "between",
+            "timeAt": "2020-01-01T00:00:00Z",
+            "endTimeAt": "2020-01-02T00:00:00Z",
+        }
+    )
+    agg = aggregation_query_of(rep, between, 50)
+    assert agg.origin == "2020-01-01T00:00:00.000000Z"
+    assert agg.range_end == "2020-01-02T00:00:00.000000Z"
+    assert agg.max_periods == 50 and not agg.newest_first
+    before = temporal_query_of({"timerel": "before", "timeAt": "2020-01-01T00:00:00Z"})
+    assert aggregation_query_of(rep, before, 50).origin is None
 
 
 def test_projection_pick_and_dataset() -> None:
     proj = TemporalProjection(pick={"id": None}, omit=None)
-    doc = render_temporal_entity(
-        HEAD, _history(), TERMS, TemporalRepresentation(), proj, TemporalQuery()
-    )
+    doc = render_temporal_entity(HEAD, _history(), TERMS, TemporalRepresentation(), proj)
     assert doc == {"id": "urn:ngsi-ld:Vehicle:1"}
     proj = TemporalProjection(dataset_ids=frozenset({"urn:other"}))
-    doc = render_temporal_entity(
-        HEAD, _history(), TERMS, TemporalRepresentation(), proj, TemporalQuery()
-    )
+    doc = render_temporal_entity(HEAD, _history(), TERMS, TemporalRepresentation(), proj)
     assert "speed" not in doc
 
 
@@ -270,6 +370,6 @@ def test_paginate_keeps_paged_out_attributes_empty() -> None:
     history[DEFAULT + "late"] = [_inst(1, "2021-01-01T00:00:00Z", 9)]
     paginate([history], 3, TemporalQuery())
     doc = render_temporal_entity(
-        HEAD, history, TERMS, TemporalRepresentation(), TemporalProjection(), TemporalQuery()
+        HEAD, history, TERMS, TemporalRepresentation(), TemporalProjection()
     )
     assert doc["late"] == []

@@ -1,266 +1,59 @@
-"""Temporal history in SQLite: an append-only table of attribute instances, written in the same
-transaction as the change it records (DESIGN.md decisions 2 and 4).
+"""Temporal provision and consumption over SQLite (ETSI GS CIM 009 v1.9.1 clauses
+5.6.11-5.6.16, 5.7.3-5.7.4): :class:`SqliteTemporalStore`, the SQLite implementation of
+``cityhub.store.temporal.TemporalStore``.
 
-Three tables:
-
-* ``attribute_instances``: one row per attribute instance ever recorded, with its
-  ``instanceId`` (a URN made here), ``observedAt`` normalized to UTC so time windows compare as
-  text, and the times it was recorded (``created_at``), patched (``modified_at``) and, for the
-  records of a deletion, ``deleted_at``. Indexed on (tenant, entity, attribute, observedAt) and
-  (tenant, entity, attribute, createdAt), so a time-window query reads only what it returns.
-* ``temporal_entities``: one row per entity with a history, shaped like ``entities`` (types,
-  scopes, system times and an ``attrs`` document of the latest instances), plus ``deleted_at``.
-  Temporal queries select entities here, with the same compiled ``q``/``scopeQ``/``orderBy``
-  SQL as the current state, so an entity deleted from the current state stays queryable.
-* ``temporal_types``: (tenant, type, id), the index of type selection.
-
-``record_change`` is the transaction hook the entity store calls for every create, update and
-delete. The temporal API's own writes (clause 5.6.11-5.6.16) go through ``SqliteTemporalStore``.
+Its SQL lives beside it: ``history.py`` (schema and the write path, including the transaction
+hook that records every entity change), ``temporal_sql.py`` (time windows, ``lastN`` and
+aggregation in ``GROUP BY``) and ``retention.py`` (pruning in small batches).
 """
 
 from __future__ import annotations
 
 import copy
 import sqlite3
-import threading
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
 from cityhub.errors import ResourceNotFound
 from cityhub.ngsild import ops
+from cityhub.ngsild.aggregation import AggregatedHistory, AggregationQuery, Series
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity, Instance
-from cityhub.ngsild.temporal import (
-    TemporalQuery,
-    latest_instances,
-    normalize_time,
-    null_instance,
-)
-from cityhub.store.base import Change, EntityQuery, Transaction
+from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
+from cityhub.store.base import EntityQuery, Transaction
 from cityhub.store.sqlite import compile as qcompile
+from cityhub.store.sqlite import retention, temporal_sql
+from cityhub.store.sqlite.history import (
+    by_dataset,
+    migrate,
+    recording_off,
+    strip_system,
+    upsert_instance,
+    value_number,
+    write_head,
+)
 from cityhub.store.sqlite.store import SqliteStore, SqliteTransaction, order_clause, where_clause
+from cityhub.store.temporal import (
+    AggregatedEntity,
+    Head,
+    History,
+    RetentionPolicy,
+    TemporalEntity,
+)
 
-TEMPORAL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS temporal_entities (
-  tenant TEXT NOT NULL,
-  id TEXT NOT NULL,
-  types TEXT NOT NULL,
-  scopes TEXT,
-  created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL,
-  deleted_at TEXT,
-  attrs TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS temporal_entities_pk ON temporal_entities (tenant, id);
-CREATE TABLE IF NOT EXISTS temporal_types (
-  tenant TEXT NOT NULL,
-  type TEXT NOT NULL,
-  id TEXT NOT NULL,
-  PRIMARY KEY (tenant, type, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS temporal_types_by_id ON temporal_types (tenant, id);
-CREATE TABLE IF NOT EXISTS attribute_instances (
-  seq INTEGER PRIMARY KEY,
-  tenant TEXT NOT NULL,
-  entity_id TEXT NOT NULL,
-  attr TEXT NOT NULL,
-  dataset_id TEXT NOT NULL DEFAULT '',
-  instance_id TEXT NOT NULL,
-  observed_at TEXT,
-  created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL,
-  deleted_at TEXT,
-  instance TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS attribute_instances_id
-  ON attribute_instances (tenant, instance_id);
-CREATE INDEX IF NOT EXISTS attribute_instances_observed
-  ON attribute_instances (tenant, entity_id, attr, observed_at);
-CREATE INDEX IF NOT EXISTS attribute_instances_created
-  ON attribute_instances (tenant, entity_id, attr, created_at);
-"""
-
-History = dict[str, list[Instance]]
-TemporalEntity = tuple[dict[str, Any], History]
+R = TypeVar("R")
 
 _SET_HEAD_ATTRS = (
     "UPDATE temporal_entities SET attrs = ?, modified_at = ? WHERE tenant = ? AND id = ?"
 )
 _HEAD_COLUMNS = "e.id, e.types, e.scopes, e.created_at, e.modified_at, e.deleted_at"
-_quiet = threading.local()  # set on the writer thread while the temporal API writes history itself
 
 
-@contextmanager
-def _hook_off() -> Iterator[None]:
-    _quiet.active = True
-    try:
-        yield
-    finally:
-        _quiet.active = False
-
-
-def new_instance_id() -> str:
-    return f"urn:ngsi-ld:Instance:{uuid.uuid4()}"
-
-
-# ---- writing ---------------------------------------------------------------------------
-
-
-def _strip(inst: Instance) -> Instance:
-    return {k: v for k, v in inst.items() if k not in ("createdAt", "modifiedAt", "instanceId")}
-
-
-def _insert(
-    conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
-) -> str:
-    body = _strip(inst)
-    deleted_at = body.pop("deletedAt", None)
-    observed = body.get("observedAt")
-    instance_id = new_instance_id()
-    conn.execute(
-        "INSERT INTO attribute_instances (tenant, entity_id, attr, dataset_id, instance_id, "
-        "observed_at, created_at, modified_at, deleted_at, instance) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            tenant,
-            entity_id,
-            attr,
-            body.get("datasetId") or "",
-            instance_id,
-            normalize_time(observed, "observedAt") if observed else None,
-            inst.get("modifiedAt") or now,
-            inst.get("modifiedAt") or now,
-            deleted_at,
-            orjson.dumps(body).decode(),
-        ),
-    )
-    return instance_id
-
-
-def _upsert(
-    conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
-) -> None:
-    """Add an instance; one with the same attribute, datasetId and observedAt is replaced
-    (clause 5.6.11: posting an instance again does not duplicate it)."""
-    observed = inst.get("observedAt")
-    if observed:
-        row = conn.execute(
-            "SELECT seq FROM attribute_instances WHERE tenant = ? AND entity_id = ? AND attr = ?"
-            " AND observed_at = ? AND dataset_id = ? AND deleted_at IS NULL",
-            (
-                tenant,
-                entity_id,
-                attr,
-                normalize_time(observed, "observedAt"),
-                inst.get("datasetId") or "",
-            ),
-        ).fetchone()
-        if row is not None:
-            conn.execute(
-                "UPDATE attribute_instances SET instance = ?, modified_at = ? WHERE seq = ?",
-                (orjson.dumps(_strip(inst)).decode(), now, row[0]),
-            )
-            return
-    _insert(conn, tenant, entity_id, attr, inst, now)
-
-
-def _write_head(
-    conn: sqlite3.Connection,
-    tenant: str,
-    entity: Entity,
-    attrs: Mapping[str, Any],
-    created_at: str,
-    now: str,
-    *,
-    types_changed: bool = True,
-) -> None:
-    conn.execute(
-        "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at, "
-        "deleted_at, attrs) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) "
-        "ON CONFLICT (tenant, id) DO UPDATE SET types = excluded.types, scopes = "
-        "excluded.scopes, modified_at = excluded.modified_at, deleted_at = NULL, "
-        "attrs = excluded.attrs",
-        (
-            tenant,
-            entity["id"],
-            orjson.dumps(entity["type"]).decode(),
-            orjson.dumps(entity["scope"]).decode() if entity.get("scope") else None,
-            created_at,
-            now,
-            orjson.dumps(attrs).decode(),
-        ),
-    )
-    if not types_changed:
-        return
-    conn.execute("DELETE FROM temporal_types WHERE tenant = ? AND id = ?", (tenant, entity["id"]))
-    conn.executemany(
-        "INSERT INTO temporal_types (tenant, type, id) VALUES (?, ?, ?)",
-        [(tenant, t, entity["id"]) for t in entity["type"]],
-    )
-
-
-def _changed(before: Instance | None, after: Instance) -> bool:
-    return before is None or before != after
-
-
-def _by_dataset(instances: Sequence[Instance]) -> dict[str | None, Instance]:
-    return {i.get("datasetId"): i for i in instances}
-
-
-def record_change(conn: sqlite3.Connection, change: Change) -> None:
-    """The transaction hook: record the instances a change made, in the change's transaction.
-
-    Created entities record every instance; updates record the instances that are new or
-    differ (an update rewrites ``modifiedAt``, so every instance written counts), and a
-    deleted attribute or entity records, per instance, an NGSI-LD Null with ``deletedAt``
-    (clause 4.5.0, 5.6.6).
-    """
-    if getattr(_quiet, "active", False):
-        return
-    now = now_iso()
-    tenant = change.tenant
-    before = change.before or {"attrs": {}}
-    after = change.after
-    if after is not None:
-        same_types = change.before is not None and change.before["type"] == after["type"]
-        _write_head(
-            conn,
-            tenant,
-            after,
-            after["attrs"],
-            after.get("createdAt") or now,
-            now,
-            types_changed=not same_types,
-        )
-    else:
-        conn.execute(
-            "UPDATE temporal_entities SET deleted_at = ?, modified_at = ? "
-            "WHERE tenant = ? AND id = ?",
-            (now, now, tenant, change.entity_id),
-        )
-    after_attrs: Mapping[str, list[Instance]] = after["attrs"] if after is not None else {}
-    for iri, instances in after_attrs.items():
-        old = _by_dataset(before["attrs"].get(iri, []))
-        for inst in instances:
-            if _changed(old.get(inst.get("datasetId")), inst):
-                _insert(conn, tenant, change.entity_id, iri, inst, now)
-    for iri, instances in before["attrs"].items():
-        new = _by_dataset(after_attrs.get(iri, []))
-        for inst in instances:
-            if inst.get("datasetId") not in new:
-                _insert(conn, tenant, change.entity_id, iri, null_instance(inst, now), now)
-
-
-# ---- reading ---------------------------------------------------------------------------
-
-
-def _head(row: Sequence[Any]) -> dict[str, Any]:
-    head: dict[str, Any] = {"id": row[0], "type": orjson.loads(row[1])}
+def _head(row: Sequence[Any]) -> Head:
+    head: Head = {"id": row[0], "type": orjson.loads(row[1])}
     if row[2]:
         head["scope"] = orjson.loads(row[2])
     head["createdAt"] = row[3]
@@ -268,44 +61,6 @@ def _head(row: Sequence[Any]) -> dict[str, Any]:
     if row[5]:
         head["deletedAt"] = row[5]
     return head
-
-
-def _time_column(tq: TemporalQuery) -> tuple[str, bool]:
-    """The SQL time of an instance along the query's timeproperty, and whether instances
-    without that time are left out (always, except for the default view with no timerel)."""
-    if tq.timeproperty == "observedAt":
-        if tq.timerel is None and not tq.timeproperty_given:
-            return "coalesce(h.observed_at, h.created_at)", False
-        return "h.observed_at", True
-    column = {"createdAt": "h.created_at", "modifiedAt": "h.modified_at"}
-    return column.get(tq.timeproperty, "h.deleted_at"), True
-
-
-def _instance_filter(
-    tq: TemporalQuery | None,
-    attrs: Sequence[str] | None,
-    dataset_ids: Sequence[str | None] | None,
-    params: list[Any],
-) -> str:
-    clauses: list[str] = []
-    if attrs:
-        clauses.append(f"h.attr IN ({','.join('?' * len(attrs))})")
-        params.extend(attrs)
-    if dataset_ids is not None:
-        clauses.append(f"h.dataset_id IN ({','.join('?' * len(dataset_ids))})")
-        params.extend(d or "" for d in dataset_ids)
-    if tq is not None:
-        column, required = _time_column(tq)
-        if required:
-            clauses.append(f"{column} IS NOT NULL")
-        start, end = tq.bounds()
-        if start is not None:
-            clauses.append(f"{column} >= ?")
-            params.append(start)
-        if end is not None:
-            clauses.append(f"{column} < ?")
-            params.append(end)
-    return "".join(f" AND {c}" for c in clauses)
 
 
 def _history(
@@ -319,24 +74,10 @@ def _history(
     out: dict[str, History] = {i: {} for i in ids}
     if not ids:
         return out
-    column, _ = _time_column(tq)
-    params: list[Any] = [tenant, *ids]
-    where = f"h.tenant = ? AND h.entity_id IN ({','.join('?' * len(ids))})" + _instance_filter(
-        tq, attrs, dataset_ids, params
-    )
-    select = (
-        "SELECT h.entity_id, h.attr, h.instance_id, h.created_at, h.modified_at, h.deleted_at,"
-        f" h.instance, {column} AS t, h.seq FROM attribute_instances h WHERE {where}"
-    )
-    if tq.last_n is not None:
-        select = (
-            "SELECT entity_id, attr, instance_id, created_at, modified_at, deleted_at, instance,"
-            " t, seq FROM (SELECT *, row_number() OVER (PARTITION BY entity_id, attr ORDER BY"
-            f" t DESC, seq DESC) AS rn FROM ({select})) WHERE rn <= ?"
-        )
-        params.append(tq.last_n)
-    rows = conn.execute(f"{select} ORDER BY 1, 2, t, seq", params).fetchall()
-    for entity_id, attr, instance_id, created, modified, deleted, body, t, seq in rows:
+    sql, params = temporal_sql.history_select(tenant, ids, tq, attrs, dataset_ids)
+    for entity_id, attr, instance_id, created, modified, deleted, body, t, seq in conn.execute(
+        sql, params
+    ):
         inst: Instance = orjson.loads(body)
         inst["instanceId"] = instance_id
         inst["createdAt"] = created
@@ -353,13 +94,72 @@ def _history(
     return out
 
 
+def _aggregated(
+    conn: sqlite3.Connection,
+    tenant: str,
+    ids: Sequence[str],
+    tq: TemporalQuery,
+    agg: AggregationQuery,
+    attrs: Sequence[str] | None,
+    dataset_ids: Sequence[str | None] | None,
+) -> dict[str, AggregatedHistory]:
+    out: dict[str, AggregatedHistory] = {i: {} for i in ids}
+    if not ids:
+        return out
+    temporal_sql.register_functions(conn)
+    sql, params = temporal_sql.aggregation_select(tenant, ids, tq, agg, attrs, dataset_ids)
+    last_seq: dict[int, Series] = {}
+    current: Series | None = None
+    key: tuple[str, str, str] | None = None
+    for row in conn.execute(sql, params):
+        if (row[0], row[1], row[2]) != key:
+            key = (row[0], row[1], row[2])
+            current = Series("", row[2] or None, row[3], first_index=int(row[-2]))
+            current.last_index = int(row[-1])
+            out[row[0]].setdefault(row[1], []).append(current)
+        assert current is not None
+        current.periods.append(temporal_sql.stats_of(row))
+        last_seq[int(row[8])] = current
+    # the type of each series, from one instance of it (no JSON parsing per row above)
+    seqs = list(last_seq)
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start : start + 500]
+        for seq, attr_type in conn.execute(
+            "SELECT seq, instance ->> '$.type' FROM attribute_instances WHERE seq IN "
+            f"({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            last_seq[int(seq)].attr_type = attr_type or "Property"
+    return out
+
+
 class SqliteTemporalStore:
     """Temporal provision and consumption (clauses 5.6.11-5.6.16, 5.7.3-5.7.4) over SQLite."""
 
-    def __init__(self, store: SqliteStore, instance_limit: int = 1000) -> None:
+    def __init__(
+        self,
+        store: SqliteStore,
+        instance_limit: int = 1000,
+        retention_policy: RetentionPolicy | None = None,
+        prune_interval: float = 3600.0,
+    ) -> None:
         self.store = store
         #: most instances one response carries; more are paged with Content-Range (206)
         self.instance_limit = instance_limit
+        self.retention_policy = retention_policy or RetentionPolicy()
+        self._pruner = retention.Pruner(store, self.retention_policy, prune_interval)
+
+    async def start(self) -> None:
+        """Bring an older history up to the schema; start pruning if a retention is set."""
+        await self.store.run_transaction(migrate)
+        self._pruner.start()
+
+    async def stop(self) -> None:
+        await self._pruner.stop()
+
+    async def prune(self, now: str | None = None) -> int:
+        """Delete what the retention policy no longer keeps (small transactions)."""
+        return await retention.prune(self.store, self.retention_policy, now)
 
     # ---- provision ---------------------------------------------------------------------
     async def create_or_update(self, tenant: str, entity: Entity) -> bool:
@@ -388,7 +188,7 @@ class SqliteTemporalStore:
                     if entity.get("scope"):
                         current["scope"] = entity["scope"]
                     ops.new_entity(current, now)
-                    with _hook_off():
+                    with recording_off():
                         tx.insert(current)
                 attrs: dict[str, Any] = copy.deepcopy(current["attrs"])
                 types = current["type"]
@@ -397,7 +197,7 @@ class SqliteTemporalStore:
                 types = list(dict.fromkeys([*orjson.loads(head[1]), *entity.get("type", [])]))
             self._add(conn, tenant, entity["id"], entity["attrs"], attrs, now)
             head_entity = {**entity, "type": types}
-            _write_head(conn, tenant, head_entity, attrs, now, now)
+            write_head(conn, tenant, head_entity, attrs, now, now)
             return created
 
         return await self.store.write(tenant, run)
@@ -413,8 +213,8 @@ class SqliteTemporalStore:
     ) -> None:
         for iri, instances in new.items():
             for inst in instances:
-                _upsert(conn, tenant, entity_id, iri, inst, now)
-            merged = _by_dataset(head_attrs.get(iri, []))
+                upsert_instance(conn, tenant, entity_id, iri, inst, now)
+            merged = by_dataset(head_attrs.get(iri, []))
             for latest in latest_instances({iri: instances})[iri]:
                 key = latest.get("datasetId")
                 old = merged.get(key)
@@ -457,7 +257,7 @@ class SqliteTemporalStore:
 
         def run(tx: Transaction) -> None:
             conn = cast(SqliteTransaction, tx).conn
-            with _hook_off():
+            with recording_off():
                 existed = tx.delete(entity_id)
             gone = conn.execute(
                 "DELETE FROM temporal_entities WHERE tenant = ? AND id = ?", (tenant, entity_id)
@@ -535,16 +335,17 @@ class SqliteTemporalStore:
 
         def run(conn: sqlite3.Connection) -> None:
             seq, inst = self._find_instance(conn, tenant, entity_id, attr, instance_id)
-            inst.update(_strip(fragment))
+            inst.update(strip_system(fragment))
             observed = inst.get("observedAt")
             conn.execute(
                 "UPDATE attribute_instances SET instance = ?, observed_at = ?, modified_at = ?,"
-                " dataset_id = ? WHERE seq = ?",
+                " dataset_id = ?, value_number = ? WHERE seq = ?",
                 (
                     orjson.dumps(inst).decode(),
                     normalize_time(observed, "observedAt") if observed else None,
                     now_iso(),
                     inst.get("datasetId") or "",
+                    value_number(inst),
                     seq,
                 ),
             )
@@ -563,17 +364,14 @@ class SqliteTemporalStore:
         await self.store.run_transaction(run)
 
     # ---- consumption -------------------------------------------------------------------
-    async def get_entity(
+    async def _read_entity(
         self,
         tenant: str,
         entity_id: str,
-        tq: TemporalQuery,
-        attrs: Sequence[str] | None = None,
-        dataset_ids: Sequence[str | None] | None = None,
-    ) -> tuple[dict[str, Any], History, set[str]] | None:
-        """Clause 5.7.3: the head, the history asked for, and every attribute with a history."""
-
-        def run(conn: sqlite3.Connection) -> tuple[dict[str, Any], History, set[str]] | None:
+        attrs: Sequence[str] | None,
+        read: Callable[[sqlite3.Connection, list[str]], dict[str, R]],
+    ) -> tuple[Head, R, set[str]] | None:
+        def run(conn: sqlite3.Connection) -> tuple[Head, R, set[str]] | None:
             row = conn.execute(
                 f"SELECT {_HEAD_COLUMNS} FROM temporal_entities e WHERE e.tenant = ? AND e.id = ?",
                 (tenant, entity_id),
@@ -581,17 +379,51 @@ class SqliteTemporalStore:
             if row is None:
                 return None
             known = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT DISTINCT attr FROM attribute_instances WHERE tenant = ? "
-                    "AND entity_id = ?",
-                    (tenant, entity_id),
-                )
+                a
+                for a in attrs or ()
+                if conn.execute(
+                    "SELECT 1 FROM attribute_instances WHERE tenant = ? AND entity_id = ?"
+                    " AND attr = ? LIMIT 1",
+                    (tenant, entity_id, a),
+                ).fetchone()
             }
-            history = _history(conn, tenant, [entity_id], tq, attrs, dataset_ids)[entity_id]
-            return _head(row), history, known
+            return _head(row), read(conn, [entity_id])[entity_id], known
 
         return await self.store.run_read(run)
+
+    async def get_entity(
+        self,
+        tenant: str,
+        entity_id: str,
+        tq: TemporalQuery,
+        attrs: Sequence[str] | None = None,
+        dataset_ids: Sequence[str | None] | None = None,
+    ) -> tuple[Head, History, set[str]] | None:
+        """Clause 5.7.3: the head, the history asked for, and which of ``attrs`` have a
+        history at all."""
+        return await self._read_entity(
+            tenant,
+            entity_id,
+            attrs,
+            lambda conn, ids: _history(conn, tenant, ids, tq, attrs, dataset_ids),
+        )
+
+    async def aggregate_entity(
+        self,
+        tenant: str,
+        entity_id: str,
+        tq: TemporalQuery,
+        agg: AggregationQuery,
+        attrs: Sequence[str] | None = None,
+        dataset_ids: Sequence[str | None] | None = None,
+    ) -> tuple[Head, AggregatedHistory, set[str]] | None:
+        """Clause 5.7.3 in the aggregated representation (4.5.19), computed in SQL."""
+        return await self._read_entity(
+            tenant,
+            entity_id,
+            attrs,
+            lambda conn, ids: _aggregated(conn, tenant, ids, tq, agg, attrs, dataset_ids),
+        )
 
     def _where(
         self,
@@ -613,10 +445,10 @@ class SqliteTemporalStore:
             # the compiled type query reads the current state's type index; ask ours instead
             sql = qcompile.compile_type_query(query.type_query, params, "e")
             clauses.append(sql.replace("entity_types", "temporal_types"))
-        column, required = _time_column(tq)
+        _, required = temporal_sql.time_column(tq)
         if query.attrs or required or dataset_ids is not None:
             inner: list[Any] = []
-            cond = _instance_filter(
+            cond = temporal_sql.instance_filter(
                 tq if required else None, list(query.attrs) or None, dataset_ids, inner
             )
             clauses.append(
@@ -625,6 +457,37 @@ class SqliteTemporalStore:
             )
             params.extend(inner)
         return " AND ".join(f"({c})" for c in clauses), params
+
+    async def _read_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        tq: TemporalQuery,
+        dataset_ids: Sequence[str | None] | None,
+        read: Callable[[sqlite3.Connection, list[str]], dict[str, R]],
+    ) -> tuple[list[tuple[Head, R]], int | None]:
+        where, params = self._where(tenant, query, tq, dataset_ids)
+        order, order_params = order_clause(query.order_by)
+
+        def run(conn: sqlite3.Connection) -> tuple[list[tuple[Head, R]], int | None]:
+            result: list[tuple[Head, R]] = []
+            if query.limit > 0:
+                rows = conn.execute(
+                    f"SELECT {_HEAD_COLUMNS} FROM temporal_entities e WHERE {where} "
+                    f"ORDER BY {order} LIMIT ? OFFSET ?",
+                    (*params, *order_params, query.limit, query.offset),
+                ).fetchall()
+                heads = [_head(r) for r in rows]
+                found = read(conn, [h["id"] for h in heads])
+                result = [(h, found[h["id"]]) for h in heads]
+            count = None
+            if query.count:
+                count = conn.execute(
+                    f"SELECT count(*) FROM temporal_entities e WHERE {where}", params
+                ).fetchone()[0]
+            return result, count
+
+        return await self.store.run_read(run)
 
     async def query_entities(
         self,
@@ -635,46 +498,49 @@ class SqliteTemporalStore:
     ) -> tuple[list[TemporalEntity], int | None]:
         """Clause 5.7.4: the page of entities with history matching the query, and the count
         when asked for. ``query.attrs`` selects the attributes whose history is returned."""
-        where, params = self._where(tenant, query, tq, dataset_ids)
-        order, order_params = order_clause(query.order_by)
+        attrs = list(query.attrs) or None
+        return await self._read_entities(
+            tenant,
+            query,
+            tq,
+            dataset_ids,
+            lambda conn, ids: _history(conn, tenant, ids, tq, attrs, dataset_ids),
+        )
 
-        def run(conn: sqlite3.Connection) -> tuple[list[TemporalEntity], int | None]:
-            result: list[TemporalEntity] = []
-            if query.limit > 0:
-                rows = conn.execute(
-                    f"SELECT {_HEAD_COLUMNS} FROM temporal_entities e WHERE {where} "
-                    f"ORDER BY {order} LIMIT ? OFFSET ?",
-                    (*params, *order_params, query.limit, query.offset),
-                ).fetchall()
-                heads = [_head(r) for r in rows]
-                histories = _history(
-                    conn,
-                    tenant,
-                    [h["id"] for h in heads],
-                    tq,
-                    list(query.attrs) or None,
-                    dataset_ids,
-                )
-                result = [(h, histories[h["id"]]) for h in heads]
-            count = None
-            if query.count:
-                count = conn.execute(
-                    f"SELECT count(*) FROM temporal_entities e WHERE {where}", params
-                ).fetchone()[0]
-            return result, count
-
-        return await self.store.run_read(run)
+    async def aggregate_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        tq: TemporalQuery,
+        agg: AggregationQuery,
+        dataset_ids: Sequence[str | None] | None = None,
+    ) -> tuple[list[AggregatedEntity], int | None]:
+        """Clause 5.7.4 in the aggregated representation (4.5.19), computed in SQL."""
+        attrs = list(query.attrs) or None
+        return await self._read_entities(
+            tenant,
+            query,
+            tq,
+            dataset_ids,
+            lambda conn, ids: _aggregated(conn, tenant, ids, tq, agg, attrs, dataset_ids),
+        )
 
     async def explain_history(self, tenant: str, entity_id: str, tq: TemporalQuery) -> list[str]:
         """SQLite's plan for reading one entity's history (tests prove the index is used)."""
-        column, _ = _time_column(tq)
-        params: list[Any] = [tenant, entity_id]
-        cond = _instance_filter(tq, None, None, params)
+        sql, params = temporal_sql.history_select(tenant, [entity_id], tq, None, None)
         rows = await self.store.run_read(
-            lambda conn: conn.execute(
-                "EXPLAIN QUERY PLAN SELECT h.instance FROM attribute_instances h WHERE "
-                f"h.tenant = ? AND h.entity_id = ?{cond} ORDER BY h.attr, {column}",
-                params,
-            ).fetchall()
+            lambda conn: conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
         )
         return [str(r[-1]) for r in rows]
+
+    async def explain_aggregation(
+        self, tenant: str, entity_id: str, tq: TemporalQuery, agg: AggregationQuery
+    ) -> list[str]:
+        """SQLite's plan for aggregating one entity's history."""
+        sql, params = temporal_sql.aggregation_select(tenant, [entity_id], tq, agg, None, None)
+
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            temporal_sql.register_functions(conn)
+            return conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+
+        return [str(r[-1]) for r in await self.store.run_read(run)]

@@ -1,0 +1,265 @@
+"""The aggregated temporal representation (ETSI GS CIM 009 v1.9.1 clause 4.5.19), pure part.
+
+A store computes, per attribute *series* (entity, attribute, datasetId) and per period, the
+sums and extremes of :class:`PeriodStats` in its own query language (SQL ``GROUP BY`` over a
+period index; see ``cityhub.store.sqlite.temporal_sql``). This module defines what it is asked
+(:class:`AggregationQuery`), what it returns (:class:`Series`), and turns that into the spec's
+shape: per method an array of ``[value, periodStart, periodEnd]``.
+
+Periods. The grid starts at ``timeAt`` when the query has one (``after``/``between``), else
+at the series' first instance; period ``k`` is ``[origin + k·d, origin + (k+1)·d)``. Every
+period from the first to the last one holding an instance is listed, the empty ones too
+(counts 0, other methods ``null``); periods before the first and after the last instance are
+not listed, so an open ``timerel=after`` range yields what the data covers (the ETSI suite's
+021_17 expects exactly that). Without ``aggrPeriodDuration`` (or with ``PT0S``) one period
+spans the query's time range, closed by the series' own first/last instance on an open side.
+
+Methods (tables 4.5.19.1-1 to -3): numbers, and booleans as 1/0, get every method; arrays
+their sizes for ``avg``/``min``/``max``/``sum``; strings (and ``@value`` date-times)
+lexicographic ``min``/``max``; everything ``totalCount`` and ``distinctCount``; a method that
+does not apply gives ``null``. ``stddev`` is the population standard deviation. Records of a
+deletion count in ``totalCount`` only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cityhub.ngsild.datetime import format_datetime, parse_datetime
+from cityhub.ngsild.duration import Duration
+
+AGGREGATION_METHODS = (
+    "totalCount",
+    "distinctCount",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "stddev",
+    "sumsq",
+)
+
+
+@dataclass(frozen=True)
+class AggregationQuery:
+    """What to compute, with times normalized to UTC (``YYYY-MM-DDTHH:MM:SS.ffffffZ``).
+
+    Attributes:
+        methods: ``aggrMethods``.
+        period: ``aggrPeriodDuration``; None = one period over the whole range.
+        origin: where the period grid starts (``timeAt`` of after/between); None = at each
+            series' first instance.
+        range_end: the query's closing edge (``endTimeAt`` of between, ``timeAt`` of
+            before): the end of the whole-range period; None = the series' last instance.
+        max_periods: the most periods a store returns per series (oldest first, or newest
+            first when ``newest_first``); more are left to the next page.
+    """
+
+    methods: tuple[str, ...]
+    period: Duration | None = None
+    origin: str | None = None
+    range_end: str | None = None
+    max_periods: int = 1000
+    newest_first: bool = False
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    """What a store computes over the instances of one period of one series.
+
+    ``numbers`` are the numeric values (booleans as 1/0), ``sizes`` the array sizes,
+    ``texts`` the strings; None where the period has none (or the method was not asked).
+    """
+
+    index: int
+    total: int = 0
+    distinct: int | None = None
+    first_time: str | None = None
+    last_time: str | None = None
+    n_numbers: int = 0
+    sum_numbers: float | None = None
+    sumsq_numbers: float | None = None
+    min_number: float | None = None
+    max_number: float | None = None
+    n_sizes: int = 0
+    sum_sizes: float | None = None
+    min_size: float | None = None
+    max_size: float | None = None
+    min_text: str | None = None
+    max_text: str | None = None
+
+
+@dataclass
+class Series:
+    """One attribute series: its periods holding instances, in index order.
+
+    ``first_index`` and ``last_index`` are those of the series' first and last non-empty
+    periods, also when the store left some out (``max_periods``): the renderer lists the
+    empty periods up to there and knows a page was cut.
+    """
+
+    attr_type: str
+    dataset_id: str | None
+    origin: str
+    periods: list[PeriodStats] = field(default_factory=list)
+    first_index: int = 0
+    last_index: int = 0
+
+
+AggregatedHistory = dict[str, list[Series]]  # attribute IRI → its series
+
+
+def method_value(method: str, stats: PeriodStats | None) -> Any:
+    """One method's value over one period (``stats`` None = an empty period)."""
+    if stats is None:
+        return 0 if method in ("totalCount", "distinctCount") else None
+    if method == "totalCount":
+        return stats.total
+    if method == "distinctCount":
+        return stats.distinct or 0
+    if stats.n_numbers:
+        return _numeric(method, stats.n_numbers, stats)
+    if stats.n_sizes and method in ("sum", "avg", "min", "max"):
+        if method == "sum":
+            return stats.sum_sizes
+        if method == "avg":
+            return (stats.sum_sizes or 0.0) / stats.n_sizes
+        return stats.min_size if method == "min" else stats.max_size
+    if method == "min":
+        return stats.min_text
+    if method == "max":
+        return stats.max_text
+    return None
+
+
+def _numeric(method: str, n: int, stats: PeriodStats) -> Any:
+    total = stats.sum_numbers or 0.0
+    if method == "sum":
+        return total
+    if method == "avg":
+        return total / n
+    if method == "min":
+        return stats.min_number
+    if method == "max":
+        return stats.max_number
+    sumsq = stats.sumsq_numbers or 0.0
+    if method == "sumsq":
+        return sumsq
+    mean = total / n
+    return math.sqrt(max(0.0, sumsq / n - mean * mean))  # stddev (population)
+
+
+def format_time(value: datetime) -> str:
+    """A period boundary, written without fractional seconds when it has none."""
+    return format_datetime(value).replace(".000000Z", "Z")
+
+
+@dataclass(frozen=True)
+class _Period:
+    start: datetime
+    end: datetime
+    stats: PeriodStats | None
+
+
+def _periods(series: Series, query: AggregationQuery) -> list[_Period]:
+    """The series' periods from its first to its last non-empty one, empty ones included."""
+    origin = parse_datetime(series.origin, "origin")
+    if query.period is None:
+        if not series.periods:
+            return []
+        stats = series.periods[0]
+        end_text = query.range_end or stats.last_time or series.origin
+        return [_Period(origin, parse_datetime(end_text, "end"), stats)]
+    by_index = {p.index: p for p in series.periods}
+    if not by_index:
+        return []
+    first = min(series.first_index, min(by_index))
+    last = max(series.last_index, max(by_index))
+    if query.newest_first:
+        first = max(first, last - query.max_periods + 1)
+    else:
+        last = min(last, first + query.max_periods - 1)
+    step = query.period
+    return [
+        _Period(step.add_to(origin, k), step.add_to(origin, k + 1), by_index.get(k))
+        for k in range(first, last + 1)
+    ]
+
+
+def page_periods(
+    histories: Sequence[AggregatedHistory], query: AggregationQuery, limit: int
+) -> tuple[list[dict[str, list[tuple[Series, list[_Period]]]]], str | None]:
+    """Lay out every series' periods and keep at most ``limit`` of them over all
+    ``histories``: the oldest, or the newest with ``newest_first`` (clause 6.3.10 paging,
+    one period standing for one instance).
+
+    Returns:
+        per history, attribute IRI → (series, kept periods); and the ``Content-Range`` value
+        (``date-time <start>-<end>/*``) when periods were left out, else None.
+    """
+    laid = [
+        {iri: [(s, _periods(s, query)) for s in series] for iri, series in history.items()}
+        for history in histories
+    ]
+    everything = [
+        (p.start, n, i, j, pos, p)
+        for n, history in enumerate(laid)
+        for i, series in enumerate(history.values())
+        for j, (_, periods) in enumerate(series)
+        for pos, p in enumerate(periods)
+    ]
+    truncated = any(
+        s.periods and (s.last_index > s.periods[-1].index or s.first_index < s.periods[0].index)
+        for history in histories
+        for series in history.values()
+        for s in series
+    )
+    if len(everything) <= limit and not truncated:
+        return laid, None
+    everything.sort(key=lambda e: e[:5], reverse=query.newest_first)
+    kept = everything[:limit]
+    keep = {k[1:5] for k in kept}
+    out = [
+        {
+            iri: [
+                (s, [p for pos, p in enumerate(periods) if (n, i, j, pos) in keep])
+                for j, (s, periods) in enumerate(series)
+            ]
+            for i, (iri, series) in enumerate(history.items())
+        }
+        for n, history in enumerate(laid)
+    ]
+    if not kept:
+        return out, None
+    first = min(k[5].start for k in kept)
+    last = max(k[5].end for k in kept)
+    if query.newest_first:
+        first, last = last, first
+    return out, f"date-time {format_time(first)}-{format_time(last)}/*"
+
+
+def render_series(
+    attr_type: str, laid: Sequence[tuple[Series, list[_Period]]], query: AggregationQuery
+) -> Any:
+    """One attribute's member: an object per datasetId with one array per method."""
+    out = []
+    for series, periods in laid:
+        doc: dict[str, Any] = {"type": series.attr_type or attr_type}
+        if series.dataset_id is not None:
+            doc["datasetId"] = series.dataset_id
+        for method in query.methods:
+            doc[method] = [
+                [method_value(method, p.stats), format_time(p.start), format_time(p.end)]
+                for p in periods
+            ]
+        out.append(doc)
+    return out[0] if len(out) == 1 else out
+
+
+def series_type(history: Mapping[str, list[Series]], iri: str) -> str:
+    found = history.get(iri) or []
+    return found[0].attr_type if found else "Property"

@@ -1,0 +1,277 @@
+"""Temporal history in SQLite, the write path: an append-only table of attribute instances,
+written in the same transaction as the change it records (DESIGN.md decisions 2 and 4).
+
+Three tables:
+
+* ``attribute_instances``: one row per attribute instance ever recorded, with its
+  ``instanceId`` (a URN made here), ``observedAt`` normalized to UTC so time windows compare as
+  text, the times it was recorded (``created_at``), patched (``modified_at``) and, for the
+  records of a deletion, ``deleted_at``, and ``value_number``: the value when it is a JSON
+  number (booleans as 1/0, clause 4.5.19.1), so aggregation reads a column instead of parsing
+  JSON. Indexed on (tenant, entity, attribute, observedAt) and (tenant, entity, attribute,
+  createdAt), so a time-window query reads only what it returns.
+* ``temporal_entities``: one row per entity with a history, shaped like ``entities`` (types,
+  scopes, system times and an ``attrs`` document of the latest instances), plus ``deleted_at``.
+  Temporal queries select entities here, with the same compiled ``q``/``scopeQ``/``orderBy``
+  SQL as the current state, so an entity deleted from the current state stays queryable.
+* ``temporal_types``: (tenant, type, id), the index of type selection.
+
+:func:`record_change` is the transaction hook the entity store calls for every create, update
+and delete; the temporal API's own writes use :func:`upsert_instance` and :func:`write_head`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from cityhub.ngsild.datetime import now_iso
+from cityhub.ngsild.entity import Entity, Instance
+from cityhub.ngsild.temporal import normalize_time, null_instance
+from cityhub.store.base import Change
+
+TEMPORAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS temporal_entities (
+  tenant TEXT NOT NULL,
+  id TEXT NOT NULL,
+  types TEXT NOT NULL,
+  scopes TEXT,
+  created_at TEXT NOT NULL,
+  modified_at TEXT NOT NULL,
+  deleted_at TEXT,
+  attrs TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS temporal_entities_pk ON temporal_entities (tenant, id);
+CREATE TABLE IF NOT EXISTS temporal_types (
+  tenant TEXT NOT NULL,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  PRIMARY KEY (tenant, type, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS temporal_types_by_id ON temporal_types (tenant, id);
+CREATE TABLE IF NOT EXISTS attribute_instances (
+  seq INTEGER PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  attr TEXT NOT NULL,
+  dataset_id TEXT NOT NULL DEFAULT '',
+  instance_id TEXT NOT NULL,
+  observed_at TEXT,
+  created_at TEXT NOT NULL,
+  modified_at TEXT NOT NULL,
+  deleted_at TEXT,
+  instance TEXT NOT NULL,
+  value_number REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS attribute_instances_id
+  ON attribute_instances (tenant, instance_id);
+CREATE INDEX IF NOT EXISTS attribute_instances_observed
+  ON attribute_instances (tenant, entity_id, attr, observed_at);
+CREATE INDEX IF NOT EXISTS attribute_instances_created
+  ON attribute_instances (tenant, entity_id, attr, created_at);
+"""
+
+_quiet = threading.local()  # set on the writer thread while the temporal API writes history itself
+
+
+@contextmanager
+def recording_off() -> Iterator[None]:
+    """Inside, :func:`record_change` records nothing (the temporal API writes the history of
+    the entity changes it makes itself)."""
+    _quiet.active = True
+    try:
+        yield
+    finally:
+        _quiet.active = False
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a history written by an older cityhub up to this schema (idempotent)."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(attribute_instances)")}
+    if "value_number" not in columns:
+        conn.execute("ALTER TABLE attribute_instances ADD COLUMN value_number REAL")
+        conn.execute(
+            "UPDATE attribute_instances SET value_number = CASE json_type(instance, '$.value')"
+            " WHEN 'integer' THEN json_extract(instance, '$.value')"
+            " WHEN 'real' THEN json_extract(instance, '$.value')"
+            " WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
+            " WHERE deleted_at IS NULL AND json_extract(instance, '$.type') = 'Property'"
+        )
+
+
+def new_instance_id() -> str:
+    return f"urn:ngsi-ld:Instance:{uuid.uuid4()}"
+
+
+def value_number(inst: Instance) -> float | None:
+    """The number a Property instance's value stands for in aggregation (clause 4.5.19.1:
+    booleans count as 1 and 0), else None."""
+    if inst.get("type", "Property") != "Property" or "deletedAt" in inst:
+        return None
+    value = inst.get("value")
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def strip_system(inst: Instance) -> Instance:
+    """The instance without the members the history keeps in columns."""
+    return {k: v for k, v in inst.items() if k not in ("createdAt", "modifiedAt", "instanceId")}
+
+
+_INSERT = (
+    "INSERT INTO attribute_instances (tenant, entity_id, attr, dataset_id, instance_id, "
+    "observed_at, created_at, modified_at, deleted_at, instance, value_number) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _row(tenant: str, entity_id: str, attr: str, inst: Instance, now: str) -> tuple[Any, ...]:
+    body = strip_system(inst)
+    deleted_at = body.pop("deletedAt", None)
+    observed = body.get("observedAt")
+    recorded = inst.get("modifiedAt") or now
+    return (
+        tenant,
+        entity_id,
+        attr,
+        body.get("datasetId") or "",
+        new_instance_id(),
+        normalize_time(observed, "observedAt") if observed else None,
+        recorded,
+        recorded,
+        deleted_at,
+        orjson.dumps(body).decode(),
+        None if deleted_at else value_number(body),
+    )
+
+
+def insert_instance(
+    conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
+) -> None:
+    conn.execute(_INSERT, _row(tenant, entity_id, attr, inst, now))
+
+
+def upsert_instance(
+    conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
+) -> None:
+    """Add an instance; one with the same attribute, datasetId and observedAt is replaced
+    (clause 5.6.11: posting an instance again does not duplicate it)."""
+    observed = inst.get("observedAt")
+    if observed:
+        row = conn.execute(
+            "SELECT seq FROM attribute_instances WHERE tenant = ? AND entity_id = ? AND attr = ?"
+            " AND observed_at = ? AND dataset_id = ? AND deleted_at IS NULL",
+            (
+                tenant,
+                entity_id,
+                attr,
+                normalize_time(observed, "observedAt"),
+                inst.get("datasetId") or "",
+            ),
+        ).fetchone()
+        if row is not None:
+            body = strip_system(inst)
+            conn.execute(
+                "UPDATE attribute_instances SET instance = ?, modified_at = ?, value_number = ?"
+                " WHERE seq = ?",
+                (orjson.dumps(body).decode(), now, value_number(body), row[0]),
+            )
+            return
+    insert_instance(conn, tenant, entity_id, attr, inst, now)
+
+
+def write_head(
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity: Entity,
+    attrs: Mapping[str, Any],
+    created_at: str,
+    now: str,
+    *,
+    types_changed: bool = True,
+) -> None:
+    """Create or replace the ``temporal_entities`` row of an entity (and its type index)."""
+    conn.execute(
+        "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at, "
+        "deleted_at, attrs) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) "
+        "ON CONFLICT (tenant, id) DO UPDATE SET types = excluded.types, scopes = "
+        "excluded.scopes, modified_at = excluded.modified_at, deleted_at = NULL, "
+        "attrs = excluded.attrs",
+        (
+            tenant,
+            entity["id"],
+            orjson.dumps(entity["type"]).decode(),
+            orjson.dumps(entity["scope"]).decode() if entity.get("scope") else None,
+            created_at,
+            now,
+            orjson.dumps(attrs).decode(),
+        ),
+    )
+    if not types_changed:
+        return
+    conn.execute("DELETE FROM temporal_types WHERE tenant = ? AND id = ?", (tenant, entity["id"]))
+    conn.executemany(
+        "INSERT INTO temporal_types (tenant, type, id) VALUES (?, ?, ?)",
+        [(tenant, t, entity["id"]) for t in entity["type"]],
+    )
+
+
+def by_dataset(instances: Sequence[Instance]) -> dict[str | None, Instance]:
+    return {i.get("datasetId"): i for i in instances}
+
+
+def record_change(conn: sqlite3.Connection, change: Change) -> None:
+    """The transaction hook: record the instances a change made, in the change's transaction.
+
+    Created entities record every instance; updates record the instances that are new or
+    differ (an update rewrites ``modifiedAt``, so every instance written counts), and a
+    deleted attribute or entity records, per instance, an NGSI-LD Null with ``deletedAt``
+    (clause 4.5.0, 5.6.6).
+    """
+    if getattr(_quiet, "active", False):
+        return
+    now = now_iso()
+    tenant = change.tenant
+    before = change.before or {"attrs": {}}
+    after = change.after
+    if after is not None:
+        same_types = change.before is not None and change.before["type"] == after["type"]
+        write_head(
+            conn,
+            tenant,
+            after,
+            after["attrs"],
+            after.get("createdAt") or now,
+            now,
+            types_changed=not same_types,
+        )
+    else:
+        conn.execute(
+            "UPDATE temporal_entities SET deleted_at = ?, modified_at = ? "
+            "WHERE tenant = ? AND id = ?",
+            (now, now, tenant, change.entity_id),
+        )
+    rows: list[tuple[Any, ...]] = []
+    after_attrs: Mapping[str, list[Instance]] = after["attrs"] if after is not None else {}
+    for iri, instances in after_attrs.items():
+        old = by_dataset(before["attrs"].get(iri, []))
+        for inst in instances:
+            previous = old.get(inst.get("datasetId"))
+            if previous is None or previous != inst:
+                rows.append(_row(tenant, change.entity_id, iri, inst, now))
+    for iri, instances in before["attrs"].items():
+        new = by_dataset(after_attrs.get(iri, []))
+        for inst in instances:
+            if inst.get("datasetId") not in new:
+                rows.append(_row(tenant, change.entity_id, iri, null_instance(inst, now), now))
+    if rows:
+        conn.executemany(_INSERT, rows)
