@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from cityhub import __version__
-from cityhub.settings import SETTINGS, load_settings
+from cityhub.settings import SETTINGS, Settings, load_settings
 
 
 @click.group(invoke_without_command=True)
@@ -135,3 +138,112 @@ def show_settings() -> None:
     """List every setting with its default, environment variable and help."""
     for s in SETTINGS:
         click.echo(f"{s.name:24} {s.env:32} {s.default!r:28} {s.help}")
+
+
+# ---- cityhub demo ---------------------------------------------------------------------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _options_of(command: click.Command, **helps: str) -> Callable[[_F], _F]:
+    """Give a command another command's options (same names, types and parsing), with the
+    help text changed where ``helps`` says."""
+
+    def apply(f: _F) -> _F:
+        chosen = []
+        for param in command.params:
+            if param.name in helps:
+                param = copy.copy(param)
+                if helps[param.name] and isinstance(param, click.Option):
+                    param.help = helps[param.name]
+                chosen.append(param)
+        # click collects decorator params last-first; keep the original order on screen
+        f.__click_params__ = [*getattr(f, "__click_params__", []), *reversed(chosen)]  # type: ignore[attr-defined]
+        return f
+
+    return apply
+
+
+def _hub_settings(
+    host: str | None, port: int | None, store: str | None, db: str | None, config: str | None
+) -> Settings:
+    """Settings from the options ``serve`` and ``demo`` share (``--db`` is a store shorthand)."""
+    if db and not store:
+        store = f"sqlite:///{db}"
+    try:
+        return load_settings({"host": host, "port": port, "store": store}, config_file=config)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@cli.command()
+@_options_of(
+    serve,
+    host="",
+    port="",
+    store="Store URL (default: a fresh temporary SQLite store, removed on exit).",
+    db="Shorthand for --store sqlite:///PATH (a kept store: restarts resume the city).",
+    config="",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per real second (60: an hour a minute).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the simulated readings."
+)
+@click.option(
+    "--backfill-days",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Days of history written on first start.",
+)
+@click.option(
+    "--start",
+    default=None,
+    help="Simulated start time, ISO 8601 (default now; without a zone, Korean time).",
+)
+def demo(
+    host: str | None,
+    port: int | None,
+    store: str | None,
+    db: str | None,
+    config: str | None,
+    speed: float,
+    seed: int,
+    backfill_days: float,
+    start: str | None,
+) -> None:
+    """Start the hub with the Seongnam demo city, kept alive by a simulator."""
+    import shutil
+    import tempfile
+
+    from cityhub.demo.clock import parse_start
+    from cityhub.demo.runner import DemoOptions, run_demo
+
+    try:
+        start_at = parse_start(start) if start else None
+    except ValueError as exc:
+        raise click.UsageError(f"--start: {exc}") from exc
+    fresh = None
+    if not (store or db):
+        fresh = tempfile.mkdtemp(prefix="cityhub-demo-")
+        store = f"sqlite:///{fresh}/seongnam.db"
+    settings = _hub_settings(host, port, store, db, config)
+    options = DemoOptions(speed=speed, seed=seed, backfill_days=backfill_days, start=start_at)
+    try:
+        asyncio.run(run_demo(settings, options, echo=click.echo))
+    except KeyboardInterrupt:
+        pass
+    except SystemExit as exc:  # uvicorn could not start; it has logged why
+        raise click.ClickException(
+            f"the hub could not start on {settings.host}:{settings.port}"
+        ) from exc
+    finally:
+        if fresh is not None:
+            shutil.rmtree(fresh, ignore_errors=True)
+    click.echo("cityhub demo: stopped")

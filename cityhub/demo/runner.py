@@ -1,0 +1,149 @@
+"""``cityhub demo``'s body: the hub on a real HTTP port, and the simulator writing to it over
+HTTP. This is the only module of the demo that builds the app (delivery layer); the simulator
+itself is a plain NGSI-LD client.
+
+Ctrl-C stops the simulator first, then the server (uvicorn's graceful shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from cityhub.demo.city import City, build_city
+from cityhub.demo.clock import KST, SimClock
+from cityhub.demo.simulator import API, Simulator, simulate
+from cityhub.settings import Settings
+
+TRAFFIC_EXAMPLE = "urn:ngsi-ld:TrafficFlowObserved:seongnam:41133:seongnamdaero-moran-inbound"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``cityhub demo`` runs with, besides the hub's settings.
+
+    Attributes:
+        speed: simulated seconds per real second.
+        seed: the seed of every simulated reading.
+        backfill_days: days of history written on first start.
+        start: the simulated time at start (None: now).
+    """
+
+    speed: float = 1.0
+    seed: int = 0
+    backfill_days: float = 2.0
+    start: datetime | None = None
+
+
+def base_url(settings: Settings) -> str:
+    """Where a client on this machine reaches the hub."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def try_these(url: str) -> list[str]:
+    """Three curl commands that show what the demo city holds."""
+    api = url + API
+    return [
+        f"curl '{api}/entities?type=AirQualityObserved&attrs=name,pm25,pm10,airQualityLevel"
+        f"&options=keyValues&lang=en&limit=6'",
+        f"curl -g '{api}/entities?type=OffStreetParking&georel=near;maxDistance==3000"
+        f"&geometry=Point&coordinates=[127.1112,37.3948]&attrs=name,availableSpotNumber"
+        f"&options=keyValues&lang=ko'",
+        f"curl '{api}/temporal/entities/{quote(TRAFFIC_EXAMPLE, safe=':')}"
+        f"?attrs=intensity,averageVehicleSpeed&options=temporalValues&lastN=12'",
+    ]
+
+
+def banner(url: str, city: City, count: int, clock: SimClock, settings: Settings) -> str:
+    geo = city.geography
+    now = clock.start.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
+    lines = [
+        f"cityhub demo: {geo.city.name_en} ({geo.city.name_ko}) is live: {count} entities in "
+        f"{len(geo.gus)} gu and {len(geo.dongs)} dong; simulated time from {now}, "
+        f"{clock.speed:g}x real time",
+        f"  NGSI-LD API: {url}{API}   (store {settings.store})",
+        "  Try:",
+        *(f"    {command}" for command in try_these(url)),
+        "  Ctrl-C stops the hub and the simulator.",
+    ]
+    return "\n".join(lines)
+
+
+async def run_demo(
+    settings: Settings, options: DemoOptions, echo: Callable[[str], None] = print
+) -> None:
+    """Serve the hub and keep the demo city alive until Ctrl-C (or the server stops).
+
+    Raises:
+        SystemExit: the server could not start (uvicorn exits, e.g. when the port is taken).
+    """
+    import uvicorn
+
+    from cityhub.app import create_app
+
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    )
+    loop = asyncio.get_running_loop()
+    sim_task: asyncio.Task[None] | None = None
+    original_exit = server.handle_exit
+
+    def handle_exit(sig: int, frame: FrameType | None) -> None:
+        if sim_task is not None:  # stop writing before the server goes away
+            loop.call_soon_threadsafe(sim_task.cancel)
+        original_exit(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving  # a failed start exits (uvicorn raises SystemExit)
+            return
+        await asyncio.sleep(0.05)
+    url = base_url(settings)
+    city = build_city()
+    clock = SimClock(options.start or datetime.now(UTC), options.speed)
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        sim = Simulator(client, city, options.seed, report=echo)
+
+        def seeded(count: int) -> None:
+            echo(banner(url, city, count, clock, settings))
+
+        sim_task = asyncio.create_task(
+            simulate(sim, clock, backfill_days=options.backfill_days, on_seeded=seeded)
+        )
+        try:
+            await asyncio.wait({serving, sim_task}, return_when=asyncio.FIRST_COMPLETED)
+            if sim_task.done() and not sim_task.cancelled() and sim_task.exception():
+                echo(f"cityhub demo: the simulator stopped: {sim_task.exception()!r}")
+        finally:
+            sim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await sim_task
+            server.should_exit = True
+            await _quietly(serving)
+
+
+async def _quietly(task: asyncio.Task[Any]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
