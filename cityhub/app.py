@@ -107,6 +107,7 @@ def create_app(
         the_contexts,
         the_term_maps,
         max_attempts=settings.notification_max_attempts,
+        max_delay=settings.notification_retry_max_delay,
         queue=the_queue,
     )
 

@@ -55,6 +55,11 @@ SETTINGS: tuple[Setting, ...] = (
         10,
         "Deliveries tried per notification (exponential backoff) before it is given up.",
     ),
+    Setting(
+        "notification_retry_max_delay",
+        60.0,
+        "Longest wait in seconds between two attempts of a notification (backoff 1, 2, 4 ... s).",
+    ),
     Setting("public_url", "", "Base URL clients reach the hub at (for hosted @context URLs)."),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
 )
@@ -82,6 +87,7 @@ class Settings:
     history_retention_by_tenant: str = ""
     history_prune_interval: float = 3600.0
     notification_max_attempts: int = 10
+    notification_retry_max_delay: float = 60.0
     public_url: str = ""
     log_level: str = "info"
 

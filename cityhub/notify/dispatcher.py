@@ -128,6 +128,11 @@ class Dispatcher:
         if not self._listening:
             self.store.add_listener(self._on_commit)
             self._listening = True
+        release = getattr(self.queue, "release_leases", None)
+        if release is not None:  # SQLite: one process; its leases died with it
+            released = await release(self.clock())
+            if released:
+                log.info("notification dispatcher: %d interrupted deliveries resumed", released)
         await self.refresh_contexts()
         self._task = asyncio.create_task(self._run(), name="cityhub-notify-dispatcher")
 

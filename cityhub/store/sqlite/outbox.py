@@ -9,8 +9,10 @@ Tables:
 
 - ``outbox``: one row per notification still to deliver. The dispatcher uses :func:`claim`,
   :func:`ack` and :func:`fail`; ``due_at`` is in seconds since the epoch. A claimed row is
-  leased (its ``due_at`` moved ahead) so a crashed dispatcher's rows are taken again once the
-  lease ends: delivery is at-least-once.
+  leased (``leased_until``, and its ``due_at`` moved ahead) so that it is not taken twice; a
+  SQLite file is served by one process, so when that process starts again after a crash
+  (``kill -9``) :func:`release_leases` makes the rows it had claimed due at once: delivery is
+  at-least-once.
 - ``notify_throttle``: when each subscription last notified (clause 5.2.12 ``throttling``), so
   throttling keeps its meaning across restarts.
 - ``notify_periodic``: when each periodic subscription (``timeInterval``) is next due.
@@ -42,7 +44,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   due_at REAL NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
   last_error TEXT,
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  leased_until REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
 CREATE TABLE IF NOT EXISTS notify_throttle (
@@ -121,7 +124,8 @@ def claim(conn: sqlite3.Connection, now: float, limit: int, lease: float) -> lis
         ).fetchall()
         if rows:
             conn.executemany(
-                "UPDATE outbox SET due_at = ? WHERE id = ?", [(now + lease, r[0]) for r in rows]
+                "UPDATE outbox SET due_at = ?, leased_until = ? WHERE id = ?",
+                [(now + lease, now + lease, r[0]) for r in rows],
             )
         return [OutboxRow(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5]) for r in rows]
 
@@ -142,12 +146,30 @@ def fail(conn: sqlite3.Connection, row_id: int, error: str, due_at: float | None
             conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
         else:
             conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, due_at = ?"
-                " WHERE id = ?",
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, due_at = ?,"
+                " leased_until = NULL WHERE id = ?",
                 (error[:2000], due_at, row_id),
             )
 
     in_transaction(conn, body)
+
+
+def release_leases(conn: sqlite3.Connection, now: float) -> int:
+    """Make every leased row due at ``now`` (at start-up: the process that leased them is gone);
+    returns how many. Adds ``leased_until`` to an outbox created before it existed."""
+
+    def body() -> int:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")}
+        if "leased_until" not in columns:
+            conn.execute("ALTER TABLE outbox ADD COLUMN leased_until REAL")
+        cur = conn.execute(
+            "UPDATE outbox SET due_at = ?, leased_until = NULL WHERE leased_until IS NOT NULL",
+            (now,),
+        )
+        return cur.rowcount
+
+    result: int = in_transaction(conn, body)
+    return result
 
 
 def next_due(conn: sqlite3.Connection) -> float | None:
@@ -181,6 +203,9 @@ class SqliteOutboxQueue:
 
     async def next_due(self) -> float | None:
         return await self.store.run_read(next_due)
+
+    async def release_leases(self, now: float) -> int:
+        return await self.store.run_write(lambda conn: release_leases(conn, now))
 
     async def subscriptions_version(self) -> int:
         return await self.store.run_read(subscriptions_version)
@@ -263,6 +288,7 @@ __all__ = [
     "periodic_fire",
     "periodic_forget",
     "periodic_schedule",
+    "release_leases",
     "subscriptions_version",
     "throttle_pass",
 ]
