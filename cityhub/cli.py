@@ -6,12 +6,15 @@ import asyncio
 import copy
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from cityhub import __version__
 from cityhub.settings import SETTINGS, Settings, load_settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 @click.group(invoke_without_command=True)
@@ -53,12 +56,7 @@ def serve(
     workers: int,
 ) -> None:
     """Start the hub (NGSI-LD API under /ngsi-ld/v1)."""
-    if db and not store:
-        store = f"sqlite:///{db}"
-    try:
-        settings = load_settings({"host": host, "port": port, "store": store}, config_file=config)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    settings = _hub_settings(host, port, store, db, config)
     if workers > 1 and get_path is None:
         from cityhub.store.open import is_postgres_url
         from cityhub.workers import run_workers
@@ -74,12 +72,7 @@ def serve(
             err=True,
         )
         sys.exit(run_workers(settings, workers))
-    from cityhub.app import create_app
-
-    try:
-        app = create_app(settings)
-    except ValueError as exc:  # e.g. a store URL this version cannot open
-        raise click.UsageError(str(exc)) from exc
+    app = _hub_app(settings)
     if get_path is not None:
         sys.exit(asyncio.run(_get(app, get_path)))
     import uvicorn
@@ -176,6 +169,15 @@ def _hub_settings(
         raise click.UsageError(str(exc)) from exc
 
 
+def _hub_app(settings: Settings) -> Starlette:
+    from cityhub.app import create_app
+
+    try:
+        return create_app(settings)
+    except ValueError as exc:  # e.g. a store URL this version cannot open
+        raise click.UsageError(str(exc)) from exc
+
+
 @cli.command()
 @_options_of(
     serve,
@@ -236,7 +238,8 @@ def demo(
     settings = _hub_settings(host, port, store, db, config)
     options = DemoOptions(speed=speed, seed=seed, backfill_days=backfill_days, start=start_at)
     try:
-        asyncio.run(run_demo(settings, options, echo=click.echo))
+        app = _hub_app(settings)
+        asyncio.run(run_demo(app, settings, options, echo=click.echo))
     except KeyboardInterrupt:
         pass
     except SystemExit as exc:  # uvicorn could not start; it has logged why

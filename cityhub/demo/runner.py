@@ -1,6 +1,5 @@
-"""``cityhub demo``'s body: the hub on a real HTTP port, and the simulator writing to it over
-HTTP. This is the only module of the demo that builds the app (delivery layer); the simulator
-itself is a plain NGSI-LD client.
+"""``cityhub demo``'s body: the hub (built by the command) on a real HTTP port, and the simulator
+writing to it over HTTP, as a plain NGSI-LD client.
 
 Ctrl-C stops the simulator first, then the server (uvicorn's graceful shutdown).
 """
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from starlette.applications import Starlette
 
 from cityhub.demo.city import City, build_city
 from cityhub.demo.clock import KST, SimClock
@@ -83,18 +83,21 @@ def banner(url: str, city: City, count: int, clock: SimClock, settings: Settings
 
 
 async def run_demo(
-    settings: Settings, options: DemoOptions, echo: Callable[[str], None] = print
+    app: Starlette, settings: Settings, options: DemoOptions, echo: Callable[[str], None] = print
 ) -> None:
     """Serve the hub and keep the demo city alive until Ctrl-C (or the server stops).
+
+    Args:
+        app: the hub (``cityhub.app.create_app(settings)``).
+        settings: the hub's settings (host, port, store, log level).
+        options: the demo's own options.
+        echo: where the banner and progress lines go.
 
     Raises:
         SystemExit: the server could not start (uvicorn exits, e.g. when the port is taken).
     """
     import uvicorn
 
-    from cityhub.app import create_app
-
-    app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
