@@ -25,7 +25,7 @@ from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
-from cityhub.store.sqlite import geo
+from cityhub.store.sqlite import geo, qindex
 
 T = TypeVar("T")
 TxHook = Callable[[sqlite3.Connection, Change], None]
@@ -78,19 +78,26 @@ def where_clause(
 ) -> tuple[str, list[Any]]:
     """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests).
 
-    ``geo_driven``: the statement walks the spatial index first (``geo.geo_driven_from``), so
-    leave the geo-query out and test the type per row (a correlated lookup) instead of listing
-    every entity of the type.
+    ``geo_driven``: the statement walks the spatial index first (``geo.geo_driven_passes``),
+    so leave the geo-query out and test the type per row (a correlated lookup) instead of
+    listing every entity of the type. Likewise when an equality term of ``q`` can use the value
+    index (``qindex.driver``): its entities are the candidates, type and q are tested on them.
     """
     clauses = ["e.tenant = ?"]
     params: list[Any] = [tenant]
+    types_per_row = geo_driven
+    if query.q is not None and not geo_driven:
+        driven = qindex.driver(query.q, tenant, params)
+        if driven is not None:
+            clauses.append(driven)
+            types_per_row = True
     if query.ids:
         clauses.append(f"e.id IN ({','.join('?' * len(query.ids))})")
         params.extend(query.ids)
     if query.id_pattern is not None:
         clauses.append("ngsild_regexp(?, e.id)")
         params.append(query.id_pattern)
-    if query.types and geo_driven:
+    if query.types and types_per_row:
         clauses.append(
             "EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = e.tenant AND t.id = e.id "
             f"AND t.type IN ({','.join('?' * len(query.types))}))"
@@ -332,10 +339,10 @@ class SqliteStore:
         self._local = threading.local()
         self._listeners: list[Callable[[list[Change]], Any]] = []
         #: DDL of other components (subscriptions, registrations...) run at start-up
-        self.extra_schema: list[str] = [geo.GEO_SCHEMA]
+        self.extra_schema: list[str] = [geo.GEO_SCHEMA, qindex.Q_INDEX_SCHEMA]
         #: functions run inside the write transaction for every change (temporal history,
         #: notification outbox): they see the writer connection and the Change
-        self.tx_hooks: list[TxHook] = [geo.index_change]
+        self.tx_hooks: list[TxHook] = [geo.index_change, qindex.index_change]
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -346,6 +353,7 @@ class SqliteStore:
         self._writer.start()
         await asyncio.wrap_future(ready)
         await self.run_write(geo.ensure_geo_index)
+        await self.run_write(qindex.ensure_q_index)
         if not self.memory:
             self._readers = ThreadPoolExecutor(
                 self._reader_threads, thread_name_prefix="cityhub-sqlite-reader"

@@ -1,0 +1,202 @@
+"""An index of attribute values, so that ``q`` equality terms find their entities directly.
+
+Without it a q term is a test run on each entity row that the other filters let through (see
+``compile.py``): ``type=Sensor&q=name=="Jeongja"`` reads every Sensor. This table holds, per
+entity and attribute, the scalar values that a q term on the attribute's top level compares
+(the ``candidates`` of ``compile._Target`` for a path without sub-attributes or compound keys):
+the elements of the first present value member (``value`` or its ``@value``, ``object``, ``vocab``,
+``json``, ``valueList``; a scalar is its own element), every string of a ``languageMap``, every
+``object`` of an ``objectList``. Booleans and texts longer than :data:`MAX_TEXT` are not indexed.
+
+The index is only ever a *pre-filter*: :func:`driver` picks one equality term of the query's
+top-level conjunction whose every possible match is in the table, and the compiled q still runs
+on the rows it yields, so the results are exactly those of the query without the index. The
+rows are written by a transaction hook, in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from cityhub.ngsild.query.ast import And, Comparison, DateTimeValue, Node, ValueList
+from cityhub.store.base import Change
+
+MAX_TEXT = 256
+_VERSION = "1"
+_FIRST_PRESENT = ("value", "object", "vocab", "json", "valueList")
+_ENTITY_MEMBERS = {"id", "@id", "createdAt", "modifiedAt"}
+
+Q_INDEX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS q_index (
+  tenant TEXT NOT NULL,
+  attr TEXT NOT NULL,
+  v,
+  entity_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS q_index_by_value ON q_index (tenant, attr, v);
+CREATE INDEX IF NOT EXISTS q_index_by_entity ON q_index (tenant, entity_id, attr);
+"""
+
+
+def _scalars(value: Any) -> Iterator[Any]:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool) or item is None:
+            continue
+        if isinstance(item, int):
+            yield item if -(2**63) <= item < 2**63 else float(item)
+        elif isinstance(item, float):
+            yield item
+        elif isinstance(item, str) and len(item) <= MAX_TEXT:
+            yield item
+
+
+def _texts(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        if len(node) <= MAX_TEXT:
+            yield node
+    elif isinstance(node, dict):
+        for child in node.values():
+            yield from _texts(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _texts(child)
+
+
+def instance_values(instance: dict[str, Any]) -> set[Any]:
+    """The indexed values of one attribute instance (see the module docstring)."""
+    found: set[Any] = set()
+    for name in _FIRST_PRESENT:
+        target = instance.get(name)
+        if name == "value" and isinstance(target, dict) and target.get("@value") is not None:
+            target = target["@value"]
+        if target is not None:
+            if not isinstance(target, dict):
+                found.update(_scalars(target))
+            break
+    if "languageMap" in instance:
+        found.update(_texts(instance["languageMap"]))
+    objects = instance.get("objectList")
+    if isinstance(objects, list):
+        for item in objects:
+            if isinstance(item, dict) and isinstance(item.get("object"), str):
+                found.update(_scalars(item["object"]))
+    return found
+
+
+def entity_values(entity: dict[str, Any] | None) -> dict[str, set[Any]]:
+    """Attribute IRI -> its indexed values, over all instances."""
+    out: dict[str, set[Any]] = {}
+    for attr, instances in ((entity or {}).get("attrs") or {}).items():
+        if not isinstance(instances, list):
+            continue
+        values: set[Any] = set()
+        for inst in instances:
+            if isinstance(inst, dict) and inst.get("type") != "GeoProperty":
+                values |= instance_values(inst)
+        if values:
+            out[attr] = values
+    return out
+
+
+def _insert(
+    conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, values: set[Any]
+) -> None:
+    conn.executemany(
+        "INSERT INTO q_index (tenant, attr, v, entity_id) VALUES (?, ?, ?, ?)",
+        [(tenant, attr, v, entity_id) for v in values],
+    )
+
+
+def index_change(conn: sqlite3.Connection, change: Change) -> None:
+    """A transaction hook (``SqliteStore.tx_hooks``): rewrite the rows of changed attributes."""
+    tenant, eid = change.tenant, change.entity_id
+    after = entity_values(change.after)
+    if change.kind == "entityCreated":
+        for attr, values in after.items():
+            _insert(conn, tenant, eid, attr, values)
+        return
+    if change.before is None or change.after is None:
+        conn.execute("DELETE FROM q_index WHERE tenant = ? AND entity_id = ?", (tenant, eid))
+        for attr, values in after.items():
+            _insert(conn, tenant, eid, attr, values)
+        return
+    before = entity_values(change.before)
+    for attr in before.keys() | after.keys():
+        if before.get(attr) == after.get(attr):
+            continue
+        conn.execute(
+            "DELETE FROM q_index WHERE tenant = ? AND entity_id = ? AND attr = ?",
+            (tenant, eid, attr),
+        )
+        if attr in after:
+            _insert(conn, tenant, eid, attr, after[attr])
+
+
+def ensure_q_index(conn: sqlite3.Connection) -> None:
+    """Create the table and fill it from every stored entity when it is new or out of date.
+
+    Run once at start-up on the writer connection, outside any transaction.
+    """
+    conn.executescript(Q_INDEX_SCHEMA)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'q_index'").fetchone()
+    if row is not None and row[0] == _VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM q_index")
+        for tenant, eid, attrs in conn.execute("SELECT tenant, id, attrs FROM entities"):
+            for attr, values in entity_values({"attrs": orjson.loads(attrs)}).items():
+                _insert(conn, tenant, eid, attr, values)
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('q_index', ?)", (_VERSION,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _indexable(value: Any) -> bool:
+    if isinstance(value, bool) or isinstance(value, DateTimeValue):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and len(value) <= MAX_TEXT
+
+
+def _candidate(node: Comparison) -> tuple[int, list[Any]] | None:
+    """(rank, values) when the term can drive: lower rank first (text before numbers)."""
+    path = node.path
+    if node.op != "==" or path.sub or path.compound or path.attr in _ENTITY_MEMBERS:
+        return None
+    items = list(node.value.items) if isinstance(node.value, ValueList) else [node.value]
+    if not items or not all(_indexable(v) for v in items):
+        return None
+    rank = 0 if all(isinstance(v, str) for v in items) else 1
+    values = [float(v) if isinstance(v, int) and abs(v) >= 2**63 else v for v in items]
+    return rank + len(items) - 1, [str(v) if isinstance(v, str) else v for v in values]
+
+
+def driver(node: Node, tenant: str, params: list[Any], alias: str = "e") -> str | None:
+    """A condition ``alias.id IN (…q_index…)`` for the best equality term of the top-level
+    conjunction, or None when no term can use the index. Appends its parameters."""
+    terms = node.items if isinstance(node, And) else (node,)
+    best: tuple[int, str, list[Any]] | None = None
+    for term in terms:
+        if not isinstance(term, Comparison):
+            continue
+        found = _candidate(term)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = (found[0], term.path.attr, found[1])
+    if best is None:
+        return None
+    _, attr, values = best
+    params.extend([tenant, attr, *values])
+    marks = ",".join("?" * len(values))
+    return (
+        f"{alias}.id IN (SELECT x.entity_id FROM q_index x WHERE x.tenant = ? "
+        f"AND x.attr = ? AND x.v IN ({marks}))"
+    )

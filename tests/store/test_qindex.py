@@ -1,0 +1,145 @@
+"""The q value index (cityhub/store/sqlite/qindex.py) changes how equality terms are found,
+never what they find: each query here runs with and without it (clause 4.9 semantics are the
+compiled q's, see tests/store/test_q_compile.py), on entities of every attribute shape."""
+
+from __future__ import annotations
+
+import random
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from cityhub.store.sqlite import qindex
+from tests.conftest import make_client
+
+API = "/ngsi-ld/v1/entities"
+WORDS = ["Jeongja", "Pangyo", "Seohyeon", "10", "urn:ngsi-ld:Park:1", "x" * 300]
+
+
+def value(rnd: random.Random) -> Any:
+    kind = rnd.randrange(6)
+    if kind == 0:
+        return rnd.choice(WORDS)
+    if kind == 1:
+        return rnd.choice([10, 10.0, 7, -3, 2.5])
+    if kind == 2:
+        return [rnd.choice(WORDS), rnd.choice([10, 7])]
+    if kind == 3:
+        return rnd.choice([True, False])
+    if kind == 4:
+        return {"nested": rnd.choice(WORDS)}
+    return rnd.choice(WORDS[:3])
+
+
+def attribute(rnd: random.Random) -> Any:
+    kind = rnd.randrange(6)
+    if kind == 0:
+        return {"type": "Relationship", "object": rnd.choice(WORDS[4:5] + ["urn:ngsi-ld:Park:2"])}
+    if kind == 1:
+        return {"type": "LanguageProperty", "languageMap": {"ko": rnd.choice(WORDS[:3]), "en": "x"}}
+    if kind == 2:
+        return {
+            "type": "ListRelationship",
+            "objectList": [{"object": "urn:ngsi-ld:Park:1"}, {"object": "urn:ngsi-ld:Park:3"}],
+        }
+    if kind == 3:
+        return [
+            {"type": "Property", "value": value(rnd)},
+            {"type": "Property", "value": value(rnd), "datasetId": "urn:ngsi-ld:Dataset:b"},
+        ]
+    if kind == 4:
+        return {"type": "ListProperty", "valueList": [rnd.choice(WORDS), 10]}
+    return {"type": "Property", "value": value(rnd)}
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> Any:
+    rnd = random.Random(11)
+    with make_client(tmp_path) as client:
+        batch = []
+        for i in range(150):
+            body: dict[str, Any] = {"id": f"urn:ngsi-ld:Thing:{i}", "type": rnd.choice("AB")}
+            for name in ("p", "q", "r"):
+                if rnd.random() < 0.85:
+                    body[name] = attribute(rnd)
+            batch.append(body)
+        r = client.post("/ngsi-ld/v1/entityOperations/create", json=batch)
+        assert r.status_code == 201, r.text
+        # updates go through the index hook too
+        for i in range(0, 150, 7):
+            r = client.patch(f"{API}/urn:ngsi-ld:Thing:{i}/attrs", json={"p": attribute(rnd)})
+            assert r.status_code in (204, 207)
+        yield client
+
+
+QUERIES = [
+    'p=="Jeongja"',
+    'p=="Pangyo";q=="Seohyeon"',
+    "p==10",
+    "q==10.0",
+    'r=="urn:ngsi-ld:Park:1"',
+    "r==urn:ngsi-ld:Park:1",
+    'p=="Jeongja","Pangyo"',
+    "p==7,10",
+    'p=="10"',
+    'q=="Seohyeon";r!="urn:ngsi-ld:Park:2"',
+    "p==true",
+    f'p=="{"x" * 300}"',
+    'p.nested=="Jeongja"',
+    'p=="Jeongja"|q=="Pangyo"',
+]
+
+
+def ids(client: TestClient, q: str, extra: str = "") -> list[str]:
+    r = client.get(f"{API}?type=A,B&q={urllib.parse.quote(q)}&limit=1000{extra}")
+    assert r.status_code == 200, r.text
+    return sorted(e["id"] for e in r.json())
+
+
+@pytest.mark.parametrize("q", QUERIES)
+def test_same_results_with_and_without_the_index(
+    loaded: TestClient, q: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_index = ids(loaded, q)
+    calls: list[str | None] = []
+    real = qindex.driver
+
+    def spy(node: Any, tenant: str, params: list[Any], alias: str = "e") -> str | None:
+        calls.append(real(node, tenant, [], alias))  # would it drive? (its params thrown away)
+        return None
+
+    monkeypatch.setattr(qindex, "driver", spy)
+    without = ids(loaded, q)
+    assert with_index == without
+    assert calls, "the store asked for a driver"
+    if q in ('p=="Jeongja"', "p==10", 'r=="urn:ngsi-ld:Park:1"', 'p=="Jeongja","Pangyo"'):
+        assert calls[0] is not None and with_index  # these do use the index and find something
+
+
+def test_deleted_and_replaced_attributes_leave_the_index(loaded: TestClient) -> None:
+    client = loaded
+    body = {"id": "urn:ngsi-ld:Thing:new", "type": "A", "p": {"type": "Property", "value": "Z1"}}
+    assert client.post(API, json=body).status_code == 201
+    assert ids(client, 'p=="Z1"') == ["urn:ngsi-ld:Thing:new"]
+    r = client.patch(f"{API}/urn:ngsi-ld:Thing:new/attrs/p", json={"value": "Z2"})
+    assert r.status_code == 204
+    assert ids(client, 'p=="Z1"') == [] and ids(client, 'p=="Z2"') == ["urn:ngsi-ld:Thing:new"]
+    assert client.delete(f"{API}/urn:ngsi-ld:Thing:new/attrs/p").status_code == 204
+    assert ids(client, 'p=="Z2"') == []
+    assert client.post(f"{API}/urn:ngsi-ld:Thing:new/attrs", json={"p": body["p"]}).status_code
+    assert ids(client, 'p=="Z1"') == ["urn:ngsi-ld:Thing:new"]
+    assert client.delete(f"{API}/urn:ngsi-ld:Thing:new").status_code == 204
+    assert ids(client, 'p=="Z1"') == []
+
+
+def test_instance_values_follow_the_compiled_candidates() -> None:
+    assert qindex.instance_values({"type": "Property", "value": {"@value": 5}}) == {5}
+    assert qindex.instance_values({"type": "Property", "value": [1, "a", True, [2]]}) == {1, "a"}
+    assert qindex.instance_values({"type": "Property", "value": {"k": "v"}}) == set()
+    assert qindex.instance_values({"type": "Relationship", "object": "urn:a"}) == {"urn:a"}
+    assert qindex.instance_values({"languageMap": {"ko": "가", "en": ["b"]}}) == {"가", "b"}
+    assert qindex.instance_values({"objectList": [{"object": "urn:a"}, "junk"]}) == {"urn:a"}
+    assert qindex.instance_values({"value": "y" * 257}) == set()
