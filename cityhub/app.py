@@ -93,9 +93,19 @@ def create_app(
     else:  # PostgreSQL: its schema comes from versioned migrations (cityhub.store.postgres)
         from cityhub.store.postgres import wiring
 
-        parts = wiring.install(the_store, the_term_maps)
+        parts = wiring.install(
+            the_store,
+            the_term_maps,
+            instance_limit=settings.temporal_instance_limit,
+            record=settings.history,
+            retention=parse_retention(
+                settings.history_retention_days, settings.history_retention_by_tenant
+            ),
+            prune_interval=settings.history_prune_interval,
+        )
         the_queue, the_subscriptions = parts.outbox, parts.subscriptions
-        the_temporal, the_registrations = parts.temporal, parts.registrations
+        the_temporal = the_history = parts.temporal
+        the_registrations = parts.registrations
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,

@@ -3,7 +3,6 @@ HTTP binding 6.8-6.9 and 6.12-6.13."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ SUBS = "/ngsi-ld/v1/csourceSubscriptions"
 EX = "https://example.org/ns#"
 INLINE = {"Building": EX + "Building", "name": EX + "name"}
 LD = {"Content-Type": "application/ld+json"}
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    """Registrations are on the SQLite store only for now (on PostgreSQL they answer 422
-    OperationNotSupported: tests/postgres/test_pg_api.py)."""
-    return f"sqlite:///{tmp_path / 'test.db'}"
 
 
 def problem(response: Any, status: int, kind: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from starlette.testclient import TestClient
 
 from cityhub.app import create_app
@@ -206,16 +205,3 @@ def test_cityhub_serve_workers_2_and_a_second_machine(postgres_url: str, tmp_pat
             except subprocess.TimeoutExpired:
                 hub.kill()
     assert hub_a.returncode == 0, (tmp_path / "a.log").read_text()
-
-
-@pytest.fixture
-def store_url(postgres_url: str) -> str:
-    return postgres_url
-
-
-def test_temporal_and_registrations_say_not_supported(client: TestClient) -> None:
-    for path in ("/ngsi-ld/v1/temporal/entities?type=T", "/ngsi-ld/v1/csourceRegistrations?type=T"):
-        r = client.get(path)
-        assert r.status_code == 422, r.text
-        body = r.json()
-        assert body["type"].endswith("OperationNotSupported") and "PostgreSQL" in body["detail"]

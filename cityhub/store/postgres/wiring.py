@@ -3,41 +3,55 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from cityhub.notify.matcher import TermMaps
+from cityhub.store.postgres.history import record_change
 from cityhub.store.postgres.outbox import PostgresOutbox
+from cityhub.store.postgres.registrations import PostgresRegistrationStore
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.subscriptions import PostgresSubscriptionStore
-from cityhub.store.postgres.unsupported import NotOnPostgres
+from cityhub.store.postgres.temporal import PostgresTemporalStore
+from cityhub.store.temporal import RetentionPolicy
 
 
 @dataclass(frozen=True)
 class PostgresComponents:
     subscriptions: PostgresSubscriptionStore
     outbox: PostgresOutbox
-    temporal: Any
-    registrations: Any
+    temporal: PostgresTemporalStore
+    registrations: PostgresRegistrationStore
 
 
-def install(store: object, term_maps: TermMaps) -> PostgresComponents:
-    """Give ``store`` its notification outbox hook and build the stores the services use.
+def install(
+    store: object,
+    term_maps: TermMaps,
+    *,
+    instance_limit: int = 1000,
+    record: bool = True,
+    retention: RetentionPolicy | None = None,
+    prune_interval: float = 3600.0,
+) -> PostgresComponents:
+    """Give ``store`` its transaction hooks (history, then the notification outbox) and build
+    the stores the services use. Call before ``store.start()``; start ``temporal`` after it.
 
-    Call before ``store.start()``. Temporal history and context source registrations are not
-    on PostgreSQL yet: their routes answer 422 OperationNotSupported.
+    Args:
+        instance_limit, record, retention, prune_interval: as for the SQLite history
+            (``cityhub.api.temporal.install``).
 
     Raises:
         ValueError: ``store`` is not a :class:`PostgresStore`.
     """
     if not isinstance(store, PostgresStore):
         raise ValueError(f"not a store cityhub knows how to wire: {type(store).__name__}")
+    if record:
+        store.tx_hooks.append(record_change)
     outbox = PostgresOutbox(store, term_maps)
     store.tx_hooks.append(outbox.hook)
     return PostgresComponents(
         subscriptions=PostgresSubscriptionStore(store),
         outbox=outbox,
-        temporal=NotOnPostgres("the temporal API (entity history)"),
-        registrations=NotOnPostgres("context source registration"),
+        temporal=PostgresTemporalStore(store, instance_limit, retention, prune_interval),
+        registrations=PostgresRegistrationStore(store),
     )
 
 

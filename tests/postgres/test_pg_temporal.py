@@ -1,0 +1,180 @@
+"""The temporal API suite (tests/api/test_temporal.py) on PostgreSQL, plus what is PostgreSQL's
+own: the time-window index, BRIN indexes, history written in the change's transaction, the
+aggregation period index against ISO 8601 arithmetic, retention across workers.
+
+The API tests are imported from tests/api/test_temporal.py and run here with a ``client`` on a
+fresh PostgreSQL schema (its ``_app`` helper is replaced by one opening PostgreSQL), so both
+backends answer the one suite. Left out: the tests about SQLite settings and SQLite's plan.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from cityhub.app import create_app
+from cityhub.ngsild.datetime import format_datetime
+from cityhub.ngsild.duration import Duration, parse_duration
+from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.settings import Settings
+from cityhub.store.postgres import temporal_sql
+from cityhub.store.postgres.params import Params
+from tests.api import test_temporal as suite
+from tests.api.test_temporal import (  # noqa: F401 (collected here, on PostgreSQL)
+    test_aggregated_every_method_with_an_empty_period,
+    test_aggregated_pagination,
+    test_aggregated_query_entities,
+    test_aggregated_values,
+    test_aggregated_whole_range_of_a_between_query,
+    test_append_attributes,
+    test_create_makes_the_entity_from_the_latest_instances,
+    test_create_rejects_bad_bodies,
+    test_create_then_update_temporal_entity,
+    test_delete_attribute_history,
+    test_delete_temporal_entity,
+    test_deleted_attribute_is_recorded_with_deleted_at,
+    test_deleted_entity_stays_in_history,
+    test_entity_api_changes_are_recorded,
+    test_instance_pagination,
+    test_last_n,
+    test_media_types,
+    test_modify_and_delete_instance,
+    test_query,
+    test_query_via_post,
+    test_retrieve_errors,
+    test_temporal_values,
+    test_tenant_history,
+    test_timerel,
+)
+
+T = "/ngsi-ld/v1/temporal/entities"
+E = "/ngsi-ld/v1/entities"
+
+
+@pytest.fixture(autouse=True)
+def _on_postgres(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite's ``_app`` opens this test's PostgreSQL schema instead of an SQLite file."""
+
+    def pg_app(tmp_path: Path, instance_limit: int = 1000) -> Starlette:
+        app = create_app(Settings(store=postgres_url))
+        app.state.temporal.instance_limit = instance_limit
+        return app
+
+    monkeypatch.setattr(suite, "_app", pg_app)
+
+
+@pytest.fixture
+def client(postgres_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(store=postgres_url)), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_history_can_be_turned_off_on_postgres(postgres_url: str) -> None:
+    settings = Settings(store=postgres_url, history=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        body = {"id": suite.VID, "type": "Vehicle", "speed": {"type": "Property", "value": 1}}
+        assert client.post(E, json=body).status_code == 201
+        assert client.get(f"{T}/{suite.VID}").status_code == 404
+        assert client.post(T, json=suite.vehicle("urn:ngsi-ld:Vehicle:2")).status_code == 201
+        assert len(client.get(f"{T}/urn:ngsi-ld:Vehicle:2").json()["speed"]) == 3
+
+
+def _sql(client: TestClient, sql: str, *args: Any) -> list[Any]:
+    store = client.app.state.store  # type: ignore[attr-defined]
+    assert client.portal is not None
+    return list(client.portal.call(lambda: store.fetch(sql, *args)))
+
+
+def test_time_window_reads_use_the_btree_and_the_table_has_brin_indexes(postgres_url: str) -> None:
+    with TestClient(create_app(Settings(store=postgres_url))) as client:
+        assert client.post(T, json=suite.vehicle()).status_code == 201
+        _sql(client, "SET enable_seqscan = off")  # a few rows: make the planner show its index
+        temporal = client.app.state.temporal  # type: ignore[attr-defined]
+        query = TemporalQuery(timerel="after", time_at="2020-01-01T00:00:00.000000Z")
+        assert client.portal is not None
+        plan = client.portal.call(lambda: temporal.explain_history("", suite.VID, query))
+        indexes = _sql(
+            client,
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'attribute_instances'",
+        )
+    assert any("attribute_instances_" in step for step in plan), plan
+    brin = {name for name, definition in indexes if "USING brin" in definition}
+    assert brin == {"attribute_instances_created_brin", "attribute_instances_observed_brin"}
+
+
+def test_history_rolls_back_with_the_change(postgres_url: str) -> None:
+    """A batch upsert whose transaction fails leaves no history behind (same transaction)."""
+    with TestClient(create_app(Settings(store=postgres_url))) as client:
+        body = {"id": suite.VID, "type": "Vehicle", "speed": {"type": "Property", "value": 1}}
+        assert client.post(E, json=body).status_code == 201
+        before = _sql(client, "SELECT count(*) FROM attribute_instances")[0][0]
+        store = client.app.state.store  # type: ignore[attr-defined]
+
+        def fail(tx: Any) -> None:
+            current = tx.get(suite.VID)
+            current["attrs"]["https://uri.etsi.org/ngsi-ld/default-context/speed"][0]["value"] = 2
+            tx.save(current, tx.get(suite.VID))
+            raise RuntimeError("the request fails after writing")
+
+        assert client.portal is not None
+        with pytest.raises(RuntimeError):
+            client.portal.call(lambda: store.write("", fail))
+        after = _sql(client, "SELECT count(*) FROM attribute_instances")[0][0]
+    assert before == after > 0
+
+
+def _reference_index(origin: datetime, when: datetime, d: Duration) -> int:
+    k = 0
+    while d.add_to(origin, k + 1) <= when:
+        k += 1
+    return k
+
+
+@pytest.mark.parametrize(
+    "text", ["PT1H", "PT90S", "PT0.25S", "P1D", "P1W", "P1M", "P3M", "P1Y", "P1M1D", "P2MT12H"]
+)
+def test_sql_period_index_agrees_with_duration_arithmetic(postgres_url: str, text: str) -> None:
+    period = parse_duration(text)
+    rnd = random.Random(text)
+    cases: list[tuple[datetime, datetime]] = []
+    for origin in (datetime(2024, 1, 31, 12, tzinfo=UTC), datetime(2023, 5, 15, tzinfo=UTC)):
+        span = max(period.add_to(origin, 6) - origin, timedelta(seconds=1))
+        for _ in range(40):
+            when = origin + span * rnd.random()
+            cases.append((origin, when.replace(microsecond=rnd.choice([0, when.microsecond]))))
+    params = Params()
+    index = temporal_sql._period_index(period, params)
+    t = params.add([format_datetime(w) for _, w in cases], "text[]")
+    o = params.add([format_datetime(o) for o, _ in cases], "text[]")
+    sql = (
+        f"SELECT {index} FROM unnest({t}, {o}) WITH ORDINALITY AS c(t, o, n),"
+        " LATERAL (SELECT c.t::timestamptz AS t) b, LATERAL (SELECT c.o::timestamptz AS o) s"
+        " ORDER BY c.n"
+    )
+    with TestClient(create_app(Settings(store=postgres_url))) as client:
+        got = [r[0] for r in _sql(client, sql, *params.values)]
+    assert got == [_reference_index(o, w, period) for o, w in cases]
+
+
+def test_retention_prunes_old_instances(postgres_url: str) -> None:
+    settings = Settings(store=postgres_url, history_retention_days=30)
+    with TestClient(create_app(settings)) as client:
+        old = [
+            {"type": "Property", "value": v, "observedAt": f"2020-01-0{v}T00:00:00Z"}
+            for v in (1, 2)
+        ]
+        new = {"type": "Property", "value": 3, "observedAt": format_datetime(datetime.now(UTC))}
+        body = {"id": suite.VID, "type": "Vehicle", "speed": [*old, new]}
+        assert client.post(T, json=body).status_code == 201
+        temporal = client.app.state.temporal  # type: ignore[attr-defined]
+        assert client.portal is not None
+        assert client.portal.call(temporal.prune) == 2
+        speeds = client.get(f"{T}/{suite.VID}").json()["speed"]
+    assert [s["value"] for s in (speeds if isinstance(speeds, list) else [speeds])] == [3]
