@@ -19,9 +19,13 @@ class City:
     geography: Geography
     assets: list[Asset]
     by_id: dict[str, Asset] = field(init=False)
+    by_kind: dict[str, list[Asset]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_id = {a.id: a for a in self.assets}
+        self.by_kind = {}
+        for a in self.assets:
+            self.by_kind.setdefault(a.kind, []).append(a)
 
     @property
     def live(self) -> list[Asset]:

@@ -146,9 +146,7 @@ class Simulator:
             if kind in self.last and when <= self.last[kind]:
                 continue
             self.last[kind] = when
-            for asset in self.city.live:
-                if asset.kind != kind:
-                    continue
+            for asset in self.city.by_kind.get(kind, []):
                 reading = self.reading(asset, when)
                 if reading is not None:
                     updates.extend(self._update(asset, reading, when))
@@ -210,4 +208,8 @@ async def simulate(
     while until is None or clock.now() < until:
         await pause(max(min_pause, clock.real_seconds_until(sim.next_due())))
         now = clock.now()
-        await sim.tick(now if until is None else min(now, until))
+        try:
+            await sim.tick(now if until is None else min(now, until))
+        except httpx.TransportError as exc:  # the hub is unreachable for now: try next tick
+            sim.problems += 1
+            sim.report(f"cityhub demo: the hub did not answer ({exc!r}); retrying")

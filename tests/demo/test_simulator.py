@@ -204,3 +204,28 @@ def test_every_entity_is_inside_the_city_by_geo_query(run: Run) -> None:
     assert response.status_code == 200, response.text
     names = {e["id"].rsplit(":", 1)[1] for e in response.json()}
     assert "parking-ptv" in names and "parking-city-hall" not in names
+
+
+def test_a_restart_on_a_kept_store_resumes_without_a_second_backfill(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'kept.db'}"
+    city = build_city()
+    lines: list[str] = []
+
+    async def start(at: datetime) -> int:
+        app = create_app(Settings(store=store))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+                sim = Simulator(client, city, seed=1, report=lines.append)
+                await simulate(sim, SimClock(at), backfill_days=0.1, until=at)
+                history = await client.get(
+                    f"/ngsi-ld/v1/temporal/entities/{MORAN}",
+                    params={"attrs": "intensity", "options": "temporalValues"},
+                )
+                return len(history.json()["intensity"]["values"])
+
+    first = asyncio.run(start(START))
+    assert any("backfilled 0.1 days" in line for line in lines)
+    second = asyncio.run(start(START + timedelta(hours=1)))
+    assert any("already held the city; no backfill" in line for line in lines)
+    assert second == first + 1  # the new start's reading, and no backfill again
