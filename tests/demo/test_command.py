@@ -101,7 +101,7 @@ def test_a_bad_start_time_is_a_usage_error() -> None:
     assert "--start" in result.output
 
 
-def test_demo_shares_serve_s_options() -> None:
+def test_demo_takes_the_options_of_serve() -> None:
     serve = cli.commands["serve"]  # type: ignore[attr-defined]
     demo = cli.commands["demo"]  # type: ignore[attr-defined]
     shared = {"host", "port", "store", "db", "config"}

@@ -61,19 +61,19 @@ class Builder:
         if device is not None:
             device_id = entity_id("Device", dong.gu_code, local_id)
             controlled, battery = device
-            category = ["meter"] if "electricityConsumption" in controlled else ["sensor"]
+            meter = "electricityConsumption" in controlled
             self.assets.append(
                 Asset(
                     kind="device",
                     entity_type="Device",
                     id=device_id,
-                    name_ko=f"{ko} 센서",
-                    name_en=f"{en} sensor",
+                    name_ko=f"{ko} {'전력량계' if meter else '센서'}",
+                    name_en=f"{en} {'electricity meter' if meter else 'sensor'}",
                     location=location,
                     dong=dong,
                     attrs={
                         "controlledProperty": prop(controlled),
-                        "category": prop(category),
+                        "category": prop(["meter"] if meter else ["sensor"]),
                         "deviceState": prop("ok"),
                         "controlledAsset": rel(the_id),
                     },
