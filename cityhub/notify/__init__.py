@@ -1,11 +1,16 @@
-"""Notifications (ETSI GS CIM 009 v1.8.1 clause 5.8.6; data type 5.3.1; HTTP binding 7.2).
+"""Notifications (ETSI GS CIM 009 v1.8.1 clause 5.8.6; data type 5.3.1; bindings 7.2 HTTP and
+7.3 MQTT). May import ``cityhub.ngsild``, ``cityhub.store`` and ``cityhub.contexts``.
 
-Never lost (DESIGN.md decision 4): ``cityhub.store.sqlite.outbox`` runs inside every entity
-write transaction, asks :mod:`cityhub.notify.matcher` which subscriptions the change triggers and
-inserts one outbox row per notification in that same transaction. :mod:`cityhub.notify.dispatcher`
-claims due rows, renders them with the subscription's @context, delivers them (HTTP now; MQTT
-not yet) and deletes them once delivered, retrying with exponential backoff, so a crash or a
-receiver that is down loses nothing (at-least-once).
+Never lost (DESIGN.md decision 4): :mod:`~cityhub.notify.trigger` is registered by the app as a
+store tx hook; inside every entity write transaction it looks up the subscriptions the change
+may concern (:mod:`~cityhub.notify.index`), asks :mod:`~cityhub.notify.matcher` which it
+triggers and queues one outbox row per notification in that same transaction.
+:mod:`~cityhub.notify.dispatcher` claims due rows, renders them (:mod:`~cityhub.notify.payload`,
+linked entities from :mod:`~cityhub.notify.linked`), delivers them through
+:mod:`~cityhub.notify.senders` (HTTP POST, MQTT publish) and deletes them once delivered,
+retrying with exponential backoff, so a crash or a receiver that is down loses nothing
+(at-least-once). :mod:`~cityhub.notify.periodic` queues the rounds of ``timeInterval``
+subscriptions.
 
 q is kept as sent in the subscription and read with the subscription's own @context: the
 matcher takes term maps from a synchronous :class:`~cityhub.notify.matcher.TermMaps` cache that

@@ -34,6 +34,11 @@ class Received:
     body: dict[str, Any]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # the dispatcher sends many notifications at once
+    daemon_threads = True
+
+
 class HttpReceiver:
     """An HTTP notification receiver on 127.0.0.1 (a free port). ``up = False`` makes it answer
     503, as a receiver that is down would fail; every request is recorded either way."""
@@ -65,7 +70,7 @@ class HttpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/notify"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
