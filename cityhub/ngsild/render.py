@@ -18,6 +18,10 @@ from cityhub.ngsild.projection import Tree
 
 _META = ("datasetId", "observedAt", "unitCode")
 _LINKING = ("Relationship", "ListRelationship")
+# per instance key, what _instance does with it (sets: every key of every rendered instance)
+_OWN = frozenset(VALUE_MEMBER.values()) | {"type"}
+_SYSTEM = frozenset(("createdAt", "modifiedAt", "deletedAt"))
+_COPIED = frozenset(_META) | {"lang", "objectType"}
 
 
 @dataclass(frozen=True)
@@ -117,13 +121,13 @@ def _instance(inst: Instance, ctx: _Ctx, proj: Projection, iri: str) -> Any:
         if targets is not None:
             out["entityList" if isinstance(targets, list) else "entity"] = targets
     for key, val in inst.items():
-        if key in VALUE_MEMBER.values() or key == "type":
+        if key in _OWN:
             continue
-        if key in ("createdAt", "modifiedAt", "deletedAt"):
+        if key in _SYSTEM:
             if proj.sys_attrs:
                 out[key] = val
             continue
-        if key in _META or key in ("lang", "objectType"):
+        if key in _COPIED:
             out[key] = val
             continue
         out[ctx.terms.compact(key)] = _instance(val, _Ctx(ctx.terms, {}, 0), proj, key)

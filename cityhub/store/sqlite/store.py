@@ -63,6 +63,72 @@ def in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
     return result
 
 
+class _Grouped:
+    """A write job that can share one transaction with others queued beside it (group
+    commit): ``body(conn)`` does its work without BEGIN/COMMIT, inside its own savepoint."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: Callable[[sqlite3.Connection], Any]) -> None:
+        self.body = body
+
+
+_GROUP_MAX = 64
+
+
+def _run_one(
+    conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any], fut: Future[Any]
+) -> None:
+    if not fut.set_running_or_notify_cancel():
+        return
+    try:
+        fut.set_result(fn(conn))
+    except BaseException as exc:
+        fut.set_exception(exc)
+
+
+def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]]]) -> None:
+    """Run queued write jobs in ONE transaction, each in a savepoint: a job that raises is
+    rolled back alone; the others commit together, and nobody hears back before the COMMIT.
+    One COMMIT for many small writes is where a busy hub spends less (group commit)."""
+    live = [(job, fut) for job, fut in group if fut.set_running_or_notify_cancel()]
+    if len(live) == 1:
+        job, fut = live[0]
+        try:
+            fut.set_result(in_transaction(conn, lambda: job.body(conn)))
+        except BaseException as exc:
+            fut.set_exception(exc)
+        return
+    if not live:
+        return
+    outcomes: list[tuple[Future[Any], bool, Any]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for i, (job, fut) in enumerate(live):
+            conn.execute(f"SAVEPOINT g{i}")
+            try:
+                result = job.body(conn)
+            except Exception as exc:
+                conn.execute(f"ROLLBACK TO g{i}")
+                conn.execute(f"RELEASE g{i}")
+                outcomes.append((fut, False, exc))
+            else:
+                conn.execute(f"RELEASE g{i}")
+                outcomes.append((fut, True, result))
+        conn.execute("COMMIT")
+    except BaseException as exc:  # the transaction itself failed: nothing of it stays
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        for _, fut in live:
+            fut.set_exception(exc)
+        return
+    for fut, ok, value in outcomes:
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+
 def row_to_entity(row: tuple[Any, ...]) -> Entity:
     entity: Entity = {"id": row[0], "type": orjson.loads(row[1])}
     if row[2]:
@@ -383,17 +449,26 @@ class SqliteStore:
             ready.set_exception(exc)
             return
         ready.set_result(None)
+        backlog: list[Any] = []  # taken from the queue but not yet run, in order
         while True:
-            job = self._jobs.get()
+            job = backlog.pop(0) if backlog else self._jobs.get()
             if job is None:
                 break
             fn, fut = job
-            if not fut.set_running_or_notify_cancel():
+            if not isinstance(fn, _Grouped):
+                _run_one(conn, fn, fut)
                 continue
-            try:
-                fut.set_result(fn(conn))
-            except BaseException as exc:
-                fut.set_exception(exc)
+            group: list[tuple[_Grouped, Future[Any]]] = [(fn, fut)]
+            while not backlog and len(group) < _GROUP_MAX:  # only what already waits
+                try:
+                    waiting = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is not None and isinstance(waiting[0], _Grouped):
+                    group.append((waiting[0], waiting[1]))
+                else:
+                    backlog.append(waiting)  # a plain job or the stop mark: run it next
+            _run_group(conn, group)
         conn.close()
 
     async def run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -423,11 +498,13 @@ class SqliteStore:
     async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
         """Run ``fn`` in one transaction; commit if it returns, roll back if it raises."""
 
-        def job(conn: sqlite3.Connection) -> tuple[T, list[Change]]:
+        def body(conn: sqlite3.Connection) -> tuple[T, list[Change]]:
             tx = SqliteTransaction(conn, tenant, self.tx_hooks)
-            return in_transaction(conn, lambda: fn(tx)), tx.changes
+            return fn(tx), tx.changes
 
-        result, changes = await self.run_write(job)
+        fut: Future[tuple[T, list[Change]]] = Future()
+        self._jobs.put((_Grouped(body), fut))  # type: ignore[arg-type]
+        result, changes = await asyncio.wrap_future(fut)
         if changes:
             for listener in self._listeners:
                 listener(changes)

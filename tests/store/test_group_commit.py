@@ -1,0 +1,72 @@
+"""Group commit in the SQLite writer: concurrent writes share one transaction, each in its own
+savepoint, so one that fails leaves no trace and does not take the others with it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cityhub.errors import AlreadyExists
+from cityhub.store.base import Transaction
+from cityhub.store.sqlite import store as sqlite_store
+from cityhub.store.sqlite.store import SqliteStore
+
+
+def entity(i: int) -> dict[str, Any]:
+    return {
+        "id": f"urn:ngsi-ld:Thing:{i}",
+        "type": ["https://example.org/Thing"],
+        "createdAt": "2026-11-22T00:00:00Z",
+        "modifiedAt": "2026-11-22T00:00:00Z",
+        "attrs": {"https://example.org/n": [{"type": "Property", "value": i}]},
+    }
+
+
+def test_concurrent_writes_commit_together_and_fail_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    real = sqlite_store._run_group
+
+    def spy(conn: Any, group: list[Any]) -> None:
+        sizes.append(len(group))
+        real(conn, group)
+
+    monkeypatch.setattr(sqlite_store, "_run_group", spy)
+
+    def create(i: int) -> Any:
+        def fn(tx: Transaction) -> int:
+            tx.insert(entity(i))
+            if i % 10 == 3:  # a second write in the same job, then a failure: all undone
+                tx.insert(entity(i + 1000))
+                tx.insert(entity(i))
+            return i
+
+        return fn
+
+    async def main() -> list[Any]:
+        store = SqliteStore(str(tmp_path / "g.db"))
+        await store.start()
+        try:
+            results = await asyncio.gather(
+                *(store.write("", create(i)) for i in range(200)), return_exceptions=True
+            )
+            stored = await store.run_read(
+                lambda c: [r[0] for r in c.execute("SELECT id FROM entities ORDER BY rowid")]
+            )
+            return [results, stored]
+        finally:
+            await store.close()
+
+    results, stored = asyncio.run(main())
+    failed = [i for i, r in enumerate(results) if isinstance(r, AlreadyExists)]
+    assert failed == [i for i in range(200) if i % 10 == 3]
+    assert [r for r in results if not isinstance(r, Exception)] == [
+        i for i in range(200) if i % 10 != 3
+    ]
+    assert stored == [f"urn:ngsi-ld:Thing:{i}" for i in range(200) if i % 10 != 3]
+    assert max(sizes) > 1, "concurrent writes were grouped"
+    assert sum(sizes) == 200
