@@ -319,6 +319,27 @@ def test_deleted_entity_stays_in_history(client: TestClient) -> None:
     assert [d["id"] for d in found] == [VID]
 
 
+# q and scopeQ of a temporal query test the entity's current state, or its last one once
+# deleted; the temporal entity's system times are the entity's
+def test_query_filters_on_the_current_or_last_state(client: TestClient) -> None:
+    body = {"id": VID, "type": "Vehicle", "speed": {"type": "Property", "value": 1}}
+    client.post(E, json=body)
+    client.patch(f"{E}/{VID}/attrs", json={"speed": {"type": "Property", "value": 50}})
+    q = {"type": "Vehicle", "q": "speed>10", "options": "sysAttrs"}
+    (doc,) = client.get(T, params=q).json()
+    current = client.get(f"{E}/{VID}", params={"options": "sysAttrs"}).json()
+    assert doc["modifiedAt"] == current["modifiedAt"] != current["createdAt"]
+    assert client.get(T, params={"type": "Vehicle", "q": "speed<10"}).json() == []
+    client.post(E, json={"id": "urn:ngsi-ld:Vehicle:2", "type": "Vehicle", "scope": "/a"})
+    client.patch(f"{E}/urn:ngsi-ld:Vehicle:2/attrs", json={"scope": "/b"})
+    found = client.get(T, params={"type": "Vehicle", "scopeQ": "/b"}).json()
+    assert [d["id"] for d in found] == ["urn:ngsi-ld:Vehicle:2"]
+    assert client.delete(f"{E}/{VID}").status_code == 204
+    assert [d["id"] for d in client.get(T, params={"type": "Vehicle", "q": "speed>10"}).json()] == [
+        VID
+    ]
+
+
 # 5.6.12 Add Attributes to Temporal Representation of an Entity
 def test_append_attributes(client: TestClient) -> None:
     client.post(T, json=vehicle())

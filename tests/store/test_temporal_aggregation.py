@@ -28,6 +28,10 @@ NS = "https://ex.org/"
 SID = "urn:ngsi-ld:Sensor:1"
 
 
+# the origin as the aggregation query has it: text and microseconds since the epoch
+ORIGIN = f"(SELECT o, {temporal_sql._micros('o')} AS o_us FROM (SELECT ? AS o))"
+
+
 def _reference_index(origin: datetime, when: datetime, d: Duration) -> int:
     k = 0
     while d.add_to(origin, k + 1) <= when:
@@ -51,7 +55,7 @@ def test_sql_period_index_agrees_with_duration_arithmetic(text: str) -> None:
             when = when.replace(microsecond=rnd.choice([0, when.microsecond]))
             params: list[Any] = []
             index = temporal_sql._period_index(period, "s.o", params)
-            sql = f"SELECT {index} FROM (SELECT ? AS t) b, (SELECT ? AS o) s"
+            sql = f"SELECT {index} FROM (SELECT ? AS t) b, {ORIGIN} s"
             got = conn.execute(
                 sql, [*params, format_datetime(when), format_datetime(origin)]
             ).fetchone()[0]
@@ -71,7 +75,7 @@ def test_month_periods_clamp_to_the_last_day() -> None:
         "2024-03-31T12:00:00.000000Z": 2,
     }
     for t, k in expected.items():
-        sql = f"SELECT {index} FROM (SELECT ? AS t) b, (SELECT ? AS o) s"
+        sql = f"SELECT {index} FROM (SELECT ? AS t) b, {ORIGIN} s"
         assert conn.execute(sql, [*params, t, origin]).fetchone()[0] == k, t
 
 

@@ -8,8 +8,9 @@ Three tables:
   text, the times it was recorded (``created_at``), patched (``modified_at``) and, for the
   records of a deletion, ``deleted_at``, and ``value_number``: the value when it is a JSON
   number (booleans as 1/0, clause 4.5.19.1), so aggregation reads a column instead of parsing
-  JSON. Indexed on (tenant, entity, attribute, observedAt) and (tenant, entity, attribute,
-  createdAt), so a time-window query reads only what it returns.
+  JSON. Indexed on (tenant, entity, attribute, observedAt), so a time-window query reads only
+  what it returns, and on (tenant, instanceId). Instance ids grow with time (UUID version 7
+  layout), so that index is appended to rather than written at random pages.
 * ``temporal_entities``: one row per entity with a history, shaped like ``entities`` (types,
   scopes, system times and an ``attrs`` document of the latest instances), plus ``deleted_at``.
   Temporal queries select entities here, with the same compiled ``q``/``scopeQ``/``orderBy``
@@ -22,9 +23,11 @@ and delete; the temporal API's own writes use :func:`upsert_instance` and :func:
 
 from __future__ import annotations
 
+import random
+import re
 import sqlite3
 import threading
-import uuid
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -73,8 +76,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS attribute_instances_id
   ON attribute_instances (tenant, instance_id);
 CREATE INDEX IF NOT EXISTS attribute_instances_observed
   ON attribute_instances (tenant, entity_id, attr, observed_at);
-CREATE INDEX IF NOT EXISTS attribute_instances_created
-  ON attribute_instances (tenant, entity_id, attr, created_at);
 """
 
 _quiet = threading.local()  # set on the writer thread while the temporal API writes history itself
@@ -93,6 +94,9 @@ def recording_off() -> Iterator[None]:
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring a history written by an older cityhub up to this schema (idempotent)."""
+    # every write paid for an index that only timeproperty=createdAt queries used; those
+    # read the (tenant, entity, attribute) prefix of the observedAt index instead
+    conn.execute("DROP INDEX IF EXISTS attribute_instances_created")
     columns = {r[1] for r in conn.execute("PRAGMA table_info(attribute_instances)")}
     if "value_number" not in columns:
         conn.execute("ALTER TABLE attribute_instances ADD COLUMN value_number REAL")
@@ -105,8 +109,19 @@ def migrate(conn: sqlite3.Connection) -> None:
         )
 
 
+_random = random.Random()  # instance ids need uniqueness, not secrecy
+_id_lock = threading.Lock()
+
+
 def new_instance_id() -> str:
-    return f"urn:ngsi-ld:Instance:{uuid.uuid4()}"
+    """A URN holding a UUID of the version 7 layout: milliseconds since the epoch, then 74
+    random bits (RFC 9562), so ids sort by creation time."""
+    ms = time.time_ns() // 1_000_000
+    with _id_lock:
+        bits = _random.getrandbits(74)
+    value = (ms << 80) | (0x7 << 76) | ((bits >> 62) << 64) | (0b10 << 62) | (bits & (2**62 - 1))
+    h = f"{value:032x}"
+    return f"urn:ngsi-ld:Instance:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def value_number(inst: Instance) -> float | None:
@@ -120,6 +135,17 @@ def value_number(inst: Instance) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     return None
+
+
+_NORMAL_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,6}))?Z")
+
+
+def observed_time(text: Any) -> str:
+    """``observedAt`` in the stored form; UTC times with at most microseconds (what sensors
+    send) are padded as text, others go through the full parser."""
+    if isinstance(text, str) and (m := _NORMAL_UTC.fullmatch(text)):
+        return f"{text[:19]}.{(m.group(1) or '').ljust(6, '0')}Z"
+    return normalize_time(text, "observedAt")
 
 
 def strip_system(inst: Instance) -> Instance:
@@ -145,7 +171,7 @@ def _row(tenant: str, entity_id: str, attr: str, inst: Instance, now: str) -> tu
         attr,
         body.get("datasetId") or "",
         new_instance_id(),
-        normalize_time(observed, "observedAt") if observed else None,
+        observed_time(observed) if observed else None,
         recorded,
         recorded,
         deleted_at,
@@ -229,6 +255,48 @@ def by_dataset(instances: Sequence[Instance]) -> dict[str | None, Instance]:
     return {i.get("datasetId"): i for i in instances}
 
 
+def _changed(previous: Instance | None, inst: Instance) -> bool:
+    # every instance a change writes gets a new modifiedAt (cityhub.ngsild.ops); an equal
+    # modifiedAt means the instance was carried over untouched
+    if previous is None:
+        return True
+    stamp = inst.get("modifiedAt")
+    if stamp is not None:
+        return bool(previous.get("modifiedAt") != stamp)
+    return previous != inst
+
+
+def _head_of_change(
+    conn: sqlite3.Connection, tenant: str, before: Entity | None, after: Entity, now: str
+) -> None:
+    """Keep the ``temporal_entities`` row of an entity the entity API changed. While the
+    entity exists, queries read its system times, scopes and attributes from the current
+    state, so an update of attribute values leaves the row alone (one page less to write per
+    update); the row gets the attributes when the entity is deleted."""
+    if before is None:
+        write_head(conn, tenant, after, {}, after.get("createdAt") or now, now)
+    elif before["type"] != after["type"] or before.get("scope") != after.get("scope"):
+        write_head(conn, tenant, after, {}, after.get("createdAt") or now, now)
+    else:  # a row exists unless history was off when the entity was created
+        added = conn.execute(
+            "INSERT OR IGNORE INTO temporal_entities (tenant, id, types, scopes, created_at,"
+            " modified_at, deleted_at, attrs) VALUES (?, ?, ?, ?, ?, ?, NULL, '{}')",
+            (
+                tenant,
+                after["id"],
+                orjson.dumps(after["type"]).decode(),
+                orjson.dumps(after["scope"]).decode() if after.get("scope") else None,
+                after.get("createdAt") or now,
+                now,
+            ),
+        ).rowcount
+        if added:
+            conn.executemany(
+                "INSERT OR IGNORE INTO temporal_types (tenant, type, id) VALUES (?, ?, ?)",
+                [(tenant, t, after["id"]) for t in after["type"]],
+            )
+
+
 def record_change(conn: sqlite3.Connection, change: Change) -> None:
     """The transaction hook: record the instances a change made, in the change's transaction.
 
@@ -239,37 +307,45 @@ def record_change(conn: sqlite3.Connection, change: Change) -> None:
     """
     if getattr(_quiet, "active", False):
         return
-    now = now_iso()
     tenant = change.tenant
     before = change.before or {"attrs": {}}
     after = change.after
+    now = (after or {}).get("modifiedAt") or now_iso()  # the change's own time, once
     if after is not None:
-        same_types = change.before is not None and change.before["type"] == after["type"]
-        write_head(
-            conn,
-            tenant,
-            after,
-            after["attrs"],
-            after.get("createdAt") or now,
-            now,
-            types_changed=not same_types,
-        )
+        _head_of_change(conn, tenant, change.before, after, now)
     else:
         conn.execute(
-            "UPDATE temporal_entities SET deleted_at = ?, modified_at = ? "
-            "WHERE tenant = ? AND id = ?",
-            (now, now, tenant, change.entity_id),
+            "UPDATE temporal_entities SET deleted_at = ?, modified_at = ?, types = ?, scopes = ?,"
+            " attrs = ? WHERE tenant = ? AND id = ?",
+            (
+                now,
+                now,
+                orjson.dumps(before["type"]).decode(),
+                orjson.dumps(before["scope"]).decode() if before.get("scope") else None,
+                orjson.dumps(before["attrs"]).decode(),
+                tenant,
+                change.entity_id,
+            ),
         )
     rows: list[tuple[Any, ...]] = []
     after_attrs: Mapping[str, list[Instance]] = after["attrs"] if after is not None else {}
+    before_attrs: Mapping[str, list[Instance]] = before["attrs"]
     for iri, instances in after_attrs.items():
-        old = by_dataset(before["attrs"].get(iri, []))
+        previous = before_attrs.get(iri)
+        if previous and len(previous) == 1 and len(instances) == 1:  # the common case
+            same = previous[0].get("datasetId") == instances[0].get("datasetId")
+            if same and not _changed(previous[0], instances[0]):
+                continue
+        old = by_dataset(previous or ())
         for inst in instances:
-            previous = old.get(inst.get("datasetId"))
-            if previous is None or previous != inst:
+            if _changed(old.get(inst.get("datasetId")), inst):
                 rows.append(_row(tenant, change.entity_id, iri, inst, now))
-    for iri, instances in before["attrs"].items():
-        new = by_dataset(after_attrs.get(iri, []))
+    for iri, instances in before_attrs.items():
+        current = after_attrs.get(iri)
+        if current and len(current) == 1 and len(instances) == 1:
+            if current[0].get("datasetId") == instances[0].get("datasetId"):
+                continue
+        new = by_dataset(current or ())
         for inst in instances:
             if inst.get("datasetId") not in new:
                 rows.append(_row(tenant, change.entity_id, iri, null_instance(inst, now), now))

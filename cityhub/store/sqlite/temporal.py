@@ -50,6 +50,17 @@ _SET_HEAD_ATTRS = (
     "UPDATE temporal_entities SET attrs = ?, modified_at = ? WHERE tenant = ? AND id = ?"
 )
 _HEAD_COLUMNS = "e.id, e.types, e.scopes, e.created_at, e.modified_at, e.deleted_at"
+#: temporal entities as queries see them: while the entity exists, its system times, scopes
+#: and attributes (what q and scopeQ test) are those of the current state, which the entity
+#: API's updates do not copy into temporal_entities (see history.record_change)
+_HEADS = (
+    "(SELECT t.rowid AS rowid, t.tenant AS tenant, t.id AS id, t.types AS types,"
+    " CASE WHEN c.id IS NULL THEN t.scopes ELSE c.scopes END AS scopes,"
+    " coalesce(c.created_at, t.created_at) AS created_at,"
+    " coalesce(c.modified_at, t.modified_at) AS modified_at, t.deleted_at AS deleted_at,"
+    " coalesce(c.attrs, t.attrs) AS attrs"
+    " FROM temporal_entities t LEFT JOIN entities c ON c.tenant = t.tenant AND c.id = t.id)"
+)
 
 
 def _head(row: Sequence[Any]) -> Head:
@@ -373,7 +384,7 @@ class SqliteTemporalStore:
     ) -> tuple[Head, R, set[str]] | None:
         def run(conn: sqlite3.Connection) -> tuple[Head, R, set[str]] | None:
             row = conn.execute(
-                f"SELECT {_HEAD_COLUMNS} FROM temporal_entities e WHERE e.tenant = ? AND e.id = ?",
+                f"SELECT {_HEAD_COLUMNS} FROM {_HEADS} e WHERE e.tenant = ? AND e.id = ?",
                 (tenant, entity_id),
             ).fetchone()
             if row is None:
@@ -473,7 +484,7 @@ class SqliteTemporalStore:
             result: list[tuple[Head, R]] = []
             if query.limit > 0:
                 rows = conn.execute(
-                    f"SELECT {_HEAD_COLUMNS} FROM temporal_entities e WHERE {where} "
+                    f"SELECT {_HEAD_COLUMNS} FROM {_HEADS} e WHERE {where} "
                     f"ORDER BY {order} LIMIT ? OFFSET ?",
                     (*params, *order_params, query.limit, query.offset),
                 ).fetchall()
@@ -483,7 +494,7 @@ class SqliteTemporalStore:
             count = None
             if query.count:
                 count = conn.execute(
-                    f"SELECT count(*) FROM temporal_entities e WHERE {where}", params
+                    f"SELECT count(*) FROM {_HEADS} e WHERE {where}", params
                 ).fetchone()[0]
             return result, count
 
