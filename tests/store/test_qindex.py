@@ -107,8 +107,8 @@ def test_same_results_with_and_without_the_index(
     calls: list[str | None] = []
     real = qindex.driver
 
-    def spy(node: Any, tenant: str, params: list[Any], alias: str = "e") -> str | None:
-        calls.append(real(node, tenant, [], alias))  # would it drive? (its params thrown away)
+    def spy(node: Any, tenant: str, params: list[Any], **kwargs: Any) -> str | None:
+        calls.append(real(node, tenant, [], **kwargs))  # would it drive? (params thrown away)
         return None
 
     monkeypatch.setattr(qindex, "driver", spy)
@@ -143,3 +143,25 @@ def test_instance_values_follow_the_compiled_candidates() -> None:
     assert qindex.instance_values({"languageMap": {"ko": "가", "en": ["b"]}}) == {"가", "b"}
     assert qindex.instance_values({"objectList": [{"object": "urn:a"}, "junk"]}) == {"urn:a"}
     assert qindex.instance_values({"value": "y" * 257}) == set()
+
+
+def test_an_equality_query_is_driven_by_the_covering_index(tmp_path: Path) -> None:
+    import asyncio
+
+    from cityhub.ngsild.query.q import parse_q
+    from cityhub.store.base import EntityQuery
+    from cityhub.store.sqlite.store import SqliteStore
+
+    async def plan() -> list[str]:
+        store = SqliteStore(str(tmp_path / "plan.db"))
+        await store.start()
+        try:
+            q = parse_q('https://ex.org/name=="Jeongja";https://ex.org/n>3')
+            query = EntityQuery(types=("https://ex.org/T",), q=q, limit=20)
+            return await store.explain_query("", query)
+        finally:
+            await store.close()
+
+    steps = " | ".join(asyncio.run(plan()))
+    assert "COVERING INDEX q_index_by_value" in steps, steps
+    assert "SCAN e" not in steps and "entity_types_by_id" not in steps.split("q_index")[0], steps

@@ -26,7 +26,7 @@ from cityhub.ngsild.query.ast import And, Comparison, DateTimeValue, Node, Value
 from cityhub.store.base import Change
 
 MAX_TEXT = 256
-_VERSION = "1"
+_VERSION = "2"  # 2: the value index covers entity_id
 _FIRST_PRESENT = ("value", "object", "vocab", "json", "valueList")
 _ENTITY_MEMBERS = {"id", "@id", "createdAt", "modifiedAt"}
 
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS q_index (
   v,
   entity_id TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS q_index_by_value ON q_index (tenant, attr, v);
+CREATE INDEX IF NOT EXISTS q_index_by_value ON q_index (tenant, attr, v, entity_id);
 CREATE INDEX IF NOT EXISTS q_index_by_entity ON q_index (tenant, entity_id, attr);
 """
 
@@ -148,7 +148,10 @@ def ensure_q_index(conn: sqlite3.Connection) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("DELETE FROM q_index")
+        conn.execute("DROP TABLE q_index")
+        for statement in Q_INDEX_SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
         for tenant, eid, attrs in conn.execute("SELECT tenant, id, attrs FROM entities"):
             for attr, values in entity_values({"attrs": orjson.loads(attrs)}).items():
                 _insert(conn, tenant, eid, attr, values)
@@ -180,9 +183,18 @@ def _candidate(node: Comparison) -> tuple[int, list[Any]] | None:
     return rank + len(items) - 1, [str(v) if isinstance(v, str) else v for v in values]
 
 
-def driver(node: Node, tenant: str, params: list[Any], alias: str = "e") -> str | None:
+def driver(
+    node: Node,
+    tenant: str,
+    params: list[Any],
+    alias: str = "e",
+    types: tuple[str, ...] = (),
+) -> str | None:
     """A condition ``alias.id IN (…q_index…)`` for the best equality term of the top-level
-    conjunction, or None when no term can use the index. Appends its parameters."""
+    conjunction, or None when no term can use the index. Appends its parameters.
+
+    ``types``: the query's entity types, tested inside the subquery on covering indexes, so
+    that only candidates of those types are ever looked up in ``entities``."""
     terms = node.items if isinstance(node, And) else (node,)
     best: tuple[int, str, list[Any]] | None = None
     for term in terms:
@@ -196,7 +208,14 @@ def driver(node: Node, tenant: str, params: list[Any], alias: str = "e") -> str 
     _, attr, values = best
     params.extend([tenant, attr, *values])
     marks = ",".join("?" * len(values))
+    typed = ""
+    if types:
+        typed = (
+            " AND EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = x.tenant AND t.id = "
+            f"x.entity_id AND t.type IN ({','.join('?' * len(types))}))"
+        )
+        params.extend(types)
     return (
         f"{alias}.id IN (SELECT x.entity_id FROM q_index x WHERE x.tenant = ? "
-        f"AND x.attr = ? AND x.v IN ({marks}))"
+        f"AND x.attr = ? AND x.v IN ({marks}){typed})"
     )

@@ -153,7 +153,7 @@ def where_clause(
     params: list[Any] = [tenant]
     types_per_row = geo_driven
     if query.q is not None and not geo_driven:
-        driven = qindex.driver(query.q, tenant, params)
+        driven = qindex.driver(query.q, tenant, params, types=query.types)
         if driven is not None:
             clauses.append(driven)
             types_per_row = True
