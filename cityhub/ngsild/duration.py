@@ -28,6 +28,17 @@ class Duration:
         day = min(when.day, days_in_month(year, month))
         return when.replace(year=year, month=month, day=day) + self.exact * times
 
+    def index_of(self, origin: datetime, when: datetime) -> int:
+        """The period ``when`` falls in on the grid starting at ``origin`` (``when`` ≥
+        ``origin``): the largest ``k`` with ``add_to(origin, k) <= when``."""
+        step = timedelta(days=30.436875) * self.months + self.exact  # a mean month: a guess
+        k = max(0, (when - origin) // step) if step > timedelta(0) else 0
+        while k > 0 and self.add_to(origin, k) > when:
+            k -= 1
+        while self.add_to(origin, k + 1) <= when:
+            k += 1
+        return k
+
     @property
     def is_zero(self) -> bool:
         return self.months == 0 and self.exact == timedelta(0)

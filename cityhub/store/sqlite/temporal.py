@@ -13,6 +13,7 @@ import copy
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -20,7 +21,7 @@ import orjson
 from cityhub.errors import ResourceNotFound
 from cityhub.ngsild import ops
 from cityhub.ngsild.aggregation import AggregatedHistory, AggregationQuery, Series
-from cityhub.ngsild.datetime import now_iso
+from cityhub.ngsild.datetime import format_datetime, now_iso, parse_datetime
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
 from cityhub.store.base import EntityQuery, Transaction
@@ -105,6 +106,37 @@ def _history(
     return out
 
 
+def _cuts(
+    conn: sqlite3.Connection,
+    tenant: str,
+    ids: Sequence[str],
+    tq: TemporalQuery,
+    agg: AggregationQuery,
+    attrs: Sequence[str] | None,
+    dataset_ids: Sequence[str | None] | None,
+) -> tuple[list[tuple[str, str, str | None]] | None, dict[tuple[str, str], datetime]]:
+    """Where each attribute's first ``max_periods`` periods end, so aggregation reads and
+    groups only the instances a response can carry (a history of 100,000 instances asked for
+    in one-second periods is grouped 1,000 at a time, not whole). Returns the cuts (None when
+    nothing needs cutting) and, per attribute cut, the time of its last instance."""
+    if agg.period is None or agg.newest_first:
+        return None, {}
+    sql, params = temporal_sql.span_select(tenant, ids, tq, attrs, dataset_ids)
+    cuts: list[tuple[str, str, str | None]] = []
+    ends: dict[tuple[str, str], datetime] = {}
+    for entity_id, attr, first_text, last_text in conn.execute(sql, params):
+        first = parse_datetime(first_text, "first")
+        origin = parse_datetime(agg.origin, "origin") if agg.origin else first
+        end = agg.period.add_to(origin, agg.period.index_of(origin, first) + agg.max_periods)
+        last = parse_datetime(last_text, "last")
+        if last >= end:
+            cuts.append((entity_id, attr, format_datetime(end)))
+            ends[(entity_id, attr)] = last
+        else:
+            cuts.append((entity_id, attr, None))
+    return (cuts if ends else None), ends
+
+
 def _aggregated(
     conn: sqlite3.Connection,
     tenant: str,
@@ -118,7 +150,8 @@ def _aggregated(
     if not ids:
         return out
     temporal_sql.register_functions(conn)
-    sql, params = temporal_sql.aggregation_select(tenant, ids, tq, agg, attrs, dataset_ids)
+    cuts, cut_ends = _cuts(conn, tenant, ids, tq, agg, attrs, dataset_ids)
+    sql, params = temporal_sql.aggregation_select(tenant, ids, tq, agg, attrs, dataset_ids, cuts)
     last_seq: dict[int, Series] = {}
     current: Series | None = None
     key: tuple[str, str, str] | None = None
@@ -131,6 +164,11 @@ def _aggregated(
         assert current is not None
         current.periods.append(temporal_sql.stats_of(row))
         last_seq[int(row[8])] = current
+    for (entity_id, attr), last in cut_ends.items():  # periods left out: the page is cut
+        assert agg.period is not None
+        for series in out[entity_id].get(attr, []):
+            origin = parse_datetime(series.origin, "origin")
+            series.last_index = max(series.last_index, agg.period.index_of(origin, last))
     # the type of each series, from one instance of it (no JSON parsing per row above)
     seqs = list(last_seq)
     for start in range(0, len(seqs), 500):

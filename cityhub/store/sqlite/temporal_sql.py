@@ -93,14 +93,25 @@ def _instances(
     dataset_ids: Sequence[str | None] | None,
     columns: str,
     partition: str = "entity_id, attr",
+    cuts: Sequence[tuple[str, str, str | None]] | None = None,
 ) -> tuple[str, list[Any]]:
     """The instances a query reads (``lastN`` applied per entity and attribute), with the
-    time along the timeproperty as ``t``."""
+    time along the timeproperty as ``t``. ``cuts`` (entity, attribute, time or None) keeps
+    only those attributes, each before its time: one index range per attribute."""
     column, required = time_column(tq)
     params: list[Any] = [tenant, *ids]
     where = f"h.tenant = ? AND h.entity_id IN ({','.join('?' * len(ids))})" + instance_filter(
         tq, attrs, dataset_ids, params
     )
+    if cuts:
+        terms = []
+        for entity_id, attr, before in cuts:
+            terms.append(
+                "(h.tenant = ? AND h.entity_id = ? AND h.attr = ?"
+                + (f" AND {column} < ?)" if before else ")")
+            )
+            params.extend([tenant, entity_id, attr, *([before] if before else [])])
+        where += f" AND ({' OR '.join(terms)})"
     index = _INDEX_OF.get(column, "")
     select = f"SELECT {columns}, {column} AS t FROM attribute_instances h{index} WHERE {where}"
     if tq.last_n is not None:
@@ -215,6 +226,23 @@ def _stats_columns(methods: Sequence[str]) -> list[str]:
     return cols
 
 
+def span_select(
+    tenant: str,
+    ids: Sequence[str],
+    tq: TemporalQuery,
+    attrs: Sequence[str] | None,
+    dataset_ids: Sequence[str | None] | None,
+) -> tuple[str, list[Any]]:
+    """Rows ``(entity_id, attr, first t, last t)``: the time span of each attribute's
+    instances in the query (an index-only scan for observedAt)."""
+    select, params = _instances(tenant, ids, tq, attrs, dataset_ids, "h.entity_id, h.attr")
+    return (
+        f"SELECT entity_id, attr, min(t), max(t) FROM ({select}) WHERE t IS NOT NULL"
+        " GROUP BY entity_id, attr",
+        params,
+    )
+
+
 def aggregation_select(
     tenant: str,
     ids: Sequence[str],
@@ -222,10 +250,12 @@ def aggregation_select(
     agg: AggregationQuery,
     attrs: Sequence[str] | None,
     dataset_ids: Sequence[str | None] | None,
+    cuts: Sequence[tuple[str, str, str | None]] | None = None,
 ) -> tuple[str, list[Any]]:
     """Rows ``(entity_id, attr, dataset_id, origin, k, <PeriodStats columns>, k_last)``: one
     per non-empty period of each series, at most ``agg.max_periods`` per series, ordered by
-    series and period. Instances without a time along the timeproperty are left out."""
+    series and period. Instances without a time along the timeproperty are left out; with
+    ``cuts``, only instances of those attributes before their times (see ``_instances``)."""
     base, params = _instances(
         tenant,
         ids,
@@ -237,6 +267,7 @@ def aggregation_select(
         " CASE WHEN h.value_number IS NULL THEN h.instance END AS body,"
         " h.value_number AS num, h.deleted_at AS del",
         partition="e, a",
+        cuts=cuts,
     )
     base = f"SELECT * FROM ({base}) WHERE t IS NOT NULL"
     if agg.origin is not None:  # one grid for every series, from timeAt
@@ -292,15 +323,7 @@ def stats_of(row: Sequence[Any]) -> PeriodStats:
 def _period_index_fn(t: str, origin: str, months: int, exact_us: int) -> int:
     """``cityhub_period_index``: the period of ``t`` for durations mixing months and time."""
     period = Duration(months=months, exact=timedelta(microseconds=exact_us))
-    when = parse_datetime(t, "t")
-    start = parse_datetime(origin, "origin")
-    mean_us = months * 2_629_746_000_000 + exact_us  # a mean Gregorian month: a first guess
-    k = max(0, int((when - start) / timedelta(microseconds=1)) // mean_us)
-    while k > 0 and period.add_to(start, k) > when:
-        k -= 1
-    while period.add_to(start, k + 1) <= when:
-        k += 1
-    return k
+    return period.index_of(parse_datetime(origin, "origin"), parse_datetime(t, "t"))
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
