@@ -36,7 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("batch_max_entities", 1000, "Most entities one batch operation may carry."),
     Setting("context_fetch_timeout", 5.0, "Seconds to wait for a remote @context."),
     Setting("context_max_bytes", 1_048_576, "Largest remote @context document accepted."),
-    Setting("reader_threads", 4, "SQLite reader connections (one per thread)."),
+    Setting(
+        "reader_threads",
+        4,
+        "SQLite reader threads; 0 reads on the event loop itself (no thread hop: faster "
+        "short reads, but a long query holds up other requests).",
+    ),
     Setting(
         "temporal_instance_limit",
         1000,

@@ -95,3 +95,17 @@ def test_order_by_still_orders_a_geo_query(client: TestClient) -> None:
     assert r.status_code == 200
     values = [e["n"]["value"] for e in r.json()]
     assert values == sorted(values) and len(values) == 80
+
+
+def test_multi_typed_entities_match_any_of_their_types(client: TestClient) -> None:
+    body = {"id": "urn:ngsi-ld:Thing:multi", "type": ["Streetlight", "Device"]}
+    body["location"] = point(127.11, 37.41)
+    body["name"] = {"type": "Property", "value": "pole 7"}
+    assert client.post(API, json=body).status_code == 201
+    near = "georel=near;maxDistance==100&geometry=Point&coordinates=[127.11,37.41]"
+    for kind in ("Device", "Streetlight", "Device,Camera"):
+        for query in (near, 'q=name=="pole 7"'):
+            r = client.get(f"{API}?type={kind}&{query}")
+            assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Thing:multi"], (kind, query)
+    r = client.get(f"{API}?type=Camera&{near}")
+    assert r.json() == []

@@ -164,10 +164,14 @@ def where_clause(
         clauses.append("ngsild_regexp(?, e.id)")
         params.append(query.id_pattern)
     if query.types and types_per_row:
+        # a single-typed entity (the usual kind) shows its type in its own row: compare the
+        # stored text first, look in entity_types only for the others
+        marks = ",".join("?" * len(query.types))
         clauses.append(
-            "EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = e.tenant AND t.id = e.id "
-            f"AND t.type IN ({','.join('?' * len(query.types))}))"
+            f"e.types IN ({marks}) OR EXISTS (SELECT 1 FROM entity_types t "
+            f"WHERE t.tenant = e.tenant AND t.id = e.id AND t.type IN ({marks}))"
         )
+        params.extend(orjson.dumps([t]).decode() for t in query.types)
         params.extend(query.types)
     elif query.types:
         clauses.append(
@@ -395,7 +399,8 @@ class SqliteStore:
     def __init__(self, path: str, reader_threads: int = 4) -> None:
         self.path = path
         self.memory = path == ":memory:"
-        self._reader_threads = 1 if self.memory else max(1, reader_threads)
+        #: 0 = read on the caller's (event loop) thread: no thread hop, no GIL hand-over
+        self._reader_threads = 1 if self.memory else max(0, reader_threads)
         self._jobs: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = (
             queue.Queue()
         )
@@ -420,7 +425,7 @@ class SqliteStore:
         await asyncio.wrap_future(ready)
         await self.run_write(geo.ensure_geo_index)
         await self.run_write(qindex.ensure_q_index)
-        if not self.memory:
+        if not self.memory and self._reader_threads > 0:
             self._readers = ThreadPoolExecutor(
                 self._reader_threads, thread_name_prefix="cityhub-sqlite-reader"
             )
@@ -484,6 +489,11 @@ class SqliteStore:
     async def run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on a reader connection (read-only work)."""
         if self._readers is None:
+            if self._reader_threads == 0 and not self.memory:
+                conn = getattr(self._local, "conn", None)
+                if conn is None:
+                    conn = self._local.conn = _connect(self.path)
+                return fn(conn)
             return await self.run_write(fn)
 
         def run() -> T:
