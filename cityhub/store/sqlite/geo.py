@@ -45,6 +45,7 @@ from cityhub.ngsild.query.geo import (
     GeoQuery,
     geojson_shape,
     haversine_m,
+    query_shape,
     relate,
     search_bbox,
 )
@@ -391,6 +392,23 @@ def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]]
     if box is None:
         return None
     min_x, max_x, min_y, max_y = box
+    head = (
+        "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
+        "CROSS JOIN entities e ON e.tenant = g.tenant AND e.id = g.entity_id "
+        "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
+    )
+    safe = safe_box(geo)
+    if safe is not None:
+        # a stored box strictly inside a box the reference area contains: the geometry lies
+        # in the area's interior, so it is within the area and intersects it, no test needed
+        strictly = "r.min_x > ? AND r.max_x < ? AND r.min_y > ? AND r.max_y < ?"
+        first: list[Any] = [min_x, max_x, min_y, max_y, *safe, tenant, geo.geoproperty]
+        rest: list[Any] = [min_x, max_x, min_y, max_y, *safe, tenant, geo.geoproperty]
+        tail = "AND g.tenant = ? AND g.attr = ?"
+        return [
+            (f"{head}AND {strictly} {tail}", first),
+            (f"{head}AND NOT ({strictly}) {tail} AND {_match_sql(geo, rest)}", rest),
+        ]
     if geo.georel == "near" and geo.geometry == "Point" and geo.max_distance is not None:
         cx, cy = (float(c) for c in geo.coordinates[:2])
         half = geo.max_distance / EARTH_RADIUS_M / math.sqrt(2) * 0.99
@@ -400,11 +418,6 @@ def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]]
         cx, cy = (min_x + max_x) / 2, (min_y + max_y) / 2
         hx, hy = (max_x - min_x) / 4, (max_y - min_y) / 4
     inner = [cx - hx, cx + hx, cy - hy, cy + hy]
-    head = (
-        "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
-        "CROSS JOIN entities e ON e.tenant = g.tenant AND e.id = g.entity_id "
-        "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
-    )
     inside = "r.min_x >= ? AND r.max_x <= ? AND r.min_y >= ? AND r.max_y <= ?"
     passes = []
     for part in (f"AND {inside}", f"AND NOT ({inside})"):
@@ -412,6 +425,34 @@ def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]]
         sql = f"{head}{part} AND g.tenant = ? AND g.attr = ? AND {_match_sql(geo, params)}"
         passes.append((sql, params))
     return passes
+
+
+@lru_cache(maxsize=1024)
+def safe_box(geo: GeoQuery) -> tuple[float, float, float, float] | None:
+    """For ``within``/``intersects`` an area: a large square ``(min_x, max_x, min_y, max_y)``
+    the area contains, centred on a point inside it (None for other queries, or when none is
+    found). Found by halving: the largest of 24 sizes, up to the area's box, that fits."""
+    if geo.georel not in ("within", "intersects") or geo.geometry not in (
+        "Polygon",
+        "MultiPolygon",
+    ):
+        return None
+    area = query_shape(geo)
+    if area.area <= 0:
+        return None
+    centre = area.representative_point()
+    x0, y0, x1, y1 = area.bounds
+    low, high, best = 0.0, max(x1 - x0, y1 - y0) / 2, 0.0
+    for _ in range(24):
+        half = (low + high) / 2
+        square = shapely.box(centre.x - half, centre.y - half, centre.x + half, centre.y + half)
+        if area.contains(square):
+            low = best = half
+        else:
+            high = half
+    if best <= 0:
+        return None
+    return centre.x - best, centre.x + best, centre.y - best, centre.y + best
 
 
 def geo_candidates(geo: GeoQuery, tenant: str, params: list[Any]) -> str | None:
