@@ -262,6 +262,17 @@ def _parse_geometry(text: str) -> str:
 
 
 def _parse_coordinates(value: str | list[Any], kind: str) -> Coordinates:
+    if isinstance(value, str):  # URL text: the same area is asked for again and again
+        return _parse_coordinate_text(value, kind)
+    return _checked_coordinates(value, kind)
+
+
+@lru_cache(maxsize=512)
+def _parse_coordinate_text(value: str, kind: str) -> Coordinates:
+    return _checked_coordinates(value, kind)
+
+
+def _checked_coordinates(value: str | list[Any], kind: str) -> Coordinates:
     coords: Any = value
     if isinstance(value, str):
         try:

@@ -307,14 +307,18 @@ _HAVERSINE = (
 )
 
 
+@lru_cache(maxsize=1024)
+def _reference_text(geo: GeoQuery) -> str:
+    return orjson.dumps(geo.geometry_json()).decode()
+
+
 def _match_sql(geo: GeoQuery, params: list[Any]) -> str:
     """The exact predicate on the geo_shapes row ``g``; appends its parameters.
 
     Point-to-point ``near`` (the hot case: sensors around a place) runs as SQL arithmetic on the
     stored x/y, with no call back into Python; every other case calls ``ngsild_geo_match``.
     """
-    reference = orjson.dumps(geo.geometry_json()).decode()
-    generic = [geo.georel, reference, geo.max_distance, geo.min_distance]
+    generic = [geo.georel, _reference_text(geo), geo.max_distance, geo.min_distance]
     if (
         geo.georel != "near"
         or geo.geometry != "Point"
