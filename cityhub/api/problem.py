@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote_plus
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -137,9 +138,15 @@ class RejectUnknownParameters:
             and scope["path"].startswith("/ngsi-ld/")
             and scope.get("query_string")
         ):
-            request = Request(scope)
-            unknown = sorted(set(request.query_params) - KNOWN_PARAMETERS)
+            # the names only: values (a district's coordinates) are not decoded twice
+            names = {
+                unquote_plus(pair.split(b"=", 1)[0].decode("latin-1"))
+                for pair in scope["query_string"].split(b"&")
+                if pair
+            }
+            unknown = sorted(names - KNOWN_PARAMETERS)
             if unknown:
+                request = Request(scope)
                 response = problem_response(
                     InvalidRequest(
                         f"unknown URL parameter(s) {', '.join(unknown)}; see the NGSI-LD API "
