@@ -265,3 +265,29 @@ def test_origin_is_the_first_instance_time() -> None:
     # sanity of the reference helper itself, on a hand-computed calendar case
     origin = parse_datetime("2024-01-31T12:00:00Z", "o")
     assert _reference_index(origin, parse_datetime("2024-03-31T12:00:00Z", "t"), Duration(1)) == 2
+
+
+def test_spans_found_by_index_seeks(temporal: Any) -> None:
+    history, loop = temporal
+    _load(history, loop)
+    tq = TemporalQuery(timerel="after", time_at="2024-01-01T00:15:00.000000Z")
+
+    def spans(conn: sqlite3.Connection) -> tuple[Any, Any, Any]:
+        sql, params = temporal_sql.span_select("", [SID, "urn:x:none"], tq, None, None)
+        assert "RECURSIVE" in sql
+        by_seeks = sorted(conn.execute(sql, params).fetchall())
+        by_scan = sorted(
+            conn.execute(
+                "SELECT entity_id, attr, min(observed_at), max(observed_at) FROM"
+                " attribute_instances WHERE observed_at >= ? GROUP BY entity_id, attr",
+                ("2024-01-01T00:15:00.000001Z",),
+            ).fetchall()
+        )
+        sql, params = temporal_sql.span_select("", [SID], tq, [NS + "pm10", NS + "x"], None)
+        return by_seeks, by_scan, conn.execute(sql, params).fetchall()
+
+    by_seeks, by_scan, picked = loop.run_until_complete(history.store.run_read(spans))
+    assert by_seeks == by_scan and len(by_seeks) == 6
+    assert picked == [
+        (SID, NS + "pm10", "2024-01-01T00:30:00.000000Z", "2024-01-01T00:40:00.000000Z")
+    ]

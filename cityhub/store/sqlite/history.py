@@ -297,6 +297,20 @@ def _head_of_change(
             )
 
 
+def _same_datasets(a: Sequence[Instance], b: Sequence[Instance]) -> bool:
+    return len(a) == len(b) and all(
+        x.get("datasetId") == y.get("datasetId") for x, y in zip(a, b, strict=True)
+    )
+
+
+def _untouched(previous: Sequence[Instance], instances: Sequence[Instance]) -> bool:
+    """The attribute's instances are those it had, in the same order (the usual case for
+    every attribute an update did not name): nothing to record, no per-dataset lookups."""
+    return _same_datasets(previous, instances) and not any(
+        _changed(p, i) for p, i in zip(previous, instances, strict=True)
+    )
+
+
 def record_change(conn: sqlite3.Connection, change: Change) -> None:
     """The transaction hook: record the instances a change made, in the change's transaction.
 
@@ -332,19 +346,16 @@ def record_change(conn: sqlite3.Connection, change: Change) -> None:
     before_attrs: Mapping[str, list[Instance]] = before["attrs"]
     for iri, instances in after_attrs.items():
         previous = before_attrs.get(iri)
-        if previous and len(previous) == 1 and len(instances) == 1:  # the common case
-            same = previous[0].get("datasetId") == instances[0].get("datasetId")
-            if same and not _changed(previous[0], instances[0]):
-                continue
+        if previous is not None and _untouched(previous, instances):
+            continue
         old = by_dataset(previous or ())
         for inst in instances:
             if _changed(old.get(inst.get("datasetId")), inst):
                 rows.append(_row(tenant, change.entity_id, iri, inst, now))
     for iri, instances in before_attrs.items():
         current = after_attrs.get(iri)
-        if current and len(current) == 1 and len(instances) == 1:
-            if current[0].get("datasetId") == instances[0].get("datasetId"):
-                continue
+        if current is not None and _same_datasets(instances, current):
+            continue
         new = by_dataset(current or ())
         for inst in instances:
             if inst.get("datasetId") not in new:

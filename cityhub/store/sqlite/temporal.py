@@ -152,7 +152,6 @@ def _aggregated(
     temporal_sql.register_functions(conn)
     cuts, cut_ends = _cuts(conn, tenant, ids, tq, agg, attrs, dataset_ids)
     sql, params = temporal_sql.aggregation_select(tenant, ids, tq, agg, attrs, dataset_ids, cuts)
-    last_seq: dict[int, Series] = {}
     current: Series | None = None
     key: tuple[str, str, str] | None = None
     for row in conn.execute(sql, params):
@@ -163,22 +162,21 @@ def _aggregated(
             out[row[0]].setdefault(row[1], []).append(current)
         assert current is not None
         current.periods.append(temporal_sql.stats_of(row))
-        last_seq[int(row[8])] = current
     for (entity_id, attr), last in cut_ends.items():  # periods left out: the page is cut
         assert agg.period is not None
         for series in out[entity_id].get(attr, []):
             origin = parse_datetime(series.origin, "origin")
             series.last_index = max(series.last_index, agg.period.index_of(origin, last))
-    # the type of each series, from one instance of it (no JSON parsing per row above)
-    seqs = list(last_seq)
-    for start in range(0, len(seqs), 500):
-        chunk = seqs[start : start + 500]
-        for seq, attr_type in conn.execute(
-            "SELECT seq, instance ->> '$.type' FROM attribute_instances WHERE seq IN "
-            f"({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            last_seq[int(seq)].attr_type = attr_type or "Property"
+    for entity_id, history in out.items():  # each series' type, from one of its instances
+        for attr, found in history.items():
+            for series in found:
+                row = conn.execute(
+                    "SELECT instance ->> '$.type' FROM attribute_instances INDEXED BY"
+                    " attribute_instances_observed WHERE tenant = ? AND entity_id = ?"
+                    " AND attr = ? AND dataset_id = ? LIMIT 1",
+                    (tenant, entity_id, attr, series.dataset_id or ""),
+                ).fetchone()
+                series.attr_type = (row[0] if row else None) or "Property"
     return out
 
 

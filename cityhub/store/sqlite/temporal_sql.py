@@ -99,19 +99,26 @@ def _instances(
     time along the timeproperty as ``t``. ``cuts`` (entity, attribute, time or None) keeps
     only those attributes, each before its time: one index range per attribute."""
     column, required = time_column(tq)
-    params: list[Any] = [tenant, *ids]
-    where = f"h.tenant = ? AND h.entity_id IN ({','.join('?' * len(ids))})" + instance_filter(
-        tq, attrs, dataset_ids, params
-    )
+    params: list[Any] = []
     if cuts:
+        # only the OR of index ranges can be searched, so the planner reads just those
+        start, _ = tq.bounds()
         terms = []
         for entity_id, attr, before in cuts:
-            terms.append(
-                "(h.tenant = ? AND h.entity_id = ? AND h.attr = ?"
-                + (f" AND {column} < ?)" if before else ")")
-            )
-            params.extend([tenant, entity_id, attr, *([before] if before else [])])
-        where += f" AND ({' OR '.join(terms)})"
+            term = "h.tenant = ? AND h.entity_id = ? AND h.attr = ?"
+            params.extend([tenant, entity_id, attr])
+            if start is not None:
+                term += f" AND {column} >= ?"
+                params.append(start)
+            if before is not None:
+                term += f" AND {column} < ?"
+                params.append(before)
+            terms.append(f"({term})")
+        where = f"({' OR '.join(terms)})"
+    else:
+        where = f"h.tenant = ? AND h.entity_id IN ({','.join('?' * len(ids))})"
+        params.extend([tenant, *ids])
+    where += instance_filter(tq, attrs, dataset_ids, params)
     index = _INDEX_OF.get(column, "")
     select = f"SELECT {columns}, {column} AS t FROM attribute_instances h{index} WHERE {where}"
     if tq.last_n is not None:
@@ -188,12 +195,13 @@ def _period_index(period: Duration | None, origin: str, params: list[Any]) -> st
     return f"cityhub_period_index(b.t, {origin}, ?, ?)"
 
 
-def _stats_columns(methods: Sequence[str]) -> list[str]:
+def _stats_columns(methods: Sequence[str], whole_range: bool) -> list[str]:
+    # only what the methods asked for: each aggregate costs per period (PT1S = many periods)
     cols = [
         "count(*) AS total",
-        "min(b.t) AS first_time",
-        "max(b.t) AS last_time",
-        "max(b.seq) AS last_seq",
+        "min(b.t) AS first_time" if whole_range else "NULL",
+        "max(b.t) AS last_time" if whole_range else "NULL",
+        "NULL",
     ]
     wanted = set(methods)
     cols.append(
@@ -234,13 +242,56 @@ def span_select(
     dataset_ids: Sequence[str | None] | None,
 ) -> tuple[str, list[Any]]:
     """Rows ``(entity_id, attr, first t, last t)``: the time span of each attribute's
-    instances in the query (an index-only scan for observedAt)."""
+    instances in the query. Along observedAt it costs a few index seeks per attribute (the
+    attributes are found by skipping through the index), whatever the history's length."""
+    column, _ = time_column(tq)
+    if column == "h.observed_at" and dataset_ids is None and tq.last_n is None:
+        return _span_by_seeks(tenant, ids, tq, attrs)
     select, params = _instances(tenant, ids, tq, attrs, dataset_ids, "h.entity_id, h.attr")
     return (
         f"SELECT entity_id, attr, min(t), max(t) FROM ({select}) WHERE t IS NOT NULL"
         " GROUP BY entity_id, attr",
         params,
     )
+
+
+def _span_by_seeks(
+    tenant: str, ids: Sequence[str], tq: TemporalQuery, attrs: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    start, end = tq.bounds()
+    window = ""
+    window_params: list[Any] = []
+    if start is not None:
+        window += " AND x.observed_at >= ?"
+        window_params.append(start)
+    if end is not None:
+        window += " AND x.observed_at < ?"
+        window_params.append(end)
+    table = "attribute_instances x INDEXED BY attribute_instances_observed"
+    key = "x.tenant = ? AND x.entity_id = p.e AND x.attr = p.a"
+    params: list[Any] = []
+    values = ",".join("(?)" for _ in ids)
+    if attrs:
+        pairs = (
+            f"pairs(e, a) AS (SELECT i.column1, t.column1 FROM (VALUES {values}) i,"
+            f" (VALUES {','.join('(?)' for _ in attrs)}) t)"
+        )
+        params.extend([*ids, *attrs])
+    else:
+        first = f"SELECT min(y.attr) FROM {table.replace(' x ', ' y ')} WHERE y.tenant = ?"
+        pairs = (
+            f"pairs(e, a) AS (SELECT i.column1, ({first} AND y.entity_id = i.column1)"
+            f" FROM (VALUES {values}) i UNION ALL SELECT p.e, ({first} AND y.entity_id = p.e"
+            " AND y.attr > p.a) FROM pairs p WHERE p.a IS NOT NULL)"
+        )
+        params.extend([tenant, *ids, tenant])
+    sql = (
+        f"WITH RECURSIVE {pairs} SELECT * FROM (SELECT p.e, p.a,"
+        f" (SELECT min(x.observed_at) FROM {table} WHERE {key}{window}) AS first_t,"
+        f" (SELECT max(x.observed_at) FROM {table} WHERE {key}{window}) AS last_t"
+        " FROM pairs p WHERE p.a IS NOT NULL) WHERE first_t IS NOT NULL"
+    )
+    return sql, [*params, tenant, *window_params, tenant, *window_params]
 
 
 def aggregation_select(
@@ -252,7 +303,8 @@ def aggregation_select(
     dataset_ids: Sequence[str | None] | None,
     cuts: Sequence[tuple[str, str, str | None]] | None = None,
 ) -> tuple[str, list[Any]]:
-    """Rows ``(entity_id, attr, dataset_id, origin, k, <PeriodStats columns>, k_last)``: one
+    """Rows ``(entity_id, attr, dataset_id, origin, k, <PeriodStats columns>, k_first, k_last)``:
+    one
     per non-empty period of each series, at most ``agg.max_periods`` per series, ordered by
     series and period. Instances without a time along the timeproperty are left out; with
     ``cuts``, only instances of those attributes before their times (see ``_instances``)."""
@@ -285,7 +337,7 @@ def aggregation_select(
         " FROM (SELECT e, a, d, min(t) AS o FROM base GROUP BY e, a, d)),"
         f" rows AS (SELECT b.*, s.o AS o, {index} AS k FROM {source}),"
         " grouped AS (SELECT b.e, b.a, b.d, b.o, b.k, "
-        + ", ".join(_stats_columns(agg.methods))
+        + ", ".join(_stats_columns(agg.methods, agg.period is None))
         + " FROM rows b GROUP BY b.e, b.a, b.d, b.k)"
         " SELECT * FROM (SELECT g.*, min(k) OVER w AS k_first, max(k) OVER w AS k_last"
         " FROM grouped g WINDOW w AS (PARTITION BY e, a, d))"
