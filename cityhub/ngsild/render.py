@@ -155,6 +155,8 @@ def _keep(name: str, proj: Projection) -> bool:
 
 
 def _entity(entity: Entity, ctx: _Ctx, proj: Projection) -> dict[str, Any]:
+    if proj.pick is None and not proj.omit and proj.attrs is None and proj.dataset_ids is None:
+        return _whole_entity(entity, ctx, proj)
     out: dict[str, Any] = {}
     if _keep("id", proj):
         out["id"] = entity["id"]
@@ -192,6 +194,29 @@ def render_entity(
     ``linked`` holds the entities relationships point to, inlined ``join_level`` levels deep.
     """
     return _entity(entity, _Ctx(terms, linked or {}, join_level if linked else 0), proj)
+
+
+def _whole_entity(entity: Entity, ctx: _Ctx, proj: Projection) -> dict[str, Any]:
+    """_entity without projection (the common case, kept apart because it is hot)."""
+    compact = ctx.terms.compact
+    types = entity["type"]
+    out: dict[str, Any] = {
+        "id": entity["id"],
+        "type": compact(types[0]) if len(types) == 1 else [compact(t) for t in types],
+    }
+    scope = entity.get("scope")
+    if scope:
+        out["scope"] = scope[0] if len(scope) == 1 else scope
+    if proj.sys_attrs:
+        for key in ("createdAt", "modifiedAt"):
+            if key in entity:
+                out[key] = entity[key]
+    for iri, instances in entity["attrs"].items():
+        if len(instances) == 1:
+            out[compact(iri)] = _instance(instances[0], ctx, proj, iri)
+        else:
+            out[compact(iri)] = [_instance(i, ctx, proj, iri) for i in instances]
+    return out
 
 
 def linked_ids(entity: Entity, proj: Projection) -> list[tuple[str, Projection]]:
