@@ -7,10 +7,11 @@ operations use a savepoint per entity so one bad entity does not undo the others
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from cityhub.errors import BadRequestData, CityhubError, ResourceNotFound
 from cityhub.ngsild import ops
@@ -23,11 +24,18 @@ def _not_found(entity_id: str) -> ResourceNotFound:
     return ResourceNotFound(f"there is no entity with id {entity_id}")
 
 
+def _copy(entity: Entity) -> Entity:
+    """A deep copy of a stored entity (plain JSON data): orjson's round trip is several times
+    cheaper than the copy module, and this runs for every update."""
+    copied: Entity = orjson.loads(orjson.dumps(entity))
+    return copied
+
+
 def _load(tx: Transaction, entity_id: str) -> tuple[Entity, Entity]:
     before = tx.get(entity_id)
     if before is None:
         raise _not_found(entity_id)
-    return before, copy.deepcopy(before)
+    return before, _copy(before)
 
 
 def _check_type(entity: Entity, wanted: list[str] | None) -> None:
@@ -159,7 +167,7 @@ async def batch_upsert(
             tx.insert(ops.new_entity(entity, now))
             result.created.append(entity["id"])
             return None
-        before = copy.deepcopy(current)
+        before = _copy(current)
         if replace:
             ops.replace_entity(current, entity, now)
         else:
