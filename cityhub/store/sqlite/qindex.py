@@ -17,7 +17,7 @@ rows are written by a transaction hook, in the same transaction as the change.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -116,25 +116,24 @@ def index_change(conn: sqlite3.Connection, change: Change) -> None:
     """A transaction hook (``SqliteStore.tx_hooks``): rewrite the rows of changed attributes."""
     tenant, eid = change.tenant, change.entity_id
     after = entity_values(change.after)
-    if change.kind == "entityCreated":
-        for attr, values in after.items():
-            _insert(conn, tenant, eid, attr, values)
-        return
-    if change.before is None or change.after is None:
-        conn.execute("DELETE FROM q_index WHERE tenant = ? AND entity_id = ?", (tenant, eid))
-        for attr, values in after.items():
-            _insert(conn, tenant, eid, attr, values)
-        return
-    before = entity_values(change.before)
-    for attr in before.keys() | after.keys():
-        if before.get(attr) == after.get(attr):
-            continue
-        conn.execute(
-            "DELETE FROM q_index WHERE tenant = ? AND entity_id = ? AND attr = ?",
-            (tenant, eid, attr),
-        )
-        if attr in after:
-            _insert(conn, tenant, eid, attr, after[attr])
+    changed: Iterable[str] = after.keys()
+    if change.kind != "entityCreated":
+        if change.before is None or change.after is None:
+            conn.execute("DELETE FROM q_index WHERE tenant = ? AND entity_id = ?", (tenant, eid))
+        else:
+            before = entity_values(change.before)
+            changed = [a for a in before.keys() | after.keys() if before.get(a) != after.get(a)]
+            if not changed:
+                return
+            conn.execute(
+                "DELETE FROM q_index WHERE tenant = ? AND entity_id = ? "
+                f"AND attr IN ({','.join('?' * len(changed))})",
+                (tenant, eid, *changed),
+            )
+    conn.executemany(
+        "INSERT INTO q_index (tenant, attr, v, entity_id) VALUES (?, ?, ?, ?)",
+        [(tenant, a, v, eid) for a in changed if a in after for v in after[a]],
+    )
 
 
 def ensure_q_index(conn: sqlite3.Connection) -> None:
