@@ -74,7 +74,7 @@ def install(
         store.extra_schema.append(TEMPORAL_SCHEMA)
     if record and record_change not in store.tx_hooks:
         store.tx_hooks.append(record_change)
-    return SqliteTemporalStore(store, instance_limit, retention, prune_interval)
+    return SqliteTemporalStore(store, instance_limit, retention, prune_interval, record)
 
 
 def _temporal(request: Request) -> TemporalStore:

@@ -23,8 +23,10 @@ deletion count in ``totalCount`` only.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -165,81 +167,93 @@ class _Period:
     stats: PeriodStats | None
 
 
-def _periods(series: Series, query: AggregationQuery) -> list[_Period]:
-    """The series' periods from its first to its last non-empty one, empty ones included."""
+def _bounds(series: Series, query: AggregationQuery) -> tuple[int, int, bool]:
+    """The indexes of the series' first and last listed periods, and whether the list stops
+    short of the series' last non-empty period (``max_periods``)."""
+    indexes = [p.index for p in series.periods]
+    first = min(series.first_index, *indexes)
+    last = max(series.last_index, *indexes)
+    if query.newest_first:
+        shown = max(first, last - query.max_periods + 1)
+        return shown, last, shown > first
+    shown = min(last, first + query.max_periods - 1)
+    return first, shown, shown < last
+
+
+def _periods(series: Series, query: AggregationQuery) -> Iterator[_Period]:
+    """The series' periods from its first to its last non-empty one, empty ones included,
+    oldest first (newest first with ``newest_first``), made as they are taken."""
     origin = parse_datetime(series.origin, "origin")
+    if not series.periods:
+        return
     if query.period is None:
-        if not series.periods:
-            return []
         stats = series.periods[0]
         end_text = query.range_end or stats.last_time or series.origin
-        return [_Period(origin, parse_datetime(end_text, "end"), stats)]
+        yield _Period(origin, parse_datetime(end_text, "end"), stats)
+        return
     by_index = {p.index: p for p in series.periods}
-    if not by_index:
-        return []
-    first = min(series.first_index, min(by_index))
-    last = max(series.last_index, max(by_index))
-    if query.newest_first:
-        first = max(first, last - query.max_periods + 1)
-    else:
-        last = min(last, first + query.max_periods - 1)
+    first, last, _ = _bounds(series, query)
     step = query.period
-    return [
-        _Period(step.add_to(origin, k), step.add_to(origin, k + 1), by_index.get(k))
-        for k in range(first, last + 1)
-    ]
+    indexes = range(last, first - 1, -1) if query.newest_first else range(first, last + 1)
+    for k in indexes:
+        yield _Period(step.add_to(origin, k), step.add_to(origin, k + 1), by_index.get(k))
+
+
+Laid = list[dict[str, list[tuple[Series, list[_Period]]]]]
+
+
+def _tagged(
+    periods: Iterator[_Period], where: tuple[int, int, int]
+) -> Iterator[tuple[datetime, tuple[int, int, int], _Period]]:
+    for p in periods:
+        yield p.start, where, p
 
 
 def page_periods(
     histories: Sequence[AggregatedHistory], query: AggregationQuery, limit: int
-) -> tuple[list[dict[str, list[tuple[Series, list[_Period]]]]], str | None]:
+) -> tuple[Laid, str | None]:
     """Lay out every series' periods and keep at most ``limit`` of them over all
     ``histories``: the oldest, or the newest with ``newest_first`` (clause 6.3.10 paging,
-    one period standing for one instance).
+    one period standing for one instance). Periods are made lazily and merged by start time,
+    so a page costs what it carries, not what the histories hold.
 
     Returns:
-        per history, attribute IRI → (series, kept periods); and the ``Content-Range`` value
-        (``date-time <start>-<end>/*``) when periods were left out, else None.
+        per history, attribute IRI → (series, kept periods in time order); and the
+        ``Content-Range`` value (``date-time <start>-<end>/*``) when periods were left out.
     """
-    laid = [
-        {iri: [(s, _periods(s, query)) for s in series] for iri, series in history.items()}
-        for history in histories
-    ]
-    everything = [
-        (p.start, n, i, j, pos, p)
-        for n, history in enumerate(laid)
-        for i, series in enumerate(history.values())
-        for j, (_, periods) in enumerate(series)
-        for pos, p in enumerate(periods)
-    ]
-    truncated = any(
-        s.periods and (s.last_index > s.periods[-1].index or s.first_index < s.periods[0].index)
-        for history in histories
-        for series in history.values()
-        for s in series
-    )
-    if len(everything) <= limit and not truncated:
-        return laid, None
-    everything.sort(key=lambda e: e[:5], reverse=query.newest_first)
-    kept = everything[:limit]
-    keep = {k[1:5] for k in kept}
-    out = [
+    streams = []
+    truncated = False
+    for n, history in enumerate(histories):
+        for i, found in enumerate(history.values()):
+            for j, series in enumerate(found):
+                if query.period is not None and series.periods:
+                    truncated = truncated or _bounds(series, query)[2]
+                streams.append(_tagged(_periods(series, query), (n, i, j)))
+    merged = heapq.merge(*streams, key=lambda e: e[0], reverse=query.newest_first)
+    taken = list(itertools.islice(merged, limit + 1))
+    if len(taken) > limit:
+        truncated = True
+        taken = taken[:limit]
+    kept: dict[tuple[int, int, int], list[_Period]] = {}
+    for _, where, period in taken:
+        kept.setdefault(where, []).append(period)
+    laid: Laid = [
         {
             iri: [
-                (s, [p for pos, p in enumerate(periods) if (n, i, j, pos) in keep])
-                for j, (s, periods) in enumerate(series)
+                (s, sorted(kept.get((n, i, j), []), key=lambda p: p.start))
+                for j, s in enumerate(found)
             ]
-            for i, (iri, series) in enumerate(history.items())
+            for i, (iri, found) in enumerate(history.items())
         }
-        for n, history in enumerate(laid)
+        for n, history in enumerate(histories)
     ]
-    if not kept:
-        return out, None
-    first = min(k[5].start for k in kept)
-    last = max(k[5].end for k in kept)
+    if not truncated or not taken:
+        return laid, None
+    first = min(p.start for _, _, p in taken)
+    last = max(p.end for _, _, p in taken)
     if query.newest_first:
         first, last = last, first
-    return out, f"date-time {format_time(first)}-{format_time(last)}/*"
+    return laid, f"date-time {format_time(first)}-{format_time(last)}/*"
 
 
 def render_series(

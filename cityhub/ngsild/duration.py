@@ -22,6 +22,8 @@ class Duration:
 
     def add_to(self, when: datetime, times: int = 1) -> datetime:
         """``when`` plus ``times`` of this duration (the start of period ``times``)."""
+        if not self.months:
+            return when + self.exact * times
         month = when.month - 1 + self.months * times
         year = when.year + month // 12
         month = month % 12 + 1

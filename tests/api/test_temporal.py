@@ -476,6 +476,11 @@ def test_history_can_be_turned_off(tmp_path: Path) -> None:
         assert client.get(f"{T}/{VID}").status_code == 404
         assert client.post(T, json=vehicle("urn:ngsi-ld:Vehicle:2")).status_code == 201
         assert len(client.get(f"{T}/urn:ngsi-ld:Vehicle:2").json()["speed"]) == 3
+    # on again: the entities made meanwhile get their history from their next change
+    on = Settings(store=settings.store)
+    with TestClient(create_app(on), raise_server_exceptions=False) as client:
+        client.patch(f"{E}/{VID}/attrs", json={"speed": {"type": "Property", "value": 2}})
+        assert values(client.get(f"{T}/{VID}").json(), "speed") == [2]
 
 
 def test_bad_retention_setting_is_refused_at_start(tmp_path: Path) -> None:

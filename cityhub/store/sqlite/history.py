@@ -113,6 +113,20 @@ _random = random.Random()  # instance ids need uniqueness, not secrecy
 _id_lock = threading.Lock()
 
 
+def add_missing_heads(conn: sqlite3.Connection) -> None:
+    """A ``temporal_entities`` row for every entity of the current state that has none (those
+    created while history was off), so that recording an update never has to check."""
+    conn.execute(
+        "INSERT OR IGNORE INTO temporal_entities (tenant, id, types, scopes, created_at,"
+        " modified_at, deleted_at, attrs) SELECT tenant, id, types, scopes, created_at,"
+        " modified_at, NULL, '{}' FROM entities"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO temporal_types (tenant, type, id)"
+        " SELECT tenant, type, id FROM entity_types"
+    )
+
+
 def new_instance_id() -> str:
     """A URN holding a UUID of the version 7 layout: milliseconds since the epoch, then 74
     random bits (RFC 9562), so ids sort by creation time."""
@@ -273,28 +287,13 @@ def _head_of_change(
     entity exists, queries read its system times, scopes and attributes from the current
     state, so an update of attribute values leaves the row alone (one page less to write per
     update); the row gets the attributes when the entity is deleted."""
-    if before is None:
+    if (
+        before is None
+        or before["type"] != after["type"]
+        or before.get("scope") != after.get("scope")
+    ):
         write_head(conn, tenant, after, {}, after.get("createdAt") or now, now)
-    elif before["type"] != after["type"] or before.get("scope") != after.get("scope"):
-        write_head(conn, tenant, after, {}, after.get("createdAt") or now, now)
-    else:  # a row exists unless history was off when the entity was created
-        added = conn.execute(
-            "INSERT OR IGNORE INTO temporal_entities (tenant, id, types, scopes, created_at,"
-            " modified_at, deleted_at, attrs) VALUES (?, ?, ?, ?, ?, ?, NULL, '{}')",
-            (
-                tenant,
-                after["id"],
-                orjson.dumps(after["type"]).decode(),
-                orjson.dumps(after["scope"]).decode() if after.get("scope") else None,
-                after.get("createdAt") or now,
-                now,
-            ),
-        ).rowcount
-        if added:
-            conn.executemany(
-                "INSERT OR IGNORE INTO temporal_types (tenant, type, id) VALUES (?, ?, ?)",
-                [(tenant, t, after["id"]) for t in after["type"]],
-            )
+    # else: the row exists (created with the entity, or by add_missing_heads at start-up)
 
 
 def _same_datasets(a: Sequence[Instance], b: Sequence[Instance]) -> bool:

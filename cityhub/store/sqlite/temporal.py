@@ -28,6 +28,7 @@ from cityhub.store.base import EntityQuery, Transaction
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import retention, temporal_sql
 from cityhub.store.sqlite.history import (
+    add_missing_heads,
     by_dataset,
     migrate,
     recording_off,
@@ -189,8 +190,11 @@ class SqliteTemporalStore:
         instance_limit: int = 1000,
         retention_policy: RetentionPolicy | None = None,
         prune_interval: float = 3600.0,
+        record: bool = True,
     ) -> None:
         self.store = store
+        #: whether the entity API's changes are recorded (the ``history`` setting)
+        self.record = record
         #: most instances one response carries; more are paged with Content-Range (206)
         self.instance_limit = instance_limit
         self.retention_policy = retention_policy or RetentionPolicy()
@@ -199,6 +203,8 @@ class SqliteTemporalStore:
     async def start(self) -> None:
         """Bring an older history up to the schema; start pruning if a retention is set."""
         await self.store.run_transaction(migrate)
+        if self.record:
+            await self.store.run_transaction(add_missing_heads)
         self._pruner.start()
 
     async def stop(self) -> None:
