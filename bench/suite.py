@@ -3,6 +3,7 @@
     python3 bench/suite.py                      # 10k and 100k entities, 10 s per scenario
     python3 bench/suite.py --sizes 10000 --duration 5
     python3 bench/suite.py --smoke              # a few seconds, small data (CI runs this)
+    python3 bench/suite.py --sizes 10000 --store postgresql://... --workers 1,2   # + PostgreSQL
 
 For every data set size it starts ``cityhub serve`` on a fresh SQLite file, preloads the entities
 by batch upsert (the template of Stellio's public load tests: 6 properties, two of them
@@ -490,13 +491,23 @@ def scenarios(size: int, history_entities: int) -> list[Scenario]:
 
 
 def run_size(
-    size: int, duration: int, connections: int, threads: int, history: tuple[int, int], tmp: Path
+    size: int,
+    duration: int,
+    connections: int,
+    threads: int,
+    history: tuple[int, int],
+    tmp: Path,
+    store: str | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
+    """One data set size on a fresh store: an SQLite file in ``tmp``, or ``store`` (a fresh
+    PostgreSQL schema, ``fresh_postgres``) served by ``workers`` processes."""
     port = free_port()
-    db = tmp / f"cityhub-{size}.db"
+    where = ["--db", str(tmp / f"cityhub-{size}.db")] if store is None else ["--store", store]
     env = dict(os.environ, CITYHUB_TEMPORAL_INSTANCE_LIMIT="1000")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cityhub", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "cityhub", "serve", *where, "--port", str(port)]
+        + ["--workers", str(workers)],
         env=env,
         stderr=subprocess.DEVNULL,
     )
@@ -520,6 +531,52 @@ def run_size(
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def fresh_postgres(url: str, name: str) -> str:
+    """``url`` with its tables in a new, empty schema ``name`` (PostGIS stays in ``public``,
+    where it must already be installed), so every run starts from a fresh store."""
+    import asyncio
+
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE; CREATE SCHEMA "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return f"{url}{'&' if '?' in url else '?'}search_path={name},public"
+
+
+def report_backends(run: dict[str, Any]) -> str:
+    """PostgreSQL runs as ratios to SQLite's, measured in the same run."""
+    lines = [
+        "",
+        "| scenario | size | SQLite rps | "
+        + " | ".join(f"{b} rps | {b} / SQLite" for b in run["backends"])
+        + " |",
+        "|---|---|---|" + "---|---|" * len(run["backends"]),
+    ]
+    for size, base in run["sizes"].items():
+        for name, r in base.items():
+            if not isinstance(r, dict):
+                continue
+            cells = [f"{r['rps']:.0f}"]
+            for res in run["backends"].values():
+                other = res[size][name]["rps"]
+                cells.append(f"{other:.0f} | {other / max(r['rps'], 1e-9):.2f}")
+            lines.append(f"| {name} | {size} | {' | '.join(cells)} |")
+    for backend, res in run["backends"].items():
+        for size in res:
+            rate = res[size]["preload_entities_per_s"]
+            ratio = rate / run["sizes"][size]["preload_entities_per_s"]
+            lines.append(
+                f"{backend} size {size}: preload {rate:.0f} entities/s ({ratio:.2f} of SQLite)"
+            )
+    return "\n".join(lines)
 
 
 # ---- report -----------------------------------------------------------------------------------
@@ -583,6 +640,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--history", default="20,1000", help="ENTITIES,INSTANCES of preloaded history")
     ap.add_argument("--out", default=None, help="write the raw results as JSON here")
     ap.add_argument("--smoke", action="store_true", help="tiny and fast: for CI")
+    ap.add_argument(
+        "--store",
+        default=None,
+        help="also run on this PostgreSQL (postgresql://..., PostGIS in public; a fresh schema "
+        "per size and worker count), reported as ratios to SQLite in the same run",
+    )
+    ap.add_argument("--workers", default="1", help="worker counts for the --store runs, e.g. 1,2")
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
@@ -611,12 +675,25 @@ def main(argv: list[str] | None = None) -> int:
             run["sizes"][size] = run_size(
                 size, duration, args.connections, args.threads, (history[0], history[1]), Path(tmp)
             )
+        run["backends"] = {}
+        for workers in [int(w) for w in args.workers.split(",")] if args.store else []:
+            backend = run["backends"][f"PostgreSQL {workers}w"] = {}
+            for size in sizes:
+                print(f"PostgreSQL, {workers} workers, {size} entities", file=sys.stderr)
+                url = fresh_postgres(args.store, f"cityhub_bench_{size}_{workers}")
+                backend[size] = run_size(
+                    size, duration, args.connections, args.threads,
+                    (history[0], history[1]), Path(tmp), store=url, workers=workers,
+                )  # fmt: skip
     if args.out:
         Path(args.out).write_text(json.dumps(run, indent=2))
     print(report(run))
+    if run["backends"]:
+        print(report_backends(run))
     bad = [
         f"{size}/{name}"
-        for size, res in run["sizes"].items()
+        for res_by_size in [run["sizes"], *run["backends"].values()]
+        for size, res in res_by_size.items()
         for name, r in res.items()
         if isinstance(r, dict) and (r["errors"] or not r["requests"])
     ]

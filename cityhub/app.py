@@ -37,6 +37,7 @@ from cityhub.contexts import ContextService
 from cityhub.errors import CityhubError
 from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
+from cityhub.notify.periodic import PeriodicNotifier, PeriodicSchedule
 from cityhub.notify.trigger import NotificationTrigger
 from cityhub.settings import Settings
 from cityhub.store.base import OutboxQueue, Store
@@ -69,6 +70,7 @@ def create_app(
     the_store = store if store is not None else open_store(settings.store, settings.reader_threads)
     the_term_maps = TermMaps()
     the_queue: OutboxQueue | None = None  # None: the SQLite outbox
+    the_schedule: PeriodicSchedule | None = None  # None: the SQLite outbox
     the_temporal: Any
     the_history: Any = None  # SQLite: history migrations and retention pruning to start
     the_registrations: Any
@@ -104,6 +106,7 @@ def create_app(
             prune_interval=settings.history_prune_interval,
         )
         the_queue, the_subscriptions = parts.outbox, parts.subscriptions
+        the_schedule = parts.outbox  # periodic rounds: one worker moves each on
         the_temporal = the_history = parts.temporal
         the_registrations = parts.registrations
     the_contexts = contexts or ContextService(
@@ -120,6 +123,10 @@ def create_app(
         max_delay=settings.notification_retry_max_delay,
         queue=the_queue,
     )
+    if the_schedule is not None:
+        the_dispatcher.periodic = PeriodicNotifier(
+            the_store, the_subscriptions, the_term_maps, schedule=the_schedule
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -29,7 +29,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Address the HTTP server binds to."),
     Setting("port", 1026, "TCP port of the HTTP server (1026 is the NGSI-LD convention)."),
-    Setting("store", "sqlite:///./cityhub.db", "Store URL: sqlite:///PATH or sqlite:///:memory:."),
+    Setting(
+        "store",
+        "sqlite:///./cityhub.db",
+        "Store URL: sqlite:///PATH, sqlite:///:memory:, or postgresql://USER:PASSWORD@HOST:PORT/DB"
+        " (PostGIS; several workers and machines may share it).",
+    ),
     Setting("max_body_bytes", 1_048_576, "Largest request body accepted; larger gets 413."),
     Setting("default_limit", 20, "Entities per page when a query gives no limit."),
     Setting("max_limit", 1000, "Largest limit a query may ask for; more gets 403 TooManyResults."),

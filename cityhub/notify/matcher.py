@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -309,6 +309,15 @@ def _geo_matches(geo: GeoQuery, entity: Entity) -> bool:
 
 def triggered(conn: sqlite3.Connection, sub: Prepared, change: Change, now: datetime) -> bool:
     """Whether ``change`` (already written on ``conn``) triggers a notification of ``sub``."""
+    return change_triggers(sub, change, now, lambda s, c: _row_matches(conn, s, c))
+
+
+#: a backend's test of a subscription's q and scopeQ against the row a change just wrote
+RowCheck = Callable[[Prepared, Change], bool]
+
+
+def change_triggers(sub: Prepared, change: Change, now: datetime, row_check: RowCheck) -> bool:
+    """:func:`triggered` for any backend: ``row_check`` runs q and scopeQ in its SQL."""
     if sub.periodic or sub.tenant != change.tenant:
         return False
     if subscription_status(sub.doc, now) != "active":
@@ -323,7 +332,7 @@ def triggered(conn: sqlite3.Connection, sub: Prepared, change: Change, now: date
     if sub.geo is not None and not _geo_matches(sub.geo, change.after):
         return False
     try:
-        return _row_matches(conn, sub, change)
+        return row_check(sub, change)
     except Exception:  # a bad stored q must not break the write
         log.exception("subscription %s: its q or scopeQ could not be evaluated", sub.id)
         return False
@@ -331,8 +340,10 @@ def triggered(conn: sqlite3.Connection, sub: Prepared, change: Change, now: date
 
 __all__ = [
     "Prepared",
+    "RowCheck",
     "attribute_changes",
     "TermMaps",
+    "change_triggers",
     "context_key",
     "fired_triggers",
     "prepare",

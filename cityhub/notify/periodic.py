@@ -16,18 +16,18 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import TypeName
 from cityhub.ngsild.subscription import subscription_status
 from cityhub.notify.matcher import Prepared, TermMaps, prepare
-from cityhub.store.base import EntityQuery
+from cityhub.store.base import EntityQuery, Store
 from cityhub.store.sqlite import outbox
 from cityhub.store.sqlite.outbox import new_notification_id
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
+from cityhub.subscriptions import SubscriptionStore
 
 log = logging.getLogger("cityhub.notify")
 
@@ -64,25 +64,92 @@ def entity_queries(sub: Prepared) -> list[EntityQuery]:
     return queries
 
 
+class PeriodicSchedule(Protocol):
+    """Where a backend keeps the rounds' schedule (SQLite: :class:`SqliteSchedule`; PostgreSQL:
+    its outbox, whose ``periodic_fire`` lets one worker only move each round on)."""
+
+    async def subscriptions_version(self) -> int: ...
+
+    async def periodic_schedule(self) -> dict[tuple[str, str], float]: ...
+
+    async def periodic_forget(self, keys: list[tuple[str, str]]) -> None: ...
+
+    async def periodic_fire(
+        self,
+        tenant: str,
+        sub_id: str,
+        payload: Document | None,
+        now: float,
+        next_at: float,
+        previous: float | None,
+    ) -> bool:
+        """Queue ``payload`` and move the round from ``previous`` to ``next_at``, in one
+        transaction; False when the round was already moved on (by another process)."""
+
+
+class SqliteSchedule:
+    """The schedule in the SQLite outbox (one process: a round is never contended)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def subscriptions_version(self) -> int:
+        return await self.store.run_read(outbox.subscriptions_version)
+
+    async def periodic_schedule(self) -> dict[tuple[str, str], float]:
+        return await self.store.run_read(outbox.periodic_schedule)
+
+    async def periodic_forget(self, keys: list[tuple[str, str]]) -> None:
+        await self.store.run_write(lambda conn: outbox.periodic_forget(conn, keys))
+
+    async def periodic_fire(
+        self,
+        tenant: str,
+        sub_id: str,
+        payload: Document | None,
+        now: float,
+        next_at: float,
+        previous: float | None,
+    ) -> bool:
+        fire = partial(
+            outbox.periodic_fire,
+            tenant=tenant,
+            sub_id=sub_id,
+            payload=payload,
+            now=now,
+            next_at=next_at,
+        )
+        await self.store.run_write(fire)
+        return True
+
+
 class PeriodicNotifier:
-    """Queues the periodic notifications that are due (called by the dispatcher each round)."""
+    """Queues the periodic notifications that are due (called by the dispatcher each round).
+
+    ``schedule`` defaults to the SQLite outbox of ``store``.
+    """
 
     def __init__(
         self,
-        store: SqliteStore,
-        subscriptions: SqliteSubscriptionStore,
+        store: Store,
+        subscriptions: SubscriptionStore,
         term_maps: TermMaps,
         clock: Callable[[], float] = time.time,
+        schedule: PeriodicSchedule | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = subscriptions
         self.term_maps = term_maps
         self.clock = clock
+        if schedule is None:
+            assert isinstance(store, SqliteStore), "give a schedule for a store other than SQLite"
+            schedule = SqliteSchedule(store)
+        self.schedule = schedule
         self._version = -1
         self._periodic: list[tuple[str, Document]] = []
 
     async def _load(self) -> None:
-        version = await self.store.run_read(outbox.subscriptions_version)
+        version = await self.schedule.subscriptions_version()
         if version == self._version:
             return
         self._version = version
@@ -105,11 +172,11 @@ class PeriodicNotifier:
         """Queue every round that is due; returns when the next one is (None: no periodic
         subscription)."""
         await self._load()
-        schedule = await self.store.run_read(outbox.periodic_schedule)
+        schedule = await self.schedule.periodic_schedule()
         keys = {(tenant, str(doc["id"])) for tenant, doc in self._periodic}
         stale = [k for k in schedule if k not in keys]
         if stale:
-            await self.store.run_write(lambda conn: outbox.periodic_forget(conn, stale))
+            await self.schedule.periodic_forget(stale)
         upcoming: float | None = None
         for tenant, doc in self._periodic:
             sub_id = str(doc["id"])
@@ -134,19 +201,19 @@ class PeriodicNotifier:
                             "data": entities,
                             "trigger": "timeInterval",
                         }
-                due = now + interval
-                await self.store.run_write(
-                    partial(
-                        outbox.periodic_fire,
-                        tenant=tenant,
-                        sub_id=sub_id,
-                        payload=payload,
-                        now=now,
-                        next_at=due,
-                    )
-                )
+                previous, due = due, now + interval
+                if not await self.schedule.periodic_fire(
+                    tenant, sub_id, payload, now, due, previous
+                ):  # another worker sent this round: read its schedule next time
+                    due = now
             upcoming = due if upcoming is None else min(upcoming, due)
         return upcoming
 
 
-__all__ = ["MAX_ENTITIES", "PeriodicNotifier", "entity_queries"]
+__all__ = [
+    "MAX_ENTITIES",
+    "PeriodicNotifier",
+    "PeriodicSchedule",
+    "SqliteSchedule",
+    "entity_queries",
+]

@@ -24,34 +24,24 @@ from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.duration import Duration, parse_duration
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.settings import Settings
-from cityhub.store.postgres import temporal_sql
+from cityhub.store.postgres import retention, temporal_sql
 from cityhub.store.postgres.params import Params
+from cityhub.store.temporal import RetentionPolicy
 from tests.api import test_temporal as suite
-from tests.api.test_temporal import (  # noqa: F401 (collected here, on PostgreSQL)
-    test_aggregated_every_method_with_an_empty_period,
-    test_aggregated_pagination,
-    test_aggregated_query_entities,
-    test_aggregated_values,
-    test_aggregated_whole_range_of_a_between_query,
-    test_append_attributes,
-    test_create_makes_the_entity_from_the_latest_instances,
-    test_create_rejects_bad_bodies,
-    test_create_then_update_temporal_entity,
-    test_delete_attribute_history,
-    test_delete_temporal_entity,
-    test_deleted_attribute_is_recorded_with_deleted_at,
-    test_deleted_entity_stays_in_history,
-    test_entity_api_changes_are_recorded,
-    test_instance_pagination,
-    test_last_n,
-    test_media_types,
-    test_modify_and_delete_instance,
-    test_query,
-    test_query_via_post,
-    test_retrieve_errors,
-    test_temporal_values,
-    test_tenant_history,
-    test_timerel,
+
+#: the SQLite-only tests of the suite (its settings on an SQLite file; SQLite's query plan)
+_SQLITE_ONLY = {
+    "test_history_can_be_turned_off",
+    "test_bad_retention_setting_is_refused_at_start",
+    "test_history_reads_use_the_index",
+}
+# every other test of the suite, collected here too, on PostgreSQL
+globals().update(
+    {
+        name: test
+        for name, test in vars(suite).items()
+        if name.startswith("test_") and name not in _SQLITE_ONLY
+    }
 )
 
 T = "/ngsi-ld/v1/temporal/entities"
@@ -164,8 +154,7 @@ def test_sql_period_index_agrees_with_duration_arithmetic(postgres_url: str, tex
 
 
 def test_retention_prunes_old_instances(postgres_url: str) -> None:
-    settings = Settings(store=postgres_url, history_retention_days=30)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(Settings(store=postgres_url))) as client:
         old = [
             {"type": "Property", "value": v, "observedAt": f"2020-01-0{v}T00:00:00Z"}
             for v in (1, 2)
@@ -173,8 +162,18 @@ def test_retention_prunes_old_instances(postgres_url: str) -> None:
         new = {"type": "Property", "value": 3, "observedAt": format_datetime(datetime.now(UTC))}
         body = {"id": suite.VID, "type": "Vehicle", "speed": [*old, new]}
         assert client.post(T, json=body).status_code == 201
-        temporal = client.app.state.temporal  # type: ignore[attr-defined]
+        store = client.app.state.store  # type: ignore[attr-defined]
         assert client.portal is not None
-        assert client.portal.call(temporal.prune) == 2
+        policy = RetentionPolicy(days=30)
+        assert client.portal.call(lambda: retention.prune(store, policy)) == 2
+        assert client.portal.call(lambda: retention.prune(store, policy)) == 0
         speeds = client.get(f"{T}/{suite.VID}").json()["speed"]
     assert [s["value"] for s in (speeds if isinstance(speeds, list) else [speeds])] == [3]
+
+
+def test_retention_settings_start_a_pruner(postgres_url: str) -> None:
+    settings = Settings(store=postgres_url, history_retention_by_tenant="city1=7")
+    with TestClient(create_app(settings)) as client:
+        temporal = client.app.state.temporal  # type: ignore[attr-defined]
+        assert temporal.retention_policy.days_for("city1") == 7
+        assert temporal._pruner._task is not None  # running in the background

@@ -54,6 +54,9 @@ def test_two_workers_in_one_process(postgres_url: str) -> None:
         b = TestClient(create_app(Settings(store=postgres_url)), raise_server_exceptions=False)
         with a, b:
             assert a.post(SUBS, json=subscription(rec.url)).status_code == 201
+            version_sql = "SELECT version FROM notify_version"
+            assert a.portal is not None
+            version = a.portal.call(lambda: a.app.state.store.fetch(version_sql))[0][0]
             expected: set[tuple[str, Any]] = set()
             for n in range(12):  # creates and updates alternate between the workers
                 writer, other = (a, b) if n % 2 else (b, a)
@@ -73,6 +76,9 @@ def test_two_workers_in_one_process(postgres_url: str) -> None:
                     break
                 time.sleep(0.05)
             assert status["timesSent"] == len(expected) and status["status"] == "ok"
+            # the status lives in its own table: deliveries never rewrote the subscription, so
+            # the workers' caches of prepared subscriptions were never invalidated by them
+            assert a.portal.call(lambda: a.app.state.store.fetch(version_sql))[0][0] == version
 
 
 def test_claims_are_exclusive_with_several_dispatchers(postgres_url: str) -> None:
@@ -105,9 +111,79 @@ def test_claims_are_exclusive_with_several_dispatchers(postgres_url: str) -> Non
             assert len(everything) == 400 == len(set(everything))
             assert sum(1 for taken in results if taken) >= 2  # they really did share the work
             assert await queues[0].next_due() is not None  # leased, not gone
-            for i in everything:
-                await queues[1].ack(i)
+            for q, taken in zip(queues, results, strict=True):
+                for i in taken:
+                    await q.ack(i)
             assert await queues[2].next_due() is None
+        finally:
+            for s in stores:
+                await s.close()
+
+    asyncio.run(main())
+
+
+def test_a_lost_lease_cannot_ack_or_reschedule_the_new_holders_attempt(postgres_url: str) -> None:
+    """Worker A's lease runs out while it delivers; worker B claims the row again. A's late ack
+    and fail are ignored (the lease token is B's); B's ack removes the row."""
+    from cityhub.store.postgres.outbox import PostgresOutbox, enqueue
+    from cityhub.store.postgres.store import PostgresStore
+
+    async def main() -> None:
+        store = PostgresStore(postgres_url)
+        await store.start()
+        try:
+            payload = {"id": "n", "type": "Notification", "data": []}
+            await store.run_transaction(lambda conn: enqueue(conn, "", "urn:s", payload, 0.0))
+            a, b = PostgresOutbox(store), PostgresOutbox(store)
+            (row,) = await a.claim(100.0, 10, lease=5)
+            assert await b.claim(104.0, 10, lease=5) == []  # A's lease still holds
+            (again,) = await b.claim(106.0, 10, lease=5)  # ... and now it has run out
+            assert again.id == row.id
+            await a.fail(row.id, "timeout", due_at=500.0)
+            await a.ack(row.id)
+            assert [(i, n) for i, _, n, _ in await a.pending()] == [(row.id, 0)]
+            await b.ack(row.id)
+            assert await a.pending() == []
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_each_periodic_round_is_queued_by_one_worker(postgres_url: str) -> None:
+    """Two workers' periodic notifiers (clause 5.2.12 timeInterval) at the same instant: each
+    round is queued once, whichever worker gets there first."""
+    from cityhub.notify.matcher import TermMaps
+    from cityhub.notify.periodic import PeriodicNotifier
+    from cityhub.store.postgres.outbox import PostgresOutbox
+    from cityhub.store.postgres.store import PostgresStore
+    from cityhub.store.postgres.subscriptions import PostgresSubscriptionStore
+
+    sub = {**subscription("http://127.0.0.1:9/unreachable"), "timeInterval": 60}
+    with TestClient(create_app(Settings(store=postgres_url))) as client:
+        assert client.post(ENTITIES, json=entity()).status_code == 201
+        assert client.post(SUBS, json=sub).status_code == 201
+    clock = [1000.0]
+
+    async def main() -> None:
+        stores = [PostgresStore(postgres_url) for _ in range(2)]
+        for s in stores:
+            await s.start()
+        try:
+            await stores[0].fetch("DELETE FROM outbox")
+            await stores[0].fetch("DELETE FROM notify_periodic")
+            outboxes = [PostgresOutbox(s) for s in stores]
+            notifiers = [
+                PeriodicNotifier(
+                    s, PostgresSubscriptionStore(s), TermMaps(), lambda: clock[0], schedule=o
+                )
+                for s, o in zip(stores, outboxes, strict=True)
+            ]
+            for rounds in (1, 2, 3):
+                nexts = await asyncio.gather(*(n.run_due() for n in notifiers))
+                assert len(await outboxes[0].pending()) == rounds
+                assert max(nexts) == clock[0] + 60  # the next round is a minute away
+                clock[0] += 60
         finally:
             for s in stores:
                 await s.close()

@@ -173,10 +173,30 @@ def _comparison(node: Node, params: Params, alias: str) -> str:
         inner = (
             f"(CASE WHEN jsonb_typeof(q_i.v -> 'value') = 'number' THEN {fast} ELSE {inner} END)"
         )
-    return (
+    found = (
         f"EXISTS (SELECT 1 FROM jsonb_array_elements({instances}) AS q_i(v) "
         f"WHERE jsonb_typeof(q_i.v) = 'object' AND {inner})"
     )
+    literal = _text_literal(node)
+    if literal is None:
+        return found
+    # a necessary condition, cheap enough for the planner to test first: the attribute's JSON
+    # holds the string (as a value, an array element, an @value, a languageMap entry or an
+    # object); most rows fail it and never reach the walk over candidates
+    held = f"strpos(({alias}.attrs -> {params.add(path.attr)})::text, {params.add(literal)}) > 0"
+    return f"({held} AND {found})"
+
+
+def _text_literal(node: Comparison) -> str | None:
+    """For ``attr=="text"``: the string as it appears in PostgreSQL's JSON text output, when
+    that is certain (no quote, backslash or control character, which are escaped, and not an
+    unquoted date-time, which compares as an instant); else None."""
+    value = node.value
+    if node.op != "==" or not isinstance(value, str) or isinstance(value, DateTimeValue):
+        return None
+    if '"' in value or "\\" in value or any(ord(c) < 0x20 for c in value):
+        return None
+    return f'"{value}"'
 
 
 def _numeric_fast_path(node: Comparison, params: Params) -> str:

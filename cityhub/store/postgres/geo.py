@@ -60,8 +60,26 @@ def shape_rows(
     return rows
 
 
+def _geo_values(entity: Any) -> list[tuple[str, Any, Any]]:
+    """(attribute, datasetId, value) of every GeoProperty instance of an entity."""
+    return [
+        (attr, inst.get("datasetId"), inst.get("value"))
+        for attr, instances in (entity.get("attrs") or {}).items()
+        if isinstance(instances, list)
+        for inst in instances
+        if isinstance(inst, dict) and inst.get("type") == "GeoProperty"
+    ]
+
+
 def index_change(conn: SyncConnection, change: Change) -> None:
-    """A transaction hook: replace the entity's geo rows by those of its new state."""
+    """A transaction hook: replace the entity's geo rows by those of its new state (nothing to
+    do when no GeoProperty changed: most updates are of other values)."""
+    if (
+        change.before is not None
+        and change.after is not None
+        and _geo_values(change.before) == _geo_values(change.after)
+    ):
+        return
     conn.execute(
         "DELETE FROM geo_shapes WHERE tenant = $1 AND entity_id = $2",
         change.tenant,

@@ -22,7 +22,13 @@ from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import normalize_time, null_instance
 from cityhub.store.base import Change
 from cityhub.store.postgres.bridge import SyncConnection
-from cityhub.store.sqlite.history import by_dataset, new_instance_id, strip_system, value_number
+from cityhub.store.sqlite.history import (
+    by_dataset,
+    new_instance_id,
+    observed_time,
+    strip_system,
+    value_number,
+)
 
 _INSERT = (
     "INSERT INTO attribute_instances (tenant, entity_id, attr, dataset_id, instance_id, "
@@ -64,7 +70,7 @@ def _row(tenant: str, entity_id: str, attr: str, inst: Instance, now: str) -> tu
         attr,
         body.get("datasetId") or "",
         new_instance_id(),
-        normalize_time(observed, "observedAt") if observed else None,
+        observed_time(observed) if observed else None,
         recorded,
         recorded,
         normalize_time(deleted_at, "deletedAt") if deleted_at else None,
@@ -138,46 +144,86 @@ def write_head(
     )
 
 
+def _changed(previous: Instance | None, inst: Instance) -> bool:
+    # every instance a change writes gets a new modifiedAt (cityhub.ngsild.ops): an equal one
+    # means the instance was carried over untouched
+    if previous is None:
+        return True
+    stamp = inst.get("modifiedAt")
+    if stamp is not None:
+        return bool(previous.get("modifiedAt") != stamp)
+    return previous != inst
+
+
+def _head_of_change(
+    conn: SyncConnection, tenant: str, before: Entity | None, after: Entity, now: str
+) -> None:
+    """Keep the ``temporal_entities`` row of an entity the entity API changed. While the entity
+    exists, temporal queries read its system times, scopes and attributes from ``entities``
+    (``temporal.HEADS``), so an update of attribute values leaves the row alone; the row gets
+    the attributes when the entity is deleted."""
+    if (
+        before is None
+        or before["type"] != after["type"]
+        or before.get("scope") != after.get("scope")
+    ):
+        write_head(conn, tenant, after, {}, after.get("createdAt") or now, now)
+        return
+    added = conn.execute(  # a row exists unless history was off when the entity was created
+        "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at,"
+        " deleted_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, NULL, '{}')"
+        " ON CONFLICT DO NOTHING",
+        tenant,
+        after["id"],
+        _json(after["type"]),
+        _json(after["scope"]) if after.get("scope") else None,
+        after.get("createdAt") or now,
+        now,
+    )
+    if added.endswith(" 1"):
+        conn.execute(
+            "INSERT INTO temporal_types (tenant, type, id) SELECT $1, t, $2"
+            " FROM unnest($3::text[]) t ON CONFLICT DO NOTHING",
+            tenant,
+            after["id"],
+            list(after["type"]),
+        )
+
+
 def record_change(conn: SyncConnection, change: Change) -> None:
     """The transaction hook: record the instances a change made, in the change's transaction
     (the rules of ``cityhub.store.sqlite.history.record_change``: every instance of a created
-    entity, the new or different ones of an update, an NGSI-LD Null with ``deletedAt`` per
-    deleted instance)."""
+    entity, the new or modified ones of an update, an NGSI-LD Null with ``deletedAt`` per
+    deleted instance; the change's own ``modifiedAt`` as the recording time)."""
     if conn.quiet:
         return
-    now = now_iso()
     tenant = change.tenant
     before = change.before or {"attrs": {}}
     after = change.after
+    now = (after or {}).get("modifiedAt") or now_iso()
     if after is not None:
-        same_types = change.before is not None and change.before["type"] == after["type"]
-        write_head(
-            conn,
-            tenant,
-            after,
-            after["attrs"],
-            after.get("createdAt") or now,
-            now,
-            types_changed=not same_types,
-        )
+        _head_of_change(conn, tenant, change.before, after, now)
     else:
         conn.execute(
-            "UPDATE temporal_entities SET deleted_at = $1, modified_at = $1"
-            " WHERE tenant = $2 AND id = $3",
+            "UPDATE temporal_entities SET deleted_at = $1, modified_at = $1, types = $2::jsonb,"
+            " scopes = $3::jsonb, attrs = $4::jsonb WHERE tenant = $5 AND id = $6",
             now,
+            _json(before["type"]),
+            _json(before["scope"]) if before.get("scope") else None,
+            _json(before["attrs"]),
             tenant,
             change.entity_id,
         )
     rows: list[tuple[Any, ...]] = []
     after_attrs: Mapping[str, list[Instance]] = after["attrs"] if after is not None else {}
+    before_attrs: Mapping[str, list[Instance]] = before["attrs"]
     for iri, instances in after_attrs.items():
-        old = by_dataset(before["attrs"].get(iri, []))
+        old = by_dataset(before_attrs.get(iri) or ())
         for inst in instances:
-            previous = old.get(inst.get("datasetId"))
-            if previous is None or previous != inst:
+            if _changed(old.get(inst.get("datasetId")), inst):
                 rows.append(_row(tenant, change.entity_id, iri, inst, now))
-    for iri, instances in before["attrs"].items():
-        new = by_dataset(after_attrs.get(iri, []))
+    for iri, instances in before_attrs.items():
+        new = by_dataset(after_attrs.get(iri) or ())
         for inst in instances:
             if inst.get("datasetId") not in new:
                 rows.append(_row(tenant, change.entity_id, iri, null_instance(inst, now), now))

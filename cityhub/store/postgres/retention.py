@@ -20,8 +20,10 @@ from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.temporal import RetentionPolicy
 
 BATCH = 500
-#: pg_try_advisory_lock key of the pruner ("cityprune" in ASCII)
-PRUNE_LOCK = 0x63697479707275
+#: the pruner's advisory lock: this namespace ("prun" in ASCII) and the hub's schema, so hubs
+#: in different schemas of one database prune independently
+PRUNE_LOCK = 0x7072756E
+_LOCK_ARGS = "$1::int4, hashtext(current_schema())"
 _log = logging.getLogger("cityhub.history")
 _AGE = "coalesce(observed_at, created_at)"
 
@@ -61,18 +63,22 @@ async def prune(
     now: str | None = None,
     *,
     batch: int = BATCH,
+    wait: bool = True,
 ) -> int:
-    """Delete every instance older than its tenant's retention; returns how many went (0 when
-    another worker is pruning at this moment).
+    """Delete every instance older than its tenant's retention; returns how many went.
 
     Args:
         now: the reference time (tests pass one); default the current time.
         batch: the most rows one transaction deletes.
+        wait: when another worker is pruning, wait for it and then prune; False: skip this
+            run and return 0 (the background pruner: the other worker does the work).
     """
     reference = parse_datetime(now, "now") if now else datetime.now(UTC)
 
     async def run(conn: Any) -> int:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", PRUNE_LOCK):
+        if wait:
+            await conn.execute(f"SELECT pg_advisory_lock({_LOCK_ARGS})", PRUNE_LOCK)
+        elif not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_ARGS})", PRUNE_LOCK):
             return 0
         try:
             deleted = 0
@@ -83,7 +89,7 @@ async def prune(
                     deleted += await _prune_tenant(store, tenant, cutoff, batch)
             return deleted
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", PRUNE_LOCK)
+            await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_ARGS})", PRUNE_LOCK)
 
     return await store.acquire(run)
 
@@ -113,7 +119,7 @@ class Pruner:
     async def _run(self) -> None:
         while True:
             try:
-                gone = await prune(self.store, self.policy)
+                gone = await prune(self.store, self.policy, wait=False)
                 if gone:
                     _log.info("history retention: %d attribute instances deleted", gone)
             except Exception:  # a failed run is retried at the next interval

@@ -1,11 +1,18 @@
 """Subscriptions in PostgreSQL: one row per (tenant, id) holding the subscription's document
-(the internal form of ``cityhub.ngsild.subscription``) as JSONB."""
+(the internal form of ``cityhub.ngsild.subscription``) as JSONB.
+
+The notification status members the hub maintains (``timesSent``, ``lastSuccess`` ...) live in
+``subscription_status`` (migration 5) and are merged into ``notification`` on every read, as on
+SQLite: a delivery then does not rewrite the subscription, so it does not bump
+``notify_version`` and the workers' caches of prepared subscriptions stay valid.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import orjson
 
 from cityhub.errors import AlreadyExists
@@ -16,8 +23,21 @@ from cityhub.store.postgres.store import PostgresStore
 Document = dict[str, Any]
 
 
+_SELECT = (
+    "SELECT s.doc::text, st.status::text FROM subscriptions s LEFT JOIN subscription_status st"
+    " ON st.tenant = s.tenant AND st.id = s.id"
+)
+
+
 def _dumps(doc: Document) -> str:
     return orjson.dumps(doc).decode()
+
+
+def _merged(doc_text: str, status_text: str | None) -> Document:
+    doc: Document = orjson.loads(doc_text)
+    if status_text:
+        doc["notification"] = {**(doc.get("notification") or {}), **orjson.loads(status_text)}
+    return doc
 
 
 class PostgresSubscriptionStore:
@@ -56,9 +76,9 @@ class PostgresSubscriptionStore:
     async def get(self, tenant: str, sub_id: str) -> Document | None:
         """The subscription, or None."""
         rows = await self.store.fetch(
-            "SELECT doc::text FROM subscriptions WHERE tenant = $1 AND id = $2", tenant, sub_id
+            f"{_SELECT} WHERE s.tenant = $1 AND s.id = $2", tenant, sub_id
         )
-        return orjson.loads(rows[0][0]) if rows else None
+        return _merged(rows[0][0], rows[0][1]) if rows else None
 
     async def query(
         self, tenant: str, limit: int, offset: int = 0, count: bool = False
@@ -67,13 +87,12 @@ class PostgresSubscriptionStore:
         docs: list[Document] = []
         if limit > 0:
             rows = await self.store.fetch(
-                "SELECT doc::text FROM subscriptions WHERE tenant = $1 ORDER BY seq"
-                " LIMIT $2 OFFSET $3",
+                f"{_SELECT} WHERE s.tenant = $1 ORDER BY s.seq LIMIT $2 OFFSET $3",
                 tenant,
                 limit,
                 offset,
             )
-            docs = [orjson.loads(r[0]) for r in rows]
+            docs = [_merged(r[0], r[1]) for r in rows]
         total = None
         if count:
             rows = await self.store.fetch(
@@ -84,8 +103,11 @@ class PostgresSubscriptionStore:
 
     async def all(self) -> list[tuple[str, Document]]:
         """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
-        rows = await self.store.fetch("SELECT tenant, doc::text FROM subscriptions ORDER BY seq")
-        return [(r[0], orjson.loads(r[1])) for r in rows]
+        rows = await self.store.fetch(
+            "SELECT s.tenant, s.doc::text, st.status::text FROM subscriptions s LEFT JOIN"
+            " subscription_status st ON st.tenant = s.tenant AND st.id = s.id ORDER BY s.seq"
+        )
+        return [(r[0], _merged(r[1], r[2])) for r in rows]
 
     async def update(
         self, tenant: str, sub_id: str, change: Callable[[Document], Document]
@@ -116,10 +138,47 @@ class PostgresSubscriptionStore:
 
         return await self.store.run_transaction(run)
 
+    async def update_status(
+        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
+    ) -> None:
+        """Replace the notification status members by ``change(current)`` (clause 5.2.14
+        ``timesSent``, ``lastNotification`` ...), atomically across workers (the status row is
+        created first, then locked); nothing for a missing subscription."""
+
+        def run(conn: SyncConnection) -> None:
+            conn.execute(
+                "INSERT INTO subscription_status (tenant, id, status) SELECT tenant, id, '{}'"
+                " FROM subscriptions WHERE tenant = $1 AND id = $2 ON CONFLICT DO NOTHING",
+                tenant,
+                sub_id,
+            )
+            row = conn.fetchrow(
+                "SELECT status::text FROM subscription_status WHERE tenant = $1 AND id = $2"
+                " FOR UPDATE",
+                tenant,
+                sub_id,
+            )
+            if row is None:
+                return
+            conn.execute(
+                "UPDATE subscription_status SET status = $1::jsonb WHERE tenant = $2 AND id = $3",
+                _dumps(change(orjson.loads(row[0]))),
+                tenant,
+                sub_id,
+            )
+
+        try:
+            await self.store.run_transaction(run)
+        except asyncpg.ForeignKeyViolationError:
+            pass  # the subscription was deleted meanwhile: it has no status to keep
+
     async def delete(self, tenant: str, sub_id: str) -> bool:
         """Delete a subscription; False if there was none."""
 
         def run(conn: SyncConnection) -> bool:
+            conn.execute(
+                "DELETE FROM subscription_status WHERE tenant = $1 AND id = $2", tenant, sub_id
+            )
             status = conn.execute(
                 "DELETE FROM subscriptions WHERE tenant = $1 AND id = $2", tenant, sub_id
             )

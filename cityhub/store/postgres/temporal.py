@@ -45,6 +45,17 @@ _SET_HEAD_ATTRS = (
     "UPDATE temporal_entities SET attrs = $1::jsonb, modified_at = $2 WHERE tenant = $3 AND id = $4"
 )
 _HEAD_COLUMNS = "e.id, e.types::text, e.scopes::text, e.created_at, e.modified_at, e.deleted_at"
+#: temporal entities as queries see them: while the entity exists, its system times, scopes
+#: and attributes (what q and scopeQ test) are those of the current state, which the entity
+#: API's updates do not copy into temporal_entities (``history.record_change``)
+HEADS = (
+    "(SELECT t.seq, t.tenant, t.id, t.types, t.deleted_at,"
+    " CASE WHEN c.id IS NULL THEN t.scopes ELSE c.scopes END AS scopes,"
+    " coalesce(c.created_at, t.created_at) AS created_at,"
+    " coalesce(c.modified_at, t.modified_at) AS modified_at,"
+    " coalesce(c.attrs, t.attrs) AS attrs"
+    " FROM temporal_entities t LEFT JOIN entities c ON c.tenant = t.tenant AND c.id = t.id)"
+)
 
 
 def _head(row: Sequence[Any]) -> Head:
@@ -371,8 +382,7 @@ class PostgresTemporalStore:
     ) -> tuple[Head, R, set[str]] | None:
         def run(conn: SyncConnection) -> tuple[Head, R, set[str]] | None:
             row = conn.fetchrow(
-                f"SELECT {_HEAD_COLUMNS} FROM temporal_entities e WHERE e.tenant = $1"
-                " AND e.id = $2",
+                f"SELECT {_HEAD_COLUMNS} FROM {HEADS} e WHERE e.tenant = $1 AND e.id = $2",
                 tenant,
                 entity_id,
             )
@@ -438,8 +448,8 @@ class PostgresTemporalStore:
         clauses = [where_clause(tenant, base, params)]
         if query.types:
             clauses.append(
-                "e.id IN (SELECT t.id FROM temporal_types t WHERE t.tenant = e.tenant AND "
-                f"t.type = ANY({params.add(list(query.types), 'text[]')}))"
+                f"e.id IN (SELECT t.id FROM temporal_types t WHERE t.tenant = {params.add(tenant)}"
+                f" AND t.type = ANY({params.add(list(query.types), 'text[]')}))"
             )
         if query.type_query is not None:
             # the compiled type query reads the current state's type index; ask ours instead
@@ -474,7 +484,7 @@ class PostgresTemporalStore:
             result: list[tuple[Head, R]] = []
             if query.limit > 0:
                 rows = conn.fetch(
-                    f"SELECT {_HEAD_COLUMNS} FROM temporal_entities e WHERE {where} "
+                    f"SELECT {_HEAD_COLUMNS} FROM {HEADS} e WHERE {where} "
                     f"ORDER BY {order} LIMIT {limit} OFFSET {offset}",
                     *params.values,
                 )
@@ -484,9 +494,7 @@ class PostgresTemporalStore:
             count = None
             if query.count:
                 count = int(
-                    conn.fetchval(
-                        f"SELECT count(*) FROM temporal_entities e WHERE {where}", *count_args
-                    )
+                    conn.fetchval(f"SELECT count(*) FROM {HEADS} e WHERE {where}", *count_args)
                 )
             return result, count
 
