@@ -222,6 +222,7 @@ class Dispatcher:
             return 0
         try:
             delivery = await self.build(row, sub)
+            await self._status(row, ok=None)
             await self.sender.send(delivery)
         except Exception as exc:
             await self._failed(row, exc)
@@ -251,14 +252,18 @@ class Dispatcher:
         """Seconds to wait after the ``attempts``-th failure."""
         return float(min(self.max_delay, self.base_delay * 2 ** (attempts - 1)))
 
-    async def _status(self, row: OutboxRow, *, ok: bool, detail: str | None) -> None:
+    async def _status(self, row: OutboxRow, *, ok: bool | None, detail: str | None = None) -> None:
+        """``ok`` None: an attempt starts (timesSent, lastNotification), written before the
+        send so that a receiver reading the subscription on receipt sees it (ETSI 046_11);
+        True/False: its outcome."""
         stamp = format_datetime(datetime.fromtimestamp(self.clock(), UTC))
 
         def change(current: Document) -> Document:
             params = dict(current)
-            params["timesSent"] = int(params.get("timesSent", 0)) + 1
-            params["lastNotification"] = stamp
-            if ok:
+            if ok is None:
+                params["timesSent"] = int(params.get("timesSent", 0)) + 1
+                params["lastNotification"] = stamp
+            elif ok:
                 params["lastSuccess"] = stamp
                 params["status"] = "ok"
             else:
