@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import queue
 import re
 import sqlite3
@@ -555,7 +556,18 @@ class SqliteStore:
         if query.geo is not None and not query.order_by:
             passes = geo.geo_driven_passes(query.geo, tenant)
             if passes is not None:
-                rest, rest_params = where_clause(tenant, query, geo_driven=True)
+                # the type is tested on the geo row (g), before the entity row is read: in a
+                # city of many kinds of things most candidates near a point are of other types
+                rest, rest_params = where_clause(
+                    tenant, dataclasses.replace(query, types=()), geo_driven=True
+                )
+                if query.types:
+                    marks = ",".join("?" * len(query.types))
+                    rest = (
+                        "EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = g.tenant AND "
+                        f"t.id = g.entity_id AND t.type IN ({marks})) AND {rest}"
+                    )
+                    rest_params = [*query.types, *rest_params]
                 count_params: list[Any] = []
                 counted = geo.geo_candidates(query.geo, tenant, count_params)
                 statements = [(f"{sql} AND {rest}", [*p, *rest_params]) for sql, p in passes]
