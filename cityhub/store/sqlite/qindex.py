@@ -8,6 +8,9 @@ the elements of the first present value member (``value`` or its ``@value``, ``o
 ``json``, ``valueList``; a scalar is its own element), every string of a ``languageMap``, every
 ``object`` of an ``objectList``. Booleans and texts longer than :data:`MAX_TEXT` are not indexed.
 
+Each row also carries one of the entity's types, so that ``type=T&q=name=="x"`` reads exactly
+the entities of type T with that value, however many others share it.
+
 The index is only ever a *pre-filter*: :func:`driver` picks one equality term of the query's
 top-level conjunction whose every possible match is in the table, and the compiled q still runs
 on the rows it yields, so the results are exactly those of the query without the index. The
@@ -26,7 +29,7 @@ from cityhub.ngsild.query.ast import And, Comparison, DateTimeValue, Node, Value
 from cityhub.store.base import Change
 
 MAX_TEXT = 256
-_VERSION = "2"  # 2: the value index covers entity_id
+_VERSION = "3"  # 2: the value index covers entity_id; 3: one row per entity type too
 _FIRST_PRESENT = ("value", "object", "vocab", "json", "valueList")
 _ENTITY_MEMBERS = {"id", "@id", "createdAt", "modifiedAt"}
 
@@ -35,9 +38,10 @@ CREATE TABLE IF NOT EXISTS q_index (
   tenant TEXT NOT NULL,
   attr TEXT NOT NULL,
   v,
+  type TEXT NOT NULL,
   entity_id TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS q_index_by_value ON q_index (tenant, attr, v, entity_id);
+CREATE INDEX IF NOT EXISTS q_index_by_value ON q_index (tenant, attr, v, type, entity_id);
 CREATE INDEX IF NOT EXISTS q_index_by_entity ON q_index (tenant, entity_id, attr);
 """
 
@@ -103,22 +107,29 @@ def entity_values(entity: dict[str, Any] | None) -> dict[str, set[Any]]:
     return out
 
 
-def _insert(
-    conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, values: set[Any]
-) -> None:
-    conn.executemany(
-        "INSERT INTO q_index (tenant, attr, v, entity_id) VALUES (?, ?, ?, ?)",
-        [(tenant, attr, v, entity_id) for v in values],
-    )
+_INSERT = "INSERT INTO q_index (tenant, attr, v, type, entity_id) VALUES (?, ?, ?, ?, ?)"
+
+
+def _rows(
+    tenant: str, entity_id: str, types: list[str], values: dict[str, set[Any]], attrs: Any
+) -> list[tuple[Any, ...]]:
+    return [
+        (tenant, a, v, t, entity_id) for a in attrs if a in values for v in values[a] for t in types
+    ]
 
 
 def index_change(conn: sqlite3.Connection, change: Change) -> None:
     """A transaction hook (``SqliteStore.tx_hooks``): rewrite the rows of changed attributes."""
     tenant, eid = change.tenant, change.entity_id
     after = entity_values(change.after)
+    types: list[str] = list(change.after["type"]) if change.after is not None else []
     changed: Iterable[str] = after.keys()
     if change.kind != "entityCreated":
-        if change.before is None or change.after is None:
+        if (
+            change.before is None
+            or change.after is None
+            or change.before["type"] != change.after["type"]
+        ):
             conn.execute("DELETE FROM q_index WHERE tenant = ? AND entity_id = ?", (tenant, eid))
         else:
             before = entity_values(change.before)
@@ -130,10 +141,7 @@ def index_change(conn: sqlite3.Connection, change: Change) -> None:
                 f"AND attr IN ({','.join('?' * len(changed))})",
                 (tenant, eid, *changed),
             )
-    conn.executemany(
-        "INSERT INTO q_index (tenant, attr, v, entity_id) VALUES (?, ?, ?, ?)",
-        [(tenant, a, v, eid) for a in changed if a in after for v in after[a]],
-    )
+    conn.executemany(_INSERT, _rows(tenant, eid, types, after, changed))
 
 
 def ensure_q_index(conn: sqlite3.Connection) -> None:
@@ -151,9 +159,10 @@ def ensure_q_index(conn: sqlite3.Connection) -> None:
         for statement in Q_INDEX_SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
-        for tenant, eid, attrs in conn.execute("SELECT tenant, id, attrs FROM entities"):
-            for attr, values in entity_values({"attrs": orjson.loads(attrs)}).items():
-                _insert(conn, tenant, eid, attr, values)
+        rows = conn.execute("SELECT tenant, id, types, attrs FROM entities")
+        for tenant, eid, types, attrs in rows:
+            values = entity_values({"attrs": orjson.loads(attrs)})
+            conn.executemany(_INSERT, _rows(tenant, eid, orjson.loads(types), values, values))
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('q_index', ?)", (_VERSION,))
     except BaseException:
         conn.execute("ROLLBACK")
@@ -208,11 +217,8 @@ def driver(
     params.extend([tenant, attr, *values])
     marks = ",".join("?" * len(values))
     typed = ""
-    if types:
-        typed = (
-            " AND EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = x.tenant AND t.id = "
-            f"x.entity_id AND t.type IN ({','.join('?' * len(types))}))"
-        )
+    if types:  # the type is part of the index key: the candidates are of the type already
+        typed = f" AND x.type IN ({','.join('?' * len(types))})"
         params.extend(types)
     return (
         f"{alias}.id IN (SELECT x.entity_id FROM q_index x WHERE x.tenant = ? "
