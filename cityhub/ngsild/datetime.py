@@ -17,7 +17,8 @@ def now_iso() -> str:
 
 def format_datetime(value: datetime) -> str:
     """Format an aware datetime in UTC with microseconds and a ``Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = value.astimezone(UTC)  # %Y is not zero-padded below year 1000 on every platform
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_datetime(text: object, what: str) -> datetime:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from cityhub.errors import BadRequestData
 
@@ -21,14 +21,18 @@ class Duration:
     exact: timedelta = timedelta(0)
 
     def add_to(self, when: datetime, times: int = 1) -> datetime:
-        """``when`` plus ``times`` of this duration (the start of period ``times``)."""
-        if not self.months:
-            return when + self.exact * times
-        month = when.month - 1 + self.months * times
-        year = when.year + month // 12
-        month = month % 12 + 1
-        day = min(when.day, days_in_month(year, month))
-        return when.replace(year=year, month=month, day=day) + self.exact * times
+        """``when`` plus ``times`` of this duration (the start of period ``times``); past the
+        last representable instant (year 9999), that instant."""
+        try:
+            if not self.months:
+                return when + self.exact * times
+            month = when.month - 1 + self.months * times
+            year = when.year + month // 12
+            month = month % 12 + 1
+            day = min(when.day, days_in_month(year, month))
+            return when.replace(year=year, month=month, day=day) + self.exact * times
+        except (OverflowError, ValueError):
+            return END_OF_TIME
 
     def index_of(self, origin: datetime, when: datetime) -> int:
         """The period ``when`` falls in on the grid starting at ``origin`` (``when`` ≥
@@ -37,7 +41,7 @@ class Duration:
         k = max(0, (when - origin) // step) if step > timedelta(0) else 0
         while k > 0 and self.add_to(origin, k) > when:
             k -= 1
-        while self.add_to(origin, k + 1) <= when:
+        while (bound := self.add_to(origin, k + 1)) <= when and bound < END_OF_TIME:
             k += 1
         return k
 
@@ -48,6 +52,10 @@ class Duration:
     @property
     def exact_microseconds(self) -> int:
         return self.exact // timedelta(microseconds=1)
+
+
+#: the last instant a period boundary can have
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 def days_in_month(year: int, month: int) -> int:

@@ -35,6 +35,8 @@ from cityhub.ngsild.names import (
     check_uri,
 )
 
+#: sorts after every stored time (the last one, ``9999-12-31T23:59:59.999999Z``, is a prefix)
+AFTER_ALL_TIMES = "9999-12-31T23:59:59.999999Z~"
 TIMERELS = ("before", "after", "between")
 TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
 TEMPORAL_FORMATS = ("normalized", "concise", "temporalValues", "aggregatedValues")
@@ -92,7 +94,10 @@ class TemporalQuery:
             return None, self.time_at
         if self.timerel == "after":
             assert self.time_at is not None
-            later = parse_datetime(self.time_at, "timeAt") + timedelta(microseconds=1)
+            try:
+                later = parse_datetime(self.time_at, "timeAt") + timedelta(microseconds=1)
+            except OverflowError:  # after the last instant: a bound every time is before
+                return AFTER_ALL_TIMES, None
             return format_datetime(later), None
         if self.timerel == "between":
             return self.time_at, self.end_time_at

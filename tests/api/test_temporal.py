@@ -456,6 +456,24 @@ def test_instance_pagination(tmp_path: Path) -> None:
         assert r.status_code == 206 and r.headers["content-range"].endswith("/3")
 
 
+# the first and last representable instants: answers, never a 500
+@pytest.mark.parametrize("period", ["PT1S", "P1M", "P1M1D", "P9999Y", "P99999999D"])
+def test_aggregation_at_the_ends_of_time(client: TestClient, period: str) -> None:
+    times = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"]
+    body = vehicle(speed=[{"type": "Property", "value": 1, "observedAt": t} for t in times])
+    assert client.post(T, json=body).status_code == 201
+    params = {
+        "options": "aggregatedValues",
+        "aggrMethods": "totalCount",
+        "aggrPeriodDuration": period,
+    }
+    r = client.get(f"{T}/{VID}", params=params)
+    assert r.status_code in (200, 206), r.text
+    counts = r.json()["speed"]["totalCount"]
+    together = period in ("P9999Y", "P99999999D")  # one period holds both instants
+    assert counts[0][0] == (2 if together else 1) and counts[0][1] == "0001-01-01T00:00:00Z"
+
+
 # 6.3.10 in the aggregated representation: a period counts as an instance
 def test_aggregated_pagination(tmp_path: Path) -> None:
     with TestClient(_app(tmp_path, instance_limit=2), raise_server_exceptions=False) as client:

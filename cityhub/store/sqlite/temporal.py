@@ -22,6 +22,7 @@ from cityhub.errors import ResourceNotFound
 from cityhub.ngsild import ops
 from cityhub.ngsild.aggregation import AggregatedHistory, AggregationQuery, Series
 from cityhub.ngsild.datetime import format_datetime, now_iso, parse_datetime
+from cityhub.ngsild.duration import END_OF_TIME
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
 from cityhub.store.base import EntityQuery, Transaction
@@ -130,7 +131,7 @@ def _cuts(
         origin = parse_datetime(agg.origin, "origin") if agg.origin else first
         end = agg.period.add_to(origin, agg.period.index_of(origin, first) + agg.max_periods)
         last = parse_datetime(last_text, "last")
-        if last >= end:
+        if last >= end and end < END_OF_TIME:  # no instant is after the end of time
             cuts.append((entity_id, attr, format_datetime(end)))
             ends[(entity_id, attr)] = last
         else:
