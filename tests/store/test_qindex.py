@@ -96,7 +96,20 @@ QUERIES = [
 def ids(client: TestClient, q: str, extra: str = "") -> list[str]:
     r = client.get(f"{API}?type=A,B&q={urllib.parse.quote(q)}&limit=1000{extra}")
     assert r.status_code == 200, r.text
-    return sorted(e["id"] for e in r.json())
+    found = [e["id"] for e in r.json()]
+    assert len(found) == len(set(found))  # an entity once, even with several matching rows
+    paged = []  # and pages of 3 give the same set, each entity once
+    while len(paged) < len(found) + 3:
+        page = client.get(
+            f"{API}?type=A,B&q={urllib.parse.quote(q)}&limit=3&offset={len(paged)}{extra}"
+        ).json()
+        paged.extend(e["id"] for e in page)
+        if len(page) < 3:
+            break
+    assert sorted(paged) == sorted(found)
+    r = client.get(f"{API}?type=A,B&q={urllib.parse.quote(q)}&limit=1&count=true{extra}")
+    assert r.headers["NGSILD-Results-Count"] == str(len(found))
+    return sorted(found)
 
 
 @pytest.mark.parametrize("q", QUERIES)
@@ -111,7 +124,14 @@ def test_same_results_with_and_without_the_index(
         calls.append(real(node, tenant, [], **kwargs))  # would it drive? (params thrown away)
         return None
 
+    real_from = qindex.driven_from
+
+    def spy_from(node: Any, tenant: str, types: Any, params: list[Any]) -> str | None:
+        calls.append(real_from(node, tenant, types, []))
+        return None
+
     monkeypatch.setattr(qindex, "driver", spy)
+    monkeypatch.setattr(qindex, "driven_from", spy_from)
     without = ids(loaded, q)
     assert with_index == without
     assert calls, "the store asked for a driver"

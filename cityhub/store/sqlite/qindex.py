@@ -191,6 +191,29 @@ def _candidate(node: Comparison) -> tuple[int, list[Any]] | None:
     return rank + len(items) - 1, [str(v) if isinstance(v, str) else v for v in values]
 
 
+def _best_term(node: Node) -> tuple[str, list[Any]] | None:
+    terms = node.items if isinstance(node, And) else (node,)
+    best: tuple[int, str, list[Any]] | None = None
+    for term in terms:
+        if not isinstance(term, Comparison):
+            continue
+        found = _candidate(term)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = (found[0], term.path.attr, found[1])
+    return None if best is None else (best[1], best[2])
+
+
+def _index_rows(
+    attr: str, values: list[Any], tenant: str, types: tuple[str, ...], params: list[Any]
+) -> str:
+    params.extend([tenant, attr, *values])
+    sql = f"x.tenant = ? AND x.attr = ? AND x.v IN ({','.join('?' * len(values))})"
+    if types:  # the type is part of the index key: the candidates are of the type already
+        sql += f" AND x.type IN ({','.join('?' * len(types))})"
+        params.extend(types)
+    return sql
+
+
 def driver(
     node: Node,
     tenant: str,
@@ -201,26 +224,25 @@ def driver(
     """A condition ``alias.id IN (…q_index…)`` for the best equality term of the top-level
     conjunction, or None when no term can use the index. Appends its parameters.
 
-    ``types``: the query's entity types, tested inside the subquery on covering indexes, so
-    that only candidates of those types are ever looked up in ``entities``."""
-    terms = node.items if isinstance(node, And) else (node,)
-    best: tuple[int, str, list[Any]] | None = None
-    for term in terms:
-        if not isinstance(term, Comparison):
-            continue
-        found = _candidate(term)
-        if found is not None and (best is None or found[0] < best[0]):
-            best = (found[0], term.path.attr, found[1])
+    ``types``: the query's entity types, matched in the index key, so that only candidates of
+    those types are ever looked up in ``entities``."""
+    best = _best_term(node)
     if best is None:
         return None
-    _, attr, values = best
-    params.extend([tenant, attr, *values])
-    marks = ",".join("?" * len(values))
-    typed = ""
-    if types:  # the type is part of the index key: the candidates are of the type already
-        typed = f" AND x.type IN ({','.join('?' * len(types))})"
-        params.extend(types)
+    rows = _index_rows(*best, tenant, types, params)
+    return f"{alias}.id IN (SELECT x.entity_id FROM q_index x WHERE {rows})"
+
+
+def driven_from(node: Node, tenant: str, types: tuple[str, ...], params: list[Any]) -> str | None:
+    """``FROM … WHERE …`` walking the index first and joining each candidate's entity row ``e``
+    (for a query in the default order: a page stops reading once it is full). Rows come in the
+    index's order, by value, type and entity id; an entity may come once per matching value or
+    type (callers keep the first). None when no term can use the index."""
+    best = _best_term(node)
+    if best is None:
+        return None
+    rows = _index_rows(*best, tenant, types, params)
     return (
-        f"{alias}.id IN (SELECT x.entity_id FROM q_index x WHERE x.tenant = ? "
-        f"AND x.attr = ? AND x.v IN ({marks}){typed})"
+        "FROM q_index x CROSS JOIN entities e ON e.tenant = x.tenant AND e.id = x.entity_id "
+        f"WHERE {rows}"
     )

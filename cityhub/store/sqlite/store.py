@@ -575,6 +575,17 @@ class SqliteStore:
                 return await self.run_read(
                     lambda conn: _geo_driven_query(conn, statements, count, query)
                 )
+        if query.q is not None and query.geo is None and not query.order_by:
+            driven_params: list[Any] = []
+            source = qindex.driven_from(query.q, tenant, query.types, driven_params)
+            if source is not None:
+                rest, rest_params = where_clause(
+                    tenant, dataclasses.replace(query, types=()), geo_driven=True
+                )
+                statement = (f"{source} AND {rest}", [*driven_params, *rest_params])
+                return await self.run_read(
+                    lambda conn: _geo_driven_query(conn, [statement], statement, query)
+                )
         where, params = self.where_clause(tenant, query)
         order, order_params = order_clause(query.order_by)
 
