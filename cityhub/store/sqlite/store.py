@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import queue
 import re
 import sqlite3
@@ -141,40 +140,30 @@ def row_to_entity(row: tuple[Any, ...]) -> Entity:
 
 
 def where_clause(
-    tenant: str, query: EntityQuery, *, geo_driven: bool = False
+    tenant: str, query: EntityQuery, *, index_driven: bool = False
 ) -> tuple[str, list[Any]]:
     """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests).
 
-    ``geo_driven``: the statement walks the spatial index first (``geo.geo_driven_passes``),
-    so leave the geo-query out and test the type per row (a correlated lookup) instead of
-    listing every entity of the type. Likewise when an equality term of ``q`` can use the value
-    index (``qindex.driver``): its entities are the candidates, type and q are tested on them.
+    ``index_driven``: the statement walks an index first (``geo.geo_driven_passes`` or
+    ``qindex.driven_from``), which already restricts the geo-query and the types, so leave
+    those out. Otherwise an equality term of ``q`` that can use the value index
+    (``qindex.driver``) lists the candidates, of the query's types already.
     """
     clauses = ["e.tenant = ?"]
     params: list[Any] = [tenant]
-    types_per_row = geo_driven
-    if query.q is not None and not geo_driven:
+    types_done = index_driven
+    if query.q is not None and not index_driven:
         driven = qindex.driver(query.q, tenant, params, types=query.types)
         if driven is not None:
             clauses.append(driven)
-            types_per_row = True
+            types_done = True
     if query.ids:
         clauses.append(f"e.id IN ({','.join('?' * len(query.ids))})")
         params.extend(query.ids)
     if query.id_pattern is not None:
         clauses.append("ngsild_regexp(?, e.id)")
         params.append(query.id_pattern)
-    if query.types and types_per_row:
-        # a single-typed entity (the usual kind) shows its type in its own row: compare the
-        # stored text first, look in entity_types only for the others
-        marks = ",".join("?" * len(query.types))
-        clauses.append(
-            f"e.types IN ({marks}) OR EXISTS (SELECT 1 FROM entity_types t "
-            f"WHERE t.tenant = e.tenant AND t.id = e.id AND t.type IN ({marks}))"
-        )
-        params.extend(orjson.dumps([t]).decode() for t in query.types)
-        params.extend(query.types)
-    elif query.types:
+    if query.types and not types_done:
         clauses.append(
             "e.id IN (SELECT t.id FROM entity_types t WHERE t.tenant = ? AND t.type IN "
             f"({','.join('?' * len(query.types))}))"
@@ -191,7 +180,7 @@ def where_clause(
         params.extend(query.attrs)
     if query.q is not None:
         clauses.append(qcompile.compile_q(query.q, params, "e"))
-    if query.geo is not None and not geo_driven:
+    if query.geo is not None and not index_driven:
         clauses.append(geo.compile_geo(query.geo, params, "e", tenant=tenant))
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
@@ -238,14 +227,14 @@ def order_clause(items: tuple[OrderItem, ...]) -> tuple[str, list[Any]]:
     return ", ".join(parts), params
 
 
-def _geo_driven_query(
+def _index_driven_query(
     conn: sqlite3.Connection,
     passes: list[tuple[str, list[Any]]],
     count: tuple[str, list[Any]],
     query: EntityQuery,
 ) -> QueryResult:
-    """A geo-query in spatial-index order (``geo.geo_driven_passes``): stop reading as soon as
-    the page is full."""
+    """A query in the order of the index it walks (``geo.geo_driven_passes``,
+    ``qindex.driven_from``): stop reading as soon as the page is full."""
     result = QueryResult()
     seen: set[str] = set()
     skip = query.offset
@@ -558,9 +547,7 @@ class SqliteStore:
             if passes is not None:
                 # the type is tested on the geo row (g), before the entity row is read: in a
                 # city of many kinds of things most candidates near a point are of other types
-                rest, rest_params = where_clause(
-                    tenant, dataclasses.replace(query, types=()), geo_driven=True
-                )
+                rest, rest_params = where_clause(tenant, query, index_driven=True)
                 if query.types:
                     marks = ",".join("?" * len(query.types))
                     rest = (
@@ -573,18 +560,16 @@ class SqliteStore:
                 statements = [(f"{sql} AND {rest}", [*p, *rest_params]) for sql, p in passes]
                 count = (f"{counted} AND {rest}", [*count_params, *rest_params])
                 return await self.run_read(
-                    lambda conn: _geo_driven_query(conn, statements, count, query)
+                    lambda conn: _index_driven_query(conn, statements, count, query)
                 )
         if query.q is not None and query.geo is None and not query.order_by:
             driven_params: list[Any] = []
             source = qindex.driven_from(query.q, tenant, query.types, driven_params)
             if source is not None:
-                rest, rest_params = where_clause(
-                    tenant, dataclasses.replace(query, types=()), geo_driven=True
-                )
+                rest, rest_params = where_clause(tenant, query, index_driven=True)
                 statement = (f"{source} AND {rest}", [*driven_params, *rest_params])
                 return await self.run_read(
-                    lambda conn: _geo_driven_query(conn, [statement], statement, query)
+                    lambda conn: _index_driven_query(conn, [statement], statement, query)
                 )
         where, params = self.where_clause(tenant, query)
         order, order_params = order_clause(query.order_by)
