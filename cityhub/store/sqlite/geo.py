@@ -50,6 +50,7 @@ from cityhub.ngsild.query.geo import (
     search_bbox,
 )
 from cityhub.store.base import Change
+from cityhub.store.sqlite.derived import ensure_derived
 
 GEO_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree(id, min_x, max_x, min_y, max_y);
@@ -71,35 +72,16 @@ _INDEX_VERSION = "2"
 
 
 def ensure_geo_index(conn: sqlite3.Connection) -> None:
-    """Create the geo tables and, on a database whose index predates this version, rebuild it.
-
-    Run once at start-up on the writer connection, after ``schema.sql`` (it needs ``meta``),
-    outside any transaction (``executescript`` commits a pending one); the rebuild runs in its
-    own ``BEGIN IMMEDIATE`` transaction.
-    """
-    conn.executescript(GEO_SCHEMA)
-    row = conn.execute("SELECT value FROM meta WHERE key = 'geo_index'").fetchone()
-    if row is not None and row[0] == _INDEX_VERSION:
-        return
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("DROP TABLE IF EXISTS geo_shapes")
-        conn.execute("DROP TABLE IF EXISTS geo_rtree")
-        for statement in GEO_SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        rebuild_geo_index(conn)
-        conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('geo_index', ?)", (_INDEX_VERSION,)
-        )
-    except BaseException:
-        if own:
-            conn.execute("ROLLBACK")
-        raise
-    if own:
-        conn.execute("COMMIT")
+    """Create the geo tables and, on a database whose index predates this version, rebuild it
+    (see :func:`cityhub.store.sqlite.derived.ensure_derived`)."""
+    ensure_derived(
+        conn,
+        "geo_index",
+        _INDEX_VERSION,
+        GEO_SCHEMA,
+        ("geo_shapes", "geo_rtree"),
+        rebuild_geo_index,
+    )
 
 
 def rebuild_geo_index(conn: sqlite3.Connection) -> None:

@@ -27,6 +27,7 @@ import orjson
 
 from cityhub.ngsild.query.ast import And, Comparison, DateTimeValue, Node, ValueList
 from cityhub.store.base import Change
+from cityhub.store.sqlite.derived import ensure_derived
 
 MAX_TEXT = 256
 _VERSION = "3"  # 2: the value index covers entity_id; 3: one row per entity type too
@@ -145,29 +146,16 @@ def index_change(conn: sqlite3.Connection, change: Change) -> None:
 
 
 def ensure_q_index(conn: sqlite3.Connection) -> None:
-    """Create the table and fill it from every stored entity when it is new or out of date.
+    """Create the table and fill it from every stored entity when it is new or out of date
+    (see :func:`cityhub.store.sqlite.derived.ensure_derived`)."""
+    ensure_derived(conn, "q_index", _VERSION, Q_INDEX_SCHEMA, ("q_index",), _fill)
 
-    Run once at start-up on the writer connection, outside any transaction.
-    """
-    conn.executescript(Q_INDEX_SCHEMA)
-    row = conn.execute("SELECT value FROM meta WHERE key = 'q_index'").fetchone()
-    if row is not None and row[0] == _VERSION:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("DROP TABLE q_index")
-        for statement in Q_INDEX_SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        rows = conn.execute("SELECT tenant, id, types, attrs FROM entities")
-        for tenant, eid, types, attrs in rows:
-            values = entity_values({"attrs": orjson.loads(attrs)})
-            conn.executemany(_INSERT, _rows(tenant, eid, orjson.loads(types), values, values))
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('q_index', ?)", (_VERSION,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+
+def _fill(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT tenant, id, types, attrs FROM entities")
+    for tenant, eid, types, attrs in rows:
+        values = entity_values({"attrs": orjson.loads(attrs)})
+        conn.executemany(_INSERT, _rows(tenant, eid, orjson.loads(types), values, values))
 
 
 def _indexable(value: Any) -> bool:
