@@ -44,8 +44,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "reader_threads",
         4,
-        "SQLite reader threads; 0 reads on the event loop itself (no thread hop: faster "
-        "short reads, but a long query holds up other requests).",
+        "SQLite reader threads for reads that may be long (scans, aggregations); lookups by id "
+        "and index walks that stop at a page always run on the event loop. 0 runs every read "
+        "there (a long query then holds up other requests).",
     ),
     Setting(
         "temporal_instance_limit",

@@ -136,6 +136,33 @@ def _instance(inst: Instance, ctx: _Ctx, proj: Projection, iri: str) -> Any:
     return out
 
 
+def _plain(proj: Projection, ctx: _Ctx) -> bool:
+    """Whether :func:`_plain_instance` renders every instance as :func:`_instance` would."""
+    return proj.format == "normalized" and not proj.sys_attrs and not proj.lang and ctx.level == 0
+
+
+# per attribute type, the members _plain_instance copies as they are; it drops _DROPPED
+_KEPT = {t: frozenset(("type", m)) | _COPIED for t, m in VALUE_MEMBER.items()}
+_DROPPED = _OWN | _SYSTEM
+
+
+def _plain_instance(inst: Instance, ctx: _Ctx, proj: Projection) -> Any:
+    """_instance when ``_plain(proj, ctx)`` (normalized, no system attributes, no language
+    to pick, nothing to inline): the stored members as they are, sub-attributes rendered
+    alike. Kept apart because it is the hot case of every query."""
+    attr_type = inst["type"]
+    if attr_type == "VocabProperty":  # its value is compacted
+        return _instance(inst, ctx, proj, "")
+    kept = _KEPT[attr_type]
+    out: dict[str, Any] = {}
+    for key, val in inst.items():
+        if key in kept:
+            out[key] = val
+        elif key not in _DROPPED:
+            out[ctx.terms.compact(key)] = _plain_instance(val, ctx, proj)
+    return out
+
+
 def _concise(out: dict[str, Any], member: str) -> Any:
     attr_type = out.pop("type")
     if attr_type in ("Property", "GeoProperty") and len(out) == 1 and member in out:
@@ -211,6 +238,13 @@ def _whole_entity(entity: Entity, ctx: _Ctx, proj: Projection) -> dict[str, Any]
         for key in ("createdAt", "modifiedAt"):
             if key in entity:
                 out[key] = entity[key]
+    if _plain(proj, ctx):
+        for iri, instances in entity["attrs"].items():
+            if len(instances) == 1:
+                out[compact(iri)] = _plain_instance(instances[0], ctx, proj)
+            else:
+                out[compact(iri)] = [_plain_instance(i, ctx, proj) for i in instances]
+        return out
     for iri, instances in entity["attrs"].items():
         if len(instances) == 1:
             out[compact(iri)] = _instance(instances[0], ctx, proj, iri)

@@ -8,9 +8,12 @@ give exactly the set the predicate defines.
 from __future__ import annotations
 
 import json
+import math
 import random
 
 from starlette.testclient import TestClient
+
+from cityhub.ngsild.query.geo import haversine_m
 
 API = "/ngsi-ld/v1/entities"
 
@@ -138,3 +141,71 @@ def test_index_driven_areas_agree_with_the_exact_plan(client: TestClient) -> Non
             r = client.get(f"{API}?{query}&orderBy=id&limit=1000")
             exact = {e["id"] for e in r.json()}
             assert fast == exact and 150 < len(exact) < 441, (georel, geometry, len(exact))
+
+
+def test_index_driven_near_agrees_with_the_exact_plan(client: TestClient) -> None:
+    """near;maxDistance a Point: the first pass reads a box inside the circle and tests only the
+    non-point geometries in it (store/sqlite/geo.py ``near_inner_box``); the answer must be the
+    set haversine gives, at the equator, in the south, and at 60 degrees north; points just inside
+    and just outside the circle, and a LineString crossing it, included."""
+    rng = random.Random(11)
+    for cx, cy in ((127.11, 37.41), (0.0, 0.001), (-47.9, -15.8), (10.75, 59.91)):
+        batch, where = [], {}
+        tag = f"{cx}_{cy}".replace("-", "m")
+        for i in range(200):
+            # polar spread around the centre: many points near the 1 km circle
+            dist = 1000 * (0.2 + 1.6 * rng.random())
+            bearing = rng.random() * 6.283185307
+            dlat = dist * 0.000008993 * math.cos(bearing)
+            dlon = dist * 0.000008993 * math.sin(bearing)
+            dlon /= math.cos(math.radians(cy))
+            lon, lat = cx + dlon, cy + dlat
+            eid = f"urn:ngsi-ld:Streetlight:n{tag}-{i}"
+            where[eid] = (lon, lat)
+            batch.append({"id": eid, "type": "Streetlight", "location": point(lon, lat)})
+        line = {"type": "LineString", "coordinates": [[cx - 0.05, cy], [cx + 0.05, cy + 0.0001]]}
+        batch.append(
+            {
+                "id": f"urn:ngsi-ld:Streetlight:line{tag}",
+                "type": "Streetlight",
+                "location": {"type": "GeoProperty", "value": line},
+            }
+        )
+        r = client.post("/ngsi-ld/v1/entityOperations/create", json=batch)
+        assert r.status_code == 201, r.text
+        query = (
+            f"type=Streetlight&georel=near;maxDistance==1000&geometry=Point&coordinates=[{cx},{cy}]"
+        )
+        fast = set(pages(client, query, 30))
+        r = client.get(f"{API}?{query}&orderBy=id&limit=1000")
+        exact = {e["id"] for e in r.json()}
+        by_haversine = {
+            eid for eid, (lon, lat) in where.items() if haversine_m(lon, lat, cx, cy) <= 1000
+        }
+        assert f"urn:ngsi-ld:Streetlight:line{tag}" in exact  # the line passes the centre
+        assert fast == exact == by_haversine | {f"urn:ngsi-ld:Streetlight:line{tag}"}, (cx, cy)
+        assert 40 < len(by_haversine) < 160
+
+
+def test_changing_an_entitys_types_moves_it_between_type_filtered_geo_queries(
+    client: TestClient,
+) -> None:
+    """The geo index keeps the entity's type on its rows; a replace that changes only the types
+    (clause 5.6.18) must still be seen by type-filtered geo-queries."""
+    eid = "urn:ngsi-ld:Thing:retyped"
+    body = {"id": eid, "type": "Streetlight", "location": point(127.11, 37.41)}
+    assert client.post(API, json=body).status_code == 201
+    near = "georel=near;maxDistance==100&geometry=Point&coordinates=[127.11,37.41]"
+
+    def found(kind: str) -> bool:
+        r = client.get(f"{API}?type={kind}&{near}")
+        assert r.status_code == 200, r.text
+        return [e["id"] for e in r.json()] == [eid]
+
+    assert found("Streetlight") and not found("Camera")
+    both = {"type": ["Streetlight", "Camera"], "location": point(127.11, 37.41)}
+    assert client.put(f"{API}/{eid}", json=both).status_code == 204
+    assert found("Streetlight") and found("Camera")
+    camera = {"type": "Camera", "location": point(127.11, 37.41)}
+    assert client.put(f"{API}/{eid}", json=camera).status_code == 204
+    assert found("Camera") and not found("Streetlight")

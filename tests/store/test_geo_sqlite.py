@@ -49,7 +49,8 @@ def put(conn: sqlite3.Connection, eid: str, tenant: str = "", **attrs: Any) -> d
     }
     conn.execute("DELETE FROM entities WHERE tenant = ? AND id = ?", (tenant, eid))
     conn.execute(
-        "INSERT INTO entities VALUES (?, ?, '[\"T\"]', NULL, 't', 't', ?)",
+        "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs) "
+        "VALUES (?, ?, '[\"T\"]', NULL, 't', 't', ?)",
         (tenant, eid, orjson.dumps(entity["attrs"]).decode()),
     )
     geo.index_entity(conn, tenant, entity)
@@ -431,12 +432,25 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
         attrs = {LOC: [{"type": "GeoProperty", "value": value}]}
         rows.append(("", f"urn:ngsi-ld:Sensor:{i}", orjson.dumps(attrs).decode()))
         shapes.append(
-            (i + 1, "", f"urn:ngsi-ld:Sensor:{i}", LOC, orjson.dumps(value).decode(), lon, lat)
+            (
+                i + 1,
+                "",
+                f"urn:ngsi-ld:Sensor:{i}",
+                LOC,
+                orjson.dumps(value).decode(),
+                lon,
+                lat,
+                i + 1,
+            )
         )
         boxes.append((i + 1, lon, lon, lat, lat))
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO entities VALUES (?, ?, '[]', NULL, 't', 't', ?)", rows)
-    conn.executemany("INSERT INTO geo_shapes VALUES (?, ?, ?, ?, NULL, ?, ?, ?)", shapes)
+    conn.executemany(
+        "INSERT INTO entities (rid, tenant, id, types, scopes, created_at, modified_at, attrs) "
+        "VALUES (?, ?, ?, '[]', NULL, 't', 't', ?)",
+        [(i + 1, *row) for i, row in enumerate(rows)],
+    )
+    conn.executemany("INSERT INTO geo_shapes VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL)", shapes)
     conn.executemany("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?)", boxes)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
@@ -466,7 +480,7 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
         assert calls < 200, f"the exact test ran {calls} times"
         expected = sum(
             1
-            for _, _, _, _, value, x, y in shapes
+            for _, _, _, _, value, x, y, _ in shapes
             if geo.geo_match(
                 value, x, y, "near", '{"type":"Point","coordinates":[127.0,37.55]}', 500, None
             )

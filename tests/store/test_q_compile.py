@@ -184,7 +184,8 @@ def database() -> sqlite3.Connection:
         eid = f"urn:E:{number}"
         stamp = f"2024-01-{number:02d}T00:00:00.000000Z"
         conn.execute(
-            "INSERT INTO entities VALUES ('t', ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs) "
+            "VALUES ('t', ?, ?, ?, ?, ?, ?)",
             (
                 eid,
                 json.dumps([EX + t for t in types]),
@@ -198,7 +199,8 @@ def database() -> sqlite3.Connection:
             conn.execute("INSERT INTO entity_types VALUES ('t', ?, ?)", (EX + t, eid))
     # a tenant of its own, to check that type queries stay in the row's tenant
     conn.execute(
-        "INSERT INTO entities VALUES ('other', 'urn:E:1', '[]', NULL, 'x', 'x', '{}')",
+        "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs) "
+        "VALUES ('other', 'urn:E:1', '[]', NULL, 'x', 'x', '{}')",
     )
     return conn
 

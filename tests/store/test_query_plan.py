@@ -39,7 +39,11 @@ def _fill(path: Path, n: int) -> None:
             )
         )
         types.append(("", T + kind, eid))
-    conn.executemany("INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.executemany("INSERT INTO entity_types VALUES (?, ?, ?)", types)
     conn.commit()
     conn.execute("ANALYZE")

@@ -419,7 +419,11 @@ def search_bbox(geo: GeoQuery) -> tuple[float, float, float, float] | None:
     """
     if geo.georel == "disjoint" or (geo.georel == "near" and geo.max_distance is None):
         return None
-    min_lon, min_lat, max_lon, max_lat = query_shape(geo).bounds
+    if geo.geometry == "Point":  # the common near query: no geometry object needed
+        min_lon = max_lon = float(geo.coordinates[0])
+        min_lat = max_lat = float(geo.coordinates[1])
+    else:
+        min_lon, min_lat, max_lon, max_lat = query_shape(geo).bounds
     if geo.georel != "near":
         return min_lon, max_lon, min_lat, max_lat
     assert geo.max_distance is not None

@@ -62,13 +62,17 @@ CREATE TABLE IF NOT EXISTS geo_shapes (
   dataset_id TEXT,
   geometry TEXT NOT NULL,
   x REAL,
-  y REAL
+  y REAL,
+  entity_rid INTEGER NOT NULL,
+  type TEXT
 );
 CREATE INDEX IF NOT EXISTS geo_shapes_by_entity ON geo_shapes (tenant, entity_id, attr);
 """
 
 # 2: exact x/y columns for Points (the R*Tree keeps 32-bit boxes only)
-_INDEX_VERSION = "2"
+# 3: entity_rid (the entity row's INTEGER PRIMARY KEY: one lookup per candidate instead of two)
+#    and type (the entity's type when it has one: most candidates need no entity_types lookup)
+_INDEX_VERSION = "3"
 
 
 def ensure_geo_index(conn: sqlite3.Connection) -> None:
@@ -88,8 +92,9 @@ def rebuild_geo_index(conn: sqlite3.Connection) -> None:
     """Drop every geo row and index all entities of all tenants again."""
     conn.execute("DELETE FROM geo_rtree")
     conn.execute("DELETE FROM geo_shapes")
-    for tenant, entity_id, attrs in conn.execute("SELECT tenant, id, attrs FROM entities"):
-        _insert_rows(conn, tenant, entity_id, orjson.loads(attrs))
+    rows = conn.execute("SELECT rid, tenant, id, types, attrs FROM entities")
+    for rid, tenant, entity_id, types, attrs in rows:
+        _insert_rows(conn, tenant, entity_id, orjson.loads(attrs), (rid, types))
 
 
 def index_entity(conn: sqlite3.Connection, tenant: str, entity: dict[str, Any]) -> None:
@@ -103,6 +108,12 @@ def index_entity(conn: sqlite3.Connection, tenant: str, entity: dict[str, Any]) 
     """
     unindex_entity(conn, tenant, entity["id"])
     _insert_rows(conn, tenant, entity["id"], entity.get("attrs") or {})
+
+
+def _single_type(types_json: str) -> str | None:
+    """The ``type`` column: the entity's type when it has exactly one, else NULL."""
+    types = orjson.loads(types_json)
+    return types[0] if len(types) == 1 else None
 
 
 def unindex_entity(conn: sqlite3.Connection, tenant: str, entity_id: str) -> None:
@@ -139,11 +150,24 @@ def index_change(conn: sqlite3.Connection, change: Change) -> None:
         _insert_rows(conn, change.tenant, change.entity_id, change.after.get("attrs") or {})
     elif change.before is None or _geo_instances(change.before) != _geo_instances(change.after):
         index_entity(conn, change.tenant, change.after)
+    elif change.before["type"] != change.after["type"]:
+        types = change.after["type"]
+        conn.execute(
+            "UPDATE geo_shapes SET type = ? WHERE tenant = ? AND entity_id = ?",
+            (types[0] if len(types) == 1 else None, change.tenant, change.entity_id),
+        )
 
 
 def _insert_rows(
-    conn: sqlite3.Connection, tenant: str, entity_id: str, attrs: dict[str, Any]
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity_id: str,
+    attrs: dict[str, Any],
+    row: tuple[int, str] | None = None,
 ) -> None:
+    """Index the GeoProperty instances of ``attrs``; ``row`` is the entity row's (rid, types),
+    read from ``entities`` (in this transaction) when not given."""
+    link: tuple[int, str | None] | None = None
     for attr, instances in attrs.items():
         if not isinstance(instances, list):
             continue
@@ -158,9 +182,19 @@ def _insert_rows(
             x = y = None
             if isinstance(geom, Point):
                 x, y = float(geom.x), float(geom.y)
+            if link is None:
+                if row is None:
+                    found = conn.execute(
+                        "SELECT rid, types FROM entities WHERE tenant = ? AND id = ?",
+                        (tenant, entity_id),
+                    ).fetchone()
+                    if found is None:  # no entity row: nothing a query could join
+                        return
+                    row = (found[0], found[1])
+                link = (row[0], _single_type(row[1]))
             cur = conn.execute(
-                "INSERT INTO geo_shapes (tenant, entity_id, attr, dataset_id, geometry, x, y) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO geo_shapes (tenant, entity_id, attr, dataset_id, geometry, x, y, "
+                "entity_rid, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     tenant,
                     entity_id,
@@ -169,6 +203,7 @@ def _insert_rows(
                     orjson.dumps(value).decode(),
                     x,
                     y,
+                    *link,
                 ),
             )
             conn.execute(
@@ -347,7 +382,7 @@ def compile_geo(
         )
     min_x, max_x, min_y, max_y = box
     sql = (
-        f"({alias}.tenant, {alias}.id) IN (SELECT g.tenant, g.entity_id FROM geo_rtree r "
+        f"{alias}.rid IN (SELECT g.entity_rid FROM geo_rtree r "
         "CROSS JOIN geo_shapes g ON g.id = r.id "
         "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? AND g.attr = ?"
     )
@@ -380,7 +415,7 @@ def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]]
     min_x, max_x, min_y, max_y = box
     head = (
         "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
-        "CROSS JOIN entities e ON e.tenant = g.tenant AND e.id = g.entity_id "
+        "CROSS JOIN entities e ON e.rid = g.entity_rid "
         "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
     )
     safe = safe_box(geo)
@@ -395,22 +430,72 @@ def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]]
             (f"{head}AND {strictly} {tail}", first),
             (f"{head}AND NOT ({strictly}) {tail} AND {_match_sql(geo, rest)}", rest),
         ]
-    if geo.georel == "near" and geo.geometry == "Point" and geo.max_distance is not None:
-        cx, cy = (float(c) for c in geo.coordinates[:2])
-        half = geo.max_distance / EARTH_RADIUS_M / math.sqrt(2) * 0.99
-        hy = math.degrees(half)
-        hx = hy / max(math.cos(math.radians(min(89.0, abs(cy) + hy))), 1e-6)
+    inner = near_inner_box(geo)
+    if inner is not None:
+        # every point in it is near enough: only the other geometries there need the exact test
+        first_test = "(g.x IS NOT NULL OR {})"
     else:
-        cx, cy = (min_x + max_x) / 2, (min_y + max_y) / 2
-        hx, hy = (max_x - min_x) / 4, (max_y - min_y) / 4
-    inner = [cx - hx, cx + hx, cy - hy, cy + hy]
+        first_test = "{}"
+        inner = _middle_box(geo, box)
     inside = "r.min_x >= ? AND r.max_x <= ? AND r.min_y >= ? AND r.max_y <= ?"
     passes = []
-    for part in (f"AND {inside}", f"AND NOT ({inside})"):
+    for part, test in ((f"AND {inside}", first_test), (f"AND NOT ({inside})", "{}")):
         params: list[Any] = [min_x, max_x, min_y, max_y, *inner, tenant, geo.geoproperty]
-        sql = f"{head}{part} AND g.tenant = ? AND g.attr = ? AND {_match_sql(geo, params)}"
-        passes.append((sql, params))
+        match = test.format(_match_sql(geo, params))
+        passes.append((f"{head}{part} AND g.tenant = ? AND g.attr = ? AND {match}", params))
     return passes
+
+
+def _middle_box(geo: GeoQuery, box: tuple[float, float, float, float]) -> list[float]:
+    """A central box to read first (no guarantee about its contents): the square inscribed in
+    a ``near`` circle (at the latitude farthest from the equator), else the middle quarter."""
+    if geo.georel == "near" and geo.geometry == "Point" and geo.max_distance is not None:
+        cx, cy = (float(c) for c in geo.coordinates[:2])
+        hy = math.degrees(geo.max_distance / EARTH_RADIUS_M / math.sqrt(2) * 0.99)
+        hx = hy / max(math.cos(math.radians(min(89.0, abs(cy) + hy))), 1e-6)
+    else:
+        min_x, max_x, min_y, max_y = box
+        cx, cy = (min_x + max_x) / 2, (min_y + max_y) / 2
+        hx, hy = (max_x - min_x) / 4, (max_y - min_y) / 4
+    return [cx - hx, cx + hx, cy - hy, cy + hy]
+
+
+def _hav(theta: float) -> float:
+    return math.sin(theta / 2) ** 2
+
+
+@lru_cache(maxsize=1024)
+def near_inner_box(geo: GeoQuery) -> list[float] | None:
+    """For ``near;maxDistance`` a Point (no minDistance): ``[min_x, max_x, min_y, max_y]`` of a
+    box every point of which lies within maxDistance (by :func:`haversine_m`), or None.
+
+    The haversine formula gives ``hav(d/R) = hav(dlat) + cos(lat0) cos(lat) hav(dlon)``; in the
+    box ``|dlat| <= hy``, ``cos(lat) <= cos(lat_e)`` (``lat_e``: its latitude nearest the
+    equator) and ``|dlon| <= hx``, so choosing ``hx`` with ``hav(hy) + cos(lat0) cos(lat_e)
+    hav(hx) <= hav(d/R)``, less 1% for rounding, bounds every distance in it. The corners are
+    checked with ``haversine_m`` itself. Stored R*Tree boxes are rounded outwards, so a stored
+    box inside this one holds a point inside it."""
+    if (
+        geo.georel != "near"
+        or geo.geometry != "Point"
+        or geo.max_distance is None
+        or geo.min_distance is not None
+    ):
+        return None
+    cx, cy = (float(c) for c in geo.coordinates[:2])
+    d = geo.max_distance / EARTH_RADIUS_M
+    hy = d / math.sqrt(2) * 0.99
+    lat_lo, lat_hi = cy - math.degrees(hy), cy + math.degrees(hy)
+    if d >= 1.0 or lat_lo <= -89.0 or lat_hi >= 89.0:
+        return None  # very large circles and the poles: the exact test decides everything
+    lat_e = 0.0 if lat_lo <= 0.0 <= lat_hi else min(abs(lat_lo), abs(lat_hi))
+    room = (_hav(d) - _hav(hy)) / (math.cos(math.radians(cy)) * math.cos(math.radians(lat_e)))
+    hx = math.degrees(2 * math.asin(min(1.0, math.sqrt(max(0.0, room))))) * 0.99
+    box = [cx - hx, cx + hx, lat_lo, lat_hi]
+    corners = [(x, y) for x in box[:2] for y in box[2:]]
+    if any(haversine_m(x, y, cx, cy) > geo.max_distance for x, y in corners):
+        return None
+    return box
 
 
 @lru_cache(maxsize=1024)
@@ -441,6 +526,18 @@ def safe_box(geo: GeoQuery) -> tuple[float, float, float, float] | None:
     return centre.x - best, centre.x + best, centre.y - best, centre.y + best
 
 
+def type_test(types: tuple[str, ...] | list[str], params: list[Any]) -> str:
+    """On the geo row ``g``: its entity has one of ``types``. The row's ``type`` decides for
+    entities of one type; those of several types are looked up in ``entity_types``."""
+    marks = ",".join("?" * len(types))
+    params.extend(types)
+    params.extend(types)
+    return (
+        f"(g.type IN ({marks}) OR (g.type IS NULL AND EXISTS (SELECT 1 FROM entity_types t "
+        f"WHERE t.tenant = g.tenant AND t.id = g.entity_id AND t.type IN ({marks}))))"
+    )
+
+
 def geo_candidates(geo: GeoQuery, tenant: str, params: list[Any]) -> str | None:
     """``FROM … WHERE …`` over every match, R*Tree first (for ``count``); None as above."""
     box = search_bbox(geo)
@@ -449,7 +546,7 @@ def geo_candidates(geo: GeoQuery, tenant: str, params: list[Any]) -> str | None:
     params.extend([*box, tenant, geo.geoproperty])
     return (
         "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
-        "CROSS JOIN entities e ON e.tenant = g.tenant AND e.id = g.entity_id "
+        "CROSS JOIN entities e ON e.rid = g.entity_rid "
         "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
         f"AND g.tenant = ? AND g.attr = ? AND {_match_sql(geo, params)}"
     )

@@ -1,7 +1,10 @@
 -- cityhub SQLite schema, version 1
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+-- rid: the row's id, an INTEGER PRIMARY KEY so that VACUUM keeps it (the default order of
+-- queries and the derived indexes' links to the row rely on it; see migrate.py)
 CREATE TABLE IF NOT EXISTS entities (
+  rid INTEGER PRIMARY KEY,
   tenant TEXT NOT NULL,
   id TEXT NOT NULL,
   types TEXT NOT NULL,

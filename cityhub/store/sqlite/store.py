@@ -25,7 +25,7 @@ from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
-from cityhub.store.sqlite import geo, qindex
+from cityhub.store.sqlite import geo, migrate, qindex
 
 T = TypeVar("T")
 TxHook = Callable[[sqlite3.Connection, Change], None]
@@ -437,6 +437,7 @@ class SqliteStore:
             conn = _connect(self.path)
             schema = resources.files("cityhub.store.sqlite").joinpath("schema.sql").read_text()
             conn.executescript(schema)
+            migrate.upgrade(conn)
             for extra in self.extra_schema:
                 conn.executescript(extra)
             self._writer_conn = conn
@@ -476,23 +477,28 @@ class SqliteStore:
         """Run ``fn(conn)`` on the writer thread inside one immediate transaction."""
         return await self.run_write(lambda conn: in_transaction(conn, lambda: fn(conn)))
 
-    async def run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` on a reader connection (read-only work)."""
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _connect(self.path)
+        return conn
+
+    async def run_read(self, fn: Callable[[sqlite3.Connection], T], *, short: bool = False) -> T:
+        """Run ``fn(conn)`` on a reader connection (read-only work).
+
+        ``short``: the read is bounded by a page (a lookup by id, an index walk that stops
+        when the page is full), so it runs on the calling thread: a hop to a reader thread and
+        back costs more than the read itself. Other reads go to the reader threads, so that a
+        long one does not hold up the event loop (``reader_threads = 0``: every read inline).
+        """
+        if not self.memory and (short or self._reader_threads == 0):
+            return fn(self._reader_conn())
         if self._readers is None:
-            if self._reader_threads == 0 and not self.memory:
-                conn = getattr(self._local, "conn", None)
-                if conn is None:
-                    conn = self._local.conn = _connect(self.path)
-                return fn(conn)
             return await self.run_write(fn)
 
-        def run() -> T:
-            conn = getattr(self._local, "conn", None)
-            if conn is None:
-                conn = self._local.conn = _connect(self.path)
-            return fn(conn)
-
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers, lambda: fn(self._reader_conn())
+        )
 
     # ---- writes ----------------------------------------------------------------------
     async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
@@ -519,7 +525,7 @@ class SqliteStore:
             ).fetchone()
             return row_to_entity(row) if row else None
 
-        return await self.run_read(run)
+        return await self.run_read(run, short=True)
 
     async def tenant_exists(self, tenant: str) -> bool:
         if tenant == "":
@@ -549,18 +555,18 @@ class SqliteStore:
                 # city of many kinds of things most candidates near a point are of other types
                 rest, rest_params = where_clause(tenant, query, index_driven=True)
                 if query.types:
-                    marks = ",".join("?" * len(query.types))
-                    rest = (
-                        "EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = g.tenant AND "
-                        f"t.id = g.entity_id AND t.type IN ({marks})) AND {rest}"
-                    )
-                    rest_params = [*query.types, *rest_params]
-                count_params: list[Any] = []
-                counted = geo.geo_candidates(query.geo, tenant, count_params)
+                    type_params: list[Any] = []
+                    rest = f"{geo.type_test(query.types, type_params)} AND {rest}"
+                    rest_params = [*type_params, *rest_params]
                 statements = [(f"{sql} AND {rest}", [*p, *rest_params]) for sql, p in passes]
-                count = (f"{counted} AND {rest}", [*count_params, *rest_params])
+                count: tuple[str, list[Any]] = ("", [])
+                if query.count:
+                    count_params: list[Any] = []
+                    counted = geo.geo_candidates(query.geo, tenant, count_params)
+                    count = (f"{counted} AND {rest}", [*count_params, *rest_params])
                 return await self.run_read(
-                    lambda conn: _index_driven_query(conn, statements, count, query)
+                    lambda conn: _index_driven_query(conn, statements, count, query),
+                    short=not query.count,
                 )
         if query.q is not None and query.geo is None and not query.order_by:
             driven_params: list[Any] = []
@@ -569,7 +575,8 @@ class SqliteStore:
                 rest, rest_params = where_clause(tenant, query, index_driven=True)
                 statement = (f"{source} AND {rest}", [*driven_params, *rest_params])
                 return await self.run_read(
-                    lambda conn: _index_driven_query(conn, [statement], statement, query)
+                    lambda conn: _index_driven_query(conn, [statement], statement, query),
+                    short=not query.count,
                 )
         where, params = self.where_clause(tenant, query)
         order, order_params = order_clause(query.order_by)
