@@ -35,6 +35,7 @@ from cityhub.api.problem import (
 )
 from cityhub.contexts import ContextService
 from cityhub.errors import CityhubError
+from cityhub.notify.csource import CsourceNotifier
 from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.periodic import PeriodicNotifier, PeriodicSchedule
@@ -109,6 +110,8 @@ def create_app(
         the_schedule = parts.outbox  # periodic rounds: one worker moves each on
         the_temporal = the_history = parts.temporal
         the_registrations = parts.registrations
+    # notifications of registration subscriptions, queued in the registration transactions
+    the_registrations.hooks = CsourceNotifier()
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,
@@ -122,6 +125,7 @@ def create_app(
         max_attempts=settings.notification_max_attempts,
         max_delay=settings.notification_retry_max_delay,
         queue=the_queue,
+        registrations=the_registrations,
     )
     if the_schedule is not None:
         the_dispatcher.periodic = PeriodicNotifier(

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from cityhub.api import negotiation as neg
 from cityhub.api.params import expand_attribute_name, options_of, paging_of, split_list
 from cityhub.errors import BadRequestData, InvalidRequest, ResourceNotFound, UnsupportedMediaType
+from cityhub.ngsild import csource_notification as cn
 from cityhub.ngsild import registration as reg
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.names import check_name, check_uri
@@ -256,6 +257,7 @@ async def create_subscription(request: Request) -> Response:
     terms = await neg.body_terms(request, body, media)
     tenant = neg.tenant_of(request)
     doc = reg.expand_csource_subscription(body, terms, _now())
+    doc[cn.TERMS_MEMBER] = cn.query_terms(doc, terms.expand)
     await _store(request).create_subscription(tenant, doc)
     return _created(f"{SUBSCRIPTIONS}/{doc['id']}", tenant)
 
@@ -303,6 +305,9 @@ async def update_subscription(request: Request) -> Response:
     terms = await neg.body_terms(request, body, media)
     tenant = await neg.require_tenant(request)
     fragment = reg.expand_csource_subscription_fragment(body, terms, sub_id, _now())
+    used = cn.query_terms({k: v for k, v in fragment.items() if v is not None}, terms.expand)
+    if used:
+        fragment[cn.TERMS_MEMBER] = used
     await _store(request).update_subscription(
         tenant, sub_id, lambda doc, now: reg.merge_csource_subscription(doc, fragment, now)
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+from urllib.parse import unquote
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.context import TermMap
@@ -54,6 +55,10 @@ _ACCEPTS = frozenset({"application/json", "application/ld+json", "application/ge
 #: Members the broker sets (clause 5.2.9 status members, system times); ignored on input.
 _SYSTEM = frozenset(
     {"status", "timesSent", "timesFailed", "lastSuccess", "lastFailure", "createdAt", "modifiedAt"}
+)
+#: NotificationParams members the hub maintains (clause 5.2.14).
+_NOTIFICATION_STATUS = frozenset(
+    {"timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure", "status"}
 )
 _REGISTRATION_MEMBERS = frozenset(
     """id type registrationName description information tenant observationInterval
@@ -744,7 +749,8 @@ def _subscription_member(key: str, value: Any, terms: TermMap, now: datetime) ->
     if key in ("timeInterval", "throttling"):
         return _positive(value, key)
     if key in ("q", "csf"):
-        parse_q(_string(value, key))
+        # read as entity subscriptions read q: percent-decoded like a URL's
+        parse_q(unquote(_string(value, key)))
         return value
     if key == "scopeQ":
         parse_scope_q(_string(value, key))
@@ -838,6 +844,12 @@ def merge_csource_subscription(
     for key, value in fragment.items():
         if value is None:
             merged.pop(key, None)
+        elif key == "notification":
+            # the status members the hub keeps (clause 5.2.14) outlive a new notification
+            kept = {k: v for k, v in (doc.get(key) or {}).items() if k in _NOTIFICATION_STATUS}
+            merged[key] = {**value, **kept}
+        elif key == "_terms":
+            merged[key] = {**(doc.get(key) or {}), **value}
         else:
             merged[key] = value
     _check_subscription(merged)
@@ -867,7 +879,7 @@ def compact_csource_subscription(
                 k: [terms.compact(a) for a in v] if k == "attributes" else v
                 for k, v in value.items()
             }
-        elif key == "_context" or (key in ("createdAt", "modifiedAt") and not sys_attrs):
+        elif key.startswith("_") or (key in ("createdAt", "modifiedAt") and not sys_attrs):
             continue
         else:
             out[key] = value

@@ -21,6 +21,13 @@ application/json`` and a ``Link`` header to the subscription's @context (``jsonl
 given); application/ld+json puts ``@context`` in the body and in every entity of ``data``.
 ``receiverInfo`` entries become headers (the MQTT message's ``metadata``), and a non-default
 tenant is sent as ``NGSILD-Tenant``. application/geo+json is sent as application/json for now.
+
+Registration subscriptions (clause 5.11.7): rows whose payload is a ContextSourceNotification
+(queued by :mod:`cityhub.notify.csource`) are delivered the same way, for the subscription of
+the registration store given as ``registrations``; their registrations are compacted with the
+subscription's @context and their status members live in that subscription. The dispatcher
+also runs the rounds of ``timeInterval`` registration subscriptions (``run_periodic`` of that
+store) when one is due, after a registration subscription changed, and at least once a minute.
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from typing import Any
 import orjson
 
 from cityhub.contexts import ContextService
+from cityhub.ngsild import csource_notification as cn
 from cityhub.ngsild.context import CORE_CONTEXT_URL
 from cityhub.ngsild.datetime import format_datetime
+from cityhub.ngsild.registration import compact_registration
 from cityhub.ngsild.render import render_entity
 from cityhub.notify.linked import fetch_linked
 from cityhub.notify.matcher import TermMaps
@@ -60,6 +69,8 @@ log = logging.getLogger("cityhub.notify")
 
 Document = dict[str, Any]
 LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+#: the longest wait before the periodic registration subscriptions are looked at again
+CSOURCE_RECHECK = 60.0
 
 
 class Dispatcher:
@@ -77,6 +88,8 @@ class Dispatcher:
         poll_interval: the longest sleep between looks at the outbox.
         clock: seconds since the epoch.
         queue: the outbox's delivery side (default: the SQLite store's outbox).
+        registrations: the registration store whose subscriptions' notifications are
+            delivered too (None: context source notifications are not delivered).
     """
 
     def __init__(
@@ -95,8 +108,11 @@ class Dispatcher:
         poll_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
         queue: OutboxQueue | None = None,
+        registrations: Any = None,
     ) -> None:
         self.store = store
+        self.registrations = registrations
+        self._csource_due = 0.0
         self.queue: OutboxQueue = queue if queue is not None else SqliteOutboxQueue(store)
         self.subscriptions = subscriptions
         self.contexts = contexts
@@ -127,6 +143,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         if not self._listening:
             self.store.add_listener(self._on_commit)
+            if self.registrations is not None:
+                self.registrations.on_commit.append(self._registrations_committed)
             self._listening = True
         release = getattr(self.queue, "release_leases", None)
         if release is not None:  # SQLite: one process; its leases died with it
@@ -158,6 +176,11 @@ class Dispatcher:
         else:
             loop.call_soon_threadsafe(wake.set)
 
+    def _registrations_committed(self, subscriptions_changed: bool) -> None:
+        if subscriptions_changed:
+            self._csource_due = 0.0
+        self._on_commit([])
+
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
@@ -165,6 +188,8 @@ class Dispatcher:
             try:
                 await self.run_once()
                 dues = [await self.queue.next_due(), self._next_periodic]
+                if self.registrations is not None:
+                    dues.append(self._csource_due)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -198,6 +223,7 @@ class Dispatcher:
         await self.refresh_contexts()
         if self.periodic is not None:
             self._next_periodic = await self.periodic.run_due()
+        await self._csource_periodic()
         delivered = 0
         while True:
             rows = await self.queue.claim(self.clock(), self.batch, self.lease)
@@ -209,14 +235,34 @@ class Dispatcher:
             results = await asyncio.gather(*(self._deliver_group(g) for g in groups.values()))
             delivered += sum(results)
 
+    async def _csource_periodic(self) -> None:
+        """The due rounds of ``timeInterval`` registration subscriptions."""
+        now = self.clock()
+        if self.registrations is None or now < self._csource_due:
+            return
+        self._csource_due = now + CSOURCE_RECHECK
+        upcoming = await self.registrations.run_periodic(now)
+        if upcoming is not None:
+            self._csource_due = min(self._csource_due, upcoming)
+
     async def _deliver_group(self, rows: list[OutboxRow]) -> int:
         count = 0
         for row in rows:
             count += await self._deliver(row)
         return count
 
+    @staticmethod
+    def _is_csource(row: OutboxRow) -> bool:
+        return row.payload.get("type") == cn.NOTIFICATION_TYPE
+
     async def _deliver(self, row: OutboxRow) -> int:
-        sub = await self.subscriptions.get(row.tenant, row.subscription_id)
+        if self._is_csource(row):
+            if self.registrations is None:
+                sub = None
+            else:
+                sub = await self.registrations.get_subscription(row.tenant, row.subscription_id)
+        else:
+            sub = await self.subscriptions.get(row.tenant, row.subscription_id)
         if sub is None:  # deleted since: nobody to tell
             await self.queue.ack(row.id)
             return 0
@@ -227,8 +273,10 @@ class Dispatcher:
         except Exception as exc:
             await self._failed(row, exc)
             return 0
-        await self.queue.ack(row.id)
+        # the status first: a receiver that reads the subscription on receipt (ETSI 047_05)
+        # sees the outcome sooner; a crash in between only delivers the row once more
         await self._status(row, ok=True, detail=None)
+        await self.queue.ack(row.id)
         return 1
 
     async def _failed(self, row: OutboxRow, exc: Exception) -> None:
@@ -274,7 +322,11 @@ class Dispatcher:
 
         try:
             update_status = getattr(self.subscriptions, "update_status", None)
-            if update_status is not None:
+            if self._is_csource(row):
+                await self.registrations.update_subscription_status(
+                    row.tenant, row.subscription_id, change
+                )
+            elif update_status is not None:
                 await update_status(row.tenant, row.subscription_id, change)
             else:
                 await self.subscriptions.update(
@@ -293,17 +345,26 @@ class Dispatcher:
         uri = str(endpoint.get("uri", ""))
         if not uri.lower().startswith(("http://", "https://", "mqtt://", "mqtts://")):
             raise PermanentFailure(f"notification endpoint {uri!r}: unknown scheme")
-        context = sub.get("jsonldContext") or sub.get("@context")
+        csource = self._is_csource(row)
+        # a registration subscription keeps the @context it was made with as ``_context``
+        own_context = sub.get("_context") if csource else sub.get("@context")
+        context = sub.get("jsonldContext") or own_context
         terms = await self.contexts.term_map(context)
         notified_at = format_datetime(datetime.fromtimestamp(self.clock(), UTC))
-        data = await self._data(row, sub, terms, notified_at)
         body: Document = {
             "id": row.payload["id"],
             "type": "Notification",
             "subscriptionId": row.subscription_id,
             "notifiedAt": notified_at,
-            "data": data,
         }
+        if csource:  # clause 5.3.2 CsourceNotification
+            body["type"] = cn.NOTIFICATION_TYPE
+            data = [compact_registration(d, terms) for d in row.payload.get("data", ())]
+            body["data"] = data
+            body["triggerReason"] = row.payload.get("triggerReason", cn.UPDATED)
+        else:
+            data = await self._data(row, sub, terms, notified_at)
+            body["data"] = data
         headers: dict[str, str] = {}
         if endpoint.get("accept") == "application/ld+json":
             headers["Content-Type"] = "application/ld+json"
@@ -313,7 +374,7 @@ class Dispatcher:
                 entity["@context"] = value
         else:
             headers["Content-Type"] = "application/json"
-            url = sub.get("jsonldContext") or await context_url(self.contexts, sub.get("@context"))
+            url = sub.get("jsonldContext") or await context_url(self.contexts, own_context)
             headers["Link"] = f"<{url}>; {LINK_REL}"
         if row.tenant:
             headers["NGSILD-Tenant"] = row.tenant

@@ -132,3 +132,41 @@ class OutboxQueue(Protocol):
 
     async def subscriptions_version(self) -> int:
         """A number that grows with every change of any subscription."""
+
+
+class CsourceTx(Protocol):
+    """What registration-subscription notifications (clause 5.11.7) need inside the write
+    transaction of a registration store; each backend implements it on its connection, so a
+    notification commits, or rolls back, with the change that caused it."""
+
+    tenant: str
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The tenant's registration subscriptions, oldest first."""
+
+    def registrations(self) -> list[dict[str, Any]]:
+        """The tenant's registrations that have not expired, oldest first."""
+
+    def enqueue(self, subscription_id: str, payload: dict[str, Any], due_at: float) -> None:
+        """Queue one notification in the outbox."""
+
+    def throttle_pass(self, key: str, now: float, period: float) -> bool:
+        """True (and ``now`` recorded) when ``period`` seconds passed since ``key`` last sent."""
+
+
+class CsourceHooks(Protocol):
+    """Called by a registration store inside its write transactions (``cityhub.notify.csource``
+    implements it)."""
+
+    def registration_changed(
+        self, tx: CsourceTx, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        """A registration was created (``before`` None), updated or deleted (``after`` None)."""
+
+    def subscription_changed(
+        self, tx: CsourceTx, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        """A registration subscription was created (``before`` None) or updated."""
+
+    def periodic_round(self, tx: CsourceTx, subscription: dict[str, Any], first: bool) -> None:
+        """A round of a ``timeInterval`` registration subscription is due."""

@@ -7,6 +7,11 @@ tables; the rest of a discovery query (q, csf, geo-query, temporal query) is che
 candidates with :func:`cityhub.ngsild.registration.matches_registration`. Exclusive
 registrations are checked for conflicts under a per-tenant transaction advisory lock, so two
 workers cannot both register the same attributes exclusively at once.
+
+Notifications of registration subscriptions (clause 5.11.7): as on SQLite, :attr:`hooks` is
+called inside the write transactions with a :class:`PostgresCsourceTx`, which queues in the
+outbox of that transaction; the rounds of ``timeInterval`` subscriptions run under a
+transaction advisory lock (one worker at a time) and their schedule is ``csource_periodic``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from cityhub.ngsild.registration import (
     proxied_conflict,
     registration_index,
 )
+from cityhub.store.base import CsourceHooks
+from cityhub.store.postgres import outbox
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import PostgresStore
@@ -38,6 +45,49 @@ _SIDE_TABLES = (
 )
 #: pg_advisory_xact_lock namespace of exclusive-registration checks ("csr" in ASCII)
 _LOCK_SPACE = 0x637372
+#: pg_try_advisory_xact_lock key of the periodic rounds ("csrp" in ASCII)
+_PERIODIC_LOCK = 0x63737270
+
+
+class PostgresCsourceTx:
+    """A :class:`~cityhub.store.base.CsourceTx` on a connection inside its transaction."""
+
+    def __init__(self, conn: SyncConnection, tenant: str) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.queued = 0
+
+    def subscriptions(self) -> list[Document]:
+        rows = self.conn.fetch(
+            "SELECT doc::text FROM csource_subscriptions WHERE tenant = $1 ORDER BY seq",
+            self.tenant,
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
+    def registrations(self) -> list[Document]:
+        rows = self.conn.fetch(
+            "SELECT doc::text FROM csource_registrations WHERE tenant = $1"
+            " AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq",
+            self.tenant,
+            now_iso(),
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
+    def enqueue(self, subscription_id: str, payload: Document, due_at: float) -> None:
+        outbox.enqueue(self.conn, self.tenant, subscription_id, payload, due_at)
+        self.queued += 1
+
+    def throttle_pass(self, key: str, now: float, period: float) -> bool:
+        status = self.conn.execute(
+            "INSERT INTO notify_throttle AS t (tenant, subscription_id, last_at)"
+            " VALUES ($1, $2, $3) ON CONFLICT (tenant, subscription_id) DO UPDATE"
+            " SET last_at = EXCLUDED.last_at WHERE $3 - t.last_at >= $4",
+            self.tenant,
+            key,
+            now,
+            period,
+        )
+        return status.endswith(" 1")
 
 
 def _json(doc: Document) -> str:
@@ -153,6 +203,30 @@ class PostgresRegistrationStore:
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
+        #: called inside write transactions to queue notifications (None: none are sent)
+        self.hooks: CsourceHooks | None = None
+        #: called after a commit that queued notifications or changed a subscription
+        self.on_commit: list[Callable[[bool], None]] = []
+
+    def _registration_changed(
+        self, conn: SyncConnection, tenant: str, before: Document | None, after: Document | None
+    ) -> int:
+        if self.hooks is None:
+            return 0
+        tx = PostgresCsourceTx(conn, tenant)
+        self.hooks.registration_changed(tx, before, after)
+        return tx.queued
+
+    def _subscription_changed(
+        self, conn: SyncConnection, tenant: str, before: Document | None, after: Document
+    ) -> None:
+        if self.hooks is not None:
+            self.hooks.subscription_changed(PostgresCsourceTx(conn, tenant), before, after)
+
+    def _committed(self, queued: int, subscriptions: bool = False) -> None:
+        if queued or subscriptions:
+            for fn in self.on_commit:
+                fn(subscriptions)
 
     # ---- registrations (clauses 5.9.2-5.9.4, 5.10) ----------------------------------------
     async def create_registration(self, tenant: str, doc: Document) -> None:
@@ -165,7 +239,7 @@ class PostgresRegistrationStore:
         now = now_iso()
         doc = {**doc, "createdAt": now, "modifiedAt": now}
 
-        def run(conn: SyncConnection) -> None:
+        def run(conn: SyncConnection) -> int:
             _add_tenant(conn, tenant, now)
             status = conn.execute(
                 "INSERT INTO csource_registrations (tenant, id, expires_at, doc) "
@@ -181,8 +255,9 @@ class PostgresRegistrationStore:
                 )
             _check_proxied(conn, tenant, doc)
             _index(conn, tenant, doc)
+            return self._registration_changed(conn, tenant, None, doc)
 
-        await self._store.run_transaction(run)
+        self._committed(await self._store.run_transaction(run))
 
     async def get_registration(self, tenant: str, registration_id: str) -> Document | None:
         rows = await self._store.fetch(
@@ -201,7 +276,7 @@ class PostgresRegistrationStore:
             ResourceNotFound: no such registration; whatever ``change`` raises.
         """
 
-        def run(conn: SyncConnection) -> Document:
+        def run(conn: SyncConnection) -> tuple[Document, int]:
             row = conn.fetchrow(
                 "SELECT doc::text FROM csource_registrations WHERE tenant = $1 AND id = $2"
                 " FOR UPDATE",
@@ -212,7 +287,8 @@ class PostgresRegistrationStore:
                 raise ResourceNotFound(
                     f"there is no context source registration with id {registration_id}"
                 )
-            doc = change(orjson.loads(row[0]), now_iso())
+            before = orjson.loads(row[0])
+            doc = change(dict(before), now_iso())
             _check_proxied(conn, tenant, doc)
             conn.execute(
                 "UPDATE csource_registrations SET expires_at = $1, doc = $2::jsonb "
@@ -223,14 +299,17 @@ class PostgresRegistrationStore:
                 registration_id,
             )
             _index(conn, tenant, doc)
-            return doc
+            return doc, self._registration_changed(conn, tenant, before, doc)
 
-        return await self._store.run_transaction(run)
+        doc, queued = await self._store.run_transaction(run)
+        self._committed(queued)
+        return doc
 
     async def delete_registration(self, tenant: str, registration_id: str) -> bool:
-        def run(conn: SyncConnection) -> bool:
-            status = conn.execute(
-                "DELETE FROM csource_registrations WHERE tenant = $1 AND id = $2",
+        def run(conn: SyncConnection) -> tuple[bool, int]:
+            row = conn.fetchrow(
+                "DELETE FROM csource_registrations WHERE tenant = $1 AND id = $2"
+                " RETURNING doc::text",
                 tenant,
                 registration_id,
             )
@@ -240,9 +319,13 @@ class PostgresRegistrationStore:
                     tenant,
                     registration_id,
                 )
-            return rowcount(status) > 0
+            if row is None:
+                return False, 0
+            return True, self._registration_changed(conn, tenant, orjson.loads(row[0]), None)
 
-        return await self._store.run_transaction(run)
+        found, queued = await self._store.run_transaction(run)
+        self._committed(queued)
+        return found
 
     async def query_registrations(
         self,
@@ -294,8 +377,10 @@ class PostgresRegistrationStore:
                 raise AlreadyExists(
                     f"a context source registration subscription with id {doc['id']} already exists"
                 )
+            self._subscription_changed(conn, tenant, None, doc)
 
         await self._store.run_transaction(run)
+        self._committed(0, subscriptions=True)
 
     async def get_subscription(self, tenant: str, subscription_id: str) -> Document | None:
         rows = await self._store.fetch(
@@ -322,21 +407,30 @@ class PostgresRegistrationStore:
                     "there is no context source registration subscription with id "
                     f"{subscription_id}"
                 )
-            doc = change(orjson.loads(row[0]), now_iso())
+            before = orjson.loads(row[0])
+            doc = change(dict(before), now_iso())
             conn.execute(
                 "UPDATE csource_subscriptions SET doc = $1::jsonb WHERE tenant = $2 AND id = $3",
                 _json(doc),
                 tenant,
                 subscription_id,
             )
+            self._subscription_changed(conn, tenant, before, doc)
             return doc
 
-        return await self._store.run_transaction(run)
+        doc = await self._store.run_transaction(run)
+        self._committed(0, subscriptions=True)
+        return doc
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
         def run(conn: SyncConnection) -> bool:
             status = conn.execute(
                 "DELETE FROM csource_subscriptions WHERE tenant = $1 AND id = $2",
+                tenant,
+                subscription_id,
+            )
+            conn.execute(
+                "DELETE FROM csource_periodic WHERE tenant = $1 AND subscription_id = $2",
                 tenant,
                 subscription_id,
             )
@@ -363,5 +457,74 @@ class PostgresRegistrationStore:
             total = int(counted[0][0])
         return [orjson.loads(r[0]) for r in rows], total
 
+    # ---- notification status and periodic rounds (clause 5.11.7) ---------------------------
+    async def update_subscription_status(
+        self, tenant: str, subscription_id: str, change: Callable[[Document], Document]
+    ) -> None:
+        """Replace the subscription's ``notification`` by ``change(notification)`` (status
+        members); ``modifiedAt`` stays. Nothing if it is gone."""
 
-__all__ = ["PostgresRegistrationStore", "registration_where"]
+        def run(conn: SyncConnection) -> None:
+            row = conn.fetchrow(
+                "SELECT doc::text FROM csource_subscriptions WHERE tenant = $1 AND id = $2"
+                " FOR UPDATE",
+                tenant,
+                subscription_id,
+            )
+            if row is None:
+                return
+            doc = orjson.loads(row[0])
+            doc["notification"] = change(doc.get("notification") or {})
+            conn.execute(
+                "UPDATE csource_subscriptions SET doc = $1::jsonb WHERE tenant = $2 AND id = $3",
+                _json(doc),
+                tenant,
+                subscription_id,
+            )
+
+        await self._store.run_transaction(run)
+
+    async def run_periodic(self, now: float) -> float | None:
+        """Run every due round of the ``timeInterval`` subscriptions in one transaction (each
+        queues its notification and moves its schedule on); returns when the next round is
+        due (None: no such subscription). A worker that finds another running them returns
+        ``now + 1`` and looks again then."""
+        hooks = self.hooks
+        if hooks is None:
+            return None
+
+        def run(conn: SyncConnection) -> tuple[float | None, int]:
+            if not conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _PERIODIC_LOCK):
+                return now + 1.0, 0
+            rows = conn.fetch(
+                "SELECT s.tenant, s.doc::text, p.next_at FROM csource_subscriptions s"
+                " LEFT JOIN csource_periodic p ON p.tenant = s.tenant"
+                " AND p.subscription_id = s.id WHERE s.doc ? 'timeInterval' ORDER BY s.seq"
+            )
+            upcoming: float | None = None
+            queued = 0
+            for tenant, raw, next_at in rows:
+                doc = orjson.loads(raw)
+                due = float(next_at) if next_at is not None else now
+                if due <= now:
+                    tx = PostgresCsourceTx(conn, tenant)
+                    hooks.periodic_round(tx, doc, next_at is None)
+                    queued += tx.queued
+                    due = now + float(doc["timeInterval"])
+                    conn.execute(
+                        "INSERT INTO csource_periodic (tenant, subscription_id, next_at)"
+                        " VALUES ($1, $2, $3) ON CONFLICT (tenant, subscription_id)"
+                        " DO UPDATE SET next_at = EXCLUDED.next_at",
+                        tenant,
+                        doc["id"],
+                        due,
+                    )
+                upcoming = due if upcoming is None else min(upcoming, due)
+            return upcoming, queued
+
+        upcoming, queued = await self._store.run_transaction(run)
+        self._committed(queued)
+        return upcoming
+
+
+__all__ = ["PostgresCsourceTx", "PostgresRegistrationStore", "registration_where"]

@@ -6,12 +6,19 @@ side tables with one row per RegistrationInfo, per EntityInfo and per attribute 
 "type and attribute in the same RegistrationInfo" is a join and not a scan of documents. The
 rest of a discovery query (q, csf, geo-query, temporal query) is checked on the candidates with
 :func:`cityhub.ngsild.registration.matches_registration`.
+
+Notifications of registration subscriptions (clause 5.11.7): when :attr:`hooks` is set (the app
+sets a ``cityhub.notify.csource.CsourceNotifier``), every write transaction of a registration
+or a registration subscription calls it with a :class:`SqliteCsourceTx`, which queues
+notifications in the outbox (``cityhub.store.sqlite.outbox``) of that same transaction;
+``csource_periodic`` holds when each ``timeInterval`` subscription's next round is due.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -25,7 +32,9 @@ from cityhub.ngsild.registration import (
     proxied_conflict,
     registration_index,
 )
-from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.base import CsourceHooks
+from cityhub.store.sqlite import outbox
+from cityhub.store.sqlite.store import SqliteStore, in_transaction
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -72,6 +81,12 @@ CREATE TABLE IF NOT EXISTS csource_subscriptions (
   id TEXT NOT NULL,
   doc TEXT NOT NULL,
   PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS csource_periodic (
+  tenant TEXT NOT NULL,
+  subscription_id TEXT NOT NULL,
+  next_at REAL NOT NULL,
+  PRIMARY KEY (tenant, subscription_id)
 );
 """
 
@@ -180,6 +195,38 @@ def _expires(doc: Document) -> str | None:
     return canonical_datetime(raw) if isinstance(raw, str) else None
 
 
+class SqliteCsourceTx:
+    """A :class:`~cityhub.store.base.CsourceTx` on the writer connection, inside its
+    transaction (the outbox tables must exist: ``OUTBOX_SCHEMA``)."""
+
+    def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.queued = 0
+
+    def subscriptions(self) -> list[Document]:
+        rows = self.conn.execute(
+            "SELECT doc FROM csource_subscriptions WHERE tenant = ? ORDER BY rowid",
+            (self.tenant,),
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
+    def registrations(self) -> list[Document]:
+        rows = self.conn.execute(
+            "SELECT doc FROM csource_registrations WHERE tenant = ? "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid",
+            (self.tenant, now_iso()),
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
+    def enqueue(self, subscription_id: str, payload: Document, due_at: float) -> None:
+        outbox.enqueue(self.conn, self.tenant, subscription_id, payload, due_at)
+        self.queued += 1
+
+    def throttle_pass(self, key: str, now: float, period: float) -> bool:
+        return outbox.throttle_pass(self.conn, self.tenant, key, now, period)
+
+
 class SqliteRegistrationStore:
     """Async CRUD and discovery for registrations and registration subscriptions.
 
@@ -190,6 +237,34 @@ class SqliteRegistrationStore:
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
+        #: called inside write transactions to queue notifications (None: none are sent)
+        self.hooks: CsourceHooks | None = None
+        #: called after a commit that queued notifications or changed a subscription (with
+        #: True then: a periodic schedule may have changed)
+        self.on_commit: list[Callable[[bool], None]] = []
+
+    def _tx(self, conn: sqlite3.Connection, tenant: str) -> SqliteCsourceTx:
+        return SqliteCsourceTx(conn, tenant)
+
+    def _registration_changed(
+        self, conn: sqlite3.Connection, tenant: str, before: Document | None, after: Document | None
+    ) -> int:
+        if self.hooks is None:
+            return 0
+        tx = self._tx(conn, tenant)
+        self.hooks.registration_changed(tx, before, after)
+        return tx.queued
+
+    def _subscription_changed(
+        self, conn: sqlite3.Connection, tenant: str, before: Document | None, after: Document
+    ) -> None:
+        if self.hooks is not None:
+            self.hooks.subscription_changed(self._tx(conn, tenant), before, after)
+
+    def _committed(self, queued: int, subscriptions: bool = False) -> None:
+        if queued or subscriptions:
+            for fn in self.on_commit:
+                fn(subscriptions)
 
     # ---- registrations (clauses 5.9.2-5.9.4, 5.10) --------------------------------------------
 
@@ -202,7 +277,7 @@ class SqliteRegistrationStore:
         now = now_iso()
         doc = {**doc, "createdAt": now, "modifiedAt": now}
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> int:
             conn.execute(
                 "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)", (tenant, now)
             )
@@ -218,8 +293,9 @@ class SqliteRegistrationStore:
                 ) from exc
             _check_proxied(conn, tenant, doc)
             _index(conn, tenant, doc)
+            return self._registration_changed(conn, tenant, None, doc)
 
-        await self._store.run_transaction(run)
+        self._committed(await self._store.run_transaction(run))
 
     async def get_registration(self, tenant: str, registration_id: str) -> Document | None:
         def run(conn: sqlite3.Connection) -> Document | None:
@@ -241,7 +317,7 @@ class SqliteRegistrationStore:
                 written then).
         """
 
-        def run(conn: sqlite3.Connection) -> Document:
+        def run(conn: sqlite3.Connection) -> tuple[Document, int]:
             row = conn.execute(
                 "SELECT doc FROM csource_registrations WHERE tenant = ? AND id = ?",
                 (tenant, registration_id),
@@ -250,7 +326,8 @@ class SqliteRegistrationStore:
                 raise ResourceNotFound(
                     f"there is no context source registration with id {registration_id}"
                 )
-            doc = change(orjson.loads(row[0]), now_iso())
+            before = orjson.loads(row[0])
+            doc = change(dict(before), now_iso())
             _check_proxied(conn, tenant, doc)
             conn.execute(
                 "UPDATE csource_registrations SET expires_at = ?, doc = ? "
@@ -258,13 +335,19 @@ class SqliteRegistrationStore:
                 (_expires(doc), orjson.dumps(doc).decode(), tenant, registration_id),
             )
             _index(conn, tenant, doc)
-            return doc
+            return doc, self._registration_changed(conn, tenant, before, doc)
 
-        return await self._store.run_transaction(run)
+        doc, queued = await self._store.run_transaction(run)
+        self._committed(queued)
+        return doc
 
     async def delete_registration(self, tenant: str, registration_id: str) -> bool:
-        def run(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
+        def run(conn: sqlite3.Connection) -> tuple[bool, int]:
+            row = conn.execute(
+                "SELECT doc FROM csource_registrations WHERE tenant = ? AND id = ?",
+                (tenant, registration_id),
+            ).fetchone()
+            conn.execute(
                 "DELETE FROM csource_registrations WHERE tenant = ? AND id = ?",
                 (tenant, registration_id),
             )
@@ -273,9 +356,13 @@ class SqliteRegistrationStore:
                     f"DELETE FROM {table} WHERE tenant = ? AND registration_id = ?",
                     (tenant, registration_id),
                 )
-            return cur.rowcount > 0
+            if row is None:
+                return False, 0
+            return True, self._registration_changed(conn, tenant, orjson.loads(row[0]), None)
 
-        return await self._store.run_transaction(run)
+        found, queued = await self._store.run_transaction(run)
+        self._committed(queued)
+        return found
 
     async def query_registrations(
         self,
@@ -328,8 +415,10 @@ class SqliteRegistrationStore:
                 raise AlreadyExists(
                     f"a context source registration subscription with id {doc['id']} already exists"
                 ) from exc
+            self._subscription_changed(conn, tenant, None, doc)
 
         await self._store.run_transaction(run)
+        self._committed(0, subscriptions=True)
 
     async def get_subscription(self, tenant: str, subscription_id: str) -> Document | None:
         def run(conn: sqlite3.Connection) -> Document | None:
@@ -356,19 +445,27 @@ class SqliteRegistrationStore:
                     f"there is no context source registration subscription with id "
                     f"{subscription_id}"
                 )
-            doc = change(orjson.loads(row[0]), now_iso())
+            before = orjson.loads(row[0])
+            doc = change(dict(before), now_iso())
             conn.execute(
                 "UPDATE csource_subscriptions SET doc = ? WHERE tenant = ? AND id = ?",
                 (orjson.dumps(doc).decode(), tenant, subscription_id),
             )
+            self._subscription_changed(conn, tenant, before, doc)
             return doc
 
-        return await self._store.run_transaction(run)
+        doc = await self._store.run_transaction(run)
+        self._committed(0, subscriptions=True)
+        return doc
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "DELETE FROM csource_subscriptions WHERE tenant = ? AND id = ?",
+                (tenant, subscription_id),
+            )
+            conn.execute(
+                "DELETE FROM csource_periodic WHERE tenant = ? AND subscription_id = ?",
                 (tenant, subscription_id),
             )
             return cur.rowcount > 0
@@ -394,3 +491,71 @@ class SqliteRegistrationStore:
             return [orjson.loads(r[0]) for r in rows], total
 
         return await self._store.run_read(run)
+
+    # ---- notification status and periodic rounds (clause 5.11.7) -----------------------------
+
+    async def update_subscription_status(
+        self, tenant: str, subscription_id: str, change: Callable[[Document], Document]
+    ) -> None:
+        """Replace the subscription's ``notification`` by ``change(notification)`` (status
+        members: timesSent, lastSuccess...); ``modifiedAt`` stays. Nothing if it is gone."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT doc FROM csource_subscriptions WHERE tenant = ? AND id = ?",
+                (tenant, subscription_id),
+            ).fetchone()
+            if row is None:
+                return
+            doc = orjson.loads(row[0])
+            doc["notification"] = change(doc.get("notification") or {})
+            conn.execute(
+                "UPDATE csource_subscriptions SET doc = ? WHERE tenant = ? AND id = ?",
+                (orjson.dumps(doc).decode(), tenant, subscription_id),
+            )
+
+        await self._store.run_transaction(run)
+
+    async def run_periodic(self, now: float) -> float | None:
+        """Run every due round of the ``timeInterval`` subscriptions (each queues its
+        notification and moves its schedule on in one transaction); returns when the next
+        round is due (None: no such subscription)."""
+        hooks = self.hooks
+        if hooks is None:
+            return None
+
+        def rows(conn: sqlite3.Connection) -> list[tuple[str, str, float | None]]:
+            return conn.execute(
+                "SELECT s.tenant, s.doc, p.next_at FROM csource_subscriptions s "
+                "LEFT JOIN csource_periodic p ON p.tenant = s.tenant AND p.subscription_id = s.id "
+                "WHERE json_extract(s.doc, '$.timeInterval') IS NOT NULL ORDER BY s.rowid"
+            ).fetchall()
+
+        def fire(conn: sqlite3.Connection, tenant: str, doc: Document, first: bool) -> int:
+            def body() -> int:
+                tx = self._tx(conn, tenant)
+                hooks.periodic_round(tx, doc, first)
+                conn.execute(
+                    "INSERT OR REPLACE INTO csource_periodic (tenant, subscription_id, next_at)"
+                    " VALUES (?, ?, ?)",
+                    (tenant, doc["id"], now + float(doc["timeInterval"])),
+                )
+                return tx.queued
+
+            queued: int = in_transaction(conn, body)
+            return queued
+
+        upcoming: float | None = None
+        queued = 0
+        for tenant, raw, next_at in await self._store.run_read(rows):
+            doc = orjson.loads(raw)
+            due = next_at if next_at is not None else now
+            if due <= now:
+                first = next_at is None
+                queued += await self._store.run_write(
+                    partial(fire, tenant=tenant, doc=doc, first=first)
+                )
+                due = now + float(doc["timeInterval"])
+            upcoming = due if upcoming is None else min(upcoming, due)
+        self._committed(queued)
+        return upcoming
