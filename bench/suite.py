@@ -144,9 +144,11 @@ def request(base: str, method: str, path: str, body: Any = None) -> tuple[int, b
         return int(exc.code), exc.read()
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process in MB: ``VmRSS`` (all of it) or ``RssAnon`` (its own
+    memory, without the pages of the memory-mapped database file, which the OS can reclaim)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -531,6 +533,7 @@ def run_size(
             results[sc.name] = run_wrk(base, sc, duration, connections, threads)
             results[sc.name]["floor"] = sc.floor
         results["rss_mb_after"] = rss_mb(proc.pid)
+        results["rss_anon_mb_after"] = rss_mb(proc.pid, "RssAnon")
         return results
     finally:
         proc.terminate()
@@ -641,7 +644,8 @@ def report(run: dict[str, Any]) -> str:
             f"size {size}: preload {res['preload_entities_per_s']:.0f} entities/s "
             f"({res['preload_entities_per_s'] / storage['batch_insert_per_s']:.3f} of the storage "
             f"floor's batched inserts); RSS {res['rss_mb']:.0f} MB after preload, "
-            f"{res['rss_mb_after']:.0f} MB at the end"
+            f"{res['rss_mb_after']:.0f} MB at the end ({res['rss_anon_mb_after']:.0f} MB of it "
+            "not the mapped database file)"
         )
     if len(sizes) >= 2:
         small, big = run["sizes"][sizes[0]], run["sizes"][sizes[-1]]

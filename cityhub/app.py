@@ -68,7 +68,11 @@ def create_app(
         contexts: a @context service to use instead of a new one (tests inject fetchers).
     """
     settings = settings or Settings()
-    the_store = store if store is not None else open_store(settings.store, settings.reader_threads)
+    the_store = (
+        store
+        if store is not None
+        else open_store(settings.store, settings.reader_threads, settings.sqlite_mmap_mb)
+    )
     the_term_maps = TermMaps()
     the_queue: OutboxQueue | None = None  # None: the SQLite outbox
     the_schedule: PeriodicSchedule | None = None  # None: the SQLite outbox

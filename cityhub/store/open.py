@@ -17,19 +17,24 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(POSTGRES_SCHEMES)
 
 
-def open_store(url: str, reader_threads: int = 4) -> SqliteStore | PostgresStore:
+def open_store(
+    url: str, reader_threads: int = 4, sqlite_mmap_mb: int = 256
+) -> SqliteStore | PostgresStore:
     """The store a URL names (not started: ``await store.start()``).
 
     Args:
         url: the store URL.
         reader_threads: SQLite reader threads; for PostgreSQL, the pool holds twice as many
             connections.
+        sqlite_mmap_mb: MiB of the SQLite file each connection memory-maps (0: none).
 
     Raises:
         ValueError: the URL's scheme is not supported, or the PostgreSQL driver is missing.
     """
     if url.startswith("sqlite:///"):
-        return SqliteStore(url[len("sqlite:///") :], reader_threads=reader_threads)
+        return SqliteStore(
+            url[len("sqlite:///") :], reader_threads=reader_threads, mmap_mb=sqlite_mmap_mb
+        )
     if is_postgres_url(url):
         try:
             from cityhub.store.postgres.store import PostgresStore

@@ -37,10 +37,12 @@ def _regexp(pattern: str, text: Any) -> bool:
     return isinstance(text, str) and re.search(pattern, text) is not None
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, mmap_mb: int = 0) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, uri=path.startswith("file:")
     )
+    if mmap_mb > 0:
+        conn.execute(f"PRAGMA mmap_size={int(mmap_mb) * 1_048_576}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
@@ -386,8 +388,9 @@ class SqliteTransaction:
 class SqliteStore:
     """The embedded store. ``path`` is a file path or ``:memory:``."""
 
-    def __init__(self, path: str, reader_threads: int = 4) -> None:
+    def __init__(self, path: str, reader_threads: int = 4, mmap_mb: int = 256) -> None:
         self.path = path
+        self.mmap_mb = mmap_mb
         self.memory = path == ":memory:"
         #: 0 = read on the caller's (event loop) thread: no thread hop, no GIL hand-over
         self._reader_threads = 1 if self.memory else max(0, reader_threads)
@@ -434,7 +437,7 @@ class SqliteStore:
 
     def _writer_loop(self, ready: Future[None]) -> None:
         try:
-            conn = _connect(self.path)
+            conn = _connect(self.path, self.mmap_mb)
             schema = resources.files("cityhub.store.sqlite").joinpath("schema.sql").read_text()
             conn.executescript(schema)
             migrate.upgrade(conn)
@@ -480,7 +483,7 @@ class SqliteStore:
     def _reader_conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = _connect(self.path)
+            conn = self._local.conn = _connect(self.path, self.mmap_mb)
         return conn
 
     async def run_read(self, fn: Callable[[sqlite3.Connection], T], *, short: bool = False) -> T:
