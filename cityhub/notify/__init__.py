@@ -10,7 +10,9 @@ linked entities from :mod:`~cityhub.notify.linked`), delivers them through
 :mod:`~cityhub.notify.senders` (HTTP POST, MQTT publish) and deletes them once delivered,
 retrying with exponential backoff, so a crash or a receiver that is down loses nothing
 (at-least-once). :mod:`~cityhub.notify.periodic` queues the rounds of ``timeInterval``
-subscriptions.
+subscriptions. :mod:`~cityhub.notify.csource` does the same for registration subscriptions
+(clause 5.11.7): the registration store calls it inside its transactions, and the dispatcher
+delivers the ContextSourceNotifications it queues.
 
 q is kept as sent in the subscription and read with the subscription's own @context: the
 matcher takes term maps from a synchronous :class:`~cityhub.notify.matcher.TermMaps` cache that

@@ -236,3 +236,21 @@ def test_throttling(hub: TestClient, receiver: HttpReceiver) -> None:
     receiver.wait_for(1)
     created(hub.patch(f"{REGS}/{BUILDING_REG}", json={"endpoint": "http://new.example.org"}))
     assert len(receiver.quiet(0.5)) == 1
+
+
+def test_queued_notifications_survive_a_restart(
+    tmp_path: Path, store_url: str, receiver: HttpReceiver
+) -> None:
+    receiver.up = False  # the first process never manages to deliver
+    with make_client(tmp_path, store_url) as first:
+        created(first.post(SUBS, json=subscription(receiver, "Building")))
+        created(first.post(REGS, json=registration(BUILDING_REG, "Building")))
+        deadline = time.monotonic() + 10
+        while not receiver.refused and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert receiver.refused >= 1
+    receiver.up = True
+    with make_client(tmp_path, store_url):  # the outbox row is still there: delivered now
+        [note] = receiver.wait_for(1, timeout=15)
+    assert note.body["type"] == "ContextSourceNotification"
+    assert note.body["data"][0]["id"] == BUILDING_REG
