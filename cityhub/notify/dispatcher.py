@@ -198,8 +198,12 @@ class Dispatcher:
             for due in dues:
                 if due is not None:
                     delay = max(0.0, min(delay, due - self.clock()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
+            # event is set in the same loop turn as stop() cancels this task, and the lost
+            # cancellation left stop() waiting forever (seen at shutdown under load)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
 
     # ---- one round -------------------------------------------------------------------
