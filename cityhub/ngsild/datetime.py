@@ -12,7 +12,8 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d
 
 def now_iso() -> str:
     """The current time as NGSI-LD writes system times: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
-    return format_datetime(datetime.now(UTC))
+    # isoformat of an aware UTC time ends in +00:00 (the year is four digits: it is now)
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def format_datetime(value: datetime) -> str:

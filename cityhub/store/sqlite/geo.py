@@ -110,6 +110,22 @@ def index_entity(conn: sqlite3.Connection, tenant: str, entity: dict[str, Any]) 
     _insert_rows(conn, tenant, entity["id"], entity.get("attrs") or {})
 
 
+def _point_xy(value: Any) -> tuple[float, float] | None:
+    """(x, y) of a GeoJSON Point with 2 or 3 finite numeric coordinates, else None (other
+    values go through :func:`geojson_shape`)."""
+    if not isinstance(value, dict) or value.get("type") != "Point":
+        return None
+    coords = value.get("coordinates")
+    if not isinstance(coords, list) or not 2 <= len(coords) <= 3:
+        return None
+    if any(isinstance(c, bool) or not isinstance(c, int | float) for c in coords):
+        return None
+    x, y = float(coords[0]), float(coords[1])
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return None
+    return x, y
+
+
 def _single_type(types_json: str) -> str | None:
     """The ``type`` column: the entity's type when it has exactly one, else NULL."""
     types = orjson.loads(types_json)
@@ -175,13 +191,18 @@ def _insert_rows(
             if not isinstance(inst, dict) or inst.get("type") != "GeoProperty":
                 continue
             value = inst.get("value")
-            geom = geojson_shape(value)
-            if geom is None:
-                continue
-            min_x, min_y, max_x, max_y = geom.bounds
-            x = y = None
-            if isinstance(geom, Point):
-                x, y = float(geom.x), float(geom.y)
+            point = _point_xy(value)
+            if point is not None:  # most GeoProperties: no geometry object needed
+                x, y = point
+                min_x, min_y, max_x, max_y = x, y, x, y
+            else:
+                geom = geojson_shape(value)
+                if geom is None:
+                    continue
+                min_x, min_y, max_x, max_y = geom.bounds
+                x = y = None
+                if isinstance(geom, Point):
+                    x, y = float(geom.x), float(geom.y)
             if link is None:
                 if row is None:
                     found = conn.execute(
