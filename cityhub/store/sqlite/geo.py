@@ -192,6 +192,8 @@ def _insert_rows(
                 continue
             value = inst.get("value")
             point = _point_xy(value)
+            x: float | None
+            y: float | None
             if point is not None:  # most GeoProperties: no geometry object needed
                 x, y = point
                 min_x, min_y, max_x, max_y = x, y, x, y
