@@ -136,30 +136,45 @@ def _instance(inst: Instance, ctx: _Ctx, proj: Projection, iri: str) -> Any:
     return out
 
 
-def _plain(proj: Projection, ctx: _Ctx) -> bool:
-    """Whether :func:`_plain_instance` renders every instance as :func:`_instance` would."""
-    return proj.format == "normalized" and not proj.sys_attrs and not proj.lang and ctx.level == 0
-
-
 # per attribute type, the members _plain_instance copies as they are; it drops _DROPPED
 _KEPT = {t: frozenset(("type", m)) | _COPIED for t, m in VALUE_MEMBER.items()}
 _DROPPED = _OWN | _SYSTEM
 
 
-def _plain_instance(inst: Instance, ctx: _Ctx, proj: Projection) -> Any:
-    """_instance when ``_plain(proj, ctx)`` (normalized, no system attributes, no language
-    to pick, nothing to inline): the stored members as they are, sub-attributes rendered
-    alike. Kept apart because it is the hot case of every query."""
+def _plain_instance(inst: Instance, terms: Terms, proj: Projection) -> Any:
+    """_instance for a plain projection (normalized, no system attributes, no language to
+    pick, nothing to pick, omit or inline; see :func:`render_entity`): the stored members as
+    they are, sub-attributes rendered alike. Kept apart because it is the hot case of every
+    query."""
     attr_type = inst["type"]
     if attr_type == "VocabProperty":  # its value is compacted
-        return _instance(inst, ctx, proj, "")
+        return _instance(inst, _Ctx(terms, {}, 0), proj, "")
     kept = _KEPT[attr_type]
     out: dict[str, Any] = {}
     for key, val in inst.items():
         if key in kept:
             out[key] = val
         elif key not in _DROPPED:
-            out[ctx.terms.compact(key)] = _plain_instance(val, ctx, proj)
+            out[terms.compact(key)] = _plain_instance(val, terms, proj)
+    return out
+
+
+def _plain_entity(entity: Entity, terms: Terms, proj: Projection) -> dict[str, Any]:
+    """_whole_entity for a plain projection (see :func:`_plain_instance`)."""
+    compact = terms.compact
+    types = entity["type"]
+    out: dict[str, Any] = {
+        "id": entity["id"],
+        "type": compact(types[0]) if len(types) == 1 else [compact(t) for t in types],
+    }
+    scope = entity.get("scope")
+    if scope:
+        out["scope"] = scope[0] if len(scope) == 1 else scope
+    for iri, instances in entity["attrs"].items():
+        if len(instances) == 1:
+            out[compact(iri)] = _plain_instance(instances[0], terms, proj)
+        else:
+            out[compact(iri)] = [_plain_instance(i, terms, proj) for i in instances]
     return out
 
 
@@ -220,6 +235,17 @@ def render_entity(
 
     ``linked`` holds the entities relationships point to, inlined ``join_level`` levels deep.
     """
+    if (
+        not linked
+        and proj.format == "normalized"
+        and not proj.sys_attrs
+        and not proj.lang
+        and proj.pick is None
+        and not proj.omit
+        and proj.attrs is None
+        and proj.dataset_ids is None
+    ):
+        return _plain_entity(entity, terms, proj)
     return _entity(entity, _Ctx(terms, linked or {}, join_level if linked else 0), proj)
 
 
@@ -238,13 +264,6 @@ def _whole_entity(entity: Entity, ctx: _Ctx, proj: Projection) -> dict[str, Any]
         for key in ("createdAt", "modifiedAt"):
             if key in entity:
                 out[key] = entity[key]
-    if _plain(proj, ctx):
-        for iri, instances in entity["attrs"].items():
-            if len(instances) == 1:
-                out[compact(iri)] = _plain_instance(instances[0], ctx, proj)
-            else:
-                out[compact(iri)] = [_plain_instance(i, ctx, proj) for i in instances]
-        return out
     for iri, instances in entity["attrs"].items():
         if len(instances) == 1:
             out[compact(iri)] = _instance(instances[0], ctx, proj, iri)

@@ -240,19 +240,22 @@ def _index_driven_query(
     result = QueryResult()
     seen: set[str] = set()
     skip = query.offset
+    entities = result.entities
     for source, params in passes if query.limit > 0 else ():
         cursor = conn.execute(f"SELECT {_COLUMNS} {source}", params)
         try:
-            for row in cursor:
-                if row[0] in seen:  # another matching GeoProperty instance of the entity
-                    continue
-                seen.add(row[0])
-                if skip:
-                    skip -= 1
-                    continue
-                result.entities.append(row_to_entity(row))
-                if len(result.entities) >= query.limit:
-                    return _counted(conn, result, count, query)
+            # in batches of what the page still needs: fewer calls than row by row
+            while rows := cursor.fetchmany(query.limit - len(entities) + skip):
+                for row in rows:
+                    if row[0] in seen:  # another matching GeoProperty instance of the entity
+                        continue
+                    seen.add(row[0])
+                    if skip:
+                        skip -= 1
+                        continue
+                    entities.append(row_to_entity(row))
+                    if len(entities) >= query.limit:
+                        return _counted(conn, result, count, query)
         finally:
             cursor.close()
     return _counted(conn, result, count, query)
