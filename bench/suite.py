@@ -201,6 +201,18 @@ class Scenario:
     per_request: int = 1  # entities per request (batch upsert)
 
 
+def answer_sizes(base: str, scenario: Scenario, sample: int = 30) -> float | None:
+    """Mean number of entities a query scenario's answers hold (its first ``sample`` requests):
+    a query whose answers grow with the data set costs more per request for that reason."""
+    if scenario.floor != "get" or "/entities?" not in scenario.requests[0][1]:
+        return None
+    sizes = []
+    for _method, path, _body in scenario.requests[:sample]:
+        status, body = request(base, "GET", path)
+        sizes.append(len(json.loads(body)) if status == 200 else 0)
+    return sum(sizes) / len(sizes)
+
+
 def run_wrk(
     base: str, scenario: Scenario, duration: int, connections: int, threads: int
 ) -> dict[str, Any]:
@@ -532,6 +544,9 @@ def run_size(
             print(f"  {sc.name} ...", file=sys.stderr)
             results[sc.name] = run_wrk(base, sc, duration, connections, threads)
             results[sc.name]["floor"] = sc.floor
+            answered = answer_sizes(base, sc)
+            if answered is not None:
+                results[sc.name]["entities_per_answer"] = answered
         results["rss_mb_after"] = rss_mb(proc.pid)
         results["rss_anon_mb_after"] = rss_mb(proc.pid, "RssAnon")
         return results
@@ -653,9 +668,15 @@ def report(run: dict[str, Any]) -> str:
         lines.append(f"growth {sizes[0]} -> {sizes[-1]} entities (rps ratio, p95 ratio):")
         for name, r in big.items():
             if isinstance(r, dict) and name in small:
+                answers = ""
+                if "entities_per_answer" in r and "entities_per_answer" in small[name]:
+                    answers = (
+                        f" (entities per answer {small[name]['entities_per_answer']:.1f} -> "
+                        f"{r['entities_per_answer']:.1f})"
+                    )
                 lines.append(
                     f"  {name}: rps x{r['rps'] / small[name]['rps']:.2f}, "
-                    f"p95 x{r['p95_ms'] / max(small[name]['p95_ms'], 1e-9):.2f}"
+                    f"p95 x{r['p95_ms'] / max(small[name]['p95_ms'], 1e-9):.2f}{answers}"
                 )
     return "\n".join(lines)
 
