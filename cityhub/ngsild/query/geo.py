@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, TypeAlias
 
@@ -100,6 +100,16 @@ class GeoQuery:
     geoproperty: str = DEFAULT_GEOPROPERTY
     max_distance: float | None = None
     min_distance: float | None = None
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # queries are cache keys (bounding box, reference shape, SQL parts); a district's
+        # polygon has hundreds of positions, so hash them once, not at every lookup
+        key = (self.georel, self.geometry, self.coordinates, self.geoproperty)
+        object.__setattr__(self, "_hash", hash((*key, self.max_distance, self.min_distance)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def geometry_json(self) -> dict[str, Any]:
         """The reference geometry as a GeoJSON geometry object."""
