@@ -17,6 +17,7 @@ from cityhub.api.params import (
     join_of,
     options_of,
     projection_of,
+    query_params_of,
     split_list,
     type_selection,
 )
@@ -69,7 +70,7 @@ async def query_entities(request: Request) -> Response:
     media = neg.accept_of(request, (neg.JSON, neg.JSONLD, neg.GEOJSON))
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
-    params = request.query_params
+    params = query_params_of(request)
     query = entity_query_of(params, terms, request.app.state.settings)
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
     join, level = join_of(params)

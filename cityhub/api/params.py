@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
 from cityhub.errors import BadRequestData, InvalidRequest, TooManyResults
 from cityhub.ngsild.context import TermMap
@@ -23,6 +27,28 @@ from cityhub.store.base import EntityQuery, OrderItem
 FORMATS = {"normalized", "concise", "keyValues", "simplified"}
 _OPTIONS = FORMATS | {"sysAttrs", "noOverwrite", "update", "replace", "count"}
 _MEMBERS = {"createdAt", "modifiedAt", "observedAt", "unitCode", "datasetId", "value", "object"}
+
+
+@lru_cache(maxsize=256)
+def _parsed(raw: bytes) -> QueryParams:
+    return QueryParams(raw)
+
+
+def query_params_of(request: Request) -> QueryParams:
+    """``request.query_params``, parsed once per distinct long query string.
+
+    A district's polygon in ``coordinates`` is a kilobyte of percent-escapes, and a dashboard
+    asks for the same districts again and again: unescaping it was a tenth of such a request.
+    QueryParams are immutable, so requests can share them. Short query strings are parsed as
+    usual (they are cheap, and would only push the long ones out of the cache)."""
+    raw: bytes = request.scope.get("query_string", b"")
+    if len(raw) < 256:
+        return request.query_params
+    params = _parsed(raw)
+    # Starlette's own per-request cache, so later reads of request.query_params share it
+    # (should the name change, they parse again: slower, not wrong)
+    setattr(request, "_query_params", params)  # noqa: B010
+    return params
 
 
 def split_list(raw: str | None) -> list[str]:

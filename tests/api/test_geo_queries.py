@@ -209,3 +209,30 @@ def test_changing_an_entitys_types_moves_it_between_type_filtered_geo_queries(
     camera = {"type": "Camera", "location": point(127.11, 37.41)}
     assert client.put(f"{API}/{eid}", json=camera).status_code == 204
     assert found("Camera") and not found("Streetlight")
+
+
+def test_long_query_strings_are_parsed_once_and_shared() -> None:
+    """A district polygon's query string is parsed once (api/params.py query_params_of); the
+    parsed parameters are immutable and the same for every request with that string."""
+    from urllib.parse import urlencode
+
+    from starlette.requests import Request
+
+    from cityhub.api.params import query_params_of
+
+    ring = [[127.1 + i * 0.001, 37.4 + (i % 7) * 0.001] for i in range(60)]
+    ring.append(ring[0])
+    raw = urlencode(
+        {"type": "Streetlight", "georel": "within", "geometry": "Polygon", "coordinates": [ring]}
+    ).encode()
+
+    def request(query: bytes) -> Request:
+        return Request({"type": "http", "query_string": query, "headers": []})
+
+    first, second = request(raw), request(raw)
+    params = query_params_of(first)
+    assert params is query_params_of(second) and params["geometry"] == "Polygon"
+    assert json.loads(params["coordinates"].replace("'", '"')) == [ring]
+    assert first.query_params is params  # later reads in the same request share it
+    short = request(b"type=Streetlight&limit=3")
+    assert query_params_of(short)["limit"] == "3"
