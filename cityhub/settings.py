@@ -51,9 +51,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "sqlite_mmap_mb",
         256,
-        "MiB of the SQLite file each connection reads through a memory map instead of read "
-        "calls (faster random reads; mapped pages show as shared, reclaimable file memory in "
-        "RSS). 0 turns it off.",
+        "MiB of the SQLite file that the event loop's connection (lookups by id, index walks) "
+        "reads through a memory map instead of read calls (faster random reads; mapped pages "
+        "count in RSS as shared, reclaimable file memory). 0 turns it off.",
     ),
     Setting(
         "temporal_instance_limit",

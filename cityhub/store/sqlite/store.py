@@ -440,7 +440,7 @@ class SqliteStore:
 
     def _writer_loop(self, ready: Future[None]) -> None:
         try:
-            conn = _connect(self.path, self.mmap_mb)
+            conn = _connect(self.path)
             schema = resources.files("cityhub.store.sqlite").joinpath("schema.sql").read_text()
             conn.executescript(schema)
             migrate.upgrade(conn)
@@ -483,10 +483,13 @@ class SqliteStore:
         """Run ``fn(conn)`` on the writer thread inside one immediate transaction."""
         return await self.run_write(lambda conn: in_transaction(conn, lambda: fn(conn)))
 
-    def _reader_conn(self) -> sqlite3.Connection:
+    def _reader_conn(self, mapped: bool = False) -> sqlite3.Connection:
+        """This thread's read connection; ``mapped``: the event loop's, which serves the short
+        reads, reads through a memory map (one mapping per process: every connection that
+        maps the file counts its pages in RSS again)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = _connect(self.path, self.mmap_mb)
+            conn = self._local.conn = _connect(self.path, self.mmap_mb if mapped else 0)
         return conn
 
     async def run_read(self, fn: Callable[[sqlite3.Connection], T], *, short: bool = False) -> T:
@@ -498,7 +501,7 @@ class SqliteStore:
         long one does not hold up the event loop (``reader_threads = 0``: every read inline).
         """
         if not self.memory and (short or self._reader_threads == 0):
-            return fn(self._reader_conn())
+            return fn(self._reader_conn(mapped=True))
         if self._readers is None:
             return await self.run_write(fn)
 
