@@ -4,6 +4,7 @@ savepoint, so one that fails leaves no trace and does not take the others with i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,41 @@ def test_concurrent_writes_commit_together_and_fail_alone(
     assert stored == [f"urn:ngsi-ld:Thing:{i}" for i in range(200) if i % 10 != 3]
     assert max(sizes) > 1, "concurrent writes were grouped"
     assert sum(sizes) == 200
+
+
+def test_a_tenant_row_rolled_back_with_its_savepoint_is_written_again(tmp_path: Path) -> None:
+    """The store remembers committed tenant rows to skip rewriting them; a row undone by a
+    savepoint (a batch entity that failed) must not be remembered."""
+
+    async def main() -> list[tuple[str]]:
+        store = SqliteStore(str(tmp_path / "tenants.db"))
+        await store.start()
+        try:
+
+            def failing(tx: Any) -> None:
+                with contextlib.suppress(RuntimeError), tx.savepoint():
+                    tx.insert(
+                        {
+                            "id": "urn:a",
+                            "type": ["T"],
+                            "createdAt": "t",
+                            "modifiedAt": "t",
+                            "attrs": {},
+                        }
+                    )
+                    raise RuntimeError("this entity fails after its insert")
+
+            await store.write("city1", failing)
+            assert not await store.tenant_exists("city1")
+            await store.write(
+                "city1",
+                lambda tx: tx.insert(
+                    {"id": "urn:b", "type": ["T"], "createdAt": "t", "modifiedAt": "t", "attrs": {}}
+                ),
+            )
+            assert await store.tenant_exists("city1")
+            return await store.run_read(lambda c: c.execute("SELECT name FROM tenants").fetchall())
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == [("city1",)]

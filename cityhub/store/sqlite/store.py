@@ -273,12 +273,22 @@ def _counted(
 class SqliteTransaction:
     """Row operations on the writer connection, inside the current transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, tenant: str, hooks: Sequence[TxHook] = ()) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        tenant: str,
+        hooks: Sequence[TxHook] = (),
+        stored_tenants: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
         self.hooks = hooks
         self.conn = conn
         self.tenant = tenant
         self.changes: list[Change] = []
         self._sp = 0
+        #: tenants known to be in the ``tenants`` table (committed); this transaction's
+        #: tenant is written there otherwise, and reported in ``tenant_written``
+        self._stored_tenants = stored_tenants
+        self.tenant_written = False
 
     def _emit(self, change: Change) -> None:
         self.changes.append(change)
@@ -293,10 +303,13 @@ class SqliteTransaction:
         return row_to_entity(row) if row else None
 
     def _touch_tenant(self) -> None:
+        if self.tenant in self._stored_tenants:
+            return
         self.conn.execute(
             "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)",
             (self.tenant, now_iso()),
         )
+        self.tenant_written = True
 
     def insert(self, entity: Entity) -> None:
         self._touch_tenant()
@@ -405,6 +418,8 @@ class SqliteStore:
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._listeners: list[Callable[[list[Change]], Any]] = []
+        #: tenants whose row in ``tenants`` has been committed (tenants are never removed)
+        self._stored_tenants: set[str] = set()
         #: DDL of other components (subscriptions, registrations...) run at start-up
         self.extra_schema: list[str] = [geo.GEO_SCHEMA, qindex.Q_INDEX_SCHEMA]
         #: functions run inside the write transaction for every change (temporal history,
@@ -513,13 +528,21 @@ class SqliteStore:
     async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
         """Run ``fn`` in one transaction; commit if it returns, roll back if it raises."""
 
-        def body(conn: sqlite3.Connection) -> tuple[T, list[Change]]:
-            tx = SqliteTransaction(conn, tenant, self.tx_hooks)
-            return fn(tx), tx.changes
+        def body(conn: sqlite3.Connection) -> tuple[T, list[Change], bool]:
+            tx = SqliteTransaction(conn, tenant, self.tx_hooks, self._stored_tenants)
+            result = fn(tx)
+            # a savepoint rolled back may have taken the row with it: count it only if it is there
+            written = tx.tenant_written and (
+                conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
+                is not None
+            )
+            return result, tx.changes, written
 
-        fut: Future[tuple[T, list[Change]]] = Future()
+        fut: Future[tuple[T, list[Change], bool]] = Future()
         self._jobs.put((_Grouped(body), fut))  # type: ignore[arg-type]
-        result, changes = await asyncio.wrap_future(fut)
+        result, changes, tenant_written = await asyncio.wrap_future(fut)
+        if tenant_written:  # committed: later inserts need not write the tenant row again
+            self._stored_tenants.add(tenant)
         if changes:
             for listener in self._listeners:
                 listener(changes)
