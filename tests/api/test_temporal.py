@@ -424,6 +424,36 @@ def test_query(client: TestClient) -> None:
     assert all(list(d) == ["id", "type", "fuelLevel"] for d in docs)
 
 
+# clause 5.7.4 with a geo-query (clause 4.10; ETSI 021_09): near a point, within a polygon
+def test_query_with_a_geo_query(client: TestClient) -> None:
+    for eid, lon in ((VID, 127.10), ("urn:ngsi-ld:Vehicle:far", 127.30)):
+        body = vehicle(eid)
+        body["location"] = {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": [lon, 37.4]},
+        }
+        assert client.post(T, json=body).status_code == 201
+        # the temporal API writes history; the entity API makes the current location
+        assert client.post(
+            E, json={"id": eid, "type": "Vehicle", "location": body["location"]}
+        ).status_code in (201, 409)
+    window = {"timerel": "after", "timeAt": "2020-01-01T00:00:00Z", "type": "Vehicle"}
+    near = {
+        **window,
+        "georel": "near;maxDistance==1000",
+        "geometry": "Point",
+        "coordinates": "[127.1,37.4]",
+    }
+    r = client.get(T, params=near)
+    assert r.status_code == 200, r.text
+    assert [d["id"] for d in r.json()] == [VID]
+    ring = "[[[127.05,37.35],[127.15,37.35],[127.15,37.45],[127.05,37.45],[127.05,37.35]]]"
+    within = {**window, "georel": "within", "geometry": "Polygon", "coordinates": ring}
+    r = client.get(T, params=within)
+    assert r.status_code == 200, r.text
+    assert [d["id"] for d in r.json()] == [VID]
+
+
 # 5.7.4 via POST /temporal/entityOperations/query (HTTP 6.24)
 def test_query_via_post(client: TestClient) -> None:
     client.post(T, json=vehicle())

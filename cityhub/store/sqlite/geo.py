@@ -381,7 +381,12 @@ def _match_sql(geo: GeoQuery, params: list[Any]) -> str:
 
 
 def compile_geo(
-    geo: GeoQuery, params: list[Any], alias: str = "e", tenant: str | None = None
+    geo: GeoQuery,
+    params: list[Any],
+    alias: str = "e",
+    tenant: str | None = None,
+    *,
+    by_rid: bool = False,
 ) -> str:
     """A SQL boolean over the entity row ``alias``: some instance of ``geo.geoproperty`` matches.
 
@@ -391,6 +396,8 @@ def compile_geo(
         alias: the alias of the ``entities`` row in the outer statement.
         tenant: the tenant, when known: lets the R*Tree candidates be filtered by tenant before
             the exact test (the outer query restricts the tenant in any case).
+        by_rid: ``alias`` is a row of ``entities``: link the candidates by its ``rid``, else by
+            tenant and id (rows of other tables, such as the temporal store's).
 
     Returns:
         SQL text with ``?`` placeholders only; nothing from the request is pasted into it.
@@ -404,8 +411,13 @@ def compile_geo(
             f"AND {_match_sql(geo, params)})"
         )
     min_x, max_x, min_y, max_y = box
+    link = (
+        f"{alias}.rid IN (SELECT g.entity_rid"
+        if by_rid
+        else f"({alias}.tenant, {alias}.id) IN (SELECT g.tenant, g.entity_id"
+    )
     sql = (
-        f"{alias}.rid IN (SELECT g.entity_rid FROM geo_rtree r "
+        f"{link} FROM geo_rtree r "
         "CROSS JOIN geo_shapes g ON g.id = r.id "
         "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? AND g.attr = ?"
     )

@@ -142,9 +142,12 @@ def row_to_entity(row: tuple[Any, ...]) -> Entity:
 
 
 def where_clause(
-    tenant: str, query: EntityQuery, *, index_driven: bool = False
+    tenant: str, query: EntityQuery, *, index_driven: bool = False, entity_rows: bool = False
 ) -> tuple[str, list[Any]]:
     """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests).
+
+    ``entity_rows``: ``e`` is a row of ``entities`` itself (its ``rid`` links the geo index);
+    otherwise any row with ``tenant`` and ``id`` (the temporal store's entity rows).
 
     ``index_driven``: the statement walks an index first (``geo.geo_driven_passes`` or
     ``qindex.driven_from``), which already restricts the geo-query and the types, so leave
@@ -183,7 +186,7 @@ def where_clause(
     if query.q is not None:
         clauses.append(qcompile.compile_q(query.q, params, "e"))
     if query.geo is not None and not index_driven:
-        clauses.append(geo.compile_geo(query.geo, params, "e", tenant=tenant))
+        clauses.append(geo.compile_geo(query.geo, params, "e", tenant=tenant, by_rid=entity_rows))
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
     return " AND ".join(f"({c})" for c in clauses), params
@@ -373,7 +376,7 @@ class SqliteTransaction:
 
     def query_ids(self, query: EntityQuery) -> list[str]:
         """Ids of every entity a query matches (limit and offset ignored), in this transaction."""
-        where, params = where_clause(self.tenant, query)
+        where, params = where_clause(self.tenant, query, entity_rows=True)
         rows = self.conn.execute(f"SELECT e.id FROM entities e WHERE {where}", params).fetchall()
         return [r[0] for r in rows]
 
@@ -577,7 +580,7 @@ class SqliteStore:
 
     def where_clause(self, tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
         """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests)."""
-        return where_clause(tenant, query)
+        return where_clause(tenant, query, entity_rows=True)
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
         if query.geo is not None and not query.order_by:
