@@ -50,7 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "sqlite_mmap_mb",
-        256,
+        128,
         "MiB of the SQLite file that the event loop's connection (lookups by id, index walks) "
         "reads through a memory map instead of read calls (faster random reads; mapped pages "
         "count in RSS as shared, reclaimable file memory). 0 turns it off.",
@@ -99,7 +99,7 @@ class Settings:
     context_fetch_timeout: float = 5.0
     context_max_bytes: int = 1_048_576
     reader_threads: int = 4
-    sqlite_mmap_mb: int = 256
+    sqlite_mmap_mb: int = 128
     temporal_instance_limit: int = 1000
     history: bool = True
     history_retention_days: int = 0

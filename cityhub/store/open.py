@@ -18,7 +18,7 @@ def is_postgres_url(url: str) -> bool:
 
 
 def open_store(
-    url: str, reader_threads: int = 4, sqlite_mmap_mb: int = 256
+    url: str, reader_threads: int = 4, sqlite_mmap_mb: int = 128
 ) -> SqliteStore | PostgresStore:
     """The store a URL names (not started: ``await store.start()``).
 

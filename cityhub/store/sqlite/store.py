@@ -407,7 +407,7 @@ class SqliteTransaction:
 class SqliteStore:
     """The embedded store. ``path`` is a file path or ``:memory:``."""
 
-    def __init__(self, path: str, reader_threads: int = 4, mmap_mb: int = 256) -> None:
+    def __init__(self, path: str, reader_threads: int = 4, mmap_mb: int = 128) -> None:
         self.path = path
         self.mmap_mb = mmap_mb
         self.memory = path == ":memory:"
