@@ -1,27 +1,39 @@
 """Geo-query benchmark (issue #3): ``near`` (maxDistance 2 km) and ``within`` a Seongnam dong
 polygon over N entities, against retrieve-by-id, in one run with wrk. Prints ratios.
 
-usage: python3 bench/geo_bench.py [--base-url URL] [--entities 100000] [--duration 10]
-       [--connections 10] [--limit 20] [--districts ../shared/data/seongnam-districts.geojson]
+usage: python3 bench/geo_bench.py [--entities 100000] [--rounds 3] [--duration 10]
+       [--connections 10] [--limit 20] [--base-url URL [--skip-preload]] [--districts FILE]
 
-Start the hub on a fresh database first (``cityhub serve --db /tmp/geo-bench.db``). Points are
-spread uniformly over Seongnam's bounding box, so a dong holds about 2% of them.
+Without ``--base-url`` it starts ``cityhub serve`` on a fresh database in a temporary
+directory, preloads the points, runs the rounds and stops it: one command. With
+``--base-url`` it uses a hub you started (``--skip-preload`` when it already holds the points,
+e.g. ``cityhub serve --db /tmp/geo-bench.db`` kept between runs). Points are spread uniformly
+over Seongnam's bounding box, so a dong holds about 2% of them; the dongs are the boundaries
+shipped in ``cityhub/data``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import re
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from suite import free_port, wait_up  # noqa: E402  (bench/ is scripts, not a package)
+
 BOX = (127.02776, 37.33337, 127.1958, 37.47481)  # Seongnam-si, lon/lat
 
 
@@ -84,19 +96,55 @@ def _wrk(base: str, paths: list[str], duration: int, connections: int) -> tuple[
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--base-url", default="http://127.0.0.1:1026")
+    ap.add_argument("--base-url", default=None, help="a running hub (default: start one)")
     ap.add_argument("--entities", type=int, default=100_000)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=10)
     ap.add_argument(
-        "--districts", default=str(HERE.parent.parent / "shared/data/seongnam-districts.geojson")
+        "--districts",
+        default=str(resources.files("cityhub.data").joinpath("seongnam-districts.geojson")),
     )
     ap.add_argument("--skip-preload", action="store_true")
     ap.add_argument("--limit", type=int, default=20, help="page size of the geo-queries")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the scenarios")
     args = ap.parse_args()
-    base = args.base_url.rstrip("/")
-    if not args.skip_preload:
+    with _hub(args.base_url) as base:
+        return _run(args, base, preload_points=args.base_url is None or not args.skip_preload)
+
+
+@contextlib.contextmanager
+def _hub(base_url: str | None) -> Iterator[str]:
+    """The given hub, or ``cityhub serve`` on a fresh database, stopped afterwards."""
+    if base_url is not None:
+        yield base_url.rstrip("/")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cityhub",
+                "serve",
+                "--db",
+                f"{tmp}/geo.db",
+                "--port",
+                str(port),
+            ],
+            env=dict(os.environ),
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_up(base + "/health", proc)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def _run(args: argparse.Namespace, base: str, *, preload_points: bool) -> int:
+    if preload_points:
         took = preload(base, args.entities)
         print(f"preloaded {args.entities} entities in {took:.1f} s")
     rnd = random.Random(11)
