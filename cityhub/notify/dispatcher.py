@@ -1,7 +1,9 @@
 """Deliver what the outbox holds (clause 5.8.6; Notification 5.3.1; bindings 7.2 HTTP, 7.3 MQTT).
 
-:class:`Dispatcher` is an asyncio task: it wakes on every commit (a store listener), when the
-earliest retry is due or when a periodic subscription's round is, queues the periodic rounds
+:class:`Dispatcher` is an asyncio task: it wakes after a commit that queued notifications (a
+store listener; stores that cannot tell, after every commit), after a subscription was created,
+changed or deleted, when the earliest retry is due or when a periodic subscription's round is,
+queues the periodic rounds
 that are due (:mod:`cityhub.notify.periodic`), claims due outbox rows, renders each notification
 with its subscription's @context and ``notification`` parameters (:mod:`cityhub.notify.payload`),
 sends it through a :class:`~cityhub.notify.senders.Sender` and deletes the row once the receiver
@@ -130,6 +132,10 @@ class Dispatcher:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen_version = -1
+        #: the queue's count of rows ever queued, where it keeps one (SQLite): a commit that
+        #: left it unchanged queued nothing, and needs no look at the outbox
+        self._enqueued: Callable[[], int] | None = getattr(self.queue, "enqueued", None)
+        self._seen_enqueued = -1
         self._listening = False
         self._next_periodic: float | None = None
         #: periodic notifications (timeInterval); SQLite only for now
@@ -141,8 +147,13 @@ class Dispatcher:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        if self._enqueued is not None:  # the first round below looks at the outbox anyway
+            self._seen_enqueued = self._enqueued()
         if not self._listening:
             self.store.add_listener(self._on_commit)
+            on_subscriptions = getattr(self.subscriptions, "on_commit", None)
+            if on_subscriptions is not None:
+                on_subscriptions.append(self._wake_up)
             if self.registrations is not None:
                 self.registrations.on_commit.append(self._registrations_committed)
             self._listening = True
@@ -164,6 +175,14 @@ class Dispatcher:
             await self.sender.aclose()
 
     def _on_commit(self, changes: list[Change]) -> None:
+        if self._enqueued is not None:
+            count = self._enqueued()
+            if count == self._seen_enqueued:
+                return  # nothing queued since the last commit we heard of
+            self._seen_enqueued = count
+        self._wake_up()
+
+    def _wake_up(self) -> None:
         loop, wake = self._loop, self._wake
         if loop is None or wake is None or self._task is None:
             return
@@ -179,7 +198,7 @@ class Dispatcher:
     def _registrations_committed(self, subscriptions_changed: bool) -> None:
         if subscriptions_changed:
             self._csource_due = 0.0
-        self._on_commit([])
+        self._wake_up()
 
     async def _run(self) -> None:
         assert self._wake is not None

@@ -95,10 +95,22 @@ def subscriptions_version(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+_enqueued = 0  # rows :func:`enqueue` inserted in this process (writer threads only)
+
+
+def enqueued() -> int:
+    """How many rows :func:`enqueue` has inserted in this process, committed or not: when the
+    number has not moved since a commit, that commit queued nothing (the dispatcher's test
+    whether a commit is worth a look at the outbox)."""
+    return _enqueued
+
+
 def enqueue(
     conn: sqlite3.Connection, tenant: str, sub_id: str, payload: dict[str, Any], due_at: float
 ) -> int:
     """Insert one notification (inside the caller's transaction); returns the row id."""
+    global _enqueued
+    _enqueued += 1
     cur = conn.execute(
         "INSERT INTO outbox (tenant, subscription_id, payload, due_at, attempts, created_at)"
         " VALUES (?, ?, ?, ?, 0, ?)",
@@ -209,6 +221,10 @@ class SqliteOutboxQueue:
 
     async def subscriptions_version(self) -> int:
         return await self.store.run_read(subscriptions_version)
+
+    @staticmethod
+    def enqueued() -> int:
+        return enqueued()
 
 
 # ---- throttling (clause 5.2.12) ------------------------------------------------------------

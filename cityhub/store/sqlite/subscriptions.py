@@ -71,6 +71,13 @@ class SqliteSubscriptionStore:
 
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
+        #: called (on the event loop) after a create, update or delete committed; the
+        #: notification dispatcher listens here, since these writes carry no entity change
+        self.on_commit: list[Callable[[], None]] = []
+
+    def _committed(self) -> None:
+        for fn in self.on_commit:
+            fn()
 
     async def create(self, tenant: str, doc: Document) -> None:
         """Store a new subscription (``doc["id"]`` set); its tenant is created if new.
@@ -99,6 +106,7 @@ class SqliteSubscriptionStore:
             _transaction(conn, body)
 
         await self.store.run_write(run)
+        self._committed()
 
     async def get(self, tenant: str, sub_id: str) -> Document | None:
         """The subscription, or None."""
@@ -173,7 +181,9 @@ class SqliteSubscriptionStore:
 
             return _transaction(conn, body)
 
-        return await self.store.run_write(run)
+        updated = await self.store.run_write(run)
+        self._committed()
+        return updated
 
     async def update_status(
         self, tenant: str, sub_id: str, change: Callable[[Document], Document]
@@ -221,7 +231,9 @@ class SqliteSubscriptionStore:
 
             return _transaction(conn, body)
 
-        return await self.store.run_write(run)
+        deleted = await self.store.run_write(run)
+        self._committed()
+        return deleted
 
 
 __all__ = ["SUBSCRIPTION_SCHEMA", "SqliteSubscriptionStore"]
