@@ -13,7 +13,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub import __version__
 from cityhub.api import (
@@ -33,6 +32,7 @@ from cityhub.api.problem import (
     handle_cityhub_error,
     handle_http_exception,
 )
+from cityhub.api.routing import IndexedRouter, Route
 from cityhub.contexts import ContextService
 from cityhub.errors import CityhubError
 from cityhub.notify.csource import CsourceNotifier
@@ -174,6 +174,8 @@ def create_app(
             HTTPException: handle_http_exception,
         },
     )
+    # the same routes, tried by method and first segment (api/routing.py)
+    app.router = IndexedRouter(routes, prefix="/ngsi-ld/v1/", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = the_store
     app.state.temporal = the_temporal

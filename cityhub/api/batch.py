@@ -9,7 +9,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
@@ -22,6 +21,7 @@ from cityhub.api.params import (
     projection_of,
     split_list,
 )
+from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, CityhubError
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_entity

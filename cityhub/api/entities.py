@@ -6,7 +6,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
@@ -17,10 +16,10 @@ from cityhub.api.params import (
     join_of,
     options_of,
     projection_of,
-    query_params_of,
     split_list,
     type_selection,
 )
+from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, InvalidRequest, MethodNotAllowed, ResourceNotFound
 from cityhub.ngsild import ops
 from cityhub.ngsild.context import TermMap
@@ -70,7 +69,7 @@ async def query_entities(request: Request) -> Response:
     media = neg.accept_of(request, (neg.JSON, neg.JSONLD, neg.GEOJSON))
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
-    params = query_params_of(request)
+    params = request.query_params
     query = entity_query_of(params, terms, request.app.state.settings)
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
     join, level = join_of(params)

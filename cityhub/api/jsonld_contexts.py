@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub.api.negotiation import accept_of
+from cityhub.api.routing import Route
 from cityhub.contexts import CONTEXTS_PATH, ContextService
 from cityhub.errors import BadRequestData, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 

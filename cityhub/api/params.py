@@ -8,7 +8,6 @@ from functools import lru_cache
 from typing import Any
 
 from starlette.datastructures import QueryParams
-from starlette.requests import Request
 
 from cityhub.errors import BadRequestData, InvalidRequest, TooManyResults
 from cityhub.ngsild.context import TermMap
@@ -29,26 +28,32 @@ _OPTIONS = FORMATS | {"sysAttrs", "noOverwrite", "update", "replace", "count"}
 _MEMBERS = {"createdAt", "modifiedAt", "observedAt", "unitCode", "datasetId", "value", "object"}
 
 
+class FastQueryParams(QueryParams):
+    """Starlette's ``QueryParams`` with ``get`` and ``in`` answered by the dict it keeps
+    anyway (the last value of a name wins, as in ``QueryParams.__getitem__``). Starlette's
+    inherit them from ``collections.abc.Mapping``, which raises and catches ``KeyError`` for
+    every absent name, and a retrieve asks for a dozen it does not carry."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._dict.get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._dict
+
+
 @lru_cache(maxsize=256)
-def _parsed(raw: bytes) -> QueryParams:
-    return QueryParams(raw)
+def _parsed(raw: bytes) -> FastQueryParams:
+    return FastQueryParams(raw)
 
 
-def query_params_of(request: Request) -> QueryParams:
-    """``request.query_params``, parsed once per distinct long query string.
+def parsed_query(raw: bytes) -> FastQueryParams:
+    """The parameters of a query string, parsed once per distinct long text.
 
     A district's polygon in ``coordinates`` is a kilobyte of percent-escapes, and a dashboard
     asks for the same districts again and again: unescaping it was a tenth of such a request.
-    QueryParams are immutable, so requests can share them. Short query strings are parsed as
-    usual (they are cheap, and would only push the long ones out of the cache)."""
-    raw: bytes = request.scope.get("query_string", b"")
-    if len(raw) < 256:
-        return request.query_params
-    params = _parsed(raw)
-    # Starlette's own per-request cache, so later reads of request.query_params share it
-    # (should the name change, they parse again: slower, not wrong)
-    setattr(request, "_query_params", params)  # noqa: B010
-    return params
+    QueryParams are immutable, so requests can share them. Short query strings are parsed
+    each time (they are cheap, and would only push the long ones out of the cache)."""
+    return _parsed(raw) if len(raw) >= 256 else FastQueryParams(raw)
 
 
 def split_list(raw: str | None) -> list[str]:

@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub.api import negotiation as neg
 from cityhub.api.params import expand_attribute_name, options_of, paging_of, split_list
+from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, InvalidRequest, ResourceNotFound, UnsupportedMediaType
 from cityhub.ngsild import csource_notification as cn
 from cityhub.ngsild import registration as reg

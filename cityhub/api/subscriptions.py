@@ -9,11 +9,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub import subscriptions as service
 from cityhub.api import negotiation as neg
 from cityhub.api.params import paging_of
+from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, ResourceNotFound
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.names import check_uri

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub.api import negotiation as neg
 from cityhub.api.params import (
@@ -23,6 +22,7 @@ from cityhub.api.params import (
     projection_of,
     split_list,
 )
+from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, ResourceNotFound
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_instance

@@ -8,9 +8,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityhub.api import negotiation as neg
+from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, ResourceNotFound
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.names import check_name

@@ -1,0 +1,159 @@
+"""Starlette's routing with less work per request (the hot path of every NGSI-LD call).
+
+Each piece keeps Starlette's behaviour and removes work a profile of retrieve-by-id showed
+(docs/performance.md, change 24):
+
+- :class:`ApiRequest`: a Starlette ``Request`` whose ``query_params`` and ``headers`` answer
+  ``get`` without an exception. Starlette's are ``Mapping`` subclasses that inherit ``get``
+  from ``collections.abc``, which calls ``__getitem__`` and catches ``KeyError``; a retrieve
+  asks for a dozen names it does not carry (``attrs``, ``pick``, ``join``, ``Link`` ...).
+  Long query strings are parsed once per distinct text
+  (:func:`cityhub.api.params.parsed_query`).
+- :class:`Route`: hands its handler an :class:`ApiRequest`. Exceptions go to the app's
+  exception middleware, whose handlers (ProblemDetails) are the ones Starlette's per-route
+  wrapper would have used: one wrapper layer fewer per request, same answers.
+- :class:`IndexedRouter`: tries only the routes whose method and first literal path segment
+  fit (``GET /ngsi-ld/v1/entities/{id}`` was the twelfth of 53 regular expressions tried),
+  in their original order, so the first full match is the one Starlette would pick. Anything
+  else (405, 404, lifespan) is Starlette's own code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Router
+from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
+
+from cityhub.api.params import FastQueryParams, parsed_query
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class FastHeaders(Headers):
+    """``get`` without raising: the first header of that name, as ``Headers.__getitem__``."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        wanted = key.lower().encode("latin-1")
+        for name, value in self._list:
+            if name == wanted:
+                return value.decode("latin-1")
+        return default
+
+
+_NO_PARAMS = FastQueryParams()
+
+
+class ApiRequest(Request):
+    @property
+    def query_params(self) -> QueryParams:
+        params: QueryParams | None = self.__dict__.get("_query_params")
+        if params is None:
+            raw: bytes = self.scope.get("query_string", b"")
+            if not raw:
+                params = _NO_PARAMS
+            else:
+                params = parsed_query(raw)
+            self._query_params = params
+        return params
+
+    @property
+    def headers(self) -> Headers:
+        headers: Headers | None = self.__dict__.get("_headers")
+        if headers is None:
+            headers = self._headers = FastHeaders(scope=self.scope)
+        return headers
+
+
+class Route(StarletteRoute):
+    """A Starlette ``Route`` for an ``async def handler(request) -> Response``."""
+
+    def __init__(
+        self, path: str, endpoint: Endpoint, *, methods: Sequence[str], name: str | None = None
+    ) -> None:
+        super().__init__(path, endpoint, methods=list(methods), name=name)
+        self.handler = endpoint
+        self.app = self._serve
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(ApiRequest(scope, receive, send))
+        await response(scope, receive, send)
+
+
+def _segment(path: str, prefix: str) -> tuple[str, bool] | None:
+    """The first path segment after ``prefix`` and whether more follows; None elsewhere."""
+    if not path.startswith(prefix):
+        return None
+    rest = path[len(prefix) :]
+    head, slash, _ = rest.partition("/")
+    return head, bool(slash)
+
+
+class IndexedRouter(Router):
+    """A ``Router`` that tries, for an HTTP request, only the routes that can match it fully.
+
+    Routes under ``prefix`` are indexed by method and by their first segment after it (which
+    must be literal: ``/entities``, ``/temporal``...), and whether their template goes on;
+    other routes are tried for every request. Candidates keep the order of ``routes``.
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute], prefix: str, **kw: Any) -> None:
+        super().__init__(routes=list(routes), **kw)
+        self.prefix = prefix
+        self._candidates: dict[tuple[str, str, bool], list[BaseRoute]] = {}
+
+    def _for(self, method: str, head: str, more: bool) -> list[BaseRoute]:
+        key = (method, head, more)
+        found = self._candidates.get(key)
+        if found is None:
+            found = []
+            for route in self.routes:
+                if isinstance(route, StarletteRoute):
+                    if route.methods is not None and method not in route.methods:
+                        continue
+                    template = _segment(route.path, self.prefix)
+                    if template is not None:
+                        t_head, t_more = template
+                        if "{" in t_head:  # not indexable: always a candidate
+                            pass
+                        elif t_head != head or (t_more and not more):
+                            continue
+                        # a template that ends here (t_more False) can still match more
+                        # when its last parameter is a :path; the regex decides
+                found.append(route)
+            if len(self._candidates) < 1024:  # bounded: methods are client-chosen text
+                self._candidates[key] = found
+        return found
+
+    def full_match(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
+        """The first route that matches an HTTP request fully (path and method), with its
+        child scope; None when there is none (or the request is not indexable)."""
+        if scope["type"] != "http" or scope.get("root_path"):
+            return None
+        where = _segment(scope["path"], self.prefix)
+        if where is None:
+            return None
+        for route in self._for(scope["method"], *where):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                return route, child_scope
+        return None
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.full_match(scope)
+        if found is None:
+            await super().app(scope, receive, send)
+            return
+        route, child_scope = found
+        scope.setdefault("router", self)
+        scope["route"] = route
+        scope.update(child_scope)
+        await route.handle(scope, receive, send)
+
+
+__all__ = ["ApiRequest", "FastHeaders", "FastQueryParams", "IndexedRouter", "Route"]
