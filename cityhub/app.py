@@ -10,7 +10,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,11 +23,9 @@ from cityhub.api import (
     temporal,
     types,
 )
+from cityhub.api.front import Hub
 from cityhub.api.negotiation import json_response
 from cityhub.api.problem import (
-    CatchUnexpected,
-    RejectUnknownParameters,
-    StripTrailingSlash,
     handle_cityhub_error,
     handle_http_exception,
 )
@@ -161,14 +158,9 @@ def create_app(
         *registrations.routes,
         *temporal.routes,
     ]
-    app = Starlette(
+    app = Hub(
         routes=routes,
         lifespan=lifespan,
-        middleware=[
-            Middleware(CatchUnexpected),
-            Middleware(StripTrailingSlash),
-            Middleware(RejectUnknownParameters),
-        ],
         exception_handlers={
             CityhubError: handle_cityhub_error,
             HTTPException: handle_http_exception,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import unquote_plus
 
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.errors import (
     CityhubError,
@@ -65,95 +63,3 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
         ),
         request,
     )
-
-
-class CatchUnexpected:
-    """ASGI middleware: an unexpected exception becomes a 500 ProblemDetails, logged once.
-
-    (Starlette's own server-error handler re-raises after answering; this one does not.)
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception as exc:
-            if started:
-                raise
-            request = Request(scope)
-            response = await handle_unexpected(request, exc)
-            await response(scope, receive, send)
-
-
-class StripTrailingSlash:
-    """ASGI middleware: ``/ngsi-ld/v1/entities/`` is ``/ngsi-ld/v1/entities`` (clients, the ETSI
-    suite among them, add the slash; a redirect would lose the body of a POST)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if len(path) > 1 and path.endswith("/"):
-                scope = dict(scope)
-                scope["path"] = path.rstrip("/") or "/"
-                scope["raw_path"] = scope["path"].encode()
-        await self.app(scope, receive, send)
-
-
-#: Every URL parameter the NGSI-LD API defines (clause 6.3.20: others are InvalidRequest).
-KNOWN_PARAMETERS = frozenset(
-    """id idPattern type attrs pick omit q scopeQ georel geometry coordinates geoproperty
-    geometryProperty lang limit offset count options format details kind datasetId deleteAll
-    join joinLevel containedBy orderBy local csf timerel timeAt endTimeAt timeproperty lastN
-    aggrMethods aggrPeriodDuration keep drop reload entityMap expandValues collect
-    doNotCompact jsonKeys via observedAt previousValue showChanges""".split()
-)
-
-
-class RejectUnknownParameters:
-    """ASGI middleware: an unknown URL parameter on the NGSI-LD API is a 400 InvalidRequest
-    (clause 6.3.20, since v1.7.1), so a typo like ``limt=5`` is not silently ignored."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"].startswith("/ngsi-ld/")
-            and scope.get("query_string")
-        ):
-            # the names only: values (a district's coordinates) are not decoded twice
-            names = {
-                unquote_plus(pair.split(b"=", 1)[0].decode("latin-1"))
-                for pair in scope["query_string"].split(b"&")
-                if pair
-            }
-            unknown = sorted(names - KNOWN_PARAMETERS)
-            if unknown:
-                request = Request(scope)
-                response = problem_response(
-                    InvalidRequest(
-                        f"unknown URL parameter(s) {', '.join(unknown)}; see the NGSI-LD API "
-                        "(ETSI GS CIM 009) for the parameters of this operation"
-                    ),
-                    request,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -1,0 +1,130 @@
+"""What every HTTP request meets before its route, in one ASGI layer.
+
+:class:`ApiFront` does, in this order:
+
+1. ``/ngsi-ld/v1/entities/`` is ``/ngsi-ld/v1/entities``: a trailing slash is dropped (clients,
+   the ETSI suite among them, add it; a redirect would lose the body of a POST);
+2. an unknown URL parameter on the NGSI-LD API is a 400 InvalidRequest (clause 6.3.20, since
+   v1.7.1), so a typo like ``limt=5`` is not silently ignored;
+3. an exception from the route becomes a response: the app's handlers by exception class
+   (NGSI-LD errors and Starlette's HTTP exceptions → ProblemDetails), anything else a logged
+   500 ProblemDetails (Starlette's own server-error handler re-raises after answering; this
+   one does not).
+
+:class:`Hub` is a Starlette application whose middleware stack is just that layer in front of
+the router: Starlette's default stack wraps every request in five layers (server errors, the
+three above, exceptions), each with its own send wrapper, and a retrieve-by-id spent about a
+sixth of its time passing through them (docs/performance.md, change 25).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cityhub.api.problem import handle_http_exception, handle_unexpected, problem_response
+from cityhub.errors import InvalidRequest
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+#: Every URL parameter the NGSI-LD API defines (clause 6.3.20: others are InvalidRequest).
+KNOWN_PARAMETERS = frozenset(
+    """id idPattern type attrs pick omit q scopeQ georel geometry coordinates geoproperty
+    geometryProperty lang limit offset count options format details kind datasetId deleteAll
+    join joinLevel containedBy orderBy local csf timerel timeAt endTimeAt timeproperty lastN
+    aggrMethods aggrPeriodDuration keep drop reload entityMap expandValues collect
+    doNotCompact jsonKeys via observedAt previousValue showChanges""".split()
+)
+
+
+def unknown_parameters(query_string: bytes) -> list[str]:
+    """The parameter names of a query string the NGSI-LD API does not define (names only:
+    values, such as a district's coordinates, are not decoded here)."""
+    names = {
+        unquote_plus(pair.split(b"=", 1)[0].decode("latin-1"))
+        for pair in query_string.split(b"&")
+        if pair
+    }
+    return sorted(names - KNOWN_PARAMETERS)
+
+
+class ApiFront:
+    """The one middleware of the hub (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, handlers: Mapping[type[Exception], Handler]) -> None:
+        self.app = app
+        self.handlers = dict(handlers)
+
+    def _handler(self, exc: Exception) -> Handler | None:
+        for cls in type(exc).__mro__:
+            handler = self.handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if len(path) > 1 and path[-1] == "/":
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/") or "/"
+            scope["raw_path"] = scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        if query and scope["path"].startswith("/ngsi-ld/"):
+            unknown = unknown_parameters(query)
+            if unknown:
+                response = problem_response(
+                    InvalidRequest(
+                        f"unknown URL parameter(s) {', '.join(unknown)}; see the NGSI-LD API "
+                        "(ETSI GS CIM 009) for the parameters of this operation"
+                    ),
+                    Request(scope),
+                )
+                await response(scope, receive, send)
+                return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise
+            request = Request(scope, receive)
+            handler = self._handler(exc)
+            response = await (handler or handle_unexpected)(request, exc)
+            await response(scope, receive, send)
+
+
+class Hub(Starlette):
+    """A Starlette application whose middleware stack is :class:`ApiFront` and the router;
+    ``exception_handlers`` are keyed by exception class (Starlette's HTTP exceptions, 404
+    and 405 from the router, become ProblemDetails unless they name their own)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        if self.user_middleware:
+            raise TypeError("Hub takes no middleware: ApiFront is its one layer")
+        handlers: dict[type[Exception], Any] = {HTTPException: handle_http_exception}
+        handlers |= {
+            key: value
+            for key, value in self.exception_handlers.items()
+            if isinstance(key, type) and issubclass(key, Exception)
+        }
+        return ApiFront(self.router, handlers)
+
+
+__all__ = ["KNOWN_PARAMETERS", "ApiFront", "Hub", "unknown_parameters"]
