@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import re
 import sqlite3
@@ -28,6 +29,7 @@ from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, migrate, qindex
 
 T = TypeVar("T")
+log = logging.getLogger("cityhub")
 TxHook = Callable[[sqlite3.Connection, Change], None]
 
 _COLUMNS = "e.id, e.types, e.scopes, e.created_at, e.modified_at, e.attrs"
@@ -404,13 +406,40 @@ class SqliteTransaction:
         self.conn.execute(f"RELEASE {name}")
 
 
-class SqliteStore:
-    """The embedded store. ``path`` is a file path or ``:memory:``."""
+#: The writer checkpoints the WAL itself only past this many pages (64 MiB of 4 KiB pages);
+#: before that, the checkpointer thread copies it into the database file in the background.
+WAL_AUTOCHECKPOINT_PAGES = 16384
+#: How often the checkpointer looks at the WAL (seconds).
+CHECKPOINT_INTERVAL = 0.05
 
-    def __init__(self, path: str, reader_threads: int = 4, mmap_mb: int = 128) -> None:
+
+class SqliteStore:
+    """The embedded store. ``path`` is a file path or ``:memory:``.
+
+    Checkpoints (copying the WAL into the database file, then ``fsync``) run on a thread of
+    their own (``cityhub-sqlite-checkpointer``, a ``PASSIVE`` checkpoint every
+    :data:`CHECKPOINT_INTERVAL` s), not in the commit that crosses SQLite's default 1,000-page
+    mark: on this project's machine such a commit waited up to a second and a half for the
+    ``fsync``, and history-recording writes spent most of their time there
+    (docs/performance.md, change 26). The writer still checkpoints at
+    :data:`WAL_AUTOCHECKPOINT_PAGES`, so the WAL stays bounded when the background
+    checkpoints cannot catch up (a checkpoint restarts the WAL only when it has copied every
+    frame before the next write begins).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        reader_threads: int = 4,
+        mmap_mb: int = 128,
+        wal_autocheckpoint: int = WAL_AUTOCHECKPOINT_PAGES,
+    ) -> None:
         self.path = path
         self.mmap_mb = mmap_mb
+        self.wal_autocheckpoint = wal_autocheckpoint
         self.memory = path == ":memory:"
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
         #: 0 = read on the caller's (event loop) thread: no thread hop, no GIL hand-over
         self._reader_threads = 1 if self.memory else max(0, reader_threads)
         self._jobs: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = (
@@ -439,12 +468,22 @@ class SqliteStore:
         await asyncio.wrap_future(ready)
         await self.run_write(geo.ensure_geo_index)
         await self.run_write(qindex.ensure_q_index)
+        if not self.memory:
+            self._stop_checkpoints.clear()
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="cityhub-sqlite-checkpointer", daemon=True
+            )
+            self._checkpointer.start()
         if not self.memory and self._reader_threads > 0:
             self._readers = ThreadPoolExecutor(
                 self._reader_threads, thread_name_prefix="cityhub-sqlite-reader"
             )
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._stop_checkpoints.set()
+            await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.join)
+            self._checkpointer = None
         if self._writer is not None:
             self._jobs.put(None)
             await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
@@ -456,9 +495,24 @@ class SqliteStore:
     def add_listener(self, fn: Callable[[list[Change]], Any]) -> None:
         self._listeners.append(fn)
 
+    def _checkpoint_loop(self) -> None:
+        """Copy committed WAL frames into the database file, off the writer's thread."""
+        conn = _connect(self.path)
+        try:
+            while not self._stop_checkpoints.wait(CHECKPOINT_INTERVAL):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # pragma: no cover - logged, tried again
+                    log.warning("background WAL checkpoint failed: %s", exc)
+        finally:
+            conn.close()
+
     def _writer_loop(self, ready: Future[None]) -> None:
         try:
             conn = _connect(self.path)
+            conn.execute(f"PRAGMA wal_autocheckpoint={int(self.wal_autocheckpoint)}")
+            # once the WAL restarts, its file shrinks back to what the mark allows
+            conn.execute(f"PRAGMA journal_size_limit={int(self.wal_autocheckpoint) * 4096}")
             schema = resources.files("cityhub.store.sqlite").joinpath("schema.sql").read_text()
             conn.executescript(schema)
             migrate.upgrade(conn)
