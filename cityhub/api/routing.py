@@ -97,9 +97,10 @@ def _segment(path: str, prefix: str) -> tuple[str, bool] | None:
 class IndexedRouter(Router):
     """A ``Router`` that tries, for an HTTP request, only the routes that can match it fully.
 
-    Routes under ``prefix`` are indexed by method and by their first segment after it (which
-    must be literal: ``/entities``, ``/temporal``...), and whether their template goes on;
-    other routes are tried for every request. Candidates keep the order of ``routes``.
+    Routes under ``prefix`` are indexed by method, by their first segment after it (when it
+    is literal: ``/entities``, ``/temporal``...) and by whether their template goes on past
+    it (a template that stops there matches no longer path; one that goes on, no shorter
+    path). Candidates keep the order of ``routes``.
     """
 
     def __init__(self, routes: Sequence[BaseRoute], prefix: str, **kw: Any) -> None:
@@ -117,14 +118,16 @@ class IndexedRouter(Router):
                     if route.methods is not None and method not in route.methods:
                         continue
                     template = _segment(route.path, self.prefix)
-                    if template is not None:
+                    if template is None:
+                        literal = route.path.partition("{")[0]
+                        if not (literal.startswith(self.prefix) or self.prefix.startswith(literal)):
+                            continue  # e.g. /health: cannot match a path under the prefix
+                    else:
                         t_head, t_more = template
                         if "{" in t_head:  # not indexable: always a candidate
                             pass
-                        elif t_head != head or (t_more and not more):
-                            continue
-                        # a template that ends here (t_more False) can still match more
-                        # when its last parameter is a :path; the regex decides
+                        elif t_head != head or t_more != more:
+                            continue  # its literal segment differs, or it is longer/shorter
                 found.append(route)
             if len(self._candidates) < 1024:  # bounded: methods are client-chosen text
                 self._candidates[key] = found
