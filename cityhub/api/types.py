@@ -25,11 +25,16 @@ def _details(request: Request) -> bool:
     return raw == "true"
 
 
-async def _rows(request: Request) -> tuple[list[tuple[str, str | None, str | None]], TermMap, str]:
+async def _rows(
+    request: Request, type_name: str | None = None
+) -> tuple[list[tuple[str, str | None, str | None]], TermMap, str]:
+    """The type/attribute rows of every entity, or of those of ``type_name`` (expanded)."""
     media = neg.accept_of(request)
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
-    return await request.app.state.store.type_attribute_rows(tenant), terms, media
+    type_iri = None if type_name is None else terms.expand(type_name)
+    rows = await request.app.state.store.type_attribute_rows(tenant, type_iri)
+    return rows, terms, media
 
 
 def _send(doc: Any, terms: TermMap, media: str) -> Response:
@@ -41,34 +46,38 @@ def _send(doc: Any, terms: TermMap, media: str) -> Response:
 
 
 async def list_types(request: Request) -> Response:
+    if not _details(request):  # the plain list needs the type index only, not every entity
+        media = neg.accept_of(request)
+        terms = await neg.query_terms(request)
+        tenant = await neg.require_tenant(request)
+        names = await request.app.state.store.entity_types(tenant)
+        plain = {
+            "id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}",
+            "type": "EntityTypeList",
+            "typeList": sorted(terms.compact(t) for t in names),
+        }
+        return _send(plain, terms, media)
     rows, terms, media = await _rows(request)
     attrs_by_type: dict[str, set[str]] = defaultdict(set)
     for type_iri, attr, _kind in rows:
         attrs_by_type[type_iri]
         if attr:
             attrs_by_type[type_iri].add(attr)
-    if _details(request):
-        doc: Any = [
-            {
-                "id": t,
-                "type": "EntityType",
-                "typeName": terms.compact(t),
-                "attributeNames": sorted(terms.compact(a) for a in attrs),
-            }
-            for t, attrs in sorted(attrs_by_type.items())
-        ]
-    else:
-        doc = {
-            "id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}",
-            "type": "EntityTypeList",
-            "typeList": sorted(terms.compact(t) for t in attrs_by_type),
+    doc: Any = [
+        {
+            "id": t,
+            "type": "EntityType",
+            "typeName": terms.compact(t),
+            "attributeNames": sorted(terms.compact(a) for a in attrs),
         }
+        for t, attrs in sorted(attrs_by_type.items())
+    ]
     return _send(doc, terms, media)
 
 
 async def retrieve_type(request: Request) -> Response:
-    rows, terms, media = await _rows(request)
     name = check_name(request.path_params["type"], "entity type")
+    rows, terms, media = await _rows(request, name)
     type_iri = terms.expand(name)
     kinds: dict[str, set[str]] = defaultdict(set)
     found = False

@@ -104,9 +104,16 @@ class Store(Protocol):
 
     async def tenant_exists(self, tenant: str) -> bool: ...
 
-    async def type_attribute_rows(self, tenant: str) -> list[tuple[str, str | None, str | None]]:
+    async def type_attribute_rows(
+        self, tenant: str, type_iri: str | None = None
+    ) -> list[tuple[str, str | None, str | None]]:
         """(type IRI, attribute IRI or None, attribute type or None), one row per entity and
-        attribute instance: the raw material of /types and /attributes."""
+        attribute instance, of every entity or of those of ``type_iri``: the raw material of
+        /types and /attributes. Reads every such entity: not for the plain type list."""
+
+    async def entity_types(self, tenant: str) -> list[str]:
+        """The distinct entity type IRIs of the tenant (the plain type list, clause 5.7.5),
+        from the type index alone."""
 
     def add_listener(self, fn: Callable[[list[Change]], Any]) -> None: ...
 

@@ -392,16 +392,24 @@ class PostgresStore:
         )
         return [str(r[0]) for r in rows]
 
-    async def type_attribute_rows(self, tenant: str) -> list[tuple[str, str | None, str | None]]:
+    async def type_attribute_rows(
+        self, tenant: str, type_iri: str | None = None
+    ) -> list[tuple[str, str | None, str | None]]:
+        one_type = "" if type_iri is None else " AND t.type = $2"
+        params = (tenant,) if type_iri is None else (tenant, type_iri)
         rows = await self.fetch(
             "SELECT t.type, a.key, i.value ->> 'type' FROM entity_types t "
             "JOIN entities e ON e.tenant = t.tenant AND e.id = t.id "
             "LEFT JOIN LATERAL jsonb_each(e.attrs) a ON TRUE "
             f"LEFT JOIN LATERAL jsonb_array_elements({qcompile.json_array('a.value')}) i ON TRUE "
-            "WHERE t.tenant = $1",
-            tenant,
+            f"WHERE t.tenant = $1{one_type}",
+            *params,
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    async def entity_types(self, tenant: str) -> list[str]:
+        rows = await self.fetch("SELECT DISTINCT type FROM entity_types WHERE tenant = $1", tenant)
+        return [str(r[0]) for r in rows]
 
     async def count_by_type(self, tenant: str, type_iri: str) -> int:
         rows = await self.fetch(

@@ -699,17 +699,30 @@ class SqliteStore:
         )
         return [str(r[-1]) for r in rows]
 
-    async def type_attribute_rows(self, tenant: str) -> list[tuple[str, str | None, str | None]]:
+    async def type_attribute_rows(
+        self, tenant: str, type_iri: str | None = None
+    ) -> list[tuple[str, str | None, str | None]]:
+        one_type = "" if type_iri is None else " AND t.type = ?"
+        params = (tenant,) if type_iri is None else (tenant, type_iri)
+
         def run(conn: sqlite3.Connection) -> list[tuple[str, str | None, str | None]]:
             return conn.execute(
                 "SELECT t.type, a.key, json_extract(i.value, '$.type') FROM entity_types t "
                 "JOIN entities e ON e.tenant = t.tenant AND e.id = t.id "
                 "LEFT JOIN json_each(e.attrs) a LEFT JOIN json_each(a.value) i "
-                "WHERE t.tenant = ?",
-                (tenant,),
+                f"WHERE t.tenant = ?{one_type}",
+                params,
             ).fetchall()
 
         return await self.run_read(run)
+
+    async def entity_types(self, tenant: str) -> list[str]:
+        rows = await self.run_read(
+            lambda conn: conn.execute(
+                "SELECT DISTINCT type FROM entity_types WHERE tenant = ?", (tenant,)
+            ).fetchall()
+        )
+        return [str(r[0]) for r in rows]
 
     async def count_by_type(self, tenant: str, type_iri: str) -> int:
         return int(
