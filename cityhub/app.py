@@ -95,11 +95,12 @@ def create_app(
         the_subscriptions = SqliteSubscriptionStore(the_store)
         the_registrations = SqliteRegistrationStore(the_store)
     else:  # PostgreSQL: its schema comes from versioned migrations (cityhub.store.postgres)
+        from cityhub.notify.postgres_trigger import PostgresNotificationTrigger
         from cityhub.store.postgres import wiring
 
         parts = wiring.install(
             the_store,
-            the_term_maps,
+            notification_hook=PostgresNotificationTrigger(the_term_maps).hook,  # same tx
             instance_limit=settings.temporal_instance_limit,
             record=settings.history,
             retention=parse_retention(

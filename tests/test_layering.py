@@ -1,5 +1,5 @@
-"""Imports point down only (DESIGN.md): ngsild has no I/O, store knows no HTTP, only
-settings.py reads the environment."""
+"""Imports point down only (DESIGN.md): ngsild has no I/O, store knows no HTTP and no service
+above it, services know no delivery layer, only settings.py reads the environment."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ def _files(sub: str) -> list[Path]:
     return sorted((PKG / sub).rglob("*.py"))
 
 
+def _banned(f: Path, banned: set[str]) -> set[str]:
+    return {i for i in _imports(f) if any(i == b or i.startswith(b + ".") for b in banned)}
+
+
 def test_ngsild_is_pure() -> None:
     banned = {
         "httpx",
@@ -36,7 +40,7 @@ def test_ngsild_is_pure() -> None:
         "urllib.request",
     }
     for f in _files("ngsild"):
-        bad = {i for i in _imports(f) if any(i == b or i.startswith(b + ".") for b in banned)}
+        bad = _banned(f, banned)
         assert not bad, f"{f.relative_to(PKG)} imports {bad}"
 
 
@@ -47,6 +51,39 @@ def test_store_knows_no_http() -> None:
             for i in _imports(f)
             if i.split(".")[0] in {"starlette", "httpx"} or i.startswith("cityhub.api")
         }
+        assert not bad, f"{f.relative_to(PKG)} imports {bad}"
+
+
+#: the service layer (DESIGN.md "Layers"): above the store, below delivery
+SERVICES = ("notify", "ingest", "temporal", "analytics", "export", "sim", "demo")
+SERVICE_MODULES = ("subscriptions.py", "provision.py", "contexts.py")
+
+
+def _service_files() -> list[Path]:
+    files = [f for sub in SERVICES if (PKG / sub).is_dir() for f in _files(sub)]
+    return files + [PKG / name for name in SERVICE_MODULES if (PKG / name).exists()]
+
+
+def test_store_imports_no_service_or_delivery() -> None:
+    """The store is below the services: what a service must do inside a store transaction it
+    registers as a hook (``tx_hooks``), the store never calls up by import."""
+    banned = {
+        "cityhub.notify",
+        "cityhub.subscriptions",
+        "cityhub.provision",
+        "cityhub.api",
+        "cityhub.app",
+        "cityhub.cli",
+    }
+    for f in _files("store"):
+        bad = _banned(f, banned)
+        assert not bad, f"{f.relative_to(PKG)} imports {bad}"
+
+
+def test_services_import_no_delivery() -> None:
+    assert any(f.parent.name == "notify" for f in _service_files())
+    for f in _service_files():
+        bad = _banned(f, {"cityhub.api", "cityhub.app", "cityhub.cli"})
         assert not bad, f"{f.relative_to(PKG)} imports {bad}"
 
 

@@ -4,7 +4,9 @@
 Never lost (DESIGN.md decision 4): :mod:`~cityhub.notify.trigger` is registered by the app as a
 store tx hook; inside every entity write transaction it looks up the subscriptions the change
 may concern (:mod:`~cityhub.notify.index`), asks :mod:`~cityhub.notify.matcher` which it
-triggers and queues one outbox row per notification in that same transaction.
+triggers and queues one outbox row per notification in that same transaction
+(:mod:`~cityhub.notify.postgres_trigger` is the same hook for the PostgreSQL store, which only
+offers the SQL it needs).
 :mod:`~cityhub.notify.dispatcher` claims due rows, renders them (:mod:`~cityhub.notify.payload`,
 linked entities from :mod:`~cityhub.notify.linked`), delivers them through
 :mod:`~cityhub.notify.senders` (HTTP POST, MQTT publish) and deletes them once delivered,

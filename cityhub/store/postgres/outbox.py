@@ -1,148 +1,108 @@
 """The notification outbox in PostgreSQL (DESIGN.md decisions 4 and 5; clause 5.8.6).
 
-:meth:`PostgresOutbox.hook` is a transaction hook of :class:`PostgresStore`: inside the write
-transaction of every entity change it finds the subscriptions the change triggers and inserts
-one row per notification, so the notification commits (or rolls back) with the change. The
-payload is the one SQLite queues (``cityhub.notify.trigger.notification_payload``): the
-Notification with ``data`` in the internal form, rendered by the dispatcher when it delivers.
+SQL only: which notifications are due and what has been tried. Deciding *whether* a change is
+notified is the service layer's (``cityhub.notify.postgres_trigger``), which the app registers
+as a tx hook of :class:`PostgresStore` (through ``cityhub.store.postgres.wiring.install``);
+inside the write transaction of every entity change that hook reads the subscriptions
+(:func:`subscription_docs`, cached while :func:`subscriptions_version` holds), tests q and
+scopeQ against the row just written (:func:`row_matches`), applies throttling
+(:func:`throttle_pass`) and queues one row per notification (:func:`enqueue`), so the
+notification commits (or rolls back) with the change. ``notify_version`` is bumped by a
+trigger on every subscription change, whichever worker made it, so a subscription created
+through one worker is honoured by the very next change committed on any worker.
 
-Subscriptions are cached per tenant and per worker process; the cache entry is used only while
-``notify_version`` (bumped by a trigger on every subscription change, whichever worker made it)
-and the term-map generation it was built with still hold, so a subscription created through one
-worker is honoured by the very next change committed on any worker.
-
-Delivery (:meth:`claim`, :meth:`ack`, :meth:`fail`): any worker's dispatcher claims due rows
-with ``FOR UPDATE SKIP LOCKED`` and leases them (their ``due_at`` moves ``lease`` seconds
-ahead, and they get a fresh ``lease_token``) in one statement, so two dispatchers never take
-the same row for the same attempt; a crashed worker's rows are taken again once their lease
-ends, and a worker whose lease ran out cannot acknowledge or reschedule the row under the
-token of the worker that took it over.
+Delivery (:meth:`PostgresOutbox.claim`, :meth:`~PostgresOutbox.ack`,
+:meth:`~PostgresOutbox.fail`): any worker's dispatcher claims due rows with
+``FOR UPDATE SKIP LOCKED`` and leases them (their ``due_at`` moves ``lease`` seconds ahead, and
+they get a fresh ``lease_token``) in one statement, so two dispatchers never take the same row
+for the same attempt; a crashed worker's rows are taken again once their lease ends, and a
+worker whose lease ran out cannot acknowledge or reschedule the row under the token of the
+worker that took it over.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from cityhub.ngsild.datetime import format_datetime
-from cityhub.notify.index import SubscriptionIndex
-from cityhub.notify.matcher import Prepared, RowCheck, TermMaps, change_triggers, prepare
-from cityhub.notify.trigger import notification_payload
-from cityhub.store.base import Change
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres.bridge import SyncConnection
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.sqlite.outbox import OutboxRow
 
+# ---- in the write transaction (the service layer's tx hook calls these) ----------------------
 
-def row_check(conn: SyncConnection) -> RowCheck:
-    """The matcher's test of q and scopeQ, run as SQL against the row the change just wrote
-    (``cityhub.notify.matcher.change_triggers``), inside a savepoint: a stored q PostgreSQL
-    refuses (a regular expression it cannot compile) must not abort the write transaction."""
 
-    def check(sub: Prepared, change: Change) -> bool:
-        params = Params([change.tenant, change.entity_id])
-        clauses: list[str] = []
-        if sub.q is not None:
-            clauses.append(qcompile.compile_q(sub.q, params, "e"))
-        if sub.scope_q is not None:
-            clauses.append(qcompile.compile_scope_q(sub.scope_q, params, "e"))
-        if not clauses:
-            return True
-        where = " AND ".join(f"({c})" for c in clauses)
-        sql = f"SELECT 1 FROM entities e WHERE e.tenant = $1 AND e.id = $2 AND {where}"
-        conn.execute("SAVEPOINT q_check")
-        try:
-            found = conn.fetchrow(sql, *params.values) is not None
-        except BaseException:
-            conn.execute("ROLLBACK TO SAVEPOINT q_check")
-            raise
-        conn.execute("RELEASE SAVEPOINT q_check")
-        return found
+def subscriptions_version(conn: SyncConnection) -> int:
+    """Grows with every insert, update or delete of a subscription, on any worker."""
+    return int(conn.fetchval("SELECT version FROM notify_version WHERE one = 1") or 0)
 
-    return check
+
+def subscription_docs(conn: SyncConnection, tenant: str) -> list[str]:
+    """The tenant's stored subscription documents (JSON text), oldest first."""
+    rows = conn.fetch("SELECT doc::text FROM subscriptions WHERE tenant = $1 ORDER BY seq", tenant)
+    return [doc for (doc,) in rows]
+
+
+def row_matches(
+    conn: SyncConnection, tenant: str, entity_id: str, q: Any = None, scope_q: Any = None
+) -> bool:
+    """Whether the entity row matches the q and scopeQ ASTs (``cityhub.ngsild.query``), run as
+    SQL inside a savepoint: a stored q PostgreSQL refuses (a regular expression it cannot
+    compile) must not abort the write transaction; the error is raised to the caller."""
+    params = Params([tenant, entity_id])
+    clauses: list[str] = []
+    if q is not None:
+        clauses.append(qcompile.compile_q(q, params, "e"))
+    if scope_q is not None:
+        clauses.append(qcompile.compile_scope_q(scope_q, params, "e"))
+    if not clauses:
+        return True
+    where = " AND ".join(f"({c})" for c in clauses)
+    sql = f"SELECT 1 FROM entities e WHERE e.tenant = $1 AND e.id = $2 AND {where}"
+    conn.execute("SAVEPOINT q_check")
+    try:
+        found = conn.fetchrow(sql, *params.values) is not None
+    except BaseException:
+        conn.execute("ROLLBACK TO SAVEPOINT q_check")
+        raise
+    conn.execute("RELEASE SAVEPOINT q_check")
+    return found
+
+
+def throttle_pass(
+    conn: SyncConnection, tenant: str, sub_id: str, now: float, period: float
+) -> bool:
+    """True (and ``now`` recorded) when ``period`` seconds have passed since the subscription's
+    last notification; the row lock makes two workers agree on who sends within one period."""
+    status = conn.execute(
+        "INSERT INTO notify_throttle AS t (tenant, subscription_id, last_at)"
+        " VALUES ($1, $2, $3) ON CONFLICT (tenant, subscription_id) DO UPDATE"
+        " SET last_at = EXCLUDED.last_at WHERE $3 - t.last_at >= $4",
+        tenant,
+        sub_id,
+        now,
+        period,
+    )
+    return status.endswith(" 1")
 
 
 class PostgresOutbox:
-    """The transaction hook and the delivery queue, for one worker process.
+    """The delivery queue (``cityhub.store.base.OutboxQueue``) and the periodic schedule, for
+    one worker process.
 
     Args:
         store: the PostgreSQL store.
-        term_maps: the @context cache the matcher reads q with (the dispatcher fills it).
-        clock: seconds since the epoch (tests pass a fake).
     """
 
-    def __init__(
-        self,
-        store: PostgresStore,
-        term_maps: TermMaps | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, store: PostgresStore) -> None:
         self.store = store
-        self.term_maps = term_maps if term_maps is not None else TermMaps()
-        self.clock = clock
-        self._cache: dict[str, tuple[int, int, SubscriptionIndex]] = {}
         #: row id -> the token of this worker's lease on it (claim sets, ack/fail take)
         self._leases: dict[int, Any] = {}
-
-    # ---- in the write transaction ------------------------------------------------------
-    def index(self, conn: SyncConnection, tenant: str) -> SubscriptionIndex:
-        """The tenant's subscriptions, prepared and indexed, from the cache while current."""
-        version = int(conn.fetchval("SELECT version FROM notify_version WHERE one = 1") or 0)
-        generation = self.term_maps.generation
-        cached = self._cache.get(tenant)
-        if cached is not None and cached[0] == version and cached[1] == generation:
-            return cached[2]
-        rows = conn.fetch(
-            "SELECT doc::text FROM subscriptions WHERE tenant = $1 ORDER BY seq", tenant
-        )
-        prepared: list[Prepared] = []
-        for (doc,) in rows:
-            try:
-                prepared.append(prepare(tenant, orjson.loads(doc), self.term_maps))
-            except Exception:  # a subscription that cannot be read must not block writes
-                continue
-        index = SubscriptionIndex(prepared)
-        self._cache[tenant] = (version, generation, index)
-        return index
-
-    def hook(self, conn: SyncConnection, change: Change) -> None:
-        """The tx hook: queue a notification for every subscription ``change`` triggers."""
-        index = self.index(conn, change.tenant)
-        if not len(index):
-            return
-        candidates = index.candidates(change.before, change.after)
-        if not candidates:
-            return
-        now_s = self.clock()
-        now = datetime.fromtimestamp(now_s, UTC)
-        check = row_check(conn)
-        for sub in candidates:
-            if not change_triggers(sub, change, now, check):
-                continue
-            if sub.throttling is not None and not self._throttle(conn, sub, now_s):
-                continue
-            enqueue(conn, change.tenant, sub.id, notification_payload(sub.id, change, now), now_s)
-
-    def _throttle(self, conn: SyncConnection, sub: Prepared, now_s: float) -> bool:
-        """True (and the time recorded) when the throttling period has passed; the row lock
-        makes two workers agree on who sends within one period."""
-        assert sub.throttling is not None
-        status = conn.execute(
-            "INSERT INTO notify_throttle AS t (tenant, subscription_id, last_at)"
-            " VALUES ($1, $2, $3) ON CONFLICT (tenant, subscription_id) DO UPDATE"
-            " SET last_at = EXCLUDED.last_at WHERE $3 - t.last_at >= $4",
-            sub.tenant,
-            sub.id,
-            now_s,
-            sub.throttling,
-        )
-        return status.endswith(" 1")
 
     # ---- delivery ----------------------------------------------------------------------
     async def claim(self, now: float, limit: int, lease: float) -> list[OutboxRow]:
@@ -276,4 +236,11 @@ def enqueue(
     )
 
 
-__all__ = ["PostgresOutbox", "enqueue", "row_check"]
+__all__ = [
+    "PostgresOutbox",
+    "enqueue",
+    "row_matches",
+    "subscription_docs",
+    "subscriptions_version",
+    "throttle_pass",
+]

@@ -1,14 +1,17 @@
-"""The PostgreSQL parts of the hub's services, as ``cityhub.app`` wires them."""
+"""The PostgreSQL parts of the hub's services, as ``cityhub.app`` wires them.
+
+The store knows nothing of the services above it: what they do inside a write transaction (the
+notification trigger, ``cityhub.notify.postgres_trigger``) is handed in as a tx hook.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cityhub.notify.matcher import TermMaps
 from cityhub.store.postgres.history import record_change
 from cityhub.store.postgres.outbox import PostgresOutbox
 from cityhub.store.postgres.registrations import PostgresRegistrationStore
-from cityhub.store.postgres.store import PostgresStore
+from cityhub.store.postgres.store import PostgresStore, TxHook
 from cityhub.store.postgres.subscriptions import PostgresSubscriptionStore
 from cityhub.store.postgres.temporal import PostgresTemporalStore
 from cityhub.store.temporal import RetentionPolicy
@@ -24,17 +27,21 @@ class PostgresComponents:
 
 def install(
     store: object,
-    term_maps: TermMaps,
     *,
+    notification_hook: TxHook | None = None,
     instance_limit: int = 1000,
     record: bool = True,
     retention: RetentionPolicy | None = None,
     prune_interval: float = 3600.0,
 ) -> PostgresComponents:
-    """Give ``store`` its transaction hooks (history, then the notification outbox) and build
-    the stores the services use. Call before ``store.start()``; start ``temporal`` after it.
+    """Give ``store`` its transaction hooks (history, then ``notification_hook``, which queues
+    notifications in the outbox) and build the stores the services use. Call before
+    ``store.start()``; start ``temporal`` after it.
 
     Args:
+        notification_hook: the service layer's in-transaction notification trigger
+            (``cityhub.notify.postgres_trigger.PostgresNotificationTrigger.hook``); None
+            queues no notification of entity changes.
         instance_limit, record, retention, prune_interval: as for the SQLite history
             (``cityhub.api.temporal.install``).
 
@@ -45,11 +52,11 @@ def install(
         raise ValueError(f"not a store cityhub knows how to wire: {type(store).__name__}")
     if record:
         store.tx_hooks.append(record_change)
-    outbox = PostgresOutbox(store, term_maps)
-    store.tx_hooks.append(outbox.hook)
+    if notification_hook is not None:
+        store.tx_hooks.append(notification_hook)
     return PostgresComponents(
         subscriptions=PostgresSubscriptionStore(store),
-        outbox=outbox,
+        outbox=PostgresOutbox(store),
         temporal=PostgresTemporalStore(store, instance_limit, retention, prune_interval),
         registrations=PostgresRegistrationStore(store),
     )
