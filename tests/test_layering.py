@@ -56,7 +56,7 @@ def test_store_knows_no_http() -> None:
 
 #: the service layer (DESIGN.md "Layers"): above the store, below delivery
 SERVICES = ("notify", "ingest", "temporal", "analytics", "export", "sim", "demo")
-SERVICE_MODULES = ("subscriptions.py", "provision.py", "contexts.py")
+SERVICE_MODULES = ("subscriptions.py", "provision.py", "contexts.py", "linked.py")
 
 
 def _service_files() -> list[Path]:
@@ -69,6 +69,7 @@ def test_store_imports_no_service_or_delivery() -> None:
     registers as a hook (``tx_hooks``), the store never calls up by import."""
     banned = {
         "cityhub.notify",
+        "cityhub.linked",
         "cityhub.subscriptions",
         "cityhub.provision",
         "cityhub.api",
@@ -85,6 +86,12 @@ def test_services_import_no_delivery() -> None:
     for f in _service_files():
         bad = _banned(f, {"cityhub.api", "cityhub.app", "cityhub.cli"})
         assert not bad, f"{f.relative_to(PKG)} imports {bad}"
+
+
+def test_linked_entity_retrieval_is_written_once() -> None:
+    """Retrieval (``join``) and notifications (``notification.join``) share one traversal."""
+    defining = [f for f in PKG.rglob("*.py") if "def fetch_linked(" in f.read_text()]
+    assert len(defining) == 1, [str(f.relative_to(PKG)) for f in defining]
 
 
 def test_only_settings_reads_the_environment() -> None:

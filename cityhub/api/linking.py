@@ -1,48 +1,16 @@
-"""Linked entity retrieval (clause 4.5.23, ``join=inline|flat``, ``joinLevel``): fetch the
-entities relationships point to, level by level, one store query per level (no N+1)."""
+"""Linked entity retrieval (clause 4.5.23, ``join=inline|flat``, ``joinLevel``): the response
+of retrieval with the linked entities inline or appended. Fetching them is the service
+:func:`cityhub.linked.fetch_linked` (one store query per level), shared with notifications."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cityhub.linked import fetch_linked
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import Entity
-from cityhub.ngsild.render import Projection, linked_ids, render_entity
-from cityhub.store.base import EntityQuery, Store
-
-_MAX_LINKED = 1000
-
-
-async def fetch_linked(
-    store: Store, tenant: str, roots: list[Entity], proj: Projection, level: int
-) -> tuple[dict[str, Entity], list[tuple[Entity, Projection]]]:
-    """Every entity reachable within ``level`` hops, and (for flat) each with its projection."""
-    found: dict[str, Entity] = {e["id"]: e for e in roots}
-    linked: dict[str, Entity] = {}
-    flat: list[tuple[Entity, Projection]] = []
-    frontier = [(e, proj) for e in roots]
-    for _ in range(level):
-        wanted: dict[str, Projection] = {}
-        for entity, p in frontier:
-            for target, sub in linked_ids(entity, p):
-                if target not in wanted and target not in linked:
-                    wanted[target] = sub
-        missing = [i for i in wanted if i not in found][:_MAX_LINKED]
-        if missing:
-            result = await store.query_entities(
-                tenant, EntityQuery(ids=tuple(missing), limit=len(missing))
-            )
-            for e in result.entities:
-                found[e["id"]] = e
-        frontier = []
-        for target, sub in wanted.items():
-            if target in found:
-                linked[target] = found[target]
-                frontier.append((found[target], sub))
-                flat.append((found[target], sub))
-        if not frontier:
-            break
-    return linked, flat
+from cityhub.ngsild.render import Projection, render_entity
+from cityhub.store.base import Store
 
 
 async def render_with_links(

@@ -1,48 +1,9 @@
 """Linked entities for notifications (``notification.join`` inline | flat, ``joinLevel``;
-clause 4.5.23): the entities the notified ones point to, level by level, one store query per
-level.
-
-(The retrieval API does the same in ``cityhub.api.linking``; notify cannot import the delivery
-layer, and this one is shaped for a Notification's ``data``.)
-"""
+clause 4.5.23): the same traversal as retrieval's, :func:`cityhub.linked.fetch_linked`, which
+the dispatcher uses through this name."""
 
 from __future__ import annotations
 
-from cityhub.ngsild.entity import Entity
-from cityhub.ngsild.render import Projection, linked_ids
-from cityhub.store.base import EntityQuery, Store
-
-_MAX_LINKED = 1000
-
-
-async def fetch_linked(
-    store: Store, tenant: str, roots: list[Entity], proj: Projection, level: int
-) -> tuple[dict[str, Entity], list[tuple[Entity, Projection]]]:
-    """Every entity reachable within ``level`` hops (by id), and in visiting order each with the
-    projection it is shown in (for ``flat``)."""
-    found: dict[str, Entity] = {e["id"]: e for e in roots}
-    linked: dict[str, Entity] = {}
-    order: list[tuple[Entity, Projection]] = []
-    frontier = [(e, proj) for e in roots]
-    for _ in range(max(0, level)):
-        wanted: dict[str, Projection] = {}
-        for entity, p in frontier:
-            for target, sub in linked_ids(entity, p):
-                if target not in wanted and target not in linked:
-                    wanted[target] = sub
-        missing = [i for i in wanted if i not in found][:_MAX_LINKED]
-        if missing:
-            result = await store.query_entities(
-                tenant, EntityQuery(ids=tuple(missing), limit=len(missing))
-            )
-            found.update((e["id"], e) for e in result.entities)
-        frontier = [(found[t], sub) for t, sub in wanted.items() if t in found]
-        for entity, sub in frontier:
-            linked[entity["id"]] = entity
-            order.append((entity, sub))
-        if not frontier:
-            break
-    return linked, order
-
+from cityhub.linked import fetch_linked
 
 __all__ = ["fetch_linked"]
