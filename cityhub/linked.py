@@ -4,8 +4,8 @@ their relationships, level by level, one store query per level (no N+1).
 
 A service: it reads through the store protocol only, so the delivery layer
 (``cityhub.api.linking`` renders the retrieval response) and the notifications
-(``cityhub.notify.linked``) share this one traversal. May import ``cityhub.ngsild`` and
-``cityhub.store``.
+(``cityhub.notify.dispatcher``, for ``notification.join``) share this one traversal. May
+import ``cityhub.ngsild`` and ``cityhub.store``.
 """
 
 from __future__ import annotations

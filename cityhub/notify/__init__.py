@@ -8,7 +8,7 @@ triggers and queues one outbox row per notification in that same transaction
 (:mod:`~cityhub.notify.postgres_trigger` is the same hook for the PostgreSQL store, which only
 offers the SQL it needs).
 :mod:`~cityhub.notify.dispatcher` claims due rows, renders them (:mod:`~cityhub.notify.payload`,
-linked entities from :mod:`~cityhub.notify.linked`), delivers them through
+linked entities from :mod:`~cityhub.linked`), delivers them through
 :mod:`~cityhub.notify.senders` (HTTP POST, MQTT publish) and deletes them once delivered,
 retrying with exponential backoff, so a crash or a receiver that is down loses nothing
 (at-least-once). :mod:`~cityhub.notify.periodic` queues the rounds of ``timeInterval``

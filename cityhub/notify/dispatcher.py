@@ -45,12 +45,12 @@ from typing import Any
 import orjson
 
 from cityhub.contexts import ContextService
+from cityhub.linked import fetch_linked
 from cityhub.ngsild import csource_notification as cn
 from cityhub.ngsild.context import CORE_CONTEXT_URL
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.registration import compact_registration
 from cityhub.ngsild.render import render_entity
-from cityhub.notify.linked import fetch_linked
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.payload import projection, render_notified_entity
 from cityhub.notify.periodic import PeriodicNotifier
