@@ -21,7 +21,6 @@ the term-map cache generation) it was built with still holds.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -86,18 +85,15 @@ class NotificationTrigger:
         self.clock = clock
         self._cache: dict[str, tuple[int, int, SubscriptionIndex]] = {}
 
-    def index(self, conn: sqlite3.Connection, tenant: str) -> SubscriptionIndex:
+    def index(self, conn: Any, tenant: str) -> SubscriptionIndex:
         """The tenant's subscriptions, prepared and indexed, from the cache while current."""
-        version = subscriptions_version(conn)
+        version = self._version(conn)
         generation = self.term_maps.generation
         cached = self._cache.get(tenant)
         if cached is not None and cached[0] == version and cached[1] == generation:
             return cached[2]
-        rows = conn.execute(
-            "SELECT doc FROM subscriptions WHERE tenant = ? ORDER BY rowid", (tenant,)
-        ).fetchall()
         prepared: list[Prepared] = []
-        for (doc,) in rows:
+        for doc in self._docs(conn, tenant):
             try:
                 prepared.append(prepare(tenant, orjson.loads(doc), self.term_maps))
             except Exception:  # a subscription that cannot be read must not block writes
@@ -106,7 +102,7 @@ class NotificationTrigger:
         self._cache[tenant] = (version, generation, index)
         return index
 
-    def hook(self, conn: sqlite3.Connection, change: Change) -> None:
+    def hook(self, conn: Any, change: Change) -> None:
         """The tx hook: queue a notification for every subscription ``change`` triggers."""
         index = self.index(conn, change.tenant)
         if not len(index):
@@ -117,13 +113,43 @@ class NotificationTrigger:
         now_s = self.clock()
         now = datetime.fromtimestamp(now_s, UTC)
         for sub in candidates:
-            if not triggered(conn, sub, change, now):
+            if not self._triggered(conn, sub, change, now):
                 continue
-            if sub.throttling is not None and not throttle_pass(
+            if sub.throttling is not None and not self._throttle_pass(
                 conn, sub.tenant, sub.id, now_s, sub.throttling
             ):
                 continue
-            enqueue(conn, change.tenant, sub.id, notification_payload(sub.id, change, now), now_s)
+            payload = notification_payload(sub.id, change, now)
+            self._enqueue(conn, change.tenant, sub.id, payload, now_s)
+
+    # ---- the store's SQL: SQLite here (``conn`` a sqlite3.Connection), PostgreSQL in
+    # ---- cityhub.notify.postgres_trigger, which overrides these five
+    def _version(self, conn: Any) -> int:
+        return subscriptions_version(conn)
+
+    def _docs(self, conn: Any, tenant: str) -> list[str]:
+        rows = conn.execute(
+            "SELECT doc FROM subscriptions WHERE tenant = ? ORDER BY rowid", (tenant,)
+        ).fetchall()
+        return [doc for (doc,) in rows]
+
+    def _triggered(self, conn: Any, sub: Prepared, change: Change, now: datetime) -> bool:
+        return triggered(conn, sub, change, now)
+
+    def _throttle_pass(
+        self, conn: Any, tenant: str, sub_id: str, now: float, period: float
+    ) -> bool:
+        return throttle_pass(conn, tenant, sub_id, now, period)
+
+    def _enqueue(
+        self,
+        conn: Any,
+        tenant: str,
+        sub_id: str,
+        payload: dict[str, Any],
+        due_at: float,
+    ) -> None:
+        enqueue(conn, tenant, sub_id, payload, due_at)
 
 
 __all__ = [
