@@ -164,6 +164,19 @@ def test_index_driven_near_agrees_with_the_exact_plan(client: TestClient) -> Non
             where[eid] = (lon, lat)
             batch.append({"id": eid, "type": "Streetlight", "location": point(lon, lat)})
         line = {"type": "LineString", "coordinates": [[cx - 0.05, cy], [cx + 0.05, cy + 0.0001]]}
+        # small areas: one inside the circle's inner box (the first pass takes it untested),
+        # one 1.5 km out (no pass may take it)
+        d = 0.0005
+        for name, (ax, ay) in (("small-in", (cx, cy)), ("small-out", (cx, cy + 0.0135))):
+            corners = [[ax, ay], [ax + d, ay], [ax + d, ay + d], [ax, ay + d], [ax, ay]]
+            shape = {"type": "Polygon", "coordinates": [corners]}
+            batch.append(
+                {
+                    "id": f"urn:ngsi-ld:Streetlight:{name}{tag}",
+                    "type": "Streetlight",
+                    "location": {"type": "GeoProperty", "value": shape},
+                }
+            )
         batch.append(
             {
                 "id": f"urn:ngsi-ld:Streetlight:line{tag}",
@@ -183,8 +196,52 @@ def test_index_driven_near_agrees_with_the_exact_plan(client: TestClient) -> Non
             eid for eid, (lon, lat) in where.items() if haversine_m(lon, lat, cx, cy) <= 1000
         }
         assert f"urn:ngsi-ld:Streetlight:line{tag}" in exact  # the line passes the centre
-        assert fast == exact == by_haversine | {f"urn:ngsi-ld:Streetlight:line{tag}"}, (cx, cy)
+        shapes = {f"urn:ngsi-ld:Streetlight:line{tag}", f"urn:ngsi-ld:Streetlight:small-in{tag}"}
+        assert fast == exact == by_haversine | shapes, (cx, cy)
         assert 40 < len(by_haversine) < 160
+
+
+def test_index_driven_queries_keep_tenants_and_geoproperties_apart(client: TestClient) -> None:
+    """The R*Tree's key dimension is the (tenant, GeoProperty) pair (store/sqlite/geo.py): at
+    one place, entities of two tenants with two GeoProperties each; every default-order query
+    (near a point, within, and near an area, which tests every candidate exactly) sees only
+    its tenant's rows of its GeoProperty, as the exact plan (orderBy) does; a GeoProperty no
+    entity has (no key) matches nothing."""
+    square = [[127.10, 37.40], [127.12, 37.40], [127.12, 37.42], [127.10, 37.42], [127.10, 37.40]]
+    for tenant in ("city1", "city2"):
+        batch = []
+        for i in range(12):
+            lon, lat = 127.105 + i * 0.0007, 37.405 + i * 0.0007
+            entity = {"id": f"urn:ngsi-ld:Camera:{tenant}-{i}", "type": "Camera"}
+            if i % 3:
+                entity["location"] = point(lon, lat)
+            if i % 2:
+                entity["observationSpace"] = point(lon + 0.0001, lat)
+            batch.append(entity)
+        r = client.post(
+            "/ngsi-ld/v1/entityOperations/create", json=batch, headers={"NGSILD-Tenant": tenant}
+        )
+        assert r.status_code == 201, r.text
+    queries = {
+        "near": "georel=near;maxDistance==5000&geometry=Point&coordinates=[127.11,37.41]",
+        "within": f"georel=within&geometry=Polygon&coordinates={json.dumps([square])}",
+        # near an area: no box inside is known to match, so both passes test exactly
+        "near an area": (
+            f"georel=near;maxDistance==2000&geometry=Polygon&coordinates={json.dumps([square])}"
+        ),
+    }
+    for tenant in ("city1", "city2"):
+        headers = {"NGSILD-Tenant": tenant}
+        for prop, kept in (("location", lambda i: i % 3), ("observationSpace", lambda i: i % 2)):
+            expected = {f"urn:ngsi-ld:Camera:{tenant}-{i}" for i in range(12) if kept(i)}
+            for name, geo in queries.items():
+                query = f"type=Camera&{geo}&geoproperty={prop}"
+                fast = client.get(f"{API}?{query}&limit=100", headers=headers)
+                exact = client.get(f"{API}?{query}&limit=100&orderBy=id", headers=headers)
+                assert {e["id"] for e in fast.json()} == expected, (tenant, prop, name)
+                assert {e["id"] for e in exact.json()} == expected, (tenant, prop, name)
+        r = client.get(f"{API}?type=Camera&{queries['near']}&geoproperty=nowhere", headers=headers)
+        assert r.status_code == 200 and r.json() == []
 
 
 def test_changing_an_entitys_types_moves_it_between_type_filtered_geo_queries(

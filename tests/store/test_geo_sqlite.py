@@ -419,6 +419,33 @@ def test_nothing_from_the_request_is_pasted_into_sql(conn: sqlite3.Connection) -
         assert sql.count("?") == len(params)
 
 
+def test_a_first_pass_without_exact_test_reads_no_geo_row(conn: sqlite3.Connection) -> None:
+    """near a Point and within an area: the first pass goes from the R*Tree (its key dimension
+    selects tenant and GeoProperty) straight to the entity row; only the second pass, which
+    tests exactly, reads geo_shapes. near an area tests in both passes."""
+    put(conn, "e1", location=gp("Point", [5, 5]))
+    for georel, geometry, coordinates, bare_first in (
+        ("near;maxDistance==5000", "Point", "[5, 5]", True),
+        ("within", "Polygon", orjson.dumps(SQUARE).decode(), True),
+        ("near;maxDistance==5000", "Polygon", orjson.dumps(SQUARE).decode(), False),
+    ):
+        parsed = parse_geo_query(georel, geometry, coordinates, None)
+        assert parsed is not None
+        q = expand_geo(parsed, lambda n: LOC)
+        passes = geo.geo_driven_passes(q, "", ["T"])
+        assert passes is not None and len(passes) == 2
+        plans = []
+        for sql, params in passes:
+            rows = conn.execute(f"EXPLAIN QUERY PLAN SELECT e.id {sql}", params).fetchall()
+            plans.append(" | ".join(r[-1] for r in rows))
+            found = conn.execute(f"SELECT e.id {sql}", params).fetchall()
+            if sql is passes[0][0]:
+                assert found == [("e1",)], (georel, geometry)
+        assert all("VIRTUAL TABLE INDEX 2:" in plan for plan in plans)
+        assert ("SEARCH g " not in plans[0]) is bare_first, plans[0]
+        assert "SEARCH g " in plans[1]
+
+
 # -- clause 4.10 at scale: the R*Tree drives a near query over 100,000 points ----------------
 
 
@@ -433,7 +460,7 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
         rows.append(("", f"urn:ngsi-ld:Sensor:{i}", orjson.dumps(attrs).decode()))
         shapes.append(
             (
-                i + 1,
+                (i + 1) << geo.RID_SHIFT,
                 "",
                 f"urn:ngsi-ld:Sensor:{i}",
                 LOC,
@@ -443,7 +470,7 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
                 i + 1,
             )
         )
-        boxes.append((i + 1, lon, lon, lat, lat))
+        boxes.append(((i + 1) << geo.RID_SHIFT, lon, lon, lat, lat, 1, 1))
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO entities (rid, tenant, id, types, scopes, created_at, modified_at, attrs) "
@@ -451,7 +478,8 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
         [(i + 1, *row) for i, row in enumerate(rows)],
     )
     conn.executemany("INSERT INTO geo_shapes VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL)", shapes)
-    conn.executemany("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?)", boxes)
+    conn.executemany("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?, ?, ?)", boxes)
+    conn.execute("INSERT INTO geo_keys (no, tenant, attr) VALUES (1, '', ?)", (LOC,))
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
 

@@ -2,9 +2,13 @@
 
 Every GeoProperty instance of every attribute gets one row in ``geo_shapes`` (tenant, entity id,
 attribute IRI, datasetId, the geometry as GeoJSON text, and for a Point its exact x/y) and one
-box in the ``geo_rtree`` R*Tree with the same id. A geo-query is true for an entity when *some*
-instance of the queried GeoProperty satisfies the georel (entities without it never match, not
-even ``disjoint``). Two plans:
+box in the ``geo_rtree`` R*Tree with the same id. The R*Tree's third dimension is a number for
+the (tenant, GeoProperty) pair (``geo_keys``), so a walk skips other tenants' and attributes'
+boxes, and the id is the entity row's ``rid`` shifted left by :data:`RID_SHIFT` plus the row's
+number within the entity, so a candidate leads to its entity row without its geo row.
+
+A geo-query is true for an entity when *some* instance of the queried GeoProperty satisfies
+the georel (entities without it never match, not even ``disjoint``). Two plans:
 
 * A query in the default order (no ``orderBy``) walks the R*Tree first
   (:func:`geo_driven_passes`): candidates are tested as they come, joined to their entity row,
@@ -40,6 +44,7 @@ import shapely
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
+from cityhub.errors import BadRequestData
 from cityhub.ngsild.query.geo import (
     EARTH_RADIUS_M,
     GeoQuery,
@@ -53,7 +58,14 @@ from cityhub.store.base import Change
 from cityhub.store.sqlite.derived import ensure_derived
 
 GEO_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree(id, min_x, max_x, min_y, max_y);
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree
+  USING rtree(id, min_x, max_x, min_y, max_y, min_k, max_k);
+CREATE TABLE IF NOT EXISTS geo_keys (
+  no INTEGER PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  attr TEXT NOT NULL,
+  UNIQUE (tenant, attr)
+);
 CREATE TABLE IF NOT EXISTS geo_shapes (
   id INTEGER PRIMARY KEY,
   tenant TEXT NOT NULL,
@@ -72,7 +84,15 @@ CREATE INDEX IF NOT EXISTS geo_shapes_by_entity ON geo_shapes (tenant, entity_id
 # 2: exact x/y columns for Points (the R*Tree keeps 32-bit boxes only)
 # 3: entity_rid (the entity row's INTEGER PRIMARY KEY: one lookup per candidate instead of two)
 #    and type (the entity's type when it has one: most candidates need no entity_types lookup)
-_INDEX_VERSION = "3"
+# 4: the R*Tree gets a third dimension, the (tenant, GeoProperty) key number from ``geo_keys``
+#    (min_k = max_k), and row ids carry the entity row's rid (``rid << RID_SHIFT | n``): a
+#    candidate that needs no exact test is joined to its entity row without reading geo_shapes
+_INDEX_VERSION = "4"
+
+# geo row ids: the entity row's rid shifted left by RID_SHIFT, plus the row's number among the
+# entity's geo rows (below 2**RID_SHIFT); rids must stay below 2**40 (SQLite integers: 63 bits)
+RID_SHIFT = 23
+_MAX_ROWS_PER_ENTITY = 1 << RID_SHIFT
 
 
 def ensure_geo_index(conn: sqlite3.Connection) -> None:
@@ -83,7 +103,7 @@ def ensure_geo_index(conn: sqlite3.Connection) -> None:
         "geo_index",
         _INDEX_VERSION,
         GEO_SCHEMA,
-        ("geo_shapes", "geo_rtree"),
+        ("geo_shapes", "geo_rtree", "geo_keys"),
         rebuild_geo_index,
     )
 
@@ -92,6 +112,7 @@ def rebuild_geo_index(conn: sqlite3.Connection) -> None:
     """Drop every geo row and index all entities of all tenants again."""
     conn.execute("DELETE FROM geo_rtree")
     conn.execute("DELETE FROM geo_shapes")
+    conn.execute("DELETE FROM geo_keys")
     rows = conn.execute("SELECT rid, tenant, id, types, attrs FROM entities")
     for rid, tenant, entity_id, types, attrs in rows:
         _insert_rows(conn, tenant, entity_id, orjson.loads(attrs), (rid, types))
@@ -182,11 +203,14 @@ def _insert_rows(
     row: tuple[int, str] | None = None,
 ) -> None:
     """Index the GeoProperty instances of ``attrs``; ``row`` is the entity row's (rid, types),
-    read from ``entities`` (in this transaction) when not given."""
+    read from ``entities`` (in this transaction) when not given. Callers remove the entity's
+    old rows first: the rows are numbered from 0 in the entity's id range."""
     link: tuple[int, str | None] | None = None
+    number = 0
     for attr, instances in attrs.items():
         if not isinstance(instances, list):
             continue
+        key: int | None = None
         for inst in instances:
             if not isinstance(inst, dict) or inst.get("type") != "GeoProperty":
                 continue
@@ -215,10 +239,20 @@ def _insert_rows(
                         return
                     row = (found[0], found[1])
                 link = (row[0], _single_type(row[1]))
-            cur = conn.execute(
-                "INSERT INTO geo_shapes (tenant, entity_id, attr, dataset_id, geometry, x, y, "
-                "entity_rid, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            if key is None:
+                key = _key_number(conn, tenant, attr)
+            if number >= _MAX_ROWS_PER_ENTITY:
+                raise BadRequestData(
+                    f"entity {entity_id} has more than {_MAX_ROWS_PER_ENTITY - 1} GeoProperty "
+                    "instances, more than the geo index holds per entity"
+                )
+            row_id = link[0] << RID_SHIFT | number
+            number += 1
+            conn.execute(
+                "INSERT INTO geo_shapes (id, tenant, entity_id, attr, dataset_id, geometry, x, y, "
+                "entity_rid, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    row_id,
                     tenant,
                     entity_id,
                     attr,
@@ -230,9 +264,27 @@ def _insert_rows(
                 ),
             )
             conn.execute(
-                "INSERT INTO geo_rtree (id, min_x, max_x, min_y, max_y) VALUES (?, ?, ?, ?, ?)",
-                (cur.lastrowid, min_x, max_x, min_y, max_y),
+                "INSERT INTO geo_rtree (id, min_x, max_x, min_y, max_y, min_k, max_k) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row_id, min_x, max_x, min_y, max_y, key, key),
             )
+
+
+def _key_number(conn: sqlite3.Connection, tenant: str, attr: str) -> int:
+    """The number of (tenant, GeoProperty) in ``geo_keys``, added when new (from 1: 0 and
+    NULL never name a key). Numbers are exact in the R*Tree's 32-bit floats up to 2**24."""
+    found = conn.execute(
+        "SELECT no FROM geo_keys WHERE tenant = ? AND attr = ?", (tenant, attr)
+    ).fetchone()
+    if found is not None:
+        return int(found[0])
+    number = conn.execute(
+        "INSERT INTO geo_keys (tenant, attr) VALUES (?, ?)", (tenant, attr)
+    ).lastrowid
+    assert number is not None
+    if number >= 1 << 24:
+        raise BadRequestData("too many distinct GeoProperty names across tenants for the geo index")
+    return int(number)
 
 
 # ---- the exact predicate as an SQL function ---------------------------------------------------
@@ -428,7 +480,21 @@ def compile_geo(
     return sql + f" AND {_match_sql(geo, params)})"
 
 
-def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]] | None:
+# the key constraint: the R*Tree's third dimension (no row has key 0)
+_KEY = "r.min_k = coalesce((SELECT no FROM geo_keys WHERE tenant = ? AND attr = ?), 0)"
+# candidates joined to their geo row g (for the exact test) and their entity row e
+_WITH_SHAPE = (
+    "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
+    "CROSS JOIN entities e ON e.rid = g.entity_rid WHERE "
+)
+# candidates that need no exact test: straight from the R*Tree to the entity row
+_BARE = f"FROM geo_rtree r CROSS JOIN entities e ON e.rid = (r.id >> {RID_SHIFT}) WHERE "
+_BOX = "r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ?"
+
+
+def geo_driven_passes(
+    geo: GeoQuery, tenant: str, types: tuple[str, ...] | list[str] = ()
+) -> list[tuple[str, list[Any]]] | None:
     """``FROM … WHERE …`` statements that walk the R*Tree first and join each entity row ``e``.
 
     For a query whose only order is the default one, this lets ``LIMIT`` stop early: the exact
@@ -440,6 +506,16 @@ def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]]
     reading about as many candidates as it holds. Results come centre box first, each pass in
     the index's order (deterministic while the index does not change).
 
+    When every geometry whose box lies in the central box matches (``near`` a Point: the box
+    inside the circle; ``within``/``intersects`` an area: a square inside the area), the first
+    pass reads no geo row at all: the R*Tree's key dimension selects tenant and GeoProperty,
+    the row id leads to the entity row, and ``types`` are tested on that row.
+
+    Args:
+        geo: the query, ``geoproperty`` already an IRI.
+        tenant: the tenant.
+        types: entity type IRIs of which the entity must have one (empty: any type).
+
     Returns:
         ``(sql, params)`` per pass, in order, or None when no box can prune (``disjoint``,
         ``near`` with only ``minDistance``): use :func:`compile_geo` then.
@@ -448,36 +524,31 @@ def geo_driven_passes(geo: GeoQuery, tenant: str) -> list[tuple[str, list[Any]]]
     if box is None:
         return None
     min_x, max_x, min_y, max_y = box
-    head = (
-        "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
-        "CROSS JOIN entities e ON e.rid = g.entity_rid "
-        "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
-    )
+    head = [min_x, max_x, min_y, max_y, tenant, geo.geoproperty]
     safe = safe_box(geo)
     if safe is not None:
         # a stored box strictly inside a box the reference area contains: the geometry lies
         # in the area's interior, so it is within the area and intersects it, no test needed
-        strictly = "r.min_x > ? AND r.max_x < ? AND r.min_y > ? AND r.max_y < ?"
-        first: list[Any] = [min_x, max_x, min_y, max_y, *safe, tenant, geo.geoproperty]
-        rest: list[Any] = [min_x, max_x, min_y, max_y, *safe, tenant, geo.geoproperty]
-        tail = "AND g.tenant = ? AND g.attr = ?"
-        return [
-            (f"{head}AND {strictly} {tail}", first),
-            (f"{head}AND NOT ({strictly}) {tail} AND {_match_sql(geo, rest)}", rest),
-        ]
-    inner = near_inner_box(geo)
-    if inner is not None:
-        # every point in it is near enough: only the other geometries there need the exact test
-        first_test = "(g.x IS NOT NULL OR {})"
+        central, inside = list(safe), "r.min_x > ? AND r.max_x < ? AND r.min_y > ? AND r.max_y < ?"
+        tested_first = False
     else:
-        first_test = "{}"
-        inner = _middle_box(geo, box)
-    inside = "r.min_x >= ? AND r.max_x <= ? AND r.min_y >= ? AND r.max_y <= ?"
+        inside = "r.min_x >= ? AND r.max_x <= ? AND r.min_y >= ? AND r.max_y <= ?"
+        inner = near_inner_box(geo)
+        # near_inner_box: every point of a geometry in it is near enough, so it matches
+        tested_first = inner is None
+        central = inner if inner is not None else _middle_box(geo, box)
     passes = []
-    for part, test in ((f"AND {inside}", first_test), (f"AND NOT ({inside})", "{}")):
-        params: list[Any] = [min_x, max_x, min_y, max_y, *inner, tenant, geo.geoproperty]
-        match = test.format(_match_sql(geo, params))
-        passes.append((f"{head}{part} AND g.tenant = ? AND g.attr = ? AND {match}", params))
+    for part, tested in ((inside, tested_first), (f"NOT ({inside})", True)):
+        params: list[Any] = [*head, *central]
+        if tested:
+            sql = f"{_WITH_SHAPE}{_BOX} AND {_KEY} AND {part} AND {_match_sql(geo, params)}"
+            if types:
+                sql += f" AND {type_test(types, params)}"
+        else:
+            sql = f"{_BARE}{_BOX} AND {_KEY} AND {part}"
+            if types:
+                sql += f" AND {entity_type_test(types, params)}"
+        passes.append((sql, params))
     return passes
 
 
@@ -573,15 +644,28 @@ def type_test(types: tuple[str, ...] | list[str], params: list[Any]) -> str:
     )
 
 
-def geo_candidates(geo: GeoQuery, tenant: str, params: list[Any]) -> str | None:
+def entity_type_test(types: tuple[str, ...] | list[str], params: list[Any]) -> str:
+    """On the entity row ``e``: it has one of ``types``. Its ``types`` column (the JSON list
+    the store writes with orjson) decides for entities of one type; those of several types
+    (the list has a ``","`` between two names) are looked up in ``entity_types``."""
+    marks = ",".join("?" * len(types))
+    params.extend(orjson.dumps([t]).decode() for t in types)
+    params.extend(types)
+    return (
+        f"(e.types IN ({marks}) OR (instr(e.types, '\",\"') > 0 AND EXISTS (SELECT 1 FROM "
+        f"entity_types t WHERE t.tenant = e.tenant AND t.id = e.id AND t.type IN ({marks}))))"
+    )
+
+
+def geo_candidates(
+    geo: GeoQuery, tenant: str, params: list[Any], types: tuple[str, ...] | list[str] = ()
+) -> str | None:
     """``FROM … WHERE …`` over every match, R*Tree first (for ``count``); None as above."""
     box = search_bbox(geo)
     if box is None:
         return None
     params.extend([*box, tenant, geo.geoproperty])
-    return (
-        "FROM geo_rtree r CROSS JOIN geo_shapes g ON g.id = r.id "
-        "CROSS JOIN entities e ON e.rid = g.entity_rid "
-        "WHERE r.max_x >= ? AND r.min_x <= ? AND r.max_y >= ? AND r.min_y <= ? "
-        f"AND g.tenant = ? AND g.attr = ? AND {_match_sql(geo, params)}"
-    )
+    sql = f"{_WITH_SHAPE}{_BOX} AND {_KEY} AND {_match_sql(geo, params)}"
+    if types:
+        sql += f" AND {type_test(types, params)}"
+    return sql

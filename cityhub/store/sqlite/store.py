@@ -638,20 +638,14 @@ class SqliteStore:
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
         if query.geo is not None and not query.order_by:
-            passes = geo.geo_driven_passes(query.geo, tenant)
+            passes = geo.geo_driven_passes(query.geo, tenant, query.types)
             if passes is not None:
-                # the type is tested on the geo row (g), before the entity row is read: in a
-                # city of many kinds of things most candidates near a point are of other types
                 rest, rest_params = where_clause(tenant, query, index_driven=True)
-                if query.types:
-                    type_params: list[Any] = []
-                    rest = f"{geo.type_test(query.types, type_params)} AND {rest}"
-                    rest_params = [*type_params, *rest_params]
                 statements = [(f"{sql} AND {rest}", [*p, *rest_params]) for sql, p in passes]
                 count: tuple[str, list[Any]] = ("", [])
                 if query.count:
                     count_params: list[Any] = []
-                    counted = geo.geo_candidates(query.geo, tenant, count_params)
+                    counted = geo.geo_candidates(query.geo, tenant, count_params, query.types)
                     count = (f"{counted} AND {rest}", [*count_params, *rest_params])
                 return await self.run_read(
                     lambda conn: _index_driven_query(conn, statements, count, query),
