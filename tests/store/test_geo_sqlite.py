@@ -446,6 +446,27 @@ def test_a_first_pass_without_exact_test_reads_no_geo_row(conn: sqlite3.Connecti
         assert "SEARCH g " in plans[1]
 
 
+def test_the_rtree_partitions_the_plane(conn: sqlite3.Connection) -> None:
+    """The R*Tree built by indexing entities splits space into nodes that barely overlap: its
+    nodes' child boxes cover the unit square about once per level. (A key dimension of zero
+    width made every box's volume 0 and the insertion heuristics blind: child boxes then
+    covered the square hundreds of times, and a small within query read most of the tree.)"""
+    rng = random.Random(5)
+    conn.execute("BEGIN")
+    for i in range(5000):
+        put(conn, f"p{i}", location=gp("Point", [rng.random(), rng.random()]))
+    conn.execute("COMMIT")
+    depth = int.from_bytes(
+        conn.execute("SELECT data FROM geo_rtree_node WHERE nodeno = 1").fetchone()[0][:2], "big"
+    )
+    covered = 0.0
+    for (text,) in conn.execute("SELECT rtreenode(3, data) FROM geo_rtree_node"):
+        boxes = [[float(v) for v in e.split()[1:]] for e in text.strip("{}").split("} {")]
+        if any(b[1] - b[0] > 1e-6 for b in boxes):  # child boxes of an inner node, not points
+            covered += sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes)
+    assert depth >= 1 and covered < 2.0 * depth, (depth, covered)
+
+
 # -- clause 4.10 at scale: the R*Tree drives a near query over 100,000 points ----------------
 
 
@@ -470,7 +491,7 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
                 i + 1,
             )
         )
-        boxes.append(((i + 1) << geo.RID_SHIFT, lon, lon, lat, lat, 1, 1))
+        boxes.append(((i + 1) << geo.RID_SHIFT, lon, lon, lat, lat, 1, 1.5))
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO entities (rid, tenant, id, types, scopes, created_at, modified_at, attrs) "

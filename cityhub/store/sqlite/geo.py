@@ -87,12 +87,16 @@ CREATE INDEX IF NOT EXISTS geo_shapes_by_entity ON geo_shapes (tenant, entity_id
 # 4: the R*Tree gets a third dimension, the (tenant, GeoProperty) key number from ``geo_keys``
 #    (min_k = max_k), and row ids carry the entity row's rid (``rid << RID_SHIFT | n``): a
 #    candidate that needs no exact test is joined to its entity row without reading geo_shapes
-_INDEX_VERSION = "4"
+# 5: the key's interval is [k, k + 0.5], not [k, k]: with a zero-width dimension every box has
+#    volume 0 and the R*Tree's insertion heuristics (least volume growth) build a useless tree
+_INDEX_VERSION = "5"
 
 # geo row ids: the entity row's rid shifted left by RID_SHIFT, plus the row's number among the
 # entity's geo rows (below 2**RID_SHIFT); rids must stay below 2**40 (SQLite integers: 63 bits)
 RID_SHIFT = 23
 _MAX_ROWS_PER_ENTITY = 1 << RID_SHIFT
+# the width of a box in the key dimension (see version 5); queries test ``min_k`` only
+_KEY_WIDTH = 0.5
 
 
 def ensure_geo_index(conn: sqlite3.Connection) -> None:
@@ -266,7 +270,7 @@ def _insert_rows(
             conn.execute(
                 "INSERT INTO geo_rtree (id, min_x, max_x, min_y, max_y, min_k, max_k) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row_id, min_x, max_x, min_y, max_y, key, key),
+                (row_id, min_x, max_x, min_y, max_y, key, key + _KEY_WIDTH),
             )
 
 
@@ -480,7 +484,8 @@ def compile_geo(
     return sql + f" AND {_match_sql(geo, params)})"
 
 
-# the key constraint: the R*Tree's third dimension (no row has key 0)
+# the key constraint: the R*Tree's third dimension (no row has key 0); the R*Tree prunes a node
+# whose key interval does not hold the number, and keeps a box whose min_k is the number
 _KEY = "r.min_k = coalesce((SELECT no FROM geo_keys WHERE tenant = ? AND attr = ?), 0)"
 # candidates joined to their geo row g (for the exact test) and their entity row e
 _WITH_SHAPE = (
