@@ -222,5 +222,6 @@ def documents_response(
             body = render_feature_collection(docs, geometry_property, context=terms.context_value)
         return json_response(body, media=GEOJSON, headers=extra)
     extra.update(context_headers(terms, media))
-    items = [with_context(d, terms, media) for d in docs]
-    return json_response(items[0] if single else items, media=media, headers=extra)
+    if media == JSONLD:
+        docs = [with_context(d, terms, media) for d in docs]
+    return json_response(docs[0] if single else docs, media=media, headers=extra)

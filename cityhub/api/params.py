@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.datastructures import QueryParams
 
@@ -32,13 +33,42 @@ class FastQueryParams(QueryParams):
     """Starlette's ``QueryParams`` with ``get`` and ``in`` answered by the dict it keeps
     anyway (the last value of a name wins, as in ``QueryParams.__getitem__``). Starlette's
     inherit them from ``collections.abc.Mapping``, which raises and catches ``KeyError`` for
-    every absent name, and a retrieve asks for a dozen it does not carry."""
+    every absent name, and a retrieve asks for a dozen it does not carry.
+
+    Built from a raw query string, the pairs are those Starlette gives (``parse_qsl`` with
+    blank values kept, on the string decoded as latin-1), but a name or value without ``%``
+    or ``+`` is taken as it is instead of going through ``unquote``: a geo-query's five
+    parameters were 14 µs of parsing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) == 1 and not kwargs and isinstance(args[0], bytes | str):
+            raw = args[0]
+            items = _query_pairs(raw.decode("latin-1") if isinstance(raw, bytes) else raw)
+            self._list = items
+            self._dict = dict(items)
+        else:
+            super().__init__(*args, **kwargs)
 
     def get(self, key: Any, default: Any = None) -> Any:
         return self._dict.get(key, default)
 
     def __contains__(self, key: Any) -> bool:
         return key in self._dict
+
+
+def _query_pairs(text: str) -> list[tuple[str, str]]:
+    """``urllib.parse.parse_qsl(text, keep_blank_values=True)``, unquoting only what needs it."""
+    pairs = []
+    for field in text.split("&") if text else ():
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "))
+        if "%" in value or "+" in value:
+            value = unquote(value.replace("+", " "))
+        pairs.append((name, value))
+    return pairs
 
 
 @lru_cache(maxsize=256)

@@ -90,3 +90,34 @@ def test_query_params_and_headers_answer_like_starlettes() -> None:
         ApiRequest({"type": "http", "query_string": b"", "headers": []}).query_params.get("type")
         is None
     )
+
+
+def test_query_strings_parse_as_starlettes() -> None:
+    """FastQueryParams unquotes only fields with ``%`` or ``+``; every pair must still be the
+    one Starlette's QueryParams gives (urllib's parse_qsl, blank values kept, the raw bytes
+    read as latin-1), for escapes, plus signs, bad escapes, blank and repeated fields,
+    non-ASCII bytes, and random mixtures of them."""
+    import random
+
+    from starlette.datastructures import QueryParams
+
+    from cityhub.api.params import FastQueryParams
+
+    cases = [
+        b"",
+        b"&&",
+        b"a&b=&=c&&d==e",
+        b"type=Street%20light&q=a%3D%3D1+2",
+        b"x=%E2%82%AC&y=%zz&z=%&w=%4",
+        b"k+e=v+v&%2B=%2b",
+        "city=성남&name=caf\u00e9".encode(),
+        b"georel=near%3BmaxDistance%3D%3D2000&coordinates=%5B127.1%2C37.4%5D&limit=20",
+    ]
+    rng = random.Random(4)
+    alphabet = [b"a", b"=", b"&", b"%", b"+", b"2", b"F", b"%41", b"%E2%82", b"\xc3\xa9", b" "]
+    cases += [b"".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(500)]
+    for raw in cases:
+        fast, starlette = FastQueryParams(raw), QueryParams(raw)
+        assert fast.multi_items() == starlette.multi_items(), raw
+        assert dict(fast) == dict(starlette), raw
+        assert FastQueryParams(raw.decode("latin-1")).multi_items() == starlette.multi_items()

@@ -425,14 +425,21 @@ def _match_sql(geo: GeoQuery, params: list[Any]) -> str:
     lon, lat = (float(c) for c in geo.coordinates[:2])
     p2 = math.radians(lat)
     hav = [p2, p2, math.cos(p2), lon, lon]
-    tests = []
     if geo.max_distance is not None:
-        tests.append(f"{_HAVERSINE} <= ?")
         params.extend([*hav, geo.max_distance])
     if geo.min_distance is not None:
-        tests.append(f"{_HAVERSINE} >= ?")
         params.extend([*hav, geo.min_distance])
     params.extend(generic)
+    return _point_near_sql(geo.max_distance is not None, geo.min_distance is not None)
+
+
+@lru_cache(maxsize=4)
+def _point_near_sql(has_max: bool, has_min: bool) -> str:
+    tests = []
+    if has_max:
+        tests.append(f"{_HAVERSINE} <= ?")
+    if has_min:
+        tests.append(f"{_HAVERSINE} >= ?")
     return f"(CASE WHEN g.x IS NOT NULL THEN {' AND '.join(tests)} ELSE {_MATCH} END)"
 
 
@@ -546,15 +553,27 @@ def geo_driven_passes(
     for part, tested in ((inside, tested_first), (f"NOT ({inside})", True)):
         params: list[Any] = [*head, *central]
         if tested:
-            sql = f"{_WITH_SHAPE}{_BOX} AND {_KEY} AND {part} AND {_match_sql(geo, params)}"
+            match = _match_sql(geo, params)
             if types:
-                sql += f" AND {type_test(types, params)}"
+                type_test(types, params)
         else:
-            sql = f"{_BARE}{_BOX} AND {_KEY} AND {part}"
+            match = ""
             if types:
-                sql += f" AND {entity_type_test(types, params)}"
-        passes.append((sql, params))
+                entity_type_test(types, params)
+        passes.append((_pass_sql(part, match, len(types)), params))
     return passes
+
+
+@lru_cache(maxsize=64)
+def _pass_sql(part: str, match: str, type_count: int) -> str:
+    """The text of a pass of :func:`geo_driven_passes` (its parameters are built per query):
+    with the exact test ``match`` on the geo row, or, when ``match`` is empty, without it and
+    without the geo row."""
+    if match:
+        sql = f"{_WITH_SHAPE}{_BOX} AND {_KEY} AND {part} AND {match}"
+        return sql + (f" AND {type_test(('',) * type_count, [])}" if type_count else "")
+    sql = f"{_BARE}{_BOX} AND {_KEY} AND {part}"
+    return sql + (f" AND {entity_type_test(('',) * type_count, [])}" if type_count else "")
 
 
 def _middle_box(geo: GeoQuery, box: tuple[float, float, float, float]) -> list[float]:
@@ -603,8 +622,8 @@ def near_inner_box(geo: GeoQuery) -> list[float] | None:
     room = (_hav(d) - _hav(hy)) / (math.cos(math.radians(cy)) * math.cos(math.radians(lat_e)))
     hx = math.degrees(2 * math.asin(min(1.0, math.sqrt(max(0.0, room))))) * 0.99
     box = [cx - hx, cx + hx, lat_lo, lat_hi]
-    corners = [(x, y) for x in box[:2] for y in box[2:]]
-    if any(haversine_m(x, y, cx, cy) > geo.max_distance for x, y in corners):
+    # the two corners at each latitude lie at the same distance (dlon enters squared)
+    if any(haversine_m(box[1], y, cx, cy) > geo.max_distance for y in box[2:]):
         return None
     return box
 

@@ -133,8 +133,21 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
             fut.set_exception(value)
 
 
+# decoded ``types`` texts: a city has few distinct type lists and every read decodes one
+_TYPE_LISTS: dict[str, list[str]] = {}
+
+
+def _type_list(text: str) -> list[str]:
+    types = _TYPE_LISTS.get(text)
+    if types is None:
+        types = orjson.loads(text)
+        if len(_TYPE_LISTS) < 4096:
+            _TYPE_LISTS[text] = types
+    return types.copy()  # callers may change the entity they get
+
+
 def row_to_entity(row: tuple[Any, ...]) -> Entity:
-    entity: Entity = {"id": row[0], "type": orjson.loads(row[1])}
+    entity: Entity = {"id": row[0], "type": _type_list(row[1])}
     if row[2]:
         entity["scope"] = orjson.loads(row[2])
     entity["createdAt"] = row[3]
