@@ -112,6 +112,14 @@ def test_multi_typed_entities_match_any_of_their_types(client: TestClient) -> No
             assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Thing:multi"], (kind, query)
     r = client.get(f"{API}?type=Camera&{near}")
     assert r.json() == []
+    # the index holds a box per type: asked for both types, or for none, it still comes once
+    for kind in ("Streetlight,Device", "Device,Streetlight", "(Streetlight|Device)"):
+        r = client.get(f"{API}?type={kind}&{near}&count=true")
+        assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Thing:multi"], kind
+        assert r.headers["NGSILD-Results-Count"] == "1", kind
+    r = client.get(f"{API}?{near}&count=true")
+    assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Thing:multi"]
+    assert r.headers["NGSILD-Results-Count"] == "1"
 
 
 def test_index_driven_areas_agree_with_the_exact_plan(client: TestClient) -> None:

@@ -441,7 +441,9 @@ def test_a_first_pass_without_exact_test_reads_no_geo_row(conn: sqlite3.Connecti
             found = conn.execute(f"SELECT e.id {sql}", params).fetchall()
             if sql is passes[0][0]:
                 assert found == [("e1",)], (georel, geometry)
+        # the R*Tree itself selects tenant and GeoProperty (min_k, column 4) and type (min_t, 6)
         assert all("VIRTUAL TABLE INDEX 2:" in plan for plan in plans)
+        assert all("A4" in plan and "A6" in plan for plan in plans), plans
         assert ("SEARCH g " not in plans[0]) is bare_first, plans[0]
         assert "SEARCH g " in plans[1]
 
@@ -459,8 +461,9 @@ def test_the_rtree_partitions_the_plane(conn: sqlite3.Connection) -> None:
     depth = int.from_bytes(
         conn.execute("SELECT data FROM geo_rtree_node WHERE nodeno = 1").fetchone()[0][:2], "big"
     )
+    dimensions = (len(conn.execute("PRAGMA table_info(geo_rtree)").fetchall()) - 1) // 2
     covered = 0.0
-    for (text,) in conn.execute("SELECT rtreenode(3, data) FROM geo_rtree_node"):
+    for (text,) in conn.execute("SELECT rtreenode(?, data) FROM geo_rtree_node", (dimensions,)):
         boxes = [[float(v) for v in e.split()[1:]] for e in text.strip("{}").split("} {")]
         if any(b[1] - b[0] > 1e-6 for b in boxes):  # child boxes of an inner node, not points
             covered += sum((b[1] - b[0]) * (b[3] - b[2]) for b in boxes)
@@ -491,7 +494,7 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
                 i + 1,
             )
         )
-        boxes.append(((i + 1) << geo.RID_SHIFT, lon, lon, lat, lat, 1, 1.5))
+        boxes.append(((i + 1) << geo.RID_SHIFT, lon, lon, lat, lat, 1, 1.5, 1, 1.5))
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO entities (rid, tenant, id, types, scopes, created_at, modified_at, attrs) "
@@ -499,7 +502,7 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
         [(i + 1, *row) for i, row in enumerate(rows)],
     )
     conn.executemany("INSERT INTO geo_shapes VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL)", shapes)
-    conn.executemany("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?, ?, ?)", boxes)
+    conn.executemany("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", boxes)
     conn.execute("INSERT INTO geo_keys (no, tenant, attr) VALUES (1, '', ?)", (LOC,))
     conn.execute("COMMIT")
     conn.execute("ANALYZE")

@@ -1,11 +1,13 @@
 """Geo-queries on SQLite: an R*Tree of GeoProperty boxes plus an exact test (clause 4.10).
 
-Every GeoProperty instance of every attribute gets one row in ``geo_shapes`` (tenant, entity id,
-attribute IRI, datasetId, the geometry as GeoJSON text, and for a Point its exact x/y) and one
-box in the ``geo_rtree`` R*Tree with the same id. The R*Tree's third dimension is a number for
-the (tenant, GeoProperty) pair (``geo_keys``), so a walk skips other tenants' and attributes'
-boxes, and the id is the entity row's ``rid`` shifted left by :data:`RID_SHIFT` plus the row's
-number within the entity, so a candidate leads to its entity row without its geo row.
+Every GeoProperty instance of every attribute gets, per type of its entity (most entities have
+one), a row in ``geo_shapes`` (tenant, entity id, attribute IRI, datasetId, the geometry as
+GeoJSON text, for a Point its exact x/y, the entity row's ``rid``, the type) and a box in the
+``geo_rtree`` R*Tree with the same id. The R*Tree's third dimension numbers the (tenant,
+GeoProperty) pair (``geo_keys``) and its fourth the entity type (``geo_types``), so a walk
+skips other tenants', attributes' and types' boxes; the id is the entity row's ``rid`` shifted
+left by :data:`RID_SHIFT` plus the row's number within the entity, so a candidate leads to its
+entity row without its geo row.
 
 A geo-query is true for an entity when *some* instance of the queried GeoProperty satisfies
 the georel (entities without it never match, not even ``disjoint``). Two plans:
@@ -59,12 +61,16 @@ from cityhub.store.sqlite.derived import ensure_derived
 
 GEO_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree
-  USING rtree(id, min_x, max_x, min_y, max_y, min_k, max_k);
+  USING rtree(id, min_x, max_x, min_y, max_y, min_k, max_k, min_t, max_t);
 CREATE TABLE IF NOT EXISTS geo_keys (
   no INTEGER PRIMARY KEY,
   tenant TEXT NOT NULL,
   attr TEXT NOT NULL,
   UNIQUE (tenant, attr)
+);
+CREATE TABLE IF NOT EXISTS geo_types (
+  no INTEGER PRIMARY KEY,
+  type TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS geo_shapes (
   id INTEGER PRIMARY KEY,
@@ -89,7 +95,9 @@ CREATE INDEX IF NOT EXISTS geo_shapes_by_entity ON geo_shapes (tenant, entity_id
 #    candidate that needs no exact test is joined to its entity row without reading geo_shapes
 # 5: the key's interval is [k, k + 0.5], not [k, k]: with a zero-width dimension every box has
 #    volume 0 and the R*Tree's insertion heuristics (least volume growth) build a useless tree
-_INDEX_VERSION = "5"
+# 6: a fourth dimension, the entity type's number (``geo_types``): one row per GeoProperty
+#    instance and entity type, so a query for one type among many walks only that type's boxes
+_INDEX_VERSION = "6"
 
 # geo row ids: the entity row's rid shifted left by RID_SHIFT, plus the row's number among the
 # entity's geo rows (below 2**RID_SHIFT); rids must stay below 2**40 (SQLite integers: 63 bits)
@@ -107,7 +115,7 @@ def ensure_geo_index(conn: sqlite3.Connection) -> None:
         "geo_index",
         _INDEX_VERSION,
         GEO_SCHEMA,
-        ("geo_shapes", "geo_rtree", "geo_keys"),
+        ("geo_shapes", "geo_rtree", "geo_keys", "geo_types"),
         rebuild_geo_index,
     )
 
@@ -117,6 +125,7 @@ def rebuild_geo_index(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM geo_rtree")
     conn.execute("DELETE FROM geo_shapes")
     conn.execute("DELETE FROM geo_keys")
+    conn.execute("DELETE FROM geo_types")
     rows = conn.execute("SELECT rid, tenant, id, types, attrs FROM entities")
     for rid, tenant, entity_id, types, attrs in rows:
         _insert_rows(conn, tenant, entity_id, orjson.loads(attrs), (rid, types))
@@ -151,12 +160,6 @@ def _point_xy(value: Any) -> tuple[float, float] | None:
     return x, y
 
 
-def _single_type(types_json: str) -> str | None:
-    """The ``type`` column: the entity's type when it has exactly one, else NULL."""
-    types = orjson.loads(types_json)
-    return types[0] if len(types) == 1 else None
-
-
 def unindex_entity(conn: sqlite3.Connection, tenant: str, entity_id: str) -> None:
     """Remove every geo row of one entity."""
     conn.execute(
@@ -189,14 +192,12 @@ def index_change(conn: sqlite3.Connection, change: Change) -> None:
         unindex_entity(conn, change.tenant, change.entity_id)
     elif change.kind == "entityCreated":
         _insert_rows(conn, change.tenant, change.entity_id, change.after.get("attrs") or {})
-    elif change.before is None or _geo_instances(change.before) != _geo_instances(change.after):
+    elif (
+        change.before is None
+        or _geo_instances(change.before) != _geo_instances(change.after)
+        or change.before["type"] != change.after["type"]  # the rows are per type
+    ):
         index_entity(conn, change.tenant, change.after)
-    elif change.before["type"] != change.after["type"]:
-        types = change.after["type"]
-        conn.execute(
-            "UPDATE geo_shapes SET type = ? WHERE tenant = ? AND entity_id = ?",
-            (types[0] if len(types) == 1 else None, change.tenant, change.entity_id),
-        )
 
 
 def _insert_rows(
@@ -206,10 +207,11 @@ def _insert_rows(
     attrs: dict[str, Any],
     row: tuple[int, str] | None = None,
 ) -> None:
-    """Index the GeoProperty instances of ``attrs``; ``row`` is the entity row's (rid, types),
-    read from ``entities`` (in this transaction) when not given. Callers remove the entity's
-    old rows first: the rows are numbered from 0 in the entity's id range."""
-    link: tuple[int, str | None] | None = None
+    """Index the GeoProperty instances of ``attrs``, one row per instance and entity type;
+    ``row`` is the entity row's (rid, types), read from ``entities`` (in this transaction) when
+    not given. Callers remove the entity's old rows first: the rows are numbered from 0 in the
+    entity's id range."""
+    link: tuple[int, list[tuple[str, int]]] | None = None
     number = 0
     for attr, instances in attrs.items():
         if not isinstance(instances, list):
@@ -242,52 +244,79 @@ def _insert_rows(
                     if found is None:  # no entity row: nothing a query could join
                         return
                     row = (found[0], found[1])
-                link = (row[0], _single_type(row[1]))
+                types = orjson.loads(row[1])
+                link = (row[0], [(t, _number(conn, "geo_types", type=t)) for t in types])
             if key is None:
-                key = _key_number(conn, tenant, attr)
-            if number >= _MAX_ROWS_PER_ENTITY:
-                raise BadRequestData(
-                    f"entity {entity_id} has more than {_MAX_ROWS_PER_ENTITY - 1} GeoProperty "
-                    "instances, more than the geo index holds per entity"
+                key = _number(conn, "geo_keys", tenant=tenant, attr=attr)
+            geometry = orjson.dumps(value).decode()
+            for entity_type, type_number in link[1]:
+                if number >= _MAX_ROWS_PER_ENTITY:
+                    raise BadRequestData(
+                        f"entity {entity_id} has more than {_MAX_ROWS_PER_ENTITY - 1} "
+                        "GeoProperty instances times types, more than the geo index holds"
+                    )
+                row_id = link[0] << RID_SHIFT | number
+                number += 1
+                conn.execute(
+                    "INSERT INTO geo_shapes (id, tenant, entity_id, attr, dataset_id, geometry, "
+                    "x, y, entity_rid, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row_id,
+                        tenant,
+                        entity_id,
+                        attr,
+                        inst.get("datasetId"),
+                        geometry,
+                        x,
+                        y,
+                        link[0],
+                        entity_type,
+                    ),
                 )
-            row_id = link[0] << RID_SHIFT | number
-            number += 1
-            conn.execute(
-                "INSERT INTO geo_shapes (id, tenant, entity_id, attr, dataset_id, geometry, x, y, "
-                "entity_rid, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row_id,
-                    tenant,
-                    entity_id,
-                    attr,
-                    inst.get("datasetId"),
-                    orjson.dumps(value).decode(),
-                    x,
-                    y,
-                    *link,
-                ),
-            )
-            conn.execute(
-                "INSERT INTO geo_rtree (id, min_x, max_x, min_y, max_y, min_k, max_k) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row_id, min_x, max_x, min_y, max_y, key, key + _KEY_WIDTH),
-            )
+                conn.execute(
+                    "INSERT INTO geo_rtree (id, min_x, max_x, min_y, max_y, min_k, max_k, "
+                    "min_t, max_t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row_id,
+                        min_x,
+                        max_x,
+                        min_y,
+                        max_y,
+                        key,
+                        key + _KEY_WIDTH,
+                        type_number,
+                        type_number + _KEY_WIDTH,
+                    ),
+                )
 
 
-def _key_number(conn: sqlite3.Connection, tenant: str, attr: str) -> int:
-    """The number of (tenant, GeoProperty) in ``geo_keys``, added when new (from 1: 0 and
-    NULL never name a key). Numbers are exact in the R*Tree's 32-bit floats up to 2**24."""
-    found = conn.execute(
-        "SELECT no FROM geo_keys WHERE tenant = ? AND attr = ?", (tenant, attr)
-    ).fetchone()
+_NUMBERED = {
+    "geo_keys": (
+        "SELECT no FROM geo_keys WHERE tenant = ? AND attr = ?",
+        "INSERT INTO geo_keys (tenant, attr) VALUES (?, ?)",
+        "(tenant, GeoProperty) pairs",
+    ),
+    "geo_types": (
+        "SELECT no FROM geo_types WHERE type = ?",
+        "INSERT INTO geo_types (type) VALUES (?)",
+        "entity types",
+    ),
+}
+
+
+def _number(conn: sqlite3.Connection, table: str, **names: str) -> int:
+    """The number ``geo_keys`` gives a (tenant, GeoProperty) pair or ``geo_types`` an entity
+    type, added when new (from 1: 0 and NULL never name one). Numbers are exact in the
+    R*Tree's 32-bit floats up to 2**24."""
+    select, insert, what = _NUMBERED[table]
+    values = tuple(names.values())
+    found = conn.execute(select, values).fetchone()
     if found is not None:
         return int(found[0])
-    number = conn.execute(
-        "INSERT INTO geo_keys (tenant, attr) VALUES (?, ?)", (tenant, attr)
-    ).lastrowid
+    number = conn.execute(insert, values).lastrowid
     assert number is not None
     if number >= 1 << 24:
-        raise BadRequestData("too many distinct GeoProperty names across tenants for the geo index")
+        raise BadRequestData(f"the geo index holds at most {(1 << 24) - 1} distinct {what}")
     return int(number)
 
 
@@ -521,7 +550,8 @@ def geo_driven_passes(
     When every geometry whose box lies in the central box matches (``near`` a Point: the box
     inside the circle; ``within``/``intersects`` an area: a square inside the area), the first
     pass reads no geo row at all: the R*Tree's key dimension selects tenant and GeoProperty,
-    the row id leads to the entity row, and ``types`` are tested on that row.
+    its type dimension the entity types, and the row id leads to the entity row. An entity of
+    several types has a box per type, so it can come more than once (callers keep the first).
 
     Args:
         geo: the query, ``geoproperty`` already an IRI.
@@ -552,14 +582,8 @@ def geo_driven_passes(
     passes = []
     for part, tested in ((inside, tested_first), (f"NOT ({inside})", True)):
         params: list[Any] = [*head, *central]
-        if tested:
-            match = _match_sql(geo, params)
-            if types:
-                type_test(types, params)
-        else:
-            match = ""
-            if types:
-                entity_type_test(types, params)
+        match = _match_sql(geo, params) if tested else ""
+        params.extend(types)
         passes.append((_pass_sql(part, match, len(types)), params))
     return passes
 
@@ -568,12 +592,18 @@ def geo_driven_passes(
 def _pass_sql(part: str, match: str, type_count: int) -> str:
     """The text of a pass of :func:`geo_driven_passes` (its parameters are built per query):
     with the exact test ``match`` on the geo row, or, when ``match`` is empty, without it and
-    without the geo row."""
+    without the geo row; the R*Tree's type dimension restricted to ``type_count`` types."""
+    sql = f"{_WITH_SHAPE if match else _BARE}{_BOX} AND {_KEY} AND {part}"
     if match:
-        sql = f"{_WITH_SHAPE}{_BOX} AND {_KEY} AND {part} AND {match}"
-        return sql + (f" AND {type_test(('',) * type_count, [])}" if type_count else "")
-    sql = f"{_BARE}{_BOX} AND {_KEY} AND {part}"
-    return sql + (f" AND {entity_type_test(('',) * type_count, [])}" if type_count else "")
+        sql += f" AND {match}"
+    return sql + (f" AND {_types_sql(type_count)}" if type_count else "")
+
+
+@lru_cache(maxsize=16)
+def _types_sql(type_count: int) -> str:
+    """The type dimension holds one of ``type_count`` type IRIs (the R*Tree walks each)."""
+    marks = ",".join("?" * type_count)
+    return f"r.min_t IN (SELECT no FROM geo_types WHERE type IN ({marks}))"
 
 
 def _middle_box(geo: GeoQuery, box: tuple[float, float, float, float]) -> list[float]:
@@ -656,31 +686,6 @@ def safe_box(geo: GeoQuery) -> tuple[float, float, float, float] | None:
     return centre.x - best, centre.x + best, centre.y - best, centre.y + best
 
 
-def type_test(types: tuple[str, ...] | list[str], params: list[Any]) -> str:
-    """On the geo row ``g``: its entity has one of ``types``. The row's ``type`` decides for
-    entities of one type; those of several types are looked up in ``entity_types``."""
-    marks = ",".join("?" * len(types))
-    params.extend(types)
-    params.extend(types)
-    return (
-        f"(g.type IN ({marks}) OR (g.type IS NULL AND EXISTS (SELECT 1 FROM entity_types t "
-        f"WHERE t.tenant = g.tenant AND t.id = g.entity_id AND t.type IN ({marks}))))"
-    )
-
-
-def entity_type_test(types: tuple[str, ...] | list[str], params: list[Any]) -> str:
-    """On the entity row ``e``: it has one of ``types``. Its ``types`` column (the JSON list
-    the store writes with orjson) decides for entities of one type; those of several types
-    (the list has a ``","`` between two names) are looked up in ``entity_types``."""
-    marks = ",".join("?" * len(types))
-    params.extend(orjson.dumps([t]).decode() for t in types)
-    params.extend(types)
-    return (
-        f"(e.types IN ({marks}) OR (instr(e.types, '\",\"') > 0 AND EXISTS (SELECT 1 FROM "
-        f"entity_types t WHERE t.tenant = e.tenant AND t.id = e.id AND t.type IN ({marks}))))"
-    )
-
-
 def geo_candidates(
     geo: GeoQuery, tenant: str, params: list[Any], types: tuple[str, ...] | list[str] = ()
 ) -> str | None:
@@ -691,5 +696,6 @@ def geo_candidates(
     params.extend([*box, tenant, geo.geoproperty])
     sql = f"{_WITH_SHAPE}{_BOX} AND {_KEY} AND {_match_sql(geo, params)}"
     if types:
-        sql += f" AND {type_test(types, params)}"
+        params.extend(types)
+        sql += f" AND {_types_sql(len(types))}"
     return sql
