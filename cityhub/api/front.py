@@ -47,12 +47,16 @@ KNOWN_PARAMETERS = frozenset(
 def unknown_parameters(query_string: bytes) -> list[str]:
     """The parameter names of a query string the NGSI-LD API does not define (names only:
     values, such as a district's coordinates, are not decoded here)."""
-    names = {
-        unquote_plus(pair.split(b"=", 1)[0].decode("latin-1"))
-        for pair in query_string.split(b"&")
-        if pair
-    }
-    return sorted(names - KNOWN_PARAMETERS)
+    unknown = []
+    for pair in query_string.split(b"&"):
+        name = pair.partition(b"=")[0].decode("latin-1")
+        if name not in KNOWN_PARAMETERS and pair:
+            if "%" in name or "+" in name:
+                name = unquote_plus(name)
+                if name in KNOWN_PARAMETERS:
+                    continue
+            unknown.append(name)
+    return sorted(set(unknown))
 
 
 class ApiFront:

@@ -43,6 +43,29 @@ def test_unknown_url_parameters_are_named_in_the_error(tmp_path: Path) -> None:
         assert client.get("/health", params={"anything": "1"}).status_code == 200
 
 
+def test_unknown_parameter_names_are_found_as_by_decoding_every_name() -> None:
+    """unknown_parameters decodes only names with ``%`` or ``+``; the answer must be that of
+    decoding every name (``unquote_plus`` of the raw name read as latin-1), for escaped known
+    names, blank names, bare ``=``, non-ASCII bytes and random mixtures."""
+    import random
+    from urllib.parse import unquote_plus
+
+    from cityhub.api.front import KNOWN_PARAMETERS, unknown_parameters
+
+    def by_decoding(query: bytes) -> list[str]:
+        names = {
+            unquote_plus(p.split(b"=", 1)[0].decode("latin-1")) for p in query.split(b"&") if p
+        }
+        return sorted(names - KNOWN_PARAMETERS)
+
+    parts = [b"type", b"ty%70e", b"q", b"x", b"a+b", b"=", b"&", b"limit", b"%", b"l+imit"]
+    parts += [b"georel", b"=v", b"\xc3\xa9", b"%2B"]
+    rng = random.Random(3)
+    queries = [b"".join(rng.choice(parts) for _ in range(rng.randrange(8))) for _ in range(2000)]
+    for query in [b"", b"&&", b"ty%70e=1&x=2&x=3", *queries]:
+        assert unknown_parameters(query) == by_decoding(query), query
+
+
 def test_routing_errors_are_problem_details(tmp_path: Path) -> None:
     with make_client(tmp_path) as client:
         _problem(client.get(f"{API}/nowhere"), 404, "ResourceNotFound")

@@ -213,6 +213,7 @@ def expand_geo(geo: GeoQuery, expand: Callable[[str], str]) -> GeoQuery:
     )
 
 
+@lru_cache(maxsize=256)  # a city's queries use a handful of georel texts
 def _parse_georel(text: str) -> tuple[str, float | None, float | None]:
     parts = [p.strip() for p in text.strip().split(";")]
     rel = parts[0]
