@@ -100,3 +100,14 @@ def test_only_settings_reads_the_environment() -> None:
             continue
         text = f.read_text()
         assert "os.environ" not in text and "getenv" not in text, f
+
+
+def test_backends_do_not_import_each_other() -> None:
+    """What both backends share (protocols, OutboxRow, Change) lives in store/base.py."""
+    for own, other in (
+        ("store/postgres", "cityhub.store.sqlite"),
+        ("store/sqlite", "cityhub.store.postgres"),
+    ):
+        for f in _files(own):
+            bad = _banned(f, {other})
+            assert not bad, f"{f.relative_to(PKG)} imports {bad}"

@@ -61,8 +61,8 @@ from cityhub.notify.senders import (
     SchemeSender,
     Sender,
 )
-from cityhub.store.base import Change, OutboxQueue
-from cityhub.store.sqlite.outbox import OutboxRow, SqliteOutboxQueue
+from cityhub.store.base import Change, OutboxQueue, OutboxRow
+from cityhub.store.sqlite.outbox import SqliteOutboxQueue
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
 from cityhub.subscriptions import SubscriptionStore, context_url

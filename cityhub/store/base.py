@@ -121,12 +121,24 @@ class Store(Protocol):
         """How many entities of the tenant have this type."""
 
 
+@dataclass(frozen=True)
+class OutboxRow:
+    """A queued notification as a backend's outbox hands it to the dispatcher."""
+
+    id: int
+    tenant: str
+    subscription_id: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: str
+
+
 class OutboxQueue(Protocol):
     """The delivery side of a store's notification outbox (DESIGN.md decision 4): claimed rows
     are leased, so that each attempt of a notification is made by one dispatcher only."""
 
-    async def claim(self, now: float, limit: int, lease: float) -> list[Any]:
-        """Up to ``limit`` rows due at ``now`` (``OutboxRow``), leased for ``lease`` seconds."""
+    async def claim(self, now: float, limit: int, lease: float) -> list[OutboxRow]:
+        """Up to ``limit`` rows due at ``now``, leased for ``lease`` seconds."""
 
     async def ack(self, row_id: int) -> None:
         """The notification was delivered: remove it."""

@@ -21,14 +21,14 @@ from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import normalize_time, null_instance
 from cityhub.store.base import Change
-from cityhub.store.postgres.bridge import SyncConnection
-from cityhub.store.sqlite.history import (
+from cityhub.store.instances import (
     by_dataset,
     new_instance_id,
     observed_time,
     strip_system,
     value_number,
 )
+from cityhub.store.postgres.bridge import SyncConnection
 
 _INSERT = (
     "INSERT INTO attribute_instances (tenant, entity_id, attr, dataset_id, instance_id, "

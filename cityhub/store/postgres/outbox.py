@@ -28,11 +28,11 @@ from typing import Any
 import orjson
 
 from cityhub.ngsild.datetime import format_datetime
+from cityhub.store.base import OutboxRow
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres.bridge import SyncConnection
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import PostgresStore
-from cityhub.store.sqlite.outbox import OutboxRow
 
 # ---- in the write transaction (the service layer's tx hook calls these) ----------------------
 

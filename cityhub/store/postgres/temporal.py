@@ -25,6 +25,7 @@ from cityhub.ngsild.datetime import format_datetime, now_iso
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
 from cityhub.store.base import EntityQuery, Transaction
+from cityhub.store.instances import by_dataset, strip_system, value_number
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres import retention, temporal_sql
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
@@ -36,7 +37,6 @@ from cityhub.store.postgres.store import (
     order_clause,
     where_clause,
 )
-from cityhub.store.sqlite.history import by_dataset, strip_system, value_number
 from cityhub.store.temporal import AggregatedEntity, Head, History, RetentionPolicy, TemporalEntity
 
 R = TypeVar("R")

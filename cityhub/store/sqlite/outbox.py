@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 
 from cityhub.ngsild.datetime import format_datetime
+from cityhub.store.base import OutboxRow
 from cityhub.store.sqlite.store import SqliteStore, in_transaction
 
 OUTBOX_SCHEMA: Final = """
@@ -72,16 +72,6 @@ BEGIN UPDATE notify_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS notify_sub_delete AFTER DELETE ON subscriptions
 BEGIN UPDATE notify_version SET version = version + 1; END;
 """
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    id: int
-    tenant: str
-    subscription_id: str
-    payload: dict[str, Any]
-    attempts: int
-    created_at: str
 
 
 def new_notification_id() -> str:

@@ -26,16 +26,14 @@ from cityhub.ngsild.duration import END_OF_TIME
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
 from cityhub.store.base import EntityQuery, Transaction
+from cityhub.store.instances import by_dataset, strip_system, value_number
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import retention, temporal_sql
 from cityhub.store.sqlite.history import (
     add_missing_heads,
-    by_dataset,
     migrate,
     recording_off,
-    strip_system,
     upsert_instance,
-    value_number,
     write_head,
 )
 from cityhub.store.sqlite.store import SqliteStore, SqliteTransaction, order_clause, where_clause
