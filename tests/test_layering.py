@@ -59,7 +59,7 @@ def test_store_knows_no_http() -> None:
 
 
 #: the service layer (DESIGN.md "Layers"): above the store, below delivery
-SERVICES = ("notify", "ingest", "temporal", "analytics", "export", "sim", "demo")
+SERVICES = ("notify", "ingest", "temporal", "analytics", "export", "sim", "demo", "airquality")
 SERVICE_MODULES = ("subscriptions.py", "provision.py", "contexts.py", "linked.py")
 
 
