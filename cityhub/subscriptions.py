@@ -8,7 +8,6 @@ Notification delivery is not here: it reads the stored documents (``@context``,
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -17,7 +16,7 @@ from cityhub.contexts import ContextService
 from cityhub.errors import ResourceNotFound
 from cityhub.ngsild.context import CORE_CONTEXT_URL
 from cityhub.ngsild.datetime import now_iso
-from cityhub.ngsild.subscription import Subscription, merge_subscription
+from cityhub.ngsild.subscription import Subscription, merge_subscription, new_subscription_id
 
 Document = dict[str, Any]
 
@@ -50,11 +49,6 @@ class SubscriptionStore(Protocol):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def new_subscription_id() -> str:
-    """A fresh id, ``urn:ngsi-ld:Subscription:<uuid4>`` (clause 5.8.1: the system assigns one)."""
-    return f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
 
 
 def _is_url(context_value: Any) -> bool:
@@ -146,7 +140,6 @@ __all__ = [
     "SubscriptionStore",
     "context_url",
     "create_subscription",
-    "new_subscription_id",
     "now",
     "update_subscription",
 ]

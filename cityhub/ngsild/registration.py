@@ -32,6 +32,7 @@ from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import GeoQuery, matches, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import check_scope_pattern, parse_scope_q
+from cityhub.ngsild.subscription import new_subscription_id
 
 REGISTRATION_TYPE: Final = "ContextSourceRegistration"
 SUBSCRIPTION_TYPE: Final = "Subscription"
@@ -76,10 +77,6 @@ _DURATION = re.compile(
 
 def new_registration_id() -> str:
     return f"urn:ngsi-ld:ContextSourceRegistration:{uuid.uuid4()}"
-
-
-def new_subscription_id() -> str:
-    return f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
 
 
 # ---- shared member checks -------------------------------------------------------------------

@@ -19,6 +19,7 @@ read-only ``status`` derived (clause 5.2.12: ``expired`` once ``expiresAt`` has 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
@@ -71,6 +72,12 @@ _LANG = re.compile(r"^[A-Za-z0-9\-*,;=. ]+$")
 _TIMERELS = frozenset({"before", "after", "between"})
 
 Checker = Callable[[Any, TermMap], Any]
+
+
+def new_subscription_id() -> str:
+    """A fresh id, ``urn:ngsi-ld:Subscription:<uuid4>`` (clauses 5.8.1 and 5.11.2: the broker
+    assigns one when the client gives none); entity and registration subscriptions share it."""
+    return f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
 
 
 # ---- members -----------------------------------------------------------------------------
@@ -596,6 +603,7 @@ __all__ = [
     "expand_subscription",
     "map_type_selection",
     "merge_subscription",
+    "new_subscription_id",
     "render_subscription",
     "subscription_status",
 ]

@@ -1,0 +1,41 @@
+"""One validator per NGSI-LD concept (issue 15): each is defined in one module of the package,
+and entity subscriptions and registration subscriptions both call it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cityhub.ngsild import registration as reg
+from cityhub.ngsild.context import build_term_map
+from cityhub.ngsild.subscription import new_subscription_id
+
+PKG = Path(__file__).parent.parent.parent / "cityhub"
+TERMS = build_term_map(None, {})
+
+
+def _defining(definition: str) -> list[str]:
+    return [str(f.relative_to(PKG)) for f in PKG.rglob("*.py") if definition in f.read_text()]
+
+
+@pytest.mark.parametrize("definition", ["def new_subscription_id("])
+def test_defined_once(definition: str) -> None:
+    assert len(_defining(definition)) == 1, _defining(definition)
+
+
+# 5.8.1 / 5.11.2: the broker assigns "urn:ngsi-ld:Subscription:<uuid>" when the body has no id,
+# for entity and registration subscriptions alike
+def test_generated_subscription_ids() -> None:
+    shape = re.compile(r"urn:ngsi-ld:Subscription:[0-9a-f-]{36}")
+    assert shape.fullmatch(new_subscription_id())
+    assert new_subscription_id() != new_subscription_id()
+    body = {
+        "type": "Subscription",
+        "entities": [{"type": "Building"}],
+        "notification": {"endpoint": {"uri": "http://localhost:1111/notify"}},
+    }
+    doc = reg.expand_csource_subscription(body, TERMS, datetime(2026, 1, 1, tzinfo=UTC))
+    assert shape.fullmatch(doc["id"])
