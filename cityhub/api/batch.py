@@ -30,6 +30,7 @@ from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
+from cityhub.ngsild.regex import compile_pattern
 from cityhub.provision import BatchItem, BatchResult
 from cityhub.store.base import EntityQuery
 
@@ -150,13 +151,13 @@ def _query_from_body(body: Any, terms: TermMap, request: Request) -> tuple[Entit
     types: list[str] = []
     type_query: Any = None
     id_pattern = None
-    for sel in body.get("entities") or []:
+    for pos, sel in enumerate(body.get("entities") or []):
         if not isinstance(sel, dict):
             raise BadRequestData("entities must be an array of EntitySelector objects")
         if "id" in sel:
             ids.append(check_uri(sel["id"], "entities[].id"))
         if "idPattern" in sel:
-            id_pattern = str(sel["idPattern"])
+            id_pattern = compile_pattern(sel["idPattern"], f"entities[{pos}].idPattern").pattern
         if "type" in sel:
             raw = sel["type"]
             if not isinstance(raw, str):

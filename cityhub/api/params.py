@@ -20,6 +20,7 @@ from cityhub.ngsild.query.geo import GeoQuery, expand_geo, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
+from cityhub.ngsild.regex import compile_pattern
 from cityhub.ngsild.render import Projection
 from cityhub.settings import Settings
 from cityhub.store.base import EntityQuery, OrderItem
@@ -222,10 +223,7 @@ def entity_query_of(
     ids = tuple(check_uri(i, "id") for i in split_list(params.get("id")))
     id_pattern = params.get("idPattern")
     if id_pattern is not None:
-        try:
-            re.compile(id_pattern)
-        except re.error as exc:
-            raise BadRequestData(f"idPattern is not a valid regular expression: {exc}") from exc
+        compile_pattern(id_pattern, "idPattern")
     types, type_query = type_selection(params.get("type"), terms)
     attrs = attrs_of(params, terms) or []
     q = params.get("q")

@@ -25,13 +25,13 @@ A registration matches when
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import unquote
 
+from cityhub.ngsild import regex
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
@@ -133,13 +133,6 @@ def prepare(doc: Document, fallback: Callable[[str], str]) -> CsourceSelector:
     )
 
 
-def _search(pattern: str, text: str) -> bool:
-    try:
-        return re.search(pattern, text) is not None
-    except (re.error, RecursionError, OverflowError):
-        return False
-
-
 def _entity_overlaps(wanted: Document, held: Document) -> bool:
     """Whether a subscription's EntityInfo and a registration's can name one entity."""
     if wanted["type"] != held["type"]:
@@ -148,9 +141,9 @@ def _entity_overlaps(wanted: Document, held: Document) -> bool:
     if wanted_id is not None and held_id is not None:
         return bool(wanted_id == held_id)
     if wanted_id is not None and "idPattern" in held:
-        return _search(held["idPattern"], wanted_id)
+        return regex.search(held["idPattern"], wanted_id)
     if held_id is not None and "idPattern" in wanted:
-        return _search(wanted["idPattern"], held_id)
+        return regex.search(wanted["idPattern"], held_id)
     return True
 
 

@@ -23,6 +23,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from cityhub.errors import BadRequestData
+from cityhub.ngsild import regex
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.datetime import parse_datetime
 from cityhub.ngsild.entity import expand_name
@@ -95,12 +96,9 @@ def _names(value: Any, terms: TermMap, what: str) -> list[str]:
 
 
 def check_regex(value: Any, what: str) -> str:
-    """A regular expression (idPattern), compiled once to check it."""
+    """A regular expression (idPattern), checked (``cityhub.ngsild.regex``: RE2, linear)."""
     text = _string(value, what)
-    try:
-        re.compile(text)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise BadRequestData(f"{what} is not a valid regular expression: {exc}") from exc
+    regex.compile_pattern(text, what)
     return text
 
 
@@ -303,7 +301,7 @@ def _covers(info: dict[str, Any], other: dict[str, Any]) -> bool:
         if "id" in entity:
             if entity["id"] in ids:
                 return True
-        elif "idPattern" not in entity or any(re.search(entity["idPattern"], i) for i in ids):
+        elif "idPattern" not in entity or any(regex.search(entity["idPattern"], i) for i in ids):
             return True
     return False
 
@@ -515,10 +513,10 @@ def _entity_matches(entity: dict[str, Any], query: RegistrationQuery) -> bool:
         if eid is not None:
             if eid not in query.ids:
                 return False
-        elif pattern is not None and not any(re.search(pattern, i) for i in query.ids):
+        elif pattern is not None and not any(regex.search(pattern, i) for i in query.ids):
             return False
     if query.id_pattern is not None and eid is not None:
-        return re.search(query.id_pattern, eid) is not None
+        return regex.search(query.id_pattern, eid)
     return True
 
 
@@ -572,7 +570,7 @@ def _scalar_matches(op: str, actual: Any, wanted: qast.Scalar) -> bool:
         if not isinstance(actual, str):
             return op == "!="
         if op in ("~=", "!~="):
-            found = re.search(str(wanted), actual) is not None
+            found = regex.search(str(wanted), actual)
             return found == (op == "~=")
         left_s = (
             qast.canonical_datetime(actual) if isinstance(wanted, qast.DateTimeValue) else actual

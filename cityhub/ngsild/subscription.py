@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from cityhub.errors import BadRequestData
+from cityhub.ngsild import regex
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.datetime import check_datetime, parse_datetime
 from cityhub.ngsild.names import check_expanded, check_name, check_uri
@@ -141,12 +142,7 @@ def _entity_selector(value: Any, terms: TermMap, where: str) -> dict[str, Any]:
         out["id"] = check_uri(value["id"], f"{where}.id")
     if "idPattern" in value:
         pattern = _string(value["idPattern"], f"{where}.idPattern")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise BadRequestData(
-                f"{where}.idPattern is not a valid regular expression: {exc}"
-            ) from exc
+        regex.compile_pattern(pattern, f"{where}.idPattern")
         out["idPattern"] = pattern
     out["type"] = map_type_selection(raw_type, terms.expand)
     return out

@@ -23,7 +23,6 @@ Throttling needs the time of the previous notification and lives with the outbox
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from cityhub.ngsild.query.geo import DEFAULT_GEOPROPERTY, GeoQuery, matches, par
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
+from cityhub.ngsild.regex import Pattern, compile_pattern
 from cityhub.ngsild.subscription import DEFAULT_TRIGGERS, subscription_status
 from cityhub.store.base import Change
 from cityhub.store.sqlite import compile as qcompile
@@ -95,7 +95,7 @@ def _core() -> TermMap:
 @dataclass(frozen=True)
 class Selector:
     id: str | None
-    id_pattern: re.Pattern[str] | None
+    id_pattern: Pattern | None
     types: Node | None
 
 
@@ -135,7 +135,7 @@ def prepare(tenant: str, doc: Document, term_maps: TermMaps) -> Prepared:
     selectors = tuple(
         Selector(
             e.get("id"),
-            re.compile(e["idPattern"]) if e.get("idPattern") else None,
+            compile_pattern(e["idPattern"], "idPattern") if e.get("idPattern") else None,
             _type_node(e["type"]) if e.get("type") else None,
         )
         for e in doc.get("entities") or ()

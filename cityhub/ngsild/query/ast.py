@@ -151,6 +151,13 @@ def expand_q(node: Node, expand: Callable[[str], str]) -> Node:
     return node
 
 
+def has_pattern(node: Node | None) -> bool:
+    """Whether a q tree holds a ``~=`` or ``!~=`` term (a caller's regular expression)."""
+    if isinstance(node, And | Or):
+        return any(has_pattern(item) for item in node.items)
+    return isinstance(node, Comparison) and node.op in ("~=", "!~=")
+
+
 def expand_types(node: Node, expand: Callable[[str], str]) -> Node:
     """A copy of a type query tree with every type name expanded through ``expand``."""
     if isinstance(node, And | Or):
@@ -226,4 +233,5 @@ __all__ = [
     "canonical_datetime",
     "expand_q",
     "expand_types",
+    "has_pattern",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 
+from cityhub.ngsild import regex
 from cityhub.ngsild.query._syntax import Cursor, parse_logical, short
 from cityhub.ngsild.query.ast import (
     AttrPath,
@@ -275,12 +276,9 @@ def _regex(cursor: Cursor) -> str:
         pattern = _bare_regex(cursor)
     if not pattern:
         raise cursor.unexpected("a regular expression")
-    try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError, ValueError) as exc:
-        raise cursor.error(
-            f"invalid regular expression {short(pattern)}", start, hint=str(exc)
-        ) from None
+    why = regex.problem(pattern)
+    if why is not None:
+        raise cursor.error(f"invalid regular expression {short(pattern)}", start, hint=why)
     return pattern
 
 

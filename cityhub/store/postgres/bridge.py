@@ -69,6 +69,12 @@ def refused_data() -> Iterator[None]:
     expression it cannot compile, a number out of range) are bad request data, not 500s."""
     try:
         yield
+    except asyncpg.InvalidRegularExpressionError as exc:
+        raise BadRequestData(
+            f"a regular expression of this request (idPattern, ~= in q) is RE2 syntax that "
+            f"PostgreSQL cannot run ({exc}): \\p classes, flags after the start of the "
+            "pattern and repetition counts over 255 have no PostgreSQL counterpart"
+        ) from exc
     except asyncpg.DataError as exc:
         raise BadRequestData(f"the database refused a value of this request: {exc}") from exc
 

@@ -18,18 +18,18 @@ Casts sit inside ``CASE`` so that a value of another JSON type is never cast (Po
 not promise to evaluate ``AND`` left to right). Text compares byte-wise (``COLLATE "C"``), as
 SQLite does; date-times compare as instants (``ngsild_datetime``, migration 1).
 
-Regular expressions (``~=``, and the idPattern of a query) run as PostgreSQL regular
-expressions (POSIX ARE): the common syntax (classes, ``\\d``, ``\\w``, anchors, alternation,
-``(?i)`` at the start, lookahead) means the same; Python-only forms such as ``(?P<name>...)`` are
-refused with 400 when the query runs.
+Regular expressions (``~=``, and the idPattern of a query) are checked with RE2 when they come
+in (``cityhub.ngsild.regex``) and run as PostgreSQL regular expressions (POSIX ARE), rewritten
+by ``cityhub.store.postgres.regex`` so that they match what RE2 matches; what PostgreSQL cannot
+run (``\\pL``, flags inside the pattern) is refused with 400 when the query runs.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from cityhub.errors import BadRequestData
+from cityhub.ngsild import regex
 from cityhub.ngsild.query.ast import (
     MEMBER_NAMES,
     And,
@@ -49,6 +49,7 @@ from cityhub.ngsild.query.ast import (
 )
 from cityhub.ngsild.query.scope import check_scope_pattern
 from cityhub.store.postgres.params import Params
+from cityhub.store.postgres.regex import to_postgres
 
 _NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
 #: Entity members q may compare at the top level, and the column holding each.
@@ -136,7 +137,7 @@ def _scope(node: Node, params: Params, alias: str) -> str:
             f" OR starts_with(q_s.s, {params.add(prefix + '/')}))"
         )
     tail = "(?:/.*)?" if levels[-1] == "#" else ""
-    body = "".join("/[^/]+" if lv == "+" else "/" + re.escape(lv) for lv in levels if lv != "#")
+    body = "".join("/[^/]+" if lv == "+" else "/" + regex.escape(lv) for lv in levels if lv != "#")
     return each + f" WHERE q_s.s ~ {params.add(f'^{body}{tail}$')})"
 
 
@@ -234,7 +235,7 @@ def _apply(node: Comparison, params: Params, candidates: Fragment, exists: Fragm
     rows = candidates(params)
     if op in ("~=", "!~="):
         assert isinstance(node.value, str)
-        pattern = params.add(str(node.value))
+        pattern = params.add(to_postgres(str(node.value)))
         test = f"(CASE WHEN q_c.jt = 'string' THEN (q_c.av #>> '{{}}') ~ {pattern} ELSE FALSE END)"
     else:
         assert node.value is not None
@@ -316,10 +317,7 @@ def _check_value(node: Comparison) -> None:
     if op in ("~=", "!~="):
         if not isinstance(value, str):
             raise BadRequestData(f"q: {op} needs a regular expression")
-        try:
-            re.compile(value)
-        except (re.error, RecursionError, OverflowError, ValueError) as exc:
-            raise BadRequestData(f"q: invalid regular expression {value!r}") from exc
+        regex.compile_pattern(value, f"q ({op})")
         return
     if op not in ("==", "!=", *_SQL_OPS):
         raise BadRequestData(f"q: unknown operator {op!r}")

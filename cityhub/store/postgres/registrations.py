@@ -34,6 +34,7 @@ from cityhub.store.base import CsourceHooks
 from cityhub.store.postgres import outbox
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.params import Params
+from cityhub.store.postgres.regex import to_postgres
 from cityhub.store.postgres.store import PostgresStore
 
 Document = dict[str, Any]
@@ -112,7 +113,7 @@ def registration_where(tenant: str, query: RegistrationQuery, now: str, params: 
         )
     if query.id_pattern is not None:
         entity_tests.append(
-            f"(e.entity_id IS NULL OR e.entity_id ~ {params.add(query.id_pattern)})"
+            f"(e.entity_id IS NULL OR e.entity_id ~ {params.add(to_postgres(query.id_pattern))})"
         )
     info_tests: list[str] = []
     if entity_tests:
@@ -152,7 +153,7 @@ def _index(conn: SyncConnection, tenant: str, doc: Document) -> None:
         conn.executemany(
             "INSERT INTO csource_registration_entities VALUES ($1, $2, $3, $4, $5, $6)",
             [
-                (tenant, doc["id"], info, e["type"], e.get("id"), e.get("idPattern"))
+                (tenant, doc["id"], info, e["type"], e.get("id"), _pg_pattern(e.get("idPattern")))
                 for e in entities or ()
             ],
         )
@@ -160,6 +161,11 @@ def _index(conn: SyncConnection, tenant: str, doc: Document) -> None:
             "INSERT INTO csource_registration_attrs VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             [(tenant, doc["id"], info, n) for n in names or ()],
         )
+
+
+def _pg_pattern(pattern: str | None) -> str | None:
+    """A registration's idPattern as the side table keeps it: in PostgreSQL's syntax."""
+    return None if pattern is None else to_postgres(pattern)
 
 
 def _check_proxied(conn: SyncConnection, tenant: str, doc: Document) -> None:

@@ -18,21 +18,23 @@ statement filters on it (``docs/deploying.md`` explains the choice).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
 
-from cityhub.errors import AlreadyExists
+from cityhub.errors import AlreadyExists, TooComplexQuery
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
+from cityhub.ngsild.query.ast import has_pattern
 from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres import geo
 from cityhub.store.postgres.bridge import SyncConnection, refused_data, rowcount, run_sync
 from cityhub.store.postgres.migrate import migrate
 from cityhub.store.postgres.params import Params
+from cityhub.store.postgres.regex import to_postgres
 
 T = TypeVar("T")
 TxHook = Callable[[SyncConnection, Change], None]
@@ -65,7 +67,7 @@ def where_clause(tenant: str, query: EntityQuery, params: Params) -> str:
     if query.ids:
         clauses.append(f"e.id = ANY({params.add(list(query.ids), 'text[]')})")
     if query.id_pattern is not None:
-        clauses.append(f"e.id ~ {params.add(query.id_pattern)}")
+        clauses.append(f"e.id ~ {params.add(to_postgres(query.id_pattern))}")
     if query.types:
         clauses.append(
             # uncorrelated (the tenant parameter, not e.tenant): a hashed semi-join, not a
@@ -84,6 +86,11 @@ def where_clause(tenant: str, query: EntityQuery, params: Params) -> str:
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
     return " AND ".join(f"({c})" for c in clauses)
+
+
+def carries_pattern(query: EntityQuery) -> bool:
+    """Whether a query holds a caller's regular expression (idPattern, ``~=`` in q)."""
+    return query.id_pattern is not None or has_pattern(query.q)
 
 
 _ORDER_COLUMNS = {
@@ -268,6 +275,8 @@ class PostgresStore:
         #: functions run inside the write transaction for every change (geo index, history,
         #: notification outbox), with the transaction's connection and the Change
         self.tx_hooks: list[TxHook] = [geo.index_change]
+        #: statement_timeout (milliseconds) of a read that carries a caller's regular expression
+        self.regex_timeout_ms = 10_000
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -306,11 +315,37 @@ class PostgresStore:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def run_read(self, fn: Callable[[SyncConnection], T]) -> T:
-        """Run ``fn(conn)`` (synchronous, read-only work) on a pooled connection."""
-        async with self.pool.acquire() as conn:
+    async def run_read(self, fn: Callable[[SyncConnection], T], *, bounded: bool = False) -> T:
+        """Run ``fn(conn)`` (synchronous, read-only work) on a pooled connection.
+
+        ``bounded``: the read carries a caller's regular expression, so it runs under
+        :attr:`regex_timeout_ms` (see :meth:`_connection`).
+        """
+        async with self._connection(bounded) as conn:
             with refused_data():
                 return await run_sync(fn, SyncConnection(conn))
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, bounded: bool) -> AsyncIterator[Any]:
+        """A pooled connection; ``bounded``: inside a transaction whose statements stop after
+        :attr:`regex_timeout_ms`, answering TooComplexQuery. PostgreSQL runs ``~`` with its
+        own engine; the patterns were checked with RE2 and measured fast there, and its
+        documentation advises a statement timeout wherever patterns come from untrusted
+        callers, so a pattern that still proves slow costs a bounded time, not a connection."""
+        async with self.pool.acquire() as conn:
+            if not bounded:
+                yield conn
+                return
+            async with conn.transaction(readonly=True):
+                await conn.execute(f"SET LOCAL statement_timeout = {int(self.regex_timeout_ms)}")
+                try:
+                    yield conn
+                except asyncpg.QueryCanceledError as exc:
+                    raise TooComplexQuery(
+                        "the query's regular expressions (idPattern, ~= in q) did not finish "
+                        f"within {self.regex_timeout_ms / 1000:g} s; narrow the query (a type, "
+                        "an anchored pattern such as ^urn:ngsi-ld:Type:prefix)"
+                    ) from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         """Rows of one statement on a pooled connection."""
@@ -319,9 +354,10 @@ class PostgresStore:
                 rows: list[Any] = await conn.fetch(sql, *args)
                 return rows
 
-    async def acquire(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """``await fn(connection)`` with a pooled asyncpg connection."""
-        async with self.pool.acquire() as conn:
+    async def acquire(self, fn: Callable[[Any], Awaitable[T]], *, bounded: bool = False) -> T:
+        """``await fn(connection)`` with a pooled asyncpg connection (``bounded``: as for
+        :meth:`run_read`)."""
+        async with self._connection(bounded) as conn:
             with refused_data():
                 return await fn(conn)
 
@@ -380,7 +416,7 @@ class PostgresStore:
                 )
             return result
 
-        return await self.acquire(run)
+        return await self.acquire(run, bounded=carries_pattern(query))
 
     async def explain_query(self, tenant: str, query: EntityQuery) -> list[str]:
         """PostgreSQL's plan for a query (tests use it to prove indexes are used)."""
@@ -418,4 +454,11 @@ class PostgresStore:
         return int(rows[0][0])
 
 
-__all__ = ["PostgresStore", "PostgresTransaction", "TxHook", "order_clause", "where_clause"]
+__all__ = [
+    "PostgresStore",
+    "PostgresTransaction",
+    "TxHook",
+    "carries_pattern",
+    "order_clause",
+    "where_clause",
+]

@@ -34,6 +34,7 @@ from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import (
     PostgresStore,
     PostgresTransaction,
+    carries_pattern,
     order_clause,
     where_clause,
 )
@@ -498,7 +499,7 @@ class PostgresTemporalStore:
                 )
             return result, count
 
-        return await self.store.run_read(run)
+        return await self.store.run_read(run, bounded=carries_pattern(query))
 
     async def query_entities(
         self,

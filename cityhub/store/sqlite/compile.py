@@ -17,12 +17,11 @@ elements when it is an array, every string of a languageMap, every object of an 
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable
-from functools import lru_cache
 
 from cityhub.errors import BadRequestData
+from cityhub.ngsild import regex
 from cityhub.ngsild.query.ast import (
     MEMBER_NAMES,
     And,
@@ -65,20 +64,10 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function(_DATETIME, 1, _datetime, deterministic=True)
 
 
-@lru_cache(maxsize=256)
-def _pattern(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except (re.error, RecursionError, OverflowError, ValueError):
-        return None
-
-
 def _regexp(pattern: object, text: object) -> int:
-    # must never raise: an exception inside SQLite aborts the whole statement
-    if not isinstance(pattern, str) or not isinstance(text, str):
-        return 0
-    compiled = _pattern(pattern)
-    return int(compiled is not None and compiled.search(text) is not None)
+    # RE2, linear in the text (cityhub.ngsild.regex); never raises: an exception inside
+    # SQLite aborts the whole statement
+    return int(isinstance(pattern, str) and regex.search(pattern, text))
 
 
 def _datetime(text: object) -> str | None:
@@ -156,8 +145,8 @@ def _scope(node: Node, params: list[object], alias: str) -> str:
         params.extend((prefix, len(prefix) + 1, prefix + "/"))
         return each + " WHERE q_s.value = ? OR substr(q_s.value, 1, ?) = ?)"
     tail = r"(?:/.*)?" if levels[-1] == "#" else ""
-    body = "".join("/[^/]+" if lv == "+" else "/" + re.escape(lv) for lv in levels if lv != "#")
-    params.append(rf"\A{body}{tail}\Z")
+    body = "".join("/[^/]+" if lv == "+" else "/" + regex.escape(lv) for lv in levels if lv != "#")
+    params.append(rf"\A{body}{tail}\z")
     return each + f" WHERE {_REGEXP}(?, q_s.value))"
 
 
@@ -329,8 +318,7 @@ def _check_value(node: Comparison) -> None:
     if op in ("~=", "!~="):
         if not isinstance(value, str):
             raise BadRequestData(f"q: {op} needs a regular expression")
-        if _pattern(value) is None:
-            raise BadRequestData(f"q: invalid regular expression {value!r}")
+        regex.compile_pattern(value, f"q ({op})")
         return
     if op not in ("==", "!=", *_SQL_OPS):
         raise BadRequestData(f"q: unknown operator {op!r}")

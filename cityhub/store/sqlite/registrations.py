@@ -95,7 +95,7 @@ _SIDE_TABLES = (
     "csource_registration_entities",
     "csource_registration_attrs",
 )
-# never raises, unlike re.search (registered on every connection by the store)
+# RE2 (cityhub.ngsild.regex), never raises (registered on every connection by the store)
 _REGEXP = "ngsild_q_regexp"
 
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import queue
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -22,8 +21,10 @@ from typing import Any, TypeVar
 import orjson
 
 from cityhub.errors import AlreadyExists, BadRequestData
+from cityhub.ngsild import regex
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
+from cityhub.ngsild.query.ast import has_pattern
 from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, migrate, qindex
@@ -35,8 +36,9 @@ TxHook = Callable[[sqlite3.Connection, Change], None]
 _COLUMNS = "e.id, e.types, e.scopes, e.created_at, e.modified_at, e.attrs"
 
 
-def _regexp(pattern: str, text: Any) -> bool:
-    return isinstance(text, str) and re.search(pattern, text) is not None
+def _regexp(pattern: object, text: object) -> bool:
+    # idPattern, with RE2 (linear in the text); never raises inside SQLite
+    return isinstance(pattern, str) and regex.search(pattern, text)
 
 
 def _connect(path: str, mmap_mb: int = 0) -> sqlite3.Connection:
@@ -650,6 +652,9 @@ class SqliteStore:
         return where_clause(tenant, query, entity_rows=True)
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
+        # a caller's regular expression may be tested on every candidate the index walk
+        # meets: linear in each text, but not bounded by the page, so not on the event loop
+        short = not query.count and query.id_pattern is None and not has_pattern(query.q)
         if query.geo is not None and not query.order_by:
             passes = geo.geo_driven_passes(query.geo, tenant, query.types)
             if passes is not None:
@@ -662,7 +667,7 @@ class SqliteStore:
                     count = (f"{counted} AND {rest}", [*count_params, *rest_params])
                 return await self.run_read(
                     lambda conn: _index_driven_query(conn, statements, count, query),
-                    short=not query.count,
+                    short=short,
                 )
         if query.q is not None and query.geo is None and not query.order_by:
             driven_params: list[Any] = []
@@ -672,7 +677,7 @@ class SqliteStore:
                 statement = (f"{source} AND {rest}", [*driven_params, *rest_params])
                 return await self.run_read(
                     lambda conn: _index_driven_query(conn, [statement], statement, query),
-                    short=not query.count,
+                    short=short,
                 )
         where, params = self.where_clause(tenant, query)
         order, order_params = order_clause(query.order_by)
