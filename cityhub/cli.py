@@ -7,11 +7,12 @@ import copy
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
 from cityhub import __version__
-from cityhub.settings import SETTINGS, Settings, load_settings
+from cityhub.settings import SETTINGS, Settings, load_settings, redact_url
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -79,7 +80,7 @@ def serve(
 
     click.echo(
         f"cityhub {__version__}: NGSI-LD API at http://{settings.host}:{settings.port}"
-        f"/ngsi-ld/v1 (store {settings.store})",
+        f"/ngsi-ld/v1 (store {redact_url(settings.store)})",
         err=True,
     )
     uvicorn.run(
@@ -120,10 +121,19 @@ def migrate(store: str | None, config: str | None) -> None:
     try:
         applied, current = asyncio.run(run_migrations(settings.store))
     except Exception as exc:  # unreachable database, missing rights, newer schema
-        raise click.ClickException(f"migration failed: {exc}") from exc
+        detail = _without_url(exc, settings.store)
+        raise click.ClickException(f"migration failed: {detail}") from exc
     for migration in applied:
         click.echo(f"applied {migration.version:04d} {migration.name}")
     click.echo(f"schema version {current}" + ("" if applied else " (already current)"))
+
+
+def _without_url(exc: BaseException, url: str) -> str:
+    """The error's text, with the store URL (and its password) shown redacted if it is in it."""
+    text = str(exc)
+    password = urlsplit(url).password if "://" in url else None
+    text = text.replace(url, redact_url(url))
+    return text.replace(password, "***") if password else text
 
 
 @cli.command("settings")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,8 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 1026
-    store: str = "sqlite:///./cityhub.db"
+    #: may carry a password: left out of the repr; print ``redact_url(settings.store)``
+    store: str = field(default="sqlite:///./cityhub.db", repr=False)
     max_body_bytes: int = 1_048_576
     default_limit: int = 20
     max_limit: int = 1000
@@ -113,6 +115,24 @@ class Settings:
     @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be printed or logged: the password of its user information
+    (``scheme://user:password@host``) and a ``password`` query parameter (libpq accepts one)
+    become ``***``. Errs on the side of hiding: in a URL it cannot take apart, everything
+    between ``://`` and the last ``@`` but the user name is hidden."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    if not rest.startswith("/"):  # an authority: [user[:password]@]host[:port]
+        userinfo, at, tail = rest.rpartition("@")
+        if at and ":" in userinfo:
+            rest = f"{userinfo.split(':', 1)[0]}:***@{tail}"
+    return scheme + "://" + _PASSWORD_PARAMETER.sub(r"\1***", rest)
 
 
 def _cast(setting: Setting, raw: Any) -> Any:

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from cityhub.demo.city import City, build_city
 from cityhub.demo.clock import KST, SimClock
 from cityhub.demo.simulator import API, Simulator, simulate
-from cityhub.settings import Settings
+from cityhub.settings import Settings, redact_url
 
 TRAFFIC_EXAMPLE = "urn:ngsi-ld:TrafficFlowObserved:seongnam:41133:seongnamdaero-moran-inbound"
 
@@ -74,7 +74,7 @@ def banner(url: str, city: City, count: int, clock: SimClock, settings: Settings
         f"cityhub demo: {geo.city.name_en} ({geo.city.name_ko}) is live: {count} entities in "
         f"{len(geo.gus)} gu and {len(geo.dongs)} dong; simulated time from {now}, "
         f"{clock.speed:g}x real time",
-        f"  NGSI-LD API: {url}{API}   (store {settings.store})",
+        f"  NGSI-LD API: {url}{API}   (store {redact_url(settings.store)})",
         "  Try:",
         *(f"    {command}" for command in try_these(url)),
         "  Ctrl-C stops the hub and the simulator.",

@@ -1,10 +1,14 @@
 """Open a store from its URL: ``sqlite:///path/to.db``, ``sqlite:///:memory:`` or
-``postgresql://user:password@host:port/database`` (``postgres://`` too)."""
+``postgresql://user:password@host:port/database`` (``postgres://`` too).
+
+A store URL may carry a password: show it only through ``cityhub.settings.redact_url``.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cityhub.settings import redact_url
 from cityhub.store.sqlite.store import SqliteStore
 
 if TYPE_CHECKING:
@@ -43,7 +47,9 @@ def open_store(
                 f"the PostgreSQL store needs {exc.name}: pip install 'cityhub[postgres]'"
             ) from exc
         return PostgresStore(url, pool_size=2 * reader_threads)
-    raise ValueError(f"unsupported store URL {url!r}; use sqlite:///PATH or postgresql://...")
+    raise ValueError(
+        f"unsupported store URL {redact_url(url)!r}; use sqlite:///PATH or postgresql://..."
+    )
 
 
 __all__ = ["POSTGRES_SCHEMES", "is_postgres_url", "open_store"]
