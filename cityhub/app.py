@@ -35,17 +35,18 @@ from cityhub.errors import CityhubError
 from cityhub.notify.csource import CsourceNotifier
 from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
-from cityhub.notify.periodic import PeriodicNotifier, PeriodicSchedule
+from cityhub.notify.periodic import PeriodicNotifier
 from cityhub.notify.trigger import NotificationTrigger
 from cityhub.settings import Settings
-from cityhub.store.base import OutboxQueue, Store
+from cityhub.store.base import Store
 from cityhub.store.open import open_store
+from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
 from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA
 from cityhub.store.sqlite.registrations import REGISTRATION_SCHEMA, SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
+from cityhub.store.subscriptions import SubscriptionStore
 from cityhub.store.temporal import parse_retention
-from cityhub.subscriptions import SubscriptionStore
 
 
 async def health(request: Request) -> Response:

@@ -1,6 +1,7 @@
 """Subscription management (ETSI GS CIM 009 v1.8.1, clauses 5.8.1-5.8.5): ids, the
 subscription's @context, and the read-modify-write of updates. Validation and rendering are the
-pure ``cityhub.ngsild.subscription``; storage is any :class:`SubscriptionStore`.
+pure ``cityhub.ngsild.subscription``; storage is any
+:class:`~cityhub.store.subscriptions.SubscriptionStore`.
 
 Notification delivery is not here: it reads the stored documents (``@context``,
 ``jsonldContext``, the expanded names) and maintains the ``notification`` status members.
@@ -8,43 +9,17 @@ Notification delivery is not here: it reads the stored documents (``@context``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from cityhub.contexts import ContextService
 from cityhub.errors import ResourceNotFound
 from cityhub.ngsild.context import CORE_CONTEXT_URL
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.subscription import Subscription, merge_subscription, new_subscription_id
+from cityhub.store.subscriptions import SubscriptionStore
 
 Document = dict[str, Any]
-
-
-class SubscriptionStore(Protocol):
-    """Where subscriptions live, per tenant (``SqliteSubscriptionStore`` implements it)."""
-
-    async def create(self, tenant: str, doc: Document) -> None:
-        """Store a new subscription; raise AlreadyExists on a taken id."""
-
-    async def get(self, tenant: str, sub_id: str) -> Document | None:
-        """The subscription, or None."""
-
-    async def query(
-        self, tenant: str, limit: int, offset: int = 0, count: bool = False
-    ) -> tuple[list[Document], int | None]:
-        """A page of subscriptions in creation order, and the total when ``count``."""
-
-    async def update(
-        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
-    ) -> Document | None:
-        """Replace a subscription by ``change(current)`` atomically; None if missing."""
-
-    async def delete(self, tenant: str, sub_id: str) -> bool:
-        """Delete; False if missing."""
-
-    async def all(self) -> list[tuple[str, Document]]:
-        """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
 
 
 def now() -> datetime:
@@ -137,7 +112,6 @@ async def update_subscription(
 
 
 __all__ = [
-    "SubscriptionStore",
     "context_url",
     "create_subscription",
     "now",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -27,17 +27,15 @@ from cityhub.ngsild.names import check_name, check_uri
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
 from cityhub.ngsild.query.types import parse_type_query
-
-if TYPE_CHECKING:  # the app hands the store in; api code never opens a backend
-    from cityhub.store.sqlite.registrations import SqliteRegistrationStore
+from cityhub.store.registrations import RegistrationStore
 
 BASE = "/ngsi-ld/v1"
 REGISTRATIONS = BASE + "/csourceRegistrations"
 SUBSCRIPTIONS = BASE + "/csourceSubscriptions"
 
 
-def _store(request: Request) -> SqliteRegistrationStore:
-    store: SqliteRegistrationStore = request.app.state.registrations
+def _store(request: Request) -> RegistrationStore:
+    store: RegistrationStore = request.app.state.registrations
     return store
 
 

@@ -23,13 +23,14 @@ from cityhub.ngsild.subscription import (
     expand_subscription,
     render_subscription,
 )
+from cityhub.store.subscriptions import SubscriptionStore
 
 BASE = "/ngsi-ld/v1"
 PATH = f"{BASE}/subscriptions"
 
 
-def _store(request: Request) -> service.SubscriptionStore:
-    store: service.SubscriptionStore = request.app.state.subscriptions
+def _store(request: Request) -> SubscriptionStore:
+    store: SubscriptionStore = request.app.state.subscriptions
     return store
 
 

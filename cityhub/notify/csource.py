@@ -34,7 +34,7 @@ from typing import Any
 from cityhub.ngsild import csource_notification as cn
 from cityhub.ngsild.context import build_term_map
 from cityhub.ngsild.datetime import format_datetime
-from cityhub.store.base import CsourceTx
+from cityhub.store.registrations import CsourceTx
 from cityhub.store.sqlite.outbox import new_notification_id
 
 log = logging.getLogger("cityhub.notify")

@@ -61,11 +61,14 @@ from cityhub.notify.senders import (
     SchemeSender,
     Sender,
 )
-from cityhub.store.base import Change, OutboxQueue, OutboxRow
+from cityhub.store.base import Change
+from cityhub.store.outbox import OutboxQueue, OutboxRow
+from cityhub.store.registrations import RegistrationStore
 from cityhub.store.sqlite.outbox import SqliteOutboxQueue
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
-from cityhub.subscriptions import SubscriptionStore, context_url
+from cityhub.store.subscriptions import SubscriptionStore
+from cityhub.subscriptions import context_url
 
 log = logging.getLogger("cityhub.notify")
 
@@ -110,7 +113,7 @@ class Dispatcher:
         poll_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
         queue: OutboxQueue | None = None,
-        registrations: Any = None,
+        registrations: RegistrationStore | None = None,
     ) -> None:
         self.store = store
         self.registrations = registrations
@@ -132,9 +135,8 @@ class Dispatcher:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen_version = -1
-        #: the queue's count of rows ever queued, where it keeps one (SQLite): a commit that
+        #: the queue's count of rows this process queued when we last looked: a commit that
         #: left it unchanged queued nothing, and needs no look at the outbox
-        self._enqueued: Callable[[], int] | None = getattr(self.queue, "enqueued", None)
         self._seen_enqueued = -1
         self._listening = False
         self._next_periodic: float | None = None
@@ -147,21 +149,16 @@ class Dispatcher:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        if self._enqueued is not None:  # the first round below looks at the outbox anyway
-            self._seen_enqueued = self._enqueued()
+        self._seen_enqueued = self.queue.enqueued()  # the first round looks at the outbox anyway
         if not self._listening:
             self.store.add_listener(self._on_commit)
-            on_subscriptions = getattr(self.subscriptions, "on_commit", None)
-            if on_subscriptions is not None:
-                on_subscriptions.append(self._wake_up)
+            self.subscriptions.on_commit.append(self._wake_up)
             if self.registrations is not None:
                 self.registrations.on_commit.append(self._registrations_committed)
             self._listening = True
-        release = getattr(self.queue, "release_leases", None)
-        if release is not None:  # SQLite: one process; its leases died with it
-            released = await release(self.clock())
-            if released:
-                log.info("notification dispatcher: %d interrupted deliveries resumed", released)
+        released = await self.queue.release_leases(self.clock())
+        if released:
+            log.info("notification dispatcher: %d interrupted deliveries resumed", released)
         await self.refresh_contexts()
         self._task = asyncio.create_task(self._run(), name="cityhub-notify-dispatcher")
 
@@ -171,15 +168,18 @@ class Dispatcher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            try:  # what a round in flight had claimed is due again, not leased for minutes
+                await self.queue.release_leases(self.clock())
+            except Exception:
+                log.exception("notification dispatcher: claimed rows not released")
         if self._owns_sender and isinstance(self.sender, SchemeSender | HttpSender):
             await self.sender.aclose()
 
     def _on_commit(self, changes: list[Change]) -> None:
-        if self._enqueued is not None:
-            count = self._enqueued()
-            if count == self._seen_enqueued:
-                return  # nothing queued since the last commit we heard of
-            self._seen_enqueued = count
+        count = self.queue.enqueued()
+        if count == self._seen_enqueued:
+            return  # nothing queued since the last commit we heard of
+        self._seen_enqueued = count
         self._wake_up()
 
     def _wake_up(self) -> None:
@@ -344,18 +344,11 @@ class Dispatcher:
             return params
 
         try:
-            update_status = getattr(self.subscriptions, "update_status", None)
-            if self._is_csource(row):
+            if not self._is_csource(row):
+                await self.subscriptions.update_status(row.tenant, row.subscription_id, change)
+            elif self.registrations is not None:
                 await self.registrations.update_subscription_status(
                     row.tenant, row.subscription_id, change
-                )
-            elif update_status is not None:
-                await update_status(row.tenant, row.subscription_id, change)
-            else:
-                await self.subscriptions.update(
-                    row.tenant,
-                    row.subscription_id,
-                    lambda doc: {**doc, "notification": change(doc.get("notification") or {})},
                 )
         except Exception:
             log.exception("subscription %s: status not updated", row.subscription_id)

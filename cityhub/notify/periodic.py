@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.entity import Entity
@@ -24,10 +24,11 @@ from cityhub.ngsild.query.ast import TypeName
 from cityhub.ngsild.subscription import subscription_status
 from cityhub.notify.matcher import Prepared, TermMaps, prepare
 from cityhub.store.base import EntityQuery, Store
+from cityhub.store.outbox import PeriodicSchedule
 from cityhub.store.sqlite import outbox
 from cityhub.store.sqlite.outbox import new_notification_id
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.subscriptions import SubscriptionStore
+from cityhub.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger("cityhub.notify")
 
@@ -62,29 +63,6 @@ def entity_queries(sub: Prepared) -> list[EntityQuery]:
             )
         )
     return queries
-
-
-class PeriodicSchedule(Protocol):
-    """Where a backend keeps the rounds' schedule (SQLite: :class:`SqliteSchedule`; PostgreSQL:
-    its outbox, whose ``periodic_fire`` lets one worker only move each round on)."""
-
-    async def subscriptions_version(self) -> int: ...
-
-    async def periodic_schedule(self) -> dict[tuple[str, str], float]: ...
-
-    async def periodic_forget(self, keys: list[tuple[str, str]]) -> None: ...
-
-    async def periodic_fire(
-        self,
-        tenant: str,
-        sub_id: str,
-        payload: Document | None,
-        now: float,
-        next_at: float,
-        previous: float | None,
-    ) -> bool:
-        """Queue ``payload`` and move the round from ``previous`` to ``next_at``, in one
-        transaction; False when the round was already moved on (by another process)."""
 
 
 class SqliteSchedule:
@@ -213,7 +191,6 @@ class PeriodicNotifier:
 __all__ = [
     "MAX_ENTITIES",
     "PeriodicNotifier",
-    "PeriodicSchedule",
     "SqliteSchedule",
     "entity_queries",
 ]

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from cityhub.ngsild.entity import Entity
+from cityhub.ngsild.query.ast import Node
+from cityhub.ngsild.query.geo import GeoQuery
 
 T = TypeVar("T")
 
@@ -37,15 +39,15 @@ class EntityQuery:
     ids: tuple[str, ...] = ()
     id_pattern: str | None = None
     types: tuple[str, ...] = ()  # plain list of types (OR), the common indexed case
-    type_query: Any = None  # an AST when the type query uses ; | or parentheses
+    type_query: Node | None = None  # an AST when the type query uses ; | or parentheses
     attrs: tuple[str, ...] = ()  # entity must have at least one of these
-    q: Any = None
-    scope_q: Any = None
+    q: Node | None = None
+    scope_q: Node | None = None
     limit: int = 20
     offset: int = 0
     count: bool = False
     order_by: tuple[OrderItem, ...] = ()
-    geo: Any = None  # a cityhub.ngsild.query.geo.GeoQuery with its geoproperty expanded
+    geo: GeoQuery | None = None  # its geoproperty expanded
 
 
 @dataclass
@@ -115,77 +117,8 @@ class Store(Protocol):
         """The distinct entity type IRIs of the tenant (the plain type list, clause 5.7.5),
         from the type index alone."""
 
-    def add_listener(self, fn: Callable[[list[Change]], Any]) -> None: ...
+    def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
+        """Call ``fn`` (on the event loop) with the changes of every committed write."""
 
     async def count_by_type(self, tenant: str, type_iri: str) -> int:
         """How many entities of the tenant have this type."""
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """A queued notification as a backend's outbox hands it to the dispatcher."""
-
-    id: int
-    tenant: str
-    subscription_id: str
-    payload: dict[str, Any]
-    attempts: int
-    created_at: str
-
-
-class OutboxQueue(Protocol):
-    """The delivery side of a store's notification outbox (DESIGN.md decision 4): claimed rows
-    are leased, so that each attempt of a notification is made by one dispatcher only."""
-
-    async def claim(self, now: float, limit: int, lease: float) -> list[OutboxRow]:
-        """Up to ``limit`` rows due at ``now``, leased for ``lease`` seconds."""
-
-    async def ack(self, row_id: int) -> None:
-        """The notification was delivered: remove it."""
-
-    async def fail(self, row_id: int, error: str, due_at: float | None) -> None:
-        """An attempt failed: retry at ``due_at`` (seconds since the epoch), or give up."""
-
-    async def next_due(self) -> float | None:
-        """When the earliest row is due, None when there is none."""
-
-    async def subscriptions_version(self) -> int:
-        """A number that grows with every change of any subscription."""
-
-
-class CsourceTx(Protocol):
-    """What registration-subscription notifications (clause 5.11.7) need inside the write
-    transaction of a registration store; each backend implements it on its connection, so a
-    notification commits, or rolls back, with the change that caused it."""
-
-    tenant: str
-
-    def subscriptions(self) -> list[dict[str, Any]]:
-        """The tenant's registration subscriptions, oldest first."""
-
-    def registrations(self) -> list[dict[str, Any]]:
-        """The tenant's registrations that have not expired, oldest first."""
-
-    def enqueue(self, subscription_id: str, payload: dict[str, Any], due_at: float) -> None:
-        """Queue one notification in the outbox."""
-
-    def throttle_pass(self, key: str, now: float, period: float) -> bool:
-        """True (and ``now`` recorded) when ``period`` seconds passed since ``key`` last sent."""
-
-
-class CsourceHooks(Protocol):
-    """Called by a registration store inside its write transactions (``cityhub.notify.csource``
-    implements it)."""
-
-    def registration_changed(
-        self, tx: CsourceTx, before: dict[str, Any] | None, after: dict[str, Any] | None
-    ) -> None:
-        """A registration was created (``before`` None), updated or deleted (``after`` None)."""
-
-    def subscription_changed(
-        self, tx: CsourceTx, before: dict[str, Any] | None, after: dict[str, Any] | None
-    ) -> None:
-        """A registration subscription was created (``before`` None) or updated."""
-
-    def periodic_round(self, tx: CsourceTx, subscription: dict[str, Any], first: bool) -> None:
-        """A round of a ``timeInterval`` registration subscription is due."""

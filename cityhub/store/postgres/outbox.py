@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from cityhub.ngsild.datetime import format_datetime
-from cityhub.store.base import OutboxRow
+from cityhub.store.outbox import OutboxRow
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres.bridge import SyncConnection
 from cityhub.store.postgres.params import Params
@@ -157,6 +157,27 @@ class PostgresOutbox:
         rows = await self.store.fetch("SELECT version FROM notify_version WHERE one = 1")
         return int(rows[0][0]) if rows else 0
 
+    async def release_leases(self, now: float) -> int:
+        """Make the rows this worker has claimed and not yet acknowledged or failed due at
+        ``now`` (the dispatcher stops). Other workers' leases are theirs: the row of a worker
+        that died is claimed again when its lease ends."""
+        if not self._leases:
+            return 0
+        ids, tokens = list(self._leases), list(self._leases.values())
+        self._leases.clear()
+        rows = await self.store.fetch(
+            "UPDATE outbox SET due_at = $1, lease_token = NULL WHERE id = ANY($2::bigint[])"
+            " AND lease_token = ANY($3::uuid[]) RETURNING id",
+            now,
+            ids,
+            tokens,
+        )
+        return len(rows)
+
+    @staticmethod
+    def enqueued() -> int:
+        return enqueued()
+
     # ---- periodic notifications (clause 5.2.12 timeInterval) ---------------------------
     async def periodic_schedule(self) -> dict[tuple[str, str], float]:
         """(tenant, subscription id) → when its next round is due."""
@@ -221,10 +242,21 @@ class PostgresOutbox:
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+_enqueued = 0  # rows :func:`enqueue` inserted in this process
+
+
+def enqueued() -> int:
+    """How many rows :func:`enqueue` has inserted in this process, committed or not (the
+    dispatcher's test whether a commit is worth a look at the outbox)."""
+    return _enqueued
+
+
 def enqueue(
     conn: SyncConnection, tenant: str, sub_id: str, payload: dict[str, Any], due_at: float
 ) -> None:
     """Insert one notification (inside the caller's transaction)."""
+    global _enqueued
+    _enqueued += 1
     conn.execute(
         "INSERT INTO outbox (tenant, subscription_id, payload, due_at, attempts, created_at)"
         " VALUES ($1, $2, $3::jsonb, $4, 0, $5)",
@@ -239,6 +271,7 @@ def enqueue(
 __all__ = [
     "PostgresOutbox",
     "enqueue",
+    "enqueued",
     "row_matches",
     "subscription_docs",
     "subscriptions_version",

@@ -30,12 +30,12 @@ from cityhub.ngsild.registration import (
     proxied_conflict,
     registration_index,
 )
-from cityhub.store.base import CsourceHooks
 from cityhub.store.postgres import outbox
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.regex import to_postgres
 from cityhub.store.postgres.store import PostgresStore
+from cityhub.store.registrations import CsourceHooks
 
 Document = dict[str, Any]
 

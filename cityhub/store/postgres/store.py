@@ -271,7 +271,7 @@ class PostgresStore:
         self.pool_size = max(2, pool_size)
         self.migrate = migrate
         self.pool: Any = None
-        self._listeners: list[Callable[[list[Change]], Any]] = []
+        self._listeners: list[Callable[[list[Change]], None]] = []
         #: functions run inside the write transaction for every change (geo index, history,
         #: notification outbox), with the transaction's connection and the Change
         self.tx_hooks: list[TxHook] = [geo.index_change]
@@ -298,7 +298,7 @@ class PostgresStore:
             await self.pool.close()
             self.pool = None
 
-    def add_listener(self, fn: Callable[[list[Change]], Any]) -> None:
+    def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
         self._listeners.append(fn)
 
     # ---- running code ----------------------------------------------------------------

@@ -45,6 +45,13 @@ class PostgresSubscriptionStore:
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
+        #: called (on the event loop) after a create, update or delete committed in this
+        #: process (another worker's change reaches the notifier through ``notify_version``)
+        self.on_commit: list[Callable[[], None]] = []
+
+    def _committed(self) -> None:
+        for fn in self.on_commit:
+            fn()
 
     async def create(self, tenant: str, doc: Document) -> None:
         """Store a new subscription (``doc["id"]`` set); its tenant is created if new.
@@ -72,6 +79,7 @@ class PostgresSubscriptionStore:
                 raise AlreadyExists(f"a subscription with id {doc['id']} already exists")
 
         await self.store.run_transaction(run)
+        self._committed()
 
     async def get(self, tenant: str, sub_id: str) -> Document | None:
         """The subscription, or None."""
@@ -136,7 +144,9 @@ class PostgresSubscriptionStore:
             )
             return new
 
-        return await self.store.run_transaction(run)
+        updated = await self.store.run_transaction(run)
+        self._committed()
+        return updated
 
     async def update_status(
         self, tenant: str, sub_id: str, change: Callable[[Document], Document]
@@ -184,7 +194,9 @@ class PostgresSubscriptionStore:
             )
             return rowcount(status) > 0
 
-        return await self.store.run_transaction(run)
+        deleted = await self.store.run_transaction(run)
+        self._committed()
+        return deleted
 
 
 __all__ = ["PostgresSubscriptionStore"]

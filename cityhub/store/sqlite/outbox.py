@@ -32,7 +32,7 @@ from typing import Any, Final
 import orjson
 
 from cityhub.ngsild.datetime import format_datetime
-from cityhub.store.base import OutboxRow
+from cityhub.store.outbox import OutboxRow
 from cityhub.store.sqlite.store import SqliteStore, in_transaction
 
 OUTBOX_SCHEMA: Final = """
@@ -282,7 +282,6 @@ def periodic_forget(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> No
 
 __all__ = [
     "OUTBOX_SCHEMA",
-    "OutboxRow",
     "SqliteOutboxQueue",
     "ack",
     "claim",

@@ -32,7 +32,7 @@ from cityhub.ngsild.registration import (
     proxied_conflict,
     registration_index,
 )
-from cityhub.store.base import CsourceHooks
+from cityhub.store.registrations import CsourceHooks
 from cityhub.store.sqlite import outbox
 from cityhub.store.sqlite.store import SqliteStore, in_transaction
 

@@ -464,7 +464,7 @@ class SqliteStore:
         self._writer_conn: sqlite3.Connection | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self._listeners: list[Callable[[list[Change]], Any]] = []
+        self._listeners: list[Callable[[list[Change]], None]] = []
         #: tenants whose row in ``tenants`` has been committed (tenants are never removed)
         self._stored_tenants: set[str] = set()
         #: DDL of other components (subscriptions, registrations...) run at start-up
@@ -507,7 +507,7 @@ class SqliteStore:
             self._readers.shutdown(wait=True)
             self._readers = None
 
-    def add_listener(self, fn: Callable[[list[Change]], Any]) -> None:
+    def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
         self._listeners.append(fn)
 
     def _checkpoint_loop(self) -> None:
