@@ -25,6 +25,7 @@ from cityhub.airquality.cai import (
     sub_index,
 )
 from cityhub.airquality.moving_average import PredictedAverage, predicted_24h_average
+from cityhub.airquality.observation import assess_observation
 from cityhub.airquality.who import WhoComparison, who_comparison
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "PredictedAverage",
     "SubIndex",
     "WhoComparison",
+    "assess_observation",
     "comprehensive_index",
     "grade_of",
     "health_advice",
