@@ -31,12 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from cityhub.notify.matcher import TermMaps  # noqa: E402
 from cityhub.notify.trigger import NotificationTrigger  # noqa: E402
-from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA  # noqa: E402
 from cityhub.store.sqlite.store import SqliteStore  # noqa: E402
-from cityhub.store.sqlite.subscriptions import (  # noqa: E402
-    SUBSCRIPTION_SCHEMA,
-    SqliteSubscriptionStore,
-)
+from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore  # noqa: E402
 from tests.notify._receivers import HttpReceiver, free_port  # noqa: E402
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
@@ -65,7 +61,6 @@ def _entity(value: int) -> dict[str, object]:
 
 async def _matching_rate(tmp: Path, others: int, matching: int, updates: int) -> float:
     store = SqliteStore(str(tmp / f"m{others}-{matching}.db"))
-    store.extra_schema += [SUBSCRIPTION_SCHEMA, OUTBOX_SCHEMA]
     store.tx_hooks.append(NotificationTrigger(TermMaps()).hook)
     subs = SqliteSubscriptionStore(store)
     await store.start()

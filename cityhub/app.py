@@ -41,10 +41,9 @@ from cityhub.settings import Settings
 from cityhub.store.base import Store
 from cityhub.store.open import open_store
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
-from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA
-from cityhub.store.sqlite.registrations import REGISTRATION_SCHEMA, SqliteRegistrationStore
+from cityhub.store.sqlite.registrations import SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
+from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
 from cityhub.store.subscriptions import SubscriptionStore
 from cityhub.store.temporal import parse_retention
 
@@ -79,7 +78,8 @@ def create_app(
     the_registrations: Any
     the_subscriptions: SubscriptionStore
     if isinstance(the_store, SqliteStore):
-        # components install their tables and in-transaction hooks before the store starts
+        # components install their in-transaction hooks before the store starts (the store
+        # creates every table itself: cityhub/store/sqlite/migrations)
         the_temporal = the_history = temporal.install(
             the_store,
             instance_limit=settings.temporal_instance_limit,
@@ -89,9 +89,6 @@ def create_app(
             ),
             prune_interval=settings.history_prune_interval,
         )
-        the_store.extra_schema.append(SUBSCRIPTION_SCHEMA)
-        the_store.extra_schema.append(REGISTRATION_SCHEMA)
-        the_store.extra_schema.append(OUTBOX_SCHEMA)  # after SUBSCRIPTION_SCHEMA (triggers)
         the_store.tx_hooks.append(NotificationTrigger(the_term_maps).hook)  # same transaction
         the_subscriptions = SqliteSubscriptionStore(the_store)
         the_registrations = SqliteRegistrationStore(the_store)

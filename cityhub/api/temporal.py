@@ -41,7 +41,7 @@ from cityhub.ngsild.temporal_render import (
     render_aggregated_entities,
     render_temporal_entity,
 )
-from cityhub.store.sqlite.history import TEMPORAL_SCHEMA, record_change
+from cityhub.store.sqlite.history import record_change
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
 from cityhub.store.temporal import RetentionPolicy, TemporalEntity, TemporalStore
@@ -57,9 +57,9 @@ def install(
     retention: RetentionPolicy | None = None,
     prune_interval: float = 3600.0,
 ) -> SqliteTemporalStore:
-    """Give ``store`` a history: the schema runs at start-up and, with ``record``, every change
-    is recorded in its own transaction. Call before ``store.start()``; put the result on
-    ``app.state.temporal`` and call its ``start()`` after the store's.
+    """Give ``store`` a history: with ``record``, every change is recorded in its own
+    transaction (the store creates the tables: migration 0007). Call before ``store.start()``;
+    put the result on ``app.state.temporal`` and call its ``start()`` after the store's.
 
     Args:
         store: the hub's SQLite store.
@@ -70,8 +70,6 @@ def install(
         retention: how long instances are kept; None keeps everything.
         prune_interval: seconds between two pruning runs when a retention is set.
     """
-    if TEMPORAL_SCHEMA not in store.extra_schema:
-        store.extra_schema.append(TEMPORAL_SCHEMA)
     if record and record_change not in store.tx_hooks:
         store.tx_hooks.append(record_change)
     return SqliteTemporalStore(store, instance_limit, retention, prune_interval, record)

@@ -7,9 +7,8 @@ from typing import Any
 
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.trigger import NotificationTrigger
-from cityhub.store.sqlite.outbox import OUTBOX_SCHEMA
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.subscriptions import SUBSCRIPTION_SCHEMA, SqliteSubscriptionStore
+from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
@@ -55,8 +54,6 @@ def sub(sid: str = "urn:ngsi-ld:Subscription:1", **members: Any) -> dict[str, An
 
 def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, SqliteSubscriptionStore]:
     store = SqliteStore(str(path / "hub.db"))
-    store.extra_schema.append(SUBSCRIPTION_SCHEMA)
-    store.extra_schema.append(OUTBOX_SCHEMA)
     box = NotificationTrigger(TermMaps())
     store.tx_hooks.append(box.hook)
     return store, box, SqliteSubscriptionStore(store)

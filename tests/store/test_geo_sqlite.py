@@ -1,12 +1,11 @@
 """Geo-queries compiled to SQLite: R*Tree candidates plus the exact shapely test (ETSI GS CIM 009
-v1.8.1, clause 4.10), on exactly the store's schema (``schema.sql`` + ``GEO_SCHEMA``)."""
+v1.8.1, clause 4.10), on exactly the store's schema (its migrations)."""
 
 from __future__ import annotations
 
 import random
 import sqlite3
 from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -14,7 +13,7 @@ import pytest
 
 from cityhub.ngsild.query.geo import GeoQuery, expand_geo, haversine_m, parse_geo_query
 from cityhub.store.base import Change
-from cityhub.store.sqlite import geo
+from cityhub.store.sqlite import geo, migrate
 
 LOC = "https://uri.etsi.org/ngsi-ld/location"
 OBS = "https://ex.org/observationSpace"
@@ -25,8 +24,7 @@ HOLE = [[4, 4], [6, 4], [6, 6], [4, 6], [4, 4]]
 @pytest.fixture
 def conn() -> Iterator[sqlite3.Connection]:
     c = sqlite3.connect(":memory:", isolation_level=None)
-    c.executescript(resources.files("cityhub.store.sqlite").joinpath("schema.sql").read_text())
-    geo.ensure_geo_index(c)
+    migrate.migrate(c)
     geo.register_geo_functions(c)
     yield c
     c.close()
@@ -333,14 +331,27 @@ def test_only_geoproperties_with_a_geometry_are_indexed(conn: sqlite3.Connection
     assert conn.execute("SELECT attr FROM geo_shapes").fetchall() == [(LOC,)]
 
 
-def test_ensure_geo_index_indexes_entities_stored_before_it(conn: sqlite3.Connection) -> None:
+def test_an_index_older_than_version_6_is_rebuilt_when_the_store_opens(
+    conn: sqlite3.Connection,
+) -> None:
+    """A database written before numbered migrations kept the geo index's layout version in
+    ``meta``; one at version 6 is kept as it is, an older one is rebuilt from the entities."""
     put(conn, "e1", location=gp("Point", [1, 1]))
     conn.execute("DELETE FROM geo_shapes")
     conn.execute("DELETE FROM geo_rtree")
-    geo.ensure_geo_index(conn)  # already at this version: nothing to do
+
+    def as_released_before_migrations(layout: str) -> None:
+        conn.execute("DROP TABLE cityhub_migrations")
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('geo_index', ?), ('q_index', '4')", (layout,)
+        )
+
+    as_released_before_migrations("6")
+    migrate.migrate(conn)  # the layout is current: nothing to rebuild
     assert query(conn, "equals", "Point", [1, 1]) == []
-    conn.execute("DELETE FROM meta WHERE key = 'geo_index'")
-    geo.ensure_geo_index(conn)
+    as_released_before_migrations("5")
+    migrate.migrate(conn)
     assert query(conn, "equals", "Point", [1, 1]) == ["e1"]
 
 

@@ -291,34 +291,3 @@ def test_spans_found_by_index_seeks(temporal: Any) -> None:
     assert picked == [
         (SID, NS + "pm10", "2024-01-01T00:30:00.000000Z", "2024-01-01T00:40:00.000000Z")
     ]
-
-
-def test_migrate_an_older_history() -> None:
-    from cityhub.store.sqlite import history as schema
-
-    conn = sqlite3.connect(":memory:")
-    old = schema.TEMPORAL_SCHEMA.replace(",\n  value_number REAL", "")
-    conn.executescript(old)
-    conn.execute(
-        "CREATE INDEX attribute_instances_created ON attribute_instances"
-        " (tenant, entity_id, attr, created_at)"
-    )
-    rows = [
-        ('{"type":"Property","value":4.5}', None),
-        ('{"type":"Property","value":true}', None),
-        ('{"type":"Property","value":"x"}', None),
-        ('{"type":"Relationship","object":"urn:a"}', None),
-        ('{"type":"Property","value":"urn:ngsi-ld:null"}', "2024-01-01T00:00:00.000000Z"),
-    ]
-    for n, (body, deleted) in enumerate(rows):
-        conn.execute(
-            "INSERT INTO attribute_instances (tenant, entity_id, attr, instance_id, created_at,"
-            " modified_at, deleted_at, instance) VALUES ('', 'e', 'a', ?, 't', 't', ?, ?)",
-            (f"urn:i:{n}", deleted, body),
-        )
-    schema.migrate(conn)
-    schema.migrate(conn)  # idempotent
-    got = [r[0] for r in conn.execute("SELECT value_number FROM attribute_instances ORDER BY seq")]
-    assert got == [4.5, 1.0, None, None, None]
-    indexes = {r[1] for r in conn.execute("PRAGMA index_list(attribute_instances)")}
-    assert "attribute_instances_created" not in indexes

@@ -57,36 +57,9 @@ from cityhub.ngsild.query.geo import (
     search_bbox,
 )
 from cityhub.store.base import Change
-from cityhub.store.sqlite.derived import ensure_derived
 
-GEO_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree
-  USING rtree(id, min_x, max_x, min_y, max_y, min_k, max_k, min_t, max_t);
-CREATE TABLE IF NOT EXISTS geo_keys (
-  no INTEGER PRIMARY KEY,
-  tenant TEXT NOT NULL,
-  attr TEXT NOT NULL,
-  UNIQUE (tenant, attr)
-);
-CREATE TABLE IF NOT EXISTS geo_types (
-  no INTEGER PRIMARY KEY,
-  type TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS geo_shapes (
-  id INTEGER PRIMARY KEY,
-  tenant TEXT NOT NULL,
-  entity_id TEXT NOT NULL,
-  attr TEXT NOT NULL,
-  dataset_id TEXT,
-  geometry TEXT NOT NULL,
-  x REAL,
-  y REAL,
-  entity_rid INTEGER NOT NULL,
-  type TEXT
-);
-CREATE INDEX IF NOT EXISTS geo_shapes_by_entity ON geo_shapes (tenant, entity_id, attr);
-"""
-
+# The tables are migration 0002's. Their layout's history, when ``meta['geo_index']`` held its
+# version and a change rebuilt the index at start-up (cityhub.store.sqlite.legacy still reads it):
 # 2: exact x/y columns for Points (the R*Tree keeps 32-bit boxes only)
 # 3: entity_rid (the entity row's INTEGER PRIMARY KEY: one lookup per candidate instead of two)
 #    and type (the entity's type when it has one: most candidates need no entity_types lookup)
@@ -97,7 +70,8 @@ CREATE INDEX IF NOT EXISTS geo_shapes_by_entity ON geo_shapes (tenant, entity_id
 #    volume 0 and the R*Tree's insertion heuristics (least volume growth) build a useless tree
 # 6: a fourth dimension, the entity type's number (``geo_types``): one row per GeoProperty
 #    instance and entity type, so a query for one type among many walks only that type's boxes
-_INDEX_VERSION = "6"
+# A later change of layout is a numbered migration: a Python step that drops the tables,
+# creates the new ones and calls :func:`rebuild_geo_index`.
 
 # geo row ids: the entity row's rid shifted left by RID_SHIFT, plus the row's number among the
 # entity's geo rows (below 2**RID_SHIFT); rids must stay below 2**40 (SQLite integers: 63 bits)
@@ -105,19 +79,6 @@ RID_SHIFT = 23
 _MAX_ROWS_PER_ENTITY = 1 << RID_SHIFT
 # the width of a box in the key dimension (see version 5); queries test ``min_k`` only
 _KEY_WIDTH = 0.5
-
-
-def ensure_geo_index(conn: sqlite3.Connection) -> None:
-    """Create the geo tables and, on a database whose index predates this version, rebuild it
-    (see :func:`cityhub.store.sqlite.derived.ensure_derived`)."""
-    ensure_derived(
-        conn,
-        "geo_index",
-        _INDEX_VERSION,
-        GEO_SCHEMA,
-        ("geo_shapes", "geo_rtree", "geo_keys", "geo_types"),
-        rebuild_geo_index,
-    )
 
 
 def rebuild_geo_index(conn: sqlite3.Connection) -> None:

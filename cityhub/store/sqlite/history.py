@@ -1,7 +1,7 @@
 """Temporal history in SQLite, the write path: an append-only table of attribute instances,
 written in the same transaction as the change it records (DESIGN.md decisions 2 and 4).
 
-Three tables:
+Three tables (migration 0007's):
 
 * ``attribute_instances``: one row per attribute instance ever recorded, with its
   ``instanceId`` (a URN made here), ``observedAt`` normalized to UTC so time windows compare as
@@ -43,45 +43,6 @@ from cityhub.store.instances import (
     value_number,
 )
 
-TEMPORAL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS temporal_entities (
-  tenant TEXT NOT NULL,
-  id TEXT NOT NULL,
-  types TEXT NOT NULL,
-  scopes TEXT,
-  created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL,
-  deleted_at TEXT,
-  attrs TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS temporal_entities_pk ON temporal_entities (tenant, id);
-CREATE TABLE IF NOT EXISTS temporal_types (
-  tenant TEXT NOT NULL,
-  type TEXT NOT NULL,
-  id TEXT NOT NULL,
-  PRIMARY KEY (tenant, type, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS temporal_types_by_id ON temporal_types (tenant, id);
-CREATE TABLE IF NOT EXISTS attribute_instances (
-  seq INTEGER PRIMARY KEY,
-  tenant TEXT NOT NULL,
-  entity_id TEXT NOT NULL,
-  attr TEXT NOT NULL,
-  dataset_id TEXT NOT NULL DEFAULT '',
-  instance_id TEXT NOT NULL,
-  observed_at TEXT,
-  created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL,
-  deleted_at TEXT,
-  instance TEXT NOT NULL,
-  value_number REAL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS attribute_instances_id
-  ON attribute_instances (tenant, instance_id);
-CREATE INDEX IF NOT EXISTS attribute_instances_observed
-  ON attribute_instances (tenant, entity_id, attr, observed_at);
-"""
-
 _quiet = threading.local()  # set on the writer thread while the temporal API writes history itself
 
 
@@ -94,23 +55,6 @@ def recording_off() -> Iterator[None]:
         yield
     finally:
         _quiet.active = False
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Bring a history written by an older cityhub up to this schema (idempotent)."""
-    # every write paid for an index that only timeproperty=createdAt queries used; those
-    # read the (tenant, entity, attribute) prefix of the observedAt index instead
-    conn.execute("DROP INDEX IF EXISTS attribute_instances_created")
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(attribute_instances)")}
-    if "value_number" not in columns:
-        conn.execute("ALTER TABLE attribute_instances ADD COLUMN value_number REAL")
-        conn.execute(
-            "UPDATE attribute_instances SET value_number = CASE json_type(instance, '$.value')"
-            " WHEN 'integer' THEN json_extract(instance, '$.value')"
-            " WHEN 'real' THEN json_extract(instance, '$.value')"
-            " WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
-            " WHERE deleted_at IS NULL AND json_extract(instance, '$.type') = 'Property'"
-        )
 
 
 def add_missing_heads(conn: sqlite3.Connection) -> None:

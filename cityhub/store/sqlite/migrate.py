@@ -1,48 +1,186 @@
-"""Bring a database written by an older cityhub up to ``schema.sql`` (run at start-up, on the
-writer connection, before the derived indexes are checked)."""
+"""Numbered schema migrations for the SQLite store, applied when it opens.
+
+Each migration is one file in ``cityhub/store/sqlite/migrations``: ``NNNN_name.sql`` (its
+statements, run in order) or ``NNNN_name.py`` (a module whose ``apply(conn)`` does what SQL alone
+cannot, such as filling a new derived index from the stored entities); ``NNNN`` is its version.
+:func:`migrate` applies every migration the database has not recorded in ``cityhub_migrations``
+yet, in version order, in ONE ``BEGIN IMMEDIATE`` transaction: if one fails, the database is left
+as it was. A database recording a version this cityhub does not know was written by a newer
+cityhub and is refused before anything is changed.
+
+The applied versions are rows of a table (version, name, time applied), as on PostgreSQL, rather
+than ``PRAGMA user_version``: an operator can read what ran and when, and a gap is visible.
+
+A database written before numbered migrations existed has tables but no ``cityhub_migrations``:
+:mod:`cityhub.store.sqlite.legacy` brings it to the baseline (versions 0001-0007) and records
+those as applied, in the same transaction; later migrations then apply as usual.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
+import re
 import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
 
-_ENTITIES = """
-CREATE TABLE entities_upgraded (
-  rid INTEGER PRIMARY KEY,
-  tenant TEXT NOT NULL,
-  id TEXT NOT NULL,
-  types TEXT NOT NULL,
-  scopes TEXT,
-  created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL,
-  attrs TEXT NOT NULL
-)"""
+from cityhub.ngsild.datetime import now_iso
+from cityhub.store.sqlite import legacy
 
-
-def upgrade(conn: sqlite3.Connection) -> None:
-    """Apply every step this database still needs, each in its own transaction (idempotent)."""
-    columns = [r[1] for r in conn.execute("PRAGMA table_info(entities)")]
-    if "rid" not in columns:
-        _entities_rid(conn)
+PACKAGE = "cityhub.store.sqlite.migrations"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
+_TABLE = (
+    "CREATE TABLE IF NOT EXISTS cityhub_migrations ("
+    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+)
 
 
-def _entities_rid(conn: sqlite3.Connection) -> None:
-    """Schema 1 → 2: ``entities`` gets ``rid INTEGER PRIMARY KEY``. Its implicit rowid was the
-    default order of queries, and VACUUM may renumber an implicit rowid but keeps an INTEGER
-    PRIMARY KEY; the geo index now links to the row by it. The rows keep their old rowids."""
+class SchemaTooNew(RuntimeError):
+    """The database records a schema version this cityhub does not know (a newer cityhub
+    migrated it); nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered step: ``run(conn)`` inside the caller's transaction (it must not commit)."""
+
+    version: int
+    name: str
+    run: Callable[[sqlite3.Connection], None]
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one at a time (``executescript`` would commit the
+    migration's transaction first). A ``;`` inside a string, a comment or a trigger's body
+    does not end a statement (``sqlite3.complete_statement`` decides)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                yield pending
+            pending = ""
+    rest = pending[:-1]  # the ';' added after the last piece
+    if rest.strip():
+        yield rest  # comments, or a statement missing its ';' (SQLite says if it is incomplete)
+
+
+def _script(text: str) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in statements(text):
+            conn.execute(statement)
+
+    return run
+
+
+@functools.cache
+def migrations(package: str = PACKAGE) -> tuple[Migration, ...]:
+    """Every migration in ``package`` (by default the store's own), in version order."""
+    found: list[Migration] = []
+    for entry in resources.files(package).iterdir():
+        match = _NAME.match(entry.name)
+        if match is None:
+            continue
+        version, name, kind = int(match.group(1)), match.group(2), match.group(3)
+        if kind == "sql":
+            run = _script(entry.read_text(encoding="utf-8"))
+        else:
+            module = importlib.import_module(f"{package}.{entry.name[:-3]}")
+            run = module.apply
+        found.append(Migration(version, name, run))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations in {package} share a version: {versions}")
+    return tuple(found)
+
+
+def applied_versions(conn: sqlite3.Connection) -> set[int]:
+    """The versions the database records (empty for a new one or one written before numbered
+    migrations)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cityhub_migrations'"
+    ).fetchone()
+    if exists is None:
+        return set()
+    return {int(r[0]) for r in conn.execute("SELECT version FROM cityhub_migrations")}
+
+
+def _refuse_unknown(conn: sqlite3.Connection, done: set[int], known: tuple[Migration, ...]) -> None:
+    unknown = done - {m.version for m in known}
+    if unknown:
+        path = conn.execute("PRAGMA database_list").fetchone()[2] or "the database"
+        newest = max((m.version for m in known), default=0)
+        raise SchemaTooNew(
+            f"{path} has schema version {max(unknown)}, newer than this cityhub knows "
+            f"({newest}): it was written by a newer cityhub, so open it with that one "
+            "(nothing was changed)"
+        )
+
+
+def _record(conn: sqlite3.Connection, done: list[Migration]) -> None:
+    now = now_iso()
+    conn.executemany(
+        "INSERT INTO cityhub_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+        [(m.version, m.name, now) for m in done],
+    )
+
+
+def migrate(
+    conn: sqlite3.Connection, known: tuple[Migration, ...] | None = None
+) -> list[Migration]:
+    """Bring the database on ``conn`` (outside any transaction) up to date.
+
+    Args:
+        conn: the store's writer connection, in autocommit mode.
+        known: the migrations to apply (by default :func:`migrations`; tests pass others).
+
+    Returns:
+        The migrations applied now, in order (empty when the schema was current).
+
+    Raises:
+        SchemaTooNew: the database was migrated by a newer cityhub; nothing is changed.
+    """
+    known = migrations() if known is None else known
+    done = applied_versions(conn)
+    _refuse_unknown(conn, done, known)
+    if all(m.version in done for m in known):
+        return []  # the usual start: two reads, no write (a read-only copy opens too)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(_ENTITIES)
-        conn.execute(
-            "INSERT INTO entities_upgraded (rid, tenant, id, types, scopes, created_at,"
-            " modified_at, attrs) SELECT rowid, tenant, id, types, scopes, created_at,"
-            " modified_at, attrs FROM entities ORDER BY rowid"
-        )
-        conn.execute("DROP TABLE entities")
-        conn.execute("ALTER TABLE entities_upgraded RENAME TO entities")
-        conn.execute("CREATE UNIQUE INDEX entities_pk ON entities (tenant, id)")
-        # links to the old rows are stale: rebuild the derived indexes from the entities
-        conn.execute("DELETE FROM meta WHERE key IN ('geo_index', 'q_index')")
+        done = applied_versions(conn)  # as of the lock: another process may have migrated it
+        _refuse_unknown(conn, done, known)
+        conn.execute(_TABLE)
+        if not done and legacy.is_legacy(conn):
+            adopted = legacy.adopt(conn, [m for m in known if m.version <= legacy.BASELINE])
+            _record(conn, adopted)
+            done = {m.version for m in adopted}
+        applied: list[Migration] = []
+        for migration in known:
+            if migration.version in done:
+                continue
+            migration.run(conn)
+            if not conn.in_transaction:  # e.g. executescript: earlier steps are committed
+                raise RuntimeError(
+                    f"migration {migration.version:04d}_{migration.name} ended the transaction"
+                )
+            _record(conn, [migration])
+            applied.append(migration)
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    return applied
+
+
+__all__ = [
+    "Migration",
+    "SchemaTooNew",
+    "applied_versions",
+    "migrate",
+    "migrations",
+    "statements",
+]

@@ -19,7 +19,7 @@ Tables:
 - ``notify_version``: a number that triggers on ``subscriptions`` bump on every insert, update
   or delete, so in-memory caches of subscriptions know when to rebuild.
 
-:data:`OUTBOX_SCHEMA` must run after ``SUBSCRIPTION_SCHEMA`` (it has triggers on that table).
+The tables are migration 0005's (after 0004's ``subscriptions``, which its triggers watch).
 """
 
 from __future__ import annotations
@@ -27,51 +27,13 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.store.outbox import OutboxRow
 from cityhub.store.sqlite.store import SqliteStore, in_transaction
-
-OUTBOX_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  tenant TEXT NOT NULL,
-  subscription_id TEXT NOT NULL,
-  payload TEXT NOT NULL,
-  due_at REAL NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT,
-  created_at TEXT NOT NULL,
-  leased_until REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
-CREATE TABLE IF NOT EXISTS notify_throttle (
-  tenant TEXT NOT NULL,
-  subscription_id TEXT NOT NULL,
-  last_at REAL NOT NULL,
-  PRIMARY KEY (tenant, subscription_id)
-);
-CREATE TABLE IF NOT EXISTS notify_periodic (
-  tenant TEXT NOT NULL,
-  subscription_id TEXT NOT NULL,
-  next_at REAL NOT NULL,
-  PRIMARY KEY (tenant, subscription_id)
-);
-CREATE TABLE IF NOT EXISTS notify_version (
-  one INTEGER PRIMARY KEY CHECK (one = 1),
-  version INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO notify_version (one, version) VALUES (1, 0);
-CREATE TRIGGER IF NOT EXISTS notify_sub_insert AFTER INSERT ON subscriptions
-BEGIN UPDATE notify_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS notify_sub_update AFTER UPDATE ON subscriptions
-BEGIN UPDATE notify_version SET version = version + 1; END;
-CREATE TRIGGER IF NOT EXISTS notify_sub_delete AFTER DELETE ON subscriptions
-BEGIN UPDATE notify_version SET version = version + 1; END;
-"""
 
 
 def new_notification_id() -> str:
@@ -158,12 +120,9 @@ def fail(conn: sqlite3.Connection, row_id: int, error: str, due_at: float | None
 
 def release_leases(conn: sqlite3.Connection, now: float) -> int:
     """Make every leased row due at ``now`` (at start-up: the process that leased them is gone);
-    returns how many. Adds ``leased_until`` to an outbox created before it existed."""
+    returns how many."""
 
     def body() -> int:
-        columns = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")}
-        if "leased_until" not in columns:
-            conn.execute("ALTER TABLE outbox ADD COLUMN leased_until REAL")
         cur = conn.execute(
             "UPDATE outbox SET due_at = ?, leased_until = NULL WHERE leased_until IS NOT NULL",
             (now,),
@@ -281,7 +240,6 @@ def periodic_forget(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> No
 
 
 __all__ = [
-    "OUTBOX_SCHEMA",
     "SqliteOutboxQueue",
     "ack",
     "claim",

@@ -31,26 +31,14 @@ import orjson
 
 from cityhub.ngsild.query.ast import And, Comparison, DateTimeValue, Node, ValueList
 from cityhub.store.base import Change
-from cityhub.store.sqlite.derived import ensure_derived
 
 MAX_TEXT = 256
-# 2: the value index covers entity_id; 3: one row per entity type too; 4: texts only, and
-# the table is keyed by entity (WITHOUT ROWID: one B-tree less to write per row)
-_VERSION = "4"
+# The table is migration 0003's. Its layout's history, when ``meta['q_index']`` held its version
+# (cityhub.store.sqlite.legacy still reads it): 2: the value index covers entity_id; 3: one row
+# per entity type too; 4: texts only, and the table is keyed by entity (WITHOUT ROWID: one
+# B-tree less to write per row). A later change is a numbered migration calling fill_q_index.
 _FIRST_PRESENT = ("value", "object", "vocab", "json", "valueList")
 _ENTITY_MEMBERS = {"id", "@id", "createdAt", "modifiedAt"}
-
-Q_INDEX_SCHEMA = """
-CREATE TABLE IF NOT EXISTS q_index (
-  tenant TEXT NOT NULL,
-  entity_id TEXT NOT NULL,
-  attr TEXT NOT NULL,
-  v TEXT NOT NULL,
-  type TEXT NOT NULL,
-  PRIMARY KEY (tenant, entity_id, attr, v, type)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS q_index_by_value ON q_index (tenant, attr, v, type, entity_id);
-"""
 
 
 def _scalars(value: Any) -> Iterator[str]:
@@ -145,13 +133,8 @@ def index_change(conn: sqlite3.Connection, change: Change) -> None:
     conn.executemany(_INSERT, _rows(tenant, eid, types, after, changed))
 
 
-def ensure_q_index(conn: sqlite3.Connection) -> None:
-    """Create the table and fill it from every stored entity when it is new or out of date
-    (see :func:`cityhub.store.sqlite.derived.ensure_derived`)."""
-    ensure_derived(conn, "q_index", _VERSION, Q_INDEX_SCHEMA, ("q_index",), _fill)
-
-
-def _fill(conn: sqlite3.Connection) -> None:
+def fill_q_index(conn: sqlite3.Connection) -> None:
+    """Index every stored entity (the table is empty: new, or dropped for a new layout)."""
     rows = conn.execute("SELECT tenant, id, types, attrs FROM entities")
     for tenant, eid, types, attrs in rows:
         values = entity_values({"attrs": orjson.loads(attrs)})

@@ -39,57 +39,6 @@ from cityhub.store.sqlite.store import SqliteStore, in_transaction
 T = TypeVar("T")
 Document = dict[str, Any]
 
-REGISTRATION_SCHEMA = """
-CREATE TABLE IF NOT EXISTS csource_registrations (
-  tenant TEXT NOT NULL,
-  id TEXT NOT NULL,
-  expires_at TEXT,
-  doc TEXT NOT NULL,
-  PRIMARY KEY (tenant, id)
-);
-CREATE TABLE IF NOT EXISTS csource_registration_infos (
-  tenant TEXT NOT NULL,
-  registration_id TEXT NOT NULL,
-  info INTEGER NOT NULL,
-  any_entity INTEGER NOT NULL,
-  any_attribute INTEGER NOT NULL,
-  PRIMARY KEY (tenant, registration_id, info)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS csource_registration_entities (
-  tenant TEXT NOT NULL,
-  registration_id TEXT NOT NULL,
-  info INTEGER NOT NULL,
-  type TEXT NOT NULL,
-  entity_id TEXT,
-  id_pattern TEXT
-);
-CREATE INDEX IF NOT EXISTS csource_registration_entities_by_type
-  ON csource_registration_entities (tenant, type);
-CREATE INDEX IF NOT EXISTS csource_registration_entities_by_info
-  ON csource_registration_entities (tenant, registration_id, info);
-CREATE TABLE IF NOT EXISTS csource_registration_attrs (
-  tenant TEXT NOT NULL,
-  registration_id TEXT NOT NULL,
-  info INTEGER NOT NULL,
-  name TEXT NOT NULL,
-  PRIMARY KEY (tenant, registration_id, info, name)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS csource_registration_attrs_by_name
-  ON csource_registration_attrs (tenant, name);
-CREATE TABLE IF NOT EXISTS csource_subscriptions (
-  tenant TEXT NOT NULL,
-  id TEXT NOT NULL,
-  doc TEXT NOT NULL,
-  PRIMARY KEY (tenant, id)
-);
-CREATE TABLE IF NOT EXISTS csource_periodic (
-  tenant TEXT NOT NULL,
-  subscription_id TEXT NOT NULL,
-  next_at REAL NOT NULL,
-  PRIMARY KEY (tenant, subscription_id)
-);
-"""
-
 _SIDE_TABLES = (
     "csource_registration_infos",
     "csource_registration_entities",
@@ -197,7 +146,7 @@ def _expires(doc: Document) -> str | None:
 
 class SqliteCsourceTx:
     """A :class:`~cityhub.store.base.CsourceTx` on the writer connection, inside its
-    transaction (the outbox tables must exist: ``OUTBOX_SCHEMA``)."""
+    transaction."""
 
     def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
         self.conn = conn
@@ -231,8 +180,8 @@ class SqliteRegistrationStore:
     """Async CRUD and discovery for registrations and registration subscriptions.
 
     Args:
-        store: the hub's SQLite store; its writer thread and readers run every statement. Its
-            ``extra_schema`` must include :data:`REGISTRATION_SCHEMA` before it starts.
+        store: the hub's SQLite store; its writer thread and readers run every statement (its
+            tables are migration 0006's).
     """
 
     def __init__(self, store: SqliteStore) -> None:

@@ -15,7 +15,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from importlib import resources
 from typing import Any, TypeVar
 
 import orjson
@@ -467,8 +466,6 @@ class SqliteStore:
         self._listeners: list[Callable[[list[Change]], None]] = []
         #: tenants whose row in ``tenants`` has been committed (tenants are never removed)
         self._stored_tenants: set[str] = set()
-        #: DDL of other components (subscriptions, registrations...) run at start-up
-        self.extra_schema: list[str] = [geo.GEO_SCHEMA, qindex.Q_INDEX_SCHEMA]
         #: functions run inside the write transaction for every change (temporal history,
         #: notification outbox): they see the writer connection and the Change
         self.tx_hooks: list[TxHook] = [geo.index_change, qindex.index_change]
@@ -481,8 +478,6 @@ class SqliteStore:
         )
         self._writer.start()
         await asyncio.wrap_future(ready)
-        await self.run_write(geo.ensure_geo_index)
-        await self.run_write(qindex.ensure_q_index)
         if not self.memory:
             self._stop_checkpoints.clear()
             self._checkpointer = threading.Thread(
@@ -528,11 +523,7 @@ class SqliteStore:
             conn.execute(f"PRAGMA wal_autocheckpoint={int(self.wal_autocheckpoint)}")
             # once the WAL restarts, its file shrinks back to what the mark allows
             conn.execute(f"PRAGMA journal_size_limit={int(self.wal_autocheckpoint) * 4096}")
-            schema = resources.files("cityhub.store.sqlite").joinpath("schema.sql").read_text()
-            conn.executescript(schema)
-            migrate.upgrade(conn)
-            for extra in self.extra_schema:
-                conn.executescript(extra)
+            migrate.migrate(conn)  # every table of the store, numbered (migrations/)
             self._writer_conn = conn
         except BaseException as exc:  # pragma: no cover - start-up failure is reported
             ready.set_exception(exc)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -23,23 +23,6 @@ from cityhub.store.sqlite.store import SqliteStore, in_transaction
 
 T = TypeVar("T")
 Document = dict[str, Any]
-
-SUBSCRIPTION_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS subscriptions (
-  tenant TEXT NOT NULL,
-  id TEXT NOT NULL,
-  doc TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL,
-  PRIMARY KEY (tenant, id)
-);
-CREATE TABLE IF NOT EXISTS subscription_status (
-  tenant TEXT NOT NULL,
-  id TEXT NOT NULL,
-  status TEXT NOT NULL,
-  PRIMARY KEY (tenant, id)
-);
-"""
 
 _SELECT = (
     "SELECT s.doc, st.status FROM subscriptions s LEFT JOIN subscription_status st"
@@ -65,8 +48,8 @@ class SqliteSubscriptionStore:
     """Create, read, query, update and delete subscriptions of one SQLite store.
 
     Args:
-        store: the SQLite store whose writer and readers to use; its ``extra_schema`` must
-            include :data:`SUBSCRIPTION_SCHEMA` before it starts.
+        store: the SQLite store whose writer and readers to use (its tables are migration
+            0004's).
     """
 
     def __init__(self, store: SqliteStore) -> None:
@@ -236,4 +219,4 @@ class SqliteSubscriptionStore:
         return deleted
 
 
-__all__ = ["SUBSCRIPTION_SCHEMA", "SqliteSubscriptionStore"]
+__all__ = ["SqliteSubscriptionStore"]

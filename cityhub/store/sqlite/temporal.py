@@ -31,7 +31,6 @@ from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import retention, temporal_sql
 from cityhub.store.sqlite.history import (
     add_missing_heads,
-    migrate,
     recording_off,
     upsert_instance,
     write_head,
@@ -200,8 +199,8 @@ class SqliteTemporalStore:
         self._pruner = retention.Pruner(store, self.retention_policy, prune_interval)
 
     async def start(self) -> None:
-        """Bring an older history up to the schema; start pruning if a retention is set."""
-        await self.store.run_transaction(migrate)
+        """Give entities created while history was off their head row; start pruning if a
+        retention is set."""
         if self.record:
             await self.store.run_transaction(add_missing_heads)
         self._pruner.start()

@@ -1,8 +1,7 @@
--- cityhub SQLite schema, version 1
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+-- Entities: one row each (its attributes as one JSON document) and the index of their types.
 -- rid: the row's id, an INTEGER PRIMARY KEY so that VACUUM keeps it (the default order of
--- queries and the derived indexes' links to the row rely on it; see migrate.py)
+-- queries and the derived indexes' links to the row rely on it)
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entities (
   rid INTEGER PRIMARY KEY,
   tenant TEXT NOT NULL,
