@@ -10,6 +10,7 @@ from starlette.responses import Response
 from cityhub import provision
 from cityhub.api import negotiation as neg
 from cityhub.api.linking import render_with_links
+from cityhub.api.location import created
 from cityhub.api.params import (
     attrs_of,
     entity_query_of,
@@ -31,10 +32,6 @@ BASE = "/ngsi-ld/v1"
 
 def _entity_id(request: Request) -> str:
     return check_uri(request.path_params["entity_id"], "entity id in the URL")
-
-
-def _tenant_headers(tenant: str) -> dict[str, str]:
-    return {neg.TENANT_HEADER: tenant} if tenant else {}
 
 
 def _update_result(result: ops.UpdateResult, terms: TermMap) -> Response:
@@ -61,8 +58,7 @@ async def create_entity(request: Request) -> Response:
     tenant = neg.tenant_of(request)
     entity = expand_entity(body, terms)
     await provision.create_entity(request.app.state.store, tenant, entity)
-    headers = {"Location": f"{BASE}/entities/{entity['id']}", **_tenant_headers(tenant)}
-    return Response(status_code=201, headers=headers)
+    return created(f"{BASE}/entities", entity["id"], tenant)
 
 
 async def query_entities(request: Request) -> Response:

@@ -81,7 +81,9 @@ class ApiFront:
         if len(path) > 1 and path[-1] == "/":
             scope = dict(scope)
             scope["path"] = path.rstrip("/") or "/"
-            scope["raw_path"] = scope["path"].encode()
+            # the raw path keeps its percent-encoding: a trailing %2F is part of an id
+            raw: bytes = scope.get("raw_path") or path.encode()
+            scope["raw_path"] = raw.rstrip(b"/") or b"/"
         query: bytes = scope.get("query_string", b"")
         if query and scope["path"].startswith("/ngsi-ld/"):
             unknown = unknown_parameters(query)

@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cityhub.api.location import created
 from cityhub.api.negotiation import accept_of
 from cityhub.api.routing import Route
 from cityhub.contexts import CONTEXTS_PATH, ContextService
@@ -61,7 +62,7 @@ async def add_context(request: Request) -> Response:
     if not isinstance(body["@context"], dict | list | str):
         raise InvalidRequest("@context must be an object, an array or a URL string")
     entry = await service.add_hosted(body)
-    return Response(status_code=201, headers={"Location": CONTEXTS_PATH + entry.local_id})
+    return created(CONTEXTS_PATH, entry.local_id)
 
 
 async def list_contexts(request: Request) -> Response:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub.api import negotiation as neg
+from cityhub.api.location import created
 from cityhub.api.params import expand_attribute_name, options_of, paging_of, split_list
 from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, InvalidRequest, ResourceNotFound, UnsupportedMediaType
@@ -53,19 +54,6 @@ def _path_id(request: Request, collection: str, what: str) -> str:
     if stripped.startswith(prefix):
         raw = stripped[len(prefix) :]
     return check_uri(raw, f"{what} id in the URL")
-
-
-def _created(location: str, tenant: str) -> Response:
-    """201 with the new resource's ``Location`` (clause 6.8.3.1).
-
-    The name goes out as ``Location``, not lower-cased: HTTP names are case-insensitive, but the
-    ETSI suite looks the header up case-sensitively (033_11).
-    """
-    response = Response(status_code=201)
-    response.raw_headers.append((b"Location", location.encode("latin-1")))
-    if tenant:
-        response.headers[neg.TENANT_HEADER] = tenant
-    return response
 
 
 async def _read_body(request: Request, *, merge_patch: bool = False) -> tuple[Any, str]:
@@ -127,7 +115,7 @@ async def create_registration(request: Request) -> Response:
     tenant = neg.tenant_of(request)
     doc = reg.expand_registration(body, terms, _now())
     await _store(request).create_registration(tenant, doc)
-    return _created(f"{REGISTRATIONS}/{doc['id']}", tenant)
+    return created(REGISTRATIONS, doc["id"], tenant)
 
 
 def _types(raw: str | None, terms: TermMap) -> tuple[str, ...]:
@@ -257,7 +245,7 @@ async def create_subscription(request: Request) -> Response:
     doc = reg.expand_csource_subscription(body, terms, _now())
     doc[cn.TERMS_MEMBER] = cn.query_terms(doc, terms.expand)
     await _store(request).create_subscription(tenant, doc)
-    return _created(f"{SUBSCRIPTIONS}/{doc['id']}", tenant)
+    return created(SUBSCRIPTIONS, doc["id"], tenant)
 
 
 async def query_subscriptions(request: Request) -> Response:

@@ -15,13 +15,15 @@ Each piece keeps Starlette's behaviour and removes work a profile of retrieve-by
 - :class:`IndexedRouter`: tries only the routes whose method and first literal path segment
   fit (``GET /ngsi-ld/v1/entities/{id}`` was the twelfth of 53 regular expressions tried),
   in their original order, so the first full match is the one Starlette would pick. Anything
-  else (405, 404, lifespan) is Starlette's own code.
+  else (405, 404, lifespan) is Starlette's own code. A path with percent-encoded octets is
+  matched in its raw form and each parameter decoded once, so ``%2F`` inside an id is data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
@@ -31,6 +33,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
 from cityhub.api.params import FastQueryParams, parsed_query
+from cityhub.errors import BadRequestData
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -94,6 +97,28 @@ def _segment(path: str, prefix: str) -> tuple[str, bool] | None:
     return head, bool(slash)
 
 
+def _raw_scope(scope: Scope, raw: bytes) -> Scope:
+    """The scope with its still percent-encoded path, for matching: RFC 3986 section 2.2 makes
+    ``%2F`` data, not a delimiter, so an id sent as ``urn:x:a%2Fattrs%2Fb`` stays one path
+    parameter (decoded by :func:`_decoded`) instead of being read as ``.../attrs/b``."""
+    return {**scope, "path": raw.decode("latin-1")}
+
+
+def _decoded(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in params.items():
+        if isinstance(value, str):
+            try:
+                value = unquote(value, errors="strict")
+            except UnicodeDecodeError:
+                raise BadRequestData(
+                    f"the URL's {name} {value!r} has percent-encoded octets that are not UTF-8 "
+                    "(RFC 3987 section 3.1: encode each character as its UTF-8 octets)"
+                ) from None
+        out[name] = value
+    return out
+
+
 class IndexedRouter(Router):
     """A ``Router`` that tries, for an HTTP request, only the routes that can match it fully.
 
@@ -141,9 +166,13 @@ class IndexedRouter(Router):
         where = _segment(scope["path"], self.prefix)
         if where is None:
             return None
+        raw: bytes | None = scope.get("raw_path")
+        target = scope if raw is None or b"%" not in raw else _raw_scope(scope, raw)
         for route in self._for(scope["method"], *where):
-            match, child_scope = route.matches(scope)
+            match, child_scope = route.matches(target)
             if match is Match.FULL:
+                if target is not scope:
+                    child_scope["path_params"] = _decoded(child_scope["path_params"])
                 return route, child_scope
         return None
 

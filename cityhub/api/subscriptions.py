@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from cityhub import subscriptions as service
 from cityhub.api import negotiation as neg
+from cityhub.api.location import created
 from cityhub.api.params import paging_of
 from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, ResourceNotFound
@@ -64,10 +65,7 @@ async def create_subscription(request: Request) -> Response:
         sub,
         _context_value(request, body, media),
     )
-    headers = {"Location": f"{PATH}/{sub_id}"}
-    if tenant:
-        headers[neg.TENANT_HEADER] = tenant
-    return Response(status_code=201, headers=headers)
+    return created(PATH, sub_id, tenant)
 
 
 def _page_links(offset: int, limit: int, total: int, media: str) -> list[str]:

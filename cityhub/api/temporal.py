@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub.api import negotiation as neg
+from cityhub.api.location import created as created_response
 from cityhub.api.params import (
     attrs_of,
     entity_query_of,
@@ -82,7 +83,9 @@ def _temporal(request: Request) -> TemporalStore:
 
 def _entity_id(request: Request) -> str:
     raw = request.path_params["entity_id"]
-    if "/attrs/" in raw or raw.endswith("/attrs"):
+    sent: bytes = request.scope.get("raw_path") or raw.encode()
+    # an id that ends in a literal /attrs[/...] is a mistyped attribute path; sent as %2F, data
+    if ("/attrs/" in raw or raw.endswith("/attrs")) and b"/attrs" in sent:
         raise BadRequestData(f"the URL {request.url.path} names no attribute after /attrs/")
     return check_uri(raw, "entity id in the URL")
 
@@ -148,10 +151,7 @@ async def create_or_update(request: Request) -> Response:
     created = await _temporal(request).create_or_update(tenant, entity)
     if not created:
         return Response(status_code=204)
-    headers = {"Location": f"{BASE}/entities/{entity['id']}"}
-    if tenant:
-        headers[neg.TENANT_HEADER] = tenant
-    return Response(status_code=201, headers=headers)
+    return created_response(f"{BASE}/entities", entity["id"], tenant)
 
 
 async def append_attributes(request: Request) -> Response:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from cityhub.errors import BadRequestData
+from cityhub.ngsild.ids import check_id, is_id
 
 NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
 
@@ -67,22 +68,19 @@ GEO_ATTRIBUTES = frozenset(
 #: The special value that deletes in merge operations (clause 4.5.0).
 NGSI_LD_NULL = "urn:ngsi-ld:null"
 
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
 # clause 4.6.2: names must not contain the characters below (and must not be empty)
 _BAD_NAME = re.compile(r"[\s<>\"'=;()\\{}\[\]&?]")
 
 
 def is_uri(value: Any) -> bool:
-    """True for an absolute URI (scheme ':' rest) without whitespace or forbidden characters."""
-    return isinstance(value, str) and len(value) < 2048 and _URI.match(value) is not None
+    """True for an absolute URI or IRI (:func:`cityhub.ngsild.ids.is_id`)."""
+    return is_id(value)
 
 
 def check_uri(value: Any, what: str) -> str:
-    if not is_uri(value):
-        raise BadRequestData(
-            f"{what} must be a URI (for example urn:ngsi-ld:Thing:1), got {value!r}"
-        )
-    return str(value)
+    """``value`` when it is an absolute URI or IRI, else BadRequestData naming ``what`` and
+    what is wrong (:func:`cityhub.ngsild.ids.check_id`, the one check of ids and URIs)."""
+    return check_id(value, what)
 
 
 def check_name(value: Any, what: str) -> str:
