@@ -39,6 +39,7 @@ from cityhub.ngsild.context import (
     remote_urls,
 )
 from cityhub.ngsild.datetime import format_datetime
+from cityhub.ngsild.json_limits import check_document
 
 HOSTED: Final = "Hosted"
 CACHED: Final = "Cached"
@@ -337,6 +338,12 @@ class ContextService:
                 f"the @context {url} cannot be used: it is not a JSON "
                 'object with an "@context" member'
             )
+        try:
+            check_document(bytes(body), doc, "it")
+        except BadRequestData as exc:
+            raise LdContextNotAvailable(
+                f"the @context {url} cannot be used: {exc.detail}"
+            ) from None
         return doc
 
     def _too_large(self, url: str) -> LdContextNotAvailable:

@@ -25,6 +25,7 @@ from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, CityhubError
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_entity
+from cityhub.ngsild.json_limits import check_depth
 from cityhub.ngsild.names import check_name, check_uri
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.q import parse_q
@@ -42,7 +43,7 @@ async def _entities(
 ) -> tuple[list[BatchItem], TermMap]:
     """The batch body: each entity validated on its own, so one bad entity is reported in the
     207 result (clause 5.6.7) instead of failing the whole request."""
-    body, media = await neg.read_json(request)
+    body, media = await neg.read_json(request, items=True)
     if not isinstance(body, list):
         raise BadRequestData("a batch operation's body must be a JSON array of entities")
     if not body:
@@ -61,6 +62,7 @@ async def _entities(
         raw_id = raw.get("id") if isinstance(raw, dict) else None
         entity_id = raw_id if isinstance(raw_id, str) else None
         try:
+            check_depth(raw, "the entity")
             terms = link_terms
             if media == neg.JSONLD:
                 if not isinstance(raw, dict) or "@context" not in raw:
@@ -127,7 +129,7 @@ async def batch_merge(request: Request) -> Response:
 
 
 async def batch_delete(request: Request) -> Response:
-    body, _media = await neg.read_json(request)
+    body, _media = await neg.read_json(request, items=True)
     if not isinstance(body, list) or not body:
         raise BadRequestData("a batch delete's body must be a non-empty JSON array of entity ids")
     items: list[BatchItem] = []

@@ -14,6 +14,7 @@ from cityhub.api.negotiation import accept_of
 from cityhub.api.routing import Route
 from cityhub.contexts import CONTEXTS_PATH, ContextService
 from cityhub.errors import BadRequestData, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from cityhub.ngsild.json_limits import check_document
 
 JSON = "application/json"
 JSONLD = "application/ld+json"
@@ -54,6 +55,7 @@ async def add_context(request: Request) -> Response:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    check_document(raw, body, "the @context document")
     if not isinstance(body, dict) or "@context" not in body:
         raise InvalidRequest(
             'the body must be a JSON object with an "@context" member, such '

@@ -20,6 +20,7 @@ from cityhub.errors import (
 )
 from cityhub.ngsild.context import CORE_CONTEXT_URL, TermMap
 from cityhub.ngsild.geojson_render import render_feature, render_feature_collection
+from cityhub.ngsild.json_limits import check_document
 
 JSON = "application/json"
 JSONLD = "application/ld+json"
@@ -107,8 +108,13 @@ def accept_of(request: Request, allowed: tuple[str, ...] = (JSON, JSONLD)) -> st
     return best[2]
 
 
-async def read_json(request: Request, *, merge_patch: bool = False) -> tuple[Any, str]:
-    """The parsed body and its media type (json or ld+json), checked per clause 6.3.5."""
+async def read_json(
+    request: Request, *, merge_patch: bool = False, items: bool = False
+) -> tuple[Any, str]:
+    """The parsed body and its media type (json or ld+json), checked per clause 6.3.5 and
+    against the hub's JSON limits (``cityhub.ngsild.json_limits``: nesting depth, integer
+    range). ``items``: the body is an array of documents whose depth the caller checks one
+    by one (batch operations report a deep entity in their 207)."""
     ctype = request.headers.get("content-type")
     if not ctype:
         raise UnsupportedMediaType(
@@ -137,6 +143,7 @@ async def read_json(request: Request, *, merge_patch: bool = False) -> tuple[Any
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    check_document(raw, body, items=items)
     return body, (JSON if media == MERGE_PATCH else media)
 
 

@@ -193,8 +193,11 @@ def check_id(value: Any, what: str) -> str:
     problem = id_problem(value)
     if problem is None:
         return str(value)
+    # a non-string is named by its kind only: the repr of a hostile nested value could be
+    # megabytes, or recurse past Python's limit
+    shown = _short(value) if isinstance(value, str) else "the value"
     raise BadRequestData(
-        f"{what} must be a URI (for example urn:ngsi-ld:Thing:1); {_short(value)} {problem}"
+        f"{what} must be a URI (for example urn:ngsi-ld:Thing:1); {shown} {problem}"
     )
 
 

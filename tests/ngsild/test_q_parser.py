@@ -339,3 +339,22 @@ def test_expand_q_keeps_every_member_name_after_a_dot() -> None:
         assert expand_q(parse_q(f"a.{member}"), _expand) == Comparison(
             AttrPath(EX + "a", (member,))
         )
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ("9007199254740993", 2**53 + 1),
+        ("9223372036854775807", 2**63 - 1),
+        ("18446744073709551615", 2**64 - 1),
+        ("-9223372036854775808", -(2**63)),
+        ("18446744073709551616", float(2**64)),  # past what the hub stores exactly
+        ("1" * 30, float("1" * 30)),
+    ],
+)
+def test_integers_are_kept_exactly_in_the_64_bit_range(literal: str, value: object) -> None:
+    """q compares the integers the hub stores exactly (-2^63 .. 2^64-1) as integers; 19- and
+    20-digit ones were read as floats and matched nothing (issue 22 item 7)."""
+    node = parse_q(f"p=={literal}")
+    assert isinstance(node, Comparison)
+    assert node.value == value and type(node.value) is type(value)

@@ -223,9 +223,12 @@ def _scalar(cursor: Cursor) -> Scalar:
 def _classify(cursor: Cursor, token: str, start: int) -> Scalar:
     if token in ("true", "false"):
         return token == "true"
-    if _INTEGER.fullmatch(token) and len(token) <= 18:
-        return int(token)
-    if _FLOAT.fullmatch(token):  # long integers too: SQLite integers have 64 bits
+    if _INTEGER.fullmatch(token) and len(token) <= 21:
+        number = int(token)
+        # the integers the hub stores exactly (cityhub.ngsild.json_limits): compared exactly
+        if -(2**63) <= number <= 2**64 - 1:
+            return number
+    if _FLOAT.fullmatch(token):  # longer integers compare as floats
         real = float(token)
         if not math.isfinite(real):
             raise cursor.error(f"number {short(token)} is out of range", start)

@@ -197,7 +197,7 @@ def _numeric_fast_path(node: Comparison, params: list[object]) -> str:
         return ""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return ""
-    params.append(value)
+    params.append(_bound(value))
     return f"json_extract(q_i.value, '$.value') {_SQL_OPS[op]} ?"
 
 
@@ -376,7 +376,7 @@ def _bound(value: Scalar) -> object:
             raise BadRequestData(f"q: {value!r} is not a valid date-time")
         return canonical
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
-        return float(value)
+        return float(value)  # SQLite integers have 64 bits; its JSON reads larger ones as REAL
     if isinstance(value, str):
         return str(value)  # plain str, whatever subclass the parser used
     return value
