@@ -36,18 +36,6 @@ _DERIVED: tuple[tuple[str, str, tuple[str, ...], Callable[[sqlite3.Connection], 
     ("q_index", "4", ("q_index",), qindex.fill_q_index),
 )
 
-_ENTITIES = """
-CREATE TABLE entities_upgraded (
-  rid INTEGER PRIMARY KEY,
-  tenant TEXT NOT NULL,
-  id TEXT NOT NULL,
-  types TEXT NOT NULL,
-  scopes TEXT,
-  created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL,
-  attrs TEXT NOT NULL
-)"""
-
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}  # our names only
@@ -67,8 +55,10 @@ def adopt(conn: sqlite3.Connection, baseline: Sequence[Migration]) -> list[Migra
         The baseline migrations, now to be recorded as applied.
     """
     stale: set[str] = set()
-    if "rid" not in _columns(conn, "entities"):
-        _entities_rid(conn)
+    without_rid = "rid" not in _columns(conn, "entities")
+    if without_rid:  # the first schema: 0001 creates the table again, the rows are copied
+        conn.execute("DROP INDEX IF EXISTS entities_pk")
+        conn.execute("ALTER TABLE entities RENAME TO entities_without_rid")
         stale = {key for key, *_ in _DERIVED}  # they link to the old rows
     instances = _columns(conn, "attribute_instances")
     if instances:
@@ -86,6 +76,8 @@ def adopt(conn: sqlite3.Connection, baseline: Sequence[Migration]) -> list[Migra
                 conn.execute(f"DROP TABLE IF EXISTS {table}")  # names from this module only
     for migration in baseline:
         migration.run(conn)  # IF NOT EXISTS: creates what is missing, keeps what is there
+    if without_rid:
+        _copy_entities(conn)
     for key, _, _, fill in _DERIVED:
         if key in stale:
             fill(conn)
@@ -99,18 +91,16 @@ def _layout_versions(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
 
-def _entities_rid(conn: sqlite3.Connection) -> None:
-    """``entities`` gets ``rid INTEGER PRIMARY KEY``. Its implicit rowid was the default order
-    of queries, and VACUUM may renumber an implicit rowid but keeps an INTEGER PRIMARY KEY; the
-    geo index links to the row by it. The rows keep their old rowids."""
-    conn.execute(_ENTITIES)
+def _copy_entities(conn: sqlite3.Connection) -> None:
+    """``entities`` has ``rid INTEGER PRIMARY KEY`` now. The implicit rowid was the default
+    order of queries, and VACUUM may renumber an implicit rowid but keeps an INTEGER PRIMARY
+    KEY; the geo index links to the row by it. The rows keep their old rowids."""
     conn.execute(
-        "INSERT INTO entities_upgraded (rid, tenant, id, types, scopes, created_at,"
-        " modified_at, attrs) SELECT rowid, tenant, id, types, scopes, created_at,"
-        " modified_at, attrs FROM entities ORDER BY rowid"
+        "INSERT INTO entities (rid, tenant, id, types, scopes, created_at, modified_at, attrs)"
+        " SELECT rowid, tenant, id, types, scopes, created_at, modified_at, attrs"
+        " FROM entities_without_rid ORDER BY rowid"
     )
-    conn.execute("DROP TABLE entities")
-    conn.execute("ALTER TABLE entities_upgraded RENAME TO entities")
+    conn.execute("DROP TABLE entities_without_rid")
 
 
 def _value_number(conn: sqlite3.Connection) -> None:
