@@ -138,6 +138,18 @@ def test_a_batch_reports_a_deep_entity_as_that_entitys_error(
     assert client.get(E + "/urn:x:deep").status_code == 404
 
 
+def test_deep_coordinates_in_a_geo_query_are_400(client: TestClient) -> None:
+    """The geo-query's coordinates are JSON in the query string: a thousand nested arrays
+    answered 500 (the error message's repr recursed)."""
+    params = {
+        "type": "Deep",
+        "georel": "near;maxDistance==10",
+        "geometry": "Point",
+        "coordinates": "[" * 1000 + "1" + "]" * 1000,
+    }
+    assert f"at most {MAX_JSON_DEPTH} are accepted" in _problem(client.get(E, params=params))
+
+
 @pytest.fixture
 def receiver() -> Iterator[HttpReceiver]:
     with HttpReceiver() as rx:

@@ -60,6 +60,7 @@ from shapely.ops import nearest_points
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.geojson import GEOMETRY_TYPES, check_geometry
+from cityhub.ngsild.json_limits import check_depth
 from cityhub.ngsild.names import check_name
 
 GEORELS = ("near", "within", "contains", "intersects", "disjoint", "overlaps", "equals")
@@ -294,7 +295,7 @@ def _checked_coordinates(value: str | list[Any], kind: str) -> Coordinates:
     coords: Any = value
     if isinstance(value, str):
         try:
-            coords = orjson.loads(value)
+            coords = check_depth(orjson.loads(value), "coordinates")
         except orjson.JSONDecodeError:
             coords = None
         if not isinstance(coords, list):
