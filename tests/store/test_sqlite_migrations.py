@@ -140,7 +140,7 @@ def _failing(at: int) -> tuple[Migration, ...]:
         raise sqlite3.OperationalError("the disk said no")
 
     known = [m for m in migrate.migrations() if m.version < at]
-    return (*known, Migration(at, "boom", boom))
+    return (*known, Migration(at, "boom", apply=boom))
 
 
 def test_a_failing_migration_on_a_new_database_leaves_it_empty(tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_a_migration_that_ends_the_transaction_is_reported_and_not_recorded(
 
     conn = connect(tmp_path / "hub.db")
     with pytest.raises(RuntimeError, match="0001_commits ended the transaction"):
-        migrate.migrate(conn, (Migration(1, "commits", commits),))
+        migrate.migrate(conn, (Migration(1, "commits", apply=commits),))
     assert recorded(conn) == []
     assert not conn.in_transaction
 

@@ -1,6 +1,7 @@
 """Versioned schema migrations for the PostgreSQL store.
 
-Each migration is one file ``migrations/NNNN_name.sql``; ``NNNN`` is its version. :func:`migrate`
+Each migration is one file ``migrations/NNNN_name.sql``; ``NNNN`` is its version (found by
+:func:`cityhub.store.migrations.find_migrations`, as SQLite's are). :func:`migrate`
 applies, in one transaction, every migration the database has not recorded in
 ``cityhub_migrations`` yet, in version order, holding an advisory lock, so that several workers
 starting at the same time apply each migration exactly once and the others wait for it. A
@@ -9,34 +10,21 @@ migration is never edited once released: a change of schema is a new file.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+from cityhub.store.migrations import Migration, SchemaTooNew, find_migrations, refuse_unknown
+
 #: pg_advisory_xact_lock key: "cityhub" in ASCII, so it is recognisable in pg_locks
 LOCK_KEY = 0x63697479687562
 
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
 def migrations() -> list[Migration]:
-    """Every migration shipped with this version of cityhub, in version order."""
-    found: list[Migration] = []
-    for entry in resources.files("cityhub.store.postgres.migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a version: {versions}")
+    """Every migration shipped with this version of cityhub, in version order (SQL only: a
+    step in Python would need the backend's async connection)."""
+    found = list(find_migrations("cityhub.store.postgres.migrations"))
+    for migration in found:
+        if migration.sql is None:
+            raise RuntimeError(f"PostgreSQL migration {migration.version:04d} is not SQL")
     return found
 
 
@@ -56,7 +44,7 @@ async def migrate(conn: Any) -> list[Migration]:
         The migrations applied now (empty when the schema was current).
 
     Raises:
-        RuntimeError: the database has a version this cityhub does not know (it was migrated
+        SchemaTooNew: the database has a version this cityhub does not know (it was migrated
             by a newer cityhub); nothing is changed.
     """
     async with conn.transaction():
@@ -67,12 +55,12 @@ async def migrate(conn: Any) -> list[Migration]:
         )
         done = set(await applied_versions(conn))
         known = migrations()
-        unknown = done - {m.version for m in known}
-        if unknown:
-            raise RuntimeError(
-                f"the database has schema version(s) {sorted(unknown)} that this cityhub does "
-                "not know: it was migrated by a newer cityhub"
+        if not done <= {m.version for m in known}:
+            where = await conn.fetchval(
+                "SELECT format('the PostgreSQL database %s (schema %s)', current_database(),"
+                " current_schema())"
             )
+            refuse_unknown(done, known, str(where))
         applied: list[Migration] = []
         for migration in known:
             if migration.version in done:
@@ -102,6 +90,7 @@ async def run_migrations(url: str) -> tuple[list[Migration], int]:
 __all__ = [
     "LOCK_KEY",
     "Migration",
+    "SchemaTooNew",
     "applied_versions",
     "migrate",
     "migrations",

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from cityhub.store.sqlite import geo, qindex
 
 if TYPE_CHECKING:
-    from cityhub.store.sqlite.migrate import Migration
+    from cityhub.store.migrations import Migration
 
 #: the last migration whose schema the releases before numbered migrations had
 BASELINE = 7
@@ -47,9 +47,18 @@ def is_legacy(conn: sqlite3.Connection) -> bool:
     return bool(_columns(conn, "entities"))
 
 
-def adopt(conn: sqlite3.Connection, baseline: Sequence[Migration]) -> list[Migration]:
+def adopt(
+    conn: sqlite3.Connection,
+    baseline: Sequence[Migration],
+    run: Callable[[Migration, sqlite3.Connection], None],
+) -> list[Migration]:
     """Bring a database written before numbered migrations to the schema of ``baseline``
     (migrations 0001-0007), inside the caller's transaction.
+
+    Args:
+        conn: the writer connection, in the migrations' transaction.
+        baseline: migrations 0001-0007.
+        run: applies one migration (``cityhub.store.sqlite.migrate.run``).
 
     Returns:
         The baseline migrations, now to be recorded as applied.
@@ -75,7 +84,7 @@ def adopt(conn: sqlite3.Connection, baseline: Sequence[Migration]) -> list[Migra
             for table in tables:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")  # names from this module only
     for migration in baseline:
-        migration.run(conn)  # IF NOT EXISTS: creates what is missing, keeps what is there
+        run(migration, conn)  # IF NOT EXISTS: creates what is missing, keeps what is there
     if without_rid:
         _copy_entities(conn)
     for key, _, _, fill in _DERIVED:

@@ -2,7 +2,8 @@
 
 Each migration is one file in ``cityhub/store/sqlite/migrations``: ``NNNN_name.sql`` (its
 statements, run in order) or ``NNNN_name.py`` (a module whose ``apply(conn)`` does what SQL alone
-cannot, such as filling a new derived index from the stored entities); ``NNNN`` is its version.
+cannot, such as filling a new derived index from the stored entities); ``NNNN`` is its version
+(found by :func:`cityhub.store.migrations.find_migrations`, as PostgreSQL's are).
 :func:`migrate` applies every migration the database has not recorded in ``cityhub_migrations``
 yet, in version order, in ONE ``BEGIN IMMEDIATE`` transaction: if one fails, the database is left
 as it was. A database recording a version this cityhub does not know was written by a newer
@@ -18,37 +19,18 @@ those as applied, in the same transaction; later migrations then apply as usual.
 
 from __future__ import annotations
 
-import functools
-import importlib
-import re
 import sqlite3
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from importlib import resources
+from collections.abc import Iterator
 
 from cityhub.ngsild.datetime import now_iso
+from cityhub.store.migrations import Migration, SchemaTooNew, find_migrations, refuse_unknown
 from cityhub.store.sqlite import legacy
 
 PACKAGE = "cityhub.store.sqlite.migrations"
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
 _TABLE = (
     "CREATE TABLE IF NOT EXISTS cityhub_migrations ("
     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
 )
-
-
-class SchemaTooNew(RuntimeError):
-    """The database records a schema version this cityhub does not know (a newer cityhub
-    migrated it); nothing was changed."""
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One numbered step: ``run(conn)`` inside the caller's transaction (it must not commit)."""
-
-    version: int
-    name: str
-    run: Callable[[sqlite3.Connection], None]
 
 
 def statements(script: str) -> Iterator[str]:
@@ -67,34 +49,17 @@ def statements(script: str) -> Iterator[str]:
         yield rest  # comments, or a statement missing its ';' (SQLite says if it is incomplete)
 
 
-def _script(text: str) -> Callable[[sqlite3.Connection], None]:
-    def run(conn: sqlite3.Connection) -> None:
-        for statement in statements(text):
-            conn.execute(statement)
+def run(migration: Migration, conn: sqlite3.Connection) -> None:
+    """Apply one migration on ``conn``, inside the caller's transaction."""
+    if migration.apply is not None:
+        migration.apply(conn)
+    for statement in statements(migration.sql or ""):
+        conn.execute(statement)
 
-    return run
 
-
-@functools.cache
 def migrations(package: str = PACKAGE) -> tuple[Migration, ...]:
-    """Every migration in ``package`` (by default the store's own), in version order."""
-    found: list[Migration] = []
-    for entry in resources.files(package).iterdir():
-        match = _NAME.match(entry.name)
-        if match is None:
-            continue
-        version, name, kind = int(match.group(1)), match.group(2), match.group(3)
-        if kind == "sql":
-            run = _script(entry.read_text(encoding="utf-8"))
-        else:
-            module = importlib.import_module(f"{package}.{entry.name[:-3]}")
-            run = module.apply
-        found.append(Migration(version, name, run))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations in {package} share a version: {versions}")
-    return tuple(found)
+    """Every migration of the SQLite store (or of ``package``), in version order."""
+    return find_migrations(package)
 
 
 def applied_versions(conn: sqlite3.Connection) -> set[int]:
@@ -109,15 +74,8 @@ def applied_versions(conn: sqlite3.Connection) -> set[int]:
 
 
 def _refuse_unknown(conn: sqlite3.Connection, done: set[int], known: tuple[Migration, ...]) -> None:
-    unknown = done - {m.version for m in known}
-    if unknown:
-        path = conn.execute("PRAGMA database_list").fetchone()[2] or "the database"
-        newest = max((m.version for m in known), default=0)
-        raise SchemaTooNew(
-            f"{path} has schema version {max(unknown)}, newer than this cityhub knows "
-            f"({newest}): it was written by a newer cityhub, so open it with that one "
-            "(nothing was changed)"
-        )
+    path = conn.execute("PRAGMA database_list").fetchone()[2] or "the in-memory database"
+    refuse_unknown(done, known, path)
 
 
 def _record(conn: sqlite3.Connection, done: list[Migration]) -> None:
@@ -154,14 +112,14 @@ def migrate(
         _refuse_unknown(conn, done, known)
         conn.execute(_TABLE)
         if not done and legacy.is_legacy(conn):
-            adopted = legacy.adopt(conn, [m for m in known if m.version <= legacy.BASELINE])
+            adopted = legacy.adopt(conn, [m for m in known if m.version <= legacy.BASELINE], run)
             _record(conn, adopted)
             done = {m.version for m in adopted}
         applied: list[Migration] = []
         for migration in known:
             if migration.version in done:
                 continue
-            migration.run(conn)
+            run(migration, conn)
             if not conn.in_transaction:  # e.g. executescript: earlier steps are committed
                 raise RuntimeError(
                     f"migration {migration.version:04d}_{migration.name} ended the transaction"
@@ -182,5 +140,6 @@ __all__ = [
     "applied_versions",
     "migrate",
     "migrations",
+    "run",
     "statements",
 ]
