@@ -10,13 +10,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 
-from cityhub import __version__
 from cityhub.api import (
     batch,
     entities,
+    health,
     jsonld_contexts,
     registrations,
     subscriptions,
@@ -24,12 +22,11 @@ from cityhub.api import (
     types,
 )
 from cityhub.api.front import Hub
-from cityhub.api.negotiation import json_response
 from cityhub.api.problem import (
     handle_cityhub_error,
     handle_http_exception,
 )
-from cityhub.api.routing import IndexedRouter, Route
+from cityhub.api.routing import IndexedRouter
 from cityhub.contexts import ContextService
 from cityhub.errors import CityhubError
 from cityhub.notify.csource import CsourceNotifier
@@ -46,10 +43,6 @@ from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
 from cityhub.store.subscriptions import SubscriptionStore
 from cityhub.store.temporal import parse_retention
-
-
-async def health(request: Request) -> Response:
-    return json_response({"status": "ok", "version": __version__})
 
 
 def create_app(
@@ -148,7 +141,7 @@ def create_app(
             await the_contexts.aclose()
 
     routes = [
-        Route("/health", health, methods=["GET"]),
+        *health.routes,
         *entities.routes,
         *batch.routes,
         *types.routes,

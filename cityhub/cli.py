@@ -91,10 +91,15 @@ def serve(
 async def _get(app: object, path: str) -> int:
     import httpx
 
+    from cityhub.errors import CityhubError
+
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
-        async with httpx.AsyncClient(transport=transport, base_url="http://cityhub") as client:
-            response = await client.get(path)
+    try:
+        async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
+            async with httpx.AsyncClient(transport=transport, base_url="http://cityhub") as client:
+                response = await client.get(path)
+    except CityhubError as exc:  # e.g. a store that cannot be opened: one sentence
+        raise click.ClickException(exc.detail) from exc
     click.echo(response.text)
     return 0 if response.status_code < 400 else 1
 

@@ -13,6 +13,8 @@ ProblemDetails body. Nothing else renders errors.
      ├── TooComplexQuery           403
      ├── TooManyResults            403
      ├── LdContextNotAvailable     503
+     ├── StoreUnavailable          503  the store cannot serve now (disk full, read-only,
+     │                                  unreachable, busy); with Retry-After
      ├── NoMultiTenantSupport      501
      ├── NotAcceptable             406  (HTTP status only; the spec defines no error type URI)
      ├── UnsupportedMediaType      415  (idem)
@@ -113,6 +115,27 @@ class LdContextNotAvailable(CityhubError):
     status = 503
 
 
+class StoreUnavailable(CityhubError):
+    """The store cannot carry out the request now: its disk is full, it is read-only, it
+    cannot be reached or it is busy. The condition is the operator's to fix and the hub
+    recovers by itself; the client is told to retry after ``retry_after`` seconds (the
+    response's ``Retry-After`` header). The spec has no error type for it: its type is
+    InternalError's, with 503 (RFC 9110 section 15.6.4).
+
+    Args:
+        detail: what happened, for the client (no file paths or host names).
+        retry_after: seconds after which a retry may succeed.
+    """
+
+    type_uri = _NGSI_LD_ERRORS + "InternalError"
+    title = "Store unavailable"
+    status = 503
+
+    def __init__(self, detail: str, retry_after: int = 30, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
 class NoMultiTenantSupport(CityhubError):
     type_uri = _NGSI_LD_ERRORS + "NoMultiTenantSupport"
     title = "No multi-tenant support"
@@ -163,6 +186,7 @@ __all__ = [
     "OperationNotSupported",
     "PayloadTooLarge",
     "ResourceNotFound",
+    "StoreUnavailable",
     "TooComplexQuery",
     "TooManyResults",
     "UnsupportedMediaType",

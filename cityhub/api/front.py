@@ -11,6 +11,9 @@
    500 ProblemDetails (Starlette's own server-error handler re-raises after answering; this
    one does not).
 
+At start-up, a failure the hub explains itself (a :class:`~cityhub.errors.CityhubError`, such
+as a store that cannot be opened) reaches the server as its one sentence, not a traceback.
+
 :class:`Hub` is a Starlette application whose middleware stack is just that layer in front of
 the router: Starlette's default stack wraps every request in five layers (server errors, the
 three above, exceptions), each with its own send wrapper, and a retrieve-by-id spent about a
@@ -30,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.api.problem import handle_http_exception, handle_unexpected, problem_response
-from cityhub.errors import InvalidRequest
+from cityhub.errors import CityhubError, InvalidRequest
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -75,7 +78,10 @@ class ApiFront:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "lifespan":
+                await _lifespan(self.app, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         path: str = scope["path"]
         if len(path) > 1 and path[-1] == "/":
@@ -114,6 +120,34 @@ class ApiFront:
             handler = self._handler(exc)
             response = await (handler or handle_unexpected)(request, exc)
             await response(scope, receive, send)
+
+
+async def _lifespan(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Starlette's lifespan, except that a start-up failure the hub explains itself (a
+    :class:`~cityhub.errors.CityhubError`, such as a store that cannot be opened) reaches the
+    server as that one sentence instead of a traceback (uvicorn logs the message it gets)."""
+    held: Message | None = None
+
+    async def send_wrapper(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "lifespan.startup.failed":
+            held = message
+            return
+        await send(message)
+
+    try:
+        await app(scope, receive, send_wrapper)
+    except CityhubError as exc:
+        if held is None:
+            raise
+        await send({"type": "lifespan.startup.failed", "message": exc.detail})
+        raise
+    except BaseException:
+        if held is not None:
+            await send(held)
+        raise
+    if held is not None:  # pragma: no cover - Starlette raises after a failed start
+        await send(held)
 
 
 class Hub(Starlette):

@@ -15,6 +15,7 @@ from cityhub.errors import (
     InvalidRequest,
     MethodNotAllowed,
     ResourceNotFound,
+    StoreUnavailable,
 )
 
 log = logging.getLogger("cityhub")
@@ -27,6 +28,8 @@ def problem_response(exc: CityhubError, request: Request | None = None) -> Respo
     headers = {}
     if exc.status == 405 and "allow" in exc.extra:
         headers["Allow"] = str(body.pop("allow"))
+    elif isinstance(exc, StoreUnavailable):  # RFC 9110 section 10.2.3
+        headers["Retry-After"] = str(exc.retry_after)
     return Response(
         orjson.dumps(body), status_code=exc.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )

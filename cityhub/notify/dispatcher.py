@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 
 from cityhub.contexts import ContextService
+from cityhub.errors import StoreUnavailable
 from cityhub.linked import fetch_linked
 from cityhub.ngsild import csource_notification as cn
 from cityhub.ngsild.context import CORE_CONTEXT_URL
@@ -211,6 +212,8 @@ class Dispatcher:
                     dues.append(self._csource_due)
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable:  # the store logged it once; the next round tries again
+                pass
             except Exception:
                 log.exception("notification dispatcher: a round failed")
             delay = self.poll_interval

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.query.geo import GeoQuery
+from cityhub.store.availability import Availability, StoreHealth
 
 T = TypeVar("T")
 
@@ -94,7 +95,16 @@ class Transaction(Protocol):
 class Store(Protocol):
     """What the API and the services need from storage."""
 
-    async def start(self) -> None: ...
+    #: whether the store can serve now, and why not (``store/availability.py``)
+    availability: Availability
+
+    async def start(self) -> None:
+        """Open the store. Raises StoreUnavailable, with one sentence for the operator, when
+        it cannot be opened or written."""
+
+    async def check(self) -> StoreHealth:
+        """The store's condition (for ``/health``); while it cannot serve, it tries a small
+        write first (at most once a second), so that it recovers without client writes."""
 
     async def close(self) -> None: ...
 

@@ -15,6 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cityhub.errors import StoreUnavailable
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.temporal import RetentionPolicy
@@ -122,6 +123,8 @@ class Pruner:
                 gone = await prune(self.store, self.policy, wait=False)
                 if gone:
                     _log.info("history retention: %d attribute instances deleted", gone)
+            except StoreUnavailable:  # the store logged it once; retried at the next interval
+                pass
             except Exception:  # a failed run is retried at the next interval
                 _log.exception("history retention run failed")
             await asyncio.sleep(self.interval)

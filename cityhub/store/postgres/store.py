@@ -24,14 +24,17 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
-from cityhub.errors import AlreadyExists, TooComplexQuery
+from cityhub.errors import AlreadyExists, StoreUnavailable, TooComplexQuery
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import has_pattern
+from cityhub.store.availability import Availability, StoreHealth
 from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres import geo
 from cityhub.store.postgres.bridge import SyncConnection, refused_data, rowcount, run_sync
+from cityhub.store.postgres.faults import ERRORS as FAULTS
+from cityhub.store.postgres.faults import cannot_open, fault_of
 from cityhub.store.postgres.migrate import migrate
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.regex import to_postgres
@@ -256,6 +259,15 @@ class PostgresTransaction:
         self.conn.execute(f"RELEASE SAVEPOINT {name}")
 
 
+def _probe(conn: SyncConnection) -> None:
+    """A write that changes nothing a client sees: the default tenant's row, as it is."""
+    conn.execute(
+        "INSERT INTO tenants (name, created_at) VALUES ('', $1) "
+        "ON CONFLICT (name) DO UPDATE SET created_at = tenants.created_at",
+        now_iso(),
+    )
+
+
 class PostgresStore:
     """The shared store for a city: ``url`` is a ``postgresql://`` URL (libpq style).
 
@@ -277,42 +289,79 @@ class PostgresStore:
         self.tx_hooks: list[TxHook] = [geo.index_change]
         #: statement_timeout (milliseconds) of a read that carries a caller's regular expression
         self.regex_timeout_ms = 10_000
+        #: whether the store can serve now (disk full, read-only, unreachable: faults.py)
+        self.availability = Availability()
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(
-            self.url,
-            min_size=1,
-            max_size=self.pool_size,
-            command_timeout=60,
-            # JIT compiling costs ~100 ms per statement the planner thinks large: far more
-            # than the short statements of an API request ever run
-            server_settings={"jit": "off"},
-        )
-        if self.migrate:
-            async with self.pool.acquire() as conn:
-                await migrate(conn)
+        """Open the pool and bring the schema up to date.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached or written; its detail is one
+                sentence for the operator (host, port and database, never the password).
+        """
+        try:
+            self.pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                command_timeout=60,
+                # JIT compiling costs ~100 ms per statement the planner thinks large: far
+                # more than the short statements of an API request ever run
+                server_settings={"jit": "off"},
+            )
+            if self.migrate:
+                async with self.pool.acquire() as conn:
+                    await migrate(conn)
+        except Exception as exc:
+            if fault_of(exc, self.url) is None:
+                raise
+            await self.close()
+            raise StoreUnavailable(cannot_open(exc, self.url)) from exc
 
     async def close(self) -> None:
         if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
+            pool, self.pool = self.pool, None
+            await pool.close()
+
+    def _fault(self, exc: Exception) -> Exception:
+        """``exc`` as StoreUnavailable when it is a fault of the store (faults.py)."""
+        fault = fault_of(exc, self.url)
+        return exc if fault is None else self.availability.failed(fault)
+
+    async def check(self) -> StoreHealth:
+        """The store's condition; while it cannot serve, a small write first (at most once
+        per ``availability.probe_interval``), so that it recovers without client writes."""
+        if self.availability.probe_due():
+            with contextlib.suppress(StoreUnavailable):
+                await self.run_transaction(_probe)
+        return self.availability.health()
 
     def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
         self._listeners.append(fn)
 
     # ---- running code ----------------------------------------------------------------
     async def run_transaction(self, fn: Callable[[SyncConnection], T]) -> T:
-        """Run ``fn(conn)`` (synchronous) inside one transaction; deadlocks are retried."""
+        """Run ``fn(conn)`` (synchronous) inside one transaction; deadlocks are retried.
+
+        Raises:
+            StoreUnavailable: the disk is full, the database read-only or unreachable...
+        """
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 async with self.pool.acquire() as conn:
                     async with conn.transaction():
                         with refused_data():
-                            return await run_sync(fn, SyncConnection(conn))
+                            result = await run_sync(fn, SyncConnection(conn))
             except _RETRIED:
                 if attempt == _ATTEMPTS:
                     raise
+                continue
+            except FAULTS as exc:
+                raise self._fault(exc) from exc
+            if self.availability.fault is not None:
+                self.availability.succeeded()
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def run_read(self, fn: Callable[[SyncConnection], T], *, bounded: bool = False) -> T:
@@ -321,9 +370,12 @@ class PostgresStore:
         ``bounded``: the read carries a caller's regular expression, so it runs under
         :attr:`regex_timeout_ms` (see :meth:`_connection`).
         """
-        async with self._connection(bounded) as conn:
-            with refused_data():
-                return await run_sync(fn, SyncConnection(conn))
+        try:
+            async with self._connection(bounded) as conn:
+                with refused_data():
+                    return await run_sync(fn, SyncConnection(conn))
+        except FAULTS as exc:
+            raise self._fault(exc) from exc
 
     @contextlib.asynccontextmanager
     async def _connection(self, bounded: bool) -> AsyncIterator[Any]:
@@ -349,17 +401,23 @@ class PostgresStore:
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         """Rows of one statement on a pooled connection."""
-        async with self.pool.acquire() as conn:
-            with refused_data():
-                rows: list[Any] = await conn.fetch(sql, *args)
-                return rows
+        try:
+            async with self.pool.acquire() as conn:
+                with refused_data():
+                    rows: list[Any] = await conn.fetch(sql, *args)
+                    return rows
+        except FAULTS as exc:
+            raise self._fault(exc) from exc
 
     async def acquire(self, fn: Callable[[Any], Awaitable[T]], *, bounded: bool = False) -> T:
         """``await fn(connection)`` with a pooled asyncpg connection (``bounded``: as for
         :meth:`run_read`)."""
-        async with self._connection(bounded) as conn:
-            with refused_data():
-                return await fn(conn)
+        try:
+            async with self._connection(bounded) as conn:
+                with refused_data():
+                    return await fn(conn)
+        except FAULTS as exc:
+            raise self._fault(exc) from exc
 
     # ---- writes ----------------------------------------------------------------------
     async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:

@@ -17,6 +17,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from cityhub.errors import StoreUnavailable
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.temporal import RetentionPolicy
@@ -129,6 +130,8 @@ class Pruner:
                 gone = await prune(self.store, self.policy)
                 if gone:
                     _log.info("history retention: %d attribute instances deleted", gone)
+            except StoreUnavailable:  # the store logged it once; retried at the next interval
+                pass
             except Exception:  # a failed run is retried at the next interval
                 _log.exception("history retention run failed")
             await asyncio.sleep(self.interval)

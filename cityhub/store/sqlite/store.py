@@ -19,14 +19,16 @@ from typing import Any, TypeVar
 
 import orjson
 
-from cityhub.errors import AlreadyExists, BadRequestData
+from cityhub.errors import AlreadyExists, BadRequestData, StoreUnavailable
 from cityhub.ngsild import regex
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import has_pattern
+from cityhub.store.availability import Availability, StoreHealth
 from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, migrate, qindex
+from cityhub.store.sqlite.faults import cannot_open, fault_of
 
 T = TypeVar("T")
 log = logging.getLogger("cityhub")
@@ -56,16 +58,35 @@ def _connect(path: str, mmap_mb: int = 0) -> sqlite3.Connection:
     return conn
 
 
+def rollback(conn: sqlite3.Connection) -> None:
+    """End the transaction on ``conn`` without its changes, if one is still open: after a full
+    disk or an I/O error SQLite may have rolled it back already (and a failed COMMIT may leave
+    it open). A failing ROLLBACK is logged, not raised: the error that led here is the one
+    the caller must see."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # pragma: no cover - the file is gone or unreadable
+            log.warning("SQLite ROLLBACK failed: %s", exc)
+
+
 def in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
-    """Run ``fn`` inside ``BEGIN IMMEDIATE`` … ``COMMIT`` on ``conn``; roll back if it raises."""
+    """Run ``fn`` inside ``BEGIN IMMEDIATE`` … ``COMMIT`` on ``conn``; roll back if it or the
+    COMMIT raises."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn()
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
-    conn.execute("COMMIT")
     return result
+
+
+def _ends_transaction(exc: Exception, conn: sqlite3.Connection) -> bool:
+    """Whether an error of one grouped job must end the whole group's transaction: SQLite
+    rolled it back already, or the error is a fault of the store (full, read-only, I/O)."""
+    return not conn.in_transaction or fault_of(exc, "") is not None
 
 
 class _Grouped:
@@ -114,6 +135,8 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
             try:
                 result = job.body(conn)
             except Exception as exc:
+                if _ends_transaction(exc, conn):
+                    raise
                 conn.execute(f"ROLLBACK TO g{i}")
                 conn.execute(f"RELEASE g{i}")
                 outcomes.append((fut, False, exc))
@@ -122,8 +145,7 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
                 outcomes.append((fut, True, result))
         conn.execute("COMMIT")
     except BaseException as exc:  # the transaction itself failed: nothing of it stays
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        rollback(conn)
         for _, fut in live:
             fut.set_exception(exc)
         return
@@ -413,11 +435,29 @@ class SqliteTransaction:
         try:
             yield
         except BaseException:
-            self.conn.execute(f"ROLLBACK TO {name}")
-            self.conn.execute(f"RELEASE {name}")
+            if self.conn.in_transaction:  # else SQLite rolled back everything (a full disk)
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
             del self.changes[mark:]
             raise
         self.conn.execute(f"RELEASE {name}")
+
+
+#: Bytes the health probe writes (and deletes in the same transaction): enough new pages that
+#: a full disk or a page limit refuses it.
+PROBE_BYTES = 65536
+#: The probe's row: a name with a NUL character, which no tenant has (HTTP headers cannot
+#: carry one).
+PROBE_TENANT = "\x00cityhub-write-probe"
+
+
+def _probe(conn: sqlite3.Connection) -> None:
+    """A write no reader ever sees: a row inserted and deleted in one transaction."""
+    conn.execute(
+        "INSERT INTO tenants (name, created_at) VALUES (?, zeroblob(?))",
+        (PROBE_TENANT, PROBE_BYTES),
+    )
+    conn.execute("DELETE FROM tenants WHERE name = ?", (PROBE_TENANT,))
 
 
 #: The writer checkpoints the WAL itself only past this many pages (64 MiB of 4 KiB pages);
@@ -469,15 +509,28 @@ class SqliteStore:
         #: functions run inside the write transaction for every change (temporal history,
         #: notification outbox): they see the writer connection and the Change
         self.tx_hooks: list[TxHook] = [geo.index_change, qindex.index_change]
+        #: whether the store can serve now (a full disk, a read-only file: see faults.py)
+        self.availability = Availability()
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
+        """Open the database (creating or upgrading its schema) and start the threads.
+
+        Raises:
+            StoreUnavailable: the database cannot be opened or written (a read-only file or
+                directory, a full disk, not a database...); its detail is one sentence for
+                the operator.
+        """
         ready: Future[None] = Future()
         self._writer = threading.Thread(
             target=self._writer_loop, args=(ready,), name="cityhub-sqlite-writer", daemon=True
         )
         self._writer.start()
-        await asyncio.wrap_future(ready)
+        try:
+            await asyncio.wrap_future(ready)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreUnavailable(cannot_open(exc, self.path)) from exc
         if not self.memory:
             self._stop_checkpoints.clear()
             self._checkpointer = threading.Thread(
@@ -506,18 +559,27 @@ class SqliteStore:
         self._listeners.append(fn)
 
     def _checkpoint_loop(self) -> None:
-        """Copy committed WAL frames into the database file, off the writer's thread."""
+        """Copy committed WAL frames into the database file, off the writer's thread. A
+        failure is a fault of the store (the disk is full: the file cannot grow) or logged
+        once per distinct message; either way it is tried again."""
         conn = _connect(self.path)
+        logged = ""
         try:
             while not self._stop_checkpoints.wait(CHECKPOINT_INTERVAL):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:  # pragma: no cover - logged, tried again
-                    log.warning("background WAL checkpoint failed: %s", exc)
+                except sqlite3.Error as exc:
+                    fault = fault_of(exc, self.path)
+                    if fault is not None:
+                        self.availability.failed(fault)
+                    elif str(exc) != logged:  # pragma: no cover - no known way to cause one
+                        logged = str(exc)
+                        log.warning("background WAL checkpoint failed: %s", exc)
         finally:
             conn.close()
 
     def _writer_loop(self, ready: Future[None]) -> None:
+        conn: sqlite3.Connection | None = None
         try:
             conn = _connect(self.path)
             conn.execute(f"PRAGMA wal_autocheckpoint={int(self.wal_autocheckpoint)}")
@@ -525,7 +587,9 @@ class SqliteStore:
             conn.execute(f"PRAGMA journal_size_limit={int(self.wal_autocheckpoint) * 4096}")
             migrate.migrate(conn)  # every table of the store, numbered (migrations/)
             self._writer_conn = conn
-        except BaseException as exc:  # pragma: no cover - start-up failure is reported
+        except BaseException as exc:  # start-up failure: start() reports it
+            if conn is not None:
+                conn.close()
             ready.set_exception(exc)
             return
         ready.set_result(None)
@@ -552,10 +616,35 @@ class SqliteStore:
         conn.close()
 
     async def run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` on the writer thread (the caller manages the transaction)."""
+        """Run ``fn(conn)`` on the writer thread (the caller manages the transaction).
+
+        Raises:
+            StoreUnavailable: the disk is full, the file read-only... (``faults.py``).
+        """
         fut: Future[T] = Future()
         self._jobs.put((fn, fut))
-        return await asyncio.wrap_future(fut)
+        return await self._written(fut)
+
+    async def _written(self, fut: Future[T]) -> T:
+        """The outcome of a job on the writer thread, a store fault as StoreUnavailable."""
+        try:
+            result = await asyncio.wrap_future(fut)
+        except sqlite3.Error as exc:
+            fault = fault_of(exc, self.path)
+            if fault is None:
+                raise
+            raise self.availability.failed(fault) from exc
+        if self.availability.fault is not None:
+            self.availability.succeeded()
+        return result
+
+    async def check(self) -> StoreHealth:
+        """The store's condition; while it cannot serve, a small write first (at most once
+        per ``availability.probe_interval``), so that it recovers without client writes."""
+        if self.availability.probe_due():
+            with contextlib.suppress(StoreUnavailable):
+                await self.run_transaction(_probe)
+        return self.availability.health()
 
     async def run_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the writer thread inside one immediate transaction."""
@@ -578,14 +667,20 @@ class SqliteStore:
         back costs more than the read itself. Other reads go to the reader threads, so that a
         long one does not hold up the event loop (``reader_threads = 0``: every read inline).
         """
-        if not self.memory and (short or self._reader_threads == 0):
-            return fn(self._reader_conn(mapped=True))
-        if self._readers is None:
-            return await self.run_write(fn)
+        try:
+            if not self.memory and (short or self._reader_threads == 0):
+                return fn(self._reader_conn(mapped=True))
+            if self._readers is None:
+                return await self.run_write(fn)
 
-        return await asyncio.get_running_loop().run_in_executor(
-            self._readers, lambda: fn(self._reader_conn())
-        )
+            return await asyncio.get_running_loop().run_in_executor(
+                self._readers, lambda: fn(self._reader_conn())
+            )
+        except sqlite3.Error as exc:
+            fault = fault_of(exc, self.path)
+            if fault is None:
+                raise
+            raise self.availability.failed(fault) from exc
 
     # ---- writes ----------------------------------------------------------------------
     async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
@@ -603,7 +698,7 @@ class SqliteStore:
 
         fut: Future[tuple[T, list[Change], bool]] = Future()
         self._jobs.put((_Grouped(body), fut))  # type: ignore[arg-type]
-        result, changes, tenant_written = await asyncio.wrap_future(fut)
+        result, changes, tenant_written = await self._written(fut)
         if tenant_written:  # committed: later inserts need not write the tenant row again
             self._stored_tenants.add(tenant)
         if changes:
