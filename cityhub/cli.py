@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
+import signal
+import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -39,7 +43,9 @@ def cli(ctx: click.Context) -> None:
     "--get",
     "get_path",
     default=None,
-    help="Don't serve: GET this path in-process, print the body, exit.",
+    help="Don't serve: GET this path in-process, print the body, exit. Reads the store the "
+    "options name, else ./cityhub.db if it exists, else an empty in-memory store (it creates "
+    "no file).",
 )
 @click.option(
     "--workers",
@@ -72,20 +78,48 @@ def serve(
             f"{settings.port}/ngsi-ld/v1",
             err=True,
         )
-        sys.exit(run_workers(settings, workers))
-    app = _hub_app(settings)
-    if get_path is not None:
-        sys.exit(asyncio.run(_get(app, get_path)))
-    import uvicorn
+        from cityhub.serving import BindError
 
+        try:
+            code = run_workers(settings, workers)
+        except BindError as exc:
+            raise click.ClickException(str(exc)) from exc
+        sys.exit(code)
+    if get_path is not None:
+        if (
+            not (store or db)
+            and settings.store == _DEFAULT_STORE
+            and not Path(_DEFAULT_DB).exists()
+        ):
+            settings = dataclasses.replace(settings, store="sqlite:///:memory:")
+        sys.exit(asyncio.run(_get(_hub_app(settings), get_path)))
+
+    from cityhub import serving
+
+    app = _hub_app(settings)
     click.echo(
         f"cityhub {__version__}: NGSI-LD API at http://{settings.host}:{settings.port}"
         f"/ngsi-ld/v1 (store {redact_url(settings.store)})",
         err=True,
     )
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
-    )
+    # a store that cannot open is logged by uvicorn as one sentence (api/front.py), exit 3
+    try:
+        serving.run(app, settings)
+    except serving.BindError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+_DEFAULT_STORE = Settings().store
+_DEFAULT_DB = _DEFAULT_STORE.removeprefix("sqlite:///")
+
+
+def _bind(settings: Settings) -> socket.socket:
+    from cityhub.serving import BindError, bind
+
+    try:
+        return bind(settings.host, settings.port)
+    except BindError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 async def _get(app: object, path: str) -> int:
@@ -241,6 +275,7 @@ def demo(
 
     from cityhub.demo.clock import parse_start
     from cityhub.demo.runner import DemoOptions, run_demo
+    from cityhub.serving import StartupFailed
 
     try:
         start_at = parse_start(start) if start else None
@@ -250,18 +285,22 @@ def demo(
     if not (store or db):
         fresh = tempfile.mkdtemp(prefix="cityhub-demo-")
         store = f"sqlite:///{fresh}/seongnam.db"
-    settings = _hub_settings(host, port, store, db, config)
-    options = DemoOptions(speed=speed, seed=seed, backfill_days=backfill_days, start=start_at)
+    # SIGTERM stops the demo as Ctrl-C does: while it serves, run_demo shuts the hub down
+    # gracefully and returns; before and after, KeyboardInterrupt; either way the finally
+    # below removes the temporary store
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        settings = _hub_settings(host, port, store, db, config)
+        options = DemoOptions(speed=speed, seed=seed, backfill_days=backfill_days, start=start_at)
+        sock = _bind(settings)
         app = _hub_app(settings)
-        asyncio.run(run_demo(app, settings, options, echo=click.echo))
+        asyncio.run(run_demo(app, settings, options, echo=click.echo, sock=sock))
     except KeyboardInterrupt:
         pass
-    except SystemExit as exc:  # uvicorn could not start; it has logged why
-        raise click.ClickException(
-            f"the hub could not start on {settings.host}:{settings.port}"
-        ) from exc
+    except StartupFailed as exc:  # uvicorn has logged why (e.g. a store that cannot open)
+        raise click.ClickException(f"{exc}; see the error above") from exc
     finally:
         if fresh is not None:
             shutil.rmtree(fresh, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
     click.echo("cityhub demo: stopped")

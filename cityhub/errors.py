@@ -20,6 +20,7 @@ ProblemDetails body. Nothing else renders errors.
      ├── UnsupportedMediaType      415  (idem)
      ├── MethodNotAllowed          405  (idem)
      ├── PayloadTooLarge           413  (idem)
+     ├── UriTooLong                414  (idem)
      └── InternalError             500
 """
 
@@ -166,6 +167,12 @@ class PayloadTooLarge(CityhubError):
     status = 413
 
 
+class UriTooLong(CityhubError):
+    type_uri = _NGSI_LD_ERRORS + "InvalidRequest"
+    title = "URI too long"
+    status = 414
+
+
 class InternalError(CityhubError):
     type_uri = _NGSI_LD_ERRORS + "InternalError"
     title = "Internal error"
@@ -190,4 +197,5 @@ __all__ = [
     "TooComplexQuery",
     "TooManyResults",
     "UnsupportedMediaType",
+    "UriTooLong",
 ]

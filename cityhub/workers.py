@@ -16,18 +16,8 @@ import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from cityhub.serving import bind, server_config
 from cityhub.settings import Settings
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket the workers share."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def _worker(settings: Settings, sock: socket.socket) -> None:
@@ -35,14 +25,15 @@ def _worker(settings: Settings, sock: socket.socket) -> None:
 
     from cityhub.app import create_app
 
-    config = uvicorn.Config(
-        create_app(settings), log_level=settings.log_level, access_log=False, lifespan="on"
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(server_config(create_app(settings), settings)).run(sockets=[sock])
 
 
 def run_workers(settings: Settings, workers: int) -> int:
-    """Serve with ``workers`` processes until a signal or a worker's exit; returns the exit code."""
+    """Serve with ``workers`` processes until a signal or a worker's exit; returns the exit code.
+
+    Raises:
+        BindError: the port could not be had (nothing was started).
+    """
     sock = bind(settings.host, settings.port)
     context = multiprocessing.get_context("spawn")
     procs: list[BaseProcess] = []
@@ -76,4 +67,4 @@ def run_workers(settings: Settings, workers: int) -> int:
     return 0 if stopping else max(codes, default=0) or 1
 
 
-__all__ = ["bind", "run_workers"]
+__all__ = ["run_workers"]

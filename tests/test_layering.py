@@ -107,3 +107,11 @@ def test_backends_do_not_import_each_other() -> None:
     store/base.py, the history rules in store/instances.py."""
     _assert_none_import(_files("store/postgres"), {"cityhub.store.sqlite"})
     _assert_none_import(_files("store/sqlite"), {"cityhub.store.postgres"})
+
+
+def test_delivery_knows_no_database_driver() -> None:
+    """A driver's errors (a full disk, a read-only database, a lost connection) become
+    ``StoreUnavailable`` inside store/ (store/availability.py); nothing that renders responses
+    or runs the server sees sqlite3 or asyncpg."""
+    delivery = [*_files("api"), *(PKG / n for n in ("cli.py", "serving.py", "errors.py"))]
+    _assert_none_import(delivery, {"sqlite3", "asyncpg"})

@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from cityhub import serving
 from cityhub.app import create_app
 from cityhub.cli import cli
 from cityhub.settings import Settings, redact_url
@@ -45,11 +45,11 @@ def test_settings_repr_leaves_the_store_out() -> None:
 
 def test_serve_prints_the_store_url_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[object] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.append(app))
+    monkeypatch.setattr(serving, "run", lambda app, settings: ran.append(app))
     url = f"postgresql://hub:{PASSWORD}@127.0.0.1:1/city"
     result = CliRunner().invoke(cli, ["serve", "--store", url])
     assert result.exit_code == 0, result.output
-    assert ran, "uvicorn.run was not reached"
+    assert ran, "serving.run was not reached"
     assert "(store postgresql://hub:***@127.0.0.1:1/city)" in result.output
     assert PASSWORD not in result.output
 

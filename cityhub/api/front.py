@@ -2,6 +2,8 @@
 
 :class:`ApiFront` does, in this order:
 
+0. a URL longer than :data:`MAX_URL_BYTES` is a 414 ProblemDetails (the HTTP server refuses
+   longer ones the same way before the app sees them: ``cityhub/serving.py``);
 1. ``/ngsi-ld/v1/entities/`` is ``/ngsi-ld/v1/entities``: a trailing slash is dropped (clients,
    the ETSI suite among them, add it; a redirect would lose the body of a POST);
 2. an unknown URL parameter on the NGSI-LD API is a 400 InvalidRequest (clause 6.3.20, since
@@ -33,7 +35,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.api.problem import handle_http_exception, handle_unexpected, problem_response
-from cityhub.errors import CityhubError, InvalidRequest
+from cityhub.errors import CityhubError, InvalidRequest, UriTooLong
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -45,6 +47,20 @@ KNOWN_PARAMETERS = frozenset(
     aggrMethods aggrPeriodDuration keep drop reload entityMap expandValues collect
     doNotCompact jsonKeys via observedAt previousValue showChanges""".split()
 )
+
+
+#: The longest request target (path and query) the hub reads, in bytes: the most the HTTP
+#: server's parser (httptools) can parse; ``cityhub.serving`` answers longer ones itself.
+MAX_URL_BYTES = 65535
+
+
+def url_too_long() -> UriTooLong:
+    """The error for a request target over :data:`MAX_URL_BYTES` (RFC 9110 section 15.5.15)."""
+    return UriTooLong(
+        f"the URL is longer than {MAX_URL_BYTES} bytes, the most the hub reads; send a long "
+        "query in the body of POST /ngsi-ld/v1/entityOperations/query (or "
+        "/ngsi-ld/v1/temporal/entityOperations/query) instead"
+    )
 
 
 def unknown_parameters(query_string: bytes) -> list[str]:
@@ -84,13 +100,17 @@ class ApiFront:
                 await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        query: bytes = scope.get("query_string", b"")
+        target = len(scope.get("raw_path") or path) + (len(query) + 1 if query else 0)
+        if target > MAX_URL_BYTES:  # the server refuses longer ones before this (serving.py)
+            await problem_response(url_too_long(), None)(scope, receive, send)
+            return
         if len(path) > 1 and path[-1] == "/":
             scope = dict(scope)
             scope["path"] = path.rstrip("/") or "/"
             # the raw path keeps its percent-encoding: a trailing %2F is part of an id
             raw: bytes = scope.get("raw_path") or path.encode()
             scope["raw_path"] = raw.rstrip(b"/") or b"/"
-        query: bytes = scope.get("query_string", b"")
         if query and scope["path"].startswith("/ngsi-ld/"):
             unknown = unknown_parameters(query)
             if unknown:
@@ -167,4 +187,11 @@ class Hub(Starlette):
         return ApiFront(self.router, handlers)
 
 
-__all__ = ["KNOWN_PARAMETERS", "ApiFront", "Hub", "unknown_parameters"]
+__all__ = [
+    "KNOWN_PARAMETERS",
+    "MAX_URL_BYTES",
+    "ApiFront",
+    "Hub",
+    "unknown_parameters",
+    "url_too_long",
+]

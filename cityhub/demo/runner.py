@@ -1,13 +1,18 @@
 """``cityhub demo``'s body: the hub (built by the command) on a real HTTP port, and the simulator
 writing to it over HTTP, as a plain NGSI-LD client.
 
-Ctrl-C stops the simulator first, then the server (uvicorn's graceful shutdown).
+Ctrl-C or SIGTERM stops the simulator first, then the server (uvicorn's graceful shutdown),
+and :func:`run_demo` returns, so that the command removes its temporary store. (uvicorn's own
+handler raises the signal again once it has stopped; SIGTERM's default action would then end
+the process before the command could clean up.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +26,7 @@ from starlette.applications import Starlette
 from cityhub.demo.city import City, build_city
 from cityhub.demo.clock import KST, SimClock
 from cityhub.demo.simulator import API, Simulator, simulate
+from cityhub.serving import HubServer, bind, serve, server_config
 from cityhub.settings import Settings, redact_url
 
 TRAFFIC_EXAMPLE = "urn:ngsi-ld:TrafficFlowObserved:seongnam:41133:seongnamdaero-moran-inbound"
@@ -83,44 +89,46 @@ def banner(url: str, city: City, count: int, clock: SimClock, settings: Settings
 
 
 async def run_demo(
-    app: Starlette, settings: Settings, options: DemoOptions, echo: Callable[[str], None] = print
+    app: Starlette,
+    settings: Settings,
+    options: DemoOptions,
+    echo: Callable[[str], None] = print,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve the hub and keep the demo city alive until Ctrl-C (or the server stops).
+    """Serve the hub and keep the demo city alive until Ctrl-C or SIGTERM (or the server stops).
 
     Args:
         app: the hub (``cityhub.app.create_app(settings)``).
         settings: the hub's settings (host, port, store, log level).
         options: the demo's own options.
         echo: where the banner and progress lines go.
+        sock: the listening socket (``cityhub.serving.bind``); None binds one here.
 
     Raises:
-        SystemExit: the server could not start (uvicorn exits, e.g. when the port is taken).
+        BindError: no socket was given and the port could not be had.
+        StartupFailed: the server could not start the hub (uvicorn has logged why).
     """
-    import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-        )
-    )
+    server = HubServer(server_config(app, settings))
+    if sock is None:
+        sock = bind(settings.host, settings.port)
     loop = asyncio.get_running_loop()
     sim_task: asyncio.Task[None] | None = None
-    original_exit = server.handle_exit
 
     def handle_exit(sig: int, frame: FrameType | None) -> None:
+        # uvicorn's handle_exit, without recording the signal to raise again after the
+        # shutdown (see the module's docstring)
         if sim_task is not None:  # stop writing before the server goes away
             loop.call_soon_threadsafe(sim_task.cancel)
-        original_exit(sig, frame)
+        if server.should_exit and sig == signal.SIGINT:
+            server.force_exit = True
+        server.should_exit = True
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(serve(server, sock))
     while not server.started:
         if serving.done():
-            await serving  # a failed start exits (uvicorn raises SystemExit)
+            await serving  # raises StartupFailed
             return
         await asyncio.sleep(0.05)
     url = base_url(settings)
