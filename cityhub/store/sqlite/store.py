@@ -204,6 +204,9 @@ def where_clause(
         clauses.append(f"e.id IN ({','.join('?' * len(query.ids))})")
         params.extend(query.ids)
     if query.id_pattern is not None:
+        # refused here, as PostgreSQL refuses it, not matched as nothing (clause 5.7.2: a
+        # query that is not valid is BadRequestData); ngsild_regexp itself never raises
+        regex.compile_pattern(query.id_pattern, "idPattern")
         clauses.append("ngsild_regexp(?, e.id)")
         params.append(query.id_pattern)
     if query.types and not types_done:
