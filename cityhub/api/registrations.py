@@ -22,8 +22,11 @@ from cityhub.api.params import expand_attribute_name, options_of, paging_of, spl
 from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, InvalidRequest, ResourceNotFound, UnsupportedMediaType
 from cityhub.ngsild import csource_notification as cn
+from cityhub.ngsild import csource_subscription as csub
 from cityhub.ngsild import registration as reg
+from cityhub.ngsild import registration_query as rq
 from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.entity_info import check_regex
 from cityhub.ngsild.names import check_name, check_uri
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
@@ -143,25 +146,25 @@ def _types(raw: str | None, terms: TermMap) -> tuple[str, ...]:
     return tuple(names)
 
 
-def registration_query_of(params: Mapping[str, str], terms: TermMap) -> reg.RegistrationQuery:
+def registration_query_of(params: Mapping[str, str], terms: TermMap) -> rq.RegistrationQuery:
     """Discovery parameters (clause 6.9.3.1) → a query; at least one filter is needed."""
     ids = tuple(check_uri(i, "id") for i in split_list(params.get("id")))
     id_pattern = params.get("idPattern")
     if id_pattern is not None:
-        reg.check_regex(id_pattern, "idPattern")
+        check_regex(id_pattern, "idPattern")
     types = _types(params.get("type"), terms)
     attrs = tuple(expand_attribute_name(a, terms, "attrs") for a in split_list(params.get("attrs")))
-    q = reg.parse_registration_q(params["q"], terms.expand) if params.get("q") else None
-    csf = reg.parse_registration_q(params["csf"], terms.expand) if params.get("csf") else None
+    q = rq.parse_registration_q(params["q"], terms.expand) if params.get("q") else None
+    csf = rq.parse_registration_q(params["csf"], terms.expand) if params.get("csf") else None
     geo = parse_geo_query(
         params.get("georel"), params.get("geometry"), params.get("coordinates"),
         params.get("geoproperty"),
     )  # fmt: skip
-    temporal = reg.parse_temporal_query(
+    temporal = rq.parse_temporal_query(
         params.get("timerel"), params.get("timeAt"), params.get("endTimeAt"),
         params.get("timeproperty"),
     )  # fmt: skip
-    query = reg.RegistrationQuery(
+    query = rq.RegistrationQuery(
         ids=ids,
         types=types,
         id_pattern=id_pattern,
@@ -242,7 +245,7 @@ async def create_subscription(request: Request) -> Response:
     body, media = await _read_body(request)
     terms = await neg.body_terms(request, body, media)
     tenant = neg.tenant_of(request)
-    doc = reg.expand_csource_subscription(body, terms, _now())
+    doc = csub.expand_csource_subscription(body, terms, _now())
     doc[cn.TERMS_MEMBER] = cn.query_terms(doc, terms.expand)
     await _store(request).create_subscription(tenant, doc)
     return created(SUBSCRIPTIONS, doc["id"], tenant)
@@ -261,7 +264,7 @@ async def query_subscriptions(request: Request) -> Response:
     )
     assert total is not None
     now = _now()
-    rendered = [reg.compact_csource_subscription(d, terms, now, sys_attrs=sys_attrs) for d in docs]
+    rendered = [csub.compact_csource_subscription(d, terms, now, sys_attrs=sys_attrs) for d in docs]
     return _page_response(
         request, rendered, terms, media, limit=limit, offset=offset, total=total, count=count
     )
@@ -279,7 +282,7 @@ async def retrieve_subscription(request: Request) -> Response:
         raise ResourceNotFound(
             f"there is no context source registration subscription with id {sub_id}"
         )
-    view = reg.compact_csource_subscription(doc, terms, _now(), sys_attrs=sys_attrs)
+    view = csub.compact_csource_subscription(doc, terms, _now(), sys_attrs=sys_attrs)
     body = neg.with_context(view, terms, media)
     return neg.json_response(body, media=media, headers=_render_headers(terms, media))
 
@@ -290,12 +293,12 @@ async def update_subscription(request: Request) -> Response:
     body, media = await _read_body(request, merge_patch=True)
     terms = await neg.body_terms(request, body, media)
     tenant = await neg.require_tenant(request)
-    fragment = reg.expand_csource_subscription_fragment(body, terms, sub_id, _now())
+    fragment = csub.expand_csource_subscription_fragment(body, terms, sub_id, _now())
     used = cn.query_terms({k: v for k, v in fragment.items() if v is not None}, terms.expand)
     if used:
         fragment[cn.TERMS_MEMBER] = used
     await _store(request).update_subscription(
-        tenant, sub_id, lambda doc, now: reg.merge_csource_subscription(doc, fragment, now)
+        tenant, sub_id, lambda doc, now: csub.merge_csource_subscription(doc, fragment, now)
     )
     return Response(status_code=204)
 

@@ -1,11 +1,11 @@
 """Which registration subscriptions does a registration match, and what do they receive?
 (ETSI GS CIM 009 v1.8.1 clause 5.11.7; CsourceNotification clause 5.3.2.)
 
-Pure: a stored registration subscription (``cityhub.ngsild.registration``) is prepared once into
-a :class:`CsourceSelector`; :func:`matching_view` answers for one stored registration with the
-registration as the subscriber sees it: only the ``RegistrationInfo`` elements relevant to the
-subscription (clause 5.11.7: "instead of the original registration, implementations should
-return the information relevant for the subscription"), or None when it does not match.
+Pure: a stored registration subscription (``cityhub.ngsild.csource_subscription``) is prepared
+once into a :class:`CsourceSelector`; :func:`matching_view` answers for one stored registration
+with the registration as the subscriber sees it: only the ``RegistrationInfo`` elements relevant
+to the subscription (clause 5.11.7: "instead of the original registration, implementations
+should return the information relevant for the subscription"), or None when it does not match.
 
 A registration matches when
 
@@ -17,7 +17,7 @@ A registration matches when
 - ``q`` and ``csf`` hold on its members and CSource properties, ``geoQ`` on its ``location``
   (or the ``geoproperty`` named), ``temporalQ`` on its ``observationInterval`` (``observedAt``)
   or ``managementInterval`` (``createdAt``/``modifiedAt``), exactly as discovery applies them
-  (:func:`cityhub.ngsild.registration.matches_registration`).
+  (:func:`cityhub.ngsild.registration_query.matches_registration`).
 
 :func:`trigger_reason` compares the views before and after a change: ``newlyMatching``,
 ``updated`` or ``noLongerMatching``.
@@ -32,14 +32,14 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from cityhub.ngsild import regex
+from cityhub.ngsild.csource_subscription import subscription_status
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
-from cityhub.ngsild.registration import (
+from cityhub.ngsild.registration_query import (
     RegistrationQuery,
     matches_registration,
     parse_temporal_query,
-    subscription_status,
 )
 
 NOTIFICATION_TYPE: Final = "ContextSourceNotification"

@@ -3,7 +3,8 @@ clauses 5.9-5.11): the protocol each backend implements (``store/sqlite/registra
 ``store/postgres/registrations.py``) and the API and the notifier use, and the hooks a
 registration store calls inside its write transactions (clause 5.11.7 notifications).
 
-Documents are the internal form of ``cityhub.ngsild.registration``.
+Documents are the internal forms of ``cityhub.ngsild.registration`` and
+``cityhub.ngsild.csource_subscription``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from cityhub.ngsild.registration import RegistrationQuery
+from cityhub.ngsild.registration_query import RegistrationQuery
 
 Document = dict[str, Any]
 

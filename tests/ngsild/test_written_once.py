@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cityhub.ngsild import registration as reg
+from cityhub.ngsild import csource_subscription as csub
 from cityhub.ngsild.context import build_term_map
 from cityhub.ngsild.subscription import new_subscription_id
 
@@ -37,5 +37,5 @@ def test_generated_subscription_ids() -> None:
         "entities": [{"type": "Building"}],
         "notification": {"endpoint": {"uri": "http://localhost:1111/notify"}},
     }
-    doc = reg.expand_csource_subscription(body, TERMS, datetime(2026, 1, 1, tzinfo=UTC))
+    doc = csub.expand_csource_subscription(body, TERMS, datetime(2026, 1, 1, tzinfo=UTC))
     assert shape.fullmatch(doc["id"])

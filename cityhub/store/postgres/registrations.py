@@ -4,7 +4,7 @@ with the tables and semantics of ``cityhub.store.sqlite.registrations`` (schema:
 
 Discovery by entity type, id, idPattern and attribute names is answered in SQL through the side
 tables; the rest of a discovery query (q, csf, geo-query, temporal query) is checked on the
-candidates with :func:`cityhub.ngsild.registration.matches_registration`. Exclusive
+candidates with :func:`cityhub.ngsild.registration_query.matches_registration`. Exclusive
 registrations are checked for conflicts under a per-tenant transaction advisory lock, so two
 workers cannot both register the same attributes exclusively at once.
 
@@ -24,12 +24,9 @@ import orjson
 from cityhub.errors import AlreadyExists, ResourceNotFound
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.query.ast import canonical_datetime
-from cityhub.ngsild.registration import (
-    RegistrationQuery,
-    matches_registration,
-    proxied_conflict,
-    registration_index,
-)
+from cityhub.ngsild.registration import registration_index
+from cityhub.ngsild.registration_mode import proxied_conflict
+from cityhub.ngsild.registration_query import RegistrationQuery, matches_registration
 from cityhub.store.postgres import outbox
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.params import Params

@@ -5,7 +5,7 @@ type, entity id, idPattern and attribute names (clause 5.10.2) is answered in SQ
 side tables with one row per RegistrationInfo, per EntityInfo and per attribute name, so that
 "type and attribute in the same RegistrationInfo" is a join and not a scan of documents. The
 rest of a discovery query (q, csf, geo-query, temporal query) is checked on the candidates with
-:func:`cityhub.ngsild.registration.matches_registration`.
+:func:`cityhub.ngsild.registration_query.matches_registration`.
 
 Notifications of registration subscriptions (clause 5.11.7): when :attr:`hooks` is set (the app
 sets a ``cityhub.notify.csource.CsourceNotifier``), every write transaction of a registration
@@ -26,12 +26,9 @@ import orjson
 from cityhub.errors import AlreadyExists, ResourceNotFound
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.query.ast import canonical_datetime
-from cityhub.ngsild.registration import (
-    RegistrationQuery,
-    matches_registration,
-    proxied_conflict,
-    registration_index,
-)
+from cityhub.ngsild.registration import registration_index
+from cityhub.ngsild.registration_mode import proxied_conflict
+from cityhub.ngsild.registration_query import RegistrationQuery, matches_registration
 from cityhub.store.registrations import CsourceHooks
 from cityhub.store.sqlite import outbox
 from cityhub.store.sqlite.store import SqliteStore, in_transaction

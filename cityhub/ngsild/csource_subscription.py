@@ -1,0 +1,270 @@
+"""Registration subscriptions as data (ETSI GS CIM 009 v1.8.1 clause 5.2.12, the registration
+flavour of ``Subscription``; operations 5.11.2-5.11.6).
+
+Pure: validation, term expansion, PATCH merging, status and rendering. Stored documents keep the
+entity types of ``entities`` (EntityInfo, clause 5.2.8), ``watchedAttributes`` and
+``notification.attributes`` as IRIs; every other member is kept as the client sent it.
+Which registrations a subscription is notified of is :mod:`cityhub.ngsild.csource_notification`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import unquote
+
+from cityhub.errors import BadRequestData
+from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.datetime import parse_datetime
+from cityhub.ngsild.entity_info import check_entity_infos, compact_entity_infos
+from cityhub.ngsild.names import check_uri, is_uri
+from cityhub.ngsild.query.geo import parse_geo_query
+from cityhub.ngsild.query.q import parse_q
+from cityhub.ngsild.query.scope import parse_scope_q
+from cityhub.ngsild.registration import (  # shared member checks, until they have one home
+    _SYSTEM,
+    _future,
+    _key_values,
+    _names,
+    _positive,
+    _string,
+)
+from cityhub.ngsild.registration_query import parse_temporal_query
+from cityhub.ngsild.subscription import new_subscription_id
+
+SUBSCRIPTION_TYPE: Final = "Subscription"
+_FORMATS = frozenset({"normalized", "concise", "keyValues", "simplified"})
+_ACCEPTS = frozenset({"application/json", "application/ld+json", "application/geo+json"})
+#: NotificationParams members the hub maintains (clause 5.2.14).
+_NOTIFICATION_STATUS = frozenset(
+    {"timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure", "status"}
+)
+_SUBSCRIPTION_MEMBERS = frozenset(
+    """id type subscriptionName description entities watchedAttributes timeInterval q geoQ csf
+    isActive notification expiresAt throttling temporalQ scopeQ lang jsonldContext""".split()
+)
+
+
+def _notification(value: Any, terms: TermMap) -> dict[str, Any]:
+    """NotificationParams (clause 5.2.14) as a subscriber may send them."""
+    if not isinstance(value, dict):
+        raise BadRequestData("notification must be an object with an endpoint")
+    endpoint = value.get("endpoint")
+    if not isinstance(endpoint, dict) or "uri" not in endpoint:
+        raise BadRequestData("notification.endpoint with a uri is mandatory (clause 5.2.15)")
+    out: dict[str, Any] = {}
+    for key, val in value.items():
+        if key == "attributes":
+            out[key] = _names(val, terms, "notification.attributes")
+        elif key == "format":
+            if val not in _FORMATS:
+                raise BadRequestData(f"notification.format {val!r} is not a known format")
+            out[key] = val
+        elif key in ("sysAttrs", "showChanges"):
+            if not isinstance(val, bool):
+                raise BadRequestData(f"notification.{key} must be true or false")
+            out[key] = val
+        elif key == "endpoint":
+            out[key] = _endpoint(val)
+        elif key in _SYSTEM or key == "lastNotification":
+            continue
+        else:
+            raise BadRequestData(f"notification has an unknown member {key!r}")
+    return out
+
+
+def _endpoint(value: dict[str, Any]) -> dict[str, Any]:
+    for key, val in value.items():
+        if key == "uri":
+            if not is_uri(val):
+                raise BadRequestData(f"notification.endpoint.uri must be a URI, got {val!r}")
+        elif key == "accept":
+            if val not in _ACCEPTS:
+                raise BadRequestData(f"notification.endpoint.accept {val!r} is not supported")
+        elif key in ("receiverInfo", "notifierInfo"):
+            _key_values(val, f"notification.endpoint.{key}")
+        elif key in ("timeout", "cooldown"):
+            _positive(val, f"notification.endpoint.{key}")
+        else:
+            raise BadRequestData(f"notification.endpoint has an unknown member {key!r}")
+    return value
+
+
+def _geo_q(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequestData("geoQ must be an object with georel, geometry and coordinates")
+    unknown = set(value) - {"georel", "geometry", "coordinates", "geoproperty"}
+    if unknown:
+        raise BadRequestData(f"geoQ has unknown members {', '.join(sorted(unknown))}")
+    geo = parse_geo_query(
+        value.get("georel"), value.get("geometry"), value.get("coordinates"),
+        value.get("geoproperty"),
+    )  # fmt: skip
+    if geo is None:
+        raise BadRequestData("geoQ needs georel, geometry and coordinates")
+    return value
+
+
+def _temporal_q(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequestData("temporalQ must be an object with timerel and timeAt")
+    unknown = set(value) - {"timerel", "timeAt", "endTimeAt", "timeproperty"}
+    if unknown:
+        raise BadRequestData(f"temporalQ has unknown members {', '.join(sorted(unknown))}")
+    if value.get("timerel") is None:
+        raise BadRequestData("temporalQ needs timerel")
+    parse_temporal_query(
+        value.get("timerel"), value.get("timeAt"), value.get("endTimeAt"),
+        value.get("timeproperty"),
+    )  # fmt: skip
+    return value
+
+
+def _subscription_member(key: str, value: Any, terms: TermMap, now: datetime) -> Any:
+    if key == "entities":
+        return check_entity_infos(value, terms, "entities")
+    if key == "watchedAttributes":
+        return _names(value, terms, "watchedAttributes")
+    if key == "notification":
+        return _notification(value, terms)
+    if key in ("subscriptionName", "description", "lang"):
+        return _string(value, key)
+    if key in ("timeInterval", "throttling"):
+        return _positive(value, key)
+    if key in ("q", "csf"):
+        # read as entity subscriptions read q: percent-decoded like a URL's
+        parse_q(unquote(_string(value, key)))
+        return value
+    if key == "scopeQ":
+        parse_scope_q(_string(value, key))
+        return value
+    if key == "geoQ":
+        return _geo_q(value)
+    if key == "temporalQ":
+        return _temporal_q(value)
+    if key == "isActive":
+        if not isinstance(value, bool):
+            raise BadRequestData(f"isActive must be true or false, got {value!r}")
+        return value
+    if key == "expiresAt":
+        return _future(value, "expiresAt", now)
+    if key == "jsonldContext":
+        return check_uri(value, "jsonldContext")
+    raise AssertionError(key)  # pragma: no cover
+
+
+def _check_subscription(doc: dict[str, Any]) -> None:
+    if "notification" not in doc:
+        raise BadRequestData("a Subscription needs notification (clause 5.2.12)")
+    if "entities" not in doc and "watchedAttributes" not in doc:
+        raise BadRequestData("a Subscription needs entities or watchedAttributes (5.2.12)")
+    if "timeInterval" in doc and ("watchedAttributes" in doc or "throttling" in doc):
+        raise BadRequestData(
+            "timeInterval cannot be combined with watchedAttributes or throttling (5.2.12)"
+        )
+
+
+def _expand_subscription_members(
+    body: dict[str, Any], terms: TermMap, now: datetime, *, fragment: bool
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in ("@context", "id") or key in _SYSTEM:
+            continue
+        if key == "type":
+            if value != SUBSCRIPTION_TYPE:
+                raise BadRequestData(f"type must be {SUBSCRIPTION_TYPE!r}, got {value!r}")
+            continue
+        if key not in _SUBSCRIPTION_MEMBERS:
+            raise BadRequestData(f"{key!r} is not a member of a Subscription (clause 5.2.12)")
+        if value is None and fragment and key != "notification":
+            out[key] = None
+        else:
+            out[key] = _subscription_member(key, value, terms, now)
+    return out
+
+
+def expand_csource_subscription(body: Any, terms: TermMap, now: datetime) -> dict[str, Any]:
+    """A registration subscription body (clauses 5.2.12, 5.11.2) → stored form.
+
+    The request's @context is kept (``_context``) for whoever evaluates ``q`` later.
+
+    Raises:
+        BadRequestData: the body is not a valid Subscription.
+    """
+    if not isinstance(body, dict):
+        raise BadRequestData("a Subscription must be a JSON object")
+    if "type" not in body:
+        raise BadRequestData(f"a Subscription needs type {SUBSCRIPTION_TYPE!r}")
+    sub_id = check_uri(body["id"], "id") if "id" in body else new_subscription_id()
+    doc: dict[str, Any] = {"id": sub_id, "type": SUBSCRIPTION_TYPE}
+    doc.update(_expand_subscription_members(body, terms, now, fragment=False))
+    _check_subscription(doc)
+    doc["_context"] = terms.context_value
+    return doc
+
+
+def expand_csource_subscription_fragment(
+    body: Any, terms: TermMap, subscription_id: str, now: datetime
+) -> dict[str, Any]:
+    """A PATCH body (clause 5.11.3): members to set, ``None`` for members to remove."""
+    if not isinstance(body, dict):
+        raise BadRequestData("the update of a subscription must be a JSON object")
+    if "id" in body and body["id"] != subscription_id:
+        raise BadRequestData(f"the body's id {body['id']!r} differs from the URL's")
+    if "type" in body and body["type"] is None:
+        raise BadRequestData("type is mandatory and cannot be removed")
+    fragment = _expand_subscription_members(body, terms, now, fragment=True)
+    if not fragment:
+        raise BadRequestData("the update names no member of the subscription to change")
+    return fragment
+
+
+def merge_csource_subscription(
+    doc: dict[str, Any], fragment: dict[str, Any], modified_at: str
+) -> dict[str, Any]:
+    merged = dict(doc)
+    for key, value in fragment.items():
+        if value is None:
+            merged.pop(key, None)
+        elif key == "notification":
+            # the status members the hub keeps (clause 5.2.14) outlive a new notification
+            kept = {k: v for k, v in (doc.get(key) or {}).items() if k in _NOTIFICATION_STATUS}
+            merged[key] = {**value, **kept}
+        elif key == "_terms":
+            merged[key] = {**(doc.get(key) or {}), **value}
+        else:
+            merged[key] = value
+    _check_subscription(merged)
+    merged["modifiedAt"] = modified_at
+    return merged
+
+
+def subscription_status(doc: dict[str, Any], now: datetime) -> str:
+    """``active``, ``paused`` (isActive false) or ``expired`` (clause 5.2.12)."""
+    if "expiresAt" in doc and parse_datetime(doc["expiresAt"], "expiresAt") <= now:
+        return "expired"
+    return "paused" if doc.get("isActive") is False else "active"
+
+
+def compact_csource_subscription(
+    doc: dict[str, Any], terms: TermMap, now: datetime, *, sys_attrs: bool = False
+) -> dict[str, Any]:
+    """The stored form → a client's view, with the computed ``status``."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "entities":
+            out[key] = compact_entity_infos(value, terms)
+        elif key == "watchedAttributes":
+            out[key] = [terms.compact(v) for v in value]
+        elif key == "notification":
+            out[key] = {
+                k: [terms.compact(a) for a in v] if k == "attributes" else v
+                for k, v in value.items()
+            }
+        elif key.startswith("_") or (key in ("createdAt", "modifiedAt") and not sys_attrs):
+            continue
+        else:
+            out[key] = value
+    out["status"] = subscription_status(doc, now)
+    return out
