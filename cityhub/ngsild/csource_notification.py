@@ -32,7 +32,6 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from cityhub.ngsild import regex
-from cityhub.ngsild.csource_subscription import subscription_status
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
@@ -41,6 +40,7 @@ from cityhub.ngsild.registration_query import (
     matches_registration,
     parse_temporal_query,
 )
+from cityhub.ngsild.subscription import subscription_status
 
 NOTIFICATION_TYPE: Final = "ContextSourceNotification"
 NEWLY_MATCHING: Final = "newlyMatching"

@@ -15,79 +15,31 @@ from urllib.parse import unquote
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.context import TermMap
-from cityhub.ngsild.datetime import parse_datetime
 from cityhub.ngsild.entity_info import check_entity_infos, compact_entity_infos
-from cityhub.ngsild.names import check_uri, is_uri
+from cityhub.ngsild.names import check_uri
+from cityhub.ngsild.notification_params import (
+    check_notification_params,
+    compact_notification,
+    merge_notification,
+)
 from cityhub.ngsild.query.geo import parse_geo_query
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.registration import (  # shared member checks, until they have one home
     _SYSTEM,
     _future,
-    _key_values,
     _names,
     _positive,
     _string,
 )
 from cityhub.ngsild.registration_query import parse_temporal_query
-from cityhub.ngsild.subscription import new_subscription_id
+from cityhub.ngsild.subscription import new_subscription_id, subscription_status
 
 SUBSCRIPTION_TYPE: Final = "Subscription"
-_FORMATS = frozenset({"normalized", "concise", "keyValues", "simplified"})
-_ACCEPTS = frozenset({"application/json", "application/ld+json", "application/geo+json"})
-#: NotificationParams members the hub maintains (clause 5.2.14).
-_NOTIFICATION_STATUS = frozenset(
-    {"timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure", "status"}
-)
 _SUBSCRIPTION_MEMBERS = frozenset(
     """id type subscriptionName description entities watchedAttributes timeInterval q geoQ csf
     isActive notification expiresAt throttling temporalQ scopeQ lang jsonldContext""".split()
 )
-
-
-def _notification(value: Any, terms: TermMap) -> dict[str, Any]:
-    """NotificationParams (clause 5.2.14) as a subscriber may send them."""
-    if not isinstance(value, dict):
-        raise BadRequestData("notification must be an object with an endpoint")
-    endpoint = value.get("endpoint")
-    if not isinstance(endpoint, dict) or "uri" not in endpoint:
-        raise BadRequestData("notification.endpoint with a uri is mandatory (clause 5.2.15)")
-    out: dict[str, Any] = {}
-    for key, val in value.items():
-        if key == "attributes":
-            out[key] = _names(val, terms, "notification.attributes")
-        elif key == "format":
-            if val not in _FORMATS:
-                raise BadRequestData(f"notification.format {val!r} is not a known format")
-            out[key] = val
-        elif key in ("sysAttrs", "showChanges"):
-            if not isinstance(val, bool):
-                raise BadRequestData(f"notification.{key} must be true or false")
-            out[key] = val
-        elif key == "endpoint":
-            out[key] = _endpoint(val)
-        elif key in _SYSTEM or key == "lastNotification":
-            continue
-        else:
-            raise BadRequestData(f"notification has an unknown member {key!r}")
-    return out
-
-
-def _endpoint(value: dict[str, Any]) -> dict[str, Any]:
-    for key, val in value.items():
-        if key == "uri":
-            if not is_uri(val):
-                raise BadRequestData(f"notification.endpoint.uri must be a URI, got {val!r}")
-        elif key == "accept":
-            if val not in _ACCEPTS:
-                raise BadRequestData(f"notification.endpoint.accept {val!r} is not supported")
-        elif key in ("receiverInfo", "notifierInfo"):
-            _key_values(val, f"notification.endpoint.{key}")
-        elif key in ("timeout", "cooldown"):
-            _positive(val, f"notification.endpoint.{key}")
-        else:
-            raise BadRequestData(f"notification.endpoint has an unknown member {key!r}")
-    return value
 
 
 def _geo_q(value: Any) -> dict[str, Any]:
@@ -126,7 +78,7 @@ def _subscription_member(key: str, value: Any, terms: TermMap, now: datetime) ->
     if key == "watchedAttributes":
         return _names(value, terms, "watchedAttributes")
     if key == "notification":
-        return _notification(value, terms)
+        return check_notification_params(value, terms, csource=True)
     if key in ("subscriptionName", "description", "lang"):
         return _string(value, key)
     if key in ("timeInterval", "throttling"):
@@ -228,9 +180,7 @@ def merge_csource_subscription(
         if value is None:
             merged.pop(key, None)
         elif key == "notification":
-            # the status members the hub keeps (clause 5.2.14) outlive a new notification
-            kept = {k: v for k, v in (doc.get(key) or {}).items() if k in _NOTIFICATION_STATUS}
-            merged[key] = {**value, **kept}
+            merged[key] = merge_notification(doc.get(key) or {}, value)
         elif key == "_terms":
             merged[key] = {**(doc.get(key) or {}), **value}
         else:
@@ -238,13 +188,6 @@ def merge_csource_subscription(
     _check_subscription(merged)
     merged["modifiedAt"] = modified_at
     return merged
-
-
-def subscription_status(doc: dict[str, Any], now: datetime) -> str:
-    """``active``, ``paused`` (isActive false) or ``expired`` (clause 5.2.12)."""
-    if "expiresAt" in doc and parse_datetime(doc["expiresAt"], "expiresAt") <= now:
-        return "expired"
-    return "paused" if doc.get("isActive") is False else "active"
 
 
 def compact_csource_subscription(
@@ -258,10 +201,7 @@ def compact_csource_subscription(
         elif key == "watchedAttributes":
             out[key] = [terms.compact(v) for v in value]
         elif key == "notification":
-            out[key] = {
-                k: [terms.compact(a) for a in v] if k == "attributes" else v
-                for k, v in value.items()
-            }
+            out[key] = compact_notification(value, terms.compact)
         elif key.startswith("_") or (key in ("createdAt", "modifiedAt") and not sys_attrs):
             continue
         else:

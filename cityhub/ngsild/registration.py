@@ -26,6 +26,7 @@ from cityhub.ngsild.datetime import parse_datetime
 from cityhub.ngsild.entity import expand_name
 from cityhub.ngsild.entity_info import check_entity_infos, compact_entity_infos
 from cityhub.ngsild.geojson import check_geometry
+from cityhub.ngsild.key_value_pair import check_key_values
 from cityhub.ngsild.names import check_uri
 from cityhub.ngsild.query.scope import check_scope_pattern
 from cityhub.ngsild.registration_mode import MODES, check_exclusive
@@ -84,20 +85,6 @@ def _future(value: Any, what: str, now: datetime) -> str:
     if parse_datetime(value, what) <= now:
         raise BadRequestData(f"{what} {value!r} is not in the future")
     return str(value)
-
-
-def _key_values(value: Any, what: str) -> list[dict[str, str]]:
-    """An array of KeyValuePair (clause 5.2.22)."""
-    if not isinstance(value, list):
-        raise BadRequestData(f"{what} must be an array of key-value pairs")
-    for pair in value:
-        if (
-            not isinstance(pair, dict)
-            or set(pair) != {"key", "value"}
-            or not all(isinstance(v, str) and v for v in pair.values())
-        ):
-            raise BadRequestData(f"{what}: every element must be {{'key': str, 'value': str}}")
-    return value
 
 
 def _time_interval(value: Any, what: str) -> dict[str, str]:
@@ -192,7 +179,7 @@ def _registration_member(key: str, value: Any, terms: TermMap, now: datetime) ->
         check_geometry(value, key)
         return value
     if key == "contextSourceInfo":
-        return _key_values(value, key)
+        return check_key_values(value, key)
     if key == "scope":
         for scope in value if isinstance(value, list) else [value]:
             if not isinstance(scope, str):

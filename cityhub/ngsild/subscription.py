@@ -29,7 +29,12 @@ from cityhub.ngsild import regex
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.datetime import check_datetime, parse_datetime
 from cityhub.ngsild.names import check_expanded, check_name, check_uri
-from cityhub.ngsild.projection import parse_projection
+from cityhub.ngsild.notification_params import (
+    check_notification_params,
+    check_notification_restrictions,
+    compact_notification,
+    merge_notification,
+)
 from cityhub.ngsild.query.geo import parse_geo_query
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
@@ -49,18 +54,6 @@ TRIGGERS: Final = frozenset(
         "attributeUpdated",
         "attributeDeleted",
     }
-)
-FORMATS: Final = frozenset({"normalized", "concise", "keyValues", "simplified"})
-ACCEPTS: Final = frozenset({"application/json", "application/ld+json", "application/geo+json"})
-ENDPOINT_SCHEMES: Final = ("http://", "https://", "mqtt://", "mqtts://")
-#: Members the hub maintains (clause 5.2.14); clients cannot set them.
-NOTIFICATION_STATUS: Final = (
-    "timesSent",
-    "timesFailed",
-    "lastNotification",
-    "lastSuccess",
-    "lastFailure",
-    "status",
 )
 #: Members a client may not remove with null in an update (clause 5.8.2).
 MANDATORY: Final = frozenset({"type", "notification"})
@@ -254,144 +247,6 @@ _MEMBERS: dict[str, Checker] = {
 }
 
 
-# ---- notification parameters (clause 5.2.14) ----------------------------------------------
-
-
-def _key_values(value: Any, what: str) -> list[dict[str, str]]:
-    items = _array(value, what)
-    for item in items:
-        if (
-            not isinstance(item, dict)
-            or set(item) != {"key", "value"}
-            or not isinstance(item["key"], str)
-            or not item["key"]
-            or not isinstance(item["value"], str)
-        ):
-            raise BadRequestData(
-                f'{what} must be an array of {{"key": string, "value": string}}, got {item!r}'
-            )
-    return [dict(i) for i in items]
-
-
-def _endpoint(value: Any, partial: bool) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequestData("notification.endpoint must be an object with at least uri")
-    unknown = set(value) - {"uri", "accept", "receiverInfo", "notifierInfo"}
-    if unknown:
-        raise BadRequestData(
-            f"notification.endpoint has unknown members {', '.join(sorted(unknown))}"
-        )
-    out: dict[str, Any] = {}
-    for key, raw in value.items():
-        if raw is None:
-            if not partial or key == "uri":
-                raise BadRequestData(f"notification.endpoint.{key} cannot be null")
-            out[key] = None
-        elif key == "uri":
-            uri = check_uri(raw, "notification.endpoint.uri")
-            if not uri.lower().startswith(ENDPOINT_SCHEMES):
-                raise BadRequestData(
-                    "notification.endpoint.uri must be an http(s):// or mqtt(s):// URI, "
-                    f"got {uri!r}"
-                )
-            out[key] = uri
-        elif key == "accept":
-            if not isinstance(raw, str) or raw not in ACCEPTS:
-                raise BadRequestData(
-                    "notification.endpoint.accept must be one of "
-                    + ", ".join(sorted(ACCEPTS))
-                    + f", got {raw!r}"
-                )
-            out[key] = raw
-        else:
-            out[key] = _key_values(raw, f"notification.endpoint.{key}")
-    if not partial and "uri" not in out:
-        raise BadRequestData("notification.endpoint.uri is mandatory (clause 5.2.15)")
-    return out
-
-
-def _projection(value: Any, terms: TermMap, what: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    items = _array(value, f"notification.{what}")
-    out: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise BadRequestData(f"notification.{what} must hold strings, got {item!r}")
-        for name in parse_projection(item, f"notification.{what}"):
-            out.append(name if name in ("id", "type", "scope") else terms.expand(name))
-    return list(dict.fromkeys(out))
-
-
-def _notification(value: Any, terms: TermMap, partial: bool = False) -> dict[str, Any]:
-    """NotificationParams; ``partial`` keeps nulls (deletions) and allows a missing endpoint."""
-    if not isinstance(value, dict):
-        raise BadRequestData("notification must be an object with at least an endpoint")
-    allowed = {
-        "attributes",
-        "sysAttrs",
-        "format",
-        "showChanges",
-        "endpoint",
-        "pick",
-        "omit",
-        "join",
-        "joinLevel",
-        *NOTIFICATION_STATUS,
-    }
-    unknown = set(value) - allowed
-    if unknown:
-        raise BadRequestData(
-            f"notification has unknown members {', '.join(sorted(unknown))} (clause 5.2.14)"
-        )
-    out: dict[str, Any] = {}
-    for key, raw in value.items():
-        if key in NOTIFICATION_STATUS:
-            continue  # read-only, maintained by the hub
-        if raw is None:
-            if not partial:
-                continue  # an explicit null is the same as leaving the member out
-            out[key] = None
-        elif key == "attributes":
-            out[key] = _attribute_names(raw, terms, "notification.attributes")
-        elif key in ("sysAttrs", "showChanges"):
-            out[key] = _bool(raw, f"notification.{key}")
-        elif key == "format":
-            if not isinstance(raw, str) or raw not in FORMATS:
-                raise BadRequestData(
-                    "notification.format must be normalized, concise, keyValues or "
-                    f"simplified, got {raw!r}"
-                )
-            out[key] = raw
-        elif key == "endpoint":
-            out[key] = _endpoint(raw, partial)
-        elif key in ("pick", "omit"):
-            out[key] = _projection(raw, terms, key)
-        elif key == "join":
-            if not isinstance(raw, str) or raw not in ("inline", "flat", "@none"):
-                raise BadRequestData(f"notification.join must be inline, flat or @none: {raw!r}")
-            out[key] = raw
-        else:  # joinLevel
-            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-                raise BadRequestData(f"notification.joinLevel must be an integer >= 1: {raw!r}")
-            out[key] = raw
-    if not partial and "endpoint" not in out:
-        raise BadRequestData("notification.endpoint is mandatory (clause 5.2.14)")
-    return out
-
-
-def _check_notification(notification: dict[str, Any]) -> None:
-    """Restrictions between NotificationParams members (clause 5.2.14, 4.21)."""
-    pick, omit = notification.get("pick"), notification.get("omit")
-    if notification.get("attributes") and (pick or omit):
-        raise BadRequestData(
-            "notification.attributes cannot be combined with pick or omit; use pick alone"
-        )
-    if pick and omit and set(pick) & set(omit):
-        both = sorted(set(pick) & set(omit))
-        raise BadRequestData(f"notification.pick and omit both name {', '.join(both)}")
-
-
 # ---- whole subscriptions -----------------------------------------------------------------
 
 
@@ -411,7 +266,7 @@ def _members(
                 if partial:
                     raise BadRequestData("notification is mandatory; it cannot be removed")
                 continue
-            out[key] = _notification(raw, terms)
+            out[key] = check_notification_params(raw, terms)
         elif key not in _MEMBERS:
             raise BadRequestData(
                 f"{key!r} is not a member of a Subscription (clause 5.2.12); known members: "
@@ -448,7 +303,7 @@ def check_subscription(sub: Subscription) -> None:
         )
     if "timeInterval" in sub and "throttling" in sub:
         raise BadRequestData("timeInterval and throttling cannot be used together")
-    _check_notification(sub["notification"])
+    check_notification_restrictions(sub["notification"])
 
 
 def expand_subscription(body: Any, terms: TermMap, *, now: datetime) -> Subscription:
@@ -492,21 +347,11 @@ def expand_merge_patch(body: Any, terms: TermMap, *, now: datetime) -> dict[str,
     if isinstance(body, dict) and isinstance(body.get("notification"), dict):
         rest = {k: v for k, v in body.items() if k != "notification"}
         fragment = expand_fragment(rest, terms, now=now) if rest else {}
-        fragment["notification"] = _notification(body["notification"], terms, partial=True)
+        fragment["notification"] = check_notification_params(
+            body["notification"], terms, partial=True
+        )
         return fragment
     return expand_fragment(body, terms, now=now)
-
-
-def _deep_merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    out = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def merge_subscription(
@@ -526,14 +371,7 @@ def merge_subscription(
                 raise BadRequestData(f"{key} is mandatory; it cannot be removed")
             merged.pop(key, None)
         elif key == "notification":
-            old = current.get("notification", {})
-            new = _deep_merge(old, value) if deep else dict(value)
-            for status_key in NOTIFICATION_STATUS:
-                if status_key in old:
-                    new[status_key] = old[status_key]
-            if "uri" not in new.get("endpoint", {}):
-                raise BadRequestData("notification.endpoint.uri is mandatory (clause 5.2.15)")
-            merged[key] = new
+            merged[key] = merge_notification(current.get("notification", {}), value, deep=deep)
         else:
             merged[key] = value
     check_subscription(merged)
@@ -570,27 +408,15 @@ def render_subscription(sub: Subscription, terms: TermMap, now: datetime) -> dic
         elif key == "geoQ" and "geoproperty" in value:
             out[key] = {**value, "geoproperty": compact(value["geoproperty"])}
         elif key == "notification":
-            out[key] = _render_notification(value, compact)
+            out[key] = compact_notification(value, compact)
         else:
             out[key] = value
     out["status"] = subscription_status(sub, now)
     return out
 
 
-def _render_notification(value: dict[str, Any], compact: Callable[[str], str]) -> dict[str, Any]:
-    out = dict(value)
-    if "attributes" in out:
-        out["attributes"] = [compact(a) for a in out["attributes"]]
-    for key in ("pick", "omit"):
-        if key in out:
-            out[key] = [n if n in ("id", "type", "scope") else compact(n) for n in out[key]]
-    return out
-
-
 __all__ = [
     "DEFAULT_TRIGGERS",
-    "FORMATS",
-    "NOTIFICATION_STATUS",
     "TRIGGERS",
     "Subscription",
     "check_subscription",

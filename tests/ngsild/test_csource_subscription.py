@@ -9,6 +9,7 @@ import pytest
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild import csource_subscription as csub
+from cityhub.ngsild.subscription import subscription_status
 from tests.ngsild.test_registration import EX, NOW, TERMS
 
 
@@ -37,8 +38,8 @@ def test_subscription_round_trip_and_status() -> None:
     paused = {**doc, "isActive": False}
     assert csub.compact_csource_subscription(paused, TERMS, NOW)["status"] == "paused"
     expiring = {**doc, "expiresAt": "2026-06-01T00:00:00Z"}
-    assert csub.subscription_status(expiring, NOW) == "active"
-    assert csub.subscription_status(expiring, datetime(2027, 1, 1, tzinfo=UTC)) == "expired"
+    assert subscription_status(expiring, NOW) == "active"
+    assert subscription_status(expiring, datetime(2027, 1, 1, tzinfo=UTC)) == "expired"
 
 
 @pytest.mark.parametrize(

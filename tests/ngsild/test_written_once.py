@@ -21,7 +21,16 @@ def _defining(definition: str) -> list[str]:
     return [str(f.relative_to(PKG)) for f in PKG.rglob("*.py") if definition in f.read_text()]
 
 
-@pytest.mark.parametrize("definition", ["def new_subscription_id("])
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "def new_subscription_id(",
+        "def subscription_status(",  # 5.2.12: active, paused, expired
+        "def check_endpoint(",  # 5.2.15
+        "def check_notification_params(",  # 5.2.14
+        "def check_key_values(",  # 5.2.22
+    ],
+)
 def test_defined_once(definition: str) -> None:
     assert len(_defining(definition)) == 1, _defining(definition)
 
