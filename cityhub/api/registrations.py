@@ -31,6 +31,7 @@ from cityhub.ngsild.names import check_name, check_uri
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
 from cityhub.ngsild.query.types import parse_type_query
+from cityhub.ngsild.temporal import parse_temporal_query
 from cityhub.store.registrations import RegistrationStore
 
 BASE = "/ngsi-ld/v1"
@@ -160,9 +161,11 @@ def registration_query_of(params: Mapping[str, str], terms: TermMap) -> rq.Regis
         params.get("georel"), params.get("geometry"), params.get("coordinates"),
         params.get("geoproperty"),
     )  # fmt: skip
-    temporal = rq.parse_temporal_query(
-        params.get("timerel"), params.get("timeAt"), params.get("endTimeAt"),
-        params.get("timeproperty"),
+    temporal = rq.registration_temporal_query(
+        parse_temporal_query(
+            params.get("timerel"), params.get("timeAt"), params.get("endTimeAt"),
+            params.get("timeproperty"),
+        )
     )  # fmt: skip
     query = rq.RegistrationQuery(
         ids=ids,

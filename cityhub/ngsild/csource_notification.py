@@ -38,9 +38,10 @@ from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.registration_query import (
     RegistrationQuery,
     matches_registration,
-    parse_temporal_query,
+    registration_temporal_query,
 )
 from cityhub.ngsild.subscription import subscription_status
+from cityhub.ngsild.temporal import check_temporal_q
 
 NOTIFICATION_TYPE: Final = "ContextSourceNotification"
 NEWLY_MATCHING: Final = "newlyMatching"
@@ -115,10 +116,7 @@ def prepare(doc: Document, fallback: Callable[[str], str]) -> CsourceSelector:
     temporal = None
     if isinstance(doc.get("temporalQ"), dict):
         raw = doc["temporalQ"]
-        temporal = parse_temporal_query(
-            raw.get("timerel"), raw.get("timeAt"), raw.get("endTimeAt"),
-            raw.get("timeproperty"),
-        )  # fmt: skip
+        temporal = registration_temporal_query(check_temporal_q(raw))
     watched = doc.get("watchedAttributes")
     throttling = doc.get("throttling")
     interval = doc.get("timeInterval")

@@ -32,8 +32,9 @@ from cityhub.ngsild.registration import (  # shared member checks, until they ha
     _positive,
     _string,
 )
-from cityhub.ngsild.registration_query import parse_temporal_query
+from cityhub.ngsild.registration_query import registration_temporal_query
 from cityhub.ngsild.subscription import new_subscription_id, subscription_status
+from cityhub.ngsild.temporal import check_temporal_q
 
 SUBSCRIPTION_TYPE: Final = "Subscription"
 _SUBSCRIPTION_MEMBERS = frozenset(
@@ -58,18 +59,8 @@ def _geo_q(value: Any) -> dict[str, Any]:
 
 
 def _temporal_q(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequestData("temporalQ must be an object with timerel and timeAt")
-    unknown = set(value) - {"timerel", "timeAt", "endTimeAt", "timeproperty"}
-    if unknown:
-        raise BadRequestData(f"temporalQ has unknown members {', '.join(sorted(unknown))}")
-    if value.get("timerel") is None:
-        raise BadRequestData("temporalQ needs timerel")
-    parse_temporal_query(
-        value.get("timerel"), value.get("timeAt"), value.get("endTimeAt"),
-        value.get("timeproperty"),
-    )  # fmt: skip
-    return value
+    registration_temporal_query(check_temporal_q(value))
+    return dict(value)
 
 
 def _subscription_member(key: str, value: Any, terms: TermMap, now: datetime) -> Any:

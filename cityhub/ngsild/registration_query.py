@@ -14,56 +14,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild import regex
-from cityhub.ngsild.datetime import parse_datetime
 from cityhub.ngsild.names import NGSI_LD
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import GeoQuery, matches
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.registration import GEO_MEMBERS, REGISTRATION_MEMBERS
+from cityhub.ngsild.temporal import TemporalQuery, normalize_time
 
 
-@dataclass(frozen=True)
-class TemporalQuery:
-    """A temporal query (clause 4.11) as discovery applies it to registration intervals."""
+def registration_temporal_query(tq: TemporalQuery) -> TemporalQuery | None:
+    """A temporal query (:func:`cityhub.ngsild.temporal.parse_temporal_query`) as it applies
+    to registrations (clause 5.10.2): to ``observationInterval`` for observedAt, to
+    ``managementInterval`` for createdAt and modifiedAt; None when it has no timerel.
 
-    timerel: str
-    time_at: datetime
-    end_time_at: datetime | None = None
-    timeproperty: str = "observedAt"
-
-
-def parse_temporal_query(
-    timerel: str | None,
-    time_at: str | None,
-    end_time_at: str | None = None,
-    timeproperty: str | None = None,
-) -> TemporalQuery | None:
-    """``timerel``/``timeAt``/``endTimeAt``/``timeproperty`` (clause 4.11); None when absent."""
-    if not timerel and not time_at and not end_time_at:
+    Raises:
+        BadRequestData: timeproperty is deletedAt, which no registration member records.
+    """
+    if tq.timerel is None:
         return None
-    if timerel not in ("before", "after", "between"):
-        raise BadRequestData(f"timerel must be before, after or between, got {timerel!r}")
-    if not time_at:
-        raise BadRequestData(f"timerel={timerel} needs timeAt (clause 4.11)")
-    start = parse_datetime(time_at, "timeAt")
-    end = None
-    if timerel == "between":
-        if not end_time_at:
-            raise BadRequestData("timerel=between needs endTimeAt (clause 4.11)")
-        end = parse_datetime(end_time_at, "endTimeAt")
-        if end <= start:
-            raise BadRequestData("endTimeAt must be after timeAt")
-    prop = timeproperty or "observedAt"
-    if prop not in ("observedAt", "createdAt", "modifiedAt"):
+    if tq.timeproperty == "deletedAt":
         raise BadRequestData(
-            f"timeproperty must be observedAt, createdAt or modifiedAt, got {prop!r}"
+            "timeproperty deletedAt does not apply to registrations; use observedAt "
+            "(observationInterval) or createdAt or modifiedAt (managementInterval), clause 5.10.2"
         )
-    return TemporalQuery(timerel, start, end, prop)
+    return tq
 
 
 @dataclass(frozen=True)
@@ -123,8 +101,10 @@ def _interval_matches(doc: dict[str, Any], tq: TemporalQuery) -> bool:
     interval = doc.get(member)
     if interval is None:
         return False
-    start = parse_datetime(interval["startAt"], "startAt")
-    end = parse_datetime(interval["endAt"], "endAt") if "endAt" in interval else None
+    # normalized date-times (one width, UTC) compare as the instants they stand for
+    start = normalize_time(interval["startAt"], "startAt")
+    end = normalize_time(interval["endAt"], "endAt") if "endAt" in interval else None
+    assert tq.time_at is not None
     if tq.timerel == "before":
         return start < tq.time_at
     if tq.timerel == "after":

@@ -39,6 +39,7 @@ from cityhub.ngsild.query.geo import parse_geo_query
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
+from cityhub.ngsild.temporal import check_temporal_q
 
 Subscription = dict[str, Any]
 
@@ -63,7 +64,6 @@ INTERNAL: Final = frozenset({"@context", "createdAt", "modifiedAt"})
 _READ_ONLY = frozenset({"status", "createdAt", "modifiedAt"})
 _TYPE_NAME = re.compile(r"[^<>\"'=;()\\{}\[\]&?,|\s]+")
 _LANG = re.compile(r"^[A-Za-z0-9\-*,;=. ]+$")
-_TIMERELS = frozenset({"before", "after", "between"})
 
 Checker = Callable[[Any, TermMap], Any]
 
@@ -195,19 +195,7 @@ def _geo_q(value: Any, terms: TermMap) -> dict[str, Any]:
 
 
 def _temporal_q(value: Any, terms: TermMap) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequestData("temporalQ must be an object with timerel and timeAt")
-    unknown = set(value) - {"timerel", "timeAt", "endTimeAt", "timeproperty"}
-    if unknown:
-        raise BadRequestData(f"temporalQ has unknown members {', '.join(sorted(unknown))}")
-    rel = value.get("timerel")
-    if not isinstance(rel, str) or rel not in _TIMERELS:
-        raise BadRequestData(f"temporalQ.timerel must be before, after or between, got {rel!r}")
-    check_datetime(value.get("timeAt"), "temporalQ.timeAt")
-    if rel == "between":
-        check_datetime(value.get("endTimeAt"), "temporalQ.endTimeAt")
-    if "timeproperty" in value:
-        check_name(value["timeproperty"], "temporalQ.timeproperty")
+    check_temporal_q(value)
     return dict(value)
 
 

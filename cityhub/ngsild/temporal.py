@@ -118,6 +118,61 @@ def _last_n(raw: Any) -> int | None:
     return int(text)
 
 
+def parse_temporal_query(
+    timerel: Any,
+    time_at: Any,
+    end_time_at: Any = None,
+    timeproperty: Any = None,
+    *,
+    where: str = "",
+    last_n: int | None = None,
+) -> TemporalQuery:
+    """The temporal query (clause 4.11; the TemporalQuery data type, clause 5.2.21): the one
+    check for the URL parameters of the temporal API and of discovery (5.10.2), a Query's
+    ``temporalQ`` (5.2.23) and a subscription's (5.2.12). An empty string is an absent value.
+
+    Args:
+        timerel: ``before``, ``after`` or ``between``; absent, no time bounds (and then no
+            ``timeAt``/``endTimeAt`` either).
+        time_at: the date-time ``timerel`` compares with (needed with a timerel).
+        end_time_at: the end of ``between`` (needed there, later than ``timeAt``).
+        timeproperty: observedAt (the default), createdAt, modifiedAt or deletedAt.
+        where: what error details put before a member's name (``temporalQ.``).
+        last_n: kept in the result (the temporal API's ``lastN``, clause 6.18.3.2).
+
+    Raises:
+        BadRequestData: an unknown timerel or time property, a missing or bad time.
+    """
+    if timerel in (None, ""):
+        if time_at not in (None, "") or end_time_at not in (None, ""):
+            raise BadRequestData(
+                f"{where}timeAt and {where}endTimeAt need {where}timerel (before, after or between)"
+            )
+        timerel = None
+    elif timerel not in TIMERELS:
+        raise BadRequestData(f"{where}timerel must be before, after or between, got {timerel!r}")
+    elif time_at in (None, ""):
+        raise BadRequestData(f"{where}timerel={timerel} needs {where}timeAt (clause 4.11)")
+    elif timerel == "between" and end_time_at in (None, ""):
+        raise BadRequestData(f"{where}timerel=between needs {where}endTimeAt (clause 4.11)")
+    start = normalize_time(time_at, f"{where}timeAt") if timerel else None
+    end = normalize_time(end_time_at, f"{where}endTimeAt") if timerel == "between" else None
+    if start is not None and end is not None and end <= start:
+        raise BadRequestData(f"{where}endTimeAt must be later than {where}timeAt")
+    if timeproperty not in (None, "") and timeproperty not in TIME_PROPERTIES:
+        raise BadRequestData(
+            f"{where}timeproperty must be one of {', '.join(TIME_PROPERTIES)}, got {timeproperty!r}"
+        )
+    return TemporalQuery(
+        timerel=timerel,
+        time_at=start,
+        end_time_at=end,
+        timeproperty=timeproperty or "observedAt",
+        timeproperty_given=timeproperty not in (None, ""),
+        last_n=last_n,
+    )
+
+
 def temporal_query_of(params: Mapping[str, Any]) -> TemporalQuery:
     """``timerel``/``timeAt``/``endTimeAt``/``timeproperty``/``lastN`` (clause 4.11, 6.18.3.2).
 
@@ -126,35 +181,39 @@ def temporal_query_of(params: Mapping[str, Any]) -> TemporalQuery:
     Raises:
         BadRequestData: an unknown timerel or time property, a missing or bad time, a bad lastN.
     """
-    timerel = params.get("timerel")
-    time_at = params.get("timeAt")
-    end_time_at = params.get("endTimeAt")
-    if timerel in (None, ""):
-        if time_at not in (None, "") or end_time_at not in (None, ""):
-            raise BadRequestData("timeAt and endTimeAt need timerel (before, after or between)")
-        timerel = None
-    elif timerel not in TIMERELS:
-        raise BadRequestData(f"timerel must be before, after or between, got {timerel!r}")
-    elif time_at in (None, ""):
-        raise BadRequestData(f"timerel={timerel} needs timeAt")
-    elif timerel == "between" and end_time_at in (None, ""):
-        raise BadRequestData("timerel=between needs endTimeAt")
-    start = normalize_time(time_at, "timeAt") if timerel else None
-    end = normalize_time(end_time_at, "endTimeAt") if timerel == "between" else None
-    if start is not None and end is not None and end <= start:
-        raise BadRequestData("endTimeAt must be later than timeAt")
-    prop = params.get("timeproperty")
-    if prop not in (None, "") and prop not in TIME_PROPERTIES:
-        raise BadRequestData(
-            f"timeproperty must be one of {', '.join(TIME_PROPERTIES)}, got {prop!r}"
-        )
-    return TemporalQuery(
-        timerel=timerel,
-        time_at=start,
-        end_time_at=end,
-        timeproperty=prop or "observedAt",
-        timeproperty_given=prop not in (None, ""),
+    return parse_temporal_query(
+        params.get("timerel"),
+        params.get("timeAt"),
+        params.get("endTimeAt"),
+        params.get("timeproperty"),
         last_n=_last_n(params.get("lastN")),
+    )
+
+
+def check_temporal_q(value: Any, what: str = "temporalQ") -> TemporalQuery:
+    """A ``temporalQ`` member (a TemporalQuery object, clause 5.2.21: ``timerel`` and
+    ``timeAt`` mandatory, ``endTimeAt`` with between, ``timeproperty`` optional), as entity
+    and registration subscriptions take it (clause 5.2.12).
+
+    Raises:
+        BadRequestData: not such an object, or :func:`parse_temporal_query` refuses it.
+    """
+    if not isinstance(value, dict):
+        raise BadRequestData(f"{what} must be an object with timerel and timeAt (clause 5.2.21)")
+    unknown = set(value) - {"timerel", "timeAt", "endTimeAt", "timeproperty"}
+    if unknown:
+        raise BadRequestData(
+            f"{what} has unknown members {', '.join(sorted(unknown))}; a TemporalQuery has "
+            "timerel, timeAt, endTimeAt and timeproperty (clause 5.2.21)"
+        )
+    if value.get("timerel") in (None, ""):
+        raise BadRequestData(f"{what} needs timerel: before, after or between (clause 5.2.21)")
+    return parse_temporal_query(
+        value.get("timerel"),
+        value.get("timeAt"),
+        value.get("endTimeAt"),
+        value.get("timeproperty"),
+        where=f"{what}.",
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 from cityhub.errors import BadRequestData
 from cityhub.ngsild import registration_query as rq
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
+from cityhub.ngsild.temporal import TemporalQuery, parse_temporal_query
 from tests.ngsild.test_registration import DEFAULT, EX, TERMS, expand
 
 
@@ -66,14 +67,18 @@ def test_geo_query_on_location() -> None:
     assert not rq.matches_registration(doc, rq.RegistrationQuery(geo=expand_geo(far, TERMS.expand)))
 
 
+def _temporal(*args: Any) -> TemporalQuery | None:
+    return rq.registration_temporal_query(parse_temporal_query(*args))
+
+
 # 4.11 / 5.10.2: temporal queries match observationInterval (observedAt) or managementInterval
 def test_temporal_query() -> None:
     interval = {"startAt": "2020-08-01T22:07:00Z", "endAt": "2021-08-01T21:07:00Z"}
     doc = expand(observationInterval=interval)
-    before = rq.parse_temporal_query("before", "2021-08-01T22:00:00Z")
-    after = rq.parse_temporal_query("after", "2021-08-01T22:00:00Z")
-    managed = rq.parse_temporal_query("before", "2021-08-01T22:00:00Z", None, "createdAt")
-    between = rq.parse_temporal_query("between", "2019-01-01T00:00:00Z", "2020-09-01T00:00:00Z")
+    before = _temporal("before", "2021-08-01T22:00:00Z")
+    after = _temporal("after", "2021-08-01T22:00:00Z")
+    managed = _temporal("before", "2021-08-01T22:00:00Z", None, "createdAt")
+    between = _temporal("between", "2019-01-01T00:00:00Z", "2020-09-01T00:00:00Z")
     assert rq.matches_registration(doc, rq.RegistrationQuery(temporal=before))
     assert not rq.matches_registration(doc, rq.RegistrationQuery(temporal=after))
     assert not rq.matches_registration(doc, rq.RegistrationQuery(temporal=managed))
@@ -88,8 +93,27 @@ def test_temporal_query() -> None:
         ("between", "2020-01-01T00:00:00Z"),
         ("after", "2020-01-01T00:00:00Z", None, "expiresAt"),
         (None, "yesterday"),
+        (None, None, "2020-01-01T00:00:00Z"),
+        ("between", "2020-01-01T00:00:00Z", "2019-01-01T00:00:00Z"),
+        # 5.10.2: no registration member records deletedAt
+        ("before", "2020-01-01T00:00:00Z", None, "deletedAt"),
     ],
 )
 def test_bad_temporal_query(args: tuple[Any, ...]) -> None:
     with pytest.raises(BadRequestData):
-        rq.parse_temporal_query(*args)
+        _temporal(*args)
+
+
+# one TemporalQuery (cityhub.ngsild.temporal) for the temporal API and discovery: absent
+# timerel is no temporal filter; the times are normalized (UTC, microseconds) and compare with
+# a registration's intervals as instants, whatever offset either side was written with
+def test_one_temporal_query_for_discovery() -> None:
+    assert _temporal(None, None) is None
+    assert _temporal("", "", "", "createdAt") is None
+    interval = {"startAt": "2020-08-02T07:07:00+09:00"}  # 2020-08-01T22:07:00Z
+    doc = expand(managementInterval=interval)
+    just_before = _temporal("before", "2020-08-01T22:07:00.000001Z", None, "modifiedAt")
+    assert just_before is not None and just_before.time_at == "2020-08-01T22:07:00.000001Z"
+    assert rq.matches_registration(doc, rq.RegistrationQuery(temporal=just_before))
+    at_start = _temporal("before", "2020-08-01T23:07:00+01:00", None, "createdAt")
+    assert not rq.matches_registration(doc, rq.RegistrationQuery(temporal=at_start))

@@ -16,6 +16,7 @@ from cityhub.ngsild.temporal import (
     TemporalQuery,
     TemporalRepresentation,
     aggregation_query_of,
+    check_temporal_q,
     expand_temporal_entity,
     latest_instances,
     null_instance,
@@ -88,6 +89,43 @@ def test_timerel_bounds() -> None:
 def test_bad_temporal_queries_are_bad_request_data(params: dict[str, str]) -> None:
     with pytest.raises(BadRequestData):
         temporal_query_of(params)
+
+
+# 5.2.21: the temporalQ member of a subscription (5.2.12) is a TemporalQuery object: timerel
+# and timeAt mandatory, endTimeAt with between and later, timeproperty one of four; the same
+# check as the URL parameters (entity subscriptions took any name as timeproperty and an
+# endTimeAt before timeAt; issue 15)
+def test_temporal_q_member() -> None:
+    tq = check_temporal_q({"timerel": "after", "timeAt": "2020-08-01T12:00:00+02:00"})
+    assert (tq.timerel, tq.time_at, tq.timeproperty) == (
+        "after",
+        "2020-08-01T10:00:00.000000Z",
+        "observedAt",
+    )
+    tq = check_temporal_q(
+        {"timerel": "before", "timeAt": "2020-08-01T12:00:00Z", "timeproperty": "deletedAt"}
+    )
+    assert tq.timeproperty == "deletedAt"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"timeAt": "2020-08-01T12:00:00Z"},  # timerel is mandatory in the data type
+        {"timerel": "", "timeAt": "2020-08-01T12:00:00Z"},
+        {"timerel": "before"},
+        {"timerel": 1, "timeAt": "2020-08-01T12:00:00Z"},
+        {"timerel": "before", "timeAt": 1596283200},
+        {"timerel": "between", "timeAt": "2020-08-02T00:00:00Z"},
+        {"timerel": "between", "timeAt": "2020-08-02T00:00Z", "endTimeAt": "2020-08-01T00:00Z"},
+        {"timerel": "before", "timeAt": "2020-08-01T12:00:00Z", "timeproperty": "name"},
+        {"timerel": "before", "timeAt": "2020-08-01T12:00:00Z", "lastN": 3},
+        ["before", "2020-08-01T12:00:00Z"],
+    ],
+)
+def test_bad_temporal_q_member(value: Any) -> None:
+    with pytest.raises(BadRequestData, match="temporalQ"):
+        check_temporal_q(value)
 
 
 def test_timeproperty_and_last_n() -> None:

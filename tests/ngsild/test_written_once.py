@@ -29,6 +29,9 @@ def _defining(definition: str) -> list[str]:
         "def check_endpoint(",  # 5.2.15
         "def check_notification_params(",  # 5.2.14
         "def check_key_values(",  # 5.2.22
+        "class TemporalQuery",  # 4.11, 5.2.21
+        "def parse_temporal_query(",
+        "def check_temporal_q(",
     ],
 )
 def test_defined_once(definition: str) -> None:
