@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import unquote
 
 from cityhub.ngsild import regex
 from cityhub.ngsild.query import ast as qast
@@ -40,7 +39,7 @@ from cityhub.ngsild.registration_query import (
     matches_registration,
     registration_temporal_query,
 )
-from cityhub.ngsild.subscription import subscription_status
+from cityhub.ngsild.subscription import subscription_q, subscription_status
 from cityhub.ngsild.temporal import check_temporal_q
 
 NOTIFICATION_TYPE: Final = "ContextSourceNotification"
@@ -66,7 +65,7 @@ def query_terms(doc: Document, expand: Callable[[str], str]) -> dict[str, str]:
 
     for key in ("q", "csf"):
         if isinstance(doc.get(key), str):
-            qast.expand_q(parse_q(unquote(doc[key])), record)
+            qast.expand_q(parse_q(subscription_q(doc[key])), record)
     geo = doc.get("geoQ")
     if isinstance(geo, dict):
         record(str(geo.get("geoproperty") or "location"))
@@ -103,8 +102,8 @@ def prepare(doc: Document, fallback: Callable[[str], str]) -> CsourceSelector:
     def expand(name: str) -> str:
         return terms.get(name) or fallback(name)
 
-    q = qast.expand_q(parse_q(unquote(doc["q"])), expand) if doc.get("q") else None
-    csf = qast.expand_q(parse_q(unquote(doc["csf"])), expand) if doc.get("csf") else None
+    q = qast.expand_q(parse_q(subscription_q(doc["q"])), expand) if doc.get("q") else None
+    csf = qast.expand_q(parse_q(subscription_q(doc["csf"])), expand) if doc.get("csf") else None
     geo = None
     if isinstance(doc.get("geoQ"), dict):
         raw = doc["geoQ"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import unquote
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.datetime import check_future
 from cityhub.ngsild.entity_info import check_entity_infos, compact_entity_infos
 from cityhub.ngsild.names import check_uri
 from cityhub.ngsild.notification_params import (
@@ -22,18 +22,15 @@ from cityhub.ngsild.notification_params import (
     compact_notification,
     merge_notification,
 )
-from cityhub.ngsild.query.geo import parse_geo_query
-from cityhub.ngsild.query.q import parse_q
-from cityhub.ngsild.query.scope import parse_scope_q
-from cityhub.ngsild.registration import (  # shared member checks, until they have one home
-    _SYSTEM,
-    _future,
-    _names,
-    _positive,
-    _string,
-)
 from cityhub.ngsild.registration_query import registration_temporal_query
-from cityhub.ngsild.subscription import new_subscription_id, subscription_status
+from cityhub.ngsild.subscription import (
+    READ_ONLY,
+    check_geo_q,
+    check_member,
+    check_subscription,
+    new_subscription_id,
+    subscription_status,
+)
 from cityhub.ngsild.temporal import check_temporal_q
 
 SUBSCRIPTION_TYPE: Final = "Subscription"
@@ -43,68 +40,24 @@ _SUBSCRIPTION_MEMBERS = frozenset(
 )
 
 
-def _geo_q(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequestData("geoQ must be an object with georel, geometry and coordinates")
-    unknown = set(value) - {"georel", "geometry", "coordinates", "geoproperty"}
-    if unknown:
-        raise BadRequestData(f"geoQ has unknown members {', '.join(sorted(unknown))}")
-    geo = parse_geo_query(
-        value.get("georel"), value.get("geometry"), value.get("coordinates"),
-        value.get("geoproperty"),
-    )  # fmt: skip
-    if geo is None:
-        raise BadRequestData("geoQ needs georel, geometry and coordinates")
-    return value
-
-
-def _temporal_q(value: Any) -> dict[str, Any]:
-    registration_temporal_query(check_temporal_q(value))
-    return dict(value)
-
-
 def _subscription_member(key: str, value: Any, terms: TermMap, now: datetime) -> Any:
+    """One member, checked as an entity subscription's is (ngsild/subscription.py) except
+    where the flavours differ: ``entities`` are EntityInfo (clause 5.2.8, no type queries),
+    ``notification`` carries registrations, ``geoQ`` is kept as sent (its names are expanded
+    with ``_terms`` when matched) and ``temporalQ`` must apply to registrations."""
     if key == "entities":
         return check_entity_infos(value, terms, "entities")
-    if key == "watchedAttributes":
-        return _names(value, terms, "watchedAttributes")
     if key == "notification":
         return check_notification_params(value, terms, csource=True)
-    if key in ("subscriptionName", "description", "lang"):
-        return _string(value, key)
-    if key in ("timeInterval", "throttling"):
-        return _positive(value, key)
-    if key in ("q", "csf"):
-        # read as entity subscriptions read q: percent-decoded like a URL's
-        parse_q(unquote(_string(value, key)))
-        return value
-    if key == "scopeQ":
-        parse_scope_q(_string(value, key))
-        return value
     if key == "geoQ":
-        return _geo_q(value)
-    if key == "temporalQ":
-        return _temporal_q(value)
-    if key == "isActive":
-        if not isinstance(value, bool):
-            raise BadRequestData(f"isActive must be true or false, got {value!r}")
+        check_geo_q(value)
         return value
+    if key == "temporalQ":
+        registration_temporal_query(check_temporal_q(value))
+        return dict(value)
     if key == "expiresAt":
-        return _future(value, "expiresAt", now)
-    if key == "jsonldContext":
-        return check_uri(value, "jsonldContext")
-    raise AssertionError(key)  # pragma: no cover
-
-
-def _check_subscription(doc: dict[str, Any]) -> None:
-    if "notification" not in doc:
-        raise BadRequestData("a Subscription needs notification (clause 5.2.12)")
-    if "entities" not in doc and "watchedAttributes" not in doc:
-        raise BadRequestData("a Subscription needs entities or watchedAttributes (5.2.12)")
-    if "timeInterval" in doc and ("watchedAttributes" in doc or "throttling" in doc):
-        raise BadRequestData(
-            "timeInterval cannot be combined with watchedAttributes or throttling (5.2.12)"
-        )
+        return check_future(value, "expiresAt", now)
+    return check_member(key, value, terms)
 
 
 def _expand_subscription_members(
@@ -112,7 +65,7 @@ def _expand_subscription_members(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in body.items():
-        if key in ("@context", "id") or key in _SYSTEM:
+        if key in ("@context", "id") or key in READ_ONLY:
             continue
         if key == "type":
             if value != SUBSCRIPTION_TYPE:
@@ -142,7 +95,7 @@ def expand_csource_subscription(body: Any, terms: TermMap, now: datetime) -> dic
     sub_id = check_uri(body["id"], "id") if "id" in body else new_subscription_id()
     doc: dict[str, Any] = {"id": sub_id, "type": SUBSCRIPTION_TYPE}
     doc.update(_expand_subscription_members(body, terms, now, fragment=False))
-    _check_subscription(doc)
+    check_subscription(doc)
     doc["_context"] = terms.context_value
     return doc
 
@@ -176,7 +129,7 @@ def merge_csource_subscription(
             merged[key] = {**(doc.get(key) or {}), **value}
         else:
             merged[key] = value
-    _check_subscription(merged)
+    check_subscription(merged)
     merged["modifiedAt"] = modified_at
     return merged
 

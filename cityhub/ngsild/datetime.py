@@ -47,6 +47,18 @@ def parse_datetime(text: object, what: str) -> datetime:
     return parsed
 
 
+def check_future(text: object, what: str, now: datetime) -> str:
+    """A date-time later than ``now`` (``expiresAt`` of subscriptions, clause 5.2.12, and of
+    registrations, clause 5.2.9), returned unchanged.
+
+    Raises:
+        BadRequestData: not a date-time, or not in the future.
+    """
+    if parse_datetime(text, what) <= now:
+        raise BadRequestData(f"{what} {text!r} is not in the future")
+    return str(text)
+
+
 def check_datetime(text: object, what: str) -> str:
     """Validate a date-time and return it unchanged (clients get back what they sent)."""
     parse_datetime(text, what)

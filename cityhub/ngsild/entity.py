@@ -50,6 +50,19 @@ def expand_name(name: Any, terms: Terms, what: str) -> str:
     return check_expanded(terms.expand(check_name(name, what)), name, what)
 
 
+def expand_names(value: Any, terms: Terms, what: str) -> list[str]:
+    """A non-empty array of attribute (or member) names as IRIs, each as :func:`expand_name`
+    takes it, duplicates dropped: ``watchedAttributes``, ``notification.attributes``,
+    ``propertyNames``/``relationshipNames``.
+
+    Raises:
+        BadRequestData: not a non-empty array, or a name :func:`expand_name` refuses.
+    """
+    if not isinstance(value, list) or not value:
+        raise BadRequestData(f"{what} must be a non-empty array of names, got {value!r}")
+    return list(dict.fromkeys(expand_name(n, terms, f"{what} element") for n in value))
+
+
 def expand_types(value: Any, terms: Terms, what: str = "type") -> list[str]:
     """An entity's ``type`` member (a string or a non-empty array of strings) as IRIs."""
     items = value if isinstance(value, list) else [value]

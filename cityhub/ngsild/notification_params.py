@@ -19,7 +19,7 @@ from typing import Any, Final
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.endpoint import check_endpoint
-from cityhub.ngsild.entity import expand_name
+from cityhub.ngsild.entity import expand_names
 from cityhub.ngsild.projection import parse_projection
 
 FORMATS: Final = frozenset({"normalized", "concise", "keyValues", "simplified"})
@@ -41,12 +41,6 @@ MEMBERS: Final = frozenset(
 CSOURCE_MEMBERS: Final = frozenset({"attributes", "sysAttrs", "format", "showChanges", "endpoint"})
 #: ``pick``/``omit`` names that are entity members, not attributes (clause 4.21)
 _ENTITY_MEMBERS = ("id", "type", "scope")
-
-
-def _attribute_names(value: Any, terms: TermMap, what: str) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise BadRequestData(f"{what} must be a non-empty array of attribute names, got {value!r}")
-    return list(dict.fromkeys(expand_name(n, terms, f"{what} element") for n in value))
 
 
 def _projection(value: Any, terms: TermMap, what: str) -> list[str]:
@@ -71,7 +65,7 @@ def _bool(value: Any, what: str) -> bool:
 def _member(key: str, raw: Any, terms: TermMap, partial: bool) -> Any:
     what = f"notification.{key}"
     if key == "attributes":
-        return _attribute_names(raw, terms, what)
+        return expand_names(raw, terms, what)
     if key in ("sysAttrs", "showChanges"):
         return _bool(raw, what)
     if key == "format":

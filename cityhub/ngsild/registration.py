@@ -22,8 +22,8 @@ from typing import Any, Final
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.context import TermMap
-from cityhub.ngsild.datetime import parse_datetime
-from cityhub.ngsild.entity import expand_name
+from cityhub.ngsild.datetime import check_future, parse_datetime
+from cityhub.ngsild.entity import expand_name, expand_names
 from cityhub.ngsild.entity_info import check_entity_infos, compact_entity_infos
 from cityhub.ngsild.geojson import check_geometry
 from cityhub.ngsild.key_value_pair import check_key_values
@@ -75,18 +75,6 @@ def _string(value: Any, what: str) -> str:
     return value
 
 
-def _names(value: Any, terms: TermMap, what: str) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise BadRequestData(f"{what} must be a non-empty array of names, got {value!r}")
-    return [expand_name(n, terms, what) for n in value]
-
-
-def _future(value: Any, what: str, now: datetime) -> str:
-    if parse_datetime(value, what) <= now:
-        raise BadRequestData(f"{what} {value!r} is not in the future")
-    return str(value)
-
-
 def _time_interval(value: Any, what: str) -> dict[str, str]:
     """A TimeInterval (clause 5.2.11): startAt mandatory, endAt optional and not before it."""
     if not isinstance(value, dict) or "startAt" not in value:
@@ -131,7 +119,7 @@ def _registration_info(value: Any, terms: TermMap) -> list[dict[str, Any]]:
             if key == "entities":
                 info[key] = check_entity_infos(val, terms, f"{label}.entities")
             else:
-                info[key] = _names(val, terms, f"{label}.{key}")
+                info[key] = expand_names(val, terms, f"{label}.{key}")
         out.append(info)
     return out
 
@@ -170,7 +158,7 @@ def _registration_member(key: str, value: Any, terms: TermMap, now: datetime) ->
     if key == "endpoint":
         return check_uri(value, "endpoint")
     if key == "expiresAt":
-        return _future(value, "expiresAt", now)
+        return check_future(value, "expiresAt", now)
     if key in ("registrationName", "description", "tenant"):
         return _string(value, key)
     if key in ("observationInterval", "managementInterval"):

@@ -23,19 +23,21 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
+from urllib.parse import unquote
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild import regex
 from cityhub.ngsild.context import TermMap
-from cityhub.ngsild.datetime import check_datetime, parse_datetime
-from cityhub.ngsild.names import check_expanded, check_name, check_uri
+from cityhub.ngsild.datetime import check_datetime, check_future, parse_datetime
+from cityhub.ngsild.entity import expand_names
+from cityhub.ngsild.names import check_name, check_uri
 from cityhub.ngsild.notification_params import (
     check_notification_params,
     check_notification_restrictions,
     compact_notification,
     merge_notification,
 )
-from cityhub.ngsild.query.geo import parse_geo_query
+from cityhub.ngsild.query.geo import GeoQuery, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
@@ -61,7 +63,8 @@ MANDATORY: Final = frozenset({"type", "notification"})
 #: Internal members, never rendered.
 INTERNAL: Final = frozenset({"@context", "createdAt", "modifiedAt"})
 
-_READ_ONLY = frozenset({"status", "createdAt", "modifiedAt"})
+#: Members the hub sets (clause 5.2.12); ignored on input.
+READ_ONLY: Final = frozenset({"status", "createdAt", "modifiedAt"})
 _TYPE_NAME = re.compile(r"[^<>\"'=;()\\{}\[\]&?,|\s]+")
 _LANG = re.compile(r"^[A-Za-z0-9\-*,;=. ]+$")
 
@@ -99,12 +102,6 @@ def _array(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list) or not value:
         raise BadRequestData(f"{what} must be a non-empty array, got {value!r}")
     return value
-
-
-def _attribute_names(value: Any, terms: TermMap, what: str) -> list[str]:
-    names = [check_name(v, f"{what} element") for v in _array(value, what)]
-    expanded = [check_expanded(terms.expand(n), n, what) for n in names]
-    return list(dict.fromkeys(expanded))
 
 
 def map_type_selection(text: str, fn: Callable[[str], str]) -> str:
@@ -156,8 +153,14 @@ def _triggers(value: Any, terms: TermMap) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def subscription_q(text: str) -> str:
+    """A subscription's q (or csf) as the grammar reads it: percent-decoded like a URL's. The
+    check on the way in and the matchers read the same text."""
+    return unquote(text) if "%" in text else text
+
+
 def _q(value: Any, terms: TermMap) -> str:
-    parse_q(_string(value, "q"))
+    parse_q(subscription_q(_string(value, "q")))
     return str(value)
 
 
@@ -167,11 +170,17 @@ def _scope_q(value: Any, terms: TermMap) -> str:
 
 
 def _csf(value: Any, terms: TermMap) -> str:
-    parse_q(_string(value, "csf"))  # clause 4.9: csf uses the q grammar
+    parse_q(subscription_q(_string(value, "csf")))  # clause 4.9: csf uses the q grammar
     return str(value)
 
 
-def _geo_q(value: Any, terms: TermMap) -> dict[str, Any]:
+def check_geo_q(value: Any) -> GeoQuery:
+    """A ``geoQ`` member (clause 5.2.13 GeoQuery: georel, geometry, coordinates, optionally
+    geoproperty), as entity and registration subscriptions take it; names not yet expanded.
+
+    Raises:
+        BadRequestData: not such an object, or not a valid geo-query (clause 4.10).
+    """
     if not isinstance(value, dict):
         raise BadRequestData("geoQ must be an object with georel, geometry and coordinates")
     unknown = set(value) - {"georel", "geometry", "coordinates", "geoproperty"}
@@ -188,6 +197,11 @@ def _geo_q(value: Any, terms: TermMap) -> dict[str, Any]:
     )
     if geo is None:
         raise BadRequestData("geoQ needs georel, geometry and coordinates (clause 4.10)")
+    return geo
+
+
+def _geo_q(value: Any, terms: TermMap) -> dict[str, Any]:
+    geo = check_geo_q(value)
     out = {k: value[k] for k in ("georel", "geometry", "coordinates") if k in value}
     if value.get("geoproperty"):
         out["geoproperty"] = terms.expand(geo.geoproperty)
@@ -217,7 +231,7 @@ _MEMBERS: dict[str, Checker] = {
     "subscriptionName": lambda v, t: _string(v, "subscriptionName"),
     "description": lambda v, t: _string(v, "description"),
     "entities": _entities,
-    "watchedAttributes": lambda v, t: _attribute_names(v, t, "watchedAttributes"),
+    "watchedAttributes": lambda v, t: expand_names(v, t, "watchedAttributes"),
     "notificationTrigger": _triggers,
     "timeInterval": lambda v, t: _positive(v, "timeInterval"),
     "q": _q,
@@ -235,6 +249,19 @@ _MEMBERS: dict[str, Checker] = {
 }
 
 
+def check_member(key: str, value: Any, terms: TermMap) -> Any:
+    """One member of a Subscription (clause 5.2.12) other than ``type`` and ``notification``,
+    checked and, where it holds names, expanded with ``terms``: the checks entity and
+    registration subscriptions share (``expiresAt`` is also checked against the time, with
+    :func:`cityhub.ngsild.datetime.check_future`).
+
+    Raises:
+        KeyError: ``key`` is not such a member.
+        BadRequestData: the value is not valid for it.
+    """
+    return _MEMBERS[key](value, terms)
+
+
 # ---- whole subscriptions -----------------------------------------------------------------
 
 
@@ -243,7 +270,7 @@ def _members(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, raw in body.items():
-        if key in ("id", "@context") or key in _READ_ONLY:
+        if key in ("id", "@context") or key in READ_ONLY:
             continue
         if key == "type":
             if raw != SUBSCRIPTION_TYPE:
@@ -265,9 +292,8 @@ def _members(
                 out[key] = None  # removes the member
         else:
             out[key] = _MEMBERS[key](raw, terms)
-    if "expiresAt" in out and out["expiresAt"] is not None:
-        if parse_datetime(out["expiresAt"], "expiresAt") <= now:
-            raise BadRequestData(f"expiresAt {out['expiresAt']} is not in the future")
+    if out.get("expiresAt") is not None:
+        check_future(out["expiresAt"], "expiresAt", now)
     return out
 
 
@@ -407,6 +433,8 @@ __all__ = [
     "DEFAULT_TRIGGERS",
     "TRIGGERS",
     "Subscription",
+    "check_geo_q",
+    "check_member",
     "check_subscription",
     "expand_fragment",
     "expand_merge_patch",
@@ -415,5 +443,6 @@ __all__ = [
     "merge_subscription",
     "new_subscription_id",
     "render_subscription",
+    "subscription_q",
     "subscription_status",
 ]

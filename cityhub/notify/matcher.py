@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 
@@ -40,7 +39,7 @@ from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
 from cityhub.ngsild.regex import Pattern, compile_pattern
-from cityhub.ngsild.subscription import DEFAULT_TRIGGERS, subscription_status
+from cityhub.ngsild.subscription import DEFAULT_TRIGGERS, subscription_q, subscription_status
 from cityhub.store.base import Change
 from cityhub.store.sqlite import compile as qcompile
 
@@ -114,11 +113,6 @@ class Prepared:
     geo: GeoQuery | None
     throttling: float | None
     periodic: bool
-
-
-def subscription_q(text: str) -> str:
-    """A subscription's q as the grammar reads it: percent-decoded like a URL's."""
-    return unquote(text) if "%" in text else text
 
 
 def _type_node(text: str) -> Node:
@@ -348,6 +342,5 @@ __all__ = [
     "fired_triggers",
     "prepare",
     "selects",
-    "subscription_q",
     "triggered",
 ]

@@ -32,6 +32,10 @@ def _defining(definition: str) -> list[str]:
         "class TemporalQuery",  # 4.11, 5.2.21
         "def parse_temporal_query(",
         "def check_temporal_q(",
+        "def subscription_q(",  # q/csf read percent-decoded, on the way in and by matchers
+        "def check_geo_q(",  # 5.2.13
+        "def expand_names(",
+        "def check_future(",  # expiresAt
     ],
 )
 def test_defined_once(definition: str) -> None:
