@@ -110,15 +110,17 @@ class PostgresOutbox:
         under a new lease token; rows another worker is claiming at this moment are skipped,
         not waited for."""
         rows = await self.store.fetch(
-            "UPDATE outbox SET due_at = $3, lease_token = gen_random_uuid() WHERE id IN"
-            " (SELECT id FROM outbox WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2"
-            " FOR UPDATE SKIP LOCKED) RETURNING id, tenant, subscription_id, payload::text,"
-            " attempts, created_at, lease_token",
+            "WITH due AS (SELECT id, due_at FROM outbox WHERE due_at <= $1"
+            " ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " UPDATE outbox o SET due_at = $3, lease_token = gen_random_uuid() FROM due"
+            " WHERE o.id = due.id RETURNING o.id, o.tenant, o.subscription_id, o.payload::text,"
+            " o.attempts, o.created_at, o.lease_token, due.due_at",
             now,
             limit,
             now + lease,
         )
-        rows.sort(key=lambda r: r[0])
+        # in the order they were due, as SQLite hands them out (UPDATE ... RETURNING has none)
+        rows.sort(key=lambda r: (r[7], r[0]))
         for r in rows:
             self._leases[r[0]] = r[6]
         return [OutboxRow(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5]) for r in rows]
