@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cityhub.errors import AlreadyExists, ResourceNotFound
-from cityhub.ngsild.registration import RegistrationQuery
+from cityhub.ngsild.registration_query import RegistrationQuery
 from cityhub.store.base import Transaction
 from tests.store.contract.conftest import Backend
 
