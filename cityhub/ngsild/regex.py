@@ -62,15 +62,24 @@ _REASONS = (
 class Pattern:
     """A caller's regular expression, checked and compiled (use :func:`compile_pattern`)."""
 
-    __slots__ = ("_regexp", "pattern")
+    __slots__ = ("_match", "_regexp", "pattern")
 
     def __init__(self, pattern: str, regexp: Any) -> None:
         self.pattern = pattern
         self._regexp = regexp
+        # The binding's RE2 object answers a yes/no search in ~3 us where the re-like wrapper
+        # around it (match objects, character offsets) takes ~9 us: an SQLite scan calls this
+        # once per row. Taken when the binding has it (every google-re2 release since 2020).
+        self._match = getattr(getattr(regexp, "_regexp", None), "Match", None)
 
     def search(self, text: object) -> bool:
         """Whether the pattern matches anywhere in ``text`` (False for anything but a str)."""
-        return isinstance(text, str) and self._regexp.search(text) is not None
+        if not isinstance(text, str):
+            return False
+        if self._match is None:
+            return self._regexp.search(text) is not None
+        data = text.encode("utf-8", "surrogatepass")
+        return bool(self._match(_UNANCHORED, data, 0, len(data))[0][0] >= 0)
 
     def __repr__(self) -> str:
         return f"Pattern({self.pattern!r})"
@@ -131,6 +140,7 @@ def _options() -> Any:
 
 
 _OPTIONS = _options()
+_UNANCHORED = re2._Anchor.UNANCHORED if hasattr(re2, "_Anchor") else None
 
 
 @lru_cache(maxsize=256)
