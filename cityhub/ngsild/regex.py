@@ -76,9 +76,9 @@ class Pattern:
         """Whether the pattern matches anywhere in ``text`` (False for anything but a str)."""
         if not isinstance(text, str):
             return False
-        if self._match is None:
-            return self._regexp.search(text) is not None
         data = text.encode("utf-8", "surrogatepass")
+        if self._match is None:
+            return self._regexp.search(data) is not None
         return bool(self._match(_UNANCHORED, data, 0, len(data))[0][0] >= 0)
 
     def __repr__(self) -> str:

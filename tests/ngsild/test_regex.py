@@ -61,6 +61,28 @@ def test_search_semantics() -> None:
     assert not regex.search("^\\w+$", "정자동") and not regex.search("\\d", "٣")
 
 
+def test_both_ways_of_searching_agree() -> None:
+    """The binding's Match (the fast path) and its re-like wrapper (the fallback)."""
+    texts = ["", "urn:ngsi-ld:T:1", "성남시-정자동-🚗", "a\nb", "lone \ud800 surrogate", "x" * 5000]
+    for pattern in (
+        "^urn:",
+        "정자동",
+        "🚗$",
+        "(?s)a.b",
+        "^$",
+        "surrogate\\z",
+        "^(.+)+X$",
+        "x{1000}",
+    ):
+        fast = regex.compile_pattern(pattern, "q")
+        slow = regex.Pattern(pattern, fast._regexp)
+        slow._match = None
+        assert fast._match is not None
+        for text in texts:
+            assert fast.search(text) == slow.search(text), (pattern, text)
+    assert regex.search("정자동", "성남시-정자동-🚗") and regex.search("^$", "")
+
+
 def test_search_never_raises() -> None:
     """For SQLite functions and stored documents: an unusable pattern matches nothing."""
     assert regex.search("(", "(") is False
