@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,8 +22,6 @@ from typing import Any
 import httpx
 import pytest
 from starlette.testclient import TestClient
-
-from tests.notify._receivers import free_port
 
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 ENTITIES = "/ngsi-ld/v1/entities"
@@ -190,11 +189,17 @@ def test_unicode_classes(client: TestClient, store_url: str) -> None:
 # -- the reproductions of the issue, against a real server ----------------------------------------
 
 
+def _ephemeral_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class _Server:
     """``cityhub serve`` in a child process (a stuck event loop cannot hold up the test)."""
 
     def __init__(self, store: str, tmp_path: Path) -> None:
-        self.port = free_port(18100, 18199)
+        self.port = _ephemeral_port()  # not a small shared range: other runs may be in it
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "serve.log"
         command = [sys.executable, "-m", "cityhub", "serve", "--store", store]
@@ -299,4 +304,7 @@ def test_hostile_patterns_do_not_freeze_the_hub(server: _Server) -> None:
             answers = await asyncio.gather(*writes, http.get("/health"))
             assert [a.status_code for a in answers] == [204] * 20 + [200], [a.text for a in answers]
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Exception as exc:  # say what the hub said
+        raise AssertionError(f"{exc!r}; the hub's log:\n{server.log.read_text()[-3000:]}") from exc
