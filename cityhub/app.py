@@ -38,6 +38,7 @@ from cityhub.settings import Settings
 from cityhub.store.base import Store
 from cityhub.store.open import open_store
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
+from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.registrations import SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
@@ -64,8 +65,9 @@ def create_app(
         else open_store(settings.store, settings.reader_threads, settings.sqlite_mmap_mb)
     )
     the_term_maps = TermMaps()
-    the_queue: OutboxQueue | None = None  # None: the SQLite outbox
-    the_schedule: PeriodicSchedule | None = None  # None: the SQLite outbox
+    the_trigger = NotificationTrigger(the_term_maps)
+    the_queue: OutboxQueue
+    the_schedule: PeriodicSchedule
     the_temporal: Any
     the_history: Any = None  # SQLite: history migrations and retention pruning to start
     the_registrations: Any
@@ -82,16 +84,16 @@ def create_app(
             ),
             prune_interval=settings.history_prune_interval,
         )
-        the_store.tx_hooks.append(NotificationTrigger(the_term_maps).hook)  # same transaction
+        the_store.tx_hooks.append(the_trigger.hook)  # same transaction
+        the_queue = the_schedule = SqliteOutbox(the_store)
         the_subscriptions = SqliteSubscriptionStore(the_store)
         the_registrations = SqliteRegistrationStore(the_store)
     else:  # PostgreSQL: its schema comes from versioned migrations (cityhub.store.postgres)
-        from cityhub.notify.postgres_trigger import PostgresNotificationTrigger
         from cityhub.store.postgres import wiring
 
         parts = wiring.install(
             the_store,
-            notification_hook=PostgresNotificationTrigger(the_term_maps).hook,  # same tx
+            notification_hook=the_trigger.hook,  # same tx
             instance_limit=settings.temporal_instance_limit,
             record=settings.history,
             retention=parse_retention(
@@ -119,11 +121,8 @@ def create_app(
         max_delay=settings.notification_retry_max_delay,
         queue=the_queue,
         registrations=the_registrations,
+        periodic=PeriodicNotifier(the_store, the_subscriptions, the_term_maps, the_schedule),
     )
-    if the_schedule is not None:
-        the_dispatcher.periodic = PeriodicNotifier(
-            the_store, the_subscriptions, the_term_maps, schedule=the_schedule
-        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -2,11 +2,11 @@
 7.3 MQTT). May import ``cityhub.ngsild``, ``cityhub.store`` and ``cityhub.contexts``.
 
 Never lost (DESIGN.md decision 4): :mod:`~cityhub.notify.trigger` is registered by the app as a
-store tx hook; inside every entity write transaction it looks up the subscriptions the change
-may concern (:mod:`~cityhub.notify.index`), asks :mod:`~cityhub.notify.matcher` which it
-triggers and queues one outbox row per notification in that same transaction
-(:mod:`~cityhub.notify.postgres_trigger` is the same hook for the PostgreSQL store, which only
-offers the SQL it needs).
+store tx hook; inside every entity write transaction, on either backend, it looks up the
+subscriptions the change may concern (:mod:`~cityhub.notify.index`), asks
+:mod:`~cityhub.notify.matcher` which it triggers and queues one outbox row per notification
+through that same transaction (``cityhub.store.base.Transaction``: no SQL here, no backend
+imported).
 :mod:`~cityhub.notify.dispatcher` claims due rows, renders them (:mod:`~cityhub.notify.payload`,
 linked entities from :mod:`~cityhub.linked`), delivers them through
 :mod:`~cityhub.notify.senders` (HTTP POST, MQTT publish) and deletes them once delivered,

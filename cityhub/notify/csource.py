@@ -1,10 +1,11 @@
 """Notifications of registration subscriptions (clause 5.11.7; CsourceNotification 5.3.2): the
 in-transaction half.
 
-:class:`CsourceNotifier` is handed to the registration store (``SqliteRegistrationStore`` /
-``PostgresRegistrationStore``), which calls it inside the transaction of every registration
-created, updated or deleted and of every registration subscription created or updated, with a
-:class:`~cityhub.store.base.CsourceTx` on that transaction. It matches with the pure
+:class:`CsourceNotifier` is handed to the registration store
+(``cityhub.store.registrations.RegistrationStore.hooks``), which calls it inside the transaction
+of every registration created, updated or deleted and of every registration subscription created
+or updated, with that transaction (``cityhub.store.base.Transaction``, as the entity store
+calls the entity notification trigger). It matches with the pure
 :mod:`cityhub.ngsild.csource_notification` and queues one outbox row per notification, so a
 notification commits, or rolls back, with its change (DESIGN.md decision 4). The
 :class:`~cityhub.notify.dispatcher.Dispatcher` delivers the rows like entity notifications
@@ -34,8 +35,8 @@ from typing import Any
 from cityhub.ngsild import csource_notification as cn
 from cityhub.ngsild.context import build_term_map
 from cityhub.ngsild.datetime import format_datetime
-from cityhub.store.registrations import CsourceTx
-from cityhub.store.sqlite.outbox import new_notification_id
+from cityhub.notify.trigger import new_notification_id
+from cityhub.store.base import Transaction
 
 log = logging.getLogger("cityhub.notify")
 
@@ -67,7 +68,7 @@ class CsourceNotifier:
             return None
 
     def _queue(
-        self, tx: CsourceTx, sel: cn.CsourceSelector, data: list[Document], reason: str
+        self, tx: Transaction, sel: cn.CsourceSelector, data: list[Document], reason: str
     ) -> None:
         now_s = self.clock()
         stamp = format_datetime(datetime.fromtimestamp(now_s, UTC))
@@ -75,12 +76,12 @@ class CsourceNotifier:
         tx.enqueue(sel.id, payload, now_s)
 
     def registration_changed(
-        self, tx: CsourceTx, before: Document | None, after: Document | None
+        self, tx: Transaction, before: Document | None, after: Document | None
     ) -> None:
         """Notify the subscriptions the change concerns (inside its transaction)."""
         now_s = self.clock()
         now = datetime.fromtimestamp(now_s, UTC)
-        for doc in tx.subscriptions():
+        for doc in tx.registration_subscriptions():
             sel = self._prepare(doc)
             if sel is None or sel.time_interval is not None or not sel.active(now):
                 continue
@@ -96,12 +97,12 @@ class CsourceNotifier:
             assert view is not None
             self._queue(tx, sel, [view], reason)
 
-    def _matching(self, tx: CsourceTx, sel: cn.CsourceSelector) -> list[Document]:
+    def _matching(self, tx: Transaction, sel: cn.CsourceSelector) -> list[Document]:
         views = (cn.matching_view(r, sel) for r in tx.registrations())
         return [v for v in views if v is not None]
 
     def subscription_changed(
-        self, tx: CsourceTx, before: Document | None, after: Document | None
+        self, tx: Transaction, before: Document | None, after: Document | None
     ) -> None:
         """The notification of a subscription just created or updated: every registration it
         matches (none is sent when nothing matches; periodic ones wait for their round)."""
@@ -115,7 +116,7 @@ class CsourceNotifier:
         if views:
             self._queue(tx, sel, views, cn.NEWLY_MATCHING)
 
-    def periodic_round(self, tx: CsourceTx, subscription: Document, first: bool) -> None:
+    def periodic_round(self, tx: Transaction, subscription: Document, first: bool) -> None:
         """One round of a ``timeInterval`` subscription: every registration it matches."""
         sel = self._prepare(subscription)
         if sel is None or not sel.active(datetime.fromtimestamp(self.clock(), UTC)):

@@ -62,12 +62,9 @@ from cityhub.notify.senders import (
     SchemeSender,
     Sender,
 )
-from cityhub.store.base import Change
+from cityhub.store.base import Change, Store
 from cityhub.store.outbox import OutboxQueue, OutboxRow
 from cityhub.store.registrations import RegistrationStore
-from cityhub.store.sqlite.outbox import SqliteOutboxQueue
-from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
 from cityhub.store.subscriptions import SubscriptionStore
 from cityhub.subscriptions import context_url
 
@@ -83,7 +80,8 @@ class Dispatcher:
     """Delivers outbox rows. ``start()`` after the store started; ``stop()`` before it closes.
 
     Args:
-        store: the SQLite store holding the outbox.
+        store: the entity store (its commits wake the dispatcher; linked entities are read
+            there).
         subscriptions: where subscriptions (and their status members) live.
         contexts: resolves the subscriptions' @context for rendering and for q.
         term_maps: the cache the outbox hook reads q with; kept filled here.
@@ -93,14 +91,15 @@ class Dispatcher:
         batch: rows claimed at once. lease: seconds a claimed row is reserved.
         poll_interval: the longest sleep between looks at the outbox.
         clock: seconds since the epoch.
-        queue: the outbox's delivery side (default: the SQLite store's outbox).
+        queue: the outbox's delivery side.
         registrations: the registration store whose subscriptions' notifications are
             delivered too (None: context source notifications are not delivered).
+        periodic: queues the rounds of ``timeInterval`` subscriptions (None: none are sent).
     """
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         subscriptions: SubscriptionStore,
         contexts: ContextService,
         term_maps: TermMaps | None = None,
@@ -113,13 +112,14 @@ class Dispatcher:
         lease: float = 300.0,
         poll_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
-        queue: OutboxQueue | None = None,
+        queue: OutboxQueue,
         registrations: RegistrationStore | None = None,
+        periodic: PeriodicNotifier | None = None,
     ) -> None:
         self.store = store
         self.registrations = registrations
         self._csource_due = 0.0
-        self.queue: OutboxQueue = queue if queue is not None else SqliteOutboxQueue(store)
+        self.queue = queue
         self.subscriptions = subscriptions
         self.contexts = contexts
         self.term_maps = term_maps if term_maps is not None else TermMaps()
@@ -141,10 +141,7 @@ class Dispatcher:
         self._seen_enqueued = -1
         self._listening = False
         self._next_periodic: float | None = None
-        #: periodic notifications (timeInterval); SQLite only for now
-        self.periodic: PeriodicNotifier | None = None
-        if isinstance(store, SqliteStore) and isinstance(subscriptions, SqliteSubscriptionStore):
-            self.periodic = PeriodicNotifier(store, subscriptions, self.term_maps, clock)
+        self.periodic = periodic
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:

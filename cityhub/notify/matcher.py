@@ -12,10 +12,10 @@ once into a :class:`Prepared` (selectors, triggers, q/scopeQ/geoQ parsed and exp
   attributeUpdated), restricted to ``watchedAttributes`` when given;
 - ``q`` is percent-decoded first (clients, and the ETSI suite, send it as they would in a URL,
   e.g. ``name=="Eiffel%20Tower"``);
-- ``q`` and ``scopeQ`` are compiled with ``cityhub.store.sqlite.compile`` and run as SQL against
-  the row just written, on the writer connection inside the write transaction, so their meaning
-  is exactly that of a query; ``geoQ`` is checked with ``geo.matches``. A deleted entity has no
-  row: for ``entityDeleted`` q, scopeQ and geoQ are not applied.
+- ``q`` and ``scopeQ`` are tested by the write transaction itself (``Transaction.matches``: the
+  backend runs them as the SQL of a query against the row just written), so their meaning is
+  exactly that of a query on every backend; ``geoQ`` is checked with ``geo.matches``. A deleted
+  entity has no row: for ``entityDeleted`` q, scopeQ and geoQ are not applied.
 
 Throttling needs the time of the previous notification and lives with the outbox.
 """
@@ -23,8 +23,7 @@ Throttling needs the time of the previous notification and lives with the outbox
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,8 +39,7 @@ from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
 from cityhub.ngsild.regex import Pattern, compile_pattern
 from cityhub.ngsild.subscription import DEFAULT_TRIGGERS, subscription_q, subscription_status
-from cityhub.store.base import Change
-from cityhub.store.sqlite import compile as qcompile
+from cityhub.store.base import Change, Transaction
 
 log = logging.getLogger("cityhub.notify")
 
@@ -279,21 +277,6 @@ def fired_triggers(sub: Prepared, change: Change) -> set[str]:
     return out
 
 
-def _row_matches(conn: sqlite3.Connection, sub: Prepared, change: Change) -> bool:
-    clauses: list[str] = []
-    params: list[object] = [change.tenant, change.entity_id]
-    if sub.q is not None:
-        clauses.append(qcompile.compile_q(sub.q, params, "e"))
-    if sub.scope_q is not None:
-        clauses.append(qcompile.compile_scope_q(sub.scope_q, params, "e"))
-    if not clauses:
-        return True
-    sql = "SELECT 1 FROM entities e WHERE e.tenant = ? AND e.id = ? AND " + " AND ".join(
-        f"({c})" for c in clauses
-    )
-    return conn.execute(sql, params).fetchone() is not None
-
-
 def _geo_matches(geo: GeoQuery, entity: Entity) -> bool:
     for inst in entity["attrs"].get(geo.geoproperty, ()):
         if isinstance(inst, dict) and matches(geo, inst.get("value")):
@@ -301,17 +284,8 @@ def _geo_matches(geo: GeoQuery, entity: Entity) -> bool:
     return False
 
 
-def triggered(conn: sqlite3.Connection, sub: Prepared, change: Change, now: datetime) -> bool:
-    """Whether ``change`` (already written on ``conn``) triggers a notification of ``sub``."""
-    return change_triggers(sub, change, now, lambda s, c: _row_matches(conn, s, c))
-
-
-#: a backend's test of a subscription's q and scopeQ against the row a change just wrote
-RowCheck = Callable[[Prepared, Change], bool]
-
-
-def change_triggers(sub: Prepared, change: Change, now: datetime, row_check: RowCheck) -> bool:
-    """:func:`triggered` for any backend: ``row_check`` runs q and scopeQ in its SQL."""
+def triggered(tx: Transaction, sub: Prepared, change: Change, now: datetime) -> bool:
+    """Whether ``change``, written in ``tx``, triggers a notification of ``sub``."""
     if sub.periodic or sub.tenant != change.tenant:
         return False
     if subscription_status(sub.doc, now) != "active":
@@ -325,8 +299,10 @@ def change_triggers(sub: Prepared, change: Change, now: datetime, row_check: Row
         return True  # the row is gone: q, scopeQ and geoQ cannot be evaluated
     if sub.geo is not None and not _geo_matches(sub.geo, change.after):
         return False
+    if sub.q is None and sub.scope_q is None:
+        return True
     try:
-        return row_check(sub, change)
+        return tx.matches(change.entity_id, sub.q, sub.scope_q)
     except Exception:  # a bad stored q must not break the write
         log.exception("subscription %s: its q or scopeQ could not be evaluated", sub.id)
         return False
@@ -334,10 +310,8 @@ def change_triggers(sub: Prepared, change: Change, now: datetime, row_check: Row
 
 __all__ = [
     "Prepared",
-    "RowCheck",
-    "attribute_changes",
     "TermMaps",
-    "change_triggers",
+    "attribute_changes",
     "context_key",
     "fired_triggers",
     "prepare",

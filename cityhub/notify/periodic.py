@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from cityhub.ngsild.datetime import format_datetime
@@ -23,11 +22,9 @@ from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import TypeName
 from cityhub.ngsild.subscription import subscription_status
 from cityhub.notify.matcher import Prepared, TermMaps, prepare
+from cityhub.notify.trigger import new_notification_id
 from cityhub.store.base import EntityQuery, Store
 from cityhub.store.outbox import PeriodicSchedule
-from cityhub.store.sqlite import outbox
-from cityhub.store.sqlite.outbox import new_notification_id
-from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger("cityhub.notify")
@@ -65,46 +62,15 @@ def entity_queries(sub: Prepared) -> list[EntityQuery]:
     return queries
 
 
-class SqliteSchedule:
-    """The schedule in the SQLite outbox (one process: a round is never contended)."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self.store = store
-
-    async def subscriptions_version(self) -> int:
-        return await self.store.run_read(outbox.subscriptions_version)
-
-    async def periodic_schedule(self) -> dict[tuple[str, str], float]:
-        return await self.store.run_read(outbox.periodic_schedule)
-
-    async def periodic_forget(self, keys: list[tuple[str, str]]) -> None:
-        await self.store.run_write(lambda conn: outbox.periodic_forget(conn, keys))
-
-    async def periodic_fire(
-        self,
-        tenant: str,
-        sub_id: str,
-        payload: Document | None,
-        now: float,
-        next_at: float,
-        previous: float | None,
-    ) -> bool:
-        fire = partial(
-            outbox.periodic_fire,
-            tenant=tenant,
-            sub_id=sub_id,
-            payload=payload,
-            now=now,
-            next_at=next_at,
-        )
-        await self.store.run_write(fire)
-        return True
-
-
 class PeriodicNotifier:
     """Queues the periodic notifications that are due (called by the dispatcher each round).
 
-    ``schedule`` defaults to the SQLite outbox of ``store``.
+    Args:
+        store: where the subscriptions' entities are queried.
+        subscriptions: where the periodic subscriptions are read.
+        term_maps: the @context cache q is read with.
+        schedule: the backend's schedule of rounds (its outbox).
+        clock: seconds since the epoch (tests pass a fake).
     """
 
     def __init__(
@@ -112,16 +78,13 @@ class PeriodicNotifier:
         store: Store,
         subscriptions: SubscriptionStore,
         term_maps: TermMaps,
+        schedule: PeriodicSchedule,
         clock: Callable[[], float] = time.time,
-        schedule: PeriodicSchedule | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = subscriptions
         self.term_maps = term_maps
         self.clock = clock
-        if schedule is None:
-            assert isinstance(store, SqliteStore), "give a schedule for a store other than SQLite"
-            schedule = SqliteSchedule(store)
         self.schedule = schedule
         self._version = -1
         self._periodic: list[tuple[str, Document]] = []
@@ -191,6 +154,5 @@ class PeriodicNotifier:
 __all__ = [
     "MAX_ENTITIES",
     "PeriodicNotifier",
-    "SqliteSchedule",
     "entity_queries",
 ]

@@ -1,10 +1,11 @@
 """The in-transaction half of notifications (DESIGN.md decision 4; clause 5.8.6).
 
-:meth:`NotificationTrigger.hook` is registered by the app as a store tx hook: it runs on the
-writer connection inside the transaction of every entity change, asks the matcher which
-subscriptions the change triggers and queues one outbox row per notification
-(``cityhub.store.sqlite.outbox.enqueue``), so the notification commits, or rolls back, with the
-change.
+:meth:`NotificationTrigger.hook` is registered by the app as a store tx hook: it runs inside
+the transaction of every entity change, with that transaction (``cityhub.store.base.Transaction``,
+on whichever backend), asks the matcher which subscriptions the change triggers and queues one
+outbox row per notification (``Transaction.enqueue``), so the notification commits, or rolls
+back, with the change. It holds no SQL: reading the subscriptions, testing q and scopeQ against
+the row just written, throttling and queueing are the transaction's.
 
 A row's ``payload`` is the Notification (clause 5.3.1) with ``data`` still in the internal form
 (full IRIs, every attribute) and, under ``previous``, the former instances of the attributes the
@@ -13,33 +14,33 @@ change touched: the dispatcher renders it with the subscription's @context and
 asynchronously, so a context briefly unavailable delays a notification rather than failing the
 client's write), and needs ``previous`` for deleted attributes and ``showChanges``.
 
-Subscriptions are read on the same connection and kept per tenant in a
+Subscriptions are read through the same transaction and kept per tenant in a
 :class:`~cityhub.notify.index.SubscriptionIndex`, used while the subscriptions' version (and
-the term-map cache generation) it was built with still holds.
+the term-map cache generation) it was built with still holds; the version grows with every
+subscription change, whichever process made it, so with several workers a subscription created
+through one is honoured by the very next change committed on any.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.notify.index import SubscriptionIndex
 from cityhub.notify.matcher import Prepared, TermMaps, prepare, triggered
-from cityhub.store.base import Change
-from cityhub.store.sqlite.outbox import (
-    enqueue,
-    new_notification_id,
-    subscriptions_version,
-    throttle_pass,
-)
+from cityhub.store.base import Change, Transaction
 
 log = logging.getLogger("cityhub.notify")
+
+
+def new_notification_id() -> str:
+    """A fresh Notification id (clause 5.3.1), ``urn:ngsi-ld:Notification:<uuid4>``."""
+    return f"urn:ngsi-ld:Notification:{uuid.uuid4()}"
 
 
 def previous_attributes(change: Change) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def notification_payload(sub_id: str, change: Change, now: datetime) -> dict[str
 
 
 class NotificationTrigger:
-    """The tx hook and its per-tenant subscription index (one per store).
+    """The tx hook and its per-tenant subscription index (one per process and store).
 
     Args:
         term_maps: the @context cache the matcher reads q with (the dispatcher fills it).
@@ -85,26 +86,27 @@ class NotificationTrigger:
         self.clock = clock
         self._cache: dict[str, tuple[int, int, SubscriptionIndex]] = {}
 
-    def index(self, conn: Any, tenant: str) -> SubscriptionIndex:
+    def index(self, tx: Transaction) -> SubscriptionIndex:
         """The tenant's subscriptions, prepared and indexed, from the cache while current."""
-        version = self._version(conn)
+        tenant = tx.tenant
+        version = tx.subscriptions_version()
         generation = self.term_maps.generation
         cached = self._cache.get(tenant)
         if cached is not None and cached[0] == version and cached[1] == generation:
             return cached[2]
         prepared: list[Prepared] = []
-        for doc in self._docs(conn, tenant):
+        for doc in tx.subscriptions():
             try:
-                prepared.append(prepare(tenant, orjson.loads(doc), self.term_maps))
+                prepared.append(prepare(tenant, doc, self.term_maps))
             except Exception:  # a subscription that cannot be read must not block writes
                 log.exception("a stored subscription of tenant %r could not be prepared", tenant)
         index = SubscriptionIndex(prepared)
         self._cache[tenant] = (version, generation, index)
         return index
 
-    def hook(self, conn: Any, change: Change) -> None:
+    def hook(self, tx: Transaction, change: Change) -> None:
         """The tx hook: queue a notification for every subscription ``change`` triggers."""
-        index = self.index(conn, change.tenant)
+        index = self.index(tx)
         if not len(index):
             return
         candidates = index.candidates(change.before, change.after)
@@ -113,43 +115,11 @@ class NotificationTrigger:
         now_s = self.clock()
         now = datetime.fromtimestamp(now_s, UTC)
         for sub in candidates:
-            if not self._triggered(conn, sub, change, now):
+            if not triggered(tx, sub, change, now):
                 continue
-            if sub.throttling is not None and not self._throttle_pass(
-                conn, sub.tenant, sub.id, now_s, sub.throttling
-            ):
+            if sub.throttling is not None and not tx.throttle_pass(sub.id, now_s, sub.throttling):
                 continue
-            payload = notification_payload(sub.id, change, now)
-            self._enqueue(conn, change.tenant, sub.id, payload, now_s)
-
-    # ---- the store's SQL: SQLite here (``conn`` a sqlite3.Connection), PostgreSQL in
-    # ---- cityhub.notify.postgres_trigger, which overrides these five
-    def _version(self, conn: Any) -> int:
-        return subscriptions_version(conn)
-
-    def _docs(self, conn: Any, tenant: str) -> list[str]:
-        rows = conn.execute(
-            "SELECT doc FROM subscriptions WHERE tenant = ? ORDER BY rowid", (tenant,)
-        ).fetchall()
-        return [doc for (doc,) in rows]
-
-    def _triggered(self, conn: Any, sub: Prepared, change: Change, now: datetime) -> bool:
-        return triggered(conn, sub, change, now)
-
-    def _throttle_pass(
-        self, conn: Any, tenant: str, sub_id: str, now: float, period: float
-    ) -> bool:
-        return throttle_pass(conn, tenant, sub_id, now, period)
-
-    def _enqueue(
-        self,
-        conn: Any,
-        tenant: str,
-        sub_id: str,
-        payload: dict[str, Any],
-        due_at: float,
-    ) -> None:
-        enqueue(conn, tenant, sub_id, payload, due_at)
+            tx.enqueue(sub.id, notification_payload(sub.id, change, now), now_s)
 
 
 __all__ = [

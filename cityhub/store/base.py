@@ -3,6 +3,13 @@
 Write operations run a function inside one transaction (``await store.write(tenant, fn)``): the
 function gets a :class:`Transaction` and does its reads and writes through it, so the NGSI-LD
 semantics live once in ``cityhub.ngsild.ops`` and the backends only move rows.
+
+The seam (DESIGN.md): what a service does inside a write transaction, it does through the same
+:class:`Transaction`, never a raw connection. A service registers a :data:`TxHook`, which the
+store calls with the transaction for every change it makes (a notification trigger queues
+outbox rows there); a registration store calls its hooks with the transaction of each
+registration change. So a rule is written once and runs, and commits or rolls back, in the
+change's own transaction on every backend.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import Node
@@ -18,6 +25,7 @@ from cityhub.ngsild.query.geo import GeoQuery
 from cityhub.store.availability import Availability, StoreHealth
 
 T = TypeVar("T")
+Document = dict[str, Any]  # a stored JSON document (subscription, registration, payload)
 
 
 @dataclass(frozen=True)
@@ -69,10 +77,13 @@ class Change:
 
 
 class Transaction(Protocol):
-    """Row operations inside one write transaction of one tenant."""
+    """One write transaction of one tenant: its entity rows, and the rows services read and
+    write beside them in the same transaction (subscriptions, registrations, the outbox)."""
 
     tenant: str
     changes: list[Change]
+
+    # ---- entities ----------------------------------------------------------------------
 
     def get(self, entity_id: str) -> Entity | None: ...
 
@@ -90,6 +101,42 @@ class Transaction(Protocol):
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: an exception inside rolls back only what it did."""
+
+    def matches(self, entity_id: str, q: Node | None = None, scope_q: Node | None = None) -> bool:
+        """Whether the entity, as this transaction wrote it, matches ``q`` and ``scopeQ``
+        (expanded ASTs; None: no condition), with the meaning they have in a query.
+
+        Raises:
+            BadRequestData: the backend cannot run the expression (the transaction stays
+                usable).
+        """
+
+    # ---- subscriptions and registrations, as services read them mid-transaction ---------
+    def subscriptions_version(self) -> int:
+        """A number that grows with every change of any subscription (caches key on it)."""
+
+    def subscriptions(self) -> list[Document]:
+        """The tenant's subscriptions (their stored documents), oldest first."""
+
+    def registrations(self) -> list[Document]:
+        """The tenant's context source registrations that have not expired, oldest first."""
+
+    def registration_subscriptions(self) -> list[Document]:
+        """The tenant's registration subscriptions (clause 5.11), oldest first."""
+
+    # ---- the notification outbox (DESIGN.md decision 4) -----------------------------------
+    def enqueue(self, subscription_id: str, payload: Document, due_at: float) -> None:
+        """Queue a notification of the tenant's subscription: it is delivered (from
+        ``due_at``, seconds since the epoch) once this transaction commits, and never if it
+        rolls back."""
+
+    def throttle_pass(self, key: str, now: float, period: float) -> bool:
+        """True, and ``now`` recorded, when ``period`` seconds have passed since ``key`` (a
+        subscription's throttling record) last passed; several workers agree on one pass."""
+
+
+#: a service's in-transaction hook: called with the transaction for every change it makes
+TxHook = Callable[[Transaction, Change], None]
 
 
 class Store(Protocol):

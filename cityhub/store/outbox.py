@@ -10,9 +10,9 @@ Each backend implements both in one class (``store/sqlite/outbox.py``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-Document = dict[str, Any]
+from cityhub.store.base import Document
 
 
 @dataclass(frozen=True)
@@ -84,4 +84,4 @@ class PeriodicSchedule(Protocol):
         round was already moved on (by another process)."""
 
 
-__all__ = ["Document", "OutboxQueue", "OutboxRow", "PeriodicSchedule"]
+__all__ = ["OutboxQueue", "OutboxRow", "PeriodicSchedule"]

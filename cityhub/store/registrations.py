@@ -10,48 +10,29 @@ Documents are the internal forms of ``cityhub.ngsild.registration`` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from cityhub.ngsild.registration_query import RegistrationQuery
-
-Document = dict[str, Any]
-
-
-class CsourceTx(Protocol):
-    """What registration-subscription notifications (clause 5.11.7) need inside the write
-    transaction of a registration store; each backend implements it on its connection, so a
-    notification commits, or rolls back, with the change that caused it."""
-
-    tenant: str
-
-    def subscriptions(self) -> list[Document]:
-        """The tenant's registration subscriptions, oldest first."""
-
-    def registrations(self) -> list[Document]:
-        """The tenant's registrations that have not expired, oldest first."""
-
-    def enqueue(self, subscription_id: str, payload: Document, due_at: float) -> None:
-        """Queue one notification in the outbox."""
-
-    def throttle_pass(self, key: str, now: float, period: float) -> bool:
-        """True (and ``now`` recorded) when ``period`` seconds passed since ``key`` last sent."""
+from cityhub.store.base import Document, Transaction
 
 
 class CsourceHooks(Protocol):
-    """Called by a registration store inside its write transactions (``cityhub.notify.csource``
-    implements it)."""
+    """Called by a registration store inside its write transactions, with the backend's
+    :class:`~cityhub.store.base.Transaction` on them, as the entity store calls its tx hooks:
+    a notification queued there commits, or rolls back, with the change that caused it
+    (``cityhub.notify.csource`` implements it)."""
 
     def registration_changed(
-        self, tx: CsourceTx, before: Document | None, after: Document | None
+        self, tx: Transaction, before: Document | None, after: Document | None
     ) -> None:
         """A registration was created (``before`` None), updated or deleted (``after`` None)."""
 
     def subscription_changed(
-        self, tx: CsourceTx, before: Document | None, after: Document | None
+        self, tx: Transaction, before: Document | None, after: Document | None
     ) -> None:
         """A registration subscription was created (``before`` None) or updated."""
 
-    def periodic_round(self, tx: CsourceTx, subscription: Document, first: bool) -> None:
+    def periodic_round(self, tx: Transaction, subscription: Document, first: bool) -> None:
         """A round of a ``timeInterval`` registration subscription is due."""
 
 
@@ -134,4 +115,4 @@ class RegistrationStore(Protocol):
         due (None: no such subscription)."""
 
 
-__all__ = ["CsourceHooks", "CsourceTx", "Document", "RegistrationStore"]
+__all__ = ["CsourceHooks", "RegistrationStore"]

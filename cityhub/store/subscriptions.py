@@ -11,9 +11,9 @@ kept apart from the document (:meth:`SubscriptionStore.update_status`) and merge
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-Document = dict[str, Any]
+from cityhub.store.base import Document
 
 
 class SubscriptionStore(Protocol):
@@ -58,4 +58,4 @@ class SubscriptionStore(Protocol):
         """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
 
 
-__all__ = ["Document", "SubscriptionStore"]
+__all__ = ["SubscriptionStore"]

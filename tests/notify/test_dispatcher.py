@@ -15,6 +15,7 @@ from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.senders import Delivery, DeliveryFailed, HttpSender
 from cityhub.notify.trigger import NotificationTrigger
 from cityhub.store.sqlite import outbox
+from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
 from tests.notify._support import ent, sub
@@ -59,7 +60,13 @@ def dispatcher(
     store: SqliteStore, subs: SqliteSubscriptionStore, sender: Any, clock: Clock, **kw: Any
 ) -> Dispatcher:
     return Dispatcher(
-        store, subs, ContextService("http://hub.test"), sender=sender, clock=clock, **kw
+        store,
+        subs,
+        ContextService("http://hub.test"),
+        sender=sender,
+        clock=clock,
+        queue=SqliteOutbox(store),
+        **kw,
     )
 
 
@@ -252,7 +259,12 @@ def test_running_dispatcher_wakes_on_commit(tmp_path: Path) -> None:
         await store.start()
         sender = FakeSender()
         d = Dispatcher(
-            store, subs, ContextService("http://hub.test"), sender=sender, poll_interval=30
+            store,
+            subs,
+            ContextService("http://hub.test"),
+            sender=sender,
+            poll_interval=30,
+            queue=SqliteOutbox(store),
         )
         await d.start()
         try:
@@ -306,7 +318,12 @@ def test_stop_right_after_a_wake_up_does_not_hang(tmp_path: Path) -> None:
         store, _box, subs = new_store(tmp_path)
         await store.start()
         d = Dispatcher(
-            store, subs, ContextService("http://hub.test"), sender=FakeSender(), poll_interval=30
+            store,
+            subs,
+            ContextService("http://hub.test"),
+            sender=FakeSender(),
+            poll_interval=30,
+            queue=SqliteOutbox(store),
         )
         await d.start()
         try:
@@ -333,7 +350,12 @@ def test_commits_that_queue_nothing_do_not_wake_the_dispatcher(tmp_path: Path) -
         await store.start()
         sender = FakeSender()
         d = Dispatcher(
-            store, subs, ContextService("http://hub.test"), sender=sender, poll_interval=30
+            store,
+            subs,
+            ContextService("http://hub.test"),
+            sender=sender,
+            poll_interval=30,
+            queue=SqliteOutbox(store),
         )
         claims = 0
         claim = d.queue.claim

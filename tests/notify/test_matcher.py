@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +25,8 @@ def run_change(
     prepared = prepare("", doc, terms or TermMaps())
     seen: list[bool] = []
 
-    def hook(conn: sqlite3.Connection, change: Change) -> None:
-        seen.append(triggered(conn, prepared, change, NOW))
+    def hook(tx: Transaction, change: Change) -> None:
+        seen.append(triggered(tx, prepared, change, NOW))
 
     async def main() -> None:
         store = SqliteStore(str(tmp_path / f"{uuid.uuid4().hex}.db"))

@@ -12,7 +12,7 @@ import pytest
 
 from cityhub.store.base import Transaction
 from cityhub.store.sqlite import outbox
-from cityhub.store.sqlite.store import SqliteTransaction
+from cityhub.store.sqlite.transaction import SqliteTransaction
 from tests.notify._support import D, ent, new_store, sub
 
 

@@ -82,8 +82,9 @@ def test_two_workers_in_one_process(postgres_url: str) -> None:
 
 
 def test_claims_are_exclusive_with_several_dispatchers(postgres_url: str) -> None:
-    from cityhub.store.postgres.outbox import PostgresOutbox, enqueue
+    from cityhub.store.postgres.outbox import PostgresOutbox
     from cityhub.store.postgres.store import PostgresStore
+    from cityhub.store.postgres.transaction import enqueue
 
     async def main() -> None:
         stores = [PostgresStore(postgres_url) for _ in range(4)]
@@ -125,8 +126,9 @@ def test_claims_are_exclusive_with_several_dispatchers(postgres_url: str) -> Non
 def test_a_lost_lease_cannot_ack_or_reschedule_the_new_holders_attempt(postgres_url: str) -> None:
     """Worker A's lease runs out while it delivers; worker B claims the row again. A's late ack
     and fail are ignored (the lease token is B's); B's ack removes the row."""
-    from cityhub.store.postgres.outbox import PostgresOutbox, enqueue
+    from cityhub.store.postgres.outbox import PostgresOutbox
     from cityhub.store.postgres.store import PostgresStore
+    from cityhub.store.postgres.transaction import enqueue
 
     async def main() -> None:
         store = PostgresStore(postgres_url)
@@ -175,7 +177,7 @@ def test_each_periodic_round_is_queued_by_one_worker(postgres_url: str) -> None:
             outboxes = [PostgresOutbox(s) for s in stores]
             notifiers = [
                 PeriodicNotifier(
-                    s, PostgresSubscriptionStore(s), TermMaps(), lambda: clock[0], schedule=o
+                    s, PostgresSubscriptionStore(s), TermMaps(), o, clock=lambda: clock[0]
                 )
                 for s, o in zip(stores, outboxes, strict=True)
             ]

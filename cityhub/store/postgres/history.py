@@ -13,7 +13,7 @@ asyncpg would otherwise want ``datetime`` objects) and read back as datetimes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -29,6 +29,9 @@ from cityhub.store.instances import (
     value_number,
 )
 from cityhub.store.postgres.bridge import SyncConnection
+
+if TYPE_CHECKING:
+    from cityhub.store.postgres.transaction import PostgresTransaction
 
 _INSERT = (
     "INSERT INTO attribute_instances (tenant, entity_id, attr, dataset_id, instance_id, "
@@ -190,11 +193,12 @@ def _head_of_change(
         )
 
 
-def record_change(conn: SyncConnection, change: Change) -> None:
+def record_change(tx: PostgresTransaction, change: Change) -> None:
     """The transaction hook: record the instances a change made, in the change's transaction
     (the rules of ``cityhub.store.sqlite.history.record_change``: every instance of a created
     entity, the new or modified ones of an update, an NGSI-LD Null with ``deletedAt`` per
     deleted instance; the change's own ``modifiedAt`` as the recording time)."""
+    conn = tx.conn
     if conn.quiet:
         return
     tenant = change.tenant

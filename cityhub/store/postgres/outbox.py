@@ -1,15 +1,10 @@
 """The notification outbox in PostgreSQL (DESIGN.md decisions 4 and 5; clause 5.8.6).
 
 SQL only: which notifications are due and what has been tried. Deciding *whether* a change is
-notified is the service layer's (``cityhub.notify.postgres_trigger``), which the app registers
-as a tx hook of :class:`PostgresStore` (through ``cityhub.store.postgres.wiring.install``);
-inside the write transaction of every entity change that hook reads the subscriptions
-(:func:`subscription_docs`, cached while :func:`subscriptions_version` holds), tests q and
-scopeQ against the row just written (:func:`row_matches`), applies throttling
-(:func:`throttle_pass`) and queues one row per notification (:func:`enqueue`), so the
-notification commits (or rolls back) with the change. ``notify_version`` is bumped by a
-trigger on every subscription change, whichever worker made it, so a subscription created
-through one worker is honoured by the very next change committed on any worker.
+notified is the service layer's (``cityhub.notify.trigger``, a tx hook of the store), which
+queues through the write transaction (``PostgresTransaction.enqueue``), so the notification
+commits (or rolls back) with the change. :class:`PostgresOutbox` is the delivery side
+(``cityhub.store.outbox.OutboxQueue``) and the periodic schedule (``PeriodicSchedule``).
 
 Delivery (:meth:`PostgresOutbox.claim`, :meth:`~PostgresOutbox.ack`,
 :meth:`~PostgresOutbox.fail`): any worker's dispatcher claims due rows with
@@ -22,73 +17,14 @@ worker that took it over.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from cityhub.ngsild.datetime import format_datetime
 from cityhub.store.outbox import OutboxRow
-from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres.bridge import SyncConnection
-from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import PostgresStore
-
-# ---- in the write transaction (the service layer's tx hook calls these) ----------------------
-
-
-def subscriptions_version(conn: SyncConnection) -> int:
-    """Grows with every insert, update or delete of a subscription, on any worker."""
-    return int(conn.fetchval("SELECT version FROM notify_version WHERE one = 1") or 0)
-
-
-def subscription_docs(conn: SyncConnection, tenant: str) -> list[str]:
-    """The tenant's stored subscription documents (JSON text), oldest first."""
-    rows = conn.fetch("SELECT doc::text FROM subscriptions WHERE tenant = $1 ORDER BY seq", tenant)
-    return [doc for (doc,) in rows]
-
-
-def row_matches(
-    conn: SyncConnection, tenant: str, entity_id: str, q: Any = None, scope_q: Any = None
-) -> bool:
-    """Whether the entity row matches the q and scopeQ ASTs (``cityhub.ngsild.query``), run as
-    SQL inside a savepoint: a stored q PostgreSQL refuses (a regular expression it cannot
-    compile) must not abort the write transaction; the error is raised to the caller."""
-    params = Params([tenant, entity_id])
-    clauses: list[str] = []
-    if q is not None:
-        clauses.append(qcompile.compile_q(q, params, "e"))
-    if scope_q is not None:
-        clauses.append(qcompile.compile_scope_q(scope_q, params, "e"))
-    if not clauses:
-        return True
-    where = " AND ".join(f"({c})" for c in clauses)
-    sql = f"SELECT 1 FROM entities e WHERE e.tenant = $1 AND e.id = $2 AND {where}"
-    conn.execute("SAVEPOINT q_check")
-    try:
-        found = conn.fetchrow(sql, *params.values) is not None
-    except BaseException:
-        conn.execute("ROLLBACK TO SAVEPOINT q_check")
-        raise
-    conn.execute("RELEASE SAVEPOINT q_check")
-    return found
-
-
-def throttle_pass(
-    conn: SyncConnection, tenant: str, sub_id: str, now: float, period: float
-) -> bool:
-    """True (and ``now`` recorded) when ``period`` seconds have passed since the subscription's
-    last notification; the row lock makes two workers agree on who sends within one period."""
-    status = conn.execute(
-        "INSERT INTO notify_throttle AS t (tenant, subscription_id, last_at)"
-        " VALUES ($1, $2, $3) ON CONFLICT (tenant, subscription_id) DO UPDATE"
-        " SET last_at = EXCLUDED.last_at WHERE $3 - t.last_at >= $4",
-        tenant,
-        sub_id,
-        now,
-        period,
-    )
-    return status.endswith(" 1")
+from cityhub.store.postgres.transaction import enqueue, enqueued
 
 
 class PostgresOutbox:
@@ -244,38 +180,4 @@ class PostgresOutbox:
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-_enqueued = 0  # rows :func:`enqueue` inserted in this process
-
-
-def enqueued() -> int:
-    """How many rows :func:`enqueue` has inserted in this process, committed or not (the
-    dispatcher's test whether a commit is worth a look at the outbox)."""
-    return _enqueued
-
-
-def enqueue(
-    conn: SyncConnection, tenant: str, sub_id: str, payload: dict[str, Any], due_at: float
-) -> None:
-    """Insert one notification (inside the caller's transaction)."""
-    global _enqueued
-    _enqueued += 1
-    conn.execute(
-        "INSERT INTO outbox (tenant, subscription_id, payload, due_at, attempts, created_at)"
-        " VALUES ($1, $2, $3::jsonb, $4, 0, $5)",
-        tenant,
-        sub_id,
-        orjson.dumps(payload).decode(),
-        due_at,
-        format_datetime(datetime.fromtimestamp(due_at, UTC)),
-    )
-
-
-__all__ = [
-    "PostgresOutbox",
-    "enqueue",
-    "enqueued",
-    "row_matches",
-    "subscription_docs",
-    "subscriptions_version",
-    "throttle_pass",
-]
+__all__ = ["PostgresOutbox"]

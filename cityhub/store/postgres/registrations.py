@@ -9,8 +9,8 @@ registrations are checked for conflicts under a per-tenant transaction advisory 
 workers cannot both register the same attributes exclusively at once.
 
 Notifications of registration subscriptions (clause 5.11.7): as on SQLite, :attr:`hooks` is
-called inside the write transactions with a :class:`PostgresCsourceTx`, which queues in the
-outbox of that transaction; the rounds of ``timeInterval`` subscriptions run under a
+called inside the write transactions with that transaction (a ``PostgresTransaction``), which
+queues in the outbox of that transaction; the rounds of ``timeInterval`` subscriptions run under a
 transaction advisory lock (one worker at a time) and their schedule is ``csource_periodic``.
 """
 
@@ -27,11 +27,11 @@ from cityhub.ngsild.query.ast import canonical_datetime
 from cityhub.ngsild.registration import registration_index
 from cityhub.ngsild.registration_mode import proxied_conflict
 from cityhub.ngsild.registration_query import RegistrationQuery, matches_registration
-from cityhub.store.postgres import outbox
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.regex import to_postgres
 from cityhub.store.postgres.store import PostgresStore
+from cityhub.store.postgres.transaction import PostgresTransaction
 from cityhub.store.registrations import CsourceHooks
 
 Document = dict[str, Any]
@@ -45,47 +45,6 @@ _SIDE_TABLES = (
 _LOCK_SPACE = 0x637372
 #: pg_try_advisory_xact_lock key of the periodic rounds ("csrp" in ASCII)
 _PERIODIC_LOCK = 0x63737270
-
-
-class PostgresCsourceTx:
-    """A :class:`~cityhub.store.base.CsourceTx` on a connection inside its transaction."""
-
-    def __init__(self, conn: SyncConnection, tenant: str) -> None:
-        self.conn = conn
-        self.tenant = tenant
-        self.queued = 0
-
-    def subscriptions(self) -> list[Document]:
-        rows = self.conn.fetch(
-            "SELECT doc::text FROM csource_subscriptions WHERE tenant = $1 ORDER BY seq",
-            self.tenant,
-        )
-        return [orjson.loads(r[0]) for r in rows]
-
-    def registrations(self) -> list[Document]:
-        rows = self.conn.fetch(
-            "SELECT doc::text FROM csource_registrations WHERE tenant = $1"
-            " AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq",
-            self.tenant,
-            now_iso(),
-        )
-        return [orjson.loads(r[0]) for r in rows]
-
-    def enqueue(self, subscription_id: str, payload: Document, due_at: float) -> None:
-        outbox.enqueue(self.conn, self.tenant, subscription_id, payload, due_at)
-        self.queued += 1
-
-    def throttle_pass(self, key: str, now: float, period: float) -> bool:
-        status = self.conn.execute(
-            "INSERT INTO notify_throttle AS t (tenant, subscription_id, last_at)"
-            " VALUES ($1, $2, $3) ON CONFLICT (tenant, subscription_id) DO UPDATE"
-            " SET last_at = EXCLUDED.last_at WHERE $3 - t.last_at >= $4",
-            self.tenant,
-            key,
-            now,
-            period,
-        )
-        return status.endswith(" 1")
 
 
 def _json(doc: Document) -> str:
@@ -216,7 +175,7 @@ class PostgresRegistrationStore:
     ) -> int:
         if self.hooks is None:
             return 0
-        tx = PostgresCsourceTx(conn, tenant)
+        tx = PostgresTransaction(conn, tenant)
         self.hooks.registration_changed(tx, before, after)
         return tx.queued
 
@@ -224,7 +183,7 @@ class PostgresRegistrationStore:
         self, conn: SyncConnection, tenant: str, before: Document | None, after: Document
     ) -> None:
         if self.hooks is not None:
-            self.hooks.subscription_changed(PostgresCsourceTx(conn, tenant), before, after)
+            self.hooks.subscription_changed(PostgresTransaction(conn, tenant), before, after)
 
     def _committed(self, queued: int, subscriptions: bool = False) -> None:
         if queued or subscriptions:
@@ -510,7 +469,7 @@ class PostgresRegistrationStore:
                 doc = orjson.loads(raw)
                 due = float(next_at) if next_at is not None else now
                 if due <= now:
-                    tx = PostgresCsourceTx(conn, tenant)
+                    tx = PostgresTransaction(conn, tenant)
                     hooks.periodic_round(tx, doc, next_at is None)
                     queued += tx.queued
                     due = now + float(doc["timeInterval"])
@@ -530,4 +489,4 @@ class PostgresRegistrationStore:
         return upcoming
 
 
-__all__ = ["PostgresCsourceTx", "PostgresRegistrationStore", "registration_where"]
+__all__ = ["PostgresRegistrationStore", "registration_where"]

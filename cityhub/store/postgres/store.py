@@ -18,245 +18,35 @@ statement filters on it (``docs/deploying.md`` explains the choice).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
-import orjson
 
-from cityhub.errors import AlreadyExists, StoreUnavailable, TooComplexQuery
+from cityhub.errors import StoreUnavailable, TooComplexQuery
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
-from cityhub.ngsild.query.ast import has_pattern
 from cityhub.store.availability import Availability, StoreHealth
-from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
+from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres import geo
-from cityhub.store.postgres.bridge import SyncConnection, refused_data, rowcount, run_sync
+from cityhub.store.postgres.bridge import SyncConnection, refused_data, run_sync
+from cityhub.store.postgres.entities import (
+    COLUMNS,
+    carries_pattern,
+    order_clause,
+    row_to_entity,
+    where_clause,
+)
 from cityhub.store.postgres.faults import ERRORS as FAULTS
 from cityhub.store.postgres.faults import cannot_open, fault_of
 from cityhub.store.postgres.migrate import migrate
 from cityhub.store.postgres.params import Params
-from cityhub.store.postgres.regex import to_postgres
+from cityhub.store.postgres.transaction import PostgresTransaction, TxHook
 
 T = TypeVar("T")
-TxHook = Callable[[SyncConnection, Change], None]
-
-_COLUMNS = "e.id, e.types::text, e.scopes::text, e.created_at, e.modified_at, e.attrs::text"
 _RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 _ATTEMPTS = 3
-
-
-def row_to_entity(row: Sequence[Any]) -> Entity:
-    entity: Entity = {"id": row[0], "type": orjson.loads(row[1])}
-    if row[2]:
-        scopes = orjson.loads(row[2])
-        if scopes:
-            entity["scope"] = scopes
-    entity["createdAt"] = row[3]
-    entity["modifiedAt"] = row[4]
-    entity["attrs"] = orjson.loads(row[5])
-    return entity
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def where_clause(tenant: str, query: EntityQuery, params: Params) -> str:
-    """The WHERE clause of a query; its values go to ``params`` (the tenant first)."""
-    tenant_param = params.add(tenant)
-    clauses = [f"e.tenant = {tenant_param}"]
-    if query.ids:
-        clauses.append(f"e.id = ANY({params.add(list(query.ids), 'text[]')})")
-    if query.id_pattern is not None:
-        clauses.append(f"e.id ~ {params.add(to_postgres(query.id_pattern))}")
-    if query.types:
-        clauses.append(
-            # uncorrelated (the tenant parameter, not e.tenant): a hashed semi-join, not a
-            # sub-plan run for every row
-            f"e.id IN (SELECT t.id FROM entity_types t WHERE t.tenant = {tenant_param} AND "
-            f"t.type = ANY({params.add(list(query.types), 'text[]')}))"
-        )
-    if query.type_query is not None:
-        clauses.append(qcompile.compile_type_query(query.type_query, params, "e"))
-    if query.attrs:
-        clauses.append(f"e.attrs ?| {params.add(list(query.attrs), 'text[]')}")
-    if query.q is not None:
-        clauses.append(qcompile.compile_q(query.q, params, "e"))
-    if query.geo is not None:
-        clauses.append(geo.compile_geo(query.geo, params, "e"))
-    if query.scope_q is not None:
-        clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
-    return " AND ".join(f"({c})" for c in clauses)
-
-
-def carries_pattern(query: EntityQuery) -> bool:
-    """Whether a query holds a caller's regular expression (idPattern, ``~=`` in q)."""
-    return query.id_pattern is not None or has_pattern(query.q)
-
-
-_ORDER_COLUMNS = {
-    "id": 'e.id COLLATE "C"',
-    "type": 'e.types::text COLLATE "C"',
-    "createdAt": 'e.created_at COLLATE "C"',
-    "modifiedAt": 'e.modified_at COLLATE "C"',
-}
-_MEMBER_KEYS = {"createdAt", "modifiedAt", "observedAt", "unitCode", "datasetId", "value", "object"}
-
-
-def order_clause(items: tuple[OrderItem, ...], params: Params) -> str:
-    """ORDER BY for ``orderBy`` (v1.9 clause 4.24); insertion order breaks ties.
-
-    Values sort as on SQLite: missing and null first, then numbers (booleans as 0 and 1), then
-    text byte-wise, then arrays and objects by their JSON text.
-    """
-    parts: list[str] = []
-    for item in items:
-        direction = "DESC" if item.descending else "ASC"
-        if item.name in _ORDER_COLUMNS and not item.path:
-            parts.append(f"{_ORDER_COLUMNS[item.name]} {direction}")
-            continue
-        path = [item.name, "0", *item.path]
-        if not item.path or item.path[-1] not in _MEMBER_KEYS:
-            value = params.add([*path, "value"], "text[]")
-            obj = params.add([*path, "object"], "text[]")
-            key = f"COALESCE(e.attrs #> {value}, e.attrs #> {obj})"
-        else:
-            key = f"(e.attrs #> {params.add(path, 'text[]')})"
-        kind = f"jsonb_typeof({key})"
-        parts.extend(
-            (
-                f"(CASE WHEN {kind} IS NULL OR {kind} = 'null' THEN 0 "
-                f"WHEN {kind} IN ('number', 'boolean') THEN 1 "
-                f"WHEN {kind} = 'string' THEN 2 ELSE 3 END) {direction}",
-                f"(CASE {kind} WHEN 'number' THEN ({key})::numeric WHEN 'boolean' THEN "
-                f"(CASE WHEN {key} = 'true'::jsonb THEN 1 ELSE 0 END) END) {direction}",
-                f"(CASE WHEN {kind} = 'string' THEN {key} #>> '{{}}' ELSE {key}::text END) "
-                f'COLLATE "C" {direction}',
-            )
-        )
-    parts.append("e.seq")
-    return ", ".join(parts)
-
-
-class PostgresTransaction:
-    """Row operations of one tenant inside the current transaction (synchronous: it runs
-    under ``run_sync``)."""
-
-    def __init__(self, conn: SyncConnection, tenant: str, hooks: Sequence[TxHook] = ()) -> None:
-        self.conn = conn
-        self.tenant = tenant
-        self.hooks = hooks
-        self.changes: list[Change] = []
-        self._sp = 0
-
-    def _emit(self, change: Change) -> None:
-        self.changes.append(change)
-        for hook in self.hooks:  # in the same transaction: geo rows, history, outbox
-            hook(self.conn, change)
-
-    def get(self, entity_id: str) -> Entity | None:
-        """The entity, locked until the transaction ends (a write transaction reads to write)."""
-        row = self.conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM entities e WHERE e.tenant = $1 AND e.id = $2 FOR UPDATE",
-            self.tenant,
-            entity_id,
-        )
-        return row_to_entity(row) if row else None
-
-    def insert(self, entity: Entity) -> None:
-        self.conn.execute(
-            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            self.tenant,
-            now_iso(),
-        )
-        # ON CONFLICT keeps the transaction usable: a taken id is an answer, not an abort
-        status = self.conn.execute(
-            "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs)"
-            " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::jsonb) ON CONFLICT DO NOTHING",
-            self.tenant,
-            entity["id"],
-            _json(entity["type"]),
-            _json(entity["scope"]) if entity.get("scope") else None,
-            entity["createdAt"],
-            entity["modifiedAt"],
-            _json(entity["attrs"]),
-        )
-        if rowcount(status) == 0:
-            raise AlreadyExists(f"an entity with id {entity['id']} already exists")
-        self._insert_types(entity)
-        self._emit(Change("entityCreated", self.tenant, entity["id"], None, entity))
-
-    def _insert_types(self, entity: Entity) -> None:
-        self.conn.execute(
-            "INSERT INTO entity_types (tenant, type, id) SELECT $1, t, $2 FROM unnest($3::text[]) t"
-            " ON CONFLICT DO NOTHING",
-            self.tenant,
-            entity["id"],
-            list(entity["type"]),
-        )
-
-    def save(self, entity: Entity, before: Entity | None = None) -> None:
-        self.conn.execute(
-            "UPDATE entities SET types = $1::jsonb, scopes = $2::jsonb, modified_at = $3,"
-            " attrs = $4::jsonb WHERE tenant = $5 AND id = $6",
-            _json(entity["type"]),
-            _json(entity["scope"]) if entity.get("scope") else None,
-            entity["modifiedAt"],
-            _json(entity["attrs"]),
-            self.tenant,
-            entity["id"],
-        )
-        if before is None or before["type"] != entity["type"]:
-            self.conn.execute(
-                "DELETE FROM entity_types WHERE tenant = $1 AND id = $2", self.tenant, entity["id"]
-            )
-            self._insert_types(entity)
-        self._emit(Change("entityUpdated", self.tenant, entity["id"], before, entity))
-
-    def delete(self, entity_id: str) -> bool:
-        before = self.get(entity_id)
-        if before is None:
-            return False
-        self.conn.execute(
-            "DELETE FROM entities WHERE tenant = $1 AND id = $2", self.tenant, entity_id
-        )
-        self.conn.execute(
-            "DELETE FROM entity_types WHERE tenant = $1 AND id = $2", self.tenant, entity_id
-        )
-        self._emit(Change("entityDeleted", self.tenant, entity_id, before, None))
-        return True
-
-    def query_ids(self, query: EntityQuery) -> list[str]:
-        """Ids of every entity a query matches (limit and offset ignored), in this transaction."""
-        params = Params()
-        where = where_clause(self.tenant, query, params)
-        rows = self.conn.fetch(f"SELECT e.id FROM entities e WHERE {where}", *params.values)
-        return [r[0] for r in rows]
-
-    def ids_of_types(self, types: list[str]) -> list[str]:
-        rows = self.conn.fetch(
-            "SELECT DISTINCT id FROM entity_types WHERE tenant = $1 AND type = ANY($2::text[])",
-            self.tenant,
-            list(types),
-        )
-        return [r[0] for r in rows]
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        self._sp += 1
-        name = f"sp{self._sp}"
-        mark = len(self.changes)
-        self.conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self.conn.execute(f"RELEASE SAVEPOINT {name}")
-            del self.changes[mark:]
-            raise
-        self.conn.execute(f"RELEASE SAVEPOINT {name}")
 
 
 def _probe(conn: SyncConnection) -> None:
@@ -437,7 +227,7 @@ class PostgresStore:
     # ---- reads -----------------------------------------------------------------------
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
         rows = await self.fetch(
-            f"SELECT {_COLUMNS} FROM entities e WHERE e.tenant = $1 AND e.id = $2",
+            f"SELECT {COLUMNS} FROM entities e WHERE e.tenant = $1 AND e.id = $2",
             tenant,
             entity_id,
         )
@@ -463,7 +253,7 @@ class PostgresStore:
             result = QueryResult()
             if query.limit > 0:
                 rows = await conn.fetch(
-                    f"SELECT {_COLUMNS} FROM entities e WHERE {where} ORDER BY {order} "
+                    f"SELECT {COLUMNS} FROM entities e WHERE {where} ORDER BY {order} "
                     f"LIMIT {limit} OFFSET {offset}",
                     *params.values,
                 )
@@ -481,7 +271,7 @@ class PostgresStore:
         params = Params()
         where = where_clause(tenant, query, params)
         rows = await self.fetch(
-            f"EXPLAIN SELECT {_COLUMNS} FROM entities e WHERE {where} ORDER BY e.seq LIMIT 20",
+            f"EXPLAIN SELECT {COLUMNS} FROM entities e WHERE {where} ORDER BY e.seq LIMIT 20",
             *params.values,
         )
         return [str(r[0]) for r in rows]
@@ -512,11 +302,4 @@ class PostgresStore:
         return int(rows[0][0])
 
 
-__all__ = [
-    "PostgresStore",
-    "PostgresTransaction",
-    "TxHook",
-    "carries_pattern",
-    "order_clause",
-    "where_clause",
-]
+__all__ = ["PostgresStore"]

@@ -29,15 +29,11 @@ from cityhub.store.instances import by_dataset, strip_system, value_number
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres import retention, temporal_sql
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
+from cityhub.store.postgres.entities import carries_pattern, order_clause, where_clause
 from cityhub.store.postgres.history import recording_off, upsert_instance, write_head
 from cityhub.store.postgres.params import Params
-from cityhub.store.postgres.store import (
-    PostgresStore,
-    PostgresTransaction,
-    carries_pattern,
-    order_clause,
-    where_clause,
-)
+from cityhub.store.postgres.store import PostgresStore
+from cityhub.store.postgres.transaction import PostgresTransaction
 from cityhub.store.temporal import AggregatedEntity, Head, History, RetentionPolicy, TemporalEntity
 
 R = TypeVar("R")

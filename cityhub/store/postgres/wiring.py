@@ -1,17 +1,18 @@
 """The PostgreSQL parts of the hub's services, as ``cityhub.app`` wires them.
 
 The store knows nothing of the services above it: what they do inside a write transaction (the
-notification trigger, ``cityhub.notify.postgres_trigger``) is handed in as a tx hook.
+notification trigger, ``cityhub.notify.trigger``) is handed in as a tx hook.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cityhub.store.base import TxHook
 from cityhub.store.postgres.history import record_change
 from cityhub.store.postgres.outbox import PostgresOutbox
 from cityhub.store.postgres.registrations import PostgresRegistrationStore
-from cityhub.store.postgres.store import PostgresStore, TxHook
+from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.subscriptions import PostgresSubscriptionStore
 from cityhub.store.postgres.temporal import PostgresTemporalStore
 from cityhub.store.temporal import RetentionPolicy
@@ -40,8 +41,8 @@ def install(
 
     Args:
         notification_hook: the service layer's in-transaction notification trigger
-            (``cityhub.notify.postgres_trigger.PostgresNotificationTrigger.hook``); None
-            queues no notification of entity changes.
+            (``cityhub.notify.trigger.NotificationTrigger.hook``); None queues no
+            notification of entity changes.
         instance_limit, record, retention, prune_interval: as for the SQLite history
             (``cityhub.api.temporal.install``).
 

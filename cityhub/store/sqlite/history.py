@@ -27,7 +27,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -42,6 +42,9 @@ from cityhub.store.instances import (
     strip_system,
     value_number,
 )
+
+if TYPE_CHECKING:
+    from cityhub.store.sqlite.transaction import SqliteTransaction
 
 _quiet = threading.local()  # set on the writer thread while the temporal API writes history itself
 
@@ -210,7 +213,7 @@ def _untouched(previous: Sequence[Instance], instances: Sequence[Instance]) -> b
     )
 
 
-def record_change(conn: sqlite3.Connection, change: Change) -> None:
+def record_change(tx: SqliteTransaction, change: Change) -> None:
     """The transaction hook: record the instances a change made, in the change's transaction.
 
     Created entities record every instance; updates record the instances that are new or
@@ -220,6 +223,7 @@ def record_change(conn: sqlite3.Connection, change: Change) -> None:
     """
     if getattr(_quiet, "active", False):
         return
+    conn = tx.conn
     tenant = change.tenant
     before = change.before or {"attrs": {}}
     after = change.after

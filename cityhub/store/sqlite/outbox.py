@@ -1,9 +1,10 @@
 """The notification outbox in SQLite (DESIGN.md decision 4; ETSI GS CIM 009 clause 5.8.6).
 
 SQL only: which notifications are due and what has been tried. Deciding *whether* a change is
-notified is the service layer's (``cityhub.notify.trigger``), which the app registers as a store
-tx hook; that hook calls :func:`enqueue` on the writer connection, so a notification commits (or
-rolls back) with the change that caused it.
+notified is the service layer's (``cityhub.notify.trigger``, a store tx hook), which queues
+through the write transaction (``SqliteTransaction.enqueue``), so a notification commits (or
+rolls back) with the change that caused it. :class:`SqliteOutbox` is the delivery side
+(``cityhub.store.outbox.OutboxQueue``) and the periodic schedule (``PeriodicSchedule``).
 
 Tables:
 
@@ -25,56 +26,13 @@ The tables are migration 0005's (after 0004's ``subscriptions``, which its trigg
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from cityhub.ngsild.datetime import format_datetime
 from cityhub.store.outbox import OutboxRow
 from cityhub.store.sqlite.store import SqliteStore, in_transaction
-
-
-def new_notification_id() -> str:
-    """A fresh Notification id (clause 5.3.1), ``urn:ngsi-ld:Notification:<uuid4>``."""
-    return f"urn:ngsi-ld:Notification:{uuid.uuid4()}"
-
-
-def subscriptions_version(conn: sqlite3.Connection) -> int:
-    """Grows with every insert, update or delete of a subscription."""
-    row = conn.execute("SELECT version FROM notify_version WHERE one = 1").fetchone()
-    return int(row[0]) if row else 0
-
-
-_enqueued = 0  # rows :func:`enqueue` inserted in this process (writer threads only)
-
-
-def enqueued() -> int:
-    """How many rows :func:`enqueue` has inserted in this process, committed or not: when the
-    number has not moved since a commit, that commit queued nothing (the dispatcher's test
-    whether a commit is worth a look at the outbox)."""
-    return _enqueued
-
-
-def enqueue(
-    conn: sqlite3.Connection, tenant: str, sub_id: str, payload: dict[str, Any], due_at: float
-) -> int:
-    """Insert one notification (inside the caller's transaction); returns the row id."""
-    global _enqueued
-    _enqueued += 1
-    cur = conn.execute(
-        "INSERT INTO outbox (tenant, subscription_id, payload, due_at, attempts, created_at)"
-        " VALUES (?, ?, ?, ?, 0, ?)",
-        (
-            tenant,
-            sub_id,
-            orjson.dumps(payload).decode(),
-            due_at,
-            format_datetime(datetime.fromtimestamp(due_at, UTC)),
-        ),
-    )
-    return int(cur.lastrowid or 0)
+from cityhub.store.sqlite.transaction import enqueue, enqueued, subscriptions_version
 
 
 def claim(conn: sqlite3.Connection, now: float, limit: int, lease: float) -> list[OutboxRow]:
@@ -147,57 +105,6 @@ def pending(conn: sqlite3.Connection) -> list[tuple[int, str, int, str | None]]:
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-class SqliteOutboxQueue:
-    """The delivery side of the SQLite outbox (``cityhub.store.base.OutboxQueue``)."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self.store = store
-
-    async def claim(self, now: float, limit: int, lease: float) -> list[OutboxRow]:
-        return await self.store.run_write(lambda conn: claim(conn, now, limit, lease))
-
-    async def ack(self, row_id: int) -> None:
-        await self.store.run_write(lambda conn: ack(conn, row_id))
-
-    async def fail(self, row_id: int, error: str, due_at: float | None) -> None:
-        await self.store.run_write(lambda conn: fail(conn, row_id, error, due_at))
-
-    async def next_due(self) -> float | None:
-        return await self.store.run_read(next_due)
-
-    async def release_leases(self, now: float) -> int:
-        return await self.store.run_write(lambda conn: release_leases(conn, now))
-
-    async def subscriptions_version(self) -> int:
-        return await self.store.run_read(subscriptions_version)
-
-    @staticmethod
-    def enqueued() -> int:
-        return enqueued()
-
-
-# ---- throttling (clause 5.2.12) ------------------------------------------------------------
-
-
-def throttle_pass(
-    conn: sqlite3.Connection, tenant: str, sub_id: str, now: float, period: float
-) -> bool:
-    """True (and ``now`` recorded) when ``period`` seconds have passed since the subscription's
-    last notification; runs inside the caller's transaction."""
-    row = conn.execute(
-        "SELECT last_at FROM notify_throttle WHERE tenant = ? AND subscription_id = ?",
-        (tenant, sub_id),
-    ).fetchone()
-    if row is not None and now - float(row[0]) < period:
-        return False
-    conn.execute(
-        "INSERT OR REPLACE INTO notify_throttle (tenant, subscription_id, last_at)"
-        " VALUES (?, ?, ?)",
-        (tenant, sub_id, now),
-    )
-    return True
-
-
 # ---- periodic notifications (clause 5.2.12 timeInterval) --------------------------------------
 
 
@@ -239,19 +146,70 @@ def periodic_forget(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> No
     )
 
 
+class SqliteOutbox:
+    """The delivery side of the SQLite outbox (``cityhub.store.outbox.OutboxQueue``) and the
+    periodic schedule (``PeriodicSchedule``); one process serves the file, so a round is never
+    contended and every lease at start-up is a dead process's."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def claim(self, now: float, limit: int, lease: float) -> list[OutboxRow]:
+        return await self.store.run_write(lambda conn: claim(conn, now, limit, lease))
+
+    async def ack(self, row_id: int) -> None:
+        await self.store.run_write(lambda conn: ack(conn, row_id))
+
+    async def fail(self, row_id: int, error: str, due_at: float | None) -> None:
+        await self.store.run_write(lambda conn: fail(conn, row_id, error, due_at))
+
+    async def next_due(self) -> float | None:
+        return await self.store.run_read(next_due)
+
+    async def release_leases(self, now: float) -> int:
+        return await self.store.run_write(lambda conn: release_leases(conn, now))
+
+    async def subscriptions_version(self) -> int:
+        return await self.store.run_read(subscriptions_version)
+
+    @staticmethod
+    def enqueued() -> int:
+        return enqueued()
+
+    async def pending(self) -> list[tuple[int, str, int, str | None]]:
+        """(id, subscription id, attempts, last error) of every row, for tests and operators."""
+        return await self.store.run_read(pending)
+
+    async def periodic_schedule(self) -> dict[tuple[str, str], float]:
+        return await self.store.run_read(periodic_schedule)
+
+    async def periodic_forget(self, keys: list[tuple[str, str]]) -> None:
+        await self.store.run_write(lambda conn: periodic_forget(conn, keys))
+
+    async def periodic_fire(
+        self,
+        tenant: str,
+        sub_id: str,
+        payload: dict[str, Any] | None,
+        now: float,
+        next_at: float,
+        previous: float | None,
+    ) -> bool:
+        await self.store.run_write(
+            lambda conn: periodic_fire(conn, tenant, sub_id, payload, now, next_at)
+        )
+        return True
+
+
 __all__ = [
-    "SqliteOutboxQueue",
+    "SqliteOutbox",
     "ack",
     "claim",
-    "enqueue",
     "fail",
-    "new_notification_id",
     "next_due",
     "pending",
     "periodic_fire",
     "periodic_forget",
     "periodic_schedule",
     "release_leases",
-    "subscriptions_version",
-    "throttle_pass",
 ]

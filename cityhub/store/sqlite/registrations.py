@@ -9,8 +9,8 @@ rest of a discovery query (q, csf, geo-query, temporal query) is checked on the 
 
 Notifications of registration subscriptions (clause 5.11.7): when :attr:`hooks` is set (the app
 sets a ``cityhub.notify.csource.CsourceNotifier``), every write transaction of a registration
-or a registration subscription calls it with a :class:`SqliteCsourceTx`, which queues
-notifications in the outbox (``cityhub.store.sqlite.outbox``) of that same transaction;
+or a registration subscription calls it with that transaction (a ``SqliteTransaction``), which
+queues notifications in the outbox of that same transaction;
 ``csource_periodic`` holds when each ``timeInterval`` subscription's next round is due.
 """
 
@@ -30,8 +30,8 @@ from cityhub.ngsild.registration import registration_index
 from cityhub.ngsild.registration_mode import proxied_conflict
 from cityhub.ngsild.registration_query import RegistrationQuery, matches_registration
 from cityhub.store.registrations import CsourceHooks
-from cityhub.store.sqlite import outbox
 from cityhub.store.sqlite.store import SqliteStore, in_transaction
+from cityhub.store.sqlite.transaction import SqliteTransaction
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -141,38 +141,6 @@ def _expires(doc: Document) -> str | None:
     return canonical_datetime(raw) if isinstance(raw, str) else None
 
 
-class SqliteCsourceTx:
-    """A :class:`~cityhub.store.base.CsourceTx` on the writer connection, inside its
-    transaction."""
-
-    def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
-        self.conn = conn
-        self.tenant = tenant
-        self.queued = 0
-
-    def subscriptions(self) -> list[Document]:
-        rows = self.conn.execute(
-            "SELECT doc FROM csource_subscriptions WHERE tenant = ? ORDER BY rowid",
-            (self.tenant,),
-        )
-        return [orjson.loads(r[0]) for r in rows]
-
-    def registrations(self) -> list[Document]:
-        rows = self.conn.execute(
-            "SELECT doc FROM csource_registrations WHERE tenant = ? "
-            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid",
-            (self.tenant, now_iso()),
-        )
-        return [orjson.loads(r[0]) for r in rows]
-
-    def enqueue(self, subscription_id: str, payload: Document, due_at: float) -> None:
-        outbox.enqueue(self.conn, self.tenant, subscription_id, payload, due_at)
-        self.queued += 1
-
-    def throttle_pass(self, key: str, now: float, period: float) -> bool:
-        return outbox.throttle_pass(self.conn, self.tenant, key, now, period)
-
-
 class SqliteRegistrationStore:
     """Async CRUD and discovery for registrations and registration subscriptions.
 
@@ -189,8 +157,8 @@ class SqliteRegistrationStore:
         #: True then: a periodic schedule may have changed)
         self.on_commit: list[Callable[[bool], None]] = []
 
-    def _tx(self, conn: sqlite3.Connection, tenant: str) -> SqliteCsourceTx:
-        return SqliteCsourceTx(conn, tenant)
+    def _tx(self, conn: sqlite3.Connection, tenant: str) -> SqliteTransaction:
+        return SqliteTransaction(conn, tenant)
 
     def _registration_changed(
         self, conn: sqlite3.Connection, tenant: str, before: Document | None, after: Document | None

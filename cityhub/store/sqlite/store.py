@@ -13,28 +13,24 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import orjson
-
-from cityhub.errors import AlreadyExists, BadRequestData, StoreUnavailable
+from cityhub.errors import StoreUnavailable
 from cityhub.ngsild import regex
-from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import has_pattern
 from cityhub.store.availability import Availability, StoreHealth
-from cityhub.store.base import Change, EntityQuery, OrderItem, QueryResult, Transaction
+from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, migrate, qindex
+from cityhub.store.sqlite.entities import COLUMNS, order_clause, row_to_entity, where_clause
 from cityhub.store.sqlite.faults import cannot_open, fault_of
+from cityhub.store.sqlite.transaction import SqliteTransaction, TxHook
 
 T = TypeVar("T")
 log = logging.getLogger("cityhub")
-TxHook = Callable[[sqlite3.Connection, Change], None]
-
-_COLUMNS = "e.id, e.types, e.scopes, e.created_at, e.modified_at, e.attrs"
 
 
 def _regexp(pattern: object, text: object) -> bool:
@@ -156,123 +152,6 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
             fut.set_exception(value)
 
 
-# decoded ``types`` texts: a city has few distinct type lists and every read decodes one
-_TYPE_LISTS: dict[str, list[str]] = {}
-
-
-def _type_list(text: str) -> list[str]:
-    types = _TYPE_LISTS.get(text)
-    if types is None:
-        types = orjson.loads(text)
-        if len(_TYPE_LISTS) < 4096:
-            _TYPE_LISTS[text] = types
-    return types.copy()  # callers may change the entity they get
-
-
-def row_to_entity(row: tuple[Any, ...]) -> Entity:
-    entity: Entity = {"id": row[0], "type": _type_list(row[1])}
-    if row[2]:
-        entity["scope"] = orjson.loads(row[2])
-    entity["createdAt"] = row[3]
-    entity["modifiedAt"] = row[4]
-    entity["attrs"] = orjson.loads(row[5])
-    return entity
-
-
-def where_clause(
-    tenant: str, query: EntityQuery, *, index_driven: bool = False, entity_rows: bool = False
-) -> tuple[str, list[Any]]:
-    """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests).
-
-    ``entity_rows``: ``e`` is a row of ``entities`` itself (its ``rid`` links the geo index);
-    otherwise any row with ``tenant`` and ``id`` (the temporal store's entity rows).
-
-    ``index_driven``: the statement walks an index first (``geo.geo_driven_passes`` or
-    ``qindex.driven_from``), which already restricts the geo-query and the types, so leave
-    those out. Otherwise an equality term of ``q`` that can use the value index
-    (``qindex.driver``) lists the candidates, of the query's types already.
-    """
-    clauses = ["e.tenant = ?"]
-    params: list[Any] = [tenant]
-    types_done = index_driven
-    if query.q is not None and not index_driven:
-        driven = qindex.driver(query.q, tenant, params, types=query.types)
-        if driven is not None:
-            clauses.append(driven)
-            types_done = True
-    if query.ids:
-        clauses.append(f"e.id IN ({','.join('?' * len(query.ids))})")
-        params.extend(query.ids)
-    if query.id_pattern is not None:
-        # refused here, as PostgreSQL refuses it, not matched as nothing (clause 5.7.2: a
-        # query that is not valid is BadRequestData); ngsild_regexp itself never raises
-        regex.compile_pattern(query.id_pattern, "idPattern")
-        clauses.append("ngsild_regexp(?, e.id)")
-        params.append(query.id_pattern)
-    if query.types and not types_done:
-        clauses.append(
-            "e.id IN (SELECT t.id FROM entity_types t WHERE t.tenant = ? AND t.type IN "
-            f"({','.join('?' * len(query.types))}))"
-        )
-        params.append(tenant)
-        params.extend(query.types)
-    if query.type_query is not None:
-        clauses.append(qcompile.compile_type_query(query.type_query, params, "e"))
-    if query.attrs:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM json_each(e.attrs) a WHERE a.key IN "
-            f"({','.join('?' * len(query.attrs))}))"
-        )
-        params.extend(query.attrs)
-    if query.q is not None:
-        clauses.append(qcompile.compile_q(query.q, params, "e"))
-    if query.geo is not None and not index_driven:
-        clauses.append(geo.compile_geo(query.geo, params, "e", tenant=tenant, by_rid=entity_rows))
-    if query.scope_q is not None:
-        clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
-    return " AND ".join(f"({c})" for c in clauses), params
-
-
-_ORDER_COLUMNS = {
-    "id": "e.id",
-    "type": "e.types",
-    "createdAt": "e.created_at",
-    "modifiedAt": "e.modified_at",
-}
-_MEMBER_KEYS = {"createdAt", "modifiedAt", "observedAt", "unitCode", "datasetId", "value", "object"}
-
-
-def _json_key(key: str) -> str:
-    if '"' in key or "\\" in key:
-        raise BadRequestData(f"cannot order by {key!r}: it contains a quote or backslash")
-    return f'"{key}"'
-
-
-def order_clause(items: tuple[OrderItem, ...]) -> tuple[str, list[Any]]:
-    """ORDER BY for ``orderBy`` (v1.9 clause 4.24); insertion order breaks ties."""
-    parts: list[str] = []
-    params: list[Any] = []
-    for item in items:
-        direction = "DESC" if item.descending else "ASC"
-        if item.name in _ORDER_COLUMNS and not item.path:
-            parts.append(f"{_ORDER_COLUMNS[item.name]} {direction}")
-            continue
-        path = "$." + _json_key(item.name) + "[0]"
-        for step in item.path:
-            path += "." + (step if step in _MEMBER_KEYS else _json_key(step))
-        if not item.path or item.path[-1] not in _MEMBER_KEYS:
-            parts.append(
-                f"coalesce(json_extract(e.attrs, ? || '.value'), "
-                f"json_extract(e.attrs, ? || '.object')) {direction}"
-            )
-            params.extend([path, path])
-        else:
-            parts.append(f"json_extract(e.attrs, ?) {direction}")
-            params.append(path)
-    parts.append("e.rowid")
-    return ", ".join(parts), params
-
-
 def _index_driven_query(
     conn: sqlite3.Connection,
     passes: list[tuple[str, list[Any]]],
@@ -286,7 +165,7 @@ def _index_driven_query(
     skip = query.offset
     entities = result.entities
     for source, params in passes if query.limit > 0 else ():
-        cursor = conn.execute(f"SELECT {_COLUMNS} {source}", params)
+        cursor = conn.execute(f"SELECT {COLUMNS} {source}", params)
         try:
             # in batches of what the page still needs: fewer calls than row by row
             while rows := cursor.fetchmany(query.limit - len(entities) + skip):
@@ -312,138 +191,6 @@ def _counted(
         source, params = count
         result.count = conn.execute(f"SELECT count(DISTINCT e.id) {source}", params).fetchone()[0]
     return result
-
-
-class SqliteTransaction:
-    """Row operations on the writer connection, inside the current transaction."""
-
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        tenant: str,
-        hooks: Sequence[TxHook] = (),
-        stored_tenants: frozenset[str] | set[str] = frozenset(),
-    ) -> None:
-        self.hooks = hooks
-        self.conn = conn
-        self.tenant = tenant
-        self.changes: list[Change] = []
-        self._sp = 0
-        #: tenants known to be in the ``tenants`` table (committed); this transaction's
-        #: tenant is written there otherwise, and reported in ``tenant_written``
-        self._stored_tenants = stored_tenants
-        self.tenant_written = False
-
-    def _emit(self, change: Change) -> None:
-        self.changes.append(change)
-        for hook in self.hooks:  # in the same transaction: history rows, outbox rows
-            hook(self.conn, change)
-
-    def get(self, entity_id: str) -> Entity | None:
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM entities e WHERE e.tenant = ? AND e.id = ?",
-            (self.tenant, entity_id),
-        ).fetchone()
-        return row_to_entity(row) if row else None
-
-    def _touch_tenant(self) -> None:
-        if self.tenant in self._stored_tenants:
-            return
-        self.conn.execute(
-            "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)",
-            (self.tenant, now_iso()),
-        )
-        self.tenant_written = True
-
-    def insert(self, entity: Entity) -> None:
-        self._touch_tenant()
-        try:
-            self.conn.execute(
-                "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.tenant,
-                    entity["id"],
-                    orjson.dumps(entity["type"]).decode(),
-                    orjson.dumps(entity["scope"]).decode() if entity.get("scope") else None,
-                    entity["createdAt"],
-                    entity["modifiedAt"],
-                    orjson.dumps(entity["attrs"]).decode(),
-                ),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise AlreadyExists(f"an entity with id {entity['id']} already exists") from exc
-        self.conn.executemany(
-            "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
-            [(self.tenant, t, entity["id"]) for t in entity["type"]],
-        )
-        self._emit(Change("entityCreated", self.tenant, entity["id"], None, entity))
-
-    def save(self, entity: Entity, before: Entity | None = None) -> None:
-        self.conn.execute(
-            "UPDATE entities SET types = ?, scopes = ?, modified_at = ?, attrs = ?"
-            " WHERE tenant = ? AND id = ?",
-            (
-                orjson.dumps(entity["type"]).decode(),
-                orjson.dumps(entity["scope"]).decode() if entity.get("scope") else None,
-                entity["modifiedAt"],
-                orjson.dumps(entity["attrs"]).decode(),
-                self.tenant,
-                entity["id"],
-            ),
-        )
-        if before is None or before["type"] != entity["type"]:
-            self.conn.execute(
-                "DELETE FROM entity_types WHERE tenant = ? AND id = ?", (self.tenant, entity["id"])
-            )
-            self.conn.executemany(
-                "INSERT INTO entity_types (tenant, type, id) VALUES (?, ?, ?)",
-                [(self.tenant, t, entity["id"]) for t in entity["type"]],
-            )
-        self._emit(Change("entityUpdated", self.tenant, entity["id"], before, entity))
-
-    def delete(self, entity_id: str) -> bool:
-        before = self.get(entity_id)
-        if before is None:
-            return False
-        self.conn.execute(
-            "DELETE FROM entities WHERE tenant = ? AND id = ?", (self.tenant, entity_id)
-        )
-        self.conn.execute(
-            "DELETE FROM entity_types WHERE tenant = ? AND id = ?", (self.tenant, entity_id)
-        )
-        self._emit(Change("entityDeleted", self.tenant, entity_id, before, None))
-        return True
-
-    def query_ids(self, query: EntityQuery) -> list[str]:
-        """Ids of every entity a query matches (limit and offset ignored), in this transaction."""
-        where, params = where_clause(self.tenant, query, entity_rows=True)
-        rows = self.conn.execute(f"SELECT e.id FROM entities e WHERE {where}", params).fetchall()
-        return [r[0] for r in rows]
-
-    def ids_of_types(self, types: list[str]) -> list[str]:
-        marks = ",".join("?" * len(types))
-        rows = self.conn.execute(
-            f"SELECT DISTINCT id FROM entity_types WHERE tenant = ? AND type IN ({marks})",
-            (self.tenant, *types),
-        ).fetchall()
-        return [r[0] for r in rows]
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        self._sp += 1
-        name = f"sp{self._sp}"
-        mark = len(self.changes)
-        self.conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            if self.conn.in_transaction:  # else SQLite rolled back everything (a full disk)
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
-            del self.changes[mark:]
-            raise
-        self.conn.execute(f"RELEASE {name}")
 
 
 #: Bytes the health probe writes (and deletes in the same transaction): enough new pages that
@@ -509,8 +256,9 @@ class SqliteStore:
         self._listeners: list[Callable[[list[Change]], None]] = []
         #: tenants whose row in ``tenants`` has been committed (tenants are never removed)
         self._stored_tenants: set[str] = set()
-        #: functions run inside the write transaction for every change (temporal history,
-        #: notification outbox): they see the writer connection and the Change
+        #: functions run inside the write transaction for every change (indexes, history,
+        #: the services' hooks such as the notification trigger), with the transaction
+        #: (a ``SqliteTransaction``) and the Change
         self.tx_hooks: list[TxHook] = [geo.index_change, qindex.index_change]
         #: whether the store can serve now (a full disk, a read-only file: see faults.py)
         self.availability = Availability()
@@ -713,7 +461,7 @@ class SqliteStore:
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
         def run(conn: sqlite3.Connection) -> Entity | None:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM entities e WHERE e.tenant = ? AND e.id = ?",
+                f"SELECT {COLUMNS} FROM entities e WHERE e.tenant = ? AND e.id = ?",
                 (tenant, entity_id),
             ).fetchone()
             return row_to_entity(row) if row else None
@@ -775,7 +523,7 @@ class SqliteStore:
             result = QueryResult()
             if query.limit > 0:
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM entities e WHERE {where} ORDER BY {order} "
+                    f"SELECT {COLUMNS} FROM entities e WHERE {where} ORDER BY {order} "
                     "LIMIT ? OFFSET ?",
                     (*params, *order_params, query.limit, query.offset),
                 ).fetchall()
@@ -793,7 +541,7 @@ class SqliteStore:
         where, params = self.where_clause(tenant, query)
         rows = await self.run_read(
             lambda conn: conn.execute(
-                f"EXPLAIN QUERY PLAN SELECT {_COLUMNS} FROM entities e WHERE {where} "
+                f"EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM entities e WHERE {where} "
                 "ORDER BY e.rowid LIMIT 20",
                 params,
             ).fetchall()

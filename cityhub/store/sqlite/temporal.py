@@ -29,13 +29,15 @@ from cityhub.store.base import EntityQuery, Transaction
 from cityhub.store.instances import by_dataset, strip_system, value_number
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import retention, temporal_sql
+from cityhub.store.sqlite.entities import order_clause, where_clause
 from cityhub.store.sqlite.history import (
     add_missing_heads,
     recording_off,
     upsert_instance,
     write_head,
 )
-from cityhub.store.sqlite.store import SqliteStore, SqliteTransaction, order_clause, where_clause
+from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.sqlite.transaction import SqliteTransaction
 from cityhub.store.temporal import (
     AggregatedEntity,
     Head,
