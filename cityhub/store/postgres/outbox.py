@@ -67,8 +67,10 @@ class PostgresOutbox:
         await self.store.fetch(
             "DELETE FROM outbox WHERE id = $1 AND lease_token IS NOT DISTINCT FROM $2",
             row_id,
-            self._leases.pop(row_id, None),
+            self._leases.get(row_id),
         )
+        # forgotten once done: a stop that cuts the statement short still releases the lease
+        self._leases.pop(row_id, None)
 
     async def fail(self, row_id: int, error: str, due_at: float | None) -> None:
         """Record a failed attempt: retry at ``due_at``, or give up (delete) when it is None;
@@ -82,8 +84,9 @@ class PostgresOutbox:
             error[:2000],
             due_at,
             row_id,
-            self._leases.pop(row_id, None),
+            self._leases.get(row_id),
         )
+        self._leases.pop(row_id, None)
 
     async def next_due(self) -> float | None:
         """When the earliest row is due, or None for an empty outbox."""
