@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import httpx
 
@@ -31,8 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from cityhub.notify.matcher import TermMaps  # noqa: E402
 from cityhub.notify.trigger import NotificationTrigger  # noqa: E402
+from cityhub.settings import Settings  # noqa: E402
+from cityhub.store.open import open_backend  # noqa: E402
 from cityhub.store.sqlite.store import SqliteStore  # noqa: E402
-from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore  # noqa: E402
 from tests.notify._receivers import HttpReceiver, free_port  # noqa: E402
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
@@ -60,10 +62,10 @@ def _entity(value: int) -> dict[str, object]:
 
 
 async def _matching_rate(tmp: Path, others: int, matching: int, updates: int) -> float:
-    store = SqliteStore(str(tmp / f"m{others}-{matching}.db"))
-    store.tx_hooks.append(NotificationTrigger(TermMaps()).hook)
-    subs = SqliteSubscriptionStore(store)
-    await store.start()
+    backend = open_backend(f"sqlite:///{tmp / f'm{others}-{matching}.db'}", Settings(history=False))
+    backend.add_tx_hook(NotificationTrigger(TermMaps()).hook)
+    store, subs = cast(SqliteStore, backend.store), backend.subscriptions
+    await backend.start()
     try:
         for i in range(others):
             await subs.create("", _sub(i, f"{D}Other{i % 1000}"))
@@ -79,7 +81,7 @@ async def _matching_rate(tmp: Path, others: int, matching: int, updates: int) ->
         assert queued[0] == matching * (updates + 1), queued
         return updates / elapsed
     finally:
-        await store.close()
+        await backend.close()
 
 
 class Hub:

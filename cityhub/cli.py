@@ -149,16 +149,14 @@ def migrate(store: str | None, config: str | None) -> None:
         settings = load_settings({"store": store}, config_file=config)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    from cityhub.store.open import is_postgres_url
+    from cityhub.store.open import is_postgres_url, migrate_store
 
     if not is_postgres_url(settings.store):
         raise click.UsageError(
             "migrate is for PostgreSQL stores; a SQLite store creates its schema when it opens"
         )
-    from cityhub.store.postgres.migrate import run_migrations
-
     try:
-        applied, current = asyncio.run(run_migrations(settings.store))
+        applied, current = asyncio.run(migrate_store(settings.store))
     except Exception as exc:  # unreachable database, missing rights, newer schema
         detail = _without_url(exc, settings.store)
         raise click.ClickException(f"migration failed: {detail}") from exc

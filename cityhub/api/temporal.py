@@ -1,8 +1,9 @@
 """``/ngsi-ld/v1/temporal/*`` routes: temporal provision (clauses 5.6.11-5.6.16) and
 consumption (5.7.3-5.7.4); HTTP binding 6.18-6.22 and 6.24 (POST query).
 
-The history itself is written by the store's transaction hook for every entity change (see
-``cityhub.store.sqlite.temporal``); these routes add to it, correct it, and read it.
+The history itself is written by the backend in the transaction of every entity change (see
+``cityhub.store.temporal``); these routes add to it, correct it, and read it through the
+``TemporalStore`` on ``request.app.state.temporal``.
 """
 
 from __future__ import annotations
@@ -42,38 +43,9 @@ from cityhub.ngsild.temporal_render import (
     render_aggregated_entities,
     render_temporal_entity,
 )
-from cityhub.store.sqlite.history import record_change
-from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.temporal import SqliteTemporalStore
-from cityhub.store.temporal import RetentionPolicy, TemporalEntity, TemporalStore
+from cityhub.store.temporal import TemporalEntity, TemporalStore
 
 BASE = "/ngsi-ld/v1/temporal"
-
-
-def install(
-    store: SqliteStore,
-    instance_limit: int = 1000,
-    *,
-    record: bool = True,
-    retention: RetentionPolicy | None = None,
-    prune_interval: float = 3600.0,
-) -> SqliteTemporalStore:
-    """Give ``store`` a history: with ``record``, every change is recorded in its own
-    transaction (the store creates the tables: migration 0007). Call before ``store.start()``;
-    put the result on ``app.state.temporal`` and call its ``start()`` after the store's.
-
-    Args:
-        store: the hub's SQLite store.
-        instance_limit: the most attribute instances one temporal response carries; beyond it
-            the response is 206 Partial Content with a ``Content-Range`` (clause 6.3.10).
-        record: record the changes of the entity API (the ``history`` setting); the temporal
-            API's own writes are kept either way.
-        retention: how long instances are kept; None keeps everything.
-        prune_interval: seconds between two pruning runs when a retention is set.
-    """
-    if record and record_change not in store.tx_hooks:
-        store.tx_hooks.append(record_change)
-    return SqliteTemporalStore(store, instance_limit, retention, prune_interval, record)
 
 
 def _temporal(request: Request) -> TemporalStore:

@@ -1,5 +1,6 @@
-"""Open a store from its URL: ``sqlite:///path/to.db``, ``sqlite:///:memory:`` or
-``postgresql://user:password@host:port/database`` (``postgres://`` too).
+"""Open a backend from its store URL: ``sqlite:///path/to.db``, ``sqlite:///:memory:`` or
+``postgresql://user:password@host:port/database`` (``postgres://`` too). The only place that
+picks a backend by its URL; everything above sees a :class:`~cityhub.store.backend.Backend`.
 
 A store URL may carry a password: show it only through ``cityhub.settings.redact_url``.
 """
@@ -8,48 +9,67 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cityhub.settings import redact_url
-from cityhub.store.sqlite.store import SqliteStore
+from cityhub.settings import Settings, redact_url
+from cityhub.store.backend import Backend
+from cityhub.store.sqlite.backend import open_sqlite
 
 if TYPE_CHECKING:
-    from cityhub.store.postgres.store import PostgresStore
+    from cityhub.store.postgres.migrate import Migration
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_SCHEME = "sqlite:///"
 
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith(POSTGRES_SCHEMES)
 
 
-def open_store(
-    url: str, reader_threads: int = 4, sqlite_mmap_mb: int = 128
-) -> SqliteStore | PostgresStore:
-    """The store a URL names (not started: ``await store.start()``).
-
-    Args:
-        url: the store URL.
-        reader_threads: SQLite reader threads; for PostgreSQL, the pool holds twice as many
-            connections.
-        sqlite_mmap_mb: MiB of the SQLite file each connection memory-maps (0: none).
-
-    Raises:
-        ValueError: the URL's scheme is not supported, or the PostgreSQL driver is missing.
-    """
-    if url.startswith("sqlite:///"):
-        return SqliteStore(
-            url[len("sqlite:///") :], reader_threads=reader_threads, mmap_mb=sqlite_mmap_mb
-        )
-    if is_postgres_url(url):
-        try:
-            from cityhub.store.postgres.store import PostgresStore
-        except ImportError as exc:  # asyncpg and greenlet are the "postgres" extra
-            raise ValueError(
-                f"the PostgreSQL store needs {exc.name}: pip install 'cityhub[postgres]'"
-            ) from exc
-        return PostgresStore(url, pool_size=2 * reader_threads)
-    raise ValueError(
+def _unsupported(url: str) -> ValueError:
+    return ValueError(
         f"unsupported store URL {redact_url(url)!r}; use sqlite:///PATH or postgresql://..."
     )
 
 
-__all__ = ["POSTGRES_SCHEMES", "is_postgres_url", "open_store"]
+def _postgres_extra(exc: ImportError) -> ValueError:
+    # asyncpg and greenlet are the "postgres" extra
+    return ValueError(f"the PostgreSQL store needs {exc.name}: pip install 'cityhub[postgres]'")
+
+
+def open_backend(url: str, settings: Settings) -> Backend:
+    """The backend a store URL names, wired by ``settings`` (not started: ``await
+    backend.start()``).
+
+    Raises:
+        ValueError: the URL's scheme is not supported, or the PostgreSQL driver is missing.
+    """
+    if url.startswith(SQLITE_SCHEME):
+        return open_sqlite(url[len(SQLITE_SCHEME) :], settings)
+    if is_postgres_url(url):
+        try:
+            from cityhub.store.postgres.backend import open_postgres
+        except ImportError as exc:
+            raise _postgres_extra(exc) from exc
+        return open_postgres(url, settings)
+    raise _unsupported(url)
+
+
+async def migrate_store(url: str) -> tuple[list[Migration], int]:
+    """Apply the pending schema migrations of a PostgreSQL store (``cityhub migrate``): what
+    was applied and the schema version now.
+
+    Raises:
+        ValueError: not a PostgreSQL URL (a SQLite store brings its schema up to date when it
+            opens), or the PostgreSQL driver is missing.
+    """
+    if not is_postgres_url(url):
+        raise ValueError(
+            "migrate is for PostgreSQL stores; a SQLite store creates its schema when it opens"
+        )
+    try:
+        from cityhub.store.postgres.migrate import run_migrations
+    except ImportError as exc:
+        raise _postgres_extra(exc) from exc
+    return await run_migrations(url)
+
+
+__all__ = ["POSTGRES_SCHEMES", "SQLITE_SCHEME", "is_postgres_url", "migrate_store", "open_backend"]

@@ -2,10 +2,10 @@
 5.7.3-5.7.4, 4.5.19), backend-neutral: the :class:`TemporalStore` protocol, its result types,
 and the retention policy.
 
-The SQLite implementation is ``cityhub.store.sqlite.temporal.SqliteTemporalStore`` (its SQL:
-``history.py`` writes, ``temporal_sql.py`` reads and aggregates, ``retention.py`` prunes). A
-backend also records history on every entity change, in the change's own transaction (for
-SQLite, the ``record_change`` transaction hook), unless the ``history`` setting is off.
+Each backend implements it in ``store/<backend>/temporal.py`` (its SQL beside it:
+``history.py`` writes, ``temporal_sql.py`` reads and aggregates, ``retention.py`` prunes), and
+records history on every entity change, in the change's own transaction (its ``record_change``
+transaction hook, which ``open_backend`` installs unless the ``history`` setting is off).
 
 History instances, as read methods return them, are internal instances (see
 ``cityhub.ngsild.entity``) plus ``instanceId``, ``createdAt``, ``modifiedAt``, ``deletedAt``
@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from cityhub.ngsild.aggregation import AggregatedHistory, AggregationQuery
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.settings import Settings
 from cityhub.store.base import EntityQuery
 
 History = dict[str, list[Instance]]  # attribute IRI → instances in time order
@@ -69,6 +70,15 @@ def parse_retention(days: int, by_tenant: str) -> RetentionPolicy:
             )
         overrides[name] = int(value)
     return RetentionPolicy(days, overrides)
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """The policy the settings ask for (``history_retention_days``, ``..._by_tenant``).
+
+    Raises:
+        ValueError: as :func:`parse_retention`.
+    """
+    return parse_retention(settings.history_retention_days, settings.history_retention_by_tenant)
 
 
 class TemporalStore(Protocol):

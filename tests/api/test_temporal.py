@@ -12,7 +12,6 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from cityhub.api import temporal
 from cityhub.app import create_app
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.settings import Settings
@@ -25,9 +24,6 @@ VID = "urn:ngsi-ld:Vehicle:1"
 
 def _app(tmp_path: Path, instance_limit: int = 1000) -> Starlette:
     app = create_app(Settings(store=f"sqlite:///{tmp_path / 'test.db'}"))
-    if getattr(app.state, "temporal", None) is None:  # until app.py wires the routes
-        app.state.temporal = temporal.install(app.state.store)
-        app.router.routes.extend(temporal.routes)
     app.state.temporal.instance_limit = instance_limit
     return app
 

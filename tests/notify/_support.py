@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.trigger import NotificationTrigger
+from cityhub.settings import Settings
+from cityhub.store.open import open_backend
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
+from cityhub.store.subscriptions import SubscriptionStore
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
@@ -52,8 +54,9 @@ def sub(sid: str = "urn:ngsi-ld:Subscription:1", **members: Any) -> dict[str, An
     return {k: v for k, v in doc.items() if v is not ...}
 
 
-def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, SqliteSubscriptionStore]:
-    store = SqliteStore(str(path / "hub.db"))
+def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, SubscriptionStore]:
+    """The SQLite backend as the app wires it (no history), with a notification trigger."""
+    backend = open_backend(f"sqlite:///{path / 'hub.db'}", Settings(history=False))
     box = NotificationTrigger(TermMaps())
-    store.tx_hooks.append(box.hook)
-    return store, box, SqliteSubscriptionStore(store)
+    backend.add_tx_hook(box.hook)
+    return cast(SqliteStore, backend.store), box, backend.subscriptions

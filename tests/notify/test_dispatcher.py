@@ -17,7 +17,7 @@ from cityhub.notify.trigger import NotificationTrigger
 from cityhub.store.sqlite import outbox
 from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
+from cityhub.store.subscriptions import SubscriptionStore
 from tests.notify._support import ent, sub
 from tests.notify._support import new_store as _new_store
 
@@ -49,7 +49,7 @@ class Clock:
 CLOCK = Clock()
 
 
-def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, SqliteSubscriptionStore]:
+def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, SubscriptionStore]:
     """A store whose outbox stamps rows with the fixed time the dispatchers start from."""
     store, box, subs = _new_store(path)
     box.clock = CLOCK
@@ -57,7 +57,7 @@ def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, SqliteSubsc
 
 
 def dispatcher(
-    store: SqliteStore, subs: SqliteSubscriptionStore, sender: Any, clock: Clock, **kw: Any
+    store: SqliteStore, subs: SubscriptionStore, sender: Any, clock: Clock, **kw: Any
 ) -> Dispatcher:
     return Dispatcher(
         store,

@@ -11,17 +11,17 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from cityhub.api import temporal as temporal_api
 from cityhub.ngsild.aggregation import AggregationQuery, Series, method_value
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
 from cityhub.ngsild.duration import Duration, parse_duration
 from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.settings import Settings
+from cityhub.store.open import open_backend
 from cityhub.store.sqlite import temporal_sql
-from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
 
 NS = "https://ex.org/"
@@ -85,13 +85,10 @@ def test_month_periods_clamp_to_the_last_day() -> None:
 @pytest.fixture
 def temporal(tmp_path: Path) -> Iterator[tuple[SqliteTemporalStore, asyncio.AbstractEventLoop]]:
     loop = asyncio.new_event_loop()
-    store = SqliteStore(str(tmp_path / "agg.db"))
-    history = temporal_api.install(store)
-    loop.run_until_complete(store.start())
-    loop.run_until_complete(history.start())
-    yield history, loop
-    loop.run_until_complete(history.stop())
-    loop.run_until_complete(store.close())
+    backend = open_backend(f"sqlite:///{tmp_path / 'agg.db'}", Settings())
+    loop.run_until_complete(backend.start())
+    yield cast(SqliteTemporalStore, backend.temporal), loop
+    loop.run_until_complete(backend.close())
     loop.close()
 
 

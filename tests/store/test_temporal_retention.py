@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from cityhub.api import temporal as temporal_api
 from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.settings import Settings
+from cityhub.store.open import open_backend
 from cityhub.store.sqlite import retention
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
@@ -39,13 +40,16 @@ class _Hub:
 
     def __init__(self, path: Path, policy: RetentionPolicy, background: bool = False) -> None:
         self.loop = asyncio.new_event_loop()
-        self.store = SqliteStore(str(path))
         self.policy = policy
-        self.history: SqliteTemporalStore = temporal_api.install(
-            self.store, retention=policy if background else None
+        days, by_tenant = (policy.days, policy.by_tenant) if background else (0, {})
+        settings = Settings(
+            history_retention_days=days,
+            history_retention_by_tenant=", ".join(f"{t}={d}" for t, d in by_tenant.items()),
         )
-        self.run(self.store.start())
-        self.run(self.history.start())
+        self.backend = open_backend(f"sqlite:///{path}", settings)
+        self.store = cast(SqliteStore, self.backend.store)
+        self.history = cast(SqliteTemporalStore, self.backend.temporal)
+        self.run(self.backend.start())
 
     def prune(self, now: str | None = None, batch: int = retention.BATCH) -> int:
         return int(self.run(retention.prune(self.store, self.policy, now, batch=batch)))
@@ -66,8 +70,7 @@ class _Hub:
         return -1 if found is None else len(found[1].get(NS + "v", []))
 
     def close(self) -> None:
-        self.run(self.history.stop())
-        self.run(self.store.close())
+        self.run(self.backend.close())
         self.loop.close()
 
 

@@ -1,0 +1,48 @@
+"""The SQLite backend wired (``cityhub.store.open.open_backend`` with a ``sqlite:///`` URL): one
+file, one writer thread, every part of the hub in it (entities, history, subscriptions,
+registrations, the notification outbox).
+"""
+
+from __future__ import annotations
+
+from cityhub.settings import Settings
+from cityhub.store.backend import Backend
+from cityhub.store.sqlite.history import record_change
+from cityhub.store.sqlite.outbox import SqliteOutbox
+from cityhub.store.sqlite.registrations import SqliteRegistrationStore
+from cityhub.store.sqlite.store import SqliteStore
+from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
+from cityhub.store.sqlite.temporal import SqliteTemporalStore
+from cityhub.store.temporal import retention_policy
+
+
+def open_sqlite(path: str, settings: Settings) -> Backend:
+    """The backend of the SQLite file at ``path`` (``:memory:`` too), not started.
+
+    The store brings its schema up to date when it starts (its numbered migrations); with the
+    ``history`` setting on, every entity change is recorded in its own transaction.
+    """
+    store = SqliteStore(
+        path, reader_threads=settings.reader_threads, mmap_mb=settings.sqlite_mmap_mb
+    )
+    if settings.history:
+        store.tx_hooks.append(record_change)
+    outbox = SqliteOutbox(store)
+    return Backend(
+        store=store,
+        temporal=SqliteTemporalStore(
+            store,
+            settings.temporal_instance_limit,
+            retention_policy(settings),
+            settings.history_prune_interval,
+            record=settings.history,
+        ),
+        subscriptions=SqliteSubscriptionStore(store),
+        registrations=SqliteRegistrationStore(store),
+        outbox=outbox,
+        schedule=outbox,
+        _add_hook=store.tx_hooks.append,
+    )
+
+
+__all__ = ["open_sqlite"]
