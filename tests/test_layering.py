@@ -1,5 +1,6 @@
 """Imports point down only (DESIGN.md): ngsild has no I/O, store knows no HTTP and no service
-above it, services know no delivery layer, only settings.py reads the environment."""
+above it, services know no delivery layer, only settings.py reads the environment, and only
+store/ knows which database runs (the seam: everything above it sees store protocols)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,73 @@ def test_delivery_knows_no_database_driver() -> None:
     or runs the server sees sqlite3 or asyncpg."""
     delivery = [*_files("api"), *(PKG / n for n in ("cli.py", "serving.py", "errors.py"))]
     _assert_none_import(delivery, {"sqlite3", "asyncpg"})
+
+
+#: the store's face: protocols and result types every backend implements or speaks
+STORE_PROTOCOLS = {
+    "cityhub.store.availability",
+    "cityhub.store.base",
+    "cityhub.store.outbox",
+    "cityhub.store.registrations",
+    "cityhub.store.subscriptions",
+    "cityhub.store.temporal",
+}
+#: not services: the pure layer, the store, delivery, and the wiring and plumbing modules
+_NOT_SERVICES = {"ngsild", "store", "api", "data"}
+_NOT_SERVICE_MODULES = {
+    "__init__.py",
+    "__main__.py",
+    "app.py",
+    "cli.py",
+    "workers.py",
+    "serving.py",
+    "settings.py",
+    "errors.py",
+}
+
+
+def _all_service_files() -> list[Path]:
+    """Every package and module of the service layer, present and future (SERVICES and
+    SERVICE_MODULES name the known ones; a new one such as airquality/ is in here too)."""
+    files: list[Path] = []
+    for entry in sorted(PKG.iterdir()):
+        if entry.is_dir() and entry.name not in _NOT_SERVICES and (entry / "__init__.py").exists():
+            files += _files(entry.name)
+        elif entry.suffix == ".py" and entry.name not in _NOT_SERVICE_MODULES:
+            files.append(entry)
+    return files
+
+
+def test_only_store_imports_a_backend() -> None:
+    """Nothing above store/ knows which database runs: open_backend picks it."""
+    above = [f for f in PKG.rglob("*.py") if "store" not in f.relative_to(PKG).parts[:1]]
+    _assert_none_import(above, {"cityhub.store.sqlite", "cityhub.store.postgres"})
+
+
+def test_api_and_services_see_store_protocols_only() -> None:
+    """api/, notify/ and every service import from store/ its protocols only (and the
+    availability types the Store speaks): not open.py or backend.py (the app wires the
+    backend), not a backend's module."""
+    files = _files("api") + _all_service_files()
+    assert any(f.name == "trigger.py" for f in files) and any(
+        f.name == "provision.py" for f in files
+    )
+    for f in files:
+        store = {i for i in _imports(f) if i == "cityhub.store" or i.startswith("cityhub.store.")}
+        assert store <= STORE_PROTOCOLS, f"{f.relative_to(PKG)} imports {store - STORE_PROTOCOLS}"
+
+
+def test_services_hold_no_sql_driver() -> None:
+    """A service's in-transaction work goes through the Transaction, never a connection."""
+    _assert_none_import(_all_service_files() + _files("api"), {"sqlite3", "asyncpg"})
+
+
+def test_app_wires_one_backend_one_way() -> None:
+    """create_app opens a Backend and hands it the services' hooks: no backend module, no
+    schema, no isinstance on a store, no Any."""
+    app = PKG / "app.py"
+    store = {i for i in _imports(app) if i.startswith("cityhub.store")}
+    assert store <= {"cityhub.store.backend", "cityhub.store.open"}, store
+    text = app.read_text()
+    for word in ("isinstance(", "SCHEMA", "Any"):
+        assert word not in text, f"app.py holds {word!r}"
