@@ -14,7 +14,6 @@ import pytest
 from cityhub.ngsild.query.geo import GeoQuery, expand_geo, haversine_m, parse_geo_query
 from cityhub.store.base import Change
 from cityhub.store.sqlite import geo, migrate
-from cityhub.store.sqlite.transaction import SqliteTransaction
 
 LOC = "https://uri.etsi.org/ngsi-ld/location"
 OBS = "https://ex.org/observationSpace"
@@ -555,10 +554,9 @@ def test_near_uses_the_rtree_on_100k_points(conn: sqlite3.Connection) -> None:
 def test_index_change_follows_store_changes(conn: sqlite3.Connection) -> None:
     entity = put(conn, "e1", location=gp("Point", [1, 1]))
     moved = dict(entity, attrs={LOC: [gp("Point", [3, 3])]})
-    tx = SqliteTransaction(conn, "")
-    geo.index_change(tx, Change("entityUpdated", "", "e1", entity, moved))
+    geo.index_change(conn, Change("entityUpdated", "", "e1", entity, moved))
     assert query(conn, "equals", "Point", [3, 3]) == ["e1"]
-    geo.index_change(tx, Change("entityDeleted", "", "e1", moved, None))
+    geo.index_change(conn, Change("entityDeleted", "", "e1", moved, None))
     assert conn.execute("SELECT count(*) FROM geo_shapes").fetchone()[0] == 0
 
 

@@ -23,16 +23,14 @@ queried GeoProperty satisfies the georel (entities without it never match, not e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import shapely
 
 from cityhub.ngsild.query.geo import GeoQuery, geojson_shape, query_shape
 from cityhub.store.base import Change
+from cityhub.store.postgres.bridge import SyncConnection
 from cityhub.store.postgres.params import Params
-
-if TYPE_CHECKING:
-    from cityhub.store.postgres.transaction import PostgresTransaction
 
 _GEOMETRY = "ST_SetSRID(ST_GeomFromWKB({wkb}), 4326)"
 _PREDICATES = {
@@ -73,10 +71,10 @@ def _geo_values(entity: Any) -> list[tuple[str, Any, Any]]:
     ]
 
 
-def index_change(tx: PostgresTransaction, change: Change) -> None:
-    """A transaction hook: replace the entity's geo rows by those of its new state (nothing to
-    do when no GeoProperty changed: most updates are of other values)."""
-    conn = tx.conn
+def index_change(conn: SyncConnection, change: Change) -> None:
+    """Replace the entity's geo rows by those of its new state (``PostgresTransaction`` calls it
+    for each change; nothing to do when no GeoProperty changed: most updates are of other
+    values)."""
     if (
         change.before is not None
         and change.after is not None

@@ -29,7 +29,6 @@ from cityhub.ngsild.entity import Entity
 from cityhub.store.availability import Availability, StoreHealth
 from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction
 from cityhub.store.postgres import compile as qcompile
-from cityhub.store.postgres import geo
 from cityhub.store.postgres.bridge import SyncConnection, refused_data, run_sync
 from cityhub.store.postgres.entities import (
     COLUMNS,
@@ -74,9 +73,10 @@ class PostgresStore:
         self.migrate = migrate
         self.pool: Any = None
         self._listeners: list[Callable[[list[Change]], None]] = []
-        #: functions run inside the write transaction for every change (geo index, history,
-        #: notification outbox), with the transaction's connection and the Change
-        self.tx_hooks: list[TxHook] = [geo.index_change]
+        #: functions run inside the write transaction for every change, after the geo index
+        #: (history, the services' hooks such as the notification trigger), with the
+        #: transaction (a ``PostgresTransaction``) and the Change
+        self.tx_hooks: list[TxHook] = []
         #: statement_timeout (milliseconds) of a read that carries a caller's regular expression
         self.regex_timeout_ms = 10_000
         #: whether the store can serve now (disk full, read-only, unreachable: faults.py)

@@ -2,8 +2,8 @@
 rows on the transaction's connection, and the rows services read and write beside them in the
 same transaction (subscriptions, registrations, the notification outbox and its throttling).
 
-Every change runs the store's transaction hooks with the transaction itself (``TxHook``): the
-backend's own (geo index, history) and the services' (the notification trigger).
+Every change updates the geo index and runs the store's transaction hooks with the transaction
+itself (``TxHook``): the history's and the services' (the notification trigger).
 ``notify_version`` is bumped by a trigger on every subscription change, whichever worker made
 it, so a cache keyed on :meth:`PostgresTransaction.subscriptions_version` honours a
 subscription created through one worker at the very next change committed on any worker.
@@ -24,6 +24,7 @@ from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import Node
 from cityhub.store.base import Change, Document, EntityQuery
 from cityhub.store.postgres import compile as qcompile
+from cityhub.store.postgres import geo
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.postgres.params import Params
@@ -83,7 +84,8 @@ class PostgresTransaction:
 
     def _emit(self, change: Change) -> None:
         self.changes.append(change)
-        for hook in self.hooks:  # in the same transaction: geo rows, history, outbox
+        geo.index_change(self.conn, change)  # the geo index: this backend's own rows
+        for hook in self.hooks:  # in the same transaction: history, outbox
             hook(self, change)
 
     def get(self, entity_id: str) -> Entity | None:

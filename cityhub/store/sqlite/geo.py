@@ -39,7 +39,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import shapely
@@ -57,9 +57,6 @@ from cityhub.ngsild.query.geo import (
     search_bbox,
 )
 from cityhub.store.base import Change
-
-if TYPE_CHECKING:
-    from cityhub.store.sqlite.transaction import SqliteTransaction
 
 # The tables are migration 0002's. Their layout's history, when ``meta['geo_index']`` held its
 # version and a change rebuilt the index at start-up (cityhub.store.sqlite.legacy still reads it):
@@ -145,14 +142,13 @@ def _geo_instances(entity: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
     return found
 
 
-def index_change(tx: SqliteTransaction, change: Change) -> None:
-    """A transaction hook (``SqliteStore.tx_hooks``): keep the index in step with one change.
+def index_change(conn: sqlite3.Connection, change: Change) -> None:
+    """Keep the index in step with one change (``SqliteTransaction`` calls it for each).
 
     Runs inside the write transaction (and its savepoints), so the index commits or rolls back
     with the entity row. An update that leaves every GeoProperty as it was (the common case: a
     sensor reporting a value) costs no index write.
     """
-    conn = tx.conn
     if change.after is None:
         unindex_entity(conn, change.tenant, change.entity_id)
     elif change.kind == "entityCreated":

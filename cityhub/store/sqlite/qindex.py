@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from cityhub.ngsild.query.ast import And, Comparison, DateTimeValue, Node, ValueList
 from cityhub.store.base import Change
-
-if TYPE_CHECKING:
-    from cityhub.store.sqlite.transaction import SqliteTransaction
 
 MAX_TEXT = 256
 # The table is migration 0003's. Its layout's history, when ``meta['q_index']`` held its version
@@ -110,9 +107,8 @@ def _rows(
     ]
 
 
-def index_change(tx: SqliteTransaction, change: Change) -> None:
-    """A transaction hook (``SqliteStore.tx_hooks``): rewrite the rows of changed attributes."""
-    conn = tx.conn
+def index_change(conn: sqlite3.Connection, change: Change) -> None:
+    """Rewrite the rows of changed attributes (``SqliteTransaction`` calls it for each change)."""
     tenant, eid = change.tenant, change.entity_id
     after = entity_values(change.after)
     types: list[str] = list(change.after["type"]) if change.after is not None else []

@@ -256,10 +256,10 @@ class SqliteStore:
         self._listeners: list[Callable[[list[Change]], None]] = []
         #: tenants whose row in ``tenants`` has been committed (tenants are never removed)
         self._stored_tenants: set[str] = set()
-        #: functions run inside the write transaction for every change (indexes, history,
-        #: the services' hooks such as the notification trigger), with the transaction
-        #: (a ``SqliteTransaction``) and the Change
-        self.tx_hooks: list[TxHook] = [geo.index_change, qindex.index_change]
+        #: functions run inside the write transaction for every change, after the derived
+        #: indexes (history, the services' hooks such as the notification trigger), with the
+        #: transaction (a ``SqliteTransaction``) and the Change
+        self.tx_hooks: list[TxHook] = []
         #: whether the store can serve now (a full disk, a read-only file: see faults.py)
         self.availability = Availability()
 

@@ -2,8 +2,9 @@
 on the writer connection, and the rows services read and write beside them in the same
 transaction (subscriptions, registrations, the notification outbox and its throttling).
 
-Every change runs the store's transaction hooks with the transaction itself (``TxHook``): the
-backend's own (geo and value indexes, history) and the services' (the notification trigger).
+Every change updates the derived indexes (geo, values) and runs the store's transaction hooks
+with the transaction itself (``TxHook``): the history's and the services' (the notification
+trigger).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import Node
 from cityhub.store.base import Change, Document, EntityQuery
 from cityhub.store.sqlite import compile as qcompile
+from cityhub.store.sqlite import geo, qindex
 from cityhub.store.sqlite.entities import COLUMNS, row_to_entity, where_clause
 
 #: a hook the store runs inside the write transaction for every change; services' hooks
@@ -89,7 +91,10 @@ class SqliteTransaction:
 
     def _emit(self, change: Change) -> None:
         self.changes.append(change)
-        for hook in self.hooks:  # in the same transaction: indexes, history, outbox rows
+        # the derived indexes are this backend's own rows, kept with the entity row
+        geo.index_change(self.conn, change)
+        qindex.index_change(self.conn, change)
+        for hook in self.hooks:  # in the same transaction: history, outbox rows
             hook(self, change)
 
     def get(self, entity_id: str) -> Entity | None:
