@@ -48,10 +48,10 @@ from cityhub.contexts import ContextService
 from cityhub.errors import StoreUnavailable
 from cityhub.linked import fetch_linked
 from cityhub.ngsild import csource_notification as cn
-from cityhub.ngsild.context import CORE_CONTEXT_URL
+from cityhub.ngsild.context import CORE_CONTEXT_URL, TermMap
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.registration import compact_registration
-from cityhub.ngsild.render import render_entity
+from cityhub.ngsild.render import Projection, render_entity
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.payload import projection, render_notified_entity
 from cityhub.notify.periodic import PeriodicNotifier
@@ -400,7 +400,7 @@ class Dispatcher:
         return Delivery(uri, orjson.dumps(body), headers, notifier)
 
     async def _data(
-        self, row: OutboxRow, sub: Document, terms: Any, notified_at: str
+        self, row: OutboxRow, sub: Document, terms: TermMap, notified_at: str
     ) -> list[Document]:
         params: Document = sub.get("notification") or {}
         entities: list[Document] = row.payload.get("data", [])
@@ -408,7 +408,7 @@ class Dispatcher:
         join = params.get("join")
         level = int(params.get("joinLevel", 1))
         linked: dict[str, Document] = {}
-        order: list[Any] = []
+        order: list[tuple[Document, Projection]] = []
         if join in ("inline", "flat"):
             roots = [e for e in entities if "deletedAt" not in e]
             linked, order = await fetch_linked(
