@@ -45,7 +45,7 @@ class Backend:
 
     def add_tx_hook(self, hook: TxHook) -> None:
         """Run ``hook(tx, change)`` for every entity change, inside its write transaction,
-        after the backend's own hooks (indexes, history). Before :meth:`start`."""
+        after the backend's own (history). Before :meth:`start`."""
         self._add_hook(hook)
 
     def set_registration_hooks(self, hooks: CsourceHooks) -> None:
