@@ -56,7 +56,11 @@ class Backend:
     async def start(self) -> None:
         """Open the database (schema, migrations), then the history (its upgrades, pruning)."""
         await self.store.start()
-        await self.temporal.start()
+        try:
+            await self.temporal.start()
+        except BaseException:
+            await self.store.close()
+            raise
 
     async def close(self) -> None:
         await self.temporal.stop()
