@@ -14,12 +14,14 @@ from cityhub.api import (
     batch,
     entities,
     health,
+    home,
     jsonld_contexts,
     registrations,
     subscriptions,
     temporal,
     types,
 )
+from cityhub.api.cors import parse_origins
 from cityhub.api.front import Hub
 from cityhub.api.problem import (
     handle_cityhub_error,
@@ -97,10 +99,12 @@ def create_app(
         *subscriptions.routes,
         *registrations.routes,
         *temporal.routes,
+        *home.routes,
     ]
     app = Hub(
         routes=routes,
         lifespan=lifespan,
+        cors_origins=parse_origins(settings.cors_origins),
         exception_handlers={
             CityhubError: handle_cityhub_error,
             HTTPException: handle_http_exception,

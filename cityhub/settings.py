@@ -80,6 +80,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Longest wait in seconds between two attempts of a notification (backoff 1, 2, 4 ... s).",
     ),
     Setting("public_url", "", "Base URL clients reach the hub at (for hosted @context URLs)."),
+    Setting(
+        "cors_origins",
+        "",
+        "Web origins whose pages may call the API from a browser (CORS), comma-separated "
+        "scheme://host[:port], or * for any; empty (the default) turns CORS off.",
+    ),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
 )
 
@@ -110,6 +116,7 @@ class Settings:
     notification_max_attempts: int = 10
     notification_retry_max_delay: float = 60.0
     public_url: str = ""
+    cors_origins: str = ""
     log_level: str = "info"
 
     @property

@@ -328,6 +328,7 @@ routes = [
         BASE + "/entities/{entity_id:path}/attrs",
         attrs_not_allowed,
         methods=["GET", "PUT", "DELETE"],
+        refuses=True,
     ),
     Route(BASE + "/entities/{entity_id:path}", retrieve_entity, methods=["GET"]),
     Route(BASE + "/entities/{entity_id:path}", delete_entity, methods=["DELETE"]),

@@ -24,7 +24,7 @@ sixth of its time passing through them (docs/performance.md, change 25).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cityhub.api.cors import cors_layer
 from cityhub.api.problem import handle_http_exception, handle_unexpected, problem_response
 from cityhub.errors import CityhubError, InvalidRequest, UriTooLong
 
@@ -173,7 +174,15 @@ async def _lifespan(app: ASGIApp, scope: Scope, receive: Receive, send: Send) ->
 class Hub(Starlette):
     """A Starlette application whose middleware stack is :class:`ApiFront` and the router;
     ``exception_handlers`` are keyed by exception class (Starlette's HTTP exceptions, 404
-    and 405 from the router, become ProblemDetails unless they name their own)."""
+    and 405 from the router, become ProblemDetails unless they name their own).
+
+    ``cors_origins`` (``cityhub.api.cors.parse_origins``): when given, a CORS layer goes in
+    front of ApiFront, so that every answer, ProblemDetails included, carries CORS headers;
+    without it there is no such layer at all."""
+
+    def __init__(self, *args: Any, cors_origins: Sequence[str] = (), **kwargs: Any) -> None:
+        self.cors_origins = tuple(cors_origins)
+        super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
         if self.user_middleware:
@@ -184,7 +193,8 @@ class Hub(Starlette):
             for key, value in self.exception_handlers.items()
             if isinstance(key, type) and issubclass(key, Exception)
         }
-        return ApiFront(self.router, handlers)
+        front = ApiFront(self.router, handlers)
+        return cors_layer(front, self.cors_origins) if self.cors_origins else front
 
 
 __all__ = [

@@ -44,12 +44,15 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         err: CityhubError = ResourceNotFound(
-            f"there is no resource at {request.url.path}; see the NGSI-LD API under /ngsi-ld/v1"
+            f"there is no resource at {request.url.path}; GET /ngsi-ld/v1 lists the NGSI-LD "
+            "API's resources"
         )
     elif exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
         err = MethodNotAllowed(
-            f"{request.method} is not allowed on {request.url.path}",
-            allow=(exc.headers or {}).get("Allow", ""),
+            f"{request.method} is not allowed on {request.url.path}"
+            + (f"; it takes {allow}" if allow else ""),
+            allow=allow,
         )
     else:
         err = InvalidRequest(str(exc.detail))

@@ -15,8 +15,10 @@ Each piece keeps Starlette's behaviour and removes work a profile of retrieve-by
 - :class:`IndexedRouter`: tries only the routes whose method and first literal path segment
   fit (``GET /ngsi-ld/v1/entities/{id}`` was the twelfth of 53 regular expressions tried),
   in their original order, so the first full match is the one Starlette would pick. Anything
-  else (405, 404, lifespan) is Starlette's own code. A path with percent-encoded octets is
-  matched in its raw form and each parameter decoded once, so ``%2F`` inside an id is data.
+  else (404, lifespan) is Starlette's own code; a 405's ``Allow`` names every method of every
+  route at that path (:meth:`IndexedRouter.allowed_methods`), not only the first route's. A
+  path with percent-encoded octets is matched in its raw form and each parameter decoded
+  once, so ``%2F`` inside an id is data.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.datastructures import Headers, QueryParams
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Router
@@ -74,18 +77,33 @@ class ApiRequest(Request):
 
 
 class Route(StarletteRoute):
-    """A Starlette ``Route`` for an ``async def handler(request) -> Response``."""
+    """A Starlette ``Route`` for an ``async def handler(request) -> Response``.
+
+    ``refuses``: the route exists to answer 405 for its methods at its path (with a detail of
+    its own), before a later route with a wider template would take them; the methods are
+    then not in that path's ``Allow`` (:meth:`IndexedRouter.allowed_methods`).
+    """
 
     def __init__(
-        self, path: str, endpoint: Endpoint, *, methods: Sequence[str], name: str | None = None
+        self,
+        path: str,
+        endpoint: Endpoint,
+        *,
+        methods: Sequence[str],
+        name: str | None = None,
+        refuses: bool = False,
     ) -> None:
         super().__init__(path, endpoint, methods=list(methods), name=name)
+        self.refuses = refuses
         self.handler = endpoint
         self.app = self._serve
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handler(ApiRequest(scope, receive, send))
         await response(scope, receive, send)
+
+
+_METHOD_ORDER = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"))}
 
 
 def _segment(path: str, prefix: str) -> tuple[str, bool] | None:
@@ -144,9 +162,11 @@ class IndexedRouter(Router):
                         continue
                     template = _segment(route.path, self.prefix)
                     if template is None:
-                        literal = route.path.partition("{")[0]
-                        if not (literal.startswith(self.prefix) or self.prefix.startswith(literal)):
-                            continue  # e.g. /health: cannot match a path under the prefix
+                        literal, brace, _ = route.path.partition("{")
+                        if not brace or not (
+                            literal.startswith(self.prefix) or self.prefix.startswith(literal)
+                        ):
+                            continue  # e.g. /health or /: cannot match a path under the prefix
                     else:
                         t_head, t_more = template
                         if "{" in t_head:  # not indexable: always a candidate
@@ -176,10 +196,33 @@ class IndexedRouter(Router):
                 return route, child_scope
         return None
 
+    def allowed_methods(self, scope: Scope) -> list[str]:
+        """Every method the routes take at this request's path (the ``Allow`` of a 405, RFC
+        9110 section 15.5.6): for each method, the first route whose path matches and that
+        takes it decides, unless it ``refuses`` it. Starlette named only the methods of the
+        first route whose path matches, and ``/entities`` is four routes."""
+        raw: bytes | None = scope.get("raw_path")
+        target = scope if raw is None or b"%" not in raw else _raw_scope(scope, raw)
+        decided: dict[str, bool] = {}
+        for route in self.routes:
+            if isinstance(route, StarletteRoute) and route.methods:
+                match, _ = route.matches(target)
+                if match is not Match.NONE:
+                    for method in route.methods:
+                        decided.setdefault(method, not getattr(route, "refuses", False))
+        methods = [m for m, taken in decided.items() if taken]
+        return sorted(methods, key=lambda m: (_METHOD_ORDER.get(m, len(_METHOD_ORDER)), m))
+
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self.full_match(scope)
         if found is None:
-            await super().app(scope, receive, send)
+            try:
+                await super().app(scope, receive, send)
+            except HTTPException as exc:
+                if exc.status_code != 405 or scope["type"] != "http":
+                    raise
+                allow = ", ".join(self.allowed_methods(scope))
+                raise HTTPException(405, headers={"Allow": allow}) from None
             return
         route, child_scope = found
         scope.setdefault("router", self)
