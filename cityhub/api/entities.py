@@ -15,6 +15,7 @@ from cityhub.api.params import (
     attrs_of,
     entity_query_of,
     join_of,
+    local_of,
     options_of,
     projection_of,
     split_list,
@@ -89,7 +90,7 @@ async def purge_entities(request: Request) -> Response:
     if keep is not None and drop is not None:
         raise BadRequestData("keep and drop cannot be used together")
     if not any(params.get(p) for p in ("id", "idPattern", "type", "q", "scopeQ")) and (
-        params.get("local") != "true"
+        not local_of(params)
     ):
         raise BadRequestData("purge needs at least one of id, idPattern, type, q, scopeQ or local")
     query = entity_query_of(

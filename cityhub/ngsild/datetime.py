@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 
 from cityhub.errors import BadRequestData
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
+# ASCII digits only (\d would take "２０２６" too)
+_ISO = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$", re.ASCII
+)
 
 
 def now_iso() -> str:
@@ -22,18 +25,34 @@ def format_datetime(value: datetime) -> str:
     return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_datetime(text: object, what: str) -> datetime:
-    """Parse an ISO 8601 date-time; a naive one is taken as UTC.
+def parse_datetime(text: object, what: str, *, zone_required: bool = False) -> datetime:
+    """Parse an ISO 8601 date-time; a naive one is taken as UTC unless ``zone_required``.
+
+    Args:
+        text: the date-time.
+        what: its name, for the detail of an error.
+        zone_required: refuse a date-time with neither ``Z`` nor an offset. NGSI-LD
+            date-times are UTC (clause 4.6.3); without a zone, ISO 8601 reads a local time of
+            an unknown place, and in Seongnam (UTC+9) taking it as UTC silently moves a
+            query's window by nine hours. Query parameters (``timeAt``, ``endTimeAt``) ask
+            for it; stored values keep the older leniency.
 
     Raises:
         BadRequestData: ``text`` is not a date-time; ``what`` names it in the detail.
     """
-    if not isinstance(text, str) or not _ISO.match(text):
+    match = _ISO.match(text) if isinstance(text, str) else None
+    if match is None:
         raise BadRequestData(
             f"{what} must be an ISO 8601 date-time such as 2024-05-01T09:00:00Z, got {text!r}"
         )
+    assert isinstance(text, str)
+    if zone_required and match.group(3) is None:
+        raise BadRequestData(
+            f"{what} {text!r} has no time zone: end it with Z for UTC or with an offset such "
+            "as +09:00 (NGSI-LD date-times are UTC, clause 4.6.3)"
+        )
     cleaned = text
-    frac = re.search(r"\.(\d+)", cleaned)
+    frac = re.search(r"\.([0-9]+)", cleaned)
     if frac and len(frac.group(1)) > 6:  # Python takes at most microseconds
         cleaned = cleaned.replace(frac.group(0), "." + frac.group(1)[:6])
     if cleaned.endswith("Z"):

@@ -64,9 +64,10 @@ def days_in_month(year: int, month: int) -> int:
     return (datetime(year, month + 1, 1) - datetime(year, month, 1)).days
 
 
-_DURATION = re.compile(
+_DURATION = re.compile(  # ASCII digits only: \d and int() would also take "１"
     r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
-    r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+    r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$",
+    re.ASCII,
 )
 
 
@@ -82,6 +83,8 @@ def parse_duration(text: str) -> Duration:
             f"aggrPeriodDuration must be an ISO 8601 duration such as PT1H or P1D, got {text!r}"
         )
     y, mo, w, d, h, mi, s = m.groups()
+    if len(text) > 64:  # int() refuses over 4,300 digits, and no period is that long
+        raise BadRequestData(f"aggrPeriodDuration {text[:64]!r}... is too long")
     try:
         exact = timedelta(
             weeks=int(w or 0),
@@ -95,4 +98,10 @@ def parse_duration(text: str) -> Duration:
     months = int(y or 0) * 12 + int(mo or 0)
     if months > 12 * 10_000:
         raise BadRequestData(f"aggrPeriodDuration {text!r} is too long")
-    return Duration(months=months, exact=exact)
+    duration = Duration(months=months, exact=exact)
+    if duration.is_zero and any(c in "123456789" for c in text):
+        raise BadRequestData(  # else PT0.0000001S would silently mean the whole time range
+            f"aggrPeriodDuration {text!r} is shorter than a microsecond, the finest period; "
+            "use PT0S for one period over the whole time range (clause 4.5.19.1)"
+        )
+    return duration

@@ -57,7 +57,7 @@ REGISTRATION_MEMBERS: Final = frozenset(
     contextSourceInfo scope mode operations refreshRate management""".split()
 )
 _DURATION = re.compile(
-    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
+    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$", re.ASCII
 )
 
 

@@ -104,16 +104,16 @@ class TemporalQuery:
         return None, None
 
 
-def normalize_time(text: object, what: str) -> str:
+def normalize_time(text: object, what: str, *, zone_required: bool = False) -> str:
     """A client's date-time in the one sortable form the history stores."""
-    return format_datetime(parse_datetime(text, what))
+    return format_datetime(parse_datetime(text, what, zone_required=zone_required))
 
 
 def _last_n(raw: Any) -> int | None:
     if raw is None or raw == "":
         return None
     text = str(raw)
-    if not re.fullmatch(r"\d{1,9}", text) or int(text) < 1:
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < 1:  # ASCII: int() reads "１"
         raise BadRequestData(f"lastN must be a positive integer, got {raw!r}")
     return int(text)
 
@@ -155,8 +155,13 @@ def parse_temporal_query(
         raise BadRequestData(f"{where}timerel={timerel} needs {where}timeAt (clause 4.11)")
     elif timerel == "between" and end_time_at in (None, ""):
         raise BadRequestData(f"{where}timerel=between needs {where}endTimeAt (clause 4.11)")
-    start = normalize_time(time_at, f"{where}timeAt") if timerel else None
-    end = normalize_time(end_time_at, f"{where}endTimeAt") if timerel == "between" else None
+    # zone_required: a naive time is a local time of an unknown place (clause 4.6.3: UTC)
+    start = normalize_time(time_at, f"{where}timeAt", zone_required=True) if timerel else None
+    end = (
+        normalize_time(end_time_at, f"{where}endTimeAt", zone_required=True)
+        if timerel == "between"
+        else None
+    )
     if start is not None and end is not None and end <= start:
         raise BadRequestData(f"{where}endTimeAt must be later than {where}timeAt")
     if timeproperty not in (None, "") and timeproperty not in TIME_PROPERTIES:

@@ -70,6 +70,7 @@ DEFAULT_GEOPROPERTY = "location"
 Coordinates: TypeAlias = tuple[Any, ...]  # nested tuples of floats, hashable
 
 _DISTANCE = re.compile(r"^(maxDistance|minDistance)==(.*)$")
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SHAPES = {
     "Point": "[lon,lat]",
     "MultiPoint": "[[lon,lat],...]",
@@ -256,10 +257,8 @@ def _parse_georel(text: str) -> tuple[str, float | None, float | None]:
 
 
 def _distance(number: str, key: str) -> float:
-    try:
-        value = float(number)
-    except ValueError:
-        value = math.nan
+    # ASCII digits only: float() also reads "１０", "1_000" and " 10 "
+    value = float(number) if _NUMBER.fullmatch(number) else math.nan
     if not math.isfinite(value):
         raise BadRequestData(f"{key} must be a number of metres, got {number!r}")
     if value < 0:
