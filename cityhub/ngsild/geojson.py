@@ -1,8 +1,22 @@
-"""GeoJSON geometries (RFC 7946), as NGSI-LD GeoProperty values (clause 4.7)."""
+"""GeoJSON geometries (RFC 7946), as NGSI-LD GeoProperty values (clause 4.7).
+
+An area must also be a valid one in the OGC Simple Features sense (as GEOS checks it): a
+Polygon's rings do not cross themselves or each other, holes lie inside the shell, and the
+polygons of a MultiPolygon do not overlap. RFC 7946 clause 3.1.6 makes a linear ring "the
+boundary of a surface" with an inside to the left of its course, which a self-crossing ring
+does not have: such a polygon has no agreed area, so what lies ``within`` it depends on the
+software asked (GEOS' ``make_valid`` makes a bow-tie two triangles, other libraries an empty
+or a filled shape). It is refused with the place where it goes wrong, as Orion-LD and
+MongoDB do, rather than stored and answered in a way the client did not mean.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+import shapely
+from shapely.geometry import shape
+from shapely.validation import explain_validity
 
 from cityhub.errors import BadRequestData
 
@@ -43,8 +57,9 @@ def _polygon(coords: Any, what: str) -> None:
             )
 
 
-def check_geometry(value: Any, what: str) -> None:
-    """Raise BadRequestData unless ``value`` is a GeoJSON geometry NGSI-LD accepts."""
+def check_geometry(value: Any, what: str, *, area: bool = True) -> None:
+    """Raise BadRequestData unless ``value`` is a GeoJSON geometry NGSI-LD accepts; with
+    ``area=False`` only its shape is checked (see :func:`check_area`)."""
     if not isinstance(value, dict):
         raise BadRequestData(f"{what}: a GeoProperty value must be a GeoJSON geometry object")
     kind = value.get("type")
@@ -73,3 +88,24 @@ def check_geometry(value: Any, what: str) -> None:
             raise BadRequestData(f"{what}: a MultiPolygon needs at least one polygon")
         for poly in coords:
             _polygon(poly, what)
+    if area:
+        check_area(value, what)
+
+
+def check_area(value: dict[str, Any], what: str) -> None:
+    """Raise BadRequestData if a well-formed Polygon or MultiPolygon (one that passed
+    :func:`check_geometry`) is not a valid area; other geometries pass."""
+    if value["type"] not in ("Polygon", "MultiPolygon"):
+        return
+    try:
+        geom = shape(value)
+        valid = geom.is_valid
+    except (ValueError, TypeError, shapely.errors.ShapelyError) as exc:
+        raise BadRequestData(f"{what}: the {value['type']} is not a valid area: {exc}") from exc
+    if not valid:
+        raise BadRequestData(
+            f"{what}: the {value['type']} is not a valid area ({explain_validity(geom)}): its "
+            "rings must not cross themselves or each other, holes must lie inside the outer "
+            "ring, and the polygons of a MultiPolygon must not overlap (RFC 7946 clause 3.1.6, "
+            "OGC Simple Features)"
+        )

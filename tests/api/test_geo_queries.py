@@ -138,7 +138,8 @@ def test_index_driven_areas_agree_with_the_exact_plan(client: TestClient) -> Non
     outer = [[127.102, 37.402], [127.118, 37.402], [127.118, 37.418], [127.102, 37.418]]
     hole = [[127.108, 37.408], [127.112, 37.408], [127.112, 37.412], [127.108, 37.412]]
     polygon = json.dumps([[*outer, outer[0]], [*hole, hole[0]]])
-    other = [[127.080, 37.380], [127.105, 37.380], [127.105, 37.405], [127.080, 37.405]]
+    # apart from outer: a MultiPolygon's polygons must not overlap (OGC; cityhub.ngsild.geojson)
+    other = [[127.080, 37.380], [127.101, 37.380], [127.101, 37.405], [127.080, 37.405]]
     multi = json.dumps([[[*outer, outer[0]], [*hole, hole[0]]], [[*other, other[0]]]])
     for georel in ("within", "intersects"):
         for geometry, coordinates in (("Polygon", polygon), ("MultiPolygon", multi)):

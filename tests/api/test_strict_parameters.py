@@ -18,6 +18,8 @@ E = "/ngsi-ld/v1/entities"
 T = "/ngsi-ld/v1/temporal/entities"
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 AQ = "urn:ngsi-ld:AirQualityObserved:1"
+BOWTIE = [[[127.10, 37.40], [127.12, 37.42], [127.12, 37.40], [127.10, 37.42], [127.10, 37.40]]]
+SQUARE = [[[127.0, 37.3], [127.2, 37.3], [127.2, 37.5], [127.0, 37.5], [127.0, 37.3]]]
 
 
 def refused(r: Any, name: str, kind: str = "BadRequestData") -> str:
@@ -236,3 +238,69 @@ def test_a_zero_period_is_the_whole_range(history: TestClient, zero: str) -> Non
 )
 def test_a_bad_period_is_refused(history: TestClient, value: str) -> None:
     refused(history.get(f"{T}/{AQ}", params=_aggregated(value)), "aggrPeriodDuration")
+
+
+# -- geometries: RFC 7946 clause 3.1.6 (a linear ring bounds a surface), OGC validity ----------
+
+
+def test_a_self_crossing_polygon_is_refused_in_payloads(client: TestClient) -> None:
+    bowtie = {"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": BOWTIE}}
+    eid = "urn:ngsi-ld:AdministrativeArea:x"
+    body = {"id": eid, "type": "AdministrativeArea", "location": bowtie}
+    detail = refused(client.post(E, json=body), "location")
+    assert "not a valid area" in detail and "Self-intersection" in detail
+    assert client.get(f"{E}/{eid}").status_code == 404  # nothing was written
+    square = {"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": SQUARE}}
+    assert client.post(E, json={**body, "location": square}).status_code == 201
+    refused(client.post(f"{E}/{eid}/attrs", json={"area": bowtie}), "area")
+    refused(client.patch(f"{E}/{eid}/attrs/location", json=bowtie), "location")
+    other = {"id": "urn:ngsi-ld:AdministrativeArea:y", "type": "AdministrativeArea"}
+    batch = [{**body, "location": bowtie}, other]
+    r = client.post("/ngsi-ld/v1/entityOperations/upsert", json=batch)  # clause 5.6.8: 207
+    assert r.status_code == 207 and r.json()["success"] == [other["id"]], r.text
+    (error,) = r.json()["errors"]
+    assert error["entityId"] == eid and "not a valid area" in error["error"]["detail"]
+    assert client.get(f"{E}/{eid}").json()["location"]["value"]["coordinates"] == SQUARE
+    multi = {"type": "MultiPolygon", "coordinates": [SQUARE, SQUARE]}  # overlapping polygons
+    refused(
+        client.post(f"{E}/{eid}/attrs", json={"zones": {"type": "GeoProperty", "value": multi}}),
+        "zones",
+    )
+
+
+def test_a_self_crossing_polygon_is_refused_in_geo_queries(seeded: TestClient) -> None:
+    import orjson
+
+    coordinates = orjson.dumps(BOWTIE).decode()
+    params = {
+        "type": "AirQualityObserved",
+        "georel": "within",
+        "geometry": "Polygon",
+        "coordinates": coordinates,
+    }
+    assert "not a valid area" in refused(seeded.get(E, params=params), "coordinates")
+    geo_q = {"georel": "within", "geometry": "Polygon", "coordinates": BOWTIE}
+    query = {"type": "Query", "entities": [{"type": "AirQualityObserved"}], "geoQ": geo_q}
+    refused(seeded.post("/ngsi-ld/v1/entityOperations/query", json=query), "coordinates")
+    sub = {
+        "type": "Subscription",
+        "entities": [{"type": "AirQualityObserved"}],
+        "geoQ": geo_q,
+        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}},
+    }
+    refused(seeded.post("/ngsi-ld/v1/subscriptions", json=sub), "coordinates")
+    params["coordinates"] = orjson.dumps(SQUARE).decode()  # a valid area still queries
+    assert [e["id"] for e in seeded.get(E, params=params).json()] == [AQ]
+
+
+def test_a_self_crossing_polygon_is_refused_in_registrations(client: TestClient) -> None:
+    registration = {
+        "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": "AirQualityObserved"}]}],
+        "endpoint": "http://127.0.0.1:9/source",
+        "location": {"type": "Polygon", "coordinates": BOWTIE},
+    }
+    detail = refused(client.post("/ngsi-ld/v1/csourceRegistrations", json=registration), "location")
+    assert "not a valid area" in detail
+    registration["location"] = {"type": "Polygon", "coordinates": SQUARE}
+    assert client.post("/ngsi-ld/v1/csourceRegistrations", json=registration).status_code == 201

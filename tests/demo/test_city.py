@@ -3,6 +3,7 @@ names, units and the synthetic-data label (DOMAIN.md section 6)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from cityhub.demo.city import City, build_city
 from cityhub.demo.clock import KST
 from cityhub.demo.model import SYNTHETIC
 from cityhub.demo.readings import KINDS
+from cityhub.ngsild.geojson import check_geometry
 
 EXPECTED = {
     "AdministrativeArea": 54,
@@ -101,6 +103,19 @@ def test_every_place_lies_inside_its_dong(city: City) -> None:
     for a in placed:
         geom = shape(a.location)
         assert a.dong.prepared.contains(geom), (a.id, a.dong.name_ko)
+
+
+def test_every_geometry_is_one_the_hub_accepts(city: City) -> None:
+    """The hub refuses self-crossing rings and overlapping MultiPolygon parts (RFC 7946
+    clause 3.1.6, OGC validity; cityhub.ngsild.geojson): the simulator's entities, as JSON
+    sends them, must all pass (the districts' boundaries are repaired in demo/geography.py)."""
+    kinds: set[str] = set()
+    for asset in city.assets:
+        for name, attr in json.loads(json.dumps(asset.static_entity())).items():
+            if isinstance(attr, dict) and attr.get("type") == "GeoProperty":
+                check_geometry(attr["value"], f"{asset.id} {name}")
+                kinds.add(attr["value"]["type"])
+    assert {"Point", "LineString", "Polygon", "MultiPolygon"} <= kinds
 
 
 def test_references_point_at_entities_of_the_city(city: City) -> None:

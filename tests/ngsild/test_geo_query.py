@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -271,10 +272,37 @@ def test_matches_reads_stored_values() -> None:
     assert geojson_shape({"type": "GeometryCollection", "geometries": []}) is None
 
 
-def test_a_self_crossing_reference_polygon_is_accepted_and_repaired() -> None:
-    q = parse_geo_query("intersects", "Polygon", "[[[0,0],[2,2],[2,0],[0,2],[0,0]]]", None)
-    assert q is not None
-    assert matches(q, geom("Point", [0.5, 1])) and not matches(q, geom("Point", [1, 0.5]))
+@pytest.mark.parametrize(
+    ("kind", "coordinates", "why"),
+    [
+        ("Polygon", [[[0, 0], [2, 2], [2, 0], [0, 2], [0, 0]]], "Self-intersection[1 1]"),
+        # the ETSI suite's 019_11_06 reference polygon: its first edges cross near its start
+        (
+            "Polygon",
+            [
+                [
+                    [13.3023834, 52.4903066],
+                    [13.3027267, 52.4905156],
+                    [13.2745743, 52.465632],
+                    [13.3343124, 52.4185447],
+                    [13.4311295, 52.47107],
+                    [13.3023834, 52.4903066],
+                ]
+            ],
+            "Self-intersection",
+        ),  # fmt: skip
+        ("Polygon", [SQUARE[0], [[20, 20], [21, 20], [21, 21], [20, 20]]], "Hole lies outside"),
+        ("Polygon", [[[0, 0], [1, 1], [2, 2], [0, 0]]], "Self-intersection"),  # no area
+        ("MultiPolygon", [SQUARE, [[[5, 5], [15, 5], [15, 15], [5, 5]]]], "Self-intersection"),
+    ],
+)
+def test_an_invalid_reference_area_is_refused(kind: str, coordinates: Any, why: str) -> None:
+    """RFC 7946 clause 3.1.6 (a linear ring bounds a surface), OGC Simple Features validity:
+    an area without an agreed inside is a 400 naming the place, not a repaired guess."""
+    for form in (coordinates, orjson.dumps(coordinates).decode()):  # geoQ array, URL text
+        with pytest.raises(BadRequestData) as err:
+            parse_geo_query("within", kind, form, None)
+        assert "not a valid area" in err.value.detail and why in err.value.detail
 
 
 def test_a_self_crossing_stored_polygon_is_repaired_not_fatal() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cityhub.errors import BadRequestData
 from cityhub.ngsild.query.geo import GeoQuery, expand_geo, haversine_m, parse_geo_query
 from cityhub.store.base import Change
 from cityhub.store.sqlite import geo, migrate
@@ -150,12 +151,10 @@ Q_AROUND = (
 @pytest.mark.parametrize(
     ("georel", "geometry", "coordinates", "expected"),
     [
-        ("equals", "Polygon", orjson.dumps(POLYGONS["P1"]).decode(), ["P1"]),  # 019_11_01
         ("intersects", "Polygon", Q_INTERSECTS, ["P2"]),  # 019_11_02
         ("contains", "Polygon", Q_CONTAINED, ["P1"]),  # 019_11_03
         ("contains", "Polygon", Q_FAR, []),  # 019_11_04
         ("disjoint", "Polygon", Q_FAR, ["P1", "P2"]),  # 019_11_05
-        ("within", "Polygon", Q_AROUND, ["P2"]),  # 019_11_06
         ("overlaps", "Polygon", Q_INTERSECTS, ["P2"]),  # 019_11_07
         ("contains", "Point", "[13.3442688,52.4650045]", ["P2"]),  # 019_11_08
     ],
@@ -163,9 +162,20 @@ Q_AROUND = (
 def test_etsi_019_11_polygon_entities(
     conn: sqlite3.Connection, georel: str, geometry: str, coordinates: str, expected: list[str]
 ) -> None:
+    """P1 crosses itself: the API refuses it now (cityhub.ngsild.geojson), but a store
+    written before that check still holds such values, read through ``make_valid``."""
     for eid, rings in POLYGONS.items():
         put(conn, eid, location=gp("Polygon", rings))
     assert query(conn, georel, geometry, coordinates) == expected
+
+
+@pytest.mark.parametrize(
+    "coordinates", [orjson.dumps(POLYGONS["P1"]).decode(), Q_AROUND]
+)  # 019_11_01 (equals P1) and 019_11_06 (within a polygon that crosses itself)
+def test_etsi_019_11_self_crossing_references_are_refused(coordinates: str) -> None:
+    """RFC 7946 clause 3.1.6 / OGC Simple Features: no agreed inside, so a 400."""
+    with pytest.raises(BadRequestData, match="not a valid area"):
+        parse_geo_query("within", "Polygon", coordinates, None)
 
 
 def test_etsi_021_09_near_and_within_with_geoq_arrays(conn: sqlite3.Connection) -> None:
