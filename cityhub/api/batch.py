@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
-from cityhub.api.linking import render_with_links
+from cityhub.api.linking import render_geojson, render_with_links
 from cityhub.api.params import (
     geo_query_of,
     join_of,
@@ -219,14 +219,33 @@ async def batch_query(request: Request) -> Response:
     result = await request.app.state.store.query_entities(tenant, query)
     link_params = {k: str(body[k]) for k in ("join", "joinLevel") if k in body}
     join, level = join_of({**request.query_params, **link_params})
-    docs = await render_with_links(
-        request.app.state.store, tenant, result.entities, terms, proj, join, level
-    )
+    geometry_property = params.get("geometryProperty")
+    geometries = None
+    if media == neg.GEOJSON:
+        docs, geometries = await render_geojson(
+            request.app.state.store,
+            tenant,
+            result.entities,
+            terms,
+            proj,
+            join,
+            level,
+            geometry_property,
+        )
+    else:
+        docs = await render_with_links(
+            request.app.state.store, tenant, result.entities, terms, proj, join, level
+        )
     headers = {}
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
     return neg.documents_response(
-        docs, terms, media, geometry_property=params.get("geometryProperty"), headers=headers
+        docs,
+        terms,
+        media,
+        geometry_property=geometry_property,
+        geometries=geometries,
+        headers=headers,
     )
 
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
-from cityhub.api.linking import render_with_links
+from cityhub.api.linking import render_geojson, render_with_links
 from cityhub.api.location import created
 from cityhub.api.params import (
     attrs_of,
@@ -72,12 +72,24 @@ async def query_entities(request: Request) -> Response:
     join, level = join_of(params)
     store = request.app.state.store
     result = await store.query_entities(tenant, query)
-    docs = await render_with_links(store, tenant, result.entities, terms, proj, join, level)
+    geometry_property = params.get("geometryProperty")
+    geometries = None
+    if media == neg.GEOJSON:
+        docs, geometries = await render_geojson(
+            store, tenant, result.entities, terms, proj, join, level, geometry_property
+        )
+    else:
+        docs = await render_with_links(store, tenant, result.entities, terms, proj, join, level)
     headers = {}
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
     return neg.documents_response(
-        docs, terms, media, geometry_property=params.get("geometryProperty"), headers=headers
+        docs,
+        terms,
+        media,
+        geometry_property=geometry_property,
+        geometries=geometries,
+        headers=headers,
     )
 
 
@@ -128,7 +140,14 @@ async def retrieve_entity(request: Request) -> Response:
             raise ResourceNotFound(f"entity {entity_id} is not of type {wanted_types}")
     if attrs is not None and not set(attrs) & set(entity["attrs"]):
         raise ResourceNotFound(f"entity {entity_id} has none of the attributes {params['attrs']}")
-    docs = await render_with_links(store, tenant, [entity], terms, proj, join, level)
+    geometry_property = params.get("geometryProperty")
+    geometries = None
+    if media == neg.GEOJSON:
+        docs, geometries = await render_geojson(
+            store, tenant, [entity], terms, proj, join, level, geometry_property
+        )
+    else:
+        docs = await render_with_links(store, tenant, [entity], terms, proj, join, level)
     if not docs:
         raise ResourceNotFound(f"nothing of entity {entity_id} is left after pick/omit")
     return neg.documents_response(
@@ -136,7 +155,8 @@ async def retrieve_entity(request: Request) -> Response:
         terms,
         media,
         single=not (join == "flat" and len(docs) > 1),
-        geometry_property=params.get("geometryProperty"),
+        geometry_property=geometry_property,
+        geometries=geometries,
     )
 
 

@@ -216,17 +216,22 @@ def documents_response(
     *,
     single: bool = False,
     geometry_property: str | None = None,
+    geometries: list[dict[str, Any] | None] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Rendered entities in the negotiated media type: JSON (Link header), JSON-LD (inline
     @context per entity) or GeoJSON (clause 6.3.15: a Feature / FeatureCollection, @context in
-    the body)."""
+    the body; ``geometries``, one per document, as ``cityhub.api.linking.render_documents``
+    gives them, else each read from its document)."""
     extra = dict(headers or {})
     if media == GEOJSON:
-        if single:
-            body: Any = render_feature(docs[0], geometry_property, context=terms.context_value)
+        context = terms.context_value
+        if single and geometries is not None:
+            body: Any = render_feature(docs[0], geometry_property, context, geometries[0])
+        elif single:
+            body = render_feature(docs[0], geometry_property, context=context)
         else:
-            body = render_feature_collection(docs, geometry_property, context=terms.context_value)
+            body = render_feature_collection(docs, geometry_property, context, geometries)
         return json_response(body, media=GEOJSON, headers=extra)
     extra.update(context_headers(terms, media))
     if media == JSONLD:

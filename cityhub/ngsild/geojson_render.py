@@ -7,6 +7,11 @@ names; normalized, concise or keyValues), so every format option applies unchang
   GeoProperty named by ``geometryProperty`` (default ``location``), or ``null`` when the entity
   has no such GeoProperty; ``properties`` holds every other member of the entity in the requested
   format, ``type`` and the geometry's own attribute included;
+* ``attrs``, ``pick`` and ``omit`` select the ``properties`` only: the geometry comes from the
+  geometryProperty whether or not the projection keeps it (clause 4.5.16; so Orion-LD reads it,
+  FIWARE/context.Orion-LD#728), else every Feature of ``?attrs=pm25`` would be ``null`` and a
+  map would draw nothing. :func:`feature_geometries` picks it from the rendered entity when it
+  is there, from the stored one when it was projected away;
 * a query result becomes a ``FeatureCollection`` of those features;
 * the ``@context`` (when the caller passes one, as for ``application/geo+json``) is the last member
   of the single Feature, or of the FeatureCollection and not repeated in its features.
@@ -18,7 +23,7 @@ gone, so any value that is a GeoJSON geometry serves; in the other forms only a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cityhub.ngsild.geojson import GEOMETRY_TYPES
@@ -69,6 +74,28 @@ def internal_geometry(entity: dict[str, Any], iri: str) -> dict[str, Any] | None
     return feature_geometry(instances) if isinstance(instances, list) else None
 
 
+def feature_geometries(
+    pairs: Iterable[tuple[dict[str, Any], dict[str, Any]]], iri: str, name: str | None = None
+) -> list[dict[str, Any] | None]:
+    """The Feature geometry of each (stored entity, rendered entity) pair.
+
+    Args:
+        pairs: each entity in the internal form (``attrs`` by IRI) with its rendering.
+        iri: the expanded name of the geometryProperty.
+        name: its compacted name, as the rendering spells it; ``location`` when None.
+
+    Returns:
+        The geometry of the rendered attribute when the projection kept it (so ``datasetId``
+        and the format apply as for the Feature's properties), else that of the stored one
+        (:func:`internal_geometry`); None where the entity has no such GeoProperty.
+    """
+    name = name or DEFAULT_GEOMETRY_PROPERTY
+    return [
+        feature_geometry(doc[name]) if name in doc else internal_geometry(entity, iri)
+        for entity, doc in pairs
+    ]
+
+
 def _feature(entity: dict[str, Any], name: str, geometry: Any = _UNSET) -> dict[str, Any]:
     feature: dict[str, Any] = {}
     if "id" in entity:
@@ -114,6 +141,7 @@ def render_feature_collection(
     entities: Iterable[dict[str, Any]],
     geometry_property: str | None = None,
     context: Any = None,
+    geometries: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Rendered entities as a GeoJSON FeatureCollection (clause 4.5.16.2).
 
@@ -122,15 +150,18 @@ def render_feature_collection(
         geometry_property: as for :func:`render_feature`.
         context: the ``@context`` to place once, at the top of the collection; left out when
             None.
+        geometries: the Features' geometries, one per entity, when the caller has chosen them
+            (:func:`feature_geometries`); by default each is read from its entity.
 
     Returns:
         ``{"type": "FeatureCollection", "features": [...], "@context"?}``.
     """
     name = geometry_property or DEFAULT_GEOMETRY_PROPERTY
-    collection: dict[str, Any] = {
-        "type": "FeatureCollection",
-        "features": [_feature(e, name) for e in entities],
-    }
+    if geometries is None:
+        features = [_feature(e, name) for e in entities]
+    else:
+        features = [_feature(e, name, g) for e, g in zip(entities, geometries, strict=True)]
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
     if context is not None:
         collection["@context"] = context
     return collection

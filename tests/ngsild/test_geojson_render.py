@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from cityhub.ngsild.geojson_render import (
+    feature_geometries,
     feature_geometry,
     internal_geometry,
     render_feature,
@@ -272,3 +273,25 @@ def test_system_attributes_and_scope_are_properties() -> None:
     props = render_feature(r)["properties"]
     assert props["scope"] == "/Seoul" and props["createdAt"] == "2024-01-01T00:00:00Z"
     assert "id" not in props
+
+
+def test_feature_geometries_come_from_the_geometry_property_whatever_the_projection() -> None:
+    """Clause 4.5.16: attrs/pick/omit choose the properties; the geometry is the
+    geometryProperty's, taken from the stored entity when the rendering left it out."""
+    kept = render_entity(BUILDING, Terms(), Projection(attrs={NGSI + "location"}))
+    dropped = render_entity(BUILDING, Terms(), Projection(attrs={TS + "name"}))
+    bare = {"id": "urn:x:2", "type": [TS + "T"], "attrs": {TS + "name": prop("x")}}
+    pairs = [
+        (BUILDING, kept),
+        (BUILDING, dropped),
+        (bare, render_entity(bare, Terms(), Projection())),
+    ]
+    geometries = feature_geometries(pairs, NGSI + "location")
+    assert geometries == [point(13.3986, 52.5547), point(13.3986, 52.5547), None]
+    other = feature_geometries(pairs, NGSI + "observationSpace", "observationSpace")
+    assert other == [point(11.1111, 11.1111), point(11.1111, 11.1111), None]
+    collection = render_feature_collection([d for _, d in pairs], geometries=geometries)
+    assert [f["geometry"] for f in collection["features"]] == geometries
+    assert "location" not in collection["features"][1]["properties"]
+    with pytest.raises(ValueError):  # one geometry per entity
+        render_feature_collection([kept], geometries=[])
