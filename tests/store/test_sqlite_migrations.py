@@ -11,7 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cityhub.cli import cli
 from cityhub.store.sqlite import migrate
 from cityhub.store.sqlite.migrate import Migration, SchemaTooNew
 from cityhub.store.sqlite.store import SqliteStore
@@ -126,6 +128,20 @@ def test_a_database_from_a_newer_cityhub_is_refused_untouched(tmp_path: Path) ->
         "it was written by a newer cityhub, so open it with that one (nothing was changed)"
     )
     assert (schema(conn), recorded(conn)) == before
+
+
+def test_the_hub_says_so_in_one_sentence_and_stops(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    open_store(path)
+    connect(path).execute("INSERT INTO cityhub_migrations VALUES (9999, 'from_the_future', 't')")
+    result = CliRunner().invoke(cli, ["serve", "--db", str(path), "--get", "/health"])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {path} has schema version 9999, newer than this cityhub knows "
+        f"({migrate.migrations()[-1].version}): it was written by a newer cityhub, so open it "
+        "with that one (nothing was changed)"
+    )
+    assert "Traceback" not in result.output
 
 
 def _failing(at: int) -> tuple[Migration, ...]:
