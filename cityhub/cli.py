@@ -149,14 +149,12 @@ def migrate(store: str | None, config: str | None) -> None:
         settings = load_settings({"store": store}, config_file=config)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    from cityhub.store.open import is_postgres_url, migrate_store
+    from cityhub.store.open import migrate_store
 
-    if not is_postgres_url(settings.store):
-        raise click.UsageError(
-            "migrate is for PostgreSQL stores; a SQLite store creates its schema when it opens"
-        )
     try:
         applied, current = asyncio.run(migrate_store(settings.store))
+    except ValueError as exc:  # a store URL this version cannot open
+        raise click.UsageError(str(exc)) from exc
     except Exception as exc:  # unreachable database, missing rights, newer schema
         detail = _without_url(exc, settings.store)
         raise click.ClickException(f"migration failed: {detail}") from exc

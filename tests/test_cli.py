@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import orjson
@@ -47,7 +48,29 @@ def test_workers_need_postgresql(tmp_path: Path) -> None:
     assert "needs a shared PostgreSQL store" in result.output
 
 
-def test_migrate_is_for_postgresql(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["migrate", "--store", f"sqlite:///{tmp_path / 'm.db'}"])
+def test_migrate_a_sqlite_store(tmp_path: Path) -> None:
+    from cityhub.store.sqlite.migrate import migrations
+
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    first = CliRunner().invoke(cli, ["migrate", "--store", store])
+    assert first.exit_code == 0, first.output
+    newest = migrations()[-1]
+    assert first.output.splitlines() == [
+        *(f"applied {m.version:04d} {m.name}" for m in migrations()),
+        f"schema version {newest.version}",
+    ]
+    again = CliRunner().invoke(cli, ["migrate", "--store", store])
+    assert again.output == f"schema version {newest.version} (already current)\n"
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        conn.execute("INSERT INTO cityhub_migrations VALUES (9999, 'from_the_future', 't')")
+    newer = CliRunner().invoke(cli, ["migrate", "--store", store])
+    assert newer.exit_code == 1
+    assert newer.output.startswith(
+        f"Error: migration failed: {tmp_path / 'm.db'} has schema version 9999, newer than"
+    )
+
+
+def test_migrate_an_unknown_kind_of_store_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["migrate", "--store", "mysql://u:secret@h/x"])
     assert result.exit_code == 2
-    assert "creates its schema when it opens" in result.output
+    assert "unsupported store URL" in result.output and "secret" not in result.output

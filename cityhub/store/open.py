@@ -14,7 +14,7 @@ from cityhub.store.backend import Backend
 from cityhub.store.sqlite.backend import open_sqlite
 
 if TYPE_CHECKING:
-    from cityhub.store.postgres.migrate import Migration
+    from cityhub.store.migrations import Migration
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_SCHEME = "sqlite:///"
@@ -54,17 +54,19 @@ def open_backend(url: str, settings: Settings) -> Backend:
 
 
 async def migrate_store(url: str) -> tuple[list[Migration], int]:
-    """Apply the pending schema migrations of a PostgreSQL store (``cityhub migrate``): what
-    was applied and the schema version now.
+    """Apply the pending schema migrations of a store (``cityhub migrate``; a store also does
+    when it starts): what was applied and the schema version now.
 
     Raises:
-        ValueError: not a PostgreSQL URL (a SQLite store brings its schema up to date when it
-            opens), or the PostgreSQL driver is missing.
+        ValueError: the URL's scheme is not supported, or the PostgreSQL driver is missing.
+        SchemaTooNew: a newer cityhub migrated the database; nothing is changed.
     """
+    if url.startswith(SQLITE_SCHEME):
+        from cityhub.store.sqlite.migrate import migrate_file
+
+        return migrate_file(url[len(SQLITE_SCHEME) :])
     if not is_postgres_url(url):
-        raise ValueError(
-            "migrate is for PostgreSQL stores; a SQLite store creates its schema when it opens"
-        )
+        raise _unsupported(url)
     try:
         from cityhub.store.postgres.migrate import run_migrations
     except ImportError as exc:

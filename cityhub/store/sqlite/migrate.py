@@ -134,11 +134,31 @@ def migrate(
     return applied
 
 
+def migrate_file(path: str) -> tuple[list[Migration], int]:
+    """``cityhub migrate`` on a SQLite store: bring the file at ``path`` up to date (as the
+    store does when it opens; a file that does not exist is created).
+
+    Returns:
+        The migrations applied now, and the schema version after them.
+
+    Raises:
+        SchemaTooNew: the file was migrated by a newer cityhub; nothing is changed.
+        sqlite3.Error: the file cannot be opened or written.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+    try:
+        applied = migrate(conn)
+        return applied, max(applied_versions(conn), default=0)
+    finally:
+        conn.close()
+
+
 __all__ = [
     "Migration",
     "SchemaTooNew",
     "applied_versions",
     "migrate",
+    "migrate_file",
     "migrations",
     "run",
     "statements",
