@@ -254,6 +254,11 @@ COMPOUND_CASES: list[tuple[str, set[int]]] = [
     ("empty", {12}),
     ("neighbours.objectList[x]", set()),
     ("neighbours.objectList", {8}),
+    # a languageMap or objectList member alone (found by test_q_fuzz: "no such column" before)
+    ('street.languageMap=="Rue Principale"', {5}),
+    ('alias.languageMap~="^High"', {5}),
+    ("neighbours.objectList==urn:B", {8}),
+    ('neighbours.objectList!="urn:C"', {8}),
     ('street.languageMap[fr]~="^Rue"', {5}),
     ('airQualityLevel.type=="Property"', {1, 2, 3, 4}),
     ("empty==1", set()),

@@ -105,15 +105,16 @@ class PostgresDialect:
     def language_map_candidates(self, path: object) -> str:
         at = self.params.add(path, "text[]")
         return (
-            "SELECT 'string'::text, q_l.x FROM jsonb_path_query("
+            "SELECT 'string'::text AS jt, q_l.x AS av FROM jsonb_path_query("
             f"q_i.v #> {at}, 'strict $.**') AS q_l(x) WHERE jsonb_typeof(q_l.x) = 'string'"
         )
 
     def object_list_candidates(self, path: object) -> str:
         at = self.params.add(path, "text[]")
         return (
-            "SELECT 'string'::text, to_jsonb(q_o.x ->> 'object') FROM jsonb_array_elements("
-            f"{json_array(f'q_i.v #> {at}')}) AS q_o(x) WHERE jsonb_typeof(q_o.x) = 'object'"
+            "SELECT 'string'::text AS jt, to_jsonb(q_o.x ->> 'object') AS av FROM "
+            f"jsonb_array_elements({json_array(f'q_i.v #> {at}')}) AS q_o(x) "
+            "WHERE jsonb_typeof(q_o.x) = 'object'"
         )
 
     def regex_test(self, pattern: str) -> str:

@@ -103,13 +103,13 @@ class SqliteDialect:
 
     def language_map_candidates(self, path: object) -> str:
         return (
-            f"SELECT q_l.type, q_l.atom FROM json_tree(q_i.value, {self.bind(path)}) AS q_l "
-            "WHERE q_l.type = 'text'"
+            "SELECT q_l.type AS jt, q_l.atom AS av FROM json_tree(q_i.value, "
+            f"{self.bind(path)}) AS q_l WHERE q_l.type = 'text'"
         )
 
     def object_list_candidates(self, path: object) -> str:
         return (
-            "SELECT 'text', q_o.value ->> '$.object' FROM json_each(q_i.value, "
+            "SELECT 'text' AS jt, q_o.value ->> '$.object' AS av FROM json_each(q_i.value, "
             f"{self.bind(path)}) AS q_o WHERE q_o.type = 'object'"
         )
 
