@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from cityhub.app import create_app
 from cityhub.settings import Settings
 from tests.postgres.fixtures import postgres_server, postgres_url  # noqa: F401 (fixtures)
+from tests.skip_summary import pytest_terminal_summary  # noqa: F401 (hook: what was skipped)
 
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
