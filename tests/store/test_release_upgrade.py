@@ -133,3 +133,18 @@ def test_its_queued_notifications_are_delivered_by_today_s_dispatcher(copy: Path
         (row[1], row[2]) for row in RECORDED["outbox"]
     ]
     assert [r.payload for r in claimed] == [json.loads(row[3]) for row in RECORDED["outbox"]]
+
+
+def test_cityhub_migrate_brings_it_to_the_baseline_and_says_so(copy: Path) -> None:
+    from click.testing import CliRunner
+
+    from cityhub.cli import cli
+
+    result = CliRunner().invoke(cli, ["migrate", "--store", f"sqlite:///{copy}"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        *(f"applied {m.version:04d} {m.name}" for m in migrate.migrations()),
+        f"schema version {migrate.migrations()[-1].version}",
+    ]
+    again = CliRunner().invoke(cli, ["migrate", "--store", f"sqlite:///{copy}"])
+    assert again.output.endswith("(already current)\n")

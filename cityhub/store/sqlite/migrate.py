@@ -96,7 +96,8 @@ def migrate(
         known: the migrations to apply (by default :func:`migrations`; tests pass others).
 
     Returns:
-        The migrations applied now, in order (empty when the schema was current).
+        The migrations applied now, in order (empty when the schema was current); for a
+        database from before numbered migrations, first the baseline it was brought to.
 
     Raises:
         SchemaTooNew: the database was migrated by a newer cityhub; nothing is changed.
@@ -111,11 +112,11 @@ def migrate(
         done = applied_versions(conn)  # as of the lock: another process may have migrated it
         _refuse_unknown(conn, done, known)
         conn.execute(_TABLE)
-        if not done and legacy.is_legacy(conn):
-            adopted = legacy.adopt(conn, [m for m in known if m.version <= legacy.BASELINE], run)
-            _record(conn, adopted)
-            done = {m.version for m in adopted}
         applied: list[Migration] = []
+        if not done and legacy.is_legacy(conn):
+            applied = legacy.adopt(conn, [m for m in known if m.version <= legacy.BASELINE], run)
+            _record(conn, applied)
+            done = {m.version for m in applied}
         for migration in known:
             if migration.version in done:
                 continue
