@@ -1,5 +1,6 @@
 """Notifications (ETSI GS CIM 009 v1.8.1 clause 5.8.6; data type 5.3.1; bindings 7.2 HTTP and
-7.3 MQTT). May import ``cityhub.ngsild``, ``cityhub.store`` and ``cityhub.contexts``.
+7.3 MQTT). May import ``cityhub.ngsild``, the store protocols (``cityhub.store.base``,
+``.outbox``, ``.subscriptions``, ``.registrations``; never a backend) and ``cityhub.contexts``.
 
 Never lost (DESIGN.md decision 4): :mod:`~cityhub.notify.trigger` is registered by the app as a
 store tx hook; inside every entity write transaction, on either backend, it looks up the
