@@ -92,6 +92,22 @@ def _positive(value: Any, what: str) -> int | float:
     return value
 
 
+#: The shortest periodic notification interval accepted, in seconds. Clause 5.2.12 asks only
+#: for a number greater than 0; without a floor, ``timeInterval: 1e-9`` made one request keep a
+#: core busy sending to someone else's endpoint (issue 22).
+MIN_TIME_INTERVAL = 1.0
+
+
+def _time_interval(value: Any) -> int | float:
+    seconds = _positive(value, "timeInterval")
+    if seconds < MIN_TIME_INTERVAL:
+        raise BadRequestData(
+            f"timeInterval must be at least {MIN_TIME_INTERVAL:g} second, got {value!r}: "
+            "cityhub sends periodic notifications at most once a second per subscription"
+        )
+    return seconds
+
+
 def _bool(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise BadRequestData(f"{what} must be true or false, got {value!r}")
@@ -233,7 +249,7 @@ _MEMBERS: dict[str, Checker] = {
     "entities": _entities,
     "watchedAttributes": lambda v, t: expand_names(v, t, "watchedAttributes"),
     "notificationTrigger": _triggers,
-    "timeInterval": lambda v, t: _positive(v, "timeInterval"),
+    "timeInterval": lambda v, t: _time_interval(v),
     "q": _q,
     "geoQ": _geo_q,
     "scopeQ": _scope_q,

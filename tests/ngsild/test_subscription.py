@@ -248,3 +248,15 @@ def test_any_body_is_valid_or_bad_request_data(members: dict[str, Any], raw: Any
                     render_subscription(out, TERMS, NOW)
             except BadRequestData:
                 pass
+
+
+# clause 5.2.12 timeInterval: a number > 0 (seconds); cityhub's floor is one second (issue 22:
+# 1e-9 made one subscription flood its endpoint and keep a core busy)
+@pytest.mark.parametrize("interval", [1e-9, 0.5, 0.999])
+def test_time_interval_below_one_second_is_refused(interval: float) -> None:
+    with pytest.raises(BadRequestData, match="timeInterval must be at least 1 second"):
+        expand_subscription(sub(timeInterval=interval), TERMS, now=NOW)
+
+
+def test_time_interval_of_one_second_is_accepted() -> None:
+    assert expand_subscription(sub(timeInterval=1), TERMS, now=NOW)["timeInterval"] == 1
