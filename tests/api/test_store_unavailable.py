@@ -73,7 +73,11 @@ def test_sqlite_full_is_503_logged_once_written_nowhere_and_over_by_itself(
     caplog.set_level(logging.INFO, logger="cityhub")
     with make_client(tmp_path) as client:
         store = client.app.state.store  # type: ignore[attr-defined]
-        store.availability.settle = 0  # no quiet time before recovery (tested in test_availability)
+        # the condition's clock stands still until space is back, so no success in between
+        # (the checkpointer's, say) can end it early on a slow machine; then it moves past the
+        # settle time (the settle rule itself is tested in test_availability)
+        clock = [1000.0]
+        store.availability.clock = lambda: clock[0]
         store.availability.probe_interval = 0
         assert client.post(f"{API}/entities", json=small("urn:a:kept")).status_code == 201
         pages = _writer(client, "PRAGMA page_count")[0]
@@ -115,6 +119,7 @@ def test_sqlite_full_is_503_logged_once_written_nowhere_and_over_by_itself(
         assert "store unavailable" in lines[0].getMessage() and not lines[0].exc_info
 
         _writer(client, "PRAGMA max_page_count = 1073741823")  # space is back
+        clock[0] += 3600
         health = client.get("/health")  # its probe writes, and the condition ends
         assert health.status_code == 200 and health.json()["status"] == "ok"
         lines = store_log(caplog)
