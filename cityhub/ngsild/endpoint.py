@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.key_value_pair import check_key_values
@@ -36,6 +37,19 @@ def _milliseconds(value: Any, what: str) -> int | float:
             f"{what} must be a number greater than 0 (milliseconds), got {value!r}"
         )
     return value
+
+
+def _reachable(uri: str, what: str) -> str:
+    """``uri`` when it names a host (and a valid port): ``http://``, ``http://:80/x`` or
+    ``http://h:99999`` would be stored and then fail every notification."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError as exc:
+        raise BadRequestData(f"{what} {uri!r} is not a valid URL: {exc}") from None
+    if not parts.hostname:
+        raise BadRequestData(f"{what} {uri!r} names no host to send notifications to")
+    return uri
 
 
 def check_endpoint(
@@ -77,7 +91,7 @@ def check_endpoint(
                 raise BadRequestData(
                     f"{what}.uri must be an http(s):// or mqtt(s):// URI, got {uri!r}"
                 )
-            out[key] = uri
+            out[key] = _reachable(uri, f"{what}.uri")
         elif key == "accept":
             if not isinstance(raw, str) or raw not in ACCEPTS:
                 raise BadRequestData(

@@ -88,3 +88,24 @@ def test_key_value_pairs() -> None:
 def test_invalid_key_value_pairs(value: Any) -> None:
     with pytest.raises(BadRequestData, match="receiverInfo"):
         check_key_values(value, "receiverInfo")
+
+
+# 5.2.15: uri is where notifications go, so it must name a host (and a port in 0-65535). Such
+# URIs used to be stored and then failed every notification.
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("http://", "names no host"),
+        ("https://:8080/notify", "names no host"),
+        ("mqtt:///topic", "names no host"),
+        ("http://h:99999/notify", "not a valid URL"),
+    ],
+)
+def test_uri_must_name_a_host(uri: str, why: str) -> None:
+    with pytest.raises(BadRequestData, match=why):
+        check_endpoint({"uri": uri})
+
+
+@pytest.mark.parametrize("uri", ["http://[::1]:80/n", "mqtt://broker/topic", "https://h/n"])
+def test_uri_with_a_host_is_accepted(uri: str) -> None:
+    assert check_endpoint({"uri": uri})["uri"] == uri
