@@ -139,20 +139,18 @@ def method_value(method: str, stats: PeriodStats | None) -> Any:
 
 
 def _numeric(method: str, n: int, stats: PeriodStats) -> Any:
-    total = stats.sum_numbers or 0.0
-    if method == "sum":
-        return total
-    if method == "avg":
-        return total / n
     if method == "min":
         return stats.min_number
     if method == "max":
         return stats.max_number
+    total = stats.sum_numbers or 0.0
     sumsq = stats.sumsq_numbers or 0.0
-    if method == "sumsq":
-        return sumsq
-    mean = total / n
-    return math.sqrt(max(0.0, sumsq / n - mean * mean))  # stddev (population)
+    value = {"sum": total, "avg": total / n, "sumsq": sumsq}.get(method)
+    if value is None:  # stddev (population)
+        mean = total / n
+        value = math.sqrt(max(0.0, sumsq / n - mean * mean)) if math.isfinite(sumsq) else None
+    # values near the float range (1.8e308) overflow a sum: no finite answer, null (never 0)
+    return value if value is None or math.isfinite(value) else None
 
 
 def format_time(value: datetime) -> str:

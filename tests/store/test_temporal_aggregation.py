@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import pytest
 
-from cityhub.ngsild.aggregation import AggregationQuery, Series, method_value
+from cityhub.ngsild.aggregation import AggregationQuery, PeriodStats, Series, method_value
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
 from cityhub.ngsild.duration import Duration, parse_duration
 from cityhub.ngsild.temporal import TemporalQuery
@@ -288,3 +288,22 @@ def test_spans_found_by_index_seeks(temporal: Any) -> None:
     assert picked == [
         (SID, NS + "pm10", "2024-01-01T00:30:00.000000Z", "2024-01-01T00:40:00.000000Z")
     ]
+
+
+def test_overflowing_sums_give_null_not_a_false_zero() -> None:
+    # Two instances of 1e308: their sum and sum of squares overflow the float range. A stddev
+    # of 0 (inf - inf = nan, then max(0, nan)) claimed the values were equal; no finite answer
+    # is null, like the sum and the average (clause 4.5.19.1 defines no overflow behaviour).
+    big = PeriodStats(
+        index=0,
+        total=2,
+        n_numbers=2,
+        sum_numbers=float("inf"),
+        sumsq_numbers=float("inf"),
+        min_number=1e308,
+        max_number=1e308,
+    )
+    assert [method_value(m, big) for m in ("sum", "avg", "sumsq", "stddev")] == [None] * 4
+    assert [method_value(m, big) for m in ("min", "max")] == [1e308, 1e308]
+    finite = PeriodStats(index=0, total=2, n_numbers=2, sum_numbers=4.0, sumsq_numbers=10.0)
+    assert method_value("stddev", finite) == 1.0
