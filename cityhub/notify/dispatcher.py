@@ -70,6 +70,15 @@ from cityhub.subscriptions import context_url
 
 log = logging.getLogger("cityhub.notify")
 
+
+def _cooldown(sub: Document) -> float:
+    """The seconds a failed endpoint rests before the next attempt (its ``cooldown``, clause
+    5.2.15, in milliseconds; 0 when it has none)."""
+    endpoint = (sub.get("notification") or {}).get("endpoint") or {}
+    value = endpoint.get("cooldown")
+    return value / 1000 if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
 Document = dict[str, Any]
 LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 #: the longest wait before the periodic registration subscriptions are looked at again
@@ -294,7 +303,7 @@ class Dispatcher:
             await self._status(row, ok=None)
             await self.sender.send(delivery)
         except Exception as exc:
-            await self._failed(row, exc)
+            await self._failed(row, exc, _cooldown(sub))
             return 0
         # the status first: a receiver that reads the subscription on receipt (ETSI 047_05)
         # sees the outcome sooner; a crash in between only delivers the row once more
@@ -302,12 +311,14 @@ class Dispatcher:
         await self.queue.ack(row.id)
         return 1
 
-    async def _failed(self, row: OutboxRow, exc: Exception) -> None:
+    async def _failed(self, row: OutboxRow, exc: Exception, cooldown: float = 0.0) -> None:
+        """Record a failed attempt; the next one waits the backoff, and at least the
+        endpoint's ``cooldown`` (clause 5.2.15)."""
         attempts = row.attempts + 1
         detail = str(exc) or type(exc).__name__
         due: float | None = None
         if not isinstance(exc, PermanentFailure) and attempts < self.max_attempts:
-            due = self.clock() + self.backoff(attempts)
+            due = self.clock() + max(self.backoff(attempts), cooldown)
         else:
             log.warning(
                 "notification %s of %s given up after %d attempt(s): %s",
@@ -397,7 +408,9 @@ class Dispatcher:
         for item in endpoint.get("receiverInfo") or ():
             headers[item["key"]] = item["value"]
         notifier = {i["key"]: i["value"] for i in endpoint.get("notifierInfo") or ()}
-        return Delivery(uri, orjson.dumps(body), headers, notifier)
+        timeout = endpoint.get("timeout")  # milliseconds (clause 5.2.15)
+        seconds = timeout / 1000 if isinstance(timeout, int | float) else None
+        return Delivery(uri, orjson.dumps(body), headers, notifier, seconds)
 
     async def _data(
         self, row: OutboxRow, sub: Document, terms: TermMap, notified_at: str

@@ -30,12 +30,19 @@ import orjson
 @dataclass(frozen=True)
 class Delivery:
     """One notification ready to send: the serialized Notification and its headers (HTTP
-    headers, or the MQTT message's ``metadata``), plus the endpoint's ``notifierInfo``."""
+    headers, or the MQTT message's ``metadata``), plus the endpoint's ``notifierInfo`` and
+    ``timeout`` (seconds; None: the sender's own, which is also the most it allows)."""
 
     uri: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     notifier_info: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+
+    def timeout_within(self, most: float) -> float:
+        """The endpoint's timeout, at most ``most`` (clause 5.2.15: the system may override
+        it), or ``most`` when the endpoint sets none."""
+        return most if self.timeout is None else min(self.timeout, most)
 
 
 class DeliveryFailed(Exception):
@@ -57,12 +64,16 @@ class HttpSender:
 
     def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
         self._owns = client is None
+        self.timeout = timeout
         self.client = client if client is not None else httpx.AsyncClient(timeout=timeout)
 
     async def send(self, delivery: Delivery) -> None:
+        extra: dict[str, Any] = {}
+        if delivery.timeout is not None:
+            extra["timeout"] = delivery.timeout_within(self.timeout)
         try:
             response = await self.client.post(
-                delivery.uri, content=delivery.body, headers=delivery.headers
+                delivery.uri, content=delivery.body, headers=delivery.headers, **extra
             )
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
@@ -183,7 +194,10 @@ class MqttSender:
         try:
             client = await self._client(key)
             await client.publish(
-                endpoint.topic, mqtt_message(delivery), qos=qos, timeout=self.timeout
+                endpoint.topic,
+                mqtt_message(delivery),
+                qos=qos,
+                timeout=delivery.timeout_within(self.timeout),
             )
         except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
             await self._drop(key)

@@ -391,3 +391,52 @@ def test_commits_that_queue_nothing_do_not_wake_the_dispatcher(tmp_path: Path) -
             await store.close()
 
     asyncio.run(main())
+
+
+# Clause 5.2.15: the endpoint's cooldown is the least time after a failure before the next
+# attempt; its timeout (milliseconds) is how long an attempt may take, at most the hub's own.
+def test_endpoint_cooldown_delays_the_retry_and_timeout_reaches_the_sender(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        store, box, subs = new_store(tmp_path)
+        clock = Clock()
+        box.clock = clock
+        await store.start()
+        try:
+            doc = sub()
+            doc["notification"]["endpoint"].update(cooldown=30_000, timeout=1500)
+            await subs.create("", doc)
+            await store.write("", lambda tx: tx.insert(ent()))
+            sender = FakeSender(failures=1)
+            d = dispatcher(store, subs, sender, clock)
+            assert await d.run_once() == 0 and sender.attempts == 1
+            # the backoff alone would retry after 1 s; the cooldown asks for 30 s
+            assert await store.run_read(outbox.next_due) == clock.now + 30
+            clock.now += 29
+            assert await d.run_once() == 0 and sender.attempts == 1
+            clock.now += 1
+            assert await d.run_once() == 1
+            assert sender.sent[0].timeout == 1.5
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_http_sender_takes_the_endpoint_timeout_within_its_own() -> None:
+    timeouts: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        return httpx.Response(204)
+
+    async def main() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        sender = HttpSender(client, timeout=10.0)
+        for timeout in (None, 0.25, 60.0):
+            await sender.send(Delivery("http://rx.test/ok", b"{}", timeout=timeout))
+        await client.aclose()
+
+    asyncio.run(main())
+    assert timeouts == [5.0, 0.25, 10.0]  # httpx's default, the endpoint's, the hub's most
