@@ -114,7 +114,13 @@ def test_a_read_only_database_is_503_and_over_when_writable_again(
         health = client.get("/health")
         assert health.status_code == 503 and "25006" in health.json()["store"]["reason"]
         lines = [r.getMessage() for r in store_log(caplog)]
-        assert 1 <= len(lines) <= 2, lines  # read-only (after a lost connection, perhaps)
+        # one line per change of condition, not one per request: read-only, after lost
+        # connections perhaps (on a loaded machine the pool may meet a closing one more than
+        # once, so the two reasons can alternate, but a line never repeats the one before)
+        assert 1 <= len(lines) < len(refused), lines
+        assert all("read-only" in line or "cannot be reached" in line for line in lines), lines
+        assert all(a != b for a, b in zip(lines, lines[1:], strict=False)), lines
+        assert "read-only" in lines[-1], lines
         assert not any(r.exc_info for r in store_log(caplog))
 
         _admin(postgres_server, f"ALTER ROLE {name} RESET default_transaction_read_only")
