@@ -14,15 +14,18 @@ change's own transaction on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.query.geo import GeoQuery
 from cityhub.store.availability import Availability, StoreHealth
+
+if TYPE_CHECKING:
+    from cityhub.store.history import InstanceRow
 
 T = TypeVar("T")
 Document = dict[str, Any]  # a stored JSON document (subscription, registration, payload)
@@ -78,7 +81,8 @@ class Change:
 
 class Transaction(Protocol):
     """One write transaction of one tenant: its entity rows, and the rows services read and
-    write beside them in the same transaction (subscriptions, registrations, the outbox)."""
+    write beside them in the same transaction (subscriptions, registrations, the outbox,
+    history)."""
 
     tenant: str
     changes: list[Change]
@@ -133,6 +137,25 @@ class Transaction(Protocol):
     def throttle_pass(self, key: str, now: float, period: float) -> bool:
         """True, and ``now`` recorded, when ``period`` seconds have passed since ``key`` (a
         subscription's throttling record) last passed; several workers agree on one pass."""
+
+    # ---- history rows (the rules that write them: cityhub.store.history) ------------------
+    #: False while the temporal API writes the history of its own changes (``recording_off``)
+    recording_history: bool
+
+    def add_history_instances(self, rows: Sequence[InstanceRow]) -> None:
+        """Append attribute instances (``history.instance_row``) to the tenant's history."""
+
+    def write_history_head(
+        self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
+    ) -> None:
+        """Create or replace the entity's temporal head (types, scopes, times, ``attrs``)."""
+
+    def keep_history_head(self, entity: Entity, now: str) -> None:
+        """The entity changed neither types nor scopes: its head must exist afterwards."""
+
+    def close_history_head(self, before: Entity, now: str) -> None:
+        """The entity was deleted at ``now``: its head keeps its last types, scopes and
+        attributes."""
 
 
 #: a service's in-transaction hook: called with the transaction for every change it makes

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
-from cityhub.store.postgres.history import record_change
+from cityhub.store.history import record_change
 from cityhub.store.postgres.outbox import PostgresOutbox
 from cityhub.store.postgres.registrations import PostgresRegistrationStore
 from cityhub.store.postgres.store import PostgresStore

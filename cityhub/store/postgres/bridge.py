@@ -88,8 +88,6 @@ class SyncConnection:
 
     def __init__(self, conn: Any) -> None:
         self.raw = conn
-        #: set while the temporal API writes history itself (``history.recording_off``)
-        self.quiet = False
 
     def _wait(self, awaitable: Awaitable[T]) -> T:
         with refused_data():

@@ -1,10 +1,10 @@
 """Temporal history in PostgreSQL, the write path (schema: ``migrations/0003_history.sql``).
 
-The same records as on SQLite (``cityhub.store.sqlite.history``, whose helpers for instance
-bodies this module reuses): an append-only ``attribute_instances`` table, a ``temporal_entities``
-head per entity and ``temporal_types``. :func:`record_change` is the transaction hook of
-:class:`~cityhub.store.postgres.store.PostgresStore`, so history commits or rolls back with the
-change; the temporal API's own writes use :func:`upsert_instance` and :func:`write_head`.
+The same records as on SQLite: an append-only ``attribute_instances`` table, a
+``temporal_entities`` head per entity and ``temporal_types``. Which instances a change records
+is ``cityhub.store.history``'s rule; :class:`PostgresHistoryRows` is the SQL of the rows it
+writes, offered by ``PostgresTransaction``, so history commits or rolls back with the change.
+The temporal API's own writes use :func:`upsert_instance` and :func:`write_head`.
 
 Times are ``timestamptz`` columns, bound as the hub's normalized text (``$n::text::timestamptz``:
 asyncpg would otherwise want ``datetime`` objects) and read back as datetimes.
@@ -12,26 +12,16 @@ asyncpg would otherwise want ``datetime`` objects) and read back as datetimes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
-from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity, Instance
-from cityhub.ngsild.temporal import normalize_time, null_instance
-from cityhub.store.base import Change
-from cityhub.store.instances import (
-    by_dataset,
-    new_instance_id,
-    observed_time,
-    strip_system,
-    value_number,
-)
+from cityhub.ngsild.temporal import normalize_time
+from cityhub.store.history import InstanceRow, instance_row
+from cityhub.store.instances import strip_system, value_number
 from cityhub.store.postgres.bridge import SyncConnection
-
-if TYPE_CHECKING:
-    from cityhub.store.postgres.transaction import PostgresTransaction
 
 _INSERT = (
     "INSERT INTO attribute_instances (tenant, entity_id, attr, dataset_id, instance_id, "
@@ -39,47 +29,14 @@ _INSERT = (
     "($1, $2, $3, $4, $5, $6::text::timestamptz, $7::text::timestamptz, $8::text::timestamptz,"
     " $9::text::timestamptz, $10::jsonb, $11)"
 )
+_INSERT_TYPES = (
+    "INSERT INTO temporal_types (tenant, type, id) SELECT $1, t, $2 FROM unnest($3::text[]) t"
+    " ON CONFLICT DO NOTHING"
+)
 
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def recording_off(conn: SyncConnection) -> _Quiet:
-    """Inside ``with recording_off(conn):`` :func:`record_change` records nothing on this
-    transaction's connection (the temporal API writes the history of its own changes)."""
-    return _Quiet(conn)
-
-
-class _Quiet:
-    def __init__(self, conn: SyncConnection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.quiet = True
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.quiet = False
-
-
-def _row(tenant: str, entity_id: str, attr: str, inst: Instance, now: str) -> tuple[Any, ...]:
-    body = strip_system(inst)
-    deleted_at = body.pop("deletedAt", None)
-    observed = body.get("observedAt")
-    recorded = inst.get("modifiedAt") or now
-    return (
-        tenant,
-        entity_id,
-        attr,
-        body.get("datasetId") or "",
-        new_instance_id(),
-        observed_time(observed) if observed else None,
-        recorded,
-        recorded,
-        normalize_time(deleted_at, "deletedAt") if deleted_at else None,
-        _json(body),
-        None if deleted_at else value_number(body),
-    )
 
 
 def upsert_instance(
@@ -107,7 +64,7 @@ def upsert_instance(
         )
         if status.endswith(" 1"):
             return
-    conn.execute(_INSERT, *_row(tenant, entity_id, attr, inst, now))
+    conn.execute(_INSERT, *instance_row(tenant, entity_id, attr, inst, now))
 
 
 def write_head(
@@ -138,100 +95,54 @@ def write_head(
     if not types_changed:
         return
     conn.execute("DELETE FROM temporal_types WHERE tenant = $1 AND id = $2", tenant, entity["id"])
-    conn.execute(
-        "INSERT INTO temporal_types (tenant, type, id) SELECT $1, t, $2 FROM unnest($3::text[]) t"
-        " ON CONFLICT DO NOTHING",
-        tenant,
-        entity["id"],
-        list(entity["type"]),
-    )
+    conn.execute(_INSERT_TYPES, tenant, entity["id"], list(entity["type"]))
 
 
-def _changed(previous: Instance | None, inst: Instance) -> bool:
-    # every instance a change writes gets a new modifiedAt (cityhub.ngsild.ops): an equal one
-    # means the instance was carried over untouched
-    if previous is None:
-        return True
-    stamp = inst.get("modifiedAt")
-    if stamp is not None:
-        return bool(previous.get("modifiedAt") != stamp)
-    return previous != inst
+class PostgresHistoryRows:
+    """The history rows of a write transaction (``Transaction``'s history methods, the rules
+    in ``cityhub.store.history``); ``PostgresTransaction`` is one."""
 
+    conn: SyncConnection
+    tenant: str
+    #: False inside ``cityhub.store.history.recording_off``
+    recording_history = True
 
-def _head_of_change(
-    conn: SyncConnection, tenant: str, before: Entity | None, after: Entity, now: str
-) -> None:
-    """Keep the ``temporal_entities`` row of an entity the entity API changed. While the entity
-    exists, temporal queries read its system times, scopes and attributes from ``entities``
-    (``temporal.HEADS``), so an update of attribute values leaves the row alone; the row gets
-    the attributes when the entity is deleted."""
-    if (
-        before is None
-        or before["type"] != after["type"]
-        or before.get("scope") != after.get("scope")
-    ):
-        write_head(conn, tenant, after, {}, after.get("createdAt") or now, now)
-        return
-    added = conn.execute(  # a row exists unless history was off when the entity was created
-        "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at,"
-        " deleted_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, NULL, '{}')"
-        " ON CONFLICT DO NOTHING",
-        tenant,
-        after["id"],
-        _json(after["type"]),
-        _json(after["scope"]) if after.get("scope") else None,
-        after.get("createdAt") or now,
-        now,
-    )
-    if added.endswith(" 1"):
-        conn.execute(
-            "INSERT INTO temporal_types (tenant, type, id) SELECT $1, t, $2"
-            " FROM unnest($3::text[]) t ON CONFLICT DO NOTHING",
-            tenant,
-            after["id"],
-            list(after["type"]),
+    def add_history_instances(self, rows: Sequence[InstanceRow]) -> None:
+        self.conn.executemany(_INSERT, rows)
+
+    def write_history_head(
+        self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
+    ) -> None:
+        write_head(self.conn, self.tenant, entity, attrs, created_at, now)
+
+    def keep_history_head(self, entity: Entity, now: str) -> None:
+        """Add the head row unless it exists: an entity created while history was off (by
+        another worker, perhaps) has none."""
+        added = self.conn.execute(
+            "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at,"
+            " deleted_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, NULL, '{}')"
+            " ON CONFLICT DO NOTHING",
+            self.tenant,
+            entity["id"],
+            _json(entity["type"]),
+            _json(entity["scope"]) if entity.get("scope") else None,
+            entity.get("createdAt") or now,
+            now,
         )
+        if added.endswith(" 1"):
+            self.conn.execute(_INSERT_TYPES, self.tenant, entity["id"], list(entity["type"]))
 
-
-def record_change(tx: PostgresTransaction, change: Change) -> None:
-    """The transaction hook: record the instances a change made, in the change's transaction
-    (the rules of ``cityhub.store.sqlite.history.record_change``: every instance of a created
-    entity, the new or modified ones of an update, an NGSI-LD Null with ``deletedAt`` per
-    deleted instance; the change's own ``modifiedAt`` as the recording time)."""
-    conn = tx.conn
-    if conn.quiet:
-        return
-    tenant = change.tenant
-    before = change.before or {"attrs": {}}
-    after = change.after
-    now = (after or {}).get("modifiedAt") or now_iso()
-    if after is not None:
-        _head_of_change(conn, tenant, change.before, after, now)
-    else:
-        conn.execute(
+    def close_history_head(self, before: Entity, now: str) -> None:
+        self.conn.execute(
             "UPDATE temporal_entities SET deleted_at = $1, modified_at = $1, types = $2::jsonb,"
             " scopes = $3::jsonb, attrs = $4::jsonb WHERE tenant = $5 AND id = $6",
             now,
             _json(before["type"]),
             _json(before["scope"]) if before.get("scope") else None,
             _json(before["attrs"]),
-            tenant,
-            change.entity_id,
+            self.tenant,
+            before["id"],
         )
-    rows: list[tuple[Any, ...]] = []
-    after_attrs: Mapping[str, list[Instance]] = after["attrs"] if after is not None else {}
-    before_attrs: Mapping[str, list[Instance]] = before["attrs"]
-    for iri, instances in after_attrs.items():
-        old = by_dataset(before_attrs.get(iri) or ())
-        for inst in instances:
-            if _changed(old.get(inst.get("datasetId")), inst):
-                rows.append(_row(tenant, change.entity_id, iri, inst, now))
-    for iri, instances in before_attrs.items():
-        new = by_dataset(after_attrs.get(iri) or ())
-        for inst in instances:
-            if inst.get("datasetId") not in new:
-                rows.append(_row(tenant, change.entity_id, iri, null_instance(inst, now), now))
-    conn.executemany(_INSERT, rows)
 
 
-__all__ = ["record_change", "recording_off", "upsert_instance", "write_head"]
+__all__ = ["PostgresHistoryRows", "upsert_instance", "write_head"]

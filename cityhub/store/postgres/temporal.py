@@ -25,12 +25,13 @@ from cityhub.ngsild.datetime import format_datetime, now_iso
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
 from cityhub.store.base import EntityQuery, Transaction
+from cityhub.store.history import recording_off
 from cityhub.store.instances import by_dataset, strip_system, value_number
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres import retention, temporal_sql
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.entities import carries_pattern, order_clause, where_clause
-from cityhub.store.postgres.history import recording_off, upsert_instance, write_head
+from cityhub.store.postgres.history import upsert_instance, write_head
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.transaction import PostgresTransaction
@@ -245,7 +246,7 @@ class PostgresTemporalStore:
                     if entity.get("scope"):
                         current["scope"] = entity["scope"]
                     ops.new_entity(current, now)
-                    with recording_off(conn):
+                    with recording_off(tx):
                         tx.insert(current)
                 attrs: dict[str, Any] = copy.deepcopy(current["attrs"])
                 types = current["type"]
@@ -276,7 +277,7 @@ class PostgresTemporalStore:
 
         def run(tx: Transaction) -> None:
             conn = cast(PostgresTransaction, tx).conn
-            with recording_off(conn):
+            with recording_off(tx):
                 existed = tx.delete(entity_id)
             gone = rowcount(
                 conn.execute(

@@ -27,6 +27,7 @@ from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres import geo
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.entities import COLUMNS, row_to_entity, where_clause
+from cityhub.store.postgres.history import PostgresHistoryRows
 from cityhub.store.postgres.params import Params
 
 #: a hook the store runs inside the write transaction for every change; services' hooks
@@ -69,9 +70,10 @@ def enqueue(
     )
 
 
-class PostgresTransaction:
+class PostgresTransaction(PostgresHistoryRows):
     """A :class:`~cityhub.store.base.Transaction` of one tenant on one connection, inside its
-    transaction (synchronous: it runs under ``run_sync``)."""
+    transaction (synchronous: it runs under ``run_sync``); its history rows are
+    :class:`~cityhub.store.postgres.history.PostgresHistoryRows`."""
 
     def __init__(self, conn: SyncConnection, tenant: str, hooks: Sequence[TxHook] = ()) -> None:
         self.conn = conn

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
-from cityhub.store.sqlite.history import record_change
+from cityhub.store.history import record_change
 from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.registrations import SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore

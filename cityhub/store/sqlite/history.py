@@ -17,47 +17,23 @@ Three tables (migration 0007's):
   SQL as the current state, so an entity deleted from the current state stays queryable.
 * ``temporal_types``: (tenant, type, id), the index of type selection.
 
-:func:`record_change` is the transaction hook the entity store calls for every create, update
-and delete; the temporal API's own writes use :func:`upsert_instance` and :func:`write_head`.
+Which instances a change records is ``cityhub.store.history``'s rule; :class:`SqliteHistoryRows`
+is the SQL of the rows it writes, offered by ``SqliteTransaction``. The temporal API's own
+writes use :func:`upsert_instance` and :func:`write_head`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
-from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity, Instance
-from cityhub.ngsild.temporal import normalize_time, null_instance
-from cityhub.store.base import Change
-from cityhub.store.instances import (
-    by_dataset,
-    new_instance_id,
-    observed_time,
-    strip_system,
-    value_number,
-)
-
-if TYPE_CHECKING:
-    from cityhub.store.sqlite.transaction import SqliteTransaction
-
-_quiet = threading.local()  # set on the writer thread while the temporal API writes history itself
-
-
-@contextmanager
-def recording_off() -> Iterator[None]:
-    """Inside, :func:`record_change` records nothing (the temporal API writes the history of
-    the entity changes it makes itself)."""
-    _quiet.active = True
-    try:
-        yield
-    finally:
-        _quiet.active = False
+from cityhub.ngsild.temporal import normalize_time
+from cityhub.store.history import InstanceRow, instance_row
+from cityhub.store.instances import strip_system, value_number
 
 
 def add_missing_heads(conn: sqlite3.Connection) -> None:
@@ -79,32 +55,6 @@ _INSERT = (
     "observed_at, created_at, modified_at, deleted_at, instance, value_number) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def _row(tenant: str, entity_id: str, attr: str, inst: Instance, now: str) -> tuple[Any, ...]:
-    body = strip_system(inst)
-    deleted_at = body.pop("deletedAt", None)
-    observed = body.get("observedAt")
-    recorded = inst.get("modifiedAt") or now
-    return (
-        tenant,
-        entity_id,
-        attr,
-        body.get("datasetId") or "",
-        new_instance_id(),
-        observed_time(observed) if observed else None,
-        recorded,
-        recorded,
-        deleted_at,
-        orjson.dumps(body).decode(),
-        None if deleted_at else value_number(body),
-    )
-
-
-def insert_instance(
-    conn: sqlite3.Connection, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
-) -> None:
-    conn.execute(_INSERT, _row(tenant, entity_id, attr, inst, now))
 
 
 def upsert_instance(
@@ -133,7 +83,7 @@ def upsert_instance(
                 (orjson.dumps(body).decode(), now, value_number(body), row[0]),
             )
             return
-    insert_instance(conn, tenant, entity_id, attr, inst, now)
+    conn.execute(_INSERT, instance_row(tenant, entity_id, attr, inst, now))
 
 
 def write_head(
@@ -172,66 +122,29 @@ def write_head(
     )
 
 
-def _changed(previous: Instance | None, inst: Instance) -> bool:
-    # every instance a change writes gets a new modifiedAt (cityhub.ngsild.ops); an equal
-    # modifiedAt means the instance was carried over untouched
-    if previous is None:
-        return True
-    stamp = inst.get("modifiedAt")
-    if stamp is not None:
-        return bool(previous.get("modifiedAt") != stamp)
-    return previous != inst
+class SqliteHistoryRows:
+    """The history rows of a write transaction (``Transaction``'s history methods, the rules
+    in ``cityhub.store.history``); ``SqliteTransaction`` is one."""
 
+    conn: sqlite3.Connection
+    tenant: str
+    #: False inside ``cityhub.store.history.recording_off``
+    recording_history = True
 
-def _head_of_change(
-    conn: sqlite3.Connection, tenant: str, before: Entity | None, after: Entity, now: str
-) -> None:
-    """Keep the ``temporal_entities`` row of an entity the entity API changed. While the
-    entity exists, queries read its system times, scopes and attributes from the current
-    state, so an update of attribute values leaves the row alone (one page less to write per
-    update); the row gets the attributes when the entity is deleted."""
-    if (
-        before is None
-        or before["type"] != after["type"]
-        or before.get("scope") != after.get("scope")
-    ):
-        write_head(conn, tenant, after, {}, after.get("createdAt") or now, now)
-    # else: the row exists (created with the entity, or by add_missing_heads at start-up)
+    def add_history_instances(self, rows: Sequence[InstanceRow]) -> None:
+        self.conn.executemany(_INSERT, rows)
 
+    def write_history_head(
+        self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
+    ) -> None:
+        write_head(self.conn, self.tenant, entity, attrs, created_at, now)
 
-def _same_datasets(a: Sequence[Instance], b: Sequence[Instance]) -> bool:
-    return len(a) == len(b) and all(
-        x.get("datasetId") == y.get("datasetId") for x, y in zip(a, b, strict=True)
-    )
+    def keep_history_head(self, entity: Entity, now: str) -> None:
+        """Nothing to do: every entity has its head row (created with the entity, or by
+        :func:`add_missing_heads` at start-up for those created while history was off)."""
 
-
-def _untouched(previous: Sequence[Instance], instances: Sequence[Instance]) -> bool:
-    """The attribute's instances are those it had, in the same order (the usual case for
-    every attribute an update did not name): nothing to record, no per-dataset lookups."""
-    return _same_datasets(previous, instances) and not any(
-        _changed(p, i) for p, i in zip(previous, instances, strict=True)
-    )
-
-
-def record_change(tx: SqliteTransaction, change: Change) -> None:
-    """The transaction hook: record the instances a change made, in the change's transaction.
-
-    Created entities record every instance; updates record the instances that are new or
-    differ (an update rewrites ``modifiedAt``, so every instance written counts), and a
-    deleted attribute or entity records, per instance, an NGSI-LD Null with ``deletedAt``
-    (clause 4.5.0, 5.6.6).
-    """
-    if getattr(_quiet, "active", False):
-        return
-    conn = tx.conn
-    tenant = change.tenant
-    before = change.before or {"attrs": {}}
-    after = change.after
-    now = (after or {}).get("modifiedAt") or now_iso()  # the change's own time, once
-    if after is not None:
-        _head_of_change(conn, tenant, change.before, after, now)
-    else:
-        conn.execute(
+    def close_history_head(self, before: Entity, now: str) -> None:
+        self.conn.execute(
             "UPDATE temporal_entities SET deleted_at = ?, modified_at = ?, types = ?, scopes = ?,"
             " attrs = ? WHERE tenant = ? AND id = ?",
             (
@@ -240,28 +153,10 @@ def record_change(tx: SqliteTransaction, change: Change) -> None:
                 orjson.dumps(before["type"]).decode(),
                 orjson.dumps(before["scope"]).decode() if before.get("scope") else None,
                 orjson.dumps(before["attrs"]).decode(),
-                tenant,
-                change.entity_id,
+                self.tenant,
+                before["id"],
             ),
         )
-    rows: list[tuple[Any, ...]] = []
-    after_attrs: Mapping[str, list[Instance]] = after["attrs"] if after is not None else {}
-    before_attrs: Mapping[str, list[Instance]] = before["attrs"]
-    for iri, instances in after_attrs.items():
-        previous = before_attrs.get(iri)
-        if previous is not None and _untouched(previous, instances):
-            continue
-        old = by_dataset(previous or ())
-        for inst in instances:
-            if _changed(old.get(inst.get("datasetId")), inst):
-                rows.append(_row(tenant, change.entity_id, iri, inst, now))
-    for iri, instances in before_attrs.items():
-        current = after_attrs.get(iri)
-        if current is not None and _same_datasets(instances, current):
-            continue
-        new = by_dataset(current or ())
-        for inst in instances:
-            if inst.get("datasetId") not in new:
-                rows.append(_row(tenant, change.entity_id, iri, null_instance(inst, now), now))
-    if rows:
-        conn.executemany(_INSERT, rows)
+
+
+__all__ = ["SqliteHistoryRows", "add_missing_heads", "upsert_instance", "write_head"]

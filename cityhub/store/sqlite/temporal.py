@@ -26,16 +26,12 @@ from cityhub.ngsild.duration import END_OF_TIME
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
 from cityhub.store.base import EntityQuery, Transaction
+from cityhub.store.history import recording_off
 from cityhub.store.instances import by_dataset, strip_system, value_number
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import retention, temporal_sql
 from cityhub.store.sqlite.entities import order_clause, where_clause
-from cityhub.store.sqlite.history import (
-    add_missing_heads,
-    recording_off,
-    upsert_instance,
-    write_head,
-)
+from cityhub.store.sqlite.history import add_missing_heads, upsert_instance, write_head
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.transaction import SqliteTransaction
 from cityhub.store.temporal import (
@@ -241,7 +237,7 @@ class SqliteTemporalStore:
                     if entity.get("scope"):
                         current["scope"] = entity["scope"]
                     ops.new_entity(current, now)
-                    with recording_off():
+                    with recording_off(tx):
                         tx.insert(current)
                 attrs: dict[str, Any] = copy.deepcopy(current["attrs"])
                 types = current["type"]
@@ -310,7 +306,7 @@ class SqliteTemporalStore:
 
         def run(tx: Transaction) -> None:
             conn = cast(SqliteTransaction, tx).conn
-            with recording_off():
+            with recording_off(tx):
                 existed = tx.delete(entity_id)
             gone = conn.execute(
                 "DELETE FROM temporal_entities WHERE tenant = ? AND id = ?", (tenant, entity_id)

@@ -25,6 +25,7 @@ from cityhub.store.base import Change, Document, EntityQuery
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, qindex
 from cityhub.store.sqlite.entities import COLUMNS, row_to_entity, where_clause
+from cityhub.store.sqlite.history import SqliteHistoryRows
 
 #: a hook the store runs inside the write transaction for every change; services' hooks
 #: (``cityhub.store.base.TxHook``, typed on the protocol) fit too
@@ -66,9 +67,10 @@ def enqueue(
     )
 
 
-class SqliteTransaction:
+class SqliteTransaction(SqliteHistoryRows):
     """A :class:`~cityhub.store.base.Transaction` on the writer connection, inside the
-    current transaction (of one write job, or of a registration store's write)."""
+    current transaction (of one write job, or of a registration store's write); its history
+    rows are :class:`~cityhub.store.sqlite.history.SqliteHistoryRows`."""
 
     def __init__(
         self,
