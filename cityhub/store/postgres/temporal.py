@@ -1,47 +1,35 @@
-"""Temporal provision and consumption over PostgreSQL (ETSI GS CIM 009 v1.9.1 clauses
-5.6.11-5.6.16, 5.7.3-5.7.4): :class:`PostgresTemporalStore`, the PostgreSQL implementation of
-``cityhub.store.temporal.TemporalStore``, with the semantics of
-``cityhub.store.sqlite.temporal.SqliteTemporalStore``.
+"""Temporal provision and consumption over PostgreSQL: :class:`PostgresTemporalStore`, the rules
+of ``cityhub.store.temporal.TemporalStore`` run on :class:`PostgresTemporalRows`, its SQL.
 
-Its SQL lives beside it: ``history.py`` (the write path and the transaction hook),
+More of its SQL lives beside it: ``history.py`` (the write path and the transaction hook),
 ``temporal_sql.py`` (windows, ``lastN``, aggregation in ``GROUP BY``) and ``retention.py``.
 Writes lock the entity's head row (``FOR UPDATE``), so two workers adding instances to one
-temporal entity at once serialise.
+temporal entity at once serialise. Times are ``timestamptz``, turned into the hub's text here.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar, cast
+from datetime import datetime
+from typing import Any, cast
 
 import orjson
 
-from cityhub.errors import ResourceNotFound
-from cityhub.ngsild import ops
-from cityhub.ngsild.aggregation import AggregatedHistory, AggregationQuery, Series
-from cityhub.ngsild.datetime import format_datetime, now_iso
+from cityhub.ngsild.aggregation import AggregationQuery, Series
+from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.entity import Entity, Instance
-from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
+from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store.base import EntityQuery, Transaction
-from cityhub.store.history import recording_off
-from cityhub.store.instances import by_dataset, strip_system, value_number
 from cityhub.store.postgres import compile as qcompile
-from cityhub.store.postgres import retention, temporal_sql
+from cityhub.store.postgres import history, retention, temporal_sql
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.entities import carries_pattern, order_clause, where_clause
-from cityhub.store.postgres.history import upsert_instance, write_head
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.transaction import PostgresTransaction
-from cityhub.store.temporal import AggregatedEntity, Head, History, RetentionPolicy, TemporalEntity
+from cityhub.store.temporal import R, RetentionPolicy, TemporalRows, TemporalStore, head_of
 
-R = TypeVar("R")
-
-_SET_HEAD_ATTRS = (
-    "UPDATE temporal_entities SET attrs = $1::jsonb, modified_at = $2 WHERE tenant = $3 AND id = $4"
-)
 _HEAD_COLUMNS = "e.id, e.types::text, e.scopes::text, e.created_at, e.modified_at, e.deleted_at"
 #: temporal entities as queries see them: while the entity exists, its system times, scopes
 #: and attributes (what q and scopeQ test) are those of the current state, which the entity
@@ -56,383 +44,33 @@ HEADS = (
 )
 
 
-def _head(row: Sequence[Any]) -> Head:
-    head: Head = {"id": row[0], "type": orjson.loads(row[1])}
-    if row[2]:
-        scopes = orjson.loads(row[2])
-        if scopes:
-            head["scope"] = scopes
-    head["createdAt"] = row[3]
-    head["modifiedAt"] = row[4]
-    if row[5]:
-        head["deletedAt"] = row[5]
-    return head
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_datetime(value)
 
 
-def _history(
-    conn: SyncConnection,
-    tenant: str,
-    ids: Sequence[str],
-    tq: TemporalQuery,
-    attrs: Sequence[str] | None,
-    dataset_ids: Sequence[str | None] | None,
-) -> dict[str, History]:
-    out: dict[str, History] = {i: {} for i in ids}
-    if not ids:
-        return out
-    sql, params = temporal_sql.history_select(tenant, ids, tq, attrs, dataset_ids)
-    for entity_id, attr, instance_id, created, modified, deleted, body, t, seq in conn.fetch(
-        sql, *params
-    ):
-        inst: Instance = orjson.loads(body)
-        inst["instanceId"] = instance_id
-        inst["createdAt"] = format_datetime(created)
-        inst["modifiedAt"] = format_datetime(modified)
-        if deleted is not None:
-            inst["deletedAt"] = format_datetime(deleted)
-        time = format_datetime(t)
-        inst["_time"] = time
-        inst["_seq"] = seq
-        if tq.timeproperty == "observedAt":
-            inst["_display_time"] = inst.get("observedAt") or time
-        else:
-            inst["_display_time"] = time
-        out[entity_id].setdefault(attr, []).append(inst)
-    return out
+class PostgresTemporalRows:
+    """:class:`~cityhub.store.temporal.TemporalRows` on one pooled connection."""
 
+    def __init__(self, conn: SyncConnection) -> None:
+        self.conn = conn
 
-def _aggregated(
-    conn: SyncConnection,
-    tenant: str,
-    ids: Sequence[str],
-    tq: TemporalQuery,
-    agg: AggregationQuery,
-    attrs: Sequence[str] | None,
-    dataset_ids: Sequence[str | None] | None,
-) -> dict[str, AggregatedHistory]:
-    out: dict[str, AggregatedHistory] = {i: {} for i in ids}
-    if not ids:
-        return out
-    sql, params = temporal_sql.aggregation_select(tenant, ids, tq, agg, attrs, dataset_ids)
-    last_seq: dict[int, Series] = {}
-    current: Series | None = None
-    key: tuple[str, str, str] | None = None
-    for row in conn.fetch(sql, *params):
-        if (row[0], row[1], row[2]) != key:
-            key = (row[0], row[1], row[2])
-            current = Series("", row[2] or None, format_datetime(row[3]), first_index=int(row[-2]))
-            current.last_index = int(row[-1])
-            out[row[0]].setdefault(row[1], []).append(current)
-        assert current is not None
-        current.periods.append(temporal_sql.stats_of(row))
-        last_seq[int(row[8])] = current
-    if last_seq:  # the type of each series, from one instance of it
-        for seq, attr_type in conn.fetch(
-            "SELECT seq, instance ->> 'type' FROM attribute_instances"
-            " WHERE seq = ANY($1::bigint[])",
-            list(last_seq),
-        ):
-            last_seq[int(seq)].attr_type = attr_type or "Property"
-    return out
-
-
-def _lock_head(conn: SyncConnection, tenant: str, entity_id: str) -> dict[str, Any]:
-    row = conn.fetchrow(
-        "SELECT attrs::text FROM temporal_entities WHERE tenant = $1 AND id = $2 FOR UPDATE",
-        tenant,
-        entity_id,
-    )
-    if row is None:
-        raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
-    attrs: dict[str, Any] = orjson.loads(row[0])
-    return attrs
-
-
-def _add(
-    conn: SyncConnection,
-    tenant: str,
-    entity_id: str,
-    new: Mapping[str, list[Instance]],
-    head_attrs: dict[str, Any],
-    now: str,
-) -> None:
-    for iri, instances in new.items():
-        for inst in instances:
-            upsert_instance(conn, tenant, entity_id, iri, inst, now)
-        merged = by_dataset(head_attrs.get(iri, []))
-        for latest in latest_instances({iri: instances})[iri]:
-            key = latest.get("datasetId")
-            old = merged.get(key)
-            if old is None or str(latest.get("observedAt", "")) >= str(old.get("observedAt", "")):
-                merged[key] = latest
-        head_attrs[iri] = list(merged.values())
-
-
-def _find_instance(
-    conn: SyncConnection, tenant: str, entity_id: str, attr: str, instance_id: str
-) -> tuple[int, Instance]:
-    _lock_head(conn, tenant, entity_id)
-    row = conn.fetchrow(
-        "SELECT seq, instance::text FROM attribute_instances WHERE tenant = $1 AND"
-        " instance_id = $2 AND entity_id = $3 AND attr = $4",
-        tenant,
-        instance_id,
-        entity_id,
-        attr,
-    )
-    if row is None:
-        raise ResourceNotFound(
-            f"attribute {attr} of entity {entity_id} has no instance {instance_id}"
-        )
-    return int(row[0]), orjson.loads(row[1])
-
-
-class PostgresTemporalStore:
-    """Temporal provision and consumption (clauses 5.6.11-5.6.16, 5.7.3-5.7.4) over PostgreSQL.
-
-    Args:
-        store: the PostgreSQL store (its migrations create the history tables).
-        instance_limit: the most attribute instances one response carries.
-        retention_policy: how long history is kept.
-        prune_interval: seconds between two pruning runs when a retention is set.
-    """
-
-    def __init__(
-        self,
-        store: PostgresStore,
-        instance_limit: int = 1000,
-        retention_policy: RetentionPolicy | None = None,
-        prune_interval: float = 3600.0,
-    ) -> None:
-        self.store = store
-        self.instance_limit = instance_limit
-        self.retention_policy = retention_policy or RetentionPolicy()
-        self._pruner = retention.Pruner(store, self.retention_policy, prune_interval)
-
-    async def start(self) -> None:
-        """Start pruning when a retention is set (the schema comes from the migrations)."""
-        self._pruner.start()
-
-    async def stop(self) -> None:
-        await self._pruner.stop()
-
-    async def prune(self, now: str | None = None) -> int:
-        """Delete what the retention policy no longer keeps (small transactions)."""
-        return await retention.prune(self.store, self.retention_policy, now)
-
-    # ---- provision ---------------------------------------------------------------------
-    async def create_or_update(self, tenant: str, entity: Entity) -> bool:
-        """Clause 5.6.11: add a temporal entity's instances; True when it was new. An entity
-        unknown to the hub is also created in the current state, from the latest instances."""
-
-        def run(tx: Transaction) -> bool:
-            conn = cast(PostgresTransaction, tx).conn
-            now = now_iso()
-            head = conn.fetchrow(
-                "SELECT attrs::text, types::text FROM temporal_entities WHERE tenant = $1"
-                " AND id = $2 FOR UPDATE",
-                tenant,
-                entity["id"],
-            )
-            created = head is None
-            if created:
-                current = tx.get(entity["id"])
-                if current is None:
-                    current = {
-                        "id": entity["id"],
-                        "type": entity["type"],
-                        "attrs": latest_instances(entity["attrs"]),
-                    }
-                    if entity.get("scope"):
-                        current["scope"] = entity["scope"]
-                    ops.new_entity(current, now)
-                    with recording_off(tx):
-                        tx.insert(current)
-                attrs: dict[str, Any] = copy.deepcopy(current["attrs"])
-                types = current["type"]
-            else:
-                attrs = orjson.loads(head[0])
-                types = list(dict.fromkeys([*orjson.loads(head[1]), *entity.get("type", [])]))
-            _add(conn, tenant, entity["id"], entity["attrs"], attrs, now)
-            write_head(conn, tenant, {**entity, "type": types}, attrs, now, now)
-            return created
-
-        return await self.store.write(tenant, run)
-
-    async def append_attributes(
-        self, tenant: str, entity_id: str, attrs: Mapping[str, list[Instance]]
-    ) -> None:
-        """Clause 5.6.12 Add Attributes to Temporal Representation of an Entity."""
-
-        def run(conn: SyncConnection) -> None:
-            head_attrs = _lock_head(conn, tenant, entity_id)
-            now = now_iso()
-            _add(conn, tenant, entity_id, attrs, head_attrs, now)
-            conn.execute(_SET_HEAD_ATTRS, orjson.dumps(head_attrs).decode(), now, tenant, entity_id)
-
-        await self.store.run_transaction(run)
-
-    async def delete_entity(self, tenant: str, entity_id: str) -> None:
-        """Clause 5.6.16: the whole history goes, and the entity of the current state too."""
-
-        def run(tx: Transaction) -> None:
-            conn = cast(PostgresTransaction, tx).conn
-            with recording_off(tx):
-                existed = tx.delete(entity_id)
-            gone = rowcount(
-                conn.execute(
-                    "DELETE FROM temporal_entities WHERE tenant = $1 AND id = $2", tenant, entity_id
-                )
-            )
-            if not existed and not gone:
-                raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
-            conn.execute(
-                "DELETE FROM attribute_instances WHERE tenant = $1 AND entity_id = $2",
-                tenant,
-                entity_id,
-            )
-            conn.execute(
-                "DELETE FROM temporal_types WHERE tenant = $1 AND id = $2", tenant, entity_id
-            )
-
-        await self.store.write(tenant, run)
-
-    async def delete_attribute(
-        self,
-        tenant: str,
-        entity_id: str,
-        attr: str,
-        *,
-        dataset_id: str | None = None,
-        delete_all: bool = False,
-    ) -> None:
-        """Clause 5.6.13: the attribute's history (the default instance's, one datasetId's, or
-        every instance's with ``deleteAll``)."""
-
-        def run(conn: SyncConnection) -> None:
-            head_attrs = _lock_head(conn, tenant, entity_id)
-            sql = (
-                "DELETE FROM attribute_instances WHERE tenant = $1 AND entity_id = $2 AND attr = $3"
-            )
-            args: list[Any] = [tenant, entity_id, attr]
-            if not delete_all:
-                sql += " AND dataset_id = $4"
-                args.append(dataset_id or "")
-            if rowcount(conn.execute(sql, *args)) == 0:
-                raise ResourceNotFound(f"entity {entity_id} has no history of attribute {attr}")
-            if attr in head_attrs:
-                kept = [
-                    i
-                    for i in head_attrs[attr]
-                    if not delete_all and i.get("datasetId") != dataset_id
-                ]
-                if kept:
-                    head_attrs[attr] = kept
-                else:
-                    del head_attrs[attr]
-            conn.execute(
-                _SET_HEAD_ATTRS, orjson.dumps(head_attrs).decode(), now_iso(), tenant, entity_id
-            )
-
-        await self.store.run_transaction(run)
-
-    async def modify_instance(
-        self, tenant: str, entity_id: str, attr: str, instance_id: str, fragment: Instance
-    ) -> None:
-        """Clause 5.6.14: the fragment's members replace the instance's; its id stays."""
-
-        def run(conn: SyncConnection) -> None:
-            seq, inst = _find_instance(conn, tenant, entity_id, attr, instance_id)
-            inst.update(strip_system(fragment))
-            observed = inst.get("observedAt")
-            conn.execute(
-                "UPDATE attribute_instances SET instance = $1::jsonb, observed_at ="
-                " $2::text::timestamptz, modified_at = $3::text::timestamptz, dataset_id = $4,"
-                " value_number = $5 WHERE seq = $6",
-                orjson.dumps(inst).decode(),
-                normalize_time(observed, "observedAt") if observed else None,
-                now_iso(),
-                inst.get("datasetId") or "",
-                value_number(inst),
-                seq,
-            )
-
-        await self.store.run_transaction(run)
-
-    async def delete_instance(
-        self, tenant: str, entity_id: str, attr: str, instance_id: str
-    ) -> None:
-        """Clause 5.6.15 Delete Attribute instance."""
-
-        def run(conn: SyncConnection) -> None:
-            seq, _ = _find_instance(conn, tenant, entity_id, attr, instance_id)
-            conn.execute("DELETE FROM attribute_instances WHERE seq = $1", seq)
-
-        await self.store.run_transaction(run)
-
-    # ---- consumption -------------------------------------------------------------------
-    async def _read_entity(
-        self,
-        tenant: str,
-        entity_id: str,
-        attrs: Sequence[str] | None,
-        read: Callable[[SyncConnection, list[str]], dict[str, R]],
-    ) -> tuple[Head, R, set[str]] | None:
-        def run(conn: SyncConnection) -> tuple[Head, R, set[str]] | None:
-            row = conn.fetchrow(
-                f"SELECT {_HEAD_COLUMNS} FROM {HEADS} e WHERE e.tenant = $1 AND e.id = $2",
-                tenant,
-                entity_id,
-            )
-            if row is None:
-                return None
-            known: set[str] = set()
-            if attrs:
-                found = conn.fetch(
-                    "SELECT a FROM unnest($3::text[]) a WHERE EXISTS (SELECT 1 FROM"
-                    " attribute_instances h WHERE h.tenant = $1 AND h.entity_id = $2"
-                    " AND h.attr = a)",
-                    tenant,
-                    entity_id,
-                    list(attrs),
-                )
-                known = {r[0] for r in found}
-            return _head(row), read(conn, [entity_id])[entity_id], known
-
-        return await self.store.run_read(run)
-
-    async def get_entity(
-        self,
-        tenant: str,
-        entity_id: str,
-        tq: TemporalQuery,
-        attrs: Sequence[str] | None = None,
-        dataset_ids: Sequence[str | None] | None = None,
-    ) -> tuple[Head, History, set[str]] | None:
-        """Clause 5.7.3: the head, the history asked for, and which of ``attrs`` have one."""
-        return await self._read_entity(
+    def head(self, tenant: str, entity_id: str) -> dict[str, Any] | None:
+        row = self.conn.fetchrow(
+            f"SELECT {_HEAD_COLUMNS} FROM {HEADS} e WHERE e.tenant = $1 AND e.id = $2",
             tenant,
             entity_id,
-            attrs,
-            lambda conn, ids: _history(conn, tenant, ids, tq, attrs, dataset_ids),
         )
+        return None if row is None else head_of(row)
 
-    async def aggregate_entity(
-        self,
-        tenant: str,
-        entity_id: str,
-        tq: TemporalQuery,
-        agg: AggregationQuery,
-        attrs: Sequence[str] | None = None,
-        dataset_ids: Sequence[str | None] | None = None,
-    ) -> tuple[Head, AggregatedHistory, set[str]] | None:
-        """Clause 5.7.3 in the aggregated representation (4.5.19), computed in SQL."""
-        return await self._read_entity(
+    def with_history(self, tenant: str, entity_id: str, attrs: Sequence[str]) -> set[str]:
+        found = self.conn.fetch(
+            "SELECT a FROM unnest($3::text[]) a WHERE EXISTS (SELECT 1 FROM attribute_instances h"
+            " WHERE h.tenant = $1 AND h.entity_id = $2 AND h.attr = a)",
             tenant,
             entity_id,
-            attrs,
-            lambda conn, ids: _aggregated(conn, tenant, ids, tq, agg, attrs, dataset_ids),
+            list(attrs),
         )
+        return {r[0] for r in found}
 
     @staticmethod
     def _where(
@@ -464,74 +102,226 @@ class PostgresTemporalStore:
             )
         return " AND ".join(f"({c})" for c in clauses)
 
-    async def _read_entities(
+    def heads(
         self,
         tenant: str,
         query: EntityQuery,
         tq: TemporalQuery,
         dataset_ids: Sequence[str | None] | None,
-        read: Callable[[SyncConnection, list[str]], dict[str, R]],
-    ) -> tuple[list[tuple[Head, R]], int | None]:
+    ) -> list[dict[str, Any]]:
         params = Params()
         where = self._where(tenant, query, tq, dataset_ids, params)
-        count_args = list(params.values)
         order = order_clause(query.order_by, params)
         limit, offset = params.add(query.limit, "bigint"), params.add(query.offset, "bigint")
+        rows = self.conn.fetch(
+            f"SELECT {_HEAD_COLUMNS} FROM {HEADS} e WHERE {where} "
+            f"ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+            *params.values,
+        )
+        return [head_of(r) for r in rows]
 
-        def run(conn: SyncConnection) -> tuple[list[tuple[Head, R]], int | None]:
-            result: list[tuple[Head, R]] = []
-            if query.limit > 0:
-                rows = conn.fetch(
-                    f"SELECT {_HEAD_COLUMNS} FROM {HEADS} e WHERE {where} "
-                    f"ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-                    *params.values,
-                )
-                heads = [_head(r) for r in rows]
-                found = read(conn, [h["id"] for h in heads])
-                result = [(h, found[h["id"]]) for h in heads]
-            count = None
-            if query.count:
-                count = int(
-                    conn.fetchval(f"SELECT count(*) FROM {HEADS} e WHERE {where}", *count_args)
-                )
-            return result, count
-
-        return await self.store.run_read(run, bounded=carries_pattern(query))
-
-    async def query_entities(
+    def count(
         self,
         tenant: str,
         query: EntityQuery,
         tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None = None,
-    ) -> tuple[list[TemporalEntity], int | None]:
-        """Clause 5.7.4: a page of entities with their history, and the count when asked."""
-        attrs = list(query.attrs) or None
-        return await self._read_entities(
-            tenant,
-            query,
-            tq,
-            dataset_ids,
-            lambda conn, ids: _history(conn, tenant, ids, tq, attrs, dataset_ids),
+        dataset_ids: Sequence[str | None] | None,
+    ) -> int:
+        params = Params()
+        where = self._where(tenant, query, tq, dataset_ids, params)
+        return int(
+            self.conn.fetchval(f"SELECT count(*) FROM {HEADS} e WHERE {where}", *params.values)
         )
 
-    async def aggregate_entities(
+    def history(
         self,
         tenant: str,
-        query: EntityQuery,
+        ids: Sequence[str],
+        tq: TemporalQuery,
+        attrs: Sequence[str] | None,
+        dataset_ids: Sequence[str | None] | None,
+    ) -> Iterator[Sequence[Any]]:
+        sql, params = temporal_sql.history_select(tenant, ids, tq, attrs, dataset_ids)
+        for (
+            entity_id,
+            attr,
+            instance_id,
+            created,
+            modified,
+            deleted,
+            body,
+            t,
+            seq,
+        ) in self.conn.fetch(sql, *params):
+            yield (
+                entity_id,
+                attr,
+                instance_id,
+                format_datetime(created),
+                format_datetime(modified),
+                _time(deleted),
+                body,
+                format_datetime(t),
+                seq,
+            )
+
+    def aggregation(
+        self,
+        tenant: str,
+        ids: Sequence[str],
         tq: TemporalQuery,
         agg: AggregationQuery,
-        dataset_ids: Sequence[str | None] | None = None,
-    ) -> tuple[list[AggregatedEntity], int | None]:
-        """Clause 5.7.4 in the aggregated representation (4.5.19), computed in SQL."""
-        attrs = list(query.attrs) or None
-        return await self._read_entities(
+        attrs: Sequence[str] | None,
+        dataset_ids: Sequence[str | None] | None,
+    ) -> tuple[Iterable[Sequence[Any]], dict[tuple[str, str], datetime]]:
+        sql, params = temporal_sql.aggregation_select(tenant, ids, tq, agg, attrs, dataset_ids)
+        rows = [
+            (*r[:3], format_datetime(r[3]), r[4], r[5], _time(r[6]), _time(r[7]), *r[8:])
+            for r in map(tuple, self.conn.fetch(sql, *params))
+        ]
+        return rows, {}
+
+    def set_series_types(
+        self, tenant: str, found: Sequence[tuple[str, str, Series, int | None]]
+    ) -> None:
+        by_seq = {int(seq): series for _, _, series, seq in found if seq is not None}
+        if by_seq:
+            for seq, attr_type in self.conn.fetch(
+                "SELECT seq, instance ->> 'type' FROM attribute_instances"
+                " WHERE seq = ANY($1::bigint[])",
+                list(by_seq),
+            ):
+                by_seq[int(seq)].attr_type = attr_type or "Property"
+
+    def lock_head(self, tenant: str, entity_id: str) -> tuple[dict[str, Any], list[str]] | None:
+        row = self.conn.fetchrow(
+            "SELECT attrs::text, types::text FROM temporal_entities WHERE tenant = $1"
+            " AND id = $2 FOR UPDATE",
             tenant,
-            query,
-            tq,
-            dataset_ids,
-            lambda conn, ids: _aggregated(conn, tenant, ids, tq, agg, attrs, dataset_ids),
+            entity_id,
         )
+        return None if row is None else (orjson.loads(row[0]), orjson.loads(row[1]))
+
+    def set_head_attrs(self, tenant: str, entity_id: str, attrs: dict[str, Any], now: str) -> None:
+        self.conn.execute(
+            "UPDATE temporal_entities SET attrs = $1::jsonb, modified_at = $2"
+            " WHERE tenant = $3 AND id = $4",
+            orjson.dumps(attrs).decode(),
+            now,
+            tenant,
+            entity_id,
+        )
+
+    def write_head(
+        self, tenant: str, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
+    ) -> None:
+        history.write_head(self.conn, tenant, entity, attrs, created_at, now)
+
+    def upsert_instance(
+        self, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
+    ) -> None:
+        history.upsert_instance(self.conn, tenant, entity_id, attr, inst, now)
+
+    def delete_history(self, tenant: str, entity_id: str) -> bool:
+        execute = self.conn.execute
+        gone = execute(
+            "DELETE FROM temporal_entities WHERE tenant = $1 AND id = $2", tenant, entity_id
+        )
+        execute(
+            "DELETE FROM attribute_instances WHERE tenant = $1 AND entity_id = $2",
+            tenant,
+            entity_id,
+        )
+        execute("DELETE FROM temporal_types WHERE tenant = $1 AND id = $2", tenant, entity_id)
+        return rowcount(gone) > 0
+
+    def delete_attribute(
+        self, tenant: str, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
+    ) -> int:
+        sql = "DELETE FROM attribute_instances WHERE tenant = $1 AND entity_id = $2 AND attr = $3"
+        args: list[Any] = [tenant, entity_id, attr]
+        if not delete_all:
+            sql += " AND dataset_id = $4"
+            args.append(dataset_id or "")
+        return rowcount(self.conn.execute(sql, *args))
+
+    def find_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str
+    ) -> tuple[int, Instance] | None:
+        row = self.conn.fetchrow(
+            "SELECT seq, instance::text FROM attribute_instances WHERE tenant = $1 AND"
+            " instance_id = $2 AND entity_id = $3 AND attr = $4",
+            tenant,
+            instance_id,
+            entity_id,
+            attr,
+        )
+        return None if row is None else (int(row[0]), orjson.loads(row[1]))
+
+    def update_instance(
+        self, seq: int, inst: Instance, observed_at: str | None, number: float | None, now: str
+    ) -> None:
+        self.conn.execute(
+            "UPDATE attribute_instances SET instance = $1::jsonb, observed_at ="
+            " $2::text::timestamptz, modified_at = $3::text::timestamptz, dataset_id = $4,"
+            " value_number = $5 WHERE seq = $6",
+            orjson.dumps(inst).decode(),
+            observed_at,
+            now,
+            inst.get("datasetId") or "",
+            number,
+            seq,
+        )
+
+    def delete_instance(self, seq: int) -> None:
+        self.conn.execute("DELETE FROM attribute_instances WHERE seq = $1", seq)
+
+
+class PostgresTemporalStore(TemporalStore):
+    """The temporal store over PostgreSQL.
+
+    Args:
+        store: the PostgreSQL store (its migrations create the history tables).
+        instance_limit: the most attribute instances one response carries.
+        retention_policy: how long history is kept.
+        prune_interval: seconds between two pruning runs when a retention is set.
+    """
+
+    def __init__(
+        self,
+        store: PostgresStore,
+        instance_limit: int = 1000,
+        retention_policy: RetentionPolicy | None = None,
+        prune_interval: float = 3600.0,
+    ) -> None:
+        super().__init__(instance_limit, retention_policy)
+        self.store = store
+        self._pruner = retention.Pruner(store, self.retention_policy, prune_interval)
+
+    async def _read(self, fn: Callable[[TemporalRows], R], query: EntityQuery | None = None) -> R:
+        bounded = query is not None and carries_pattern(query)
+        return await self.store.run_read(
+            lambda conn: fn(PostgresTemporalRows(conn)), bounded=bounded
+        )
+
+    async def _transaction(self, fn: Callable[[TemporalRows], R]) -> R:
+        return await self.store.run_transaction(lambda conn: fn(PostgresTemporalRows(conn)))
+
+    async def _write(self, tenant: str, fn: Callable[[Transaction, TemporalRows], R]) -> R:
+        return await self.store.write(
+            tenant, lambda tx: fn(tx, PostgresTemporalRows(cast(PostgresTransaction, tx).conn))
+        )
+
+    async def start(self) -> None:
+        """Start pruning when a retention is set (the schema comes from the migrations)."""
+        self._pruner.start()
+
+    async def stop(self) -> None:
+        await self._pruner.stop()
+
+    async def prune(self, now: str | None = None) -> int:
+        """Delete what the retention policy no longer keeps (small transactions)."""
+        return await retention.prune(self.store, self.retention_policy, now)
 
     async def explain_history(self, tenant: str, entity_id: str, tq: TemporalQuery) -> list[str]:
         """PostgreSQL's plan for reading one entity's history (tests prove the index is used)."""

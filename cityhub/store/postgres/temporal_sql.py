@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cityhub.ngsild.aggregation import AggregationQuery, PeriodStats
-from cityhub.ngsild.datetime import format_datetime
+from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.duration import Duration
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store.postgres.params import Params
@@ -229,30 +228,4 @@ def aggregation_select(
     return sql, params.values
 
 
-def _time(value: Any) -> str | None:
-    return None if value is None else format_datetime(value)
-
-
-def stats_of(row: Sequence[Any]) -> PeriodStats:
-    """A :class:`PeriodStats` from the columns after ``k`` of an aggregation row."""
-    return PeriodStats(
-        index=int(row[4]),
-        total=int(row[5]),
-        first_time=_time(row[6]),
-        last_time=_time(row[7]),
-        distinct=None if row[9] is None else int(row[9]),
-        n_numbers=int(row[10]),
-        sum_numbers=row[11],
-        sumsq_numbers=row[12],
-        min_number=None if row[13] is None else float(row[13]),
-        max_number=None if row[14] is None else float(row[14]),
-        n_sizes=int(row[15]),
-        sum_sizes=row[16],
-        min_size=None if row[17] is None else float(row[17]),
-        max_size=None if row[18] is None else float(row[18]),
-        min_text=row[19],
-        max_text=row[20],
-    )
-
-
-__all__ = ["aggregation_select", "history_select", "instance_filter", "stats_of", "time_column"]
+__all__ = ["aggregation_select", "history_select", "instance_filter", "time_column"]

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cityhub.ngsild.aggregation import AggregationQuery, PeriodStats
+from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.datetime import parse_datetime
 from cityhub.ngsild.duration import Duration
 from cityhub.ngsild.temporal import TemporalQuery
@@ -348,28 +348,6 @@ def aggregation_select(
 
 def _origin_us(origin: str) -> int:
     return int((parse_datetime(origin, "origin") - _EPOCH) / timedelta(microseconds=1))
-
-
-def stats_of(row: Sequence[Any]) -> PeriodStats:
-    """A :class:`PeriodStats` from the columns after ``k`` of an aggregation row."""
-    return PeriodStats(
-        index=int(row[4]),
-        total=int(row[5]),
-        first_time=row[6],
-        last_time=row[7],
-        distinct=None if row[9] is None else int(row[9]),
-        n_numbers=int(row[10]),
-        sum_numbers=row[11],
-        sumsq_numbers=row[12],
-        min_number=None if row[13] is None else float(row[13]),
-        max_number=None if row[14] is None else float(row[14]),
-        n_sizes=int(row[15]),
-        sum_sizes=row[16],
-        min_size=None if row[17] is None else float(row[17]),
-        max_size=None if row[18] is None else float(row[18]),
-        min_text=row[19],
-        max_text=row[20],
-    )
 
 
 def _period_index_fn(t: str, origin: str, months: int, exact_us: int) -> int:
