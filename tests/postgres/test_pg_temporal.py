@@ -165,8 +165,8 @@ def test_retention_prunes_old_instances(postgres_url: str) -> None:
         store = client.app.state.store  # type: ignore[attr-defined]
         assert client.portal is not None
         policy = RetentionPolicy(days=30)
-        assert client.portal.call(lambda: retention.prune(store, policy)) == 2
-        assert client.portal.call(lambda: retention.prune(store, policy)) == 0
+        assert client.portal.call(retention.Pruner(store, policy, 3600).prune) == 2
+        assert client.portal.call(retention.Pruner(store, policy, 3600).prune) == 0
         speeds = client.get(f"{T}/{suite.VID}").json()["speed"]
     assert [s["value"] for s in (speeds if isinstance(speeds, list) else [speeds])] == [3]
 

@@ -13,6 +13,7 @@ import pytest
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.settings import Settings
 from cityhub.store.open import open_backend
+from cityhub.store.retention import BATCH
 from cityhub.store.sqlite import retention
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
@@ -51,8 +52,9 @@ class _Hub:
         self.history = cast(SqliteTemporalStore, self.backend.temporal)
         self.run(self.backend.start())
 
-    def prune(self, now: str | None = None, batch: int = retention.BATCH) -> int:
-        return int(self.run(retention.prune(self.store, self.policy, now, batch=batch)))
+    def prune(self, now: str | None = None, batch: int = BATCH) -> int:
+        pruner = retention.Pruner(self.store, self.policy, 3600)
+        return int(self.run(pruner.prune(now, batch=batch)))
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)

@@ -301,7 +301,7 @@ class SqliteTemporalStore(TemporalStore):
 
     async def prune(self, now: str | None = None) -> int:
         """Delete what the retention policy no longer keeps (small transactions)."""
-        return await retention.prune(self.store, self.retention_policy, now)
+        return await self._pruner.prune(now)
 
     async def explain_history(self, tenant: str, entity_id: str, tq: TemporalQuery) -> list[str]:
         """SQLite's plan for reading one entity's history (tests prove the index is used)."""
