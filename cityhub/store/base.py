@@ -138,6 +138,10 @@ class Transaction(Protocol):
         """True, and ``now`` recorded, when ``period`` seconds have passed since ``key`` (a
         subscription's throttling record) last passed; several workers agree on one pass."""
 
+    def move_periodic_round(self, subscription_id: str, previous: float | None, at: float) -> bool:
+        """Move a periodic subscription's next round from ``previous`` (None: its first) to
+        ``at``; False, and nothing done, when another process moved it first."""
+
     # ---- history rows (the rules that write them: cityhub.store.history) ------------------
     #: False while the temporal API writes the history of its own changes (``recording_off``)
     recording_history: bool

@@ -3,16 +3,21 @@ clause 5.8.6): rows queued inside write transactions (``Transaction.enqueue``), 
 delivered and acknowledged by the dispatcher (:class:`OutboxQueue`), and the schedule of
 periodic subscriptions (:class:`PeriodicSchedule`, clause 5.2.12 ``timeInterval``).
 
-Each backend implements both in one class (``store/sqlite/outbox.py``,
-``store/postgres/outbox.py``); ``cityhub.notify`` uses them through these protocols only.
+Each backend implements both in one :class:`Outbox` (``store/sqlite/outbox.py``,
+``store/postgres/outbox.py``), which holds the rules and leaves the backend its SQL;
+``cityhub.notify`` uses them through these protocols only.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from cityhub.store.base import Document
+import orjson
+
+from cityhub.store import transaction
+from cityhub.store.base import Document, Store, Transaction
 
 
 @dataclass(frozen=True)
@@ -84,4 +89,54 @@ class PeriodicSchedule(Protocol):
         round was already moved on (by another process)."""
 
 
-__all__ = ["OutboxQueue", "OutboxRow", "PeriodicSchedule"]
+class Outbox(ABC):
+    """An :class:`OutboxQueue` and :class:`PeriodicSchedule` on ``store``: the rules, once. A
+    given-up notification goes like a delivered one; a failed attempt keeps the first 2,000
+    characters of its error; a periodic round moves on and queues its notification in one
+    transaction, and only in the process that moved it. The subclass writes the rows."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @abstractmethod
+    async def ack(self, row_id: int) -> None: ...
+
+    @abstractmethod
+    async def _retry(self, row_id: int, error: str, due_at: float) -> None:
+        """Count the failed attempt, keep its error, make the row due at ``due_at``."""
+
+    async def fail(self, row_id: int, error: str, due_at: float | None) -> None:
+        if due_at is None:
+            await self.ack(row_id)
+        else:
+            await self._retry(row_id, error[:2000], due_at)
+
+    @staticmethod
+    def enqueued() -> int:
+        return transaction.enqueued()
+
+    async def periodic_fire(
+        self,
+        tenant: str,
+        sub_id: str,
+        payload: Document | None,
+        now: float,
+        next_at: float,
+        previous: float | None,
+    ) -> bool:
+        def fire(tx: Transaction) -> bool:
+            if not tx.move_periodic_round(sub_id, previous, next_at):
+                return False
+            if payload is not None:
+                tx.enqueue(sub_id, payload, now)
+            return True
+
+        return await self.store.write(tenant, fire)
+
+    @staticmethod
+    def _row(r: Any) -> OutboxRow:
+        """An outbox row from (id, tenant, subscription id, payload JSON, attempts, created)."""
+        return OutboxRow(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5])
+
+
+__all__ = ["Outbox", "OutboxQueue", "OutboxRow", "PeriodicSchedule"]

@@ -14,7 +14,6 @@ from cityhub.ngsild.context import CORE_CONTEXT_URL
 from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.senders import Delivery, DeliveryFailed, HttpSender
 from cityhub.notify.trigger import NotificationTrigger
-from cityhub.store.sqlite import outbox
 from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.subscriptions import SubscriptionStore
@@ -102,7 +101,7 @@ def test_delivery_renders_and_updates_status(tmp_path: Path) -> None:
             assert body["data"] == [
                 {"id": "urn:ngsi-ld:AirQualityObserved:1", "type": "AirQualityObserved", "pm25": 25}
             ]
-            assert await store.run_read(outbox.pending) == []
+            assert await SqliteOutbox(store).pending() == []
             doc = await subs.get("city", SID)
             assert doc is not None
             assert doc["notification"]["timesSent"] == 1
@@ -149,14 +148,14 @@ def test_retry_with_exponential_backoff(tmp_path: Path) -> None:
             d = dispatcher(store, subs, sender, clock, max_attempts=10)
             assert [d.backoff(n) for n in (1, 2, 3, 7, 8)] == [1.0, 2.0, 4.0, 60.0, 60.0]
             assert await d.run_once() == 0
-            (row,) = await store.run_read(outbox.pending)
+            (row,) = await SqliteOutbox(store).pending()
             assert row[2:] == (1, "the receiver answered HTTP 503")
-            assert await store.run_read(outbox.next_due) == clock.now + 1
+            assert await SqliteOutbox(store).next_due() == clock.now + 1
             clock.now += 0.5
             assert await d.run_once() == 0 and sender.attempts == 1  # not due yet
             clock.now += 0.5
             assert await d.run_once() == 0 and sender.attempts == 2
-            assert await store.run_read(outbox.next_due) == clock.now + 2
+            assert await SqliteOutbox(store).next_due() == clock.now + 2
             clock.now += 2
             assert await d.run_once() == 0 and sender.attempts == 3
             clock.now += 4
@@ -186,7 +185,7 @@ def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
             clock.now += 1
             await d.run_once()
             assert sender.attempts == 2
-            assert await store.run_read(outbox.pending) == []
+            assert await SqliteOutbox(store).pending() == []
             doc = await subs.get("", SID)
             assert doc is not None and doc["notification"]["status"] == "failed"
         finally:
@@ -232,7 +231,7 @@ def test_restart_delivers_what_was_left(tmp_path: Path) -> None:
             await store.write("", lambda tx: tx.insert(ent("urn:a:2")))
             d = dispatcher(store, subs, FakeSender(failures=99), Clock())
             await d.run_once()  # both fail and stay
-            assert len(await store.run_read(outbox.pending)) == 2
+            assert len(await SqliteOutbox(store).pending()) == 2
         finally:
             await store.close()
 
@@ -244,7 +243,7 @@ def test_restart_delivers_what_was_left(tmp_path: Path) -> None:
             clock.now += 3600
             sender = FakeSender()
             assert await dispatcher(store, subs, sender, clock).run_once() == 2
-            assert await store.run_read(outbox.pending) == []
+            assert await SqliteOutbox(store).pending() == []
             return [orjson.loads(s.body)["data"][0]["id"] for s in sender.sent]
         finally:
             await store.close()
@@ -412,7 +411,7 @@ def test_endpoint_cooldown_delays_the_retry_and_timeout_reaches_the_sender(
             d = dispatcher(store, subs, sender, clock)
             assert await d.run_once() == 0 and sender.attempts == 1
             # the backoff alone would retry after 1 s; the cooldown asks for 30 s
-            assert await store.run_read(outbox.next_due) == clock.now + 30
+            assert await SqliteOutbox(store).next_due() == clock.now + 30
             clock.now += 29
             assert await d.run_once() == 0 and sender.attempts == 1
             clock.now += 1

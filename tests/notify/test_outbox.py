@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from cityhub.store.base import Transaction
-from cityhub.store.sqlite import outbox
+from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.transaction import SqliteTransaction
 from tests.notify._support import D, ent, new_store, sub
 
@@ -141,21 +141,20 @@ def test_claim_lease_fail_and_ack(tmp_path: Path) -> None:
             await subs.create("", sub(notificationTrigger=["entityDeleted"]))
             await store.write("", lambda tx: tx.insert(ent()))
             await store.write("", lambda tx: tx.delete(ent()["id"]))
-            rows = await store.run_write(lambda c: outbox.claim(c, 1e12, 10, 30))
+            box = SqliteOutbox(store)
+            rows = await box.claim(1e12, 10, 30)
             assert len(rows) == 1
             assert "deletedAt" in rows[0].payload["data"][0]
             assert D + "pm25" in rows[0].payload["data"][0]["attrs"]
             # leased: not claimed again until the lease ends
-            assert await store.run_write(lambda c: outbox.claim(c, 1e12, 10, 30)) == []
+            assert await box.claim(1e12, 10, 30) == []
             rid = rows[0].id
-            await store.run_write(lambda c: outbox.fail(c, rid, "down", 5.0))
-            assert await store.run_read(outbox.pending) == [
-                (rid, rows[0].subscription_id, 1, "down")
-            ]
-            again = await store.run_write(lambda c: outbox.claim(c, 6.0, 10, 30))
+            await box.fail(rid, "down", 5.0)
+            assert await box.pending() == [(rid, rows[0].subscription_id, 1, "down")]
+            again = await box.claim(6.0, 10, 30)
             assert [r.attempts for r in again] == [1]
-            await store.run_write(lambda c: outbox.ack(c, rid))
-            assert await store.run_read(outbox.pending) == []
+            await box.ack(rid)
+            assert await box.pending() == []
         finally:
             await store.close()
 

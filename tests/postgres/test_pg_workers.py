@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from cityhub.app import create_app
 from cityhub.settings import Settings
+from cityhub.store.base import Transaction
 from tests.conftest import entity
 from tests.postgres.receiver import Receiver, receiver
 
@@ -84,7 +85,6 @@ def test_two_workers_in_one_process(postgres_url: str) -> None:
 def test_claims_are_exclusive_with_several_dispatchers(postgres_url: str) -> None:
     from cityhub.store.postgres.outbox import PostgresOutbox
     from cityhub.store.postgres.store import PostgresStore
-    from cityhub.store.postgres.transaction import enqueue
 
     async def main() -> None:
         stores = [PostgresStore(postgres_url) for _ in range(4)]
@@ -93,11 +93,11 @@ def test_claims_are_exclusive_with_several_dispatchers(postgres_url: str) -> Non
         try:
             payload = {"id": "n", "type": "Notification", "data": []}
 
-            def fill(conn: Any) -> None:
+            def fill(tx: Transaction) -> None:
                 for _ in range(400):
-                    enqueue(conn, "", "urn:s", payload, 0.0)
+                    tx.enqueue("urn:s", payload, 0.0)
 
-            await stores[0].run_transaction(fill)
+            await stores[0].write("", fill)
             queues = [PostgresOutbox(s) for s in stores]
             now = time.time()
 
@@ -128,14 +128,13 @@ def test_a_lost_lease_cannot_ack_or_reschedule_the_new_holders_attempt(postgres_
     and fail are ignored (the lease token is B's); B's ack removes the row."""
     from cityhub.store.postgres.outbox import PostgresOutbox
     from cityhub.store.postgres.store import PostgresStore
-    from cityhub.store.postgres.transaction import enqueue
 
     async def main() -> None:
         store = PostgresStore(postgres_url)
         await store.start()
         try:
             payload = {"id": "n", "type": "Notification", "data": []}
-            await store.run_transaction(lambda conn: enqueue(conn, "", "urn:s", payload, 0.0))
+            await store.write("", lambda tx: tx.enqueue("urn:s", payload, 0.0))
             a, b = PostgresOutbox(store), PostgresOutbox(store)
             (row,) = await a.claim(100.0, 10, lease=5)
             assert await b.claim(104.0, 10, lease=5) == []  # A's lease still holds

@@ -10,6 +10,7 @@ When an answer changes on purpose (a rendering fixed, a member added), update th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
@@ -18,7 +19,9 @@ from typing import Any
 
 import pytest
 
+from cityhub.store.outbox import OutboxRow
 from cityhub.store.sqlite import legacy, migrate
+from cityhub.store.sqlite.store import SqliteStore
 from tests.conftest import make_client
 
 HERE = Path(__file__).resolve().parent / "release_db"
@@ -123,12 +126,20 @@ def test_its_schema_is_what_the_migrations_create(copy: Path, tmp_path: Path) ->
 
 def test_its_queued_notifications_are_delivered_by_today_s_dispatcher(copy: Path) -> None:
     """The rows the release queued are read by today's outbox (claimed once due)."""
-    from cityhub.store.sqlite import outbox
+    from cityhub.store.sqlite.outbox import SqliteOutbox
 
     with make_client(copy.parent, f"sqlite:///{copy}"):
         pass
-    conn = sqlite3.connect(copy, isolation_level=None)
-    claimed = outbox.claim(conn, now=4102444800.0, limit=10, lease=60.0)
+
+    async def claim() -> list[OutboxRow]:
+        store = SqliteStore(str(copy))
+        await store.start()
+        try:
+            return await SqliteOutbox(store).claim(now=4102444800.0, limit=10, lease=60.0)
+        finally:
+            await store.close()
+
+    claimed = asyncio.run(claim())
     assert [(r.tenant, r.subscription_id) for r in claimed] == [
         (row[1], row[2]) for row in RECORDED["outbox"]
     ]

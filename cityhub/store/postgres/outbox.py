@@ -19,24 +19,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from cityhub.store.outbox import OutboxRow
-from cityhub.store.postgres.bridge import SyncConnection
+from cityhub.store.outbox import Outbox, OutboxRow
 from cityhub.store.postgres.store import PostgresStore
-from cityhub.store.postgres.transaction import enqueue, enqueued
 
 
-class PostgresOutbox:
-    """The delivery queue (``cityhub.store.base.OutboxQueue``) and the periodic schedule, for
+class PostgresOutbox(Outbox):
+    """The delivery queue (``cityhub.store.outbox.OutboxQueue``) and the periodic schedule, for
     one worker process.
 
     Args:
         store: the PostgreSQL store.
     """
 
+    store: PostgresStore
+
     def __init__(self, store: PostgresStore) -> None:
-        self.store = store
+        super().__init__(store)
         #: row id -> the token of this worker's lease on it (claim sets, ack/fail take)
         self._leases: dict[int, Any] = {}
 
@@ -59,7 +57,7 @@ class PostgresOutbox:
         rows.sort(key=lambda r: (r[7], r[0]))
         for r in rows:
             self._leases[r[0]] = r[6]
-        return [OutboxRow(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5]) for r in rows]
+        return [self._row(r) for r in rows]
 
     async def ack(self, row_id: int) -> None:
         """A delivered notification leaves the outbox, unless this worker's lease ran out and
@@ -72,16 +70,12 @@ class PostgresOutbox:
         # forgotten once done: a stop that cuts the statement short still releases the lease
         self._leases.pop(row_id, None)
 
-    async def fail(self, row_id: int, error: str, due_at: float | None) -> None:
-        """Record a failed attempt: retry at ``due_at``, or give up (delete) when it is None;
-        nothing when the lease was lost to another worker."""
-        if due_at is None:
-            await self.ack(row_id)
-            return
+    async def _retry(self, row_id: int, error: str, due_at: float) -> None:
+        """Nothing when the lease was lost to another worker."""
         await self.store.fetch(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, due_at = $2,"
             " lease_token = NULL WHERE id = $3 AND lease_token IS NOT DISTINCT FROM $4",
-            error[:2000],
+            error,
             due_at,
             row_id,
             self._leases.get(row_id),
@@ -115,10 +109,6 @@ class PostgresOutbox:
         )
         return len(rows)
 
-    @staticmethod
-    def enqueued() -> int:
-        return enqueued()
-
     # ---- periodic notifications (clause 5.2.12 timeInterval) ---------------------------
     async def periodic_schedule(self) -> dict[tuple[str, str], float]:
         """(tenant, subscription id) → when its next round is due."""
@@ -135,45 +125,6 @@ class PostgresOutbox:
             [k[0] for k in keys],
             [k[1] for k in keys],
         )
-
-    async def periodic_fire(
-        self,
-        tenant: str,
-        sub_id: str,
-        payload: dict[str, Any] | None,
-        now: float,
-        next_at: float,
-        previous: float | None,
-    ) -> bool:
-        """In one transaction: move the round on from ``previous`` (None: first round) to
-        ``next_at`` and queue ``payload`` (unless None). False, and nothing done, when another
-        worker moved this round on first: each round is sent by one worker."""
-
-        def run(conn: SyncConnection) -> bool:
-            if previous is None:
-                status = conn.execute(
-                    "INSERT INTO notify_periodic (tenant, subscription_id, next_at)"
-                    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    tenant,
-                    sub_id,
-                    next_at,
-                )
-            else:
-                status = conn.execute(
-                    "UPDATE notify_periodic SET next_at = $3 WHERE tenant = $1 AND"
-                    " subscription_id = $2 AND next_at = $4",
-                    tenant,
-                    sub_id,
-                    next_at,
-                    previous,
-                )
-            if not status.endswith(" 1"):
-                return False
-            if payload is not None:
-                enqueue(conn, tenant, sub_id, payload, now)
-            return True
-
-        return await self.store.run_transaction(run)
 
     async def pending(self) -> list[tuple[int, str, int, str | None]]:
         """(id, subscription id, attempts, last error) of every row, for tests and operators."""

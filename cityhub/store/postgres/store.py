@@ -27,7 +27,7 @@ from cityhub.errors import StoreUnavailable, TooComplexQuery
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.store.availability import Availability, StoreHealth
-from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction
+from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction, TxHook
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres.bridge import SyncConnection, refused_data, run_sync
 from cityhub.store.postgres.entities import (
@@ -41,7 +41,7 @@ from cityhub.store.postgres.faults import ERRORS as FAULTS
 from cityhub.store.postgres.faults import cannot_open, fault_of
 from cityhub.store.postgres.migrate import migrate
 from cityhub.store.postgres.params import Params
-from cityhub.store.postgres.transaction import PostgresTransaction, TxHook
+from cityhub.store.postgres.transaction import PostgresTransaction
 
 T = TypeVar("T")
 _RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)

@@ -22,12 +22,12 @@ from cityhub.ngsild import regex
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import has_pattern
 from cityhub.store.availability import Availability, StoreHealth
-from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction
+from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction, TxHook
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, migrate, qindex
 from cityhub.store.sqlite.entities import COLUMNS, order_clause, row_to_entity, where_clause
 from cityhub.store.sqlite.faults import cannot_open, fault_of
-from cityhub.store.sqlite.transaction import SqliteTransaction, TxHook
+from cityhub.store.sqlite.transaction import SqliteTransaction
 
 T = TypeVar("T")
 log = logging.getLogger("cityhub")
