@@ -2,7 +2,7 @@
 
 A store computes, per attribute *series* (entity, attribute, datasetId) and per period, the
 sums and extremes of :class:`PeriodStats` in its own query language (SQL ``GROUP BY`` over a
-period index; see ``cityhub.store.sqlite.temporal_sql``). This module defines what it is asked
+period index; see ``cityhub.store.temporal_sql``). This module defines what it is asked
 (:class:`AggregationQuery`), what it returns (:class:`Series`), and turns that into the spec's
 shape: per method an array of ``[value, periodStart, periodEnd]``.
 

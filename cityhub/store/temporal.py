@@ -1,15 +1,13 @@
 """Temporal provision and consumption (ETSI GS CIM 009 v1.9.1 clauses 5.6.11-5.6.16,
 5.7.3-5.7.4, 4.5.19), once for every backend: :class:`TemporalStore` owns the rules (what a
-temporal write changes, what a query answers, how aggregated rows become series), and a backend
-moves the rows through :class:`TemporalRows`, its SQL only. Also the result types and the
-retention policy.
+temporal write changes, what a query answers, how aggregated rows become series), over the
+rows of ``cityhub.store.temporal_sql.TemporalRows`` (the SQL, written once over a dialect).
+Also the result types and the retention policy.
 
-Each backend implements :class:`TemporalRows` and the three ways to run them (a read, a
-transaction, a store write's :class:`~cityhub.store.base.Transaction`) in
-``store/<backend>/temporal.py``, its SQL beside it (``history.py`` writes, ``temporal_sql.py``
-reads and aggregates, ``retention.py`` prunes), and records history on every entity change, in
-the change's own transaction (its ``record_change`` transaction hook, which ``open_backend``
-installs unless the ``history`` setting is off).
+Each backend subclasses both in ``store/<backend>/temporal.py``: how its rows run (a read, a
+transaction, a store write's :class:`~cityhub.store.base.Transaction`), its dialect and the few
+statements it writes its own way; ``retention.py`` prunes. History is recorded on every entity
+change by ``cityhub.store.history.record_change``.
 
 History instances, as read methods return them, are internal instances (see
 ``cityhub.ngsild.entity``) plus ``instanceId``, ``createdAt``, ``modifiedAt``, ``deletedAt``
@@ -21,16 +19,15 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
 from cityhub.errors import ResourceNotFound
 from cityhub.ngsild import ops
-from cityhub.ngsild.aggregation import AggregatedHistory, AggregationQuery, PeriodStats, Series
+from cityhub.ngsild.aggregation import AggregatedHistory, AggregationQuery, Series
 from cityhub.ngsild.datetime import now_iso, parse_datetime
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
@@ -38,6 +35,10 @@ from cityhub.settings import Settings
 from cityhub.store.base import EntityQuery, Transaction
 from cityhub.store.history import recording_off
 from cityhub.store.instances import by_dataset, strip_system, value_number
+from cityhub.store.temporal_sql import Reading, TemporalRows, stats_of
+
+if TYPE_CHECKING:
+    from cityhub.store.retention import Pruner
 
 History = dict[str, list[Instance]]  # attribute IRI → instances in time order
 Head = dict[str, Any]  # id, type, scope, createdAt, modifiedAt, deletedAt of an entity
@@ -96,148 +97,13 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
     return parse_retention(settings.history_retention_days, settings.history_retention_by_tenant)
 
 
-class TemporalRows(Protocol):
-    """One backend's history rows inside one read or one transaction: SQL, no rules. Times
-    are the hub's normalized text, rows are tuples in the layouts named below."""
-
-    def head(self, tenant: str, entity_id: str) -> Head | None:
-        """The entity's head as queries see it (see :func:`head_of`)."""
-
-    def with_history(self, tenant: str, entity_id: str, attrs: Sequence[str]) -> set[str]:
-        """Which of ``attrs`` have at least one instance."""
-
-    def heads(
-        self,
-        tenant: str,
-        query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> list[Head]:
-        """The page of heads matching the query (its order, limit and offset)."""
-
-    def count(
-        self,
-        tenant: str,
-        query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> int: ...
-
-    def history(
-        self,
-        tenant: str,
-        ids: Sequence[str],
-        tq: TemporalQuery,
-        attrs: Sequence[str] | None,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> Iterable[Sequence[Any]]:
-        """Rows ``(entity_id, attr, instance_id, created_at, modified_at, deleted_at,
-        instance JSON, t, seq)`` in time order per entity and attribute."""
-
-    def aggregation(
-        self,
-        tenant: str,
-        ids: Sequence[str],
-        tq: TemporalQuery,
-        agg: AggregationQuery,
-        attrs: Sequence[str] | None,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> tuple[Iterable[Sequence[Any]], dict[tuple[str, str], datetime]]:
-        """Rows ``(entity_id, attr, dataset_id, origin, k, <the PeriodStats columns of
-        stats_of>, k_first, k_last)`` ordered by series and period; and, per (entity,
-        attribute) whose periods the backend cut short, the time of its last instance."""
-
-    def set_series_types(
-        self, tenant: str, found: Sequence[tuple[str, str, Series, int | None]]
-    ) -> None:
-        """Each series' ``attr_type``, from one of its instances; ``found`` holds (entity,
-        attribute, series, the ``seq`` of one of its instances when the rows carried it)."""
-
-    def lock_head(self, tenant: str, entity_id: str) -> tuple[dict[str, Any], list[str]] | None:
-        """The head's ``attrs`` document and types, locked for the transaction."""
-
-    def set_head_attrs(self, tenant: str, entity_id: str, attrs: dict[str, Any], now: str) -> None:
-        """Replace the head's ``attrs`` document."""
-
-    def write_head(
-        self, tenant: str, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
-    ) -> None:
-        """Create or replace the head (and its types)."""
-
-    def upsert_instance(
-        self, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
-    ) -> None:
-        """Add an instance; one of the same attribute, datasetId and observedAt is replaced."""
-
-    def delete_history(self, tenant: str, entity_id: str) -> bool:
-        """Delete the head, its types and every instance; whether there was a head."""
-
-    def delete_attribute(
-        self, tenant: str, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
-    ) -> int:
-        """Delete the attribute's instances of ``dataset_id`` (None: the default ones), or
-        every one with ``delete_all``; how many went."""
-
-    def find_instance(
-        self, tenant: str, entity_id: str, attr: str, instance_id: str
-    ) -> tuple[int, Instance] | None:
-        """The ``seq`` and body of an instance."""
-
-    def update_instance(
-        self, seq: int, inst: Instance, observed_at: str | None, number: float | None, now: str
-    ) -> None: ...
-
-    def delete_instance(self, seq: int) -> None: ...
-
-
-def head_of(row: Sequence[Any]) -> Head:
-    """A head from a row ``(id, types JSON, scopes JSON, createdAt, modifiedAt, deletedAt)``."""
-    head: Head = {"id": row[0], "type": orjson.loads(row[1])}
-    if row[2] and (scopes := orjson.loads(row[2])):
-        head["scope"] = scopes
-    head["createdAt"] = row[3]
-    head["modifiedAt"] = row[4]
-    if row[5]:
-        head["deletedAt"] = row[5]
-    return head
-
-
-def stats_of(row: Sequence[Any]) -> PeriodStats:
-    """A :class:`PeriodStats` from the columns after ``k`` of an aggregation row."""
-    return PeriodStats(
-        index=int(row[4]),
-        total=int(row[5]),
-        first_time=row[6],
-        last_time=row[7],
-        distinct=None if row[9] is None else int(row[9]),
-        n_numbers=int(row[10]),
-        sum_numbers=row[11],
-        sumsq_numbers=row[12],
-        min_number=None if row[13] is None else float(row[13]),
-        max_number=None if row[14] is None else float(row[14]),
-        n_sizes=int(row[15]),
-        sum_sizes=row[16],
-        min_size=None if row[17] is None else float(row[17]),
-        max_size=None if row[18] is None else float(row[18]),
-        min_text=row[19],
-        max_text=row[20],
-    )
-
-
-def _history(
-    rows: TemporalRows,
-    tenant: str,
-    ids: Sequence[str],
-    tq: TemporalQuery,
-    attrs: Sequence[str] | None,
-    dataset_ids: Sequence[str | None] | None,
-) -> dict[str, History]:
+def _history(rows: TemporalRows, ids: Sequence[str], reading: Reading) -> dict[str, History]:
     out: dict[str, History] = {i: {} for i in ids}
     if not ids:
         return out
-    observed = tq.timeproperty == "observedAt"
+    observed = reading.tq.timeproperty == "observedAt"
     for entity_id, attr, instance_id, created, modified, deleted, body, t, seq in rows.history(
-        tenant, ids, tq, attrs, dataset_ids
+        ids, reading
     ):
         inst: Instance = orjson.loads(body)
         inst["instanceId"] = instance_id
@@ -253,13 +119,7 @@ def _history(
 
 
 def _aggregated(
-    rows: TemporalRows,
-    tenant: str,
-    ids: Sequence[str],
-    tq: TemporalQuery,
-    agg: AggregationQuery,
-    attrs: Sequence[str] | None,
-    dataset_ids: Sequence[str | None] | None,
+    rows: TemporalRows, ids: Sequence[str], reading: Reading, agg: AggregationQuery
 ) -> dict[str, AggregatedHistory]:
     out: dict[str, AggregatedHistory] = {i: {} for i in ids}
     if not ids:
@@ -267,7 +127,7 @@ def _aggregated(
     found: list[tuple[str, str, Series, int | None]] = []
     current: Series | None = None
     key: tuple[str, str, str] | None = None
-    result, cut_ends = rows.aggregation(tenant, ids, tq, agg, attrs, dataset_ids)
+    result, cut_ends = rows.aggregation(ids, reading, agg)
     for row in result:
         if (row[0], row[1], row[2]) != key:
             key = (row[0], row[1], row[2])
@@ -282,13 +142,12 @@ def _aggregated(
         for series in out[entity_id].get(attr, []):
             origin = parse_datetime(series.origin, "origin")
             series.last_index = max(series.last_index, agg.period.index_of(origin, last))
-    rows.set_series_types(tenant, found)
+    rows.set_series_types(found)
     return out
 
 
 def _add(
     rows: TemporalRows,
-    tenant: str,
     entity_id: str,
     new: Mapping[str, list[Instance]],
     head_attrs: dict[str, Any],
@@ -297,7 +156,7 @@ def _add(
     """Record ``new`` instances and keep, per datasetId, the latest observed in the head."""
     for iri, instances in new.items():
         for inst in instances:
-            rows.upsert_instance(tenant, entity_id, iri, inst, now)
+            rows.upsert_instance(entity_id, iri, inst, now)
         merged = by_dataset(head_attrs.get(iri, []))
         for latest in latest_instances({iri: instances})[iri]:
             key = latest.get("datasetId")
@@ -307,18 +166,18 @@ def _add(
         head_attrs[iri] = list(merged.values())
 
 
-def _locked_attrs(rows: TemporalRows, tenant: str, entity_id: str) -> dict[str, Any]:
-    head = rows.lock_head(tenant, entity_id)
+def _locked_attrs(rows: TemporalRows, entity_id: str) -> dict[str, Any]:
+    head = rows.lock_head(entity_id)
     if head is None:
         raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
     return head[0]
 
 
 def _find_instance(
-    rows: TemporalRows, tenant: str, entity_id: str, attr: str, instance_id: str
+    rows: TemporalRows, entity_id: str, attr: str, instance_id: str
 ) -> tuple[int, Instance]:
-    _locked_attrs(rows, tenant, entity_id)
-    found = rows.find_instance(tenant, entity_id, attr, instance_id)
+    _locked_attrs(rows, entity_id)
+    found = rows.find_instance(entity_id, attr, instance_id)
     if found is None:
         raise ResourceNotFound(
             f"attribute {attr} of entity {entity_id} has no instance {instance_id}"
@@ -338,6 +197,8 @@ class TemporalStore(ABC):
         retention_policy: how long history is kept.
     """
 
+    _pruner: Pruner  # the backend's (cityhub.store.retention)
+
     def __init__(
         self, instance_limit: int = 1000, retention_policy: RetentionPolicy | None = None
     ) -> None:
@@ -346,11 +207,13 @@ class TemporalStore(ABC):
 
     # ---- what a backend provides -------------------------------------------------------
     @abstractmethod
-    async def _read(self, fn: Callable[[TemporalRows], R], query: EntityQuery | None = None) -> R:
+    async def _read(
+        self, tenant: str, fn: Callable[[TemporalRows], R], query: EntityQuery | None = None
+    ) -> R:
         """Run ``fn`` on the rows of one read (``query``: the entity query it answers)."""
 
     @abstractmethod
-    async def _transaction(self, fn: Callable[[TemporalRows], R]) -> R:
+    async def _transaction(self, tenant: str, fn: Callable[[TemporalRows], R]) -> R:
         """Run ``fn`` on the rows of one transaction of history alone."""
 
     @abstractmethod
@@ -358,17 +221,17 @@ class TemporalStore(ABC):
         """Run ``fn`` in one store write (entity changes through the ``Transaction``) with
         the rows of the same transaction."""
 
-    @abstractmethod
     async def start(self) -> None:
         """Background pruning when a retention is set (after the entity store started)."""
+        self._pruner.start()
 
-    @abstractmethod
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        await self._pruner.stop()
 
-    @abstractmethod
     async def prune(self, now: str | None = None) -> int:
         """Delete instances older than the retention policy allows, in small transactions;
         returns how many went."""
+        return await self._pruner.prune(now)
 
     # ---- provision ---------------------------------------------------------------------
     async def create_or_update(self, tenant: str, entity: Entity) -> bool:
@@ -380,7 +243,7 @@ class TemporalStore(ABC):
 
         def run(tx: Transaction, rows: TemporalRows) -> bool:
             now = now_iso()
-            head = rows.lock_head(tenant, entity["id"])
+            head = rows.lock_head(entity["id"])
             if head is None:
                 current = tx.get(entity["id"])
                 if current is None:
@@ -399,8 +262,8 @@ class TemporalStore(ABC):
             else:
                 attrs = head[0]
                 types = list(dict.fromkeys([*head[1], *entity.get("type", [])]))
-            _add(rows, tenant, entity["id"], entity["attrs"], attrs, now)
-            rows.write_head(tenant, {**entity, "type": types}, attrs, now, now)
+            _add(rows, entity["id"], entity["attrs"], attrs, now)
+            tx.write_history_head({**entity, "type": types}, attrs, now, now)
             return head is None
 
         return await self._write(tenant, run)
@@ -411,12 +274,12 @@ class TemporalStore(ABC):
         """Clause 5.6.12 Add Attributes to Temporal Representation of an Entity."""
 
         def run(rows: TemporalRows) -> None:
-            head_attrs = _locked_attrs(rows, tenant, entity_id)
+            head_attrs = _locked_attrs(rows, entity_id)
             now = now_iso()
-            _add(rows, tenant, entity_id, attrs, head_attrs, now)
-            rows.set_head_attrs(tenant, entity_id, head_attrs, now)
+            _add(rows, entity_id, attrs, head_attrs, now)
+            rows.set_head_attrs(entity_id, head_attrs, now)
 
-        await self._transaction(run)
+        await self._transaction(tenant, run)
 
     async def delete_entity(self, tenant: str, entity_id: str) -> None:
         """Clause 5.6.16 Delete Temporal Representation of an Entity: its whole history goes,
@@ -426,7 +289,7 @@ class TemporalStore(ABC):
         def run(tx: Transaction, rows: TemporalRows) -> None:
             with recording_off(tx):
                 existed = tx.delete(entity_id)
-            if not rows.delete_history(tenant, entity_id) and not existed:
+            if not rows.delete_history(entity_id) and not existed:
                 raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
 
         await self._write(tenant, run)
@@ -444,8 +307,8 @@ class TemporalStore(ABC):
         every instance's with ``deleteAll``)."""
 
         def run(rows: TemporalRows) -> None:
-            head_attrs = _locked_attrs(rows, tenant, entity_id)
-            if rows.delete_attribute(tenant, entity_id, attr, dataset_id, delete_all) == 0:
+            head_attrs = _locked_attrs(rows, entity_id)
+            if rows.delete_attribute(entity_id, attr, dataset_id, delete_all) == 0:
                 raise ResourceNotFound(f"entity {entity_id} has no history of attribute {attr}")
             if attr in head_attrs:
                 kept = [
@@ -457,9 +320,9 @@ class TemporalStore(ABC):
                     head_attrs[attr] = kept
                 else:
                     del head_attrs[attr]
-            rows.set_head_attrs(tenant, entity_id, head_attrs, now_iso())
+            rows.set_head_attrs(entity_id, head_attrs, now_iso())
 
-        await self._transaction(run)
+        await self._transaction(tenant, run)
 
     async def modify_instance(
         self, tenant: str, entity_id: str, attr: str, instance_id: str, fragment: Instance
@@ -468,13 +331,13 @@ class TemporalStore(ABC):
         instance's; its instanceId stays."""
 
         def run(rows: TemporalRows) -> None:
-            seq, inst = _find_instance(rows, tenant, entity_id, attr, instance_id)
+            seq, inst = _find_instance(rows, entity_id, attr, instance_id)
             inst.update(strip_system(fragment))
             observed = inst.get("observedAt")
             observed_at = normalize_time(observed, "observedAt") if observed else None
             rows.update_instance(seq, inst, observed_at, value_number(inst), now_iso())
 
-        await self._transaction(run)
+        await self._transaction(tenant, run)
 
     async def delete_instance(
         self, tenant: str, entity_id: str, attr: str, instance_id: str
@@ -482,10 +345,9 @@ class TemporalStore(ABC):
         """Clause 5.6.15 Delete Attribute instance."""
 
         def run(rows: TemporalRows) -> None:
-            seq, _ = _find_instance(rows, tenant, entity_id, attr, instance_id)
-            rows.delete_instance(seq)
+            rows.delete_instance(_find_instance(rows, entity_id, attr, instance_id)[0])
 
-        await self._transaction(run)
+        await self._transaction(tenant, run)
 
     # ---- consumption -------------------------------------------------------------------
     async def _read_entity(
@@ -496,13 +358,13 @@ class TemporalStore(ABC):
         read: Callable[[TemporalRows, list[str]], dict[str, R]],
     ) -> tuple[Head, R, set[str]] | None:
         def run(rows: TemporalRows) -> tuple[Head, R, set[str]] | None:
-            head = rows.head(tenant, entity_id)
+            head = rows.head(entity_id)
             if head is None:
                 return None
-            known = rows.with_history(tenant, entity_id, attrs) if attrs else set()
+            known = rows.with_history(entity_id, attrs) if attrs else set()
             return head, read(rows, [entity_id])[entity_id], known
 
-        return await self._read(run)
+        return await self._read(tenant, run)
 
     async def get_entity(
         self,
@@ -514,11 +376,9 @@ class TemporalStore(ABC):
     ) -> tuple[Head, History, set[str]] | None:
         """Clause 5.7.3: the head, the history asked for, and which of ``attrs`` have a
         history at all."""
+        reading = Reading(tq, attrs, dataset_ids)
         return await self._read_entity(
-            tenant,
-            entity_id,
-            attrs,
-            lambda rows, ids: _history(rows, tenant, ids, tq, attrs, dataset_ids),
+            tenant, entity_id, attrs, lambda rows, ids: _history(rows, ids, reading)
         )
 
     async def aggregate_entity(
@@ -531,31 +391,27 @@ class TemporalStore(ABC):
         dataset_ids: Sequence[str | None] | None = None,
     ) -> tuple[Head, AggregatedHistory, set[str]] | None:
         """Clause 5.7.3 in the aggregated representation (4.5.19), computed in SQL."""
+        reading = Reading(tq, attrs, dataset_ids)
         return await self._read_entity(
-            tenant,
-            entity_id,
-            attrs,
-            lambda rows, ids: _aggregated(rows, tenant, ids, tq, agg, attrs, dataset_ids),
+            tenant, entity_id, attrs, lambda rows, ids: _aggregated(rows, ids, reading, agg)
         )
 
     async def _read_entities(
         self,
         tenant: str,
         query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
+        reading: Reading,
         read: Callable[[TemporalRows, list[str]], dict[str, R]],
     ) -> tuple[list[tuple[Head, R]], int | None]:
         def run(rows: TemporalRows) -> tuple[list[tuple[Head, R]], int | None]:
             result: list[tuple[Head, R]] = []
             if query.limit > 0:
-                heads = rows.heads(tenant, query, tq, dataset_ids)
+                heads = rows.heads(query, reading)
                 found = read(rows, [h["id"] for h in heads])
                 result = [(h, found[h["id"]]) for h in heads]
-            count = rows.count(tenant, query, tq, dataset_ids) if query.count else None
-            return result, count
+            return result, rows.count(query, reading) if query.count else None
 
-        return await self._read(run, query)
+        return await self._read(tenant, run, query)
 
     async def query_entities(
         self,
@@ -566,13 +422,9 @@ class TemporalStore(ABC):
     ) -> tuple[list[TemporalEntity], int | None]:
         """Clause 5.7.4: the page of entities with history matching the query, and the count
         when asked for. ``query.attrs`` selects the attributes whose history is returned."""
-        attrs = list(query.attrs) or None
+        reading = Reading(tq, list(query.attrs) or None, dataset_ids)
         return await self._read_entities(
-            tenant,
-            query,
-            tq,
-            dataset_ids,
-            lambda rows, ids: _history(rows, tenant, ids, tq, attrs, dataset_ids),
+            tenant, query, reading, lambda rows, ids: _history(rows, ids, reading)
         )
 
     async def aggregate_entities(
@@ -584,11 +436,7 @@ class TemporalStore(ABC):
         dataset_ids: Sequence[str | None] | None = None,
     ) -> tuple[list[AggregatedEntity], int | None]:
         """Clause 5.7.4 in the aggregated representation (4.5.19), computed in SQL."""
-        attrs = list(query.attrs) or None
+        reading = Reading(tq, list(query.attrs) or None, dataset_ids)
         return await self._read_entities(
-            tenant,
-            query,
-            tq,
-            dataset_ids,
-            lambda rows, ids: _aggregated(rows, tenant, ids, tq, agg, attrs, dataset_ids),
+            tenant, query, reading, lambda rows, ids: _aggregated(rows, ids, reading, agg)
         )

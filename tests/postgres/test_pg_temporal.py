@@ -24,7 +24,8 @@ from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.duration import Duration, parse_duration
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.settings import Settings
-from cityhub.store.postgres import retention, temporal_sql
+from cityhub.store.postgres import retention
+from cityhub.store.postgres import temporal as pg_temporal
 from cityhub.store.postgres.params import Params
 from cityhub.store.temporal import RetentionPolicy
 from tests.api import test_temporal as suite
@@ -140,7 +141,7 @@ def test_sql_period_index_agrees_with_duration_arithmetic(postgres_url: str, tex
             when = origin + span * rnd.random()
             cases.append((origin, when.replace(microsecond=rnd.choice([0, when.microsecond]))))
     params = Params()
-    index = temporal_sql._period_index(period, params)
+    index = pg_temporal._period_index(period, params)
     t = params.add([format_datetime(w) for _, w in cases], "text[]")
     o = params.add([format_datetime(o) for o, _ in cases], "text[]")
     sql = (

@@ -21,15 +21,16 @@ from cityhub.ngsild.duration import Duration, parse_duration
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.settings import Settings
 from cityhub.store.open import open_backend
-from cityhub.store.sqlite import temporal_sql
+from cityhub.store.sqlite import temporal as sqlite_temporal
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
+from cityhub.store.temporal_sql import Reading
 
 NS = "https://ex.org/"
 SID = "urn:ngsi-ld:Sensor:1"
 
 
 # the origin as the aggregation query has it: text and microseconds since the epoch
-ORIGIN = f"(SELECT o, {temporal_sql._micros('o')} AS o_us FROM (SELECT ? AS o))"
+ORIGIN = f"(SELECT o, {sqlite_temporal._micros('o')} AS o_us FROM (SELECT ? AS o))"
 
 
 def _reference_index(origin: datetime, when: datetime, d: Duration) -> int:
@@ -45,7 +46,7 @@ def _reference_index(origin: datetime, when: datetime, d: Duration) -> int:
 def test_sql_period_index_agrees_with_duration_arithmetic(text: str) -> None:
     period = parse_duration(text)
     conn = sqlite3.connect(":memory:")
-    temporal_sql.register_functions(conn)
+    sqlite_temporal.register_functions(conn)
     rnd = random.Random(text)
     origins = [datetime(2024, 1, 31, 12, 0, tzinfo=UTC), datetime(2023, 5, 15, 0, 0, tzinfo=UTC)]
     for origin in origins:
@@ -54,7 +55,7 @@ def test_sql_period_index_agrees_with_duration_arithmetic(text: str) -> None:
             when = origin + span * rnd.random()
             when = when.replace(microsecond=rnd.choice([0, when.microsecond]))
             params: list[Any] = []
-            index = temporal_sql._period_index(period, "s.o", params)
+            index = sqlite_temporal._period_index(period, "s.o", params)
             sql = f"SELECT {index} FROM (SELECT ? AS t) b, {ORIGIN} s"
             got = conn.execute(
                 sql, [*params, format_datetime(when), format_datetime(origin)]
@@ -66,7 +67,7 @@ def test_month_periods_clamp_to_the_last_day() -> None:
     # 31 January + P1M = 29 February 2024 (leap year), + P2M = 31 March
     conn = sqlite3.connect(":memory:")
     params: list[Any] = []
-    index = temporal_sql._period_index(parse_duration("P1M"), "s.o", params)
+    index = sqlite_temporal._period_index(parse_duration("P1M"), "s.o", params)
     origin = "2024-01-31T12:00:00.000000Z"
     expected = {
         "2024-02-29T11:59:59.999999Z": 0,
@@ -270,7 +271,7 @@ def test_spans_found_by_index_seeks(temporal: Any) -> None:
     tq = TemporalQuery(timerel="after", time_at="2024-01-01T00:15:00.000000Z")
 
     def spans(conn: sqlite3.Connection) -> tuple[Any, Any, Any]:
-        sql, params = temporal_sql.span_select("", [SID, "urn:x:none"], tq, None, None)
+        sql, params = sqlite_temporal.span_select("", [SID, "urn:x:none"], Reading(tq))
         assert "RECURSIVE" in sql
         by_seeks = sorted(conn.execute(sql, params).fetchall())
         by_scan = sorted(
@@ -280,7 +281,7 @@ def test_spans_found_by_index_seeks(temporal: Any) -> None:
                 ("2024-01-01T00:15:00.000001Z",),
             ).fetchall()
         )
-        sql, params = temporal_sql.span_select("", [SID], tq, [NS + "pm10", NS + "x"], None)
+        sql, params = sqlite_temporal.span_select("", [SID], Reading(tq, [NS + "pm10", NS + "x"]))
         return by_seeks, by_scan, conn.execute(sql, params).fetchall()
 
     by_seeks, by_scan, picked = loop.run_until_complete(history.store.run_read(spans))

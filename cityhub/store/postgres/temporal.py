@@ -1,189 +1,174 @@
-"""Temporal provision and consumption over PostgreSQL: :class:`PostgresTemporalStore`, the rules
-of ``cityhub.store.temporal.TemporalStore`` run on :class:`PostgresTemporalRows`, its SQL.
+"""Temporal provision and consumption over PostgreSQL: PostgreSQL's dialect of the temporal
+store's SQL (``cityhub.store.temporal_sql``, ETSI GS CIM 009 v1.9.1 clauses 4.5.19, 4.11), the
+rows it writes its own way (:class:`PostgresTemporalRows`) and :class:`PostgresTemporalStore`,
+which runs the rules of ``cityhub.store.temporal.TemporalStore`` on them (pooled connections;
+writes lock the entity's head row ``FOR UPDATE``, so two workers adding instances to one
+temporal entity at once serialise). ``history.py`` holds the write path, ``retention.py``
+prunes.
 
-More of its SQL lives beside it: ``history.py`` (the write path and the transaction hook),
-``temporal_sql.py`` (windows, ``lastN``, aggregation in ``GROUP BY``) and ``retention.py``.
-Writes lock the entity's head row (``FOR UPDATE``), so two workers adding instances to one
-temporal entity at once serialise. Times are ``timestamptz``, turned into the hub's text here.
+Times are ``timestamptz``, turned back into the hub's text as rows are read; period arithmetic
+runs on their UTC ``timestamp``: exact durations divide ``extract(epoch ...)`` microseconds,
+calendar durations count whole months with PostgreSQL's interval arithmetic (which clamps the
+day to the month's end, as :class:`cityhub.ngsild.duration.Duration` does), and the rare mix of
+both calls ``cityhub_period_index`` (``migrations/0003_history.sql``). JSON is ``jsonb``; every
+placeholder carries its cast (``Params``). Each series' type is read by the ``seq`` of one of
+its instances.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-import orjson
-
-from cityhub.ngsild.aggregation import AggregationQuery, Series
+from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.datetime import format_datetime
-from cityhub.ngsild.entity import Entity, Instance
+from cityhub.ngsild.duration import Duration
+from cityhub.ngsild.entity import Instance
+from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.temporal import TemporalQuery
-from cityhub.store.base import EntityQuery, Transaction
+from cityhub.store.base import EntityQuery, OrderItem, Transaction
 from cityhub.store.postgres import compile as qcompile
-from cityhub.store.postgres import history, retention, temporal_sql
+from cityhub.store.postgres import history, retention
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.entities import carries_pattern, order_clause, where_clause
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.transaction import PostgresTransaction
-from cityhub.store.temporal import R, RetentionPolicy, TemporalRows, TemporalStore, head_of
-
-_HEAD_COLUMNS = "e.id, e.types::text, e.scopes::text, e.created_at, e.modified_at, e.deleted_at"
-#: temporal entities as queries see them: while the entity exists, its system times, scopes
-#: and attributes (what q and scopeQ test) are those of the current state, which the entity
-#: API's updates do not copy into temporal_entities (``history.record_change``)
-HEADS = (
-    "(SELECT t.seq, t.tenant, t.id, t.types, t.deleted_at,"
-    " CASE WHEN c.id IS NULL THEN t.scopes ELSE c.scopes END AS scopes,"
-    " coalesce(c.created_at, t.created_at) AS created_at,"
-    " coalesce(c.modified_at, t.modified_at) AS modified_at,"
-    " coalesce(c.attrs, t.attrs) AS attrs"
-    " FROM temporal_entities t LEFT JOIN entities c ON c.tenant = t.tenant AND c.id = t.id)"
+from cityhub.store.temporal import R, RetentionPolicy, TemporalStore
+from cityhub.store.temporal_sql import (
+    Binds,
+    Found,
+    Reading,
+    Row,
+    TemporalRows,
+    aggregation_select,
+    history_select,
 )
+
+_VALUE_MEMBERS = ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList")
+
+
+class PostgresTemporalDialect:
+    """``cityhub.store.temporal_sql.TemporalDialect`` for PostgreSQL (JSONB, timestamptz)."""
+
+    row_order = "t.seq AS seq"
+    for_update = " FOR UPDATE"
+    total = "sum"
+    value_json = (
+        "coalesce(to_jsonb(b.num), " + ", ".join(f"b.body -> '{m}'" for m in _VALUE_MEMBERS) + ")"
+    )
+    size = (
+        "CASE WHEN b.num IS NULL AND b.del IS NULL AND jsonb_typeof(b.body -> 'value') = 'array'"
+        " THEN jsonb_array_length(b.body -> 'value')::float8 END"
+    )
+    string = (
+        "(CASE WHEN b.num IS NULL AND b.del IS NULL THEN CASE jsonb_typeof(b.body -> 'value')"
+        " WHEN 'string' THEN b.body ->> 'value'"
+        " WHEN 'object' THEN b.body -> 'value' ->> '@value' END END) COLLATE \"C\""
+    )
+    last_seq = "max(b.seq) AS last_seq"  # each series' type is read by one of these
+    group_origin = ", b.o"
+
+    def binds(self) -> Binds:
+        return Params()
+
+    def json_text(self, column: str) -> str:
+        return f"{column}::text"
+
+    def any_of(self, column: str, values: Sequence[Any], binds: Binds) -> str:
+        return f"{column} = ANY({binds.add(list(values), 'text[]')})"
+
+    def index(self, column: str) -> str:
+        return ""
+
+    def where(self, tenant: str, query: EntityQuery, binds: Binds) -> str:
+        return where_clause(tenant, query, cast(Params, binds))
+
+    def type_query(self, node: Node, binds: Binds) -> str:
+        return qcompile.compile_type_query(node, cast(Params, binds), "e")
+
+    def order(self, items: tuple[OrderItem, ...], binds: Binds) -> str:
+        return order_clause(items, cast(Params, binds))
+
+    def period_index(self, period: Duration | None, binds: Binds) -> str:
+        return _period_index(period, cast(Params, binds))
+
+    def series_origin(self) -> str:
+        return "o"
+
+    def fixed_origin(self, origin: str, binds: Binds) -> str:
+        return f"base b CROSS JOIN (SELECT {binds.add(origin)}::timestamptz AS o) s"
+
+
+DIALECT = PostgresTemporalDialect()
+
+
+_T = "(b.t AT TIME ZONE 'UTC')"
+_O = "(s.o AT TIME ZONE 'UTC')"
+
+
+def _period_index(period: Duration | None, params: Params) -> str:
+    """SQL for the index of the period of ``b.t`` on the grid starting at ``s.o``."""
+    if period is None:
+        return "0::bigint"
+    if period.months == 0:
+        step = params.add(period.exact_microseconds, "bigint") + "::numeric"
+        return f"floor(extract(epoch FROM {_T} - {_O}) * 1000000 / {step})::bigint"
+    if period.exact_microseconds == 0:
+        # whole months from o to t: the calendar difference, one less when o plus that many
+        # months (day clamped) is still after t
+        months = (
+            f"((extract(year FROM {_T}) - extract(year FROM {_O})) * 12"
+            f" + extract(month FROM {_T}) - extract(month FROM {_O}))::integer"
+        )
+        whole = f"({months} - ({_O} + {months} * interval '1 month' > {_T})::integer)"
+        return f"floor({whole} / {params.add(period.months, 'bigint')}::numeric)::bigint"
+    return (
+        f"cityhub_period_index({_T}, {_O}, {params.add(period.months, 'integer')},"
+        f" {params.add(period.exact_microseconds, 'bigint')})"
+    )
 
 
 def _time(value: datetime | None) -> str | None:
     return None if value is None else format_datetime(value)
 
 
-class PostgresTemporalRows:
-    """:class:`~cityhub.store.temporal.TemporalRows` on one pooled connection."""
+class PostgresTemporalRows(TemporalRows):
+    """The temporal store's rows on one pooled connection."""
 
-    def __init__(self, conn: SyncConnection) -> None:
+    dialect = DIALECT
+
+    def __init__(self, conn: SyncConnection, tenant: str) -> None:
+        super().__init__(tenant)
         self.conn = conn
 
-    def head(self, tenant: str, entity_id: str) -> dict[str, Any] | None:
-        row = self.conn.fetchrow(
-            f"SELECT {_HEAD_COLUMNS} FROM {HEADS} e WHERE e.tenant = $1 AND e.id = $2",
-            tenant,
-            entity_id,
-        )
-        return None if row is None else head_of(row)
+    def _fetch(self, sql: str, values: list[Any]) -> Iterable[Row]:
+        rows: list[Row] = self.conn.fetch(sql, *values)
+        return rows
 
-    def with_history(self, tenant: str, entity_id: str, attrs: Sequence[str]) -> set[str]:
-        found = self.conn.fetch(
-            "SELECT a FROM unnest($3::text[]) a WHERE EXISTS (SELECT 1 FROM attribute_instances h"
-            " WHERE h.tenant = $1 AND h.entity_id = $2 AND h.attr = a)",
-            tenant,
-            entity_id,
-            list(attrs),
-        )
-        return {r[0] for r in found}
+    def _run(self, sql: str, values: list[Any]) -> int:
+        return rowcount(self.conn.execute(sql, *values))
 
-    @staticmethod
-    def _where(
-        tenant: str,
-        query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
-        params: Params,
-    ) -> str:
-        base = replace(query, types=(), type_query=None, attrs=())
-        clauses = [where_clause(tenant, base, params)]
-        if query.types:
-            clauses.append(
-                f"e.id IN (SELECT t.id FROM temporal_types t WHERE t.tenant = {params.add(tenant)}"
-                f" AND t.type = ANY({params.add(list(query.types), 'text[]')}))"
-            )
-        if query.type_query is not None:
-            # the compiled type query reads the current state's type index; ask ours instead
-            sql = qcompile.compile_type_query(query.type_query, params, "e")
-            clauses.append(sql.replace("entity_types", "temporal_types"))
-        _, required = temporal_sql.time_column(tq)
-        if query.attrs or required or dataset_ids is not None:
-            cond = temporal_sql.instance_filter(
-                tq if required else None, list(query.attrs) or None, dataset_ids, params
-            )
-            clauses.append(
-                "EXISTS (SELECT 1 FROM attribute_instances h WHERE h.tenant = e.tenant AND "
-                f"h.entity_id = e.id{cond})"
-            )
-        return " AND ".join(f"({c})" for c in clauses)
-
-    def heads(
-        self,
-        tenant: str,
-        query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> list[dict[str, Any]]:
-        params = Params()
-        where = self._where(tenant, query, tq, dataset_ids, params)
-        order = order_clause(query.order_by, params)
-        limit, offset = params.add(query.limit, "bigint"), params.add(query.offset, "bigint")
-        rows = self.conn.fetch(
-            f"SELECT {_HEAD_COLUMNS} FROM {HEADS} e WHERE {where} "
-            f"ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-            *params.values,
-        )
-        return [head_of(r) for r in rows]
-
-    def count(
-        self,
-        tenant: str,
-        query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> int:
-        params = Params()
-        where = self._where(tenant, query, tq, dataset_ids, params)
-        return int(
-            self.conn.fetchval(f"SELECT count(*) FROM {HEADS} e WHERE {where}", *params.values)
-        )
-
-    def history(
-        self,
-        tenant: str,
-        ids: Sequence[str],
-        tq: TemporalQuery,
-        attrs: Sequence[str] | None,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> Iterator[Sequence[Any]]:
-        sql, params = temporal_sql.history_select(tenant, ids, tq, attrs, dataset_ids)
-        for (
-            entity_id,
-            attr,
-            instance_id,
-            created,
-            modified,
-            deleted,
-            body,
-            t,
-            seq,
-        ) in self.conn.fetch(sql, *params):
-            yield (
-                entity_id,
-                attr,
-                instance_id,
-                format_datetime(created),
-                format_datetime(modified),
-                _time(deleted),
-                body,
-                format_datetime(t),
-                seq,
-            )
+    def history(self, ids: Sequence[str], reading: Reading) -> Iterator[Row]:
+        sql, values = history_select(DIALECT, self.tenant, ids, reading)
+        for entity_id, attr, instance_id, created, modified, deleted, *rest in self.conn.fetch(
+            sql, *values
+        ):
+            times = (format_datetime(created), format_datetime(modified), _time(deleted))
+            yield (entity_id, attr, instance_id, *times, rest[0], format_datetime(rest[1]), rest[2])
 
     def aggregation(
-        self,
-        tenant: str,
-        ids: Sequence[str],
-        tq: TemporalQuery,
-        agg: AggregationQuery,
-        attrs: Sequence[str] | None,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> tuple[Iterable[Sequence[Any]], dict[tuple[str, str], datetime]]:
-        sql, params = temporal_sql.aggregation_select(tenant, ids, tq, agg, attrs, dataset_ids)
+        self, ids: Sequence[str], reading: Reading, agg: AggregationQuery
+    ) -> tuple[Iterable[Row], dict[tuple[str, str], datetime]]:
+        sql, values = aggregation_select(DIALECT, self.tenant, ids, reading, agg)
         rows = [
             (*r[:3], format_datetime(r[3]), r[4], r[5], _time(r[6]), _time(r[7]), *r[8:])
-            for r in map(tuple, self.conn.fetch(sql, *params))
+            for r in map(tuple, self.conn.fetch(sql, *values))
         ]
         return rows, {}
 
-    def set_series_types(
-        self, tenant: str, found: Sequence[tuple[str, str, Series, int | None]]
-    ) -> None:
+    def set_series_types(self, found: Found) -> None:
         by_seq = {int(seq): series for _, _, series, seq in found if seq is not None}
         if by_seq:
             for seq, attr_type in self.conn.fetch(
@@ -193,88 +178,8 @@ class PostgresTemporalRows:
             ):
                 by_seq[int(seq)].attr_type = attr_type or "Property"
 
-    def lock_head(self, tenant: str, entity_id: str) -> tuple[dict[str, Any], list[str]] | None:
-        row = self.conn.fetchrow(
-            "SELECT attrs::text, types::text FROM temporal_entities WHERE tenant = $1"
-            " AND id = $2 FOR UPDATE",
-            tenant,
-            entity_id,
-        )
-        return None if row is None else (orjson.loads(row[0]), orjson.loads(row[1]))
-
-    def set_head_attrs(self, tenant: str, entity_id: str, attrs: dict[str, Any], now: str) -> None:
-        self.conn.execute(
-            "UPDATE temporal_entities SET attrs = $1::jsonb, modified_at = $2"
-            " WHERE tenant = $3 AND id = $4",
-            orjson.dumps(attrs).decode(),
-            now,
-            tenant,
-            entity_id,
-        )
-
-    def write_head(
-        self, tenant: str, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
-    ) -> None:
-        history.write_head(self.conn, tenant, entity, attrs, created_at, now)
-
-    def upsert_instance(
-        self, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
-    ) -> None:
-        history.upsert_instance(self.conn, tenant, entity_id, attr, inst, now)
-
-    def delete_history(self, tenant: str, entity_id: str) -> bool:
-        execute = self.conn.execute
-        gone = execute(
-            "DELETE FROM temporal_entities WHERE tenant = $1 AND id = $2", tenant, entity_id
-        )
-        execute(
-            "DELETE FROM attribute_instances WHERE tenant = $1 AND entity_id = $2",
-            tenant,
-            entity_id,
-        )
-        execute("DELETE FROM temporal_types WHERE tenant = $1 AND id = $2", tenant, entity_id)
-        return rowcount(gone) > 0
-
-    def delete_attribute(
-        self, tenant: str, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
-    ) -> int:
-        sql = "DELETE FROM attribute_instances WHERE tenant = $1 AND entity_id = $2 AND attr = $3"
-        args: list[Any] = [tenant, entity_id, attr]
-        if not delete_all:
-            sql += " AND dataset_id = $4"
-            args.append(dataset_id or "")
-        return rowcount(self.conn.execute(sql, *args))
-
-    def find_instance(
-        self, tenant: str, entity_id: str, attr: str, instance_id: str
-    ) -> tuple[int, Instance] | None:
-        row = self.conn.fetchrow(
-            "SELECT seq, instance::text FROM attribute_instances WHERE tenant = $1 AND"
-            " instance_id = $2 AND entity_id = $3 AND attr = $4",
-            tenant,
-            instance_id,
-            entity_id,
-            attr,
-        )
-        return None if row is None else (int(row[0]), orjson.loads(row[1]))
-
-    def update_instance(
-        self, seq: int, inst: Instance, observed_at: str | None, number: float | None, now: str
-    ) -> None:
-        self.conn.execute(
-            "UPDATE attribute_instances SET instance = $1::jsonb, observed_at ="
-            " $2::text::timestamptz, modified_at = $3::text::timestamptz, dataset_id = $4,"
-            " value_number = $5 WHERE seq = $6",
-            orjson.dumps(inst).decode(),
-            observed_at,
-            now,
-            inst.get("datasetId") or "",
-            number,
-            seq,
-        )
-
-    def delete_instance(self, seq: int) -> None:
-        self.conn.execute("DELETE FROM attribute_instances WHERE seq = $1", seq)
+    def upsert_instance(self, entity_id: str, attr: str, inst: Instance, now: str) -> None:
+        history.upsert_instance(self.conn, self.tenant, entity_id, attr, inst, now)
 
 
 class PostgresTemporalStore(TemporalStore):
@@ -298,34 +203,26 @@ class PostgresTemporalStore(TemporalStore):
         self.store = store
         self._pruner = retention.Pruner(store, self.retention_policy, prune_interval)
 
-    async def _read(self, fn: Callable[[TemporalRows], R], query: EntityQuery | None = None) -> R:
-        bounded = query is not None and carries_pattern(query)
+    async def _read(
+        self, tenant: str, fn: Callable[[TemporalRows], R], query: EntityQuery | None = None
+    ) -> R:
         return await self.store.run_read(
-            lambda conn: fn(PostgresTemporalRows(conn)), bounded=bounded
+            lambda conn: fn(PostgresTemporalRows(conn, tenant)),
+            bounded=query is not None and carries_pattern(query),
         )
 
-    async def _transaction(self, fn: Callable[[TemporalRows], R]) -> R:
-        return await self.store.run_transaction(lambda conn: fn(PostgresTemporalRows(conn)))
+    async def _transaction(self, tenant: str, fn: Callable[[TemporalRows], R]) -> R:
+        return await self.store.run_transaction(lambda conn: fn(PostgresTemporalRows(conn, tenant)))
 
     async def _write(self, tenant: str, fn: Callable[[Transaction, TemporalRows], R]) -> R:
         return await self.store.write(
-            tenant, lambda tx: fn(tx, PostgresTemporalRows(cast(PostgresTransaction, tx).conn))
+            tenant,
+            lambda tx: fn(tx, PostgresTemporalRows(cast(PostgresTransaction, tx).conn, tenant)),
         )
-
-    async def start(self) -> None:
-        """Start pruning when a retention is set (the schema comes from the migrations)."""
-        self._pruner.start()
-
-    async def stop(self) -> None:
-        await self._pruner.stop()
-
-    async def prune(self, now: str | None = None) -> int:
-        """Delete what the retention policy no longer keeps (small transactions)."""
-        return await self._pruner.prune(now)
 
     async def explain_history(self, tenant: str, entity_id: str, tq: TemporalQuery) -> list[str]:
         """PostgreSQL's plan for reading one entity's history (tests prove the index is used)."""
-        sql, params = temporal_sql.history_select(tenant, [entity_id], tq, None, None)
+        sql, params = history_select(DIALECT, tenant, [entity_id], Reading(tq))
         rows = await self.store.fetch(f"EXPLAIN {sql}", *params)
         return [str(r[0]) for r in rows]
 

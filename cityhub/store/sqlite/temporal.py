@@ -1,69 +1,256 @@
-"""Temporal provision and consumption over SQLite: :class:`SqliteTemporalStore`, the rules of
-``cityhub.store.temporal.TemporalStore`` run on :class:`SqliteTemporalRows`, its SQL.
+"""Temporal provision and consumption over SQLite: SQLite's dialect of the temporal store's SQL
+(``cityhub.store.temporal_sql``, ETSI GS CIM 009 v1.9.1 clauses 4.5.19, 4.11), the rows it
+writes its own way (:class:`SqliteTemporalRows`) and :class:`SqliteTemporalStore`, which runs
+the rules of ``cityhub.store.temporal.TemporalStore`` on them (reads on reader threads, writes
+on the writer thread). ``history.py`` holds the write path, ``retention.py`` prunes.
 
-More of its SQL lives beside it: ``history.py`` (schema and the write path, including the
-transaction hook that records every entity change), ``temporal_sql.py`` (time windows, ``lastN``
-and aggregation in ``GROUP BY``) and ``retention.py`` (pruning in small batches). Its speed
-tricks: aggregation reads only the periods a response can carry (:func:`_cuts`), and the type
-index and time windows are read through named indexes.
+Times in ``attribute_instances`` are text in one sortable form (``YYYY-MM-DDTHH:MM:SS.ffffffZ``),
+so windows compare as text and a time turns into integer microseconds with ``julianday`` and the
+fraction digits (:func:`_micros`). The period index: integer division of microseconds for exact
+durations (weeks, days, hours, minutes, seconds); month arithmetic on the date parts for
+calendar durations (months, years), with the day clamped to the month's end as
+:class:`cityhub.ngsild.duration.Duration` does; and, for the rare mix of both (``P1M15D``), the
+SQL function ``cityhub_period_index`` (:func:`register_functions`).
+
+Its speed tricks: aggregation reads only the periods a response can carry (:func:`_cuts`, from
+each attribute's time span found by index seeks, :func:`span_select`); the index that reads a
+time window in time order is named; each series' type is read by its key through that index.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import orjson
-
-from cityhub.ngsild.aggregation import AggregationQuery, Series
+from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
-from cityhub.ngsild.duration import END_OF_TIME
-from cityhub.ngsild.entity import Entity, Instance
+from cityhub.ngsild.duration import END_OF_TIME, Duration
+from cityhub.ngsild.entity import Instance
+from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.temporal import TemporalQuery
-from cityhub.store.base import EntityQuery, Transaction
+from cityhub.store.base import EntityQuery, OrderItem, Transaction
 from cityhub.store.sqlite import compile as qcompile
-from cityhub.store.sqlite import history, retention, temporal_sql
+from cityhub.store.sqlite import history, retention
 from cityhub.store.sqlite.entities import order_clause, where_clause
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.transaction import SqliteTransaction
-from cityhub.store.temporal import R, RetentionPolicy, TemporalRows, TemporalStore, head_of
-
-_HEAD_COLUMNS = "e.id, e.types, e.scopes, e.created_at, e.modified_at, e.deleted_at"
-#: temporal entities as queries see them: while the entity exists, its system times, scopes
-#: and attributes (what q and scopeQ test) are those of the current state, which the entity
-#: API's updates do not copy into temporal_entities (see history.record_change)
-_HEADS = (
-    "(SELECT t.rowid AS rowid, t.tenant AS tenant, t.id AS id, t.types AS types,"
-    " CASE WHEN c.id IS NULL THEN t.scopes ELSE c.scopes END AS scopes,"
-    " coalesce(c.created_at, t.created_at) AS created_at,"
-    " coalesce(c.modified_at, t.modified_at) AS modified_at, t.deleted_at AS deleted_at,"
-    " coalesce(c.attrs, t.attrs) AS attrs"
-    " FROM temporal_entities t LEFT JOIN entities c ON c.tenant = t.tenant AND c.id = t.id)"
+from cityhub.store.temporal import R, RetentionPolicy, TemporalStore
+from cityhub.store.temporal_sql import (
+    Binds,
+    Cuts,
+    Found,
+    Reading,
+    Row,
+    TemporalRows,
+    aggregation_select,
+    history_select,
+    instances,
+    time_column,
 )
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class QuestionMarks:
+    """Values bound with ``?`` marks, in the order they appear in the text."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any, cast: str = "text") -> str:
+        self.values.append(value)
+        return "?"
+
+
+class SqliteTemporalDialect:
+    """``cityhub.store.temporal_sql.TemporalDialect`` for SQLite (JSON as text)."""
+
+    row_order = "t.rowid AS rowid"
+    for_update = ""  # the writer thread holds the database: nothing to lock
+    total = "total"
+    value_json = (
+        "coalesce(b.num, coalesce(b.body -> '$.value', b.body -> '$.object',"
+        " b.body -> '$.languageMap', b.body -> '$.vocab', b.body -> '$.json',"
+        " b.body -> '$.valueList', b.body -> '$.objectList'))"
+    )
+    size = (
+        "CASE WHEN b.num IS NULL AND b.del IS NULL AND json_type(b.body, '$.value') = 'array'"
+        " THEN json_array_length(b.body, '$.value') END"
+    )
+    string = (
+        "CASE WHEN b.num IS NULL AND b.del IS NULL THEN CASE json_type(b.body, '$.value')"
+        " WHEN 'text' THEN b.body ->> '$.value'"
+        " WHEN 'object' THEN b.body ->> '$.value.\"@value\"' END END"
+    )
+    last_seq = "NULL"  # each series' type is read by its key (SqliteTemporalRows)
+    group_origin = ""
+
+    def binds(self) -> Binds:
+        return QuestionMarks()
+
+    def json_text(self, column: str) -> str:
+        return column
+
+    def any_of(self, column: str, values: Sequence[Any], binds: Binds) -> str:
+        return f"{column} IN ({','.join(binds.add(v) for v in values)})"
+
+    def index(self, column: str) -> str:
+        # the planner, without statistics, may pick the other index of the same prefix
+        return " INDEXED BY attribute_instances_observed" if column == "h.observed_at" else ""
+
+    def where(self, tenant: str, query: EntityQuery, binds: Binds) -> str:
+        where, params = where_clause(tenant, query)
+        binds.values.extend(params)
+        return where
+
+    def type_query(self, node: Node, binds: Binds) -> str:
+        return qcompile.compile_type_query(node, binds.values, "e")
+
+    def order(self, items: tuple[OrderItem, ...], binds: Binds) -> str:
+        order, params = order_clause(items)
+        binds.values.extend(params)
+        return order
+
+    def period_index(self, period: Duration | None, binds: Binds) -> str:
+        return _period_index(period, "s.o", binds.values)
+
+    def series_origin(self) -> str:
+        return f"o, {_micros('o')} AS o_us"
+
+    def fixed_origin(self, origin: str, binds: Binds) -> str:
+        return (
+            f"base b, (SELECT {binds.add(origin)} AS o, {binds.add(_origin_us(origin))} AS o_us) s"
+        )
+
+
+DIALECT = SqliteTemporalDialect()
+
+
+def _micros(t: str) -> str:
+    # whole seconds through julianday() (exact once rounded: SQLite keeps milliseconds), then
+    # the six fraction digits of the text; several times cheaper than strftime('%s')
+    return (
+        f"(CAST(round((julianday(substr({t}, 1, 19)) - 2440587.5) * 86400) AS INTEGER) * 1000000"
+        f" + CAST(substr({t}, 21, 6) AS INTEGER))"
+    )
+
+
+def _int(text: str) -> str:
+    return f"CAST({text} AS INTEGER)"
+
+
+def _period_index(period: Duration | None, origin: str, params: list[Any]) -> str:
+    """SQL for the index of the period of ``b.t`` on the grid starting at ``origin`` (a time
+    column; ``<origin>_us`` holds the same time in microseconds)."""
+    if period is None:
+        return "0"
+    if period.months == 0:
+        params.append(period.exact_microseconds)
+        return f"(({_micros('b.t')} - {origin}_us) / ?)"
+    if period.exact_microseconds == 0:
+        # whole months between origin and t, one less when t is before the origin's day and
+        # time-of-day in t's month (day clamped to the month's last day)
+        months = (
+            f"(({_int('substr(b.t, 1, 4)')} - {_int(f'substr({origin}, 1, 4)')}) * 12"
+            f" + {_int('substr(b.t, 6, 2)')} - {_int(f'substr({origin}, 6, 2)')})"
+        )
+        last_day = _int("strftime('%d', b.t, 'start of month', '+1 month', '-1 day')")
+        anchor_day = f"printf('%02d', min({_int(f'substr({origin}, 9, 2)')}, {last_day}))"
+        before = f"(substr(b.t, 9) < {anchor_day} || substr({origin}, 11))"
+        params.append(period.months)
+        return f"(({months} - {before}) / ?)"
+    params.extend([period.months, period.exact_microseconds])
+    return f"cityhub_period_index(b.t, {origin}, ?, ?)"
+
+
+def span_select(tenant: str, ids: Sequence[str], reading: Reading) -> tuple[str, list[Any]]:
+    """Rows ``(entity_id, attr, first t, last t)``: the time span of each attribute's
+    instances in the query. Along observedAt it costs a few index seeks per attribute (the
+    attributes are found by skipping through the index), whatever the history's length."""
+    column, _ = time_column(reading.tq)
+    if column == "h.observed_at" and reading.dataset_ids is None and reading.tq.last_n is None:
+        return _span_by_seeks(tenant, ids, reading.tq, reading.attrs)
+    binds = QuestionMarks()
+    select = instances(DIALECT, binds, tenant, ids, reading, "h.entity_id, h.attr")
+    return (
+        f"SELECT entity_id, attr, min(t), max(t) FROM ({select}) x WHERE t IS NOT NULL"
+        " GROUP BY entity_id, attr",
+        binds.values,
+    )
+
+
+def _span_by_seeks(
+    tenant: str, ids: Sequence[str], tq: TemporalQuery, attrs: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    start, end = tq.bounds()
+    window = ""
+    window_params: list[Any] = []
+    if start is not None:
+        window += " AND x.observed_at >= ?"
+        window_params.append(start)
+    if end is not None:
+        window += " AND x.observed_at < ?"
+        window_params.append(end)
+    table = "attribute_instances x INDEXED BY attribute_instances_observed"
+    key = "x.tenant = ? AND x.entity_id = p.e AND x.attr = p.a"
+    params: list[Any] = []
+    values = ",".join("(?)" for _ in ids)
+    if attrs:
+        pairs = (
+            f"pairs(e, a) AS (SELECT i.column1, t.column1 FROM (VALUES {values}) i,"
+            f" (VALUES {','.join('(?)' for _ in attrs)}) t)"
+        )
+        params.extend([*ids, *attrs])
+    else:
+        first = f"SELECT min(y.attr) FROM {table.replace(' x ', ' y ')} WHERE y.tenant = ?"
+        pairs = (
+            f"pairs(e, a) AS (SELECT i.column1, ({first} AND y.entity_id = i.column1)"
+            f" FROM (VALUES {values}) i UNION ALL SELECT p.e, ({first} AND y.entity_id = p.e"
+            " AND y.attr > p.a) FROM pairs p WHERE p.a IS NOT NULL)"
+        )
+        params.extend([tenant, *ids, tenant])
+    sql = (
+        f"WITH RECURSIVE {pairs} SELECT * FROM (SELECT p.e, p.a,"
+        f" (SELECT min(x.observed_at) FROM {table} WHERE {key}{window}) AS first_t,"
+        f" (SELECT max(x.observed_at) FROM {table} WHERE {key}{window}) AS last_t"
+        " FROM pairs p WHERE p.a IS NOT NULL) WHERE first_t IS NOT NULL"
+    )
+    return sql, [*params, tenant, *window_params, tenant, *window_params]
+
+
+def _origin_us(origin: str) -> int:
+    return int((parse_datetime(origin, "origin") - _EPOCH) / timedelta(microseconds=1))
+
+
+def _period_index_fn(t: str, origin: str, months: int, exact_us: int) -> int:
+    """``cityhub_period_index``: the period of ``t`` for durations mixing months and time."""
+    period = Duration(months=months, exact=timedelta(microseconds=exact_us))
+    return period.index_of(parse_datetime(origin, "origin"), parse_datetime(t, "t"))
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions aggregation may call (idempotent; cheap to call per query)."""
+    conn.create_function("cityhub_period_index", 4, _period_index_fn, deterministic=True)
 
 
 def _cuts(
     conn: sqlite3.Connection,
     tenant: str,
     ids: Sequence[str],
-    tq: TemporalQuery,
+    reading: Reading,
     agg: AggregationQuery,
-    attrs: Sequence[str] | None,
-    dataset_ids: Sequence[str | None] | None,
-) -> tuple[list[tuple[str, str, str | None]] | None, dict[tuple[str, str], datetime]]:
+) -> tuple[Cuts | None, dict[tuple[str, str], datetime]]:
     """Where each attribute's first ``max_periods`` periods end, so aggregation reads and
     groups only the instances a response can carry (a history of 100,000 instances asked for
     in one-second periods is grouped 1,000 at a time, not whole). Returns the cuts (None when
     nothing needs cutting) and, per attribute cut, the time of its last instance."""
     if agg.period is None or agg.newest_first:
         return None, {}
-    sql, params = temporal_sql.span_select(tenant, ids, tq, attrs, dataset_ids)
     cuts: list[tuple[str, str, str | None]] = []
     ends: dict[tuple[str, str], datetime] = {}
-    for entity_id, attr, first_text, last_text in conn.execute(sql, params):
+    for entity_id, attr, first_text, last_text in conn.execute(*span_select(tenant, ids, reading)):
         first = parse_datetime(first_text, "first")
         origin = parse_datetime(agg.origin, "origin") if agg.origin else first
         end = agg.period.add_to(origin, agg.period.index_of(origin, first) + agg.max_periods)
@@ -76,188 +263,41 @@ def _cuts(
     return (cuts if ends else None), ends
 
 
-class SqliteTemporalRows:
-    """:class:`~cityhub.store.temporal.TemporalRows` on one SQLite connection."""
+class SqliteTemporalRows(TemporalRows):
+    """The temporal store's rows on one SQLite connection."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    dialect = DIALECT
+
+    def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
+        super().__init__(tenant)
         self.conn = conn
 
-    def head(self, tenant: str, entity_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            f"SELECT {_HEAD_COLUMNS} FROM {_HEADS} e WHERE e.tenant = ? AND e.id = ?",
-            (tenant, entity_id),
-        ).fetchone()
-        return None if row is None else head_of(row)
+    def _fetch(self, sql: str, values: list[Any]) -> Iterable[Row]:
+        return self.conn.execute(sql, values)
 
-    def with_history(self, tenant: str, entity_id: str, attrs: Sequence[str]) -> set[str]:
-        sql = "SELECT 1 FROM attribute_instances WHERE tenant = ? AND entity_id = ? AND attr = ?"
-        return {a for a in attrs if self.conn.execute(sql, (tenant, entity_id, a)).fetchone()}
-
-    @staticmethod
-    def _where(
-        tenant: str,
-        query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> tuple[str, list[Any]]:
-        where, params = where_clause(tenant, replace(query, types=(), type_query=None, attrs=()))
-        clauses = [where]
-        if query.types:
-            clauses.append(
-                "e.id IN (SELECT t.id FROM temporal_types t WHERE t.tenant = e.tenant AND "
-                f"t.type IN ({','.join('?' * len(query.types))}))"
-            )
-            params.extend(query.types)
-        if query.type_query is not None:
-            # the compiled type query reads the current state's type index; ask ours instead
-            sql = qcompile.compile_type_query(query.type_query, params, "e")
-            clauses.append(sql.replace("entity_types", "temporal_types"))
-        _, required = temporal_sql.time_column(tq)
-        if query.attrs or required or dataset_ids is not None:
-            inner: list[Any] = []
-            cond = temporal_sql.instance_filter(
-                tq if required else None, list(query.attrs) or None, dataset_ids, inner
-            )
-            clauses.append(
-                "EXISTS (SELECT 1 FROM attribute_instances h WHERE h.tenant = e.tenant AND "
-                f"h.entity_id = e.id{cond})"
-            )
-            params.extend(inner)
-        return " AND ".join(f"({c})" for c in clauses), params
-
-    def heads(
-        self,
-        tenant: str,
-        query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> list[dict[str, Any]]:
-        where, params = self._where(tenant, query, tq, dataset_ids)
-        order, order_params = order_clause(query.order_by)
-        rows = self.conn.execute(
-            f"SELECT {_HEAD_COLUMNS} FROM {_HEADS} e WHERE {where} "
-            f"ORDER BY {order} LIMIT ? OFFSET ?",
-            (*params, *order_params, query.limit, query.offset),
-        )
-        return [head_of(r) for r in rows]
-
-    def count(
-        self,
-        tenant: str,
-        query: EntityQuery,
-        tq: TemporalQuery,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> int:
-        where, params = self._where(tenant, query, tq, dataset_ids)
-        sql = f"SELECT count(*) FROM {_HEADS} e WHERE {where}"
-        return int(self.conn.execute(sql, params).fetchone()[0])
-
-    def history(
-        self,
-        tenant: str,
-        ids: Sequence[str],
-        tq: TemporalQuery,
-        attrs: Sequence[str] | None,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> Iterable[Sequence[Any]]:
-        return self.conn.execute(*temporal_sql.history_select(tenant, ids, tq, attrs, dataset_ids))
+    def _run(self, sql: str, values: list[Any]) -> int:
+        return self.conn.execute(sql, values).rowcount
 
     def aggregation(
-        self,
-        tenant: str,
-        ids: Sequence[str],
-        tq: TemporalQuery,
-        agg: AggregationQuery,
-        attrs: Sequence[str] | None,
-        dataset_ids: Sequence[str | None] | None,
-    ) -> tuple[Iterable[Sequence[Any]], dict[tuple[str, str], datetime]]:
-        temporal_sql.register_functions(self.conn)
-        cuts, cut_ends = _cuts(self.conn, tenant, ids, tq, agg, attrs, dataset_ids)
-        sql, params = temporal_sql.aggregation_select(
-            tenant, ids, tq, agg, attrs, dataset_ids, cuts
-        )
-        return self.conn.execute(sql, params), cut_ends
+        self, ids: Sequence[str], reading: Reading, agg: AggregationQuery
+    ) -> tuple[Iterable[Row], dict[tuple[str, str], datetime]]:
+        register_functions(self.conn)
+        cuts, cut_ends = _cuts(self.conn, self.tenant, ids, reading, agg)
+        sql, values = aggregation_select(DIALECT, self.tenant, ids, reading, agg, cuts)
+        return self.conn.execute(sql, values), cut_ends
 
-    def set_series_types(
-        self, tenant: str, found: Sequence[tuple[str, str, Series, int | None]]
-    ) -> None:
+    def set_series_types(self, found: Found) -> None:
         for entity_id, attr, series, _ in found:
             row = self.conn.execute(
                 "SELECT instance ->> '$.type' FROM attribute_instances INDEXED BY"
                 " attribute_instances_observed WHERE tenant = ? AND entity_id = ?"
                 " AND attr = ? AND dataset_id = ? LIMIT 1",
-                (tenant, entity_id, attr, series.dataset_id or ""),
+                (self.tenant, entity_id, attr, series.dataset_id or ""),
             ).fetchone()
             series.attr_type = (row[0] if row else None) or "Property"
 
-    def lock_head(self, tenant: str, entity_id: str) -> tuple[dict[str, Any], list[str]] | None:
-        row = self.conn.execute(  # the writer thread holds the database: nothing to lock
-            "SELECT attrs, types FROM temporal_entities WHERE tenant = ? AND id = ?",
-            (tenant, entity_id),
-        ).fetchone()
-        return None if row is None else (orjson.loads(row[0]), orjson.loads(row[1]))
-
-    def set_head_attrs(self, tenant: str, entity_id: str, attrs: dict[str, Any], now: str) -> None:
-        self.conn.execute(
-            "UPDATE temporal_entities SET attrs = ?, modified_at = ? WHERE tenant = ? AND id = ?",
-            (orjson.dumps(attrs).decode(), now, tenant, entity_id),
-        )
-
-    def write_head(
-        self, tenant: str, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
-    ) -> None:
-        history.write_head(self.conn, tenant, entity, attrs, created_at, now)
-
-    def upsert_instance(
-        self, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
-    ) -> None:
-        history.upsert_instance(self.conn, tenant, entity_id, attr, inst, now)
-
-    def delete_history(self, tenant: str, entity_id: str) -> bool:
-        key = (tenant, entity_id)
-        gone = self.conn.execute("DELETE FROM temporal_entities WHERE tenant = ? AND id = ?", key)
-        self.conn.execute("DELETE FROM attribute_instances WHERE tenant = ? AND entity_id = ?", key)
-        self.conn.execute("DELETE FROM temporal_types WHERE tenant = ? AND id = ?", key)
-        return gone.rowcount > 0
-
-    def delete_attribute(
-        self, tenant: str, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
-    ) -> int:
-        sql = "DELETE FROM attribute_instances WHERE tenant = ? AND entity_id = ? AND attr = ?"
-        params: list[Any] = [tenant, entity_id, attr]
-        if not delete_all:
-            sql += " AND dataset_id = ?"
-            params.append(dataset_id or "")
-        return self.conn.execute(sql, params).rowcount
-
-    def find_instance(
-        self, tenant: str, entity_id: str, attr: str, instance_id: str
-    ) -> tuple[int, Instance] | None:
-        row = self.conn.execute(
-            "SELECT seq, instance FROM attribute_instances WHERE tenant = ? AND instance_id = ?"
-            " AND entity_id = ? AND attr = ?",
-            (tenant, instance_id, entity_id, attr),
-        ).fetchone()
-        return None if row is None else (int(row[0]), orjson.loads(row[1]))
-
-    def update_instance(
-        self, seq: int, inst: Instance, observed_at: str | None, number: float | None, now: str
-    ) -> None:
-        self.conn.execute(
-            "UPDATE attribute_instances SET instance = ?, observed_at = ?, modified_at = ?,"
-            " dataset_id = ?, value_number = ? WHERE seq = ?",
-            (
-                orjson.dumps(inst).decode(),
-                observed_at,
-                now,
-                inst.get("datasetId") or "",
-                number,
-                seq,
-            ),
-        )
-
-    def delete_instance(self, seq: int) -> None:
-        self.conn.execute("DELETE FROM attribute_instances WHERE seq = ?", (seq,))
+    def upsert_instance(self, entity_id: str, attr: str, inst: Instance, now: str) -> None:
+        history.upsert_instance(self.conn, self.tenant, entity_id, attr, inst, now)
 
 
 class SqliteTemporalStore(TemporalStore):
@@ -278,15 +318,17 @@ class SqliteTemporalStore(TemporalStore):
         self.record = record
         self._pruner = retention.Pruner(store, self.retention_policy, prune_interval)
 
-    async def _read(self, fn: Callable[[TemporalRows], R], query: EntityQuery | None = None) -> R:
-        return await self.store.run_read(lambda conn: fn(SqliteTemporalRows(conn)))
+    async def _read(
+        self, tenant: str, fn: Callable[[TemporalRows], R], query: EntityQuery | None = None
+    ) -> R:
+        return await self.store.run_read(lambda conn: fn(SqliteTemporalRows(conn, tenant)))
 
-    async def _transaction(self, fn: Callable[[TemporalRows], R]) -> R:
-        return await self.store.run_transaction(lambda conn: fn(SqliteTemporalRows(conn)))
+    async def _transaction(self, tenant: str, fn: Callable[[TemporalRows], R]) -> R:
+        return await self.store.run_transaction(lambda conn: fn(SqliteTemporalRows(conn, tenant)))
 
     async def _write(self, tenant: str, fn: Callable[[Transaction, TemporalRows], R]) -> R:
         return await self.store.write(
-            tenant, lambda tx: fn(tx, SqliteTemporalRows(cast(SqliteTransaction, tx).conn))
+            tenant, lambda tx: fn(tx, SqliteTemporalRows(cast(SqliteTransaction, tx).conn, tenant))
         )
 
     async def start(self) -> None:
@@ -294,18 +336,11 @@ class SqliteTemporalStore(TemporalStore):
         retention is set."""
         if self.record:
             await self.store.run_transaction(history.add_missing_heads)
-        self._pruner.start()
-
-    async def stop(self) -> None:
-        await self._pruner.stop()
-
-    async def prune(self, now: str | None = None) -> int:
-        """Delete what the retention policy no longer keeps (small transactions)."""
-        return await self._pruner.prune(now)
+        await super().start()
 
     async def explain_history(self, tenant: str, entity_id: str, tq: TemporalQuery) -> list[str]:
         """SQLite's plan for reading one entity's history (tests prove the index is used)."""
-        sql, params = temporal_sql.history_select(tenant, [entity_id], tq, None, None)
+        sql, params = history_select(DIALECT, tenant, [entity_id], Reading(tq))
         rows = await self.store.run_read(
             lambda conn: conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
         )
@@ -315,10 +350,10 @@ class SqliteTemporalStore(TemporalStore):
         self, tenant: str, entity_id: str, tq: TemporalQuery, agg: AggregationQuery
     ) -> list[str]:
         """SQLite's plan for aggregating one entity's history."""
-        sql, params = temporal_sql.aggregation_select(tenant, [entity_id], tq, agg, None, None)
+        sql, params = aggregation_select(DIALECT, tenant, [entity_id], Reading(tq), agg)
 
         def run(conn: sqlite3.Connection) -> list[Any]:
-            temporal_sql.register_functions(conn)
+            register_functions(conn)
             return conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
 
         return [str(r[-1]) for r in await self.store.run_read(run)]
