@@ -15,6 +15,8 @@ from cityhub.api import (
     entities,
     health,
     home,
+    iot,
+    iot_measures,
     jsonld_contexts,
     registrations,
     subscriptions,
@@ -30,6 +32,11 @@ from cityhub.api.problem import (
 from cityhub.api.routing import IndexedRouter
 from cityhub.contexts import ContextService
 from cityhub.errors import CityhubError
+from cityhub.iot.agent import IotAgent
+from cityhub.iot.health import DeviceHealth
+from cityhub.iot.ingest import Ingestor
+from cityhub.ngsild.context import CORE_CONTEXT_URL
+from cityhub.ngsild.entity import Terms
 from cityhub.notify.csource import CsourceNotifier
 from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
@@ -79,13 +86,28 @@ def create_app(
         ),
     )
 
+    the_ingestor = Ingestor(the_store, max_batch=settings.iot_batch_max)
+
+    async def core_terms() -> Terms:
+        return await the_contexts.term_map(CORE_CONTEXT_URL)
+
+    the_iot = IotAgent(
+        the_backend.iot,
+        the_ingestor,
+        core_terms,
+        DeviceHealth(settings.iot_device_refresh),
+        cache_seconds=settings.iot_cache_seconds,
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await the_backend.start()
         await the_dispatcher.start()
+        await the_ingestor.start()
         try:
             yield
         finally:
+            await the_ingestor.stop()
             await the_dispatcher.stop()
             await the_backend.close()
             await the_contexts.aclose()
@@ -100,6 +122,8 @@ def create_app(
         *registrations.routes,
         *temporal.routes,
         *home.routes,
+        *iot.routes,
+        *iot_measures.routes,
     ]
     app = Hub(
         routes=routes,
@@ -120,5 +144,6 @@ def create_app(
     app.state.registrations = the_backend.registrations
     app.state.notifier = the_dispatcher
     app.state.contexts = the_contexts
+    app.state.iot = the_iot
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())
     return app

@@ -87,6 +87,37 @@ SETTINGS: tuple[Setting, ...] = (
         "scheme://host[:port], or * for any; empty (the default) turns CORS off.",
     ),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
+    Setting(
+        "iot_mqtt_url",
+        "",
+        "MQTT broker the IoT agent subscribes to for device measures (mqtt://[user:password@]"
+        "host[:port]); empty (the default) leaves the MQTT transport off (HTTP /iot/d and "
+        "/iot/json always answer).",
+    ),
+    Setting(
+        "iot_mqtt_client_id",
+        "cityhub-iot",
+        "MQTT client id of the IoT agent: its persistent session (QoS 1 messages published "
+        "while the hub was down are delivered when it reconnects) is kept under this id.",
+    ),
+    Setting(
+        "iot_batch_max",
+        500,
+        "Most device messages the IoT agent commits in one transaction (they batch while the "
+        "previous commit runs).",
+    ),
+    Setting(
+        "iot_cache_seconds",
+        5.0,
+        "Seconds the IoT agent keeps a config group or device it looked up (a change made "
+        "through another worker is seen within this time).",
+    ),
+    Setting(
+        "iot_device_refresh",
+        60.0,
+        "Seconds between two writes of a device's Device entity (dateLastValueReported); "
+        "its first measure always writes it.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -118,6 +149,12 @@ class Settings:
     public_url: str = ""
     cors_origins: str = ""
     log_level: str = "info"
+    #: may carry a password: left out of the repr; print ``redact_url(settings.iot_mqtt_url)``
+    iot_mqtt_url: str = field(default="", repr=False)
+    iot_mqtt_client_id: str = "cityhub-iot"
+    iot_batch_max: int = 500
+    iot_cache_seconds: float = 5.0
+    iot_device_refresh: float = 60.0
 
     @property
     def base_url(self) -> str:

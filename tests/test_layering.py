@@ -60,7 +60,17 @@ def test_store_knows_no_http() -> None:
 
 
 #: the service layer (DESIGN.md "Layers"): above the store, below delivery
-SERVICES = ("notify", "ingest", "temporal", "analytics", "export", "sim", "demo", "airquality")
+SERVICES = (
+    "notify",
+    "ingest",
+    "temporal",
+    "analytics",
+    "export",
+    "sim",
+    "demo",
+    "airquality",
+    "iot",
+)
 SERVICE_MODULES = ("subscriptions.py", "provision.py", "contexts.py", "linked.py")
 
 
@@ -122,6 +132,7 @@ def test_delivery_knows_no_database_driver() -> None:
 STORE_PROTOCOLS = {
     "cityhub.store.availability",
     "cityhub.store.base",
+    "cityhub.store.iot",
     "cityhub.store.outbox",
     "cityhub.store.registrations",
     "cityhub.store.subscriptions",

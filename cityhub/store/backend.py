@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cityhub.store.base import Store, TxHook
+from cityhub.store.iot import IotStore
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
 from cityhub.store.registrations import CsourceHooks, RegistrationStore
 from cityhub.store.subscriptions import SubscriptionStore
@@ -32,6 +33,7 @@ class Backend:
         registrations: context source registrations and their subscriptions.
         outbox: the delivery side of the notification outbox.
         schedule: when the periodic subscriptions' next rounds are due.
+        iot: the IoT agent's config groups, devices and payload error counts.
     """
 
     store: Store
@@ -40,6 +42,7 @@ class Backend:
     registrations: RegistrationStore
     outbox: OutboxQueue
     schedule: PeriodicSchedule
+    iot: IotStore
     #: appends to the entity store's transaction hooks (after the backend's own)
     _add_hook: Callable[[TxHook], None]
 

@@ -21,6 +21,9 @@ from cityhub.store.sqlite.store import SqliteStore
 #: the store's tables, one migration after another (0001 ... 0007)
 TABLES = {
     "tenants",
+    "iot_groups",
+    "iot_devices",
+    "iot_payload_errors",
     "entities",
     "entity_types",
     "geo_rtree",

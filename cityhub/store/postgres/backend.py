@@ -8,6 +8,7 @@ from __future__ import annotations
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
+from cityhub.store.postgres.iot import PostgresIotStore
 from cityhub.store.postgres.outbox import PostgresOutbox
 from cityhub.store.postgres.registrations import PostgresRegistrationStore
 from cityhub.store.postgres.store import PostgresStore
@@ -36,6 +37,7 @@ def open_postgres(url: str, settings: Settings) -> Backend:
         registrations=PostgresRegistrationStore(store),
         outbox=outbox,
         schedule=outbox,
+        iot=PostgresIotStore(store),
         _add_hook=store.tx_hooks.append,
     )
 

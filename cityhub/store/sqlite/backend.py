@@ -8,6 +8,7 @@ from __future__ import annotations
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
+from cityhub.store.sqlite.iot import SqliteIotStore
 from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.registrations import SqliteRegistrationStore
 from cityhub.store.sqlite.store import SqliteStore
@@ -41,6 +42,7 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
         registrations=SqliteRegistrationStore(store),
         outbox=outbox,
         schedule=outbox,
+        iot=SqliteIotStore(store),
         _add_hook=store.tx_hooks.append,
     )
 

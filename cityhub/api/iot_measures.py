@@ -1,0 +1,137 @@
+"""The IoT agent's HTTP transport (iotagent-ul / iotagent-json "HTTP binding"):
+
+- ``POST /iot/d?k=<apikey>&i=<device>`` with an UltraLight 2.0 body (``t|15|h|70``, groups
+  separated by ``#``), and ``GET /iot/d?k=&i=&d=<payload>``;
+- ``POST /iot/json?k=&i=`` with a JSON object of measures, or an array of them (several
+  groups of measures);
+- an optional ``t=<ISO 8601>`` is the measures' timestamp.
+
+200 with an empty body once the measures are committed; a refused message (unknown apikey,
+unknown device without autoprovision, malformed payload, a value of the wrong type, a body
+over ``max_body_bytes``) gets its error, is counted per device, and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cityhub.api.routing import Route
+from cityhub.errors import CityhubError, PayloadTooLarge
+from cityhub.iot.agent import MALFORMED, TOO_LARGE, IotAgent, Measures
+from cityhub.iot.errors import MissingConfigParams, WrongSyntax
+from cityhub.iot.provisioning import check_id
+from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
+from cityhub.ngsild.json_limits import check_depth
+
+
+def _agent(request: Request) -> IotAgent:
+    agent: IotAgent = request.app.state.iot
+    return agent
+
+
+def _device(request: Request) -> tuple[str, str]:
+    apikey = request.query_params.get("k")
+    device_id = request.query_params.get("i")
+    if not apikey or not device_id:
+        raise MissingConfigParams(
+            "a measure names its group and device in the URL: ?k=<apikey>&i=<device id>"
+        )
+    return check_id(apikey, "apikey (k)"), check_id(device_id, "device id (i)")
+
+
+async def _body(request: Request, apikey: str, device_id: str) -> bytes:
+    limit: int = request.app.state.settings.max_body_bytes
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            detail = f"the measure payload is over {limit} bytes (setting max_body_bytes)"
+            await _agent(request).count_refused(apikey, device_id, TOO_LARGE, detail)
+            raise PayloadTooLarge(detail)
+    return raw
+
+
+def _stamp(groups: list[MeasureGroup], request: Request) -> list[MeasureGroup]:
+    stamp = request.query_params.get("t")
+    if stamp:
+        for group in groups:
+            group.timestamp = group.timestamp or stamp
+    return groups
+
+
+async def _send(
+    request: Request, apikey: str, device_id: str, groups: list[MeasureGroup], *, text: bool
+) -> Response:
+    await _agent(request).measure(
+        Measures(apikey, device_id, _stamp(groups, request), text=text, resource=request.url.path)
+    )
+    return Response(status_code=200)
+
+
+async def _refused(request: Request, apikey: str, device_id: str, exc: WrongSyntax) -> WrongSyntax:
+    await _agent(request).count_refused(apikey, device_id, MALFORMED, exc.detail)
+    return exc
+
+
+async def ultralight(request: Request) -> Response:
+    apikey, device_id = _device(request)
+    if request.method == "GET":
+        payload = request.query_params.get("d", "")
+    else:
+        raw = await _body(request, apikey, device_id)
+        try:
+            payload = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise await _refused(
+                request, apikey, device_id, WrongSyntax("the UltraLight payload is not UTF-8 text")
+            ) from None
+    try:
+        groups = parse_ultralight(payload)
+    except WrongSyntax as exc:
+        raise await _refused(request, apikey, device_id, exc) from None
+    return await _send(request, apikey, device_id, groups, text=True)
+
+
+def json_groups(body: Any) -> list[MeasureGroup]:
+    """The groups of measures of a JSON payload: an object, or an array of objects.
+
+    Raises:
+        WrongSyntax: anything else.
+    """
+    items = body if isinstance(body, list) else [body]
+    if not items or not all(isinstance(i, dict) and i for i in items):
+        raise WrongSyntax(
+            'a JSON measure payload is an object of measures, such as {"t": 15, "h": 70}, '
+            "or a non-empty array of such objects"
+        )
+    return [MeasureGroup(values=dict(i)) for i in items]
+
+
+async def json_measures(request: Request) -> Response:
+    apikey, device_id = _device(request)
+    raw = await _body(request, apikey, device_id)
+    try:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise WrongSyntax(f"the measure payload is not valid JSON: {exc}") from None
+        try:
+            check_depth(body, "the measure payload")
+        except CityhubError as exc:
+            raise WrongSyntax(exc.detail) from None
+        groups = json_groups(body)
+    except WrongSyntax as exc:
+        raise await _refused(request, apikey, device_id, exc) from None
+    return await _send(request, apikey, device_id, groups, text=False)
+
+
+routes = [
+    Route("/iot/d", ultralight, methods=["GET", "POST"]),
+    Route("/iot/json", json_measures, methods=["POST"]),
+]
+
+__all__ = ["json_groups", "routes"]

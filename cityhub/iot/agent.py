@@ -1,0 +1,330 @@
+"""The IoT agent: provisioning over the store (``IotStore``), and the measure path every
+transport shares (find the group by apikey, the device, autoprovision, map, expand, commit).
+
+Lookups of groups and devices are cached for ``cache_seconds`` (a provisioning change made
+through this process clears its cache at once; one made through another worker is seen
+within that time).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cityhub.errors import AlreadyExists, CityhubError
+from cityhub.iot import provisioning as prov
+from cityhub.iot.errors import (
+    DeviceNotFound,
+    DuplicateDeviceId,
+    DuplicateGroup,
+    GroupNotFound,
+    InvalidExpression,
+    WrongSyntax,
+)
+from cityhub.iot.health import DeviceHealth
+from cityhub.iot.ingest import Ingestor
+from cityhub.iot.measures import BadMeasure, fragments, mapping_of
+from cityhub.iot.ultralight import MeasureGroup
+from cityhub.ngsild.datetime import now_iso
+from cityhub.ngsild.entity import Entity, Terms, expand_entity
+from cityhub.store.base import Document
+from cityhub.store.iot import IotStore, PayloadErrorCount
+
+log = logging.getLogger("cityhub.iot")
+
+#: how a refused payload is counted
+UNKNOWN_APIKEY = "unknown_apikey"
+UNKNOWN_DEVICE = "unknown_device"
+MALFORMED = "malformed_payload"
+WRONG_TYPE = "wrong_type"
+TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True)
+class Measures:
+    """One message of a device: its groups of measures, and whether they are UltraLight
+    text (values to cast) or JSON values."""
+
+    apikey: str
+    device_id: str
+    groups: list[MeasureGroup]
+    text: bool
+    resource: str | None = None
+
+
+def _entity_name(device: Document, group: Document | None) -> str:
+    entity_type = device.get("entity_type") or (group or {}).get("entity_type") or "Thing"
+    return f"urn:ngsi-ld:{entity_type}:{device['device_id']}"
+
+
+class IotAgent:
+    """Provisioning and measures of every tenant.
+
+    Args:
+        iot: where groups and devices are kept.
+        ingestor: commits measures in batches.
+        terms: the core @context's term map (attribute names expand with it).
+        health: the ``Device`` entity each device reports through.
+    """
+
+    def __init__(
+        self,
+        iot: IotStore,
+        ingestor: Ingestor,
+        terms: Callable[[], Awaitable[Terms]],
+        health: DeviceHealth,
+        cache_seconds: float = 5.0,
+    ) -> None:
+        self.iot = iot
+        self.ingestor = ingestor
+        self._terms = terms
+        self.health = health
+        self.cache_seconds = cache_seconds
+        self._groups: dict[tuple[str, str | None], tuple[float, tuple[str, Document] | None]] = {}
+        self._devices: dict[tuple[str, str, str], tuple[float, Document | None]] = {}
+
+    def clear_cache(self) -> None:
+        self._groups.clear()
+        self._devices.clear()
+
+    # ---- config groups -----------------------------------------------------------------------
+
+    async def create_groups(self, tenant: str, service_path: str, body: Any, key: str) -> None:
+        items = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise WrongSyntax(f'the body must be {{"{key}": [...]}} with at least one group')
+        docs = [prov.parse_group(item, tenant, service_path) for item in items]
+        seen: set[tuple[str, str]] = set()
+        for doc in docs:
+            pair = (doc["apikey"], doc["resource"])
+            if pair in seen:
+                raise DuplicateGroup(f"the body has two groups with apikey and resource {pair}")
+            seen.add(pair)
+        try:
+            await self.iot.create_groups(tenant, docs)
+        except AlreadyExists as exc:
+            raise DuplicateGroup(exc.detail) from None
+        self.clear_cache()
+
+    async def list_groups(
+        self, tenant: str, service_path: str | None, limit: int, offset: int
+    ) -> tuple[list[Document], int]:
+        docs, total = await self.iot.list_groups(tenant, service_path, limit, offset)
+        return [prov.group_view(d) for d in docs], total
+
+    async def update_group(self, tenant: str, apikey: str, resource: str, body: Any) -> None:
+        found = await self.iot.update_group(
+            tenant, apikey, resource, lambda current: prov.update_group(current, body)
+        )
+        if found is None:
+            raise GroupNotFound(
+                f"there is no group with apikey {apikey!r} and resource {resource!r}"
+            )
+        self.clear_cache()
+
+    async def delete_group(self, tenant: str, apikey: str, resource: str) -> None:
+        if not await self.iot.delete_group(tenant, apikey, resource):
+            raise GroupNotFound(
+                f"there is no group with apikey {apikey!r} and resource {resource!r}"
+            )
+        self.clear_cache()
+
+    # ---- devices -----------------------------------------------------------------------------
+
+    async def _group_of(self, tenant: str, device: Document) -> Document | None:
+        if device.get("apikey"):
+            found = await self.iot.find_group(device["apikey"], None)
+            if found is not None and found[0] == tenant:
+                return found[1]
+        return None
+
+    async def create_devices(self, tenant: str, service_path: str, body: Any) -> None:
+        items = body.get("devices") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise WrongSyntax('the body must be {"devices": [...]} with at least one device')
+        docs = [prov.parse_device(item, tenant, service_path) for item in items]
+        seen: set[tuple[str, str]] = set()
+        for doc in docs:
+            pair = (doc["device_id"], doc.get("apikey", ""))
+            if pair in seen:
+                raise DuplicateDeviceId(f"the body names device {pair[0]!r} twice")
+            seen.add(pair)
+            if "entity_name" not in doc:
+                doc["entity_name"] = _entity_name(doc, await self._group_of(tenant, doc))
+        try:
+            await self.iot.create_devices(tenant, docs)
+        except AlreadyExists as exc:
+            raise DuplicateDeviceId(exc.detail) from None
+        self.clear_cache()
+
+    async def list_devices(
+        self, tenant: str, service_path: str | None, limit: int, offset: int
+    ) -> tuple[list[Document], int]:
+        docs, total = await self.iot.list_devices(tenant, service_path, limit, offset)
+        return [prov.device_view(d) for d in docs], total
+
+    async def get_device(self, tenant: str, device_id: str) -> Document:
+        doc = await self.iot.get_device(tenant, device_id, None)
+        if doc is None:
+            raise DeviceNotFound(f"there is no device {device_id!r} in this service")
+        return prov.device_view(doc)
+
+    async def update_device(self, tenant: str, device_id: str, body: Any) -> None:
+        found = await self.iot.update_device(
+            tenant, device_id, None, lambda current: prov.update_device(current, body)
+        )
+        if found is None:
+            raise DeviceNotFound(f"there is no device {device_id!r} in this service")
+        self.clear_cache()
+
+    async def delete_device(self, tenant: str, device_id: str) -> None:
+        if not await self.iot.delete_device(tenant, device_id, None):
+            raise DeviceNotFound(f"there is no device {device_id!r} in this service")
+        self.clear_cache()
+
+    # ---- measures ----------------------------------------------------------------------------
+
+    async def _find_group(self, apikey: str, resource: str | None) -> tuple[str, Document] | None:
+        key = (apikey, resource)
+        hit = self._groups.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await self.iot.find_group(apikey, resource)
+        if found is None and resource is not None:
+            found = await self.iot.find_group(apikey, None)  # a group of another resource
+        if len(self._groups) > 10_000:
+            self._groups.clear()
+        self._groups[key] = (now + self.cache_seconds, found)
+        return found
+
+    async def _find_device(self, tenant: str, device_id: str, apikey: str) -> Document | None:
+        key = (tenant, device_id, apikey)
+        hit = self._devices.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now and hit[1] is not None:
+            return hit[1]
+        doc = await self.iot.get_device(tenant, device_id, apikey)
+        if len(self._devices) > 100_000:
+            self._devices.clear()
+        self._devices[key] = (now + self.cache_seconds, doc)
+        return doc
+
+    async def count_error(
+        self, tenant: str, apikey: str, device_id: str, kind: str, detail: str
+    ) -> None:
+        """Count a refused payload (and log it); never raises."""
+        log.warning(
+            "IoT payload refused (%s) tenant=%r apikey=%r device=%r: %s",
+            kind,
+            tenant,
+            apikey,
+            device_id,
+            detail,
+        )
+        try:
+            await self.iot.count_errors(
+                [PayloadErrorCount(tenant, apikey, device_id, kind, 1, now_iso(), detail[:500])]
+            )
+        except CityhubError:
+            log.warning("the IoT payload error count could not be written")
+
+    async def count_refused(self, apikey: str, device_id: str, kind: str, detail: str) -> None:
+        """Count a payload refused before it was mapped, under its group's tenant."""
+        try:
+            found = await self._find_group(apikey, None)
+        except CityhubError:
+            found = None
+        await self.count_error(found[0] if found else "", apikey, device_id, kind, detail)
+
+    async def resolve(
+        self, apikey: str, device_id: str, resource: str | None
+    ) -> tuple[str, Document, Document]:
+        """The tenant, group and device a message names; an unknown device of a group that
+        allows it is provisioned (autoprovision, the default).
+
+        Raises:
+            GroupNotFound: no group has this apikey.
+            DeviceNotFound: the device is unknown and its group has autoprovision false.
+        """
+        found = await self._find_group(apikey, resource)
+        if found is None:
+            detail = f"no config group has apikey {apikey!r}; provision one with POST /iot/groups"
+            await self.count_error("", apikey, device_id, UNKNOWN_APIKEY, detail)
+            raise GroupNotFound(detail)
+        tenant, group = found
+        device = await self._find_device(tenant, device_id, apikey)
+        if device is None:
+            if group.get("autoprovision") is False:
+                detail = (
+                    f"device {device_id!r} is not provisioned and its group does not "
+                    "autoprovision; provision it with POST /iot/devices"
+                )
+                await self.count_error(tenant, apikey, device_id, UNKNOWN_DEVICE, detail)
+                raise DeviceNotFound(detail)
+            new: Document = {
+                "device_id": device_id,
+                "apikey": apikey,
+                "service": tenant,
+                "service_path": group["service_path"],
+                "entity_type": group.get("entity_type") or "Thing",
+                "autoprovisioned": True,
+            }
+            new["entity_name"] = _entity_name(new, group)
+            device = await self.iot.ensure_device(tenant, new)
+            self._devices[(tenant, device_id, apikey)] = (
+                time.monotonic() + self.cache_seconds,
+                device,
+            )
+        return tenant, group, device
+
+    async def measure(self, message: Measures) -> None:
+        """Map, validate and commit one message; returns once it is committed.
+
+        Raises:
+            GroupNotFound, DeviceNotFound: as :meth:`resolve`.
+            BadMeasure, BadRequestData: a value the mapping or NGSI-LD does not take; the
+                message is counted and nothing of it is written.
+        """
+        tenant, group, device = await self.resolve(
+            message.apikey, message.device_id, message.resource
+        )
+        received = now_iso()
+        try:
+            mapping = mapping_of(device, group)
+            terms = await self._terms()
+            expanded: list[Entity] = []
+            for measure_group in message.groups:
+                for fragment in fragments(mapping, measure_group, received, text=message.text):
+                    expanded.append(expand_entity(fragment, terms))
+            expanded.extend(
+                self.health.fragments(tenant, device, mapping.entity_id, received, terms)
+            )
+            await self.ingestor.submit(tenant, expanded)
+        except BadMeasure as exc:
+            await self.count_error(tenant, message.apikey, message.device_id, exc.kind, exc.detail)
+            raise
+        except (WrongSyntax, InvalidExpression) as exc:
+            await self.count_error(tenant, message.apikey, message.device_id, MALFORMED, exc.detail)
+            raise
+        except CityhubError as exc:
+            if exc.status == 400:
+                await self.count_error(
+                    tenant, message.apikey, message.device_id, WRONG_TYPE, exc.detail
+                )
+            raise
+        self.health.reported(tenant, device)
+
+
+__all__ = [
+    "MALFORMED",
+    "TOO_LARGE",
+    "UNKNOWN_APIKEY",
+    "UNKNOWN_DEVICE",
+    "WRONG_TYPE",
+    "IotAgent",
+    "Measures",
+]

@@ -1,0 +1,67 @@
+"""The IoT agent's errors: NGSI-LD error types (rendered as ProblemDetails by the one renderer),
+each also carrying the ``name`` and ``message`` members FIWARE's IoT agents answer with, so a
+provisioning script that reads ``name`` keeps working (docs/iot.md).
+
+    BadRequestData
+     ├── WrongSyntax          400  WRONG_SYNTAX: a body or payload that does not parse or fit
+     ├── MissingConfigParams  400  MISSING_CONFIG_PARAMS: apikey/resource missing in the URL
+     └── InvalidExpression    400  INVALID_EXPRESSION: an expression that does not parse
+    AlreadyExists
+     ├── DuplicateGroup       409  DUPLICATE_GROUP
+     └── DuplicateDeviceId    409  DUPLICATE_DEVICE_ID
+    ResourceNotFound
+     ├── DeviceNotFound       404  DEVICE_NOT_FOUND
+     └── GroupNotFound        404  DEVICE_GROUP_NOT_FOUND
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from cityhub.errors import AlreadyExists, BadRequestData, ResourceNotFound
+
+
+class _Fiware:
+    fiware_name: ClassVar[str]
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail, name=self.fiware_name, message=detail, **extra)  # type: ignore[call-arg]
+
+
+class WrongSyntax(_Fiware, BadRequestData):
+    fiware_name = "WRONG_SYNTAX"
+
+
+class MissingConfigParams(_Fiware, BadRequestData):
+    fiware_name = "MISSING_CONFIG_PARAMS"
+
+
+class InvalidExpression(_Fiware, BadRequestData):
+    fiware_name = "INVALID_EXPRESSION"
+
+
+class DuplicateGroup(_Fiware, AlreadyExists):
+    fiware_name = "DUPLICATE_GROUP"
+
+
+class DuplicateDeviceId(_Fiware, AlreadyExists):
+    fiware_name = "DUPLICATE_DEVICE_ID"
+
+
+class DeviceNotFound(_Fiware, ResourceNotFound):
+    fiware_name = "DEVICE_NOT_FOUND"
+
+
+class GroupNotFound(_Fiware, ResourceNotFound):
+    fiware_name = "DEVICE_GROUP_NOT_FOUND"
+
+
+__all__ = [
+    "DeviceNotFound",
+    "DuplicateDeviceId",
+    "DuplicateGroup",
+    "GroupNotFound",
+    "InvalidExpression",
+    "MissingConfigParams",
+    "WrongSyntax",
+]

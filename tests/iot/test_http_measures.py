@@ -1,0 +1,152 @@
+"""The HTTP transport (iotagent-ul/iotagent-json "HTTP binding") on both backends: measures
+become NGSI-LD attributes with unitCode and observedAt; autoprovision, explicitAttrs,
+expressions, static attributes; every hostile payload refused whole, counted, nothing written."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.iot._support import APIKEY, UL, H, entity, errors, provision_group
+
+THING = "urn:ngsi-ld:Thing:motion001"
+URL = f"/iot/d?k={APIKEY}&i=motion001"
+
+
+def test_ultralight_measures_with_unit_and_time(client: TestClient) -> None:
+    provision_group(client)
+    r = client.post(URL, content="t|15|h|70", headers=UL)
+    assert r.status_code == 200 and r.text == ""
+    e = entity(client, THING)
+    assert e is not None
+    assert e["temperature"]["value"] == 15 and e["temperature"]["unitCode"] == "CEL"
+    assert e["h"]["value"] == 70  # unmapped: its own name, cast from text
+    assert e["temperature"]["observedAt"] == e["h"]["observedAt"]  # receipt time
+    # the device's timestamp (an UltraLight group's, then t=) is observedAt
+    r = client.post(URL, content="2026-11-01T09:00:00Z|t|16", headers=UL)
+    assert r.status_code == 200
+    assert entity(client, THING)["temperature"]["observedAt"] == "2026-11-01T09:00:00Z"  # type: ignore[index]
+    r = client.post(URL + "&t=2026-11-01T10:00:00Z", content="t|17", headers=UL)
+    assert entity(client, THING)["temperature"]["observedAt"] == "2026-11-01T10:00:00Z"  # type: ignore[index]
+    # the device was autoprovisioned, and reports through its Device entity
+    d = client.get("/iot/devices/motion001", headers=H).json()
+    assert d["entity_name"] == THING and d["apikey"] == APIKEY
+    dev = entity(client, "urn:ngsi-ld:Device:motion001")
+    assert dev is not None and dev["deviceState"]["value"] == "ok"
+    assert dev["controlledAsset"]["object"] == THING
+    assert dev["dateLastValueReported"]["value"]["@type"] == "DateTime"
+
+
+def test_several_measure_groups_each_land_in_history(client: TestClient) -> None:
+    provision_group(client)
+    payload = "2026-11-01T09:00:00Z|t|10#2026-11-01T09:10:00Z|t|11#2026-11-01T09:20:00Z|t|12"
+    assert client.post(URL, content=payload, headers=UL).status_code == 200
+    r = client.get(
+        f"/ngsi-ld/v1/temporal/entities/{THING}?attrs=temperature",
+        headers={"NGSILD-Tenant": "openiot"},
+    )
+    assert r.status_code == 200, r.text
+    values = [i["value"] for i in r.json()["temperature"]]
+    assert sorted(values) == [10, 11, 12]
+
+
+def test_get_ultralight_and_json_measures(client: TestClient) -> None:
+    provision_group(client)
+    assert client.get(URL + "&d=t|21").status_code == 200
+    assert entity(client, THING)["temperature"]["value"] == 21  # type: ignore[index]
+    r = client.post(
+        f"/iot/json?k={APIKEY}&i=motion001",
+        json={"t": 22.5, "status": "open", "TimeInstant": "2026-11-02T08:00:00Z"},
+    )
+    assert r.status_code == 200, r.text
+    e = entity(client, THING)
+    assert e is not None
+    assert e["temperature"]["value"] == 22.5
+    assert e["temperature"]["observedAt"] == "2026-11-02T08:00:00Z"
+    assert e["status"]["value"] == "open" and "TimeInstant" not in e
+    # an array is several groups of measures
+    r = client.post(f"/iot/json?k={APIKEY}&i=motion001", json=[{"t": 1}, {"t": 2}])
+    assert r.status_code == 200 and entity(client, THING)["temperature"]["value"] == 2  # type: ignore[index]
+
+
+def test_autoprovision_false_refuses_unknown_devices(client: TestClient) -> None:
+    provision_group(client, autoprovision=False)
+    r = client.post(URL, content="t|15", headers=UL)
+    assert r.status_code == 404 and r.json()["name"] == "DEVICE_NOT_FOUND"
+    assert entity(client, THING) is None
+    assert client.get("/iot/devices", headers=H).json()["count"] == 0
+    assert [e["kind"] for e in errors(client)] == ["unknown_device"]
+    r = client.post(
+        "/iot/devices",
+        json={"devices": [{"device_id": "motion001", "apikey": APIKEY, "entity_type": "Motion"}]},
+        headers=H,
+    )
+    assert r.status_code == 201
+    assert client.post(URL, content="t|15", headers=UL).status_code == 200
+    assert entity(client, "urn:ngsi-ld:Motion:motion001")["temperature"]["value"] == 15  # type: ignore[index]
+
+
+def test_explicit_attrs_expressions_and_statics(client: TestClient) -> None:
+    provision_group(
+        client,
+        explicitAttrs=True,
+        attributes=[
+            {"object_id": "t", "name": "temperature", "type": "Number"},
+            {"object_id": "l", "name": "fillingLevel", "type": "Number", "expression": "l / 100"},
+            {
+                "name": "location",
+                "type": "geo:json",
+                "expression": "{coordinates: [lon, lat], type: 'Point'}",
+            },
+            {"object_id": "lat", "name": "lat", "type": "Number"},
+            {"object_id": "lon", "name": "lon", "type": "Number"},
+        ],
+        static_attributes=[{"name": "category", "type": "Text", "value": "sensor"}],
+    )
+    r = client.post(URL, content="t|15|l|85|lat|37.36|lon|127.1|noise|3", headers=UL)
+    assert r.status_code == 200, r.text
+    e = entity(client, THING)
+    assert e is not None
+    assert e["fillingLevel"]["value"] == 0.85
+    assert e["location"]["type"] == "GeoProperty"
+    assert e["location"]["value"]["coordinates"] == [127.1, 37.36]
+    assert e["category"]["value"] == "sensor"
+    assert "noise" not in e  # explicitAttrs: only what the mapping names
+
+
+def test_hostile_payloads_are_refused_whole_and_counted(client: TestClient) -> None:
+    provision_group(client)
+    assert client.post(URL, content="t|15", headers=UL).status_code == 200
+    before = entity(client, THING)
+    cases = [
+        ("/iot/d?k=nokey&i=motion001", "t|15", 404, "DEVICE_GROUP_NOT_FOUND"),
+        (URL, "t|abc|h|1", 400, "BAD_MEASURE"),  # wrong type: h is not written either
+        (URL, "t|1|h", 400, "WRONG_SYNTAX"),
+        (URL, "|1", 400, "WRONG_SYNTAX"),
+        (URL, "", 400, "WRONG_SYNTAX"),
+        (URL, "t|1##t|2", 400, "WRONG_SYNTAX"),
+        (URL, "t|16#t|x", 400, "BAD_MEASURE"),  # the first group is not written either
+        (URL, "bad name|1", 400, None),
+        (f"/iot/d?k={APIKEY}&i=a/b", "t|1", 400, "WRONG_SYNTAX"),
+        (f"/iot/d?k={APIKEY}", "t|1", 400, "MISSING_CONFIG_PARAMS"),
+    ]
+    for url, payload, status, name in cases:
+        r = client.post(url, content=payload, headers=UL)
+        assert r.status_code == status, (payload, r.text)
+        assert r.json()["detail"], payload
+        if name:
+            assert r.json()["name"] == name, (payload, r.json())
+    r = client.post(URL, content=b"t|\xff\xfe", headers=UL)
+    assert r.status_code == 400
+    json_url = f"/iot/json?k={APIKEY}&i=motion001"
+    for body in (b"[1, 2]", b"{", b"7", b"[]", b"{}", b"[" * 5000 + b"]" * 5000):
+        r = client.post(json_url, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, body[:20]
+    huge = "t|1|" + "x|" * 600_000 + "y|1"
+    r = client.post(URL, content=huge, headers=UL)
+    assert r.status_code == 413
+    assert entity(client, THING) == before
+    kinds = {e["kind"] for e in errors(client)}
+    assert {"malformed_payload", "wrong_type", "too_large"} <= kinds
+    unknown = client.get("/iot/errors").json()["errors"]  # unknown apikeys: the default service
+    assert [e["kind"] for e in unknown] == ["unknown_apikey"]
+    assert client.get("/health").status_code == 200
