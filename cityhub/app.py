@@ -35,6 +35,7 @@ from cityhub.errors import CityhubError
 from cityhub.iot.agent import IotAgent
 from cityhub.iot.health import DeviceHealth
 from cityhub.iot.ingest import Ingestor
+from cityhub.iot.mqtt import MqttTransport
 from cityhub.ngsild.context import CORE_CONTEXT_URL
 from cityhub.ngsild.entity import Terms
 from cityhub.notify.csource import CsourceNotifier
@@ -99,20 +100,33 @@ def create_app(
         cache_seconds=settings.iot_cache_seconds,
     )
 
+    the_mqtt = (
+        MqttTransport(the_iot, settings.iot_mqtt_url, settings.iot_mqtt_client_id)
+        if settings.iot_mqtt_url
+        else None
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await the_backend.start()
         await the_dispatcher.start()
         await the_ingestor.start()
+        if the_mqtt is not None:
+            await the_mqtt.start()
         try:
             yield
         finally:
+            if the_mqtt is not None:
+                await the_mqtt.stop()
             await the_ingestor.stop()
             await the_dispatcher.stop()
             await the_backend.close()
             await the_contexts.aclose()
 
     routes = [
+        # first: paths outside /ngsi-ld/v1/ are matched in order (api/routing.py), and device
+        # messages are the most frequent of them
+        *iot_measures.routes,
         *health.routes,
         *entities.routes,
         *batch.routes,
@@ -123,7 +137,6 @@ def create_app(
         *temporal.routes,
         *home.routes,
         *iot.routes,
-        *iot_measures.routes,
     ]
     app = Hub(
         routes=routes,
@@ -145,5 +158,6 @@ def create_app(
     app.state.notifier = the_dispatcher
     app.state.contexts = the_contexts
     app.state.iot = the_iot
+    app.state.iot_mqtt = the_mqtt
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())
     return app

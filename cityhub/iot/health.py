@@ -1,6 +1,6 @@
 """Each device as a Smart Data Models ``Device`` entity (``urn:ngsi-ld:Device:<device_id>``):
-``deviceState``, ``dateLastValueReported``, ``controlledAsset`` (the entity its measures
-update) and ``batteryLevel`` when its measures carry one.
+``deviceState``, ``dateLastValueReported`` and ``controlledAsset`` (the entity its measures
+update).
 
 The Device entity is written with a measure, in the measure's own transaction, at most once
 per ``refresh_seconds`` per device (the first measure always): so ``dateLastValueReported`` is

@@ -1,0 +1,239 @@
+"""The IoT agent's MQTT transport (iotagent-ul / iotagent-json "MQTT binding"): the agent
+subscribes, QoS 1, to
+
+- ``/json/<apikey>/<device>/attrs`` (a JSON object of measures, or an array of them) and
+  ``/ul/<apikey>/<device>/attrs`` (UltraLight 2.0),
+- ``/json|ul/<apikey>/<device>/attrs/<name>``: one measure, the payload its value,
+- ``/<apikey>/<device>/attrs`` and ``/<apikey>/<device>/attrs/<name>``, the older topics
+  without a protocol (a payload starting with ``{`` or ``[`` is JSON, else UltraLight).
+
+Delivery is at least once and nothing is lost in a crash: the session is persistent
+(``clean_session`` false, client id ``iot_mqtt_client_id``), and a message is acknowledged
+(PUBACK) only after its measures are committed, or once it is refused for good (a bad payload,
+counted). A message the store cannot take now (unavailable) is retried with backoff and not
+acknowledged meanwhile, so a hub killed at any point gets it again from the broker. The
+connection is remade with exponential backoff (1 s doubling to 30 s) when it drops.
+
+The broker bounds how many unacknowledged messages it sends at once (Mosquitto's
+``max_inflight_messages``, 20 by default): that is also the largest batch MQTT measures can
+form; raise it on the broker for more throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+import orjson
+
+from cityhub.errors import CityhubError
+from cityhub.iot.agent import MALFORMED, IotAgent, Measures
+from cityhub.iot.errors import WrongSyntax
+from cityhub.iot.provisioning import check_id
+from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
+
+log = logging.getLogger("cityhub.iot")
+
+TOPICS = ("/+/+/+/attrs", "/+/+/+/attrs/+", "/+/+/attrs", "/+/+/attrs/+")
+_PROTOCOLS = ("json", "ul")
+MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+def parse_broker_url(url: str) -> Broker:
+    """``mqtt://[user:password@]host[:port]`` (port 1883 by default).
+
+    Raises:
+        ValueError: another scheme or no host.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+        raise ValueError("iot_mqtt_url must read mqtt://[user:password@]host[:port]")
+    return Broker(
+        parts.hostname,
+        parts.port or 1883,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+    )
+
+
+@dataclass(frozen=True)
+class TopicMeasure:
+    """What a topic names: the protocol (json, ul, or None for the older topics), the apikey,
+    the device, and the one attribute of a single-measure topic."""
+
+    protocol: str | None
+    apikey: str
+    device_id: str
+    attribute: str | None
+
+
+def parse_topic(topic: str) -> TopicMeasure | None:
+    """The measure topic's parts; None for a topic that is no measure topic."""
+    if not topic.startswith("/"):
+        return None
+    parts = topic[1:].split("/")
+    if parts[0] in _PROTOCOLS and len(parts) in (4, 5) and parts[3] == "attrs":
+        return TopicMeasure(parts[0], parts[1], parts[2], parts[4] if len(parts) == 5 else None)
+    if len(parts) in (3, 4) and parts[2] == "attrs":
+        return TopicMeasure(None, parts[0], parts[1], parts[3] if len(parts) == 4 else None)
+    return None
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def measures_of(where: TopicMeasure, payload: bytes) -> Measures:
+    """The message's measures.
+
+    Raises:
+        WrongSyntax: not UTF-8, not the payload its topic says, or a bad id or name.
+    """
+    apikey = check_id(where.apikey, "the topic's apikey")
+    device_id = check_id(where.device_id, "the topic's device id")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WrongSyntax("the payload is not UTF-8 text") from None
+    protocol = where.protocol or ("json" if text.lstrip()[:1] in ("{", "[") else "ul")
+    if where.attribute is not None:
+        name = check_id(where.attribute, "the topic's attribute name")
+        value = _json_value(text) if protocol == "json" else text.strip()
+        group = MeasureGroup(values={name: value})
+        return Measures(apikey, device_id, [group], text=protocol == "ul")
+    if protocol == "ul":
+        return Measures(apikey, device_id, parse_ultralight(text), text=True)
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise WrongSyntax(f"the payload is not valid JSON: {exc}") from None
+    items = body if isinstance(body, list) else [body]
+    if not items or not all(isinstance(i, dict) and i for i in items):
+        raise WrongSyntax("a JSON measure payload is an object of measures or an array of them")
+    return Measures(apikey, device_id, [MeasureGroup(values=dict(i)) for i in items], text=False)
+
+
+class MqttTransport:
+    """Subscribes to the measure topics and feeds the agent; acknowledges after the commit.
+
+    Args:
+        agent: the IoT agent measures go to.
+        url: the broker (``mqtt://[user:password@]host[:port]``).
+        client_id: the persistent session's client id.
+        max_concurrent: messages in process at once (they batch in one commit).
+    """
+
+    def __init__(
+        self, agent: IotAgent, url: str, client_id: str, max_concurrent: int = 1000
+    ) -> None:
+        self.agent = agent
+        self.broker = parse_broker_url(url)
+        self.client_id = client_id
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._task: asyncio.Task[None] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        #: set while subscribed (tests and the bench wait on it)
+        self.connected = asyncio.Event()
+        self.acknowledged = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="cityhub-iot-mqtt")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for task in list(self._handlers):
+            task.cancel()
+        self._handlers.clear()
+
+    async def _run(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                log.warning("IoT MQTT: %s; reconnecting in %.0f s", exc, delay)
+            self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    async def _session(self) -> None:
+        async with aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            username=self.broker.username,
+            password=self.broker.password,
+            identifier=self.client_id,
+            clean_session=False,
+            protocol=aiomqtt.ProtocolVersion.V311,
+        ) as client:
+            # the PUBACK waits for the commit: paho's automatic one would go out on receipt
+            client._client.manual_ack_set(True)
+            for topic in TOPICS:
+                await client.subscribe(topic, qos=1)
+            self.connected.set()
+            log.info("IoT MQTT: subscribed at %s:%s", self.broker.host, self.broker.port)
+            async for message in client.messages:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._handle(client, message))
+                self._handlers.add(task)
+                task.add_done_callback(self._handlers.discard)
+
+    async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        try:
+            if await self._process(message):
+                self._ack(client, message)
+        finally:
+            self._slots.release()
+
+    def _ack(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        if message.qos > 0:
+            client._client.ack(message.mid, message.qos)
+        self.acknowledged += 1
+
+    async def _process(self, message: aiomqtt.Message) -> bool:
+        """Commit the message's measures; True when it may be acknowledged (committed, or
+        refused for good), after retrying what the store could not take yet."""
+        topic = message.topic.value
+        where = parse_topic(topic)
+        if where is None:
+            return True
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        try:
+            measures = measures_of(where, payload)
+        except WrongSyntax as exc:
+            await self.agent.count_refused(where.apikey, where.device_id, MALFORMED, exc.detail)
+            return True
+        delay = 0.5
+        while True:
+            try:
+                await self.agent.measure(measures)
+                return True
+            except CityhubError as exc:
+                if exc.status < 500:
+                    return True  # refused for good: counted by the agent, dropped
+                log.warning("IoT MQTT: %s; retrying in %.1f s", exc.detail, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+
+__all__ = ["TOPICS", "MqttTransport", "measures_of", "parse_broker_url", "parse_topic"]

@@ -1,0 +1,145 @@
+"""The MQTT transport through a throwaway Mosquitto (iotagent-ul/iotagent-json "MQTT binding"):
+JSON and UltraLight topics, single-measure and older topics, QoS 1, bad payloads counted and
+dropped, and a hub stopped with messages queued in its persistent session gets them after it
+starts again. Skipped, with the reason, when the mosquitto binary is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from starlette.testclient import TestClient
+
+from cityhub.iot.mqtt import parse_broker_url, parse_topic
+from tests.conftest import make_client
+from tests.iot._support import APIKEY, entity, errors, provision_group
+from tests.notify._receivers import MOSQUITTO, NO_MOSQUITTO, free_port
+
+needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason=NO_MOSQUITTO)
+
+
+@contextlib.contextmanager
+def broker(tmp_path: Path) -> Iterator[int]:
+    """Mosquitto on a port of this suite's range (18600-18699), persistent sessions on."""
+    assert MOSQUITTO is not None
+    port = free_port(18600, 18699)
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_inflight_messages 200\nmax_queued_messages 100000\n"
+    )
+    log = tmp_path / "mosquitto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 10
+        import socket
+
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not start: {log.read_text()}")
+            time.sleep(0.02)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def publish(port: int, messages: list[tuple[str, str]]) -> None:
+    async def run() -> None:
+        async with aiomqtt.Client("127.0.0.1", port, identifier="test-device") as c:
+            for topic, payload in messages:
+                await c.publish(topic, payload, qos=1)
+
+    asyncio.run(run())
+
+
+def wait_for(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def connected(client: TestClient) -> None:
+    transport = client.app.state.iot_mqtt  # type: ignore[attr-defined]
+    wait_for(transport.connected.is_set)
+
+
+def test_topics_and_urls() -> None:
+    t = parse_topic("/json/k1/dev1/attrs")
+    assert t is not None and (t.protocol, t.apikey, t.device_id, t.attribute) == (
+        "json",
+        "k1",
+        "dev1",
+        None,
+    )
+    t = parse_topic("/ul/k1/dev1/attrs/t")
+    assert t is not None and t.attribute == "t"
+    t = parse_topic("/k1/dev1/attrs")
+    assert t is not None and t.protocol is None
+    assert parse_topic("/k1/dev1/cmd") is None and parse_topic("x/y/attrs") is None
+    b = parse_broker_url("mqtt://u:p%40ss@broker:1884")
+    assert (b.host, b.port, b.username, b.password) == ("broker", 1884, "u", "p@ss")
+    with pytest.raises(ValueError):
+        parse_broker_url("http://broker")
+
+
+@needs_mosquitto
+def test_measures_over_mqtt(tmp_path: Path, store_url: str) -> None:
+    with broker(tmp_path) as port:
+        with make_client(tmp_path, store_url, iot_mqtt_url=f"mqtt://127.0.0.1:{port}") as client:
+            provision_group(client, resource="")
+            connected(client)
+            publish(
+                port,
+                [
+                    (f"/json/{APIKEY}/d1/attrs", '{"t": 21.5, "h": 40}'),
+                    (f"/ul/{APIKEY}/d2/attrs", "t|22|h|41"),
+                    (f"/ul/{APIKEY}/d3/attrs/t", "23"),
+                    (f"/json/{APIKEY}/d4/attrs/t", "24"),
+                    (f"/{APIKEY}/d5/attrs", '{"t": 25}'),
+                    (f"/{APIKEY}/d6/attrs", "t|26"),
+                    (f"/ul/{APIKEY}/d7/attrs", "t|1|h"),  # malformed: counted, dropped
+                    (f"/ul/{APIKEY}/d7/attrs", "t|abc"),  # wrong type
+                    ("/ul/nokey/d8/attrs", "t|1"),  # unknown apikey
+                ],
+            )
+            for n, value in zip(range(1, 7), (21.5, 22, 23, 24, 25, 26), strict=True):
+                wait_for(lambda n=n: entity(client, f"urn:ngsi-ld:Thing:d{n}") is not None)
+                e = entity(client, f"urn:ngsi-ld:Thing:d{n}")
+                assert e is not None and e["temperature"]["value"] == value, e
+                assert e["temperature"]["unitCode"] == "CEL"
+            wait_for(lambda: len(errors(client)) == 2)
+            assert {e["kind"] for e in errors(client)} == {"malformed_payload", "wrong_type"}
+            assert entity(client, "urn:ngsi-ld:Thing:d7") is None
+            wait_for(lambda: len(client.get("/iot/errors").json()["errors"]) == 1)
+            assert client.get("/health").status_code == 200
+
+
+@needs_mosquitto
+def test_messages_sent_while_the_hub_is_down_arrive_once_it_is_back(
+    tmp_path: Path, store_url: str
+) -> None:
+    db = f"sqlite:///{tmp_path / 'hub.db'}" if store_url.startswith("sqlite") else store_url
+    with broker(tmp_path) as port:
+        url = f"mqtt://127.0.0.1:{port}"
+        with make_client(tmp_path, db, iot_mqtt_url=url) as client:
+            provision_group(client, resource="")
+            connected(client)  # the persistent session exists at the broker now
+        publish(port, [(f"/ul/{APIKEY}/late{n}/attrs", f"t|{n}") for n in range(20)])
+        with make_client(tmp_path, db, iot_mqtt_url=url) as client:
+            connected(client)
+            for n in range(20):
+                wait_for(lambda n=n: entity(client, f"urn:ngsi-ld:Thing:late{n}") is not None)
+                e = entity(client, f"urn:ngsi-ld:Thing:late{n}")
+                assert e is not None and e["temperature"]["value"] == n
