@@ -153,6 +153,10 @@ async def about(request: Request) -> Response:
         "version": __version__,
         "port": str(settings.port),
         "baseRoot": "/",
+        "measures": {
+            "committed": _agent(request).ingestor.committed,
+            "transactions": _agent(request).ingestor.transactions,
+        },
     }
     return neg.json_response(info)
 

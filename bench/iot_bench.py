@@ -1,0 +1,319 @@
+"""IoT agent benchmark (issue 18). Ratios in one run, never absolute times alone.
+
+A real ``cityhub serve`` (its own temporary SQLite file, or ``--store``) and, for MQTT, a
+throwaway Mosquitto, both on 127.0.0.1. Three rates, each in entities (or measures) committed
+per second, by many devices at once:
+
+1. batch upsert: ``POST /ngsi-ld/v1/entityOperations/upsert?options=update`` of 100 device
+   entities per request (the reference: the hub's fastest NGSI-LD write);
+2. ``POST /iot/json``: one message of two measures per request, ``--concurrency`` devices at
+   once, each answered after its commit;
+3. MQTT: ``/json/<apikey>/<device>/attrs`` published QoS 1 by several publishers; the rate is
+   messages over the time until the hub has committed all of them (``/iot/about``).
+
+Each of 2 and 3 is printed as a ratio to 1 (issue 18's target: at least half). Then, while
+other devices publish at half the MQTT rate, the p95 latency from a publish to its value
+readable through the NGSI-LD API (so commit plus one read).
+
+    python3 bench/iot_bench.py [--devices 200] [--messages 4000] [--concurrency 64] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+APIKEY = "benchkey"
+PORTS = (18640, 18699)
+
+
+def free_port() -> int:
+    for port in range(*PORTS):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 18640-18699")
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.05)
+
+
+class Mosquitto:
+    def __init__(self, tmp: Path) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.port = free_port()
+        conf = tmp / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_inflight_messages 1000\nmax_queued_messages 1000000\n"
+        )
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_port(self.port, self.proc, "mosquitto")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Hub:
+    def __init__(self, store: str, mqtt_port: int | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "CITYHUB_LOG_LEVEL": "warning", "CITYHUB_STORE": store}
+        if mqtt_port is not None:
+            env["CITYHUB_IOT_MQTT_URL"] = f"mqtt://127.0.0.1:{mqtt_port}"
+            env["CITYHUB_IOT_MQTT_CLIENT_ID"] = f"bench-{os.getpid()}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cityhub", "serve", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the hub did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def _provision(url: str, devices: int) -> None:
+    group = {
+        "apikey": APIKEY,
+        "resource": "/iot/json",
+        "entity_type": "WeatherObserved",
+        "attributes": [
+            {
+                "object_id": "t",
+                "name": "temperature",
+                "type": "Number",
+                "metadata": {"unitCode": {"type": "Text", "value": "CEL"}},
+            },
+            {"object_id": "h", "name": "relativeHumidity", "type": "Number"},
+        ],
+    }
+    r = httpx.post(f"{url}/iot/groups", json={"groups": [group]}, timeout=30)
+    assert r.status_code == 201, r.text
+    # the devices exist before timing: autoprovisioning is a one-off, not the steady state
+    for start in range(0, devices, 100):
+        body = {
+            "devices": [
+                {"device_id": f"d{n}", "apikey": APIKEY}
+                for n in range(start, min(start + 100, devices))
+            ]
+        }
+        assert httpx.post(f"{url}/iot/devices", json=body, timeout=30).status_code == 201
+
+
+async def _upsert_rate(url: str, devices: int, batches: int, concurrency: int) -> float:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+
+        def batch(k: int) -> list[dict[str, Any]]:
+            return [
+                {
+                    "id": f"urn:ngsi-ld:WeatherObserved:u{(k * 100 + i) % devices}",
+                    "type": "WeatherObserved",
+                    "temperature": {"type": "Property", "value": k, "unitCode": "CEL"},
+                    "relativeHumidity": {"type": "Property", "value": i},
+                }
+                for i in range(100)
+            ]
+
+        sem = asyncio.Semaphore(max(1, concurrency // 16))
+        errors = 0
+
+        async def one(k: int) -> None:
+            nonlocal errors
+            async with sem:
+                r = await c.post(
+                    "/ngsi-ld/v1/entityOperations/upsert?options=update", json=batch(k)
+                )
+                errors += r.status_code not in (201, 204)
+
+        await one(0)  # creates them
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(1, batches + 1)))
+        elapsed = time.perf_counter() - t0
+        assert errors == 0, f"{errors} upsert batches failed"
+        return batches * 100 / elapsed
+
+
+async def _iot_json_rate(url: str, devices: int, messages: int, concurrency: int) -> float:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+        sem = asyncio.Semaphore(concurrency)
+        errors = 0
+
+        async def one(n: int) -> None:
+            nonlocal errors
+            async with sem:
+                r = await c.post(
+                    f"/iot/json?k={APIKEY}&i=d{n % devices}", json={"t": n % 40, "h": n % 100}
+                )
+                errors += r.status_code != 200
+
+        await asyncio.gather(*(one(n) for n in range(min(devices, messages))))  # warm
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(messages)))
+        elapsed = time.perf_counter() - t0
+        assert errors == 0, f"{errors} /iot/json requests failed"
+        return messages / elapsed
+
+
+def _committed(url: str) -> int:
+    about = httpx.get(f"{url}/iot/about", timeout=30).json()
+    return int(about["measures"]["committed"])
+
+
+async def _mqtt_rate(url: str, port: int, devices: int, messages: int) -> float:
+    import aiomqtt
+
+    before = _committed(url)
+    publishers = 8
+    t0 = time.perf_counter()
+
+    async def publisher(p: int) -> None:
+        async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-pub-{p}") as c:
+            for n in range(p, messages, publishers):
+                payload = json.dumps({"t": n % 40, "h": n % 100})
+                await c.publish(f"/json/{APIKEY}/d{n % devices}/attrs", payload, qos=1)
+
+    await asyncio.gather(*(publisher(p) for p in range(publishers)))
+    deadline = time.monotonic() + 600
+    while _committed(url) - before < messages:
+        if time.monotonic() > deadline:
+            raise RuntimeError("MQTT measures were not all committed in 10 minutes")
+        await asyncio.sleep(0.02)
+    return messages / (time.perf_counter() - t0)
+
+
+async def _mqtt_latency(url: str, port: int, rate: float, devices: int, samples: int) -> float:
+    """p95 seconds from a QoS 1 publish to the value readable through the NGSI-LD API, while
+    other devices publish ``rate`` messages per second."""
+    import aiomqtt
+
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def load() -> None:
+        async with aiomqtt.Client("127.0.0.1", port, identifier="bench-load") as mq:
+            n = 0
+            t0 = time.perf_counter()
+            while not done.is_set():
+                due = int((time.perf_counter() - t0) * rate)
+                while n < due:
+                    payload = json.dumps({"t": n % 40, "h": n % 100})
+                    await mq.publish(f"/json/{APIKEY}/d{n % devices}/attrs", payload, qos=1)
+                    n += 1
+                await asyncio.sleep(0.005)
+
+    async def sample() -> None:
+        async with (
+            aiomqtt.Client("127.0.0.1", port, identifier="bench-latency") as mq,
+            httpx.AsyncClient(base_url=url, timeout=30) as c,
+        ):
+            for n in range(samples):
+                value = 1000 + n
+                t0 = time.perf_counter()
+                await mq.publish(f"/json/{APIKEY}/lat/attrs", json.dumps({"t": value}), qos=1)
+                while True:
+                    r = await c.get("/ngsi-ld/v1/entities/urn:ngsi-ld:WeatherObserved:lat")
+                    if r.status_code == 200 and r.json()["temperature"]["value"] == value:
+                        break
+                    await asyncio.sleep(0.002)
+                latencies.append(time.perf_counter() - t0)
+                await asyncio.sleep(0.02)
+        done.set()
+
+    await asyncio.gather(load(), sample())
+    latencies.sort()
+    return latencies[int(0.95 * (len(latencies) - 1))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=200)
+    ap.add_argument("--messages", type=int, default=4000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--store", default="")
+    ap.add_argument("--smoke", action="store_true", help="tiny counts: it runs, no figures")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    if args.smoke:
+        args.devices, args.messages, args.concurrency = 20, 200, 16
+    have_mqtt = bool(shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists())
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Mosquitto(Path(tmp)) if have_mqtt else None
+        store = args.store or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        hub = Hub(store, broker.port if broker else None)
+        try:
+            _provision(hub.url, args.devices)
+            upsert = asyncio.run(
+                _upsert_rate(hub.url, args.devices, max(2, args.messages // 100), args.concurrency)
+            )
+            iot_json = asyncio.run(
+                _iot_json_rate(hub.url, args.devices, args.messages, args.concurrency)
+            )
+            result = {"upsert_entities_per_s": upsert, "iot_json_per_s": iot_json}
+            print(f"batch upsert (100/request): {upsert:,.0f} entities/s")
+            print(f"/iot/json: {iot_json:,.0f} measures/s = {iot_json / upsert:.2f} x upsert")
+            if broker is not None:
+                mqtt = asyncio.run(_mqtt_rate(hub.url, broker.port, args.devices, args.messages))
+                p95 = asyncio.run(
+                    _mqtt_latency(
+                        hub.url, broker.port, mqtt / 2, args.devices, 20 if args.smoke else 200
+                    )
+                )
+                result |= {"mqtt_per_s": mqtt, "mqtt_p95_latency_s": p95}
+                print(f"MQTT QoS 1: {mqtt:,.0f} measures/s = {mqtt / upsert:.2f} x upsert")
+                print(f"MQTT publish to readable, at {mqtt / 2:,.0f}/s: p95 {p95 * 1000:.1f} ms")
+            else:
+                print("MQTT: skipped (mosquitto is not installed)")
+        finally:
+            hub.stop()
+            if broker is not None:
+                broker.stop()
+    if args.out:
+        Path(args.out).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
