@@ -33,6 +33,7 @@ from cityhub.api.routing import IndexedRouter
 from cityhub.contexts import ContextService
 from cityhub.errors import CityhubError
 from cityhub.iot.agent import IotAgent
+from cityhub.iot.commands import Commands
 from cityhub.iot.health import DeviceHealth
 from cityhub.iot.ingest import Ingestor
 from cityhub.iot.mqtt import MqttTransport
@@ -100,6 +101,11 @@ def create_app(
         cache_seconds=settings.iot_cache_seconds,
     )
 
+    the_commands = Commands(
+        the_backend.iot, the_ingestor, core_terms, timeout=settings.iot_command_timeout
+    )
+    the_iot.commands = the_commands
+    the_store.add_listener(the_commands.on_commit)
     the_mqtt = (
         MqttTransport(the_iot, settings.iot_mqtt_url, settings.iot_mqtt_client_id)
         if settings.iot_mqtt_url
@@ -111,13 +117,16 @@ def create_app(
         await the_backend.start()
         await the_dispatcher.start()
         await the_ingestor.start()
+        await the_commands.start()
         if the_mqtt is not None:
+            the_commands.publish = the_mqtt.publish
             await the_mqtt.start()
         try:
             yield
         finally:
             if the_mqtt is not None:
                 await the_mqtt.stop()
+            await the_commands.stop()
             await the_ingestor.stop()
             await the_dispatcher.stop()
             await the_backend.close()

@@ -113,6 +113,11 @@ SETTINGS: tuple[Setting, ...] = (
         "through another worker is seen within this time).",
     ),
     Setting(
+        "iot_command_timeout",
+        60.0,
+        "Seconds a device has to answer a command before its <command>_status becomes EXPIRED.",
+    ),
+    Setting(
         "iot_device_refresh",
         60.0,
         "Seconds between two writes of a device's Device entity (dateLastValueReported); "
@@ -154,6 +159,7 @@ class Settings:
     iot_mqtt_client_id: str = "cityhub-iot"
     iot_batch_max: int = 500
     iot_cache_seconds: float = 5.0
+    iot_command_timeout: float = 60.0
     iot_device_refresh: float = 60.0
 
     @property

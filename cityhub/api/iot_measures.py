@@ -22,6 +22,7 @@ from starlette.responses import Response
 from cityhub.api.routing import Route
 from cityhub.errors import CityhubError, PayloadTooLarge
 from cityhub.iot.agent import MALFORMED, TOO_LARGE, IotAgent, Measures
+from cityhub.iot.commands import is_command_result, parse_results
 from cityhub.iot.errors import MissingConfigParams, WrongSyntax
 from cityhub.iot.provisioning import check_id
 from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
@@ -89,11 +90,31 @@ async def ultralight(request: Request) -> Response:
             raise await _refused(
                 request, apikey, device_id, WrongSyntax("the UltraLight payload is not UTF-8 text")
             ) from None
+    if is_command_result(payload):
+        await _agent(request).command_results(apikey, device_id, parse_results(payload.encode()))
+        return Response(status_code=200)
     try:
         groups = parse_ultralight(payload)
     except WrongSyntax as exc:
         raise await _refused(request, apikey, device_id, exc) from None
     return await _send(request, apikey, device_id, groups, text=True)
+
+
+async def command_results(request: Request) -> Response:
+    """``POST /iot/json/commands?k=&i=`` (and ``/iot/d/commands``): a device's answers to
+    commands, ``{"<cmd>": <result>}`` or ``<device>@<cmd>|<result>``."""
+    apikey, device_id = _device(request)
+    raw = await _body(request, apikey, device_id)
+    results = parse_results(raw)
+    if not results:
+        raise await _refused(
+            request,
+            apikey,
+            device_id,
+            WrongSyntax('a command result is {"<cmd>": <result>} or <device>@<cmd>|<result>'),
+        )
+    await _agent(request).command_results(apikey, device_id, results)
+    return Response(status_code=200)
 
 
 def json_groups(body: Any) -> list[MeasureGroup]:
@@ -132,6 +153,8 @@ async def json_measures(request: Request) -> Response:
 routes = [
     Route("/iot/d", ultralight, methods=["GET", "POST"]),
     Route("/iot/json", json_measures, methods=["POST"]),
+    Route("/iot/json/commands", command_results, methods=["POST"]),
+    Route("/iot/d/commands", command_results, methods=["POST"]),
 ]
 
 __all__ = ["json_groups", "routes"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from cityhub.errors import AlreadyExists, CityhubError
 from cityhub.iot import provisioning as prov
+from cityhub.iot.commands import Commands
 from cityhub.iot.errors import (
     DeviceNotFound,
     DuplicateDeviceId,
@@ -85,6 +86,8 @@ class IotAgent:
         self.cache_seconds = cache_seconds
         self._groups: dict[tuple[str, str | None], tuple[float, tuple[str, Document] | None]] = {}
         self._devices: dict[tuple[str, str, str], tuple[float, Document | None]] = {}
+        #: sends commands and tracks their status (set by the app)
+        self.commands: Commands | None = None
 
     def clear_cache(self) -> None:
         self._groups.clear()
@@ -159,6 +162,14 @@ class IotAgent:
         except AlreadyExists as exc:
             raise DuplicateDeviceId(exc.detail) from None
         self.clear_cache()
+        for doc in docs:
+            await self._provisioned(tenant, doc)
+
+    async def _provisioned(self, tenant: str, device: Document) -> None:
+        if self.commands is not None:
+            group = await self._group_of(tenant, device)
+            if device.get("commands") or (group or {}).get("commands"):
+                await self.commands.provisioned(tenant, device, group)
 
     async def list_devices(
         self, tenant: str, service_path: str | None, limit: int, offset: int
@@ -179,11 +190,15 @@ class IotAgent:
         if found is None:
             raise DeviceNotFound(f"there is no device {device_id!r} in this service")
         self.clear_cache()
+        await self._provisioned(tenant, found)
 
     async def delete_device(self, tenant: str, device_id: str) -> None:
-        if not await self.iot.delete_device(tenant, device_id, None):
+        doc = await self.iot.get_device(tenant, device_id, None)
+        if doc is None or not await self.iot.delete_device(tenant, device_id, None):
             raise DeviceNotFound(f"there is no device {device_id!r} in this service")
         self.clear_cache()
+        if self.commands is not None:
+            self.commands.forget(tenant, doc.get("entity_name", ""))
 
     # ---- measures ----------------------------------------------------------------------------
 
@@ -279,7 +294,24 @@ class IotAgent:
                 time.monotonic() + self.cache_seconds,
                 device,
             )
+            if self.commands is not None and group.get("commands"):
+                await self.commands.provisioned(tenant, device, group)
         return tenant, group, device
+
+    async def command_results(
+        self, apikey: str, device_id: str, results: dict[str, Any], resource: str | None = None
+    ) -> None:
+        """A device's answers to commands (``cmdexe``).
+
+        Raises:
+            GroupNotFound, DeviceNotFound: as :meth:`resolve`.
+            WrongSyntax: no result of a command the device takes.
+        """
+        tenant, _, device = await self.resolve(apikey, device_id, resource)
+        if self.commands is None or not await self.commands.results(tenant, device, results):
+            detail = f"device {device_id!r} takes no command named in {sorted(results)}"
+            await self.count_error(tenant, apikey, device_id, MALFORMED, detail)
+            raise WrongSyntax(detail)
 
     async def measure(self, message: Measures) -> None:
         """Map, validate and commit one message; returns once it is committed.

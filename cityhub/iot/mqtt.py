@@ -5,7 +5,9 @@ subscribes, QoS 1, to
   ``/ul/<apikey>/<device>/attrs`` (UltraLight 2.0),
 - ``/json|ul/<apikey>/<device>/attrs/<name>``: one measure, the payload its value,
 - ``/<apikey>/<device>/attrs`` and ``/<apikey>/<device>/attrs/<name>``, the older topics
-  without a protocol (a payload starting with ``{`` or ``[`` is JSON, else UltraLight).
+  without a protocol (a payload starting with ``{`` or ``[`` is JSON, else UltraLight);
+- ``/json|ul/<apikey>/<device>/cmdexe`` (and ``/<apikey>/<device>/cmdexe``): answers to
+  commands (``cityhub.iot.commands``), which it publishes on ``/<apikey>/<device>/cmd``.
 
 Delivery is at least once and nothing is lost in a crash: the session is persistent
 (``clean_session`` false, client id ``iot_mqtt_client_id``), and a message is acknowledged
@@ -33,13 +35,21 @@ import orjson
 
 from cityhub.errors import CityhubError
 from cityhub.iot.agent import MALFORMED, IotAgent, Measures
+from cityhub.iot.commands import parse_results
 from cityhub.iot.errors import WrongSyntax
 from cityhub.iot.provisioning import check_id
 from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
 
 log = logging.getLogger("cityhub.iot")
 
-TOPICS = ("/+/+/+/attrs", "/+/+/+/attrs/+", "/+/+/attrs", "/+/+/attrs/+")
+TOPICS = (
+    "/+/+/+/attrs",
+    "/+/+/+/attrs/+",
+    "/+/+/attrs",
+    "/+/+/attrs/+",
+    "/+/+/+/cmdexe",
+    "/+/+/cmdexe",
+)
 _PROTOCOLS = ("json", "ul")
 MAX_BACKOFF = 30.0
 
@@ -78,6 +88,7 @@ class TopicMeasure:
     apikey: str
     device_id: str
     attribute: str | None
+    cmdexe: bool = False
 
 
 def parse_topic(topic: str) -> TopicMeasure | None:
@@ -85,6 +96,11 @@ def parse_topic(topic: str) -> TopicMeasure | None:
     if not topic.startswith("/"):
         return None
     parts = topic[1:].split("/")
+    if parts[-1] == "cmdexe" and len(parts) in (3, 4):
+        if len(parts) == 4 and parts[0] not in _PROTOCOLS:
+            return None
+        proto = parts[0] if len(parts) == 4 else None
+        return TopicMeasure(proto, parts[-3], parts[-2], None, cmdexe=True)
     if parts[0] in _PROTOCOLS and len(parts) in (4, 5) and parts[3] == "attrs":
         return TopicMeasure(parts[0], parts[1], parts[2], parts[4] if len(parts) == 5 else None)
     if len(parts) in (3, 4) and parts[2] == "attrs":
@@ -151,6 +167,21 @@ class MqttTransport:
         #: set while subscribed (tests and the bench wait on it)
         self.connected = asyncio.Event()
         self.acknowledged = 0
+        self._client: aiomqtt.Client | None = None
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish QoS 1 (commands to devices, ``/<apikey>/<device>/cmd``).
+
+        Raises:
+            RuntimeError: not connected to the broker now.
+        """
+        client = self._client
+        if client is None or not self.connected.is_set():
+            raise RuntimeError("the MQTT broker is not connected")
+        try:
+            await client.publish(topic, payload, qos=1)
+        except aiomqtt.MqttError as exc:
+            raise RuntimeError(f"MQTT publish failed: {exc}") from exc
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="cityhub-iot-mqtt")
@@ -173,6 +204,7 @@ class MqttTransport:
             except aiomqtt.MqttError as exc:
                 log.warning("IoT MQTT: %s; reconnecting in %.0f s", exc, delay)
             self.connected.clear()
+            self._client = None
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
 
@@ -190,6 +222,7 @@ class MqttTransport:
             client._client.manual_ack_set(True)
             for topic in TOPICS:
                 await client.subscribe(topic, qos=1)
+            self._client = client
             self.connected.set()
             log.info("IoT MQTT: subscribed at %s:%s", self.broker.host, self.broker.port)
             async for message in client.messages:
@@ -218,6 +251,14 @@ class MqttTransport:
         if where is None:
             return True
         payload = message.payload if isinstance(message.payload, bytes) else b""
+        if where.cmdexe:
+            try:
+                await self.agent.command_results(
+                    where.apikey, where.device_id, parse_results(payload)
+                )
+            except CityhubError:
+                pass  # counted by the agent
+            return True
         try:
             measures = measures_of(where, payload)
         except WrongSyntax as exc:

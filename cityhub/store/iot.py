@@ -99,6 +99,10 @@ class IotStore(Protocol):
 
     async def delete_device(self, tenant: str, device_id: str, apikey: str | None) -> bool: ...
 
+    async def all_devices(self) -> list[tuple[str, Document]]:
+        """Every device of every tenant, as (tenant, document), in creation order (for the
+        commands' index of entities)."""
+
     async def count_errors(self, errors: list[PayloadErrorCount]) -> None:
         """Add each ``count`` to its (tenant, apikey, device_id, kind) total, keeping the
         latest time and detail."""

@@ -272,6 +272,10 @@ class PostgresIotStore:
 
         return await self.store.run_transaction(run)
 
+    async def all_devices(self) -> list[tuple[str, Document]]:
+        rows = await self.store.fetch("SELECT tenant, doc::text FROM iot_devices ORDER BY seq")
+        return [(r[0], _loads(r[1])) for r in rows]
+
     # ---- payload errors ----------------------------------------------------------------------
 
     async def count_errors(self, errors: list[PayloadErrorCount]) -> None:

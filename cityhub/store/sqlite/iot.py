@@ -287,6 +287,13 @@ class SqliteIotStore:
 
         return await self.store.run_write(run)
 
+    async def all_devices(self) -> list[tuple[str, Document]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, Document]]:
+            rows = conn.execute("SELECT tenant, doc FROM iot_devices ORDER BY rowid").fetchall()
+            return [(r[0], _loads(r[1])) for r in rows]
+
+        return await self.store.run_read(run)
+
     # ---- payload errors ----------------------------------------------------------------------
 
     async def count_errors(self, errors: list[PayloadErrorCount]) -> None:

@@ -1,0 +1,341 @@
+"""Commands to devices (iotagent-node-lib doc/api.md "Command execution"; iotagent-ul
+"Commands Syntax"): an update of a command attribute of a device's entity, through the NGSI-LD
+API, sends the command to the device, and ``<cmd>_status``/``<cmd>_info`` follow it.
+
+- A device's commands are its ``commands`` and its group's. When it is provisioned, its entity
+  gets each command attribute (value ``""``) with ``<cmd>_status`` ``UNKNOWN`` and
+  ``<cmd>_info`` ``""``, so the NGSI-LD update operations (which need the attribute) apply.
+- A committed change of such an attribute to a value other than ``""`` (the store's listener,
+  after the commit) sends it: over MQTT on ``/<apikey>/<device>/cmd`` when the device's (or
+  group's) ``transport`` is MQTT, else by HTTP POST to its ``endpoint``. The payload is
+  UltraLight (``<device>@<cmd>|<value>``) or, for a device whose ``protocol`` or
+  ``payloadType`` names JSON, ``{"<cmd>": <value>}``. ``<cmd>_status`` becomes ``PENDING``.
+- The device answers on ``/ul|json/<apikey>/<device>/cmdexe`` (MQTT), ``POST
+  /iot/json/commands?k=&i=`` or ``POST /iot/d?k=&i=`` with ``<device>@<cmd>|<result>`` (HTTP),
+  or in the body of its answer to the HTTP push: ``<cmd>_status`` becomes ``OK`` and
+  ``<cmd>_info`` the result. No answer within ``iot_command_timeout`` seconds: ``EXPIRED``. A
+  device that cannot be reached (HTTP error, no endpoint, MQTT off): ``ERROR`` with the reason.
+
+Which entities carry commands is an index kept in memory: loaded when the hub starts, updated by
+this process's provisioning and autoprovisioning, reloaded every ``refresh_seconds`` (so a device
+provisioned through another worker is seen within that time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from cityhub.errors import CityhubError
+from cityhub.iot.expressions import to_text
+from cityhub.iot.ingest import Ingestor
+from cityhub.ngsild.entity import Terms, expand_entity
+from cityhub.store.base import Change, Document
+from cityhub.store.iot import IotStore
+
+log = logging.getLogger("cityhub.iot")
+
+PENDING, OK, ERROR, EXPIRED, UNKNOWN = "PENDING", "OK", "ERROR", "EXPIRED", "UNKNOWN"
+
+#: publish(topic, payload): the MQTT transport's, when it runs
+Publish = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CommandTarget:
+    """A device that takes commands, as the index keeps it."""
+
+    tenant: str
+    device: Document
+    group: Document | None
+    commands: tuple[str, ...]  # command names
+
+    @property
+    def entity_id(self) -> str:
+        entity_id: str = self.device["entity_name"]
+        return entity_id
+
+    def setting(self, key: str) -> Any:
+        return self.device.get(key, (self.group or {}).get(key))
+
+    @property
+    def json(self) -> bool:
+        kind = f"{self.setting('protocol') or ''} {self.setting('payloadType') or ''}".lower()
+        return "json" in kind
+
+
+def command_names(device: Document, group: Document | None) -> tuple[str, ...]:
+    names = [c["name"] for c in (group or {}).get("commands", [])]
+    names += [c["name"] for c in device.get("commands", []) if c["name"] not in names]
+    return tuple(names)
+
+
+def command_payload(target: CommandTarget, name: str, value: Any) -> tuple[bytes, str]:
+    """The command as the device reads it, and its media type."""
+    if target.json:
+        return orjson.dumps({name: value}), "application/json"
+    if isinstance(value, dict):
+        text = "|".join(f"{k}={to_text(v)}" for k, v in value.items())
+    else:
+        text = to_text(value)
+    return f"{target.device['device_id']}@{name}|{text}".encode(), "text/plain"
+
+
+def parse_results(payload: bytes) -> dict[str, Any]:
+    """A device's command results: ``<device>@<cmd>|<result>`` lines (``#`` separated too) or
+    a JSON object ``{"<cmd>": <result>}``; {} when neither."""
+    text = payload.decode("utf-8", errors="replace").strip()
+    if text.startswith("{"):
+        try:
+            body = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return {}
+        return dict(body) if isinstance(body, dict) else {}
+    results: dict[str, Any] = {}
+    for part in text.replace("\n", "#").split("#"):
+        head, bar, result = part.strip().partition("|")
+        _, at, name = head.partition("@")
+        if at and bar and name:
+            results[name] = result
+    return results
+
+
+def is_command_result(payload: str) -> bool:
+    """Whether an UltraLight body is a command result (``dev@cmd|result``), not measures."""
+    head = payload.strip().split("|", 1)[0]
+    return "@" in head and bool(parse_results(payload.encode()))
+
+
+class Commands:
+    """Sends commands and tracks their status.
+
+    Args:
+        iot: where devices and groups are kept.
+        ingestor: writes the status attributes (through the store's write path).
+        terms: the core @context's term map.
+        timeout: seconds a device has to answer a command (then ``EXPIRED``).
+    """
+
+    def __init__(
+        self,
+        iot: IotStore,
+        ingestor: Ingestor,
+        terms: Callable[[], Awaitable[Terms]],
+        timeout: float = 60.0,
+        refresh_seconds: float = 30.0,
+    ) -> None:
+        self.iot = iot
+        self.ingestor = ingestor
+        self._terms = terms
+        self.timeout = timeout
+        self.refresh_seconds = refresh_seconds
+        self.publish: Publish | None = None
+        self._index: dict[tuple[str, str], CommandTarget] = {}
+        self._loaded_at = -1e9
+        self._pending: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
+        self._term_map: Terms | None = None
+        self._reloading = False
+
+    async def start(self) -> None:
+        self._http = httpx.AsyncClient(timeout=10.0)
+        self._term_map = await self._terms()
+        await self.reload()
+
+    async def stop(self) -> None:
+        for handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._http is not None:
+            await self._http.aclose()
+
+    # ---- the index of entities that take commands -------------------------------------------
+
+    async def reload(self) -> None:
+        """Rebuild the index from every device (and its group)."""
+        self._reloading = True
+        try:
+            await self._reload()
+        finally:
+            self._reloading = False
+            self._loaded_at = time.monotonic()
+
+    async def _reload(self) -> None:
+        index: dict[tuple[str, str], CommandTarget] = {}
+        groups: dict[str, Document | None] = {}
+        for tenant, device in await self.iot.all_devices():
+            apikey = device.get("apikey") or ""
+            if apikey not in groups:
+                found = await self.iot.find_group(apikey, None) if apikey else None
+                groups[apikey] = found[1] if found and found[0] == tenant else None
+            self._add(index, tenant, device, groups[apikey])
+        self._index = index
+
+    @staticmethod
+    def _add(
+        index: dict[tuple[str, str], CommandTarget],
+        tenant: str,
+        device: Document,
+        group: Document | None,
+    ) -> CommandTarget | None:
+        names = command_names(device, group)
+        if not names or "entity_name" not in device:
+            index.pop((tenant, device.get("entity_name", "")), None)
+            return None
+        target = CommandTarget(tenant, device, group, names)
+        index[(tenant, target.entity_id)] = target
+        return target
+
+    async def provisioned(self, tenant: str, device: Document, group: Document | None) -> None:
+        """A device was provisioned or changed here: index it, and give its entity the
+        command attributes (without sending anything)."""
+        target = self._add(self._index, tenant, device, group)
+        if target is None:
+            return
+        fragment: Document = {"id": target.entity_id, "type": device.get("entity_type") or "Thing"}
+        for name in target.commands:
+            fragment[name] = {"type": "Property", "value": ""}
+            fragment[f"{name}_status"] = {"type": "Property", "value": UNKNOWN}
+            fragment[f"{name}_info"] = {"type": "Property", "value": ""}
+        terms = await self._terms()
+        await self.ingestor.submit(tenant, [expand_entity(fragment, terms)])
+
+    def forget(self, tenant: str, entity_id: str) -> None:
+        self._index.pop((tenant, entity_id), None)
+
+    # ---- invocations ----------------------------------------------------------------------------
+
+    def on_commit(self, changes: list[Change]) -> None:
+        """The store's listener: command attributes updated to a value start a command."""
+        if not self._reloading and time.monotonic() - self._loaded_at >= self.refresh_seconds:
+            self._reloading = True
+            self._spawn(self.reload())
+        if not self._index:
+            return
+        for change in changes:
+            target = self._index.get((change.tenant, change.entity_id))
+            if target is None or change.after is None:
+                continue
+            self._invocations(target, change)
+
+    def _invocations(self, target: CommandTarget, change: Change) -> None:
+        assert change.after is not None
+        after = change.after["attrs"]
+        before = (change.before or {"attrs": {}})["attrs"]
+        terms = self._term_map
+        if terms is None:
+            return
+        for name in target.commands:
+            iri = terms.expand(name)
+            if iri not in after:
+                continue
+            new = after[iri][0] if after[iri] else None
+            old = before.get(iri, [None])[0] if before.get(iri) else None
+            if new is None or new.get("value") in ("", None):
+                continue
+            if old is not None and old.get("modifiedAt") == new.get("modifiedAt"):
+                continue
+            self._spawn(self.send(target, name, new.get("value")))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _status(self, target: CommandTarget, name: str, status: str, info: Any) -> None:
+        fragment: Document = {
+            "id": target.entity_id,
+            "type": target.device.get("entity_type") or "Thing",
+            f"{name}_status": {"type": "Property", "value": status},
+        }
+        if info is not None:
+            fragment[f"{name}_info"] = {"type": "Property", "value": info}
+        terms = await self._terms()
+        try:
+            await self.ingestor.submit(target.tenant, [expand_entity(fragment, terms)])
+        except CityhubError as exc:
+            log.warning("IoT command %s of %s: status not written: %s", name, target.entity_id, exc)
+
+    async def send(self, target: CommandTarget, name: str, value: Any) -> None:
+        """Send one command and track it."""
+        key = (target.tenant, target.entity_id, name)
+        await self._status(target, name, PENDING, None)
+        payload, media = command_payload(target, name, value)
+        transport = str(target.setting("transport") or "").upper()
+        try:
+            if transport == "MQTT":
+                if self.publish is None:
+                    raise RuntimeError("the MQTT transport is off (setting iot_mqtt_url)")
+                apikey = target.device.get("apikey") or (target.group or {}).get("apikey", "")
+                await self.publish(f"/{apikey}/{target.device['device_id']}/cmd", payload)
+            elif target.setting("endpoint"):
+                answered = await self._push(str(target.setting("endpoint")), payload, media)
+                if name in answered:
+                    await self._status(target, name, OK, answered[name])
+                    return
+            else:
+                raise RuntimeError("the device has no endpoint and its transport is not MQTT")
+        except (RuntimeError, httpx.HTTPError) as exc:
+            await self._status(target, name, ERROR, str(exc) or type(exc).__name__)
+            return
+        loop = asyncio.get_running_loop()
+        old = self._pending.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._pending[key] = loop.call_later(
+            self.timeout, lambda: self._spawn(self._expire(target, name))
+        )
+
+    async def _push(self, endpoint: str, payload: bytes, media: str) -> dict[str, Any]:
+        assert self._http is not None
+        r = await self._http.post(endpoint, content=payload, headers={"Content-Type": media})
+        if r.status_code >= 300:
+            raise RuntimeError(f"the device answered {r.status_code}")
+        return parse_results(r.content)
+
+    async def _expire(self, target: CommandTarget, name: str) -> None:
+        if self._pending.pop((target.tenant, target.entity_id, name), None) is not None:
+            await self._status(target, name, EXPIRED, "no answer from the device in time")
+
+    async def results(self, tenant: str, device: Document, results: dict[str, Any]) -> bool:
+        """A device's answers (``cmdexe``); False when the device takes no command of them."""
+        target = self._index.get((tenant, device.get("entity_name", "")))
+        if target is None:
+            return False
+        known = False
+        for name, result in results.items():
+            if name not in target.commands:
+                continue
+            known = True
+            handle = self._pending.pop((tenant, target.entity_id, name), None)
+            if handle is not None:
+                handle.cancel()
+            await self._status(target, name, OK, result)
+        return known
+
+
+__all__ = [
+    "ERROR",
+    "EXPIRED",
+    "OK",
+    "PENDING",
+    "CommandTarget",
+    "Commands",
+    "command_payload",
+    "is_command_result",
+    "parse_results",
+]
