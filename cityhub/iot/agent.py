@@ -42,6 +42,7 @@ UNKNOWN_DEVICE = "unknown_device"
 MALFORMED = "malformed_payload"
 WRONG_TYPE = "wrong_type"
 TOO_LARGE = "too_large"
+LATE = "late_or_repeated"
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ class IotAgent:
             expanded.extend(
                 self.health.fragments(tenant, device, mapping.entity_id, received, terms)
             )
-            await self.ingestor.submit(tenant, expanded)
+            late = await self.ingestor.submit(tenant, expanded)
         except BadMeasure as exc:
             await self.count_error(tenant, message.apikey, message.device_id, exc.kind, exc.detail)
             raise
@@ -349,9 +350,19 @@ class IotAgent:
                 )
             raise
         self.health.reported(tenant, device)
+        if late:
+            await self.count_error(
+                tenant,
+                message.apikey,
+                message.device_id,
+                LATE,
+                f"{late} measure(s) not newer than the entity's were left out (delivered "
+                "again, or sent out of order)",
+            )
 
 
 __all__ = [
+    "LATE",
     "MALFORMED",
     "TOO_LARGE",
     "UNKNOWN_APIKEY",

@@ -19,12 +19,13 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
 from cityhub.errors import CityhubError
 from cityhub.ngsild import ops
-from cityhub.ngsild.datetime import format_datetime
+from cityhub.ngsild.datetime import format_datetime, parse_datetime
 from cityhub.ngsild.entity import Entity
 from cityhub.store.base import Store, Transaction
 
@@ -51,19 +52,76 @@ class _Clock:
 class _Message:
     tenant: str
     fragments: list[Entity]
-    done: asyncio.Future[None]
+    done: asyncio.Future[int]
 
 
-def upsert(tx: Transaction, fragment: Entity, now: str) -> None:
+_SYSTEM = ("createdAt", "modifiedAt")
+
+
+def _same(stored: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The same instance but for system times."""
+    return {k: v for k, v in stored.items() if k not in _SYSTEM} == {
+        k: v for k, v in new.items() if k not in _SYSTEM
+    }
+
+
+def _observed(inst: dict[str, Any]) -> datetime | None:
+    text = inst.get("observedAt")
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_datetime(text, "observedAt")
+    except CityhubError:
+        return None
+
+
+def _superseded(stored: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether the entity holds this instance already (value and ``observedAt`` alike: a
+    message delivered again) or a later observation (a late measure must not take the
+    entity back in time)."""
+    if _same(stored, new):
+        return True
+    old_time, new_time = _observed(stored), _observed(new)
+    return old_time is not None and new_time is not None and new_time < old_time
+
+
+def _drop_superseded(current: Entity, fragment: Entity) -> int:
+    """Leave out of the fragment each instance :func:`_superseded` by the entity's; static
+    attributes are then not rewritten (nor recorded in the history) with every measure.
+    Returns how many were left out."""
+    dropped = 0
+    for iri in list(fragment["attrs"]):
+        stored = {i.get("datasetId"): i for i in current["attrs"].get(iri, [])}
+        kept = []
+        for inst in fragment["attrs"][iri]:
+            old = stored.get(inst.get("datasetId"))
+            if old is not None and _superseded(old, inst):
+                dropped += "observedAt" in inst
+            else:
+                kept.append(inst)
+        if kept:
+            fragment["attrs"][iri] = kept
+        else:
+            del fragment["attrs"][iri]
+    return dropped
+
+
+def upsert(tx: Transaction, fragment: Entity, now: str) -> int:
     """Create the fragment's entity, or append its attributes to the entity there (clause
-    5.6.3 Append Entity Attributes, overwriting: a measure replaces the attribute's value)."""
+    5.6.3 Append Entity Attributes, overwriting: a measure replaces the attribute's value).
+    Measures the entity holds already, or older than its own, are left out (returned: how
+    many)."""
     current = tx.get(fragment["id"])
     if current is None:
         tx.insert(ops.new_entity(fragment, now))
-        return
+        return 0
+    dropped = _drop_superseded(current, fragment)
+    if not fragment["attrs"] and set(fragment.get("type", [])) <= set(current["type"]):
+        return dropped
     before: Entity = orjson.loads(orjson.dumps(current))
     ops.append_attributes(current, fragment, now, overwrite=True)
     tx.save(current, before)
+    return dropped
 
 
 class Ingestor:
@@ -95,8 +153,9 @@ class Ingestor:
                 if not msg.done.done():
                     msg.done.set_exception(CityhubError("the hub is stopping; send it again"))
 
-    async def submit(self, tenant: str, fragments: list[Entity]) -> None:
-        """Queue one message and wait until it is committed.
+    async def submit(self, tenant: str, fragments: list[Entity]) -> int:
+        """Queue one message and wait until it is committed; returns how many of its measures
+        were left out as delivered already or older than the entity's (:func:`upsert`).
 
         Raises:
             CityhubError: the store refused it (a bad value NGSI-LD does not take, the store
@@ -104,9 +163,9 @@ class Ingestor:
         """
         if self._queue is None:
             raise RuntimeError("the ingestor is not started")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Message(tenant, fragments, done))
-        await done
+        return await done
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -122,17 +181,19 @@ class Ingestor:
                 await self._commit(tenant, messages)
 
     async def _commit(self, tenant: str, messages: list[_Message]) -> None:
-        def run(tx: Transaction) -> list[CityhubError | None]:
-            outcome: list[CityhubError | None] = []
+        def run(tx: Transaction) -> list[CityhubError | int]:
+            outcome: list[CityhubError | int] = []
             for msg in messages:
+                dropped = 0
                 try:
                     with tx.savepoint():
                         for fragment in msg.fragments:
-                            upsert(tx, orjson.loads(orjson.dumps(fragment)), self._clock.now())
+                            copy = orjson.loads(orjson.dumps(fragment))
+                            dropped += upsert(tx, copy, self._clock.now())
                 except CityhubError as exc:
                     outcome.append(exc)
                 else:
-                    outcome.append(None)
+                    outcome.append(dropped)
             return outcome
 
         try:
@@ -148,9 +209,9 @@ class Ingestor:
         for msg, error in zip(messages, outcome, strict=True):
             if msg.done.done():
                 continue
-            if error is None:
+            if isinstance(error, int):
                 self.committed += 1
-                msg.done.set_result(None)
+                msg.done.set_result(error)
             else:
                 msg.done.set_exception(error)
 

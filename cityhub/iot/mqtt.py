@@ -168,6 +168,9 @@ class MqttTransport:
         self.connected = asyncio.Event()
         self.acknowledged = 0
         self._client: aiomqtt.Client | None = None
+        #: one lock per device: its messages are committed in the order they came (a lookup
+        #: that waits must not let a later measure overtake an earlier one)
+        self._order: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def publish(self, topic: str, payload: bytes) -> None:
         """Publish QoS 1 (commands to devices, ``/<apikey>/<device>/cmd``).
@@ -232,11 +235,21 @@ class MqttTransport:
                 task.add_done_callback(self._handlers.discard)
 
     async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        where = parse_topic(message.topic.value)
+        key = f"{where.apikey}/{where.device_id}" if where else ""
+        lock, users = self._order.get(key) or (asyncio.Lock(), 0)
+        self._order[key] = (lock, users + 1)
         try:
-            if await self._process(message):
-                self._ack(client, message)
+            async with lock:
+                if await self._process(message):
+                    self._ack(client, message)
         finally:
             self._slots.release()
+            lock, users = self._order[key]
+            if users == 1:
+                del self._order[key]  # no message of this device waits
+            else:
+                self._order[key] = (lock, users - 1)
 
     def _ack(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         if message.qos > 0:

@@ -22,11 +22,11 @@ def test_ultralight_measures_with_unit_and_time(client: TestClient) -> None:
     assert e["h"]["value"] == 70  # unmapped: its own name, cast from text
     assert e["temperature"]["observedAt"] == e["h"]["observedAt"]  # receipt time
     # the device's timestamp (an UltraLight group's, then t=) is observedAt
-    r = client.post(URL, content="2026-11-01T09:00:00Z|t|16", headers=UL)
+    r = client.post(URL, content="2030-11-01T09:00:00Z|t|16", headers=UL)
     assert r.status_code == 200
-    assert entity(client, THING)["temperature"]["observedAt"] == "2026-11-01T09:00:00Z"  # type: ignore[index]
-    r = client.post(URL + "&t=2026-11-01T10:00:00Z", content="t|17", headers=UL)
-    assert entity(client, THING)["temperature"]["observedAt"] == "2026-11-01T10:00:00Z"  # type: ignore[index]
+    assert entity(client, THING)["temperature"]["observedAt"] == "2030-11-01T09:00:00Z"  # type: ignore[index]
+    r = client.post(URL + "&t=2030-11-01T10:00:00Z", content="t|17", headers=UL)
+    assert entity(client, THING)["temperature"]["observedAt"] == "2030-11-01T10:00:00Z"  # type: ignore[index]
     # the device was autoprovisioned, and reports through its Device entity
     d = client.get("/iot/devices/motion001", headers=H).json()
     assert d["entity_name"] == THING and d["apikey"] == APIKEY
@@ -53,19 +53,19 @@ def test_get_ultralight_and_json_measures(client: TestClient) -> None:
     provision_group(client)
     assert client.get(URL + "&d=t|21").status_code == 200
     assert entity(client, THING)["temperature"]["value"] == 21  # type: ignore[index]
+    # an array is several groups of measures
+    r = client.post(f"/iot/json?k={APIKEY}&i=motion001", json=[{"t": 1}, {"t": 2}])
+    assert r.status_code == 200 and entity(client, THING)["temperature"]["value"] == 2  # type: ignore[index]
     r = client.post(
         f"/iot/json?k={APIKEY}&i=motion001",
-        json={"t": 22.5, "status": "open", "TimeInstant": "2026-11-02T08:00:00Z"},
+        json={"t": 22.5, "status": "open", "TimeInstant": "2030-11-02T08:00:00Z"},
     )
     assert r.status_code == 200, r.text
     e = entity(client, THING)
     assert e is not None
     assert e["temperature"]["value"] == 22.5
-    assert e["temperature"]["observedAt"] == "2026-11-02T08:00:00Z"
+    assert e["temperature"]["observedAt"] == "2030-11-02T08:00:00Z"
     assert e["status"]["value"] == "open" and "TimeInstant" not in e
-    # an array is several groups of measures
-    r = client.post(f"/iot/json?k={APIKEY}&i=motion001", json=[{"t": 1}, {"t": 2}])
-    assert r.status_code == 200 and entity(client, THING)["temperature"]["value"] == 2  # type: ignore[index]
 
 
 def test_autoprovision_false_refuses_unknown_devices(client: TestClient) -> None:
@@ -150,3 +150,27 @@ def test_hostile_payloads_are_refused_whole_and_counted(client: TestClient) -> N
     unknown = client.get("/iot/errors").json()["errors"]  # unknown apikeys: the default service
     assert [e["kind"] for e in unknown] == ["unknown_apikey"]
     assert client.get("/health").status_code == 200
+
+
+def test_a_message_delivered_twice_is_written_once(client: TestClient) -> None:
+    """MQTT delivers at least once: a measure with the device's own timestamp, received again,
+    writes no second history instance, nor does one older than the entity's (the entity never
+    goes back in time; counted as late_or_repeated); static attributes are not rewritten."""
+    provision_group(
+        client, static_attributes=[{"name": "category", "type": "Text", "value": "sensor"}]
+    )
+    for _ in range(3):
+        r = client.post(URL, content="2026-11-01T09:00:00Z|t|10", headers=UL)
+        assert r.status_code == 200
+    assert client.post(URL, content="2026-11-01T09:05:00Z|t|11", headers=UL).status_code == 200
+    assert client.post(URL, content="2026-11-01T09:01:00Z|t|99", headers=UL).status_code == 200
+    assert entity(client, THING)["temperature"]["value"] == 11  # type: ignore[index]
+    assert {e["kind"] for e in errors(client)} == {"late_or_repeated"}
+    r = client.get(
+        f"/ngsi-ld/v1/temporal/entities/{THING}?attrs=temperature,category",
+        headers={"NGSILD-Tenant": "openiot"},
+    )
+    assert r.status_code == 200, r.text
+    assert sorted(i["value"] for i in r.json()["temperature"]) == [10, 11]
+    category = r.json()["category"]
+    assert len(category if isinstance(category, list) else [category]) == 1
