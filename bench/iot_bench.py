@@ -6,8 +6,10 @@ per second, by many devices at once:
 
 1. batch upsert: ``POST /ngsi-ld/v1/entityOperations/upsert?options=update`` of 100 device
    entities per request (the reference: the hub's fastest NGSI-LD write);
-2. ``POST /iot/json``: one message of two measures per request, ``--concurrency`` devices at
-   once, each answered after its commit;
+2. ``POST /iot/json``: one message of two measures per request, ``--concurrency``
+   connections, each answered after its commit;
+
+1 and 2 are driven by wrk (as ``bench/suite.py``; a Python client when wrk is missing);
 3. MQTT: ``/json/<apikey>/<device>/attrs`` published QoS 1 by several publishers; the rate is
    messages over the time until the hub has committed all of them (``/iot/about``).
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import socket
@@ -37,8 +40,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from suite import Scenario, run_wrk  # noqa: E402  (bench/suite.py: wrk, as the main suite)
 
 APIKEY = "benchkey"
+_QUIET = logging.getLogger("iot_bench.mqtt")
+_QUIET.setLevel(logging.ERROR)
 PORTS = (18640, 18699)
 
 
@@ -196,6 +204,45 @@ async def _iot_json_rate(url: str, devices: int, messages: int, concurrency: int
         return messages / elapsed
 
 
+def _wrk_rates(url: str, devices: int, seconds: int, connections: int) -> tuple[float, float]:
+    """(upsert entities/s, /iot/json measures/s) driven by wrk: the client costs next to
+    nothing, so the hub's own rate is measured, as bench/suite.py does."""
+    bodies = [
+        json.dumps(
+            [
+                {
+                    "id": f"urn:ngsi-ld:WeatherObserved:u{(k * 100 + i) % devices}",
+                    "type": "WeatherObserved",
+                    "temperature": {"type": "Property", "value": k, "unitCode": "CEL"},
+                    "relativeHumidity": {"type": "Property", "value": i},
+                }
+                for i in range(100)
+            ]
+        )
+        for k in range(8)
+    ]
+    upsert = Scenario(
+        "batch upsert 100",
+        "post",
+        [("POST", "/ngsi-ld/v1/entityOperations/upsert?options=update", b) for b in bodies],
+        per_request=100,
+    )
+    run_wrk(url, upsert, 1, 4, 1)  # creates them
+    up = run_wrk(url, upsert, seconds, max(2, connections // 16), 2)
+    measures = Scenario(
+        "iot json",
+        "post",
+        [
+            ("POST", f"/iot/json?k={APIKEY}&i=d{n}", json.dumps({"t": n % 40, "h": n % 100}))
+            for n in range(devices)
+        ],
+    )
+    run_wrk(url, measures, 1, connections, 2)  # warm: every device once
+    iot = run_wrk(url, measures, seconds, connections, 2)
+    assert up["errors"] == 0 and iot["errors"] == 0, (up, iot)
+    return float(up["entities_per_s"]), float(iot["rps"])
+
+
 def _committed(url: str) -> int:
     about = httpx.get(f"{url}/iot/about", timeout=30).json()
     return int(about["measures"]["committed"])
@@ -209,10 +256,27 @@ async def _mqtt_rate(url: str, port: int, devices: int, messages: int) -> float:
     t0 = time.perf_counter()
 
     async def publisher(p: int) -> None:
-        async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-pub-{p}") as c:
-            for n in range(p, messages, publishers):
-                payload = json.dumps({"t": n % 40, "h": n % 100})
-                await c.publish(f"/json/{APIKEY}/d{n % devices}/attrs", payload, qos=1)
+        # publishes pipelined 200 at a time: a publisher awaiting each PUBACK in turn would
+        # measure its own round trips, not the hub
+        async with aiomqtt.Client(
+            "127.0.0.1",
+            port,
+            identifier=f"bench-pub-{p}",
+            max_inflight_messages=1000,
+            logger=_QUIET,  # it warns of every pending publish past 10
+        ) as c:
+            mine = list(range(p, messages, publishers))
+            for start in range(0, len(mine), 200):
+                await asyncio.gather(
+                    *(
+                        c.publish(
+                            f"/json/{APIKEY}/d{n % devices}/attrs",
+                            json.dumps({"t": n % 40, "h": n % 100}),
+                            qos=1,
+                        )
+                        for n in mine[start : start + 200]
+                    )
+                )
 
     await asyncio.gather(*(publisher(p) for p in range(publishers)))
     deadline = time.monotonic() + 600
@@ -285,12 +349,20 @@ def main() -> int:
         hub = Hub(store, broker.port if broker else None)
         try:
             _provision(hub.url, args.devices)
-            upsert = asyncio.run(
-                _upsert_rate(hub.url, args.devices, max(2, args.messages // 100), args.concurrency)
-            )
-            iot_json = asyncio.run(
-                _iot_json_rate(hub.url, args.devices, args.messages, args.concurrency)
-            )
+            if shutil.which("wrk"):
+                upsert, iot_json = _wrk_rates(
+                    hub.url, args.devices, 2 if args.smoke else 10, args.concurrency
+                )
+            else:  # the Python client: slower than the hub, so the ratio is the client's
+                print("wrk not found (apt-get install wrk): HTTP rates with a Python client")
+                upsert = asyncio.run(
+                    _upsert_rate(
+                        hub.url, args.devices, max(2, args.messages // 100), args.concurrency
+                    )
+                )
+                iot_json = asyncio.run(
+                    _iot_json_rate(hub.url, args.devices, args.messages, args.concurrency)
+                )
             result = {"upsert_entities_per_s": upsert, "iot_json_per_s": iot_json}
             print(f"batch upsert (100/request): {upsert:,.0f} entities/s")
             print(f"/iot/json: {iot_json:,.0f} measures/s = {iot_json / upsert:.2f} x upsert")

@@ -91,7 +91,8 @@ def create_app(
     the_ingestor = Ingestor(the_store, max_batch=settings.iot_batch_max)
 
     async def core_terms() -> Terms:
-        return await the_contexts.term_map(CORE_CONTEXT_URL)
+        # device attribute names expand with the agent's @context (FIWARE's IOTA_JSON_LD_CONTEXT)
+        return await the_contexts.term_map(settings.iot_jsonld_context or CORE_CONTEXT_URL)
 
     the_iot = IotAgent(
         the_backend.iot,

@@ -101,6 +101,12 @@ SETTINGS: tuple[Setting, ...] = (
         "while the hub was down are delivered when it reconnects) is kept under this id.",
     ),
     Setting(
+        "iot_jsonld_context",
+        "",
+        "The @context (a URL) the IoT agent expands device attribute names and entity types "
+        "with, as FIWARE's IOTA_JSON_LD_CONTEXT; empty (the default): the core context.",
+    ),
+    Setting(
         "iot_batch_max",
         500,
         "Most device messages the IoT agent commits in one transaction (they batch while the "
@@ -157,6 +163,7 @@ class Settings:
     #: may carry a password: left out of the repr; print ``redact_url(settings.iot_mqtt_url)``
     iot_mqtt_url: str = field(default="", repr=False)
     iot_mqtt_client_id: str = "cityhub-iot"
+    iot_jsonld_context: str = ""
     iot_batch_max: int = 500
     iot_cache_seconds: float = 5.0
     iot_command_timeout: float = 60.0

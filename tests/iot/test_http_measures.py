@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from tests.iot._support import APIKEY, UL, H, entity, errors, provision_group
+from tests.iot._support import APIKEY, LD, UL, H, entity, errors, provision_group
 
 THING = "urn:ngsi-ld:Thing:motion001"
 URL = f"/iot/d?k={APIKEY}&i=motion001"
@@ -174,3 +174,37 @@ def test_a_message_delivered_twice_is_written_once(client: TestClient) -> None:
     assert sorted(i["value"] for i in r.json()["temperature"]) == [10, 11]
     category = r.json()["category"]
     assert len(category if isinstance(category, list) else [category]) == 1
+
+
+def test_attribute_names_expand_with_the_agents_context(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """iot_jsonld_context (FIWARE's IOTA_JSON_LD_CONTEXT): a reader with that @context sees the
+    device's attributes under their terms; one without it, under full IRIs."""
+    import httpx
+
+    from cityhub.app import create_app
+    from cityhub.contexts import ContextService
+    from cityhub.settings import Settings
+
+    url = "https://city.example/context.jsonld"
+    doc = {
+        "@context": {
+            "temperature": "https://w3id.org/saref#temperature",
+            "Thing": "https://city.example/Thing",
+        }
+    }
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        assert str(request.url) == url
+        return httpx.Response(200, json=doc, headers={"Content-Type": "application/ld+json"})
+
+    contexts = ContextService(client=httpx.AsyncClient(transport=httpx.MockTransport(serve)))
+    settings = Settings(store=f"sqlite:///{tmp_path / 'ctx.db'}", iot_jsonld_context=url)
+    with TestClient(create_app(settings, contexts=contexts)) as client:
+        provision_group(client)
+        assert client.post(URL, content="t|15", headers=UL).status_code == 200
+        link = f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+        r = client.get(f"/ngsi-ld/v1/entities/{THING}", headers={**LD, "Link": link})
+        assert r.status_code == 200, r.text
+        assert r.json()["temperature"]["value"] == 15 and r.json()["type"] == "Thing"
+        plain = client.get(f"/ngsi-ld/v1/entities/{THING}", headers=LD).json()
+        assert "https://w3id.org/saref#temperature" in plain
