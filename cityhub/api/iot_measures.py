@@ -13,8 +13,6 @@ over ``max_body_bytes``) gets its error, is counted per device, and writes nothi
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +22,7 @@ from cityhub.errors import CityhubError, PayloadTooLarge
 from cityhub.iot.agent import MALFORMED, TOO_LARGE, IotAgent, Measures
 from cityhub.iot.commands import is_command_result, parse_results
 from cityhub.iot.errors import MissingConfigParams, WrongSyntax
+from cityhub.iot.json_measures import parse_json_measures
 from cityhub.iot.provisioning import check_id
 from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
 from cityhub.ngsild.json_limits import check_depth
@@ -117,21 +116,6 @@ async def command_results(request: Request) -> Response:
     return Response(status_code=200)
 
 
-def json_groups(body: Any) -> list[MeasureGroup]:
-    """The groups of measures of a JSON payload: an object, or an array of objects.
-
-    Raises:
-        WrongSyntax: anything else.
-    """
-    items = body if isinstance(body, list) else [body]
-    if not items or not all(isinstance(i, dict) and i for i in items):
-        raise WrongSyntax(
-            'a JSON measure payload is an object of measures, such as {"t": 15, "h": 70}, '
-            "or a non-empty array of such objects"
-        )
-    return [MeasureGroup(values=dict(i)) for i in items]
-
-
 async def json_measures(request: Request) -> Response:
     apikey, device_id = _device(request)
     raw = await _body(request, apikey, device_id)
@@ -144,7 +128,7 @@ async def json_measures(request: Request) -> Response:
             check_depth(body, "the measure payload")
         except CityhubError as exc:
             raise WrongSyntax(exc.detail) from None
-        groups = json_groups(body)
+        groups = parse_json_measures(body)
     except WrongSyntax as exc:
         raise await _refused(request, apikey, device_id, exc) from None
     return await _send(request, apikey, device_id, groups, text=False)
@@ -157,4 +141,4 @@ routes = [
     Route("/iot/d/commands", command_results, methods=["POST"]),
 ]
 
-__all__ = ["json_groups", "routes"]
+__all__ = ["routes"]

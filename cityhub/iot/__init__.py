@@ -12,9 +12,10 @@ Modules, one concept each:
   ``message`` members;
 - ``provisioning``: config groups and devices, validated (iotagent-node-lib's provisioning API);
 - ``expressions`` (+ ``expression_functions``): the JEXL subset, parsed and evaluated safely;
-- ``ultralight``: UltraLight 2.0 payloads; ``measures``: a device's measures to an NGSI-LD
-  entity fragment (mapping, expressions, types, unitCode, observedAt);
+- ``ultralight``: UltraLight 2.0 payloads; ``json_measures``: JSON payloads; ``measures``: a
+  device's measures to an NGSI-LD entity fragment (mapping, expressions, types, unitCode,
+  observedAt);
 - ``agent``: the provisioning operations over the store and the measure path;
 - ``ingest``: batched commits of measures; ``health``: the ``Device`` entity and error counts;
-- ``mqtt``: the MQTT transport.
+- ``mqtt``: the MQTT transport; ``commands``: commands to devices and their status.
 """

@@ -37,6 +37,7 @@ from cityhub.errors import CityhubError
 from cityhub.iot.agent import MALFORMED, IotAgent, Measures
 from cityhub.iot.commands import parse_results
 from cityhub.iot.errors import WrongSyntax
+from cityhub.iot.json_measures import parse_json_measures
 from cityhub.iot.provisioning import check_id
 from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
 
@@ -139,10 +140,7 @@ def measures_of(where: TopicMeasure, payload: bytes) -> Measures:
         body = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise WrongSyntax(f"the payload is not valid JSON: {exc}") from None
-    items = body if isinstance(body, list) else [body]
-    if not items or not all(isinstance(i, dict) and i for i in items):
-        raise WrongSyntax("a JSON measure payload is an object of measures or an array of them")
-    return Measures(apikey, device_id, [MeasureGroup(values=dict(i)) for i in items], text=False)
+    return Measures(apikey, device_id, parse_json_measures(body), text=False)
 
 
 class MqttTransport:

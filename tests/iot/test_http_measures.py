@@ -208,3 +208,15 @@ def test_attribute_names_expand_with_the_agents_context(tmp_path) -> None:  # ty
         assert r.json()["temperature"]["value"] == 15 and r.json()["type"] == "Thing"
         plain = client.get(f"/ngsi-ld/v1/entities/{THING}", headers=LD).json()
         assert "https://w3id.org/saref#temperature" in plain
+
+
+def test_a_message_cannot_grow_an_entity_without_bound(client: TestClient) -> None:
+    provision_group(client)
+    json_url = f"/iot/json?k={APIKEY}&i=motion001"
+    r = client.post(json_url, json={f"m{n}": n for n in range(1001)})
+    assert r.status_code == 400 and "at most 1000" in r.json()["detail"]
+    r = client.post(json_url, json=[{"t": 1}] * 1001)
+    assert r.status_code == 400
+    r = client.post(URL, content="|".join(f"m{n}|{n}" for n in range(1001)), headers=UL)
+    assert r.status_code == 400
+    assert entity(client, THING) is None
