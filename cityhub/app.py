@@ -108,7 +108,12 @@ def create_app(
     the_iot.commands = the_commands
     the_store.add_listener(the_commands.on_commit)
     the_mqtt = (
-        MqttTransport(the_iot, settings.iot_mqtt_url, settings.iot_mqtt_client_id)
+        MqttTransport(
+            the_iot,
+            settings.iot_mqtt_url,
+            settings.iot_mqtt_client_id,
+            subscribe=settings.iot_mqtt_subscribe,
+        )
         if settings.iot_mqtt_url
         else None
     )

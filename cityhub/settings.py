@@ -101,6 +101,13 @@ SETTINGS: tuple[Setting, ...] = (
         "while the hub was down are delivered when it reconnects) is kept under this id.",
     ),
     Setting(
+        "iot_mqtt_subscribe",
+        True,
+        "Whether this process subscribes to the device topics (false: it only publishes "
+        "commands). With --workers only the first worker subscribes; hubs on several machines "
+        "sharing one database: let one subscribe, or give each its own iot_mqtt_client_id.",
+    ),
+    Setting(
         "iot_jsonld_context",
         "",
         "The @context (a URL) the IoT agent expands device attribute names and entity types "
@@ -163,6 +170,7 @@ class Settings:
     #: may carry a password: left out of the repr; print ``redact_url(settings.iot_mqtt_url)``
     iot_mqtt_url: str = field(default="", repr=False)
     iot_mqtt_client_id: str = "cityhub-iot"
+    iot_mqtt_subscribe: bool = True
     iot_jsonld_context: str = ""
     iot_batch_max: int = 500
     iot_cache_seconds: float = 5.0

@@ -9,6 +9,7 @@ stops them all on SIGINT/SIGTERM, and stops the others when one exits.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import signal
 import socket
@@ -28,6 +29,18 @@ def _worker(settings: Settings, sock: socket.socket) -> None:
     uvicorn.Server(server_config(create_app(settings), settings)).run(sockets=[sock])
 
 
+def worker_settings(settings: Settings, n: int) -> Settings:
+    """Worker ``n``'s settings: only the first subscribes to the IoT agent's MQTT topics (one
+    persistent session per client id); the others publish commands under ids of their own."""
+    if n == 0 or not settings.iot_mqtt_url:
+        return settings
+    return dataclasses.replace(
+        settings,
+        iot_mqtt_subscribe=False,
+        iot_mqtt_client_id=f"{settings.iot_mqtt_client_id}-{n}",
+    )
+
+
 def run_workers(settings: Settings, workers: int) -> int:
     """Serve with ``workers`` processes until a signal or a worker's exit; returns the exit code.
 
@@ -39,7 +52,11 @@ def run_workers(settings: Settings, workers: int) -> int:
     procs: list[BaseProcess] = []
     for n in range(workers):
         procs.append(
-            context.Process(target=_worker, args=(settings, sock), name=f"cityhub-worker-{n}")
+            context.Process(
+                target=_worker,
+                args=(worker_settings(settings, n), sock),
+                name=f"cityhub-worker-{n}",
+            )
         )
         procs[-1].start()
     stopping = False
@@ -67,4 +84,4 @@ def run_workers(settings: Settings, workers: int) -> int:
     return 0 if stopping else max(codes, default=0) or 1
 
 
-__all__ = ["run_workers"]
+__all__ = ["run_workers", "worker_settings"]

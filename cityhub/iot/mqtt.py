@@ -151,12 +151,21 @@ class MqttTransport:
         url: the broker (``mqtt://[user:password@]host[:port]``).
         client_id: the persistent session's client id.
         max_concurrent: messages in process at once (they batch in one commit).
+        subscribe: subscribe to the device topics (False: only publish commands, for the
+            workers after the first).
     """
 
     def __init__(
-        self, agent: IotAgent, url: str, client_id: str, max_concurrent: int = 1000
+        self,
+        agent: IotAgent,
+        url: str,
+        client_id: str,
+        max_concurrent: int = 1000,
+        *,
+        subscribe: bool = True,
     ) -> None:
         self.agent = agent
+        self.subscribe = subscribe
         self.broker = parse_broker_url(url)
         self.client_id = client_id
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -221,8 +230,9 @@ class MqttTransport:
         ) as client:
             # the PUBACK waits for the commit: paho's automatic one would go out on receipt
             client._client.manual_ack_set(True)
-            for topic in TOPICS:
-                await client.subscribe(topic, qos=1)
+            if self.subscribe:
+                for topic in TOPICS:
+                    await client.subscribe(topic, qos=1)
             self._client = client
             self.connected.set()
             log.info("IoT MQTT: subscribed at %s:%s", self.broker.host, self.broker.port)

@@ -143,3 +143,16 @@ def test_messages_sent_while_the_hub_is_down_arrive_once_it_is_back(
                 wait_for(lambda n=n: entity(client, f"urn:ngsi-ld:Thing:late{n}") is not None)
                 e = entity(client, f"urn:ngsi-ld:Thing:late{n}")
                 assert e is not None and e["temperature"]["value"] == n
+
+
+def test_only_the_first_worker_subscribes() -> None:
+    """One persistent session per client id: with --workers, worker 0 subscribes to the device
+    topics and the others connect under ids of their own, only to publish commands."""
+    from cityhub.settings import Settings
+    from cityhub.workers import worker_settings
+
+    s = Settings(iot_mqtt_url="mqtt://broker")
+    assert worker_settings(s, 0) == s
+    second = worker_settings(s, 1)
+    assert second.iot_mqtt_subscribe is False and second.iot_mqtt_client_id == "cityhub-iot-1"
+    assert worker_settings(Settings(), 3) == Settings()  # no MQTT: nothing to change
