@@ -134,6 +134,7 @@ def create_app(
                 await the_mqtt.stop()
             await the_commands.stop()
             await the_ingestor.stop()
+            await the_iot.close()
             await the_dispatcher.stop()
             await the_backend.close()
             await the_contexts.aclose()

@@ -164,7 +164,7 @@ async def about(request: Request) -> Response:
 async def payload_errors(request: Request) -> Response:
     """The refused payloads of the service's devices (and of unknown apikeys, under the
     default service), counted by device and kind."""
-    counts = await _agent(request).iot.error_counts(service_of(request))
+    counts = await _agent(request).error_counts(service_of(request))
     rows = [
         {
             "apikey": c.apikey,

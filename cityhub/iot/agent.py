@@ -8,6 +8,7 @@ within that time).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ MALFORMED = "malformed_payload"
 WRONG_TYPE = "wrong_type"
 TOO_LARGE = "too_large"
 LATE = "late_or_repeated"
+#: seconds refused-payload counts wait in memory before they are written together
+ERROR_FLUSH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class IotAgent:
         self._devices: dict[tuple[str, str, str], tuple[float, Document | None]] = {}
         #: sends commands and tracks their status (set by the app)
         self.commands: Commands | None = None
+        self._error_counts: dict[tuple[str, str, str, str], PayloadErrorCount] = {}
+        self._flush: asyncio.Future[None] | None = None
 
     def clear_cache(self) -> None:
         self._groups.clear()
@@ -232,7 +237,9 @@ class IotAgent:
     async def count_error(
         self, tenant: str, apikey: str, device_id: str, kind: str, detail: str
     ) -> None:
-        """Count a refused payload (and log it); never raises."""
+        """Count a refused payload (and log it); never raises. Counts gather in memory and
+        are written at most once a second (:meth:`flush_errors`), so a flood of bad payloads
+        does not cost a write each."""
         log.warning(
             "IoT payload refused (%s) tenant=%r apikey=%r device=%r: %s",
             kind,
@@ -241,12 +248,39 @@ class IotAgent:
             device_id,
             detail,
         )
+        key = (tenant, apikey, device_id, kind)
+        previous = self._error_counts.get(key)
+        self._error_counts[key] = PayloadErrorCount(
+            tenant, apikey, device_id, kind, (previous.count if previous else 0) + 1,
+            now_iso(), detail[:500],
+        )  # fmt: skip
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.ensure_future(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(ERROR_FLUSH_SECONDS)
+        await self.flush_errors()
+
+    async def flush_errors(self) -> None:
+        """Write the error counts gathered since the last flush; never raises."""
+        pending, self._error_counts = self._error_counts, {}
+        if not pending:
+            return
         try:
-            await self.iot.count_errors(
-                [PayloadErrorCount(tenant, apikey, device_id, kind, 1, now_iso(), detail[:500])]
-            )
+            await self.iot.count_errors(list(pending.values()))
         except CityhubError:
-            log.warning("the IoT payload error count could not be written")
+            log.warning("%d IoT payload error counts could not be written", len(pending))
+
+    async def close(self) -> None:
+        """Write the counts still in memory (the hub is stopping)."""
+        if self._flush is not None and not self._flush.done():
+            self._flush.cancel()
+        await self.flush_errors()
+
+    async def error_counts(self, tenant: str | None) -> list[PayloadErrorCount]:
+        """The refused payloads counted (this process's latest counts included)."""
+        await self.flush_errors()
+        return await self.iot.error_counts(tenant)
 
     async def count_refused(self, apikey: str, device_id: str, kind: str, detail: str) -> None:
         """Count a payload refused before it was mapped, under its group's tenant."""

@@ -220,3 +220,17 @@ def test_a_message_cannot_grow_an_entity_without_bound(client: TestClient) -> No
     r = client.post(URL, content="|".join(f"m{n}|{n}" for n in range(1001)), headers=UL)
     assert r.status_code == 400
     assert entity(client, THING) is None
+
+
+def test_a_flood_of_bad_payloads_is_counted_exactly(client: TestClient) -> None:
+    """Counts gather in memory and are written together (a flood costs no write each), and a
+    read of /iot/errors includes the latest."""
+    provision_group(client)
+    for _ in range(60):
+        assert client.post(URL, content="t|1|h", headers=UL).status_code == 400
+    for _ in range(15):
+        assert client.post("/iot/d?k=nokey&i=x", content="t|1", headers=UL).status_code == 404
+    (row,) = errors(client)
+    assert row["kind"] == "malformed_payload" and row["count"] == 60
+    (unknown,) = client.get("/iot/errors").json()["errors"]
+    assert unknown["count"] == 15
