@@ -1,19 +1,33 @@
 """Where context source registrations and registration subscriptions live (ETSI GS CIM 009
-clauses 5.9-5.11): the protocol each backend implements (``store/sqlite/registrations.py``,
-``store/postgres/registrations.py``) and the API and the notifier use, and the hooks a
-registration store calls inside its write transactions (clause 5.11.7 notifications).
+clauses 5.9-5.11): the protocol the API and the notifier use, the hooks a registration store
+calls inside its write transactions (clause 5.11.7 notifications), and :class:`Registrations`,
+the protocol's one implementation: its rules, once, over the rows of a backend
+(``cityhub.store.registration_rows.RegistrationRows``: ``store/sqlite/registrations.py``,
+``store/postgres/registrations.py``).
 
 Documents are the internal forms of ``cityhub.ngsild.registration`` and
-``cityhub.ngsild.csource_subscription``.
+``cityhub.ngsild.csource_subscription``. Discovery by entity type, id, idPattern and attribute
+names (clause 5.10.2) is answered in SQL (``registration_rows.registration_where``); the rest
+of a discovery query (q, csf, geo-query, temporal query) is checked on the candidates with
+:func:`cityhub.ngsild.registration_query.matches_registration`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-from cityhub.ngsild.registration_query import RegistrationQuery
+from cityhub.errors import AlreadyExists, ResourceNotFound
+from cityhub.ngsild.datetime import now_iso
+from cityhub.ngsild.query.ast import canonical_datetime
+from cityhub.ngsild.registration import registration_index
+from cityhub.ngsild.registration_mode import proxied_conflict
+from cityhub.ngsild.registration_query import RegistrationQuery, matches_registration
 from cityhub.store.base import Document, Transaction
+from cityhub.store.database import Conn, Database
+from cityhub.store.registration_rows import RegistrationRows
+
+T = TypeVar("T")
 
 
 class CsourceHooks(Protocol):
@@ -115,4 +129,228 @@ class RegistrationStore(Protocol):
         due (None: no such subscription)."""
 
 
-__all__ = ["CsourceHooks", "RegistrationStore"]
+def _expires(doc: Document) -> str | None:
+    raw = doc.get("expiresAt")
+    return canonical_datetime(raw) if isinstance(raw, str) else None
+
+
+def _check_exclusive(rows: RegistrationRows, tenant: str, doc: Document) -> None:
+    """Clause 4.3.6.3: exclusive registrations own their entity attributes (409 otherwise)."""
+    if doc.get("mode") not in ("exclusive", "redirect"):
+        return
+    for held in rows.exclusive_registrations(tenant, doc["id"], now_iso()):
+        if proxied_conflict(doc, held):
+            raise AlreadyExists(
+                f"the exclusive registration {held['id']} already holds these attributes of "
+                "this entity; no other exclusive or redirect registration may cover them "
+                "(clause 4.3.6.3)"
+            )
+
+
+class Registrations(Generic[Conn]):
+    """The :class:`RegistrationStore` of a backend: these rules, its rows.
+
+    Args:
+        db: the backend's store, which runs the row functions.
+        rows: the backend's :class:`RegistrationRows` on a connection.
+    """
+
+    def __init__(self, db: Database[Conn], rows: Callable[[Conn], RegistrationRows]) -> None:
+        self._db = db
+        self._rows = rows
+        self.hooks: CsourceHooks | None = None
+        self.on_commit: list[Callable[[bool], None]] = []
+
+    async def _write(self, fn: Callable[[RegistrationRows], T]) -> T:
+        return await self._db.run_transaction(lambda conn: fn(self._rows(conn)))
+
+    async def _read(self, fn: Callable[[RegistrationRows], T]) -> T:
+        return await self._db.run_read(lambda conn: fn(self._rows(conn)))
+
+    def _registration_changed(
+        self, rows: RegistrationRows, tenant: str, before: Document | None, after: Document | None
+    ) -> int:
+        if self.hooks is None:
+            return 0
+        tx = rows.transaction(tenant)
+        self.hooks.registration_changed(tx, before, after)
+        return tx.queued
+
+    def _subscription_changed(
+        self, rows: RegistrationRows, tenant: str, before: Document | None, after: Document
+    ) -> None:
+        if self.hooks is not None:
+            self.hooks.subscription_changed(rows.transaction(tenant), before, after)
+
+    def _committed(self, queued: int, subscriptions: bool = False) -> None:
+        if queued or subscriptions:
+            for fn in self.on_commit:
+                fn(subscriptions)
+
+    # ---- registrations (clauses 5.9.2-5.9.4, 5.10) --------------------------------------------
+
+    async def create_registration(self, tenant: str, doc: Document) -> None:
+        now = now_iso()
+        doc = {**doc, "createdAt": now, "modifiedAt": now}
+
+        def run(rows: RegistrationRows) -> int:
+            rows.add_tenant(tenant, now)
+            if not rows.insert_registration(tenant, doc, _expires(doc)):
+                raise AlreadyExists(
+                    f"a context source registration with id {doc['id']} already exists"
+                )
+            _check_exclusive(rows, tenant, doc)
+            rows.index_registration(tenant, doc["id"], registration_index(doc))
+            return self._registration_changed(rows, tenant, None, doc)
+
+        self._committed(await self._write(run))
+
+    async def get_registration(self, tenant: str, registration_id: str) -> Document | None:
+        return await self._read(lambda rows: rows.registration(tenant, registration_id))
+
+    async def update_registration(
+        self, tenant: str, registration_id: str, change: Callable[[Document, str], Document]
+    ) -> Document:
+        def run(rows: RegistrationRows) -> tuple[Document, int]:
+            before = rows.registration(tenant, registration_id, lock=True)
+            if before is None:
+                raise ResourceNotFound(
+                    f"there is no context source registration with id {registration_id}"
+                )
+            doc = change(dict(before), now_iso())
+            _check_exclusive(rows, tenant, doc)
+            rows.update_registration(tenant, registration_id, doc, _expires(doc))
+            rows.index_registration(tenant, doc["id"], registration_index(doc))
+            return doc, self._registration_changed(rows, tenant, before, doc)
+
+        doc, queued = await self._write(run)
+        self._committed(queued)
+        return doc
+
+    async def delete_registration(self, tenant: str, registration_id: str) -> bool:
+        def run(rows: RegistrationRows) -> tuple[bool, int]:
+            before = rows.delete_registration(tenant, registration_id)
+            rows.index_registration(tenant, registration_id, ())
+            if before is None:
+                return False, 0
+            return True, self._registration_changed(rows, tenant, before, None)
+
+        found, queued = await self._write(run)
+        self._committed(queued)
+        return found
+
+    async def query_registrations(
+        self,
+        tenant: str,
+        query: RegistrationQuery,
+        *,
+        limit: int,
+        offset: int,
+        count: bool = False,
+    ) -> tuple[list[Document], int | None]:
+        now = now_iso()
+
+        def run(rows: RegistrationRows) -> tuple[list[Document], int | None]:
+            if query.needs_filter:
+                found = rows.discover(tenant, query, now, None)
+                docs = [d for d in found if matches_registration(d, query)]
+                return docs[offset : offset + limit], len(docs) if count else None
+            docs = rows.discover(tenant, query, now, (limit, offset))
+            return docs, rows.count_discovered(tenant, query, now) if count else None
+
+        return await self._read(run)
+
+    # ---- registration subscriptions (clauses 5.11.2-5.11.6) ----------------------------------
+
+    async def create_subscription(self, tenant: str, doc: Document) -> None:
+        now = now_iso()
+        doc = {**doc, "createdAt": now, "modifiedAt": now}
+
+        def run(rows: RegistrationRows) -> None:
+            rows.add_tenant(tenant, now)
+            if not rows.insert_subscription(tenant, doc):
+                raise AlreadyExists(
+                    f"a context source registration subscription with id {doc['id']} already exists"
+                )
+            self._subscription_changed(rows, tenant, None, doc)
+
+        await self._write(run)
+        self._committed(0, subscriptions=True)
+
+    async def get_subscription(self, tenant: str, subscription_id: str) -> Document | None:
+        return await self._read(lambda rows: rows.subscription(tenant, subscription_id))
+
+    async def update_subscription(
+        self, tenant: str, subscription_id: str, change: Callable[[Document, str], Document]
+    ) -> Document:
+        def run(rows: RegistrationRows) -> Document:
+            before = rows.subscription(tenant, subscription_id, lock=True)
+            if before is None:
+                raise ResourceNotFound(
+                    f"there is no context source registration subscription with id "
+                    f"{subscription_id}"
+                )
+            doc = change(dict(before), now_iso())
+            rows.update_subscription(tenant, subscription_id, doc)
+            self._subscription_changed(rows, tenant, before, doc)
+            return doc
+
+        doc = await self._write(run)
+        self._committed(0, subscriptions=True)
+        return doc
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        return await self._write(lambda rows: rows.delete_subscription(tenant, subscription_id))
+
+    async def query_subscriptions(
+        self, tenant: str, *, limit: int, offset: int, count: bool = False
+    ) -> tuple[list[Document], int | None]:
+        def run(rows: RegistrationRows) -> tuple[list[Document], int | None]:
+            docs = rows.subscriptions(tenant, limit, offset)
+            return docs, rows.count_subscriptions(tenant) if count else None
+
+        return await self._read(run)
+
+    # ---- notification status and periodic rounds (clause 5.11.7) -----------------------------
+
+    async def update_subscription_status(
+        self, tenant: str, subscription_id: str, change: Callable[[Document], Document]
+    ) -> None:
+        def run(rows: RegistrationRows) -> None:
+            doc = rows.subscription(tenant, subscription_id, lock=True)
+            if doc is not None:
+                doc["notification"] = change(doc.get("notification") or {})
+                rows.update_subscription(tenant, subscription_id, doc)
+
+        await self._write(run)
+
+    async def run_periodic(self, now: float) -> float | None:
+        """Every due round (each queues its notification and moves its schedule on) in one
+        transaction; a worker that finds another running them returns ``now + 1`` and looks
+        again then."""
+        hooks = self.hooks
+        if hooks is None:
+            return None
+
+        def run(rows: RegistrationRows) -> tuple[float | None, int]:
+            if not rows.claim_periodic():
+                return now + 1.0, 0
+            upcoming: float | None = None
+            queued = 0
+            for tenant, doc, next_at in rows.periodic_subscriptions():
+                due = next_at if next_at is not None else now
+                if due <= now:
+                    tx = rows.transaction(tenant)
+                    hooks.periodic_round(tx, doc, next_at is None)
+                    queued += tx.queued
+                    due = now + float(doc["timeInterval"])
+                    rows.schedule_round(tenant, doc["id"], due)
+                upcoming = due if upcoming is None else min(upcoming, due)
+            return upcoming, queued
+
+        upcoming, queued = await self._write(run)
+        self._committed(queued)
+        return upcoming
+
+
+__all__ = ["CsourceHooks", "RegistrationStore", "Registrations"]

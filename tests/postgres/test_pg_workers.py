@@ -158,7 +158,8 @@ def test_each_periodic_round_is_queued_by_one_worker(postgres_url: str) -> None:
     from cityhub.notify.periodic import PeriodicNotifier
     from cityhub.store.postgres.outbox import PostgresOutbox
     from cityhub.store.postgres.store import PostgresStore
-    from cityhub.store.postgres.subscriptions import PostgresSubscriptionStore
+    from cityhub.store.postgres.subscriptions import PostgresSubscriptionRows
+    from cityhub.store.subscriptions import Subscriptions
 
     sub = {**subscription("http://127.0.0.1:9/unreachable"), "timeInterval": 60}
     with TestClient(create_app(Settings(store=postgres_url))) as client:
@@ -176,7 +177,11 @@ def test_each_periodic_round_is_queued_by_one_worker(postgres_url: str) -> None:
             outboxes = [PostgresOutbox(s) for s in stores]
             notifiers = [
                 PeriodicNotifier(
-                    s, PostgresSubscriptionStore(s), TermMaps(), o, clock=lambda: clock[0]
+                    s,
+                    Subscriptions(s, PostgresSubscriptionRows),
+                    TermMaps(),
+                    o,
+                    clock=lambda: clock[0],
                 )
                 for s, o in zip(stores, outboxes, strict=True)
             ]

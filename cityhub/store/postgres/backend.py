@@ -10,10 +10,12 @@ from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
 from cityhub.store.postgres.iot import PostgresIotStore
 from cityhub.store.postgres.outbox import PostgresOutbox
-from cityhub.store.postgres.registrations import PostgresRegistrationStore
+from cityhub.store.postgres.registrations import PostgresRegistrationRows
 from cityhub.store.postgres.store import PostgresStore
-from cityhub.store.postgres.subscriptions import PostgresSubscriptionStore
+from cityhub.store.postgres.subscriptions import PostgresSubscriptionRows
 from cityhub.store.postgres.temporal import PostgresTemporalStore
+from cityhub.store.registrations import Registrations
+from cityhub.store.subscriptions import Subscriptions
 from cityhub.store.temporal import retention_policy
 
 
@@ -33,8 +35,8 @@ def open_postgres(url: str, settings: Settings) -> Backend:
             retention_policy(settings),
             settings.history_prune_interval,
         ),
-        subscriptions=PostgresSubscriptionStore(store),
-        registrations=PostgresRegistrationStore(store),
+        subscriptions=Subscriptions(store, PostgresSubscriptionRows),
+        registrations=Registrations(store, PostgresRegistrationRows),
         outbox=outbox,
         schedule=outbox,
         iot=PostgresIotStore(store),

@@ -1,27 +1,20 @@
-"""Subscriptions in PostgreSQL: one row per (tenant, id) holding the subscription's document
-(the internal form of ``cityhub.ngsild.subscription``) as JSONB.
+"""Subscription rows in PostgreSQL (``cityhub.store.subscriptions.SubscriptionRows``; the rules
+are ``cityhub.store.subscriptions.Subscriptions``): one row per (tenant, id) holding the
+subscription's document as JSONB.
 
-The notification status members the hub maintains (``timesSent``, ``lastSuccess`` ...) live in
-``subscription_status`` (migration 5) and are merged into ``notification`` on every read, as on
-SQLite: a delivery then does not rewrite the subscription, so it does not bump
-``notify_version`` and the workers' caches of prepared subscriptions stay valid.
+Several workers share the database, so a row read to be rewritten is locked (``FOR UPDATE``)
+until the transaction ends: concurrent updates do not lose each other's changes. The status
+members live in ``subscription_status`` (migration 5), so a delivery does not rewrite the
+subscription, does not bump ``notify_version``, and the workers' caches stay valid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import asyncpg
 import orjson
 
-from cityhub.errors import AlreadyExists
-from cityhub.ngsild.datetime import now_iso
+from cityhub.store.base import Document
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
-from cityhub.store.postgres.store import PostgresStore
-
-Document = dict[str, Any]
-
+from cityhub.store.subscriptions import StoredText
 
 _SELECT = (
     "SELECT s.doc::text, st.status::text FROM subscriptions s LEFT JOIN subscription_status st"
@@ -33,170 +26,101 @@ def _dumps(doc: Document) -> str:
     return orjson.dumps(doc).decode()
 
 
-def _merged(doc_text: str, status_text: str | None) -> Document:
-    doc: Document = orjson.loads(doc_text)
-    if status_text:
-        doc["notification"] = {**(doc.get("notification") or {}), **orjson.loads(status_text)}
-    return doc
+class PostgresSubscriptionRows:
+    """The subscription rows of one PostgreSQL connection."""
 
+    def __init__(self, conn: SyncConnection) -> None:
+        self.conn = conn
 
-class PostgresSubscriptionStore:
-    """Create, read, query, update and delete subscriptions (a ``SubscriptionStore``)."""
-
-    def __init__(self, store: PostgresStore) -> None:
-        self.store = store
-        #: called (on the event loop) after a create, update or delete committed in this
-        #: process (another worker's change reaches the notifier through ``notify_version``)
-        self.on_commit: list[Callable[[], None]] = []
-
-    def _committed(self) -> None:
-        for fn in self.on_commit:
-            fn()
-
-    async def create(self, tenant: str, doc: Document) -> None:
-        """Store a new subscription (``doc["id"]`` set); its tenant is created if new.
-
-        Raises:
-            AlreadyExists: the tenant has a subscription with this id.
-        """
-        now = now_iso()
-
-        def run(conn: SyncConnection) -> None:
-            conn.execute(
-                "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                tenant,
-                now,
-            )
-            status = conn.execute(
-                "INSERT INTO subscriptions (tenant, id, doc, created_at, modified_at)"
-                " VALUES ($1, $2, $3::jsonb, $4, $4) ON CONFLICT DO NOTHING",
-                tenant,
-                doc["id"],
-                _dumps(doc),
-                now,
-            )
-            if rowcount(status) == 0:
-                raise AlreadyExists(f"a subscription with id {doc['id']} already exists")
-
-        await self.store.run_transaction(run)
-        self._committed()
-
-    async def get(self, tenant: str, sub_id: str) -> Document | None:
-        """The subscription, or None."""
-        rows = await self.store.fetch(
-            f"{_SELECT} WHERE s.tenant = $1 AND s.id = $2", tenant, sub_id
+    def add_tenant(self, tenant: str, now: str) -> None:
+        self.conn.execute(
+            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            tenant,
+            now,
         )
-        return _merged(rows[0][0], rows[0][1]) if rows else None
 
-    async def query(
-        self, tenant: str, limit: int, offset: int = 0, count: bool = False
-    ) -> tuple[list[Document], int | None]:
-        """A page of the tenant's subscriptions in creation order, and their total if asked."""
-        docs: list[Document] = []
-        if limit > 0:
-            rows = await self.store.fetch(
-                f"{_SELECT} WHERE s.tenant = $1 ORDER BY s.seq LIMIT $2 OFFSET $3",
-                tenant,
-                limit,
-                offset,
-            )
-            docs = [_merged(r[0], r[1]) for r in rows]
-        total = None
-        if count:
-            rows = await self.store.fetch(
-                "SELECT count(*) FROM subscriptions WHERE tenant = $1", tenant
-            )
-            total = int(rows[0][0])
-        return docs, total
+    def insert(self, tenant: str, doc: Document, now: str) -> bool:
+        status = self.conn.execute(
+            "INSERT INTO subscriptions (tenant, id, doc, created_at, modified_at)"
+            " VALUES ($1, $2, $3::jsonb, $4, $4) ON CONFLICT DO NOTHING",
+            tenant,
+            doc["id"],
+            _dumps(doc),
+            now,
+        )
+        return rowcount(status) == 1
 
-    async def all(self) -> list[tuple[str, Document]]:
-        """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
-        rows = await self.store.fetch(
+    def get(self, tenant: str, sub_id: str) -> StoredText | None:
+        row = self.conn.fetchrow(f"{_SELECT} WHERE s.tenant = $1 AND s.id = $2", tenant, sub_id)
+        return (row[0], row[1]) if row else None
+
+    def page(self, tenant: str, limit: int, offset: int) -> list[StoredText]:
+        sql = f"{_SELECT} WHERE s.tenant = $1 ORDER BY s.seq LIMIT $2 OFFSET $3"
+        return [(r[0], r[1]) for r in self.conn.fetch(sql, tenant, limit, offset)]
+
+    def count(self, tenant: str) -> int:
+        sql = "SELECT count(*) FROM subscriptions WHERE tenant = $1"
+        return int(self.conn.fetchval(sql, tenant))
+
+    def every(self) -> list[tuple[str, str, str | None]]:
+        rows = self.conn.fetch(
             "SELECT s.tenant, s.doc::text, st.status::text FROM subscriptions s LEFT JOIN"
             " subscription_status st ON st.tenant = s.tenant AND st.id = s.id ORDER BY s.seq"
         )
-        return [(r[0], _merged(r[1], r[2])) for r in rows]
+        return [(r[0], r[1], r[2]) for r in rows]
 
-    async def update(
-        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
-    ) -> Document | None:
-        """Replace a subscription by ``change(current)``, atomically (the row is locked from
-        read to write, so concurrent updates from several workers do not lose each other's
-        changes); None if there is none."""
-        now = now_iso()
+    def locked(self, tenant: str, sub_id: str) -> Document | None:
+        row = self.conn.fetchrow(
+            "SELECT doc::text FROM subscriptions WHERE tenant = $1 AND id = $2 FOR UPDATE",
+            tenant,
+            sub_id,
+        )
+        return orjson.loads(row[0]) if row else None
 
-        def run(conn: SyncConnection) -> Document | None:
-            row = conn.fetchrow(
-                "SELECT doc::text FROM subscriptions WHERE tenant = $1 AND id = $2 FOR UPDATE",
-                tenant,
-                sub_id,
-            )
-            if row is None:
-                return None
-            new = change(orjson.loads(row[0]))
-            conn.execute(
-                "UPDATE subscriptions SET doc = $1::jsonb, modified_at = $2"
-                " WHERE tenant = $3 AND id = $4",
-                _dumps(new),
-                now,
-                tenant,
-                sub_id,
-            )
-            return new
+    def replace(self, tenant: str, sub_id: str, doc: Document, now: str) -> None:
+        self.conn.execute(
+            "UPDATE subscriptions SET doc = $1::jsonb, modified_at = $2"
+            " WHERE tenant = $3 AND id = $4",
+            _dumps(doc),
+            now,
+            tenant,
+            sub_id,
+        )
 
-        updated = await self.store.run_transaction(run)
-        self._committed()
-        return updated
+    def locked_status(self, tenant: str, sub_id: str) -> Document | None:
+        """The status row is created first (``{}``), then locked. The subscription row is
+        key-share locked on the way: a concurrent delete waits for this transaction, and one
+        that committed first leaves nothing to insert (no foreign key violation)."""
+        self.conn.execute(
+            "INSERT INTO subscription_status (tenant, id, status) SELECT tenant, id, '{}'"
+            " FROM subscriptions WHERE tenant = $1 AND id = $2 FOR KEY SHARE"
+            " ON CONFLICT DO NOTHING",
+            tenant,
+            sub_id,
+        )
+        row = self.conn.fetchrow(
+            "SELECT status::text FROM subscription_status WHERE tenant = $1 AND id = $2 FOR UPDATE",
+            tenant,
+            sub_id,
+        )
+        return orjson.loads(row[0]) if row else None
 
-    async def update_status(
-        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
-    ) -> None:
-        """Replace the notification status members by ``change(current)`` (clause 5.2.14
-        ``timesSent``, ``lastNotification`` ...), atomically across workers (the status row is
-        created first, then locked); nothing for a missing subscription."""
+    def set_status(self, tenant: str, sub_id: str, status: Document) -> None:
+        self.conn.execute(
+            "UPDATE subscription_status SET status = $1::jsonb WHERE tenant = $2 AND id = $3",
+            _dumps(status),
+            tenant,
+            sub_id,
+        )
 
-        def run(conn: SyncConnection) -> None:
-            conn.execute(
-                "INSERT INTO subscription_status (tenant, id, status) SELECT tenant, id, '{}'"
-                " FROM subscriptions WHERE tenant = $1 AND id = $2 ON CONFLICT DO NOTHING",
-                tenant,
-                sub_id,
-            )
-            row = conn.fetchrow(
-                "SELECT status::text FROM subscription_status WHERE tenant = $1 AND id = $2"
-                " FOR UPDATE",
-                tenant,
-                sub_id,
-            )
-            if row is None:
-                return
-            conn.execute(
-                "UPDATE subscription_status SET status = $1::jsonb WHERE tenant = $2 AND id = $3",
-                _dumps(change(orjson.loads(row[0]))),
-                tenant,
-                sub_id,
-            )
-
-        try:
-            await self.store.run_transaction(run)
-        except asyncpg.ForeignKeyViolationError:
-            pass  # the subscription was deleted meanwhile: it has no status to keep
-
-    async def delete(self, tenant: str, sub_id: str) -> bool:
-        """Delete a subscription; False if there was none."""
-
-        def run(conn: SyncConnection) -> bool:
-            conn.execute(
-                "DELETE FROM subscription_status WHERE tenant = $1 AND id = $2", tenant, sub_id
-            )
-            status = conn.execute(
-                "DELETE FROM subscriptions WHERE tenant = $1 AND id = $2", tenant, sub_id
-            )
-            return rowcount(status) > 0
-
-        deleted = await self.store.run_transaction(run)
-        self._committed()
-        return deleted
+    def delete(self, tenant: str, sub_id: str) -> bool:
+        self.conn.execute(
+            "DELETE FROM subscription_status WHERE tenant = $1 AND id = $2", tenant, sub_id
+        )
+        status = self.conn.execute(
+            "DELETE FROM subscriptions WHERE tenant = $1 AND id = $2", tenant, sub_id
+        )
+        return rowcount(status) > 0
 
 
-__all__ = ["PostgresSubscriptionStore"]
+__all__ = ["PostgresSubscriptionRows"]

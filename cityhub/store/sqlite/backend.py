@@ -8,12 +8,14 @@ from __future__ import annotations
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
+from cityhub.store.registrations import Registrations
 from cityhub.store.sqlite.iot import SqliteIotStore
 from cityhub.store.sqlite.outbox import SqliteOutbox
-from cityhub.store.sqlite.registrations import SqliteRegistrationStore
+from cityhub.store.sqlite.registrations import SqliteRegistrationRows
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.subscriptions import SqliteSubscriptionStore
+from cityhub.store.sqlite.subscriptions import SqliteSubscriptionRows
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
+from cityhub.store.subscriptions import Subscriptions
 from cityhub.store.temporal import retention_policy
 
 
@@ -38,8 +40,8 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
             settings.history_prune_interval,
             record=settings.history,
         ),
-        subscriptions=SqliteSubscriptionStore(store),
-        registrations=SqliteRegistrationStore(store),
+        subscriptions=Subscriptions(store, SqliteSubscriptionRows),
+        registrations=Registrations(store, SqliteRegistrationRows),
         outbox=outbox,
         schedule=outbox,
         iot=SqliteIotStore(store),

@@ -4,6 +4,7 @@ clauses 5.9-5.11), the same on every backend."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -127,6 +128,27 @@ def test_subscriptions(backend: Backend) -> None:
     )
 
 
+def test_status_of_a_subscription_deleted_meanwhile(backend: Backend) -> None:
+    """A delivery records its status members while the subscription is deleted (on
+    PostgreSQL on two connections at once): whichever comes first, neither fails, and no
+    status is left behind."""
+    subs = backend.subscriptions
+
+    async def race(n: int) -> None:
+        sid = f"urn:ngsi-ld:Subscription:{n}"
+        await subs.create(T, _subscription(n))
+        await asyncio.gather(
+            subs.update_status(T, sid, lambda s: {**s, "timesSent": 1}), subs.delete(T, sid)
+        )
+        await subs.update_status(T, sid, lambda s: {**s, "timesSent": 2})  # gone: nothing
+
+    for n in range(20):
+        backend.run(race(n))
+    assert backend.run(subs.all()) == []
+    backend.run(subs.create(T, _subscription(1)))  # a new one starts without a status
+    assert "timesSent" not in backend.run(subs.get(T, "urn:ngsi-ld:Subscription:1"))["notification"]
+
+
 def _registration(n: int, info: dict[str, Any], **members: Any) -> dict[str, Any]:
     return {
         "id": f"urn:ngsi-ld:ContextSourceRegistration:{n}",
@@ -211,3 +233,70 @@ def test_registration_subscriptions(backend: Backend) -> None:
     assert run(regs.delete_subscription(T, docs[0]["id"])) is True
     assert run(regs.delete_subscription(T, docs[0]["id"])) is False
     assert run(regs.get_subscription(T, docs[0]["id"])) is None
+
+
+# clause 4.3.6.3: an exclusive registration owns the attributes it registers for its entity
+def test_exclusive_registrations(backend: Backend) -> None:
+    regs = backend.registrations
+    run = backend.run
+    info = {"entities": [{"type": EX + "Sensor", "id": "urn:S:1"}], "propertyNames": [EX + "t"]}
+    run(regs.create_registration(T, _registration(1, info, mode="exclusive")))
+    for mode in ("exclusive", "redirect"):
+        with pytest.raises(AlreadyExists, match="4.3.6.3"):
+            run(regs.create_registration(T, _registration(2, info, mode=mode)))
+    assert run(regs.get_registration(T, "urn:ngsi-ld:ContextSourceRegistration:2")) is None
+    run(regs.create_registration(T, _registration(2, info, mode="inclusive")))
+    with pytest.raises(AlreadyExists):
+        run(regs.update_registration(T, _registration(2, info)["id"], _mode("redirect")))
+    other = {**info, "propertyNames": [EX + "u"]}
+    run(regs.create_registration(T, _registration(3, other, mode="exclusive")))
+    run(regs.create_registration("other", _registration(4, info, mode="exclusive")))
+    # an expired exclusive registration holds nothing
+    run(regs.update_registration(T, _registration(1, info)["id"], _expired))
+    run(regs.update_registration(T, _registration(2, info)["id"], _mode("exclusive")))
+    assert run(regs.get_registration(T, _registration(2, info)["id"]))["mode"] == "exclusive"
+
+
+def _mode(mode: str) -> Any:
+    return lambda doc, now: {**doc, "mode": mode, "modifiedAt": now}
+
+
+def _expired(doc: dict[str, Any], now: str) -> dict[str, Any]:
+    return {**doc, "expiresAt": "2000-01-01T00:00:00Z", "modifiedAt": now}
+
+
+class _Rounds:
+    """CsourceHooks that record the periodic rounds (clause 5.11.7, timeInterval)."""
+
+    def __init__(self) -> None:
+        self.rounds: list[tuple[str, bool]] = []
+
+    def registration_changed(self, tx: Transaction, before: Any, after: Any) -> None:
+        pass
+
+    def subscription_changed(self, tx: Transaction, before: Any, after: Any) -> None:
+        pass
+
+    def periodic_round(self, tx: Transaction, subscription: dict[str, Any], first: bool) -> None:
+        self.rounds.append((subscription["id"], first))
+
+
+def test_periodic_rounds_of_registration_subscriptions(backend: Backend) -> None:
+    regs = backend.registrations
+    run = backend.run
+    assert run(regs.run_periodic(NOW)) is None  # no hooks: nothing to run
+    hooks = regs.hooks = _Rounds()
+    sub = {**_subscription(1), "type": "Subscription", "id": "urn:ngsi-ld:CsrSub:1"}
+    run(regs.create_subscription(T, {**sub, "timeInterval": 60}))
+    run(regs.create_subscription("other", {**sub, "timeInterval": 90}))
+    run(regs.create_subscription(T, {**sub, "id": "urn:ngsi-ld:CsrSub:2"}))  # not periodic
+    assert run(regs.run_periodic(NOW)) == NOW + 60
+    assert hooks.rounds == [(sub["id"], True), (sub["id"], True)]
+    assert run(regs.run_periodic(NOW + 30)) == NOW + 60  # nothing due
+    assert run(regs.run_periodic(NOW + 60)) == NOW + 90
+    assert hooks.rounds[2:] == [(sub["id"], False)]
+    assert run(regs.run_periodic(NOW + 95)) == NOW + 120
+    assert len(hooks.rounds) == 4
+    run(regs.delete_subscription(T, sub["id"]))
+    run(regs.delete_subscription("other", sub["id"]))
+    assert run(regs.run_periodic(NOW + 200)) is None
