@@ -1,4 +1,5 @@
-"""The store protocol every backend implements, and the query/result types it speaks.
+"""The store protocol every backend implements, the query/result types it speaks, and
+:class:`BaseStore`, what both backends' stores share.
 
 Write operations run a function inside one transaction (``await store.write(tenant, fn)``): the
 function gets a :class:`Transaction` and does its reads and writes through it, so the NGSI-LD
@@ -14,11 +15,14 @@ change's own transaction on every backend.
 
 from __future__ import annotations
 
+import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from cityhub.errors import StoreUnavailable
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.query.geo import GeoQuery
@@ -206,3 +210,35 @@ class Store(Protocol):
 
     async def count_by_type(self, tenant: str, type_iri: str) -> int:
         """How many entities of the tenant have this type."""
+
+
+class BaseStore(ABC):
+    """What both backends' stores share: the transaction hooks, the listeners of commits, and
+    the health check that probes with a small write while the store cannot serve."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[list[Change]], None]] = []
+        #: run inside the write transaction for every change, after the backend's derived
+        #: indexes, with the transaction and the Change (history, then the services' hooks)
+        self.tx_hooks: list[TxHook] = []
+        #: whether the store can serve now (a full disk, a read-only database: faults.py)
+        self.availability = Availability()
+
+    @abstractmethod
+    async def _probe(self) -> None:
+        """A write that changes nothing a client sees."""
+
+    async def check(self) -> StoreHealth:
+        """The store's condition; while it cannot serve, a small write first (at most once
+        per ``availability.probe_interval``), so that it recovers without client writes."""
+        if self.availability.probe_due():
+            with contextlib.suppress(StoreUnavailable):
+                await self._probe()
+        return self.availability.health()
+
+    def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
+        self._listeners.append(fn)
+
+    def _committed(self, changes: list[Change]) -> None:
+        for listener in self._listeners:
+            listener(changes)

@@ -26,8 +26,7 @@ import asyncpg
 from cityhub.errors import StoreUnavailable, TooComplexQuery
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
-from cityhub.store.availability import Availability, StoreHealth
-from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction, TxHook
+from cityhub.store.base import BaseStore, Change, EntityQuery, QueryResult, Transaction
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres.bridge import SyncConnection, refused_data, run_sync
 from cityhub.store.postgres.entities import (
@@ -57,7 +56,7 @@ def _probe(conn: SyncConnection) -> None:
     )
 
 
-class PostgresStore:
+class PostgresStore(BaseStore):
     """The shared store for a city: ``url`` is a ``postgresql://`` URL (libpq style).
 
     Args:
@@ -68,19 +67,13 @@ class PostgresStore:
     """
 
     def __init__(self, url: str, pool_size: int = 10, migrate: bool = True) -> None:
+        super().__init__()
         self.url = url
         self.pool_size = max(2, pool_size)
         self.migrate = migrate
         self.pool: Any = None
-        self._listeners: list[Callable[[list[Change]], None]] = []
-        #: functions run inside the write transaction for every change, after the geo index
-        #: (history, the services' hooks such as the notification trigger), with the
-        #: transaction (a ``PostgresTransaction``) and the Change
-        self.tx_hooks: list[TxHook] = []
         #: statement_timeout (milliseconds) of a read that carries a caller's regular expression
         self.regex_timeout_ms = 10_000
-        #: whether the store can serve now (disk full, read-only, unreachable: faults.py)
-        self.availability = Availability()
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,16 +112,8 @@ class PostgresStore:
         fault = fault_of(exc, self.url)
         return exc if fault is None else self.availability.failed(fault)
 
-    async def check(self) -> StoreHealth:
-        """The store's condition; while it cannot serve, a small write first (at most once
-        per ``availability.probe_interval``), so that it recovers without client writes."""
-        if self.availability.probe_due():
-            with contextlib.suppress(StoreUnavailable):
-                await self.run_transaction(_probe)
-        return self.availability.health()
-
-    def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
-        self._listeners.append(fn)
+    async def _probe(self) -> None:
+        await self.run_transaction(_probe)
 
     # ---- running code ----------------------------------------------------------------
     async def run_transaction(self, fn: Callable[[SyncConnection], T]) -> T:
@@ -220,8 +205,7 @@ class PostgresStore:
 
         result, changes = await self.run_transaction(job)
         if changes:
-            for listener in self._listeners:
-                listener(changes)
+            self._committed(changes)
         return result
 
     # ---- reads -----------------------------------------------------------------------

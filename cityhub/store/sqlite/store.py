@@ -8,7 +8,6 @@ only ``await`` and never see a lock. ``:memory:`` databases run reads on the wri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import sqlite3
@@ -21,8 +20,7 @@ from cityhub.errors import StoreUnavailable
 from cityhub.ngsild import regex
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import has_pattern
-from cityhub.store.availability import Availability, StoreHealth
-from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction, TxHook
+from cityhub.store.base import BaseStore, Change, EntityQuery, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, migrate, qindex
 from cityhub.store.sqlite.entities import COLUMNS, order_clause, row_to_entity, where_clause
@@ -217,7 +215,7 @@ WAL_AUTOCHECKPOINT_PAGES = 16384
 CHECKPOINT_INTERVAL = 0.05
 
 
-class SqliteStore:
+class SqliteStore(BaseStore):
     """The embedded store. ``path`` is a file path or ``:memory:``.
 
     Checkpoints (copying the WAL into the database file, then ``fsync``) run on a thread of
@@ -238,6 +236,7 @@ class SqliteStore:
         mmap_mb: int = 128,
         wal_autocheckpoint: int = WAL_AUTOCHECKPOINT_PAGES,
     ) -> None:
+        super().__init__()
         self.path = path
         self.mmap_mb = mmap_mb
         self.wal_autocheckpoint = wal_autocheckpoint
@@ -253,15 +252,8 @@ class SqliteStore:
         self._writer_conn: sqlite3.Connection | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self._listeners: list[Callable[[list[Change]], None]] = []
         #: tenants whose row in ``tenants`` has been committed (tenants are never removed)
         self._stored_tenants: set[str] = set()
-        #: functions run inside the write transaction for every change, after the derived
-        #: indexes (history, the services' hooks such as the notification trigger), with the
-        #: transaction (a ``SqliteTransaction``) and the Change
-        self.tx_hooks: list[TxHook] = []
-        #: whether the store can serve now (a full disk, a read-only file: see faults.py)
-        self.availability = Availability()
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -305,9 +297,6 @@ class SqliteStore:
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
-
-    def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
-        self._listeners.append(fn)
 
     def _checkpoint_loop(self) -> None:
         """Copy committed WAL frames into the database file, off the writer's thread. A
@@ -389,13 +378,8 @@ class SqliteStore:
             self.availability.succeeded()
         return result
 
-    async def check(self) -> StoreHealth:
-        """The store's condition; while it cannot serve, a small write first (at most once
-        per ``availability.probe_interval``), so that it recovers without client writes."""
-        if self.availability.probe_due():
-            with contextlib.suppress(StoreUnavailable):
-                await self.run_transaction(_probe)
-        return self.availability.health()
+    async def _probe(self) -> None:
+        await self.run_transaction(_probe)
 
     async def run_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the writer thread inside one immediate transaction."""
@@ -453,8 +437,7 @@ class SqliteStore:
         if tenant_written:  # committed: later inserts need not write the tenant row again
             self._stored_tenants.add(tenant)
         if changes:
-            for listener in self._listeners:
-                listener(changes)
+            self._committed(changes)
         return result
 
     # ---- reads -----------------------------------------------------------------------
