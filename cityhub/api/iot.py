@@ -1,6 +1,6 @@
 """The IoT agent's provisioning API, compatible with FIWARE's (iotagent-node-lib doc/api.md "API
 Routes"): ``/iot/groups`` (and ``/iot/services``, its older name), ``/iot/devices``,
-``/iot/about``, plus ``/iot/errors`` (the refused payloads counted per device).
+``/iot/about``, ``/iot/op/delete``, plus ``/iot/errors`` (the refused payloads counted per device).
 
 ``Fiware-Service`` names the NGSI-LD tenant (absent: the default tenant);
 ``Fiware-ServicePath`` is kept with each group and device (absent: ``/``; ``/*`` or ``/#`` on a
@@ -146,6 +146,24 @@ async def delete_device(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def delete_devices(request: Request) -> Response:
+    """``POST /iot/op/delete`` ``{"devices": [{"deviceId": ..., "apikey": ...}]}``: every
+    device named is deleted; 404 when one was not there (the others are deleted all the same,
+    as doc/api.md says)."""
+    body, _ = await neg.read_json(request)
+    items = body.get("devices") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise WrongSyntax('the body must be {"devices": [{"deviceId": ..., "apikey": ...}]}')
+    names = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("deviceId"), str):
+            raise WrongSyntax(f"each device to delete needs a deviceId, got {item!r}")
+        apikey = item.get("apikey")
+        names.append((item["deviceId"], apikey if isinstance(apikey, str) else None))
+    await _agent(request).delete_devices(service_of(request), names)
+    return Response(status_code=204)
+
+
 async def about(request: Request) -> Response:
     settings = request.app.state.settings
     info: dict[str, Any] = {
@@ -197,6 +215,7 @@ routes = [
     Route("/iot/devices/{device_id}", get_device, methods=["GET"]),
     Route("/iot/devices/{device_id}", update_device, methods=["PUT"]),
     Route("/iot/devices/{device_id}", delete_device, methods=["DELETE"]),
+    Route("/iot/op/delete", delete_devices, methods=["POST"]),
 ]
 
 __all__ = ["routes", "service_of", "service_path_of"]

@@ -26,12 +26,15 @@ from cityhub.iot.errors import (
     InvalidExpression,
     WrongSyntax,
 )
+from cityhub.iot.expression_functions import TRANSFORMS
+from cityhub.iot.expressions import Evaluator, ExpressionError, names_in, parse
 from cityhub.iot.health import DeviceHealth
 from cityhub.iot.ingest import Ingestor
 from cityhub.iot.measures import BadMeasure, fragments, mapping_of
 from cityhub.iot.ultralight import MeasureGroup
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity, Terms, expand_entity
+from cityhub.ngsild.names import check_uri
 from cityhub.store.base import Document
 from cityhub.store.iot import IotStore, PayloadErrorCount
 
@@ -198,9 +201,23 @@ class IotAgent:
         self.clear_cache()
         await self._provisioned(tenant, found)
 
-    async def delete_device(self, tenant: str, device_id: str) -> None:
-        doc = await self.iot.get_device(tenant, device_id, None)
-        if doc is None or not await self.iot.delete_device(tenant, device_id, None):
+    async def delete_devices(self, tenant: str, names: list[tuple[str, str | None]]) -> None:
+        """Delete each (device_id, apikey or None); DeviceNotFound, after deleting the
+        others, when one was not there."""
+        missing = []
+        for device_id, apikey in names:
+            try:
+                await self.delete_device(tenant, device_id, apikey)
+            except DeviceNotFound:
+                missing.append(device_id)
+        if missing:
+            raise DeviceNotFound(f"there is no device {', '.join(map(repr, missing))} here")
+
+    async def delete_device(self, tenant: str, device_id: str, apikey: str | None = None) -> None:
+        doc = await self.iot.get_device(tenant, device_id, apikey)
+        if doc is None or (apikey is not None and doc.get("apikey", "") not in (apikey, "")):
+            raise DeviceNotFound(f"there is no device {device_id!r} in this service")
+        if not await self.iot.delete_device(tenant, device_id, apikey):
             raise DeviceNotFound(f"there is no device {device_id!r} in this service")
         self.clear_cache()
         if self.commands is not None:
@@ -291,10 +308,16 @@ class IotAgent:
         await self.count_error(found[0] if found else "", apikey, device_id, kind, detail)
 
     async def resolve(
-        self, apikey: str, device_id: str, resource: str | None
+        self,
+        apikey: str,
+        device_id: str,
+        resource: str | None,
+        measures: dict[str, Any] | None = None,
     ) -> tuple[str, Document, Document]:
         """The tenant, group and device a message names; an unknown device of a group that
-        allows it is provisioned (autoprovision, the default).
+        allows it is provisioned (autoprovision, the default), its entity named by the
+        group's ``entityNameExp`` when it has one (evaluated on the device's id, type,
+        service, subservice and the message's ``measures``).
 
         Raises:
             GroupNotFound: no group has this apikey.
@@ -324,6 +347,8 @@ class IotAgent:
                 "autoprovisioned": True,
             }
             new["entity_name"] = _entity_name(new, group)
+            if group.get("entityNameExp"):
+                new["entity_name"] = self._named(group, new, measures or {})
             device = await self.iot.ensure_device(tenant, new)
             self._devices[(tenant, device_id, apikey)] = (
                 time.monotonic() + self.cache_seconds,
@@ -348,6 +373,31 @@ class IotAgent:
             await self.count_error(tenant, apikey, device_id, MALFORMED, detail)
             raise WrongSyntax(detail)
 
+    def _named(self, group: Document, device: Document, measures: dict[str, Any]) -> str:
+        """The entity id ``entityNameExp`` gives a new device (doc/api.md "Entity Name
+        expression support"); the default one when it reads a measure that did not come, or
+        gives no URI."""
+        context = {
+            **measures,
+            "id": device["device_id"],
+            "type": device["entity_type"],
+            "service": device["service"],
+            "subservice": device["service_path"],
+        }
+        try:
+            tree = parse(group["entityNameExp"])
+            if not names_in(tree) <= set(context):  # a measure it reads did not come
+                return str(device["entity_name"])
+            name = Evaluator(TRANSFORMS).evaluate(tree, context)
+        except (ExpressionError, CityhubError) as exc:
+            log.warning("IoT entityNameExp of group %s failed: %s", group.get("apikey"), exc)
+            return str(device["entity_name"])
+        try:
+            return check_uri(name, "the entity name entityNameExp gives")
+        except CityhubError as exc:
+            log.warning("IoT entityNameExp of group %s: %s", group.get("apikey"), exc.detail)
+            return str(device["entity_name"])
+
     async def measure(self, message: Measures) -> None:
         """Map, validate and commit one message; returns once it is committed.
 
@@ -357,7 +407,10 @@ class IotAgent:
                 message is counted and nothing of it is written.
         """
         tenant, group, device = await self.resolve(
-            message.apikey, message.device_id, message.resource
+            message.apikey,
+            message.device_id,
+            message.resource,
+            message.groups[0].values if message.groups else None,
         )
         received = now_iso()
         try:

@@ -234,3 +234,16 @@ def test_a_flood_of_bad_payloads_is_counted_exactly(client: TestClient) -> None:
     assert row["kind"] == "malformed_payload" and row["count"] == 60
     (unknown,) = client.get("/iot/errors").json()["errors"]
     assert unknown["count"] == 15
+
+
+def test_entity_name_expression_names_autoprovisioned_devices(client: TestClient) -> None:
+    """entityNameExp (doc/api.md "Entity Name expression support"): a new device's entity id
+    from the device id, type and its first measures; one that gives no URI falls back."""
+    provision_group(client, entityNameExp="'urn:ngsi-ld:' + type + ':' + site + ':' + id")
+    r = client.post(URL, content="site|Pangyo|t|15", headers=UL)
+    assert r.status_code == 200, r.text
+    e = entity(client, "urn:ngsi-ld:Thing:Pangyo:motion001")
+    assert e is not None and e["temperature"]["value"] == 15
+    r = client.post(f"/iot/d?k={APIKEY}&i=nosite", content="t|1", headers=UL)  # site missing
+    assert r.status_code == 200
+    assert entity(client, "urn:ngsi-ld:Thing:nosite") is not None

@@ -167,3 +167,18 @@ def test_device_duplicates_and_bad_ids(client: TestClient) -> None:
 def test_about(client: TestClient) -> None:
     about = client.get("/iot/about").json()
     assert {"libVersion", "port", "baseRoot", "version"} <= set(about)
+
+
+def test_op_delete(client: TestClient) -> None:
+    """POST /iot/op/delete (doc/api.md "Batch Operations"): 204, or 404 when one device was
+    not there, the others deleted all the same."""
+    devices = [{"device_id": f"d{n}", "apikey": APIKEY} for n in range(3)]
+    assert client.post("/iot/devices", json={"devices": devices}, headers=H).status_code == 201
+    body = {"devices": [{"deviceId": "d0", "apikey": APIKEY}, {"deviceId": "d1", "apikey": APIKEY}]}
+    assert client.post("/iot/op/delete", json=body, headers=H).status_code == 204
+    body = {"devices": [{"deviceId": "d2", "apikey": APIKEY}, {"deviceId": "d9", "apikey": APIKEY}]}
+    r = client.post("/iot/op/delete", json=body, headers=H)
+    assert r.status_code == 404 and r.json()["name"] == "DEVICE_NOT_FOUND"
+    assert client.get("/iot/devices", headers=H).json()["count"] == 0
+    r = client.post("/iot/op/delete", json={"devices": [{"id": "x"}]}, headers=H)
+    assert r.status_code == 400 and r.json()["name"] == "WRONG_SYNTAX"
