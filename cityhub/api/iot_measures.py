@@ -4,7 +4,9 @@
   separated by ``#``), and ``GET /iot/d?k=&i=&d=<payload>``;
 - ``POST /iot/json?k=&i=`` with a JSON object of measures, or an array of them (several
   groups of measures);
-- an optional ``t=<ISO 8601>`` is the measures' timestamp.
+- an optional ``t=<ISO 8601>`` is the measures' timestamp;
+- ``getCmd=1`` (with measures, or alone on a GET): the answer carries the commands waiting
+  for the device (a polling device, ``cityhub.iot.commands``).
 
 200 with an empty body once the measures are committed; a refused message (unknown apikey,
 unknown device without autoprovision, malformed payload, a value of the wrong type, a body
@@ -22,6 +24,7 @@ from cityhub.errors import CityhubError, PayloadTooLarge
 from cityhub.iot.agent import MALFORMED, TOO_LARGE, IotAgent, Measures
 from cityhub.iot.commands import is_command_result, parse_results
 from cityhub.iot.errors import MissingConfigParams, WrongSyntax
+from cityhub.iot.expressions import to_text
 from cityhub.iot.json_measures import parse_json_measures
 from cityhub.iot.provisioning import check_id
 from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
@@ -69,7 +72,19 @@ async def _send(
     await _agent(request).measure(
         Measures(apikey, device_id, _stamp(groups, request), text=text, resource=request.url.path)
     )
-    return Response(status_code=200)
+    return await _answer(request, apikey, device_id, text=text)
+
+
+async def _answer(request: Request, apikey: str, device_id: str, *, text: bool) -> Response:
+    """200, with the commands waiting for the device when it asks (``getCmd=1``: a polling
+    device; UltraLight ``<device>@<cmd>|<value>`` separated by ``#``, or a JSON object)."""
+    if request.query_params.get("getCmd") != "1":
+        return Response(status_code=200)
+    waiting = await _agent(request).poll_commands(apikey, device_id, request.url.path)
+    if not text:
+        return Response(orjson.dumps(dict(waiting)), media_type="application/json")
+    lines = "#".join(f"{device_id}@{name}|{to_text(value)}" for name, value in waiting)
+    return Response(lines, media_type="text/plain")
 
 
 async def _refused(request: Request, apikey: str, device_id: str, exc: WrongSyntax) -> WrongSyntax:
@@ -81,6 +96,8 @@ async def ultralight(request: Request) -> Response:
     apikey, device_id = _device(request)
     if request.method == "GET":
         payload = request.query_params.get("d", "")
+        if not payload and request.query_params.get("getCmd") == "1":
+            return await _answer(request, apikey, device_id, text=True)  # only polling
     else:
         raw = await _body(request, apikey, device_id)
         try:
@@ -118,6 +135,10 @@ async def command_results(request: Request) -> Response:
 
 async def json_measures(request: Request) -> Response:
     apikey, device_id = _device(request)
+    if request.method == "GET":
+        if request.query_params.get("getCmd") != "1":
+            raise WrongSyntax("GET /iot/json only polls for commands: add getCmd=1")
+        return await _answer(request, apikey, device_id, text=False)
     raw = await _body(request, apikey, device_id)
     try:
         try:
@@ -136,7 +157,7 @@ async def json_measures(request: Request) -> Response:
 
 routes = [
     Route("/iot/d", ultralight, methods=["GET", "POST"]),
-    Route("/iot/json", json_measures, methods=["POST"]),
+    Route("/iot/json", json_measures, methods=["GET", "POST"]),
     Route("/iot/json/commands", command_results, methods=["POST"]),
     Route("/iot/d/commands", command_results, methods=["POST"]),
 ]

@@ -373,6 +373,17 @@ class IotAgent:
             await self.count_error(tenant, apikey, device_id, MALFORMED, detail)
             raise WrongSyntax(detail)
 
+    async def poll_commands(
+        self, apikey: str, device_id: str, resource: str | None = None
+    ) -> list[tuple[str, Any]]:
+        """The commands waiting for a polling device, as (name, value), now ``DELIVERED``.
+
+        Raises:
+            GroupNotFound, DeviceNotFound: as :meth:`resolve`.
+        """
+        tenant, _, device = await self.resolve(apikey, device_id, resource)
+        return await self.commands.poll(tenant, device) if self.commands is not None else []
+
     def _named(self, group: Document, device: Document, measures: dict[str, Any]) -> str:
         """The entity id ``entityNameExp`` gives a new device (doc/api.md "Entity Name
         expression support"); the default one when it reads a measure that did not come, or

@@ -7,14 +7,15 @@ API, sends the command to the device, and ``<cmd>_status``/``<cmd>_info`` follow
   ``<cmd>_info`` ``""``, so the NGSI-LD update operations (which need the attribute) apply.
 - A committed change of such an attribute to a value other than ``""`` (the store's listener,
   after the commit) sends it: over MQTT on ``/<apikey>/<device>/cmd`` when the device's (or
-  group's) ``transport`` is MQTT, else by HTTP POST to its ``endpoint``. The payload is
-  UltraLight (``<device>@<cmd>|<value>``) or, for a device whose ``protocol`` or
+  group's) ``transport`` is MQTT, else by HTTP POST to its ``endpoint``; a device with neither
+  polls: its next request with ``getCmd=1`` gets the commands waiting (``DELIVERED``). The
+  payload is UltraLight (``<device>@<cmd>|<value>``) or, for a device whose ``protocol`` or
   ``payloadType`` names JSON, ``{"<cmd>": <value>}``. ``<cmd>_status`` becomes ``PENDING``.
 - The device answers on ``/ul|json/<apikey>/<device>/cmdexe`` (MQTT), ``POST
   /iot/json/commands?k=&i=`` or ``POST /iot/d?k=&i=`` with ``<device>@<cmd>|<result>`` (HTTP),
   or in the body of its answer to the HTTP push: ``<cmd>_status`` becomes ``OK`` and
   ``<cmd>_info`` the result. No answer within ``iot_command_timeout`` seconds: ``EXPIRED``. A
-  device that cannot be reached (HTTP error, no endpoint, MQTT off): ``ERROR`` with the reason.
+  device that cannot be reached (HTTP error, MQTT off): ``ERROR`` with the reason.
 
 Which entities carry commands is an index kept in memory: loaded when the hub starts, updated by
 this process's provisioning and autoprovisioning, reloaded every ``refresh_seconds`` (so a device
@@ -43,7 +44,8 @@ from cityhub.store.iot import IotStore
 
 log = logging.getLogger("cityhub.iot")
 
-PENDING, OK, ERROR, EXPIRED, UNKNOWN = "PENDING", "OK", "ERROR", "EXPIRED", "UNKNOWN"
+PENDING, DELIVERED, OK, ERROR = "PENDING", "DELIVERED", "OK", "ERROR"
+EXPIRED, UNKNOWN = "EXPIRED", "UNKNOWN"
 
 #: publish(topic, payload): the MQTT transport's, when it runs
 Publish = Callable[[str, bytes], Awaitable[None]]
@@ -287,8 +289,7 @@ class Commands:
                 if name in answered:
                     await self._status(target, name, OK, answered[name])
                     return
-            else:
-                raise RuntimeError("the device has no endpoint and its transport is not MQTT")
+            # else: a polling device takes it with its next request (getCmd=1, :meth:`poll`)
         except (RuntimeError, httpx.HTTPError) as exc:
             await self._status(target, name, ERROR, str(exc) or type(exc).__name__)
             return
@@ -307,9 +308,42 @@ class Commands:
             raise RuntimeError(f"the device answered {r.status_code}")
         return parse_results(r.content)
 
+    async def _statuses(self, target: CommandTarget) -> dict[str, tuple[Any, Any]]:
+        """Each command's (status, value) as the entity holds them now (another worker may
+        have sent, delivered or seen the answer of a command)."""
+        entity = await self.ingestor.store.get_entity(target.tenant, target.entity_id)
+        terms = self._term_map
+        if entity is None or terms is None:
+            return {}
+        attrs = entity["attrs"]
+
+        def value(name: str) -> Any:
+            instances = attrs.get(terms.expand(name)) or [{}]
+            return instances[0].get("value")
+
+        return {n: (value(f"{n}_status"), value(n)) for n in target.commands}
+
     async def _expire(self, target: CommandTarget, name: str) -> None:
-        if self._pending.pop((target.tenant, target.entity_id, name), None) is not None:
+        if self._pending.pop((target.tenant, target.entity_id, name), None) is None:
+            return
+        status = (await self._statuses(target)).get(name, (None, None))[0]
+        if status in (PENDING, DELIVERED):  # not answered through another worker meanwhile
             await self._status(target, name, EXPIRED, "no answer from the device in time")
+
+    async def poll(self, tenant: str, device: Document) -> list[tuple[str, Any]]:
+        """The commands waiting for a polling device (``getCmd=1``), as (name, value), now
+        marked ``DELIVERED``."""
+        target = self._index.get((tenant, device.get("entity_name", "")))
+        if target is None:
+            return []
+        waiting = [
+            (name, value)
+            for name, (status, value) in (await self._statuses(target)).items()
+            if status == PENDING
+        ]
+        for name, _ in waiting:
+            await self._status(target, name, DELIVERED, None)
+        return waiting
 
     async def results(self, tenant: str, device: Document, results: dict[str, Any]) -> bool:
         """A device's answers (``cmdexe``); False when the device takes no command of them."""
@@ -329,6 +363,7 @@ class Commands:
 
 
 __all__ = [
+    "DELIVERED",
     "ERROR",
     "EXPIRED",
     "OK",

@@ -151,12 +151,30 @@ def test_unanswered_command_expires(tmp_path: Path, store_url: str) -> None:
             wait_for(lambda: status(client)[0] == "EXPIRED")
 
 
-def test_device_without_a_way_in_is_an_error(client: TestClient) -> None:
+def test_polling_device_takes_its_commands(client: TestClient) -> None:
+    """A device with no endpoint and not on MQTT polls (doc/api.md "Poll commands"): its next
+    request with getCmd=1 gets the waiting commands, DELIVERED, then answers them."""
     provision_group(client)
-    provision_lamp(client)  # no endpoint, not MQTT
+    provision_lamp(client)
     invoke(client, "on")
-    wait_for(lambda: status(client)[0] == "ERROR")
-    assert "endpoint" in status(client)[1]
+    wait_for(lambda: status(client)[0] == "PENDING")
+    r = client.get(f"/iot/d?k={APIKEY}&i=lamp1&getCmd=1")
+    assert r.status_code == 200 and r.text == "lamp1@switch|on"
+    assert status(client)[0] == "DELIVERED"
+    r = client.get(f"/iot/d?k={APIKEY}&i=lamp1&getCmd=1")
+    assert r.status_code == 200 and r.text == ""  # delivered once
+    r = client.post(
+        f"/iot/d?k={APIKEY}&i=lamp1",
+        content="lamp1@switch|lit",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert r.status_code == 200 and status(client) == ("OK", "lit")
+    # JSON devices poll /iot/json, with or without measures
+    invoke(client, "off")
+    wait_for(lambda: status(client)[0] == "PENDING")
+    r = client.post(f"/iot/json?k={APIKEY}&i=lamp1&getCmd=1", json={"t": 3})
+    assert r.status_code == 200 and r.json() == {"switch": "off"}
+    assert client.get(f"/iot/json?k={APIKEY}&i=lamp1&getCmd=1").json() == {}
 
 
 @needs_mosquitto
