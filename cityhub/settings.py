@@ -91,8 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
         "iot_mqtt_url",
         "",
         "MQTT broker the IoT agent subscribes to for device measures (mqtt://[user:password@]"
-        "host[:port]); empty (the default) leaves the MQTT transport off (HTTP /iot/d and "
-        "/iot/json always answer).",
+        "host[:port], or mqtts:// for TLS); empty (the default) leaves the MQTT transport off "
+        "(HTTP /iot/d and /iot/json always answer).",
     ),
     Setting(
         "iot_mqtt_client_id",

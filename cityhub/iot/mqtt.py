@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -60,23 +61,27 @@ class Broker:
     host: str
     port: int
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
+    tls: bool = False
 
 
 def parse_broker_url(url: str) -> Broker:
-    """``mqtt://[user:password@]host[:port]`` (port 1883 by default).
+    """``mqtt://[user:password@]host[:port]`` (port 1883), or ``mqtts://`` for TLS with the
+    system's certificate authorities (port 8883).
 
     Raises:
-        ValueError: another scheme or no host.
+        ValueError: another scheme or no host (the message never repeats the URL).
     """
     parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError("iot_mqtt_url must read mqtt://[user:password@]host[:port]")
+    if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parts.hostname:
+        raise ValueError("iot_mqtt_url must read mqtt[s]://[user:password@]host[:port]")
+    tls = parts.scheme in ("mqtts", "ssl")
     return Broker(
         parts.hostname,
-        parts.port or 1883,
+        parts.port or (8883 if tls else 1883),
         unquote(parts.username) if parts.username else None,
         unquote(parts.password) if parts.password else None,
+        tls,
     )
 
 
@@ -227,6 +232,7 @@ class MqttTransport:
             identifier=self.client_id,
             clean_session=False,
             protocol=aiomqtt.ProtocolVersion.V311,
+            tls_context=ssl.create_default_context() if self.broker.tls else None,
         ) as client:
             # the PUBACK waits for the commit: paho's automatic one would go out on receipt
             client._client.manual_ack_set(True)

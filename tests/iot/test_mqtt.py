@@ -90,8 +90,12 @@ def test_topics_and_urls() -> None:
     assert parse_topic("/k1/dev1/cmd") is None and parse_topic("x/y/attrs") is None
     b = parse_broker_url("mqtt://u:p%40ss@broker:1884")
     assert (b.host, b.port, b.username, b.password) == ("broker", 1884, "u", "p@ss")
-    with pytest.raises(ValueError):
-        parse_broker_url("http://broker")
+    assert "p@ss" not in repr(b)
+    tls = parse_broker_url("mqtts://broker")
+    assert (tls.port, tls.tls) == (8883, True)
+    with pytest.raises(ValueError) as info:
+        parse_broker_url("http://user:secret@broker")
+    assert "secret" not in str(info.value)
 
 
 @needs_mosquitto
