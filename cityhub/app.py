@@ -113,6 +113,7 @@ def create_app(
             settings.iot_mqtt_url,
             settings.iot_mqtt_client_id,
             subscribe=settings.iot_mqtt_subscribe,
+            max_bytes=settings.max_body_bytes,
         )
         if settings.iot_mqtt_url
         else None

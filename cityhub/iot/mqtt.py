@@ -35,7 +35,7 @@ import aiomqtt
 import orjson
 
 from cityhub.errors import CityhubError
-from cityhub.iot.agent import MALFORMED, IotAgent, Measures
+from cityhub.iot.agent import MALFORMED, TOO_LARGE, IotAgent, Measures
 from cityhub.iot.commands import parse_results
 from cityhub.iot.errors import WrongSyntax
 from cityhub.iot.json_measures import parse_json_measures
@@ -158,6 +158,8 @@ class MqttTransport:
         max_concurrent: messages in process at once (they batch in one commit).
         subscribe: subscribe to the device topics (False: only publish commands, for the
             workers after the first).
+        max_bytes: the largest payload taken (the hub's ``max_body_bytes``); a larger one is
+            counted ``too_large`` and dropped.
     """
 
     def __init__(
@@ -168,9 +170,11 @@ class MqttTransport:
         max_concurrent: int = 1000,
         *,
         subscribe: bool = True,
+        max_bytes: int = 1_048_576,
     ) -> None:
         self.agent = agent
         self.subscribe = subscribe
+        self.max_bytes = max_bytes
         self.broker = parse_broker_url(url)
         self.client_id = client_id
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -278,6 +282,10 @@ class MqttTransport:
         if where is None:
             return True
         payload = message.payload if isinstance(message.payload, bytes) else b""
+        if len(payload) > self.max_bytes:
+            detail = f"the payload is {len(payload)} bytes; at most {self.max_bytes}"
+            await self.agent.count_refused(where.apikey, where.device_id, TOO_LARGE, detail)
+            return True
         if where.cmdexe:
             try:
                 await self.agent.command_results(

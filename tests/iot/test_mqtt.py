@@ -116,6 +116,7 @@ def test_measures_over_mqtt(tmp_path: Path, store_url: str) -> None:
                     (f"/ul/{APIKEY}/d7/attrs", "t|1|h"),  # malformed: counted, dropped
                     (f"/ul/{APIKEY}/d7/attrs", "t|abc"),  # wrong type
                     ("/ul/nokey/d8/attrs", "t|1"),  # unknown apikey
+                    (f"/ul/{APIKEY}/d9/attrs", "t|1|" + "x|" * 600_000 + "y|1"),  # too large
                 ],
             )
             for n, value in zip(range(1, 7), (21.5, 22, 23, 24, 25, 26), strict=True):
@@ -123,8 +124,9 @@ def test_measures_over_mqtt(tmp_path: Path, store_url: str) -> None:
                 e = entity(client, f"urn:ngsi-ld:Thing:d{n}")
                 assert e is not None and e["temperature"]["value"] == value, e
                 assert e["temperature"]["unitCode"] == "CEL"
-            wait_for(lambda: len(errors(client)) == 2)
-            assert {e["kind"] for e in errors(client)} == {"malformed_payload", "wrong_type"}
+            wait_for(lambda: len(errors(client)) == 3)
+            kinds = {e["kind"] for e in errors(client)}
+            assert kinds == {"malformed_payload", "wrong_type", "too_large"}
             assert entity(client, "urn:ngsi-ld:Thing:d7") is None
             wait_for(lambda: len(client.get("/iot/errors").json()["errors"]) == 1)
             assert client.get("/health").status_code == 200
