@@ -25,16 +25,16 @@ needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason=NO_MOSQUITTO)
 
 
 @contextlib.contextmanager
-def broker(tmp_path: Path) -> Iterator[int]:
+def broker(tmp_path: Path, port: int | None = None) -> Iterator[int]:
     """Mosquitto on a port of this suite's range (18600-18699), persistent sessions on."""
     assert MOSQUITTO is not None
-    port = free_port(18600, 18699)
-    conf = tmp_path / "mosquitto.conf"
+    port = port or free_port(18600, 18699)
+    conf = tmp_path / f"mosquitto-{port}.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
         "max_inflight_messages 200\nmax_queued_messages 100000\n"
     )
-    log = tmp_path / "mosquitto.log"
+    log = tmp_path / f"mosquitto-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=out, stderr=out)
     try:
@@ -162,3 +162,32 @@ def test_only_the_first_worker_subscribes() -> None:
     second = worker_settings(s, 1)
     assert second.iot_mqtt_subscribe is False and second.iot_mqtt_client_id == "cityhub-iot-1"
     assert worker_settings(Settings(), 3) == Settings()  # no MQTT: nothing to change
+
+
+@needs_mosquitto
+def test_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
+    """The broker goes away and comes back (on the same port): the transport reconnects with
+    backoff, subscribes again, and measures flow again."""
+    store = f"sqlite:///{tmp_path / 'hub.db'}"
+    port = free_port(18600, 18699)
+    with broker(tmp_path, port):
+        client_cm = make_client(tmp_path, store, iot_mqtt_url=f"mqtt://127.0.0.1:{port}")
+        client = client_cm.__enter__()
+        try:
+            provision_group(client, resource="")
+            connected(client)
+            publish(port, [(f"/ul/{APIKEY}/r1/attrs", "t|1")])
+            wait_for(lambda: entity(client, "urn:ngsi-ld:Thing:r1") is not None)
+        except BaseException:
+            client_cm.__exit__(None, None, None)
+            raise
+    try:
+        transport = client.app.state.iot_mqtt  # type: ignore[attr-defined]
+        wait_for(lambda: not transport.connected.is_set())  # the broker is gone
+        with broker(tmp_path, port):
+            wait_for(transport.connected.is_set, timeout=30)  # backoff 1, 2, 4 ... s
+            publish(port, [(f"/ul/{APIKEY}/r2/attrs", "t|2")])
+            wait_for(lambda: entity(client, "urn:ngsi-ld:Thing:r2") is not None)
+            assert entity(client, "urn:ngsi-ld:Thing:r2")["temperature"]["value"] == 2  # type: ignore[index]
+    finally:
+        client_cm.__exit__(None, None, None)
