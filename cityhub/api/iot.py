@@ -176,6 +176,14 @@ async def about(request: Request) -> Response:
             "transactions": _agent(request).ingestor.transactions,
         },
     }
+    mqtt = request.app.state.iot_mqtt
+    info["connections"] = {
+        "mqtt": {
+            "configured": mqtt is not None,
+            "ok": bool(mqtt is not None and mqtt.connected.is_set()),
+            "subscribed": bool(mqtt is not None and mqtt.subscribe),
+        }
+    }
     return neg.json_response(info)
 
 

@@ -73,6 +73,8 @@ def wait_for(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-d
 def connected(client: TestClient) -> None:
     transport = client.app.state.iot_mqtt  # type: ignore[attr-defined]
     wait_for(transport.connected.is_set)
+    mqtt = client.get("/iot/about").json()["connections"]["mqtt"]
+    assert mqtt == {"configured": True, "ok": True, "subscribed": True}
 
 
 def test_topics_and_urls() -> None:

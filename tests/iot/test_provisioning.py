@@ -167,6 +167,7 @@ def test_device_duplicates_and_bad_ids(client: TestClient) -> None:
 def test_about(client: TestClient) -> None:
     about = client.get("/iot/about").json()
     assert {"libVersion", "port", "baseRoot", "version"} <= set(about)
+    assert about["connections"]["mqtt"]["configured"] is False
 
 
 def test_op_delete(client: TestClient) -> None:
