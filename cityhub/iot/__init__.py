@@ -11,7 +11,8 @@ Modules, one concept each:
 - ``errors``: the error types, NGSI-LD ProblemDetails that also carry FIWARE's ``name`` and
   ``message`` members;
 - ``provisioning``: config groups and devices, validated (iotagent-node-lib's provisioning API);
-- ``expressions`` (+ ``expression_functions``): the JEXL subset, parsed and evaluated safely;
+- ``expression_syntax``, ``expressions``, ``expression_functions``: the JEXL subset, parsed,
+  evaluated safely, and its transforms;
 - ``ultralight``: UltraLight 2.0 payloads; ``json_measures``: JSON payloads; ``measures``: a
   device's measures to an NGSI-LD entity fragment (mapping, expressions, types, unitCode,
   observedAt);
