@@ -1,14 +1,18 @@
 """What the stores written once above the backends (``subscriptions.Subscriptions``,
-``registrations.Registrations``) need of a backend's store: run a plain function of its
-connection inside one write transaction, or as a read. ``SqliteStore`` (``sqlite3.Connection``,
-on its writer thread and its readers) and ``PostgresStore`` (``SyncConnection``, through the
-greenlet bridge) are both one.
+``registrations.Registrations``) need of a backend: :class:`Database` runs a plain function of
+its connection inside one write transaction, or as a read (``SqliteStore`` and
+``PostgresStore`` are both one); :class:`SqlConnection` is that connection as the SQL written
+once (``subscriptions.SubscriptionRows``, ``registration_rows.RegistrationRows``) uses it:
+statements with ``?`` marks, and the few pieces each backend writes its own way (its dialect,
+as ``qsql.Dialect`` is for queries), with its own locks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from cityhub.store.base import Transaction
 
 T = TypeVar("T")
 #: a backend's connection, as its row functions take it
@@ -27,4 +31,59 @@ class Database(Protocol[_Conn]):
         """``fn(conn)`` for read-only work."""
 
 
-__all__ = ["Conn", "Database"]
+class QueuingTransaction(Transaction, Protocol):
+    #: notifications this transaction queued
+    queued: int
+
+
+class SqlConnection(Protocol):
+    """One backend's connection for the SQL written once. Statements mark each value with
+    ``?`` and hold no other ``?``; a JSON document is bound and read as its text."""
+
+    #: the column that orders a table's rows by creation
+    seq: str
+    #: after a SELECT of rows to rewrite: no other writer changes them before this transaction
+    #: ends (empty where writers take turns)
+    for_update: str
+    #: after a SELECT of a row that no other writer may delete before this transaction ends
+    key_share: str
+    #: after a text column compared byte-wise (canonical UTC date-times)
+    bytewise: str
+
+    def member(self, column: str, name: str) -> str:
+        """A JSON document's top-level member, as text (NULL when it has none)."""
+
+    def pattern(self, pattern: str) -> str:
+        """An RE2 pattern in the syntax :meth:`regexp` runs."""
+
+    def regexp(self, pattern: str, text: str, stored: bool = False) -> str:
+        """``text`` matches ``pattern`` (SQL of each); a ``stored`` pattern the backend cannot
+        run matches nothing, a caller's is refused (BadRequestData)."""
+
+    def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; how many rows it changed."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]: ...
+
+    def transaction(self, tenant: str) -> QueuingTransaction:
+        """The backend's Transaction of ``tenant`` on this connection (what hooks are given)."""
+
+    def lock_exclusive_registrations(self, tenant: str) -> None:
+        """No other transaction checks the tenant's exclusive registrations before this one
+        ends, so two conflicting ones are never both accepted."""
+
+    def claim_periodic(self) -> bool:
+        """Whether this transaction may run the periodic rounds of registration
+        subscriptions (False: another worker is running them)."""
+
+
+def add_tenant(sql: SqlConnection, tenant: str, now: str) -> None:
+    """The tenant's row, if it has none yet (clause 4.14: a write creates its tenant)."""
+    sql.execute(
+        "INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", tenant, now
+    )
+
+
+__all__ = ["Conn", "Database", "QueuingTransaction", "SqlConnection", "add_tenant"]

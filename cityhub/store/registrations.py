@@ -2,8 +2,7 @@
 clauses 5.9-5.11): the protocol the API and the notifier use, the hooks a registration store
 calls inside its write transactions (clause 5.11.7 notifications), and :class:`Registrations`,
 the protocol's one implementation: its rules, once, over the rows of a backend
-(``cityhub.store.registration_rows.RegistrationRows``: ``store/sqlite/registrations.py``,
-``store/postgres/registrations.py``).
+(``cityhub.store.registration_rows.RegistrationRows``, the SQL written once).
 
 Documents are the internal forms of ``cityhub.ngsild.registration`` and
 ``cityhub.ngsild.csource_subscription``. Discovery by entity type, id, idPattern and attribute
@@ -24,7 +23,7 @@ from cityhub.ngsild.registration import registration_index
 from cityhub.ngsild.registration_mode import proxied_conflict
 from cityhub.ngsild.registration_query import RegistrationQuery, matches_registration
 from cityhub.store.base import Document, Transaction
-from cityhub.store.database import Conn, Database
+from cityhub.store.database import Conn, Database, SqlConnection
 from cityhub.store.registration_rows import RegistrationRows
 
 T = TypeVar("T")
@@ -152,20 +151,20 @@ class Registrations(Generic[Conn]):
 
     Args:
         db: the backend's store, which runs the row functions.
-        rows: the backend's :class:`RegistrationRows` on a connection.
+        sql: the backend's connection for the SQL written once (``RegistrationRows``).
     """
 
-    def __init__(self, db: Database[Conn], rows: Callable[[Conn], RegistrationRows]) -> None:
+    def __init__(self, db: Database[Conn], sql: Callable[[Conn], SqlConnection]) -> None:
         self._db = db
-        self._rows = rows
+        self._sql = sql
         self.hooks: CsourceHooks | None = None
         self.on_commit: list[Callable[[bool], None]] = []
 
     async def _write(self, fn: Callable[[RegistrationRows], T]) -> T:
-        return await self._db.run_transaction(lambda conn: fn(self._rows(conn)))
+        return await self._db.run_transaction(lambda conn: fn(RegistrationRows(self._sql(conn))))
 
     async def _read(self, fn: Callable[[RegistrationRows], T]) -> T:
-        return await self._db.run_read(lambda conn: fn(self._rows(conn)))
+        return await self._db.run_read(lambda conn: fn(RegistrationRows(self._sql(conn))))
 
     def _registration_changed(
         self, rows: RegistrationRows, tenant: str, before: Document | None, after: Document | None

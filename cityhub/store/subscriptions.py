@@ -1,7 +1,8 @@
 """Where subscriptions live (ETSI GS CIM 009 clauses 5.8.1-5.8.5): the protocol
 ``cityhub.subscriptions`` and ``cityhub.notify`` use, and :class:`Subscriptions`, its one
-implementation, over the rows of a backend (:class:`SubscriptionRows`:
-``store/sqlite/subscriptions.py``, ``store/postgres/subscriptions.py``).
+implementation: its rules over :class:`SubscriptionRows`, their SQL written once over a
+backend's :class:`~cityhub.store.database.SqlConnection` (``store/sqlite/rows.py``,
+``store/postgres/rows.py``).
 
 A subscription is stored as its document, the internal form of ``cityhub.ngsild.subscription``.
 The notification status members the hub maintains (``timesSent``, ``lastSuccess`` ...) are
@@ -20,11 +21,15 @@ import orjson
 from cityhub.errors import AlreadyExists
 from cityhub.ngsild.datetime import now_iso
 from cityhub.store.base import Document
-from cityhub.store.database import Conn, Database
+from cityhub.store.database import Conn, Database, SqlConnection, add_tenant
 
 T = TypeVar("T")
 #: a stored subscription as JSON text: (document, status members or None)
 StoredText = tuple[str, str | None]
+_SELECT = (
+    "SELECT s.tenant, s.doc, st.status FROM subscriptions s LEFT JOIN subscription_status st"
+    " ON st.tenant = s.tenant AND st.id = s.id"
+)
 
 
 class SubscriptionStore(Protocol):
@@ -69,39 +74,84 @@ class SubscriptionStore(Protocol):
         """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
 
 
-class SubscriptionRows(Protocol):
-    """A backend's subscription rows on one connection, inside the caller's transaction (or
-    read): only SQL, no rule. Documents are JSON text where they are read to be merged."""
+class SubscriptionRows:
+    """The subscription rows of one connection, inside the caller's transaction (or read): SQL,
+    no rule (the tables of SQLite's migration 0004 and PostgreSQL's 0002 and 0005). Documents
+    are read as JSON text, to be merged with their status."""
+
+    def __init__(self, sql: SqlConnection) -> None:
+        self.sql = sql
 
     def add_tenant(self, tenant: str, now: str) -> None:
-        """The tenant's row, if it has none yet."""
+        add_tenant(self.sql, tenant, now)
 
     def insert(self, tenant: str, doc: Document, now: str) -> bool:
-        """A new subscription row; False (and nothing written) when the id is taken."""
+        """False (and nothing written) when the id is taken."""
+        statement = (
+            "INSERT INTO subscriptions (tenant, id, doc, created_at, modified_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )
+        return self.sql.execute(statement, tenant, doc["id"], _dumps(doc), now, now) == 1
 
-    def get(self, tenant: str, sub_id: str) -> StoredText | None: ...
+    def get(self, tenant: str, sub_id: str) -> StoredText | None:
+        rows = self.sql.fetch(f"{_SELECT} WHERE s.tenant = ? AND s.id = ?", tenant, sub_id)
+        return (rows[0][1], rows[0][2]) if rows else None
 
     def page(self, tenant: str, limit: int, offset: int) -> list[StoredText]:
         """The tenant's subscriptions in creation order."""
+        statement = f"{_SELECT} WHERE s.tenant = ? ORDER BY s.{self.sql.seq} LIMIT ? OFFSET ?"
+        return [(r[1], r[2]) for r in self.sql.fetch(statement, tenant, limit, offset)]
 
-    def count(self, tenant: str) -> int: ...
+    def count(self, tenant: str) -> int:
+        statement = "SELECT count(*) FROM subscriptions WHERE tenant = ?"
+        return int(self.sql.fetch(statement, tenant)[0][0])
 
     def every(self) -> list[tuple[str, str, str | None]]:
         """(tenant, document, status) of every subscription, in creation order."""
+        rows = self.sql.fetch(f"{_SELECT} ORDER BY s.{self.sql.seq}")
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def locked(self, tenant: str, sub_id: str) -> Document | None:
         """The document, which no other writer changes before this transaction ends."""
+        statement = "SELECT doc FROM subscriptions WHERE tenant = ? AND id = ?"
+        rows = self.sql.fetch(statement + self.sql.for_update, tenant, sub_id)
+        return orjson.loads(rows[0][0]) if rows else None
 
-    def replace(self, tenant: str, sub_id: str, doc: Document, now: str) -> None: ...
+    def replace(self, tenant: str, sub_id: str, doc: Document, now: str) -> None:
+        statement = "UPDATE subscriptions SET doc = ?, modified_at = ? WHERE tenant = ? AND id = ?"
+        self.sql.execute(statement, _dumps(doc), now, tenant, sub_id)
 
     def locked_status(self, tenant: str, sub_id: str) -> Document | None:
         """The status members (``{}`` when none yet), which no other writer changes before
-        this transaction ends; None when there is no such subscription."""
+        this transaction ends; None when there is no such subscription. The status row is
+        made first, the subscription's held on the way: a delete waits for this transaction,
+        and one that came first leaves nothing to make."""
+        self.sql.execute(
+            "INSERT INTO subscription_status (tenant, id, status) SELECT tenant, id, '{}'"
+            f" FROM subscriptions WHERE tenant = ? AND id = ?{self.sql.key_share}"
+            " ON CONFLICT DO NOTHING",
+            tenant,
+            sub_id,
+        )
+        statement = "SELECT status FROM subscription_status WHERE tenant = ? AND id = ?"
+        rows = self.sql.fetch(statement + self.sql.for_update, tenant, sub_id)
+        return orjson.loads(rows[0][0]) if rows else None
 
-    def set_status(self, tenant: str, sub_id: str, status: Document) -> None: ...
+    def set_status(self, tenant: str, sub_id: str, status: Document) -> None:
+        statement = "UPDATE subscription_status SET status = ? WHERE tenant = ? AND id = ?"
+        self.sql.execute(statement, _dumps(status), tenant, sub_id)
 
     def delete(self, tenant: str, sub_id: str) -> bool:
         """Delete the subscription and its status; False if there was none."""
+        self.sql.execute(
+            "DELETE FROM subscription_status WHERE tenant = ? AND id = ?", tenant, sub_id
+        )
+        statement = "DELETE FROM subscriptions WHERE tenant = ? AND id = ?"
+        return self.sql.execute(statement, tenant, sub_id) > 0
+
+
+def _dumps(doc: Document) -> str:
+    return orjson.dumps(doc).decode()
 
 
 def _merged(stored: StoredText) -> Document:
@@ -116,26 +166,26 @@ class Subscriptions(Generic[Conn]):
 
     Args:
         db: the backend's store, which runs the row functions.
-        rows: the backend's :class:`SubscriptionRows` on a connection.
+        sql: the backend's connection for the SQL written once (:class:`SubscriptionRows`).
     """
 
-    def __init__(self, db: Database[Conn], rows: Callable[[Conn], SubscriptionRows]) -> None:
+    def __init__(self, db: Database[Conn], sql: Callable[[Conn], SqlConnection]) -> None:
         self._db = db
-        self._rows = rows
+        self._sql = sql
         #: called (on the event loop) after a create, update or delete committed in this
         #: process (another PostgreSQL worker's change reaches its notifier through
         #: ``notify_version``)
         self.on_commit: list[Callable[[], None]] = []
 
     async def _write(self, fn: Callable[[SubscriptionRows], T], committed: bool = True) -> T:
-        result = await self._db.run_transaction(lambda conn: fn(self._rows(conn)))
+        result = await self._db.run_transaction(lambda conn: fn(SubscriptionRows(self._sql(conn))))
         if committed:
             for listener in self.on_commit:
                 listener()
         return result
 
     async def _read(self, fn: Callable[[SubscriptionRows], T]) -> T:
-        return await self._db.run_read(lambda conn: fn(self._rows(conn)))
+        return await self._db.run_read(lambda conn: fn(SubscriptionRows(self._sql(conn))))
 
     async def create(self, tenant: str, doc: Document) -> None:
         now = now_iso()

@@ -157,8 +157,8 @@ def test_each_periodic_round_is_queued_by_one_worker(postgres_url: str) -> None:
     from cityhub.notify.matcher import TermMaps
     from cityhub.notify.periodic import PeriodicNotifier
     from cityhub.store.postgres.outbox import PostgresOutbox
+    from cityhub.store.postgres.rows import PostgresRows
     from cityhub.store.postgres.store import PostgresStore
-    from cityhub.store.postgres.subscriptions import PostgresSubscriptionRows
     from cityhub.store.subscriptions import Subscriptions
 
     sub = {**subscription("http://127.0.0.1:9/unreachable"), "timeInterval": 60}
@@ -178,7 +178,7 @@ def test_each_periodic_round_is_queued_by_one_worker(postgres_url: str) -> None:
             notifiers = [
                 PeriodicNotifier(
                     s,
-                    Subscriptions(s, PostgresSubscriptionRows),
+                    Subscriptions(s, PostgresRows),
                     TermMaps(),
                     o,
                     clock=lambda: clock[0],

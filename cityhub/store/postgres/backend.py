@@ -10,9 +10,8 @@ from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
 from cityhub.store.postgres.iot import PostgresIotStore
 from cityhub.store.postgres.outbox import PostgresOutbox
-from cityhub.store.postgres.registrations import PostgresRegistrationRows
+from cityhub.store.postgres.rows import PostgresRows
 from cityhub.store.postgres.store import PostgresStore
-from cityhub.store.postgres.subscriptions import PostgresSubscriptionRows
 from cityhub.store.postgres.temporal import PostgresTemporalStore
 from cityhub.store.registrations import Registrations
 from cityhub.store.subscriptions import Subscriptions
@@ -35,8 +34,8 @@ def open_postgres(url: str, settings: Settings) -> Backend:
             retention_policy(settings),
             settings.history_prune_interval,
         ),
-        subscriptions=Subscriptions(store, PostgresSubscriptionRows),
-        registrations=Registrations(store, PostgresRegistrationRows),
+        subscriptions=Subscriptions(store, PostgresRows),
+        registrations=Registrations(store, PostgresRows),
         outbox=outbox,
         schedule=outbox,
         iot=PostgresIotStore(store),

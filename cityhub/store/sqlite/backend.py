@@ -11,9 +11,8 @@ from cityhub.store.history import record_change
 from cityhub.store.registrations import Registrations
 from cityhub.store.sqlite.iot import SqliteIotStore
 from cityhub.store.sqlite.outbox import SqliteOutbox
-from cityhub.store.sqlite.registrations import SqliteRegistrationRows
+from cityhub.store.sqlite.rows import SqliteRows
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.sqlite.subscriptions import SqliteSubscriptionRows
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
 from cityhub.store.subscriptions import Subscriptions
 from cityhub.store.temporal import retention_policy
@@ -40,8 +39,8 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
             settings.history_prune_interval,
             record=settings.history,
         ),
-        subscriptions=Subscriptions(store, SqliteSubscriptionRows),
-        registrations=Registrations(store, SqliteRegistrationRows),
+        subscriptions=Subscriptions(store, SqliteRows),
+        registrations=Registrations(store, SqliteRows),
         outbox=outbox,
         schedule=outbox,
         iot=SqliteIotStore(store),
