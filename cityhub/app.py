@@ -31,6 +31,7 @@ from cityhub.api.problem import (
 )
 from cityhub.api.routing import IndexedRouter
 from cityhub.contexts import ContextService
+from cityhub.dashboard import Dashboard
 from cityhub.errors import CityhubError
 from cityhub.iot.agent import IotAgent
 from cityhub.iot.commands import Commands
@@ -140,10 +141,16 @@ def create_app(
             await the_backend.close()
             await the_contexts.aclose()
 
+    # the control tower: its live feed hears every commit of this process
+    dashboard = Dashboard.build(settings) if settings.dashboard else None
+    if dashboard is not None:
+        the_store.add_listener(dashboard.feed.on_commit)
+
     routes = [
         # first: paths outside /ngsi-ld/v1/ are matched in order (api/routing.py), and device
         # messages are the most frequent of them
         *iot_measures.routes,
+        *(dashboard.routes() if dashboard is not None else []),
         *health.routes,
         *entities.routes,
         *batch.routes,
@@ -176,5 +183,9 @@ def create_app(
     app.state.contexts = the_contexts
     app.state.iot = the_iot
     app.state.iot_mqtt = the_mqtt
+    app.state.dashboard = dashboard
+    # what the server calls before it waits for open responses to end (serving.HubServer):
+    # the dashboard's live feeds would otherwise keep it waiting forever
+    app.state.before_shutdown = [dashboard.feed.close] if dashboard is not None else []
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())
     return app

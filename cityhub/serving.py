@@ -43,7 +43,15 @@ class StartupFailed(Exception):
 
 class HubServer(uvicorn.Server):
     """uvicorn's server, saying where it listens once it does (uvicorn says it only when it
-    binds the socket itself; the hub binds it first, :func:`bind`)."""
+    binds the socket itself; the hub binds it first, :func:`bind`), and ending the app's
+    endless responses (the dashboard's live feeds: ``app.state.before_shutdown``) when it
+    shuts down, since uvicorn waits for every open response to end first."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        state = getattr(self.config.app, "state", None)
+        for fn in getattr(state, "before_shutdown", ()):
+            fn()
+        await super().shutdown(sockets=sockets)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)

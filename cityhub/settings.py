@@ -136,6 +136,32 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between two writes of a device's Device entity (dateLastValueReported); "
         "its first measure always writes it.",
     ),
+    Setting("dashboard", True, "Serve the control tower (the city's dashboard) at /."),
+    Setting(
+        "time_zone",
+        "Asia/Seoul",
+        "The city's IANA time zone: the dashboard shows every time in it.",
+    ),
+    Setting(
+        "dashboard_language", "ko", "The dashboard's language until a person picks one: ko, en."
+    ),
+    Setting(
+        "dashboard_base_map_url",
+        "",
+        "Tile URL template of a base map under the dashboard's districts, such as "
+        "https://tiles.city.example/{z}/{x}/{y}.png; empty (the default): no base map, the "
+        "dashboard needs no tile server and no internet.",
+    ),
+    Setting(
+        "dashboard_base_map_attribution",
+        "",
+        "The attribution the base map's licence asks for, shown in the map's corner.",
+    ),
+    Setting(
+        "dashboard_max_streams",
+        200,
+        "Most live feeds (open dashboard screens) one hub process serves at once; more get 503.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -176,6 +202,12 @@ class Settings:
     iot_cache_seconds: float = 5.0
     iot_command_timeout: float = 60.0
     iot_device_refresh: float = 60.0
+    dashboard: bool = True
+    time_zone: str = "Asia/Seoul"
+    dashboard_language: str = "ko"
+    dashboard_base_map_url: str = ""
+    dashboard_base_map_attribution: str = ""
+    dashboard_max_streams: int = 200
 
     @property
     def base_url(self) -> str:

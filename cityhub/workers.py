@@ -17,16 +17,14 @@ import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from cityhub.serving import bind, server_config
+from cityhub.serving import HubServer, bind, server_config
 from cityhub.settings import Settings
 
 
 def _worker(settings: Settings, sock: socket.socket) -> None:
-    import uvicorn
-
     from cityhub.app import create_app
 
-    uvicorn.Server(server_config(create_app(settings), settings)).run(sockets=[sock])
+    HubServer(server_config(create_app(settings), settings)).run(sockets=[sock])
 
 
 def worker_settings(settings: Settings, n: int) -> Settings:

@@ -139,7 +139,7 @@ STORE_PROTOCOLS = {
     "cityhub.store.temporal",
 }
 #: not services: the pure layer, the store, delivery, and the wiring and plumbing modules
-_NOT_SERVICES = {"ngsild", "store", "api", "data"}
+_NOT_SERVICES = {"ngsild", "store", "api", "data", "dashboard"}
 _NOT_SERVICE_MODULES = {
     "__init__.py",
     "__main__.py",
@@ -181,6 +181,23 @@ def test_api_and_services_see_store_protocols_only() -> None:
     for f in files:
         store = {i for i in _imports(f) if i == "cityhub.store" or i.startswith("cityhub.store.")}
         assert store <= STORE_PROTOCOLS, f"{f.relative_to(PKG)} imports {store - STORE_PROTOCOLS}"
+
+
+def test_the_dashboard_is_delivery() -> None:
+    """The dashboard (delivery, like api/) sees the store's protocols only, no driver; no
+    service imports it, and of the rest only the wiring (app.py) does."""
+    files = _files("dashboard")
+    assert any(f.name == "feed.py" for f in files)
+    for f in files:
+        store = {i for i in _imports(f) if i == "cityhub.store" or i.startswith("cityhub.store.")}
+        assert store <= STORE_PROTOCOLS, f"{f.relative_to(PKG)} imports {store - STORE_PROTOCOLS}"
+    _assert_none_import(files, {"sqlite3", "asyncpg", "cityhub.app", "cityhub.cli"})
+    importers = [
+        f.relative_to(PKG).as_posix()
+        for f in PKG.rglob("*.py")
+        if "dashboard" not in f.relative_to(PKG).parts[:1] and _banned(f, {"cityhub.dashboard"})
+    ]
+    assert importers == ["app.py"], importers
 
 
 def test_services_hold_no_sql_driver() -> None:

@@ -1,5 +1,6 @@
 """``GET /ngsi-ld/v1``: what the NGSI-LD API of this hub offers, and ``GET /``: where things
-are until the city's dashboard lives there.
+are, for a client that does not ask for HTML (a browser gets the dashboard,
+``cityhub.dashboard``).
 
 The NGSI-LD specification leaves the discovery of its API root out of scope (clause 6.2); a
 person or a client that opens the root gets a small JSON document naming the API's resources
@@ -57,7 +58,7 @@ async def hub_root(request: Request) -> Response:
     return json_response(
         _document(
             api=API,
-            note="the city's dashboard will be served here; the NGSI-LD API is under " + API,
+            note="a browser gets the city's dashboard here; the NGSI-LD API is under " + API,
         )
     )
 

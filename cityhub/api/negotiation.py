@@ -52,10 +52,18 @@ def tenant_of(request: Request) -> str:
     value = request.headers.get(TENANT_HEADER)
     if value is None or value == "":
         return ""
-    if not _TENANT.match(value):
-        raise BadRequestData(
-            f"{TENANT_HEADER} must be 1-64 letters, digits, '-' or '_', got {value!r}"
-        )
+    return checked_tenant(value, TENANT_HEADER)
+
+
+def checked_tenant(value: str, where: str) -> str:
+    """``value`` as a tenant name (``where``: the header or parameter it came in, for the
+    error); "" is the default tenant.
+
+    Raises:
+        BadRequestData: not 1-64 letters, digits, '-' or '_'.
+    """
+    if value and not _TENANT.match(value):
+        raise BadRequestData(f"{where} must be 1-64 letters, digits, '-' or '_', got {value!r}")
     return value
 
 

@@ -77,7 +77,8 @@ def banner(url: str, city: City, count: int, clock: SimClock, settings: Settings
     geo = city.geography
     now = clock.start.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
     lines = [
-        f"cityhub demo: {geo.city.name_en} ({geo.city.name_ko}) is live: {count} entities in "
+        f"cityhub demo: the control tower is at {url}/ (open it in a browser)",
+        f"  {geo.city.name_en} ({geo.city.name_ko}) is live: {count} entities in "
         f"{len(geo.gus)} gu and {len(geo.dongs)} dong; simulated time from {now}, "
         f"{clock.speed:g}x real time",
         f"  NGSI-LD API: {url}{API}   (store {redact_url(settings.store)})",

@@ -68,6 +68,11 @@ def _try_the_demo(proc: subprocess.Popen[str], lines: queue.Queue[str], port: in
         assert line, "cityhub demo ended before printing its banner"
         banner.append(line)
     text = "".join(banner)
+    # the dashboard's URL comes first, and a browser gets the page there
+    first = next(line for line in banner if line.startswith("cityhub demo:"))
+    assert f"control tower is at http://127.0.0.1:{port}/ " in first, first
+    page = httpx.get(f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200 and "cityhub-config" in page.text
     url = f"http://127.0.0.1:{port}/ngsi-ld/v1"
     assert url in text
     curls = [line.strip() for line in banner if line.strip().startswith("curl")]

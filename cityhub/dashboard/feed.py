@@ -1,0 +1,194 @@
+"""The dashboard's live feed: which entities of a tenant changed, as Server-Sent Events.
+
+The feed listens to the store's committed changes (``Store.add_listener``), the hub's own
+change stream, not a poll. It tells each open screen *which* entities changed (``[id,
+kind, type]``: a query needs a type besides ids, clause 6.4.3.2); the screen reads them back
+through the NGSI-LD API, so what it shows is what any client of the API reads (the same
+representation, the same tenant, whatever the store).
+
+Backpressure: a slow or stalled browser never slows a write and never grows the hub's memory
+without bound.
+
+- The listener runs on the event loop right after a commit; per open screen of the tenant
+  it records the change in that screen's ``pending`` map, keyed by entity id (the latest
+  kind and type win), and sets an event. No I/O, no awaiting, O(1) per change and screen.
+- Each screen's stream sends what is pending when it can: while the socket's send buffer
+  is full, the stream waits in ``send`` and changes to the same entities coalesce.
+- A screen with more than ``max_pending`` distinct entities pending has fallen too far
+  behind: its map is dropped and it gets one ``resync`` event (read everything again).
+- At most ``max_streams`` screens per hub process (``dashboard_max_streams``); one more is
+  a 503 with ``Retry-After``.
+
+A stream starts with a ``hello`` event and sends a comment line every ``keepalive``
+seconds, so proxies keep it open and a dead peer is noticed. The ``retry`` field asks the
+browser to reconnect one second after the stream ends, as it does when the hub restarts:
+:meth:`ChangeFeed.close` ends every stream when the server shuts down (uvicorn waits for open
+responses before it stops).
+
+With ``cityhub serve --workers N`` each process hears the commits of its own writes only
+(the store's listeners are per process): a screen connected to one worker does not see a
+write served by another. docs/dashboard.md says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import orjson
+
+from cityhub.ngsild.context import DEFAULT_VOCAB
+from cityhub.store.base import Change
+
+log = logging.getLogger("cityhub.dashboard")
+
+#: how long (s) a stream gathers changes after the first before it sends them: bounds the
+#: events (and the screen's reads) to about 10 a second while adding at most this latency
+BATCH_WINDOW = 0.1
+#: most entity ids in one event (the screen reads them back in pages of this size)
+EVENT_IDS = 100
+KEEPALIVE = 15.0
+RETRY_MS = 1000
+
+
+class FeedFull(Exception):
+    """The process serves ``max_streams`` feeds already."""
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open screen's feed of one tenant."""
+
+    tenant: str
+    max_pending: int
+    pending: dict[str, tuple[str, str]] = field(default_factory=dict)
+    overflowed: bool = False
+    closed: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, changes: list[Change]) -> None:
+        """Record committed changes (the listener's side: never blocks)."""
+        if self.overflowed:
+            return
+        for change in changes:
+            self.pending.pop(change.entity_id, None)  # keep the order of the latest change
+            self.pending[change.entity_id] = (change.kind, type_of(change))
+        if len(self.pending) > self.max_pending:
+            self.pending.clear()
+            self.overflowed = True
+        self.wake.set()
+
+    def take(self, limit: int) -> tuple[bool, list[tuple[str, str, str]]]:
+        """(whether the screen must read everything again, up to ``limit`` pending changes)."""
+        if self.overflowed:
+            self.overflowed = False
+            return True, []
+        batch = []
+        for entity_id in list(self.pending)[:limit]:
+            kind, entity_type = self.pending.pop(entity_id)
+            batch.append((entity_id, kind, entity_type))
+        if not self.pending:
+            self.wake.clear()
+        return False, batch
+
+
+class ChangeFeed:
+    """The committed changes of every tenant, handed to the open screens of that tenant."""
+
+    def __init__(self, max_streams: int = 200, max_pending: int = 5000) -> None:
+        self.max_streams = max_streams
+        self.max_pending = max_pending
+        self._by_tenant: dict[str, set[Subscriber]] = {}
+        self._closing = False
+
+    @property
+    def open_streams(self) -> int:
+        return sum(len(subs) for subs in self._by_tenant.values())
+
+    def on_commit(self, changes: list[Change]) -> None:
+        """The store's listener: it runs inside ``Store.write`` after the commit, so it must
+        never raise (the write has happened) and never wait."""
+        try:
+            if not self._by_tenant:
+                return
+            by_tenant: dict[str, list[Change]] = {}
+            for change in changes:
+                if change.tenant in self._by_tenant:
+                    by_tenant.setdefault(change.tenant, []).append(change)
+            for tenant, some in by_tenant.items():
+                for sub in self._by_tenant.get(tenant, ()):
+                    sub.offer(some)
+        except Exception:  # pragma: no cover - a bug here must not fail a committed write
+            log.exception("the dashboard feed could not take a commit's changes")
+
+    def subscribe(self, tenant: str) -> Subscriber:
+        """A new screen's feed.
+
+        Raises:
+            FeedFull: ``max_streams`` feeds are open already (or the server is stopping).
+        """
+        if self._closing or self.open_streams >= self.max_streams:
+            raise FeedFull()
+        sub = Subscriber(tenant, self.max_pending)
+        self._by_tenant.setdefault(tenant, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self._by_tenant.get(sub.tenant)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._by_tenant[sub.tenant]
+
+    def close(self) -> None:
+        """End every stream (the server is shutting down); browsers reconnect on their own."""
+        self._closing = True
+        for subs in self._by_tenant.values():
+            for sub in subs:
+                sub.closed = True
+                sub.wake.set()
+
+    async def stream(self, sub: Subscriber, keepalive: float = KEEPALIVE) -> AsyncIterator[bytes]:
+        """The Server-Sent Events of one screen, until the server closes it (the response
+        ends it when the browser goes away)."""
+        try:
+            yield sse("hello", {"tenant": sub.tenant}, retry=RETRY_MS)
+            while not sub.closed:
+                if not sub.pending and not sub.overflowed:
+                    try:
+                        await asyncio.wait_for(sub.wake.wait(), keepalive)
+                    except TimeoutError:
+                        yield b": keepalive\n\n"
+                        continue
+                    if sub.closed:
+                        break
+                    await asyncio.sleep(BATCH_WINDOW)
+                resync, batch = sub.take(EVENT_IDS)
+                if resync:
+                    yield sse("resync", {})
+                elif batch:
+                    yield sse("change", {"changes": [list(item) for item in batch]})
+        finally:
+            self.unsubscribe(sub)
+
+
+def type_of(change: Change) -> str:
+    """The entity's (first) type, by its short name when it is the default vocabulary's (the
+    screen queries with the core @context), else by its IRI (which a query takes as is)."""
+    entity = change.after if change.after is not None else change.before
+    types = entity.get("type") if entity is not None else None
+    first = types[0] if isinstance(types, list) and types else types
+    if not isinstance(first, str):
+        return ""
+    return first.removeprefix(DEFAULT_VOCAB)
+
+
+def sse(event: str, data: object, retry: int | None = None) -> bytes:
+    """One Server-Sent Event (HTML Living Standard, section 9.2): JSON data on one line."""
+    head = f"retry: {retry}\n" if retry is not None else ""
+    return f"{head}event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+__all__ = ["ChangeFeed", "FeedFull", "Subscriber", "sse"]

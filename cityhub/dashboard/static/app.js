@@ -1,0 +1,655 @@
+// The cityhub control tower. Reads the hub's NGSI-LD API (entities, temporal) with the
+// tenant of the page's ?tenant=, and listens to /dashboard/feed for which entities changed.
+import { label, pickLang } from "./i18n.js";
+import { INDICATORS, RAMP, NONE, classify, colourOf, districtValues } from "./lenses.js";
+import { drawChart } from "./chart.js";
+
+const cfg = JSON.parse(document.getElementById("cityhub-config").textContent);
+const params = new URLSearchParams(location.search);
+const tenant = params.get("tenant") || "";
+const SEVERITY = ["critical", "high", "medium", "low", "informational"];
+const HIDDEN_BY_DEFAULT = new Set(["Device", "Building", "RoadSegment"]);
+const NOT_LAYERS = new Set(["AdministrativeArea", "Alert"]);
+const PAGE = 1000;
+
+const state = {
+  lang: localStorage.getItem("cityhub.lang") || params.get("lang") || cfg.language || "ko",
+  airView: "korea",
+  indicator: "none",
+  entities: new Map(), // id -> {id, type, props, geometry, layer}
+  areas: new Map(), // district id -> props
+  districtLayers: new Map(), // district id -> Leaflet layer
+  layers: new Map(), // type -> {group, on}
+  alerts: new Map(), // id -> props
+  selected: null,
+  history: null, // {id, attr, period}
+  seenAlerts: new Set(),
+  loaded: false,
+};
+window.cityhub = state; // for people debugging the screen, and for the end-to-end tests
+
+const t = (key) => label(state.lang, key);
+
+// ---- the API --------------------------------------------------------------------------
+async function api(path, { method = "GET", body, accept = "application/json" } = {}) {
+  const headers = { Accept: accept };
+  if (tenant) headers["NGSILD-Tenant"] = tenant;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(cfg.api + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+    const error = new Error(`${response.status} ${detail}`);
+    error.status = response.status;
+    throw error;
+  }
+  return response.status === 204 ? null : response;
+}
+
+async function features(query) {
+  const out = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const r = await api(`/entities?${query}&options=keyValues&limit=${PAGE}&offset=${offset}`, { accept: "application/geo+json" });
+    const page = (await r.json()).features || [];
+    out.push(...page);
+    if (page.length < PAGE) return out;
+  }
+}
+
+// ---- time in the city's zone ------------------------------------------------------------
+const fmt = (opts) => new Intl.DateTimeFormat(state.lang === "ko" ? "ko-KR" : "en-GB", { timeZone: cfg.timeZone, ...opts });
+function formatDateTime(value) {
+  const d = typeof value === "number" ? new Date(value) : new Date(value && value["@value"] ? value["@value"] : value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return fmt({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false }).format(d);
+}
+function tick() {
+  const clock = document.getElementById("clock");
+  const now = new Date();
+  clock.dateTime = now.toISOString();
+  clock.textContent = fmt({ month: "short", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" }).format(now);
+}
+
+// ---- the map -----------------------------------------------------------------------------
+const map = L.map("map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true, keyboard: true, center: [37.4074, 127.1163], zoom: 12 });
+map.attributionControl.setPrefix(`cityhub ${cfg.version} · Leaflet ${cfg.libraries.leaflet}`);
+if (cfg.baseMap.url) L.tileLayer(cfg.baseMap.url, { attribution: cfg.baseMap.attribution || "" }).addTo(map);
+map.createPane("districts").style.zIndex = 350;
+const districtGroup = L.featureGroup().addTo(map);
+const alertGroup = L.layerGroup().addTo(map);
+
+function districtStyle(id) {
+  const props = state.areas.get(id) || {};
+  const level = props.administrativeLevel || "dong";
+  if (level !== "dong") return { color: "#dfe7ef", weight: level === "gu" ? 2.5 : 3.5, fill: false, interactive: false, className: "ch-district" };
+  const indicator = INDICATORS[state.indicator];
+  let fillColor = "#26374b", fillOpacity = 0.55;
+  if (indicator) {
+    const v = state.districtValues?.get(id);
+    if (v) { fillColor = RAMP[indicator.classOf(v.value, cfg)]; fillOpacity = 0.55; } else { fillColor = "#26374b"; fillOpacity = 0.3; }
+  }
+  return { color: "#6f8aa6", weight: 1, fill: true, fillColor, fillOpacity, className: "ch-district" };
+}
+
+function drawDistricts(list) {
+  districtGroup.clearLayers();
+  state.districtLayers.clear();
+  for (const f of list) {
+    if (!f.geometry) continue;
+    state.areas.set(f.id, f.properties);
+  }
+  const order = { city: 0, si: 0, gu: 1, dong: 2 };
+  const sorted = list.filter((f) => f.geometry).sort((a, b) => (order[b.properties.administrativeLevel] ?? 2) - (order[a.properties.administrativeLevel] ?? 2));
+  for (const f of sorted) {
+    const layer = L.geoJSON(f.geometry, { pane: "districts", style: () => districtStyle(f.id) });
+    layer.bindTooltip(() => districtTooltip(f.id), { sticky: true });
+    layer.on("add", () => mark(layer, "data-district", f.id, f.properties.administrativeLevel || "dong"));
+    layer.addTo(districtGroup);
+    mark(layer, "data-district", f.id, f.properties.administrativeLevel || "dong");
+    state.districtLayers.set(f.id, layer);
+  }
+  if (sorted.length) {
+    // keep the city clear of the tools floating over the map's right side (wide screens)
+    const tools = document.querySelector(".map-tools");
+    const over = getComputedStyle(tools).position === "absolute" ? tools.offsetWidth + 20 : 10;
+    map.fitBounds(districtGroup.getBounds(), { paddingTopLeft: [10, 10], paddingBottomRight: [over, 10] });
+  }
+}
+
+function mark(layer, attr, id, level) {
+  layer.eachLayer?.((l) => {
+    const node = l.getElement?.();
+    if (node) { node.setAttribute(attr, id); if (level) node.setAttribute("data-level", level); }
+  });
+}
+
+function districtTooltip(id) {
+  const p = state.areas.get(id) || {};
+  let text = `<strong>${escapeHtml(pickLang(p.name, state.lang))}</strong>`;
+  const v = state.districtValues?.get(id);
+  if (state.indicator !== "none") text += `<br>${escapeHtml(t(`indicators.${state.indicator}`))}: ${v ? round(v.value) : t("noData")}`;
+  return text;
+}
+
+function restyleDistricts() {
+  const indicator = INDICATORS[state.indicator];
+  state.districtValues = indicator ? districtValues(indicator, state.entities, state.areas) : null;
+  for (const [id, layer] of state.districtLayers) layer.setStyle(districtStyle(id));
+  renderLegend();
+  renderCompare();
+}
+
+// ---- entities as layers ------------------------------------------------------------------
+function layerOf(type) {
+  let entry = state.layers.get(type);
+  if (!entry) {
+    entry = { group: L.featureGroup(), on: !HIDDEN_BY_DEFAULT.has(type) };
+    if (entry.on) entry.group.addTo(map);
+    state.layers.set(type, entry);
+    renderLayerList();
+  }
+  return entry;
+}
+
+function markerStyle(e) {
+  const c = classify(e.type, e.props, cfg, state.airView);
+  const colour = colourOf(c);
+  return { c, style: { radius: c ? 7 : 5, color: "#e8eef4", weight: 1.5, fillColor: colour, fillOpacity: 0.95, className: "ch-marker" } };
+}
+
+function upsertEntity(f) {
+  const type = f.properties.type;
+  if (type === "AdministrativeArea") { state.areas.set(f.id, f.properties); return; }
+  if (type === "Alert") { upsertAlert(f); return; }
+  const e = state.entities.get(f.id) || { id: f.id, type };
+  e.props = f.properties;
+  e.geometry = f.geometry;
+  state.entities.set(f.id, e);
+  if (!f.geometry) return;
+  const { c, style } = markerStyle(e);
+  const group = layerOf(type).group;
+  const pointLike = f.geometry.type === "Point";
+  if (e.layer && e.pointLike === pointLike && pointLike) {
+    e.layer.setLatLng([f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+    e.layer.setStyle(style);
+  } else {
+    if (e.layer) group.removeLayer(e.layer);
+    e.layer = pointLike
+      ? L.circleMarker([f.geometry.coordinates[1], f.geometry.coordinates[0]], style)
+      : L.geoJSON(f.geometry, { style: () => ({ color: colourOf(c) === NONE ? "#c3ced9" : colourOf(c), weight: 4, className: "ch-marker" }) });
+    e.pointLike = pointLike;
+    e.layer.on("click", () => select(e.id));
+    e.layer.bindTooltip(() => entityTooltip(e.id));
+    group.addLayer(e.layer);
+  }
+  const node = pointLike ? e.layer.getElement?.() : null;
+  if (node) {
+    node.setAttribute("data-entity", e.id);
+    node.setAttribute("data-class", c ? String(c.cls) : "none");
+  }
+  e.cls = c;
+}
+
+function removeEntity(id) {
+  const e = state.entities.get(id);
+  if (e) {
+    if (e.layer) state.layers.get(e.type)?.group.removeLayer(e.layer);
+    state.entities.delete(id);
+  }
+  if (state.alerts.has(id)) { state.alerts.delete(id); renderAlerts(); }
+}
+
+function entityTooltip(id) {
+  const e = state.entities.get(id);
+  if (!e) return "";
+  const name = pickLang(e.props.name, state.lang) || id;
+  let text = `<strong>${escapeHtml(name)}</strong><br>${escapeHtml(t(`types.${e.type}`))}`;
+  if (e.cls) text += `<br>${escapeHtml(classText(e.cls))}`;
+  return text;
+}
+
+function classText(c) {
+  if (c.key === "grade") return label(state.lang, `grades.${cfg.airQuality.grades[c.cls]}`);
+  if (c.key === "who") return label(state.lang, "who")[c.cls];
+  return label(state.lang, "levels")[c.cls];
+}
+
+function restyleMarkers() {
+  for (const e of state.entities.values()) if (e.geometry) upsertEntity({ id: e.id, geometry: e.geometry, properties: e.props });
+}
+
+function renderLayerList() {
+  const box = document.getElementById("layers");
+  for (const node of [...box.querySelectorAll("label")]) node.remove();
+  const types = [...state.layers.keys()].sort((a, b) => t(`types.${a}`).localeCompare(t(`types.${b}`)));
+  for (const type of types) {
+    const entry = state.layers.get(type);
+    const row = document.createElement("label");
+    const box2 = document.createElement("input");
+    box2.type = "checkbox";
+    box2.checked = entry.on;
+    box2.dataset.type = type;
+    box2.addEventListener("change", () => {
+      entry.on = box2.checked;
+      if (entry.on) { entry.group.addTo(map); restyleMarkers(); } else entry.group.remove();
+    });
+    const name = document.createElement("span");
+    name.textContent = label(state.lang, `types.${type}`).startsWith("types.") ? type : t(`types.${type}`);
+    const n = document.createElement("span");
+    n.className = "n";
+    n.textContent = String(entry.group.getLayers().length);
+    row.append(box2, name, n);
+    box.appendChild(row);
+  }
+}
+
+function renderLegend() {
+  const box = document.getElementById("legend");
+  box.textContent = "";
+  const air = state.airView === "who" ? label(state.lang, "who") : cfg.airQuality.grades.map((g) => label(state.lang, `grades.${g}`));
+  const section = (title, note, items) => {
+    const head = document.createElement("strong");
+    head.textContent = title;
+    box.appendChild(head);
+    if (note) {
+      const span = document.createElement("span");
+      span.className = "muted";
+      span.textContent = ` (${note})`;
+      box.appendChild(span);
+    }
+    const ul = document.createElement("ul");
+    for (const [text, colour] of items) {
+      const li = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = colour; // the CSSOM, which the page's CSP allows
+      li.append(swatch, text);
+      ul.appendChild(li);
+    }
+    box.appendChild(ul);
+  };
+  section(t("legendAir"), t(state.airView === "who" ? "airWho" : "airKorea"), air.map((k, i) => [k, RAMP[i]]));
+  section(t("legendOther"), "", [...label(state.lang, "levels").map((k, i) => [k, RAMP[i]]), [t("noData"), NONE]]);
+}
+
+// ---- alerts ------------------------------------------------------------------------------
+function upsertAlert(f) {
+  const p = f.properties;
+  const open = p.validTo == null || new Date(p.validTo["@value"] || p.validTo).getTime() > Date.now();
+  if (!open) { state.alerts.delete(f.id); renderAlerts(); return; }
+  const isNew = state.loaded && !state.seenAlerts.has(f.id);
+  state.seenAlerts.add(f.id);
+  state.alerts.set(f.id, { ...p, id: f.id, geometry: f.geometry, isNew: isNew || state.alerts.get(f.id)?.isNew });
+  renderAlerts();
+  if (isNew && p.severity === "critical") announceCritical(f.id, p);
+}
+
+function announceCritical(id, p) {
+  document.getElementById("alert-announce").textContent = `${t("newCritical")}: ${pickLang(p.description, state.lang)}`;
+  try {
+    const audio = new AudioContext();
+    const osc = audio.createOscillator();
+    osc.frequency.value = 880;
+    osc.connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + 0.4);
+  } catch (e) { /* no sound before a person has touched the page: the highlight remains */ }
+}
+
+function renderAlerts() {
+  const list = document.getElementById("alert-list");
+  const alerts = [...state.alerts.values()].sort((a, b) => {
+    const s = sevRank(a.severity) - sevRank(b.severity);
+    return s !== 0 ? s : String(dateOf(b.dateIssued)).localeCompare(String(dateOf(a.dateIssued)));
+  });
+  list.textContent = "";
+  alertGroup.clearLayers();
+  for (const a of alerts) {
+    const li = document.createElement("li");
+    li.className = "alert" + (a.isNew ? " new" : "");
+    li.dataset.severity = a.severity || "informational";
+    li.dataset.alert = a.id;
+    li.dataset.acknowledged = a.acknowledged === true ? "true" : "false";
+    const head = document.createElement("div");
+    head.className = "head";
+    const sev = document.createElement("span");
+    sev.className = "sev";
+    sev.textContent = label(state.lang, `severity.${a.severity}`) + (a.acknowledged === true ? ` (${t("acknowledged")})` : "");
+    const what = document.createElement("span");
+    what.textContent = [a.category, a.subCategory].filter(Boolean).join(" / ");
+    const when = document.createElement("time");
+    when.className = "when";
+    when.textContent = formatDateTime(dateOf(a.dateIssued || a.validFrom));
+    head.append(sev, what, when);
+    const text = document.createElement("p");
+    text.textContent = pickLang(a.description, state.lang);
+    const acts = document.createElement("div");
+    acts.className = "acts";
+    acts.append(
+      button(t("locate"), () => locateAlert(a), "locate"),
+      button(t("acknowledge"), () => acknowledge(a), "acknowledge", a.acknowledged === true),
+      button(t("close"), () => closeAlert(a), "close"),
+    );
+    li.append(head, text, acts);
+    list.appendChild(li);
+    if (a.geometry) {
+      const ll = a.geometry.type === "Point" ? [a.geometry.coordinates[1], a.geometry.coordinates[0]] : L.geoJSON(a.geometry).getBounds().getCenter();
+      const ring = L.circleMarker(ll, { radius: 14, color: a.severity === "critical" ? RAMP[3] : RAMP[2], weight: 3, fill: false, interactive: false, className: "ch-alert-ring" });
+      alertGroup.addLayer(ring);
+    }
+  }
+  document.getElementById("alert-count").textContent = String(alerts.length);
+  document.getElementById("alert-empty").hidden = alerts.length > 0;
+}
+
+const sevRank = (s) => { const i = SEVERITY.indexOf(s); return i < 0 ? SEVERITY.length : i; };
+const dateOf = (v) => (v && typeof v === "object" ? v["@value"] : v) || "";
+
+function button(text, onClick, action, disabled = false) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.dataset.action = action;
+  b.disabled = disabled;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function locateAlert(a) {
+  if (a.geometry) {
+    const target = a.geometry.type === "Point" ? L.latLng(a.geometry.coordinates[1], a.geometry.coordinates[0]) : L.geoJSON(a.geometry).getBounds().getCenter();
+    map.setView(target, Math.max(map.getZoom(), 15));
+  }
+  if (typeof a.alertSource === "string" && state.entities.has(a.alertSource)) select(a.alertSource);
+}
+
+async function acknowledge(a) {
+  const now = new Date().toISOString();
+  try {
+    await api(`/entities/${encodeURIComponent(a.id)}/attrs`, { method: "POST", body: { acknowledged: { type: "Property", value: true, observedAt: now } } });
+    const current = state.alerts.get(a.id);
+    if (current) { current.acknowledged = true; current.isNew = false; renderAlerts(); }
+  } catch (e) { report(e); }
+}
+
+async function closeAlert(a) {
+  const now = new Date().toISOString();
+  try {
+    await api(`/entities/${encodeURIComponent(a.id)}/attrs`, { method: "POST", body: { validTo: { type: "Property", value: { "@type": "DateTime", "@value": now } } } });
+    state.alerts.delete(a.id);
+    renderAlerts();
+  } catch (e) { report(e); }
+}
+
+function report(error) {
+  document.getElementById("alert-announce").textContent = `${t("failed")}: ${error.message}`;
+}
+
+// ---- details and history ----------------------------------------------------------------
+async function select(id) {
+  state.selected = id;
+  const body = document.getElementById("details-body");
+  document.getElementById("details-empty").hidden = true;
+  body.hidden = false;
+  let entity;
+  try {
+    entity = await (await api(`/entities/${encodeURIComponent(id)}`)).json();
+  } catch (e) { body.textContent = `${t("failed")}: ${e.message}`; return; }
+  if (state.selected !== id) return;
+  renderDetails(entity);
+  const e = state.entities.get(id);
+  if (e?.layer?.getLatLng) map.panTo(e.layer.getLatLng());
+}
+
+function renderDetails(entity) {
+  const body = document.getElementById("details-body");
+  body.textContent = "";
+  const title = document.createElement("h3");
+  title.textContent = pickLang(entity.name?.languageMap || entity.name?.value, state.lang) || entity.id;
+  const ident = document.createElement("p");
+  ident.className = "ident";
+  ident.textContent = `${label(state.lang, `types.${entity.type}`)} · ${entity.id}`;
+  const table = document.createElement("table");
+  table.className = "attrs";
+  const numeric = [];
+  for (const [name, attr] of Object.entries(entity)) {
+    if (["id", "type", "@context", "name", "location"].includes(name) || typeof attr !== "object" || attr === null) continue;
+    const first = Array.isArray(attr) ? attr[0] : attr;
+    let value;
+    if (first.type === "Relationship") value = first.object;
+    else if (first.type === "LanguageProperty") value = pickLang(first.languageMap, state.lang);
+    else if (first.type === "GeoProperty") continue;
+    else value = first.value;
+    if (value && typeof value === "object" && value["@type"] === "DateTime") value = formatDateTime(value["@value"]);
+    else if (value && typeof value === "object") value = JSON.stringify(value);
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = name;
+    const td = document.createElement("td");
+    td.textContent = `${value}${first.unitCode ? ` ${unit(first.unitCode)}` : ""}`;
+    if (first.observedAt) td.title = `${t("updated")} ${formatDateTime(first.observedAt)}`;
+    if (typeof first.value === "number") {
+      numeric.push(name);
+      td.append(" ");
+      td.appendChild(button(t("chart"), () => showHistory(entity.id, name), "chart"));
+    }
+    tr.append(th, td);
+    table.appendChild(tr);
+  }
+  body.append(title, ident, table);
+  if (numeric.length) showHistory(entity.id, state.history?.id === entity.id ? state.history.attr : numeric[0]);
+  else document.getElementById("history").hidden = true;
+}
+
+const UNITS = { GQ: "µg/m³", GP: "mg/m³", 59: "ppm", 61: "ppb", CEL: "°C", P1: "%", KMH: "km/h", MTR: "m", MTS: "m/s", WTT: "W", KWH: "kWh", KMK: "km²", LTR: "L", KGM: "kg", A97: "hPa", MMT: "mm", DD: "°", "2N": "dB" };
+const unit = (code) => UNITS[code] || code;
+
+const PERIODS = { hour: ["PT1H", 2 * 86400e3], day: ["P1D", 31 * 86400e3], week: ["P1W", 13 * 7 * 86400e3] };
+
+async function showHistory(id, attr, period = state.history?.period || "hour") {
+  state.history = { id, attr, period };
+  document.getElementById("history").hidden = false;
+  document.getElementById("history-attr").textContent = attr;
+  for (const b of document.querySelectorAll("#history [data-period]")) b.setAttribute("aria-pressed", String(b.dataset.period === period));
+  const [duration, span] = PERIODS[period];
+  const from = new Date(Date.now() - span).toISOString();
+  const box = document.getElementById("chart");
+  let doc;
+  try {
+    const query = `attrs=${encodeURIComponent(attr)}&options=aggregatedValues&aggrMethods=avg,min,max&aggrPeriodDuration=${duration}&timerel=after&timeAt=${encodeURIComponent(from)}`;
+    doc = await (await api(`/temporal/entities/${encodeURIComponent(id)}?${query}`)).json();
+  } catch (e) { box.textContent = `${t("failed")}: ${e.message}`; return; }
+  if (state.history.id !== id || state.history.attr !== attr || state.history.period !== period) return;
+  const a = Array.isArray(doc[attr]) ? doc[attr][0] : doc[attr];
+  const byStart = new Map();
+  for (const method of ["avg", "min", "max"]) {
+    for (const [value, start] of a?.[method] || []) {
+      if (typeof value !== "number") continue;
+      const ms = Date.parse(start);
+      const p = byStart.get(ms) || { t: ms };
+      p[method] = value;
+      byStart.set(ms, p);
+    }
+  }
+  const series = [...byStart.values()].filter((p) => p.avg != null).sort((x, y) => x.t - y.t);
+  box.dataset.points = String(series.length);
+  if (!series.length) { box.textContent = t("noHistory"); return; }
+  const opts = period === "hour" ? { month: "numeric", day: "numeric", hour: "2-digit", hour12: false } : { month: "numeric", day: "numeric" };
+  drawChart(box, series, { formatTime: (ms) => fmt(opts).format(new Date(ms)), title: `${attr}: ${t(period === "hour" ? "byHour" : period === "day" ? "byDay" : "byWeek")}` });
+}
+
+// ---- old downtown vs new towns -----------------------------------------------------------
+function renderCompare() {
+  const box = document.getElementById("compare-body");
+  const indicator = INDICATORS[state.indicator];
+  if (!indicator || !state.districtValues) { box.innerHTML = `<p class="muted">${escapeHtml(t("choropleth"))}: ${escapeHtml(t("indicators.none"))}</p>`; return; }
+  const zones = new Map();
+  for (const [id, v] of state.districtValues) {
+    const zone = state.areas.get(id)?.cityhubZone;
+    if (!zone) continue;
+    const z = zones.get(zone) || [];
+    z.push(v.value);
+    zones.set(zone, z);
+  }
+  let html = `<table class="compare"><caption class="visually-hidden">${escapeHtml(t("compare"))}</caption><thead><tr><th scope="col">${escapeHtml(t("zone"))}</th><th scope="col">${escapeHtml(t("indicators." + state.indicator))}</th><th scope="col">${escapeHtml(t("n"))}</th></tr></thead><tbody>`;
+  for (const [zone, values] of [...zones].sort()) {
+    const n = values.length;
+    const mean = values.reduce((s, v) => s + v, 0) / n;
+    const sd = n > 1 ? Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1)) : null;
+    const ci = sd === null ? "" : ` ± ${round(1.96 * sd / Math.sqrt(n))}`;
+    html += `<tr><th scope="row">${escapeHtml(label(state.lang, `zones.${zone}`))}</th><td class="num">${round(mean)}${ci}</td><td class="num">${n}</td></tr>`;
+  }
+  box.innerHTML = html + "</tbody></table>";
+}
+
+// ---- language -------------------------------------------------------------------------------
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  document.title = t("title");
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-aria]")) node.setAttribute("aria-label", t(node.dataset.i18nAria));
+  document.getElementById("lang").textContent = t("langButton");
+  const chooser = document.getElementById("choropleth");
+  const current = state.indicator;
+  chooser.textContent = "";
+  for (const key of Object.keys(INDICATORS)) {
+    const o = document.createElement("option");
+    o.value = key;
+    o.textContent = t(`indicators.${key}`);
+    chooser.appendChild(o);
+  }
+  chooser.value = current;
+  setLive(state.liveState || "connecting");
+  renderLayerList();
+  renderLegend();
+  renderAlerts();
+  renderCompare();
+  renderFindList();
+  if (state.selected) select(state.selected);
+  tick();
+}
+
+function renderFindList() {
+  const list = document.getElementById("find-list");
+  list.textContent = "";
+  for (const e of state.entities.values()) {
+    const o = document.createElement("option");
+    o.value = pickLang(e.props.name, state.lang) || e.id;
+    list.appendChild(o);
+  }
+}
+
+// ---- live --------------------------------------------------------------------------------
+function setLive(s) {
+  state.liveState = s;
+  const node = document.getElementById("live");
+  node.dataset.state = s;
+  document.getElementById("live-text").textContent = t(s);
+}
+
+let source = null;
+let connections = 0;
+let retryDelay = 1000;
+function connect() {
+  const url = `${cfg.feed}${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ""}`;
+  source = new EventSource(url);
+  source.addEventListener("hello", () => {
+    setLive("live");
+    retryDelay = 1000;
+    connections += 1;
+    if (connections > 1) loadAll(); // changes made while the feed was away: read everything again
+  });
+  source.addEventListener("change", (ev) => {
+    for (const [id, kind, type] of JSON.parse(ev.data).changes) {
+      if (kind === "entityDeleted") { removeEntity(id); pending.delete(id); } else pending.set(id, type);
+    }
+    scheduleFetch();
+  });
+  source.addEventListener("resync", () => loadAll());
+  source.onerror = () => {
+    setLive("reconnecting");
+    if (source.readyState === EventSource.CLOSED) {
+      // the browser gave up (an error status): try again ourselves, backing off to 30 s
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 30000);
+    }
+  };
+}
+
+const pending = new Map(); // id -> type
+let fetching = false;
+function scheduleFetch() {
+  if (fetching || !pending.size) return;
+  fetching = true;
+  queueMicrotask(async () => {
+    try {
+      while (pending.size) {
+        const batch = [...pending].slice(0, 100);
+        batch.forEach(([id]) => pending.delete(id));
+        const ids = batch.map(([id]) => encodeURIComponent(id)).join(",");
+        const types = [...new Set(batch.map(([, type]) => type))].map(encodeURIComponent).join(",");
+        const found = await features(`id=${ids}&type=${types}`);
+        for (const f of found) upsertEntity(f);
+      }
+      restyleDistricts();
+      if (state.selected && state.entities.has(state.selected)) refreshSelected();
+    } catch (e) { /* the next change or reconnection reads them again */ } finally {
+      fetching = false;
+      if (pending.size) scheduleFetch();
+    }
+  });
+}
+
+let refreshTimer = null;
+function refreshSelected() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => state.selected && select(state.selected), 1000);
+}
+
+// ---- loading ---------------------------------------------------------------------------
+async function loadAll() {
+  const types = (await (await api("/types")).json()).typeList || [];
+  if (types.includes("AdministrativeArea")) drawDistricts(await features("type=AdministrativeArea"));
+  const seen = new Set();
+  for (const type of types) {
+    if (type === "AdministrativeArea") continue;
+    const list = await features(`type=${encodeURIComponent(type)}`);
+    for (const f of list) { seen.add(f.id); upsertEntity(f); }
+  }
+  for (const id of [...state.entities.keys()]) if (!seen.has(id)) removeEntity(id);
+  for (const id of [...state.alerts.keys()]) if (!seen.has(id)) state.alerts.delete(id);
+  state.loaded = true;
+  renderLayerList();
+  renderAlerts();
+  renderFindList();
+  restyleDistricts();
+  document.body.dataset.loaded = "true";
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+const round = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(1) : v.toFixed(2));
+
+// ---- start --------------------------------------------------------------------------------
+document.getElementById("tenant").textContent = tenant ? `· ${tenant}` : "";
+document.getElementById("lang").addEventListener("click", () => {
+  state.lang = state.lang === "ko" ? "en" : "ko";
+  localStorage.setItem("cityhub.lang", state.lang);
+  applyLanguage();
+});
+document.getElementById("air-view").addEventListener("change", (ev) => { state.airView = ev.target.value; restyleMarkers(); renderLegend(); });
+document.getElementById("choropleth").addEventListener("change", (ev) => { state.indicator = ev.target.value; restyleDistricts(); });
+document.getElementById("find").addEventListener("change", (ev) => {
+  const wanted = ev.target.value.trim();
+  for (const e of state.entities.values()) {
+    if (pickLang(e.props.name, "ko") === wanted || pickLang(e.props.name, "en") === wanted || e.id === wanted) { select(e.id); break; }
+  }
+});
+for (const b of document.querySelectorAll("#history [data-period]")) {
+  b.addEventListener("click", () => state.history && showHistory(state.history.id, state.history.attr, b.dataset.period));
+}
+applyLanguage();
+setInterval(tick, 1000);
+loadAll().then(connect, (e) => { report(e); connect(); });

@@ -1,0 +1,80 @@
+// Every label of the control tower in Korean and English; the page switches at any time.
+export const LABELS = {
+  ko: {
+    title: "성남 관제탑", skipToAlerts: "경보로 건너뛰기", langHint: "언어 바꾸기",
+    langButton: "English", map: "지도", mapLabel: "도시 지도: 화살표 키로 이동, + 와 - 로 확대 축소",
+    layers: "레이어", airView: "대기질 기준", airKorea: "한국 통합대기환경지수(CAI) 등급",
+    airWho: "WHO 2021 권고기준", choropleth: "행정동 색 기준", find: "찾기",
+    alerts: "진행 중인 경보", noAlerts: "진행 중인 경보가 없습니다.", details: "상세 정보",
+    pickEntity: "지도에서 장소를 고르거나 이름으로 찾으세요.", history: "이력",
+    period: "집계 기간", byHour: "시간별", byDay: "일별", byWeek: "주별",
+    compare: "구도심과 신도시 비교", live: "실시간", connecting: "연결 중", reconnecting: "다시 연결 중",
+    locate: "위치 보기", acknowledge: "확인", close: "종료", acknowledged: "확인됨",
+    newCritical: "새 심각 경보", chart: "그래프", noHistory: "이 기간의 기록이 없습니다.",
+    none: "없음", noData: "자료 없음", mean: "평균", n: "수", zone: "지역",
+    legendAir: "대기질", legendOther: "상태 (좋음 → 나쁨)", legendDistricts: "행정동",
+    district: "행정동", updated: "갱신", sensorsPerKm2: "센서 밀도 (개/km²)",
+    failed: "요청 실패", severity: { critical: "심각", high: "높음", medium: "보통", low: "낮음", informational: "알림" },
+    grades: { good: "좋음", moderate: "보통", unhealthy: "나쁨", veryUnhealthy: "매우나쁨" },
+    who: ["WHO 권고기준 이내", "권고기준의 2배 이내", "권고기준의 2~4배", "권고기준의 4배 초과"],
+    levels: ["정상", "주의", "경고", "위험"],
+    zones: { "old-downtown": "구도심", "new-town-1990s": "1기 신도시 (분당)", "new-town-2000s": "2기 신도시 (판교·위례)", "peri-urban": "도시 외곽" },
+    indicators: { none: "없음", pm25: "초미세먼지 PM2.5 평균", cai: "통합대기환경지수 평균", occupancy: "주차장 점유율 평균", fillingLevel: "쓰레기통 채움 평균", lightFaults: "가로등 고장 수", sensors: "센서 밀도" },
+    types: {
+      AdministrativeArea: "행정구역", AirQualityObserved: "대기질", WeatherObserved: "기상", TrafficFlowObserved: "교통량",
+      RoadSegment: "도로", OffStreetParking: "주차장", OnStreetParking: "노상 주차", ParkingSpot: "주차면",
+      WasteContainer: "쓰레기통", Streetlight: "가로등", Building: "건물", PointOfInterest: "대피소·시설",
+      FloodMonitoring: "수위", Device: "장치", Alert: "경보", NoiseLevelObserved: "소음", KeyPerformanceIndicator: "지표",
+      CrowdFlowObserved: "유동 인구", WeatherAlert: "기상 특보",
+    },
+  },
+  en: {
+    title: "Seongnam control tower", skipToAlerts: "Skip to alerts", langHint: "Switch language",
+    langButton: "한국어", map: "Map", mapLabel: "City map: arrow keys pan, + and - zoom",
+    layers: "Layers", airView: "Air quality view", airKorea: "Korean grade (CAI)",
+    airWho: "WHO 2021 guideline", choropleth: "Districts coloured by", find: "Find",
+    alerts: "Open alerts", noAlerts: "No open alerts.", details: "Details",
+    pickEntity: "Pick a place on the map, or find one by name.", history: "History",
+    period: "Aggregation period", byHour: "Hourly", byDay: "Daily", byWeek: "Weekly",
+    compare: "Old downtown and new towns", live: "Live", connecting: "Connecting", reconnecting: "Reconnecting",
+    locate: "Show on map", acknowledge: "Acknowledge", close: "Close", acknowledged: "acknowledged",
+    newCritical: "New critical alert", chart: "Chart", noHistory: "No records in this period.",
+    none: "None", noData: "No data", mean: "Mean", n: "n", zone: "Zone",
+    legendAir: "Air quality", legendOther: "Condition (good → bad)", legendDistricts: "Districts",
+    district: "District", updated: "updated", sensorsPerKm2: "Sensors per km²",
+    failed: "Request failed", severity: { critical: "critical", high: "high", medium: "medium", low: "low", informational: "info" },
+    grades: { good: "Good", moderate: "Moderate", unhealthy: "Unhealthy", veryUnhealthy: "Very unhealthy" },
+    who: ["Within the WHO guideline", "Up to 2× the guideline", "2–4× the guideline", "Over 4× the guideline"],
+    levels: ["Normal", "Watch", "Warning", "Danger"],
+    zones: { "old-downtown": "Old downtown", "new-town-1990s": "1990s new town (Bundang)", "new-town-2000s": "2000s new towns (Pangyo, Wirye)", "peri-urban": "Peri-urban" },
+    indicators: { none: "None", pm25: "PM2.5 mean", cai: "CAI mean", occupancy: "Parking occupancy mean", fillingLevel: "Bin fill mean", lightFaults: "Streetlight faults", sensors: "Sensor density" },
+    types: {
+      AdministrativeArea: "Districts", AirQualityObserved: "Air quality", WeatherObserved: "Weather", TrafficFlowObserved: "Traffic",
+      RoadSegment: "Roads", OffStreetParking: "Car parks", OnStreetParking: "Street parking", ParkingSpot: "Parking spots",
+      WasteContainer: "Bins", Streetlight: "Streetlights", Building: "Buildings", PointOfInterest: "Shelters and places",
+      FloodMonitoring: "Water level", Device: "Devices", Alert: "Alerts", NoiseLevelObserved: "Noise", KeyPerformanceIndicator: "Indicators",
+      CrowdFlowObserved: "Crowds", WeatherAlert: "Weather warnings",
+    },
+  },
+};
+
+// the label of a dotted key in a language, falling back to English, then the key
+export function label(lang, key) {
+  for (const table of [LABELS[lang], LABELS.en]) {
+    let v = table;
+    for (const part of key.split(".")) v = v == null ? undefined : v[part];
+    if (v != null) return v;
+  }
+  return key;
+}
+
+// a LanguageProperty's value ({ko, en} in keyValues, or a plain string) in a language
+export function pickLang(value, lang) {
+  if (value == null) return "";
+  if (typeof value === "string") return value;
+  if (typeof value === "object") {
+    const map = value.languageMap || value;
+    return map[lang] || map.en || map.ko || Object.values(map).find((v) => typeof v === "string") || "";
+  }
+  return String(value);
+}
