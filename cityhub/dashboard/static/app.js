@@ -504,9 +504,17 @@ function renderCompare() {
 }
 
 // ---- language -------------------------------------------------------------------------------
+// the city's name: the district at the top (level city, or the one no other names as parent)
+function cityName() {
+  for (const p of state.areas.values()) if (["city", "si", "municipality"].includes(p.administrativeLevel)) return pickLang(p.name, state.lang);
+  return "";
+}
+
 function applyLanguage() {
   document.documentElement.lang = state.lang;
-  document.title = t("title");
+  const city = cityName();
+  document.getElementById("city-name").textContent = city;
+  document.title = city ? `${city} ${t("title")}` : t("title");
   for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
   for (const node of document.querySelectorAll("[data-i18n-aria]")) node.setAttribute("aria-label", t(node.dataset.i18nAria));
   document.getElementById("lang").textContent = t("langButton");
@@ -620,6 +628,7 @@ async function loadAll() {
   for (const id of [...state.entities.keys()]) if (!seen.has(id)) removeEntity(id);
   for (const id of [...state.alerts.keys()]) if (!seen.has(id)) state.alerts.delete(id);
   state.loaded = true;
+  document.getElementById("city-name").textContent = cityName();
   renderLayerList();
   renderAlerts();
   renderFindList();
@@ -650,6 +659,7 @@ document.getElementById("find").addEventListener("change", (ev) => {
 for (const b of document.querySelectorAll("#history [data-period]")) {
   b.addEventListener("click", () => state.history && showHistory(state.history.id, state.history.attr, b.dataset.period));
 }
+if (matchMedia("(max-width: 760px)").matches) document.getElementById("layers-box").open = false; // a phone: the map first
 applyLanguage();
 setInterval(tick, 1000);
 loadAll().then(connect, (e) => { report(e); connect(); });

@@ -1,7 +1,7 @@
 // Every label of the control tower in Korean and English; the page switches at any time.
 export const LABELS = {
   ko: {
-    title: "성남 관제탑", skipToAlerts: "경보로 건너뛰기", langHint: "언어 바꾸기",
+    title: "관제탑", skipToAlerts: "경보로 건너뛰기", langHint: "언어 바꾸기",
     langButton: "English", map: "지도", mapLabel: "도시 지도: 화살표 키로 이동, + 와 - 로 확대 축소",
     layers: "레이어", airView: "대기질 기준", airKorea: "한국 통합대기환경지수(CAI) 등급",
     airWho: "WHO 2021 권고기준", choropleth: "행정동 색 기준", find: "찾기",
@@ -29,7 +29,7 @@ export const LABELS = {
     },
   },
   en: {
-    title: "Seongnam control tower", skipToAlerts: "Skip to alerts", langHint: "Switch language",
+    title: "Control tower", skipToAlerts: "Skip to alerts", langHint: "Switch language",
     langButton: "한국어", map: "Map", mapLabel: "City map: arrow keys pan, + and - zoom",
     layers: "Layers", airView: "Air quality view", airKorea: "Korean grade (CAI)",
     airWho: "WHO 2021 guideline", choropleth: "Districts coloured by", find: "Find",

@@ -1,0 +1,275 @@
+"""The control tower in a real headless Chromium (Debian's ``chromium``, driven by Playwright):
+the 50 dong render, a PM2.5 spike posted through the API turns its marker to the worst class
+within seconds, a new critical alert flashes, acknowledging and closing write the Alert back,
+a history chart has a point per hour, the language switch changes every label, the phone
+layout has no horizontal scroll, and the screen comes back by itself after the hub restarts.
+
+Screenshots of the wall (1920x1080) and phone (390x844) layouts are written to
+``build/screenshots/`` (docs/dashboard.md). Skipped, with the reason, without Chromium or
+Playwright; never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from cityhub.demo.city import build_city
+from tests.dashboard.hub import ROOT, Hub, free_port
+
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # pragma: no cover - the dev extra installs it
+    sync_playwright = None  # type: ignore[assignment]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.skipif(
+        sync_playwright is None,
+        reason="the dashboard's browser tests need playwright (pip install -e '.[dev]')",
+    ),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason="the dashboard's browser tests need Debian's chromium (apt-get install chromium)",
+    ),
+]
+
+SHOTS = ROOT / "build" / "screenshots"
+V1 = "/ngsi-ld/v1"
+TENANT = {"NGSILD-Tenant": "seongnam"}
+WORST = "#d7191c"
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _city_entities(now: datetime) -> tuple[list[dict[str, Any]], list[str]]:
+    """The demo city's districts and its six air-quality stations (PM2.5 10: good)."""
+    city = build_city()
+    areas = [a.static_entity() for a in city.assets if a.entity_type == "AdministrativeArea"]
+    stations = [
+        a.static_entity()
+        for a in city.assets
+        if a.entity_type == "AirQualityObserved" and "airkorea" in a.id
+    ]
+    for s in stations:
+        s.pop("refDevice", None)
+        s["pm25"] = {"type": "Property", "value": 10, "unitCode": "GQ", "observedAt": _iso(now)}
+    return areas + stations, [s["id"] for s in stations]
+
+
+def _alert(eid: str, source: dict[str, Any], severity: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": eid,
+        "type": "Alert",
+        "category": {"type": "Property", "value": "environment"},
+        "subCategory": {"type": "Property", "value": "airPollution"},
+        "severity": {"type": "Property", "value": severity},
+        "alertSource": {"type": "Relationship", "object": source["id"]},
+        "dateIssued": {"type": "Property", "value": {"@type": "DateTime", "@value": _iso(now)}},
+        "description": {
+            "type": "LanguageProperty",
+            "languageMap": {"ko": f"미세먼지 {severity} 경보", "en": f"PM2.5 {severity} alert"},
+        },
+        "location": source["location"],
+    }
+
+
+class City:
+    """A hub with the Seongnam districts, six stations, one open alert and some history."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.api = httpx.Client(base_url=hub.url + V1, headers=TENANT, timeout=30)
+        now = datetime.now(UTC)
+        entities, self.stations = _city_entities(now)
+        self.by_id = {e["id"]: e for e in entities}
+        for start in range(0, len(entities), 20):
+            answer = self.api.post("/entityOperations/upsert", json=entities[start : start + 20])
+            assert answer.status_code in (201, 204), answer.text
+        self.alert = "urn:ngsi-ld:Alert:test:open-1"
+        first = self.by_id[self.stations[0]]
+        assert self.api.post("/entities", json=_alert(self.alert, first, "high", now)).is_success
+        # five earlier hours of PM2.5 for the second station: with the creation's value, six
+        # hourly periods in the last two days
+        history = [
+            {"type": "Property", "value": 20 + i, "observedAt": _iso(now - timedelta(hours=i))}
+            for i in range(1, 6)
+        ]
+        second = quote(self.stations[1], safe=":")
+        answer = self.api.post(f"/temporal/entities/{second}/attrs", json={"pm25": history})
+        assert answer.status_code == 204, answer.text
+
+    def page_url(self) -> str:
+        return f"{self.hub.url}/?tenant=seongnam"
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+    where = tmp_path_factory.mktemp("tower")
+    hub = Hub(f"sqlite:///{where / 'hub.db'}", free_port(), where)
+    city = None
+    try:
+        city = City(hub)
+        yield city
+    finally:
+        if city is not None:
+            city.api.close()
+        hub.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert sync_playwright is not None
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def _open(browser: Browser, url: str, width: int, height: int) -> tuple[Page, list[str]]:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("body[data-loaded=true]", timeout=20_000)
+    page.wait_for_selector("#live[data-state=live]", timeout=10_000)
+    return page, errors
+
+
+def _marker(eid: str) -> str:
+    return f'path[data-entity="{eid}"]'
+
+
+def test_the_wall_screen_draws_the_50_dong_and_the_stations(city: City, browser: Browser) -> None:
+    page, errors = _open(browser, city.page_url(), 1920, 1080)
+    assert page.locator("path[data-level=dong]").count() == 50
+    assert page.locator("path[data-level=gu]").count() == 3
+    for eid in city.stations:
+        assert page.get_attribute(_marker(eid), "data-class") in ("0", "3")
+    assert page.locator("#alert-list li.alert").count() >= 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "wall-1920x1080.png"))
+    assert errors == [], errors  # no script error, nothing the page's CSP refused
+    page.close()
+
+
+def test_a_pm25_spike_turns_the_marker_to_the_worst_class_within_seconds(
+    city: City, browser: Browser
+) -> None:
+    page, _ = _open(browser, city.page_url(), 1920, 1080)
+    eid = city.stations[2]
+    assert page.get_attribute(_marker(eid), "data-class") == "0"  # PM2.5 10: good
+    started = time.monotonic()
+    spike = {"pm25": {"type": "Property", "value": 180, "unitCode": "GQ"}}
+    assert city.api.patch(f"/entities/{eid}/attrs", json=spike).status_code == 204
+    page.wait_for_selector(f'{_marker(eid)}[data-class="3"]', timeout=5_000)
+    elapsed = time.monotonic() - started
+    assert page.get_attribute(_marker(eid), "fill") == WORST
+    assert elapsed < 5, elapsed
+
+    # a critical alert raised for it (as the alert engine writes one) flashes and is announced
+    alert = _alert(
+        "urn:ngsi-ld:Alert:test:critical-1", city.by_id[eid], "critical", datetime.now(UTC)
+    )
+    assert city.api.post("/entities", json=alert).status_code == 201
+    item = page.wait_for_selector('li.alert.new[data-alert="urn:ngsi-ld:Alert:test:critical-1"]')
+    assert item is not None and item.get_attribute("data-severity") == "critical"
+    first = page.locator("#alert-list li.alert").first
+    assert first.get_attribute("data-alert") == "urn:ngsi-ld:Alert:test:critical-1"  # by severity
+    assert "critical" in page.inner_text("#alert-announce")
+    page.close()
+
+
+def test_acknowledge_and_close_are_written_back_to_the_alert(city: City, browser: Browser) -> None:
+    page, _ = _open(browser, city.page_url(), 1920, 1080)
+    item = f'li.alert[data-alert="{city.alert}"]'
+    page.click(f"{item} button[data-action=acknowledge]")
+    page.wait_for_selector(f'{item}[data-acknowledged="true"]')
+    stored = city.api.get(f"/entities/{city.alert}", params={"options": "keyValues"}).json()
+    assert stored["acknowledged"] is True
+    page.click(f"{item} button[data-action=close]")
+    page.wait_for_selector(item, state="detached")
+    stored = city.api.get(f"/entities/{city.alert}", params={"options": "keyValues"}).json()
+    assert "validTo" in stored
+    page.close()
+
+
+def test_the_history_chart_has_a_point_per_hour(city: City, browser: Browser) -> None:
+    page, _ = _open(browser, city.page_url(), 1920, 1080)
+    page.click(_marker(city.stations[1]))
+    page.wait_for_selector("#chart[data-points]")
+    page.wait_for_function("() => document.querySelector('#chart').dataset.points === '6'")
+    assert page.locator("#chart svg circle").count() == 6
+    assert "pm25" in page.inner_text("#history-attr")
+    page.click("#history button[data-period=day]")
+    page.wait_for_function("() => Number(document.querySelector('#chart').dataset.points) <= 2")
+    assert page.get_attribute("#history button[data-period=day]", "aria-pressed") == "true"
+    page.close()
+
+
+def test_the_language_switch_changes_every_label(city: City, browser: Browser) -> None:
+    page, _ = _open(browser, city.page_url() + "&lang=ko", 1920, 1080)
+    page.evaluate("localStorage.clear()")
+    labels = "Array.from(document.querySelectorAll('[data-i18n]'), n => n.textContent)"
+    if page.get_attribute("html", "lang") != "ko":
+        page.click("#lang")
+    korean = page.evaluate(labels)
+    layers_ko = page.inner_text("#layers")
+    page.click("#lang")
+    assert page.get_attribute("html", "lang") == "en"
+    english = page.evaluate(labels)
+    assert len(korean) == len(english) >= 15
+    same = [(k, e) for k, e in zip(korean, english, strict=True) if k == e]
+    assert same == [], same
+    assert page.inner_text("h1").startswith("Seongnam-si Control tower")  # the city's own name
+    assert "Air quality" in page.inner_text("#layers") and "대기질" in layers_ko
+    assert page.inner_text("#lang") == "한국어"
+    page.close()
+
+
+def test_the_phone_layout_has_no_horizontal_scroll(city: City, browser: Browser) -> None:
+    page, errors = _open(browser, city.page_url(), 390, 844)
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
+    assert page.locator("path[data-level=dong]").count() == 50
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "phone-390x844.png"), full_page=True)
+    assert errors == [], errors
+    page.close()
+
+
+def test_the_screen_comes_back_after_the_hub_restarts(tmp_path: Path, browser: Browser) -> None:
+    port = free_port()
+    store = f"sqlite:///{tmp_path / 'hub.db'}"
+    hub = Hub(store, port, tmp_path)
+    closing: list[httpx.Client] = []
+    try:
+        entities, stations = _city_entities(datetime.now(UTC))
+        api = httpx.Client(base_url=hub.url + V1, timeout=30)
+        closing.append(api)
+        assert api.post("/entityOperations/upsert", json=entities[-6:]).status_code == 201
+        page, _ = _open(browser, hub.url + "/", 1280, 800)
+        hub.stop()
+        page.wait_for_selector("#live[data-state=reconnecting]", timeout=10_000)
+        hub = Hub(store, port, tmp_path)
+        page.wait_for_selector("#live[data-state=live]", timeout=20_000)
+        spike = {"pm25": {"type": "Property", "value": 90}}
+        assert api.patch(f"/entities/{stations[0]}/attrs", json=spike).status_code == 204
+        page.wait_for_selector(f'{_marker(stations[0])}[data-class="3"]', timeout=5_000)
+        page.close()
+    finally:
+        for client in closing:
+            client.close()
+        hub.kill()
