@@ -45,9 +45,17 @@ from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.periodic import PeriodicNotifier
 from cityhub.notify.trigger import NotificationTrigger
+from cityhub.services import CityService, ServiceRunner
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
 from cityhub.store.open import open_backend
+
+
+def city_services(settings: Settings) -> list[CityService]:
+    """The city services the settings switch on (issue 16), each one line: a service that is
+    off is not built, so it costs a write nothing."""
+    services: list[CityService] = []
+    return services
 
 
 def create_app(
@@ -69,6 +77,15 @@ def create_app(
     the_term_maps = TermMaps()
     the_backend.add_tx_hook(NotificationTrigger(the_term_maps).hook)
     the_backend.set_registration_hooks(CsourceNotifier())
+    # city services queue their work in the transaction of the change that asks for it
+    the_services = city_services(settings)
+    the_runner = (
+        ServiceRunner(the_backend.store, the_backend.temporal, the_backend.work, the_services)
+        if the_services
+        else None
+    )
+    if the_runner is not None:
+        the_backend.add_tx_hook(the_runner.hook)
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,
@@ -129,9 +146,13 @@ def create_app(
         if the_mqtt is not None:
             the_commands.publish = the_mqtt.publish
             await the_mqtt.start()
+        if the_runner is not None:
+            await the_runner.start()
         try:
             yield
         finally:
+            if the_runner is not None:
+                await the_runner.stop()
             if the_mqtt is not None:
                 await the_mqtt.stop()
             await the_commands.stop()
@@ -180,6 +201,7 @@ def create_app(
     app.state.subscriptions = the_backend.subscriptions
     app.state.registrations = the_backend.registrations
     app.state.notifier = the_dispatcher
+    app.state.services = the_runner
     app.state.contexts = the_contexts
     app.state.iot = the_iot
     app.state.iot_mqtt = the_mqtt

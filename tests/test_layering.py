@@ -70,6 +70,7 @@ SERVICES = (
     "demo",
     "airquality",
     "iot",
+    "services",
 )
 SERVICE_MODULES = ("subscriptions.py", "provision.py", "contexts.py", "linked.py")
 
@@ -137,6 +138,7 @@ STORE_PROTOCOLS = {
     "cityhub.store.registrations",
     "cityhub.store.subscriptions",
     "cityhub.store.temporal",
+    "cityhub.store.work",
 }
 #: not services: the pure layer, the store, delivery, and the wiring and plumbing modules
 _NOT_SERVICES = {"ngsild", "store", "api", "data", "dashboard"}

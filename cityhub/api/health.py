@@ -26,7 +26,15 @@ from cityhub.api.routing import Route
 async def health(request: Request) -> Response:
     condition = await request.app.state.store.check()
     if condition.available:
-        return json_response({"status": "ok", "version": __version__, "store": {"available": True}})
+        body: dict[str, Any] = {
+            "status": "ok",
+            "version": __version__,
+            "store": {"available": True},
+        }
+        runner = getattr(request.app.state, "services", None)
+        if runner is not None:  # what each city service did here, and its queue now
+            body["services"] = await runner.report()
+        return json_response(body)
     store: dict[str, Any] = {"available": False, "reason": condition.reason}
     if condition.since is not None:
         store["since"] = condition.since

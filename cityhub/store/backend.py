@@ -20,6 +20,7 @@ from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
 from cityhub.store.registrations import CsourceHooks, RegistrationStore
 from cityhub.store.subscriptions import SubscriptionStore
 from cityhub.store.temporal import TemporalStore
+from cityhub.store.work import WorkQueue
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Backend:
         outbox: the delivery side of the notification outbox.
         schedule: when the periodic subscriptions' next rounds are due.
         iot: the IoT agent's config groups, devices and payload error counts.
+        work: the worker side of the city services' work queue.
     """
 
     store: Store
@@ -43,6 +45,7 @@ class Backend:
     outbox: OutboxQueue
     schedule: PeriodicSchedule
     iot: IotStore
+    work: WorkQueue
     #: appends to the entity store's transaction hooks (after the backend's own)
     _add_hook: Callable[[TxHook], None]
 

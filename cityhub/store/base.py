@@ -165,6 +165,12 @@ class Transaction(Protocol):
         """The entity was deleted at ``now``: its head keeps its last types, scopes and
         attributes."""
 
+    # ---- the city services' work queue (cityhub/store/work.py) ------------------------------
+    def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
+        """Queue a work item of ``service`` for the tenant: claimable (from ``due_at``) once
+        this transaction commits, never if it rolls back; an unclaimed item of the same
+        ``key`` absorbs it (see ``cityhub.store.work``)."""
+
 
 #: a service's in-transaction hook: called with the transaction for every change it makes
 TxHook = Callable[[Transaction, Change], None]

@@ -18,7 +18,7 @@ from cityhub.store.sqlite import migrate
 from cityhub.store.sqlite.migrate import Migration, SchemaTooNew
 from cityhub.store.sqlite.store import SqliteStore
 
-#: the store's tables, one migration after another (0001 ... 0007)
+#: the store's tables, one migration after another (0001 ... 0009)
 TABLES = {
     "tenants",
     "iot_groups",
@@ -46,6 +46,7 @@ TABLES = {
     "temporal_entities",
     "temporal_types",
     "attribute_instances",
+    "service_work",
     "cityhub_migrations",
 }
 

@@ -13,6 +13,7 @@ from cityhub.store.postgres.outbox import PostgresOutbox
 from cityhub.store.postgres.rows import PostgresRows
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.temporal import PostgresTemporalStore
+from cityhub.store.postgres.work import PostgresWorkQueue
 from cityhub.store.registrations import Registrations
 from cityhub.store.subscriptions import Subscriptions
 from cityhub.store.temporal import retention_policy
@@ -39,6 +40,7 @@ def open_postgres(url: str, settings: Settings) -> Backend:
         outbox=outbox,
         schedule=outbox,
         iot=PostgresIotStore(store),
+        work=PostgresWorkQueue(store),
         _add_hook=store.tx_hooks.append,
     )
 

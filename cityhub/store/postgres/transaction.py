@@ -26,6 +26,7 @@ from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.postgres.history import PostgresHistoryRows
 from cityhub.store.postgres.params import Params
+from cityhub.store.postgres.work import enqueue_work
 from cityhub.store.transaction import BaseTransaction
 
 
@@ -167,6 +168,9 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
             due_at,
             at,
         )
+
+    def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
+        enqueue_work(self.conn, service, self.tenant, key, payload, due_at)
 
     def throttle_pass(self, key: str, now: float, period: float) -> bool:
         """The row lock makes two workers agree on who passes within one period."""

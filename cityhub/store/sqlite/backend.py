@@ -14,6 +14,7 @@ from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.rows import SqliteRows
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
+from cityhub.store.sqlite.work import SqliteWorkQueue
 from cityhub.store.subscriptions import Subscriptions
 from cityhub.store.temporal import retention_policy
 
@@ -44,6 +45,7 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
         outbox=outbox,
         schedule=outbox,
         iot=SqliteIotStore(store),
+        work=SqliteWorkQueue(store),
         _add_hook=store.tx_hooks.append,
     )
 

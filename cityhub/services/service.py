@@ -1,0 +1,189 @@
+"""What a city service is to the framework (:class:`CityService`), what it asks for inside a
+write (:class:`WorkRequest`), and what it gets to work with after the commit
+(:class:`ServiceContext`).
+
+The feedback-loop guard lives here: :meth:`ServiceContext.write` marks its transaction with the
+*cause* of the write (the chain of services whose work led to it, this one last), and the
+framework's transaction hook never queues work for a service already in the cause of the
+change. So a service's own write-back never asks for its own work again, and two services that
+react to each other's results stop after one round each, whatever their rules say.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from cityhub.store.base import Change, Document, Store, Transaction
+from cityhub.store.temporal import TemporalStore
+from cityhub.store.work import WorkItem, WorkQueue
+
+T = TypeVar("T")
+
+#: the chain of services whose work caused the write running in this context (empty: a
+#: client's write). Set only around a service's transaction function (ServiceContext.write);
+#: the hook runs inside that function, on the same thread or greenlet, so it sees it.
+_CAUSE: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("cause", default=())
+#: the payload member the framework keeps the cause in (a service never sees it)
+CAUSE_MEMBER = "@cause"
+
+
+def current_cause() -> tuple[str, ...]:
+    """The services whose work caused the write running now (outermost first)."""
+    return _CAUSE.get()
+
+
+@dataclass(frozen=True)
+class WorkRequest:
+    """One piece of work a change asks of a service.
+
+    Attributes:
+        key: what it is about (usually the entity id); unclaimed requests with the same key
+            are one item (a burst of writes to an entity costs one computation). None: never
+            coalesced (each change counts).
+        payload: what the service wants to remember of the change (JSON).
+        delay: seconds after the commit before it is due.
+    """
+
+    key: str | None
+    payload: Document = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class ServiceStats:
+    """What a service did in this process (``/health`` shows it; benchmarks read it).
+
+    ``counters`` are the service's own (``count``), e.g. ``badData``; ``delays`` the last
+    seconds from an item's enqueue (its write's commit) to its work done.
+    """
+
+    done: int = 0
+    retried: int = 0
+    given_up: int = 0
+    hook_errors: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    delays: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def delay_quantile(self, q: float) -> float | None:
+        """The ``q`` quantile (0-1, nearest rank) of the recorded delays, None without any."""
+        if not self.delays:
+            return None
+        ordered = sorted(self.delays)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+    def as_json(self) -> dict[str, Any]:
+        p95 = self.delay_quantile(0.95)
+        return {
+            "done": self.done,
+            "retried": self.retried,
+            "givenUp": self.given_up,
+            "hookErrors": self.hook_errors,
+            "counters": dict(self.counters),
+            "delayP95Seconds": None if p95 is None else round(p95, 4),
+        }
+
+
+class ServiceContext:
+    """What a service works with after the commit: the store protocols, its queue, its stats,
+    and :meth:`write`, the store's normal write path marked with the service as the cause (so
+    history, subscriptions and the temporal API see its results like any other write)."""
+
+    def __init__(
+        self,
+        name: str,
+        store: Store,
+        temporal: TemporalStore,
+        work: WorkQueue,
+        stats: ServiceStats,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.store = store
+        self.temporal = temporal
+        self.work = work
+        self.stats = stats
+        self.clock = clock
+        self.log = logging.getLogger(f"cityhub.services.{name}")
+        #: the cause of the item being worked on (``for_item``)
+        self.cause: tuple[str, ...] = ()
+
+    def for_item(self, cause: tuple[str, ...]) -> ServiceContext:
+        """This context for one item, whose writes carry ``cause``."""
+        own = ServiceContext(
+            self.name, self.store, self.temporal, self.work, self.stats, self.clock
+        )
+        own.cause = cause
+        return own
+
+    async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
+        """``store.write(tenant, fn)``, the write caused by this service's current item."""
+        cause = (*self.cause, self.name)
+
+        def marked(tx: Transaction) -> T:
+            token = _CAUSE.set(cause)
+            try:
+                return fn(tx)
+            finally:
+                _CAUSE.reset(token)
+
+        return await self.store.write(tenant, marked)
+
+    async def enqueue(self, tenant: str, request: WorkRequest, service: str | None = None) -> None:
+        """Queue work outside an entity write (a timer's round), for this service or another."""
+        payload = {**request.payload, CAUSE_MEMBER: list(self.cause)}
+        await self.work.add(
+            service or self.name, tenant, request.key, payload, self.clock() + request.delay
+        )
+
+
+class CityService:
+    """A city service: subclass it, give it a stable ``name`` and override what it needs.
+
+    - :meth:`requests` runs inside every entity write transaction (any tenant): return the work
+      the change asks for, quickly, without I/O (it delays the write). An exception here is
+      logged and counted (``hook_errors``), never fails the client's write.
+    - :meth:`process` runs after the commit, in the service's worker task, once per claimed
+      item (at least once: it may run again after a crash, so its effect must be the same
+      either way). It writes results with ``ctx.write``. Raising retries the item with
+      backoff, up to the runner's ``max_attempts``.
+    - :meth:`tick` runs every ``interval`` seconds (when not None), for rules that fire on
+      time, not on writes (a device offline); it should ``ctx.enqueue`` keyed work rather
+      than act, so that of several workers one does each piece.
+    """
+
+    #: stable: stored with every queued item
+    name: str = ""
+    #: seconds between two ticks; None: no timer
+    interval: float | None = None
+    #: what it did; the runner sets it (or adopts the service's own), so ``requests`` can
+    #: count things too (``stats.count("badData")``)
+    stats: ServiceStats
+
+    def requests(self, change: Change) -> Iterable[WorkRequest]:
+        return ()
+
+    async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        return None
+
+    async def tick(self, ctx: ServiceContext) -> None:
+        return None
+
+
+__all__ = [
+    "CAUSE_MEMBER",
+    "CityService",
+    "ServiceContext",
+    "ServiceStats",
+    "WorkRequest",
+    "current_cause",
+]

@@ -1,0 +1,256 @@
+"""The city services framework (``cityhub.services``) on every backend: work is queued in the
+write's own transaction and done after the commit through the store's normal write path; a
+service's own write-back queues nothing (the loop guard, also through a second service); work
+left by a process that stopped before doing it is done by the next one, once; a failing
+service is retried, then given up; a failing ``requests`` never fails the client's write;
+several workers on one PostgreSQL database do each item once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from cityhub.ngsild.datetime import now_iso
+from cityhub.ngsild.entity import Entity
+from cityhub.services import CityService, ServiceContext, ServiceRunner, WorkRequest
+from cityhub.settings import Settings
+from cityhub.store.backend import Backend
+from cityhub.store.base import Change, Transaction
+from cityhub.store.open import open_backend
+from cityhub.store.work import WorkItem
+
+EX = "https://ex.org/"
+TENANT = "svc"
+
+
+def _value(entity: Entity | None, name: str) -> Any:
+    if entity is None or EX + name not in entity["attrs"]:
+        return None
+    return entity["attrs"][EX + name][0]["value"]
+
+
+def _set(entity_id: str, name: str, value: Any) -> Any:
+    """A transaction function: create the entity or set one attribute."""
+
+    def fn(tx: Transaction) -> None:
+        before = tx.get(entity_id)
+        now = now_iso()
+        inst = {"type": "Property", "value": value, "createdAt": now, "modifiedAt": now}
+        if before is None:
+            tx.insert(
+                {
+                    "id": entity_id,
+                    "type": [EX + "Thing"],
+                    "createdAt": now,
+                    "modifiedAt": now,
+                    "attrs": {EX + name: [inst]},
+                }
+            )
+            return
+        entity: Entity = {**before, "attrs": {**before["attrs"], EX + name: [inst]}}
+        entity["modifiedAt"] = now
+        tx.save(entity, before)
+
+    return fn
+
+
+def _changed(change: Change, name: str) -> bool:
+    return _value(change.before, name) != _value(change.after, name)
+
+
+class Double(CityService):
+    """Writes ``y = 2x`` (``src``/``dst`` configurable) whenever ``x`` changes."""
+
+    def __init__(self, name: str = "double", src: str = "x", dst: str = "y") -> None:
+        self.name, self.src, self.dst = name, src, dst
+        self.calls: list[str] = []
+        self.fail_times = 0
+        self.done = asyncio.Event()
+
+    def requests(self, change: Change) -> Iterable[WorkRequest]:
+        if change.after is not None and _changed(change, self.src):
+            yield WorkRequest(change.entity_id, {"seen": _value(change.after, self.src)})
+
+    async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        assert item.key is not None
+        self.calls.append(item.key)
+        if self.fail_times:
+            self.fail_times -= 1
+            raise RuntimeError("not yet")
+        entity = await ctx.store.get_entity(item.tenant, item.key)
+        await ctx.write(item.tenant, _set(item.key, self.dst, 2 * _value(entity, self.src)))
+        self.done.set()
+
+
+def _open(url: str, services: list[CityService], **runner: Any) -> tuple[Backend, ServiceRunner]:
+    backend = open_backend(url, Settings(reader_threads=1))
+    the_runner = ServiceRunner(
+        backend.store, backend.temporal, backend.work, services, poll_interval=0.05, **runner
+    )
+    backend.add_tx_hook(the_runner.hook)
+    return backend, the_runner
+
+
+async def _until(predicate: Any, timeout: float = 10.0) -> None:
+    """Await a condition the workers make true (they wake on commits; this only re-checks)."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.02)
+
+
+def test_work_is_done_after_the_commit_and_the_write_back_queues_nothing(
+    store_url: str,
+) -> None:
+    async def main() -> None:
+        svc = Double()
+        backend, runner = _open(store_url, [svc])
+        await backend.start()
+        await runner.start()
+        try:
+            await backend.store.write(TENANT, _set("urn:e:1", "x", 21))
+            await asyncio.wait_for(svc.done.wait(), 10)
+            entity = await backend.store.get_entity(TENANT, "urn:e:1")
+            assert _value(entity, "y") == 42
+            # the write-back committed before its item was marked done: no new item queued
+            await _until(lambda: _done(runner, "double", 1))
+            assert await backend.work.pending("double") == 0
+            assert svc.calls == ["urn:e:1"]
+            assert runner.stats["double"].delay_quantile(0.95) is not None
+        finally:
+            await runner.stop()
+            await backend.close()
+
+    asyncio.run(main())
+
+
+async def _pending(backend: Backend, service: str, n: int) -> bool:
+    return await backend.work.pending(service) == n
+
+
+async def _done(runner: ServiceRunner, service: str, n: int) -> bool:
+    return runner.stats[service].done == n
+
+
+async def _given_up(runner: ServiceRunner, service: str, n: int) -> bool:
+    return runner.stats[service].given_up == n
+
+
+def test_two_services_feeding_each_other_stop_after_one_round_each(store_url: str) -> None:
+    async def main() -> None:
+        forth, back = Double("forth", "x", "y"), Double("back", "y", "x")
+        backend, runner = _open(store_url, [forth, back])
+        await backend.start()
+        await runner.start()
+        try:
+            await backend.store.write(TENANT, _set("urn:e:1", "x", 1))
+            await asyncio.wait_for(back.done.wait(), 10)
+            await _until(lambda: _pending(backend, "forth", 0))
+            await _until(lambda: _pending(backend, "back", 0))
+            entity = await backend.store.get_entity(TENANT, "urn:e:1")
+            assert (_value(entity, "x"), _value(entity, "y")) == (4, 2)
+            assert (forth.calls, back.calls) == (["urn:e:1"], ["urn:e:1"])
+        finally:
+            await runner.stop()
+            await backend.close()
+
+    asyncio.run(main())
+
+
+def test_work_a_stopped_process_left_is_done_by_the_next_once(store_url: str) -> None:
+    async def main() -> None:
+        first = Double()
+        backend, _ = _open(store_url, [first])  # its runner never starts: stopped at commit
+        await backend.start()
+        for n in range(3):
+            await backend.store.write(TENANT, _set(f"urn:e:{n}", "x", n))
+        await backend.store.write(TENANT, _set("urn:e:0", "x", 10))  # coalesces
+        # a worker claimed one and died before doing it (PostgreSQL: its lease runs out)
+        claimed = await backend.work.claim("double", time.time(), 1, lease=0.5)
+        assert len(claimed) == 1
+        await backend.close()
+
+        second = Double()
+        backend, runner = _open(store_url, [second])
+        await backend.start()
+        await runner.start()
+        try:
+            await _until(lambda: _pending(backend, "double", 0))
+            assert sorted(second.calls) == ["urn:e:0", "urn:e:1", "urn:e:2"]
+            entity = await backend.store.get_entity(TENANT, "urn:e:0")
+            assert _value(entity, "y") == 20
+        finally:
+            await runner.stop()
+            await backend.close()
+
+    asyncio.run(main())
+
+
+def test_a_failing_item_is_retried_then_given_up(store_url: str) -> None:
+    async def main() -> None:
+        svc = Double()
+        svc.fail_times = 1
+        backend, runner = _open(store_url, [svc], base_delay=0.01, max_attempts=2)
+        await backend.start()
+        await runner.start()
+        try:
+            await backend.store.write(TENANT, _set("urn:e:1", "x", 2))
+            await asyncio.wait_for(svc.done.wait(), 10)  # second attempt succeeded
+            assert svc.calls == ["urn:e:1", "urn:e:1"]
+            assert runner.stats["double"].retried == 1
+            svc.fail_times = 5
+            await backend.store.write(TENANT, _set("urn:e:1", "x", 3))
+            await _until(lambda: _given_up(runner, "double", 1))
+            assert await backend.work.pending("double") == 0
+        finally:
+            await runner.stop()
+            await backend.close()
+
+    asyncio.run(main())
+
+
+def test_a_failing_requests_never_fails_the_write(store_url: str) -> None:
+    class Broken(CityService):
+        name = "broken"
+
+        def requests(self, change: Change) -> Iterable[WorkRequest]:
+            raise ValueError("a bug in a service")
+
+    async def main() -> None:
+        backend, runner = _open(store_url, [Broken()])
+        await backend.start()
+        try:
+            await backend.store.write(TENANT, _set("urn:e:1", "x", 1))
+            assert _value(await backend.store.get_entity(TENANT, "urn:e:1"), "x") == 1
+            assert runner.stats["broken"].hook_errors == 1
+        finally:
+            await backend.close()
+
+    asyncio.run(main())
+
+
+def test_several_workers_on_one_database_do_each_item_once(postgres_url: str) -> None:
+    pytest.importorskip("asyncpg")
+
+    async def main() -> None:
+        services = [Double(), Double()]
+        opened = [_open(postgres_url, [s], batch=2) for s in services]
+        for backend, runner in opened:
+            await backend.start()
+            await runner.start()
+        writer = opened[0][0]
+        try:
+            for n in range(30):
+                await writer.store.write(TENANT, _set(f"urn:e:{n}", "x", n))
+            await _until(lambda: _pending(writer, "double", 0), timeout=30)
+            calls = services[0].calls + services[1].calls
+            assert sorted(calls) == sorted(f"urn:e:{n}" for n in range(30))
+        finally:
+            for backend, runner in opened:
+                await runner.stop()
+                await backend.close()
+
+    asyncio.run(main())

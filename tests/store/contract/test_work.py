@@ -1,0 +1,110 @@
+"""The city services' work queue (``cityhub.store.work``: ``Transaction.enqueue_work`` and
+``WorkQueue``), the same on every backend: items commit and roll back with their write,
+unclaimed items of one key coalesce, claims lease, done/retry act under the claim's token."""
+
+from __future__ import annotations
+
+from cityhub.store.base import Transaction
+from tests.store.contract.conftest import Backend
+
+T = "work-tenant"
+NOW = 1_700_000_000.0
+
+
+def _enqueue(b: Backend, *items: tuple[str, str | None, float], tenant: str = T) -> None:
+    def fn(tx: Transaction) -> None:
+        for service, key, due in items:
+            tx.enqueue_work(service, key, {"key": key, "due": due}, due)
+
+    b.run(b.store.write(tenant, fn))
+
+
+def test_items_commit_with_the_write_and_roll_back_with_it(backend: Backend) -> None:
+    b = backend
+    _enqueue(b, ("aq", "e1", NOW))
+
+    def failing(tx: Transaction) -> None:
+        tx.enqueue_work("aq", "e2", {}, NOW)
+        raise RuntimeError("the write fails")
+
+    try:
+        b.run(b.store.write(T, failing))
+    except RuntimeError:
+        pass
+    items = b.run(b.backend.work.claim("aq", NOW, 10, lease=30))
+    assert [(i.key, i.tenant, i.service, i.payload, i.attempts) for i in items] == [
+        ("e1", T, "aq", {"key": "e1", "due": NOW}, 0)
+    ]
+    assert items[0].enqueued_at > NOW  # wall clock of the enqueue
+
+
+def test_unclaimed_items_of_one_key_coalesce_per_service_and_tenant(backend: Backend) -> None:
+    b = backend
+    _enqueue(b, ("aq", "e1", NOW + 5), ("aq", "e1", NOW), ("aq", "e2", NOW), ("alerts", "e1", NOW))
+    _enqueue(b, ("aq", "e1", NOW + 9), tenant="other")
+    _enqueue(b, ("aq", None, NOW), ("aq", None, NOW))  # no key: never merged
+    assert b.run(b.backend.work.pending("aq")) == 5
+    items = b.run(b.backend.work.claim("aq", NOW, 10, lease=30))
+    by_key = sorted((i.tenant, i.key or "", i.payload["due"]) for i in items)
+    # the later payload, the earlier due time
+    assert by_key == [(T, "", NOW), (T, "", NOW), (T, "e1", NOW), (T, "e2", NOW)]
+    assert b.run(b.backend.work.next_due("aq")) == NOW + 9  # the other tenant's, not due yet
+    assert b.run(b.backend.work.pending("alerts")) == 1
+
+
+def test_a_claimed_item_is_leased_and_never_merged_into(backend: Backend) -> None:
+    b = backend
+    work = b.backend.work
+    _enqueue(b, ("aq", "e1", NOW))
+    (held,) = b.run(work.claim("aq", NOW, 10, lease=30))
+    assert b.run(work.claim("aq", NOW + 1, 10, lease=30)) == []  # leased: no second claimer
+    _enqueue(b, ("aq", "e1", NOW + 1))  # a write during the computation asks for another
+    (fresh,) = b.run(work.claim("aq", NOW + 1, 10, lease=30))
+    assert fresh.id != held.id
+    b.run(work.done([held]))
+    b.run(work.done([fresh]))
+    assert b.run(work.pending("aq")) == 0
+
+
+def test_a_lease_that_ran_out_is_claimed_again_and_the_old_token_is_void(
+    backend: Backend,
+) -> None:
+    b = backend
+    work = b.backend.work
+    _enqueue(b, ("aq", "e1", NOW))
+    (first,) = b.run(work.claim("aq", NOW, 10, lease=30))
+    (second,) = b.run(work.claim("aq", NOW + 31, 10, lease=30))  # the first worker died
+    assert second.id == first.id and second.token != first.token
+    b.run(work.done([first]))  # the dead worker wakes up: its lease is gone
+    b.run(work.retry(first, "late", NOW))
+    assert b.run(work.pending("aq")) == 1
+    assert b.run(work.claim("aq", NOW + 32, 10, lease=30)) == []
+    b.run(work.done([second]))
+    assert b.run(work.pending("aq")) == 0
+
+
+def test_retry_backs_off_counts_and_gives_up(backend: Backend) -> None:
+    b = backend
+    work = b.backend.work
+    _enqueue(b, ("aq", "e1", NOW), ("aq", "e2", NOW))
+    items = {i.key: i for i in b.run(work.claim("aq", NOW, 10, lease=30))}
+    b.run(work.retry(items["e1"], "boom", NOW + 10))
+    b.run(work.retry(items["e2"], "boom", None))  # given up
+    assert b.run(work.next_due("aq")) == NOW + 10
+    assert b.run(work.claim("aq", NOW + 5, 10, lease=30)) == []
+    (again,) = b.run(work.claim("aq", NOW + 10, 10, lease=30))
+    assert again.key == "e1" and again.attempts == 1
+
+
+def test_release_gives_back_held_items(backend: Backend) -> None:
+    b = backend
+    work = b.backend.work
+    _enqueue(b, ("aq", "e1", NOW), ("aq", "e2", NOW))
+    items = b.run(work.claim("aq", NOW, 10, lease=300))
+    b.run(work.release(items[1:], NOW + 1))
+    (back,) = b.run(work.claim("aq", NOW + 1, 10, lease=300))
+    assert back.id == items[1].id
+    # at start-up SQLite takes back every lease (one process serves the file); PostgreSQL
+    # leaves other workers' leases alone
+    released = b.run(work.release_leases(NOW + 2))
+    assert released == (2 if b.name == "sqlite" else 0)
