@@ -47,6 +47,9 @@ class ServiceRunner:
 
     Args:
         batch: items claimed at once. concurrency: items of a batch worked on at once.
+        max_share: the share of wall time a worker spends working while it has a backlog
+            (it rests in proportion after each batch), so that a burst of writes keeps most
+            of the hub and the work it asks for coalesces.
         lease: seconds a claimed item is reserved.
         poll_interval: the longest sleep between looks at the queue.
         max_attempts: attempts of an item before it is given up.
@@ -62,6 +65,7 @@ class ServiceRunner:
         *,
         batch: int = 50,
         concurrency: int = 16,
+        max_share: float = 0.5,
         lease: float = 60.0,
         poll_interval: float = 5.0,
         max_attempts: int = 5,
@@ -77,6 +81,7 @@ class ServiceRunner:
         self.services = list(services)
         self.batch = batch
         self.concurrency = max(1, concurrency)
+        self.max_share = min(1.0, max(0.05, max_share))
         self.lease = lease
         self.poll_interval = poll_interval
         self.max_attempts = max(1, max_attempts)
@@ -180,36 +185,41 @@ class ServiceRunner:
                 self.wake()
                 await self._progress.wait()
 
-    async def _sleep(self, service: CityService) -> None:
-        event = self._wake[service.name]
-        timeout = self.poll_interval
-        with contextlib.suppress(StoreUnavailable):
-            due = await self.work.next_due(service.name)
-            if due is not None:
-                timeout = min(timeout, max(0.0, due - self.clock()))
-        if timeout > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
-        event.clear()
-
     async def _worker(self, service: CityService) -> None:
+        """Claim when something is due (a look at the earliest due time is a read; a claim
+        is a write transaction), else sleep until it is, a commit wakes us or a poll."""
         ctx = self.contexts[service.name]
+        event = self._wake[service.name]
         while True:
+            items: list[WorkItem] = []
+            timeout, rest = self.poll_interval, 0.0
             try:
-                items = await self.work.claim(service.name, self.clock(), self.batch, self.lease)
+                due = await self.work.next_due(service.name)
+                now = self.clock()
+                if due is not None and due <= now:
+                    items = await self.work.claim(service.name, now, self.batch, self.lease)
+                elif due is not None:
+                    timeout = min(timeout, due - now)
             except StoreUnavailable:
-                items = []
+                pass
             except Exception:
                 log.exception("%s: claiming work failed", service.name)
-                items = []
-            if not items:
-                if self._progress is not None:
-                    self._progress.set()
-                await self._sleep(service)
-                continue
-            await self._run(service, ctx, items)
+            if items:
+                started = self.clock()
+                await self._run(service, ctx, items)
+                # under a backlog the service takes at most ``max_share`` of the time: the
+                # writes that ask for work go first, and theirs coalesce meanwhile (a station
+                # written five times while we rest costs one computation)
+                rest = (self.clock() - started) * (1 / self.max_share - 1)
             if self._progress is not None:
                 self._progress.set()
+            if items:
+                if rest > 0:
+                    await asyncio.sleep(min(rest, self.poll_interval))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), max(0.0, timeout))
+            event.clear()
 
     async def _run(self, service: CityService, ctx: ServiceContext, items: list[WorkItem]) -> None:
         """Do a claimed batch: up to ``concurrency`` items at once (their reads run side by

@@ -204,7 +204,8 @@ def test_a_failing_item_is_retried_then_given_up(store_url: str) -> None:
             svc.fail_times = 5
             await backend.store.write(TENANT, _set("urn:e:1", "x", 3))
             await _until(lambda: _given_up(runner, "double", 1))
-            assert await backend.work.pending("double") == 0
+            await _until(lambda: _pending(backend, "double", 0))  # given up: removed
+            assert svc.calls.count("urn:e:1") == 4
         finally:
             await runner.stop()
             await backend.close()
