@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
+from cityhub.airquality.cai import MultiPollutantRule
+from cityhub.airquality.service import AirQualityService
 from cityhub.api import (
     batch,
     entities,
@@ -55,6 +57,16 @@ def city_services(settings: Settings) -> list[CityService]:
     """The city services the settings switch on (issue 16), each one line: a service that is
     off is not built, so it costs a write nothing."""
     services: list[CityService] = []
+    if settings.airquality_service:
+        services.append(
+            AirQualityService(
+                MultiPollutantRule(
+                    settings.airquality_multi_pollutant,
+                    settings.airquality_multi_pollutant_two,
+                    settings.airquality_multi_pollutant_three,
+                )
+            )
+        )
     return services
 
 

@@ -162,6 +162,29 @@ SETTINGS: tuple[Setting, ...] = (
         200,
         "Most live feeds (open dashboard screens) one hub process serves at once; more get 503.",
     ),
+    Setting(
+        "airquality_service",
+        True,
+        "Compute the Korean CAI (with the WHO 2021 comparison and health advice) of every "
+        "AirQualityObserved entity of every tenant and write it back to the entity; false "
+        "switches the service off.",
+    ),
+    Setting(
+        "airquality_multi_pollutant",
+        True,
+        "Add AirKorea's multi-pollutant points to the CAI when two or more pollutants are "
+        "unhealthy or worse.",
+    ),
+    Setting(
+        "airquality_multi_pollutant_two",
+        50,
+        "Points added when exactly two pollutants are unhealthy or worse.",
+    ),
+    Setting(
+        "airquality_multi_pollutant_three",
+        75,
+        "Points added when three or more pollutants are unhealthy or worse.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -208,6 +231,10 @@ class Settings:
     dashboard_base_map_url: str = ""
     dashboard_base_map_attribution: str = ""
     dashboard_max_streams: int = 200
+    airquality_service: bool = True
+    airquality_multi_pollutant: bool = True
+    airquality_multi_pollutant_two: int = 50
+    airquality_multi_pollutant_three: int = 75
 
     @property
     def base_url(self) -> str:

@@ -10,12 +10,15 @@ their short names (``airQualityIndex``, ``airQualityLevel``, ...).
 
 Units (DOMAIN.md §1.1): the CAI takes ppm for gases and µg/m³ for PM. A gas in µg/m³ (``GQ``) or
 mg/m³ (``GP``) is converted at 25 °C and 1 atm; a value without ``unitCode`` is taken to be in the
-CAI's unit; any other unit is not guessed at and is reported instead.
+CAI's unit; any other unit is not guessed at and is reported instead (``hours.usable_value``).
+
+Bad data (not a number, negative, beyond what the air can hold, an unknown unit) in the
+observation's current readings gives no index: the status says which reading and why, and the
+sub-indices of what could be used are still written.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,13 +31,12 @@ from cityhub.airquality.cai import (
     MultiPollutantRule,
     comprehensive_index,
 )
+from cityhub.airquality.hours import has_any, usable_value
 from cityhub.airquality.moving_average import PredictedAverage, predicted_24h_average
 from cityhub.airquality.who import WhoComparison, who_comparison
 
 TYPE_NAME = "AirQualityObserved"
-#: µg/m³ per ppm at 25 °C (DOMAIN.md §1.1); CO is also given in mg/m³ per ppm
-_UG_PER_PPM = {"o3": 1963.0, "no2": 1882.0, "so2": 2620.0, "co": 1145.0}
-_GASES = frozenset(_UG_PER_PPM)
+PM = ("pm10", "pm25")
 #: the attributes this service writes (short names; IRIs in the type's namespace)
 DERIVED = (
     "airQualityIndex",
@@ -79,22 +81,6 @@ class Readings:
     problems: dict[str, str] = field(default_factory=dict)  # pollutant -> why it was left out
 
 
-def _to_cai_unit(pollutant: str, value: float, unit_code: str | None) -> float | None:
-    if unit_code is None:
-        return value
-    if pollutant in _GASES:
-        if unit_code == "59":  # ppm
-            return value
-        if unit_code == "GQ":  # µg/m³
-            return value / _UG_PER_PPM[pollutant]
-        if unit_code == "GP":  # mg/m³
-            return value * 1000.0 / _UG_PER_PPM[pollutant]
-        if unit_code == "61":  # ppb
-            return value / 1000.0
-        return None
-    return value if unit_code == "GQ" else None
-
-
 def readings(entity: Mapping[str, Any], namespace: str) -> Readings:
     """The pollutant values of an observation (the instance without ``datasetId``)."""
     out = Readings()
@@ -106,19 +92,9 @@ def readings(entity: Mapping[str, Any], namespace: str) -> Readings:
         default = next((i for i in instances if "datasetId" not in i), None)
         if default is None or default.get("type") != "Property":
             continue
-        raw = default.get("value")
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            out.problems[pollutant] = f"{pollutant} is {raw!r}, not a number"
-            continue
-        if not math.isfinite(raw) or raw < 0:
-            out.problems[pollutant] = f"{pollutant} is {raw!r}, not a concentration"
-            continue
-        unit = default.get("unitCode")
-        value = _to_cai_unit(pollutant, float(raw), unit)
+        value, problem = usable_value(pollutant, default)
         if value is None:
-            out.problems[pollutant] = (
-                f"{pollutant} has unitCode {unit!r}, which cityhub does not convert"
-            )
+            out.problems[pollutant] = problem or f"{pollutant} cannot be used"
             continue
         out.values[pollutant] = Reading(pollutant, value, default.get("observedAt"))
     return out
@@ -143,7 +119,9 @@ def derived_attributes(
     """The attributes to write back (internal form, IRIs in ``namespace``).
 
     ``airQualityIndex``/``airQualityLevel`` are left out when there is no index; then
-    ``airQualityIndexStatus`` says why (missing pollutants, too few hours of PM, bad values).
+    ``airQualityIndexStatus`` says why (missing pollutants, too few hours of PM, bad values)
+    in its ``statusReason`` (not ``reason``: the core @context takes that term, so it would
+    not read back by its short name).
     The caller removes an earlier index the new one does not replace.
     """
     ns = namespace
@@ -191,7 +169,7 @@ def derived_attributes(
         _property(
             status,
             observed_at,
-            **({ns + "reason": _property("; ".join(reasons), None)} if reasons else {}),
+            **({ns + "statusReason": _property("; ".join(reasons), None)} if reasons else {}),
         )
     ]
     attrs[ns + "caiSubIndex"] = [
@@ -246,27 +224,61 @@ def assess_observation(
     if namespace is None:
         return None
     found = readings(entity, namespace)
+    hourly: dict[str, Sequence[float | None]] = {
+        p: pm_hourly.get(p, ()) for p in PM if p in found.values or p in found.problems
+    }
+    hourly.update({p: [r.value] for p, r in found.values.items() if p not in PM})
+    times = sorted(r.observed_at for r in found.values.values() if r.observed_at)
+    return assess_hours(entity, hourly, times[-1] if times else None, rule)
+
+
+def assess_hours(
+    entity: Mapping[str, Any],
+    hourly: Mapping[str, Sequence[float | None]],
+    observed_at: str | None,
+    rule: MultiPollutantRule | None = None,
+) -> dict[str, list[dict[str, Any]]] | None:
+    """The attributes to write back for the hour the CAI is for, None when the entity is not
+    an observation.
+
+    Args:
+        entity: the observation as it is now (its current readings decide what is bad data).
+        hourly: per pollutant, the 12 hourly means ending with the hour computed, oldest first
+            (``hours.hourly_window``): PM takes the 24-hour predicted average of them, a gas
+            the mean of the last hour (no reading in that hour: not measured).
+        observed_at: the time the written attributes carry (the hour computed).
+        rule: the multi-pollutant addition.
+    """
+    namespace = observation_namespace(entity)
+    if namespace is None:
+        return None
+    found = readings(entity, namespace)
     inputs: dict[str, float | None] = {}
     averages: dict[str, PredictedAverage] = {}
     who: list[WhoComparison] = []
-    for pollutant, reading in found.values.items():
-        if pollutant in ("pm10", "pm25"):
-            average = predicted_24h_average(pollutant, pm_hourly.get(pollutant, ()))
+    for pollutant in POLLUTANTS:
+        hours = list(hourly.get(pollutant, ()))
+        if pollutant in PM:
+            if not has_any(hours) and pollutant not in found.problems:
+                continue
+            average = predicted_24h_average(pollutant, hours)
             averages[pollutant] = average
             inputs[pollutant] = average.value
             if average.value is not None:
                 who.append(who_comparison(pollutant, average.value, "24h"))
-        else:
-            inputs[pollutant] = reading.value
-            who.append(who_comparison(pollutant, reading.value, "1h"))
+        elif hours and hours[-1] is not None:
+            inputs[pollutant] = hours[-1]
+            who.append(who_comparison(pollutant, hours[-1], "1h"))
     result = comprehensive_index(inputs, rule)
-    times = sorted(r.observed_at for r in found.values.values() if r.observed_at)
-    observed_at = times[-1] if times else None
+    if found.problems and result.index is not None:  # bad data now: no index
+        result = CaiResult(None, None, result.governing, result.sub_indices, result.addition)
     return derived_attributes(namespace, result, averages, who, observed_at, found.problems)
 
 
 __all__ = [
     "ADVICE_DATASET",
+    "PM",
+    "assess_hours",
     "assess_observation",
     "DERIVED",
     "TYPE_NAME",

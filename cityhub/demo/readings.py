@@ -83,11 +83,11 @@ def _air(a: Asset, seed: int, t: datetime) -> Reading:
         "co": round(air.carbon_monoxide(seed, t, p.offset), 1),
         "so2": round(air.sulphur_dioxide(seed, t, p.offset), 3),
     }
-    index, level = air.cai({"pm10": pm10, "pm25": pm25, **gases})
+    # the station reports what it measures; the hub's air-quality service computes the CAI
+    # (airQualityIndex, airQualityLevel, advice) from the 24-hour predicted average of its
+    # history, as AirKorea does (cityhub/airquality/service.py)
     out: Reading = {"pm10": prop(pm10, "GQ", t), "pm25": prop(pm25, "GQ", t)}
     out.update({name: prop(value, "59", t) for name, value in gases.items()})
-    out["airQualityIndex"] = prop(index, None, t)
-    out["airQualityLevel"] = prop(level, None, t)
     return out
 
 

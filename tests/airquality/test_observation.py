@@ -97,7 +97,7 @@ def test_no_index_says_why() -> None:
     assert SDM + "airQualityIndex" not in attrs and SDM + "healthAdvice" not in attrs
     status = attrs[SDM + "airQualityIndexStatus"][0]
     assert status["value"] == "notComputed"
-    reason = status[SDM + "reason"]["value"]
+    reason = status[SDM + "statusReason"]["value"]
     assert "missing: pm25" in reason and "too few hourly pm25 values" in reason
     # what was measured is still there
     assert "pm10" in attrs[SDM + "caiSubIndex"][0]["value"]
@@ -106,5 +106,5 @@ def test_no_index_says_why() -> None:
 def test_missing_gases_give_no_index() -> None:
     attrs = assess_observation(observation(SDM, pm10=20.0, pm25=25.0), STEADY)
     assert attrs is not None
-    reason = attrs[SDM + "airQualityIndexStatus"][0][SDM + "reason"]["value"]
+    reason = attrs[SDM + "airQualityIndexStatus"][0][SDM + "statusReason"]["value"]
     assert "missing: no2, o3" in reason

@@ -1,0 +1,191 @@
+"""The air-quality service (issue 16, deliverable 1): for every ``AirQualityObserved`` entity of
+any tenant and any provider, the Korean CAI as AirKorea computes it, written back to the entity
+(``airQualityIndex``, ``airQualityLevel``, ``caiSubIndex`` with the governing pollutant,
+``whoGuideline``, ``healthAdvice`` per group in Korean and English, and
+``airQualityIndexStatus`` saying why there is no index when there is none).
+
+On the city services framework (``cityhub.services``):
+
+- ``requests``, inside the write: a change that touched what the CAI reads (a pollutant's
+  current reading: value, unit or time) asks for one computation of that entity; the
+  service's own write-back touches none of them, and the framework's cause guard stops it
+  anyway. Bad current readings are counted here (``badData``), once per write.
+- ``process``, after the commit: reads the entity and its pollutants' history over the 12
+  hours ending with the hour the CAI is for (``hours.anchor_of``: late and out-of-order
+  readings recompute that hour with themselves in the window), computes
+  (``observation.assess_hours``) and writes the result back through the store's write path,
+  so history, subscriptions and the temporal API see it. It writes nothing when the readings
+  changed meanwhile (a newer item is queued for them) or when the result is what the entity
+  already says (so a repeated run, after a crash, records nothing twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from cityhub.airquality.cai import POLLUTANTS, MultiPollutantRule
+from cityhub.airquality.hours import anchor_of, hourly_window, parse_time, window_bounds
+from cityhub.airquality.observation import (
+    DERIVED,
+    assess_hours,
+    observation_namespace,
+    readings,
+)
+from cityhub.ngsild import ops
+from cityhub.ngsild.datetime import format_datetime, now_iso
+from cityhub.ngsild.entity import Entity
+from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.services import CityService, ServiceContext, ServiceStats, WorkRequest
+from cityhub.store.base import Change, Transaction
+from cityhub.store.work import WorkItem
+
+_STAMPS = ("createdAt", "modifiedAt")
+
+
+def _current(entity: Mapping[str, Any] | None, namespace: str) -> bytes:
+    """What the CAI reads of an entity now: each pollutant's default instance, unstamped."""
+    if entity is None:
+        return b""
+    attrs = entity.get("attrs", {})
+    found: dict[str, Any] = {}
+    for pollutant in POLLUTANTS:
+        for inst in attrs.get(namespace + pollutant, ()):
+            if "datasetId" not in inst:
+                found[pollutant] = {k: v for k, v in inst.items() if k not in _STAMPS}
+    try:
+        return orjson.dumps(found, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # what orjson cannot write (an integer beyond 64 bits) repr can
+        return repr(sorted(found.items())).encode()
+
+
+def _unstamped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unstamped(v) for k, v in value.items() if k not in _STAMPS}
+    if isinstance(value, list):
+        return [_unstamped(v) for v in value]
+    return value
+
+
+def _derived(entity: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+    attrs = entity.get("attrs", {})
+    return {
+        namespace + name: _unstamped(attrs[namespace + name])
+        for name in DERIVED
+        if namespace + name in attrs
+    }
+
+
+class AirQualityService(CityService):
+    """The CAI of every ``AirQualityObserved`` entity, kept up to date on the change stream.
+
+    Args:
+        rule: the multi-pollutant addition (settings ``airquality_multi_pollutant_*``).
+        coalesce: seconds a computation waits after the first write that asks for it, so
+            that the writes to one station within that time (a batch, a burst) cost one
+            computation, not one each.
+    """
+
+    name = "airquality"
+
+    def __init__(self, rule: MultiPollutantRule | None = None, coalesce: float = 0.25) -> None:
+        self.rule = rule or MultiPollutantRule()
+        self.coalesce = coalesce
+        self.stats = ServiceStats()  # the runner's, once it runs this service
+
+    # ---- inside the write -------------------------------------------------------------
+    def requests(self, change: Change) -> Iterable[WorkRequest]:
+        after = change.after
+        if after is None:
+            return ()
+        namespace = observation_namespace(after)
+        if namespace is None:
+            return ()
+        if _current(change.before, namespace) == _current(after, namespace):
+            return ()  # the CAI's inputs did not change (e.g. our own write-back)
+        problems = readings(after, namespace).problems
+        if problems:
+            self.stats.count("badData", len(problems))
+        return (WorkRequest(change.entity_id, delay=self.coalesce),)
+
+    # ---- after the commit ---------------------------------------------------------------
+    async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        if item.key is None:
+            return
+        entity = await ctx.store.get_entity(item.tenant, item.key)
+        if entity is None:
+            return  # deleted since
+        namespace = observation_namespace(entity)
+        if namespace is None:
+            return  # no longer an observation
+        attrs = await self._assess(ctx, item.tenant, entity, namespace)
+        inputs = _current(entity, namespace)
+
+        def write_back(tx: Transaction) -> bool:
+            before = tx.get(entity["id"])
+            if before is None or _current(before, namespace) != inputs:
+                return False  # changed meanwhile: the change queued a newer computation
+            had = _derived(before, namespace)
+            # only what changed: a repeated run (after a crash) records nothing twice, and an
+            # unchanged attribute gets no new history instance
+            changed = {iri: i for iri, i in attrs.items() if had.get(iri) != _unstamped(i)}
+            stale = [iri for iri in had if iri not in attrs]  # an index no longer true
+            if not changed and not stale:
+                return False
+            updated: Entity = orjson.loads(orjson.dumps(before))
+            for iri in stale:
+                del updated["attrs"][iri]
+            ops.append_attributes(updated, {"type": [], "attrs": changed}, now_iso())
+            tx.save(updated, before)
+            return True
+
+        if await ctx.write(item.tenant, write_back):
+            ctx.stats.count("written")
+
+    async def _assess(
+        self, ctx: ServiceContext, tenant: str, entity: Entity, namespace: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        attrs = entity["attrs"]
+        current = {
+            p: next((i for i in attrs.get(namespace + p, ()) if "datasetId" not in i), None)
+            for p in POLLUTANTS
+        }
+        timed = [i for i in current.values() if i is not None]
+        # a provider that does not say when it observed: the time of the write stands in
+        time_member = "observedAt" if any("observedAt" in i for i in timed) else "modifiedAt"
+        status = attrs.get(namespace + "airQualityIndexStatus", [{}])[0]
+        previous = parse_time(status.get("observedAt"))
+        now = datetime.fromtimestamp(ctx.clock(), UTC)
+        anchor = anchor_of((parse_time(i.get(time_member)) for i in timed), previous, now)
+        history: Mapping[str, list[dict[str, Any]]] = {}
+        if anchor is not None:
+            start, end = window_bounds(anchor)
+            found = await ctx.temporal.get_entity(
+                tenant,
+                entity["id"],
+                TemporalQuery(
+                    timerel="between",
+                    time_at=format_datetime(start),
+                    end_time_at=format_datetime(end),
+                    timeproperty=time_member,
+                    timeproperty_given=True,
+                ),
+                attrs=[namespace + p for p in POLLUTANTS],
+            )
+            if found is not None:
+                history = found[1]
+        hourly: dict[str, list[float | None]] = {}
+        for pollutant, inst in current.items():
+            instances = history.get(namespace + pollutant) or ([inst] if inst else [])
+            if anchor is not None and instances:
+                hourly[pollutant], _ = hourly_window(pollutant, instances, anchor, time_member)
+        observed_at = format_datetime(anchor) if anchor is not None else None
+        result = assess_hours(entity, hourly, observed_at, self.rule)
+        assert result is not None  # an observation: checked by the caller
+        return result
+
+
+__all__ = ["AirQualityService"]
