@@ -28,12 +28,17 @@ from typing import Any
 import orjson
 
 from cityhub.airquality.cai import POLLUTANTS, MultiPollutantRule
-from cityhub.airquality.hours import anchor_of, hourly_window, parse_time, window_bounds
+from cityhub.airquality.hours import (
+    anchor_of,
+    hourly_window,
+    parse_time,
+    usable_value,
+    window_bounds,
+)
 from cityhub.airquality.observation import (
     DERIVED,
     assess_hours,
     observation_namespace,
-    readings,
 )
 from cityhub.ngsild import ops
 from cityhub.ngsild.datetime import format_datetime, now_iso
@@ -46,20 +51,29 @@ from cityhub.store.work import WorkItem
 _STAMPS = ("createdAt", "modifiedAt")
 
 
-def _current(entity: Mapping[str, Any] | None, namespace: str) -> bytes:
-    """What the CAI reads of an entity now: each pollutant's default instance, unstamped."""
+def _current(entity: Mapping[str, Any] | None, namespace: str) -> tuple[Any, ...]:
+    """What the CAI reads of an entity now: each pollutant's default instance (type, value,
+    unit, time). Runs in every write of an observation: plain tuples, no serialising."""
     if entity is None:
-        return b""
+        return ()
     attrs = entity.get("attrs", {})
-    found: dict[str, Any] = {}
+    found: list[Any] = []
     for pollutant in POLLUTANTS:
         for inst in attrs.get(namespace + pollutant, ()):
             if "datasetId" not in inst:
-                found[pollutant] = {k: v for k, v in inst.items() if k not in _STAMPS}
-    try:
-        return orjson.dumps(found, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # what orjson cannot write (an integer beyond 64 bits) repr can
-        return repr(sorted(found.items())).encode()
+                value = inst.get("value")
+                found.append(
+                    (
+                        pollutant,
+                        inst.get("type"),
+                        # 1 and 1.0 and True compare equal; their types tell them apart
+                        type(value).__name__,
+                        value if isinstance(value, int | float | str | None) else repr(value),
+                        inst.get("unitCode"),
+                        inst.get("observedAt"),
+                    )
+                )
+    return tuple(found)
 
 
 def _unstamped(value: Any) -> Any:
@@ -104,11 +118,19 @@ class AirQualityService(CityService):
         namespace = observation_namespace(after)
         if namespace is None:
             return ()
-        if _current(change.before, namespace) == _current(after, namespace):
+        now = _current(after, namespace)
+        was = _current(change.before, namespace)
+        if was == now:
             return ()  # the CAI's inputs did not change (e.g. our own write-back)
-        problems = readings(after, namespace).problems
-        if problems:
-            self.stats.count("badData", len(problems))
+        # the readings this write brought that cannot be used: counted once, here
+        bad = sum(
+            1
+            for pollutant, kind, _, value, unit, _ in set(now) - set(was)
+            if kind == "Property"
+            and usable_value(pollutant, {"value": value, "unitCode": unit})[0] is None
+        )
+        if bad:
+            self.stats.count("badData", bad)
         return (WorkRequest(change.entity_id, delay=self.coalesce),)
 
     # ---- after the commit ---------------------------------------------------------------
