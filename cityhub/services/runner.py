@@ -253,7 +253,7 @@ class ServiceRunner:
                     await asyncio.shield(self.work.done(done))
                 now = self.clock()
                 stats.done += len(done)
-                stats.delays.extend(max(0.0, now - item.enqueued_at) for item in done)
+                stats.delays.extend((now, max(0.0, now - item.enqueued_at)) for item in done)
 
     async def _failed(self, service: CityService, item: WorkItem, exc: Exception) -> None:
         stats = self.stats[service.name]

@@ -30,6 +30,8 @@ T = TypeVar("T")
 #: client's write). Set only around a service's transaction function (ServiceContext.write);
 #: the hook runs inside that function, on the same thread or greenlet, so it sees it.
 _CAUSE: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("cause", default=())
+#: seconds of "recent" in ServiceStats' report
+RECENT = 300.0
 #: the payload member the framework keeps the cause in (a service never sees it)
 CAUSE_MEMBER = "@cause"
 
@@ -61,7 +63,9 @@ class ServiceStats:
     """What a service did in this process (``/health`` shows it; benchmarks read it).
 
     ``counters`` are the service's own (``count``), e.g. ``badData``; ``delays`` the last
-    seconds from an item's enqueue (its write's commit) to its work done.
+    (when done, seconds from the item's enqueue, i.e. its write's commit, to its work done).
+    ``/health`` reports the p95 of everything kept and of the last :data:`RECENT` seconds
+    (a hub that caught up after a burst shows its live delay there).
     """
 
     done: int = 0
@@ -69,20 +73,22 @@ class ServiceStats:
     given_up: int = 0
     hook_errors: int = 0
     counters: dict[str, int] = field(default_factory=dict)
-    delays: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    delays: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
 
-    def delay_quantile(self, q: float) -> float | None:
-        """The ``q`` quantile (0-1, nearest rank) of the recorded delays, None without any."""
-        if not self.delays:
+    def delay_quantile(self, q: float, since: float | None = None) -> float | None:
+        """The ``q`` quantile (0-1, nearest rank) of the delays recorded (of work done at or
+        after ``since``, seconds since the epoch), None without any."""
+        ordered = sorted(d for at, d in self.delays if since is None or at >= since)
+        if not ordered:
             return None
-        ordered = sorted(self.delays)
         return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
     def as_json(self) -> dict[str, Any]:
         p95 = self.delay_quantile(0.95)
+        recent = self.delay_quantile(0.95, time.time() - RECENT)
         return {
             "done": self.done,
             "retried": self.retried,
@@ -90,6 +96,7 @@ class ServiceStats:
             "hookErrors": self.hook_errors,
             "counters": dict(self.counters),
             "delayP95Seconds": None if p95 is None else round(p95, 4),
+            "recentDelayP95Seconds": None if recent is None else round(recent, 4),
         }
 
 

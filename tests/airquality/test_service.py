@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import make_client
+from tests.notify._receivers import HttpReceiver, free_port
 
 EID = "urn:ngsi-ld:AirQualityObserved:seongnam:41135:sunae"
 START = datetime(2026, 11, 1, 0, 30, tzinfo=UTC)
@@ -203,3 +204,20 @@ def test_the_setting_switches_the_service_off(tmp_path: Path, store_url: str) ->
         body = observation(c)
         assert "airQualityIndex" not in body and "airQualityIndexStatus" not in body
         assert "services" not in c.get("/health").json()
+
+
+def test_a_subscription_hears_of_the_computed_grade(aq: TestClient) -> None:
+    with HttpReceiver(port=free_port(18450, 18469)) as rx:
+        sub = {
+            "type": "Subscription",
+            "entities": [{"type": "AirQualityObserved"}],
+            "watchedAttributes": ["airQualityLevel"],
+            "notification": {"endpoint": {"uri": rx.url}, "attributes": ["airQualityLevel"]},
+        }
+        assert aq.post("/ngsi-ld/v1/subscriptions", json=sub).status_code == 201
+        for hour in range(12):
+            observe(aq, hour)
+        settle(aq)
+        (note,) = rx.wait_for(1)
+        (data,) = note.body["data"]
+        assert data["id"] == EID and data["airQualityLevel"]["value"] == "moderate"
