@@ -6,10 +6,11 @@ returns them: no I/O.
 - A reading is usable when it is a number, finite, not negative, not above
   :data:`PLAUSIBLE_MAX` and in a unit cityhub converts (:func:`usable_value`). Anything else
   is bad data: it is reported and never enters an average.
-- The hour the CAI is for (:func:`anchor_of`) is the latest observation time of the entity's
-  pollutants, never earlier than the hour computed before (so a late or out-of-order reading
-  recomputes that hour with the late value in its window, rather than moving the index back in
-  time) and never later than an hour past now (a clock far ahead is not believed).
+- The hour the CAI is for (:func:`anchor_of`) is that of the latest observation time of the
+  entity's pollutants, or the hour computed before when the latest reading is older but inside
+  that hour's window (so a late or out-of-order reading recomputes that hour with the late
+  value in it, rather than moving the index back in time). The hub's own clock plays no part:
+  a provider replaying history, or the demo at ``--speed 60``, runs ahead of it.
 - :func:`hourly_window` gives, per pollutant, the 12 hourly means ending with that hour,
   whatever order the readings arrived in.
 """
@@ -37,10 +38,13 @@ PLAUSIBLE_MAX: Mapping[str, float] = {
     "so2": 10.0,
     "co": 500.0,
 }
-#: readings stamped further ahead than this of the hub's clock are not believed
-FUTURE_SLACK = timedelta(hours=1)
-#: nor those stamped before this (a clock at its epoch; a window before year 1 cannot exist)
+#: a reading this much older than the hour computed last is late for that hour (inside its
+#: window); older still, the station's clock went back (it ran ahead before, or the provider
+#: replays old data) and the index follows it rather than stay stuck
+LATE_WINDOW = timedelta(hours=12)
+#: times outside these are no clock's (and a window around them would not exist)
 _EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 def to_cai_unit(pollutant: str, value: float, unit_code: str | None) -> float | None:
@@ -102,17 +106,18 @@ def hour_of(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def anchor_of(
-    times: Iterable[datetime | None], previous: datetime | None, now: datetime
-) -> datetime | None:
-    """The hour the CAI is for: the latest believable reading time, not before ``previous``
-    (the hour computed last time, believed on the same terms); None when there is no time."""
-
-    def believable(t: datetime | None) -> bool:
-        return t is not None and _EARLIEST <= t <= now + FUTURE_SLACK
-
-    candidates = [t for t in (*times, previous) if t is not None and believable(t)]
-    return hour_of(max(candidates)) if candidates else None
+def anchor_of(times: Iterable[datetime | None], previous: datetime | None) -> datetime | None:
+    """The hour the CAI is for: that of the latest reading, or the hour computed last time
+    (``previous``) when the latest reading is older but still inside its window (a late or
+    out-of-order reading recomputes that hour instead of moving the index back); None when
+    there is no usable time."""
+    candidates = [t for t in times if t is not None and _EARLIEST <= t <= _LATEST]
+    if not candidates:
+        return None
+    latest = max(candidates)
+    if previous is not None and latest < previous <= min(latest + LATE_WINDOW, _LATEST):
+        return hour_of(previous)
+    return hour_of(latest)
 
 
 def window_bounds(anchor: datetime) -> tuple[datetime, datetime]:
@@ -153,7 +158,7 @@ def has_any(hours: Sequence[float | None]) -> bool:
 
 
 __all__ = [
-    "FUTURE_SLACK",
+    "LATE_WINDOW",
     "PLAUSIBLE_MAX",
     "UG_PER_PPM",
     "anchor_of",

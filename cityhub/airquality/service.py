@@ -22,7 +22,6 @@ On the city services framework (``cityhub.services``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -180,8 +179,7 @@ class AirQualityService(CityService):
         time_member = "observedAt" if any("observedAt" in i for i in timed) else "modifiedAt"
         status = attrs.get(namespace + "airQualityIndexStatus", [{}])[0]
         previous = parse_time(status.get("observedAt"))
-        now = datetime.fromtimestamp(ctx.clock(), UTC)
-        anchor = anchor_of((parse_time(i.get(time_member)) for i in timed), previous, now)
+        anchor = anchor_of((parse_time(i.get(time_member)) for i in timed), previous)
         history: Mapping[str, list[dict[str, Any]]] = {}
         if anchor is not None:
             start, end = window_bounds(anchor)

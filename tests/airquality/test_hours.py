@@ -60,15 +60,16 @@ def test_parse_time() -> None:
     assert parse_time("yesterday") is None and parse_time(7) is None
 
 
-def test_the_anchor_is_the_latest_believable_hour_never_moving_back() -> None:
-    now = T0 + timedelta(hours=12)
+def test_the_anchor_is_the_latest_hour_and_a_late_reading_keeps_it() -> None:
     times = [T0 + timedelta(hours=3, minutes=10), T0 + timedelta(hours=5, minutes=59)]
-    assert anchor_of(times, None, now) == T0 + timedelta(hours=5)
+    assert anchor_of(times, None) == T0 + timedelta(hours=5)
     # a late reading (hour 3) after hour 5 was computed: hour 5 again, not hour 3
-    assert anchor_of(times[:1], T0 + timedelta(hours=5), now) == T0 + timedelta(hours=5)
-    # a clock far ahead is not believed
-    assert anchor_of([now + timedelta(days=30)], None, now) is None
-    assert anchor_of([now + timedelta(minutes=30)], None, now) == now
+    assert anchor_of(times[:1], T0 + timedelta(hours=5)) == T0 + timedelta(hours=5)
+    # a station whose clock ran years ahead and came back is followed, not stuck
+    ahead = datetime(2099, 1, 1, tzinfo=UTC)
+    assert anchor_of([ahead], T0) == ahead
+    assert anchor_of(times, ahead) == T0 + timedelta(hours=5)
+    assert anchor_of([None], T0) is None
 
 
 def test_the_window_is_twelve_hours_whatever_the_order() -> None:
@@ -97,7 +98,8 @@ def test_missing_hours_are_none() -> None:
 def test_hostile_values_and_times_do_not_raise() -> None:
     got, problem = usable_value("pm25", {"value": 10**400})
     assert got is None and problem is not None and len(problem) < 200
-    now = T0 + timedelta(hours=1)
     far = [datetime(9999, 12, 31, 23, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)]
-    assert anchor_of(far, datetime(9999, 12, 31, 23, tzinfo=UTC), now) is None
-    assert anchor_of(far, T0, now) == T0
+    assert anchor_of(far, datetime(9999, 12, 31, 23, tzinfo=UTC)) is None
+    assert anchor_of([*far, T0], None) == T0
+    latest = datetime(9999, 12, 30, tzinfo=UTC)
+    assert anchor_of([latest], latest + timedelta(hours=2)) == latest  # no window past 9999

@@ -35,7 +35,9 @@ def receiver() -> Iterator[HttpReceiver]:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(store=f"sqlite:///{tmp_path / 'hub.db'}"))) as c:
+    with TestClient(
+        create_app(Settings(store=f"sqlite:///{tmp_path / 'hub.db'}", airquality_service=False))
+    ) as c:
         yield c
 
 

@@ -109,7 +109,8 @@ def test_endpoint_uri_parts() -> None:
 
 def test_subscription_with_mqtt_endpoint_end_to_end(broker: int, tmp_path: Path) -> None:
     """A subscription's MQTT endpoint gets the ETSI message shape, with QoS from notifierInfo."""
-    app = create_app(Settings(store=f"sqlite:///{tmp_path / 'hub.db'}"))
+    # one notification per client write: the air-quality service's write-back would add one
+    app = create_app(Settings(store=f"sqlite:///{tmp_path / 'hub.db'}", airquality_service=False))
     sub = {
         "type": "Subscription",
         "entities": [{"type": "AirQualityObserved"}],
