@@ -1,5 +1,5 @@
 """The city services' work queue in PostgreSQL (``cityhub.store.work``; table ``service_work``,
-migration 0007).
+migration 0008).
 
 :func:`enqueue_work` runs inside an entity write transaction (``PostgresTransaction``);
 :class:`PostgresWorkQueue` is the worker side. Several workers share the database: a claim takes

@@ -1,5 +1,5 @@
 """The city services' work queue in SQLite (``cityhub.store.work``; table ``service_work``,
-migration 0008).
+migration 0009).
 
 :func:`enqueue_work` runs inside an entity write transaction (``SqliteTransaction``);
 :class:`SqliteWorkQueue` is the worker side. A SQLite file is served by one process, so when
