@@ -115,13 +115,16 @@ class RegistrationRows:
         )
         return self.sql.execute(statement, tenant, doc["id"], expires_at, _json(doc)) == 1
 
+    def _document(self, table: str, tenant: str, key: str, lock: bool) -> Document | None:
+        statement = f"SELECT doc FROM {table} WHERE tenant = ? AND id = ?"
+        docs = _docs(self.sql.fetch(statement + self._lock(lock), tenant, key))
+        return docs[0] if docs else None
+
     def registration(
         self, tenant: str, registration_id: str, lock: bool = False
     ) -> Document | None:
         """``lock``: no other writer changes it before this transaction ends."""
-        statement = "SELECT doc FROM csource_registrations WHERE tenant = ? AND id = ?"
-        docs = _docs(self.sql.fetch(statement + self._lock(lock), tenant, registration_id))
-        return docs[0] if docs else None
+        return self._document("csource_registrations", tenant, registration_id, lock)
 
     def update_registration(
         self, tenant: str, registration_id: str, doc: Document, expires_at: str | None
@@ -208,9 +211,7 @@ class RegistrationRows:
         self, tenant: str, subscription_id: str, lock: bool = False
     ) -> Document | None:
         """``lock``: as for :meth:`registration`."""
-        statement = "SELECT doc FROM csource_subscriptions WHERE tenant = ? AND id = ?"
-        docs = _docs(self.sql.fetch(statement + self._lock(lock), tenant, subscription_id))
-        return docs[0] if docs else None
+        return self._document("csource_subscriptions", tenant, subscription_id, lock)
 
     def update_subscription(self, tenant: str, subscription_id: str, doc: Document) -> None:
         statement = "UPDATE csource_subscriptions SET doc = ? WHERE tenant = ? AND id = ?"

@@ -1,8 +1,8 @@
 """Where context source registrations and registration subscriptions live (ETSI GS CIM 009
-clauses 5.9-5.11): the protocol the API and the notifier use, the hooks a registration store
-calls inside its write transactions (clause 5.11.7 notifications), and :class:`Registrations`,
-the protocol's one implementation: its rules, once, over the rows of a backend
-(``cityhub.store.registration_rows.RegistrationRows``, the SQL written once).
+clauses 5.9-5.11): :class:`Registrations`, the one registration store the API and the notifier
+use (typed :data:`RegistrationStore`), its rules once over a backend's rows
+(``cityhub.store.registration_rows.RegistrationRows``, the SQL written once); and the hooks it
+calls inside its write transactions (clause 5.11.7 notifications).
 
 Documents are the internal forms of ``cityhub.ngsild.registration`` and
 ``cityhub.ngsild.csource_subscription``. Discovery by entity type, id, idPattern and attribute
@@ -14,7 +14,7 @@ of a discovery query (q, csf, geo-query, temporal query) is checked on the candi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from cityhub.errors import AlreadyExists, ResourceNotFound
 from cityhub.ngsild.datetime import now_iso
@@ -49,85 +49,6 @@ class CsourceHooks(Protocol):
         """A round of a ``timeInterval`` registration subscription is due."""
 
 
-class RegistrationStore(Protocol):
-    """Registrations (clauses 5.9, 5.10) and registration subscriptions (5.11) per tenant."""
-
-    #: called inside write transactions to queue notifications (None: none are sent)
-    hooks: CsourceHooks | None
-    #: called after a commit that queued notifications or changed a subscription (with True
-    #: then: a periodic schedule may have changed)
-    on_commit: list[Callable[[bool], None]]
-
-    async def create_registration(self, tenant: str, doc: Document) -> None:
-        """Store a new registration; its tenant is created if needed (clause 4.14).
-
-        Raises:
-            AlreadyExists: the id is taken in the tenant, or an exclusive registration already
-                holds its attributes (clause 4.3.6.3).
-        """
-
-    async def get_registration(self, tenant: str, registration_id: str) -> Document | None:
-        """The registration, or None."""
-
-    async def update_registration(
-        self, tenant: str, registration_id: str, change: Callable[[Document, str], Document]
-    ) -> Document:
-        """Read, ``change(doc, now)``, write, in one transaction (clause 5.9.3).
-
-        Raises:
-            ResourceNotFound: no such registration; whatever ``change`` raises (nothing is
-                written then).
-        """
-
-    async def delete_registration(self, tenant: str, registration_id: str) -> bool:
-        """Delete; False if missing."""
-
-    async def query_registrations(
-        self,
-        tenant: str,
-        query: RegistrationQuery,
-        *,
-        limit: int,
-        offset: int,
-        count: bool = False,
-    ) -> tuple[list[Document], int | None]:
-        """Registrations answering a discovery query (clause 5.10.2), oldest first, expired
-        ones left out: the page and, if ``count``, the total."""
-
-    async def create_subscription(self, tenant: str, doc: Document) -> None:
-        """Raises AlreadyExists when the id is taken in the tenant."""
-
-    async def get_subscription(self, tenant: str, subscription_id: str) -> Document | None:
-        """The registration subscription, or None."""
-
-    async def update_subscription(
-        self, tenant: str, subscription_id: str, change: Callable[[Document, str], Document]
-    ) -> Document:
-        """Read, ``change(doc, now)``, write, in one transaction (clause 5.11.3).
-
-        Raises:
-            ResourceNotFound: no such subscription.
-        """
-
-    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
-        """Delete; False if missing."""
-
-    async def query_subscriptions(
-        self, tenant: str, *, limit: int, offset: int, count: bool = False
-    ) -> tuple[list[Document], int | None]:
-        """The tenant's registration subscriptions, oldest first (clause 5.11.5)."""
-
-    async def update_subscription_status(
-        self, tenant: str, subscription_id: str, change: Callable[[Document], Document]
-    ) -> None:
-        """Replace the subscription's ``notification`` by ``change(notification)`` (status
-        members); ``modifiedAt`` stays. Nothing if it is gone."""
-
-    async def run_periodic(self, now: float) -> float | None:
-        """Run every due round of the ``timeInterval`` subscriptions; when the next round is
-        due (None: no such subscription)."""
-
-
 def _expires(doc: Document) -> str | None:
     raw = doc.get("expiresAt")
     return canonical_datetime(raw) if isinstance(raw, str) else None
@@ -147,7 +68,8 @@ def _check_exclusive(rows: RegistrationRows, tenant: str, doc: Document) -> None
 
 
 class Registrations(Generic[Conn]):
-    """The :class:`RegistrationStore` of a backend: these rules, its rows.
+    """Registrations (clauses 5.9, 5.10) and registration subscriptions (5.11) per tenant, on
+    one backend: these rules, its rows.
 
     Args:
         db: the backend's store, which runs the row functions.
@@ -157,7 +79,10 @@ class Registrations(Generic[Conn]):
     def __init__(self, db: Database[Conn], sql: Callable[[Conn], SqlConnection]) -> None:
         self._db = db
         self._sql = sql
+        #: called inside write transactions to queue notifications (None: none are sent)
         self.hooks: CsourceHooks | None = None
+        #: called after a commit that queued notifications or changed a subscription (with
+        #: True then: a periodic schedule may have changed)
         self.on_commit: list[Callable[[bool], None]] = []
 
     async def _write(self, fn: Callable[[RegistrationRows], T]) -> T:
@@ -189,6 +114,12 @@ class Registrations(Generic[Conn]):
     # ---- registrations (clauses 5.9.2-5.9.4, 5.10) --------------------------------------------
 
     async def create_registration(self, tenant: str, doc: Document) -> None:
+        """Store a new registration; its tenant is created if needed (clause 4.14).
+
+        Raises:
+            AlreadyExists: the id is taken in the tenant, or an exclusive registration already
+                holds its attributes (clause 4.3.6.3).
+        """
         now = now_iso()
         doc = {**doc, "createdAt": now, "modifiedAt": now}
 
@@ -205,11 +136,19 @@ class Registrations(Generic[Conn]):
         self._committed(await self._write(run))
 
     async def get_registration(self, tenant: str, registration_id: str) -> Document | None:
+        """The registration, or None."""
         return await self._read(lambda rows: rows.registration(tenant, registration_id))
 
     async def update_registration(
         self, tenant: str, registration_id: str, change: Callable[[Document, str], Document]
     ) -> Document:
+        """Read, ``change(doc, now)``, write, in one transaction (clause 5.9.3).
+
+        Raises:
+            ResourceNotFound: no such registration; whatever ``change`` raises (nothing is
+                written then).
+        """
+
         def run(rows: RegistrationRows) -> tuple[Document, int]:
             before = rows.registration(tenant, registration_id, lock=True)
             if before is None:
@@ -227,6 +166,8 @@ class Registrations(Generic[Conn]):
         return doc
 
     async def delete_registration(self, tenant: str, registration_id: str) -> bool:
+        """Delete; False if missing."""
+
         def run(rows: RegistrationRows) -> tuple[bool, int]:
             before = rows.delete_registration(tenant, registration_id)
             rows.index_registration(tenant, registration_id, ())
@@ -247,6 +188,8 @@ class Registrations(Generic[Conn]):
         offset: int,
         count: bool = False,
     ) -> tuple[list[Document], int | None]:
+        """Registrations answering a discovery query (clause 5.10.2), oldest first, expired
+        ones left out: the page and, if ``count``, the total."""
         now = now_iso()
 
         def run(rows: RegistrationRows) -> tuple[list[Document], int | None]:
@@ -262,6 +205,7 @@ class Registrations(Generic[Conn]):
     # ---- registration subscriptions (clauses 5.11.2-5.11.6) ----------------------------------
 
     async def create_subscription(self, tenant: str, doc: Document) -> None:
+        """Raises AlreadyExists when the id is taken in the tenant."""
         now = now_iso()
         doc = {**doc, "createdAt": now, "modifiedAt": now}
 
@@ -277,11 +221,18 @@ class Registrations(Generic[Conn]):
         self._committed(0, subscriptions=True)
 
     async def get_subscription(self, tenant: str, subscription_id: str) -> Document | None:
+        """The registration subscription, or None."""
         return await self._read(lambda rows: rows.subscription(tenant, subscription_id))
 
     async def update_subscription(
         self, tenant: str, subscription_id: str, change: Callable[[Document, str], Document]
     ) -> Document:
+        """Read, ``change(doc, now)``, write, in one transaction (clause 5.11.3).
+
+        Raises:
+            ResourceNotFound: no such subscription.
+        """
+
         def run(rows: RegistrationRows) -> Document:
             before = rows.subscription(tenant, subscription_id, lock=True)
             if before is None:
@@ -299,11 +250,14 @@ class Registrations(Generic[Conn]):
         return doc
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        """Delete; False if missing."""
         return await self._write(lambda rows: rows.delete_subscription(tenant, subscription_id))
 
     async def query_subscriptions(
         self, tenant: str, *, limit: int, offset: int, count: bool = False
     ) -> tuple[list[Document], int | None]:
+        """The tenant's registration subscriptions, oldest first (clause 5.11.5)."""
+
         def run(rows: RegistrationRows) -> tuple[list[Document], int | None]:
             docs = rows.subscriptions(tenant, limit, offset)
             return docs, rows.count_subscriptions(tenant) if count else None
@@ -315,6 +269,9 @@ class Registrations(Generic[Conn]):
     async def update_subscription_status(
         self, tenant: str, subscription_id: str, change: Callable[[Document], Document]
     ) -> None:
+        """Replace the subscription's ``notification`` by ``change(notification)`` (status
+        members); ``modifiedAt`` stays. Nothing if it is gone."""
+
         def run(rows: RegistrationRows) -> None:
             doc = rows.subscription(tenant, subscription_id, lock=True)
             if doc is not None:
@@ -324,9 +281,10 @@ class Registrations(Generic[Conn]):
         await self._write(run)
 
     async def run_periodic(self, now: float) -> float | None:
-        """Every due round (each queues its notification and moves its schedule on) in one
-        transaction; a worker that finds another running them returns ``now + 1`` and looks
-        again then."""
+        """Run every due round of the ``timeInterval`` subscriptions (each queues its
+        notification and moves its schedule on) in one transaction; when the next round is due
+        (None: no such subscription). A worker that finds another running them returns
+        ``now + 1`` and looks again then."""
         hooks = self.hooks
         if hooks is None:
             return None
@@ -350,6 +308,10 @@ class Registrations(Generic[Conn]):
         upcoming, queued = await self._write(run)
         self._committed(queued)
         return upcoming
+
+
+#: what the API and the notifier hold, whatever the backend's connection
+RegistrationStore = Registrations[Any]
 
 
 __all__ = ["CsourceHooks", "RegistrationStore", "Registrations"]

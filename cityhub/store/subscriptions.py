@@ -1,12 +1,12 @@
-"""Where subscriptions live (ETSI GS CIM 009 clauses 5.8.1-5.8.5): the protocol
-``cityhub.subscriptions`` and ``cityhub.notify`` use, and :class:`Subscriptions`, its one
-implementation: its rules over :class:`SubscriptionRows`, their SQL written once over a
-backend's :class:`~cityhub.store.database.SqlConnection` (``store/sqlite/rows.py``,
+"""Where subscriptions live (ETSI GS CIM 009 clauses 5.8.1-5.8.5): :class:`Subscriptions`, the
+one subscription store ``cityhub.subscriptions`` and ``cityhub.notify`` use (typed
+:data:`SubscriptionStore`), its rules over :class:`SubscriptionRows`, their SQL written once
+over a backend's :class:`~cityhub.store.database.SqlConnection` (``store/sqlite/rows.py``,
 ``store/postgres/rows.py``).
 
 A subscription is stored as its document, the internal form of ``cityhub.ngsild.subscription``.
 The notification status members the hub maintains (``timesSent``, ``lastSuccess`` ...) are
-kept apart from the document (:meth:`SubscriptionStore.update_status`) and merged into its
+kept apart from the document (:meth:`Subscriptions.update_status`) and merged into its
 ``notification`` on every read, so a delivery does not count as a change of the subscription
 (caches keyed on the subscriptions' version, the notification matcher's index, stay valid).
 """
@@ -14,7 +14,7 @@ kept apart from the document (:meth:`SubscriptionStore.update_status`) and merge
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -30,48 +30,6 @@ _SELECT = (
     "SELECT s.tenant, s.doc, st.status FROM subscriptions s LEFT JOIN subscription_status st"
     " ON st.tenant = s.tenant AND st.id = s.id"
 )
-
-
-class SubscriptionStore(Protocol):
-    """Subscriptions per tenant."""
-
-    #: called (on the event loop) after a create, update or delete committed: the
-    #: notification dispatcher listens here, since these writes carry no entity change
-    on_commit: list[Callable[[], None]]
-
-    async def create(self, tenant: str, doc: Document) -> None:
-        """Store a new subscription (``doc["id"]`` set); its tenant is created if new.
-
-        Raises:
-            AlreadyExists: the tenant has a subscription with this id.
-        """
-
-    async def get(self, tenant: str, sub_id: str) -> Document | None:
-        """The subscription, or None."""
-
-    async def query(
-        self, tenant: str, limit: int, offset: int = 0, count: bool = False
-    ) -> tuple[list[Document], int | None]:
-        """A page of subscriptions in creation order, and the total when ``count``."""
-
-    async def update(
-        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
-    ) -> Document | None:
-        """Replace a subscription by ``change(current)`` atomically; None if missing.
-        ``change`` runs inside the transaction: quick, no I/O."""
-
-    async def update_status(
-        self, tenant: str, sub_id: str, change: Callable[[Document], Document]
-    ) -> None:
-        """Replace the notification status members by ``change(current)`` (clause 5.2.14
-        ``timesSent``, ``lastNotification`` ...) atomically; nothing for a missing
-        subscription."""
-
-    async def delete(self, tenant: str, sub_id: str) -> bool:
-        """Delete; False if missing."""
-
-    async def all(self) -> list[tuple[str, Document]]:
-        """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
 
 
 class SubscriptionRows:
@@ -162,7 +120,7 @@ def _merged(stored: StoredText) -> Document:
 
 
 class Subscriptions(Generic[Conn]):
-    """The :class:`SubscriptionStore` of a backend: these rules, its rows.
+    """Subscriptions per tenant, on one backend: these rules, its rows.
 
     Args:
         db: the backend's store, which runs the row functions.
@@ -188,6 +146,11 @@ class Subscriptions(Generic[Conn]):
         return await self._db.run_read(lambda conn: fn(SubscriptionRows(self._sql(conn))))
 
     async def create(self, tenant: str, doc: Document) -> None:
+        """Store a new subscription (``doc["id"]`` set); its tenant is created if new.
+
+        Raises:
+            AlreadyExists: the tenant has a subscription with this id.
+        """
         now = now_iso()
 
         def run(rows: SubscriptionRows) -> None:
@@ -198,12 +161,15 @@ class Subscriptions(Generic[Conn]):
         await self._write(run)
 
     async def get(self, tenant: str, sub_id: str) -> Document | None:
+        """The subscription, or None."""
         stored = await self._read(lambda rows: rows.get(tenant, sub_id))
         return _merged(stored) if stored else None
 
     async def query(
         self, tenant: str, limit: int, offset: int = 0, count: bool = False
     ) -> tuple[list[Document], int | None]:
+        """A page of subscriptions in creation order, and the total when ``count``."""
+
         def run(rows: SubscriptionRows) -> tuple[list[Document], int | None]:
             docs = [_merged(s) for s in rows.page(tenant, limit, offset)] if limit > 0 else []
             return docs, rows.count(tenant) if count else None
@@ -211,13 +177,16 @@ class Subscriptions(Generic[Conn]):
         return await self._read(run)
 
     async def all(self) -> list[tuple[str, Document]]:
+        """Every subscription of every tenant, as (tenant, document) (for the notifier)."""
         stored = await self._read(lambda rows: rows.every())
         return [(tenant, _merged((doc, status))) for tenant, doc, status in stored]
 
     async def update(
         self, tenant: str, sub_id: str, change: Callable[[Document], Document]
     ) -> Document | None:
-        """If ``change`` raises, nothing changes and the exception propagates."""
+        """Replace a subscription by ``change(current)`` atomically; None if missing.
+        ``change`` runs inside the transaction: quick, no I/O; if it raises, nothing changes
+        and the exception propagates."""
         now = now_iso()
 
         def run(rows: SubscriptionRows) -> Document | None:
@@ -233,6 +202,10 @@ class Subscriptions(Generic[Conn]):
     async def update_status(
         self, tenant: str, sub_id: str, change: Callable[[Document], Document]
     ) -> None:
+        """Replace the notification status members by ``change(current)`` (clause 5.2.14
+        ``timesSent``, ``lastNotification`` ...) atomically; nothing for a missing
+        subscription."""
+
         def run(rows: SubscriptionRows) -> None:
             status = rows.locked_status(tenant, sub_id)
             if status is not None:
@@ -241,7 +214,12 @@ class Subscriptions(Generic[Conn]):
         await self._write(run, committed=False)
 
     async def delete(self, tenant: str, sub_id: str) -> bool:
+        """Delete; False if missing."""
         return await self._write(lambda rows: rows.delete(tenant, sub_id))
+
+
+#: what the services and the notifier hold, whatever the backend's connection
+SubscriptionStore = Subscriptions[Any]
 
 
 __all__ = ["StoredText", "SubscriptionRows", "SubscriptionStore", "Subscriptions"]
