@@ -217,8 +217,11 @@ class ServiceRunner:
                 if rest > 0:
                     await asyncio.sleep(min(rest, self.poll_interval))
                 continue
+            # asyncio.timeout, not wait_for: on 3.11 a wait_for whose timeout is 0 (an item
+            # due now) can lose the cancellation of stop(), which then waits for ever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), max(0.0, timeout))
+                async with asyncio.timeout(max(0.0, timeout)):
+                    await event.wait()
             event.clear()
 
     async def _run(self, service: CityService, ctx: ServiceContext, items: list[WorkItem]) -> None:
