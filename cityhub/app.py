@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 
 from cityhub.airquality.cai import MultiPollutantRule
 from cityhub.airquality.service import AirQualityService
+from cityhub.alerts.rulebook import validate_rule_change
+from cityhub.alerts.service import AlertService
 from cityhub.api import (
     batch,
     entities,
@@ -67,6 +69,8 @@ def city_services(settings: Settings) -> list[CityService]:
                 )
             )
         )
+    if settings.alerts_service:
+        services.append(AlertService(interval=settings.alerts_offline_interval))
     return services
 
 
@@ -98,6 +102,10 @@ def create_app(
     )
     if the_runner is not None:
         the_backend.add_tx_hook(the_runner.hook)
+    if (
+        settings.alerts_service
+    ):  # an AlertRule that is not a valid rule is refused by its write (400)
+        the_backend.add_tx_hook(validate_rule_change)
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,

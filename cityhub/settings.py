@@ -86,6 +86,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Web origins whose pages may call the API from a browser (CORS), comma-separated "
         "scheme://host[:port], or * for any; empty (the default) turns CORS off.",
     ),
+    Setting(
+        "alerts_service",
+        True,
+        "The alert engine (issue 16): AlertRule entities and the default rules evaluated on "
+        "every change, each episode an Alert entity. false switches it off.",
+    ),
+    Setting(
+        "alerts_offline_interval",
+        60.0,
+        "Seconds between two checks for devices that stopped reporting (deviceOffline rules).",
+    ),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
     Setting(
         "iot_mqtt_url",
@@ -215,6 +226,8 @@ class Settings:
     notification_retry_max_delay: float = 60.0
     public_url: str = ""
     cors_origins: str = ""
+    alerts_service: bool = True
+    alerts_offline_interval: float = 60.0
     log_level: str = "info"
     #: may carry a password: left out of the repr; print ``redact_url(settings.iot_mqtt_url)``
     iot_mqtt_url: str = field(default="", repr=False)

@@ -8,8 +8,9 @@ where the rule has some, ``data`` with the rule, value and threshold, and the so
 ``location``); ``update`` rewrites the value, peak and description while it holds; ``close``
 sets ``validTo``. Open alerts are those without ``validTo`` (``q=!validTo``).
 
-The names are the NGSI-LD default vocabulary's, so a client using the core @context (as the
-demo does) reads them by their Smart Data Models short names.
+The names are expanded with the NGSI-LD core @context (``location``, ``description`` and
+``data`` are core terms, the others fall to its default vocabulary), so a client using the core
+@context (as the demo does) reads them by their Smart Data Models short names.
 """
 
 from __future__ import annotations
@@ -22,17 +23,23 @@ from typing import Any
 from cityhub.alerts.episode import Action, is_number
 from cityhub.alerts.observe import display_name, instance
 from cityhub.alerts.rules import Rule
-from cityhub.ngsild.context import DEFAULT_VOCAB
+from cityhub.ngsild.context import TermMap, build_term_map
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.ops import new_entity
 
 Entity = dict[str, Any]
-ALERT_TYPE = DEFAULT_VOCAB + "Alert"
+_CORE: list[TermMap] = []
 _UNITS = {"GQ": "µg/m³", "GP": "mg/m³", "59": "ppm", "61": "ppb", "CEL": "°C", "C62": "", "P1": "%"}
 
 
 def iri(name: str) -> str:
-    return DEFAULT_VOCAB + name
+    """A name as the core @context expands it."""
+    if not _CORE:
+        _CORE.append(build_term_map(None, {}))
+    return _CORE[0].expand(name)
+
+
+ALERT_TYPE = iri("Alert")
 
 
 def iso(seconds: float) -> str:

@@ -9,10 +9,12 @@ Pure: no clock, no store. One :class:`EpisodeState` per (rule, source entity); i
 
 Time is the observations' own (``observedAt``), not the wall clock, so a late batch, a replay of
 history and a restart all give the same episodes, and an observation older than the last one
-applied is ignored (reported as ``late``). A reading stands for the time since the reading
-before it, at most :data:`READING_SPAN` (AirKorea's hourly means): with hourly readings,
-``enterAfter`` 7200 opens on the second consecutive reading over the threshold, as the PM
-advisory (≥ 75 µg/m³ for 2 h) asks.
+applied is ignored (reported as ``late``). For the durations (``enterAfter``, ``exitAfter``) a
+reading stands for the time since the reading before it, at most :data:`READING_SPAN`
+(AirKorea's hourly means): with hourly readings, ``enterAfter`` 7200 opens on the second
+consecutive reading over the threshold, as the PM advisory (≥ 75 µg/m³ for 2 h) asks, and the
+episode starts with the first of them. A rule without ``enterAfter`` starts its episode with
+the reading that meets it.
 
 The alert id is derived from (rule, source, episode start), so two workers or a restarted one
 that evaluate the same episode name the same Alert, and a second insert fails instead of
@@ -75,7 +77,7 @@ class EpisodeState:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> EpisodeState:
-        if not doc:
+        if not doc or not isinstance(doc, dict):
             return cls()
         known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
         return cls(**known)
@@ -246,11 +248,12 @@ def step(rule: Rule, state: EpisodeState, obs: Observation) -> Step:
             return Step(replace(state, phase="idle", since=None))
         since = state.since if state.phase == "pending" and state.since is not None else None
         if since is None:
-            since = (
-                state.repeat_since
-                if rule.kind == "stuckValue" and state.repeat_since is not None
-                else _span_start(obs)
-            )
+            if rule.kind == "stuckValue" and state.repeat_since is not None:
+                since = state.repeat_since
+            elif rule.enter_after > 0:  # how long it has held counts: from the span's start
+                since = _span_start(obs)
+            else:  # at once: the episode starts with the reading
+                since = obs.at
         if obs.at - since < rule.enter_after:
             return Step(replace(state, phase="pending", since=since))
         return _open(rule, state, obs, since)

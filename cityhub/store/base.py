@@ -200,6 +200,9 @@ class Store(Protocol):
 
     async def tenant_exists(self, tenant: str) -> bool: ...
 
+    async def list_tenants(self) -> list[str]:
+        """The names of the tenants that have data, but the default tenant ("")."""
+
     async def type_attribute_rows(
         self, tenant: str, type_iri: str | None = None
     ) -> list[tuple[str, str | None, str | None]]:

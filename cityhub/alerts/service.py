@@ -1,0 +1,513 @@
+"""The alert engine as a city service (``cityhub.services``): rules evaluated on the change
+stream and, for devices that stop reporting, on a timer.
+
+1. Inside the write (:meth:`AlertService.requests`): a change of an entity whose type a rule
+   of the tenant watches queues one work item keyed by the entity (a burst of writes to it
+   costs one evaluation), carrying the watched attributes before and after the change.
+2. After the commit (:meth:`AlertService.process`): one transaction reads the source's
+   ``AlertState`` entity (the episode state of every rule on it), steps each rule's state
+   machine (``episode.step``), creates, updates or closes the ``Alert`` entities, and writes
+   the state back, or deletes it when every rule is idle. State and alerts commit together,
+   so a SIGKILL at any point neither loses an alert nor raises one twice; a work item run
+   again finds its observation already applied (``late``/no-op); two workers that evaluate
+   one source at once are serialized by the state row (PostgreSQL locks it; a second insert
+   of a new state is ``AlreadyExists`` and the evaluation runs again on what the first wrote).
+3. Every ``interval`` seconds (:meth:`AlertService.tick`): for each tenant's ``deviceOffline``
+   rules, the sources whose last report is ``intervalFactor`` x ``expectedInterval`` behind
+   both the wall clock and the freshest source of the rule (a replay or a simulation running
+   on its own time is judged on that time) get their alert, in the same kind of transaction;
+   the alert id is derived from (rule, source, last report), so of several workers one
+   creates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from cityhub.alerts.alert_entity import changed_alert, new_alert
+from cityhub.alerts.episode import (
+    READING_SPAN,
+    Action,
+    EpisodeState,
+    Observation,
+    Step,
+    check_offline,
+    condition,
+    offline_due,
+    step,
+)
+from cityhub.alerts.observe import epoch, local_name, observe, plain_value, report_time
+from cityhub.alerts.rulebook import (
+    RESERVED_TYPES,
+    STATE_TYPE,
+    RuleBook,
+    is_rule_entity,
+    rule_values,
+)
+from cityhub.alerts.rules import Rule, parse_rule
+from cityhub.errors import AlreadyExists, BadRequestData
+from cityhub.ngsild.context import DEFAULT_VOCAB
+from cityhub.ngsild.datetime import format_datetime, now_iso
+from cityhub.ngsild.ops import new_entity
+from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.services import CityService, ServiceContext, WorkRequest
+from cityhub.store.base import Change, EntityQuery, Transaction
+from cityhub.store.work import WorkItem
+
+Entity = dict[str, Any]
+_STATES = DEFAULT_VOCAB + "ruleStates"
+_SOURCE = DEFAULT_VOCAB + "alertSource"
+#: attributes a work item carries beyond the watched ones (for the alert's text and place)
+_CONTEXT_ATTRS = frozenset({"name", "location"})
+#: entities the offline timer reads per query page
+_PAGE = 1000
+
+
+def state_id(source: str) -> str:
+    """The id of the ``AlertState`` entity of one source entity."""
+    return "urn:ngsi-ld:AlertState:" + hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+def _slim(entity: Mapping[str, Any] | None, names: frozenset[str] | None) -> Entity | None:
+    """The entity with only the attributes a rule may read (None: all of them)."""
+    if entity is None:
+        return None
+    attrs = entity.get("attrs", {})
+    if names is not None:
+        keep = names | _CONTEXT_ATTRS
+        attrs = {iri: v for iri, v in attrs.items() if local_name(iri) in keep}
+    return {
+        "id": entity["id"],
+        "type": list(entity.get("type", ())),
+        "modifiedAt": entity.get("modifiedAt"),
+        "attrs": attrs,
+    }
+
+
+class AlertService(CityService):
+    """The alert engine.
+
+    Args:
+        rulebook: the rules of every tenant (defaults and AlertRule entities).
+        interval: seconds between two offline checks (None: no timer).
+        clock: seconds since the epoch (tests pass a fake).
+    """
+
+    name = "alerts"
+
+    def __init__(
+        self,
+        rulebook: RuleBook | None = None,
+        interval: float | None = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rulebook = rulebook or RuleBook()
+        self.interval = interval
+        self.clock = clock
+
+    # ---- inside the write transaction ----------------------------------------------------
+    def requests(self, change: Change) -> Iterable[WorkRequest]:
+        entity = change.after if change.after is not None else change.before
+        if entity is None:
+            return ()
+        types = {local_name(t) for t in entity.get("type", ())}
+        if types & RESERVED_TYPES:
+            if is_rule_entity(change.after) or is_rule_entity(change.before):
+                self.rulebook.note_change(change)
+                ended = _ended_rule(change)
+                if ended is not None:  # its open episodes end with it
+                    return (WorkRequest(key=change.entity_id, payload={"endedRule": ended}),)
+            return ()
+        if change.after is None:  # a deleted source: its open alerts stay as they were
+            return ()
+        watched = self.rulebook.watched(change.tenant)
+        names: set[str] | None = set()
+        if not self.rulebook.known(change.tenant):
+            # this process has not read the tenant's rules yet (it just started): its own
+            # rules may watch any type, so the first items go to the worker, which reads them
+            names = None
+        for type_name in types & watched.keys():
+            wanted = watched[type_name]
+            names = None if wanted is None or names is None else names | wanted
+        if names is not None and not names:
+            return ()
+        keep = None if names is None else frozenset(names)
+        payload = {"before": _slim(change.before, keep), "after": _slim(change.after, keep)}
+        return (WorkRequest(key=change.entity_id, payload=payload),)
+
+    # ---- after the commit ------------------------------------------------------------------
+    async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        ended = item.payload.get("endedRule")
+        if isinstance(ended, dict):
+            await self.end_rule(ctx, item.tenant, ended)
+            return
+        after = item.payload.get("after")
+        if not isinstance(after, dict):
+            return
+        before = item.payload.get("before")
+        await self.rulebook.refresh(ctx.store, item.tenant)
+        observed = []
+        for rule in self.rulebook.rules(item.tenant):
+            obs = observe(rule, before if isinstance(before, dict) else None, after)
+            if obs is not None:
+                observed.append((rule, obs))
+        if not observed:
+            return
+        bad = sum(
+            1
+            for rule, obs in observed
+            if rule.kind == "outOfRange" and condition(rule, obs, EpisodeState())
+        )
+        if bad:  # bad data is counted (and alerted), never a failure of the service
+            ctx.stats.count("outOfRangeReadings", bad)
+        stored = await self._stored_states(ctx, item.tenant, after["id"])
+        earlier = await self._history(ctx, item.tenant, after, observed, stored)
+
+        def evaluate(states: dict[str, EpisodeState]) -> list[tuple[Rule, Step]]:
+            out = []
+            for rule, obs in observed:
+                state = states.get(rule.id)
+                if rule.id in earlier:  # readings it has not seen: those first
+                    result = replay(rule, state, earlier[rule.id], obs)
+                else:
+                    result = step(rule, state or EpisodeState(), obs)
+                out.append((rule, result))
+            return out
+
+        await self._apply(ctx, item.tenant, after["id"], after, evaluate)
+
+    @staticmethod
+    async def _stored_states(
+        ctx: ServiceContext, tenant: str, source_id: str
+    ) -> dict[str, EpisodeState]:
+        """The source's episode states as stored now (outside the transaction: only to decide
+        what history to read; the transaction reads them again)."""
+        entity = await ctx.store.get_entity(tenant, state_id(source_id))
+        return _states_of(entity)[1]
+
+    async def _history(
+        self,
+        ctx: ServiceContext,
+        tenant: str,
+        after: Mapping[str, Any],
+        observed: list[tuple[Rule, Observation]],
+        stored: Mapping[str, EpisodeState],
+    ) -> dict[str, list[Observation]]:
+        """The readings a rule has not seen, from the history, when they matter:
+
+        - an episode is going on and readings came between the last one it applied and this
+          one's predecessor (writes to one entity coalesce into one work item, a worker was
+          down): they are applied first, so the peak, the durations and the exit see them;
+        - no episode, the condition holds, and there is no earlier reading in the change or it
+          held too (a restart, history written through the temporal API such as the demo's
+          backfill, a rule created during an episode): how long it has held decides whether
+          the alert opens now.
+        """
+        out: dict[str, list[Observation]] = {}
+        for rule, obs in observed:
+            if rule.kind == "deviceOffline":
+                continue
+            state = stored.get(rule.id)
+            if state is not None and state.last_at is not None:
+                if obs.previous_at is None or obs.previous_at <= state.last_at:
+                    continue  # nothing in between
+                start = state.last_at
+            else:
+                if rule.enter_after <= 0 or rule.kind not in ("threshold", "ratio"):
+                    continue
+                if not condition(rule, obs, EpisodeState()):
+                    continue
+                if obs.previous_at is not None:
+                    previous = replace(obs, value=obs.previous_value, at=obs.previous_at)
+                    if not condition(rule, previous, EpisodeState()):
+                        continue  # it has just begun: the change says all there is
+                start = obs.at - rule.enter_after - READING_SPAN
+            names = {rule.attribute, rule.ratio_attribute} - {None}
+            iris = [iri for iri in after.get("attrs", {}) if local_name(iri) in names]
+            query = TemporalQuery(timerel="between", time_at=_iso(start), end_time_at=_iso(obs.at))
+            found = await ctx.temporal.get_entity(tenant, after["id"], query, attrs=iris)
+            if found is not None:
+                out[rule.id] = earlier_observations(rule, found[1], obs)
+        return out
+
+    async def end_rule(self, ctx: ServiceContext, tenant: str, ended: dict[str, Any]) -> int:
+        """A rule was deleted or switched off: close its open alerts (``validTo`` now) and drop
+        its episode states, unless it is back by now; how many sources it had episodes on."""
+        try:
+            rule = parse_rule(str(ended["id"]), ended["values"])
+        except (BadRequestData, KeyError, TypeError):
+            return 0
+        await self.rulebook.refresh(ctx.store, tenant, force=True)
+        if any(r.id == rule.id for r in self.rulebook.rules(tenant)):
+            return 0
+        sources: list[str] = []
+        offset = 0
+        while True:
+            page = await ctx.store.query_entities(
+                tenant, EntityQuery(types=(STATE_TYPE,), limit=_PAGE, offset=offset)
+            )
+            for entity in page.entities:
+                value = (entity["attrs"].get(_STATES) or [{}])[0].get("value")
+                link = (entity["attrs"].get(_SOURCE) or [{}])[0].get("object")
+                if isinstance(value, dict) and rule.id in value and isinstance(link, str):
+                    sources.append(link)
+            if len(page.entities) < _PAGE:
+                break
+            offset += _PAGE
+        now = self.clock()
+        for source_id in sources:
+            source = await ctx.store.get_entity(tenant, source_id) or {"id": source_id}
+
+            def evaluate(
+                states: dict[str, EpisodeState], source_id: str = source_id
+            ) -> list[tuple[Rule, Step]]:
+                return [(rule, end_episode(rule, states.get(rule.id), source_id, now))]
+
+            await self._apply(ctx, tenant, source_id, source, evaluate)
+        return len(sources)
+
+    async def tick(self, ctx: ServiceContext) -> None:
+        """The offline check of every tenant."""
+        for tenant in ["", *await ctx.store.list_tenants()]:
+            await self.rulebook.refresh(ctx.store, tenant)
+            for rule in self.rulebook.rules(tenant):
+                if rule.kind == "deviceOffline":
+                    await self.check_offline(ctx, tenant, rule)
+        ctx.stats.count("offlineRounds")
+
+    async def check_offline(self, ctx: ServiceContext, tenant: str, rule: Rule) -> int:
+        """Open the alerts of ``rule``'s sources that are offline now; how many sources were
+        overdue."""
+        types = [
+            t for t in await ctx.store.entity_types(tenant) if local_name(t) == rule.entity_type
+        ]
+        if not types:
+            return 0
+        reports: list[tuple[Entity, float]] = []
+        offset = 0
+        while True:
+            page = await ctx.store.query_entities(
+                tenant, EntityQuery(types=tuple(types), limit=_PAGE, offset=offset)
+            )
+            for entity in page.entities:
+                at = report_time(rule, entity)
+                if at is not None:
+                    reports.append((entity, at))
+            if len(page.entities) < _PAGE:
+                break
+            offset += _PAGE
+        if not reports:
+            return 0
+        now = min(self.clock(), max(at for _, at in reports))
+        overdue = [(e, at) for e, at in reports if now >= offline_due(rule, at)]
+        for entity, at in overdue:
+
+            def evaluate(
+                states: dict[str, EpisodeState], entity: Entity = entity, at: float = at
+            ) -> list[tuple[Rule, Step]]:
+                state = states.get(rule.id, EpisodeState())
+                return [(rule, check_offline(rule, state, entity["id"], at, now))]
+
+            await self._apply(ctx, tenant, entity["id"], entity, evaluate)
+        return len(overdue)
+
+    async def _apply(
+        self,
+        ctx: ServiceContext,
+        tenant: str,
+        source_id: str,
+        source: Mapping[str, Any],
+        evaluate: Callable[[dict[str, EpisodeState]], list[tuple[Rule, Step]]],
+    ) -> None:
+        def run(tx: Transaction) -> dict[str, int]:
+            return _evaluate_in(tx, source_id, source, evaluate, now_iso())
+
+        try:
+            counts = await ctx.write(tenant, run)
+        except AlreadyExists:  # another worker stored the first state of this source just now
+            counts = await ctx.write(tenant, run)
+        for name, n in counts.items():
+            ctx.stats.count(name, n)
+
+
+def _ended_rule(change: Change) -> dict[str, Any] | None:
+    """The rule a change deleted or switched off (its id and members), None otherwise."""
+    if change.after is None and change.before is not None:
+        return {"id": change.entity_id, "values": rule_values(change.before)}
+    if change.after is None:
+        return None
+    now_off = rule_values(change.after).get("enabled") is False
+    was_on = change.before is None or rule_values(change.before).get("enabled") is not False
+    if now_off and was_on:
+        return {"id": change.entity_id, "values": rule_values(change.after)}
+    return None
+
+
+def end_episode(rule: Rule, state: EpisodeState | None, source: str, now: float) -> Step:
+    """The episode of a rule that ended: its alert closed at ``now``, the state idle."""
+    if state is None or state.alert_id is None or state.started is None:
+        return Step(EpisodeState(), [])
+    if state.phase not in ("active", "clearing"):
+        return Step(EpisodeState(), [])
+    closing = Action(
+        "close",
+        state.alert_id,
+        rule,
+        source,
+        valid_from=state.started,
+        at=now,
+        value=state.last_value,
+        peak=state.peak,
+        valid_to=now,
+    )
+    return Step(EpisodeState(), [closing])
+
+
+def _iso(seconds: float) -> str:
+    return format_datetime(datetime.fromtimestamp(seconds, UTC))
+
+
+def earlier_observations(
+    rule: Rule, history: Mapping[str, list[dict[str, Any]]], obs: Observation
+) -> list[Observation]:
+    """The source's readings of ``rule``'s attribute before ``obs``, oldest first, each with
+    the ratio attribute's reading of the same time."""
+    readings: list[tuple[float, Any]] = []
+    ratios: dict[float, Any] = {}
+    for iri, instances in history.items():
+        name = local_name(iri)
+        for inst in instances:
+            if "datasetId" in inst:
+                continue
+            at = epoch(inst.get("observedAt"))
+            if at is None or at >= obs.at:
+                continue
+            if name == rule.attribute:
+                readings.append((at, plain_value(inst)))
+            elif name == rule.ratio_attribute:
+                ratios[at] = plain_value(inst)
+    readings.sort(key=lambda r: r[0])
+    out: list[Observation] = []
+    previous: tuple[float, Any] | None = None
+    for at, value in readings:
+        out.append(
+            Observation(
+                obs.source,
+                at,
+                value,
+                threshold=obs.threshold,
+                ratio_value=ratios.get(at),
+                previous_value=previous[1] if previous else None,
+                previous_at=previous[0] if previous else None,
+            )
+        )
+        previous = (at, value)
+    return out
+
+
+def replay(
+    rule: Rule, state: EpisodeState | None, earlier: list[Observation], obs: Observation
+) -> Step:
+    """The state machine run over ``earlier`` readings and then ``obs``, from ``state`` (None:
+    idle; readings it has applied already are skipped as late): the actions of every step,
+    the state of the last."""
+    current = state or EpisodeState()
+    actions: list[Action] = []
+    if earlier:
+        last = earlier[-1]
+        obs = replace(obs, previous_value=last.value, previous_at=last.at)
+    for reading in [*earlier, obs]:
+        result = step(rule, current, reading)
+        current = result.state
+        actions.extend(result.actions)
+    return Step(current, actions)
+
+
+def _states_of(
+    entity: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, EpisodeState]]:
+    """An AlertState entity's documents and states by rule id (empty without one)."""
+    if entity is None:
+        return {}, {}
+    value = (entity["attrs"].get(_STATES) or [{}])[0].get("value")
+    docs = dict(value) if isinstance(value, dict) else {}
+    states = {}
+    for rule_id, doc in docs.items():
+        try:
+            states[rule_id] = EpisodeState.from_doc(doc)
+        except TypeError:  # a document a client changed: start again
+            continue
+    return docs, states
+
+
+def _evaluate_in(
+    tx: Transaction,
+    source_id: str,
+    source: Mapping[str, Any],
+    evaluate: Callable[[dict[str, EpisodeState]], list[tuple[Rule, Step]]],
+    now: str,
+) -> dict[str, int]:
+    """Inside one transaction: read the source's states, step the rules, write the alerts and
+    the states. Returns what it did, counted: ``alertsOpened``, ``alertsUpdated``,
+    ``alertsClosed``, ``lateObservations``."""
+    sid = state_id(source_id)
+    stored = tx.get(sid)
+    docs, states = _states_of(stored)
+    counts: dict[str, int] = {}
+    changed = False
+    for rule, result in evaluate(states):
+        if result.late:
+            counts["lateObservations"] = counts.get("lateObservations", 0) + 1
+        for action in result.actions:
+            _act(tx, action, source, now)
+            name = _COUNTERS[action.op]
+            counts[name] = counts.get(name, 0) + 1
+        old = states.get(rule.id, EpisodeState())
+        if result.state.differs_from(old):
+            changed = True
+        if result.state.is_idle:
+            docs.pop(rule.id, None)
+        else:
+            docs[rule.id] = result.state.to_doc()
+    if not changed:
+        return counts
+    if not docs:
+        if stored is not None:
+            tx.delete(sid)
+        return counts
+    attrs = {
+        _SOURCE: [{"type": "Relationship", "object": source_id}],
+        _STATES: [{"type": "Property", "value": docs}],
+    }
+    if stored is None:
+        tx.insert(new_entity({"id": sid, "type": [STATE_TYPE], "attrs": attrs}, now))
+    else:
+        entity = {**stored, "attrs": {**stored["attrs"], _STATES: attrs[_STATES]}}
+        entity["attrs"][_STATES][0].update(createdAt=stored["createdAt"], modifiedAt=now)
+        entity["modifiedAt"] = now
+        tx.save(entity, stored)
+    return counts
+
+
+_COUNTERS = {"open": "alertsOpened", "update": "alertsUpdated", "close": "alertsClosed"}
+
+
+def _act(tx: Transaction, action: Action, source: Mapping[str, Any], now: str) -> None:
+    if action.op == "open":
+        try:
+            tx.insert(new_alert(action, source, now))
+        except AlreadyExists:  # this episode's alert is there already (its id is the episode's)
+            pass
+        return
+    current = tx.get(action.alert_id)
+    if current is None:  # deleted by a client: nothing to update or close
+        return
+    tx.save(changed_alert(current, action, source, now), current)
+
+
+__all__ = ["AlertService", "state_id"]
