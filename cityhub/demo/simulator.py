@@ -1,9 +1,10 @@
 """The simulator: keeps the demo city alive through the public NGSI-LD API, like any client.
 
-First start: the city's entities are upserted (``/entityOperations/upsert``), then their history
-is backfilled through the temporal API (``POST /temporal/entities``, many instances per
-attribute). Then every tick upserts the readings that fell due on each kind's grid of
-simulated time (every minute for parking, hourly for AirKorea stations...).
+First start: the city's entities are upserted (``/entityOperations/upsert``) without readings,
+their history is backfilled through the temporal API (``POST /temporal/entities``, many
+instances per attribute), and the readings at the start are upserted (so the city services see
+the first readings with their history). Then every tick upserts the readings that fell due on
+each kind's grid of simulated time (every minute for parking, hourly for AirKorea stations...).
 """
 
 from __future__ import annotations
@@ -83,10 +84,11 @@ class Simulator:
         response = await self.client.get(f"{API}/entities/{area_id(self.city.geography.city)}")
         return response.status_code == 200
 
-    async def seed_city(self, at: datetime) -> int:
-        """Upsert every entity with its reading at ``at``; returns how many entities."""
+    async def seed_city(self, at: datetime, readings: bool = True) -> int:
+        """Upsert every entity with its reading at ``at`` (without readings: only what never
+        changes); returns how many entities."""
         entities: dict[str, Entity] = {a.id: a.static_entity() for a in self.city.assets}
-        for asset in self.city.live:
+        for asset in self.city.live if readings else ():
             when = floor_to(at, KINDS[asset.kind].interval)
             self.last[asset.kind] = when
             reading = KINDS[asset.kind].read(asset, self.seed, when)  # nothing missing at start
@@ -191,12 +193,13 @@ async def simulate(
     """
     start = clock.start
     existed = await sim.city_exists()
-    count = await sim.seed_city(start)
-    if on_seeded is not None:
-        on_seeded(count)
     if existed:
         sim.report("cityhub demo: the store already held the city; no backfill")
     elif backfill_days > 0:
+        # the places first, then their history, then the readings at the start: the city
+        # services see the first readings with the history before them (an alert whose
+        # condition held through the backfill opens at once, and starts in it)
+        await sim.seed_city(start, readings=False)
         began = asyncio.get_running_loop().time()
         written = await sim.backfill(start - timedelta(days=backfill_days), start)
         took = asyncio.get_running_loop().time() - began
@@ -204,6 +207,9 @@ async def simulate(
             f"cityhub demo: backfilled {backfill_days:g} days of history "
             f"({written} attribute instances in {took:.1f} s)"
         )
+    count = await sim.seed_city(start)
+    if on_seeded is not None:
+        on_seeded(count)
     clock.restart()  # simulated time resumes where the city was seeded
     while until is None or clock.now() < until:
         await pause(max(min_pause, clock.real_seconds_until(sim.next_due())))
