@@ -73,9 +73,9 @@ def instance_time(inst: Mapping[str, Any] | None, entity: Entity) -> float | Non
 
 
 def observe(rule: Rule, before: Entity | None, after: Entity) -> Observation | None:
-    """What the change ``before`` -> ``after`` of one entity tells ``rule``; None when it
-    carries no new reading of the watched attribute (another attribute changed, or the
-    entity is not the rule's type)."""
+    """What the change ``before`` -> ``after`` of one entity tells ``rule``: its current
+    reading, with the one before when the change brought it; None when the entity is not the
+    rule's type or has no such reading."""
     if not has_type(after, rule.entity_type):
         return None
     if rule.kind == "deviceOffline":
@@ -88,8 +88,11 @@ def observe(rule: Rule, before: Entity | None, after: Entity) -> Observation | N
     if now is None:
         return None
     old = instance(before, rule.attribute) if before is not None else None
-    if old == now:  # the attribute did not change: no new reading
-        return None
+    if old == now:
+        # the attribute did not change, but its reading may not have been evaluated yet (the
+        # work of the write that brought it coalesced with this one): observe it again, with
+        # no predecessor; a reading already applied is late for the state machine
+        old = None
     at = instance_time(now, after)
     if at is None:
         return None

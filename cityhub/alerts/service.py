@@ -179,6 +179,8 @@ class AlertService(CityService):
                 out.append((rule, result))
             return out
 
+        if not _changes_anything(stored, evaluate):
+            return  # the usual case: nothing goes on, no transaction
         await self._apply(ctx, item.tenant, after["id"], after, evaluate)
 
     @staticmethod
@@ -426,6 +428,18 @@ def replay(
         current = result.state
         actions.extend(result.actions)
     return Step(current, actions)
+
+
+def _changes_anything(
+    stored: dict[str, EpisodeState],
+    evaluate: Callable[[dict[str, EpisodeState]], list[tuple[Rule, Step]]],
+) -> bool:
+    """Whether evaluating on the states as last read would act or change a state (the
+    transaction evaluates again on what it reads)."""
+    for rule, result in evaluate(dict(stored)):
+        if result.actions or result.state.differs_from(stored.get(rule.id, EpisodeState())):
+            return True
+    return False
 
 
 def _states_of(

@@ -45,13 +45,21 @@ def test_an_observation_from_a_change_in_any_vocabulary() -> None:
         assert obs.at - (obs.previous_at or 0) == 3600
 
 
-def test_no_observation_when_the_watched_attribute_did_not_change() -> None:
+def test_an_unchanged_reading_is_observed_again_without_a_predecessor() -> None:
+    """Another attribute changed (the CAI written back): the reading is observed again, as
+    the write that brought it may have coalesced with this one; the state machine finds it
+    late if it was applied, and a stuck-value count does not take it for a repeat."""
     rule = DEFAULTS["pm25-advisory"]
     before = aq(40, "2027-01-15T08:00:00Z")
-    after = aq(40, "2027-01-15T08:00:00Z", airQualityIndex=50)  # the CAI written back
-    assert observe(rule, before, after) is None
+    after = aq(40, "2027-01-15T08:00:00Z", airQualityIndex=50)
+    obs = observe(rule, before, after)
+    assert obs is not None and obs.value == 40 and obs.previous_at is None
     other_type = {**after, "type": [V + "WeatherObserved"]}
     assert observe(rule, None, other_type) is None
+    stuck = DEFAULTS["pm25-stuck"]
+    again = observe(stuck, before, after)
+    assert again is not None
+    assert step(stuck, EpisodeState(), again).state.repeats == 1
 
 
 def test_ratio_and_threshold_attributes_are_read_from_the_same_entity() -> None:
