@@ -5,8 +5,9 @@ v1.9.1 clauses 4.5.19, 4.11, 5.6.11-5.6.16, 5.7.3-5.7.4): :class:`TemporalRows`,
 A dialect says how its backend binds a value (``?`` marks in text order on SQLite, ``$n::cast``
 on PostgreSQL: pieces bind in the order they appear, so both work), tests membership, and
 writes the period index and the few aggregates that differ. Times bind as the hub's text with
-the cast :data:`TIME` (PostgreSQL keeps ``timestamptz``, SQLite the text itself). A backend
-subclasses :class:`TemporalRows` to run statements and for its own tricks.
+the cast :data:`TIME` and are read back as that text (:meth:`TemporalDialect.time_text`):
+PostgreSQL keeps ``timestamptz``, SQLite the text itself. A backend subclasses
+:class:`TemporalRows` to run statements and for its own tricks.
 
 Aggregation: a period index ``k`` per instance from its series' grid origin, then ``GROUP BY
 entity, attribute, datasetId, k`` computes counts, sums, sums of squares and extremes over the
@@ -79,6 +80,9 @@ class TemporalDialect(Protocol):
     def binds(self) -> Binds: ...
 
     def json_text(self, column: str) -> str: ...
+
+    def time_text(self, expr: str) -> str:
+        """A time as the hub's text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``)."""
 
     def any_of(self, column: str, values: Sequence[Any], binds: Binds) -> str: ...
 
@@ -203,9 +207,10 @@ def history_select(
         f" {d.json_text('h.instance')} AS instance, h.seq"
     )
     select = instances(d, binds, tenant, ids, reading, columns)
+    times = ", ".join(d.time_text(f"z.{c}") for c in ("created_at", "modified_at", "deleted_at"))
     return (
-        "SELECT entity_id, attr, instance_id, created_at, modified_at, deleted_at, instance, t,"
-        f" seq FROM ({select}) z ORDER BY 1, 2, t, seq",
+        f"SELECT entity_id, attr, instance_id, {times}, instance, {d.time_text('z.t')}, seq"
+        f" FROM ({select}) z ORDER BY 1, 2, z.t, seq",
         binds.values,
     )
 
@@ -219,8 +224,8 @@ def _stats_columns(d: TemporalDialect, methods: Sequence[str], whole_range: bool
     return ", ".join(
         [
             "count(*) AS total",
-            "min(b.t) AS first_time" if whole_range else "NULL",
-            "max(b.t) AS last_time" if whole_range else "NULL",
+            d.time_text("min(b.t)") if whole_range else "NULL",
+            d.time_text("max(b.t)") if whole_range else "NULL",
             d.last_seq,
             f"count(DISTINCT CASE WHEN b.del IS NULL THEN {d.value_json} END)"
             if "distinctCount" in wanted
@@ -271,7 +276,7 @@ def aggregation_select(
         f" series AS (SELECT e, a, d, {d.series_origin()}"
         " FROM (SELECT e, a, d, min(t) AS o FROM base GROUP BY e, a, d) x),"
         f" periods AS (SELECT b.*, s.o AS o, {index} AS k FROM {source}),"
-        f" grouped AS (SELECT b.e, b.a, b.d, b.o, b.k,"
+        f" grouped AS (SELECT b.e, b.a, b.d, {d.time_text('b.o')} AS o, b.k,"
         f" {_stats_columns(d, agg.methods, agg.period is None)}"
         f" FROM periods b GROUP BY b.e, b.a, b.d{d.group_origin}, b.k)"
         " SELECT * FROM (SELECT g.*, min(k) OVER w AS k_first, max(k) OVER w AS k_last"
@@ -325,9 +330,9 @@ def _json(value: Any) -> str:
 
 class TemporalRows(ABC):
     """The rows ``cityhub.store.temporal.TemporalStore`` reads and writes in one tenant,
-    inside one read or transaction, in SQL written once over :attr:`dialect`. A backend
-    subclass runs statements (:meth:`_fetch`, :meth:`_run`) and writes the rest its own way.
-    Rows come back with times as the hub's text."""
+    inside one read or transaction, in SQL written once over :attr:`dialect` (times come back
+    as the hub's text). A backend subclass runs statements (:meth:`_fetch`, :meth:`_run`) and
+    writes the rest its own way."""
 
     dialect: TemporalDialect
 
@@ -361,12 +366,13 @@ class TemporalRows(ABC):
         )
         return {r[0] for r in self._fetch(sql, b.values)}
 
-    @abstractmethod
     def aggregation(
         self, ids: Sequence[str], reading: Reading, agg: AggregationQuery
     ) -> tuple[Iterable[Row], dict[tuple[str, str], datetime]]:
         """The rows of :func:`aggregation_select`; and, per (entity, attribute) whose periods
         the backend cut short, the time of its last instance."""
+        sql, values = aggregation_select(self.dialect, self.tenant, ids, reading, agg)
+        return self._fetch(sql, values), {}
 
     @abstractmethod
     def set_series_types(self, found: Found) -> None:

@@ -6,7 +6,7 @@ writes lock the entity's head row ``FOR UPDATE``, so two workers adding instance
 temporal entity at once serialise). ``history.py`` holds the write path, ``retention.py``
 prunes.
 
-Times are ``timestamptz``, turned back into the hub's text as rows are read; period arithmetic
+Times are ``timestamptz``, read as the hub's text (``to_char``); period arithmetic
 runs on their UTC ``timestamp``: exact durations divide ``extract(epoch ...)`` microseconds,
 calendar durations count whole months with PostgreSQL's interval arithmetic (which clamps the
 day to the month's end, as :class:`cityhub.ngsild.duration.Duration` does), and the rare mix of
@@ -17,12 +17,9 @@ its instances.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
-from cityhub.ngsild.aggregation import AggregationQuery
-from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.duration import Duration
 from cityhub.ngsild.entity import Instance
 from cityhub.ngsild.query.ast import Node
@@ -42,7 +39,6 @@ from cityhub.store.temporal_sql import (
     Reading,
     Row,
     TemporalRows,
-    aggregation_select,
     history_select,
 )
 
@@ -75,6 +71,9 @@ class PostgresTemporalDialect:
 
     def json_text(self, column: str) -> str:
         return f"{column}::text"
+
+    def time_text(self, expr: str) -> str:
+        return f"""to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
     def any_of(self, column: str, values: Sequence[Any], binds: Binds) -> str:
         return f"{column} = ANY({binds.add(list(values), 'text[]')})"
@@ -130,10 +129,6 @@ def _period_index(period: Duration | None, params: Params) -> str:
     )
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else format_datetime(value)
-
-
 class PostgresTemporalRows(TemporalRows):
     """The temporal store's rows on one pooled connection."""
 
@@ -149,24 +144,6 @@ class PostgresTemporalRows(TemporalRows):
 
     def _run(self, sql: str, values: list[Any]) -> int:
         return rowcount(self.conn.execute(sql, *values))
-
-    def history(self, ids: Sequence[str], reading: Reading) -> Iterator[Row]:
-        sql, values = history_select(DIALECT, self.tenant, ids, reading)
-        for entity_id, attr, instance_id, created, modified, deleted, *rest in self.conn.fetch(
-            sql, *values
-        ):
-            times = (format_datetime(created), format_datetime(modified), _time(deleted))
-            yield (entity_id, attr, instance_id, *times, rest[0], format_datetime(rest[1]), rest[2])
-
-    def aggregation(
-        self, ids: Sequence[str], reading: Reading, agg: AggregationQuery
-    ) -> tuple[Iterable[Row], dict[tuple[str, str], datetime]]:
-        sql, values = aggregation_select(DIALECT, self.tenant, ids, reading, agg)
-        rows = [
-            (*r[:3], format_datetime(r[3]), r[4], r[5], _time(r[6]), _time(r[7]), *r[8:])
-            for r in map(tuple, self.conn.fetch(sql, *values))
-        ]
-        return rows, {}
 
     def set_series_types(self, found: Found) -> None:
         by_seq = {int(seq): series for _, _, series, seq in found if seq is not None}

@@ -93,6 +93,9 @@ class SqliteTemporalDialect:
     def json_text(self, column: str) -> str:
         return column
 
+    def time_text(self, expr: str) -> str:
+        return expr
+
     def any_of(self, column: str, values: Sequence[Any], binds: Binds) -> str:
         return f"{column} IN ({','.join(binds.add(v) for v in values)})"
 
