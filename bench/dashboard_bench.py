@@ -8,9 +8,10 @@ against a real ``cityhub serve`` on 127.0.0.1 with its own temporary SQLite file
    PATCH is sent (the commit is inside it) to the moment the marker's class changes in the
    page (a MutationObserver's ``Date.now()``; same machine, same clock); p50/p95/max;
 3. while ``--rate`` entities a second are updated (batch upserts of a tenth each 100 ms) for
-   ``--seconds``: the page's frame rate (requestAnimationFrame callbacks a second) and the
-   hub's cost of that open screen: requests and bytes (Chromium's own count of bytes
-   received, the live feed's included) per minute.
+   ``--seconds`` (``--rate 0``: none, an idle screen): the page's frame rate
+   (requestAnimationFrame callbacks a second) and the hub's cost of that open screen:
+   requests and bytes (Chromium's own count of bytes received, the live feed's included)
+   per minute.
 
     python3 bench/dashboard_bench.py [--entities 10000] [--changes 40] [--rate 100] [--seconds 20]
     python3 bench/dashboard_bench.py --smoke   # small numbers (tests/test_dashboard_bench_smoke.py)
@@ -194,6 +195,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 frames0 = page.evaluate("window.__frames")
                 n = 0
                 while (elapsed := time.perf_counter() - begin) < args.seconds:
+                    if args.rate == 0:  # an idle city: what the open screen alone costs
+                        page.wait_for_timeout(args.seconds * 1000)
+                        continue
                     batch = []
                     for _ in range(step):
                         eid = ids[1 + n % (len(ids) - 1)] if len(ids) > 1 else ids[0]

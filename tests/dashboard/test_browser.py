@@ -273,3 +273,20 @@ def test_the_screen_comes_back_after_the_hub_restarts(tmp_path: Path, browser: B
         for client in closing:
             client.close()
         hub.kill()
+
+
+def test_the_district_choropleth_and_the_zone_comparison(city: City, browser: Browser) -> None:
+    page, errors = _open(browser, city.page_url(), 1920, 1080)
+    page.select_option("#choropleth", "pm25")
+    ramp = ("#2c7bb6", "#abd9e9", "#fdae61", "#d7191c")
+    fills = page.eval_on_selector_all(
+        "path[data-level=dong]", "nodes => nodes.map(n => n.getAttribute('fill'))"
+    )
+    coloured = [f for f in fills if f in ramp]
+    assert 4 <= len(coloured) <= 6, fills  # the six stations' dong (two may share one)
+    zones = page.locator("#compare-body tbody tr")
+    assert zones.count() >= 3  # old downtown, 1990s and 2000s new towns, peri-urban
+    old_downtown = page.locator("#compare-body tbody tr", has_text="구도심")
+    assert "±" in old_downtown.inner_text()  # two dong there: a mean with its interval
+    assert errors == [], errors
+    page.close()
