@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cityhub.store.access import AccessStore
 from cityhub.store.base import Store, TxHook
 from cityhub.store.iot import IotStore
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
@@ -36,6 +37,7 @@ class Backend:
         schedule: when the periodic subscriptions' next rounds are due.
         iot: the IoT agent's config groups, devices and payload error counts.
         work: the worker side of the city services' work queue.
+        access: managed tenants, API keys, permissions and the audit log (issue 20).
     """
 
     store: Store
@@ -46,6 +48,7 @@ class Backend:
     schedule: PeriodicSchedule
     iot: IotStore
     work: WorkQueue
+    access: AccessStore
     #: appends to the entity store's transaction hooks (after the backend's own)
     _add_hook: Callable[[TxHook], None]
 

@@ -64,6 +64,10 @@ class EntityQuery:
     count: bool = False
     order_by: tuple[OrderItem, ...] = ()
     geo: GeoQuery | None = None  # its geoproperty expanded
+    #: access control (issue 20): None, no condition; else the entity must also match at
+    #: least one of these selectors (each of ids, id_pattern, types, scope_q; an empty tuple
+    #: matches nothing), so counts and pages hold only what the caller may read
+    permitted: tuple[EntityQuery, ...] | None = None
 
 
 @dataclass

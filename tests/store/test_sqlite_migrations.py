@@ -47,6 +47,11 @@ TABLES = {
     "temporal_types",
     "attribute_instances",
     "service_work",
+    "access_tenants",
+    "api_keys",
+    "access_permissions",
+    "access_version",
+    "audit_log",
     "cityhub_migrations",
 }
 

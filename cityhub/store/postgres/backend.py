@@ -8,6 +8,7 @@ from __future__ import annotations
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
+from cityhub.store.postgres.access import PostgresAccessStore
 from cityhub.store.postgres.iot import PostgresIotStore
 from cityhub.store.postgres.outbox import PostgresOutbox
 from cityhub.store.postgres.rows import PostgresRows
@@ -41,6 +42,7 @@ def open_postgres(url: str, settings: Settings) -> Backend:
         schedule=outbox,
         iot=PostgresIotStore(store),
         work=PostgresWorkQueue(store),
+        access=PostgresAccessStore(store),
         _add_hook=store.tx_hooks.append,
     )
 

@@ -60,12 +60,20 @@ def where_clause(tenant: str, query: EntityQuery, params: Params) -> str:
         clauses.append(geo.compile_geo(query.geo, params, "e"))
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
+    if query.permitted is not None:
+        # access control: any of the selectors, each compiled as a query
+        parts = [where_clause(tenant, s, params) for s in query.permitted]
+        clauses.append(" OR ".join(f"({p})" for p in parts) if parts else "false")
     return " AND ".join(f"({c})" for c in clauses)
 
 
 def carries_pattern(query: EntityQuery) -> bool:
     """Whether a query holds a caller's regular expression (idPattern, ``~=`` in q)."""
-    return query.id_pattern is not None or has_pattern(query.q)
+    return (
+        query.id_pattern is not None
+        or has_pattern(query.q)
+        or any(carries_pattern(s) for s in query.permitted or ())
+    )
 
 
 _ORDER_COLUMNS = {

@@ -9,6 +9,7 @@ from cityhub.settings import Settings
 from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
 from cityhub.store.registrations import Registrations
+from cityhub.store.sqlite.access import SqliteAccessStore
 from cityhub.store.sqlite.iot import SqliteIotStore
 from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.rows import SqliteRows
@@ -46,6 +47,7 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
         schedule=outbox,
         iot=SqliteIotStore(store),
         work=SqliteWorkQueue(store),
+        access=SqliteAccessStore(store),
         _add_hook=store.tx_hooks.append,
     )
 

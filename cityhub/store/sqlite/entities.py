@@ -93,7 +93,23 @@ def where_clause(
         clauses.append(geo.compile_geo(query.geo, params, "e", tenant=tenant, by_rid=entity_rows))
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
+    if query.permitted is not None:
+        clauses.append(_permitted(tenant, query.permitted, params, entity_rows))
     return " AND ".join(f"({c})" for c in clauses), params
+
+
+def _permitted(
+    tenant: str, selectors: tuple[EntityQuery, ...], params: list[Any], entity_rows: bool
+) -> str:
+    """``permitted`` (access control): any of its selectors, each compiled as a query."""
+    if not selectors:
+        return "0"
+    parts = []
+    for selector in selectors:
+        sql, sub = where_clause(tenant, selector, entity_rows=entity_rows)
+        parts.append(sql)
+        params.extend(sub)
+    return " OR ".join(f"({p})" for p in parts)
 
 
 _ORDER_COLUMNS = {
