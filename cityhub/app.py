@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
+from cityhub.access.control import AccessControl
 from cityhub.airquality.cai import MultiPollutantRule
 from cityhub.airquality.service import AirQualityService
 from cityhub.alerts.rulebook import validate_rule_change
 from cityhub.alerts.service import AlertService
 from cityhub.api import (
+    admin,
     batch,
     entities,
     health,
@@ -125,6 +127,7 @@ def create_app(
             the_store, the_backend.subscriptions, the_term_maps, the_backend.schedule
         ),
     )
+    the_access = AccessControl(the_backend.access, settings)
 
     the_ingestor = Ingestor(the_store, max_batch=settings.iot_batch_max)
 
@@ -160,6 +163,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await the_backend.start()
+        try:
+            await the_access.check_exposure()
+        except BaseException:
+            await the_backend.close()
+            raise
         await the_dispatcher.start()
         await the_ingestor.start()
         await the_commands.start()
@@ -202,11 +210,13 @@ def create_app(
         *temporal.routes,
         *home.routes,
         *iot.routes,
+        *admin.routes,
     ]
     app = Hub(
         routes=routes,
         lifespan=lifespan,
         cors_origins=parse_origins(settings.cors_origins),
+        access=the_access,
         exception_handlers={
             CityhubError: handle_cityhub_error,
             HTTPException: handle_http_exception,
@@ -229,5 +239,6 @@ def create_app(
     # what the server calls before it waits for open responses to end (serving.HubServer):
     # the dashboard's live feeds would otherwise keep it waiting forever
     app.state.before_shutdown = [dashboard.feed.close] if dashboard is not None else []
+    app.state.access = the_access
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())
     return app

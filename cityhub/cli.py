@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import click
 
 from cityhub import __version__
+from cityhub.access_cli import keys, tenants
 from cityhub.settings import SETTINGS, Settings, load_settings, redact_url
 
 if TYPE_CHECKING:
@@ -92,6 +93,8 @@ def serve(
             and not Path(_DEFAULT_DB).exists()
         ):
             settings = dataclasses.replace(settings, store="sqlite:///:memory:")
+        # in-process: no address is served, whatever host says
+        settings = dataclasses.replace(settings, host="127.0.0.1")
         sys.exit(asyncio.run(_get(_hub_app(settings), get_path)))
 
     from cityhub import serving
@@ -300,3 +303,7 @@ def demo(
             shutil.rmtree(fresh, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
     click.echo("cityhub demo: stopped")
+
+
+cli.add_command(tenants)
+cli.add_command(keys)

@@ -21,6 +21,9 @@ ProblemDetails body. Nothing else renders errors.
      ├── MethodNotAllowed          405  (idem)
      ├── PayloadTooLarge           413  (idem)
      ├── UriTooLong                414  (idem)
+     ├── Unauthorized              401  access control: no or no valid credentials
+     ├── Forbidden                 403  access control: the caller may not do this
+     ├── TooManyRequests           429  access control: a key's rate or daily quota; Retry-After
      └── InternalError             500
 """
 
@@ -173,6 +176,46 @@ class UriTooLong(CityhubError):
     status = 414
 
 
+#: RFC 9457 clause 4.2.1: a problem with no meaning beyond its HTTP status (NGSI-LD defines no
+#: error type for authentication, authorization or quotas)
+_HTTP_ONLY = "about:blank"
+
+
+class Unauthorized(CityhubError):
+    """No credentials, or credentials that prove nothing (unknown, expired or revoked key;
+    a token whose signature, issuer, audience or time does not hold). Rendered with a
+    ``WWW-Authenticate`` header (RFC 9110 clause 11.6.1)."""
+
+    type_uri = _HTTP_ONLY
+    title = "Unauthorized"
+    status = 401
+
+
+class Forbidden(CityhubError):
+    """The caller is known and may not do this here (no permission)."""
+
+    type_uri = _HTTP_ONLY
+    title = "Forbidden"
+    status = 403
+
+
+class TooManyRequests(CityhubError):
+    """A key's request rate or daily quota is spent; ``retry_after`` seconds until it is not.
+
+    Args:
+        detail: what was spent.
+        retry_after: whole seconds for the Retry-After header.
+    """
+
+    type_uri = _HTTP_ONLY
+    title = "Too many requests"
+    status = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class InternalError(CityhubError):
     type_uri = _NGSI_LD_ERRORS + "InternalError"
     title = "Internal error"
@@ -183,6 +226,7 @@ __all__ = [
     "AlreadyExists",
     "BadRequestData",
     "CityhubError",
+    "Forbidden",
     "InternalError",
     "InvalidRequest",
     "LdContextNotAvailable",
@@ -195,7 +239,9 @@ __all__ = [
     "ResourceNotFound",
     "StoreUnavailable",
     "TooComplexQuery",
+    "TooManyRequests",
     "TooManyResults",
+    "Unauthorized",
     "UnsupportedMediaType",
     "UriTooLong",
 ]

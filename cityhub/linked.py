@@ -18,7 +18,12 @@ _MAX_LINKED = 1000  # entities fetched per level at most
 
 
 async def fetch_linked(
-    store: Store, tenant: str, roots: list[Entity], proj: Projection, level: int
+    store: Store,
+    tenant: str,
+    roots: list[Entity],
+    proj: Projection,
+    level: int,
+    permitted: tuple[EntityQuery, ...] | None = None,
 ) -> tuple[dict[str, Entity], list[tuple[Entity, Projection]]]:
     """Every entity reachable from ``roots`` within ``level`` hops.
 
@@ -29,6 +34,7 @@ async def fetch_linked(
         proj: the projection ``roots`` are shown in; ``linked_ids`` derives each linked
             entity's own projection from it.
         level: ``joinLevel``; 0 or less fetches nothing.
+        permitted: only the entities the caller may read (access control; None: all).
 
     Returns:
         The linked entities by id (for ``inline``), and in visiting order each with the
@@ -47,7 +53,7 @@ async def fetch_linked(
         missing = [i for i in wanted if i not in found][:_MAX_LINKED]
         if missing:
             result = await store.query_entities(
-                tenant, EntityQuery(ids=tuple(missing), limit=len(missing))
+                tenant, EntityQuery(ids=tuple(missing), limit=len(missing), permitted=permitted)
             )
             found.update((e["id"], e) for e in result.entities)
         frontier = [(found[t], sub) for t, sub in wanted.items() if t in found]

@@ -195,6 +195,39 @@ SETTINGS: tuple[Setting, ...] = (
         "airquality_multi_pollutant_three",
         75,
         "Points added when three or more pollutants are unhealthy or worse.",
+    Setting(
+        "allow_open",
+        False,
+        "Serve without authentication on an address other than loopback (by default the hub "
+        "refuses to start there until an API key exists or oidc_issuer is set).",
+    ),
+    Setting(
+        "oidc_issuer",
+        "",
+        "OAuth2/OIDC issuer whose bearer JWTs identify callers (its iss claim), for tenants "
+        "that name none of their own; empty: no tokens accepted.",
+    ),
+    Setting("oidc_jwks_url", "", "URL of that issuer's JSON Web Key Set (its jwks_uri)."),
+    Setting("oidc_audience", "", "The aud a token must carry; empty: aud is not checked."),
+    Setting(
+        "access_cache_seconds",
+        0.0,
+        "Seconds a worker trusts its copy of keys and permissions before it rereads their "
+        "version (one row); 0, the default, rereads it on every request, so a revocation holds "
+        "at once on every worker.",
+    ),
+    Setting(
+        "rate_limit",
+        0.0,
+        "Requests per second one API key or token subject may make (a token bucket per "
+        "worker; over it 429 with Retry-After); 0 turns it off. Tenants may set their own.",
+    ),
+    Setting("rate_burst", 20, "Requests a caller may make at once above rate_limit."),
+    Setting(
+        "daily_quota",
+        0,
+        "Requests one API key or token subject may make per UTC day (per worker); 0 turns it "
+        "off. Tenants may set their own.",
     ),
 )
 
@@ -248,6 +281,14 @@ class Settings:
     airquality_multi_pollutant: bool = True
     airquality_multi_pollutant_two: int = 50
     airquality_multi_pollutant_three: int = 75
+    allow_open: bool = False
+    oidc_issuer: str = ""
+    oidc_jwks_url: str = ""
+    oidc_audience: str = ""
+    access_cache_seconds: float = 0.0
+    rate_limit: float = 0.0
+    rate_burst: int = 20
+    daily_quota: int = 0
 
     @property
     def base_url(self) -> str:

@@ -131,6 +131,7 @@ def test_delivery_knows_no_database_driver() -> None:
 
 #: the store's face: protocols and result types every backend implements or speaks
 STORE_PROTOCOLS = {
+    "cityhub.store.access",
     "cityhub.store.availability",
     "cityhub.store.base",
     "cityhub.store.iot",
@@ -147,6 +148,7 @@ _NOT_SERVICE_MODULES = {
     "__main__.py",
     "app.py",
     "cli.py",
+    "access_cli.py",
     "workers.py",
     "serving.py",
     "settings.py",

@@ -82,3 +82,37 @@ def test_a_hub_on_postgresql_logs_no_password(
     assert caplog.records, "nothing was logged: the test would prove nothing"
     for record in caplog.records:
         assert PASSWORD not in record.getMessage()
+
+
+def test_api_keys_and_tokens_are_never_logged_listed_or_echoed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20: a key's secret is in the answer to its creation and nowhere else: not in the
+    hub's log (at debug), not in listings, not in an error about it, not in the CLI's lists;
+    a refused bearer token is not echoed either."""
+    caplog.set_level(logging.DEBUG)
+    store = f"sqlite:///{tmp_path / 'hub.db'}"
+    with TestClient(create_app(Settings(store=store, log_level="debug"))) as client:
+        made = client.post("/admin/keys", json={"name": "ops", "admin": True})
+        key = made.json()["key"]
+        secret = key.split("_", 2)[2]
+        auth = {"Authorization": f"Bearer {key}"}
+        other = client.post("/admin/keys", json={"name": "app"}, headers=auth).json()["key"]
+        seen = [
+            client.get("/admin/keys", headers=auth).text,
+            client.get(f"/admin/keys/{made.json()['keyId']}", headers=auth).text,
+            client.get("/ngsi-ld/v1/entities?type=X", headers={"Authorization": key[:-1]}).text,
+            client.get(
+                "/ngsi-ld/v1/entities?type=X", headers={"Authorization": f"Bearer {key}x"}
+            ).text,
+            client.get(
+                "/ngsi-ld/v1/entities?type=X", headers={"Authorization": "Bearer ey.J.x"}
+            ).text,
+            client.delete(f"/admin/keys/{other.split('_')[1]}", headers=auth).text,
+        ]
+    listed = CliRunner().invoke(cli, ["keys", "list", "--store", store]).output
+    for text in [*seen, listed, *(r.getMessage() for r in caplog.records)]:
+        assert secret not in text
+        assert other.split("_", 2)[2] not in text
+    assert "ey.J.x" not in seen[4]
+    assert caplog.records, "nothing was logged: the test would prove nothing"

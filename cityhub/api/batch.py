@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
+from cityhub.api.guard import access_of, narrowed, screen_batch
 from cityhub.api.linking import render_geojson, render_with_links
 from cityhub.api.params import (
     geo_query_of,
@@ -98,7 +99,9 @@ def _respond(result: BatchResult, *, created_status: bool) -> Response:
 
 async def batch_create(request: Request) -> Response:
     items, _ = await _entities(request)
-    result = await provision.batch_create(request.app.state.store, neg.tenant_of(request), items)
+    tenant = neg.tenant_of(request)
+    items = await screen_batch(request, tenant, items, payload=True)
+    result = await provision.batch_create(request.app.state.store, tenant, items)
     return _respond(result, created_status=True)
 
 
@@ -107,8 +110,10 @@ async def batch_upsert(request: Request) -> Response:
     if {"update", "replace"} <= opts:
         raise BadRequestData("options update and replace exclude each other")
     items, _ = await _entities(request)
+    tenant = neg.tenant_of(request)
+    items = await screen_batch(request, tenant, items, payload=True)
     result = await provision.batch_upsert(
-        request.app.state.store, neg.tenant_of(request), items, replace="update" not in opts
+        request.app.state.store, tenant, items, replace="update" not in opts
     )
     return _respond(result, created_status=True)
 
@@ -116,15 +121,19 @@ async def batch_upsert(request: Request) -> Response:
 async def batch_update(request: Request) -> Response:
     opts = options_of(request.query_params)
     items, _ = await _entities(request, need_type=False)
+    tenant = neg.tenant_of(request)
+    items = await screen_batch(request, tenant, items, payload=False)
     result = await provision.batch_update(
-        request.app.state.store, neg.tenant_of(request), items, overwrite="noOverwrite" not in opts
+        request.app.state.store, tenant, items, overwrite="noOverwrite" not in opts
     )
     return _respond(result, created_status=False)
 
 
 async def batch_merge(request: Request) -> Response:
     items, _ = await _entities(request, need_type=False, allow_null=True)
-    result = await provision.batch_merge(request.app.state.store, neg.tenant_of(request), items)
+    tenant = neg.tenant_of(request)
+    items = await screen_batch(request, tenant, items, payload=False)
+    result = await provision.batch_merge(request.app.state.store, tenant, items)
     return _respond(result, created_status=False)
 
 
@@ -141,6 +150,7 @@ async def batch_delete(request: Request) -> Response:
             continue
         items.append((entity_id, {"id": entity_id}, None))
     tenant = await neg.require_tenant(request)
+    items = await screen_batch(request, tenant, items, payload=False)
     result = await provision.batch_delete(request.app.state.store, tenant, items)
     return _respond(result, created_status=False)
 
@@ -212,6 +222,8 @@ async def batch_query(request: Request) -> Response:
     terms = await neg.body_terms(request, body, body_media)
     tenant = await neg.require_tenant(request)
     query, attrs = _query_from_body(body, terms, request)
+    query = narrowed(request, query)
+    permitted = access_of(request).permitted("read")
     params = dict(request.query_params)
     if isinstance(body.get("lang"), str):
         params.setdefault("lang", body["lang"])
@@ -231,10 +243,18 @@ async def batch_query(request: Request) -> Response:
             join,
             level,
             geometry_property,
+            permitted=permitted,
         )
     else:
         docs = await render_with_links(
-            request.app.state.store, tenant, result.entities, terms, proj, join, level
+            request.app.state.store,
+            tenant,
+            result.entities,
+            terms,
+            proj,
+            join,
+            level,
+            permitted=permitted,
         )
     headers = {}
     if result.count is not None:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
+from cityhub.api.guard import access_of, narrowed, require_new
 from cityhub.api.linking import render_geojson, render_with_links
 from cityhub.api.location import created
 from cityhub.api.params import (
@@ -58,6 +59,7 @@ async def create_entity(request: Request) -> Response:
     terms = await neg.body_terms(request, body, media)
     tenant = neg.tenant_of(request)
     entity = expand_entity(body, terms)
+    require_new(request, "write", entity)
     await provision.create_entity(request.app.state.store, tenant, entity)
     return created(f"{BASE}/entities", entity["id"], tenant)
 
@@ -67,7 +69,8 @@ async def query_entities(request: Request) -> Response:
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
     params = request.query_params
-    query = entity_query_of(params, terms, request.app.state.settings)
+    query = narrowed(request, entity_query_of(params, terms, request.app.state.settings))
+    permitted = query.permitted
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
     join, level = join_of(params)
     store = request.app.state.store
@@ -76,10 +79,20 @@ async def query_entities(request: Request) -> Response:
     geometries = None
     if media == neg.GEOJSON:
         docs, geometries = await render_geojson(
-            store, tenant, result.entities, terms, proj, join, level, geometry_property
+            store,
+            tenant,
+            result.entities,
+            terms,
+            proj,
+            join,
+            level,
+            geometry_property,
+            permitted=permitted,
         )
     else:
-        docs = await render_with_links(store, tenant, result.entities, terms, proj, join, level)
+        docs = await render_with_links(
+            store, tenant, result.entities, terms, proj, join, level, permitted=permitted
+        )
     headers = {}
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
@@ -105,8 +118,12 @@ async def purge_entities(request: Request) -> Response:
         not local_of(params)
     ):
         raise BadRequestData("purge needs at least one of id, idPattern, type, q, scopeQ or local")
-    query = entity_query_of(
-        params, terms, request.app.state.settings, paging=False, require_filter=False
+    query = narrowed(
+        request,
+        entity_query_of(
+            params, terms, request.app.state.settings, paging=False, require_filter=False
+        ),
+        "write",
     )
     names = keep if keep is not None else drop
     attrs = [terms.expand(check_name(a, "attribute name")) for a in split_list(names)]
@@ -130,6 +147,7 @@ async def retrieve_entity(request: Request) -> Response:
     proj = projection_of(params, terms, attrs=attrs)
     join, level = join_of(params)
     store = request.app.state.store
+    permitted = access_of(request).permitted("read")  # the guard checked this entity
     entity = await store.get_entity(tenant, entity_id)
     if entity is None:
         raise ResourceNotFound(f"there is no entity with id {entity_id}")
@@ -144,10 +162,20 @@ async def retrieve_entity(request: Request) -> Response:
     geometries = None
     if media == neg.GEOJSON:
         docs, geometries = await render_geojson(
-            store, tenant, [entity], terms, proj, join, level, geometry_property
+            store,
+            tenant,
+            [entity],
+            terms,
+            proj,
+            join,
+            level,
+            geometry_property,
+            permitted=permitted,
         )
     else:
-        docs = await render_with_links(store, tenant, [entity], terms, proj, join, level)
+        docs = await render_with_links(
+            store, tenant, [entity], terms, proj, join, level, permitted=permitted
+        )
     if not docs:
         raise ResourceNotFound(f"nothing of entity {entity_id} is left after pick/omit")
     return neg.documents_response(

@@ -34,7 +34,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cityhub.access.control import AccessControl
 from cityhub.api.cors import cors_layer
+from cityhub.api.guard import AccessGuard
 from cityhub.api.problem import handle_http_exception, handle_unexpected, problem_response
 from cityhub.errors import CityhubError, InvalidRequest, UriTooLong
 
@@ -178,10 +180,20 @@ class Hub(Starlette):
 
     ``cors_origins`` (``cityhub.api.cors.parse_origins``): when given, a CORS layer goes in
     front of ApiFront, so that every answer, ProblemDetails included, carries CORS headers;
-    without it there is no such layer at all."""
+    without it there is no such layer at all.
 
-    def __init__(self, *args: Any, cors_origins: Sequence[str] = (), **kwargs: Any) -> None:
+    ``access``: access control (``cityhub.api.guard.AccessGuard`` between ApiFront and the
+    router)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        cors_origins: Sequence[str] = (),
+        access: AccessControl | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.cors_origins = tuple(cors_origins)
+        self.access = access
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -193,7 +205,10 @@ class Hub(Starlette):
             for key, value in self.exception_handlers.items()
             if isinstance(key, type) and issubclass(key, Exception)
         }
-        front = ApiFront(self.router, handlers)
+        inner: ASGIApp = self.router
+        if self.access is not None:
+            inner = AccessGuard(inner, self.access)
+        front = ApiFront(inner, handlers)
         return cors_layer(front, self.cors_origins) if self.cors_origins else front
 
 

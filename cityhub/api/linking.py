@@ -14,7 +14,7 @@ from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.geojson_render import DEFAULT_GEOMETRY_PROPERTY, feature_geometries
 from cityhub.ngsild.names import check_name
 from cityhub.ngsild.render import Projection, render_entity
-from cityhub.store.base import Store
+from cityhub.store.base import EntityQuery, Store
 
 
 async def render_with_links(
@@ -25,12 +25,17 @@ async def render_with_links(
     proj: Projection,
     join: str | None,
     level: int,
+    *,
+    permitted: tuple[EntityQuery, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """Rendered entities, with linked ones inline or appended (flat), empty ones dropped."""
     if join is None:
         docs = [render_entity(e, terms, proj) for e in entities]
         return [d for d in docs if d]
-    return [doc for _, doc in await render_pairs(store, tenant, entities, terms, proj, join, level)]
+    pairs = await render_pairs(
+        store, tenant, entities, terms, proj, join, level, permitted=permitted
+    )
+    return [doc for _, doc in pairs]
 
 
 async def render_pairs(
@@ -41,14 +46,17 @@ async def render_pairs(
     proj: Projection,
     join: str | None,
     level: int,
+    *,
+    permitted: tuple[EntityQuery, ...] | None = None,
 ) -> list[tuple[Entity, dict[str, Any]]]:
     """:func:`render_with_links` with each rendering next to the stored entity it renders
     (the GeoJSON representation takes its geometry from the stored one when the projection
-    left the geometry attribute out)."""
+    left the geometry attribute out). ``permitted``: linked entities are those the caller may
+    read (access control)."""
     if join is None:
         pairs = [(e, render_entity(e, terms, proj)) for e in entities]
         return [(e, d) for e, d in pairs if d]
-    linked, flat = await fetch_linked(store, tenant, entities, proj, level)
+    linked, flat = await fetch_linked(store, tenant, entities, proj, level, permitted)
     if join == "inline":
         pairs = [(e, render_entity(e, terms, proj, linked, level)) for e in entities]
         return [(e, d) for e, d in pairs if d]
@@ -70,6 +78,8 @@ async def render_geojson(
     join: str | None,
     level: int,
     geometry_property: str | None,
+    *,
+    permitted: tuple[EntityQuery, ...] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
     """:func:`render_with_links` for the GeoJSON representation: the documents and their
     Feature geometries, those of the ``geometryProperty`` GeoProperty (default ``location``)
@@ -80,5 +90,7 @@ async def render_geojson(
     """
     name = geometry_property or DEFAULT_GEOMETRY_PROPERTY
     iri = terms.expand(check_name(name, "geometryProperty"))
-    pairs = await render_pairs(store, tenant, entities, terms, proj, join, level)
+    pairs = await render_pairs(
+        store, tenant, entities, terms, proj, join, level, permitted=permitted
+    )
     return [doc for _, doc in pairs], feature_geometries(pairs, iri, name)

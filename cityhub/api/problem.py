@@ -16,6 +16,8 @@ from cityhub.errors import (
     MethodNotAllowed,
     ResourceNotFound,
     StoreUnavailable,
+    TooManyRequests,
+    Unauthorized,
 )
 
 log = logging.getLogger("cityhub")
@@ -30,6 +32,10 @@ def problem_response(exc: CityhubError, request: Request | None = None) -> Respo
         headers["Allow"] = str(body.pop("allow"))
     elif isinstance(exc, StoreUnavailable):  # RFC 9110 section 10.2.3
         headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, TooManyRequests):  # RFC 6585 section 4
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, Unauthorized):  # RFC 9110 section 11.6.1
+        headers["WWW-Authenticate"] = 'Bearer realm="cityhub", ApiKey realm="cityhub"'
     return Response(
         orjson.dumps(body), status_code=exc.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )

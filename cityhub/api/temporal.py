@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub.api import negotiation as neg
+from cityhub.api.guard import narrowed, require_new
 from cityhub.api.location import created as created_response
 from cityhub.api.params import (
     attrs_of,
@@ -119,6 +120,7 @@ async def create_or_update(request: Request) -> Response:
         raise BadRequestData("the body must be a temporal entity with at least id and type")
     terms = await neg.body_terms(request, body, media)
     entity = expand_temporal_entity(body, terms)
+    require_new(request, "write", entity)
     tenant = neg.tenant_of(request)
     created = await _temporal(request).create_or_update(tenant, entity)
     if not created:
@@ -282,6 +284,7 @@ async def _run_query(
     """The part of GET and POST temporal queries after their parameters are read."""
     rep = representation_of(params)
     query = entity_query_of(_entity_params(params), terms, request.app.state.settings)
+    query = narrowed(request, query)
     attrs = list(query.attrs) or None
     proj = _projection(params, terms, attrs)
     dataset_ids = sorted(proj.dataset_ids, key=str) if proj.dataset_ids is not None else None

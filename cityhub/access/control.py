@@ -1,0 +1,408 @@
+"""Access control as the request path sees it: who calls, in which tenant, and what they may
+do there (:class:`Access`), decided from a worker's copy of the tenants, keys and permissions
+that is checked against the store's version number (:class:`AccessControl`).
+
+When it applies:
+
+- *enforced* once any API key exists (revoked ones count: revoking the last key must not open
+  the hub), any permission exists, or an OIDC issuer is configured (the ``oidc_issuer``
+  setting or a tenant's ``oidc``); until then every request is allowed, as before access
+  control existed (the demo, the conformance suites);
+- *managed tenants*: once an operator has created a tenant, a request naming a tenant that is
+  not managed is a ``NonexistentTenant`` error (ETSI GS CIM 009 table 6.3.2-1); the default
+  tenant always exists.
+
+The copy is reread when the store's version moves. The version is read on every request
+while anything is configured (``access_cache_seconds`` may stretch that), so a revoked key is
+refused at once by every worker; while nothing is, at most once a second, so the open hub
+pays no store round trip per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cityhub.access import keys as api_keys
+from cityhub.access.permissions import (
+    Identity,
+    Target,
+    check_permission,
+    permitted_selectors,
+    targets_for,
+)
+from cityhub.access.tenants import check_tenant_name, check_tenant_settings
+from cityhub.access.tokens import Issuer, TokenVerifier
+from cityhub.errors import (
+    BadRequestData,
+    Forbidden,
+    InternalError,
+    NonexistentTenant,
+    ResourceNotFound,
+    Unauthorized,
+)
+from cityhub.ngsild.datetime import format_datetime, now_iso, parse_datetime
+from cityhub.settings import Settings
+from cityhub.store.access import (
+    AccessSnapshot,
+    AccessStore,
+    ApiKeyRecord,
+    PermissionRecord,
+    TenantRecord,
+)
+from cityhub.store.base import EntityQuery
+
+#: while nothing is configured, the version is read at most this often
+IDLE_RECHECK_SECONDS = 1.0
+
+
+class ExposedWithoutAuthentication(InternalError):
+    """The hub would serve an address other than loopback with no authentication configured
+    (raised at start-up, never for a request)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is an address only this machine reaches (127.0.0.0/8, ::1,
+    localhost); "" and 0.0.0.0 listen on every interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one request may do.
+
+    Attributes:
+        who: the caller (anonymous when no credentials were sent).
+        tenant: the request's tenant.
+        enforced: False while access control is off (everything allowed).
+        admin: a hub administrator's key (everything allowed).
+        permissions: the tenant's permission documents.
+    """
+
+    who: Identity = field(default_factory=Identity)
+    tenant: str = ""
+    enforced: bool = False
+    admin: bool = False
+    permissions: tuple[Mapping[str, Any], ...] = ()
+
+    def targets(self, action: str) -> tuple[Target, ...] | None:
+        """What ``action`` may touch: None for every entity, else the targets (empty: none)."""
+        if not self.enforced or self.admin:
+            return None
+        return targets_for(self.permissions, self.who, action)
+
+    def permitted(self, action: str) -> tuple[EntityQuery, ...] | None:
+        """``action``'s targets as an ``EntityQuery.permitted`` condition."""
+        return permitted_selectors(self.targets(action))
+
+    def covers(
+        self, action: str, entity_id: str, types: Iterable[str], scopes: Iterable[str]
+    ) -> bool:
+        """Whether ``action`` is allowed on an entity given by its id, types and scopes (a
+        payload about to be written)."""
+        targets = self.targets(action)
+        if targets is None:
+            return True
+        types, scopes = tuple(types), tuple(scopes)
+        return any(t.covers(entity_id, types, scopes) for t in targets)
+
+    def may(self, action: str) -> bool:
+        """Whether ``action`` is allowed on at least some entities."""
+        return self.targets(action) != ()
+
+    def require(self, action: str, what: str) -> None:
+        """Raise unless ``action`` is allowed on some entities.
+
+        Raises:
+            Unauthorized: an anonymous caller (credentials might help).
+            Forbidden: a known caller without the permission.
+        """
+        if self.may(action):
+            return
+        self.refuse(action, what)
+
+    def require_all(self, action: str, what: str) -> None:
+        """Raise unless ``action`` is allowed on every entity of the tenant (operations that
+        cannot be narrowed to the permitted entities)."""
+        if self.targets(action) is None:
+            return
+        self.refuse(action, what, every=True)
+
+    def refuse(self, action: str, what: str, *, every: bool = False) -> None:
+        scope = " on every entity" if every else ""
+        tenant = f"tenant {self.tenant!r}" if self.tenant else "the default tenant"
+        if not self.who.authenticated:
+            raise Unauthorized(
+                f"{what} needs the {action} permission{scope} in {tenant}: send an API key or "
+                "a bearer token (Authorization: Bearer ...)"
+            )
+        raise Forbidden(f"{self.who.name} has no {action} permission{scope} for {what} in {tenant}")
+
+
+OPEN = Access()
+
+
+@dataclass(frozen=True)
+class _State:
+    version: int
+    tenants: Mapping[str, TenantRecord]
+    keys: Mapping[str, ApiKeyRecord]
+    permissions: Mapping[str, tuple[Mapping[str, Any], ...]]
+    records: tuple[PermissionRecord, ...]
+    enforced: bool
+
+
+def _issuer_of(settings: Settings, tenant: TenantRecord | None) -> Issuer | None:
+    if tenant is not None and "oidc" in tenant.settings:
+        oidc = tenant.settings["oidc"]
+        return Issuer(oidc["issuer"], oidc["jwksUri"], oidc.get("audience", ""))
+    if settings.oidc_issuer and settings.oidc_jwks_url:
+        return Issuer(settings.oidc_issuer, settings.oidc_jwks_url, settings.oidc_audience)
+    return None
+
+
+class AccessControl:
+    """A worker's access control (see the module's docstring).
+
+    Args:
+        store: where tenants, keys and permissions are kept.
+        settings: the hub's settings (OIDC issuer, cache).
+        verifier: checks bearer tokens (tests give one that reads a local key set).
+        clock: monotonic seconds (tests move it).
+    """
+
+    def __init__(
+        self,
+        store: AccessStore,
+        settings: Settings,
+        verifier: TokenVerifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.verifier = verifier or TokenVerifier()
+        self.clock = clock
+        self._state: _State | None = None
+        self._next_check = 0.0
+        self._lock = asyncio.Lock()
+
+    # ---- the copy ----------------------------------------------------------------------
+    def _build(self, snap: AccessSnapshot) -> _State:
+        permissions: dict[str, list[Mapping[str, Any]]] = {}
+        for p in snap.permissions:
+            permissions.setdefault(p.tenant, []).append(p.doc)
+        tenants = {t.name: t for t in snap.tenants}
+        issuers = bool(self.settings.oidc_issuer) or any("oidc" in t.settings for t in snap.tenants)
+        return _State(
+            version=snap.version,
+            tenants=tenants,
+            keys={k.key_id: k for k in snap.keys},
+            permissions={t: tuple(docs) for t, docs in permissions.items()},
+            records=snap.permissions,
+            enforced=bool(snap.keys) or bool(snap.permissions) or issuers,
+        )
+
+    async def _load(self) -> _State:
+        async with self._lock:
+            state = self._build(await self.store.snapshot())
+            self._state = state
+            return state
+
+    def _interval(self, state: _State) -> float:
+        if state.enforced or state.tenants:
+            return self.settings.access_cache_seconds
+        return max(IDLE_RECHECK_SECONDS, self.settings.access_cache_seconds)
+
+    async def state(self) -> _State:
+        """The current copy, reread when the store's version moved."""
+        state = self._state
+        now = self.clock()
+        if state is None:
+            state = await self._load()
+        elif now >= self._next_check:
+            if await self.store.version() != state.version:
+                state = await self._load()
+        self._next_check = now + self._interval(state)
+        return state
+
+    async def check_exposure(self) -> None:
+        """Refuse to serve a non-loopback address open (issue 20 "safe defaults").
+
+        Raises:
+            ExposedWithoutAuthentication: ``host`` is not loopback, nothing authenticates
+                callers and ``allow_open`` is off; the detail is one sentence saying why.
+        """
+        if is_loopback(self.settings.host) or self.settings.allow_open:
+            return
+        state = await self.state()
+        if state.enforced:
+            return
+        raise ExposedWithoutAuthentication(
+            f"cityhub will not serve {self.settings.host or 'every address'} without "
+            "authentication, since anyone who reaches the port could read and change "
+            "everything: create an API key (cityhub keys create --admin --name ops), set "
+            "oidc_issuer, bind to 127.0.0.1 behind a proxy, or set allow_open = true to "
+            "serve open on purpose"
+        )
+
+    def invalidate(self) -> None:
+        """Reread the copy on the next request (after a change this worker made)."""
+        self._next_check = 0.0
+
+    # ---- the request path --------------------------------------------------------------
+    async def authorize(self, tenant: str, authorization: str | None) -> Access:
+        """What a request of ``tenant`` with this ``Authorization`` header may do.
+
+        Raises:
+            NonexistentTenant: tenants are managed and this one is not.
+            Unauthorized: credentials were sent and do not hold.
+            Forbidden: a key of another tenant.
+        """
+        state = await self.state()
+        if state.tenants and tenant and tenant not in state.tenants:
+            raise NonexistentTenant(
+                f"tenant {tenant!r} does not exist; an operator creates tenants "
+                "(POST /admin/tenants or cityhub tenants create)"
+            )
+        if not state.enforced:
+            return OPEN
+        who, admin = Identity(), False
+        if authorization:
+            who, admin = await self._identify(state, tenant, authorization)
+        return Access(who, tenant, True, admin, state.permissions.get(tenant, ()))
+
+    async def _identify(self, state: _State, tenant: str, header: str) -> tuple[Identity, bool]:
+        scheme, _, credentials = header.strip().partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() not in ("bearer", "apikey") or not credentials:
+            raise Unauthorized(
+                "the Authorization header must be 'Bearer <token or API key>' or 'ApiKey <API key>'"
+            )
+        if api_keys.looks_like_key(credentials) or scheme.lower() == "apikey":
+            return self._key(state, tenant, credentials)
+        issuer = _issuer_of(self.settings, state.tenants.get(tenant))
+        if issuer is None:
+            raise Unauthorized(
+                "this hub accepts no bearer tokens for this tenant (no OIDC issuer is "
+                "configured); send an API key"
+            )
+        claims = await self.verifier.verify(credentials, issuer)
+        return Identity(subject=claims["sub"], claims=claims), False
+
+    def _key(self, state: _State, tenant: str, text: str) -> tuple[Identity, bool]:
+        parsed = api_keys.parse_key(text)
+        record = state.keys.get(parsed[0]) if parsed else None
+        if parsed is None or record is None or not api_keys.verify(record, parsed[1]):
+            raise Unauthorized("the API key is not valid")
+        if record.revoked_at is not None:
+            raise Unauthorized(f"the API key {record.key_id} was revoked")
+        if record.expires_at is not None and record.expires_at <= now_iso():
+            raise Unauthorized(f"the API key {record.key_id} expired at {record.expires_at}")
+        if not record.admin and record.tenant != tenant:
+            where = f"tenant {record.tenant!r}" if record.tenant else "the default tenant"
+            raise Forbidden(f"the API key {record.key_id} acts in {where} only")
+        return Identity(key_id=record.key_id), record.admin
+
+    # ---- management (admin API and CLI) ------------------------------------------------
+    async def _changed(self) -> _State:
+        self.invalidate()
+        return await self._load()
+
+    async def create_tenant(self, name: Any, settings: Any) -> TenantRecord:
+        record = TenantRecord(check_tenant_name(name), check_tenant_settings(settings), now_iso())
+        await self.store.create_tenant(record)
+        await self._changed()
+        return record
+
+    async def tenants(self) -> list[TenantRecord]:
+        state = await self._load()
+        return list(state.tenants.values())
+
+    async def tenant(self, name: str) -> TenantRecord:
+        state = await self._load()
+        record = state.tenants.get(name)
+        if record is None:
+            raise ResourceNotFound(f"there is no managed tenant {name!r}")
+        return record
+
+    async def update_tenant(self, name: str, settings: Any) -> TenantRecord:
+        checked = check_tenant_settings(settings)
+        if not await self.store.update_tenant(name, checked):
+            raise ResourceNotFound(f"there is no managed tenant {name!r}")
+        await self._changed()
+        return await self.tenant(name)
+
+    async def delete_tenant(self, name: str) -> None:
+        if not await self.store.delete_tenant(name):
+            raise ResourceNotFound(f"there is no managed tenant {name!r}")
+        await self._changed()
+
+    async def create_key(
+        self, tenant: Any, name: Any, *, admin: bool = False, expires_at: Any = None
+    ) -> tuple[str, ApiKeyRecord]:
+        """A new key: its text (to hand over once, never stored) and its record."""
+        tenant = "" if tenant in (None, "") else check_tenant_name(tenant)
+        if not isinstance(name, str) or not name or len(name) > 200:
+            raise BadRequestData("a key's name is text of 1-200 characters")
+        if expires_at is not None:
+            expires_at = format_datetime(
+                parse_datetime(expires_at, "expiresAt", zone_required=True)
+            )
+        state = await self._load()
+        if tenant and state.tenants and tenant not in state.tenants:
+            raise NonexistentTenant(f"tenant {tenant!r} does not exist; create it first")
+        text, record = api_keys.new_key(
+            tenant, name, admin=admin, created_at=now_iso(), expires_at=expires_at
+        )
+        await self.store.create_key(record)
+        await self._changed()
+        return text, record
+
+    async def keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
+        state = await self._load()
+        return [k for k in state.keys.values() if tenant is None or k.tenant == tenant]
+
+    async def key(self, key_id: str) -> ApiKeyRecord:
+        record = await self.store.get_key(key_id)
+        if record is None:
+            raise ResourceNotFound(f"there is no API key {key_id!r}")
+        return record
+
+    async def revoke_key(self, key_id: str) -> None:
+        if not await self.store.revoke_key(key_id, now_iso()):
+            await self.key(key_id)  # ResourceNotFound when there is none
+            raise BadRequestData(f"the API key {key_id} was revoked already")
+        await self._changed()
+
+    async def add_permission(self, tenant: str, doc: Any) -> PermissionRecord:
+        record = PermissionRecord(
+            f"urn:cityhub:Permission:{secrets.token_hex(8)}",
+            tenant,
+            check_permission(doc),
+            now_iso(),
+        )
+        await self.store.create_permission(record)
+        await self._changed()
+        return record
+
+    async def permissions(self, tenant: str) -> list[PermissionRecord]:
+        state = await self._load()
+        return [p for p in state.records if p.tenant == tenant]
+
+    async def delete_permission(self, tenant: str, permission_id: str) -> None:
+        if not await self.store.delete_permission(tenant, permission_id):
+            raise ResourceNotFound(f"there is no permission {permission_id!r} in this tenant")
+        await self._changed()
+
+
+__all__ = ["OPEN", "Access", "AccessControl", "ExposedWithoutAuthentication", "is_loopback"]

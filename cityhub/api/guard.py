@@ -1,0 +1,243 @@
+"""Access control on every request (issue 20): an ASGI layer between :class:`ApiFront` and
+the router, and the helpers routes use to narrow what they read to what the caller may see.
+
+The layer reads the tenant (``NGSILD-Tenant``) and the ``Authorization`` header, asks
+``cityhub.access.control.AccessControl`` what the caller may do, refuses the request when it
+may not do the route's action on any entity (the action by route family: reads ``read``,
+subscriptions ``subscribe``, the admin API a hub administrator's key, anything else ``write``),
+and hands the :class:`~cityhub.access.control.Access` to the route in the scope. Routes then
+narrow entity queries in the store (:func:`narrowed`: the caller's targets become an
+``EntityQuery.permitted`` condition, so counts and pages never show the rest) and check single
+entities (:func:`require_entity`).
+
+While access control is off (nothing configured) the layer costs a header read and a clock
+read per request: no store round trip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cityhub.access.control import OPEN, Access, AccessControl
+from cityhub.access.tenants import TENANT_NAME
+from cityhub.api.negotiation import TENANT_HEADER
+from cityhub.errors import BadRequestData, Forbidden, ResourceNotFound
+from cityhub.provision import BatchItem
+from cityhub.store.base import EntityQuery, Store
+
+SCOPE_KEY = "cityhub.access"
+API = "/ngsi-ld/v1/"
+_TENANT_HEADER = TENANT_HEADER.lower().encode("latin-1")
+
+#: open whatever is configured: liveness, the home page, and the @contexts the hub hosts
+#: (clients and notification receivers resolve them)
+_OPEN_PATHS = ("/health", "/health/live", "/", "/ngsi-ld/v1")
+#: the IoT agent's southbound routes: devices authenticate with their config group's apikey
+#: (docs/iot.md), not with a caller's credentials
+_DEVICE_PATHS = ("/iot/d", "/iot/json", "/iot/d/commands", "/iot/json/commands")
+_IOT = "/iot/"
+_FIWARE_SERVICE = b"fiware-service"
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_SUMMARIES = (API + "types", API + "attributes")
+
+
+def action_of(method: str, path: str) -> str | None:
+    """The action a request needs (read, write, subscribe, admin), or None for an open one."""
+    if path in _OPEN_PATHS or path in _DEVICE_PATHS:
+        return None
+    if path.startswith("/admin/") or path == "/admin":
+        return "admin"
+    if path.startswith(API + "jsonldContexts") and method in _READ_METHODS:
+        return None
+    if path.startswith(API + "subscriptions"):
+        return "subscribe"
+    if method in _READ_METHODS:
+        return "read"
+    if method == "POST" and path.endswith("/entityOperations/query"):
+        return "read"
+    return "write"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class AccessGuard:
+    """The ASGI layer (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, control: AccessControl) -> None:
+        self.app = app
+        self.control = control
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        action = action_of(scope["method"], scope["path"])
+        if action is None:
+            scope[SCOPE_KEY] = OPEN
+            await self.app(scope, receive, send)
+            return
+        # the IoT agent's provisioning API names the tenant as FIWARE does
+        header = _FIWARE_SERVICE if scope["path"].startswith(_IOT) else _TENANT_HEADER
+        tenant = _header(scope, header) or ""
+        if tenant and action != "admin":
+            if TENANT_NAME.fullmatch(tenant) is None:
+                raise BadRequestData(
+                    f"{header.decode().title()} must be 1-64 letters, digits, '-' or '_', got "
+                    f"{tenant!r}"
+                )
+        access = await self.control.authorize(
+            "" if action == "admin" else tenant, _header(scope, b"authorization")
+        )
+        if access.enforced:
+            if action == "admin":
+                # a hub administrator's key, or an admin permission on the whole default
+                # tenant (a token's subject or claim: Keycloak's operators)
+                access.require_all("admin", f"{scope['method']} {scope['path']}")
+            else:
+                access.require(action, f"{scope['method']} {scope['path']}")
+            if action == "read" and scope["path"].startswith(_SUMMARIES):
+                # every type and attribute of the tenant, with counts: not narrowable
+                access.require_all("read", f"GET {scope['path']}")
+            entity_id = _entity_of_path(scope)
+            if entity_id is not None:
+                await _require_entity(scope["app"].state.store, access, tenant, entity_id, action)
+        scope[SCOPE_KEY] = access
+        await self.app(scope, receive, send)
+
+
+#: the routes about one entity: /entities/{id}..., /temporal/entities/{id}...
+_ENTITY_PATH = re.compile(r"/ngsi-ld/v1/(?:temporal/)?entities/([^/]+)(?:/.*)?", re.DOTALL)
+
+
+def _entity_of_path(scope: Scope) -> str | None:
+    """The entity id a request's path names, decoded, or None (the raw path is matched: an
+    encoded ``/`` is part of the id, as the router reads it)."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    match = _ENTITY_PATH.fullmatch(raw.decode("latin-1"))
+    if match is None:
+        return None
+    try:
+        return unquote(match.group(1), errors="strict")
+    except UnicodeDecodeError:
+        return None  # the route refuses it
+
+
+async def _require_entity(
+    store: Store, access: Access, tenant: str, entity_id: str, action: str
+) -> None:
+    permitted = access.permitted(action)
+    if permitted is None:
+        return
+    probe = EntityQuery(ids=(entity_id,), limit=1, permitted=permitted)
+    if (await store.query_entities(tenant, probe)).entities:
+        return
+    if action != "read" and await store.get_entity(tenant, entity_id) is None:
+        return  # nothing there: the route answers as without access control
+    # as for a missing entity: whether it exists is not told
+    raise ResourceNotFound(f"there is no entity with id {entity_id}")
+
+
+def access_of(request: Request) -> Access:
+    """The request's access decision (:data:`OPEN` for an app built without a guard)."""
+    found: Any = request.scope.get(SCOPE_KEY)
+    return found if isinstance(found, Access) else OPEN
+
+
+def narrowed(request: Request, query: EntityQuery, action: str = "read") -> EntityQuery:
+    """``query`` limited to the entities the caller may ``action`` (in the store query)."""
+    permitted = access_of(request).permitted(action)
+    if permitted is None:
+        return query
+    return replace(query, permitted=permitted)
+
+
+async def require_entity(
+    request: Request, tenant: str, entity_id: str, action: str = "read"
+) -> None:
+    """Raise ResourceNotFound (as for a missing entity: its existence is not told) unless the
+    caller may ``action`` this entity, when it exists. Costs nothing unless the caller's
+    permission is narrowed to targets."""
+    await _require_entity(request.app.state.store, access_of(request), tenant, entity_id, action)
+
+
+def require_new(request: Request, action: str, entity: Mapping[str, Any]) -> None:
+    """Raise Forbidden unless the caller may ``action`` an entity with this payload's id,
+    types and scopes (an expanded entity about to be created or upserted)."""
+    access = access_of(request)
+    types = entity.get("type") or ()
+    types = [types] if isinstance(types, str) else list(types)
+    scopes = entity.get("scope") or ()
+    scopes = [scopes] if isinstance(scopes, str) else list(scopes)
+    entity_id = str(entity.get("id", ""))
+    if not access.covers(action, entity_id, types, scopes):
+        raise Forbidden(
+            f"{access.who.name} may not {action} entity {entity_id}: it is of none of the "
+            "ids, types or scopes its permissions name"
+        )
+
+
+async def screen_batch(
+    request: Request, tenant: str, items: list[BatchItem], *, payload: bool
+) -> list[BatchItem]:
+    """A batch's items with those the caller may not write turned into per-entity errors (the
+    207 reports them; the others go ahead): an existing entity outside the caller's write
+    targets is reported as not found (its existence is not told), and with ``payload`` (create,
+    upsert) a payload outside them is Forbidden. Unchanged unless the caller is narrowed."""
+    access = access_of(request)
+    permitted = access.permitted("write")
+    if permitted is None:
+        return items
+    ids = tuple({i for i, entity, err in items if i is not None and err is None})
+    store = request.app.state.store
+    allowed: set[str] = set()
+    existing: set[str] = set()
+    if ids:
+        probe = EntityQuery(ids=ids, limit=len(ids))
+        allowed_rows = await store.query_entities(tenant, replace(probe, permitted=permitted))
+        allowed = {e["id"] for e in allowed_rows.entities}
+        existing = {e["id"] for e in (await store.query_entities(tenant, probe)).entities}
+    screened: list[BatchItem] = []
+    for entity_id, entity, err in items:
+        if err is None and entity_id is not None and entity is not None:
+            if entity_id in existing and entity_id not in allowed:
+                err = ResourceNotFound(f"there is no entity with id {entity_id}")
+            elif payload:
+                try:
+                    require_new(request, "write", entity)
+                except Forbidden as exc:
+                    err = exc
+            if err is not None:
+                entity = None
+        screened.append((entity_id, entity, err))
+    return screened
+
+
+def require_unnarrowed(request: Request, action: str, what: str) -> None:
+    """Raise unless the caller may ``action`` every entity of the tenant (for answers that
+    summarise all of them, such as /types and /attributes)."""
+    access_of(request).require_all(action, what)
+
+
+__all__ = [
+    "SCOPE_KEY",
+    "AccessGuard",
+    "access_of",
+    "action_of",
+    "narrowed",
+    "require_entity",
+    "require_new",
+    "require_unnarrowed",
+    "screen_batch",
+]
