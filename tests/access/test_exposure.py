@@ -56,9 +56,12 @@ def test_allow_open_or_a_key_lets_it_start(tmp_path: Path) -> None:
 
 def test_serve_says_why_in_one_sentence(tmp_path: Path) -> None:
     """The real server (uvicorn) logs the sentence and exits."""
+    import os
     import subprocess
 
     db = tmp_path / "hub.db"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
     run = subprocess.run(
         [sys.executable, "-m", "cityhub", "serve", "--host", "0.0.0.0", "--port", "18702"]
         + ["--db", str(db)],
@@ -66,6 +69,7 @@ def test_serve_says_why_in_one_sentence(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         cwd=tmp_path,
+        env=env,
     )
     assert run.returncode != 0
     assert "will not serve 0.0.0.0 without authentication" in run.stderr
