@@ -36,6 +36,7 @@ from cityhub.access.permissions import (
     permitted_selectors,
     targets_for,
 )
+from cityhub.access.quotas import Quotas
 from cityhub.access.tenants import check_tenant_name, check_tenant_settings
 from cityhub.access.tokens import Issuer, TokenVerifier
 from cityhub.errors import (
@@ -52,6 +53,7 @@ from cityhub.store.access import (
     AccessSnapshot,
     AccessStore,
     ApiKeyRecord,
+    AuditRecord,
     PermissionRecord,
     TenantRecord,
 )
@@ -87,6 +89,7 @@ class Access:
         enforced: False while access control is off (everything allowed).
         admin: a hub administrator's key (everything allowed).
         permissions: the tenant's permission documents.
+        settings: the tenant's settings (quotas), empty for an unmanaged tenant.
     """
 
     who: Identity = field(default_factory=Identity)
@@ -94,6 +97,7 @@ class Access:
     enforced: bool = False
     admin: bool = False
     permissions: tuple[Mapping[str, Any], ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def targets(self, action: str) -> tuple[Target, ...] | None:
         """What ``action`` may touch: None for every entity, else the targets (empty: none)."""
@@ -195,6 +199,7 @@ class AccessControl:
         self._state: _State | None = None
         self._next_check = 0.0
         self._lock = asyncio.Lock()
+        self.quotas = Quotas(settings)
 
     # ---- the copy ----------------------------------------------------------------------
     def _build(self, snap: AccessSnapshot) -> _State:
@@ -279,7 +284,15 @@ class AccessControl:
         who, admin = Identity(), False
         if authorization:
             who, admin = await self._identify(state, tenant, authorization)
-        return Access(who, tenant, True, admin, state.permissions.get(tenant, ()))
+        record = state.tenants.get(tenant)
+        return Access(
+            who,
+            tenant,
+            True,
+            admin,
+            state.permissions.get(tenant, ()),
+            record.settings if record is not None else {},
+        )
 
     async def _identify(self, state: _State, tenant: str, header: str) -> tuple[Identity, bool]:
         scheme, _, credentials = header.strip().partition(" ")
@@ -394,6 +407,17 @@ class AccessControl:
         await self.store.create_permission(record)
         await self._changed()
         return record
+
+    async def audit(
+        self, tenant: str, actor: str, action: str, target: str, ids: tuple[str, ...], status: int
+    ) -> None:
+        """Append a line to the audit log (now, UTC)."""
+        await self.store.append_audit(now_iso(), tenant, actor, action, target, ids, status)
+
+    async def audit_lines(
+        self, tenant: str | None, after: int = 0, limit: int = 100
+    ) -> list[AuditRecord]:
+        return await self.store.query_audit(tenant, after, limit)
 
     async def permissions(self, tenant: str) -> list[PermissionRecord]:
         state = await self._load()

@@ -6,7 +6,9 @@ one key; it is signed with that key by an asymmetric algorithm (RS*, PS*, ES*, E
 ``none`` nor an HMAC, which would let anyone who knows the public key sign); its ``iss`` is the
 issuer's; its ``exp`` is in the future (``nbf`` and ``iat`` not in it) allowing
 :data:`LEEWAY` seconds of clock skew; and, when an audience is configured, ``aud`` holds it.
-PyJWT checks signature and claims. Key sets are cached per URL and fetched again for a key id
+PyJWT checks signature and claims; a token that passed is remembered (its claims, until it
+expires and for :data:`PASSED_SECONDS` at most), so a client's repeated token costs a lookup,
+not an RSA verification, per request. Key sets are cached per URL and fetched again for a key id
 they lack, at most once per :data:`REFETCH_SECONDS`, so rotating keys at the issuer works and
 a flood of forged key ids does not become a flood of fetches.
 """
@@ -32,6 +34,9 @@ LEEWAY = 30
 REFETCH_SECONDS = 30.0
 MAX_JWKS_BYTES = 256 * 1024
 MAX_TOKEN_BYTES = 16 * 1024
+#: a token that passed is trusted again without its signature check for this long at most
+PASSED_SECONDS = 60.0
+MAX_PASSED = 10_000
 
 Fetch = Callable[[str], Awaitable[bytes]]
 
@@ -75,6 +80,10 @@ class TokenVerifier:
     def __init__(self, fetch: Fetch = http_fetch) -> None:
         self.fetch = fetch
         self._sets: dict[str, _KeySet] = {}
+        #: tokens that passed every check, by (token, issuer): (claims, until); a client
+        #: sends the same token with each request, and an RSA check costs more than the rest
+        #: of a retrieve-by-id
+        self._passed: dict[tuple[str, Issuer], tuple[dict[str, Any], float]] = {}
 
     async def _refresh(self, url: str, entry: _KeySet) -> None:
         async with entry.lock:
@@ -113,6 +122,21 @@ class TokenVerifier:
         """
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthorized("the bearer token is longer than the hub reads")
+        passed = self._passed.get((token, issuer))
+        if passed is not None:
+            if time.time() < passed[1]:
+                return passed[0]
+            del self._passed[(token, issuer)]
+        claims = await self._verify(token, issuer)
+        if len(self._passed) >= MAX_PASSED:
+            self._passed.clear()  # simple and bounded: the next requests check again
+        # until it expires, and at most PASSED_SECONDS: a key the issuer withdraws stops
+        # vouching for its tokens within that time
+        until = min(float(claims["exp"]), time.time() + PASSED_SECONDS)
+        self._passed[(token, issuer)] = (claims, until)
+        return claims
+
+    async def _verify(self, token: str, issuer: Issuer) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -161,7 +161,37 @@ async def delete_permission(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def query_audit(request: Request) -> Response:
+    """The audit log, oldest first: ``tenant`` (absent: every tenant), ``after`` (a sequence
+    number: the lines after it), ``limit`` (1-1000, default 100)."""
+    params = request.query_params
+    raw = params.get("tenant")
+    tenant = None if raw is None else _tenant_param(request)
+    after, limit = params.get("after", "0"), params.get("limit", "100")
+    if not (after.isascii() and after.isdigit() and limit.isascii() and limit.isdigit()):
+        raise BadRequestData("after and limit are whole numbers")
+    if not 1 <= int(limit) <= 1000 or len(after) > 18:
+        raise BadRequestData("limit is 1-1000; after a sequence number")
+    lines = await _control(request).audit_lines(tenant, int(after), int(limit))
+    return json_response(
+        [
+            {
+                "seq": line.seq,
+                "at": line.at,
+                "tenant": line.tenant,
+                "actor": line.actor,
+                "action": line.action,
+                "target": line.target,
+                "ids": list(line.ids),
+                "status": line.status,
+            }
+            for line in lines
+        ]
+    )
+
+
 routes = [
+    Route("/admin/audit", query_audit, methods=["GET"]),
     Route("/admin/tenants", create_tenant, methods=["POST"]),
     Route("/admin/tenants", list_tenants, methods=["GET"]),
     Route("/admin/tenants/{name}", describe_tenant, methods=["GET"]),

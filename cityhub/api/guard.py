@@ -16,21 +16,25 @@ read per request: no store round trip.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.access.control import OPEN, Access, AccessControl
 from cityhub.access.tenants import TENANT_NAME
 from cityhub.api.negotiation import TENANT_HEADER
-from cityhub.errors import BadRequestData, Forbidden, ResourceNotFound
+from cityhub.errors import BadRequestData, CityhubError, Forbidden, ResourceNotFound
 from cityhub.provision import BatchItem
 from cityhub.store.base import EntityQuery, Store
+
+log = logging.getLogger("cityhub")
 
 SCOPE_KEY = "cityhub.access"
 API = "/ngsi-ld/v1/"
@@ -118,8 +122,99 @@ class AccessGuard:
             entity_id = _entity_of_path(scope)
             if entity_id is not None:
                 await _require_entity(scope["app"].state.store, access, tenant, entity_id, action)
+            quotas = self.control.quotas
+            if not access.admin and quotas.active(access.settings):
+                caller = access.who.name
+                if not access.who.authenticated:  # the public: one bucket per address
+                    caller = f"anonymous@{(scope.get('client') or ('?', 0))[0]}"
+                quotas.spend(caller, access.settings)
         scope[SCOPE_KEY] = access
-        await self.app(scope, receive, send)
+        # the audit log: every admin action; every write while access control is on
+        if action == "admin" or (access.enforced and action != "read"):
+            await self._audited(scope, receive, send, access, action)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _audited(
+        self, scope: Scope, receive: Receive, send: Send, access: Access, action: str
+    ) -> None:
+        """Run the request and append its line to the audit log: who, when, what (the method
+        and path, the entity ids, never the payload), and the status."""
+        status = 0
+        location = ""
+        request_body = bytearray()
+        response_body = bytearray()
+        batch = scope["path"].startswith(_BATCH) and not scope["path"].endswith("/query")
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if batch and message["type"] == "http.request" and len(request_body) < _AUDIT_BYTES:
+                request_body.extend(message.get("body", b""))
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, location
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"location":
+                        location = value.decode("latin-1")
+            elif batch and message["type"] == "http.response.body":
+                if len(response_body) < _AUDIT_BYTES:
+                    response_body.extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive_wrapper if batch else receive, send_wrapper)
+        except CityhubError as exc:
+            status = exc.status
+            raise
+        except Exception:
+            status = 500
+            raise
+        finally:
+            ids = _audit_ids(scope, location, bytes(request_body), bytes(response_body), status)
+            try:
+                await self.control.audit(
+                    access.tenant,
+                    access.who.name,
+                    action,
+                    f"{scope['method']} {scope['path']}",
+                    ids,
+                    status,
+                )
+            except Exception:  # the request's own outcome stands; the operator hears of it
+                log.exception("could not append to the audit log")
+
+
+#: a batch body read for the audit log's ids at most (beyond it: the ids read so far)
+_AUDIT_BYTES = 4 * 1024 * 1024
+_BATCH = API + "entityOperations/"
+
+
+def _audit_ids(
+    scope: Scope, location: str, request_body: bytes, response_body: bytes, status: int
+) -> tuple[str, ...]:
+    """The entity ids a write named: its path's, its Location's, or a batch's (those the 207
+    reports as done, else those it carried)."""
+    entity_id = _entity_of_path(scope)
+    if entity_id is not None:
+        return (entity_id,)
+    if location:
+        return (unquote(location.rsplit("/", 1)[-1]),)
+    if not request_body:
+        return ()
+    try:
+        if status == 207:
+            done = orjson.loads(response_body).get("success", [])
+            return tuple(str(i) for i in done if isinstance(i, str))
+        items = orjson.loads(request_body)
+    except (orjson.JSONDecodeError, AttributeError):
+        return ()
+    if not isinstance(items, list):
+        return ()
+    ids = [i if isinstance(i, str) else i.get("id") if isinstance(i, dict) else None for i in items]
+    return tuple(i for i in ids if isinstance(i, str))
 
 
 #: the routes about one entity: /entities/{id}..., /temporal/entities/{id}...
