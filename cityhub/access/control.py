@@ -61,6 +61,8 @@ from cityhub.store.base import EntityQuery
 
 #: while nothing is configured, the version is read at most this often
 IDLE_RECHECK_SECONDS = 1.0
+#: keys remembered as verified per copy at most
+MAX_VERIFIED = 10_000
 
 
 class ExposedWithoutAuthentication(InternalError):
@@ -164,6 +166,7 @@ class _State:
     permissions: Mapping[str, tuple[Mapping[str, Any], ...]]
     records: tuple[PermissionRecord, ...]
     enforced: bool
+    verified: dict[str, ApiKeyRecord] = field(default_factory=dict)
 
 
 def _issuer_of(settings: Settings, tenant: TenantRecord | None) -> Issuer | None:
@@ -313,10 +316,16 @@ class AccessControl:
         return Identity(subject=claims["sub"], claims=claims), False
 
     def _key(self, state: _State, tenant: str, text: str) -> tuple[Identity, bool]:
-        parsed = api_keys.parse_key(text)
-        record = state.keys.get(parsed[0]) if parsed else None
-        if parsed is None or record is None or not api_keys.verify(record, parsed[1]):
-            raise Unauthorized("the API key is not valid")
+        record = state.verified.get(text)
+        if record is None:
+            parsed = api_keys.parse_key(text)
+            record = state.keys.get(parsed[0]) if parsed else None
+            if parsed is None or record is None or not api_keys.verify(record, parsed[1]):
+                raise Unauthorized("the API key is not valid")
+            if len(state.verified) < MAX_VERIFIED:
+                # this copy's keys whose digest matched, by the text sent: the next request
+                # with it costs a lookup (a new copy, after any change, starts empty)
+                state.verified[text] = record
         if record.revoked_at is not None:
             raise Unauthorized(f"the API key {record.key_id} was revoked")
         if record.expires_at is not None and record.expires_at <= now_iso():

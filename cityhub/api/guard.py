@@ -237,14 +237,15 @@ def _entity_of_path(scope: Scope) -> str | None:
 async def _require_entity(
     store: Store, access: Access, tenant: str, entity_id: str, action: str
 ) -> None:
-    permitted = access.permitted(action)
-    if permitted is None:
+    if access.targets(action) is None:
         return
-    probe = EntityQuery(ids=(entity_id,), limit=1, permitted=permitted)
-    if (await store.query_entities(tenant, probe)).entities:
-        return
-    if action != "read" and await store.get_entity(tenant, entity_id) is None:
+    entity = await store.get_entity(tenant, entity_id)
+    if entity is None:
         return  # nothing there: the route answers as without access control
+    # the targets judged on the stored entity, with the meaning the store query gives them
+    # (permissions.Target.covers): a lookup by id, not a query per request
+    if access.covers(action, entity_id, entity["type"], entity.get("scope") or ()):
+        return
     # as for a missing entity: whether it exists is not told
     raise ResourceNotFound(f"there is no entity with id {entity_id}")
 
