@@ -195,6 +195,7 @@ SETTINGS: tuple[Setting, ...] = (
         "airquality_multi_pollutant_three",
         75,
         "Points added when three or more pollutants are unhealthy or worse.",
+    ),
     Setting(
         "allow_open",
         False,
