@@ -243,9 +243,13 @@ def _wrk_rates(url: str, devices: int, seconds: int, connections: int) -> tuple[
     return float(up["entities_per_s"]), float(iot["rps"])
 
 
+def _measures(url: str) -> dict[str, int]:
+    """The agent's counters (``committed`` messages, ``transactions`` run)."""
+    return httpx.get(f"{url}/iot/about", timeout=30).json()["measures"]  # type: ignore[no-any-return]
+
+
 def _committed(url: str) -> int:
-    about = httpx.get(f"{url}/iot/about", timeout=30).json()
-    return int(about["measures"]["committed"])
+    return int(_measures(url)["committed"])
 
 
 async def _mqtt_rate(url: str, port: int, devices: int, messages: int) -> float:
@@ -367,14 +371,22 @@ def main() -> int:
             print(f"batch upsert (100/request): {upsert:,.0f} entities/s")
             print(f"/iot/json: {iot_json:,.0f} measures/s = {iot_json / upsert:.2f} x upsert")
             if broker is not None:
+                before = _measures(hub.url)
                 mqtt = asyncio.run(_mqtt_rate(hub.url, broker.port, args.devices, args.messages))
+                after = _measures(hub.url)
+                per_tx = (after["committed"] - before["committed"]) / max(
+                    1, after["transactions"] - before["transactions"]
+                )
                 p95 = asyncio.run(
                     _mqtt_latency(
                         hub.url, broker.port, mqtt / 2, args.devices, 20 if args.smoke else 200
                     )
                 )
                 result |= {"mqtt_per_s": mqtt, "mqtt_p95_latency_s": p95}
-                print(f"MQTT QoS 1: {mqtt:,.0f} measures/s = {mqtt / upsert:.2f} x upsert")
+                print(
+                    f"MQTT QoS 1: {mqtt:,.0f} measures/s = {mqtt / upsert:.2f} x upsert"
+                    f" ({per_tx:.0f} messages per transaction)"
+                )
                 print(f"MQTT publish to readable, at {mqtt / 2:,.0f}/s: p95 {p95 * 1000:.1f} ms")
             else:
                 print("MQTT: skipped (mosquitto is not installed)")

@@ -417,6 +417,19 @@ class IotAgent:
             BadMeasure, BadRequestData: a value the mapping or NGSI-LD does not take; the
                 message is counted and nothing of it is written.
         """
+        await (await self.submit_measure(message))
+
+    async def submit_measure(self, message: Measures) -> Awaitable[None]:
+        """Map and validate one message and queue it for commit, behind every message queued
+        before it; returns an awaitable that completes once it is committed (and raises
+        what :meth:`measure` raises for a refusal the commit finds). A transport keeps a
+        device's messages in order by holding their order only until this returns: later
+        messages then join the same transaction instead of waiting for this one's commit.
+
+        Raises:
+            GroupNotFound, DeviceNotFound: as :meth:`resolve`.
+            BadMeasure, BadRequestData: a value the mapping or NGSI-LD does not take.
+        """
         tenant, group, device = await self.resolve(
             message.apikey,
             message.device_id,
@@ -434,18 +447,23 @@ class IotAgent:
             expanded.extend(
                 self.health.fragments(tenant, device, mapping.entity_id, received, terms)
             )
-            late = await self.ingestor.submit(tenant, expanded)
-        except BadMeasure as exc:
-            await self.count_error(tenant, message.apikey, message.device_id, exc.kind, exc.detail)
-            raise
-        except (WrongSyntax, InvalidExpression) as exc:
-            await self.count_error(tenant, message.apikey, message.device_id, MALFORMED, exc.detail)
-            raise
+            pending = self.ingestor.enqueue(tenant, expanded)
         except CityhubError as exc:
-            if exc.status == 400:
-                await self.count_error(
-                    tenant, message.apikey, message.device_id, WRONG_TYPE, exc.detail
-                )
+            await self._count_refusal(tenant, message, exc)
+            raise
+        return self._committed(tenant, message, device, pending)
+
+    async def _committed(
+        self,
+        tenant: str,
+        message: Measures,
+        device: dict[str, Any],
+        pending: Awaitable[int],
+    ) -> None:
+        try:
+            late = await pending
+        except CityhubError as exc:
+            await self._count_refusal(tenant, message, exc)
             raise
         self.health.reported(tenant, device)
         if late:
@@ -457,6 +475,18 @@ class IotAgent:
                 f"{late} measure(s) not newer than the entity's were left out (delivered "
                 "again, or sent out of order)",
             )
+
+    async def _count_refusal(self, tenant: str, message: Measures, exc: CityhubError) -> None:
+        """Count a message refused by the mapping or the store, under its kind."""
+        if isinstance(exc, BadMeasure):
+            kind, detail = exc.kind, exc.detail
+        elif isinstance(exc, WrongSyntax | InvalidExpression):
+            kind, detail = MALFORMED, exc.detail
+        elif exc.status == 400:
+            kind, detail = WRONG_TYPE, exc.detail
+        else:
+            return
+        await self.count_error(tenant, message.apikey, message.device_id, kind, detail)
 
 
 __all__ = [

@@ -161,11 +161,18 @@ class Ingestor:
             CityhubError: the store refused it (a bad value NGSI-LD does not take, the store
                 unavailable...): nothing of it was written.
         """
+        return await self.enqueue(tenant, fragments)
+
+    def enqueue(self, tenant: str, fragments: list[Entity]) -> asyncio.Future[int]:
+        """Queue one message now and return what :meth:`submit` would: a future resolved once
+        it is committed. Messages are committed in the order they were queued, so a caller
+        that must keep a device's messages in order needs to hold its order only until this
+        returns, not until the commit (several of them then share one transaction)."""
         if self._queue is None:
             raise RuntimeError("the ingestor is not started")
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Message(tenant, fragments, done))
-        return await done
+        self._queue.put_nowait(_Message(tenant, fragments, done))
+        return done
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -253,16 +254,37 @@ class MqttTransport:
                 task.add_done_callback(self._handlers.discard)
 
     async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        try:
+            delay = 0.5
+            while True:
+                try:
+                    async with self._in_order(message):
+                        committed = await self._submit(message)
+                    await committed
+                    break
+                except CityhubError as exc:
+                    if exc.status < 500:
+                        break  # refused for good: counted by the agent, dropped
+                    log.warning("IoT MQTT: %s; retrying in %.1f s", exc.detail, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+            self._ack(client, message)
+        finally:
+            self._slots.release()
+
+    @contextlib.asynccontextmanager
+    async def _in_order(self, message: aiomqtt.Message) -> AsyncIterator[None]:
+        """Hold the device's turn: its messages are queued for commit in the order they came
+        (a lookup that waits must not let a later measure overtake an earlier one). The turn
+        ends once the message is queued, so a device's next messages join the same commit."""
         where = parse_topic(message.topic.value)
         key = f"{where.apikey}/{where.device_id}" if where else ""
         lock, users = self._order.get(key) or (asyncio.Lock(), 0)
         self._order[key] = (lock, users + 1)
         try:
             async with lock:
-                if await self._process(message):
-                    self._ack(client, message)
+                yield
         finally:
-            self._slots.release()
             lock, users = self._order[key]
             if users == 1:
                 del self._order[key]  # no message of this device waits
@@ -274,18 +296,23 @@ class MqttTransport:
             client._client.ack(message.mid, message.qos)
         self.acknowledged += 1
 
-    async def _process(self, message: aiomqtt.Message) -> bool:
-        """Commit the message's measures; True when it may be acknowledged (committed, or
-        refused for good), after retrying what the store could not take yet."""
+    async def _submit(self, message: aiomqtt.Message) -> Awaitable[None]:
+        """Queue the message's measures for commit; returns what completes once they are
+        committed (at once for a message that is refused for good or carries none).
+
+        Raises:
+            CityhubError: refused (status < 500: counted by the agent, dropped) or not
+                taken now (>= 500: sent again later).
+        """
         topic = message.topic.value
         where = parse_topic(topic)
         if where is None:
-            return True
+            return _done()
         payload = message.payload if isinstance(message.payload, bytes) else b""
         if len(payload) > self.max_bytes:
             detail = f"the payload is {len(payload)} bytes; at most {self.max_bytes}"
             await self.agent.count_refused(where.apikey, where.device_id, TOO_LARGE, detail)
-            return True
+            return _done()
         if where.cmdexe:
             try:
                 await self.agent.command_results(
@@ -293,23 +320,17 @@ class MqttTransport:
                 )
             except CityhubError:
                 pass  # counted by the agent
-            return True
+            return _done()
         try:
             measures = measures_of(where, payload)
         except WrongSyntax as exc:
             await self.agent.count_refused(where.apikey, where.device_id, MALFORMED, exc.detail)
-            return True
-        delay = 0.5
-        while True:
-            try:
-                await self.agent.measure(measures)
-                return True
-            except CityhubError as exc:
-                if exc.status < 500:
-                    return True  # refused for good: counted by the agent, dropped
-                log.warning("IoT MQTT: %s; retrying in %.1f s", exc.detail, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+            return _done()
+        return await self.agent.submit_measure(measures)
+
+
+async def _done() -> None:
+    """An awaitable that completes at once (a message with nothing to commit)."""
 
 
 __all__ = ["TOPICS", "MqttTransport", "measures_of", "parse_broker_url", "parse_topic"]

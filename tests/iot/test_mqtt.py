@@ -193,3 +193,40 @@ def test_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
             assert entity(client, "urn:ngsi-ld:Thing:r2")["temperature"]["value"] == 2  # type: ignore[index]
     finally:
         client_cm.__exit__(None, None, None)
+
+
+@needs_mosquitto
+def test_a_device_burst_commits_in_order_and_shares_transactions(
+    tmp_path: Path, store_url: str
+) -> None:
+    """Two devices publish 200 measures each without waiting for any PUBACK. Each device's
+    messages are queued for commit in the order they came (none is refused as older than
+    the entity's: every value is newer), and its later messages join earlier ones'
+    transactions instead of waiting for each commit in turn."""
+    n = 200
+    with broker(tmp_path) as port:
+        with make_client(tmp_path, store_url, iot_mqtt_url=f"mqtt://127.0.0.1:{port}") as client:
+            provision_group(client, resource="")
+            connected(client)
+
+            async def burst() -> None:
+                async with aiomqtt.Client(
+                    "127.0.0.1", port, identifier="test-burst", max_inflight_messages=1000
+                ) as c:
+                    await asyncio.gather(
+                        *(
+                            c.publish(f"/json/{APIKEY}/b{k % 2}/attrs", f'{{"t": {k // 2}}}', qos=1)
+                            for k in range(2 * n)
+                        )
+                    )
+
+            before = client.get("/iot/about").json()["measures"]
+            asyncio.run(burst())
+            about = lambda: client.get("/iot/about").json()["measures"]  # noqa: E731
+            wait_for(lambda: about()["committed"] - before["committed"] == 2 * n)
+            for device in ("b0", "b1"):
+                e = entity(client, f"urn:ngsi-ld:Thing:{device}")
+                assert e is not None and e["temperature"]["value"] == n - 1, e
+            assert errors(client) == []  # no measure was left out as late
+            transactions = about()["transactions"] - before["transactions"]
+            assert transactions < n, f"{transactions} transactions for {2 * n} messages"
