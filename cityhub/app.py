@@ -52,7 +52,7 @@ from cityhub.notify.matcher import TermMaps
 from cityhub.notify.periodic import PeriodicNotifier
 from cityhub.notify.trigger import NotificationTrigger
 from cityhub.services import CityService, ServiceRunner
-from cityhub.settings import Settings
+from cityhub.settings import Settings, time_zone_of
 from cityhub.store.backend import Backend
 from cityhub.store.open import open_backend
 
@@ -72,7 +72,12 @@ def city_services(settings: Settings) -> list[CityService]:
             )
         )
     if settings.alerts_service:
-        services.append(AlertService(interval=settings.alerts_offline_interval))
+        services.append(
+            AlertService(
+                interval=settings.alerts_offline_interval,
+                zone=time_zone_of(settings.time_zone),
+            )
+        )
     return services
 
 

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,3 +361,17 @@ def load_settings(
             raise ValueError(f"unknown setting {name!r}")
         values[name] = _cast(_BY_NAME[name], raw)
     return dataclasses.replace(Settings(), **values)
+
+
+def time_zone_of(name: str) -> zoneinfo.ZoneInfo:
+    """The city's time zone from the setting ``time_zone`` (an IANA name such as Asia/Seoul).
+
+    Raises:
+        ValueError: a name this machine's time zone database does not know.
+    """
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"setting time_zone: {name!r} is not an IANA time zone (such as Asia/Seoul)"
+        ) from None

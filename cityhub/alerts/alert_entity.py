@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from cityhub.alerts.episode import Action, is_number
@@ -54,8 +54,9 @@ def _prop(value: Any) -> dict[str, Any]:
     return {"type": "Property", "value": value}
 
 
-def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _when(seconds: float, zone: tzinfo) -> str:
+    """A time as the city reads it: ``2027-01-15 17:00 KST`` in Asia/Seoul."""
+    return datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _minutes(seconds: float) -> str:
@@ -70,9 +71,12 @@ def _shown(value: Any, unit: str) -> str:
     return f"{text} {unit}".rstrip()
 
 
-def description(action: Action, source: Mapping[str, Any] | None) -> dict[str, str]:
+def description(
+    action: Action, source: Mapping[str, Any] | None, zone: tzinfo = UTC
+) -> dict[str, str]:
     """The alert's text in Korean and English: what, where, the value against the rule,
-    since when (and until when once closed), then the advice for sensitive groups."""
+    since when (and until when once closed), then the advice for sensitive groups; the times
+    in ``zone``, the city's time zone."""
     rule = action.rule
     names = display_name(source)
     where_ko = names.get("ko") or names.get("en") or action.source
@@ -83,9 +87,9 @@ def description(action: Action, source: Mapping[str, Any] | None) -> dict[str, s
     if rule.attribute is not None and source is not None:
         inst = instance(source, rule.attribute)
         unit = _UNITS.get(str((inst or {}).get("unitCode")), "")
-    since = _when(action.valid_from)
+    since = _when(action.valid_from, zone)
     if rule.kind == "deviceOffline":
-        last = _when(float(action.value)) if is_number(action.value) else "?"
+        last = _when(float(action.value), zone) if is_number(action.value) else "?"
         ko = f"{title_ko}: {where_ko}, {last} 이후 보고 없음 ({since}부터)."
         en = f"{title_en}: {where_en} has not reported since {last} (offline from {since})."
     else:
@@ -97,8 +101,8 @@ def description(action: Action, source: Mapping[str, Any] | None) -> dict[str, s
             ko += f" 최고 {_shown(action.peak, unit)}."
             en += f" Peak {_shown(action.peak, unit)}."
     if action.valid_to is not None:
-        ko += f" {_when(action.valid_to)} 해제."
-        en += f" Cleared at {_when(action.valid_to)}."
+        ko += f" {_when(action.valid_to, zone)} 해제."
+        en += f" Cleared at {_when(action.valid_to, zone)}."
     if rule.advice:
         ko += " 민감군: " + rule.advice.get("ko", rule.advice.get("en", ""))
         en += " Sensitive groups: " + rule.advice.get("en", rule.advice.get("ko", ""))
@@ -145,8 +149,11 @@ def _data(action: Action) -> dict[str, Any]:
     return data
 
 
-def new_alert(action: Action, source: Mapping[str, Any] | None, now: str) -> Entity:
-    """The Alert entity an ``open`` action creates (stamped with ``now``)."""
+def new_alert(
+    action: Action, source: Mapping[str, Any] | None, now: str, zone: tzinfo = UTC
+) -> Entity:
+    """The Alert entity an ``open`` action creates (stamped with ``now``; its description's
+    times in ``zone``)."""
     rule = action.rule
     attrs: dict[str, list[dict[str, Any]]] = {
         iri("category"): [_prop(rule.category)],
@@ -156,7 +163,7 @@ def new_alert(action: Action, source: Mapping[str, Any] | None, now: str) -> Ent
         iri("dateIssued"): [_date_time(action.at)],
         iri("validFrom"): [_date_time(action.valid_from)],
         iri("description"): [
-            {"type": "LanguageProperty", "languageMap": description(action, source)}
+            {"type": "LanguageProperty", "languageMap": description(action, source, zone)}
         ],
         iri("data"): [_prop(_data(action))],
     }
@@ -168,7 +175,11 @@ def new_alert(action: Action, source: Mapping[str, Any] | None, now: str) -> Ent
 
 
 def changed_alert(
-    current: Entity, action: Action, source: Mapping[str, Any] | None, now: str
+    current: Entity,
+    action: Action,
+    source: Mapping[str, Any] | None,
+    now: str,
+    zone: tzinfo = UTC,
 ) -> Entity:
     """The Alert entity after an ``update`` or ``close`` action (a copy; ``current`` is left
     as it was)."""
@@ -177,7 +188,7 @@ def changed_alert(
     updates: dict[str, dict[str, Any]] = {
         iri("description"): {
             "type": "LanguageProperty",
-            "languageMap": description(action, source),
+            "languageMap": description(action, source, zone),
         },
         iri("data"): _prop(_data(action)),
     }

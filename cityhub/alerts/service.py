@@ -26,7 +26,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from cityhub.alerts.alert_entity import changed_alert, new_alert
@@ -105,10 +105,13 @@ class AlertService(CityService):
         rulebook: RuleBook | None = None,
         interval: float | None = 60.0,
         clock: Callable[[], float] = time.time,
+        zone: tzinfo = UTC,
     ) -> None:
         self.rulebook = rulebook or RuleBook()
         self.interval = interval
         self.clock = clock
+        #: the city's time zone: alert descriptions give their times in it
+        self.zone = zone
 
     # ---- inside the write transaction ----------------------------------------------------
     def requests(self, change: Change) -> Iterable[WorkRequest]:
@@ -327,7 +330,7 @@ class AlertService(CityService):
         evaluate: Callable[[dict[str, EpisodeState]], list[tuple[Rule, Step]]],
     ) -> None:
         def run(tx: Transaction) -> dict[str, int]:
-            return _evaluate_in(tx, source_id, source, evaluate, now_iso())
+            return _evaluate_in(tx, source_id, source, evaluate, now_iso(), self.zone)
 
         try:
             counts = await ctx.write(tenant, run)
@@ -465,6 +468,7 @@ def _evaluate_in(
     source: Mapping[str, Any],
     evaluate: Callable[[dict[str, EpisodeState]], list[tuple[Rule, Step]]],
     now: str,
+    zone: tzinfo,
 ) -> dict[str, int]:
     """Inside one transaction: read the source's states, step the rules, write the alerts and
     the states. Returns what it did, counted: ``alertsOpened``, ``alertsUpdated``,
@@ -478,7 +482,7 @@ def _evaluate_in(
         if result.late:
             counts["lateObservations"] = counts.get("lateObservations", 0) + 1
         for action in result.actions:
-            _act(tx, action, source, now)
+            _act(tx, action, source, now, zone)
             name = _COUNTERS[action.op]
             counts[name] = counts.get(name, 0) + 1
         old = states.get(rule.id, EpisodeState())
@@ -511,17 +515,19 @@ def _evaluate_in(
 _COUNTERS = {"open": "alertsOpened", "update": "alertsUpdated", "close": "alertsClosed"}
 
 
-def _act(tx: Transaction, action: Action, source: Mapping[str, Any], now: str) -> None:
+def _act(
+    tx: Transaction, action: Action, source: Mapping[str, Any], now: str, zone: tzinfo
+) -> None:
     if action.op == "open":
         try:
-            tx.insert(new_alert(action, source, now))
+            tx.insert(new_alert(action, source, now, zone))
         except AlreadyExists:  # this episode's alert is there already (its id is the episode's)
             pass
         return
     current = tx.get(action.alert_id)
     if current is None:  # deleted by a client: nothing to update or close
         return
-    tx.save(changed_alert(current, action, source, now), current)
+    tx.save(changed_alert(current, action, source, now, zone), current)
 
 
 __all__ = ["AlertService", "state_id"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +32,7 @@ from cityhub.api.routing import Route
 from cityhub.dashboard.assets import LIBRARIES, Asset, load_assets
 from cityhub.dashboard.feed import ChangeFeed, FeedFull
 from cityhub.errors import ResourceNotFound, StoreUnavailable
-from cityhub.settings import Settings
+from cityhub.settings import Settings, time_zone_of
 
 API = "/ngsi-ld/v1"
 #: the languages of the dashboard's labels (static/i18n.js)
@@ -115,13 +114,7 @@ class Dashboard:
             ValueError: ``time_zone`` is no IANA time zone this machine knows, or
                 ``dashboard_language`` is neither ko nor en.
         """
-        try:
-            zoneinfo.ZoneInfo(settings.time_zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"setting time_zone: {settings.time_zone!r} is not an IANA time zone (such as "
-                "Asia/Seoul)"
-            ) from None
+        time_zone_of(settings.time_zone)
         if settings.dashboard_language not in LANGUAGES:
             raise ValueError(
                 f"setting dashboard_language: {settings.dashboard_language!r} is not one of "

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cityhub.alerts.alert_entity import changed_alert, iri, is_open, new_alert
 from cityhub.alerts.defaults import PREFIX, default_rules
@@ -130,3 +131,18 @@ def test_the_alert_entity_of_an_episode() -> None:
 def test_display_name() -> None:
     assert display_name(aq(1, NOW)) == {"ko": "정자동", "en": "Jeongja"}
     assert display_name(None) == {}
+
+
+def test_an_alert_gives_its_times_in_the_city_time_zone() -> None:
+    """An operator in Seongnam reads 17:00 KST, not 08:00 UTC (the setting ``time_zone``);
+    the alert's validFrom stays a UTC DateTime."""
+    rule = DEFAULTS["pm25-advisory"]
+    source = aq(90, "2027-01-15T10:00:00Z")
+    obs = observe(rule, aq(80, "2027-01-15T09:00:00Z"), source)
+    assert obs is not None
+    opened = step(rule, EpisodeState(phase="pending", since=1800000000.0), obs).actions[0]
+    text = new_alert(opened, source, NOW, ZoneInfo("Asia/Seoul"))["attrs"][iri("description")]
+    assert "2027-01-15 17:00 KST" in text[0]["languageMap"]["ko"]
+    assert "since 2027-01-15 17:00 KST" in text[0]["languageMap"]["en"]
+    utc = new_alert(opened, source, NOW)["attrs"][iri("description")][0]["languageMap"]["en"]
+    assert "since 2027-01-15 08:00 UTC" in utc
