@@ -166,6 +166,8 @@ def _ordered(op: str, left: Any, right: Any) -> bool:
 
 
 def _comparison_matches(node: qast.Comparison, doc: dict[str, Any]) -> bool:
+    if node.op == qast.ABSENT:
+        return not _comparison_matches(qast.Comparison(node.path), doc)
     value = _member_value(doc, node.path.attr)
     for key in node.path.compound:
         value = value.get(key) if isinstance(value, dict) else None

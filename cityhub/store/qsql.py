@@ -28,6 +28,7 @@ from typing import Protocol
 from cityhub.errors import BadRequestData
 from cityhub.ngsild import regex
 from cityhub.ngsild.query.ast import (
+    ABSENT,
     MEMBER_NAMES,
     And,
     AttrPath,
@@ -212,6 +213,10 @@ def _scope(node: Node, d: Dialect, alias: str) -> str:
 def _comparison(node: Node, d: Dialect, alias: str) -> str:
     if not isinstance(node, Comparison):
         raise TypeError(f"not a q node: {node!r}")
+    if node.op == ABSENT:  # "!attr": the negation of "attr exists"
+        if node.value is not None:
+            raise BadRequestData("q: '!' takes no value")
+        return f"NOT {_comparison(Comparison(node.path), d, alias)}"
     _check_value(node)
     path = node.path
     column = ENTITY_COLUMNS.get(path.attr)

@@ -358,3 +358,10 @@ def test_integers_are_kept_exactly_in_the_64_bit_range(literal: str, value: obje
     node = parse_q(f"p=={literal}")
     assert isinstance(node, Comparison)
     assert node.value == value and type(node.value) is type(value)
+
+
+def test_negated_existence() -> None:  # clause 4.9 (v1.9.1): "!attr", the attribute is absent
+    assert parse_q("!validTo") == term("validTo", "!")
+    assert parse_q("!a.b;c") == And((term("a", "!", sub=("b",)), term("c")))
+    with pytest.raises(BadRequestData, match="takes no comparison"):
+        parse_q("!a>1")

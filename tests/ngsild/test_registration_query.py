@@ -117,3 +117,11 @@ def test_one_temporal_query_for_discovery() -> None:
     assert rq.matches_registration(doc, rq.RegistrationQuery(temporal=just_before))
     at_start = _temporal("before", "2020-08-01T23:07:00+01:00", None, "createdAt")
     assert not rq.matches_registration(doc, rq.RegistrationQuery(temporal=at_start))
+
+
+def test_q_negated_existence_on_csource_properties() -> None:  # clause 4.9 (v1.9.1) "!attr"
+    doc = expand(csourceProperty1="aValue", level=3)
+    absent = rq.parse_registration_q("!missing;level", TERMS.expand)
+    assert rq.matches_registration(doc, rq.RegistrationQuery(q=absent))
+    present = rq.parse_registration_q("!level", TERMS.expand)
+    assert not rq.matches_registration(doc, rq.RegistrationQuery(q=present))

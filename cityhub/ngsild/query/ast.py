@@ -89,9 +89,14 @@ class AttrPath:
         return ".".join((self.attr, *self.sub)) + "".join(f"[{k}]" for k in self.compound)
 
 
+#: the operator of a negated existence term, ``!attr`` (clause 4.9)
+ABSENT = "!"
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """A q term. ``op`` and ``value`` are both None for "the attribute exists"."""
+    """A q term. ``op`` and ``value`` are both None for "the attribute exists"; ``op`` is
+    :data:`ABSENT` (and ``value`` None) for "the attribute does not exist" (``!attr``)."""
 
     path: AttrPath
     op: str | None = None
@@ -213,6 +218,7 @@ def canonical_datetime(text: str) -> str | None:
 
 
 __all__ = [
+    "ABSENT",
     "ENTITY_MEMBERS",
     "MEMBER_NAMES",
     "And",

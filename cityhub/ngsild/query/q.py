@@ -1,7 +1,8 @@
 """The NGSI-LD Query Language, the ``q`` parameter (ETSI GS CIM 009 v1.8.1, clause 4.9).
 
     q          = term *( (";" / "|") term ), with "(" q ")" for grouping; ";" binds tighter
-    term       = path [ op value ]                      no op: "the attribute exists"
+    term       = path [ op value ] / "!" path           no op: "the attribute exists";
+                                                        "!": "the attribute does not exist"
     path       = name *( "." name ) *( "[" key "]" )   a.b.observedAt, a[x][y], a.b[x]
     op         = "==" / "!=" / ">" / ">=" / "<" / "<=" / "~=" / "!~="
     value      = scalar / scalar ".." scalar / scalar 1*( "," scalar )
@@ -19,6 +20,7 @@ import re
 from cityhub.ngsild import regex
 from cityhub.ngsild.query._syntax import Cursor, parse_logical, short
 from cityhub.ngsild.query.ast import (
+    ABSENT,
     AttrPath,
     Comparison,
     DateTimeValue,
@@ -65,6 +67,18 @@ def parse_q(text: str) -> Node:
 
 
 def _term(cursor: Cursor) -> Comparison:
+    if cursor.peek() == "!":  # clause 4.9 (v1.9.1): "!attr" holds when attr does not exist
+        start = cursor.pos
+        cursor.pos += 1
+        path = _path(cursor)
+        cursor.skip_space()
+        if _operator(cursor) is not None:
+            raise cursor.error(
+                "'!' asks that an attribute does not exist and takes no comparison: write"
+                " !name, or name!=value",
+                start,
+            )
+        return Comparison(path, ABSENT)
     path = _path(cursor)
     cursor.skip_space()
     op = _operator(cursor)
