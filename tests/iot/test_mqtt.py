@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
@@ -19,39 +17,20 @@ from starlette.testclient import TestClient
 from cityhub.iot.mqtt import parse_broker_url, parse_topic
 from tests.conftest import make_client
 from tests.iot._support import APIKEY, entity, errors, provision_group
-from tests.notify._receivers import MOSQUITTO, NO_MOSQUITTO, free_port
+from tests.notify._receivers import MOSQUITTO, NO_MOSQUITTO, free_port, mosquitto
 
 needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason=NO_MOSQUITTO)
 
 
-@contextlib.contextmanager
-def broker(tmp_path: Path, port: int | None = None) -> Iterator[int]:
-    """Mosquitto on a port of this suite's range (18600-18699), persistent sessions on."""
-    assert MOSQUITTO is not None
-    port = port or free_port(18600, 18699)
-    conf = tmp_path / f"mosquitto-{port}.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_inflight_messages 200\nmax_queued_messages 100000\n"
+def broker(tmp_path: Path, port: int | None = None) -> contextlib.AbstractContextManager[int]:
+    """Mosquitto on a port of this suite's range (18600-18699), persistent sessions on, room
+    for the agent's acknowledgements that wait for their commit."""
+    return mosquitto(
+        tmp_path,
+        port,
+        ports=(18600, 18699),
+        extra_config="max_inflight_messages 200\nmax_queued_messages 100000\n",
     )
-    log = tmp_path / f"mosquitto-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 10
-        import socket
-
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start: {log.read_text()}")
-            time.sleep(0.02)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def publish(port: int, messages: list[tuple[str, str]]) -> None:
@@ -222,7 +201,10 @@ def test_a_device_burst_commits_in_order_and_shares_transactions(
 
             before = client.get("/iot/about").json()["measures"]
             asyncio.run(burst())
-            about = lambda: client.get("/iot/about").json()["measures"]  # noqa: E731
+
+            def about() -> dict[str, int]:
+                return client.get("/iot/about").json()["measures"]  # type: ignore[no-any-return]
+
             wait_for(lambda: about()["committed"] - before["committed"] == 2 * n)
             for device in ("b0", "b1"):
                 e = entity(client, f"urn:ngsi-ld:Thing:{device}")

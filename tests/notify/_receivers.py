@@ -110,13 +110,27 @@ def free_port(low: int = 8350, high: int = 8399) -> int:
 
 
 @contextlib.contextmanager
-def mosquitto(tmp_path: Path) -> Iterator[int]:
-    """A throwaway Mosquitto on 127.0.0.1 (anonymous), its port yielded; killed afterwards."""
+def mosquitto(
+    tmp_path: Path,
+    port: int | None = None,
+    *,
+    ports: tuple[int, int] = (8350, 8399),
+    extra_config: str = "",
+) -> Iterator[int]:
+    """A throwaway Mosquitto on 127.0.0.1 (anonymous), its port yielded; stopped afterwards.
+
+    Args:
+        port: this port (to start a broker again where a client reconnects), else a free one
+            of ``ports``.
+        extra_config: more ``mosquitto.conf`` lines (limits such as max_inflight_messages).
+    """
     assert MOSQUITTO is not None, NO_MOSQUITTO
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    log = tmp_path / "mosquitto.log"
+    port = port or free_port(*ports)
+    conf = tmp_path / f"mosquitto-{port}.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_config}"
+    )
+    log = tmp_path / f"mosquitto-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=out, stderr=out)
     try:
