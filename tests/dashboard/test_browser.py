@@ -290,3 +290,26 @@ def test_the_district_choropleth_and_the_zone_comparison(city: City, browser: Br
     assert "±" in old_downtown.inner_text()  # two dong there: a mean with its interval
     assert errors == [], errors
     page.close()
+
+
+def test_every_label_exists_in_both_languages(city: City, browser: Browser) -> None:
+    """static/i18n.js: Korean and English hold the same keys at every depth (a key only one
+    language has shows its raw name to the other's readers), and no label is empty."""
+    page, _ = _open(browser, city.page_url(), 1280, 800)
+    tree = page.evaluate(
+        """async () => {
+            const { LABELS } = await import('/dashboard/static/i18n.js');
+            const walk = (v, at) => typeof v === 'object' && v !== null
+                ? Object.entries(v).flatMap(([k, w]) => walk(w, at + '.' + k))
+                : [[at, String(v)]];
+            const pairs = Object.entries(LABELS).map(([lang, v]) => [lang, walk(v, '')]);
+            return Object.fromEntries(pairs);
+        }"""
+    )
+    page.close()
+    assert set(tree) == {"ko", "en"}
+    keys = {lang: {k for k, _ in pairs} for lang, pairs in tree.items()}
+    assert keys["ko"] - keys["en"] == set() and keys["en"] - keys["ko"] == set()
+    assert len(keys["ko"]) > 50
+    empty = [(lang, k) for lang, pairs in tree.items() for k, v in pairs if not v.strip()]
+    assert empty == []
