@@ -24,6 +24,8 @@ from cityhub.api import (
     iot,
     iot_measures,
     jsonld_contexts,
+    ogcapi,
+    publishing,
     registrations,
     subscriptions,
     temporal,
@@ -51,6 +53,7 @@ from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.periodic import PeriodicNotifier
 from cityhub.notify.trigger import NotificationTrigger
+from cityhub.opendata.rules import Publishing
 from cityhub.services import CityService, ServiceRunner
 from cityhub.settings import Settings, time_zone_of
 from cityhub.store.backend import Backend
@@ -216,6 +219,8 @@ def create_app(
         *home.routes,
         *iot.routes,
         *admin.routes,
+        *publishing.routes,
+        *ogcapi.routes,
     ]
     app = Hub(
         routes=routes,
@@ -245,5 +250,6 @@ def create_app(
     # the dashboard's live feeds would otherwise keep it waiting forever
     app.state.before_shutdown = [dashboard.feed.close] if dashboard is not None else []
     app.state.access = the_access
+    app.state.publishing = Publishing(the_backend.publishing)
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())
     return app

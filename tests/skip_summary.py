@@ -1,9 +1,9 @@
 """A pytest plugin (loaded by tests/conftest.py): the end of every run says what was skipped,
 grouped by reason, and how to run it.
 
-Tests that need a real Mosquitto, PostgreSQL with PostGIS or wrk skip when these are missing
-(each with a reason naming what to install); pytest's own report lists skips only under ``-rs``,
-and the project runs with ``-q``. This summary prints with any verbosity.
+Tests that need a real Mosquitto, PostgreSQL with PostGIS, wrk or GDAL skip when these are
+missing (each with a reason naming what to install); pytest's own report lists skips only
+under ``-rs``, and the project runs with ``-q``. This summary prints with any verbosity.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections import defaultdict
 import pytest
 
 HOW_TO_RUN = (
-    "To run them: apt-get install mosquitto postgresql-15-postgis-3 wrk (as .ci/run does), or set "
+    "To run them: apt-get install mosquitto postgresql-15-postgis-3 wrk gdal-bin (as .ci/run "
+    "does), or set "
     "CITYHUB_TEST_POSTGRES_URL to a PostgreSQL with PostGIS; then run scripts/test again."
 )
 _OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")

@@ -71,6 +71,7 @@ SERVICES = (
     "airquality",
     "iot",
     "services",
+    "opendata",
 )
 SERVICE_MODULES = ("subscriptions.py", "provision.py", "contexts.py", "linked.py")
 
@@ -136,6 +137,7 @@ STORE_PROTOCOLS = {
     "cityhub.store.base",
     "cityhub.store.iot",
     "cityhub.store.outbox",
+    "cityhub.store.publishing",
     "cityhub.store.registrations",
     "cityhub.store.subscriptions",
     "cityhub.store.temporal",

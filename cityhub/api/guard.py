@@ -50,16 +50,23 @@ _IOT = "/iot/"
 _FIWARE_SERVICE = b"fiware-service"
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _SUMMARIES = (API + "types", API + "attributes")
+#: open data (issue 19, docs/opendata.md): what the tenant's publishing rules publish, read by
+#: anyone as access control's public (quotas per address; credentials that do not hold are
+#: still 401); the routes serve nothing a rule does not publish
+_PUBLIC_PREFIXES = ("/ogcapi", "/opendata/", "/catalog.", "/data/")
 
 
 def action_of(method: str, path: str) -> str | None:
-    """The action a request needs (read, write, subscribe, admin), or None for an open one."""
+    """The action a request needs (read, write, subscribe, admin), ``public`` for open data
+    (anyone: the routes serve only what is published), or None for an open one."""
     if path in _OPEN_PATHS or path in _DEVICE_PATHS:
         return None
     if path.startswith("/admin/") or path == "/admin":
         return "admin"
     if path.startswith(API + "jsonldContexts") and method in _READ_METHODS:
         return None
+    if method in _READ_METHODS and (path == "/data" or path.startswith(_PUBLIC_PREFIXES)):
+        return "public"
     if path.startswith(API + "subscriptions"):
         return "subscribe"
     if method in _READ_METHODS:
@@ -114,7 +121,7 @@ class AccessGuard:
                 # a hub administrator's key, or an admin permission on the whole default
                 # tenant (a token's subject or claim: Keycloak's operators)
                 access.require_all("admin", f"{scope['method']} {scope['path']}")
-            else:
+            elif action != "public":
                 access.require(action, f"{scope['method']} {scope['path']}")
             if action == "read" and scope["path"].startswith(_SUMMARIES):
                 # every type and attribute of the tenant, with counts: not narrowable
@@ -130,7 +137,7 @@ class AccessGuard:
                 quotas.spend(caller, access.settings)
         scope[SCOPE_KEY] = access
         # the audit log: every admin action; every write while access control is on
-        if action == "admin" or (access.enforced and action != "read"):
+        if action == "admin" or (access.enforced and action not in ("read", "public")):
             await self._audited(scope, receive, send, access, action)
         else:
             await self.app(scope, receive, send)

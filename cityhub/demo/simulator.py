@@ -20,6 +20,7 @@ import httpx
 from cityhub.demo.city import City
 from cityhub.demo.clock import SimClock, floor_to
 from cityhub.demo.model import Asset, Entity, area_id, date_time
+from cityhub.demo.publish import publish_city
 from cityhub.demo.readings import KINDS, Reading, device_reading, is_dropped
 
 API = "/ngsi-ld/v1"
@@ -208,6 +209,8 @@ async def simulate(
             f"({written} attribute instances in {took:.1f} s)"
         )
     count = await sim.seed_city(start)
+    # the city's open data (idempotent: a restart publishes the same rules again)
+    await publish_city(sim.client, sim.city)
     if on_seeded is not None:
         on_seeded(count)
     clock.restart()  # simulated time resumes where the city was seeded

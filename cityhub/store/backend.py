@@ -18,6 +18,7 @@ from cityhub.store.access import AccessStore
 from cityhub.store.base import Store, TxHook
 from cityhub.store.iot import IotStore
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
+from cityhub.store.publishing import PublishingStore
 from cityhub.store.registrations import CsourceHooks, RegistrationStore
 from cityhub.store.subscriptions import SubscriptionStore
 from cityhub.store.temporal import TemporalStore
@@ -38,6 +39,7 @@ class Backend:
         iot: the IoT agent's config groups, devices and payload error counts.
         work: the worker side of the city services' work queue.
         access: managed tenants, API keys, permissions and the audit log (issue 20).
+        publishing: the open data publishing rules (issue 19).
     """
 
     store: Store
@@ -49,6 +51,7 @@ class Backend:
     iot: IotStore
     work: WorkQueue
     access: AccessStore
+    publishing: PublishingStore
     #: appends to the entity store's transaction hooks (after the backend's own)
     _add_hook: Callable[[TxHook], None]
 

@@ -52,6 +52,7 @@ TABLES = {
     "access_permissions",
     "access_version",
     "audit_log",
+    "publishing_rules",
     "cityhub_migrations",
 }
 

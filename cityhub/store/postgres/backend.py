@@ -11,6 +11,7 @@ from cityhub.store.history import record_change
 from cityhub.store.postgres.access import PostgresAccessStore
 from cityhub.store.postgres.iot import PostgresIotStore
 from cityhub.store.postgres.outbox import PostgresOutbox
+from cityhub.store.postgres.publishing import PostgresPublishingStore
 from cityhub.store.postgres.rows import PostgresRows
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.temporal import PostgresTemporalStore
@@ -43,6 +44,7 @@ def open_postgres(url: str, settings: Settings) -> Backend:
         iot=PostgresIotStore(store),
         work=PostgresWorkQueue(store),
         access=PostgresAccessStore(store),
+        publishing=PostgresPublishingStore(store),
         _add_hook=store.tx_hooks.append,
     )
 

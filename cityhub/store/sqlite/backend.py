@@ -12,6 +12,7 @@ from cityhub.store.registrations import Registrations
 from cityhub.store.sqlite.access import SqliteAccessStore
 from cityhub.store.sqlite.iot import SqliteIotStore
 from cityhub.store.sqlite.outbox import SqliteOutbox
+from cityhub.store.sqlite.publishing import SqlitePublishingStore
 from cityhub.store.sqlite.rows import SqliteRows
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
@@ -48,6 +49,7 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
         iot=SqliteIotStore(store),
         work=SqliteWorkQueue(store),
         access=SqliteAccessStore(store),
+        publishing=SqlitePublishingStore(store),
         _add_hook=store.tx_hooks.append,
     )
 
