@@ -19,6 +19,7 @@ from cityhub.api import (
     admin,
     batch,
     entities,
+    exports,
     health,
     home,
     iot,
@@ -221,6 +222,7 @@ def create_app(
         *admin.routes,
         *publishing.routes,
         *ogcapi.routes,
+        *exports.routes,
     ]
     app = Hub(
         routes=routes,
