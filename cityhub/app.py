@@ -18,6 +18,7 @@ from cityhub.alerts.service import AlertService
 from cityhub.api import (
     admin,
     batch,
+    catalog,
     entities,
     exports,
     health,
@@ -223,6 +224,7 @@ def create_app(
         *publishing.routes,
         *ogcapi.routes,
         *exports.routes,
+        *catalog.routes,
     ]
     app = Hub(
         routes=routes,
