@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cityhub.ngsild.entity import Entity, Instance
-from cityhub.opendata.rules import Publication, core_terms
+from cityhub.opendata.rules import Publication, term_of
 
 #: the member that holds each attribute type's value
 _VALUE = {
@@ -65,10 +65,9 @@ def geometry(entity: Entity, publication: Publication) -> dict[str, Any] | None:
 
 def properties(entity: Entity, publication: Publication) -> dict[str, Any]:
     """The public attributes by name (the core @context's terms), ``location`` left out."""
-    terms = core_terms()
     geo = publication.geometry_attribute
     return {
-        terms.compact(iri): plain_value(instance)
+        term_of(iri): plain_value(instance)
         for iri, instance in public_instances(entity, publication)
         if iri != geo
     }

@@ -55,6 +55,13 @@ def core_terms() -> TermMap:
     return build_term_map(None, {})
 
 
+@functools.lru_cache(maxsize=4096)
+def term_of(iri: str) -> str:
+    """An IRI's term in the core @context (cached: the open views name every attribute of
+    every feature)."""
+    return core_terms().compact(iri)
+
+
 def collection_id(type_iri: str) -> str:
     """The name a type goes by in the open views: its core-context term (``AirQualityObserved``),
     else the last segment of its IRI."""
@@ -100,7 +107,7 @@ class Publication:
     def is_public(self, attribute_iri: str) -> bool:
         return self.attributes is None or attribute_iri in self.attributes
 
-    @property
+    @functools.cached_property
     def geometry_attribute(self) -> str | None:
         """The GeoProperty the open views map (``location``), None when it is not public."""
         iri = core_terms().expand(LOCATION)
@@ -266,5 +273,6 @@ __all__ = [
     "collection_id",
     "core_terms",
     "public_attributes",
+    "term_of",
     "type_iri",
 ]
