@@ -21,11 +21,13 @@ from cityhub.api import (
     catalog,
     entities,
     exports,
+    govkr,
     health,
     home,
     iot,
     iot_measures,
     jsonld_contexts,
+    landing,
     ogcapi,
     publishing,
     registrations,
@@ -225,6 +227,8 @@ def create_app(
         *ogcapi.routes,
         *exports.routes,
         *catalog.routes,
+        *govkr.routes,
+        *landing.routes,
     ]
     app = Hub(
         routes=routes,

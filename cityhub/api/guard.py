@@ -54,6 +54,7 @@ _SUMMARIES = (API + "types", API + "attributes")
 #: anyone as access control's public (quotas per address; credentials that do not hold are
 #: still 401); the routes serve nothing a rule does not publish
 _PUBLIC_PREFIXES = ("/ogcapi", "/opendata/", "/catalog.", "/data/")
+_GOVKR = "/data/api/"
 
 
 def action_of(method: str, path: str) -> str | None:
@@ -65,6 +66,8 @@ def action_of(method: str, path: str) -> str | None:
         return "admin"
     if path.startswith(API + "jsonldContexts") and method in _READ_METHODS:
         return None
+    if method in _READ_METHODS and path.startswith(_GOVKR):
+        return None  # the data.go.kr-style API checks its serviceKey itself (api/govkr.py)
     if method in _READ_METHODS and (path == "/data" or path.startswith(_PUBLIC_PREFIXES)):
         return "public"
     if path.startswith(API + "subscriptions"):
