@@ -229,3 +229,18 @@ def test_a_restart_on_a_kept_store_resumes_without_a_second_backfill(tmp_path: P
     second = asyncio.run(start(START + timedelta(hours=1)))
     assert any("already held the city; no backfill" in line for line in lines)
     assert second == first + 1  # the new start's reading, and no backfill again
+
+
+def test_the_demo_publishes_its_city_but_the_devices(run: Run) -> None:
+    """Issue 19: the demo's types are open data (cityhub/demo/publish.py), its sensors'
+    Device entities are not."""
+    collections = run.client.get("/ogcapi/collections").json()["collections"]
+    names = {c["id"] for c in collections}
+    assert names == set(EXPECTED) - {"Device"}
+    assert {c["license"] for c in collections} == {"CC-BY-4.0"}
+    aqo = run.client.get("/admin/publishing/AirQualityObserved").json()
+    assert aqo["history"] is True and aqo["title"] == "Air quality (대기질)"
+    assert run.client.get("/admin/publishing/AdministrativeArea").json()["history"] is False
+    items = run.client.get("/ogcapi/collections/AirQualityObserved/items?limit=100").json()
+    assert items["numberMatched"] == EXPECTED["AirQualityObserved"]
+    assert run.client.get("/ogcapi/collections/Device/items").status_code == 404
