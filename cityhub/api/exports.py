@@ -114,7 +114,7 @@ def _day(text: str) -> tuple[str, str]:
         day = date.fromisoformat(text) if len(text) == 10 else None
     except ValueError:
         day = None
-    if day is None:
+    if day is None or day.year >= 9999:
         raise BadRequestData(f"{text!r} is not a day: name the extract YYYY-MM-DD.csv")
     after = day + timedelta(days=1)
     return f"{day.isoformat()}T00:00:00.000000Z", f"{after.isoformat()}T00:00:00.000000Z"
