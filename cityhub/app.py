@@ -211,6 +211,12 @@ def create_app(
         # first: paths outside /ngsi-ld/v1/ are matched in order (api/routing.py), and device
         # messages are the most frequent of them
         *iot_measures.routes,
+        # open data (anyone's reads: outside /ngsi-ld/v1/, so matched in order, early)
+        *ogcapi.routes,
+        *exports.routes,
+        *catalog.routes,
+        *govkr.routes,
+        *landing.routes,
         *(dashboard.routes() if dashboard is not None else []),
         *health.routes,
         *entities.routes,
@@ -224,11 +230,6 @@ def create_app(
         *iot.routes,
         *admin.routes,
         *publishing.routes,
-        *ogcapi.routes,
-        *exports.routes,
-        *catalog.routes,
-        *govkr.routes,
-        *landing.routes,
     ]
     app = Hub(
         routes=routes,

@@ -66,11 +66,19 @@ def geometry(entity: Entity, publication: Publication) -> dict[str, Any] | None:
 def properties(entity: Entity, publication: Publication) -> dict[str, Any]:
     """The public attributes by name (the core @context's terms), ``location`` left out."""
     geo = publication.geometry_attribute
-    return {
-        term_of(iri): plain_value(instance)
-        for iri, instance in public_instances(entity, publication)
-        if iri != geo
-    }
+    public = publication.attributes
+    out: dict[str, Any] = {}
+    for iri, instances in entity.get("attrs", {}).items():  # every feature: kept tight
+        if iri == geo or not instances or (public is not None and iri not in public):
+            continue
+        instance = instances[0]
+        if "datasetId" in instance:
+            instance = default_instance(instances) or instance
+        value = instance.get(_VALUE.get(instance.get("type", "Property"), "value"))
+        if value.__class__ is dict and "@value" in value:
+            value = value["@value"]
+        out[term_of(iri)] = value
+    return out
 
 
 def feature(entity: Entity, publication: Publication) -> dict[str, Any]:
