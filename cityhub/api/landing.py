@@ -4,6 +4,8 @@ of up to :data:`PREVIEW` features of each (``cityhub.opendata.landing``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -13,7 +15,7 @@ from cityhub.api.publishing import publishing_of
 from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData
 from cityhub.opendata.features import geometry
-from cityhub.opendata.landing import landing_page, svg_preview
+from cityhub.opendata.landing import frame_of, landing_page, svg_preview
 from cityhub.store.base import EntityQuery
 
 PREVIEW = 300
@@ -37,13 +39,14 @@ async def data_page(request: Request) -> Response:
     tenant = neg.tenant_of(request)
     publications = await publishing_of(request).published(tenant)
     store = request.app.state.store
-    previews: dict[str, str] = {}
+    shapes: dict[str, list[dict[str, Any]]] = {}
     for p in publications:
         if p.geometry_attribute is None:
             continue
         found = await store.query_entities(tenant, EntityQuery(types=(p.type,), limit=PREVIEW))
-        shapes = [g for g in (geometry(e, p) for e in found.entities) if g is not None]
-        previews[p.name] = svg_preview(shapes)
+        shapes[p.name] = [g for g in (geometry(e, p) for e in found.entities) if g is not None]
+    frame = frame_of(g for found in shapes.values() for g in found)
+    previews = {name: svg_preview(found, frame) for name, found in shapes.items()}
     return HTMLResponse(landing_page(base_of(request), publications, previews, lang))
 
 

@@ -74,14 +74,25 @@ def _lines(geometry: dict[str, Any]) -> list[list[tuple[float, float]]]:
     return []
 
 
-def svg_preview(geometries: Sequence[dict[str, Any]]) -> str:
-    """A small SVG map of the geometries, "" when there are none."""
+Frame = tuple[float, float, float, float]
+
+
+def frame_of(geometries: Iterable[dict[str, Any]]) -> Frame | None:
+    """The west, east, south, north around the geometries (None: none)."""
+    points = [p for g in geometries for line in _lines(g) for p in line]
+    if not points:
+        return None
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return min(xs), max(xs), min(ys), max(ys)
+
+
+def svg_preview(geometries: Sequence[dict[str, Any]], frame: Frame | None = None) -> str:
+    """A small SVG map of the geometries in ``frame`` (default: around them; the landing page
+    gives every dataset the same, so their maps line up), "" when there are none."""
     lines = [line for g in geometries for line in _lines(g) if line]
     if not lines:
         return ""
-    xs = [x for line in lines for x, _ in line]
-    ys = [y for line in lines for _, y in line]
-    west, east, south, north = min(xs), max(xs), min(ys), max(ys)
+    west, east, south, north = frame or frame_of(geometries) or (0.0, 1.0, 0.0, 1.0)
     span = max(east - west, north - south, 1e-6)
     scale = min((WIDTH - 10) / span, (HEIGHT - 10) / span)
 
@@ -151,4 +162,4 @@ def landing_page(
     return pages.page(labels["title"], "".join(parts), lang="en" if lang == "en" else "ko")
 
 
-__all__ = ["landing_page", "svg_preview"]
+__all__ = ["frame_of", "landing_page", "svg_preview"]
