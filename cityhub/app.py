@@ -57,7 +57,7 @@ from cityhub.notify.dispatcher import Dispatcher
 from cityhub.notify.matcher import TermMaps
 from cityhub.notify.periodic import PeriodicNotifier
 from cityhub.notify.trigger import NotificationTrigger
-from cityhub.opendata.rules import Publishing
+from cityhub.opendata.service import Publishing
 from cityhub.services import CityService, ServiceRunner
 from cityhub.settings import Settings, time_zone_of
 from cityhub.store.backend import Backend
@@ -259,6 +259,6 @@ def create_app(
     # the dashboard's live feeds would otherwise keep it waiting forever
     app.state.before_shutdown = [dashboard.feed.close] if dashboard is not None else []
     app.state.access = the_access
-    app.state.publishing = Publishing(the_backend.publishing)
+    app.state.publishing = Publishing(the_backend.publishing, the_store, settings.base_url)
     logging.getLogger("cityhub").setLevel(settings.log_level.upper())
     return app

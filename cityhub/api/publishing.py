@@ -17,7 +17,7 @@ from cityhub.access.tenants import check_tenant_name
 from cityhub.api.negotiation import json_response, read_json
 from cityhub.api.routing import Route
 from cityhub.errors import NonexistentTenant
-from cityhub.opendata.rules import Publishing
+from cityhub.opendata.service import Publishing
 
 
 def publishing_of(request: Request) -> Publishing:

@@ -24,11 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cityhub.errors import BadRequestData, ResourceNotFound
+from cityhub.errors import BadRequestData
 from cityhub.ngsild.context import TermMap, build_term_map
-from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.names import check_name
-from cityhub.store.publishing import PublishingRecord, PublishingStore
+from cityhub.store.publishing import PublishingRecord
 
 DEFAULT_LICENSE = "CC-BY-4.0"
 #: the licences known by SPDX id, with the URL the catalogue and the pages link
@@ -190,7 +189,7 @@ def check_rule(body: Any) -> dict[str, Any]:
     return doc
 
 
-def _publication(record: PublishingRecord) -> Publication:
+def publication_of(record: PublishingRecord) -> Publication:
     doc = record.doc
     attrs = doc.get("attributes")
     license_ = str(doc.get("license", DEFAULT_LICENSE))
@@ -217,48 +216,6 @@ def type_iri(name: str) -> str:
     return core_terms().expand(check_name(name, "entity type"))
 
 
-class Publishing:
-    """The publishing rules of a hub (see the module's docstring)."""
-
-    def __init__(self, store: PublishingStore) -> None:
-        self.store = store
-
-    async def published(self, tenant: str) -> list[Publication]:
-        """The tenant's published types, by collection id."""
-        found = [_publication(r) for r in await self.store.rules(tenant)]
-        return sorted(found, key=lambda p: p.name)
-
-    async def every_tenant(self) -> list[Publication]:
-        return [_publication(r) for r in await self.store.rules(None)]
-
-    async def publication(self, tenant: str, name: str) -> Publication:
-        """The published type whose collection id (or IRI) is ``name``.
-
-        Raises:
-            ResourceNotFound: nothing of that name is published (whether such entities exist
-                is not told).
-        """
-        for publication in await self.published(tenant):
-            if name in (publication.name, publication.type):
-                return publication
-        raise ResourceNotFound(f"there is no published collection {name!r}")
-
-    async def put(self, tenant: str, type_name: str, body: Any) -> tuple[Publication, bool]:
-        """Create or replace the rule of a type; True when it was created."""
-        iri = type_iri(type_name)
-        now = now_iso()
-        record = PublishingRecord(tenant, iri, check_rule(body), now, now)
-        created = await self.store.put_rule(record)
-        for found in await self.published(tenant):
-            if found.type == iri:
-                return found, created
-        raise ResourceNotFound(f"the rule of {type_name!r} was removed meanwhile")
-
-    async def delete(self, tenant: str, type_name: str) -> None:
-        if not await self.store.delete_rule(tenant, type_iri(type_name)):
-            raise ResourceNotFound(f"there is no publishing rule for {type_name!r}")
-
-
 def public_attributes(publication: Publication, names: Iterable[str]) -> list[str]:
     """Those of ``names`` (attribute IRIs) the publication shows, in order."""
     return [n for n in names if publication.is_public(n)]
@@ -268,11 +225,11 @@ __all__ = [
     "DEFAULT_LICENSE",
     "LICENSES",
     "Publication",
-    "Publishing",
     "check_rule",
     "collection_id",
     "core_terms",
     "public_attributes",
+    "publication_of",
     "term_of",
     "type_iri",
 ]
