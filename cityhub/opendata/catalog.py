@@ -12,7 +12,8 @@ resource carries the class its DCAT-AP range asks for, so the DCAT-AP 3.0.1 SHAC
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
@@ -77,17 +78,50 @@ class _Catalogue:
         self.g.add((node, DCTERMS.rights, statement))
 
 
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which page of the datasets a catalogue shows, and the URL of page ``n`` (``url(n)``),
+    described with Hydra's PagedCollection as DCAT harvesters (CKAN's) read it."""
+
+    number: int
+    size: int
+    url: Callable[[int], str]
+
+
+def _paged(c: _Catalogue, page: Page, total: int) -> None:
+    node = c.typed(URIRef(page.url(page.number)), HYDRA.PagedCollection)
+    last = max(1, -(-total // page.size))
+    c.g.add((node, HYDRA.totalItems, Literal(total)))
+    c.g.add((node, HYDRA.itemsPerPage, Literal(page.size)))
+    c.g.add((node, HYDRA.firstPage, Literal(page.url(1))))
+    c.g.add((node, HYDRA.lastPage, Literal(page.url(last))))
+    if page.number < last:
+        c.g.add((node, HYDRA.nextPage, Literal(page.url(page.number + 1))))
+    if page.number > 1:
+        c.g.add((node, HYDRA.previousPage, Literal(page.url(min(page.number - 1, last)))))
+
+
 def catalogue(
     base: str,
     tenant: str,
     publications: Sequence[Publication],
     now: datetime | None = None,
     title: str = "cityhub open data",
+    page: Page | None = None,
 ) -> Graph:
-    """The DCAT-AP 3 catalogue of ``publications`` (one tenant's) as an RDF graph."""
+    """The DCAT-AP 3 catalogue of ``publications`` (one tenant's) as an RDF graph; with
+    ``page``, only that page of the datasets, and the paging described."""
     now = now or datetime.now(UTC)
     c = _Catalogue(base, tenant)
     g = c.g
+    g.bind("hydra", HYDRA)
+    if page is not None:
+        _paged(c, page, len(publications))
+        start = (page.number - 1) * page.size
+        publications = publications[start : start + page.size]
     c.typed(c.catalog, DCAT.Catalog)
     c.add_text(c.catalog, DCTERMS.title, title, "en")
     c.add_text(c.catalog, DCTERMS.title, "cityhub 공공데이터", "ko")
@@ -174,4 +208,4 @@ def modified_since(publications: Sequence[Publication], since: str) -> list[Publ
     return [p for p in publications if p.modified_at >= since]
 
 
-__all__ = ["catalogue", "modified_since"]
+__all__ = ["Page", "catalogue", "modified_since"]

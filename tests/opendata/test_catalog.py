@@ -112,7 +112,13 @@ def test_modified_since_and_bad_parameters(city: TestClient) -> None:
     nothing = _graph(city, "/catalog.ttl?modified_since=2999-01-01T00:00:00Z", "turtle")
     assert set(nothing.subjects(RDF.type, DCAT.Dataset)) == set()
     assert (None, RDF.type, DCAT.Catalog) in nothing
-    for query in ("modified_since=yesterday", "modified_since=2026-01-01T00:00:00", "page=2"):
+    for query in (
+        "modified_since=yesterday",
+        "modified_since=2026-01-01T00:00:00",
+        "page=0",
+        "pageSize=1001",
+        "limit=2",
+    ):
         response = city.get(f"/catalog.jsonld?{query}")
         assert response.status_code == 400, query
         assert response.json()["detail"]
@@ -124,3 +130,21 @@ def test_an_empty_catalogue_is_still_a_catalogue(client: TestClient) -> None:
     catalogs = list(graph.subjects(RDF.type, DCAT.Catalog))
     assert catalogs == [URIRef("http://testserver/catalog")]
     assert set(graph.subjects(RDF.type, DCAT.Dataset)) == set()
+
+
+def test_pages(city: TestClient, shapes: Graph) -> None:
+    from pyshacl import validate
+
+    hydra = Namespace("http://www.w3.org/ns/hydra/core#")
+    first = _graph(city, "/catalog.ttl?pageSize=1", "turtle")
+    assert len(set(first.subjects(RDF.type, DCAT.Dataset))) == 1
+    paged = next(first.subjects(RDF.type, hydra.PagedCollection))
+    assert int(first.value(paged, hydra.totalItems)) == 2
+    following = str(first.value(paged, hydra.nextPage))
+    assert following.endswith("/catalog.ttl?pageSize=1&page=2")
+    second = _graph(city, following.removeprefix("http://testserver"), "turtle")
+    names = {str(d) for g in (first, second) for d in g.subjects(RDF.type, DCAT.Dataset)}
+    assert len(names) == 2
+    assert (None, hydra.nextPage, None) not in second
+    conforms, _, report = validate(second, shacl_graph=shapes)
+    assert conforms, report
