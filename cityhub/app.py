@@ -105,7 +105,8 @@ def create_app(
     the_backend = backend if backend is not None else open_backend(settings.store, settings)
     # notifications are queued in the transaction of the change that causes them
     the_term_maps = TermMaps()
-    the_backend.add_tx_hook(NotificationTrigger(the_term_maps).hook)
+    the_access = AccessControl(the_backend.access, settings)
+    the_backend.add_tx_hook(NotificationTrigger(the_term_maps, owners=the_access).hook)
     the_backend.set_registration_hooks(CsourceNotifier())
     # city services queue their work in the transaction of the change that asks for it
     the_services = city_services(settings)
@@ -136,10 +137,14 @@ def create_app(
         queue=the_backend.outbox,
         registrations=the_backend.registrations,
         periodic=PeriodicNotifier(
-            the_store, the_backend.subscriptions, the_term_maps, the_backend.schedule
+            the_store,
+            the_backend.subscriptions,
+            the_term_maps,
+            the_backend.schedule,
+            owners=the_access,
         ),
+        owners=the_access,
     )
-    the_access = AccessControl(the_backend.access, settings)
 
     the_ingestor = Ingestor(the_store, max_batch=settings.iot_batch_max)
 

@@ -56,8 +56,11 @@ async def create_subscription(
     tenant: str,
     sub: Subscription,
     context_value: Any,
+    owner: Document | None = None,
 ) -> str:
     """Store a validated subscription (from ``expand_subscription``); returns its id.
+    ``owner``: who made it (access control): its notifications carry only what the owner
+    may read when they are delivered.
 
     Raises:
         AlreadyExists: the id is taken in this tenant.
@@ -71,6 +74,8 @@ async def create_subscription(
         # an inline or compound @context gets a URL the notifier (and the client) can use
         doc["jsonldContext"] = await context_url(contexts, context_value)
     doc["@context"] = context_value
+    if owner is not None:
+        doc["_owner"] = owner
     doc["createdAt"] = doc["modifiedAt"] = now_iso()
     await store.create(tenant, doc)
     return str(doc["id"])

@@ -122,6 +122,17 @@ class Access:
         types, scopes = tuple(types), tuple(scopes)
         return any(t.covers(entity_id, types, scopes) for t in targets)
 
+    def reads(self, entity: Mapping[str, Any]) -> bool:
+        """Whether the caller may read a stored entity (internal form)."""
+        types = entity.get("type") or ()
+        scopes = entity.get("scope") or ()
+        return self.covers(
+            "read",
+            str(entity.get("id", "")),
+            [types] if isinstance(types, str) else types,
+            [scopes] if isinstance(scopes, str) else scopes,
+        )
+
     def may(self, action: str) -> bool:
         """Whether ``action`` is allowed on at least some entities."""
         return self.targets(action) != ()
@@ -156,6 +167,32 @@ class Access:
 
 
 OPEN = Access()
+
+
+def owner_of(access: Access) -> dict[str, Any] | None:
+    """Who a subscription made with ``access`` belongs to, to remember with it (None while
+    access control is off: its notifications are then not narrowed). A token's claims are
+    kept for the permissions that name a claim."""
+    if not access.enforced:
+        return None
+    who = access.who
+    if who.key_id is not None:
+        return {"key": who.key_id}
+    if who.subject is not None:
+        claims = {k: v for k, v in (who.claims or {}).items() if k not in _PASSING_CLAIMS}
+        return {"subject": who.subject, "claims": claims}
+    return {"anonymous": True}
+
+
+def same_owner(owner: Any, other: Mapping[str, Any] | None) -> bool:
+    """Whether two remembered owners are the same caller (a key, a subject, the public)."""
+    if not isinstance(owner, Mapping) or other is None:
+        return False
+    return all(owner.get(k) == other.get(k) for k in ("key", "subject", "anonymous"))
+
+
+#: claims that only date a token: not remembered with a subscription
+_PASSING_CLAIMS = frozenset({"exp", "iat", "nbf", "auth_time", "jti", "at_hash", "nonce"})
 
 
 @dataclass(frozen=True)
@@ -262,6 +299,44 @@ class AccessControl:
             "oidc_issuer, bind to 127.0.0.1 behind a proxy, or set allow_open = true to "
             "serve open on purpose"
         )
+
+    # ---- the owners of subscriptions (notifications) ---------------------------------
+    def _owner_access(self, state: _State, tenant: str, owner: Mapping[str, Any]) -> Access:
+        """What the owner of a subscription of ``tenant`` may do now: nothing once its key
+        is revoked, expired or gone, or its tenant deleted."""
+        if not state.enforced:
+            return OPEN
+        if state.tenants and tenant and tenant not in state.tenants:
+            return Access(tenant=tenant, enforced=True)
+        permissions = state.permissions.get(tenant, ())
+        if "key" in owner:
+            record = state.keys.get(str(owner["key"]))
+            if (
+                record is None
+                or record.revoked_at is not None
+                or (record.expires_at is not None and record.expires_at <= now_iso())
+                or (not record.admin and record.tenant != tenant)
+            ):
+                return Access(tenant=tenant, enforced=True)
+            return Access(Identity(key_id=record.key_id), tenant, True, record.admin, permissions)
+        if "subject" in owner:
+            claims = owner.get("claims")
+            who = Identity(
+                subject=str(owner["subject"]),
+                claims=claims if isinstance(claims, Mapping) else {},
+            )
+            return Access(who, tenant, True, False, permissions)
+        return Access(Identity(), tenant, True, False, permissions)
+
+    async def owner_access(self, tenant: str, owner: Mapping[str, Any]) -> Access:
+        """What a subscription's owner may do, from the current copy (delivery time)."""
+        return self._owner_access(await self.state(), tenant, owner)
+
+    def owner_access_cached(self, tenant: str, owner: Mapping[str, Any]) -> Access | None:
+        """The same from the copy this worker holds, without a store round trip (inside a
+        write transaction); None before the first copy was read."""
+        state = self._state
+        return None if state is None else self._owner_access(state, tenant, owner)
 
     def invalidate(self) -> None:
         """Reread the copy on the next request (after a change this worker made)."""
@@ -438,4 +513,12 @@ class AccessControl:
         await self._changed()
 
 
-__all__ = ["OPEN", "Access", "AccessControl", "ExposedWithoutAuthentication", "is_loopback"]
+__all__ = [
+    "OPEN",
+    "Access",
+    "AccessControl",
+    "ExposedWithoutAuthentication",
+    "is_loopback",
+    "owner_of",
+    "same_owner",
+]

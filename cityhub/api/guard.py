@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import orjson
 from starlette.requests import Request
@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.access.control import OPEN, Access, AccessControl
 from cityhub.access.tenants import TENANT_NAME
-from cityhub.api.negotiation import TENANT_HEADER
+from cityhub.api.negotiation import TENANT_HEADER, checked_tenant
 from cityhub.errors import BadRequestData, CityhubError, Forbidden, ResourceNotFound
 from cityhub.provision import BatchItem
 from cityhub.store.base import EntityQuery, Store
@@ -55,6 +55,8 @@ _SUMMARIES = (API + "types", API + "attributes")
 #: still 401); the routes serve nothing a rule does not publish
 _PUBLIC_PREFIXES = ("/ogcapi", "/opendata/", "/catalog.", "/data/")
 _GOVKR = "/data/api/"
+#: the dashboard's live feed names its tenant in a parameter (an EventSource sends no headers)
+_FEED = "/dashboard/feed"
 
 
 def action_of(method: str, path: str) -> str | None:
@@ -105,6 +107,9 @@ class AccessGuard:
         # the IoT agent's provisioning API names the tenant as FIWARE does
         header = _FIWARE_SERVICE if scope["path"].startswith(_IOT) else _TENANT_HEADER
         tenant = _header(scope, header) or ""
+        if scope["path"] == _FEED:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            tenant = checked_tenant(query.get("tenant", [""])[-1], "the tenant parameter")
         if tenant and action != "admin":
             if TENANT_NAME.fullmatch(tenant) is None:
                 if header is _FIWARE_SERVICE:

@@ -1,6 +1,11 @@
 """``/ngsi-ld/v1/subscriptions`` routes (clauses 5.8.1-5.8.5; HTTP binding 6.10-6.11).
 
 The subscription store is ``request.app.state.subscriptions`` (a ``SubscriptionStore``).
+
+While access control is on, a subscription remembers who made it (its owner): its
+notifications carry only what the owner may read when they are delivered, and only its owner
+(or an administrator: a hub administrator's key, or ``admin`` on the whole tenant) sees,
+changes or deletes it; to anyone else it does not exist.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub import subscriptions as service
+from cityhub.access.control import owner_of, same_owner
 from cityhub.api import negotiation as neg
+from cityhub.api.guard import access_of
 from cityhub.api.location import created
 from cityhub.api.params import paging_of
 from cityhub.api.routing import Route
@@ -27,12 +34,35 @@ from cityhub.ngsild.subscription import (
 from cityhub.store.subscriptions import SubscriptionStore
 
 BASE = "/ngsi-ld/v1"
+#: every subscription of a tenant (a narrowed caller's own are picked among them)
+_ALL = 1_000_000
 PATH = f"{BASE}/subscriptions"
 
 
 def _store(request: Request) -> SubscriptionStore:
     store: SubscriptionStore = request.app.state.subscriptions
     return store
+
+
+def _sees(request: Request, doc: dict[str, Any]) -> bool:
+    """Whether the caller may see and change this subscription (see the module's docstring)."""
+    access = access_of(request)
+    if access.targets("admin") is None:  # off, a hub administrator, admin on the tenant
+        return True
+    return same_owner(doc.get("_owner"), owner_of(access))
+
+
+async def _own(request: Request, tenant: str, sub_id: str) -> dict[str, Any]:
+    """The stored subscription, if the caller may see it.
+
+    Raises:
+        ResourceNotFound: there is none, or it is someone else's (whether it exists is not
+            told).
+    """
+    doc = await _store(request).get(tenant, sub_id)
+    if doc is None or not _sees(request, doc):
+        raise ResourceNotFound(f"there is no subscription with id {sub_id}")
+    return doc
 
 
 def _sub_id(request: Request) -> str:
@@ -64,6 +94,7 @@ async def create_subscription(request: Request) -> Response:
         tenant,
         sub,
         _context_value(request, body, media),
+        owner_of(access_of(request)),
     )
     return created(PATH, sub_id, tenant)
 
@@ -85,8 +116,13 @@ async def query_subscriptions(request: Request) -> Response:
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
     limit, offset, count = paging_of(request.query_params, request.app.state.settings)
-    docs, total = await _store(request).query(tenant, limit, offset, count=True)
-    assert total is not None
+    if access_of(request).targets("admin") is None:
+        docs, total = await _store(request).query(tenant, limit, offset, count=True)
+        assert total is not None
+    else:  # the caller's own subscriptions only, paged and counted among themselves
+        every, _ = await _store(request).query(tenant, _ALL)
+        mine = [d for d in every if _sees(request, d)]
+        docs, total = (mine[offset : offset + limit] if limit > 0 else []), len(mine)
     body = [_render(d, terms, media) for d in docs]
     headers = neg.context_headers(terms, media)
     links = [
@@ -106,9 +142,7 @@ async def retrieve_subscription(request: Request) -> Response:
     sub_id = _sub_id(request)
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
-    doc = await _store(request).get(tenant, sub_id)
-    if doc is None:
-        raise ResourceNotFound(f"there is no subscription with id {sub_id}")
+    doc = await _own(request, tenant, sub_id)
     return neg.json_response(
         _render(doc, terms, media), media=media, headers=neg.context_headers(terms, media)
     )
@@ -126,6 +160,7 @@ async def update_subscription(request: Request) -> Response:
     tenant = await neg.require_tenant(request)
     if isinstance(body, dict) and "id" in body and body["id"] != sub_id:
         raise BadRequestData(f"the body's id {body['id']!r} differs from the URL's {sub_id}")
+    await _own(request, tenant, sub_id)
     now = service.now()
     fragment = (
         expand_merge_patch(body, terms, now=now) if deep else expand_fragment(body, terms, now=now)
@@ -146,6 +181,7 @@ async def delete_subscription(request: Request) -> Response:
     """Clause 5.8.5 (DELETE /subscriptions/{id})."""
     sub_id = _sub_id(request)
     tenant = await neg.require_tenant(request)
+    await _own(request, tenant, sub_id)
     if not await _store(request).delete(tenant, sub_id):
         raise ResourceNotFound(f"there is no subscription with id {sub_id}")
     return Response(status_code=204)

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -63,6 +64,8 @@ class Subscriber:
 
     tenant: str
     max_pending: int
+    #: access control: whether the screen's caller may read an entity (None: every one)
+    reads: Callable[[Mapping[str, Any]], bool] | None = None
     pending: dict[str, tuple[str, str]] = field(default_factory=dict)
     overflowed: bool = False
     closed: bool = False
@@ -73,6 +76,10 @@ class Subscriber:
         if self.overflowed:
             return
         for change in changes:
+            if self.reads is not None:
+                entity = change.after if change.after is not None else change.before
+                if entity is None or not self.reads(entity):
+                    continue
             self.pending.pop(change.entity_id, None)  # keep the order of the latest change
             self.pending[change.entity_id] = (change.kind, type_of(change))
         if len(self.pending) > self.max_pending:
@@ -123,15 +130,17 @@ class ChangeFeed:
         except Exception:  # pragma: no cover - a bug here must not fail a committed write
             log.exception("the dashboard feed could not take a commit's changes")
 
-    def subscribe(self, tenant: str) -> Subscriber:
-        """A new screen's feed.
+    def subscribe(
+        self, tenant: str, reads: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Subscriber:
+        """A new screen's feed (``reads``: of the entities its caller may read only).
 
         Raises:
             FeedFull: ``max_streams`` feeds are open already (or the server is stopping).
         """
         if self._closing or self.open_streams >= self.max_streams:
             raise FeedFull()
-        sub = Subscriber(tenant, self.max_pending)
+        sub = Subscriber(tenant, self.max_pending, reads)
         self._by_tenant.setdefault(tenant, set()).add(sub)
         return sub
 
@@ -150,9 +159,16 @@ class ChangeFeed:
                 sub.closed = True
                 sub.wake.set()
 
-    async def stream(self, sub: Subscriber, keepalive: float = KEEPALIVE) -> AsyncIterator[bytes]:
+    async def stream(
+        self,
+        sub: Subscriber,
+        keepalive: float = KEEPALIVE,
+        recheck: Callable[[Subscriber], Awaitable[bool]] | None = None,
+    ) -> AsyncIterator[bytes]:
         """The Server-Sent Events of one screen, until the server closes it (the response
-        ends it when the browser goes away)."""
+        ends it when the browser goes away). ``recheck`` runs before every event: it may
+        narrow ``sub.reads`` again, and the stream ends when it answers False (the caller's
+        key was revoked since)."""
         try:
             yield sse("hello", {"tenant": sub.tenant}, retry=RETRY_MS)
             while not sub.closed:
@@ -165,6 +181,8 @@ class ChangeFeed:
                     if sub.closed:
                         break
                     await asyncio.sleep(BATCH_WINDOW)
+                if recheck is not None and not await recheck(sub):
+                    break
                 resync, batch = sub.take(EVENT_IDS)
                 if resync:
                     yield sse("resync", {})

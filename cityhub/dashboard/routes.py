@@ -26,12 +26,13 @@ from starlette.responses import Response, StreamingResponse
 from cityhub import __version__
 from cityhub.airquality.cai import GRADE_NAMES_KO, GRADES, SCALES
 from cityhub.airquality.who import GUIDELINES
+from cityhub.api.guard import access_of
 from cityhub.api.home import hub_root
 from cityhub.api.negotiation import checked_tenant
 from cityhub.api.routing import Route
 from cityhub.dashboard.assets import LIBRARIES, Asset, load_assets
-from cityhub.dashboard.feed import ChangeFeed, FeedFull
-from cityhub.errors import ResourceNotFound, StoreUnavailable
+from cityhub.dashboard.feed import ChangeFeed, FeedFull, Subscriber
+from cityhub.errors import CityhubError, ResourceNotFound, StoreUnavailable
 from cityhub.settings import Settings, time_zone_of
 
 API = "/ngsi-ld/v1"
@@ -163,16 +164,35 @@ class Dashboard:
         tenant = checked_tenant(request.query_params.get("tenant", ""), "the tenant parameter")
         if request.method == "HEAD":  # the headers a GET would have, and no endless body
             return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        access = access_of(request)
+        narrowed = access.permitted("read") is not None
         try:
-            sub = self.feed.subscribe(tenant)
+            sub = self.feed.subscribe(tenant, access.reads if narrowed else None)
         except FeedFull:
             raise TooManyFeeds(
                 f"the hub serves {self.feed.max_streams} live dashboard feeds already "
                 "(dashboard_max_streams); the page tries again on its own",
                 retry_after=10,
             ) from None
+        recheck = None
+        if access.enforced:
+            control = request.app.state.access
+            authorization = request.headers.get("authorization")
+
+            async def recheck(sub: Subscriber) -> bool:
+                # the caller's access as it is now: a revoked key ends the stream, changed
+                # permissions narrow what follows
+                try:
+                    now = await control.authorize(tenant, authorization)
+                except CityhubError:
+                    return False
+                if not now.may("read"):
+                    return False
+                sub.reads = now.reads if now.permitted("read") is not None else None
+                return True
+
         return StreamingResponse(
-            self.feed.stream(sub),
+            self.feed.stream(sub, recheck=recheck),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )

@@ -61,7 +61,8 @@ TRIGGERS: Final = frozenset(
 #: Members a client may not remove with null in an update (clause 5.8.2).
 MANDATORY: Final = frozenset({"type", "notification"})
 #: Internal members, never rendered.
-INTERNAL: Final = frozenset({"@context", "createdAt", "modifiedAt"})
+#: ``_owner``: who made it, when access control was on (cityhub.access.control.owner_of)
+INTERNAL: Final = frozenset({"@context", "createdAt", "modifiedAt", "_owner"})
 
 #: Members the hub sets (clause 5.2.12); ignored on input.
 READ_ONLY: Final = frozenset({"status", "createdAt", "modifiedAt"})

@@ -44,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from cityhub.access.control import Access, AccessControl
 from cityhub.contexts import ContextService
 from cityhub.errors import StoreUnavailable
 from cityhub.linked import fetch_linked
@@ -104,6 +105,9 @@ class Dispatcher:
         registrations: the registration store whose subscriptions' notifications are
             delivered too (None: context source notifications are not delivered).
         periodic: queues the rounds of ``timeInterval`` subscriptions (None: none are sent).
+        owners: access control: a notification of a subscription with an owner carries, when
+            it is delivered, only the entities (and linked entities) the owner may read then;
+            one left with none is not sent.
     """
 
     def __init__(
@@ -124,8 +128,10 @@ class Dispatcher:
         queue: OutboxQueue,
         registrations: RegistrationStore | None = None,
         periodic: PeriodicNotifier | None = None,
+        owners: AccessControl | None = None,
     ) -> None:
         self.store = store
+        self.owners = owners
         self.registrations = registrations
         self._csource_due = 0.0
         self.queue = queue
@@ -298,8 +304,18 @@ class Dispatcher:
         if sub is None:  # deleted since: nobody to tell
             await self.queue.ack(row.id)
             return 0
+        reader = None
+        if not self._is_csource(row):
+            try:
+                reader = await self._reader(row, sub)
+            except Exception as exc:
+                await self._failed(row, exc, _cooldown(sub))
+                return 0
+            if reader is not None and not any(reader.reads(e) for e in row.payload["data"]):
+                await self.queue.ack(row.id)  # nothing its owner may read (now): not sent
+                return 0
         try:
-            delivery = await self.build(row, sub)
+            delivery = await self.build(row, sub, reader)
             await self._status(row, ok=None)
             await self.sender.send(delivery)
         except Exception as exc:
@@ -365,8 +381,17 @@ class Dispatcher:
             log.exception("subscription %s: status not updated", row.subscription_id)
 
     # ---- rendering -------------------------------------------------------------------
-    async def build(self, row: OutboxRow, sub: Document) -> Delivery:
-        """The delivery of one outbox row (raises when it cannot be built)."""
+    async def _reader(self, row: OutboxRow, sub: Document) -> Access | None:
+        """What the subscription's owner may read now (None: not narrowed)."""
+        owner = sub.get("_owner")
+        if owner is None or self.owners is None:
+            return None
+        access = await self.owners.owner_access(row.tenant, owner)
+        return None if access.permitted("read") is None else access
+
+    async def build(self, row: OutboxRow, sub: Document, reader: Access | None = None) -> Delivery:
+        """The delivery of one outbox row (raises when it cannot be built); ``reader``: only
+        the entities it may read are sent."""
         params: Document = sub.get("notification") or {}
         endpoint: Document = params.get("endpoint") or {}
         uri = str(endpoint.get("uri", ""))
@@ -390,7 +415,7 @@ class Dispatcher:
             body["data"] = data
             body["triggerReason"] = row.payload.get("triggerReason", cn.UPDATED)
         else:
-            data = await self._data(row, sub, terms, notified_at)
+            data = await self._data(row, sub, terms, notified_at, reader)
             body["data"] = data
         headers: dict[str, str] = {}
         if endpoint.get("accept") == "application/ld+json":
@@ -413,10 +438,19 @@ class Dispatcher:
         return Delivery(uri, orjson.dumps(body), headers, notifier, seconds)
 
     async def _data(
-        self, row: OutboxRow, sub: Document, terms: TermMap, notified_at: str
+        self,
+        row: OutboxRow,
+        sub: Document,
+        terms: TermMap,
+        notified_at: str,
+        reader: Access | None = None,
     ) -> list[Document]:
         params: Document = sub.get("notification") or {}
         entities: list[Document] = row.payload.get("data", [])
+        permitted = None
+        if reader is not None:
+            entities = [e for e in entities if reader.reads(e)]
+            permitted = reader.permitted("read")
         previous: dict[str, Any] = row.payload.get("previous") or {}
         join = params.get("join")
         level = int(params.get("joinLevel", 1))
@@ -425,7 +459,7 @@ class Dispatcher:
         if join in ("inline", "flat"):
             roots = [e for e in entities if "deletedAt" not in e]
             linked, order = await fetch_linked(
-                self.store, row.tenant, roots, projection(sub), level
+                self.store, row.tenant, roots, projection(sub), level, permitted
             )
         inline = join == "inline"
         data = [

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from cityhub.access.control import AccessControl
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import TypeName
@@ -71,6 +73,8 @@ class PeriodicNotifier:
         term_maps: the @context cache q is read with.
         schedule: the backend's schedule of rounds (its outbox).
         clock: seconds since the epoch (tests pass a fake).
+        owners: access control: a round of a subscription with an owner selects only the
+            entities its owner may read (in the store query).
     """
 
     def __init__(
@@ -80,8 +84,10 @@ class PeriodicNotifier:
         term_maps: TermMaps,
         schedule: PeriodicSchedule,
         clock: Callable[[], float] = time.time,
+        owners: AccessControl | None = None,
     ) -> None:
         self.store = store
+        self.owners = owners
         self.subscriptions = subscriptions
         self.term_maps = term_maps
         self.clock = clock
@@ -102,8 +108,14 @@ class PeriodicNotifier:
 
     async def _entities(self, tenant: str, doc: Document) -> list[Entity]:
         sub = prepare(tenant, doc, self.term_maps)
+        permitted = None
+        owner = doc.get("_owner")
+        if owner is not None and self.owners is not None:
+            permitted = (await self.owners.owner_access(tenant, owner)).permitted("read")
         found: dict[str, Entity] = {}
         for query in entity_queries(sub):
+            if permitted is not None:
+                query = replace(query, permitted=permitted)
             result = await self.store.query_entities(tenant, query)
             for entity in result.entities:
                 found.setdefault(entity["id"], entity)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from cityhub.access.control import AccessControl
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.notify.index import SubscriptionIndex
 from cityhub.notify.matcher import Prepared, TermMaps, prepare, triggered
@@ -77,13 +78,20 @@ class NotificationTrigger:
     Args:
         term_maps: the @context cache the matcher reads q with (the dispatcher fills it).
         clock: seconds since the epoch (tests pass a fake).
+        owners: access control: a subscription with an owner is triggered only by entities
+            its owner may read (this worker's copy of the permissions; the dispatcher checks
+            again with the current one when it delivers).
     """
 
     def __init__(
-        self, term_maps: TermMaps | None = None, clock: Callable[[], float] = time.time
+        self,
+        term_maps: TermMaps | None = None,
+        clock: Callable[[], float] = time.time,
+        owners: AccessControl | None = None,
     ) -> None:
         self.term_maps = term_maps if term_maps is not None else TermMaps()
         self.clock = clock
+        self.owners = owners
         self._cache: dict[str, tuple[int, int, SubscriptionIndex]] = {}
 
     def index(self, tx: Transaction) -> SubscriptionIndex:
@@ -117,9 +125,21 @@ class NotificationTrigger:
         for sub in candidates:
             if not triggered(tx, sub, change, now):
                 continue
+            if not self._owner_reads(tx.tenant, sub, change):
+                continue
             if sub.throttling is not None and not tx.throttle_pass(sub.id, now_s, sub.throttling):
                 continue
             tx.enqueue(sub.id, notification_payload(sub.id, change, now), now_s)
+
+    def _owner_reads(self, tenant: str, sub: Prepared, change: Change) -> bool:
+        """Whether the subscription's owner may read the changed entity (True for a
+        subscription made while access control was off, or before a copy was read)."""
+        owner = sub.doc.get("_owner")
+        if owner is None or self.owners is None:
+            return True
+        access = self.owners.owner_access_cached(tenant, owner)
+        entity = change.after if change.after is not None else change.before
+        return access is None or entity is None or access.reads(entity)
 
 
 __all__ = [
