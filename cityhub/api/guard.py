@@ -134,6 +134,11 @@ class AccessGuard:
             if action == "read" and scope["path"].startswith(_SUMMARIES):
                 # every type and attribute of the tenant, with counts: not narrowable
                 access.require_all("read", f"GET {scope['path']}")
+            elif header is _FIWARE_SERVICE:
+                # a provisioned device writes the entities its provisioning names through
+                # the southbound routes, whatever the provisioner's targets: the IoT agent's
+                # provisioning needs the action on the whole tenant
+                access.require_all(action, f"{scope['method']} {scope['path']}")
             entity_id = _entity_of_path(scope)
             if entity_id is not None:
                 await _require_entity(scope["app"].state.store, access, tenant, entity_id, action)

@@ -19,6 +19,21 @@ def test_iot_provisioning_is_protected_and_devices_are_not(client: TestClient) -
     there = {**bearer(key), "Fiware-Service": "city1"}
     assert client.get("/iot/devices", headers=there).status_code == 200
     assert client.post("/iot/devices", json={"devices": []}, headers=there).status_code == 403
+    # write on some entities is not enough: a provisioned device writes whatever entity its
+    # provisioning names, so provisioning needs write on the whole tenant
+    narrow = make_key(client, admin, name="iot-narrow", tenant="city1")
+    grant(
+        client,
+        admin,
+        tenant="city1",
+        action="write",
+        target={"type": "Streetlight"},
+        assignee={"key": key_id(narrow)},
+    )
+    narrow_there = {**bearer(narrow), "Fiware-Service": "city1"}
+    device = {"devices": [{"device_id": "d1", "entity_name": "urn:ngsi-ld:Building:1"}]}
+    assert client.post("/iot/devices", json=device, headers=narrow_there).status_code == 403
+    assert client.get("/iot/devices", headers=narrow_there).status_code == 403
     # the key acts in city1 only: the default tenant (no Fiware-Service) is refused
     assert client.get("/iot/devices", headers=bearer(key)).status_code == 403
     assert client.get("/iot/devices", headers={"Fiware-Service": "nowhere"}).status_code == 404
