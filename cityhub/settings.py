@@ -231,6 +231,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Requests one API key or token subject may make per UTC day (per worker); 0 turns it "
         "off. Tenants may set their own.",
     ),
+    Setting(
+        "caller_max_request_bytes",
+        0,
+        "Largest request body an API key, token subject or the public may send while access "
+        "control is on (413 over it); 0: max_body_bytes only. Tenants may set their own.",
+    ),
+    Setting(
+        "caller_max_response_bytes",
+        0,
+        "Largest answer such a caller may receive (403 TooManyResults over it: ask for a "
+        "smaller page); 0 turns it off. Tenants may set their own.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -291,6 +303,8 @@ class Settings:
     rate_limit: float = 0.0
     rate_burst: int = 20
     daily_quota: int = 0
+    caller_max_request_bytes: int = 0
+    caller_max_response_bytes: int = 0
 
     @property
     def base_url(self) -> str:

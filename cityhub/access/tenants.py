@@ -6,6 +6,9 @@ A tenant's settings document (every member optional):
 - ``description``: text for people;
 - ``rateLimit`` (requests per second per caller, > 0), ``burst`` (>= 1) and ``dailyQuota``
   (requests per caller per UTC day, >= 0): the tenant's own quotas, over the hub's settings;
+- ``maxRequestBytes``, ``maxResponseBytes`` (>= 0; 0: none): the largest request body and
+  answer each caller of the tenant may send and receive, over the hub's
+  ``caller_max_request_bytes`` and ``caller_max_response_bytes``;
 - ``retentionDays`` (>= 0): how long the tenant's history is meant to be kept (recorded for
   the retention service; the hub's ``history_retention_by_tenant`` setting is what prunes);
 - ``oidc``: ``{"issuer": ..., "jwksUri": ..., "audience": ...}``, the OAuth2/OIDC issuer whose
@@ -59,7 +62,16 @@ def _url(value: Any, name: str) -> str:
     return value
 
 
-_MEMBERS = {"description", "rateLimit", "burst", "dailyQuota", "retentionDays", "oidc"}
+_MEMBERS = {
+    "description",
+    "rateLimit",
+    "burst",
+    "dailyQuota",
+    "maxRequestBytes",
+    "maxResponseBytes",
+    "retentionDays",
+    "oidc",
+}
 
 
 def check_tenant_settings(doc: Any) -> dict[str, Any]:
@@ -83,6 +95,8 @@ def check_tenant_settings(doc: Any) -> dict[str, Any]:
     _number(doc, "burst", minimum=1, integer=True)
     _number(doc, "dailyQuota", minimum=0, integer=True)
     _number(doc, "retentionDays", minimum=0, integer=True)
+    _number(doc, "maxRequestBytes", minimum=0, integer=True)
+    _number(doc, "maxResponseBytes", minimum=0, integer=True)
     if "oidc" in doc:
         oidc = doc["oidc"]
         if not isinstance(oidc, dict) or set(oidc) - {"issuer", "jwksUri", "audience"}:

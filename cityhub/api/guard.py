@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cityhub.access.control import OPEN, Access, AccessControl
 from cityhub.access.tenants import TENANT_NAME
 from cityhub.api.negotiation import TENANT_HEADER, checked_tenant
+from cityhub.api.size_limits import caller_limits, limited
 from cityhub.errors import BadRequestData, CityhubError, Forbidden, ResourceNotFound
 from cityhub.provision import BatchItem
 from cityhub.store.base import EntityQuery, Store
@@ -148,6 +149,16 @@ class AccessGuard:
                 if not access.who.authenticated:  # the public: one bucket per address
                     caller = f"anonymous@{(scope.get('client') or ('?', 0))[0]}"
                 quotas.spend(caller, access.settings)
+            if not access.admin:
+                request_limit, response_limit = caller_limits(
+                    self.control.settings, access.settings
+                )
+                if action != "read":
+                    # a write's answer reports what was done: refusing it would hide a
+                    # change that happened
+                    response_limit = 0
+                if request_limit or response_limit:
+                    receive, send = limited(scope, receive, send, request_limit, response_limit)
         scope[SCOPE_KEY] = access
         # the audit log: every admin action; every write while access control is on
         if action == "admin" or (access.enforced and action not in ("read", "public")):
