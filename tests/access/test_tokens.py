@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from tests.access.helpers import bearer, bootstrap_admin, grant, seed
 from tests.conftest import make_client
+from tests.notify._receivers import HttpReceiver
 
 ISSUER = "https://id.city.example/realms/seongnam"
 OTHER_ISSUER = "https://id.other.example/realms/x"
@@ -223,3 +224,28 @@ def test_a_tenant_names_its_own_issuer(
         # the default tenant names no issuer: tokens are not accepted there
         plain = hub.get(f"{ENTITIES}?type=X", headers=bearer(token(keys.rsa, iss=OTHER_ISSUER)))
         assert plain.status_code == 401 and "no OIDC issuer" in plain.json()["detail"]
+
+
+def test_a_token_subjects_subscription_notifies_what_its_claims_may_read(
+    hub: TestClient, keys: _Keys
+) -> None:
+    """The owner of a subscription made with a token is its subject with the claims it had:
+    notifications carry what a claim's permission reads, long after the token expired."""
+    admin = bootstrap_admin(hub)
+    air = {"claim": "realm_access.roles", "value": "air-analyst"}
+    grant(hub, admin, action="read", target={"type": "AirQualityObserved"}, assignee=air)
+    grant(hub, admin, action="subscribe", assignee="authenticated")
+    analyst = bearer(token(keys.rsa, sub="u2", realm_access={"roles": ["air-analyst"]}))
+    with HttpReceiver() as rx:
+        body = {
+            "type": "Subscription",
+            "entities": [{"type": "AirQualityObserved"}, {"type": "OnStreetParking"}],
+            "notification": {"endpoint": {"uri": rx.url}},
+        }
+        made = hub.post("/ngsi-ld/v1/subscriptions", json=body, headers=analyst)
+        assert made.status_code == 201, made.text
+        seed(hub, admin)
+        received = rx.wait_for(1)
+        ids = sorted(e["id"] for r in rx.quiet(0.5) for e in r.body["data"])
+    assert received and all("AirQualityObserved" in i for i in ids), ids
+    assert len(ids) == 3
