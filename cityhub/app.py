@@ -29,6 +29,7 @@ from cityhub.api import (
     jsonld_contexts,
     landing,
     ogcapi,
+    openapi,
     publishing,
     registrations,
     subscriptions,
@@ -235,6 +236,7 @@ def create_app(
         *iot.routes,
         *admin.routes,
         *publishing.routes,
+        *openapi.routes,
     ]
     app = Hub(
         routes=routes,

@@ -41,9 +41,9 @@ SCOPE_KEY = "cityhub.access"
 API = "/ngsi-ld/v1/"
 _TENANT_HEADER = TENANT_HEADER.lower().encode("latin-1")
 
-#: open whatever is configured: liveness, the home page, and the @contexts the hub hosts
-#: (clients and notification receivers resolve them)
-_OPEN_PATHS = ("/health", "/health/live", "/", "/ngsi-ld/v1")
+#: open whatever is configured: liveness, the home page, the API's description, and the
+#: @contexts the hub hosts (clients and notification receivers resolve them)
+_OPEN_PATHS = ("/health", "/health/live", "/", "/ngsi-ld/v1", "/openapi.json")
 #: the IoT agent's southbound routes: devices authenticate with their config group's apikey
 #: (docs/iot.md), not with a caller's credentials
 _DEVICE_PATHS = ("/iot/d", "/iot/json", "/iot/d/commands", "/iot/json/commands")
