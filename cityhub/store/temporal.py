@@ -155,8 +155,7 @@ def _add(
 ) -> None:
     """Record ``new`` instances and keep, per datasetId, the latest observed in the head."""
     for iri, instances in new.items():
-        for inst in instances:
-            rows.upsert_instance(entity_id, iri, inst, now)
+        rows.upsert_instances(entity_id, iri, instances, now)
         merged = by_dataset(head_attrs.get(iri, []))
         for latest in latest_instances({iri: instances})[iri]:
             key = latest.get("datasetId")

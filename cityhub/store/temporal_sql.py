@@ -427,6 +427,14 @@ class TemporalRows(ABC):
     def upsert_instance(self, entity_id: str, attr: str, inst: Instance, now: str) -> None:
         """Add an instance; one of the same attribute, datasetId and observedAt is replaced."""
 
+    def upsert_instances(
+        self, entity_id: str, attr: str, instances: Sequence[Instance], now: str
+    ) -> None:
+        """:meth:`upsert_instance` of each instance in turn (a backend may do it in fewer
+        statements, with the same outcome)."""
+        for inst in instances:
+            self.upsert_instance(entity_id, attr, inst, now)
+
     def lock_head(self, entity_id: str) -> tuple[dict[str, Any], list[str]] | None:
         """The head's ``attrs`` document and types, locked for the transaction."""
         d, b = self.dialect, self.dialect.binds()

@@ -33,7 +33,7 @@ import orjson
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import normalize_time
 from cityhub.store.history import InstanceRow, instance_row
-from cityhub.store.instances import strip_system, value_number
+from cityhub.store.instances import observed_time, strip_system, value_number
 
 
 def add_missing_heads(conn: sqlite3.Connection) -> None:
@@ -84,6 +84,62 @@ def upsert_instance(
             )
             return
     conn.execute(_INSERT, instance_row(tenant, entity_id, attr, inst, now))
+
+
+def upsert_instances(
+    conn: sqlite3.Connection,
+    tenant: str,
+    entity_id: str,
+    attr: str,
+    instances: Sequence[Instance],
+    now: str,
+) -> None:
+    """:func:`upsert_instance` of each of ``instances`` in turn, with the same outcome (the
+    same rows, instance ids aside, which are new either way), in three statements instead of
+    two per instance: the instances already recorded at the observedAt times of the batch are
+    read in one index range, the new rows are inserted by one ``executemany`` and the replaced
+    ones updated by another. An instance whose observedAt and datasetId an earlier one of the
+    same batch had replaces that one, as it would have one by one."""
+    keys: list[tuple[str, str] | None] = []
+    for inst in instances:
+        observed = inst.get("observedAt")
+        keys.append((observed_time(observed), inst.get("datasetId") or "") if observed else None)
+    recorded: dict[tuple[str, str], int] = {}  # (observedAt, datasetId) -> seq, the first one
+    times = [k[0] for k in keys if k is not None]
+    if times:
+        for seq, observed_at, dataset_id in conn.execute(
+            "SELECT seq, observed_at, dataset_id FROM attribute_instances INDEXED BY"
+            " attribute_instances_observed WHERE tenant = ? AND entity_id = ? AND attr = ?"
+            " AND observed_at >= ? AND observed_at <= ? AND deleted_at IS NULL"
+            " ORDER BY observed_at, seq",
+            (tenant, entity_id, attr, min(times), max(times)),
+        ):
+            recorded.setdefault((observed_at, dataset_id), seq)
+    new_rows: list[InstanceRow] = []
+    new_by_key: dict[tuple[str, str], int] = {}  # a new row not deleted: its index
+    updates: list[tuple[str, str, float | None, int]] = []
+    for inst, key in zip(instances, keys, strict=True):
+        if key is not None and key in recorded:
+            body = strip_system(inst)
+            updates.append((orjson.dumps(body).decode(), now, value_number(body), recorded[key]))
+        elif key is not None and key in new_by_key:
+            body = strip_system(inst)
+            i = new_by_key[key]
+            row = new_rows[i]
+            new_rows[i] = (*row[:7], now, row[8], orjson.dumps(body).decode(), value_number(body))
+        else:
+            row = instance_row(tenant, entity_id, attr, inst, now)
+            if key is not None and row[8] is None:
+                new_by_key[key] = len(new_rows)
+            new_rows.append(row)
+    if new_rows:
+        conn.executemany(_INSERT, new_rows)
+    if updates:
+        conn.executemany(
+            "UPDATE attribute_instances SET instance = ?, modified_at = ?, value_number = ?"
+            " WHERE seq = ?",
+            updates,
+        )
 
 
 def write_head(
@@ -159,4 +215,10 @@ class SqliteHistoryRows:
         )
 
 
-__all__ = ["SqliteHistoryRows", "add_missing_heads", "upsert_instance", "write_head"]
+__all__ = [
+    "SqliteHistoryRows",
+    "add_missing_heads",
+    "upsert_instance",
+    "upsert_instances",
+    "write_head",
+]
