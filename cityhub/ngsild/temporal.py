@@ -338,6 +338,18 @@ def expand_temporal_entity(
     return entity
 
 
+_NORMAL_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,6}))?Z")
+
+
+def observed_time(text: Any) -> str:
+    """An ``observedAt`` already validated (``check_datetime``), in the stored form (as
+    :func:`normalize_time`): UTC times with at most microseconds (what sensors send) are padded
+    as text, others go through the full parser."""
+    if isinstance(text, str) and (m := _NORMAL_UTC.fullmatch(text)):
+        return f"{text[:19]}.{(m.group(1) or '').ljust(6, '0')}Z"
+    return normalize_time(text, "observedAt")
+
+
 def latest_instances(attrs: Mapping[str, list[Instance]]) -> dict[str, list[Instance]]:
     """The most recent instance (by observedAt, else the last listed) of each attribute and
     datasetId: what a temporal entity says the entity looks like now."""
@@ -346,7 +358,7 @@ def latest_instances(attrs: Mapping[str, list[Instance]]) -> dict[str, list[Inst
         best: dict[str | None, tuple[str, int, Instance]] = {}
         for pos, inst in enumerate(instances):
             key = inst.get("datasetId")
-            when = normalize_time(inst["observedAt"], "observedAt") if "observedAt" in inst else ""
+            when = observed_time(inst["observedAt"]) if "observedAt" in inst else ""
             if key not in best or (when, pos) >= best[key][:2]:
                 best[key] = (when, pos, inst)
         out[iri] = [dict(v[2]) for v in best.values()]

@@ -5,14 +5,12 @@ members kept in columns rather than in the instance, instances by datasetId."""
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from cityhub.ngsild.entity import Instance
-from cityhub.ngsild.temporal import normalize_time
+from cityhub.ngsild.temporal import observed_time as observed_time  # re-exported
 
 _random = random.Random()  # instance ids need uniqueness, not secrecy
 _id_lock = threading.Lock()
@@ -40,17 +38,6 @@ def value_number(inst: Instance) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     return None
-
-
-_NORMAL_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,6}))?Z")
-
-
-def observed_time(text: Any) -> str:
-    """``observedAt`` in the stored form; UTC times with at most microseconds (what sensors
-    send) are padded as text, others go through the full parser."""
-    if isinstance(text, str) and (m := _NORMAL_UTC.fullmatch(text)):
-        return f"{text[:19]}.{(m.group(1) or '').ljust(6, '0')}Z"
-    return normalize_time(text, "observedAt")
 
 
 def strip_system(inst: Instance) -> Instance:
