@@ -161,7 +161,12 @@ def _period_index(period: Duration | None, origin: str, params: list[Any]) -> st
             f" + {_int('substr(b.t, 6, 2)')} - {_int(f'substr({origin}, 6, 2)')})"
         )
         last_day = _int("strftime('%d', b.t, 'start of month', '+1 month', '-1 day')")
-        anchor_day = f"printf('%02d', min({_int(f'substr({origin}, 9, 2)')}, {last_day}))"
+        # every month has the origin's day when it is the 28th or before: no date arithmetic
+        day = f"substr({origin}, 9, 2)"
+        anchor_day = (
+            f"CASE WHEN {day} <= '28' THEN {day}"
+            f" ELSE printf('%02d', min({_int(day)}, {last_day})) END"
+        )
         before = f"(substr(b.t, 9) < {anchor_day} || substr({origin}, 11))"
         params.append(period.months)
         return f"(({months} - {before}) / ?)"
