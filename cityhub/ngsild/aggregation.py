@@ -263,10 +263,11 @@ def render_series(
         doc: dict[str, Any] = {"type": series.attr_type or attr_type}
         if series.dataset_id is not None:
             doc["datasetId"] = series.dataset_id
+        # each boundary once: a period's end is the next one's start
+        times = {t: format_time(t) for p in periods for t in (p.start, p.end)}
         for method in query.methods:
             doc[method] = [
-                [method_value(method, p.stats), format_time(p.start), format_time(p.end)]
-                for p in periods
+                [method_value(method, p.stats), times[p.start], times[p.end]] for p in periods
             ]
         out.append(doc)
     return out[0] if len(out) == 1 else out

@@ -21,8 +21,11 @@ def now_iso() -> str:
 
 def format_datetime(value: datetime) -> str:
     """Format an aware datetime in UTC with microseconds and a ``Z``."""
-    utc = value.astimezone(UTC)  # %Y is not zero-padded below year 1000 on every platform
-    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
+    u = value.astimezone(UTC)  # fields, not strftime: several times cheaper per call
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond:06d}Z"
+    )
 
 
 def parse_datetime(text: object, what: str, *, zone_required: bool = False) -> datetime:

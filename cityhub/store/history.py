@@ -36,8 +36,16 @@ from cityhub.store.instances import (
 InstanceRow = tuple[str, str, str, str, str, str | None, str, str, str | None, str, float | None]
 
 
-def instance_row(tenant: str, entity_id: str, attr: str, inst: Instance, now: str) -> InstanceRow:
-    """The history row of an instance, recorded at its ``modifiedAt`` (else ``now``)."""
+def instance_row(
+    tenant: str,
+    entity_id: str,
+    attr: str,
+    inst: Instance,
+    now: str,
+    observed_at: str | None = None,
+) -> InstanceRow:
+    """The history row of an instance, recorded at its ``modifiedAt`` (else ``now``);
+    ``observed_at``: the stored form of its observedAt, when the caller has it already."""
     body = strip_system(inst)
     deleted_at = body.pop("deletedAt", None)
     observed = body.get("observedAt")
@@ -48,7 +56,7 @@ def instance_row(tenant: str, entity_id: str, attr: str, inst: Instance, now: st
         attr,
         body.get("datasetId") or "",
         new_instance_id(),
-        observed_time(observed) if observed else None,
+        observed_at or (observed_time(observed) if observed else None),
         recorded,
         recorded,
         normalize_time(deleted_at, "deletedAt") if deleted_at else None,

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from cityhub.errors import BadRequestData, InvalidRequest
 from cityhub.ngsild.aggregation import AggregationQuery, PeriodStats, Series
+from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.duration import Duration, parse_duration
 from cityhub.ngsild.temporal import (
     TemporalQuery,
@@ -411,3 +412,16 @@ def test_paginate_keeps_paged_out_attributes_empty() -> None:
         HEAD, history, TERMS, TemporalRepresentation(), TemporalProjection()
     )
     assert doc["late"] == []
+
+
+def test_format_datetime_is_utc_with_microseconds() -> None:
+    # what strftime("%Y-%m-%dT%H:%M:%S.%fZ") writes, with the year zero-padded everywhere
+    seoul = timezone(timedelta(hours=9))
+    cases = {
+        datetime(2025, 1, 1, tzinfo=UTC): "2025-01-01T00:00:00.000000Z",
+        datetime(2025, 1, 1, 8, 59, 59, 999999, tzinfo=seoul): "2024-12-31T23:59:59.999999Z",
+        datetime(999, 12, 31, 23, 0, 0, 5, tzinfo=UTC): "0999-12-31T23:00:00.000005Z",
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC): "9999-12-31T23:59:59.999999Z",
+    }
+    for value, text in cases.items():
+        assert format_datetime(value) == text

@@ -128,7 +128,7 @@ def upsert_instances(
             row = new_rows[i]
             new_rows[i] = (*row[:7], now, row[8], orjson.dumps(body).decode(), value_number(body))
         else:
-            row = instance_row(tenant, entity_id, attr, inst, now)
+            row = instance_row(tenant, entity_id, attr, inst, now, key[0] if key else None)
             if key is not None and row[8] is None:
                 new_by_key[key] = len(new_rows)
             new_rows.append(row)
