@@ -24,7 +24,7 @@ rows are written by a transaction hook, in the same transaction as the change.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -110,27 +110,33 @@ def _rows(
 def index_change(conn: sqlite3.Connection, change: Change) -> None:
     """Rewrite the rows of changed attributes (``SqliteTransaction`` calls it for each change)."""
     tenant, eid = change.tenant, change.entity_id
-    after = entity_values(change.after)
     types: list[str] = list(change.after["type"]) if change.after is not None else []
-    changed: Iterable[str] = after.keys()
+    if (
+        change.kind != "entityCreated"
+        and change.before is not None
+        and change.after is not None
+        and change.before["type"] == change.after["type"]
+    ):
+        # only the attributes whose instances differ can have other values (an update names
+        # one or two of an entity's attributes): the others are compared, not indexed again
+        was, now = change.before.get("attrs") or {}, change.after.get("attrs") or {}
+        touched = [a for a in was.keys() | now.keys() if was.get(a) != now.get(a)]
+        before = entity_values({"attrs": {a: was[a] for a in touched if a in was}})
+        after = entity_values({"attrs": {a: now[a] for a in touched if a in now}})
+        changed = [a for a in before.keys() | after.keys() if before.get(a) != after.get(a)]
+        if not changed:
+            return
+        conn.execute(
+            "DELETE FROM q_index WHERE tenant = ? AND entity_id = ? "
+            f"AND attr IN ({','.join('?' * len(changed))})",
+            (tenant, eid, *changed),
+        )
+        conn.executemany(_INSERT, _rows(tenant, eid, types, after, changed))
+        return
+    after = entity_values(change.after)
     if change.kind != "entityCreated":
-        if (
-            change.before is None
-            or change.after is None
-            or change.before["type"] != change.after["type"]
-        ):
-            conn.execute("DELETE FROM q_index WHERE tenant = ? AND entity_id = ?", (tenant, eid))
-        else:
-            before = entity_values(change.before)
-            changed = [a for a in before.keys() | after.keys() if before.get(a) != after.get(a)]
-            if not changed:
-                return
-            conn.execute(
-                "DELETE FROM q_index WHERE tenant = ? AND entity_id = ? "
-                f"AND attr IN ({','.join('?' * len(changed))})",
-                (tenant, eid, *changed),
-            )
-    conn.executemany(_INSERT, _rows(tenant, eid, types, after, changed))
+        conn.execute("DELETE FROM q_index WHERE tenant = ? AND entity_id = ?", (tenant, eid))
+    conn.executemany(_INSERT, _rows(tenant, eid, types, after, after.keys()))
 
 
 def fill_q_index(conn: sqlite3.Connection) -> None:
