@@ -24,6 +24,7 @@ from cityhub.api import (
     govkr,
     health,
     home,
+    indicators,
     iot,
     iot_measures,
     jsonld_contexts,
@@ -46,6 +47,7 @@ from cityhub.api.routing import IndexedRouter
 from cityhub.contexts import ContextService
 from cityhub.dashboard import Dashboard
 from cityhub.errors import CityhubError
+from cityhub.indicators.service import IndicatorService
 from cityhub.iot.agent import IotAgent
 from cityhub.iot.commands import Commands
 from cityhub.iot.health import DeviceHealth
@@ -86,6 +88,8 @@ def city_services(settings: Settings) -> list[CityService]:
                 zone=time_zone_of(settings.time_zone),
             )
         )
+    if settings.indicators_service:
+        services.append(IndicatorService(settings.time_zone, settings.indicators_lookback_hours))
     return services
 
 
@@ -233,6 +237,7 @@ def create_app(
         *registrations.routes,
         *temporal.routes,
         *home.routes,
+        *indicators.routes,
         *iot.routes,
         *admin.routes,
         *publishing.routes,

@@ -198,6 +198,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Points added when three or more pollutants are unhealthy or worse.",
     ),
     Setting(
+        "indicators_service",
+        True,
+        "Compute district indicators (issue 16: PM2.5 exposure hours, CAI grades, congestion, "
+        "parking, waste, streetlights, shelters, monitoring coverage) hourly and daily per "
+        "AdministrativeArea as KeyPerformanceIndicator entities; false switches it off.",
+    ),
+    Setting(
+        "indicators_lookback_hours",
+        72,
+        "Most hours of history the indicators compute back from the latest hour the readings "
+        "closed (the first time, or after the hub was down).",
+    ),
+    Setting(
         "allow_open",
         False,
         "Serve without authentication on an address other than loopback (by default the hub "
@@ -295,6 +308,8 @@ class Settings:
     airquality_multi_pollutant: bool = True
     airquality_multi_pollutant_two: int = 50
     airquality_multi_pollutant_three: int = 75
+    indicators_service: bool = True
+    indicators_lookback_hours: int = 72
     allow_open: bool = False
     oidc_issuer: str = ""
     oidc_jwks_url: str = ""

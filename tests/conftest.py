@@ -22,6 +22,7 @@ def make_client(tmp_path: Path, store: str | None = None, **overrides: object) -
     # the city services write back to entities after the commit; tests of other features
     # compare entities exactly, so they run without them (tests/airquality turns them on)
     overrides.setdefault("airquality_service", False)
+    overrides.setdefault("indicators_service", False)
     settings = Settings(store=store, **overrides)  # type: ignore[arg-type]
     return TestClient(create_app(settings), raise_server_exceptions=False)
 

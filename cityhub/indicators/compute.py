@@ -1,0 +1,419 @@
+"""One hour of indicators: from the sensors (where they stand, what they are) and their
+history instances of that hour to a :class:`~cityhub.indicators.tally.Tally` per indicator and
+district. Pure: no store, no clock.
+
+Bad data never raises: a reading that is not a number, is negative, is beyond what the
+quantity can be (a PM2.5 of 1e9, an occupancy of 7) or is text where a number belongs is
+counted in ``bad`` and left out; a sensor whose readings of the hour were all bad did not
+report (``monitoringCoverage`` shows it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shapely.geometry import shape
+
+from cityhub.airquality.hours import usable_value
+from cityhub.indicators.areas import Area, AreaMap
+from cityhub.indicators.catalogue import (
+    CONGESTED_ARTERIAL_KMH,
+    CONGESTED_EXPRESSWAY_KMH,
+    GRADES,
+    INDICATORS,
+    NEAREST_KM,
+    PARKING_PRESSURE,
+    PM25_KOREAN_UNHEALTHY,
+    PM25_WHO_24H,
+    WASTE_FULL,
+)
+from cityhub.indicators.names import attribute, local_name, number_of, plain_value, types_of
+from cityhub.indicators.sun import is_night
+from cityhub.indicators.tally import Tally
+
+#: entity type -> sensor kind
+KINDS = {
+    "AirQualityObserved": "air",
+    "TrafficFlowObserved": "traffic",
+    "OffStreetParking": "parking",
+    "OnStreetParking": "parking",
+    "WasteContainer": "waste",
+    "Streetlight": "streetlight",
+}
+#: attributes each kind is read by (local names)
+READS = {
+    "air": ("pm25", "airQualityLevel"),
+    "traffic": ("averageVehicleSpeed",),
+    "parking": ("occupancy",),
+    "waste": ("fillingLevel",),
+    "streetlight": ("status", "powerState", "powerConsumption"),
+}
+SHELTER_CATEGORIES = frozenset(
+    {"heatShelter", "coldShelter", "civilDefenceShelter", "earthquakeEvacuationSite", "shelter"}
+)
+_EXPRESSWAY_WORDS = ("expressway", "motorway", "freeway", "highway")
+_KM_PER_DEG = 111.32
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """An entity the indicators read, placed in a leaf district."""
+
+    id: str
+    kind: str  # air, traffic, parking, waste, streetlight, shelter
+    leaf: str
+    lon: float
+    lat: float
+    expressway: bool = False
+    full_at: float = WASTE_FULL
+    capacity: float = 0.0
+
+
+def _point(entity: Mapping[str, Any]) -> tuple[float, float] | None:
+    loc = attribute(entity, "location")
+    value = (loc or {}).get("value")
+    if not isinstance(value, dict):
+        return None
+    try:
+        p = shape(value).representative_point()
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return None
+    if p.is_empty or not (math.isfinite(p.x) and math.isfinite(p.y)):
+        return None
+    return (p.x, p.y)
+
+
+def _words(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def is_expressway(*entities: Mapping[str, Any] | None) -> bool:
+    """Whether a road (its flow observation or its RoadSegment) is an urban expressway: its
+    ``category`` or ``roadClass`` says so."""
+    for entity in entities:
+        if entity is None:
+            continue
+        for name in ("category", "roadClass"):
+            for word in _words(plain_value(attribute(entity, name))):
+                if any(w in word.lower() for w in _EXPRESSWAY_WORDS):
+                    return True
+    return False
+
+
+def sensor_of(
+    entity: Mapping[str, Any], areas: AreaMap, roads: Mapping[str, Mapping[str, Any]]
+) -> Sensor | None:
+    """The entity as a sensor of the indicators (None: not one, or outside every district)."""
+    types = types_of(entity)
+    kind = next((KINDS[t] for t in types if t in KINDS), None)
+    capacity = 0.0
+    if kind is None and "PointOfInterest" in types:
+        categories = set(_words(plain_value(attribute(entity, "category"))))
+        if not categories & SHELTER_CATEGORIES:
+            return None
+        kind = "shelter"
+        for name in ("peopleCapacity", "capacity"):
+            found = number_of(plain_value(attribute(entity, name)))
+            if found is not None and 0 <= found < 1e7:
+                capacity = found
+                break
+    if kind is None:
+        return None
+    where = _point(entity)
+    if where is None:
+        return None
+    leaf = areas.leaf_at(*where)
+    if leaf is None:
+        return None
+    expressway = False
+    if kind == "traffic":
+        ref = attribute(entity, "refRoadSegment")
+        road = roads.get(str((ref or {}).get("object")))
+        expressway = is_expressway(entity, road)
+    full_at = WASTE_FULL
+    if kind == "waste":
+        threshold = number_of(plain_value(attribute(entity, "binFullnessThreshold")))
+        if threshold is not None and 0 < threshold <= 1:
+            full_at = threshold
+    return Sensor(
+        str(entity["id"]), kind, leaf.id, where[0], where[1], expressway, full_at, capacity
+    )
+
+
+# ---- one sensor's hour ----------------------------------------------------------------------
+
+
+@dataclass
+class SensorHour:
+    """What one sensor's readings of one hour say (None: nothing usable)."""
+
+    reported: bool = False
+    bad: int = 0
+    pm25: float | None = None
+    grade: str | None = None
+    flag: bool | None = None  # congested / pressured / full / working
+    night: bool = False
+
+
+def _numbers(
+    instances: Iterable[Mapping[str, Any]], low: float, high: float
+) -> tuple[list[float], int]:
+    good, bad = [], 0
+    for inst in instances:
+        value = number_of(inst.get("value"))
+        if value is None or not low <= value <= high:
+            bad += 1
+        else:
+            good.append(value)
+    return good, bad
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def sensor_hour(
+    sensor: Sensor, attrs: Mapping[str, Sequence[Mapping[str, Any]]], hour: datetime
+) -> SensorHour:
+    """Judge a sensor's hour from its instances (by attribute local name, in time order)."""
+    out = SensorHour()
+    if sensor.kind == "air":
+        values = []
+        for inst in attrs.get("pm25", ()):
+            value, _ = usable_value("pm25", inst)
+            if value is None:
+                out.bad += 1
+            else:
+                values.append(value)
+        if values:
+            out.pm25 = _mean(values)
+            out.reported = True
+        grades = [plain_value(i) for i in attrs.get("airQualityLevel", ())]
+        grades = [g for g in grades if g in GRADES]
+        out.grade = grades[-1] if grades else None
+    elif sensor.kind == "traffic":
+        speeds, out.bad = _numbers(attrs.get("averageVehicleSpeed", ()), 0.0, 400.0)
+        if speeds:
+            limit = CONGESTED_EXPRESSWAY_KMH if sensor.expressway else CONGESTED_ARTERIAL_KMH
+            out.flag, out.reported = _mean(speeds) <= limit, True
+    elif sensor.kind == "parking":
+        shares, out.bad = _numbers(attrs.get("occupancy", ()), 0.0, 1.0)
+        if shares:
+            out.flag, out.reported = _mean(shares) >= PARKING_PRESSURE, True
+    elif sensor.kind == "waste":
+        levels, out.bad = _numbers(attrs.get("fillingLevel", ()), 0.0, 1.5)
+        if levels:
+            out.flag, out.reported = max(levels) >= sensor.full_at, True
+    elif sensor.kind == "streetlight":
+        out.night = is_night(sensor.lon, sensor.lat, hour + timedelta(minutes=30))
+        states = list(attrs.get("powerState", ()))
+        statuses = [plain_value(i) for i in attrs.get("status", ())]
+        watts = [number_of(i.get("value")) for i in attrs.get("powerConsumption", ())]
+        out.bad = sum(1 for i in states if not isinstance(plain_value(i), str))
+        out.bad += sum(1 for s in statuses if not isinstance(s, str))
+        out.bad += sum(1 for w in watts if w is None or w < 0)
+        power = [plain_value(i) for i in states if isinstance(plain_value(i), str)]
+        if power or statuses:
+            out.reported = True
+            out.flag = (
+                bool(power)
+                and all(p in ("on", "low") for p in power)
+                and all(s == "ok" for s in statuses if isinstance(s, str))
+                and all(w > 0 for w in watts if w is not None and w >= 0)
+            )
+    return out
+
+
+# ---- one hour of every district -------------------------------------------------------------
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    dx = (a[0] - b[0]) * _KM_PER_DEG * math.cos(math.radians((a[1] + b[1]) / 2))
+    dy = (a[1] - b[1]) * _KM_PER_DEG
+    return math.hypot(dx, dy)
+
+
+def weights_of(areas: AreaMap) -> tuple[dict[str, float], str]:
+    """Each leaf's weight (residents; 1 each when any leaf has no population) and what it is."""
+    leaves = areas.leaves
+    if leaves and all(a.population is not None for a in leaves):
+        sources = {a.population_source for a in leaves}
+        return {a.id: float(a.population or 0) for a in leaves}, "+".join(sorted(sources))
+    return {a.id: 1.0 for a in leaves}, "none"
+
+
+def older_of(areas: AreaMap) -> dict[str, float] | None:
+    """Each leaf's residents aged 65+, None unless every leaf gives them."""
+    leaves = areas.leaves
+    if leaves and all(a.older_population is not None for a in leaves):
+        return {a.id: float(a.older_population or 0) for a in leaves}
+    return None
+
+
+def compute_hour(
+    areas: AreaMap,
+    sensors: Sequence[Sensor],
+    history: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    hour: datetime,
+) -> dict[str, dict[str, Tally]]:
+    """Every indicator's tally of every area (leaves and parents) for the hour starting at
+    ``hour``: ``{area id: {indicator name: Tally}}``.
+
+    Args:
+        history: the hour's instances by sensor id and attribute local name.
+    """
+    weights, _ = weights_of(areas)
+    older = older_of(areas)
+    leaf_tallies: dict[str, dict[str, Tally]] = {
+        a.id: {i.name: Tally(hours=1, weight=weights[a.id]) for i in INDICATORS}
+        for a in areas.leaves
+    }
+    judged: list[tuple[Sensor, SensorHour]] = []
+    for sensor in sensors:
+        if sensor.leaf not in leaf_tallies:
+            continue
+        if sensor.kind == "shelter":
+            judged.append((sensor, SensorHour()))
+            continue
+        judged.append((sensor, sensor_hour(sensor, history.get(sensor.id, {}), hour)))
+
+    reporting_air: list[tuple[Sensor, float]] = []
+    for sensor, seen in judged:
+        t = leaf_tallies[sensor.leaf]
+        if sensor.kind == "shelter":
+            t["shelterCapacityPerOlderResident"].num += sensor.capacity
+            t["shelterCapacityPerOlderResident"].sensors += 1
+            continue
+        cov = t["monitoringCoverage"]
+        cov.expected += 1
+        cov.sensors += 1
+        cov.bad += seen.bad
+        cov.parts[sensor.kind] = cov.parts.get(sensor.kind, 0.0) + 1
+        if seen.reported:
+            cov.reporting += 1
+            cov.num += 1
+        cov.den += 1
+        if sensor.kind == "air":
+            for name in ("pm25ExposureKorea", "pm25ExposureWho"):
+                t[name].expected += 1
+                t[name].sensors += 1
+                t[name].bad += seen.bad
+                t[name].reporting += int(seen.pm25 is not None)
+            if seen.pm25 is not None:
+                reporting_air.append((sensor, seen.pm25))
+            grades = t["caiGradeDistribution"]
+            grades.expected += 1
+            grades.sensors += 1
+            if seen.grade is not None:
+                grades.reporting += 1
+                grades.den += 1
+                grades.parts[seen.grade] = grades.parts.get(seen.grade, 0.0) + 1
+            continue
+        name = {
+            "traffic": "congestionIndex",
+            "parking": "parkingPressure",
+            "waste": "wasteContainerFullHours",
+            "streetlight": "streetlightsWorkingAtNight",
+        }[sensor.kind]
+        tally = t[name]
+        if sensor.kind == "streetlight" and not seen.night:
+            tally.sensors += 1
+            continue  # daytime: a lamp is not judged
+        tally.expected += 1
+        tally.sensors += 1
+        tally.bad += seen.bad
+        if seen.flag is not None:
+            tally.reporting += 1
+            tally.den += 1
+            tally.num += float(seen.flag)
+
+    # PM2.5 per leaf: its own sensors' mean, else the nearest reporting sensor within reach
+    by_leaf: dict[str, list[float]] = {}
+    for sensor, value in reporting_air:
+        by_leaf.setdefault(sensor.leaf, []).append(value)
+    for leaf in areas.leaves:
+        t = leaf_tallies[leaf.id]
+        own = by_leaf.get(leaf.id)
+        estimated = False
+        if own:
+            pm: float | None = _mean(own)
+        else:
+            pm = _nearest(leaf, reporting_air)
+            estimated = pm is not None
+        if pm is None:
+            continue
+        for name, limit, inclusive in (
+            ("pm25ExposureKorea", PM25_KOREAN_UNHEALTHY, True),
+            ("pm25ExposureWho", PM25_WHO_24H, False),
+        ):
+            tally = t[name]
+            w = weights[leaf.id]
+            tally.den += w
+            if estimated:
+                tally.estimated += w
+            if pm >= limit if inclusive else pm > limit:
+                tally.num += w
+    for leaf in areas.leaves:
+        shelter = leaf_tallies[leaf.id]["shelterCapacityPerOlderResident"]
+        if older is not None:
+            shelter.den = older[leaf.id]
+        elif leaf.population is not None:
+            shelter.den = leaf.population / 1000.0
+        shelter.expected = shelter.reporting = shelter.sensors
+
+    out: dict[str, dict[str, Tally]] = dict(leaf_tallies)
+    for area in areas.bottom_up():
+        if area.is_leaf:
+            continue
+        total = {i.name: Tally() for i in INDICATORS}
+        for child in area.children:
+            for name, tally in out[child].items():
+                total[name].add(tally, same_period=True)
+        out[area.id] = total
+    return out
+
+
+def _nearest(leaf: Area, reporting: Sequence[tuple[Sensor, float]]) -> float | None:
+    best: tuple[float, float] | None = None
+    for sensor, pm in reporting:
+        d = _km(leaf.centre, (sensor.lon, sensor.lat))
+        if d <= NEAREST_KM and (best is None or d < best[0]):
+            best = (d, pm)
+    return None if best is None else best[1]
+
+
+def local_attrs(history: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[Any]]:
+    """A history's attributes by local name (instances with a datasetId, other sources of a
+    reading, are left out), each in time order."""
+    out: dict[str, list[Any]] = {}
+    for key, instances in history.items():
+        kept = [i for i in instances if "datasetId" not in i and not i.get("deletedAt")]
+        if kept:
+            out.setdefault(local_name(key), []).extend(kept)
+    for instances in out.values():
+        instances.sort(key=lambda i: str(i.get("observedAt", "")))
+    return out
+
+
+__all__ = [
+    "KINDS",
+    "READS",
+    "SHELTER_CATEGORIES",
+    "Sensor",
+    "SensorHour",
+    "compute_hour",
+    "is_expressway",
+    "local_attrs",
+    "older_of",
+    "sensor_hour",
+    "sensor_of",
+    "weights_of",
+]

@@ -1,0 +1,481 @@
+"""District indicators as a city service (issue 16 deliverable 3): hourly and daily
+``KeyPerformanceIndicator`` entities per ``AdministrativeArea``, computed from history.
+
+1. Inside the write (:meth:`IndicatorService.requests`): a reading of a sensor type the
+   indicators read (``compute.KINDS``) whose time closes an hour the entity had not closed
+   before (its ``observedAt``, less :attr:`grace`, moved into a later hour) queues one work
+   item per tenant (key ``clock``), carrying that time; most writes close nothing and cost a
+   comparison.
+2. After the commit (:meth:`IndicatorService.process`): the hours closed since the last one
+   computed (the ``IndicatorState`` entity's ``lastComputedHour``), at most
+   :attr:`lookback_hours` back, are computed one at a time: the hour's history of the sensor
+   types (one temporal query), the tallies (``compute.compute_hour``), then one transaction
+   that writes every district's hourly KPI entities, adds the hour to the daily ones and moves
+   ``lastComputedHour`` on. So a new hour costs an hour's work, never a rescan, and a SIGKILL
+   anywhere leaves either the hour done (entities and state together) or not done at all; a
+   work item run twice, or by two workers, finds the hour done and does nothing.
+
+Time is the data's: an hour is closed by readings after it, not by the hub's clock, so a
+replay of history or the demo's backfill is computed as it comes. A reading time later than the
+hub's clock (plus five minutes of clock skew) is taken as the hub's clock: a sensor with a
+broken clock cannot close hours that have not happened. Readings that arrive for an hour after
+it was computed are not added (``lateReadings`` counts them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cityhub.indicators.areas import Area, AreaMap, area_map
+from cityhub.indicators.catalogue import BY_NAME, Indicator
+from cityhub.indicators.compute import (
+    KINDS,
+    READS,
+    Sensor,
+    compute_hour,
+    local_attrs,
+    sensor_of,
+    weights_of,
+)
+from cityhub.indicators.kpi_entity import (
+    NO_DATA,
+    attributes,
+    kpi_id,
+    static_attributes,
+    stored_tally,
+    updated_entity,
+)
+from cityhub.indicators.names import iri, local_name, plain_value
+from cityhub.indicators.tally import Tally
+from cityhub.ngsild.datetime import format_datetime, now_iso
+from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.services import CityService, ServiceContext, ServiceStats, WorkRequest
+from cityhub.store.base import Change, EntityQuery, Transaction
+from cityhub.store.work import WorkItem
+
+STATE_ID = "urn:ngsi-ld:IndicatorState:cityhub"
+STATE_TYPE = iri("IndicatorState")
+_LAST = iri("lastComputedHour")
+_DAY = iri("dayStart")
+_DAYS = iri("dayTallies")
+_KPI_VALUE = iri("kpiValue")
+_HOUR = timedelta(hours=1)
+_PAGE = 1000
+#: the sensor types, and the static ones they are placed and judged by
+_SENSOR_TYPES = frozenset(KINDS)
+_STATIC_TYPES = frozenset({"PointOfInterest", "RoadSegment"})
+_READ_NAMES = frozenset(n for names in READS.values() for n in names)
+#: a reading this far ahead of the hub's clock is taken at the hub's clock
+_SKEW = timedelta(minutes=5)
+
+
+def parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def hour_floor(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def latest_reading(entity: Mapping[str, Any] | None) -> str | None:
+    """The latest ``observedAt`` of the entity's readings the indicators read (text)."""
+    if entity is None:
+        return None
+    latest: str | None = None
+    for key, instances in entity.get("attrs", {}).items():
+        if local_name(key) not in _READ_NAMES:
+            continue
+        for inst in instances:
+            at = inst.get("observedAt")
+            if isinstance(at, str) and (latest is None or at > latest):
+                latest = at
+    return latest
+
+
+class IndicatorService(CityService):
+    """The district indicators.
+
+    Args:
+        time_zone: the city's (IANA) zone: days are its days.
+        lookback_hours: the most hours computed back from the latest closed one (the first
+            time, or after the hub was down longer).
+        grace: how long after an hour ends readings of it are awaited before it is computed
+            (AirKorea's hourly values arrive 15-60 minutes after the hour).
+        coalesce: seconds a computation waits for the rest of a burst of writes.
+        clock: seconds since the epoch (tests pass a fake).
+    """
+
+    name = "indicators"
+
+    def __init__(
+        self,
+        time_zone: str = "Asia/Seoul",
+        lookback_hours: int = 72,
+        grace: timedelta = timedelta(minutes=10),
+        coalesce: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        try:
+            self.zone: Any = ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.zone = UTC
+        self.lookback_hours = max(1, lookback_hours)
+        self.grace = grace
+        self.coalesce = coalesce
+        self.clock = clock
+        self.stats = ServiceStats()
+
+    # ---- inside the write -------------------------------------------------------------------
+    def _closed(self, at: str | None) -> datetime | None:
+        t = parse_time(at)
+        return None if t is None else hour_floor(t - self.grace)
+
+    def requests(self, change: Change) -> Iterable[WorkRequest]:
+        after = change.after
+        if after is None:
+            return ()
+        if not any(local_name(t) in _SENSOR_TYPES for t in after.get("type", ())):
+            return ()
+        latest = latest_reading(after)
+        if latest is None:
+            return ()
+        now = self._closed(latest)
+        if now is None or now == self._closed(latest_reading(change.before)):
+            return ()
+        return (WorkRequest("clock", {"clock": latest}, delay=self.coalesce),)
+
+    # ---- after the commit ---------------------------------------------------------------------
+    async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        clock = parse_time(item.payload.get("clock"))
+        if clock is None:
+            return
+        await self.catch_up(ctx, item.tenant, clock)
+
+    async def catch_up(self, ctx: ServiceContext, tenant: str, clock: datetime) -> int:
+        """Compute every hour closed by ``clock`` and not computed yet; how many."""
+        wall = datetime.fromtimestamp(self.clock(), UTC) + _SKEW
+        if clock > wall:
+            ctx.stats.count("readingsAheadOfClock")
+            clock = wall
+        last_closed = hour_floor(clock - self.grace) - _HOUR
+        first = last_closed - (self.lookback_hours - 1) * _HOUR
+        done = _last_computed(await ctx.store.get_entity(tenant, STATE_ID))
+        if done is not None:
+            first = max(first, done + _HOUR)
+        if first > last_closed:
+            return 0
+        areas = await self._areas(ctx, tenant)
+        if areas is None:
+            ctx.stats.count("noAreas")
+            return 0
+        sensors, attr_names, types = await self._sensors(ctx, tenant, areas)
+        hours = 0
+        hour = first
+        while hour <= last_closed:
+            history = await self._hour_history(ctx, tenant, types, attr_names, hour)
+            await self.commit_hour(ctx, tenant, areas, sensors, history, hour)
+            hours += 1
+            hour += _HOUR
+        return hours
+
+    async def commit_hour(
+        self,
+        ctx: ServiceContext,
+        tenant: str,
+        areas: AreaMap,
+        sensors: Sequence[Sensor],
+        history: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+        hour: datetime,
+    ) -> bool:
+        """Compute one hour and write it (with the state) in one transaction; False when the
+        hour was done already."""
+        tallies = compute_hour(areas, sensors, history, hour) if history else None
+        _, source = weights_of(areas)
+        day_start = self.day_start(hour)
+        bad = 0
+        if tallies is not None:
+            bad = sum(
+                t["monitoringCoverage"].bad for a, t in tallies.items() if areas.areas[a].is_leaf
+            )
+
+        day_end = self.day_start(day_start + timedelta(hours=36))
+        static: dict[str, Any] = {}
+
+        def run(tx: Transaction) -> int | None:
+            """How many KPI entities it wrote; None: the hour was done already."""
+            state = tx.get(STATE_ID)
+            done = _last_computed(state)
+            if done is not None and done >= hour:
+                return None
+            now = now_iso()
+            written = 0
+            day, days = _days_of(state)
+            if day is not None and day != day_start and days and done is not None:
+                # a day whose last hour was never computed (the hub was down, the lookback
+                # cut it): written as it stands
+                written += _write_days(tx, areas, days, day, done + _HOUR, source, now, static)
+                days = {}
+            if tallies is not None:
+                written += _write_hour(tx, areas, tallies, hour, days, source, now, static)
+            if hour + _HOUR >= day_end:  # the day's last hour: the daily KPIs
+                written += _write_days(tx, areas, days, day_start, day_end, source, now, static)
+                days = {}
+            _write_state(tx, hour, day_start, days, now)
+            return written
+
+        wrote = await ctx.write(tenant, run)
+        if wrote is not None:
+            ctx.stats.count("hoursComputed")
+            ctx.stats.count("kpisWritten", wrote)
+            if tallies is None:
+                ctx.stats.count("hoursWithoutData")
+            if bad:
+                ctx.stats.count("badReadings", bad)
+        return wrote is not None
+
+    def day_start(self, hour: datetime) -> datetime:
+        """The start (UTC) of the city's day ``hour`` falls in."""
+        local = hour.astimezone(self.zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight.astimezone(UTC)
+
+    # ---- reads ---------------------------------------------------------------------------------
+    @staticmethod
+    async def _all(ctx: ServiceContext, tenant: str, types: Sequence[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if not types:
+            return out
+        offset = 0
+        while True:
+            page = await ctx.store.query_entities(
+                tenant, EntityQuery(types=tuple(types), limit=_PAGE, offset=offset)
+            )
+            out.extend(page.entities)
+            if len(page.entities) < _PAGE:
+                return out
+            offset += _PAGE
+
+    async def _types(self, ctx: ServiceContext, tenant: str, names: Iterable[str]) -> list[str]:
+        wanted = set(names)
+        return [t for t in await ctx.store.entity_types(tenant) if local_name(t) in wanted]
+
+    async def _areas(self, ctx: ServiceContext, tenant: str) -> AreaMap | None:
+        types = await self._types(ctx, tenant, ("AdministrativeArea",))
+        areas = area_map(await self._all(ctx, tenant, types))
+        return areas if areas.leaves else None
+
+    async def _sensors(
+        self, ctx: ServiceContext, tenant: str, areas: AreaMap
+    ) -> tuple[list[Sensor], list[str], list[str]]:
+        """The sensors, the attribute IRIs their history is read by, and their types."""
+        sensor_types = await self._types(ctx, tenant, _SENSOR_TYPES)
+        static = await self._all(ctx, tenant, await self._types(ctx, tenant, _STATIC_TYPES))
+        entities = await self._all(ctx, tenant, sensor_types)
+        roads = {e["id"]: e for e in static if "RoadSegment" in {local_name(t) for t in e["type"]}}
+        sensors = []
+        attr_names: set[str] = set()
+        for entity in [*entities, *static]:
+            sensor = sensor_of(entity, areas, roads)
+            if sensor is None:
+                continue
+            sensors.append(sensor)
+            attr_names.update(k for k in entity["attrs"] if local_name(k) in _READ_NAMES)
+        return sensors, sorted(attr_names), sensor_types
+
+    async def _hour_history(
+        self,
+        ctx: ServiceContext,
+        tenant: str,
+        types: Sequence[str],
+        attr_names: Sequence[str],
+        hour: datetime,
+    ) -> dict[str, dict[str, list[Any]]]:
+        """The hour's instances of the sensors' readings, by entity id and attribute local
+        name (one temporal query, paged by entities)."""
+        out: dict[str, dict[str, list[Any]]] = {}
+        if not types or not attr_names:
+            return out
+        tq = TemporalQuery(
+            timerel="between",
+            time_at=format_datetime(hour),
+            end_time_at=format_datetime(hour + _HOUR),
+            timeproperty="observedAt",
+            timeproperty_given=True,
+        )
+        offset = 0
+        while True:
+            query = EntityQuery(
+                types=tuple(types), attrs=tuple(attr_names), limit=_PAGE, offset=offset
+            )
+            found, _ = await ctx.temporal.query_entities(tenant, query, tq)
+            for head, history in found:
+                attrs = local_attrs(history)
+                if attrs:
+                    out[head["id"]] = attrs
+            if len(found) < _PAGE:
+                return out
+            offset += _PAGE
+
+
+def _last_computed(state: Mapping[str, Any] | None) -> datetime | None:
+    if state is None:
+        return None
+    return parse_time(plain_value((state.get("attrs", {}).get(_LAST) or [None])[0]))
+
+
+def _days_of(state: Mapping[str, Any] | None) -> tuple[datetime | None, dict[str, Any]]:
+    """The day being counted and its running tallies (by area id, then indicator)."""
+    if state is None:
+        return None, {}
+    attrs = state.get("attrs", {})
+    day = parse_time(plain_value((attrs.get(_DAY) or [None])[0]))
+    days = plain_value((attrs.get(_DAYS) or [None])[0])
+    return day, dict(days) if isinstance(days, dict) else {}
+
+
+def _write_state(
+    tx: Transaction, hour: datetime, day: datetime, days: Mapping[str, Any], now: str
+) -> None:
+    """The state: the last hour computed, and the day's running tallies. Its changes are not
+    recorded in the history (the tallies are rewritten every hour; the KPI entities are the
+    record)."""
+    before = tx.get(STATE_ID)
+
+    def stamp(value: Any) -> dict[str, Any]:
+        return {"type": "Property", "value": value, "createdAt": now, "modifiedAt": now}
+
+    attrs = {
+        _LAST: [stamp({"@type": "DateTime", "@value": format_datetime(hour)})],
+        _DAY: [stamp({"@type": "DateTime", "@value": format_datetime(day)})],
+        _DAYS: [stamp(dict(days))],
+    }
+    entity = {
+        "id": STATE_ID,
+        "type": [STATE_TYPE],
+        "createdAt": (before or {}).get("createdAt", now),
+        "modifiedAt": now,
+        "attrs": attrs,
+    }
+    tx.recording_history = False
+    try:
+        _put(tx, entity, before)
+    finally:
+        tx.recording_history = True
+
+
+def _no_data(entity: Mapping[str, Any] | None) -> bool:
+    if entity is None:
+        return True
+    return bool(plain_value((entity["attrs"].get(_KPI_VALUE) or [None])[0]) == NO_DATA)
+
+
+def _skip(indicator: Indicator, tally: Tally, before: Mapping[str, Any] | None) -> bool:
+    """Whether writing would tell nothing new: a district without a sensor of the kind (and
+    no value from elsewhere) that had no KPI or no data before; a standing count (shelter
+    places) that has not changed."""
+    if tally.sensors == 0 and tally.den == 0 and _no_data(before):
+        return True
+    if indicator.kind == "ratio" and before is not None:
+        stored = stored_tally(before)
+        if stored is not None:
+            old = stored[0]
+            return (old.num, old.den, old.sensors) == (tally.num, tally.den, tally.sensors)
+    return False
+
+
+def _static(
+    cache: dict[str, Any], area: Area, indicator: Indicator, frequency: str
+) -> dict[str, Any]:
+    key = f"{area.id} {indicator.name} {frequency}"
+    if key not in cache:
+        cache[key] = static_attributes(area, indicator, frequency)
+    found: dict[str, Any] = cache[key]
+    return found
+
+
+def _write_hour(
+    tx: Transaction,
+    areas: AreaMap,
+    tallies: Mapping[str, Mapping[str, Tally]],
+    hour: datetime,
+    days: dict[str, Any],
+    source: str,
+    now: str,
+    cache: dict[str, Any],
+) -> int:
+    """Every district's hourly KPIs, and the hour added to the day's tallies (``days``); how
+    many entities it wrote."""
+    end = hour + _HOUR
+    written = 0
+    for area_id, by_indicator in tallies.items():
+        area = areas.areas[area_id]
+        running = days.setdefault(area_id, {})
+        for name, tally in by_indicator.items():
+            indicator = BY_NAME[name]
+            day = Tally.from_doc(running.get(name)) or Tally()
+            day.add(tally, same_period=False, snapshot=indicator.kind == "ratio")
+            running[name] = day.to_doc()
+            hourly_id = kpi_id(area_id, name, "hourly")
+            before = tx.get(hourly_id)
+            if _skip(indicator, tally, before):
+                continue
+            attrs = attributes(
+                _static(cache, area, indicator, "hourly"), indicator, tally, hour, end, source
+            )
+            _put(tx, updated_entity(hourly_id, before, attrs, now), before)
+            written += 1
+    return written
+
+
+def _write_days(
+    tx: Transaction,
+    areas: AreaMap,
+    days: Mapping[str, Any],
+    start: datetime,
+    end: datetime,
+    source: str,
+    now: str,
+    cache: dict[str, Any],
+) -> int:
+    """Every district's daily KPIs for the day from ``start``, counted up to ``end``; how many
+    entities it wrote."""
+    written = 0
+    for area_id, by_indicator in days.items():
+        area = areas.areas.get(area_id)
+        if area is None or not isinstance(by_indicator, dict):
+            continue  # an area deleted during the day
+        for name, doc in by_indicator.items():
+            indicator = BY_NAME.get(name)
+            tally = Tally.from_doc(doc)
+            if indicator is None or tally is None:
+                continue
+            daily_id = kpi_id(area_id, name, "daily")
+            before = tx.get(daily_id)
+            if tally.sensors == 0 and tally.den == 0 and _no_data(before):
+                continue
+            attrs = attributes(
+                _static(cache, area, indicator, "daily"), indicator, tally, start, end, source
+            )
+            _put(tx, updated_entity(daily_id, before, attrs, now), before)
+            written += 1
+    return written
+
+
+def _put(tx: Transaction, entity: dict[str, Any], before: dict[str, Any] | None) -> None:
+    if before is None:
+        tx.insert(entity)
+    else:
+        tx.save(entity, before)
+
+
+__all__ = ["STATE_ID", "IndicatorService", "hour_floor", "latest_reading", "parse_time"]

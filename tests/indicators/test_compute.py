@@ -1,0 +1,236 @@
+"""District indicators from known inputs (issue 16 deliverable 3), pure: areas from their own
+geometry, one hour of readings (bad ones among them) to the tallies and values of every
+indicator, leaves to parents, hours to days."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from cityhub.indicators.areas import area_map
+from cityhub.indicators.catalogue import BY_NAME
+from cityhub.indicators.compute import compute_hour, sensor_of
+from cityhub.indicators.sun import is_night
+from cityhub.indicators.tally import Tally, rate_of, value_of
+from tests.indicators.helpers import CITY, GU, area_entities, dong_id, point, prop
+
+NIGHT = datetime(2026, 12, 1, 12, tzinfo=UTC)  # 21:00 in Seoul
+NOON = datetime(2026, 12, 1, 3, tzinfo=UTC)  # 12:00 in Seoul
+
+
+def internal(entity: dict[str, Any]) -> dict[str, Any]:
+    """A normalized entity in the store's form (names are matched by their local part)."""
+    attrs = {k: [v] for k, v in entity.items() if k not in ("id", "type")}
+    return {"id": entity["id"], "type": [entity["type"]], "attrs": attrs}
+
+
+def sensor(eid: str, kind: str, where: dict[str, Any], **attrs: Any) -> dict[str, Any]:
+    return internal({"id": eid, "type": kind, "location": where, **attrs})
+
+
+SENSORS = [
+    sensor("air1", "AirQualityObserved", point("a")),
+    sensor("air2", "AirQualityObserved", point("c", dx=0.002)),
+    sensor(
+        "t1",
+        "TrafficFlowObserved",
+        point("b"),
+        refRoadSegment={"type": "Relationship", "object": "road1"},
+    ),
+    sensor(
+        "t2",
+        "TrafficFlowObserved",
+        point("d"),
+        refRoadSegment={"type": "Relationship", "object": "road2"},
+    ),
+    sensor("t3", "TrafficFlowObserved", point("d"), category=prop(["arterial"])),
+    sensor("p1", "OffStreetParking", point("a")),
+    sensor("p2", "OffStreetParking", point("c")),
+    sensor("w1", "WasteContainer", point("a")),
+    sensor("w2", "WasteContainer", point("c"), binFullnessThreshold=prop(0.8)),
+    sensor("w3", "WasteContainer", point("d")),
+    sensor("w4", "WasteContainer", point("b")),  # reports nothing this hour
+    sensor("l1", "Streetlight", point("b")),
+    sensor("l2", "Streetlight", point("b")),
+    sensor(
+        "s1", "PointOfInterest", point("a"), category=prop(["heatShelter"]), peopleCapacity=prop(50)
+    ),
+    sensor(
+        "s2",
+        "PointOfInterest",
+        point("c"),
+        category=prop(["civilDefenceShelter"]),
+        peopleCapacity=prop(300),
+    ),
+    sensor(
+        "s3", "PointOfInterest", point("d"), category=prop(["restaurant"]), peopleCapacity=prop(80)
+    ),
+    sensor(
+        "far",
+        "AirQualityObserved",
+        {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [10.0, 10.0]}},
+    ),
+]
+ROADS = {
+    "road1": internal({"id": "road1", "type": "RoadSegment", "category": prop(["arterial"])}),
+    "road2": internal(
+        {"id": "road2", "type": "RoadSegment", "category": prop(["urbanExpressway"])}
+    ),
+}
+
+
+def values(*vs: Any) -> list[dict[str, Any]]:
+    return [{"type": "Property", "value": v, "unitCode": "GQ"} for v in vs]
+
+
+def props(*vs: Any) -> list[dict[str, Any]]:
+    return [{"type": "Property", "value": v} for v in vs]
+
+
+HISTORY: dict[str, dict[str, list[dict[str, Any]]]] = {
+    "air1": {"pm25": values(40, 44), "airQualityLevel": props("moderate", "unhealthy")},
+    "air2": {"pm25": values(20, "text", -5, 1e9)},
+    "t1": {"averageVehicleSpeed": props(10, 14)},
+    "t2": {"averageVehicleSpeed": props(25)},
+    "t3": {"averageVehicleSpeed": props(40)},
+    "p1": {"occupancy": props(0.96, 0.98)},
+    "p2": {"occupancy": props(0.5, 2.0)},
+    "w1": {"fillingLevel": props(0.5, 0.95)},
+    "w2": {"fillingLevel": props(0.85)},
+    "w3": {"fillingLevel": props(0.2)},
+    "l1": {"powerState": props("on"), "status": props("ok"), "powerConsumption": props(100)},
+    "l2": {
+        "powerState": props("on"),
+        "status": props("defectiveLamp"),
+        "powerConsumption": props(0),
+    },
+}
+
+
+def run(hour: datetime = NIGHT, **kw: Any) -> dict[str, dict[str, Tally]]:
+    areas = area_map(internal(e) for e in area_entities(**kw))
+    sensors = [s for s in (sensor_of(e, areas, ROADS) for e in SENSORS) if s is not None]
+    return compute_hour(areas, sensors, HISTORY, hour)
+
+
+def value(tallies: dict[str, dict[str, Tally]], area: str, name: str) -> Any:
+    return value_of(BY_NAME[name], tallies[area][name])
+
+
+def test_areas_form_a_hierarchy_from_references_or_from_their_geometry() -> None:
+    for with_parents in (True, False):
+        areas = area_map(internal(e) for e in area_entities(with_parents=with_parents))
+        assert sorted(a.id for a in areas.leaves) == sorted(dong_id(n) for n in "abcd")
+        assert areas.areas[dong_id("a")].parent == GU["west"]
+        assert areas.areas[GU["east"]].parent == CITY
+        assert areas.leaf_at(*[127.025, 37.005]).id == dong_id("c")  # type: ignore[union-attr]
+        assert areas.leaf_at(10.0, 10.0) is None
+
+
+def test_pm25_exposure_is_population_weighted_with_the_nearest_sensor_standing_in() -> None:
+    t = run()
+    # a: its own sensor, 42 -> above both; b: none, the nearest is air1 -> above both;
+    # c: 20 (text, -5 and 1e9 left out) -> above WHO only; d: nearest air2 -> above WHO only
+    assert value(t, dong_id("a"), "pm25ExposureKorea") == 1.0
+    assert value(t, dong_id("c"), "pm25ExposureKorea") == 0.0
+    assert value(t, GU["west"], "pm25ExposureKorea") == 1.0
+    assert value(t, GU["east"], "pm25ExposureWho") == 1.0
+    korea = t[CITY]["pm25ExposureKorea"]
+    assert (korea.num, korea.den, korea.weight) == (4000, 10000, 10000)
+    assert value(t, CITY, "pm25ExposureKorea") == 0.4
+    assert value(t, CITY, "pm25ExposureWho") == 1.0
+    west = t[GU["west"]]["pm25ExposureKorea"]
+    assert west.estimated == 3000  # b's residents: from a sensor outside b
+    # bad data is counted and kept out of the coverage, never raised
+    assert t[dong_id("c")]["pm25ExposureKorea"].bad == 3
+    assert (korea.expected, korea.reporting) == (2, 2)
+
+
+def test_cai_grades_the_last_grade_of_each_station_hour() -> None:
+    t = run()
+    cai = t[CITY]["caiGradeDistribution"]
+    assert value(t, CITY, "caiGradeDistribution") == {"unhealthy": 1.0}
+    assert (cai.expected, cai.reporting) == (2, 1) and cai.coverage() == 0.5
+    assert rate_of(BY_NAME["caiGradeDistribution"], cai) == 1.0
+
+
+def test_congestion_parking_waste_streetlights_and_shelters() -> None:
+    t = run()
+    # t1 arterial 12 km/h congested; t2 expressway (its road segment says so) 25 congested;
+    # t3 arterial 40 free
+    assert value(t, CITY, "congestionIndex") == pytest.approx(2 / 3, abs=1e-6)
+    assert value(t, GU["east"], "congestionIndex") == 0.5
+    # p1 0.97 pressured; p2 0.5 (2.0 is bad data)
+    assert value(t, GU["west"], "parkingPressure") == 1.0
+    assert value(t, GU["east"], "parkingPressure") == 0.0
+    assert t[GU["east"]]["parkingPressure"].bad == 1
+    # w1 0.95 full; w2 0.85 >= its own threshold 0.8; w3 0.2; per 1,000 residents
+    assert value(t, GU["west"], "wasteContainerFullHours") == 0.25
+    assert value(t, GU["east"], "wasteContainerFullHours") == pytest.approx(1 / 6, abs=1e-6)
+    # at night: l1 works, l2 is on at 0 W with a defective lamp
+    assert value(t, GU["west"], "streetlightsWorkingAtNight") == 0.5
+    # shelters (a restaurant is not one): per 1,000 residents without age data
+    assert value(t, GU["west"], "shelterCapacityPerOlderResident") == 12.5
+    assert value(t, GU["east"], "shelterCapacityPerOlderResident") == 50.0
+    # 13 sensors; w4 reported nothing
+    cov = t[CITY]["monitoringCoverage"]
+    assert (cov.expected, cov.reporting) == (13, 12)
+    assert value(t, CITY, "monitoringCoverage") == pytest.approx(12 / 13, abs=1e-6)
+
+
+def test_streetlights_are_judged_at_night_only_and_shelters_per_older_resident() -> None:
+    t = run(NOON, older=True)
+    assert value(t, GU["west"], "streetlightsWorkingAtNight") is None
+    assert t[GU["west"]]["streetlightsWorkingAtNight"].expected == 0
+    # older residents: a tenth of the residents here
+    assert value(t, GU["west"], "shelterCapacityPerOlderResident") == 0.125
+    assert is_night(127.0, 37.0, NIGHT) and not is_night(127.0, 37.0, NOON)
+
+
+def test_hours_add_up_to_a_day_and_shelters_stand_rather_than_add() -> None:
+    first, second = run(), run()
+    day = Tally()
+    for hour in (first, second):
+        day.add(hour[CITY]["pm25ExposureKorea"], same_period=False)
+    assert (day.num, day.den, day.hours, day.weight) == (8000, 20000, 2, 10000)
+    assert value_of(BY_NAME["pm25ExposureKorea"], day) == 0.8  # hours above per resident
+    shelters = Tally()
+    for hour in (first, second):
+        shelters.add(
+            hour[CITY]["shelterCapacityPerOlderResident"], same_period=False, snapshot=True
+        )
+    assert shelters.num == 350 and shelters.hours == 2
+    assert Tally.from_doc(day.to_doc()) == day
+    assert Tally.from_doc({"num": "x"}) is None
+
+
+def test_hostile_areas_and_sensors_are_left_out_not_raised() -> None:
+    def geo(value: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "GeoProperty", "value": value}
+
+    bowtie = [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]
+    broken = [
+        internal({"id": "x1", "type": "AdministrativeArea"}),  # no geometry
+        internal(
+            {
+                "id": "x2",
+                "type": "AdministrativeArea",
+                "location": geo({"type": "Point", "coordinates": [1, 2]}),
+            }
+        ),
+        internal(
+            {
+                "id": "x3",
+                "type": "AdministrativeArea",
+                "population": prop("many"),
+                "location": geo({"type": "Polygon", "coordinates": bowtie}),
+            }
+        ),
+    ]
+    areas = area_map(broken)
+    assert areas.skipped == 2 and len(areas.leaves) == 1  # the bow tie is repaired
+    assert areas.leaves[0].population is None
+    odd = internal({"id": "o", "type": "AirQualityObserved", "location": prop("nowhere")})
+    assert sensor_of(odd, areas, {}) is None
