@@ -69,6 +69,9 @@ _PAGE = 1000
 _SENSOR_TYPES = frozenset(KINDS)
 _STATIC_TYPES = frozenset({"PointOfInterest", "RoadSegment"})
 _READ_NAMES = frozenset(n for names in READS.values() for n in names)
+#: what closes an hour: readings, not what a service derives from them (the air-quality
+#: service's airQualityLevel for an hour is written after that hour's readings)
+_CLOCK_NAMES = _READ_NAMES - {"airQualityLevel"}
 #: a reading this far ahead of the hub's clock is taken at the hub's clock
 _SKEW = timedelta(minutes=5)
 
@@ -93,7 +96,7 @@ def latest_reading(entity: Mapping[str, Any] | None) -> str | None:
         return None
     latest: str | None = None
     for key, instances in entity.get("attrs", {}).items():
-        if local_name(key) not in _READ_NAMES:
+        if local_name(key) not in _CLOCK_NAMES:
             continue
         for inst in instances:
             at = inst.get("observedAt")

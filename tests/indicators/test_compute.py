@@ -234,3 +234,27 @@ def test_hostile_areas_and_sensors_are_left_out_not_raised() -> None:
     assert areas.leaves[0].population is None
     odd = internal({"id": "o", "type": "AirQualityObserved", "location": prop("nowhere")})
     assert sensor_of(odd, areas, {}) is None
+
+
+def test_a_reading_asks_for_work_only_when_it_closes_an_hour() -> None:
+    from cityhub.indicators.service import IndicatorService
+    from cityhub.store.base import Change
+
+    def aq(at: str, name: str = "pm25") -> dict[str, Any]:
+        return internal({"id": "s", "type": "AirQualityObserved", name: prop(30, observedAt=at)})
+
+    service = IndicatorService()
+
+    def asks(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
+        return bool(list(service.requests(Change("entityUpdated", "", "s", before, after))))
+
+    assert asks(None, aq("2026-11-01T03:20:00Z"))
+    assert not asks(aq("2026-11-01T03:20:00Z"), aq("2026-11-01T03:50:00Z"))  # same hour closed
+    assert not asks(aq("2026-11-01T03:50:00Z"), aq("2026-11-01T04:05:00Z"))  # the grace
+    assert asks(aq("2026-11-01T04:05:00Z"), aq("2026-11-01T04:15:00Z"))
+    # what a service derives (the CAI of an hour) closes nothing; other types ask for nothing
+    assert not asks(None, aq("2026-11-01T05:00:00Z", "airQualityLevel"))
+    other = internal(
+        {"id": "x", "type": "Building", "pm25": prop(1, observedAt="2026-11-01T09:00:00Z")}
+    )
+    assert not asks(None, other)
