@@ -10,6 +10,8 @@ On the city services framework (``cityhub.services``):
   current reading: value, unit or time) asks for one computation of that entity; the
   service's own write-back touches none of them, and the framework's cause guard stops it
   anyway. Bad current readings are counted here (``badData``), once per write.
+- ``history_requests``: history added through the temporal API (which changes no entity)
+  asks for the same computation, for the hour of the latest pollutant reading it brought.
 - ``process``, after the commit: reads the entity and its pollutants' history over the 12
   hours ending with the hour the CAI is for (``hours.anchor_of``: late and out-of-order
   readings recompute that hour with themselves in the window), computes
@@ -22,6 +24,7 @@ On the city services framework (``cityhub.services``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -36,15 +39,17 @@ from cityhub.airquality.hours import (
 )
 from cityhub.airquality.observation import (
     DERIVED,
+    TYPE_NAME,
     assess_hours,
     observation_namespace,
+    split_iri,
 )
 from cityhub.ngsild import ops
 from cityhub.ngsild.datetime import format_datetime, now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.services import CityService, ServiceContext, ServiceStats, WorkRequest
-from cityhub.store.base import Change, Transaction
+from cityhub.store.base import Change, Document, Transaction
 from cityhub.store.work import WorkItem
 
 _STAMPS = ("createdAt", "modifiedAt")
@@ -132,6 +137,26 @@ class AirQualityService(CityService):
             self.stats.count("badData", bad)
         return (WorkRequest(change.entity_id, delay=self.coalesce),)
 
+    def history_requests(self, tenant: str, entity: Document) -> Iterable[WorkRequest]:
+        """History added through the temporal API (a provider's backfill, a late batch) asks
+        for one computation of the observation, for the hour of the latest pollutant reading
+        it brought (the entity's own readings may be older: the temporal API leaves them)."""
+        types = entity.get("type") or ()
+        if types and not any(split_iri(t)[1] == TYPE_NAME for t in types):
+            return ()
+        latest: datetime | None = None
+        for iri, instances in (entity.get("attrs") or {}).items():
+            if split_iri(iri)[1] not in POLLUTANTS:
+                continue
+            for inst in instances:
+                at = parse_time(inst.get("observedAt"))
+                if at is not None and (latest is None or at > latest):
+                    latest = at
+        if latest is None:
+            return ()
+        until = {"historyUntil": format_datetime(latest)}
+        return (WorkRequest(str(entity["id"]), until, delay=self.coalesce),)
+
     # ---- after the commit ---------------------------------------------------------------
     async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
         if item.key is None:
@@ -142,7 +167,8 @@ class AirQualityService(CityService):
         namespace = observation_namespace(entity)
         if namespace is None:
             return  # no longer an observation
-        attrs = await self._assess(ctx, item.tenant, entity, namespace)
+        until = parse_time(item.payload.get("historyUntil"))
+        attrs = await self._assess(ctx, item.tenant, entity, namespace, until)
         inputs = _current(entity, namespace)
 
         def write_back(tx: Transaction) -> bool:
@@ -167,7 +193,12 @@ class AirQualityService(CityService):
             ctx.stats.count("written")
 
     async def _assess(
-        self, ctx: ServiceContext, tenant: str, entity: Entity, namespace: str
+        self,
+        ctx: ServiceContext,
+        tenant: str,
+        entity: Entity,
+        namespace: str,
+        until: datetime | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
         attrs = entity["attrs"]
         current = {
@@ -179,7 +210,10 @@ class AirQualityService(CityService):
         time_member = "observedAt" if any("observedAt" in i for i in timed) else "modifiedAt"
         status = attrs.get(namespace + "airQualityIndexStatus", [{}])[0]
         previous = parse_time(status.get("observedAt"))
-        anchor = anchor_of((parse_time(i.get(time_member)) for i in timed), previous)
+        times = [parse_time(i.get(time_member)) for i in timed]
+        if until is not None and time_member == "observedAt":
+            times.append(until)  # history newer than the entity's readings (temporal API)
+        anchor = anchor_of(times, previous)
         history: Mapping[str, list[dict[str, Any]]] = {}
         if anchor is not None:
             start, end = window_bounds(anchor)

@@ -123,6 +123,7 @@ async def create_or_update(request: Request) -> Response:
     require_new(request, "write", entity)
     tenant = neg.tenant_of(request)
     created = await _temporal(request).create_or_update(tenant, entity)
+    await _history_written(request, tenant, entity)
     if not created:
         return Response(status_code=204)
     return created_response(f"{BASE}/entities", entity["id"], tenant)
@@ -142,7 +143,19 @@ async def append_attributes(request: Request) -> Response:
         raise BadRequestData("the body has no attributes")
     tenant = await neg.require_tenant(request)
     await _temporal(request).append_attributes(tenant, entity_id, fragment["attrs"])
+    await _history_written(request, tenant, {"id": entity_id, "type": [], **fragment})
     return Response(status_code=204)
+
+
+async def _history_written(request: Request, tenant: str, entity: dict[str, Any]) -> None:
+    """Tell the city services (the air-quality service recomputes the CAI of an observation
+    whose history was added to)."""
+    runner = getattr(request.app.state, "services", None)
+    if runner is not None:
+        await runner.history_written(
+            tenant,
+            {"id": entity["id"], "type": list(entity.get("type") or ()), "attrs": entity["attrs"]},
+        )
 
 
 async def delete_attribute(request: Request) -> Response:

@@ -90,17 +90,17 @@ def hour_floor(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def latest_reading(entity: Mapping[str, Any] | None) -> str | None:
-    """The latest ``observedAt`` of the entity's readings the indicators read (text)."""
+def latest_reading(entity: Mapping[str, Any] | None) -> datetime | None:
+    """The latest ``observedAt`` of the entity's readings that close hours."""
     if entity is None:
         return None
-    latest: str | None = None
+    latest: datetime | None = None
     for key, instances in entity.get("attrs", {}).items():
         if local_name(key) not in _CLOCK_NAMES:
             continue
         for inst in instances:
-            at = inst.get("observedAt")
-            if isinstance(at, str) and (latest is None or at > latest):
+            at = parse_time(inst.get("observedAt"))
+            if at is not None and (latest is None or at > latest):
                 latest = at
     return latest
 
@@ -139,9 +139,10 @@ class IndicatorService(CityService):
         self.stats = ServiceStats()
 
     # ---- inside the write -------------------------------------------------------------------
-    def _closed(self, at: str | None) -> datetime | None:
-        t = parse_time(at)
-        return None if t is None else hour_floor(t - self.grace)
+    def _closed(self, at: datetime | None) -> datetime | None:
+        if at is None or at.year < 2 or at.year > 9998:
+            return None  # no hour to close at the ends of time
+        return hour_floor(at - self.grace)
 
     def requests(self, change: Change) -> Iterable[WorkRequest]:
         after = change.after
@@ -155,7 +156,8 @@ class IndicatorService(CityService):
         now = self._closed(latest)
         if now is None or now == self._closed(latest_reading(change.before)):
             return ()
-        return (WorkRequest("clock", {"clock": latest}, delay=self.coalesce),)
+        clock = {"clock": format_datetime(latest)}
+        return (WorkRequest("clock", clock, delay=self.coalesce),)
 
     # ---- after the commit ---------------------------------------------------------------------
     async def process(self, item: WorkItem, ctx: ServiceContext) -> None:

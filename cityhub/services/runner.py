@@ -32,7 +32,7 @@ from cityhub.services.service import (
     ServiceStats,
     current_cause,
 )
-from cityhub.store.base import Change, Store, Transaction
+from cityhub.store.base import Change, Document, Store, Transaction
 from cityhub.store.temporal import TemporalStore
 from cityhub.store.work import WorkItem, WorkQueue
 
@@ -121,6 +121,29 @@ class ServiceRunner:
                 payload = {**request.payload, CAUSE_MEMBER: list(cause)}
                 tx.enqueue_work(service.name, request.key, payload, self.clock() + request.delay)
                 self._enqueued += 1
+
+    async def history_written(self, tenant: str, entity: Document) -> None:
+        """History was added to an entity through the temporal API (committed): queue what
+        each service asks for it (``CityService.history_requests``). A failure is logged and
+        counted, never the client's."""
+        queued = False
+        for service in self.services:
+            try:
+                requests = list(service.history_requests(tenant, entity))
+                for request in requests:
+                    payload = {**request.payload, CAUSE_MEMBER: []}
+                    due = self.clock() + request.delay
+                    await self.work.add(service.name, tenant, request.key, payload, due)
+                    queued = True
+            except StoreUnavailable:
+                self.stats[service.name].hook_errors += 1
+            except Exception:
+                self.stats[service.name].hook_errors += 1
+                log.exception(
+                    "%s: the work for history of %s failed", service.name, entity.get("id")
+                )
+        if queued:
+            self.wake()
 
     def _committed(self, changes: list[Change]) -> None:
         if self._enqueued != self._seen:

@@ -159,6 +159,8 @@ class CityService:
     - :meth:`requests` runs inside every entity write transaction (any tenant): return the work
       the change asks for, quickly, without I/O (it delays the write). An exception here is
       logged and counted (``hook_errors``), never fails the client's write.
+    - :meth:`history_requests`: the same for history written through the temporal API, which
+      changes no entity (so no transaction hook sees it).
     - :meth:`process` runs after the commit, in the service's worker task, once per claimed
       item (at least once: it may run again after a crash, so its effect must be the same
       either way). It writes results with ``ctx.write``. Raising retries the item with
@@ -177,6 +179,14 @@ class CityService:
     stats: ServiceStats
 
     def requests(self, change: Change) -> Iterable[WorkRequest]:
+        return ()
+
+    def history_requests(self, tenant: str, entity: Document) -> Iterable[WorkRequest]:
+        """The work that history added through the temporal API asks for (``entity``: its
+        ``id``, its ``type`` IRIs when the request named them, else none, and ``attrs``, the
+        instances written). Runs after that write committed, on the event loop: quick, no
+        I/O. Its items are queued after the commit, not in it: a crash in between loses them
+        (the entity's next write asks again)."""
         return ()
 
     async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
