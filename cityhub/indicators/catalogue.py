@@ -131,8 +131,9 @@ INDICATORS: tuple[Indicator, ...] = (
         "share",
         {"ko": "야간 가로등 정상 작동률", "en": "Streetlights working at night"},
         "share of lamp-hours at night",
-        "lamp-hours after sunset and before sunrise whose every reading was status ok, "
-        "powerState on or low and powerConsumption > 0 / lamp-hours at night observed",
+        "lamp-hours whose every reading taken at night (the sun 3 degrees below the horizon "
+        "at the lamp) was status ok, powerState on or low and powerConsumption > 0 / "
+        "lamp-hours at night observed",
         (("Streetlight", ("status", "powerState", "powerConsumption")),),
         False,
     ),

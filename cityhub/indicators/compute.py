@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shapely.geometry import shape
@@ -57,6 +57,19 @@ SHELTER_CATEGORIES = frozenset(
 )
 _EXPRESSWAY_WORDS = ("expressway", "motorway", "freeway", "highway")
 _KM_PER_DEG = 111.32
+#: the sun's altitude below which a streetlight must be on: about a quarter hour after sunset
+#: (lamps switch on some minutes after it; DOMAIN.md 4.5)
+LAMPS_ON_BELOW_DEG = -3.0
+
+
+def _time(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -213,14 +226,27 @@ def sensor_hour(
         if levels:
             out.flag, out.reported = max(levels) >= sensor.full_at, True
     elif sensor.kind == "streetlight":
-        out.night = is_night(sensor.lon, sensor.lat, hour + timedelta(minutes=30))
-        states = list(attrs.get("powerState", ()))
-        statuses = [plain_value(i) for i in attrs.get("status", ())]
-        watts = [number_of(i.get("value")) for i in attrs.get("powerConsumption", ())]
+        # judged on the readings taken at night (the sun well down at the lamp, so a lamp
+        # that switches on a little after sunset is not caught out), expected when the hour's
+        # middle is night
+        middle = hour + timedelta(minutes=30)
+
+        def at_night(inst: Mapping[str, Any]) -> bool:
+            at = _time(inst.get("observedAt")) or middle
+            return is_night(sensor.lon, sensor.lat, at, LAMPS_ON_BELOW_DEG)
+
+        states = [i for i in attrs.get("powerState", ()) if at_night(i)]
+        statuses = [plain_value(i) for i in attrs.get("status", ()) if at_night(i)]
+        watts = [
+            number_of(i.get("value")) for i in attrs.get("powerConsumption", ()) if at_night(i)
+        ]
         out.bad = sum(1 for i in states if not isinstance(plain_value(i), str))
         out.bad += sum(1 for s in statuses if not isinstance(s, str))
         out.bad += sum(1 for w in watts if w is None or w < 0)
         power = [plain_value(i) for i in states if isinstance(plain_value(i), str)]
+        out.night = bool(power or statuses) or is_night(
+            sensor.lon, sensor.lat, middle, LAMPS_ON_BELOW_DEG
+        )
         if power or statuses:
             out.reported = True
             out.flag = (

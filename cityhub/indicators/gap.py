@@ -2,16 +2,19 @@
 (DOMAIN.md 3.3: old downtown, 1990s new town, 2000s new towns, peri-urban), each zone's value
 with its uncertainty, and a ranking only where the data can carry one. Pure.
 
-- A zone's value is pooled over its districts: the indicator's numerator over its denominator
-  summed across them (:func:`cityhub.indicators.tally.rate_of`: person-hours above a limit per
-  person-hour observed, congested segment-hours per segment-hour observed...), so a district
-  with more observations weighs more, and uneven coverage does not bias an exposure count.
-- Its interval is a percentile bootstrap over districts (districts drawn again with
+- A zone's value is pooled over its *measured* districts (those with a sensor of their own;
+  a district whose PM2.5 came from a neighbour's sensor repeats that sensor and is no new
+  evidence): the indicator's numerator over its denominator summed across them
+  (:func:`cityhub.indicators.tally.rate_of`: person-hours above a limit per person-hour
+  observed, congested segment-hours per segment-hour observed...), so a district with more
+  observations weighs more, and uneven coverage does not bias an exposure count.
+  ``valueWithEstimates`` adds the districts a neighbour's sensor stood in for.
+- Its interval is a percentile bootstrap over measured districts (districts drawn again with
   replacement, :data:`RESAMPLES` times, a fixed seed so an answer is reproducible): it shows how
   much the value depends on which districts there are, the variation the city's own districts
   show. It is not a sampling interval of the readings (hours of one sensor are correlated, so
   a binomial interval on sensor-hours would be far too narrow).
-- A zone has enough data when it has at least :data:`MIN_DISTRICTS` districts with data (fewer
+- A zone has enough data when it has at least :data:`MIN_DISTRICTS` measured districts (fewer
   give no interval: a bootstrap of one or two values only repeats them), at least
   :data:`MIN_SENSORS` sensors of its own (an estimate borrowed from a neighbour's sensor says
   nothing of the zone), and :data:`MIN_COVERAGE` of its expected sensor-hours reported (with
@@ -38,8 +41,8 @@ RESAMPLES = 1000
 LEVEL = 0.95
 _SEED = 16
 WHY = {
-    "minDistricts": "fewer districts with data give no interval: a bootstrap of one or two "
-    "values only repeats them",
+    "minDistricts": "fewer districts measured by their own sensors give no interval: a "
+    "bootstrap of one or two values only repeats them",
     "minSensors": "a value borrowed from sensors outside the zone says nothing of the zone",
     "minCoverage": "with more than half the expected sensor-hours missing, the missing hours "
     "alone could turn the result around",
@@ -111,28 +114,37 @@ def compare(
     for zone in names:
         members = zones[zone]
         with_data = [d for d in members if d.tally.den > 0]
+        # districts whose value is (at least partly) their own sensors': those a neighbour's
+        # sensor stands in for repeat that sensor and are not new evidence
+        measured = [d for d in with_data if d.tally.estimated < d.tally.den]
         total = Tally()
         for d in members:
             total.add(d.tally, same_period=True)
+        own = Tally()
+        for d in measured:
+            own.add(d.tally, same_period=True)
         coverage = total.coverage()
         reasons = []
-        if len(with_data) < MIN_DISTRICTS:
+        if len(measured) < MIN_DISTRICTS:
             reasons.append("minDistricts")
         if total.sensors < MIN_SENSORS:
             reasons.append("minSensors")
         if coverage is None or coverage < MIN_COVERAGE:
             reasons.append("minCoverage")
-        pairs = [_pair(indicator, d.tally) for d in with_data]
-        boot = _bootstrap(pairs, rng) if len(with_data) >= MIN_DISTRICTS else []
+        pairs = [_pair(indicator, d.tally) for d in measured]
+        boot = _bootstrap(pairs, rng) if len(measured) >= MIN_DISTRICTS else []
         samples[zone] = boot
-        value = rate_of(indicator, total)
+        value = rate_of(indicator, own)
+        with_estimates = rate_of(indicator, total)
         rows.append(
             {
                 "zone": zone,
-                "value": None if value is None else round(value, 6),
+                "value": _round(value),
+                "valueWithEstimates": _round(with_estimates),
                 "interval": _percentiles(boot),
                 "districts": len(members),
                 "districtsWithData": len(with_data),
+                "districtsMeasured": len(measured),
                 "sensors": total.sensors,
                 "sensorHoursExpected": total.expected,
                 "sensorHoursReported": total.reporting,

@@ -44,9 +44,10 @@ def sun_altitude(lon: float, lat: float, at: datetime) -> float:
     return math.degrees(math.asin(max(-1.0, min(1.0, sin_alt))))
 
 
-def is_night(lon: float, lat: float, at: datetime) -> bool:
-    """Whether the sun is below the horizon at ``at`` seen from (lon, lat)."""
-    return sun_altitude(lon, lat, at) < HORIZON_DEG
+def is_night(lon: float, lat: float, at: datetime, below: float = HORIZON_DEG) -> bool:
+    """Whether the sun is below ``below`` degrees (the horizon, by default) at ``at`` seen
+    from (lon, lat)."""
+    return sun_altitude(lon, lat, at) < below
 
 
 __all__ = ["HORIZON_DEG", "is_night", "sun_altitude"]

@@ -258,3 +258,30 @@ def test_a_reading_asks_for_work_only_when_it_closes_an_hour() -> None:
         {"id": "x", "type": "Building", "pm25": prop(1, observedAt="2026-11-01T09:00:00Z")}
     )
     assert not asks(None, other)
+
+
+def test_a_lamp_is_judged_on_its_readings_taken_at_night() -> None:
+    from cityhub.indicators.compute import Sensor, sensor_hour
+
+    lamp = Sensor("l", "streetlight", "a", 127.0, 37.0)
+    hour = datetime(2026, 12, 1, 8, tzinfo=UTC)  # 17:00-18:00 in Seoul; sunset about 17:15
+
+    def reading(state: str, watts: float, at: str) -> dict[str, list[dict[str, Any]]]:
+        when = {"observedAt": f"2026-12-01T{at}:00Z"}
+        return {
+            "powerState": [{"type": "Property", "value": state, **when}],
+            "status": [{"type": "Property", "value": "ok", **when}],
+            "powerConsumption": [{"type": "Property", "value": watts, **when}],
+        }
+
+    # off at 17:00 (the sun still up) is not a fault; on at 17:45 is working
+    early, late = reading("off", 0, "08:00"), reading("on", 100, "08:45")
+    both = {k: early[k] + late[k] for k in early}
+    seen = sensor_hour(lamp, both, hour)
+    assert seen.night and seen.reported and seen.flag is True
+    # off at 17:45 is a lamp not working
+    seen = sensor_hour(lamp, reading("off", 0, "08:45"), hour)
+    assert seen.reported and seen.flag is False
+    # an hour of daylight is not judged
+    seen = sensor_hour(lamp, reading("off", 0, "03:30"), datetime(2026, 12, 1, 3, tzinfo=UTC))
+    assert not seen.night and not seen.reported

@@ -86,3 +86,21 @@ def test_an_indicator_without_a_direction_is_never_ranked_and_csv_has_a_row_per_
     assert zones(report)["old-downtown"]["value"] == 0.3  # share unhealthy or worse
     table = csv_rows({**report, "frequency": "daily", "level": "dong", "period": None})
     assert len(table) == 2 and all(len(r) == len(CSV_COLUMNS) for r in table)
+
+
+def test_districts_a_neighbours_sensor_stands_in_for_are_not_new_evidence() -> None:
+    exposure = BY_NAME["pm25ExposureWho"]
+
+    def d(zone: str, n: int, num: float, estimated: float) -> District:
+        t = Tally(num=num, den=100, expected=1, reporting=1, sensors=1, estimated=estimated)
+        return District(f"urn:{zone}:{n}", "x", zone, t)
+
+    old = [d("old-downtown", i, 50, 0) for i in range(3)]
+    old += [d("old-downtown", 10 + i, 100, 100) for i in range(5)]  # all borrowed
+    z = zones(compare(exposure, old))["old-downtown"]
+    assert z["districtsMeasured"] == 3 and z["districtsWithData"] == 8
+    assert z["value"] == 0.5  # the measured districts'
+    assert z["valueWithEstimates"] == round(650 / 800, 6)
+    thin = [d("peri-urban", 0, 50, 0)] + [d("peri-urban", i, 60, 100) for i in range(1, 4)]
+    z = zones(compare(exposure, old + thin))["peri-urban"]
+    assert "minDistricts" in [r["threshold"] for r in z["notEnough"]]
