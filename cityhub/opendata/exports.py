@@ -4,9 +4,10 @@ CSV, GeoJSON or Parquet, and a day of its history as CSV or Parquet, streamed a 
 
 The current state makes two passes over the type's entities, a page at a time: the first finds
 the columns (the public attributes present, whether any instance has a unit or an observation
-time, and each attribute's kind of value for Parquet's schema), the second writes the rows. The
-pages are read by offset in the store's order, so an entity created or deleted during an
-export may be missed or seen twice (a snapshot of a living city).
+time, and each attribute's kind of value for Parquet's schema), the second writes the rows.
+Pages follow the entity ids (each starts after the last id of the one before), so no entity is
+seen twice; one created during an export appears if its id sorts after the page being read, and
+one deleted meanwhile may be missing from the second pass (a snapshot of a living city).
 
 CSV: UTF-8 with a byte order mark (Excel then reads Korean text right), one row per entity,
 columns ``id``, ``geometry`` (WKT, CRS84) and per attribute ``<name>``, ``<name>_unitCode`` and
@@ -29,14 +30,15 @@ import pyarrow.parquet as pq
 from shapely.geometry import shape
 
 from cityhub.ngsild.entity import Entity
+from cityhub.ngsild.query.ast import And, AttrPath, Comparison, Node
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.opendata.features import feature, geometry, plain_value, public_instances
 from cityhub.opendata.rules import Publication, core_terms
-from cityhub.store.base import EntityQuery, Store
+from cityhub.store.base import EntityQuery, OrderItem, Store
 from cityhub.store.temporal import TemporalStore
 
 #: entities per page of an export
-PAGE = 500
+PAGE = 1000
 #: entities per page of a history extract (each with a day of its attributes' instances)
 HISTORY_PAGE = 50
 BOM = "\ufeff"
@@ -45,17 +47,25 @@ BOM = "\ufeff"
 async def entity_pages(
     store: Store, tenant: str, query: EntityQuery, page: int = PAGE
 ) -> AsyncIterator[list[Entity]]:
-    """The entities ``query`` matches, a page at a time (its limit and offset ignored)."""
-    offset = 0
+    """The entities ``query`` matches, a page at a time in id order (its limit, offset and
+    order ignored). Each page starts after the last id of the one before (``id>...`` in the
+    store query), so a page costs the same at the end of a large type as at its start, where
+    an offset would make the store pass over every entity before it again."""
+    last: str | None = None
+    order = (OrderItem("id"),)
     while True:
+        after: Node | None = None
+        if last is not None:
+            after = Comparison(AttrPath("id"), ">", last)
+        q = query.q if after is None else after if query.q is None else And((query.q, after))
         result = await store.query_entities(
-            tenant, replace(query, limit=page, offset=offset, count=False)
+            tenant, replace(query, q=q, limit=page, offset=0, count=False, order_by=order)
         )
         if result.entities:
             yield result.entities
+            last = result.entities[-1]["id"]
         if len(result.entities) < page:
             return
-        offset += page
 
 
 @dataclass
