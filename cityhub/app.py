@@ -47,6 +47,7 @@ from cityhub.api.routing import IndexedRouter
 from cityhub.contexts import ContextService
 from cityhub.dashboard import Dashboard
 from cityhub.errors import CityhubError
+from cityhub.federation import Federation
 from cityhub.indicators.service import IndicatorService
 from cityhub.iot.agent import IotAgent
 from cityhub.iot.commands import Commands
@@ -150,6 +151,7 @@ def create_app(
         ),
         owners=the_access,
     )
+    the_federation = Federation(the_backend.registrations, settings)
 
     the_ingestor = Ingestor(the_store, max_batch=settings.iot_batch_max)
 
@@ -211,6 +213,7 @@ def create_app(
             await the_dispatcher.stop()
             await the_backend.close()
             await the_contexts.aclose()
+            await the_federation.aclose()
 
     # the control tower: its live feed hears every commit of this process
     dashboard = Dashboard.build(settings) if settings.dashboard else None
@@ -261,6 +264,7 @@ def create_app(
     app.state.temporal = the_backend.temporal
     app.state.subscriptions = the_backend.subscriptions
     app.state.registrations = the_backend.registrations
+    app.state.federation = the_federation
     app.state.notifier = the_dispatcher
     app.state.services = the_runner
     app.state.contexts = the_contexts

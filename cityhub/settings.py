@@ -44,6 +44,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("context_fetch_timeout", 5.0, "Seconds to wait for a remote @context."),
     Setting("context_max_bytes", 1_048_576, "Largest remote @context document accepted."),
     Setting(
+        "federation_allowed_hosts",
+        "127.0.0.1,::1,localhost",
+        "Hosts context source registrations may send the hub to (distributed operations, "
+        "docs/federation.md): comma-separated names, addresses and networks (10.20.0.0/16), "
+        "or * for any. By default loopback only, so a registration cannot make the hub call "
+        "into the city's network; empty: no source is ever asked.",
+    ),
+    Setting(
+        "federation_timeout",
+        5.0,
+        "Seconds a context source has to answer a forwarded request; after it the hub answers "
+        "without it, with an NGSILD-Warning.",
+    ),
+    Setting("federation_max_concurrency", 32, "Forwarded requests out at once, per worker."),
+    Setting("federation_max_bytes", 16_777_216, "Largest answer accepted from a context source."),
+    Setting(
+        "federation_id",
+        "",
+        "This hub's name in the Via header of forwarded requests (loop detection); empty: a "
+        "random name per worker. Give all workers of one hub one name.",
+    ),
+    Setting(
         "reader_threads",
         4,
         "SQLite reader threads for reads that may be long (scans, aggregations); lookups by id "
@@ -275,6 +297,11 @@ class Settings:
     batch_max_entities: int = 1000
     context_fetch_timeout: float = 5.0
     context_max_bytes: int = 1_048_576
+    federation_allowed_hosts: str = "127.0.0.1,::1,localhost"
+    federation_timeout: float = 5.0
+    federation_max_concurrency: int = 32
+    federation_max_bytes: int = 16_777_216
+    federation_id: str = ""
     reader_threads: int = 4
     sqlite_mmap_mb: int = 128
     temporal_instance_limit: int = 1000

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
+from cityhub.api.federated import ask_of, warning_headers
 from cityhub.api.guard import access_of, narrowed, screen_batch
 from cityhub.api.linking import render_geojson, render_with_links
 from cityhub.api.params import (
@@ -228,7 +229,15 @@ async def batch_query(request: Request) -> Response:
     if isinstance(body.get("lang"), str):
         params.setdefault("lang", body["lang"])
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
-    result = await request.app.state.store.query_entities(tenant, query)
+    result = await request.app.state.federation.query_entities(
+        request.app.state.store,
+        ask_of(request, tenant, narrowed=query.permitted is not None),
+        query,
+        terms,
+        operation="queryBatch",
+        params=request.query_params.multi_items(),
+        body=body,
+    )
     link_params = {k: str(body[k]) for k in ("join", "joinLevel") if k in body}
     join, level = join_of({**request.query_params, **link_params})
     geometry_property = params.get("geometryProperty")
@@ -256,7 +265,7 @@ async def batch_query(request: Request) -> Response:
             level,
             permitted=permitted,
         )
-    headers = {}
+    headers = warning_headers(result.warnings)
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
     return neg.documents_response(

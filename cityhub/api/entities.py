@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from cityhub import provision
 from cityhub.api import negotiation as neg
+from cityhub.api.federated import ask_of, warning_headers
 from cityhub.api.guard import access_of, narrowed, require_new
 from cityhub.api.linking import render_geojson, render_with_links
 from cityhub.api.location import created
@@ -74,7 +75,13 @@ async def query_entities(request: Request) -> Response:
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
     join, level = join_of(params)
     store = request.app.state.store
-    result = await store.query_entities(tenant, query)
+    result = await request.app.state.federation.query_entities(
+        store,
+        ask_of(request, tenant, narrowed=permitted is not None),
+        query,
+        terms,
+        params=params.multi_items(),
+    )
     geometry_property = params.get("geometryProperty")
     geometries = None
     if media == neg.GEOJSON:
@@ -93,7 +100,7 @@ async def query_entities(request: Request) -> Response:
         docs = await render_with_links(
             store, tenant, result.entities, terms, proj, join, level, permitted=permitted
         )
-    headers = {}
+    headers = warning_headers(result.warnings)
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
     return neg.documents_response(
@@ -148,9 +155,21 @@ async def retrieve_entity(request: Request) -> Response:
     join, level = join_of(params)
     store = request.app.state.store
     permitted = access_of(request).permitted("read")  # the guard checked this entity
-    entity = await store.get_entity(tenant, entity_id)
-    if entity is None:
-        raise ResourceNotFound(f"there is no entity with id {entity_id}")
+    found = await request.app.state.federation.retrieve_entity(
+        ask_of(request, tenant, narrowed=permitted is not None),
+        entity_id,
+        await store.get_entity(tenant, entity_id),
+        params.multi_items(),
+        terms,
+        attrs or (),
+    )
+    headers = warning_headers(found.warnings)
+    if not found.entities:
+        raise ResourceNotFound(
+            f"there is no entity with id {entity_id}",
+            **({"ngsild_warning": headers["NGSILD-Warning"]} if headers else {}),
+        )
+    entity = found.entities[0]
     wanted_types = params.get("type")
     if wanted_types is not None:
         types, _ = type_selection(wanted_types, terms)
@@ -185,6 +204,7 @@ async def retrieve_entity(request: Request) -> Response:
         single=not (join == "flat" and len(docs) > 1),
         geometry_property=geometry_property,
         geometries=geometries,
+        headers=headers,
     )
 
 

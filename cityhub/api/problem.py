@@ -36,6 +36,8 @@ def problem_response(exc: CityhubError, request: Request | None = None) -> Respo
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, Unauthorized):  # RFC 9110 section 11.6.1
         headers["WWW-Authenticate"] = 'Bearer realm="cityhub", ApiKey realm="cityhub"'
+    if "ngsild_warning" in exc.extra:  # a context source did not answer (clause 6.3.17)
+        headers["NGSILD-Warning"] = str(body.pop("ngsild_warning"))
     return Response(
         orjson.dumps(body), status_code=exc.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )

@@ -1,8 +1,8 @@
 """``/ngsi-ld/v1/csourceRegistrations`` and ``/ngsi-ld/v1/csourceSubscriptions`` (clauses 5.9-5.11;
 HTTP binding 6.8-6.9 and 6.12-6.13).
 
-Registrations are stored and discovered here; forwarding requests to the registered context
-sources (distributed operations) is not done by these routes.
+Registrations are stored and discovered here; reads forwarded to the registered context
+sources (distributed operations) are ``cityhub.federation``'s, called by the entity routes.
 """
 
 from __future__ import annotations

@@ -1,0 +1,33 @@
+"""What the routes of distributed reads share (``cityhub.federation``): who asks, from the
+request, and the ``NGSILD-Warning`` header of an answer (clause 6.3.17)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.requests import Request
+
+from cityhub.api import negotiation as neg
+from cityhub.api.params import local_of
+from cityhub.federation import Ask
+
+
+def ask_of(request: Request, tenant: str, *, narrowed: bool) -> Ask:
+    """The :class:`~cityhub.federation.Ask` of ``request``: its tenant, ``@context`` URL and
+    ``Via``; ``local`` when it says ``local=true`` or its caller's access is ``narrowed`` to
+    some entities (what a source answers could not be checked against it).
+
+    Raises:
+        BadRequestData: ``local`` is not true or false.
+    """
+    return Ask(
+        tenant=tenant,
+        context=neg.link_context(request),
+        via=request.headers.get("via"),
+        local=local_of(request.query_params) or narrowed,
+    )
+
+
+def warning_headers(warnings: Sequence[str]) -> dict[str, str]:
+    """``NGSILD-Warning`` with one value per source that failed, or nothing."""
+    return {"NGSILD-Warning": ", ".join(warnings)} if warnings else {}

@@ -1,0 +1,437 @@
+"""Forwarding reads to context sources and merging what they answer (ETSI GS CIM 009 v1.8.1
+clauses 4.3.6.2, 5.7.1.4 Retrieve Entity and 5.7.2.4 Query Entities, distributed).
+
+:class:`Federation` finds the registrations a read matches (the registration store's
+discovery), sends the read to their endpoints in parallel with ``httpx`` and merges the
+answers with the local entities (``cityhub.ngsild.federation``). What keeps a source from
+stalling the hub or being abused:
+
+- each source gets ``federation_timeout`` seconds for the whole exchange (waiting for a free
+  slot included), at most ``federation_max_concurrency`` requests are out at once, and an
+  answer larger than ``federation_max_bytes`` is dropped: a source that fails, times out or
+  answers what is not NGSI-LD becomes an ``NGSILD-Warning`` (clause 6.3.17), never an error;
+- a forwarded request carries none of the caller's headers but its ``@context`` (``Link``):
+  never its ``Authorization`` or API key; the registration's ``contextSourceInfo`` and
+  ``tenant`` become headers (clause 4.3.6.5), and redirects are not followed;
+- only endpoints on ``federation_allowed_hosts`` are asked (by default loopback only), so a
+  registration cannot make the hub call into the city's network (server-side request
+  forgery); a registration elsewhere is skipped with a warning;
+- ``Via`` carries this broker's identity; a request that already went through it, or made
+  :data:`~cityhub.ngsild.federation.MAX_HOPS` hops, is answered locally (loop detection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+import httpx
+import orjson
+
+from cityhub.errors import CityhubError
+from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.entity import Entity, expand_entity
+from cityhub.ngsild.federation import (
+    MISC_WARNING,
+    PERSISTENT_WARNING,
+    AllowedHosts,
+    forwards_to,
+    is_loop,
+    merge_lists,
+    via_value,
+    warning,
+)
+from cityhub.ngsild.names import ENTITY_MEMBERS
+from cityhub.ngsild.registration_query import RegistrationQuery
+from cityhub.settings import Settings
+from cityhub.store.base import EntityQuery, QueryResult, Store
+from cityhub.store.registrations import RegistrationStore
+
+_JSONLD_REL: Final = "http://www.w3.org/ns/json-ld#context"
+#: Sources asked for one read at most (the oldest matching registrations).
+MAX_SOURCES: Final = 50
+#: Parameters of the caller's request that are not forwarded: paging is redone here (the
+#: merged list is paged), the representation is chosen here (a source answers normalized
+#: entities, which merge), and ``local`` is what the source is not asked.
+_NOT_FORWARDED: Final = frozenset(
+    """local limit offset format options pick omit join joinLevel lang geometryProperty
+    containedBy entityMap""".split()
+)
+#: Headers a registration's contextSourceInfo may not set: the forwarding sets these.
+_OWN_HEADERS: Final = frozenset(
+    """accept link via ngsild-tenant content-type content-length host transfer-encoding
+    connection""".split()
+)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Who asks: the tenant, the caller's ``@context`` URL (from its ``Link`` header; None
+    for the core context), the ``Via`` header the request came with, and ``local``: no
+    source is asked (``local=true``, clause 6.3.18; or a caller whose access is narrowed
+    to some entities, whose reads stay with what this broker can check)."""
+
+    tenant: str
+    context: str | None = None
+    via: str | None = None
+    local: bool = False
+
+
+@dataclass
+class Federated:
+    """A distributed read's answer: the merged entities, the count when asked, and one
+    ``NGSILD-Warning`` value per source that failed."""
+
+    entities: list[Entity]
+    count: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Reply:
+    status: int = 0
+    body: Any = None
+    count: int | None = None
+    warning: str | None = None
+
+
+def _forwarded_params(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    out = []
+    for key, value in params:
+        if key == "options":
+            if "sysAttrs" in value.split(","):
+                out.append(("options", "sysAttrs"))
+        elif key not in _NOT_FORWARDED:
+            out.append((key, value))
+    return out
+
+
+def _query_string(params: Sequence[tuple[str, str]]) -> str:
+    """``?k=v&...`` in the caller's order, ``:`` and ``,`` left as they are (RFC 3986 allows
+    them in a query; ids are URNs), so a source sees the query its caller would write."""
+    if not params:
+        return ""
+    return "?" + urlencode(list(params), quote_via=quote, safe=":,")
+
+
+def _url(endpoint: str, path: str) -> str:
+    """``path`` (``/entities...``) under the NGSI-LD API of ``endpoint`` (the source's base
+    URL, as in the examples of clause 5.2.9, or its ``.../ngsi-ld/v1``)."""
+    base = endpoint.rstrip("/")
+    if not base.endswith("/ngsi-ld/v1"):
+        base += "/ngsi-ld/v1"
+    return base + path
+
+
+def _dataset(instance: Any) -> str:
+    dataset = instance.get("datasetId") if isinstance(instance, dict) else None
+    return dataset if isinstance(dataset, str) else "@none"
+
+
+def remote_entity(body: Any, terms: TermMap) -> Entity:
+    """A source's entity (normalized, compacted with the ``@context`` it was sent) in the
+    internal form; the ``modifiedAt`` of its instances, when the source gave them, kept for
+    the merge.
+
+    Raises:
+        CityhubError: ``body`` is not a valid NGSI-LD entity.
+    """
+    entity = expand_entity(body, terms)
+    for name, value in body.items():
+        if name in ENTITY_MEMBERS:
+            continue
+        stamps = {
+            _dataset(raw): raw["modifiedAt"]
+            for raw in (value if isinstance(value, list) else [value])
+            if isinstance(raw, dict) and isinstance(raw.get("modifiedAt"), str)
+        }
+        if stamps:
+            for inst in entity["attrs"].get(terms.expand(name), ()):
+                if _dataset(inst) in stamps:
+                    inst["modifiedAt"] = stamps[_dataset(inst)]
+    return entity
+
+
+class Federation:
+    """Distributed reads over a registration store (one per app).
+
+    Args:
+        registrations: where the registrations a read may match are.
+        settings: ``federation_*``.
+        transport: an ``httpx`` transport (tests); None for the network.
+    """
+
+    def __init__(
+        self,
+        registrations: RegistrationStore,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._registrations = registrations
+        self._timeout = settings.federation_timeout
+        self._max_bytes = settings.federation_max_bytes
+        self._concurrency = max(1, settings.federation_max_concurrency)
+        self._max_window = settings.max_limit
+        self.allowed = AllowedHosts.parse(settings.federation_allowed_hosts)
+        #: this broker in ``Via`` (a random name unless ``federation_id`` names it)
+        self.identity = settings.federation_id or f"cityhub-{secrets.token_hex(6)}"
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._gate: asyncio.Semaphore | None = None
+
+    def _http(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        if self._client is None or self._gate is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                follow_redirects=False,
+                trust_env=False,
+                timeout=None,  # the whole exchange is bounded below
+                limits=httpx.Limits(max_connections=self._concurrency),
+            )
+            self._gate = asyncio.Semaphore(self._concurrency)
+        return self._client, self._gate
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _sources(
+        self, ask: Ask, operation: str, query: RegistrationQuery
+    ) -> list[dict[str, Any]]:
+        if ask.local or is_loop(ask.via, self.identity):
+            return []
+        docs, _ = await self._registrations.query_registrations(
+            ask.tenant, query, limit=MAX_SOURCES, offset=0
+        )
+        return [d for d in docs if forwards_to(d, operation)]
+
+    async def _send(
+        self,
+        doc: dict[str, Any],
+        ask: Ask,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        body: Any = None,
+    ) -> _Reply:
+        endpoint = doc["endpoint"]
+        name = f"context source {doc['id']}"
+        if not self.allowed.allow(endpoint):
+            return _Reply(
+                warning=warning(
+                    PERSISTENT_WARNING,
+                    endpoint,
+                    f"{name} was not asked: its endpoint is not on federation_allowed_hosts",
+                )
+            )
+        headers = {"Accept": "application/json", "Via": via_value(ask.via, self.identity)}
+        for pair in doc.get("contextSourceInfo") or ():
+            if pair["key"].lower() not in _OWN_HEADERS:
+                headers[pair["key"]] = pair["value"]
+        if doc.get("tenant"):
+            headers["NGSILD-Tenant"] = doc["tenant"]
+        content = None
+        if body is not None:
+            content = orjson.dumps(body)
+            json_ld = isinstance(body, dict) and "@context" in body
+            headers["Content-Type"] = "application/ld+json" if json_ld else "application/json"
+            if not json_ld and ask.context:
+                headers["Link"] = f'<{ask.context}>; rel="{_JSONLD_REL}"'
+        elif ask.context:
+            headers["Link"] = f'<{ask.context}>; rel="{_JSONLD_REL}"'
+        client, gate = self._http()
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with gate:
+                    request = client.build_request(
+                        method,
+                        _url(endpoint, path) + _query_string(params),
+                        headers=headers,
+                        content=content,
+                    )
+                    response = await client.send(request, stream=True)
+                    try:
+                        data = bytearray()
+                        async for chunk in response.aiter_bytes():
+                            data += chunk
+                            if len(data) > self._max_bytes:
+                                return _Reply(
+                                    warning=warning(
+                                        PERSISTENT_WARNING,
+                                        endpoint,
+                                        f"{name} answered more than {self._max_bytes} bytes",
+                                    )
+                                )
+                    finally:
+                        await response.aclose()
+        except TimeoutError:
+            return _Reply(
+                warning=warning(
+                    MISC_WARNING, endpoint, f"{name} did not answer within {self._timeout:g} s"
+                )
+            )
+        except httpx.HTTPError as exc:
+            return _Reply(
+                warning=warning(
+                    MISC_WARNING, endpoint, f"{name} could not be asked ({type(exc).__name__})"
+                )
+            )
+        reply = _Reply(status=response.status_code)
+        if response.status_code == 404:
+            return reply
+        if response.status_code != 200:
+            reply.warning = warning(
+                PERSISTENT_WARNING, endpoint, f"{name} answered HTTP {response.status_code}"
+            )
+            return reply
+        try:
+            reply.body = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            reply.warning = warning(PERSISTENT_WARNING, endpoint, f"{name} answered no JSON")
+        raw_count = response.headers.get("NGSILD-Results-Count", "")
+        reply.count = int(raw_count) if raw_count.isdigit() else None
+        return reply
+
+    def _entities(
+        self, doc: dict[str, Any], reply: _Reply, terms: TermMap, many: bool
+    ) -> tuple[list[Entity], str | None]:
+        """The entities of a source's answer, or a warning when it is not NGSI-LD."""
+        body = reply.body
+        items = body if many and isinstance(body, list) else [body] if not many else None
+        problem = None
+        out: list[Entity] = []
+        if items is None:
+            problem = "answered no array of entities"
+        else:
+            for item in items:
+                try:
+                    if not isinstance(item, dict):
+                        raise TypeError
+                    out.append(remote_entity(item, terms))
+                except (CityhubError, TypeError, ValueError, KeyError, AttributeError):
+                    problem = "answered an entity that is not valid NGSI-LD"
+        if problem is None:
+            return out, None
+        return out, warning(
+            PERSISTENT_WARNING, doc["endpoint"], f"context source {doc['id']} {problem}"
+        )
+
+    async def retrieve_entity(
+        self,
+        ask: Ask,
+        entity_id: str,
+        local: Entity | None,
+        params: Sequence[tuple[str, str]],
+        terms: TermMap,
+        attrs: Sequence[str] = (),
+    ) -> Federated:
+        """Clause 5.7.1.4: the entity as this broker and the sources of the matching
+        inclusive and auxiliary registrations hold it (``entities`` holds one entity or
+        none)."""
+        sources = await self._sources(
+            ask, "retrieveEntity", RegistrationQuery(ids=(entity_id,), attrs=tuple(attrs))
+        )
+        if not sources:
+            return Federated([local] if local is not None else [])
+        forwarded = _forwarded_params(params)
+        path = "/entities/" + quote(entity_id, safe=":")
+        replies = await asyncio.gather(
+            *(self._send(doc, ask, "GET", path, forwarded) for doc in sources)
+        )
+        lists: list[tuple[list[Entity], bool]] = [([local], False)] if local is not None else []
+        warnings = []
+        for doc, reply in zip(sources, replies, strict=True):
+            if reply.warning is not None:
+                warnings.append(reply.warning)
+                continue
+            if reply.status != 200:
+                continue
+            found, problem = self._entities(doc, reply, terms, many=False)
+            if problem is None and found and found[0]["id"] != entity_id:
+                problem = warning(
+                    PERSISTENT_WARNING,
+                    doc["endpoint"],
+                    f"context source {doc['id']} answered another entity",
+                )
+            if problem is not None:
+                warnings.append(problem)
+                continue
+            lists.append((found, doc.get("mode") == "auxiliary"))
+        return Federated(merge_lists(lists), warnings=warnings)
+
+    async def query_entities(
+        self,
+        store: Store,
+        ask: Ask,
+        query: EntityQuery,
+        terms: TermMap,
+        *,
+        operation: str = "queryEntity",
+        params: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+    ) -> Federated:
+        """Clause 5.7.2.4: the query answered by this broker and the sources of the matching
+        inclusive and auxiliary registrations, merged, then paged.
+
+        A source is asked for the first ``offset + limit`` entities (at most ``max_limit``)
+        and the merged list is paged here, so a page holds each entity once. ``operation`` is
+        ``queryEntity`` (GET, ``params`` forwarded) or ``queryBatch`` (POST, ``body``, the
+        caller's Query, forwarded).
+        """
+        discovery = RegistrationQuery(
+            ids=query.ids, types=query.types, id_pattern=query.id_pattern, attrs=query.attrs
+        )
+        window = min(query.offset + query.limit, self._max_window)
+        first: QueryResult | None = None
+        if query.offset == 0 and window == query.limit:  # the first page is the window
+            sources, first = await asyncio.gather(
+                self._sources(ask, operation, discovery), store.query_entities(ask.tenant, query)
+            )
+        else:
+            sources = await self._sources(ask, operation, discovery)
+        if not sources:
+            result = first or await store.query_entities(ask.tenant, query)
+            return Federated(result.entities, result.count)
+        forwarded = _forwarded_params(params)
+        if any(key in ("limit", "offset") for key, _ in params):
+            forwarded.append(("limit", str(window)))  # else the source's default page
+        local_query = dataclasses.replace(query, offset=0, limit=window)
+        if operation == "queryBatch":
+            sends = [
+                self._send(doc, ask, "POST", "/entityOperations/query", forwarded, body)
+                for doc in sources
+            ]
+        else:
+            sends = [self._send(doc, ask, "GET", "/entities", forwarded) for doc in sources]
+        if first is not None:
+            local, replies = first, await asyncio.gather(*sends)
+        else:
+            local, replies = await asyncio.gather(
+                store.query_entities(ask.tenant, local_query), asyncio.gather(*sends)
+            )
+        lists: list[tuple[list[Entity], bool]] = [(local.entities, False)]
+        warnings = []
+        count = local.count
+        for doc, reply in zip(sources, replies, strict=True):
+            if reply.warning is not None:
+                warnings.append(reply.warning)
+                continue
+            if reply.status != 200:
+                continue
+            found, problem = self._entities(doc, reply, terms, many=True)
+            if problem is not None:
+                warnings.append(problem)
+            lists.append((found, doc.get("mode") == "auxiliary"))
+            if count is not None:
+                count += reply.count if reply.count is not None else len(found)
+        merged = merge_lists(lists)
+        if count is not None:
+            # an entity more than one source holds is counted once (as far as the pages show)
+            count -= sum(len(found) for found, _ in lists) - len(merged)
+        return Federated(merged[query.offset : query.offset + query.limit], count, warnings)

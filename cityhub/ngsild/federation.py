@@ -1,0 +1,225 @@
+"""Distributed operations as data (ETSI GS CIM 009 v1.8.1 clause 4.3.6, forwarding in clause
+5.7.1.4 and 5.7.2.4): which registrations a request goes to, how entities from several
+sources merge into one, the ``Via`` header's loop detection and the ``NGSILD-Warning``
+header (clause 6.3.17).
+
+Pure: no I/O. ``cityhub.federation`` sends the requests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from cityhub.ngsild.entity import Entity
+
+#: Modes this broker forwards to (clause 4.3.6.2: additive registrations). Exclusive and
+#: redirect registrations are stored and discovered but not forwarded yet.
+FORWARDED_MODES: Final = frozenset({"inclusive", "auxiliary"})
+#: Operation groups (clause 4.20, table 4.20-2) holding each read operation forwarded here.
+_GROUPS: Final = {
+    "retrieveEntity": ("federationOps", "retrieveOps"),
+    "queryEntity": ("federationOps", "retrieveOps"),
+    "queryBatch": ("federationOps",),
+}
+#: Hops a request may have made (entries of its Via header) before this broker stops
+#: forwarding it, whatever the loop detection says: the bound a federation of brokers whose
+#: identities collide or change (several workers without ``federation_id``) still has.
+MAX_HOPS: Final = 8
+_HOST_NAME: Final = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+#: Warning codes of clause 6.3.17 (the IANA HTTP warn-codes).
+MISC_WARNING: Final = 199  # the source did not answer (in time)
+PERSISTENT_WARNING: Final = 299  # the source answered with an error or with what is not NGSI-LD
+
+
+def allows(doc: dict[str, Any], operation: str) -> bool:
+    """Whether registration ``doc`` takes ``operation`` (its ``operations``, by default
+    ``federationOps``, clause 5.2.9)."""
+    ops = doc.get("operations") or ["federationOps"]
+    return operation in ops or any(g in ops for g in _GROUPS.get(operation, ()))
+
+
+def forwards_to(doc: dict[str, Any], operation: str) -> bool:
+    """Whether a request for ``operation`` goes to the source ``doc`` registers."""
+    return doc.get("mode", "inclusive") in FORWARDED_MODES and allows(doc, operation)
+
+
+@dataclass(frozen=True)
+class AllowedHosts:
+    """The hosts registrations may send this broker to (``federation_allowed_hosts``): names,
+    addresses and networks (CIDR), or ``*`` for any. Guards against server-side request
+    forgery: a registration is data anyone with write access stores, and must not make the
+    hub call into the city's own network."""
+
+    names: frozenset[str]
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    any_host: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> AllowedHosts:
+        """``text``: a comma-separated list.
+
+        Raises:
+            ValueError: an entry that is neither a host name, an address nor a network.
+        """
+        names: set[str] = set()
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        any_host = False
+        for raw in text.split(","):
+            item = raw.strip().lower()
+            if not item:
+                continue
+            if item == "*":
+                any_host = True
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
+                continue
+            except ValueError:
+                pass
+            if not _HOST_NAME.fullmatch(item):
+                raise ValueError(
+                    f"setting federation_allowed_hosts: {raw.strip()!r} is not a host name, "
+                    "an address or a network such as 10.1.0.0/16"
+                )
+            names.add(item)
+        return cls(frozenset(names), tuple(networks), any_host)
+
+    def allow(self, endpoint: str) -> bool:
+        """Whether ``endpoint`` (a registration's URL) is http(s) on an allowed host."""
+        try:
+            parts = urlsplit(endpoint)
+            host = parts.hostname
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not host:
+            return False
+        if self.any_host or host in self.names:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in net for net in self.networks)
+
+
+def via_names(header: str | None) -> list[str]:
+    """The received-by names of a ``Via`` header (RFC 9110 clause 7.6.3):
+    ``1.1 name (comment), 1.1 other``."""
+    if not header:
+        return []
+    names = []
+    for entry in header.split(","):
+        words = entry.split()
+        if len(words) >= 2:
+            names.append(words[1])
+    return names
+
+
+def is_loop(header: str | None, identity: str) -> bool:
+    """Whether a request with this ``Via`` must not be forwarded again: it went through
+    this broker already (loop detection, clause 4.3.6.5) or made :data:`MAX_HOPS` hops."""
+    names = via_names(header)
+    return identity in names or len(names) >= MAX_HOPS
+
+
+def via_value(header: str | None, identity: str) -> str:
+    """The ``Via`` of a forwarded request: the received one and this broker."""
+    mine = f"1.1 {identity}"
+    return f"{header}, {mine}" if header else mine
+
+
+def warning(code: int, endpoint: str, text: str) -> str:
+    """One ``NGSILD-Warning`` value (clause 6.3.17, the form of RFC 7234's Warning):
+    ``199 host:port "text"``."""
+    try:
+        agent = urlsplit(endpoint).netloc.rpartition("@")[2] or "-"
+    except ValueError:
+        agent = "-"
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    # a header value: printable ASCII only (ids and hosts may be IRIs)
+    return "".join(c if " " <= c <= "~" else "?" for c in f'{code} {agent} "{quoted}"')
+
+
+@dataclass(frozen=True)
+class Part:
+    """One source's entity, for :func:`merge_entities`: ``auxiliary`` for a source of an
+    auxiliary registration (only used where no other source has the attribute)."""
+
+    entity: Entity
+    auxiliary: bool = False
+
+
+def _stamp(instance: dict[str, Any]) -> tuple[str, str]:
+    """What makes an instance more recent (clause 4.5.5: observedAt, then modifiedAt); ISO
+    8601 UTC strings compare as times."""
+    observed = instance.get("observedAt")
+    modified = instance.get("modifiedAt")
+    return (
+        observed if isinstance(observed, str) else "",
+        modified if isinstance(modified, str) else "",
+    )
+
+
+def _dataset(instance: dict[str, Any]) -> str:
+    dataset = instance.get("datasetId")
+    return dataset if isinstance(dataset, str) else "@none"
+
+
+def merge_entities(parts: Sequence[Part]) -> Entity:
+    """One entity from the same entity as several sources hold it (clause 4.3.6.2).
+
+    Per attribute and datasetId: the most recent instance (``observedAt``, then
+    ``modifiedAt``) of the local broker and its inclusive sources wins, the earlier part on a
+    tie (the local one first); an auxiliary source's instance is only taken where no other
+    part has one. Types are the union; scope too.
+    """
+    first = parts[0].entity
+    merged: Entity = {"id": first["id"], "type": []}
+    chosen: dict[tuple[str, str], tuple[bool, dict[str, Any]]] = {}
+    order: list[tuple[str, str]] = []
+    scope: list[str] = []
+    for part in parts:
+        ent = part.entity
+        merged["type"] += [t for t in ent.get("type", ()) if t not in merged["type"]]
+        scope += [s for s in ent.get("scope", ()) if s not in scope]
+        for member in ("createdAt", "modifiedAt"):
+            if member in ent and member not in merged:
+                merged[member] = ent[member]
+        for iri, instances in ent.get("attrs", {}).items():
+            for inst in instances:
+                key = (iri, _dataset(inst))
+                held = chosen.get(key)
+                if held is None:
+                    chosen[key] = (part.auxiliary, inst)
+                    order.append(key)
+                elif held[0] and not part.auxiliary:
+                    chosen[key] = (False, inst)  # a primary source beats an auxiliary one
+                elif held[0] == part.auxiliary and _stamp(inst) > _stamp(held[1]):
+                    chosen[key] = (part.auxiliary, inst)
+    attrs: dict[str, list[dict[str, Any]]] = {}
+    for key in order:
+        attrs.setdefault(key[0], []).append(chosen[key][1])
+    merged["attrs"] = attrs
+    if scope:
+        merged["scope"] = scope
+    return merged
+
+
+def merge_lists(lists: Iterable[tuple[list[Entity], bool]]) -> list[Entity]:
+    """Entities of several sources (each list with whether its source is auxiliary) as one
+    list: each id once, merged by :func:`merge_entities`, in the order ids first appear
+    (the local list comes first)."""
+    parts: dict[str, list[Part]] = {}
+    for entities, auxiliary in lists:
+        for ent in entities:
+            parts.setdefault(ent["id"], []).append(Part(ent, auxiliary))
+    out = []
+    for group in parts.values():
+        out.append(group[0].entity if len(group) == 1 else merge_entities(group))
+    return out

@@ -1,0 +1,291 @@
+"""Distributed reads through the API (ETSI GS CIM 009 v1.8.1 clause 4.3.6 registrations,
+5.7.1.4 Retrieve Entity and 5.7.2.4 Query Entities forwarded, 6.3.17 NGSILD-Warning), on
+both backends, against a context source played by an ``httpx.MockTransport``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from cityhub.federation import Federation
+
+BASE = "/ngsi-ld/v1"
+VEHICLE = "urn:ngsi-ld:Vehicle:"
+REG = "urn:ngsi-ld:ContextSourceRegistration:src"
+
+
+class Source:
+    """A context source: records what it is asked and answers with ``answer``."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.answer: Callable[[httpx.Request], httpx.Response] = lambda r: httpx.Response(404)
+        self.hang = False
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.hang:
+            await asyncio.Event().wait()  # never answers: the hub's timeout must end it
+        return self.answer(request)
+
+
+@pytest.fixture
+def source(client: TestClient) -> Source:
+    src = Source()
+    app: Any = client.app
+    settings = dataclasses.replace(app.state.settings, federation_timeout=0.5)
+    app.state.federation = Federation(
+        app.state.registrations, settings, transport=httpx.MockTransport(src)
+    )
+    return src
+
+
+def register(client: TestClient, n: int = 1, **members: Any) -> None:
+    body = {
+        "id": f"{REG}{n}",
+        "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": "Vehicle"}]}],
+        "endpoint": "http://127.0.0.1:1026",
+        **members,
+    }
+    r = client.post(f"{BASE}/csourceRegistrations", json=body)
+    assert r.status_code == 201, r.text
+
+
+def vehicle(suffix: str, **attrs: Any) -> dict[str, Any]:
+    return {"id": VEHICLE + suffix, "type": "Vehicle", **attrs}
+
+
+def prop(value: Any, **members: Any) -> dict[str, Any]:
+    return {"type": "Property", "value": value, **members}
+
+
+def create(client: TestClient, body: dict[str, Any]) -> None:
+    r = client.post(f"{BASE}/entities", json=body)
+    assert r.status_code == 201, r.text
+
+
+def ok(body: Any, count: int | None = None) -> Callable[[httpx.Request], httpx.Response]:
+    headers = {"NGSILD-Results-Count": str(count)} if count is not None else {}
+    return lambda r: httpx.Response(200, json=body, headers=headers)
+
+
+def test_retrieve_reaches_an_inclusive_source_without_the_callers_credentials(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 5.7.1.4: an entity only a source holds is retrieved through the broker; the
+    forwarded request names the entity, asks for JSON and carries Via, never the caller's
+    Authorization (issue 23: a source never gets the caller's credentials)."""
+    register(client)
+    source.answer = ok(vehicle("A", speed=prop(42)))
+    r = client.get(f"{BASE}/entities/{VEHICLE}A", headers={"Authorization": "Bearer caller-secret"})
+    assert r.status_code == 200, r.text
+    assert r.json()["speed"]["value"] == 42 and r.json()["type"] == "Vehicle"
+    assert "NGSILD-Warning" not in r.headers
+    (sent,) = source.requests
+    assert sent.method == "GET" and sent.url.path == f"{BASE}/entities/{VEHICLE}A"
+    assert sent.headers["accept"] == "application/json"
+    assert sent.headers["via"].startswith("1.1 cityhub-")
+    assert "authorization" not in sent.headers and "local" not in sent.url.params
+
+
+def test_retrieve_merges_the_most_recent_instance_per_attribute(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 4.3.6.2: local and inclusive attributes merge; the later observedAt wins."""
+    create(
+        client,
+        vehicle(
+            "B",
+            speed=prop(10, observedAt="2026-01-01T10:00:00Z"),
+            fuel=prop(0.5, observedAt="2026-01-01T12:00:00Z"),
+            plate=prop("local"),
+        ),
+    )
+    register(client)
+    source.answer = ok(
+        vehicle(
+            "B",
+            speed=prop(80, observedAt="2026-01-01T11:00:00Z"),
+            fuel=prop(0.1, observedAt="2026-01-01T09:00:00Z"),
+            brandName=prop("remote"),
+        )
+    )
+    got = client.get(f"{BASE}/entities/{VEHICLE}B").json()
+    assert got["speed"]["value"] == 80  # the source's is newer
+    assert got["fuel"]["value"] == 0.5  # the local one is newer
+    assert got["plate"]["value"] == "local" and got["brandName"]["value"] == "remote"
+
+
+def test_auxiliary_source_only_fills_gaps(client: TestClient, source: Source) -> None:
+    """Clause 4.3.6.2 (auxiliary): a source's attribute is used only where the broker has
+    none, however recent (ETSI D010_01_aux)."""
+    create(client, vehicle("C", speed=prop(10, observedAt="2026-01-01T10:00:00Z")))
+    register(client, mode="auxiliary")
+    source.answer = ok(
+        vehicle("C", speed=prop(99, observedAt="2027-01-01T00:00:00Z"), brandName=prop("aux"))
+    )
+    got = client.get(f"{BASE}/entities/{VEHICLE}C").json()
+    assert got["speed"]["value"] == 10 and got["brandName"]["value"] == "aux"
+
+
+def test_local_true_and_a_looping_via_ask_no_source(client: TestClient, source: Source) -> None:
+    """``local=true`` (clause 6.3.18) and a request that went through this broker already
+    (Via, loop detection) are answered locally."""
+    create(client, vehicle("D", speed=prop(1)))
+    register(client)
+    source.answer = ok([vehicle("E", speed=prop(2))])
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle", "local": "true"})
+    assert [e["id"] for e in r.json()] == [VEHICLE + "D"]
+    identity = client.app.state.federation.identity  # type: ignore[attr-defined]
+    r = client.get(
+        f"{BASE}/entities", params={"type": "Vehicle"}, headers={"Via": f"1.1 x, 1.1 {identity}"}
+    )
+    assert [e["id"] for e in r.json()] == [VEHICLE + "D"]
+    assert source.requests == []
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle", "local": "maybe"})
+    assert r.status_code == 400 and "local" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "words"),
+    [
+        (lambda r: httpx.Response(500, text="boom"), "299", "answered HTTP 500"),
+        (lambda r: httpx.Response(200, text="not json"), "299", "answered no JSON"),
+        (lambda r: httpx.Response(200, json={"id": "nope"}), "299", "not valid NGSI-LD"),
+        (lambda r: httpx.Response(200, json=vehicle("Z")), "299", "another entity"),
+        (lambda r: httpx.Response(200, content=b"[" * 100), "299", "answered no JSON"),
+    ],
+)
+def test_a_failing_source_is_a_warning_never_an_error(
+    client: TestClient,
+    source: Source,
+    answer: Callable[[httpx.Request], httpx.Response],
+    code: str,
+    words: str,
+) -> None:
+    """Clause 6.3.17: the broker answers with what it has and an NGSILD-Warning."""
+    create(client, vehicle("F", speed=prop(1)))
+    register(client)
+    source.answer = answer
+    r = client.get(f"{BASE}/entities/{VEHICLE}F")
+    assert r.status_code == 200 and r.json()["speed"]["value"] == 1
+    warning = r.headers["NGSILD-Warning"]
+    assert warning.startswith(f"{code} 127.0.0.1:1026 ") and words in warning
+    assert f"{REG}1" in warning
+
+
+def test_a_source_that_never_answers_is_cut_off_at_its_timeout(
+    client: TestClient, source: Source
+) -> None:
+    """A source never stalls the hub: after federation_timeout the broker answers without
+    it (warn-code 199), for a query and for a retrieve of an entity only it holds (404)."""
+    create(client, vehicle("G", speed=prop(1)))
+    register(client)
+    source.hang = True
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert r.status_code == 200 and [e["id"] for e in r.json()] == [VEHICLE + "G"]
+    assert r.headers["NGSILD-Warning"].startswith("199 ")
+    assert "did not answer within 0.5 s" in r.headers["NGSILD-Warning"]
+    r = client.get(f"{BASE}/entities/{VEHICLE}H")
+    assert r.status_code == 404 and r.headers["NGSILD-Warning"].startswith("199 ")
+
+
+def test_a_source_outside_the_allowed_hosts_is_never_asked(
+    client: TestClient, source: Source
+) -> None:
+    """No server-side request forgery: federation_allowed_hosts is loopback by default."""
+    create(client, vehicle("I", speed=prop(1)))
+    register(client, endpoint="http://169.254.169.254/latest")
+    register(client, 2, endpoint="http://10.1.2.3:1026")
+    r = client.get(f"{BASE}/entities/{VEHICLE}I")
+    assert r.status_code == 200 and source.requests == []
+    assert r.headers["NGSILD-Warning"].count("not on federation_allowed_hosts") == 2
+
+
+def test_query_merges_sources_then_pages_and_counts(client: TestClient, source: Source) -> None:
+    """Clause 5.7.2.4: the local and the sources' entities, each once, paged after the
+    merge; the source is asked for offset + limit entities, normalized (the caller's
+    keyValues is rendered here)."""
+    create(client, vehicle("A1", speed=prop(1)))
+    create(client, vehicle("B1", speed=prop(2)))
+    register(client)
+    remote = [vehicle("B1", brandName=prop("b")), vehicle("C1", speed=prop(3))]
+    source.answer = ok(remote, count=2)
+    r = client.get(
+        f"{BASE}/entities",
+        params={"type": "Vehicle", "limit": "2", "offset": "1", "count": "true"},
+    )
+    assert r.status_code == 200, r.text
+    assert [e["id"] for e in r.json()] == [VEHICLE + "B1", VEHICLE + "C1"]
+    assert set(r.json()[0]) >= {"speed", "brandName"}
+    assert r.headers["NGSILD-Results-Count"] == "3"
+    sent = source.requests[0].url.params
+    assert sent["limit"] == "3" and sent["count"] == "true" and sent["type"] == "Vehicle"
+    assert "offset" not in sent
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle", "options": "keyValues,sysAttrs"})
+    assert {e["id"]: e.get("speed") for e in r.json()}[VEHICLE + "C1"] == 3
+    assert source.requests[-1].url.params["options"] == "sysAttrs"
+
+
+def test_post_query_forwards_the_query_to_queryBatch_sources_only(  # noqa: N802
+    client: TestClient, source: Source
+) -> None:
+    """Clause 5.7.2.4 via POST /entityOperations/query: forwarded as the same Query to a
+    registration with queryBatch (federationOps); one with queryEntity only gets GETs."""
+    register(client, operations=["queryEntity"])
+    source.answer = ok([vehicle("Q1", speed=prop(1))])
+    query = {"type": "Query", "entities": [{"type": "Vehicle"}]}
+    r = client.post(f"{BASE}/entityOperations/query", json=query)
+    assert r.status_code == 200 and r.json() == [] and source.requests == []
+    assert [e["id"] for e in client.get(f"{BASE}/entities?type=Vehicle").json()] == [VEHICLE + "Q1"]
+    register(client, 2, operations=["queryBatch"])
+    source.requests.clear()
+    r = client.post(f"{BASE}/entityOperations/query", json=query)
+    assert [e["id"] for e in r.json()] == [VEHICLE + "Q1"]
+    (sent,) = source.requests
+    assert sent.method == "POST" and sent.url.path == f"{BASE}/entityOperations/query"
+    assert json.loads(sent.content) == query
+    assert sent.headers["content-type"] == "application/json"
+
+
+def test_registration_tenant_and_context_source_info_become_headers(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 4.3.6.5 / 5.2.9: the registration's tenant and contextSourceInfo are sent to
+    the source; contextSourceInfo cannot replace the headers the forwarding sets."""
+    register(
+        client,
+        tenant="district",
+        contextSourceInfo=[
+            {"key": "X-Source-Key", "value": "abc"},
+            {"key": "Via", "value": "forged"},
+        ],
+    )
+    source.answer = ok([])
+    client.get(f"{BASE}/entities", params={"type": "Vehicle"})
+    (sent,) = source.requests
+    assert sent.headers["ngsild-tenant"] == "district"
+    assert sent.headers["x-source-key"] == "abc"
+    assert "forged" not in sent.headers["via"]
+
+
+def test_a_query_is_forwarded_as_its_caller_wrote_it(client: TestClient, source: Source) -> None:
+    """Without limit or offset the source pages by its own default; ids keep their colons
+    (RFC 3986 allows them in a query); local paging and representation stay here."""
+    register(client)
+    source.answer = ok([])
+    r = client.get(
+        f"{BASE}/entities",
+        params={"id": VEHICLE + "X", "type": "Vehicle", "format": "simplified", "pick": "id"},
+    )
+    assert r.status_code == 200 and r.json() == []
+    (sent,) = source.requests
+    assert sent.url.query == f"id={VEHICLE}X&type=Vehicle".encode()
