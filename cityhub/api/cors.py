@@ -40,6 +40,7 @@ EXPOSED_HEADERS = (
     "Location",
     "NGSILD-Results-Count",
     "NGSILD-Tenant",
+    "NGSILD-Warning",
     "Retry-After",
 )
 #: seconds a browser may keep a preflight's answer

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ from cityhub.store.base import EntityQuery, QueryResult, Store
 from cityhub.store.registrations import RegistrationStore
 
 _JSONLD_REL: Final = "http://www.w3.org/ns/json-ld#context"
+_TOKEN: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 #: Sources asked for one read at most (the oldest matching registrations).
 MAX_SOURCES: Final = 50
 #: Parameters of the caller's request that are not forwarded: paging is redone here (the
@@ -180,6 +182,11 @@ class Federation:
         self.allowed = AllowedHosts.parse(settings.federation_allowed_hosts)
         #: this broker in ``Via`` (a random name unless ``federation_id`` names it)
         self.identity = settings.federation_id or f"cityhub-{secrets.token_hex(6)}"
+        if not _TOKEN.fullmatch(self.identity):
+            raise ValueError(
+                f"setting federation_id: {settings.federation_id!r} is not one word of letters, "
+                "digits and . _ - : (it names this hub in the Via header)"
+            )
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._gate: asyncio.Semaphore | None = None

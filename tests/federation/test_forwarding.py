@@ -8,13 +8,16 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from cityhub.app import create_app
 from cityhub.federation import Federation
+from cityhub.settings import Settings
 
 BASE = "/ngsi-ld/v1"
 VEHICLE = "urn:ngsi-ld:Vehicle:"
@@ -289,3 +292,14 @@ def test_a_query_is_forwarded_as_its_caller_wrote_it(client: TestClient, source:
     assert r.status_code == 200 and r.json() == []
     (sent,) = source.requests
     assert sent.url.query == f"id={VEHICLE}X&type=Vehicle".encode()
+
+
+@pytest.mark.parametrize("bad", ["two words", "a,b", "ü", "x" * 101])
+def test_a_federation_id_that_cannot_be_a_via_name_is_refused(bad: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="federation_id"):
+        create_app(Settings(store=f"sqlite:///{tmp_path / 'f.db'}", federation_id=bad))
+
+
+def test_an_allowed_host_that_is_no_host_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="federation_allowed_hosts"):
+        create_app(Settings(store=f"sqlite:///{tmp_path / 'f.db'}", federation_allowed_hosts="a b"))
