@@ -1,5 +1,5 @@
-"""Where the IoT agent keeps its provisioning (issue 18): the protocol each backend implements
-(``store/sqlite/iot.py``, ``store/postgres/iot.py``) and ``cityhub.iot`` uses.
+"""Where the IoT agent keeps its provisioning (issue 18): the protocol ``cityhub.iot`` uses,
+implemented once over both backends' rows in ``store/iot_rows.py``.
 
 Config groups and devices are stored as their documents (the agent's internal form, built by
 ``cityhub.iot.provisioning``), one row each, with the columns they are found by:

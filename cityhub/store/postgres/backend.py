@@ -8,8 +8,8 @@ from __future__ import annotations
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
+from cityhub.store.iot_rows import Iot
 from cityhub.store.postgres.access import PostgresAccessStore
-from cityhub.store.postgres.iot import PostgresIotStore
 from cityhub.store.postgres.outbox import PostgresOutbox
 from cityhub.store.postgres.publishing import PostgresPublishingStore
 from cityhub.store.postgres.rows import PostgresRows
@@ -41,7 +41,7 @@ def open_postgres(url: str, settings: Settings) -> Backend:
         registrations=Registrations(store, PostgresRows),
         outbox=outbox,
         schedule=outbox,
-        iot=PostgresIotStore(store),
+        iot=Iot(store, PostgresRows),
         work=PostgresWorkQueue(store),
         access=PostgresAccessStore(store),
         publishing=PostgresPublishingStore(store),
