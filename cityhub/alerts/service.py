@@ -206,8 +206,9 @@ class AlertService(CityService):
         """The readings a rule has not seen, from the history, when they matter:
 
         - an episode is going on and readings came between the last one it applied and this
-          one's predecessor (writes to one entity coalesce into one work item, a worker was
-          down): they are applied first, so the peak, the durations and the exit see them;
+          one's predecessor, or the predecessor is unknown (writes to one entity coalesce into
+          one work item, a worker was down): they are applied first, so the peak, the
+          durations and the exit see them;
         - no episode, the condition holds, and there is no earlier reading in the change or it
           held too (a restart, history written through the temporal API such as the demo's
           backfill, a rule created during an episode): how long it has held decides whether
@@ -219,8 +220,13 @@ class AlertService(CityService):
                 continue
             state = stored.get(rule.id)
             if state is not None and state.last_at is not None:
-                if obs.previous_at is None or obs.previous_at <= state.last_at:
+                if obs.at <= state.last_at:
+                    continue  # applied already: late
+                if obs.previous_at is not None and obs.previous_at <= state.last_at:
                     continue  # nothing in between
+                # readings in between, or a predecessor the item lost (it coalesced with a
+                # later change that kept the reading): without it the reading would stand
+                # for no time at all, and an exit or entry would wait for the next one
                 start = state.last_at
             else:
                 if rule.enter_after <= 0 or rule.kind not in ("threshold", "ratio"):

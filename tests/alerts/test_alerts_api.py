@@ -295,6 +295,36 @@ def test_a_device_that_stops_reporting_is_found_by_the_timer(
         assert "validTo" in closed
 
 
+def test_a_reading_whose_item_coalesced_with_a_later_change_still_closes_the_episode(
+    client: TestClient,
+) -> None:
+    """The work of a write coalesces with the work of the next change of the same entity (the
+    air-quality service's write-back, a name edited) while no worker has claimed it (a worker
+    down or busy, a restart): the item then carries the later change only, whose reading is
+    the same before and after. Its predecessor (the 120 of 03:00, already applied) is read
+    from the history, so the 10 stands for the hour since then and closes the advisory, as it
+    does when its own change is evaluated."""
+    for hour, value in [(0, 40), (1, 80), (2, 90), (3, 120)]:
+        reading(client, hour, value)
+    runner = client.app.state.services  # type: ignore[attr-defined]
+    client.portal.call(runner.stop)  # type: ignore[union-attr]
+    body = {
+        "id": AQ,
+        "type": "AirQualityObserved",
+        "pm25": {"type": "Property", "value": 10, "unitCode": "GQ", "observedAt": at(4)},
+    }
+    r = client.post(API + "/entityOperations/upsert?options=update", json=[body])
+    assert r.status_code == 204, r.text
+    name = {"type": "LanguageProperty", "languageMap": {"ko": "정자1동", "en": "Jeongja 1"}}
+    r = client.patch(API + f"/entities/{AQ}/attrs", json={"name": name})
+    assert r.status_code == 204, r.text
+    client.portal.call(runner.start)  # type: ignore[union-attr]
+    settle(client)
+    (closed,) = by_rule(alerts(client), "pm25-advisory")
+    assert dt(closed["validTo"]) == "2026-12-01T04:00:00.000000Z"
+    assert closed["data"]["peak"] == 120
+
+
 def rounds(client: TestClient, n: int) -> None:
     """Wait for ``n`` more rounds of the offline timer."""
     stats = client.app.state.services.stats["alerts"]  # type: ignore[attr-defined]
