@@ -8,7 +8,7 @@ from __future__ import annotations
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
 from cityhub.store.history import record_change
-from cityhub.store.iot_rows import Iot
+from cityhub.store.iot import Iot
 from cityhub.store.postgres.access import PostgresAccessStore
 from cityhub.store.postgres.outbox import PostgresOutbox
 from cityhub.store.postgres.publishing import PostgresPublishingStore

@@ -1,5 +1,5 @@
 """The IoT agent's provisioning in SQLite: the statements written once
-(``cityhub.store.iot_rows.Iot``), with a lookup of one row by its key run on the calling thread
+(``cityhub.store.iot.Iot``), with a lookup of one row by its key run on the calling thread
 (``SqliteStore.run_read(short=True)``: the measure path looks up a group and a device per
 measure, and a hop to a reader thread costs more than the read)."""
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from cityhub.store.database import SqlConnection
-from cityhub.store.iot_rows import Iot
+from cityhub.store.iot import Iot
 from cityhub.store.sqlite.rows import SqliteRows
 from cityhub.store.sqlite.store import SqliteStore
 
