@@ -88,17 +88,25 @@ def _changed(previous: Instance | None, inst: Instance) -> bool:
 
 
 def _same_datasets(a: Sequence[Instance], b: Sequence[Instance]) -> bool:
-    return len(a) == len(b) and all(
-        x.get("datasetId") == y.get("datasetId") for x, y in zip(a, b, strict=True)
-    )
+    # plain indexing, not zip(strict=True): this runs for every attribute of every write
+    n = len(a)
+    if n != len(b):
+        return False
+    for i in range(n):
+        if a[i].get("datasetId") != b[i].get("datasetId"):
+            return False
+    return True
 
 
 def _untouched(previous: Sequence[Instance], instances: Sequence[Instance]) -> bool:
     """The attribute's instances are those it had, in the same order (the usual case for
     every attribute an update did not name): nothing to record, no per-dataset lookups."""
-    return _same_datasets(previous, instances) and not any(
-        _changed(p, i) for p, i in zip(previous, instances, strict=True)
-    )
+    if not _same_datasets(previous, instances):
+        return False
+    for i in range(len(previous)):
+        if _changed(previous[i], instances[i]):
+            return False
+    return True
 
 
 def record_change(tx: Transaction, change: Change) -> None:
