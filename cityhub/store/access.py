@@ -1,16 +1,29 @@
 """Where access control keeps its rows (issue 20): managed tenants and their settings, API keys
 (their hashes, never the secrets), permissions, the audit log, and one version number that
 every change of them moves, so that each worker's cache of them (``cityhub.access``) can tell
-at the cost of one tiny read that it is current. The protocol each backend implements
-(``store/sqlite/access.py``, ``store/postgres/access.py``).
+at the cost of one tiny read that it is current. Its rules and SQL are written once
+(:class:`Access`) over a backend's :class:`~cityhub.store.database.SqlConnection`, in the
+tables of SQLite's migration 0010 and PostgreSQL's 0009 (documents as JSON text, bound and read
+alike on both).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from cityhub.errors import AlreadyExists
+from cityhub.store.database import Conn, Database, SqlConnection, add_tenant
 
 Document = dict[str, Any]
+T = TypeVar("T")
+
+_VERSION = "SELECT version FROM access_version WHERE one = 1"
+_KEY_COLUMNS = "key_id, tenant, name, admin, salt, digest, created_at, expires_at, revoked_at"
+_AUDIT_COLUMNS = "seq, at, tenant, actor, action, target, ids, status"
 
 
 @dataclass(frozen=True)
@@ -84,39 +97,179 @@ class AccessSnapshot:
     permissions: tuple[PermissionRecord, ...] = ()
 
 
-class AccessStore(Protocol):
+def _dumps(doc: Any) -> str:
+    return orjson.dumps(doc).decode()
+
+
+def _key(row: Sequence[Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=row[0],
+        tenant=row[1],
+        name=row[2],
+        admin=bool(row[3]),
+        salt=row[4],
+        digest=row[5],
+        created_at=row[6],
+        expires_at=row[7],
+        revoked_at=row[8],
+    )
+
+
+class Access(Generic[Conn]):
     """Managed tenants, API keys, permissions and the audit log of one database. Every write
-    moves :meth:`version` in its own transaction."""
+    of tenants, keys or permissions moves :meth:`version` in its own transaction.
+
+    Args:
+        db: the backend's store, which runs the row functions.
+        sql: the backend's connection class for the SQL written once.
+    """
+
+    def __init__(self, db: Database[Conn], sql: type[SqlConnection]) -> None:
+        self._db = db
+        self._sql = sql
+
+    async def _change(self, fn: Callable[[SqlConnection], T]) -> T:
+        def body(conn: Conn) -> T:
+            sql = self._sql(conn)
+            result = fn(sql)
+            sql.execute("UPDATE access_version SET version = version + 1 WHERE one = 1")
+            return result
+
+        return await self._db.run_transaction(body)
 
     async def version(self) -> int:
         """A number that grows with every change of tenants, keys or permissions (one row,
         read on the request path: cheap)."""
+        rows = await self._db.select(_VERSION)
+        return int(rows[0][0]) if rows else 0
 
     async def snapshot(self) -> AccessSnapshot:
-        """Every tenant, key and permission, with the version they are as of (one read
-        transaction: consistent)."""
+        """Every tenant, key and permission, with the version they are as of. The version is
+        read first: the rows are of that moment or later, never earlier, so a change that
+        commits in between makes the next :meth:`version` differ and the copy is read again."""
+
+        def run(conn: Conn) -> AccessSnapshot:
+            sql = self._sql(conn)
+            version = sql.fetch(_VERSION)
+            tenants = tuple(
+                TenantRecord(r[0], orjson.loads(r[1]), r[2])
+                for r in sql.fetch(
+                    "SELECT name, settings, created_at FROM access_tenants ORDER BY name"
+                )
+            )
+            keys = tuple(
+                _key(r)
+                for r in sql.fetch(
+                    f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id"
+                )
+            )
+            permissions = tuple(
+                PermissionRecord(r[0], r[1], orjson.loads(r[2]), r[3])
+                for r in sql.fetch(
+                    "SELECT id, tenant, doc, created_at FROM access_permissions"
+                    " ORDER BY created_at, id"
+                )
+            )
+            return AccessSnapshot(int(version[0][0]) if version else 0, tenants, keys, permissions)
+
+        return await self._db.run_read(run)
 
     async def create_tenant(self, record: TenantRecord) -> None:
         """Raises AlreadyExists when a tenant of that name is managed already."""
 
+        def run(sql: SqlConnection) -> None:
+            inserted = sql.execute(
+                "INSERT INTO access_tenants (name, settings, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                record.name,
+                _dumps(record.settings),
+                record.created_at,
+            )
+            if inserted == 0:
+                raise AlreadyExists(f"tenant {record.name!r} exists already")
+            add_tenant(sql, record.name, record.created_at)
+
+        await self._change(run)
+
     async def update_tenant(self, name: str, settings: Document) -> bool:
         """Replace a tenant's settings; False when there is no such tenant."""
+
+        def run(sql: SqlConnection) -> bool:
+            statement = "UPDATE access_tenants SET settings = ? WHERE name = ?"
+            return sql.execute(statement, _dumps(settings), name) > 0
+
+        return await self._change(run)
 
     async def delete_tenant(self, name: str) -> bool:
         """Remove a managed tenant with its keys and permissions; False when there was none.
         Its entities stay in the store, out of reach while the tenant is not managed."""
 
+        def run(sql: SqlConnection) -> bool:
+            deleted = sql.execute("DELETE FROM access_tenants WHERE name = ?", name)
+            sql.execute("DELETE FROM api_keys WHERE tenant = ? AND NOT admin", name)
+            sql.execute("DELETE FROM access_permissions WHERE tenant = ?", name)
+            return deleted > 0
+
+        return await self._change(run)
+
     async def create_key(self, record: ApiKeyRecord) -> None:
         """Raises AlreadyExists when the key id is taken (random: practically never)."""
 
-    async def get_key(self, key_id: str) -> ApiKeyRecord | None: ...
+        def run(sql: SqlConnection) -> None:
+            inserted = sql.execute(
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                record.key_id,
+                record.tenant,
+                record.name,
+                record.admin,
+                record.salt,
+                record.digest,
+                record.created_at,
+                record.expires_at,
+                record.revoked_at,
+            )
+            if inserted == 0:
+                raise AlreadyExists(f"key id {record.key_id} is taken")
+
+        await self._change(run)
+
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        rows = await self._db.select(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", key_id
+        )
+        return _key(rows[0]) if rows else None
 
     async def revoke_key(self, key_id: str, at: str) -> bool:
         """Mark a key revoked at ``at``; False when there is no such key or it was revoked."""
 
-    async def create_permission(self, record: PermissionRecord) -> None: ...
+        def run(sql: SqlConnection) -> bool:
+            statement = "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"
+            return sql.execute(statement, at, key_id) > 0
 
-    async def delete_permission(self, tenant: str, permission_id: str) -> bool: ...
+        return await self._change(run)
+
+    async def create_permission(self, record: PermissionRecord) -> None:
+        def run(sql: SqlConnection) -> None:
+            inserted = sql.execute(
+                "INSERT INTO access_permissions (id, tenant, doc, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                record.id,
+                record.tenant,
+                _dumps(record.doc),
+                record.created_at,
+            )
+            if inserted == 0:
+                raise AlreadyExists(f"a permission with id {record.id} exists already")
+
+        await self._change(run)
+
+    async def delete_permission(self, tenant: str, permission_id: str) -> bool:
+        def run(sql: SqlConnection) -> bool:
+            statement = "DELETE FROM access_permissions WHERE tenant = ? AND id = ?"
+            return sql.execute(statement, tenant, permission_id) > 0
+
+        return await self._change(run)
 
     async def append_audit(
         self,
@@ -129,14 +282,40 @@ class AccessStore(Protocol):
         status: int,
     ) -> None:
         """Append one line to the audit log (never updated nor deleted but by retention)."""
+        row = (at, tenant, actor, action, target, _dumps(list(ids)), status)
+        await self._db.run_transaction(
+            lambda conn: self._sql(conn).execute(
+                "INSERT INTO audit_log (at, tenant, actor, action, target, ids, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                *row,
+            )
+        )
 
     async def query_audit(
         self, tenant: str | None, after: int = 0, limit: int = 100
     ) -> list[AuditRecord]:
         """Audit lines after sequence number ``after`` (of one tenant, or all), oldest first."""
+        where, args = ("", ()) if tenant is None else (" AND tenant = ?", (tenant,))
+        statement = (
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > ?{where} ORDER BY seq LIMIT ?"
+        )
+
+        def run(conn: Conn) -> list[AuditRecord]:
+            rows = self._sql(conn).fetch(statement, after, *args, limit)
+            return [
+                AuditRecord(r[0], r[1], r[2], r[3], r[4], r[5], tuple(orjson.loads(r[6])), r[7])
+                for r in rows
+            ]
+
+        return await self._db.run_read(run)
+
+
+#: access control's store, whichever backend holds it
+AccessStore = Access[Any]
 
 
 __all__ = [
+    "Access",
     "AccessSnapshot",
     "AccessStore",
     "ApiKeyRecord",

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from cityhub.store.access import AccessStore
+from cityhub.store.access import Access, AccessStore
 from cityhub.store.base import Store, TxHook
-from cityhub.store.iot import IotStore
+from cityhub.store.database import Database, SqlConnection
+from cityhub.store.history import record_change
+from cityhub.store.iot import Iot, IotStore
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
 from cityhub.store.publishing import PublishingStore
-from cityhub.store.registrations import CsourceHooks, RegistrationStore
-from cityhub.store.subscriptions import SubscriptionStore
+from cityhub.store.registrations import CsourceHooks, Registrations, RegistrationStore
+from cityhub.store.subscriptions import Subscriptions, SubscriptionStore
 from cityhub.store.temporal import TemporalStore
-from cityhub.store.work import WorkQueue
+from cityhub.store.work import Work, WorkQueue
 
 
 @dataclass(frozen=True)
@@ -79,4 +82,44 @@ class Backend:
         await self.store.close()
 
 
-__all__ = ["Backend"]
+class _Outbox(OutboxQueue, PeriodicSchedule, Protocol):
+    pass
+
+
+class _BackendStore(Store, Database[Any], Protocol):
+    #: the hooks every entity write transaction calls, in order
+    tx_hooks: list[TxHook]
+
+
+def wire(
+    store: _BackendStore,
+    rows: type[SqlConnection],
+    *,
+    temporal: TemporalStore,
+    outbox: _Outbox,
+    work: Work[Any],
+    publishing: PublishingStore,
+    history: bool,
+) -> Backend:
+    """A backend's parts wired the one way both backends share: the stores written once over
+    ``rows`` (subscriptions, registrations, the IoT agent's, access control's) beside the
+    backend's own ``temporal``, ``outbox``, ``work`` and ``publishing``; with ``history`` on,
+    every entity change is recorded in its own transaction, before the services' hooks."""
+    if history:
+        store.tx_hooks.append(record_change)
+    return Backend(
+        store=store,
+        temporal=temporal,
+        subscriptions=Subscriptions(store, rows),
+        registrations=Registrations(store, rows),
+        outbox=outbox,
+        schedule=outbox,
+        iot=Iot(store, rows),
+        work=work,
+        access=Access(store, rows),
+        publishing=publishing,
+        _add_hook=store.tx_hooks.append,
+    )
+
+
+__all__ = ["Backend", "wire"]

@@ -30,6 +30,11 @@ class Database(Protocol[_Conn]):
     async def run_read(self, fn: Callable[[_Conn], T]) -> T:
         """``fn(conn)`` for read-only work."""
 
+    async def select(self, sql: str, *args: Any) -> list[Sequence[Any]]:
+        """The rows of one short read written once (``?`` marks: a lookup by key, a count),
+        the backend's quickest way: SQLite's on the calling thread, PostgreSQL's as one
+        statement on a pooled connection (no transaction, no bridge)."""
+
 
 class QueuingTransaction(Transaction, Protocol):
     #: notifications this transaction queued
@@ -49,6 +54,9 @@ class SqlConnection(Protocol):
     key_share: str
     #: after a text column compared byte-wise (canonical UTC date-times)
     bytewise: str
+
+    def __init__(self, conn: Any) -> None:
+        """The backend's connection, as :class:`Database` hands it to a function."""
 
     def member(self, column: str, name: str) -> str:
         """A JSON document's top-level member, as text (NULL when it has none)."""

@@ -16,8 +16,9 @@ sends what (``/iot/errors``).
 
 Documents are bound and read as JSON text; creation order is the backend's ``seq`` column. A
 new group or device is inserted ``ON CONFLICT DO NOTHING``: no row written means the key is
-taken. What stays in a backend: its marks and JSON typing (``SqlConnection``) and SQLite's
-lookups on the calling thread (``store/sqlite/iot.py``).
+taken. What stays in a backend: its marks and JSON typing (``SqlConnection``), and how it
+runs the lookups by key of the measure path (``Database.select``: SQLite's on the calling
+thread).
 """
 
 from __future__ import annotations
@@ -78,12 +79,12 @@ def _path_filter(service_path: str | None) -> tuple[str, tuple[str, ...]]:
     return " AND service_path = ?", (service_path,)
 
 
-def _device_key(sql: SqlConnection, device_id: str, apikey: str | None) -> tuple[str, list[str]]:
+def _device_key(seq: str, device_id: str, apikey: str | None) -> tuple[str, list[str]]:
     """The WHERE clause (after ``tenant = ?``) of the device :meth:`Iot.get_device` finds: of
     this id and apikey first, else the one provisioned without an apikey; with no apikey, the
     first of that id."""
     if apikey is None:
-        return f"device_id = ? ORDER BY {sql.seq} LIMIT 1", [device_id]
+        return f"device_id = ? ORDER BY {seq} LIMIT 1", [device_id]
     return "device_id = ? AND apikey IN (?, '') ORDER BY apikey DESC LIMIT 1", [device_id, apikey]
 
 
@@ -92,10 +93,11 @@ class Iot(Generic[Conn]):
 
     Args:
         db: the backend's store, which runs the row functions.
-        sql: the backend's connection for the SQL written once.
+        sql: the backend's connection class for the SQL written once (its dialect, and a
+            function's connection as ``sql(conn)``).
     """
 
-    def __init__(self, db: Database[Conn], sql: Callable[[Conn], SqlConnection]) -> None:
+    def __init__(self, db: Database[Conn], sql: type[SqlConnection]) -> None:
         self._db = db
         self._sql = sql
 
@@ -104,10 +106,6 @@ class Iot(Generic[Conn]):
 
     async def _read(self, fn: Callable[[SqlConnection], T]) -> T:
         return await self._db.run_read(lambda conn: fn(self._sql(conn)))
-
-    async def _lookup(self, fn: Callable[[SqlConnection], T]) -> T:
-        """A read of one row by its key (a backend may run it its quicker way)."""
-        return await self._read(fn)
 
     async def _page(
         self, table: str, tenant: str, service_path: str | None, limit: int, offset: int
@@ -160,28 +158,21 @@ class Iot(Generic[Conn]):
         return await self._page("iot_groups", tenant, service_path, limit, offset)
 
     async def get_group(self, tenant: str, apikey: str, resource: str) -> Document | None:
+        statement = f"SELECT doc FROM iot_groups WHERE {_GROUP_KEY}"
+        rows = await self._db.select(statement, apikey, resource, tenant)
+        return _loads(rows[0][0]) if rows else None
+
+    async def find_group(self, apikey: str, resource: str | None) -> tuple[str, Document] | None:
         """The tenant and group a measure's apikey names (any tenant); with ``resource``
         None, the apikey's group of the lowest resource (a transport that has no resource,
         such as MQTT)."""
 
-        def run(sql: SqlConnection) -> Document | None:
-            rows = sql.fetch(
-                f"SELECT doc FROM iot_groups WHERE {_GROUP_KEY}", apikey, resource, tenant
-            )
-            return _loads(rows[0][0]) if rows else None
-
-        return await self._lookup(run)
-
-    async def find_group(self, apikey: str, resource: str | None) -> tuple[str, Document] | None:
-        def run(sql: SqlConnection) -> tuple[str, Document] | None:
-            select = "SELECT tenant, doc FROM iot_groups WHERE apikey = ?"
-            if resource is None:
-                rows = sql.fetch(select + " ORDER BY resource LIMIT 1", apikey)
-            else:
-                rows = sql.fetch(select + " AND resource = ?", apikey, resource)
-            return (rows[0][0], _loads(rows[0][1])) if rows else None
-
-        return await self._lookup(run)
+        select = "SELECT tenant, doc FROM iot_groups WHERE apikey = ?"
+        if resource is None:
+            rows = await self._db.select(select + " ORDER BY resource LIMIT 1", apikey)
+        else:
+            rows = await self._db.select(select + " AND resource = ?", apikey, resource)
+        return (rows[0][0], _loads(rows[0][1])) if rows else None
 
     async def update_group(
         self, tenant: str, apikey: str, resource: str, change: Callable[[Document], Document]
@@ -206,13 +197,6 @@ class Iot(Generic[Conn]):
         return await self._write(run)
 
     async def delete_group(self, tenant: str, apikey: str, resource: str) -> bool:
-        """Store new devices, all or none (each has ``device_id``, ``apikey`` or ``""``,
-        ``service_path``).
-
-        Raises:
-            AlreadyExists: the tenant has a device with one of these (device_id, apikey).
-        """
-
         def run(sql: SqlConnection) -> bool:
             statement = f"DELETE FROM iot_groups WHERE {_GROUP_KEY}"
             return sql.execute(statement, apikey, resource, tenant) > 0
@@ -222,6 +206,13 @@ class Iot(Generic[Conn]):
     # ---- devices ---------------------------------------------------------------------------
 
     async def create_devices(self, tenant: str, docs: list[Document]) -> None:
+        """Store new devices, all or none (each has ``device_id``, ``apikey`` or ``""``,
+        ``service_path``).
+
+        Raises:
+            AlreadyExists: the tenant has a device with one of these (device_id, apikey).
+        """
+
         now = now_iso()
 
         def run(sql: SqlConnection) -> None:
@@ -241,7 +232,7 @@ class Iot(Generic[Conn]):
         apikey = doc.get("apikey") or ""
 
         def run(sql: SqlConnection) -> Document:
-            where, args = _device_key(sql, doc["device_id"], apikey)
+            where, args = _device_key(sql.seq, doc["device_id"], apikey)
             select = f"SELECT doc FROM iot_devices WHERE tenant = ? AND {where}"
             rows = sql.fetch(select, tenant, *args)
             if rows:
@@ -264,21 +255,17 @@ class Iot(Generic[Conn]):
         """The device with this id and apikey, else the one with this id provisioned without
         an apikey; with ``apikey`` None, the first device of that id."""
 
-        def run(sql: SqlConnection) -> Document | None:
-            where, args = _device_key(sql, device_id, apikey)
-            rows = sql.fetch(
-                f"SELECT doc FROM iot_devices WHERE tenant = ? AND {where}", tenant, *args
-            )
-            return _loads(rows[0][0]) if rows else None
-
-        return await self._lookup(run)
+        where, args = _device_key(self._sql.seq, device_id, apikey)
+        statement = f"SELECT doc FROM iot_devices WHERE tenant = ? AND {where}"
+        rows = await self._db.select(statement, tenant, *args)
+        return _loads(rows[0][0]) if rows else None
 
     def _locked_device(
         self, sql: SqlConnection, tenant: str, device_id: str, apikey: str | None
     ) -> Sequence[Any] | None:
         """(seq, doc) of the device :meth:`get_device` finds, which no other writer changes
         before this transaction ends."""
-        where, args = _device_key(sql, device_id, apikey)
+        where, args = _device_key(sql.seq, device_id, apikey)
         statement = f"SELECT {sql.seq}, doc FROM iot_devices WHERE tenant = ? AND {where}"
         rows = sql.fetch(statement + sql.for_update, tenant, *args)
         return rows[0] if rows else None
@@ -311,9 +298,6 @@ class Iot(Generic[Conn]):
         return await self._write(run)
 
     async def delete_device(self, tenant: str, device_id: str, apikey: str | None) -> bool:
-        """Every device of every tenant, as (tenant, document), in creation order (for the
-        commands' index of entities)."""
-
         def run(sql: SqlConnection) -> bool:
             row = self._locked_device(sql, tenant, device_id, apikey)
             if row is None:
@@ -326,6 +310,9 @@ class Iot(Generic[Conn]):
         return await self._write(run)
 
     async def all_devices(self) -> list[tuple[str, Document]]:
+        """Every device of every tenant, as (tenant, document), in creation order (for the
+        commands' index of entities)."""
+
         def run(sql: SqlConnection) -> list[tuple[str, Document]]:
             rows = sql.fetch(f"SELECT tenant, doc FROM iot_devices ORDER BY {sql.seq}")
             return [(r[0], _loads(r[1])) for r in rows]

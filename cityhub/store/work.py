@@ -7,8 +7,8 @@ write that asked for it has committed, outside its transaction; the item is writ
 transaction, so a process killed between the commit and the computation loses nothing (the
 item is still there when the hub starts again), and a write that rolls back asks for nothing.
 
-Rules every backend keeps (``store/sqlite/work.py``, ``store/postgres/work.py``, the same
-contract tests):
+The rules, written once over a backend's :class:`~cityhub.store.database.SqlConnection`
+(:class:`Work`; the same contract tests on both backends):
 
 - An item is ``(service, tenant, key, payload)``. Items with the same non-None ``key`` that no
   worker has claimed yet are one item (coalesced: the later payload, the earlier due time and
@@ -21,15 +21,43 @@ contract tests):
   under the token of the claim, so a worker whose lease ran out cannot remove an item another
   worker took over.
 - Delivery is at least once: a service's result must not depend on how many times it runs.
+
+What a backend keeps: its marks and JSON typing (``SqlConnection``), whether one process
+serves the store (SQLite: every lease at start-up is a dead process's), and PostgreSQL's claim
+in one statement (``store/postgres/work.py``).
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Generic
+
+import orjson
 
 from cityhub.store.base import Document
+from cityhub.store.database import Conn, Database, SqlConnection
+
+#: queue an item, or coalesce it with the unclaimed item of its key (the later payload, the
+#: earlier due time)
+ENQUEUE = (
+    "INSERT INTO service_work (service, tenant, item_key, payload, due_at, enqueued_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (service, tenant, item_key) WHERE lease_token IS NULL"
+    " DO UPDATE SET payload = excluded.payload, due_at = CASE"
+    " WHEN excluded.due_at < service_work.due_at THEN excluded.due_at"
+    " ELSE service_work.due_at END"
+)
+_COLUMNS = "id, service, tenant, item_key, payload, attempts, enqueued_at"
+
+
+def enqueue_values(
+    service: str, tenant: str, key: str | None, payload: Document, due_at: float
+) -> tuple[Any, ...]:
+    """The values of :data:`ENQUEUE` (a transaction's ``enqueue_work`` runs it)."""
+    return (service, tenant, key, orjson.dumps(payload).decode(), due_at, time.time())
 
 
 @dataclass(frozen=True)
@@ -58,40 +86,126 @@ class WorkItem:
     token: str
 
 
-class WorkQueue(Protocol):
-    """The worker side of the queue (the write side is ``Transaction.enqueue_work``)."""
+class Work(Generic[Conn]):
+    """The worker side of the queue (the write side is ``Transaction.enqueue_work``).
+
+    Args:
+        db: the backend's store, which runs the row functions.
+        sql: the backend's connection class for the SQL written once.
+        one_process: one process serves the store (SQLite), so at start-up every lease is a
+            dead process's (:meth:`release_leases`).
+    """
+
+    def __init__(self, db: Database[Conn], sql: type[SqlConnection], one_process: bool) -> None:
+        self._db = db
+        self._sql = sql
+        self._one_process = one_process
 
     async def add(
         self, service: str, tenant: str, key: str | None, payload: Document, due_at: float
     ) -> None:
         """Queue an item outside any entity write (a timer's round), coalesced by ``key`` as
         in a transaction."""
+        values = enqueue_values(service, tenant, key, payload, due_at)
+        await self._db.run_transaction(lambda conn: self._sql(conn).execute(ENQUEUE, *values))
 
     async def claim(self, service: str, now: float, limit: int, lease: float) -> list[WorkItem]:
         """Up to ``limit`` of the service's items due at ``now``, oldest due first, leased for
         ``lease`` seconds; items another worker is claiming at this moment are skipped."""
 
+        def run(conn: Conn) -> list[WorkItem]:
+            sql = self._sql(conn)
+            rows = sql.fetch(
+                f"SELECT {_COLUMNS} FROM service_work WHERE service = ? AND due_at <= ?"
+                f" ORDER BY due_at, id LIMIT ?{sql.for_update}",
+                service,
+                now,
+                limit,
+            )
+            items = [
+                WorkItem(r[0], r[1], r[2], r[3], orjson.loads(r[4]), r[5], r[6], str(uuid.uuid4()))
+                for r in rows
+            ]
+            sql.executemany(
+                "UPDATE service_work SET due_at = ?, leased_until = ?, lease_token = ?"
+                " WHERE id = ?",
+                [(now + lease, now + lease, i.token, i.id) for i in items],
+            )
+            return items
+
+        return await self._db.run_transaction(run)
+
     async def done(self, items: Sequence[WorkItem]) -> None:
         """The items are done: remove them (not those whose lease was lost to another
         worker)."""
+        if not items:
+            return
+        rows = [(i.id, i.token) for i in items]
+        await self._db.run_transaction(
+            lambda conn: self._sql(conn).executemany(
+                "DELETE FROM service_work WHERE id = ? AND lease_token = ?", rows
+            )
+        )
 
     async def retry(self, item: WorkItem, error: str, due_at: float | None) -> None:
         """An attempt failed: due again at ``due_at`` (seconds since the epoch) with one more
         attempt counted, or given up (removed) when it is None."""
+        if due_at is None:
+            await self.done([item])
+            return
+        await self._db.run_transaction(
+            lambda conn: self._sql(conn).execute(
+                "UPDATE service_work SET attempts = attempts + 1, last_error = ?, due_at = ?,"
+                " leased_until = NULL WHERE id = ? AND lease_token = ?",
+                error[:2000],
+                due_at,
+                item.id,
+                item.token,
+            )
+        )
 
     async def release(self, items: Sequence[WorkItem], now: float) -> None:
         """Give back items claimed and not done (a worker stops): due at ``now``."""
+        if not items:
+            return
+        rows = [(now, i.id, i.token) for i in items]
+        await self._db.run_transaction(
+            lambda conn: self._sql(conn).executemany(
+                "UPDATE service_work SET due_at = ?, leased_until = NULL"
+                " WHERE id = ? AND lease_token = ?",
+                rows,
+            )
+        )
 
     async def release_leases(self, now: float) -> int:
         """At start-up: make due at ``now`` the items a previous process of this store may
         have held (SQLite: every lease, one process serves the file; PostgreSQL: none, other
         workers' leases are theirs and a dead worker's end by themselves); how many."""
+        if not self._one_process:
+            return 0
+        return await self._db.run_transaction(
+            lambda conn: self._sql(conn).execute(
+                "UPDATE service_work SET due_at = ?, leased_until = NULL"
+                " WHERE leased_until IS NOT NULL",
+                now,
+            )
+        )
 
     async def next_due(self, service: str) -> float | None:
         """When the service's earliest item is due, None when it has none."""
+        rows = await self._db.select(
+            "SELECT min(due_at) FROM service_work WHERE service = ?", service
+        )
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def pending(self, service: str) -> int:
         """How many items of the service are in the queue (claimed or not)."""
+        rows = await self._db.select("SELECT count(*) FROM service_work WHERE service = ?", service)
+        return int(rows[0][0])
 
 
-__all__ = ["WorkItem", "WorkQueue"]
+#: the city services' work queue, whichever backend holds it
+WorkQueue = Work[Any]
+
+
+__all__ = ["ENQUEUE", "Work", "WorkItem", "WorkQueue", "enqueue_values"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 import asyncpg
@@ -111,10 +112,17 @@ class SyncConnection:
         return self._wait(self.raw.fetchval(sql, *args))
 
 
+@lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """``?`` marks as ``$1``, ``$2``... (the statements written once hold no other ``?``)."""
+    pieces = sql.split("?")
+    return "".join(f"{p}${n}" for n, p in enumerate(pieces[:-1], 1)) + pieces[-1]
+
+
 def rowcount(status: str) -> int:
     """The row count of a status tag such as ``DELETE 3`` or ``INSERT 0 1``."""
     tail = status.rsplit(" ", 1)[-1]
     return int(tail) if tail.isdigit() else 0
 
 
-__all__ = ["SyncConnection", "refused_data", "rowcount", "run_sync", "wait"]
+__all__ = ["SyncConnection", "numbered", "refused_data", "rowcount", "run_sync", "wait"]

@@ -13,10 +13,9 @@ at a time. Stored idPatterns are kept in PostgreSQL's regular expression syntax.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
-from cityhub.store.postgres.bridge import SyncConnection, rowcount
+from cityhub.store.postgres.bridge import SyncConnection, numbered, rowcount
 from cityhub.store.postgres.regex import to_postgres
 from cityhub.store.postgres.transaction import PostgresTransaction
 
@@ -24,13 +23,6 @@ from cityhub.store.postgres.transaction import PostgresTransaction
 _LOCK_SPACE = 0x637372
 #: pg_try_advisory_xact_lock key of the periodic rounds ("csrp" in ASCII)
 _PERIODIC_LOCK = 0x63737270
-
-
-@lru_cache(maxsize=512)
-def numbered(sql: str) -> str:
-    """``?`` marks as ``$1``, ``$2``... (the statements written once hold no other ``?``)."""
-    pieces = sql.split("?")
-    return "".join(f"{p}${n}" for n, p in enumerate(pieces[:-1], 1)) + pieces[-1]
 
 
 class PostgresRows:
@@ -74,4 +66,4 @@ class PostgresRows:
         return bool(self.conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _PERIODIC_LOCK))
 
 
-__all__ = ["PostgresRows", "numbered"]
+__all__ = ["PostgresRows"]

@@ -28,7 +28,7 @@ from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
 from cityhub.store.base import BaseStore, Change, EntityQuery, QueryResult, Transaction
 from cityhub.store.postgres import compile as qcompile
-from cityhub.store.postgres.bridge import SyncConnection, refused_data, run_sync
+from cityhub.store.postgres.bridge import SyncConnection, numbered, refused_data, run_sync
 from cityhub.store.postgres.entities import (
     COLUMNS,
     carries_pattern,
@@ -183,6 +183,11 @@ class PostgresStore(BaseStore):
                     return rows
         except FAULTS as exc:
             raise self._fault(exc) from exc
+
+    async def select(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one short read written with ``?`` marks
+        (``cityhub.store.database.Database.select``)."""
+        return await self.fetch(numbered(sql), *args)
 
     async def acquire(self, fn: Callable[[Any], Awaitable[T]], *, bounded: bool = False) -> T:
         """``await fn(connection)`` with a pooled asyncpg connection (``bounded``: as for

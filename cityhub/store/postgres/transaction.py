@@ -22,12 +22,12 @@ from cityhub.ngsild.query.ast import Node
 from cityhub.store.base import Change, Document, EntityQuery
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres import geo
-from cityhub.store.postgres.bridge import SyncConnection, rowcount
+from cityhub.store.postgres.bridge import SyncConnection, numbered, rowcount
 from cityhub.store.postgres.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.postgres.history import PostgresHistoryRows
 from cityhub.store.postgres.params import Params
-from cityhub.store.postgres.work import enqueue_work
 from cityhub.store.transaction import BaseTransaction
+from cityhub.store.work import ENQUEUE, enqueue_values
 
 
 def json_text(value: Any) -> str:
@@ -170,7 +170,8 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
         )
 
     def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
-        enqueue_work(self.conn, service, self.tenant, key, payload, due_at)
+        values = enqueue_values(service, self.tenant, key, payload, due_at)
+        self.conn.execute(numbered(ENQUEUE), *values)
 
     def throttle_pass(self, key: str, now: float, period: float) -> bool:
         """The row lock makes two workers agree on who passes within one period."""

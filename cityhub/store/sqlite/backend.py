@@ -6,19 +6,14 @@ registrations, the notification outbox).
 from __future__ import annotations
 
 from cityhub.settings import Settings
-from cityhub.store.backend import Backend
-from cityhub.store.history import record_change
-from cityhub.store.registrations import Registrations
-from cityhub.store.sqlite.access import SqliteAccessStore
-from cityhub.store.sqlite.iot import SqliteIotStore
+from cityhub.store.backend import Backend, wire
 from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.publishing import SqlitePublishingStore
 from cityhub.store.sqlite.rows import SqliteRows
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
-from cityhub.store.sqlite.work import SqliteWorkQueue
-from cityhub.store.subscriptions import Subscriptions
 from cityhub.store.temporal import retention_policy
+from cityhub.store.work import Work
 
 
 def open_sqlite(path: str, settings: Settings) -> Backend:
@@ -30,11 +25,9 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
     store = SqliteStore(
         path, reader_threads=settings.reader_threads, mmap_mb=settings.sqlite_mmap_mb
     )
-    if settings.history:
-        store.tx_hooks.append(record_change)
-    outbox = SqliteOutbox(store)
-    return Backend(
-        store=store,
+    return wire(
+        store,
+        SqliteRows,
         temporal=SqliteTemporalStore(
             store,
             settings.temporal_instance_limit,
@@ -42,15 +35,10 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
             settings.history_prune_interval,
             record=settings.history,
         ),
-        subscriptions=Subscriptions(store, SqliteRows),
-        registrations=Registrations(store, SqliteRows),
-        outbox=outbox,
-        schedule=outbox,
-        iot=SqliteIotStore(store),
-        work=SqliteWorkQueue(store),
-        access=SqliteAccessStore(store),
+        outbox=SqliteOutbox(store),
+        work=Work(store, SqliteRows, one_process=True),
         publishing=SqlitePublishingStore(store),
-        _add_hook=store.tx_hooks.append,
+        history=settings.history,
     )
 
 

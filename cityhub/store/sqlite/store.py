@@ -417,6 +417,10 @@ class SqliteStore(BaseStore):
                 raise
             raise self.availability.failed(fault) from exc
 
+    async def select(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of one short read (``cityhub.store.database.Database.select``)."""
+        return await self.run_read(lambda conn: conn.execute(sql, args).fetchall(), short=True)
+
     # ---- writes ----------------------------------------------------------------------
     async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
         """Run ``fn`` in one transaction; commit if it returns, roll back if it raises."""

@@ -22,8 +22,8 @@ from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, qindex
 from cityhub.store.sqlite.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.sqlite.history import SqliteHistoryRows
-from cityhub.store.sqlite.work import enqueue_work
 from cityhub.store.transaction import BaseTransaction
+from cityhub.store.work import ENQUEUE, enqueue_values
 
 
 def subscriptions_version(conn: sqlite3.Connection) -> int:
@@ -166,7 +166,7 @@ class SqliteTransaction(SqliteHistoryRows, BaseTransaction[sqlite3.Connection]):
         )
 
     def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
-        enqueue_work(self.conn, service, self.tenant, key, payload, due_at)
+        self.conn.execute(ENQUEUE, enqueue_values(service, self.tenant, key, payload, due_at))
 
     def throttle_pass(self, key: str, now: float, period: float) -> bool:
         row = self.conn.execute(

@@ -1,4 +1,4 @@
--- The city services' work queue (cityhub/store/work.py, cityhub/store/sqlite/work.py): an item
+-- The city services' work queue (cityhub/store/work.py): an item
 -- per computation a committed write asked for. Rows never claimed (lease_token IS NULL) are
 -- unique per (service, tenant, item_key), so writes to one entity coalesce into one item;
 -- a claimed row keeps its token until it is done, so it is never merged into.
