@@ -122,6 +122,15 @@ def test_backends_do_not_import_each_other() -> None:
     _assert_none_import(_files("store/sqlite"), {"cityhub.store.postgres"})
 
 
+def test_rules_written_once_know_no_backend() -> None:
+    """store/'s own modules (the rules and the SQL written once over ``SqlConnection``, the
+    protocols) see a backend only through what it hands them: no driver, no backend module;
+    open.py alone picks one by the URL (issue 15: backends move rows, rules live once)."""
+    once = [f for f in sorted((PKG / "store").glob("*.py")) if f.name != "open.py"]
+    banned = {"sqlite3", "asyncpg", "cityhub.store.sqlite", "cityhub.store.postgres"}
+    _assert_none_import(once, banned)
+
+
 def test_delivery_knows_no_database_driver() -> None:
     """A driver's errors (a full disk, a read-only database, a lost connection) become
     ``StoreUnavailable`` inside store/ (store/availability.py); nothing that renders responses
