@@ -21,7 +21,7 @@ from cityhub.store.database import Database, SqlConnection
 from cityhub.store.history import record_change
 from cityhub.store.iot import Iot, IotStore
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
-from cityhub.store.publishing import PublishingStore
+from cityhub.store.publishing import Publishing, PublishingStore
 from cityhub.store.registrations import CsourceHooks, Registrations, RegistrationStore
 from cityhub.store.subscriptions import Subscriptions, SubscriptionStore
 from cityhub.store.temporal import TemporalStore
@@ -98,13 +98,12 @@ def wire(
     temporal: TemporalStore,
     outbox: _Outbox,
     work: Work[Any],
-    publishing: PublishingStore,
     history: bool,
 ) -> Backend:
     """A backend's parts wired the one way both backends share: the stores written once over
-    ``rows`` (subscriptions, registrations, the IoT agent's, access control's) beside the
-    backend's own ``temporal``, ``outbox``, ``work`` and ``publishing``; with ``history`` on,
-    every entity change is recorded in its own transaction, before the services' hooks."""
+    ``rows`` (subscriptions, registrations, the IoT agent's, access control's, the publishing
+    rules) beside the backend's own ``temporal``, ``outbox`` and ``work``; with ``history``
+    on, every entity change is recorded in its own transaction, before the services' hooks."""
     if history:
         store.tx_hooks.append(record_change)
     return Backend(
@@ -117,7 +116,7 @@ def wire(
         iot=Iot(store, rows),
         work=work,
         access=Access(store, rows),
-        publishing=publishing,
+        publishing=Publishing(store, rows),
         _add_hook=store.tx_hooks.append,
     )
 

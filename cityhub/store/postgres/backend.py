@@ -8,7 +8,6 @@ from __future__ import annotations
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend, wire
 from cityhub.store.postgres.outbox import PostgresOutbox
-from cityhub.store.postgres.publishing import PostgresPublishingStore
 from cityhub.store.postgres.rows import PostgresRows
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.temporal import PostgresTemporalStore
@@ -32,7 +31,6 @@ def open_postgres(url: str, settings: Settings) -> Backend:
         ),
         outbox=PostgresOutbox(store),
         work=PostgresWorkQueue(store),
-        publishing=PostgresPublishingStore(store),
         history=settings.history,
     )
 

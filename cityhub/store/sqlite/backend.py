@@ -8,7 +8,6 @@ from __future__ import annotations
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend, wire
 from cityhub.store.sqlite.outbox import SqliteOutbox
-from cityhub.store.sqlite.publishing import SqlitePublishingStore
 from cityhub.store.sqlite.rows import SqliteRows
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
@@ -37,7 +36,6 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
         ),
         outbox=SqliteOutbox(store),
         work=Work(store, SqliteRows, one_process=True),
-        publishing=SqlitePublishingStore(store),
         history=settings.history,
     )
 
