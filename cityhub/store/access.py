@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
 from cityhub.errors import AlreadyExists
-from cityhub.store.database import Conn, Database, SqlConnection, add_tenant
+from cityhub.store.database import Conn, SqlConnection, SqlStore, add_tenant
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -115,27 +115,19 @@ def _key(row: Sequence[Any]) -> ApiKeyRecord:
     )
 
 
-class Access(Generic[Conn]):
+class Access(SqlStore[Conn]):
     """Managed tenants, API keys, permissions and the audit log of one database. Every write
     of tenants, keys or permissions moves :meth:`version` in its own transaction.
 
-    Args:
-        db: the backend's store, which runs the row functions.
-        sql: the backend's connection class for the SQL written once.
     """
 
-    def __init__(self, db: Database[Conn], sql: type[SqlConnection]) -> None:
-        self._db = db
-        self._sql = sql
-
     async def _change(self, fn: Callable[[SqlConnection], T]) -> T:
-        def body(conn: Conn) -> T:
-            sql = self._sql(conn)
+        def body(sql: SqlConnection) -> T:
             result = fn(sql)
             sql.execute("UPDATE access_version SET version = version + 1 WHERE one = 1")
             return result
 
-        return await self._db.run_transaction(body)
+        return await self._write(body)
 
     async def version(self) -> int:
         """A number that grows with every change of tenants, keys or permissions (one row,
@@ -148,8 +140,7 @@ class Access(Generic[Conn]):
         read first: the rows are of that moment or later, never earlier, so a change that
         commits in between makes the next :meth:`version` differ and the copy is read again."""
 
-        def run(conn: Conn) -> AccessSnapshot:
-            sql = self._sql(conn)
+        def run(sql: SqlConnection) -> AccessSnapshot:
             version = sql.fetch(_VERSION)
             tenants = tuple(
                 TenantRecord(r[0], orjson.loads(r[1]), r[2])
@@ -172,7 +163,7 @@ class Access(Generic[Conn]):
             )
             return AccessSnapshot(int(version[0][0]) if version else 0, tenants, keys, permissions)
 
-        return await self._db.run_read(run)
+        return await self._read(run)
 
     async def create_tenant(self, record: TenantRecord) -> None:
         """Raises AlreadyExists when a tenant of that name is managed already."""
@@ -283,8 +274,8 @@ class Access(Generic[Conn]):
     ) -> None:
         """Append one line to the audit log (never updated nor deleted but by retention)."""
         row = (at, tenant, actor, action, target, _dumps(list(ids)), status)
-        await self._db.run_transaction(
-            lambda conn: self._sql(conn).execute(
+        await self._write(
+            lambda sql: sql.execute(
                 "INSERT INTO audit_log (at, tenant, actor, action, target, ids, status)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 *row,
@@ -300,14 +291,14 @@ class Access(Generic[Conn]):
             f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > ?{where} ORDER BY seq LIMIT ?"
         )
 
-        def run(conn: Conn) -> list[AuditRecord]:
-            rows = self._sql(conn).fetch(statement, after, *args, limit)
+        def run(sql: SqlConnection) -> list[AuditRecord]:
+            rows = sql.fetch(statement, after, *args, limit)
             return [
                 AuditRecord(r[0], r[1], r[2], r[3], r[4], r[5], tuple(orjson.loads(r[6])), r[7])
                 for r in rows
             ]
 
-        return await self._db.run_read(run)
+        return await self._read(run)
 
 
 #: access control's store, whichever backend holds it

@@ -10,7 +10,7 @@ as ``qsql.Dialect`` is for queries), with its own locks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from cityhub.store.base import Transaction
 
@@ -87,6 +87,29 @@ class SqlConnection(Protocol):
         subscriptions (False: another worker is running them)."""
 
 
+class SqlStore(Generic[Conn]):
+    """A store whose SQL is written once (the IoT agent's, access control's, the publishing
+    rules, the work queue): its functions take the backend's :class:`SqlConnection`.
+
+    Args:
+        db: the backend's store, which runs the functions.
+        sql: the backend's :class:`SqlConnection` class (its dialect, and a function's
+            connection as ``sql(conn)``).
+    """
+
+    def __init__(self, db: Database[Conn], sql: type[SqlConnection]) -> None:
+        self._db = db
+        self._sql = sql
+
+    async def _write(self, fn: Callable[[SqlConnection], T]) -> T:
+        """``fn`` in one write transaction."""
+        return await self._db.run_transaction(lambda conn: fn(self._sql(conn)))
+
+    async def _read(self, fn: Callable[[SqlConnection], T]) -> T:
+        """``fn`` as a read (of several statements; one short read: ``Database.select``)."""
+        return await self._db.run_read(lambda conn: fn(self._sql(conn)))
+
+
 def add_tenant(sql: SqlConnection, tenant: str, now: str) -> None:
     """The tenant's row, if it has none yet (clause 4.14: a write creates its tenant)."""
     sql.execute(
@@ -94,4 +117,4 @@ def add_tenant(sql: SqlConnection, tenant: str, now: str) -> None:
     )
 
 
-__all__ = ["Conn", "Database", "QueuingTransaction", "SqlConnection", "add_tenant"]
+__all__ = ["Conn", "Database", "QueuingTransaction", "SqlConnection", "SqlStore", "add_tenant"]

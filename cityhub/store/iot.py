@@ -25,16 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import orjson
 
 from cityhub.errors import AlreadyExists
 from cityhub.ngsild.datetime import now_iso
 from cityhub.store.base import Document
-from cityhub.store.database import Conn, Database, SqlConnection
-
-T = TypeVar("T")
+from cityhub.store.database import Conn, SqlConnection, SqlStore
 
 
 @dataclass(frozen=True)
@@ -88,24 +86,8 @@ def _device_key(seq: str, device_id: str, apikey: str | None) -> tuple[str, list
     return "device_id = ? AND apikey IN (?, '') ORDER BY apikey DESC LIMIT 1", [device_id, apikey]
 
 
-class Iot(Generic[Conn]):
-    """Config groups, devices and payload error counts, per tenant, in one backend's rows.
-
-    Args:
-        db: the backend's store, which runs the row functions.
-        sql: the backend's connection class for the SQL written once (its dialect, and a
-            function's connection as ``sql(conn)``).
-    """
-
-    def __init__(self, db: Database[Conn], sql: type[SqlConnection]) -> None:
-        self._db = db
-        self._sql = sql
-
-    async def _write(self, fn: Callable[[SqlConnection], T]) -> T:
-        return await self._db.run_transaction(lambda conn: fn(self._sql(conn)))
-
-    async def _read(self, fn: Callable[[SqlConnection], T]) -> T:
-        return await self._db.run_read(lambda conn: fn(self._sql(conn)))
+class Iot(SqlStore[Conn]):
+    """Config groups, devices and payload error counts, per tenant, in one backend's rows."""
 
     async def _page(
         self, table: str, tenant: str, service_path: str | None, limit: int, offset: int

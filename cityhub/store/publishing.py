@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import Any
 
 import orjson
 
-from cityhub.store.database import Conn, Database, SqlConnection
+from cityhub.store.database import Conn, SqlConnection, SqlStore
 
 Document = dict[str, Any]
 _COLUMNS = "tenant, type, doc, created_at, modified_at"
@@ -42,17 +42,8 @@ def _record(row: Sequence[Any]) -> PublishingRecord:
     return PublishingRecord(row[0], row[1], orjson.loads(row[2]), row[3], row[4])
 
 
-class Publishing(Generic[Conn]):
-    """The publishing rules of one database.
-
-    Args:
-        db: the backend's store, which runs the row functions.
-        sql: the backend's connection class for the SQL written once.
-    """
-
-    def __init__(self, db: Database[Conn], sql: type[SqlConnection]) -> None:
-        self._db = db
-        self._sql = sql
+class Publishing(SqlStore[Conn]):
+    """The publishing rules of one database."""
 
     async def rules(self, tenant: str | None) -> list[PublishingRecord]:
         """The rules of one tenant (None: of every tenant), by tenant and type."""
@@ -60,7 +51,7 @@ class Publishing(Generic[Conn]):
             statement = f"SELECT {_COLUMNS} FROM publishing_rules WHERE tenant = ? ORDER BY type"
             return [_record(r) for r in await self._db.select(statement, tenant)]
         every = f"SELECT {_COLUMNS} FROM publishing_rules ORDER BY tenant, type"
-        rows = await self._db.run_read(lambda conn: self._sql(conn).fetch(every))
+        rows = await self._read(lambda sql: sql.fetch(every))
         return [_record(r) for r in rows]
 
     async def put_rule(self, record: PublishingRecord) -> bool:
@@ -72,8 +63,7 @@ class Publishing(Generic[Conn]):
         )
         changes = (doc, record.modified_at, record.tenant, record.type)
 
-        def run(conn: Conn) -> bool:
-            sql = self._sql(conn)
+        def run(sql: SqlConnection) -> bool:
             if sql.execute(update, *changes) > 0:
                 return False
             inserted = sql.execute(
@@ -90,14 +80,12 @@ class Publishing(Generic[Conn]):
             sql.execute(update, *changes)  # another worker created it since the update
             return False
 
-        return await self._db.run_transaction(run)
+        return await self._write(run)
 
     async def delete_rule(self, tenant: str, type_iri: str) -> bool:
         """Remove a rule; False when there was none."""
         statement = "DELETE FROM publishing_rules WHERE tenant = ? AND type = ?"
-        deleted = await self._db.run_transaction(
-            lambda conn: self._sql(conn).execute(statement, tenant, type_iri)
-        )
+        deleted = await self._write(lambda sql: sql.execute(statement, tenant, type_iri))
         return deleted > 0
 
 

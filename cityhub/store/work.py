@@ -33,12 +33,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import Any
 
 import orjson
 
 from cityhub.store.base import Document
-from cityhub.store.database import Conn, Database, SqlConnection
+from cityhub.store.database import Conn, Database, SqlConnection, SqlStore
 
 #: queue an item, or coalesce it with the unclaimed item of its key (the later payload, the
 #: earlier due time)
@@ -86,7 +86,7 @@ class WorkItem:
     token: str
 
 
-class Work(Generic[Conn]):
+class Work(SqlStore[Conn]):
     """The worker side of the queue (the write side is ``Transaction.enqueue_work``).
 
     Args:
@@ -97,8 +97,7 @@ class Work(Generic[Conn]):
     """
 
     def __init__(self, db: Database[Conn], sql: type[SqlConnection], one_process: bool) -> None:
-        self._db = db
-        self._sql = sql
+        super().__init__(db, sql)
         self._one_process = one_process
 
     async def add(
@@ -107,14 +106,13 @@ class Work(Generic[Conn]):
         """Queue an item outside any entity write (a timer's round), coalesced by ``key`` as
         in a transaction."""
         values = enqueue_values(service, tenant, key, payload, due_at)
-        await self._db.run_transaction(lambda conn: self._sql(conn).execute(ENQUEUE, *values))
+        await self._write(lambda sql: sql.execute(ENQUEUE, *values))
 
     async def claim(self, service: str, now: float, limit: int, lease: float) -> list[WorkItem]:
         """Up to ``limit`` of the service's items due at ``now``, oldest due first, leased for
         ``lease`` seconds; items another worker is claiming at this moment are skipped."""
 
-        def run(conn: Conn) -> list[WorkItem]:
-            sql = self._sql(conn)
+        def run(sql: SqlConnection) -> list[WorkItem]:
             rows = sql.fetch(
                 f"SELECT {_COLUMNS} FROM service_work WHERE service = ? AND due_at <= ?"
                 f" ORDER BY due_at, id LIMIT ?{sql.for_update}",
@@ -133,7 +131,7 @@ class Work(Generic[Conn]):
             )
             return items
 
-        return await self._db.run_transaction(run)
+        return await self._write(run)
 
     async def done(self, items: Sequence[WorkItem]) -> None:
         """The items are done: remove them (not those whose lease was lost to another
@@ -141,8 +139,8 @@ class Work(Generic[Conn]):
         if not items:
             return
         rows = [(i.id, i.token) for i in items]
-        await self._db.run_transaction(
-            lambda conn: self._sql(conn).executemany(
+        await self._write(
+            lambda sql: sql.executemany(
                 "DELETE FROM service_work WHERE id = ? AND lease_token = ?", rows
             )
         )
@@ -153,8 +151,8 @@ class Work(Generic[Conn]):
         if due_at is None:
             await self.done([item])
             return
-        await self._db.run_transaction(
-            lambda conn: self._sql(conn).execute(
+        await self._write(
+            lambda sql: sql.execute(
                 "UPDATE service_work SET attempts = attempts + 1, last_error = ?, due_at = ?,"
                 " leased_until = NULL WHERE id = ? AND lease_token = ?",
                 error[:2000],
@@ -169,8 +167,8 @@ class Work(Generic[Conn]):
         if not items:
             return
         rows = [(now, i.id, i.token) for i in items]
-        await self._db.run_transaction(
-            lambda conn: self._sql(conn).executemany(
+        await self._write(
+            lambda sql: sql.executemany(
                 "UPDATE service_work SET due_at = ?, leased_until = NULL"
                 " WHERE id = ? AND lease_token = ?",
                 rows,
@@ -183,8 +181,8 @@ class Work(Generic[Conn]):
         workers' leases are theirs and a dead worker's end by themselves); how many."""
         if not self._one_process:
             return 0
-        return await self._db.run_transaction(
-            lambda conn: self._sql(conn).execute(
+        return await self._write(
+            lambda sql: sql.execute(
                 "UPDATE service_work SET due_at = ?, leased_until = NULL"
                 " WHERE leased_until IS NOT NULL",
                 now,
