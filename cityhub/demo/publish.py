@@ -1,7 +1,8 @@
 """The demo city's open data (issue 19): the simulator publishes every type of the city but
-the sensors' ``Device`` entities, through the publishing rules' admin API like an operator
-would (``PUT /admin/publishing/{type}``; the demo hub runs open), under CC-BY-4.0, with the
-history of the types that have readings."""
+the sensors' ``Device`` entities, and the district indicators the city services derive,
+through the publishing rules' admin API like an operator would (``PUT
+/admin/publishing/{type}``; the demo hub runs open), under CC-BY-4.0, with the history of the
+types that have readings."""
 
 from __future__ import annotations
 
@@ -26,15 +27,19 @@ TITLES = {
     "Building": ("Public buildings and their energy", "공공건물 에너지"),
     "PointOfInterest": ("Shelters", "대피소"),
     "FloodMonitoring": ("Flood monitoring", "하천 수위"),
+    "KeyPerformanceIndicator": ("District indicators", "행정동 지표"),
 }
+#: what the city services derive from the city, published beside it (issue 19: "the city
+#: services' indicators are collections too"), with their history
+DERIVED = ("KeyPerformanceIndicator",)
 UNPUBLISHED = frozenset({"Device"})
 
 
 async def publish_city(client: httpx.AsyncClient, city: City) -> list[str]:
     """Publish the city's types; returns their names. Raises httpx.HTTPStatusError when the
     hub refuses a rule."""
-    types = sorted({a.entity_type for a in city.assets} - UNPUBLISHED)
-    live = {a.entity_type for a in city.live}
+    types = sorted(({a.entity_type for a in city.assets} | set(DERIVED)) - UNPUBLISHED)
+    live = {a.entity_type for a in city.live} | set(DERIVED)
     for name in types:
         en, ko = TITLES.get(name, (name, name))
         response = await client.put(
@@ -52,4 +57,4 @@ async def publish_city(client: httpx.AsyncClient, city: City) -> list[str]:
     return types
 
 
-__all__ = ["ATTRIBUTION", "TITLES", "publish_city"]
+__all__ = ["ATTRIBUTION", "DERIVED", "TITLES", "publish_city"]

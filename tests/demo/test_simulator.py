@@ -232,11 +232,13 @@ def test_a_restart_on_a_kept_store_resumes_without_a_second_backfill(tmp_path: P
 
 
 def test_the_demo_publishes_its_city_but_the_devices(run: Run) -> None:
-    """Issue 19: the demo's types are open data (cityhub/demo/publish.py), its sensors'
-    Device entities are not."""
+    """Issue 19: the demo's types are open data (cityhub/demo/publish.py), and the district
+    indicators with them; its sensors' Device entities are not."""
     collections = run.client.get("/ogcapi/collections").json()["collections"]
     names = {c["id"] for c in collections}
-    assert names == set(EXPECTED) - {"Device"}
+    assert names == set(EXPECTED) - {"Device"} | {"KeyPerformanceIndicator"}
+    kpi = run.client.get("/admin/publishing/KeyPerformanceIndicator").json()
+    assert kpi["history"] is True and kpi["title"] == "District indicators (행정동 지표)"
     assert {c["license"] for c in collections} == {"CC-BY-4.0"}
     aqo = run.client.get("/admin/publishing/AirQualityObserved").json()
     assert aqo["history"] is True and aqo["title"] == "Air quality (대기질)"
