@@ -111,7 +111,7 @@ def create_app(
     the_backend = backend if backend is not None else open_backend(settings.store, settings)
     # notifications are queued in the transaction of the change that causes them
     the_term_maps = TermMaps()
-    the_access = AccessControl(the_backend.access, settings)
+    the_access = AccessControl(the_backend.access, settings, shared_quotas=the_backend.shared)
     the_backend.add_tx_hook(NotificationTrigger(the_term_maps, owners=the_access).hook)
     the_backend.set_registration_hooks(CsourceNotifier())
     # city services queue their work in the transaction of the change that asks for it
@@ -193,6 +193,7 @@ def create_app(
             await the_backend.close()
             raise
         await the_dispatcher.start()
+        the_access.start()
         await the_ingestor.start()
         await the_commands.start()
         if the_mqtt is not None:
@@ -211,6 +212,7 @@ def create_app(
             await the_ingestor.stop()
             await the_iot.close()
             await the_dispatcher.stop()
+            await the_access.stop()
             await the_backend.close()
             await the_contexts.aclose()
             await the_federation.aclose()

@@ -267,6 +267,12 @@ SETTINGS: tuple[Setting, ...] = (
         "off. Tenants may set their own.",
     ),
     Setting(
+        "audit_retention_days",
+        0,
+        "Days of audit log kept; 0 keeps every line. Older lines are deleted every "
+        "history_prune_interval seconds.",
+    ),
+    Setting(
         "caller_max_request_bytes",
         0,
         "Largest request body an API key, token subject or the public may send while access "
@@ -345,6 +351,7 @@ class Settings:
     rate_limit: float = 0.0
     rate_burst: int = 20
     daily_quota: int = 0
+    audit_retention_days: int = 0
     caller_max_request_bytes: int = 0
     caller_max_response_bytes: int = 0
 

@@ -21,11 +21,14 @@ pays no store round trip per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cityhub.access import keys as api_keys
@@ -58,6 +61,8 @@ from cityhub.store.access import (
     TenantRecord,
 )
 from cityhub.store.base import EntityQuery
+
+log = logging.getLogger("cityhub")
 
 #: while nothing is configured, the version is read at most this often
 IDLE_RECHECK_SECONDS = 1.0
@@ -223,6 +228,8 @@ class AccessControl:
         settings: the hub's settings (OIDC issuer, cache).
         verifier: checks bearer tokens (tests give one that reads a local key set).
         clock: monotonic seconds (tests move it).
+        shared_quotas: keep the quotas' counters in the store (several processes share it),
+            not in this worker's memory.
     """
 
     def __init__(
@@ -231,6 +238,8 @@ class AccessControl:
         settings: Settings,
         verifier: TokenVerifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        shared_quotas: bool = False,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -239,7 +248,8 @@ class AccessControl:
         self._state: _State | None = None
         self._next_check = 0.0
         self._lock = asyncio.Lock()
-        self.quotas = Quotas(settings)
+        self.quotas = Quotas(settings, shared=store if shared_quotas else None)
+        self._pruning: asyncio.Task[None] | None = None
 
     # ---- the copy ----------------------------------------------------------------------
     def _build(self, snap: AccessSnapshot) -> _State:
@@ -497,6 +507,42 @@ class AccessControl:
     ) -> None:
         """Append a line to the audit log (now, UTC)."""
         await self.store.append_audit(now_iso(), tenant, actor, action, target, ids, status)
+
+    async def prune(self, now: datetime | None = None) -> int:
+        """Delete the audit lines older than ``audit_retention_days`` (none when 0) and the
+        shared quota counters of past days; returns how many audit lines went."""
+        now = now or datetime.now(UTC)
+        gone = 0
+        if self.settings.audit_retention_days > 0:
+            cutoff = now - timedelta(days=self.settings.audit_retention_days)
+            gone = await self.store.prune_audit(format_datetime(cutoff))
+        if self.quotas.shared is not None:
+            await self.store.forget_quotas(now.strftime("%Y-%m-%d"))
+        return gone
+
+    def start(self) -> None:
+        """Prune in the background, at once and then every ``history_prune_interval``."""
+        if self._pruning is None and (
+            self.settings.audit_retention_days > 0 or self.quotas.shared is not None
+        ):
+            self._pruning = asyncio.create_task(self._prune_forever(), name="cityhub-audit-pruner")
+
+    async def stop(self) -> None:
+        task, self._pruning = self._pruning, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                gone = await self.prune()
+                if gone:
+                    log.info("audit retention: %d lines deleted", gone)
+            except Exception:  # retried at the next interval
+                log.exception("audit retention run failed")
+            await asyncio.sleep(self.settings.history_prune_interval)
 
     async def audit_lines(
         self, tenant: str | None, after: int = 0, limit: int = 100

@@ -148,7 +148,7 @@ class AccessGuard:
                 caller = access.who.name
                 if not access.who.authenticated:  # the public: one bucket per address
                     caller = f"anonymous@{(scope.get('client') or ('?', 0))[0]}"
-                quotas.spend(caller, access.settings)
+                await quotas.charge(caller, access.settings)
             if not access.admin:
                 request_limit, response_limit = caller_limits(
                     self.control.settings, access.settings

@@ -4,7 +4,7 @@ every change of them moves, so that each worker's cache of them (``cityhub.acces
 at the cost of one tiny read that it is current. Its rules and SQL are written once
 (:class:`Access`) over a backend's :class:`~cityhub.store.database.SqlConnection`, in the
 tables of SQLite's migration 0010 and PostgreSQL's 0009 (documents as JSON text, bound and read
-alike on both).
+alike on both), and the quota counters of SQLite's 0012 and PostgreSQL's 0011.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ T = TypeVar("T")
 _VERSION = "SELECT version FROM access_version WHERE one = 1"
 _KEY_COLUMNS = "key_id, tenant, name, admin, salt, digest, created_at, expires_at, revoked_at"
 _AUDIT_COLUMNS = "seq, at, tenant, actor, action, target, ids, status"
+
+#: a caller's quota counters (``cityhub.access.quotas``): bucket tokens, when they were
+#: counted (seconds since the epoch), the UTC day, the requests of that day
+Quota = tuple[float, float, str, int]
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,67 @@ class Access(SqlStore[Conn]):
 
         return await self._read(run)
 
+    async def prune_audit(self, before: str, batch: int = 500) -> int:
+        """Delete the audit lines older than ``before`` (ISO 8601 UTC, as the hub writes
+        times; compared as text in Python, the same on both backends), oldest first, at most
+        ``batch`` a transaction; how many went. Lines are appended in time order, so the old
+        ones are the first by sequence number: a run stops at the first line it keeps."""
+
+        def run(sql: SqlConnection) -> tuple[int, bool]:
+            rows = sql.fetch("SELECT seq, at FROM audit_log ORDER BY seq LIMIT ?", batch)
+            old = [r[0] for r in rows if r[1] < before]
+            if old:
+                marks = ",".join("?" * len(old))
+                sql.execute(f"DELETE FROM audit_log WHERE seq IN ({marks})", *old)
+            return len(old), len(rows) == batch and len(old) == len(rows)
+
+        deleted = 0
+        while True:
+            gone, more = await self._write(run)
+            deleted += gone
+            if not more:
+                return deleted
+
+    async def update_quota(self, caller: str, change: Callable[[Quota | None], Quota]) -> Quota:
+        """Replace a caller's quota counters by ``change(current)`` (None: none yet) in one
+        transaction, the row locked meanwhile on PostgreSQL, so the workers sharing the store
+        count one bucket; ``change`` is quick and does no I/O (it may run again when a
+        transaction is retried)."""
+
+        def run(sql: SqlConnection) -> Quota:
+            # a row to lock, even for the caller's first request (at = -1: none yet)
+            sql.execute(
+                "INSERT INTO access_quotas (caller, tokens, at, day, used) VALUES (?, 0, -1, '', 0)"
+                " ON CONFLICT DO NOTHING",
+                caller,
+            )
+            rows = sql.fetch(
+                f"SELECT tokens, at, day, used FROM access_quotas WHERE caller = ?{sql.for_update}",
+                caller,
+            )
+            row = rows[0]
+            current = (
+                None
+                if float(row[1]) < 0
+                else (float(row[0]), float(row[1]), str(row[2]), int(row[3]))
+            )
+            after = change(current)
+            sql.execute(
+                "UPDATE access_quotas SET tokens = ?, at = ?, day = ?, used = ? WHERE caller = ?",
+                *after,
+                caller,
+            )
+            return after
+
+        return await self._write(run)
+
+    async def forget_quotas(self, today: str) -> int:
+        """Delete the quota counters last used before ``today`` (a UTC day, YYYY-MM-DD): their
+        day is over and their buckets have long refilled."""
+        return await self._write(
+            lambda sql: sql.execute("DELETE FROM access_quotas WHERE day <> ?", today)
+        )
+
 
 #: access control's store, whichever backend holds it
 AccessStore = Access[Any]
@@ -312,5 +377,6 @@ __all__ = [
     "ApiKeyRecord",
     "AuditRecord",
     "PermissionRecord",
+    "Quota",
     "TenantRecord",
 ]

@@ -43,6 +43,9 @@ class Backend:
         work: the worker side of the city services' work queue.
         access: managed tenants, API keys, permissions and the audit log (issue 20).
         publishing: the open data publishing rules (issue 19).
+        shared: other processes may use the database at the same time (PostgreSQL: workers
+            and machines), so what they must agree on lives in it (access control's quota
+            counters); False when one process serves it (SQLite).
     """
 
     store: Store
@@ -55,6 +58,7 @@ class Backend:
     work: WorkQueue
     access: AccessStore
     publishing: PublishingStore
+    shared: bool
     #: appends to the entity store's transaction hooks (after the backend's own)
     _add_hook: Callable[[TxHook], None]
 
@@ -99,11 +103,13 @@ def wire(
     outbox: _Outbox,
     work: Work[Any],
     history: bool,
+    shared: bool,
 ) -> Backend:
     """A backend's parts wired the one way both backends share: the stores written once over
     ``rows`` (subscriptions, registrations, the IoT agent's, access control's, the publishing
     rules) beside the backend's own ``temporal``, ``outbox`` and ``work``; with ``history``
-    on, every entity change is recorded in its own transaction, before the services' hooks."""
+    on, every entity change is recorded in its own transaction, before the services' hooks;
+    ``shared``: see :class:`Backend`."""
     if history:
         store.tx_hooks.append(record_change)
     return Backend(
@@ -117,6 +123,7 @@ def wire(
         work=work,
         access=Access(store, rows),
         publishing=Publishing(store, rows),
+        shared=shared,
         _add_hook=store.tx_hooks.append,
     )
 

@@ -53,6 +53,7 @@ TABLES = {
     "access_version",
     "audit_log",
     "publishing_rules",
+    "access_quotas",
     "cityhub_migrations",
 }
 

@@ -32,6 +32,7 @@ def open_postgres(url: str, settings: Settings) -> Backend:
         outbox=PostgresOutbox(store),
         work=PostgresWorkQueue(store),
         history=settings.history,
+        shared=True,
     )
 
 

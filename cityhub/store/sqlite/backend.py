@@ -37,6 +37,7 @@ def open_sqlite(path: str, settings: Settings) -> Backend:
         outbox=SqliteOutbox(store),
         work=Work(store, SqliteRows, one_process=True),
         history=settings.history,
+        shared=False,
     )
 
 
