@@ -14,6 +14,12 @@ The rules, written once over a backend's :class:`~cityhub.store.database.SqlConn
   worker has claimed yet are one item (coalesced: the later payload, the earlier due time and
   enqueue time), so a burst of writes to one entity costs one computation; an item a worker
   holds is never merged into, so a write during a computation asks for another one.
+- One key's items run in order: an item is claimable only while no older item of its key
+  (same service and tenant, a smaller id) is in the queue, pending or leased
+  (:data:`CLAIMABLE`). A newer item never overtakes an older one that a dead worker's lease
+  or a retry's back-off holds back: if it did (an alert episode closed by the newer reading),
+  the older one would then run on the state the newer one left (and reopen the episode).
+  Items without a key are unordered.
 - :meth:`WorkQueue.claim` leases items (``lease`` seconds) under a fresh token: of several
   workers, one takes each item; an item whose worker died is due again when its lease ends
   (and, on a store served by one process, at once when it starts again:
@@ -51,6 +57,14 @@ ENQUEUE = (
     " ELSE service_work.due_at END"
 )
 _COLUMNS = "id, service, tenant, item_key, payload, attempts, enqueued_at"
+
+#: the WHERE condition of an item (``w``) that may be claimed when it is due: no older item of
+#: its key is in the queue (pending or leased), so one key's items run one at a time, in order
+#: (index ``service_work_key``)
+CLAIMABLE = (
+    "NOT EXISTS (SELECT 1 FROM service_work o WHERE o.service = w.service"
+    " AND o.tenant = w.tenant AND o.item_key = w.item_key AND o.id < w.id)"
+)
 
 
 def enqueue_values(
@@ -110,12 +124,13 @@ class Work(SqlStore[Conn]):
 
     async def claim(self, service: str, now: float, limit: int, lease: float) -> list[WorkItem]:
         """Up to ``limit`` of the service's items due at ``now``, oldest due first, leased for
-        ``lease`` seconds; items another worker is claiming at this moment are skipped."""
+        ``lease`` seconds; items another worker is claiming at this moment are skipped, and so
+        is an item while an older one of its key is in the queue (:data:`CLAIMABLE`)."""
 
         def run(sql: SqlConnection) -> list[WorkItem]:
             rows = sql.fetch(
-                f"SELECT {_COLUMNS} FROM service_work WHERE service = ? AND due_at <= ?"
-                f" ORDER BY due_at, id LIMIT ?{sql.for_update}",
+                f"SELECT {_COLUMNS} FROM service_work w WHERE service = ? AND due_at <= ?"
+                f" AND {CLAIMABLE} ORDER BY due_at, id LIMIT ?{sql.for_update}",
                 service,
                 now,
                 limit,
@@ -190,9 +205,10 @@ class Work(SqlStore[Conn]):
         )
 
     async def next_due(self, service: str) -> float | None:
-        """When the service's earliest item is due, None when it has none."""
+        """When the service's earliest claimable item is due (:data:`CLAIMABLE`: an item
+        behind an older one of its key waits for that one), None when it has none."""
         rows = await self._db.select(
-            "SELECT min(due_at) FROM service_work WHERE service = ?", service
+            f"SELECT min(due_at) FROM service_work w WHERE service = ? AND {CLAIMABLE}", service
         )
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
@@ -206,4 +222,4 @@ class Work(SqlStore[Conn]):
 WorkQueue = Work[Any]
 
 
-__all__ = ["ENQUEUE", "Work", "WorkItem", "WorkQueue", "enqueue_values"]
+__all__ = ["CLAIMABLE", "ENQUEUE", "Work", "WorkItem", "WorkQueue", "enqueue_values"]

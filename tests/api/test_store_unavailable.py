@@ -64,7 +64,13 @@ def assert_unavailable(response: Any, words: str) -> dict[str, Any]:
 
 
 def store_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name.startswith("cityhub")]
+    """The store's own lines (cityhub/store/availability.py: unavailable, available again),
+    not the services' (the alert service's retry warning when its write met the outage)."""
+    return [
+        r
+        for r in caplog.records
+        if r.name == "cityhub" and Path(r.pathname).parts[-2:] == ("store", "availability.py")
+    ]
 
 
 def test_sqlite_full_is_503_logged_once_written_nowhere_and_over_by_itself(

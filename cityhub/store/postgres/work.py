@@ -3,7 +3,9 @@ migration 0008): the queue's SQL written once, but for the claim. Several worker
 database: a claim takes due rows ``FOR UPDATE SKIP LOCKED`` and leases them under a fresh token
 in one statement (one round trip, no transaction around it), so two workers never take the same
 item for the same attempt; a dead worker's items are due again when their lease ends (a claim
-moves ``due_at`` to the lease's end).
+moves ``due_at`` to the lease's end), and until then no newer item of their key is claimed
+(``CLAIMABLE``: a row another worker holds locked is skipped, its key's newer rows are not
+claimable while it exists).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import orjson
 from cityhub.store.postgres.bridge import SyncConnection
 from cityhub.store.postgres.rows import PostgresRows
 from cityhub.store.postgres.store import PostgresStore
-from cityhub.store.work import Work, WorkItem
+from cityhub.store.work import CLAIMABLE, Work, WorkItem
 
 
 class PostgresWorkQueue(Work[SyncConnection]):
@@ -25,8 +27,9 @@ class PostgresWorkQueue(Work[SyncConnection]):
 
     async def claim(self, service: str, now: float, limit: int, lease: float) -> list[WorkItem]:
         rows = await self.store.fetch(
-            "WITH due AS (SELECT id, due_at FROM service_work WHERE service = $1"
-            " AND due_at <= $2 ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+            "WITH due AS (SELECT id, due_at FROM service_work w WHERE service = $1"
+            f" AND due_at <= $2 AND {CLAIMABLE}"
+            " ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
             " UPDATE service_work w SET due_at = $4, leased_until = $4,"
             " lease_token = gen_random_uuid() FROM due WHERE w.id = due.id"
             " RETURNING w.id, w.service, w.tenant, w.item_key, w.payload::text, w.attempts,"

@@ -59,11 +59,56 @@ def test_a_claimed_item_is_leased_and_never_merged_into(backend: Backend) -> Non
     (held,) = b.run(work.claim("aq", NOW, 10, lease=30))
     assert b.run(work.claim("aq", NOW + 1, 10, lease=30)) == []  # leased: no second claimer
     _enqueue(b, ("aq", "e1", NOW + 1))  # a write during the computation asks for another
+    assert b.run(work.pending("aq")) == 2
+    assert b.run(work.claim("aq", NOW + 1, 10, lease=30)) == []  # after the held one
+    b.run(work.done([held]))
     (fresh,) = b.run(work.claim("aq", NOW + 1, 10, lease=30))
     assert fresh.id != held.id
-    b.run(work.done([held]))
     b.run(work.done([fresh]))
     assert b.run(work.pending("aq")) == 0
+
+
+def test_one_keys_items_run_in_order_even_past_a_dead_workers_lease(backend: Backend) -> None:
+    """A worker claims item 1 of e1 and dies: item 2 of e1 (a later write) waits until item
+    1's lease ends and item 1 has run again; other keys go on meanwhile. (Before, item 2 was
+    claimed at once, ran first, and item 1 ran afterwards on the state item 2 had left: an
+    alert episode the newer reading closed was reopened by the older one.)"""
+    b = backend
+    work = b.backend.work
+    _enqueue(b, ("aq", "e1", NOW))
+    (first,) = b.run(work.claim("aq", NOW, 10, lease=60))  # ... and the worker dies
+    _enqueue(b, ("aq", "e1", NOW + 1), ("aq", "e2", NOW + 1))
+    assert b.run(work.next_due("aq")) == NOW + 1  # e2's; e1's second waits for the first
+    got = b.run(work.claim("aq", NOW + 2, 10, lease=60))
+    assert [i.key for i in got] == ["e2"]  # other keys proceed
+    b.run(work.done(got))
+    assert b.run(work.next_due("aq")) == NOW + 60  # the dead worker's lease, not before
+    for at in (NOW + 2, NOW + 30, NOW + 59):
+        assert b.run(work.claim("aq", at, 10, lease=60)) == [], at
+    # the lease ends: item 1 runs again, alone, and only then item 2
+    (again,) = b.run(work.claim("aq", NOW + 60, 10, lease=60))
+    assert again.id == first.id and again.payload["due"] == NOW
+    assert b.run(work.claim("aq", NOW + 61, 10, lease=60)) == []
+    b.run(work.done([again]))
+    (second,) = b.run(work.claim("aq", NOW + 61, 10, lease=60))
+    assert second.key == "e1" and second.payload["due"] == NOW + 1 and second.id > first.id
+    b.run(work.done([second]))
+    assert b.run(work.pending("aq")) == 0
+
+
+def test_a_retried_item_holds_back_its_keys_newer_items(backend: Backend) -> None:
+    b = backend
+    work = b.backend.work
+    _enqueue(b, ("aq", "e1", NOW))
+    (first,) = b.run(work.claim("aq", NOW, 10, lease=60))
+    _enqueue(b, ("aq", "e1", NOW + 1))
+    b.run(work.retry(first, "boom", NOW + 20))  # backs off; the newer one must not overtake
+    assert b.run(work.claim("aq", NOW + 5, 10, lease=60)) == []
+    (again,) = b.run(work.claim("aq", NOW + 20, 10, lease=60))
+    assert again.id == first.id and again.attempts == 1
+    b.run(work.done([again]))
+    (second,) = b.run(work.claim("aq", NOW + 20, 10, lease=60))
+    assert second.payload["due"] == NOW + 1
 
 
 def test_a_lease_that_ran_out_is_claimed_again_and_the_old_token_is_void(
