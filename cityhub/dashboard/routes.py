@@ -68,6 +68,7 @@ def browser_config(settings: Settings) -> dict[str, Any]:
         "version": __version__,
         "api": API,
         "feed": "/dashboard/feed",
+        "indicators": "/indicators",
         "timeZone": settings.time_zone,
         "language": settings.dashboard_language,
         "baseMap": {

@@ -85,8 +85,94 @@ def _alert(eid: str, source: dict[str, Any], severity: str, now: datetime) -> di
     }
 
 
+#: the fixture's daily PM2.5-over-WHO KPIs: per zone, how many dong are measured by a sensor of
+#: their own (the others take a neighbour's), and the hours above of the first measured one
+KPI_ZONES = {
+    "old-downtown": (6, 10),
+    "new-town-1990s": (6, 4),
+    "new-town-2000s": (3, 2),
+    "peri-urban": (1, 8),
+}
+THIN = 0.3  # the coverage of one 1990s new-town dong: drawn faded and dashed
+
+
+def _kpi(
+    area: dict[str, Any], hours: float, sensors: int, coverage: float | None, start: datetime
+) -> dict[str, Any]:
+    """A daily ``pm25ExposureWho`` KeyPerformanceIndicator of a dong as the indicator service
+    writes it (docs/indicators.md): the value with what it rests on as sub-properties."""
+    population = area["electors"]["value"]
+    end = start + timedelta(days=1)
+    expected = sensors * 24
+    rests_on = {
+        "numerator": population * hours,
+        "denominator": population * 24,
+        "population": population,
+        "populationSource": "electors",
+        "sensors": sensors,
+        "sensorHoursExpected": expected,
+        "sensorHoursReported": round(expected * (coverage or 0)),
+        "badReadings": 0,
+        "estimatedShare": 0.0 if sensors else 1.0,
+        "hoursIncluded": 24,
+    }
+    if coverage is not None:
+        rests_on["dataCoverage"] = coverage
+    kpi_value = {"type": "Property", "value": hours, "observedAt": _iso(end)}
+    kpi_value.update({k: {"type": "Property", "value": v} for k, v in rests_on.items()})
+    suffix = area["id"].removeprefix("urn:ngsi-ld:AdministrativeArea:")
+    return {
+        "id": f"urn:ngsi-ld:KeyPerformanceIndicator:pm25ExposureWho:daily:{suffix}",
+        "type": "KeyPerformanceIndicator",
+        "indicator": {"type": "Property", "value": "pm25ExposureWho"},
+        "calculationFrequency": {"type": "Property", "value": "daily"},
+        "calculationPeriod": {"type": "Property", "value": {"from": _iso(start), "to": _iso(end)}},
+        "kpiValue": kpi_value,
+        "kpiUnit": {"type": "Property", "value": "hours per resident"},
+        "area": {"type": "Property", "value": area["name"]["languageMap"]["en"]},
+        "refAdministrativeArea": {"type": "Relationship", "object": area["id"]},
+        "administrativeLevel": {"type": "Property", "value": "dong"},
+        "cityhubZone": area["cityhubZone"],
+        "location": {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": [127.1, 37.4]},
+        },
+    }
+
+
+def _kpis(
+    areas: list[dict[str, Any]], now: datetime
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """One KPI per dong: measured dong with hours rising from the zone's first value, the others
+    estimated from a neighbour; the peri-urban zone too thin to rank. Also the dong of note:
+    the worst, the best and the thin one."""
+    start = (now - timedelta(days=1)).replace(hour=15, minute=0, second=0, microsecond=0)
+    out, seen = [], {zone: 0 for zone in KPI_ZONES}
+    notable: dict[str, str] = {}
+    for area in sorted(areas, key=lambda a: a["id"]):
+        if area.get("administrativeLevel", {}).get("value") != "dong":
+            continue
+        zone = area["cityhubZone"]["value"]
+        measured, first = KPI_ZONES[zone]
+        i = seen[zone]
+        seen[zone] += 1
+        if i < measured:
+            coverage = THIN if (zone == "new-town-1990s" and i == 1) else 0.9
+            out.append(_kpi(area, first + i, 1, coverage, start))
+            if zone == "old-downtown" and i == measured - 1:
+                notable["worst"] = area["id"]  # 15 hours: the most
+            if zone == "new-town-2000s" and i == 0:
+                notable["best"] = area["id"]  # 2 hours: the least
+            if coverage == THIN:
+                notable["thin"] = area["id"]
+        else:
+            out.append(_kpi(area, first + 1, 0, None, start))
+    return out, notable
+
+
 class City:
-    """A hub with the Seongnam districts, six stations, one open alert and some history."""
+    """A hub with the Seongnam districts, six stations, one open alert, some history and the
+    districts' daily PM2.5 KPIs."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -109,6 +195,11 @@ class City:
         second = quote(self.stations[1], safe=":")
         answer = self.api.post(f"/temporal/entities/{second}/attrs", json={"pm25": history})
         assert answer.status_code == 204, answer.text
+        areas = [e for e in entities if e["type"] == "AdministrativeArea"]
+        kpis, self.kpi_dong = _kpis(areas, now)
+        for start in range(0, len(kpis), 25):
+            answer = self.api.post("/entityOperations/upsert", json=kpis[start : start + 25])
+            assert answer.status_code in (201, 204), answer.text
 
     def page_url(self) -> str:
         return f"{self.hub.url}/?tenant=seongnam"
@@ -313,3 +404,66 @@ def test_every_label_exists_in_both_languages(city: City, browser: Browser) -> N
     assert len(keys["ko"]) > 50
     empty = [(lang, k) for lang, pairs in tree.items() for k, v in pairs if not v.strip()]
     assert empty == []
+
+
+RAMP = ("#2c7bb6", "#abd9e9", "#fdae61", "#d7191c")
+
+
+def test_the_districts_coloured_by_a_published_indicator_and_the_gap(
+    city: City, browser: Browser
+) -> None:
+    """Any indicator the city services publish (KeyPerformanceIndicator per dong) colours the
+    districts, with its unit, classes and coverage in the legend; the zones' comparison comes
+    from GET /indicators/gap with each 95 % interval drawn, and a zone too thin to rank says so."""
+    page, errors = _open(browser, city.page_url() + "&lang=en", 1920, 1080)
+    names = page.eval_on_selector_all("#choropleth option", "os => os.map(o => o.value)")
+    assert "kpi:pm25ExposureWho" in names and "kpi:parkingPressure" in names  # GET /indicators
+    page.select_option("#choropleth", "kpi:pm25ExposureWho")
+    page.wait_for_selector('#compare[data-loaded="kpi:pm25ExposureWho"]', timeout=10_000)
+
+    fills = page.eval_on_selector_all(
+        "path[data-level=dong]", "nodes => nodes.map(n => n.getAttribute('fill'))"
+    )
+    assert len(fills) == 50 and all(f in RAMP for f in fills), fills  # every dong has a KPI
+    dong = 'path[data-district="{}"]'
+    assert page.get_attribute(dong.format(city.kpi_dong["worst"]), "fill") == RAMP[3]
+    assert page.get_attribute(dong.format(city.kpi_dong["best"]), "fill") == RAMP[0]
+    thin = dong.format(city.kpi_dong["thin"])
+    assert page.get_attribute(thin, "data-coverage") == str(THIN)
+    assert page.get_attribute(thin, "stroke-dasharray")  # faded and dashed, not colour alone
+    legend = page.inner_text("#kpi-legend")
+    assert "hours per resident" in legend and "2.0 – 5.3" in legend, (
+        legend
+    )  # unit, classes (2..15 h)
+    assert "districts with data 50/50" in legend and "1 under 50 % coverage" in legend, legend
+
+    gap = httpx.get(
+        city.hub.url + "/indicators/gap",
+        params={"indicator": "pm25ExposureWho"},
+        headers=TENANT,
+    ).json()
+    by_zone = {z["zone"]: z for z in gap["zones"]}
+    assert gap["ranking"] == ["old-downtown", "new-town-1990s", "new-town-2000s"]
+    row = '#compare-body tr[data-zone="{}"]'
+    for zone in ("old-downtown", "new-town-1990s", "new-town-2000s"):
+        assert page.get_attribute(row.format(zone), "data-ranked") == "true"
+        drawn = page.locator(row.format(zone) + " line.ci-range")
+        interval = by_zone[zone]["interval"]
+        assert float(drawn.get_attribute("data-low")) == interval["low"]
+        assert float(drawn.get_attribute("data-high")) == interval["high"]
+        x1, x2 = (float(drawn.get_attribute(a)) for a in ("x1", "x2"))
+        assert x1 < x2  # an interval, drawn as one
+    assert "1 / 3" in page.inner_text(row.format("old-downtown"))  # the worst first
+    peri = row.format("peri-urban")
+    assert page.get_attribute(peri, "data-ranked") == "false"
+    assert "not ranked: too thin" in page.inner_text(peri)
+    assert page.locator(peri + " line.ci-range").count() == 0  # no interval from one dong
+    assert "fewer than 3 sensors" in page.inner_text(peri)
+
+    page.click("#lang")  # and in Korean
+    assert "순위 없음: 자료 부족" in page.inner_text(peri)
+    assert "주민 1인당 시간" in page.inner_text("#kpi-legend")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "wall-indicator-1920x1080.png"))
+    assert errors == [], errors
+    page.close()

@@ -3,19 +3,26 @@
 import { label, pickLang } from "./i18n.js";
 import { INDICATORS, RAMP, NONE, classify, colourOf, districtValues } from "./lenses.js";
 import { drawChart } from "./chart.js";
+import { THIN_COVERAGE, axisOf, intervalBar, kpiBreaks, kpiClass, kpiValues } from "./kpi.js";
 
 const cfg = JSON.parse(document.getElementById("cityhub-config").textContent);
 const params = new URLSearchParams(location.search);
 const tenant = params.get("tenant") || "";
 const SEVERITY = ["critical", "high", "medium", "low", "informational"];
 const HIDDEN_BY_DEFAULT = new Set(["Device", "Building", "RoadSegment"]);
-const NOT_LAYERS = new Set(["AdministrativeArea", "Alert"]);
+// not drawn as points: the districts, alerts (their own panel) and the district indicators
+// (the choropleth reads them)
+const NOT_LAYERS = new Set(["AdministrativeArea", "Alert", "KeyPerformanceIndicator", "IndicatorState"]);
+const KPI = "kpi:";
 const PAGE = 1000;
 
 const state = {
   lang: localStorage.getItem("cityhub.lang") || params.get("lang") || cfg.language || "ko",
   airView: "korea",
   indicator: "none",
+  kpiFrequency: "daily",
+  catalogue: [], // GET /indicators: the published indicators
+  kpi: null, // {name, frequency, values: Map(district id -> {value, coverage, ...}), breaks, gap}
   entities: new Map(), // id -> {id, type, props, geometry, layer}
   areas: new Map(), // district id -> props
   districtLayers: new Map(), // district id -> Leaflet layer
@@ -44,6 +51,20 @@ async function api(path, { method = "GET", body, accept = "application/json" } =
     throw error;
   }
   return response.status === 204 ? null : response;
+}
+
+// the hub's own endpoints beside the NGSI-LD API (the city services': /indicators...)
+async function hubGet(path) {
+  const headers = { Accept: "application/json" };
+  if (tenant) headers["NGSILD-Tenant"] = tenant;
+  const response = await fetch(path, { headers });
+  const doc = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(`${response.status} ${doc.detail || response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
+  return doc;
 }
 
 async function features(query) {
@@ -84,6 +105,14 @@ function districtStyle(id) {
   if (level !== "dong") return { color: "#dfe7ef", weight: level === "gu" ? 2.5 : 3.5, fill: false, interactive: false, className: "ch-district" };
   const indicator = INDICATORS[state.indicator];
   let fillColor = "#26374b", fillOpacity = 0.55;
+  if (state.indicator.startsWith(KPI)) {
+    const v = state.kpi?.values.get(id);
+    const c = v ? kpiClass(v.value, state.kpi.breaks, state.kpi.meta?.higherIsWorse) : null;
+    if (c === null) return { color: "#6f8aa6", weight: 1, fill: true, fillColor: NONE, fillOpacity: 0.35, className: "ch-district" };
+    // thin coverage: faded, with a dashed outline (not told by colour alone)
+    const thin = v.coverage !== null && v.coverage < THIN_COVERAGE;
+    return { color: thin ? "#dfe7ef" : "#6f8aa6", weight: thin ? 1.5 : 1, dashArray: thin ? "4 3" : null, fill: true, fillColor: RAMP[c], fillOpacity: thin ? 0.3 : 0.7, className: "ch-district" };
+  }
   if (indicator) {
     const v = state.districtValues?.get(id);
     if (v) { fillColor = RAMP[indicator.classOf(v.value, cfg)]; fillOpacity = 0.55; } else { fillColor = "#26374b"; fillOpacity = 0.3; }
@@ -126,12 +155,85 @@ function mark(layer, attr, id, level) {
 function districtTooltip(id) {
   const p = state.areas.get(id) || {};
   let text = `<strong>${escapeHtml(pickLang(p.name, state.lang))}</strong>`;
+  if (state.indicator.startsWith(KPI)) {
+    const v = state.kpi?.values.get(id);
+    text += `<br>${escapeHtml(kpiTitle())}: ${v && v.value !== null ? `${round(v.value)} ${escapeHtml(kpiUnit())}` : t("noData")}`;
+    if (v && v.coverage !== null) text += `<br>${escapeHtml(t("coverage"))}: ${Math.round(v.coverage * 100)} %`;
+    return text;
+  }
   const v = state.districtValues?.get(id);
   if (state.indicator !== "none") text += `<br>${escapeHtml(t(`indicators.${state.indicator}`))}: ${v ? round(v.value) : t("noData")}`;
   return text;
 }
 
+function paintDistricts() {
+  for (const [id, layer] of state.districtLayers) {
+    layer.setStyle(districtStyle(id));
+    const v = state.kpi?.values.get(id);
+    layer.eachLayer?.((l) => {
+      const node = l.getElement?.();
+      if (!node) return;
+      if (state.indicator.startsWith(KPI) && v) node.setAttribute("data-coverage", v.coverage === null ? "" : String(v.coverage));
+      else node.removeAttribute("data-coverage");
+    });
+  }
+}
+
+// ---- published indicators (KeyPerformanceIndicator entities) and the gap ------------------
+const kpiMeta = (name) => state.catalogue.find((i) => i.name === name) || null;
+const kpiTitle = () => { const m = state.kpi?.meta; return m ? (m.title?.[state.lang] || m.name) : ""; };
+const kpiUnit = () => { const m = state.kpi?.meta; return m ? label(state.lang, `kpiUnits.${m.name}`).startsWith("kpiUnits.") ? m.unit : t(`kpiUnits.${m.name}`) : ""; };
+
+async function loadKpi() {
+  const name = state.indicator.slice(KPI.length);
+  const frequency = state.kpiFrequency;
+  const q = encodeURIComponent(`indicator=="${name}";calculationFrequency=="${frequency}"`);
+  const entities = [];
+  try {
+    for (let offset = 0; ; offset += PAGE) {
+      const attrs = "kpiValue,refAdministrativeArea,calculationPeriod";
+      const page = await (await api(`/entities?type=KeyPerformanceIndicator&q=${q}&attrs=${attrs}&limit=${PAGE}&offset=${offset}`)).json();
+      entities.push(...page);
+      if (page.length < PAGE) break;
+    }
+  } catch (e) { report(e); }
+  let gap = null;
+  try {
+    gap = await hubGet(`${cfg.indicators}/gap?indicator=${encodeURIComponent(name)}&frequency=${frequency}`);
+  } catch (e) { gap = { error: e.message }; }
+  if (state.indicator !== KPI + name || state.kpiFrequency !== frequency) return; // chosen again since
+  const values = kpiValues(entities);
+  // the districts drawn (the dong): the level the gap compares, else every district
+  const dong = [...values].filter(([id]) => (state.areas.get(id)?.administrativeLevel || "dong") === (gap?.level || "dong"));
+  const breaks = kpiBreaks(dong.map(([, v]) => v.value));
+  state.kpi = { name, frequency, meta: kpiMeta(name), values, breaks, gap };
+  paintDistricts();
+  renderLegend();
+  renderCompare();
+  document.getElementById("compare").dataset.loaded = KPI + name;
+}
+
+let kpiTimer = null;
+function kpiChanged() { // the city services wrote indicators: read them again, at most every 2 s
+  if (!state.indicator.startsWith(KPI) || kpiTimer) return;
+  kpiTimer = setTimeout(() => { kpiTimer = null; loadKpi(); }, 2000);
+}
+
 function restyleDistricts() {
+  if (state.indicator.startsWith(KPI)) {
+    document.getElementById("kpi-frequency-row").hidden = false;
+    if (state.kpi?.name !== state.indicator.slice(KPI.length) || state.kpi?.frequency !== state.kpiFrequency) {
+      state.kpi = null;
+      delete document.getElementById("compare").dataset.loaded;
+      paintDistricts();
+      loadKpi();
+    } else paintDistricts();
+    renderLegend();
+    renderCompare();
+    return;
+  }
+  document.getElementById("kpi-frequency-row").hidden = true;
+  state.kpi = null;
   const indicator = INDICATORS[state.indicator];
   state.districtValues = indicator ? districtValues(indicator, state.entities, state.areas) : null;
   for (const [id, layer] of state.districtLayers) layer.setStyle(districtStyle(id));
@@ -268,8 +370,54 @@ function renderLegend() {
     }
     box.appendChild(ul);
   };
+  if (state.indicator.startsWith(KPI) && state.kpi) kpiLegend(box);
   section(t("legendAir"), t(state.airView === "who" ? "airWho" : "airKorea"), air.map((k, i) => [k, RAMP[i]]));
   section(t("legendOther"), "", [...label(state.lang, "levels").map((k, i) => [k, RAMP[i]]), [t("noData"), NONE]]);
+}
+
+// the choropleth's legend: the classes with their ranges and unit, "no data", and coverage
+function kpiLegend(box) {
+  const { meta, breaks, values } = state.kpi;
+  const wrap = document.createElement("div");
+  wrap.id = "kpi-legend";
+  const head = document.createElement("strong");
+  head.textContent = kpiTitle();
+  const unitLine = document.createElement("div");
+  unitLine.className = "muted";
+  unitLine.textContent = `${kpiUnit()} · ${t(state.kpiFrequency === "daily" ? "daily" : "hourly")}`;
+  wrap.append(head, unitLine);
+  const ul = document.createElement("ul");
+  if (breaks.length === 5) {
+    for (let i = 0; i < 4; i++) {
+      if (i > 0 && breaks[0] === breaks[4]) break;
+      const cls = meta?.higherIsWorse === false ? 3 - i : i;
+      const li = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch sq";
+      swatch.style.background = RAMP[cls];
+      li.dataset.class = String(cls);
+      li.append(swatch, breaks[0] === breaks[4] ? round(breaks[0]) : `${round(breaks[i])} – ${round(breaks[i + 1])}`);
+      ul.appendChild(li);
+    }
+  }
+  const none = document.createElement("li");
+  const swatch = document.createElement("span");
+  swatch.className = "swatch sq";
+  swatch.style.background = NONE;
+  none.append(swatch, t("noData"));
+  ul.appendChild(none);
+  wrap.appendChild(ul);
+  const dong = [...state.districtLayers.keys()].filter((id) => (state.areas.get(id)?.administrativeLevel || "dong") === "dong");
+  const withData = dong.filter((id) => values.get(id)?.value != null);
+  const covs = withData.map((id) => values.get(id).coverage).filter((c) => c !== null);
+  const thin = covs.filter((c) => c < THIN_COVERAGE).length;
+  const cov = document.createElement("p");
+  cov.id = "kpi-coverage";
+  cov.className = "muted";
+  const mean = covs.length ? Math.round((covs.reduce((s, c) => s + c, 0) / covs.length) * 100) : null;
+  cov.textContent = `${t("withData")} ${withData.length}/${dong.length}` + (mean === null ? "" : ` · ${t("coverage")} ${mean} %`) + (thin ? ` · ${thin} ${t("thinDashed")}` : "");
+  wrap.appendChild(cov);
+  box.appendChild(wrap);
 }
 
 // ---- alerts ------------------------------------------------------------------------------
@@ -480,8 +628,93 @@ async function showHistory(id, attr, period = state.history?.period || "hour") {
 }
 
 // ---- old downtown vs new towns -----------------------------------------------------------
+// the zones compared by GET /indicators/gap: pooled value, its 95 % interval drawn on an axis
+// shared by the zones, districts measured, coverage, and the rank or why there is none
+function renderGap(box) {
+  const gap = state.kpi?.gap;
+  if (!state.kpi) { box.innerHTML = `<p class="muted">…</p>`; return; }
+  if (!gap || gap.error || !gap.zones) { box.innerHTML = `<p class="muted">${escapeHtml(t("noGap"))}${gap?.error ? `: ${escapeHtml(gap.error)}` : ""}</p>`; return; }
+  box.textContent = "";
+  const note = document.createElement("p");
+  note.className = "muted gap-note";
+  const period = gap.period ? ` · ${formatDateTime(gap.period.from)} – ${formatDateTime(gap.period.to)}` : "";
+  const kind = state.kpi.meta?.kind || "share";
+  note.textContent = `${kpiTitle()} · ${label(state.lang, `measures.${kind}`)}${period}`;
+  box.appendChild(note);
+  const table = document.createElement("table");
+  table.className = "compare gap";
+  const cap = document.createElement("caption");
+  cap.className = "visually-hidden";
+  cap.textContent = t("compare");
+  table.appendChild(cap);
+  const head = table.createTHead().insertRow();
+  for (const key of ["zone", "gapValue", "interval95", "measured", "coverage", "rank"]) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = t(key);
+    head.appendChild(th);
+  }
+  const body = table.createTBody();
+  const [lo, hi] = axisOf(gap.zones);
+  const worseFirst = gap.ranking || [];
+  const share = (v) => (v == null ? "–" : v < 0.1 && v > 0 ? `${(v * 100).toFixed(1)} %` : `${Math.round(v * 100)} %`);
+  const pct = (v) => (kind === "ratio" && v != null ? round(v) : share(v));
+  for (const z of gap.zones) {
+    const tr = body.insertRow();
+    tr.dataset.zone = z.zone;
+    tr.dataset.ranked = String(worseFirst.includes(z.zone));
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = label(state.lang, `zones.${z.zone}`).startsWith("zones.") ? z.zone : t(`zones.${z.zone}`);
+    tr.appendChild(th);
+    const value = tr.insertCell();
+    value.className = "num";
+    value.textContent = z.value == null ? t("noData") : pct(z.value);
+    const ci = tr.insertCell();
+    const rank = worseFirst.indexOf(z.zone);
+    const colour = rank < 0 ? NONE : RAMP[Math.round((1 - rank / Math.max(1, worseFirst.length - 1)) * 3)];
+    ci.appendChild(intervalBar(z, lo, hi, z.enoughData ? colour : NONE));
+    const text = document.createElement("span");
+    text.className = "ci-text";
+    text.textContent = z.interval ? `${pct(z.interval.low)} – ${pct(z.interval.high)}` : t("noInterval");
+    ci.appendChild(text);
+    const measured = tr.insertCell();
+    measured.className = "num";
+    measured.textContent = `${z.districtsMeasured}/${z.districts}`;
+    const cov = tr.insertCell();
+    cov.className = "num";
+    cov.textContent = share(z.coverage);
+    const status = tr.insertCell();
+    status.className = "rank";
+    if (!z.enoughData) {
+      status.textContent = t("tooThin");
+      status.title = z.notEnough.map((r) => label(state.lang, `thresholds.${r.threshold}`)).join("; ");
+      const why = document.createElement("small");
+      why.className = "muted why";
+      why.textContent = status.title;
+      status.appendChild(document.createElement("br"));
+      status.appendChild(why);
+    } else if (rank >= 0) status.textContent = `${rank + 1} / ${worseFirst.length}`;
+    else status.textContent = "–";
+  }
+  box.appendChild(table);
+  if (!gap.ranking) {
+    const withheld = document.createElement("p");
+    withheld.id = "gap-withheld";
+    withheld.className = "muted";
+    withheld.textContent = `${t("notRanked")}: ${t(gap.higherIsWorse === null ? "noDirection" : "tooFewZones")}`;
+    box.appendChild(withheld);
+  } else {
+    const order = document.createElement("p");
+    order.className = "muted";
+    order.textContent = t("worseFirst");
+    box.appendChild(order);
+  }
+}
+
 function renderCompare() {
   const box = document.getElementById("compare-body");
+  if (state.indicator.startsWith(KPI)) { renderGap(box); return; }
   const indicator = INDICATORS[state.indicator];
   if (!indicator || !state.districtValues) { box.innerHTML = `<p class="muted">${escapeHtml(t("choropleth"))}: ${escapeHtml(t("indicators.none"))}</p>`; return; }
   const zones = new Map();
@@ -518,16 +751,7 @@ function applyLanguage() {
   for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
   for (const node of document.querySelectorAll("[data-i18n-aria]")) node.setAttribute("aria-label", t(node.dataset.i18nAria));
   document.getElementById("lang").textContent = t("langButton");
-  const chooser = document.getElementById("choropleth");
-  const current = state.indicator;
-  chooser.textContent = "";
-  for (const key of Object.keys(INDICATORS)) {
-    const o = document.createElement("option");
-    o.value = key;
-    o.textContent = t(`indicators.${key}`);
-    chooser.appendChild(o);
-  }
-  chooser.value = current;
+  renderChooser();
   setLive(state.liveState || "connecting");
   renderLayerList();
   renderLegend();
@@ -536,6 +760,30 @@ function applyLanguage() {
   renderFindList();
   if (state.selected) select(state.selected);
   tick();
+}
+
+function renderChooser() {
+  const chooser = document.getElementById("choropleth");
+  const current = state.indicator;
+  chooser.textContent = "";
+  const option = (parent, value, text) => {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = text;
+    parent.appendChild(o);
+  };
+  option(chooser, "none", t("indicators.none"));
+  if (state.catalogue.length) {
+    const group = document.createElement("optgroup");
+    group.label = t("published");
+    for (const i of state.catalogue) option(group, KPI + i.name, i.title?.[state.lang] || i.name);
+    chooser.appendChild(group);
+  }
+  const live = document.createElement("optgroup");
+  live.label = t("fromSensors");
+  for (const key of Object.keys(INDICATORS)) if (key !== "none") option(live, key, t(`indicators.${key}`));
+  chooser.appendChild(live);
+  chooser.value = current;
 }
 
 function renderFindList() {
@@ -570,6 +818,8 @@ function connect() {
   });
   source.addEventListener("change", (ev) => {
     for (const [id, kind, type] of JSON.parse(ev.data).changes) {
+      if (type === "KeyPerformanceIndicator") { kpiChanged(); continue; }
+      if (NOT_LAYERS.has(type) && type !== "Alert" && type !== "AdministrativeArea") continue;
       if (kind === "entityDeleted") { removeEntity(id); pending.delete(id); } else pending.set(id, type);
     }
     scheduleFetch();
@@ -618,10 +868,11 @@ function refreshSelected() {
 // ---- loading ---------------------------------------------------------------------------
 async function loadAll() {
   const types = (await (await api("/types")).json()).typeList || [];
+  try { state.catalogue = (await hubGet(cfg.indicators)).indicators || []; } catch (e) { state.catalogue = []; }
   if (types.includes("AdministrativeArea")) drawDistricts(await features("type=AdministrativeArea"));
   const seen = new Set();
   for (const type of types) {
-    if (type === "AdministrativeArea") continue;
+    if (type === "AdministrativeArea" || (NOT_LAYERS.has(type) && type !== "Alert")) continue;
     const list = await features(`type=${encodeURIComponent(type)}`);
     for (const f of list) { seen.add(f.id); upsertEntity(f); }
   }
@@ -632,6 +883,8 @@ async function loadAll() {
   renderLayerList();
   renderAlerts();
   renderFindList();
+  renderChooser(); // the published indicators
+  if (state.indicator.startsWith(KPI)) state.kpi = null;
   restyleDistricts();
   document.body.dataset.loaded = "true";
 }
@@ -650,6 +903,7 @@ document.getElementById("lang").addEventListener("click", () => {
 });
 document.getElementById("air-view").addEventListener("change", (ev) => { state.airView = ev.target.value; restyleMarkers(); renderLegend(); });
 document.getElementById("choropleth").addEventListener("change", (ev) => { state.indicator = ev.target.value; restyleDistricts(); });
+document.getElementById("kpi-frequency").addEventListener("change", (ev) => { state.kpiFrequency = ev.target.value; restyleDistricts(); });
 document.getElementById("find").addEventListener("change", (ev) => {
   const wanted = ev.target.value.trim();
   for (const e of state.entities.values()) {
