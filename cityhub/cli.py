@@ -206,13 +206,21 @@ def _options_of(command: click.Command, **helps: str) -> Callable[[_F], _F]:
 
 
 def _hub_settings(
-    host: str | None, port: int | None, store: str | None, db: str | None, config: str | None
+    host: str | None,
+    port: int | None,
+    store: str | None,
+    db: str | None,
+    config: str | None,
+    **more: object,
 ) -> Settings:
-    """Settings from the options ``serve`` and ``demo`` share (``--db`` is a store shorthand)."""
+    """Settings from the options ``serve`` and ``demo`` share (``--db`` is a store shorthand),
+    and ``more`` of them (None: not given)."""
     if db and not store:
         store = f"sqlite:///{db}"
     try:
-        return load_settings({"host": host, "port": port, "store": store}, config_file=config)
+        return load_settings(
+            {"host": host, "port": port, "store": store, **more}, config_file=config
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -257,6 +265,14 @@ def _hub_app(settings: Settings) -> Starlette:
     default=None,
     help="Simulated start time, ISO 8601 (default now; without a zone, Korean time).",
 )
+@click.option(
+    "--mqtt",
+    "mqtt",
+    default=None,
+    metavar="URL",
+    help="The sensors publish over MQTT to this broker (mqtt://host:port), and the hub "
+    "subscribes to it (default: they post to the hub's /iot/json).",
+)
 def demo(
     host: str | None,
     port: int | None,
@@ -267,8 +283,10 @@ def demo(
     seed: int,
     backfill_days: float,
     start: str | None,
+    mqtt: str | None,
 ) -> None:
-    """Start the hub with the Seongnam demo city, kept alive by a simulator."""
+    """Start the hub with the Seongnam demo city, kept alive by a simulator whose sensors send
+    their readings through the hub's IoT agent."""
     import shutil
     import tempfile
 
@@ -280,6 +298,13 @@ def demo(
         start_at = parse_start(start) if start else None
     except ValueError as exc:
         raise click.UsageError(f"--start: {exc}") from exc
+    if mqtt is not None:
+        from cityhub.iot.mqtt import parse_broker_url
+
+        try:
+            parse_broker_url(mqtt)
+        except ValueError as exc:
+            raise click.UsageError(f"--mqtt: {exc}") from exc
     fresh = None
     if not (store or db):
         fresh = tempfile.mkdtemp(prefix="cityhub-demo-")
@@ -289,8 +314,10 @@ def demo(
     # below removes the temporary store
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        settings = _hub_settings(host, port, store, db, config)
-        options = DemoOptions(speed=speed, seed=seed, backfill_days=backfill_days, start=start_at)
+        settings = _hub_settings(host, port, store, db, config, iot_mqtt_url=mqtt)
+        options = DemoOptions(
+            speed=speed, seed=seed, backfill_days=backfill_days, start=start_at, mqtt=mqtt
+        )
         sock = _bind(settings)
         app = _hub_app(settings)
         asyncio.run(run_demo(app, settings, options, echo=click.echo, sock=sock))

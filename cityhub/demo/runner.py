@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 
 from cityhub.demo.city import City, build_city
 from cityhub.demo.clock import KST, SimClock
+from cityhub.demo.devices import DeviceLink, HttpDevices, MqttDevices
 from cityhub.demo.simulator import API, Simulator, simulate
 from cityhub.serving import HubServer, bind, serve, server_config
 from cityhub.settings import Settings, redact_url
@@ -41,12 +42,15 @@ class DemoOptions:
         seed: the seed of every simulated reading.
         backfill_days: days of history written on first start.
         start: the simulated time at start (None: now).
+        mqtt: the broker the sensors publish to (``mqtt://host:port``; the hub's
+            ``iot_mqtt_url`` must name it too); None: they post to ``/iot/json``.
     """
 
     speed: float = 1.0
     seed: int = 0
     backfill_days: float = 2.0
     start: datetime | None = None
+    mqtt: str | None = None
 
 
 def base_url(settings: Settings) -> str:
@@ -75,6 +79,8 @@ def try_these(url: str) -> list[str]:
 
 def banner(url: str, city: City, count: int, clock: SimClock, settings: Settings) -> str:
     geo = city.geography
+    devices = len(city.live)
+    mqtt = bool(settings.iot_mqtt_url)
     now = clock.start.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
     lines = [
         f"cityhub demo: the control tower is at {url}/ (open it in a browser)",
@@ -82,6 +88,9 @@ def banner(url: str, city: City, count: int, clock: SimClock, settings: Settings
         f"{len(geo.gus)} gu and {len(geo.dongs)} dong; simulated time from {now}, "
         f"{clock.speed:g}x real time",
         f"  NGSI-LD API: {url}{API}   (store {redact_url(settings.store)})",
+        f"  Sensors: {devices} devices send their readings through the IoT agent "
+        + (f"over MQTT ({redact_url(settings.iot_mqtt_url)})" if mqtt else "(POST /iot/json)")
+        + f"; GET {url}/iot/devices lists them",
         "  Try:",
         *(f"    {command}" for command in try_these(url)),
         "  Ctrl-C stops the hub and the simulator.",
@@ -135,8 +144,12 @@ async def run_demo(
     url = base_url(settings)
     city = build_city()
     clock = SimClock(options.start or datetime.now(UTC), options.speed)
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        sim = Simulator(client, city, options.seed, report=echo)
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=120))
+        devices: DeviceLink = HttpDevices(client)
+        if options.mqtt:
+            devices = await stack.enter_async_context(MqttDevices(options.mqtt).connected())
+        sim = Simulator(client, city, options.seed, report=echo, devices=devices)
 
         def seeded(count: int) -> None:
             echo(banner(url, city, count, clock, settings))

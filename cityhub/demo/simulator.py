@@ -2,16 +2,19 @@
 
 First start: the city's entities are upserted (``/entityOperations/upsert``) without readings,
 their history is backfilled through the temporal API (``POST /temporal/entities``, many
-instances per attribute), and the readings at the start are upserted (so the city services see
-the first readings with their history). Then every tick upserts the readings that fell due on
-each kind's grid of simulated time (every minute for parking, hourly for AirKorea stations...).
+instances per attribute), and the sensors are provisioned in the hub's IoT agent (a config group
+per kind, a device per sensor: ``cityhub.demo.devices``). Then the sensors send their readings
+at the start (so the city services see the first readings with their history), and every tick
+the readings that fell due on each kind's grid of simulated time (every minute for parking,
+hourly for AirKorea stations...), as device messages through the agent: ``POST /iot/json``, or
+MQTT when the simulator is given a broker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,15 +22,14 @@ import httpx
 
 from cityhub.demo.city import City
 from cityhub.demo.clock import SimClock, floor_to
-from cityhub.demo.model import Asset, Entity, area_id, date_time
+from cityhub.demo.devices import DeviceLink, HttpDevices, Message, message, provision
+from cityhub.demo.model import Asset, Entity, area_id
 from cityhub.demo.publish import publish_city
-from cityhub.demo.readings import KINDS, Reading, device_reading, is_dropped
+from cityhub.demo.readings import KINDS, Reading, is_dropped
 
 API = "/ngsi-ld/v1"
 #: attribute instances per temporal request in the backfill (about 100 bytes each)
 MAX_INSTANCES = 4000
-#: entity types that Smart Data Models give a ``dateObserved``
-_DATE_OBSERVED = {"AirQualityObserved", "WeatherObserved", "TrafficFlowObserved"}
 
 
 def _chunks(items: list[Entity], size: int) -> Iterator[list[Entity]]:
@@ -45,6 +47,8 @@ class Simulator:
         seed: the seed of every reading.
         report: where progress and problems are told (a line at a time).
         batch_size: entities per batch request.
+        devices: how the sensors send their readings (default: ``POST /iot/json`` through
+            ``client``).
     """
 
     def __init__(
@@ -54,14 +58,17 @@ class Simulator:
         seed: int = 0,
         report: Callable[[str], None] | None = None,
         batch_size: int = 250,
+        devices: DeviceLink | None = None,
     ) -> None:
         self.client = client
         self.city = city
         self.seed = seed
         self.report = report or (lambda line: None)
         self.batch_size = batch_size
+        self.devices = devices or HttpDevices(client)
         self.last: dict[str, datetime] = {}
         self.problems = 0
+        self.sent = 0
 
     # ---- readings -----------------------------------------------------------------------
     def reading(self, asset: Asset, at: datetime) -> Reading | None:
@@ -70,14 +77,8 @@ class Simulator:
             return None
         return KINDS[asset.kind].read(asset, self.seed, at)
 
-    def _update(self, asset: Asset, reading: Reading, at: datetime) -> Iterable[Entity]:
-        entity: Entity = {"id": asset.id, "type": asset.entity_type, **reading}
-        if asset.entity_type in _DATE_OBSERVED:
-            entity["dateObserved"] = date_time(at)
-        yield entity
-        if asset.device is not None:
-            device = self.city.by_id[asset.device]
-            yield {"id": device.id, "type": "Device", **device_reading(device, self.seed, at)}
+    def _message(self, asset: Asset, reading: Reading, at: datetime) -> Message:
+        return message(self.city, asset, reading, at, self.seed)
 
     # ---- first start --------------------------------------------------------------------
     async def city_exists(self) -> bool:
@@ -85,18 +86,25 @@ class Simulator:
         response = await self.client.get(f"{API}/entities/{area_id(self.city.geography.city)}")
         return response.status_code == 200
 
-    async def seed_city(self, at: datetime, readings: bool = True) -> int:
-        """Upsert every entity with its reading at ``at`` (without readings: only what never
-        changes); returns how many entities."""
-        entities: dict[str, Entity] = {a.id: a.static_entity() for a in self.city.assets}
+    async def seed_city(self, at: datetime, readings: bool = True, places: bool = True) -> int:
+        """Upsert every entity as it stands (what never changes; not with ``places`` false)
+        and, with ``readings``, have every sensor send its reading at ``at`` (the sensors must
+        be provisioned); returns how many entities."""
+        if places:
+            await self._upsert([a.static_entity() for a in self.city.assets])
+        messages = []
         for asset in self.city.live if readings else ():
             when = floor_to(at, KINDS[asset.kind].interval)
             self.last[asset.kind] = when
             reading = KINDS[asset.kind].read(asset, self.seed, when)  # nothing missing at start
-            for update in self._update(asset, reading, when):
-                entities[update["id"]].update(update)
-        await self._upsert(list(entities.values()))
-        return len(entities)
+            messages.append(self._message(asset, reading, when))
+        await self._send(messages)
+        return len(self.city.assets)
+
+    async def provision(self) -> int:
+        """Provision the sensors in the hub's IoT agent (groups and devices; idempotent);
+        returns how many devices were new."""
+        return await provision(self.client, self.city, self.devices.transport)
 
     def history(self, asset: Asset, start: datetime, end: datetime) -> dict[str, list[Any]]:
         """The asset's readings on its backfill grid in [start, end), attribute by attribute."""
@@ -141,9 +149,9 @@ class Simulator:
         return min(self.last[kind] + KINDS[kind].interval for kind in self.last)
 
     async def tick(self, now: datetime) -> int:
-        """Upsert the readings due at ``now`` (the latest grid point of each kind not yet
-        sent); returns how many entities were updated."""
-        updates: list[Entity] = []
+        """Send the readings due at ``now`` (the latest grid point of each kind not yet
+        sent), each sensor its own; returns how many readings were sent."""
+        updates: list[Message] = []
         for kind, spec in KINDS.items():
             when = floor_to(now, spec.interval)
             if kind in self.last and when <= self.last[kind]:
@@ -152,8 +160,8 @@ class Simulator:
             for asset in self.city.by_kind.get(kind, []):
                 reading = self.reading(asset, when)
                 if reading is not None:
-                    updates.extend(self._update(asset, reading, when))
-        await self._upsert(updates)
+                    updates.append(self._message(asset, reading, when))
+        await self._send(updates)
         return len(updates)
 
     # ---- HTTP ---------------------------------------------------------------------------
@@ -163,6 +171,12 @@ class Simulator:
                 f"{API}/entityOperations/upsert", params={"options": "update"}, json=chunk
             )
             self._check(response, "upsert")
+
+    async def _send(self, messages: list[Message]) -> None:
+        for problem in await self.devices.send(messages):
+            self.problems += 1
+            self.report(f"cityhub demo: {problem}")
+        self.sent += len(messages)
 
     def _check(self, response: httpx.Response, what: str) -> None:
         if response.status_code < 300 and response.status_code != 207:
@@ -194,6 +208,7 @@ async def simulate(
     """
     start = clock.start
     existed = await sim.city_exists()
+    placed = False
     if existed:
         sim.report("cityhub demo: the store already held the city; no backfill")
     elif backfill_days > 0:
@@ -201,6 +216,7 @@ async def simulate(
         # services see the first readings with the history before them (an alert whose
         # condition held through the backfill opens at once, and starts in it)
         await sim.seed_city(start, readings=False)
+        placed = True
         began = asyncio.get_running_loop().time()
         written = await sim.backfill(start - timedelta(days=backfill_days), start)
         took = asyncio.get_running_loop().time() - began
@@ -208,7 +224,9 @@ async def simulate(
             f"cityhub demo: backfilled {backfill_days:g} days of history "
             f"({written} attribute instances in {took:.1f} s)"
         )
-    count = await sim.seed_city(start)
+    # the sensors as an operator provisions them, then their readings at the start
+    await sim.provision()
+    count = await sim.seed_city(start, places=not placed)
     # the city's open data (idempotent: a restart publishes the same rules again)
     await publish_city(sim.client, sim.city)
     if on_seeded is not None:

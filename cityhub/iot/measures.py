@@ -148,6 +148,15 @@ def _geo(value: Any, kind: str, name: str) -> Document:
     )
 
 
+def _datetime(value: Any, name: str) -> str:
+    if isinstance(value, str):
+        try:
+            return check_datetime(value, name)
+        except CityhubError:
+            pass
+    raise BadMeasure(f"attribute {name} needs an ISO 8601 date-time, got {value!r}")
+
+
 def instance(name: str, kind: str, value: Any, metadata: Document | None) -> Document:
     """The NGSI-LD instance of a value of FIWARE attribute type ``kind``."""
     low = kind.lower()
@@ -162,6 +171,11 @@ def instance(name: str, kind: str, value: Any, metadata: Document | None) -> Doc
         if not isinstance(value, str):
             raise BadMeasure(f"relationship {name} needs an entity id, got {value!r}")
         inst = {"type": "Relationship", "object": value}
+    elif low == "datetime":  # as iotagent-node-lib's NGSI-LD mode writes a DateTime
+        inst = {
+            "type": "Property",
+            "value": {"@type": "DateTime", "@value": _datetime(value, name)},
+        }
     elif low in ("text", "string"):
         inst = {"type": "Property", "value": value if isinstance(value, str) else str(value)}
     else:

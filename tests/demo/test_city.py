@@ -28,7 +28,7 @@ EXPECTED = {
     "Building": 12,
     "PointOfInterest": 30,
     "FloodMonitoring": 6,
-    "Device": 158,
+    "Device": 278,
 }
 #: measured properties and the UN/CEFACT unit they must carry
 UNITS = {

@@ -1,14 +1,14 @@
 """End to end: the simulator runs the demo city for seven simulated hours at high speed against a
-real app (in-process ASGI, through the public NGSI-LD API only), then the city is read back
-through the API: counts per type, value ranges, and readings that change with the expected
-daily shape."""
+real app (in-process ASGI, through the public NGSI-LD API and the IoT agent's HTTP transport
+only), then the city is read back through the API: counts per type, value ranges, readings that
+change with the expected daily shape, and the sensors as the agent's devices."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from starlette.testclient import TestClient
 
 from cityhub.app import create_app
 from cityhub.demo.city import City, build_city
-from cityhub.demo.clock import KST, SimClock
+from cityhub.demo.clock import KST, SimClock, floor_to
+from cityhub.demo.readings import KINDS
 from cityhub.demo.simulator import Simulator, simulate
 from cityhub.settings import Settings
 
@@ -39,14 +40,19 @@ class Run:
     problems: int
     ticks: list[datetime]
     seeded: int
+    sent: int
+    began: datetime
+    ended: datetime
 
 
-def _run(store: str, city: City) -> tuple[int, list[datetime], int]:
+def _run(store: str, city: City) -> tuple[int, list[datetime], int, int]:
     ticks: list[datetime] = []
     seeded: list[int] = []
+    sent: list[int] = []
 
     async def main() -> int:
-        app = create_app(Settings(store=store))
+        # every device message writes its Device entity (dateLastValueReported)
+        app = create_app(Settings(store=store, iot_device_refresh=0))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
@@ -72,20 +78,23 @@ def _run(store: str, city: City) -> tuple[int, list[datetime], int]:
                     pause=pause,
                     on_seeded=seeded.append,
                 )
+                sent.append(sim.sent)
                 return sim.problems
 
     problems = asyncio.run(main())
-    return problems, ticks, seeded[0]
+    return problems, ticks, seeded[0], sent[0]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     db: Path = tmp_path_factory.mktemp("demo") / "seongnam.db"
     city = build_city()
-    problems, ticks, seeded = _run(f"sqlite:///{db}", city)
+    began = datetime.now(UTC)
+    problems, ticks, seeded, sent = _run(f"sqlite:///{db}", city)
+    ended = datetime.now(UTC)
     # read the city back through a new app on the same store
     with TestClient(create_app(Settings(store=f"sqlite:///{db}", max_limit=1000))) as client:
-        yield Run(client, city, problems, ticks, seeded)
+        yield Run(client, city, problems, ticks, seeded, sent, began, ended)
 
 
 def _get(run: Run, path: str, **params: Any) -> Any:
@@ -137,10 +146,68 @@ def test_the_current_state_is_the_last_tick(run: Run) -> None:
         "@value": "2026-01-14T00:00:00Z",
     }
     device = _get(run, f"/entities/{entity['refDevice']['object']}", options="keyValues")
-    assert device["dateLastValueReported"] == {
-        "@type": "DateTime",
-        "@value": "2026-01-14T00:00:00Z",
-    }
+    # the agent's: when the hub received the device's last message (real time)
+    reported = datetime.fromisoformat(device["dateLastValueReported"]["@value"])
+    assert run.began <= reported <= run.ended
+    assert device["deviceState"] == "ok" and device["controlledAsset"] == STATION
+
+
+# ---- the sensors as the IoT agent's devices (issue 18 deliverable 6) -------------------------
+
+
+def test_every_sensor_is_a_device_of_the_agent_provisioned_by_its_api(run: Run) -> None:
+    """The simulator provisioned a config group per kind and a device per sensor through
+    /iot/groups and /iot/devices (iotagent-node-lib's provisioning API)."""
+    groups = run.client.get("/iot/groups").json()
+    assert groups["count"] == len({a.kind for a in run.city.live}) == 12
+    devices = run.client.get("/iot/devices", params={"limit": 1000}).json()
+    assert devices["count"] == len(run.city.live) == EXPECTED["Device"]
+    by_entity = {d["entity_name"]: d for d in devices["devices"]}
+    station = by_entity[STATION]
+    assert station["device_id"] == "seongnam:41131:airkorea-dandae"
+    assert station["entity_type"] == "AirQualityObserved" and station["transport"] == "HTTP"
+
+
+def test_the_readings_came_through_the_agent(run: Run) -> None:
+    """Every reading the simulator sent was a device message the agent committed: the
+    agent's count of committed measures is the simulator's count of messages, no message was
+    refused, and each Device's dateLastValueReported moved with its messages."""
+    assert run.sent == len(run.city.live) * 8 - _dropped(run)  # the start and 7 ticks
+    about = run.client.get("/iot/about").json()
+    # a new app: the counters of the run are gone, but the history is there
+    assert about["measures"]["committed"] == 0
+    assert run.client.get("/iot/errors").json()["errors"] == []
+    device = "urn:ngsi-ld:Device:seongnam:41131:airkorea-dandae"
+    body = _get(
+        run,
+        f"/temporal/entities/{device}",
+        attrs="dateLastValueReported",
+        options="temporalValues",
+        lastN=20,
+    )
+    values = [v for v, _ in body["dateLastValueReported"]["values"]]
+    assert len(values) >= 8 and len(set(map(str, values))) == len(values)
+
+
+def test_battery_powered_sensors_report_their_battery_to_their_device(run: Run) -> None:
+    litter_bin = next(a for a in run.city.live if a.kind == "litter-bin")
+    assert litter_bin.device is not None
+    device = _get(run, f"/entities/{litter_bin.device}")
+    assert 0 < device["batteryLevel"]["value"] <= 1
+    assert device["batteryLevel"]["unitCode"] == "C62"
+    assert device["batteryLevel"]["observedAt"] == "2026-01-14T00:00:00Z"
+
+
+def _dropped(run: Run) -> int:
+    """The readings the seed lets go missing in the run's ticks (a sensor that skips one)."""
+    from cityhub.demo.readings import is_dropped
+
+    return sum(
+        1
+        for t in run.ticks
+        for a in run.city.live
+        if is_dropped(a, 5, floor_to(t, KINDS[a.kind].interval))
+    )
 
 
 def _history(run: Run, entity_id: str, attr: str) -> dict[str, float]:

@@ -247,3 +247,26 @@ def test_entity_name_expression_names_autoprovisioned_devices(client: TestClient
     r = client.post(f"/iot/d?k={APIKEY}&i=nosite", content="t|1", headers=UL)  # site missing
     assert r.status_code == 200
     assert entity(client, "urn:ngsi-ld:Thing:nosite") is not None
+
+
+def test_a_datetime_attribute_is_an_ngsi_ld_datetime(client: TestClient) -> None:
+    """iotagent-node-lib's NGSI-LD mode writes a ``DateTime`` attribute as
+    ``{"@type": "DateTime", "@value": ...}`` (NGSI-LD 4.6.3, a DateTime value); the device's
+    ``TimeInstant`` may be mapped to one (``dateObserved``); a value that is no ISO 8601
+    date-time refuses the message."""
+    attrs = [
+        {"object_id": "t", "name": "temperature", "type": "Number"},
+        {"object_id": "TimeInstant", "name": "dateObserved", "type": "DateTime"},
+        {"object_id": "s", "name": "since", "type": "DateTime"},
+    ]
+    provision_group(client, attributes=attrs)
+    url = f"/iot/json?k={APIKEY}&i=motion001"
+    r = client.post(url, json={"t": 3, "TimeInstant": "2030-11-01T09:00:00Z"})
+    assert r.status_code == 200, r.text
+    e = entity(client, THING)
+    assert e is not None
+    assert e["dateObserved"]["value"] == {"@type": "DateTime", "@value": "2030-11-01T09:00:00Z"}
+    assert e["temperature"]["observedAt"] == "2030-11-01T09:00:00Z"
+    r = client.post(url, json={"t": 4, "s": "yesterday"})
+    assert r.status_code == 400 and "since" in r.json()["detail"]
+    assert entity(client, THING)["temperature"]["value"] == 3  # type: ignore[index]

@@ -62,18 +62,25 @@ class Builder:
             device_id = entity_id("Device", dong.gu_code, local_id)
             controlled, battery = device
             meter = "electricityConsumption" in controlled
+            role_ko, role_en, category = (
+                ("전력량계", "electricity meter", "meter")
+                if meter
+                else ("제어기", "controller", "actuator")
+                if "light" in controlled
+                else ("센서", "sensor", "sensor")
+            )
             self.assets.append(
                 Asset(
                     kind="device",
                     entity_type="Device",
                     id=device_id,
-                    name_ko=f"{ko} {'전력량계' if meter else '센서'}",
-                    name_en=f"{en} {'electricity meter' if meter else 'sensor'}",
+                    name_ko=f"{ko} {role_ko}",
+                    name_en=f"{en} {role_en}",
                     location=location,
                     dong=dong,
                     attrs={
                         "controlledProperty": prop(controlled),
-                        "category": prop(["meter"] if meter else ["sensor"]),
+                        "category": prop([category]),
                         "deviceState": prop("ok"),
                         "controlledAsset": rel(the_id),
                     },

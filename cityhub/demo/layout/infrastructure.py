@@ -113,6 +113,7 @@ def streetlights(b: Builder) -> None:
                     "ratedPower": prop(watts, "WTT"),
                 },
                 params=energy.Lamp(local, float(watts), dims=not old),
+                device=(["light"], False),  # its lamp controller (a CMS node)
             )
 
 
