@@ -18,12 +18,26 @@
 Time is the data's: an hour is closed by readings after it, not by the hub's clock, so a
 replay of history or the demo's backfill is computed as it comes. A reading time later than the
 hub's clock (plus five minutes of clock skew) is taken as the hub's clock: a sensor with a
-broken clock cannot close hours that have not happened. Readings that arrive for an hour after
-it was computed are not added (``lateReadings`` counts them).
+broken clock cannot close hours that have not happened.
+
+3. Late readings (:meth:`IndicatorService.recompute`): a reading for an hour that may be
+   computed already (it ended, less the grace, before the hub's clock or before the entity's
+   own previous reading), written through the entity API or the temporal API, queues one work
+   item per tenant and hour (key ``late:<hour>``). The hour's history is read again and
+   compared with the digest the computation kept (``hourDigests`` in the state): the same,
+   nothing to do (a replay's readings come before their hour is computed and cost that read);
+   else the hour is computed again with its day (the running day's tallies in the state, or a
+   finished day's daily KPIs) from the day's hours of history. The new KPI instances replace
+   the first computation's in the history (one instance per observedAt, as the temporal API
+   adds them), then one transaction writes the KPI entities whose latest value they are, and
+   the state. A crash in between leaves the digest as it was, so the item does it all again.
+   An hour more than :attr:`lookback_hours` before the last computed one is left
+   (``lateReadingsTooOld``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -54,7 +68,7 @@ from cityhub.indicators.tally import Tally
 from cityhub.ngsild.datetime import format_datetime, now_iso
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.services import CityService, ServiceContext, ServiceStats, WorkRequest
-from cityhub.store.base import Change, EntityQuery, Transaction
+from cityhub.store.base import Change, Document, EntityQuery, Transaction
 from cityhub.store.work import WorkItem
 
 STATE_ID = "urn:ngsi-ld:IndicatorState:cityhub"
@@ -62,6 +76,7 @@ STATE_TYPE = iri("IndicatorState")
 _LAST = iri("lastComputedHour")
 _DAY = iri("dayStart")
 _DAYS = iri("dayTallies")
+_DIGESTS = iri("hourDigests")
 _KPI_VALUE = iri("kpiValue")
 _HOUR = timedelta(hours=1)
 _PAGE = 1000
@@ -72,6 +87,8 @@ _READ_NAMES = frozenset(n for names in READS.values() for n in names)
 #: what closes an hour: readings, not what a service derives from them (the air-quality
 #: service's airQualityLevel for an hour is written after that hour's readings)
 _CLOCK_NAMES = _READ_NAMES - {"airQualityLevel"}
+#: times a late hour is recomputed while other hours keep being computed, before it is retried
+_RECOMPUTE_TRIES = 3
 #: a reading this far ahead of the hub's clock is taken at the hub's clock
 _SKEW = timedelta(minutes=5)
 
@@ -103,6 +120,48 @@ def latest_reading(entity: Mapping[str, Any] | None) -> datetime | None:
             if at is not None and (latest is None or at > latest):
                 latest = at
     return latest
+
+
+def _reading_key(inst: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        inst.get("observedAt"),
+        inst.get("datasetId"),
+        repr(plain_value(inst)),
+        inst.get("unitCode"),
+    )
+
+
+def reading_hours(entity: Mapping[str, Any], before: Mapping[str, Any] | None) -> set[datetime]:
+    """The hours of the readings ``entity`` has that ``before`` had not (every reading when
+    it is None): the instances of the attributes the indicators read, by their observedAt."""
+    old: set[tuple[Any, ...]] = set()
+    if before is not None:
+        for key, instances in before.get("attrs", {}).items():
+            if local_name(key) in _READ_NAMES:
+                old.update(_reading_key(i) for i in instances)
+    hours: set[datetime] = set()
+    for key, instances in entity.get("attrs", {}).items():
+        if local_name(key) not in _READ_NAMES or not isinstance(instances, list):
+            continue
+        for inst in instances:
+            if not isinstance(inst, dict) or _reading_key(inst) in old:
+                continue
+            at = parse_time(inst.get("observedAt"))
+            if at is not None and 1 < at.year < 9999:
+                hours.add(hour_floor(at))
+    return hours
+
+
+def history_digest(history: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]) -> str:
+    """What an hour's history held, in 16 hex digits: equal when the same readings (entity,
+    attribute, time, value) were read, whatever their instance ids and write times."""
+    rows = sorted(
+        (eid, name, *map(str, _reading_key(inst)))
+        for eid, attrs in history.items()
+        for name, instances in attrs.items()
+        for inst in instances
+    )
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
 
 
 class IndicatorService(CityService):
@@ -150,17 +209,42 @@ class IndicatorService(CityService):
             return ()
         if not any(local_name(t) in _SENSOR_TYPES for t in after.get("type", ())):
             return ()
+        out: list[WorkRequest] = []
         latest = latest_reading(after)
-        if latest is None:
-            return ()
         now = self._closed(latest)
-        if now is None or now == self._closed(latest_reading(change.before)):
+        previous = self._closed(latest_reading(change.before))
+        if latest is not None and now is not None and now != previous:
+            out.append(WorkRequest("clock", {"clock": format_datetime(latest)}, self.coalesce))
+        out.extend(self._late(reading_hours(after, change.before), previous))
+        return out
+
+    def history_requests(self, tenant: str, entity: Document) -> Iterable[WorkRequest]:
+        """History written through the temporal API closes no hour (a backfill written entity
+        by entity would close hours before the other entities' history is in), but a reading
+        for an hour computed already asks for that hour again."""
+        types = entity.get("type") or ()
+        if types and not any(local_name(t) in _SENSOR_TYPES for t in types):
             return ()
-        clock = {"clock": format_datetime(latest)}
-        return (WorkRequest("clock", clock, delay=self.coalesce),)
+        return self._late(reading_hours(entity, None), None)
+
+    def _late(self, hours: Iterable[datetime], previous: datetime | None) -> list[WorkRequest]:
+        """A work item per hour that may have been computed already: it ended before the
+        hub's clock less the grace, or before the hour the entity's previous reading closed."""
+        closed = hour_floor(datetime.fromtimestamp(self.clock(), UTC) - self.grace)
+        if previous is not None:
+            closed = max(closed, previous)
+        return [
+            WorkRequest(f"late:{format_datetime(h)}", {"late": format_datetime(h)}, self.coalesce)
+            for h in sorted(set(hours))
+            if h < closed
+        ]
 
     # ---- after the commit ---------------------------------------------------------------------
     async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        late = parse_time(item.payload.get("late"))
+        if late is not None:
+            await self.recompute(ctx, item.tenant, hour_floor(late))
+            return
         clock = parse_time(item.payload.get("clock"))
         if clock is None:
             return
@@ -207,6 +291,7 @@ class IndicatorService(CityService):
         tallies = compute_hour(areas, sensors, history, hour) if history else None
         _, source = weights_of(areas)
         day_start = self.day_start(hour)
+        digest = history_digest(history)
         bad = 0
         if tallies is not None:
             bad = sum(
@@ -235,7 +320,8 @@ class IndicatorService(CityService):
             if hour + _HOUR >= day_end:  # the day's last hour: the daily KPIs
                 written += _write_days(tx, areas, days, day_start, day_end, source, now, static)
                 days = {}
-            _write_state(tx, hour, day_start, days, now)
+            digests = self._kept(_digests_of(state), hour, {format_datetime(hour): digest})
+            _write_state(tx, hour, day_start, days, now, digests)
             return written
 
         wrote = await ctx.write(tenant, run)
@@ -247,6 +333,129 @@ class IndicatorService(CityService):
             if bad:
                 ctx.stats.count("badReadings", bad)
         return wrote is not None
+
+    async def recompute(self, ctx: ServiceContext, tenant: str, hour: datetime) -> bool:
+        """A reading came for ``hour`` after it may have been computed: compute it again, and
+        its day, when its history is not what the computation read. True when it did."""
+        for _ in range(_RECOMPUTE_TRIES):
+            state = await ctx.store.get_entity(tenant, STATE_ID)
+            done = _last_computed(state)
+            if done is None or hour > done:
+                return False  # not computed yet: its turn comes with the data
+            if hour <= done - self.lookback_hours * _HOUR:
+                ctx.stats.count("lateReadingsTooOld")
+                return False
+            areas = await self._areas(ctx, tenant)
+            if areas is None:
+                return False
+            sensors, attr_names, types = await self._sensors(ctx, tenant, areas)
+            history = await self._hour_history(ctx, tenant, types, attr_names, hour)
+            key = format_datetime(hour)
+            if _digests_of(state).get(key) == history_digest(history):
+                return False  # the computation read these readings already
+            if await self._recompute(ctx, tenant, state, areas, sensors, types, attr_names, hour):
+                ctx.stats.count("lateHoursRecomputed")
+                return True
+        raise RuntimeError(f"the indicators' state kept moving while {hour} was recomputed")
+
+    async def _recompute(
+        self,
+        ctx: ServiceContext,
+        tenant: str,
+        state: Mapping[str, Any] | None,
+        areas: AreaMap,
+        sensors: Sequence[Sensor],
+        types: Sequence[str],
+        attr_names: Sequence[str],
+        hour: datetime,
+    ) -> bool:
+        """Recompute ``hour`` and its day from the day's history; False when the state moved
+        meanwhile (another hour was computed: try again)."""
+        done = _last_computed(state)
+        assert done is not None
+        counting, _ = _days_of(state)
+        day_start = self.day_start(hour)
+        day_end = self.day_start(day_start + timedelta(hours=36))
+        # the day still counted in the state (its last hour not computed yet)
+        running = counting == day_start and done < day_end - _HOUR
+        last = done if running else day_end - _HOUR
+        days: dict[str, Any] = {}
+        digests: dict[str, str] = {}
+        tallies: dict[str, dict[str, Tally]] | None = None
+        at = day_start
+        while at <= last:
+            history = await self._hour_history(ctx, tenant, types, attr_names, at)
+            digests[format_datetime(at)] = history_digest(history)
+            found = compute_hour(areas, sensors, history, at) if history else None
+            if found is not None:
+                add_hour(days, found)
+            if at == hour:
+                tallies = found
+            at += _HOUR
+        _, source = weights_of(areas)
+        static: dict[str, Any] = {}
+        now = now_iso()
+        # what the KPIs of the hour (and of a finished day) say now, by entity id
+        values: dict[str, tuple[dict[str, Any], Indicator]] = {}
+        for area_id, by_indicator in (tallies or {}).items():
+            area = areas.areas[area_id]
+            for name, tally in by_indicator.items():
+                indicator = BY_NAME[name]
+                if indicator.kind == "ratio" or (tally.sensors == 0 and tally.den == 0):
+                    continue  # places standing, not readings of the hour; nothing to say
+                cached = _static(static, area, indicator, "hourly")
+                attrs = attributes(cached, indicator, tally, hour, hour + _HOUR, source)
+                values[kpi_id(area_id, name, "hourly")] = (attrs, indicator)
+        if not running:
+            for area_id, by_indicator in days.items():
+                area = areas.areas[area_id]
+                for name, doc in by_indicator.items():
+                    indicator, day = BY_NAME[name], Tally.from_doc(doc)
+                    if day is None or (day.sensors == 0 and day.den == 0):
+                        continue
+                    cached = _static(static, area, indicator, "daily")
+                    attrs = attributes(cached, indicator, day, day_start, day_end, source)
+                    values[kpi_id(area_id, name, "daily")] = (attrs, indicator)
+        # first the history: each value replaces the instance of its period (a crash after it
+        # leaves the digest unchanged, so the work item does it all again)
+        await ctx.temporal.append_many(
+            tenant, {eid: {_KPI_VALUE: [attrs[_KPI_VALUE]]} for eid, (attrs, _) in values.items()}
+        )
+
+        def run(tx: Transaction) -> bool:
+            now_state = tx.get(STATE_ID)
+            if _last_computed(now_state) != done or _days_of(now_state)[0] != counting:
+                return False
+            for eid, (attrs, _) in values.items():
+                before = tx.get(eid)
+                if before is None:
+                    if plain_value(attrs[_KPI_VALUE]) != NO_DATA:
+                        tx.insert(updated_entity(eid, None, attrs, now))
+                    continue
+                period_end = parse_time(attrs[_KPI_VALUE].get("observedAt"))
+                current = _observed(before)
+                if current is not None and period_end is not None and current > period_end:
+                    continue  # a later period is its value: only its history changed
+                entity = updated_entity(eid, before, attrs, now)
+                tx.recording_history = False  # recorded above
+                try:
+                    tx.save(entity, before)
+                finally:
+                    tx.recording_history = True
+            _, kept_days = _days_of(now_state)
+            kept = self._kept(_digests_of(now_state), done, digests)
+            _write_state(tx, done, counting or day_start, days if running else kept_days, now, kept)
+            return True
+
+        return await ctx.write(tenant, run)
+
+    def _kept(
+        self, digests: Mapping[str, str], last: datetime, new: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The hours' digests with ``new``, less those no late reading can recompute."""
+        oldest = format_datetime(last - self.lookback_hours * _HOUR)
+        merged = {**digests, **new}
+        return {h: d for h, d in sorted(merged.items()) if h > oldest}
 
     def day_start(self, hour: datetime) -> datetime:
         """The start (UTC) of the city's day ``hour`` falls in."""
@@ -348,8 +557,23 @@ def _days_of(state: Mapping[str, Any] | None) -> tuple[datetime | None, dict[str
     return day, dict(days) if isinstance(days, dict) else {}
 
 
+def _digests_of(state: Mapping[str, Any] | None) -> dict[str, str]:
+    """The digests of the hours computed (by the hour's start), as the state keeps them."""
+    if state is None:
+        return {}
+    found = plain_value((state.get("attrs", {}).get(_DIGESTS) or [None])[0])
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): v for k, v in found.items() if isinstance(v, str)}
+
+
 def _write_state(
-    tx: Transaction, hour: datetime, day: datetime, days: Mapping[str, Any], now: str
+    tx: Transaction,
+    hour: datetime,
+    day: datetime,
+    days: Mapping[str, Any],
+    now: str,
+    digests: Mapping[str, str],
 ) -> None:
     """The state: the last hour computed, and the day's running tallies. Its changes are not
     recorded in the history (the tallies are rewritten every hour; the KPI entities are the
@@ -363,6 +587,7 @@ def _write_state(
         _LAST: [stamp({"@type": "DateTime", "@value": format_datetime(hour)})],
         _DAY: [stamp({"@type": "DateTime", "@value": format_datetime(day)})],
         _DAYS: [stamp(dict(days))],
+        _DIGESTS: [stamp(dict(digests))],
     }
     entity = {
         "id": STATE_ID,
@@ -376,6 +601,11 @@ def _write_state(
         _put(tx, entity, before)
     finally:
         tx.recording_history = True
+
+
+def _observed(entity: Mapping[str, Any]) -> datetime | None:
+    """When the entity's current value was observed (the end of its period)."""
+    return parse_time((entity["attrs"].get(_KPI_VALUE) or [{}])[0].get("observedAt"))
 
 
 def _no_data(entity: Mapping[str, Any] | None) -> bool:
@@ -408,6 +638,17 @@ def _static(
     return found
 
 
+def add_hour(days: dict[str, Any], tallies: Mapping[str, Mapping[str, Tally]]) -> None:
+    """Add an hour's tallies to the day's running ones (``days``: by area id, then indicator,
+    as documents)."""
+    for area_id, by_indicator in tallies.items():
+        running = days.setdefault(area_id, {})
+        for name, tally in by_indicator.items():
+            day = Tally.from_doc(running.get(name)) or Tally()
+            day.add(tally, same_period=False, snapshot=BY_NAME[name].kind == "ratio")
+            running[name] = day.to_doc()
+
+
 def _write_hour(
     tx: Transaction,
     areas: AreaMap,
@@ -422,14 +663,11 @@ def _write_hour(
     many entities it wrote."""
     end = hour + _HOUR
     written = 0
+    add_hour(days, tallies)
     for area_id, by_indicator in tallies.items():
         area = areas.areas[area_id]
-        running = days.setdefault(area_id, {})
         for name, tally in by_indicator.items():
             indicator = BY_NAME[name]
-            day = Tally.from_doc(running.get(name)) or Tally()
-            day.add(tally, same_period=False, snapshot=indicator.kind == "ratio")
-            running[name] = day.to_doc()
             hourly_id = kpi_id(area_id, name, "hourly")
             before = tx.get(hourly_id)
             if _skip(indicator, tally, before):

@@ -280,6 +280,27 @@ class TemporalStore(ABC):
 
         await self._transaction(tenant, run)
 
+    async def append_many(
+        self, tenant: str, histories: Mapping[str, Mapping[str, list[Instance]]]
+    ) -> int:
+        """:meth:`append_attributes` to several entities in one transaction (an instance
+        replaces the one its attribute had at the same observedAt and datasetId); entities
+        without a temporal representation are left out. How many entities had one."""
+
+        def run(rows: TemporalRows) -> int:
+            now = now_iso()
+            found = 0
+            for entity_id in sorted(histories):  # one lock order for every writer
+                head = rows.lock_head(entity_id)
+                if head is None:
+                    continue
+                _add(rows, entity_id, histories[entity_id], head[0], now)
+                rows.set_head_attrs(entity_id, head[0], now)
+                found += 1
+            return found
+
+        return await self._transaction(tenant, run) if histories else 0
+
     async def delete_entity(self, tenant: str, entity_id: str) -> None:
         """Clause 5.6.16 Delete Temporal Representation of an Entity: its whole history goes,
         and so does the entity of the current state (the temporal representation and the

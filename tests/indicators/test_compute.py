@@ -246,7 +246,8 @@ def test_a_reading_asks_for_work_only_when_it_closes_an_hour() -> None:
     service = IndicatorService()
 
     def asks(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
-        return bool(list(service.requests(Change("entityUpdated", "", "s", before, after))))
+        found = service.requests(Change("entityUpdated", "", "s", before, after))
+        return any(r.key == "clock" for r in found)
 
     assert asks(None, aq("2026-11-01T03:20:00Z"))
     assert not asks(aq("2026-11-01T03:20:00Z"), aq("2026-11-01T03:50:00Z"))  # same hour closed
@@ -258,6 +259,50 @@ def test_a_reading_asks_for_work_only_when_it_closes_an_hour() -> None:
         {"id": "x", "type": "Building", "pm25": prop(1, observedAt="2026-11-01T09:00:00Z")}
     )
     assert not asks(None, other)
+
+
+def test_a_reading_for_an_hour_that_may_be_computed_asks_for_that_hour() -> None:
+    from cityhub.indicators.service import IndicatorService
+    from cityhub.store.base import Change
+
+    def aq(*times: str, name: str = "pm25") -> dict[str, Any]:
+        values = [prop(30, observedAt=t, datasetId=f"urn:d:{i}") for i, t in enumerate(times)]
+        return {"id": "s", "type": ["AirQualityObserved"], "attrs": {name: values}}
+
+    wall = datetime(2026, 11, 1, 5, 5, tzinfo=UTC).timestamp()  # hour 4 is in its grace
+    service = IndicatorService(clock=lambda: wall)
+
+    def late(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+        found = service.requests(Change("entityUpdated", "", "s", before, after))
+        return [r.payload["late"] for r in found if r.key and r.key.startswith("late:")]
+
+    # hours ended (less the grace) before the hub's clock: 3 is, 4 is not yet
+    assert late(None, aq("2026-11-01T03:59:00Z")) == ["2026-11-01T03:00:00.000000Z"]
+    assert late(None, aq("2026-11-01T04:30:00Z")) == []
+    # only the readings the write brought; the CAI of an hour as well
+    before = aq("2026-11-01T02:10:00Z")
+    assert late(before, aq("2026-11-01T02:10:00Z")) == []
+    assert late(before, aq("2026-11-01T02:10:00Z", "2026-11-01T01:10:00Z")) == [
+        "2026-11-01T01:00:00.000000Z"
+    ]
+    assert late(None, aq("2026-11-01T02:00:00Z", name="airQualityLevel")) == [
+        "2026-11-01T02:00:00.000000Z"
+    ]
+    # the entity's own previous reading closed the hour (a clock ahead of the hub's)
+    ahead = IndicatorService(clock=lambda: datetime(2026, 11, 1, 0, 0, tzinfo=UTC).timestamp())
+    change = Change(
+        "entityUpdated", "", "s", aq("2026-11-01T05:20:00Z"), aq("2026-11-01T03:10:00Z")
+    )
+    assert [r.payload["late"] for r in ahead.requests(change) if "late" in r.payload] == [
+        "2026-11-01T03:00:00.000000Z"
+    ]
+    # through the temporal API: the hours of the instances written
+    written = {"id": "s", "type": [], "attrs": aq("2026-11-01T01:10:00Z")["attrs"]}
+    assert [r.payload["late"] for r in service.history_requests("", written)] == [
+        "2026-11-01T01:00:00.000000Z"
+    ]
+    building = {"id": "b", "type": ["https://uri.fiware.org/ns/data-models#Building"]}
+    assert list(service.history_requests("", {**building, "attrs": written["attrs"]})) == []
 
 
 def test_a_lamp_is_judged_on_its_readings_taken_at_night() -> None:
