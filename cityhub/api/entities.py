@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub import provision
+from cityhub.api import distributed
 from cityhub.api import negotiation as neg
+from cityhub.api.distributed import Forward, entity_path, subset
 from cityhub.api.federated import ask_of, warning_headers
 from cityhub.api.guard import access_of, narrowed, require_new
 from cityhub.api.linking import render_geojson, render_with_links
@@ -27,6 +31,7 @@ from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, InvalidRequest, MethodNotAllowed, ResourceNotFound
 from cityhub.ngsild import ops
 from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.distribution import Part
 from cityhub.ngsild.entity import Entity, expand_attribute, expand_entity, expand_instance
 from cityhub.ngsild.names import ATTRIBUTE_MEMBERS, check_name, check_uri
 
@@ -37,12 +42,37 @@ def _entity_id(request: Request) -> str:
     return check_uri(request.path_params["entity_id"], "entity id in the URL")
 
 
-def _update_result(result: ops.UpdateResult, terms: TermMap) -> Response:
+def _types_of(
+    request: Request, tenant: str, entity_id: str, terms: TermMap
+) -> Callable[[], Awaitable[list[str]]]:
+    """The types a distributed write matches registrations by: the local entity's, else
+    the request's ``type`` selector (clause 4.17), else none known (any type matches)."""
+
+    async def types() -> list[str]:
+        found = await request.app.state.store.get_entity(tenant, entity_id)
+        if found is not None:
+            return list(found["type"])
+        wanted, _ = type_selection(request.query_params.get("type"), terms)
+        return list(wanted)
+
+    return types
+
+
+def _only(fragment: Entity, keep: frozenset[str]) -> Entity:
+    """``fragment`` with only the attributes ``keep`` (what is left to write here)."""
+    return {**fragment, "attrs": {k: v for k, v in fragment["attrs"].items() if k in keep}}
+
+
+def _no_content(_: object = None) -> Response:
+    return Response(status_code=204)
+
+
+def _update_result(result: ops.UpdateResult | None, terms: TermMap) -> Response:
     """204 when everything was done, else 207 with an UpdateResult (clause 5.2.18).
 
     The UpdateResult carries no @context, so attribute names are given as full IRIs.
     """
-    if not result.not_updated:
+    if result is None or not result.not_updated:
         return Response(status_code=204)
     body = {
         "updated": list(result.updated),
@@ -61,7 +91,28 @@ async def create_entity(request: Request) -> Response:
     tenant = neg.tenant_of(request)
     entity = expand_entity(body, terms)
     require_new(request, "write", entity)
-    await provision.create_entity(request.app.state.store, tenant, entity)
+    store = request.app.state.store
+
+    async def local(keep: frozenset[str]) -> None:
+        await provision.create_entity(store, tenant, _only(entity, keep))
+
+    async def types() -> list[str]:
+        return list(entity["type"])
+
+    answer = await distributed.write(
+        request,
+        tenant,
+        "createEntity",
+        entity["id"],
+        list(entity["attrs"]),
+        types=types,
+        forward=lambda part: Forward("POST", "/entities", (), subset(body, terms, part.attrs)),
+        local=local,
+        success=lambda _: created(f"{BASE}/entities", entity["id"], tenant),
+    )
+    if answer is not None:
+        return answer
+    await provision.create_entity(store, tenant, entity)
     return created(f"{BASE}/entities", entity["id"], tenant)
 
 
@@ -209,15 +260,35 @@ async def retrieve_entity(request: Request) -> Response:
 
 
 async def delete_entity(request: Request) -> Response:
+    """Clause 5.6.6 (DELETE /entities/{id}), distributed by 5.6.6.4."""
     entity_id = _entity_id(request)
+    terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
-    await provision.delete_entity(request.app.state.store, tenant, entity_id)
+    store = request.app.state.store
+
+    async def local(_: frozenset[str]) -> None:
+        await provision.delete_entity(store, tenant, entity_id)
+
+    answer = await distributed.write(
+        request,
+        tenant,
+        "deleteEntity",
+        entity_id,
+        (),
+        types=_types_of(request, tenant, entity_id, terms),
+        forward=lambda part: Forward("DELETE", entity_path(entity_id)),
+        local=local,
+        success=_no_content,
+    )
+    if answer is not None:
+        return answer
+    await provision.delete_entity(store, tenant, entity_id)
     return Response(status_code=204)
 
 
 async def _fragment(
     request: Request, *, merge_patch: bool = False, allow_null: bool = False
-) -> tuple[Entity, TermMap, str]:
+) -> tuple[Entity, TermMap, str, Any]:
     entity_id = _entity_id(request)
     body, media = await neg.read_json(request, merge_patch=merge_patch)
     terms = await neg.body_terms(request, body, media)
@@ -227,58 +298,117 @@ async def _fragment(
         raise BadRequestData(f"the body's id {body['id']!r} differs from the URL's {entity_id}")
     fragment = expand_entity(body, terms, need_id=False, need_type=False, allow_null=allow_null)
     fragment["id"] = entity_id
-    return fragment, terms, neg.tenant_of(request)
+    return fragment, terms, neg.tenant_of(request), body
+
+
+async def _modify(
+    request: Request,
+    operation: str,
+    fragment: Entity,
+    terms: TermMap,
+    tenant: str,
+    change: Callable[[Entity], Callable[[Entity, str], Any]],
+    forward: Callable[[Part], Forward],
+    *,
+    update_result: bool = False,
+) -> Response:
+    """A fragment write (merge, replace, update, append): distributed when registrations
+    match it (clause 5.6.x.4), else this broker's alone. ``change(fragment)`` is the
+    change of the stored entity by a fragment."""
+    store = request.app.state.store
+    entity_id = fragment["id"]
+
+    async def local(keep: frozenset[str]) -> ops.UpdateResult | None:
+        result = await provision.modify_entity(
+            store, tenant, entity_id, change(_only(fragment, keep))
+        )
+        return result if isinstance(result, ops.UpdateResult) else None
+
+    answer_of: Callable[[ops.UpdateResult | None], Response] = (
+        (lambda result: _update_result(result, terms)) if update_result else _no_content
+    )
+    answer = await distributed.write(
+        request,
+        tenant,
+        operation,
+        entity_id,
+        list(fragment["attrs"]),
+        types=_types_of(request, tenant, entity_id, terms),
+        forward=forward,
+        local=local,
+        success=answer_of,
+        update_result=update_result,
+    )
+    if answer is not None:
+        return answer
+    result = await provision.modify_entity(store, tenant, entity_id, change(fragment))
+    return answer_of(result if isinstance(result, ops.UpdateResult) else None)
 
 
 async def merge_entity(request: Request) -> Response:
     """Clause 5.6.17 (PATCH /entities/{id})."""
-    fragment, terms, tenant = await _fragment(request, merge_patch=True, allow_null=True)
-    await provision.modify_entity(
-        request.app.state.store,
+    fragment, terms, tenant, body = await _fragment(request, merge_patch=True, allow_null=True)
+    path = entity_path(fragment["id"])
+    return await _modify(
+        request,
+        "mergeEntity",
+        fragment,
+        terms,
         tenant,
-        fragment["id"],
-        lambda e, now: ops.merge_entity(e, fragment, now),
+        lambda part: lambda e, now: ops.merge_entity(e, part, now),
+        lambda part: Forward("PATCH", path, (), subset(body, terms, part.attrs)),
     )
-    return Response(status_code=204)
 
 
 async def replace_entity(request: Request) -> Response:
     """Clause 5.6.18 (PUT /entities/{id})."""
-    fragment, terms, tenant = await _fragment(request)
-    await provision.modify_entity(
-        request.app.state.store,
+    fragment, terms, tenant, body = await _fragment(request)
+    path = entity_path(fragment["id"])
+    return await _modify(
+        request,
+        "replaceEntity",
+        fragment,
+        terms,
         tenant,
-        fragment["id"],
-        lambda e, now: ops.replace_entity(e, fragment, now),
+        lambda part: lambda e, now: ops.replace_entity(e, part, now),
+        lambda part: Forward("PUT", path, (), subset(body, terms, part.attrs)),
     )
-    return Response(status_code=204)
 
 
 async def append_attributes(request: Request) -> Response:
     """Clause 5.6.3 (POST /entities/{id}/attrs, options=noOverwrite)."""
-    fragment, terms, tenant = await _fragment(request)
+    fragment, terms, tenant, body = await _fragment(request)
     overwrite = "noOverwrite" not in options_of(request.query_params)
-    result = await provision.modify_entity(
-        request.app.state.store,
+    path = entity_path(fragment["id"], "/attrs")
+    params = () if overwrite else (("options", "noOverwrite"),)
+    return await _modify(
+        request,
+        "appendAttrs",
+        fragment,
+        terms,
         tenant,
-        fragment["id"],
-        lambda e, now: ops.append_attributes(e, fragment, now, overwrite=overwrite),
+        lambda part: lambda e, now: ops.append_attributes(e, part, now, overwrite=overwrite),
+        lambda part: Forward("POST", path, params, subset(body, terms, part.attrs)),
+        update_result=True,
     )
-    return _update_result(result, terms)
 
 
 async def update_attributes(request: Request) -> Response:
     """Clause 5.6.2 (PATCH /entities/{id}/attrs); an NGSI-LD Null deletes (clause 4.5.0)."""
-    fragment, terms, tenant = await _fragment(request, allow_null=True)
+    fragment, terms, tenant, body = await _fragment(request, allow_null=True)
     if not fragment["attrs"] and "type" not in fragment and "scope" not in fragment:
         raise BadRequestData("the body has no attributes to update")
-    result = await provision.modify_entity(
-        request.app.state.store,
+    path = entity_path(fragment["id"], "/attrs")
+    return await _modify(
+        request,
+        "updateEntity",
+        fragment,
+        terms,
         tenant,
-        fragment["id"],
-        lambda e, now: ops.update_attributes(e, fragment, now),
+        lambda part: lambda e, now: ops.update_attributes(e, part, now),
+        lambda part: Forward("PATCH", path, (), subset(body, terms, part.attrs)),
+        update_result=True,
     )
-    return _update_result(result, terms)
 
 
 def _attr_path(request: Request, terms: TermMap) -> tuple[str, str]:
@@ -310,43 +440,92 @@ def _partial_instance(iri: str, body: Any, terms: TermMap, label: str) -> dict[s
     return out
 
 
+async def _attribute_write(
+    request: Request,
+    operation: str,
+    entity_id: str,
+    iri: str,
+    terms: TermMap,
+    tenant: str,
+    forward: Forward,
+    change: Callable[[Entity, str], Any],
+) -> Response:
+    """A write of one attribute (partial update, replace, delete): to the source of a
+    registration that holds it (clauses 5.6.4.4, 5.6.19.4, 5.6.5.4) and here."""
+    store = request.app.state.store
+
+    async def local(_: frozenset[str]) -> None:
+        await provision.modify_entity(store, tenant, entity_id, change)
+
+    answer = await distributed.write(
+        request,
+        tenant,
+        operation,
+        entity_id,
+        (iri,),
+        types=_types_of(request, tenant, entity_id, terms),
+        forward=lambda part: forward,
+        local=local,
+        success=_no_content,
+    )
+    if answer is not None:
+        return answer
+    await provision.modify_entity(store, tenant, entity_id, change)
+    return Response(status_code=204)
+
+
+def _attr_url(entity_id: str, label: str) -> str:
+    return entity_path(entity_id, "/attrs/" + quote(label, safe=":"))
+
+
 async def patch_attribute(request: Request) -> Response:
+    """Clause 5.6.4 Partial Attribute Update (PATCH /entities/{id}/attrs/{attrId})."""
     entity_id = _entity_id(request)
-    body, media = await neg.read_json(request, merge_patch=True)
-    terms = await neg.body_terms(request, body, media)
+    raw, media = await neg.read_json(request, merge_patch=True)
+    terms = await neg.body_terms(request, raw, media)
     iri, label = _attr_path(request, terms)
+    body = raw
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k != "@context"}
     fragment = _partial_instance(iri, body, terms, label)
     tenant = neg.tenant_of(request)
-    await provision.modify_entity(
-        request.app.state.store,
-        tenant,
+    return await _attribute_write(
+        request,
+        "updateAttrs",
         entity_id,
+        iri,
+        terms,
+        tenant,
+        Forward("PATCH", _attr_url(entity_id, label), (), raw),
         lambda e, now: ops.patch_attribute(e, iri, fragment, now, label),
     )
-    return Response(status_code=204)
 
 
 async def replace_attribute(request: Request) -> Response:
+    """Clause 5.6.19 Replace Attribute (PUT /entities/{id}/attrs/{attrId})."""
     entity_id = _entity_id(request)
-    body, media = await neg.read_json(request)
-    terms = await neg.body_terms(request, body, media)
+    raw, media = await neg.read_json(request)
+    terms = await neg.body_terms(request, raw, media)
     iri, label = _attr_path(request, terms)
+    body = raw
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k != "@context"}
     instances = expand_attribute(iri, body, terms, name=label)
     tenant = neg.tenant_of(request)
-    await provision.modify_entity(
-        request.app.state.store,
-        tenant,
+    return await _attribute_write(
+        request,
+        "replaceAttrs",
         entity_id,
+        iri,
+        terms,
+        tenant,
+        Forward("PUT", _attr_url(entity_id, label), (), raw),
         lambda e, now: ops.replace_attribute(e, iri, instances, now, label),
     )
-    return Response(status_code=204)
 
 
 async def delete_attribute(request: Request) -> Response:
+    """Clause 5.6.5 Delete Attribute (DELETE /entities/{id}/attrs/{attrId})."""
     entity_id = _entity_id(request)
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
@@ -358,15 +537,19 @@ async def delete_attribute(request: Request) -> Response:
     delete_all = params.get("deleteAll")
     if delete_all not in (None, "true", "false"):
         raise InvalidRequest(f"deleteAll must be true or false, got {delete_all!r}")
-    await provision.modify_entity(
-        request.app.state.store,
-        tenant,
+    forwarded = [(k, params[k]) for k in ("datasetId", "deleteAll") if k in params]
+    return await _attribute_write(
+        request,
+        "deleteAttrs",
         entity_id,
+        iri,
+        terms,
+        tenant,
+        Forward("DELETE", _attr_url(entity_id, label), forwarded),
         lambda e, now: ops.delete_attribute(
             e, iri, label, dataset_id=dataset_id, delete_all=delete_all == "true"
         ),
     )
-    return Response(status_code=204)
 
 
 async def missing_entity_id(request: Request) -> Response:

@@ -95,6 +95,17 @@ class Federated:
 
 
 @dataclass
+class Exchange:
+    """What a source answered (``status`` 0 when it did not: then ``warning`` says why)."""
+
+    status: int = 0
+    headers: httpx.Headers | None = None
+    data: bytes = b""
+    warning: str | None = None
+    timed_out: bool = False
+
+
+@dataclass
 class _Reply:
     status: int = 0
     body: Any = None
@@ -208,17 +219,22 @@ class Federation:
             await self._client.aclose()
             self._client = None
 
-    async def _sources(
-        self, ask: Ask, operation: str, query: RegistrationQuery
-    ) -> list[dict[str, Any]]:
+    async def matching(self, ask: Ask, query: RegistrationQuery) -> list[dict[str, Any]]:
+        """The registrations of ``ask``'s tenant matching ``query`` (clause 5.12), none for
+        a request answered locally (``local=true``, a loop)."""
         if ask.local or is_loop(ask.via, self.identity):
             return []
         docs, _ = await self._registrations.query_registrations(
             ask.tenant, query, limit=MAX_SOURCES, offset=0
         )
-        return [d for d in docs if forwards_to(d, operation)]
+        return docs
 
-    async def _send(
+    async def _sources(
+        self, ask: Ask, operation: str, query: RegistrationQuery
+    ) -> list[dict[str, Any]]:
+        return [d for d in await self.matching(ask, query) if forwards_to(d, operation)]
+
+    async def exchange(
         self,
         doc: dict[str, Any],
         ask: Ask,
@@ -226,11 +242,14 @@ class Federation:
         path: str,
         params: Sequence[tuple[str, str]],
         body: Any = None,
-    ) -> _Reply:
+    ) -> Exchange:
+        """One request to the source of registration ``doc``: its status, headers and body,
+        or a warning when it was not asked, could not be asked, did not answer in time or
+        answered too much."""
         endpoint = doc["endpoint"]
         name = f"context source {doc['id']}"
         if not self.allowed.allow(endpoint):
-            return _Reply(
+            return Exchange(
                 warning=warning(
                     PERSISTENT_WARNING,
                     endpoint,
@@ -268,7 +287,7 @@ class Federation:
                         async for chunk in response.aiter_bytes():
                             data += chunk
                             if len(data) > self._max_bytes:
-                                return _Reply(
+                                return Exchange(
                                     warning=warning(
                                         PERSISTENT_WARNING,
                                         endpoint,
@@ -278,30 +297,48 @@ class Federation:
                     finally:
                         await response.aclose()
         except TimeoutError:
-            return _Reply(
+            return Exchange(
+                timed_out=True,
                 warning=warning(
                     MISC_WARNING, endpoint, f"{name} did not answer within {self._timeout:g} s"
-                )
+                ),
             )
         except httpx.HTTPError as exc:
-            return _Reply(
+            return Exchange(
                 warning=warning(
                     MISC_WARNING, endpoint, f"{name} could not be asked ({type(exc).__name__})"
                 )
             )
-        reply = _Reply(status=response.status_code)
-        if response.status_code == 404:
+        return Exchange(status=response.status_code, headers=response.headers, data=bytes(data))
+
+    async def _send(
+        self,
+        doc: dict[str, Any],
+        ask: Ask,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        body: Any = None,
+    ) -> _Reply:
+        """A read: 200 with a JSON body, 404 (nothing there), or a warning."""
+        got = await self.exchange(doc, ask, method, path, params, body)
+        if got.warning is not None:
+            return _Reply(warning=got.warning)
+        endpoint = doc["endpoint"]
+        name = f"context source {doc['id']}"
+        reply = _Reply(status=got.status)
+        if got.status == 404:
             return reply
-        if response.status_code != 200:
+        if got.status != 200:
             reply.warning = warning(
-                PERSISTENT_WARNING, endpoint, f"{name} answered HTTP {response.status_code}"
+                PERSISTENT_WARNING, endpoint, f"{name} answered HTTP {got.status}"
             )
             return reply
         try:
-            reply.body = orjson.loads(data)
+            reply.body = orjson.loads(got.data)
         except orjson.JSONDecodeError:
             reply.warning = warning(PERSISTENT_WARNING, endpoint, f"{name} answered no JSON")
-        raw_count = response.headers.get("NGSILD-Results-Count", "")
+        raw_count = got.headers.get("NGSILD-Results-Count", "") if got.headers else ""
         reply.count = int(raw_count) if raw_count.isdigit() else None
         return reply
 

@@ -17,14 +17,27 @@ from urllib.parse import urlsplit
 
 from cityhub.ngsild.entity import Entity
 
-#: Modes this broker forwards to (clause 4.3.6.2: additive registrations). Exclusive and
-#: redirect registrations are stored and discovered but not forwarded yet.
+#: Modes this broker forwards reads to (clause 4.3.6.2: additive registrations). Exclusive
+#: and redirect registrations receive writes (``cityhub.ngsild.distribution``).
 FORWARDED_MODES: Final = frozenset({"inclusive", "auxiliary"})
-#: Operation groups (clause 4.20, table 4.20-2) holding each read operation forwarded here.
-_GROUPS: Final = {
-    "retrieveEntity": ("federationOps", "retrieveOps"),
-    "queryEntity": ("federationOps", "retrieveOps"),
-    "queryBatch": ("federationOps",),
+#: The named operation groups (clause 4.20, table 4.20-2).
+OPERATION_GROUPS: Final[dict[str, frozenset[str]]] = {
+    "federationOps": frozenset(
+        """retrieveEntity queryEntity queryBatch retrieveEntityTypes retrieveEntityTypeDetails
+        retrieveEntityTypeInfo retrieveAttrTypes retrieveAttrTypeDetails retrieveAttrTypeInfo
+        createSubscription updateSubscription retrieveSubscription querySubscription
+        deleteSubscription retrieveEntityMap updateEntityMap deleteEntityMap
+        createEntityMapQueryEntity retrieveContextSourceIdentity""".split()
+    ),
+    "updateOps": frozenset("updateEntity updateAttrs replaceEntity replaceAttrs".split()),
+    "retrieveOps": frozenset(("retrieveEntity", "queryEntity")),
+    "redirectionOps": frozenset(
+        """createEntity updateEntity appendAttrs updateAttrs deleteAttrs deleteEntity
+        mergeEntity replaceEntity replaceAttrs retrieveEntity queryEntity purgeEntity
+        retrieveEntityTypes retrieveEntityTypeDetails retrieveEntityTypeInfo retrieveAttrTypes
+        retrieveAttrTypeDetails retrieveAttrTypeInfo retrieveEntityMap updateEntityMap
+        deleteEntityMap createEntityMapQueryEntity retrieveContextSourceIdentity""".split()
+    ),
 }
 #: Hops a request may have made (entries of its Via header) before this broker stops
 #: forwarding it, whatever the loop detection says: the bound a federation of brokers whose
@@ -40,7 +53,7 @@ def allows(doc: dict[str, Any], operation: str) -> bool:
     """Whether registration ``doc`` takes ``operation`` (its ``operations``, by default
     ``federationOps``, clause 5.2.9)."""
     ops = doc.get("operations") or ["federationOps"]
-    return operation in ops or any(g in ops for g in _GROUPS.get(operation, ()))
+    return operation in ops or any(operation in OPERATION_GROUPS.get(g, ()) for g in ops)
 
 
 def forwards_to(doc: dict[str, Any], operation: str) -> bool:
