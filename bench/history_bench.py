@@ -25,9 +25,10 @@ a time, p50/p95:
 In the same run: the storage floor, the same rows inserted by raw SQLite (WAL,
 ``synchronous=NORMAL``, as cityhub) in transactions of one unit (a sensor's month), into (a)
 the smallest table that answers these queries (``(series, t) -> value``, ``WITHOUT ROWID``) and
-(b) cityhub's own ``attribute_instances`` layout (its columns, its two indexes): (a) is the
-floor of rate and bytes, (b) says how much of the gap is layout and how much is everything
-else. Bytes per instance on disk count indexes (``dbstat``). The hub's RSS (VmRSS and RssAnon,
+(b) the one-table layout cityhub had before SQLite migration 0014 (``attribute_instances``,
+its columns and two indexes; 0014 keeps series and compact rows clustered on (series, time)):
+(a) is the floor of rate and bytes, (b) says how much of the gap that layout was. Bytes per
+instance on disk count indexes (``dbstat``). The hub's RSS (VmRSS and RssAnon,
 the latter without the mapped pages of the database file) is sampled while loading and while
 querying. ``--out`` writes every figure as JSON.
 
@@ -579,11 +580,15 @@ def run_queries(client: Client, paths: dict[str, list[str]]) -> dict[str, Any]:
 # ---- main -----------------------------------------------------------------------------------
 
 
+_HISTORY_TABLES = ("attribute_instances", "history_series", "history_instances")
+
+
 def hub_bytes(work: Path, instances: int) -> dict[str, Any]:
     conn = sqlite3.connect(f"file:{work / 'hub.db'}?mode=ro", uri=True)
     sizes = table_bytes(conn)
     conn.close()
-    history = sum(v for k, v in sizes.items() if k.startswith("attribute_instances"))
+    # the one-table layout before SQLite migration 0014, or the series and their rows after
+    history = sum(v for k, v in sizes.items() if k.startswith(_HISTORY_TABLES))
     return {
         "history_bytes_per_instance": history / instances,
         "database_bytes_per_instance": sum(sizes.values()) / instances,

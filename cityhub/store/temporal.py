@@ -105,7 +105,8 @@ def _history(rows: TemporalRows, ids: Sequence[str], reading: Reading) -> dict[s
     for entity_id, attr, instance_id, created, modified, deleted, body, t, seq in rows.history(
         ids, reading
     ):
-        inst: Instance = orjson.loads(body)
+        # JSON text, or the instance itself when the backend rebuilt it from compact columns
+        inst: Instance = orjson.loads(body) if isinstance(body, str) else body
         inst["instanceId"] = instance_id
         inst["createdAt"] = created
         inst["modifiedAt"] = modified

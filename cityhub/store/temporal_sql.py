@@ -68,6 +68,9 @@ class TemporalDialect(Protocol):
     head; in aggregation ``b`` is an instance (``t`` its time, ``num`` its number, ``body`` its
     JSON, ``del`` its deletion time) and ``s`` its series' grid (``o`` the origin)."""
 
+    observed_time: str  # an instance's observedAt (``h``)
+    observed_present: str  # the condition: ``h`` has an observedAt
+    default_time: str  # its observedAt, else when it was recorded (the default view's time)
     row_order: str  # the heads' recording order, the last orderBy key
     for_update: str  # what locks a row read for update
     total: str  # the sum function
@@ -125,15 +128,17 @@ def _head_columns(d: TemporalDialect) -> str:
     return f"e.id, {types}, {scopes}, e.created_at, e.modified_at, e.deleted_at"
 
 
-def time_column(tq: TemporalQuery) -> tuple[str, bool]:
-    """The SQL time of an instance along the query's timeproperty, and whether instances
-    without that time are left out (always, except for the default view with no timerel)."""
+def time_column(d: TemporalDialect, tq: TemporalQuery) -> tuple[str, str | None]:
+    """The SQL time of an instance along the query's timeproperty, and the condition that
+    leaves out instances without that time (always one, except for the default view with no
+    timerel: None)."""
     if tq.timeproperty == "observedAt":
         if tq.timerel is None and not tq.timeproperty_given:
-            return "coalesce(h.observed_at, h.created_at)", False
-        return "h.observed_at", True
+            return d.default_time, None
+        return d.observed_time, d.observed_present
     column = {"createdAt": "h.created_at", "modifiedAt": "h.modified_at"}
-    return column.get(tq.timeproperty, "h.deleted_at"), True
+    name = column.get(tq.timeproperty, "h.deleted_at")
+    return name, f"{name} IS NOT NULL"
 
 
 def instance_filter(d: TemporalDialect, binds: Binds, reading: Reading, window: bool = True) -> str:
@@ -144,9 +149,9 @@ def instance_filter(d: TemporalDialect, binds: Binds, reading: Reading, window: 
         clauses.append(d.any_of("h.attr", reading.attrs, binds))
     if reading.dataset_ids is not None:
         clauses.append(d.any_of("h.dataset_id", [i or "" for i in reading.dataset_ids], binds))
-    column, required = time_column(reading.tq)
+    column, required = time_column(d, reading.tq)
     if window and required:
-        clauses.append(f"{column} IS NOT NULL")
+        clauses.append(required)
     start, end = reading.tq.bounds() if window else (None, None)
     if start is not None:
         clauses.append(f"{column} >= {binds.add(start, TIME)}")
@@ -169,7 +174,7 @@ def instances(
     along the timeproperty as ``t``. ``cuts`` keeps only those attributes, each before its
     time: one index range per attribute (only an OR of index ranges is searched as such)."""
     tq = reading.tq
-    column, _ = time_column(tq)
+    column, _ = time_column(d, tq)
     if cuts:
         start, _ = tq.bounds()
         terms = []
@@ -400,7 +405,7 @@ class TemporalRows(ABC):
             # the compiled type query reads the current state's type index; ask ours instead
             sql = d.type_query(query.type_query, binds)
             clauses.append(sql.replace("entity_types", "temporal_types"))
-        _, window = time_column(reading.tq)
+        window = time_column(d, reading.tq)[1] is not None
         if reading.attrs or window or reading.dataset_ids is not None:
             clauses.append(
                 "EXISTS (SELECT 1 FROM attribute_instances h WHERE h.tenant = e.tenant AND "

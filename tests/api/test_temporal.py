@@ -544,10 +544,13 @@ def test_tenant_history(client: TestClient) -> None:
     problem(client.get(f"{T}/{VID}", headers={"NGSILD-Tenant": "nope"}), 404, "NonexistentTenant")
 
 
-# time-range reads use the (tenant, entity, attribute, observedAt) index
+# time-range reads use the series key, then the rows clustered on (series, time)
 def test_history_reads_use_the_index(tmp_path: Path) -> None:
     app = _app(tmp_path)
     with TestClient(app, raise_server_exceptions=False):
         query = TemporalQuery(timerel="after", time_at="2020-01-01T00:00:00.000000Z")
         plan = asyncio.run(app.state.temporal.explain_history("", VID, query))
-    assert any("attribute_instances_observed" in step for step in plan), plan
+    # the entity's series by their key, then one range of each one's rows (no scan)
+    assert any("history_series_key" in step for step in plan), plan
+    assert any("SEARCH r USING PRIMARY KEY (series=? AND at>?)" in step for step in plan), plan
+    assert not any(step.startswith("SCAN") for step in plan), plan

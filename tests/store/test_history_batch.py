@@ -1,6 +1,7 @@
 """The temporal API's batched append on SQLite (``history.upsert_instances``, ETSI GS CIM 009
 v1.9.1 clause 5.6.11-5.6.12: posting an instance again at the same observedAt replaces it) leaves
-exactly the rows that adding the same instances one at a time leaves (``upsert_instance``),
+exactly the rows that adding the same instances one at a time leaves (the rule written plainly
+here, its rows stored without compaction, so the compact ones must rebuild the same instances),
 instance ids aside: with instances already recorded at those times, repeated times inside the
 batch, datasetIds, instances without observedAt, records of a deletion and duplicates in the
 stored history."""
@@ -9,28 +10,33 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from importlib import resources
 from typing import Any
 
+import orjson
 import pytest
 
-from cityhub.store.sqlite import history
+from cityhub.ngsild.temporal import normalize_time
+from cityhub.store import history as history_rules
+from cityhub.store.instances import strip_system, value_number
+from cityhub.store.sqlite import history, migrate, series
 
 ATTR = "https://ex.org/pm25"
 NOW = "2026-12-07T00:00:00.000000Z"
 
 
 def _db() -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:")
-    sql = resources.files("cityhub.store.sqlite").joinpath("migrations", "0007_history.sql")
-    conn.executescript(sql.read_text())
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    migrate.migrate(conn)
     return conn
 
 
 def _instances(rnd: random.Random, n: int) -> list[dict[str, Any]]:
     out = []
     for _ in range(n):
-        inst: dict[str, Any] = {"type": "Property", "value": rnd.choice([rnd.random(), "x", True])}
+        inst: dict[str, Any] = {
+            "type": "Property",
+            "value": rnd.choice([rnd.random(), "x", True, rnd.randrange(-3, 3), -0.0, 2**60]),
+        }
         if rnd.random() < 0.9:
             hour = rnd.randrange(12)
             inst["observedAt"] = rnd.choice(
@@ -45,10 +51,47 @@ def _instances(rnd: random.Random, n: int) -> list[dict[str, Any]]:
 
 
 def _rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-    return conn.execute(
-        "SELECT seq, tenant, entity_id, attr, dataset_id, observed_at, created_at, modified_at,"
-        " deleted_at, instance, value_number FROM attribute_instances ORDER BY seq"
-    ).fetchall()
+    """The rows as the temporal API reads them (the view, each instance rebuilt), in
+    recording order."""
+    return [
+        # the instance as JSON text: 1 and 1.0 differ, and so does the order of members
+        (*r[:8], orjson.dumps(series.instance_of(r[8], r[9], r[10], r[11])), r[9])
+        for r in conn.execute(
+            "SELECT tenant, entity_id, attr, dataset_id, observed_at, created_at, modified_at,"
+            " deleted_at, instance, value_number, form, at FROM attribute_instances ORDER BY seq"
+        )
+    ]
+
+
+def _record(conn: sqlite3.Connection, rows: list[Any]) -> None:
+    conn.executemany(series.INSERT, history.compact_rows(conn, "", rows))
+
+
+def _upsert_one(conn: sqlite3.Connection, inst: dict[str, Any], now: str) -> None:
+    """The rule one instance at a time, written plainly (and stored without compaction): an
+    instance with observedAt replaces the first one not deleted of the same datasetId and
+    observedAt, else it is added."""
+    observed = inst.get("observedAt")
+    if observed:
+        found = conn.execute(
+            "SELECT series, at, seq FROM attribute_instances WHERE tenant = '' AND entity_id ="
+            " 'urn:e' AND attr = ? AND observed_at = ? AND dataset_id = ? AND deleted_at IS NULL"
+            " ORDER BY seq LIMIT 1",
+            (ATTR, normalize_time(observed, "observedAt"), inst.get("datasetId") or ""),
+        ).fetchone()
+        if found is not None:
+            body = strip_system(inst)
+            conn.execute(
+                "UPDATE history_instances SET body = ?, form = 0, modified = ?, num = ?"
+                " WHERE series = ? AND at = ? AND seq = ?",
+                (orjson.dumps(body).decode(), now, value_number(body), *found),
+            )
+            return
+    row = history_rules.instance_row("", "urn:e", ATTR, inst, now)
+    compact = list(history.compact_rows(conn, "", [row])[0])
+    compact[8] = row[9]  # the JSON kept as it is
+    compact[3] = None if compact[3] is None else 0
+    conn.execute(series.INSERT, compact)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -57,13 +100,12 @@ def test_batch_leaves_the_rows_one_at_a_time_leaves(seed: int) -> None:
     one, batch = _db(), _db()
     before = _instances(rnd, rnd.randrange(0, 15))
     for conn in (one, batch):  # the stored history, duplicates included
-        for inst in before:
-            conn.execute(history._INSERT, history.instance_row("", "urn:e", ATTR, inst, NOW))
+        _record(conn, [history_rules.instance_row("", "urn:e", ATTR, i, NOW) for i in before])
     for step in range(3):
         now = f"2026-12-07T00:00:0{step + 1}.000000Z"
         new = _instances(rnd, rnd.randrange(1, 30))
         for inst in new:
-            history.upsert_instance(one, "", "urn:e", ATTR, inst, now)
+            _upsert_one(one, inst, now)
         history.upsert_instances(batch, "", "urn:e", ATTR, new, now)
         assert _rows(batch) == _rows(one)
     assert _rows(one)

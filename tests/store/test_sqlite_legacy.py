@@ -128,7 +128,7 @@ def test_missing_tables_are_created(tmp_path: Path) -> None:
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert {
         "attribute_instances",
-        "attribute_instances_observed",
+        "history_instances",
         "temporal_entities",
         "temporal_types",
         "csource_registrations",
@@ -188,7 +188,12 @@ def test_an_older_q_index_is_rebuilt_a_current_one_kept(tmp_path: Path) -> None:
     )
     migrate.migrate(conn)  # layout 4 is current: the (empty) index is kept as it is
     assert conn.execute("SELECT count(*) FROM q_index").fetchone() == (0,)
-    conn.execute("DROP TABLE cityhub_migrations")
+    conn = released(tmp_path / "older.db")
+    conn.execute(
+        "INSERT INTO entities (tenant, id, types, created_at, modified_at, attrs)"
+        " VALUES ('', 'urn:e:1', ?, 't', 't', ?)",
+        (orjson.dumps([T]).decode(), orjson.dumps(attrs).decode()),
+    )
     conn.execute("UPDATE meta SET value = '3' WHERE key = 'q_index'")
     migrate.migrate(conn)
     assert conn.execute("SELECT entity_id, v, type FROM q_index").fetchall() == [

@@ -18,7 +18,7 @@ from cityhub.store.sqlite import migrate
 from cityhub.store.sqlite.migrate import Migration, SchemaTooNew
 from cityhub.store.sqlite.store import SqliteStore
 
-#: the store's tables, one migration after another (0001 ... 0009)
+#: the store's tables, one migration after another (0001 ... 0014)
 TABLES = {
     "tenants",
     "iot_groups",
@@ -45,7 +45,6 @@ TABLES = {
     "csource_periodic",
     "temporal_entities",
     "temporal_types",
-    "attribute_instances",
     "service_work",
     "access_tenants",
     "api_keys",
@@ -54,6 +53,9 @@ TABLES = {
     "audit_log",
     "publishing_rules",
     "access_quotas",
+    "history_series",
+    "history_instances",
+    "history_seq",
     "cityhub_migrations",
 }
 

@@ -48,6 +48,9 @@ _VALUE_MEMBERS = ("value", "object", "languageMap", "vocab", "json", "valueList"
 class PostgresTemporalDialect:
     """``cityhub.store.temporal_sql.TemporalDialect`` for PostgreSQL (JSONB, timestamptz)."""
 
+    observed_time = "h.observed_at"
+    observed_present = "h.observed_at IS NOT NULL"
+    default_time = "coalesce(h.observed_at, h.created_at)"
     row_order = "t.seq AS seq"
     for_update = " FOR UPDATE"
     total = "sum"

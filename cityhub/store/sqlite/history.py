@@ -1,16 +1,16 @@
-"""Temporal history in SQLite, the write path: an append-only table of attribute instances,
-written in the same transaction as the change it records (DESIGN.md decisions 2 and 4).
+"""Temporal history in SQLite, the write path: attribute instances appended in the same
+transaction as the change they record (DESIGN.md decisions 2 and 4).
 
-Three tables (migration 0007's):
+The tables (migrations 0007 and 0014):
 
-* ``attribute_instances``: one row per attribute instance ever recorded, with its
-  ``instanceId`` (a URN made here), ``observedAt`` normalized to UTC so time windows compare as
-  text, the times it was recorded (``created_at``), patched (``modified_at``) and, for the
-  records of a deletion, ``deleted_at``, and ``value_number``: the value when it is a JSON
-  number (booleans as 1/0, clause 4.5.19.1), so aggregation reads a column instead of parsing
-  JSON. Indexed on (tenant, entity, attribute, observedAt), so a time-window query reads only
-  what it returns, and on (tenant, instanceId). Instance ids grow with time (UUID version 7
-  layout), so that index is appended to rather than written at random pages.
+* ``history_series`` and ``history_instances`` (``cityhub.store.sqlite.series``): a series per
+  (tenant, entity, attribute, datasetId), and one compact row per attribute instance ever
+  recorded, clustered on (series, time, seq): its time (observedAt normalized to UTC, so time
+  windows compare as text, else when it was recorded), the times it was recorded, patched and,
+  for the records of a deletion, deleted, the number it aggregates as (booleans as 1/0, clause
+  4.5.19.1) and its JSON unless that number and time rebuild it. Its ``instanceId`` is made
+  from its ``seq`` (the UUIDs of instances recorded before 0014 are kept). The view
+  ``attribute_instances`` shows them with the columns of the table they replaced.
 * ``temporal_entities``: one row per entity with a history, shaped like ``entities`` (types,
   scopes, system times and an ``attrs`` document of the latest instances), plus ``deleted_at``.
   Temporal queries select entities here, with the same compiled ``q``/``scopeQ``/``orderBy``
@@ -18,8 +18,8 @@ Three tables (migration 0007's):
 * ``temporal_types``: (tenant, type, id), the index of type selection.
 
 Which instances a change records is ``cityhub.store.history``'s rule; :class:`SqliteHistoryRows`
-is the SQL of the rows it writes, offered by ``SqliteTransaction``. The temporal API's own
-writes use :func:`upsert_instance` and :func:`write_head`.
+is the SQL of the rows it writes (:func:`compact_rows`), offered by ``SqliteTransaction``. The
+temporal API's own writes use :func:`upsert_instances` and :func:`write_head`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ import orjson
 
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import normalize_time
-from cityhub.store.history import InstanceRow, instance_row
+from cityhub.store.history import InstanceRow
 from cityhub.store.instances import observed_time, strip_system, value_number
+from cityhub.store.sqlite import series
+from cityhub.store.sqlite.series import CompactRow, SeriesIds
 
 
 def add_missing_heads(conn: sqlite3.Connection) -> None:
@@ -50,11 +52,35 @@ def add_missing_heads(conn: sqlite3.Connection) -> None:
     )
 
 
-_INSERT = (
-    "INSERT INTO attribute_instances (tenant, entity_id, attr, dataset_id, instance_id, "
-    "observed_at, created_at, modified_at, deleted_at, instance, value_number) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+def _row(
+    ids: SeriesIds,
+    entity_id: str,
+    attr: str,
+    inst: Instance,
+    now: str,
+    observed_at: str | None,
+    seq: int,
+) -> CompactRow:
+    """The compact row of an instance recorded at its ``modifiedAt`` (else ``now``), as
+    ``cityhub.store.history.instance_row`` records it; ``observed_at``: its stored observedAt."""
+    body = strip_system(inst)
+    deleted = body.pop("deletedAt", None)
+    recorded = inst.get("modifiedAt") or now
+    number = None if deleted else value_number(body)
+    text, form = series.encode(orjson.dumps(body).decode(), number, observed_at)
+    series_id = ids.ensure(entity_id, attr, body.get("datasetId") or "")
+    return (
+        series_id,
+        observed_at or recorded,
+        seq,
+        form,
+        recorded if observed_at else None,
+        None,
+        normalize_time(deleted, "deletedAt") if deleted else None,
+        None,
+        text,
+        number,
+    )
 
 
 def upsert_instance(
@@ -62,28 +88,7 @@ def upsert_instance(
 ) -> None:
     """Add an instance; one with the same attribute, datasetId and observedAt is replaced
     (clause 5.6.11: posting an instance again does not duplicate it)."""
-    observed = inst.get("observedAt")
-    if observed:
-        row = conn.execute(
-            "SELECT seq FROM attribute_instances WHERE tenant = ? AND entity_id = ? AND attr = ?"
-            " AND observed_at = ? AND dataset_id = ? AND deleted_at IS NULL",
-            (
-                tenant,
-                entity_id,
-                attr,
-                normalize_time(observed, "observedAt"),
-                inst.get("datasetId") or "",
-            ),
-        ).fetchone()
-        if row is not None:
-            body = strip_system(inst)
-            conn.execute(
-                "UPDATE attribute_instances SET instance = ?, modified_at = ?, value_number = ?"
-                " WHERE seq = ?",
-                (orjson.dumps(body).decode(), now, value_number(body), row[0]),
-            )
-            return
-    conn.execute(_INSERT, instance_row(tenant, entity_id, attr, inst, now))
+    upsert_instances(conn, tenant, entity_id, attr, [inst], now)
 
 
 def upsert_instances(
@@ -94,52 +99,95 @@ def upsert_instances(
     instances: Sequence[Instance],
     now: str,
 ) -> None:
-    """:func:`upsert_instance` of each of ``instances`` in turn, with the same outcome (the
-    same rows, instance ids aside, which are new either way), in three statements instead of
-    two per instance: the instances already recorded at the observedAt times of the batch are
-    read in one index range, the new rows are inserted by one ``executemany`` and the replaced
-    ones updated by another. An instance whose observedAt and datasetId an earlier one of the
-    same batch had replaces that one, as it would have one by one."""
+    """Add ``instances`` in turn, each replacing the instance of the same datasetId and
+    observedAt recorded before (not a record of a deletion), in a few statements: the instances
+    already recorded at the observedAt times of the batch are read in one range per series, the
+    new rows are inserted by one ``executemany`` and the replaced ones updated by another. An
+    instance whose observedAt and datasetId an earlier one of the same batch had replaces that
+    one, as it would have one by one."""
+    ids = SeriesIds(conn, tenant)
     keys: list[tuple[str, str] | None] = []
+    key: tuple[str, str] | None
+    times: dict[str, list[str]] = {}  # datasetId -> observed times of the batch
     for inst in instances:
         observed = inst.get("observedAt")
-        keys.append((observed_time(observed), inst.get("datasetId") or "") if observed else None)
-    recorded: dict[tuple[str, str], int] = {}  # (observedAt, datasetId) -> seq, the first one
-    times = [k[0] for k in keys if k is not None]
-    if times:
-        for seq, observed_at, dataset_id in conn.execute(
-            "SELECT seq, observed_at, dataset_id FROM attribute_instances INDEXED BY"
-            " attribute_instances_observed WHERE tenant = ? AND entity_id = ? AND attr = ?"
-            " AND observed_at >= ? AND observed_at <= ? AND deleted_at IS NULL"
-            " ORDER BY observed_at, seq",
-            (tenant, entity_id, attr, min(times), max(times)),
-        ):
-            recorded.setdefault((observed_at, dataset_id), seq)
-    new_rows: list[InstanceRow] = []
-    new_by_key: dict[tuple[str, str], int] = {}  # a new row not deleted: its index
-    updates: list[tuple[str, str, float | None, int]] = []
-    for inst, key in zip(instances, keys, strict=True):
-        if key is not None and key in recorded:
-            body = strip_system(inst)
-            updates.append((orjson.dumps(body).decode(), now, value_number(body), recorded[key]))
-        elif key is not None and key in new_by_key:
-            body = strip_system(inst)
-            i = new_by_key[key]
-            row = new_rows[i]
-            new_rows[i] = (*row[:7], now, row[8], orjson.dumps(body).decode(), value_number(body))
+        if observed:
+            key = (observed_time(observed), inst.get("datasetId") or "")
+            times.setdefault(key[1], []).append(key[0])
+            keys.append(key)
         else:
-            row = instance_row(tenant, entity_id, attr, inst, now, key[0] if key else None)
-            if key is not None and row[8] is None:
-                new_by_key[key] = len(new_rows)
-            new_rows.append(row)
+            keys.append(None)
+    recorded: dict[tuple[str, str], tuple[int, str, int]] = {}  # the first one recorded
+    for dataset_id, found in times.items():
+        series_id = ids.find(entity_id, attr, dataset_id)
+        if series_id is None:
+            continue
+        for at, seq in conn.execute(
+            "SELECT at, seq FROM history_instances WHERE series = ? AND at >= ? AND at <= ?"
+            " AND form IS NOT NULL AND deleted IS NULL ORDER BY at, seq",
+            (series_id, min(found), max(found)),
+        ):
+            recorded.setdefault((at, dataset_id), (series_id, at, seq))
+    new_rows: list[CompactRow] = []
+    new_by_key: dict[tuple[str, str], int] = {}  # a new row not deleted: its index
+    updates: list[tuple[str | None, int | None, str, float | None, int, str, int]] = []
+    first = 0
+    for inst, key in zip(instances, keys, strict=True):
+        if key is not None and (key in recorded or key in new_by_key):
+            body = strip_system(inst)
+            number = value_number(body)
+            text, form = series.encode(orjson.dumps(body).decode(), number, key[0])
+            if key in recorded:
+                updates.append((text, form, now, number, *recorded[key]))
+            else:
+                i = new_by_key[key]
+                kept = new_rows[i]
+                new_rows[i] = (*kept[:3], form, kept[4], now, None, None, text, number)
+            continue
+        if not first:
+            first = series.allocate(conn, len(instances))
+        row = _row(ids, entity_id, attr, inst, now, key[0] if key else None, first + len(new_rows))
+        if key is not None and row[6] is None:
+            new_by_key[key] = len(new_rows)
+        new_rows.append(row)
     if new_rows:
-        conn.executemany(_INSERT, new_rows)
+        conn.executemany(series.INSERT, new_rows)
     if updates:
         conn.executemany(
-            "UPDATE attribute_instances SET instance = ?, modified_at = ?, value_number = ?"
-            " WHERE seq = ?",
+            "UPDATE history_instances SET body = ?, form = ?, modified = ?, num = ?"
+            " WHERE series = ? AND at = ? AND seq = ?",
             updates,
         )
+
+
+def compact_rows(
+    conn: sqlite3.Connection, tenant: str, rows: Sequence[InstanceRow]
+) -> list[CompactRow]:
+    """The ``history_instances`` rows of ``rows`` (``cityhub.store.history``'s records of an
+    entity change), their ``seq`` numbers reserved in order."""
+    if not rows:
+        return []
+    ids = SeriesIds(conn, tenant)
+    first = series.allocate(conn, len(rows))
+    out: list[CompactRow] = []
+    for i, r in enumerate(rows):
+        observed = r[5]
+        text, form = series.encode(r[9], r[10], observed)
+        out.append(
+            (
+                ids.ensure(r[1], r[2], r[3]),
+                observed or r[6],
+                first + i,
+                form,
+                r[6] if observed else None,
+                None if r[7] == r[6] else r[7],
+                r[8],
+                None,
+                text,
+                r[10],
+            )
+        )
+    return out
 
 
 def write_head(
@@ -188,7 +236,7 @@ class SqliteHistoryRows:
     recording_history = True
 
     def add_history_instances(self, rows: Sequence[InstanceRow]) -> None:
-        self.conn.executemany(_INSERT, rows)
+        self.conn.executemany(series.INSERT, compact_rows(self.conn, self.tenant, rows))
 
     def write_history_head(
         self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str

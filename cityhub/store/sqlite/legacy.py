@@ -64,6 +64,9 @@ def adopt(
         The baseline migrations, now to be recorded as applied.
     """
     stale: set[str] = set()
+    view = "SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = 'attribute_instances'"
+    if conn.execute(view).fetchone():  # history in series (0014): it makes the view again
+        conn.execute("DROP VIEW attribute_instances")
     without_rid = "rid" not in _columns(conn, "entities")
     if without_rid:  # the first schema: 0001 creates the table again, the rows are copied
         conn.execute("DROP INDEX IF EXISTS entities_pk")

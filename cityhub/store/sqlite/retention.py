@@ -2,10 +2,11 @@
 ``cityhub.store.retention``), in small transactions, so a write queued behind the pruner waits
 for one batch at most.
 
-Old rows are looked for on a reader connection, in ``seq`` order from where the last batch
-stopped (one pass over the table per run, never under the write lock); the writer then deletes
-one batch of at most ``batch`` rows by primary key, checking the age again in case an instance
-was modified in between. Heads of entities deleted before the cutoff whose whole history is
+Old rows are looked for on a reader connection, series by series in key order from where the
+last batch stopped (a row's age, observedAt else when it was recorded, is the ``at`` that leads
+its key after the series: one seek per series, never under the write lock); the writer then
+deletes one batch of at most ``batch`` rows by key, checking the age again (a modified
+instance moves to another key). Heads of entities deleted before the cutoff whose whole history is
 gone are removed the same way. ``:memory:`` stores read on the writer, so there the search
 holds it too.
 """
@@ -20,26 +21,44 @@ from cityhub.store import retention
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.temporal import RetentionPolicy
 
-_AGE = "coalesce(observed_at, created_at)"
+#: a row's key in ``history_instances`` (series, at, seq)
+Key = tuple[int, str, int]
 
 
 def _old_rows(
-    conn: sqlite3.Connection, tenant: str, cutoff: str, after: int, batch: int
-) -> list[int]:
-    rows = conn.execute(
-        f"SELECT seq FROM attribute_instances WHERE seq > ? AND tenant = ? AND {_AGE} < ?"
-        " ORDER BY seq LIMIT ?",
-        (after, tenant, cutoff, batch),
+    conn: sqlite3.Connection, tenant: str, cutoff: str, after: Key, batch: int
+) -> list[Key]:
+    """Up to ``batch`` keys of the tenant's rows older than ``cutoff``, series by series in
+    key order after ``after``: a seek per series (a row's age, ``at``, leads its key)."""
+    keys: list[Key] = []
+    series_ids = conn.execute(
+        "SELECT id FROM history_series WHERE tenant = ? AND id >= ? ORDER BY id",
+        (tenant, after[0]),
     ).fetchall()
-    return [int(r[0]) for r in rows]
+    for (series_id,) in series_ids:
+        start = after if series_id == after[0] else (series_id, "", -1)
+        keys.extend(
+            (series_id, at, seq)
+            for at, seq in conn.execute(
+                "SELECT at, seq FROM history_instances WHERE series = ? AND at < ?"
+                " AND (at, seq) > (?, ?) ORDER BY at, seq LIMIT ?",
+                (series_id, cutoff, start[1], start[2], batch - len(keys)),
+            )
+        )
+        if len(keys) >= batch:
+            break
+    return keys
 
 
-def _delete_rows(conn: sqlite3.Connection, seqs: list[int], cutoff: str) -> int:
-    marks = ",".join("?" * len(seqs))
-    return conn.execute(
-        f"DELETE FROM attribute_instances WHERE seq IN ({marks}) AND {_AGE} < ?",
-        (*seqs, cutoff),
-    ).rowcount
+def _delete_rows(conn: sqlite3.Connection, seqs: list[Key], cutoff: str) -> int:
+    """Delete the rows of ``seqs`` (their keys) still older than ``cutoff``."""
+    gone = 0
+    for key in seqs:
+        gone += conn.execute(
+            "DELETE FROM history_instances WHERE series = ? AND at = ? AND seq = ? AND at < ?",
+            (*key, cutoff),
+        ).rowcount
+    return gone
 
 
 def _delete_heads(conn: sqlite3.Connection, tenant: str, cutoff: str, batch: int) -> int:
@@ -53,10 +72,14 @@ def _delete_heads(conn: sqlite3.Connection, tenant: str, cutoff: str, batch: int
         )
     ]
     for entity_id in ids:
-        conn.execute(
-            "DELETE FROM temporal_entities WHERE tenant = ? AND id = ?", (tenant, entity_id)
-        )
-        conn.execute("DELETE FROM temporal_types WHERE tenant = ? AND id = ?", (tenant, entity_id))
+        for table, column in (
+            ("temporal_entities", "id"),
+            ("temporal_types", "id"),
+            ("history_series", "entity_id"),
+        ):
+            conn.execute(
+                f"DELETE FROM {table} WHERE tenant = ? AND {column} = ?", (tenant, entity_id)
+            )
     return len(ids)
 
 
@@ -69,14 +92,14 @@ class Pruner(retention.Pruner):
 
     async def prune_tenant(self, tenant: str, cutoff: str, batch: int) -> int:
         deleted = 0
-        after = 0
-        while seqs := await self.store.run_read(
+        after: Key = (0, "", -1)
+        while keys := await self.store.run_read(
             partial(_old_rows, tenant=tenant, cutoff=cutoff, after=after, batch=batch)
         ):
             deleted += await self.store.run_transaction(
-                partial(_delete_rows, seqs=seqs, cutoff=cutoff)
+                partial(_delete_rows, seqs=keys, cutoff=cutoff)
             )
-            after = seqs[-1]
+            after = keys[-1]
             await asyncio.sleep(0)  # writes queued meanwhile go first
         heads = partial(_delete_heads, tenant=tenant, cutoff=cutoff, batch=batch)
         while await self.store.run_transaction(heads):

@@ -4,25 +4,32 @@ writes its own way (:class:`SqliteTemporalRows`) and :class:`SqliteTemporalStore
 the rules of ``cityhub.store.temporal.TemporalStore`` on them (reads on reader threads, writes
 on the writer thread). ``history.py`` holds the write path, ``retention.py`` prunes.
 
-Times in ``attribute_instances`` are text in one sortable form (``YYYY-MM-DDTHH:MM:SS.ffffffZ``),
-so windows compare as text and a time turns into integer microseconds with ``julianday`` and the
-fraction digits (:func:`_micros`). The period index: integer division of microseconds for exact
-durations (weeks, days, hours, minutes, seconds); month arithmetic on the date parts for
-calendar durations (months, years), with the day clamped to the month's end as
-:class:`cityhub.ngsild.duration.Duration` does; and, for the rare mix of both (``P1M15D``), the
-SQL function ``cityhub_period_index`` (:func:`register_functions`).
+The rows are read through the view ``attribute_instances`` over the series and their compact
+rows (``series.py``): an instance's time along observedAt, and the default view's time (its
+observedAt, else when it was recorded), is the ``at`` that follows the series in the rows' key,
+so a window is one range of the key. Times are text in one sortable form
+(``YYYY-MM-DDTHH:MM:SS.ffffffZ``), so windows compare as text and a time turns into integer
+microseconds with ``julianday`` and the fraction digits (:func:`_micros`). The period index:
+integer division of microseconds for exact durations (weeks, days, hours, minutes, seconds);
+month arithmetic on the date parts for calendar durations (months, years), with the day clamped
+to the month's end as :class:`cityhub.ngsild.duration.Duration` does; and, for the rare mix of
+both (``P1M15D``), the SQL function ``cityhub_period_index`` (:func:`register_functions`).
 
 Its speed tricks: aggregation reads only the periods a response can carry (:func:`_cuts`, from
-each attribute's time span found by index seeks, :func:`span_select`); the index that reads a
-time window in time order is named; each series' type is read by its key through that index.
+each attribute's time span found by seeks into each series' rows, :func:`span_select`);
+``lastN`` walks each series' rows backwards (:func:`_last_n_select`); each series' type is read
+from its first row. Instances kept compactly (no JSON) are rebuilt in Python (:func:`_rebuilt`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+
+import orjson
 
 from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
@@ -32,7 +39,7 @@ from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store.base import EntityQuery, OrderItem, Transaction
 from cityhub.store.sqlite import compile as qcompile
-from cityhub.store.sqlite import history, retention
+from cityhub.store.sqlite import history, retention, series
 from cityhub.store.sqlite.entities import order_clause, where_clause
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.transaction import SqliteTransaction
@@ -45,8 +52,6 @@ from cityhub.store.temporal_sql import (
     Row,
     TemporalRows,
     aggregation_select,
-    history_select,
-    instance_filter,
     instances,
     time_column,
 )
@@ -68,6 +73,9 @@ class QuestionMarks:
 class SqliteTemporalDialect:
     """``cityhub.store.temporal_sql.TemporalDialect`` for SQLite (JSON as text)."""
 
+    observed_time = "h.at"  # `at` is the observedAt of the rows that have one (series.py)
+    observed_present = "h.form IS NOT NULL"
+    default_time = "h.at"
     row_order = "t.rowid AS rowid"
     for_update = ""  # the writer thread holds the database: nothing to lock
     total = "total"
@@ -101,8 +109,7 @@ class SqliteTemporalDialect:
         return f"{column} IN ({','.join(binds.add(v) for v in values)})"
 
     def index(self, column: str) -> str:
-        # the planner, without statistics, may pick the other index of the same prefix
-        return " INDEXED BY attribute_instances_observed" if column == "h.observed_at" else ""
+        return ""  # the view's one way in: the series' key, then the rows' (series, at)
 
     def where(self, tenant: str, query: EntityQuery, binds: Binds) -> str:
         where, params = where_clause(tenant, query)
@@ -174,13 +181,53 @@ def _period_index(period: Duration | None, origin: str, params: list[Any]) -> st
     return f"cityhub_period_index(b.t, {origin}, ?, ?)"
 
 
+def _series(tenant: str, ids: Sequence[str], reading: Reading, params: list[Any]) -> str:
+    """The series (``id, entity_id, attr``) of a read's entities, attributes and datasetIds."""
+    where = f"s.tenant = ? AND s.entity_id IN ({','.join('?' * len(ids))})"
+    params.extend([tenant, *ids])
+    if reading.attrs:
+        where += f" AND s.attr IN ({','.join('?' * len(reading.attrs))})"
+        params.extend(reading.attrs)
+    if reading.dataset_ids is not None:
+        where += f" AND s.dataset_id IN ({','.join('?' * len(reading.dataset_ids))})"
+        params.extend(i or "" for i in reading.dataset_ids)
+    return f"SELECT s.id, s.entity_id, s.attr FROM history_series s WHERE {where}"
+
+
+def _window(reading: Reading, alias: str, params: list[Any]) -> str:
+    """``AND`` conditions on ``history_instances <alias>`` for a read along ``at``."""
+    _, required = time_column(DIALECT, reading.tq)
+    sql = f" AND {alias}.form IS NOT NULL" if required else ""
+    start, end = reading.tq.bounds()
+    if start is not None:
+        sql += f" AND {alias}.at >= ?"
+        params.append(start)
+    if end is not None:
+        sql += f" AND {alias}.at < ?"
+        params.append(end)
+    return sql
+
+
 def span_select(tenant: str, ids: Sequence[str], reading: Reading) -> tuple[str, list[Any]]:
     """Rows ``(entity_id, attr, first t, last t)``: the time span of each attribute's
-    instances in the query. Along observedAt it costs a few index seeks per attribute (the
-    attributes are found by skipping through the index), whatever the history's length."""
-    column, _ = time_column(reading.tq)
-    if column == "h.observed_at" and reading.dataset_ids is None and reading.tq.last_n is None:
-        return _span_by_seeks(tenant, ids, reading.tq, reading.attrs)
+    instances in the query. Along observedAt (or the default time) it costs two seeks per
+    series, whatever the history's length."""
+    column, _ = time_column(DIALECT, reading.tq)
+    if column == "h.at" and reading.tq.last_n is None:
+        first_params: list[Any] = []
+        last_params: list[Any] = []
+        series_params: list[Any] = []
+        first = _window(reading, "x", first_params)
+        last = _window(reading, "x", last_params)
+        chosen = _series(tenant, ids, reading, series_params)
+        rows = "SELECT x.at FROM history_instances x WHERE x.series = s.id"
+        sql = (
+            f"SELECT entity_id, attr, min(first_t), max(last_t) FROM (SELECT s.entity_id,"
+            f" s.attr, ({rows}{first} ORDER BY x.at LIMIT 1) AS first_t,"
+            f" ({rows}{last} ORDER BY x.at DESC LIMIT 1) AS last_t FROM ({chosen}) s)"
+            " WHERE first_t IS NOT NULL GROUP BY entity_id, attr"
+        )
+        return sql, [*first_params, *last_params, *series_params]
     binds = QuestionMarks()
     select = instances(DIALECT, binds, tenant, ids, reading, "h.entity_id, h.attr")
     return (
@@ -190,87 +237,93 @@ def span_select(tenant: str, ids: Sequence[str], reading: Reading) -> tuple[str,
     )
 
 
-def _span_by_seeks(
-    tenant: str, ids: Sequence[str], tq: TemporalQuery, attrs: Sequence[str] | None
+#: what a history read takes of each row of the view: ``history_select``'s columns, with the
+#: compact ones in place of the JSON (``_rebuilt`` makes the instance)
+_COLUMNS = (
+    "h.entity_id, h.attr, h.instance_id, h.created_at, h.modified_at, h.deleted_at, h.instance,"
+    " h.value_number, h.form, h.at, h.seq"
+)
+
+
+def history_rows_select(
+    tenant: str, ids: Sequence[str], reading: Reading, *, walk: bool = True
 ) -> tuple[str, list[Any]]:
-    start, end = tq.bounds()
-    window = ""
-    window_params: list[Any] = []
-    if start is not None:
-        window += " AND x.observed_at >= ?"
-        window_params.append(start)
-    if end is not None:
-        window += " AND x.observed_at < ?"
-        window_params.append(end)
-    table = "attribute_instances x INDEXED BY attribute_instances_observed"
-    key = "x.tenant = ? AND x.entity_id = p.e AND x.attr = p.a"
-    params: list[Any] = []
-    values = ",".join("(?)" for _ in ids)
-    if attrs:
-        pairs = (
-            f"pairs(e, a) AS (SELECT i.column1, t.column1 FROM (VALUES {values}) i,"
-            f" (VALUES {','.join('(?)' for _ in attrs)}) t)"
-        )
-        params.extend([*ids, *attrs])
-    else:
-        first = f"SELECT min(y.attr) FROM {table.replace(' x ', ' y ')} WHERE y.tenant = ?"
-        pairs = (
-            f"pairs(e, a) AS (SELECT i.column1, ({first} AND y.entity_id = i.column1)"
-            f" FROM (VALUES {values}) i UNION ALL SELECT p.e, ({first} AND y.entity_id = p.e"
-            " AND y.attr > p.a) FROM pairs p WHERE p.a IS NOT NULL)"
-        )
-        params.extend([tenant, *ids, tenant])
-    sql = (
-        f"WITH RECURSIVE {pairs} SELECT * FROM (SELECT p.e, p.a,"
-        f" (SELECT min(x.observed_at) FROM {table} WHERE {key}{window}) AS first_t,"
-        f" (SELECT max(x.observed_at) FROM {table} WHERE {key}{window}) AS last_t"
-        " FROM pairs p WHERE p.a IS NOT NULL) WHERE first_t IS NOT NULL"
-    )
-    return sql, [*params, tenant, *window_params, tenant, *window_params]
+    """The rows of :func:`_rebuilt`, in time order per entity and attribute: ``lastN`` along
+    ``at`` by :func:`_last_n_select` (unless not ``walk``: tests compare the two), the others
+    by the temporal SQL written once."""
+    column, _ = time_column(DIALECT, reading.tq)
+    if walk and reading.tq.last_n is not None and column == "h.at":
+        return _last_n_select(tenant, ids, reading)
+    binds = QuestionMarks()
+    select = instances(DIALECT, binds, tenant, ids, reading, _COLUMNS)
+    columns = _COLUMNS.replace("h.", "z.")
+    return f"SELECT {columns}, z.t FROM ({select}) z ORDER BY 1, 2, z.t, z.seq", binds.values
 
 
-def last_n_select(tenant: str, ids: Sequence[str], reading: Reading) -> tuple[str, list[Any]]:
-    """:func:`~cityhub.store.temporal_sql.history_select` for a ``lastN`` read: per entity and
-    attribute, its newest ``lastN`` instances found by walking the index backwards from the
-    window's end and stopping there, instead of numbering every instance of the window (a
-    year of hourly values for ``lastN=24``: 24 rows read, not 8,760). Same rows, same order."""
+def _last_n_select(tenant: str, ids: Sequence[str], reading: Reading) -> tuple[str, list[Any]]:
+    """A ``lastN`` read along ``at``: per series, its rows from the ``lastN``-th newest on,
+    found by walking the series' rows backwards (a year of hourly values for ``lastN=24``:
+    24 rows read, not 8,760), in time order per entity and attribute. A series of the same
+    attribute (another datasetId), or ties at the ``lastN``-th time, may give more than
+    ``lastN`` rows: :func:`_newest` keeps the newest ``lastN`` (SQLite's ``row_number()``
+    window took three times as long as the whole read)."""
     tq = reading.tq
     assert tq.last_n is not None
-    binds = QuestionMarks()
-    column, _ = time_column(tq)
-    values = ",".join("(?)" for _ in ids)
-    if reading.attrs:
-        names = ",".join("(?)" for _ in reading.attrs)
-        pairs = (
-            f"pairs(e, a) AS (SELECT i.column1, n.column1 FROM (VALUES {values}) i,"
-            f" (VALUES {names}) n)"
-        )
-        binds.values.extend([*ids, *reading.attrs])
-    else:  # each entity's attributes, by skipping through the index
-        first = (
-            "SELECT min(y.attr) FROM attribute_instances y INDEXED BY"
-            " attribute_instances_observed WHERE y.tenant = ?"
-        )
-        pairs = (
-            f"pairs(e, a) AS (SELECT i.column1, ({first} AND y.entity_id = i.column1)"
-            f" FROM (VALUES {values}) i UNION ALL SELECT p.e, ({first} AND y.entity_id = p.e"
-            " AND y.attr > p.a) FROM pairs p WHERE p.a IS NOT NULL)"
-        )
-        binds.values.extend([tenant, *ids, tenant])
-    newest = (
-        f"SELECT h.seq FROM attribute_instances h{DIALECT.index(column)} WHERE h.tenant ="
-        f" {binds.add(tenant)} AND h.entity_id = p.e AND h.attr = p.a"
-        f"{instance_filter(DIALECT, binds, reading)} ORDER BY {column} DESC, h.seq DESC"
-        f" LIMIT {binds.add(tq.last_n)}"
+    nth_params: list[Any] = []
+    rows_params: list[Any] = []
+    series_params: list[Any] = []
+    nth = _window(reading, "x", nth_params)
+    nth_params.append(tq.last_n - 1)
+    window = _window(reading, "r", rows_params)
+    chosen = _series(tenant, ids, reading, series_params)
+    oldest = (
+        f"coalesce((SELECT x.at FROM history_instances x WHERE x.series = s.id{nth}"
+        " ORDER BY x.at DESC LIMIT 1 OFFSET ?), '')"
     )
-    outer = column.replace("h.", "z.")
     sql = (
-        f"WITH RECURSIVE {pairs} SELECT z.entity_id, z.attr, z.instance_id, z.created_at,"
-        f" z.modified_at, z.deleted_at, z.instance, {outer} AS t, z.seq FROM pairs p"
-        f" JOIN attribute_instances z ON z.seq IN ({newest}) WHERE p.a IS NOT NULL"
-        " ORDER BY 1, 2, t, z.seq"
+        f"SELECT s.entity_id, s.attr, {series.VIEW_COLUMNS}, r.at FROM ({chosen}) s"
+        f" JOIN history_instances r ON r.series = s.id AND r.at >= {oldest}{window}"
+        " ORDER BY 1, 2, r.at, r.seq"
     )
-    return sql, binds.values
+    return sql, [*series_params, *nth_params, *rows_params]
+
+
+def _newest(rows: Iterable[Row], n: int) -> Iterator[Row]:
+    """The last ``n`` rows of each entity and attribute (rows in time order per both)."""
+    kept: deque[Row] = deque(maxlen=n)
+    key: tuple[Any, Any] | None = None
+    for r in rows:
+        if (r[0], r[1]) != key:
+            yield from kept
+            kept.clear()
+            key = (r[0], r[1])
+        kept.append(r)
+    yield from kept
+
+
+def history_rows(
+    conn: sqlite3.Connection,
+    tenant: str,
+    ids: Sequence[str],
+    reading: Reading,
+    *,
+    walk: bool = True,
+) -> Iterable[Row]:
+    """``history_select``'s rows (the temporal SQL written once), each instance as JSON text
+    or rebuilt: :func:`history_rows_select` run, trimmed to ``lastN`` when it walked."""
+    sql, params = history_rows_select(tenant, ids, reading, walk=walk)
+    rows: Iterable[Row] = conn.execute(sql, params)
+    if walk and reading.tq.last_n is not None and "ORDER BY x.at DESC LIMIT 1 OFFSET" in sql:
+        rows = _newest(rows, reading.tq.last_n)
+    return _rebuilt(rows)
+
+
+def _rebuilt(rows: Iterable[Row]) -> Iterator[Row]:
+    """``history_select``'s rows from :func:`history_rows_select`'s: the instance rebuilt
+    from the compact columns where the row keeps no JSON."""
+    for r in rows:
+        body = r[6] if r[6] is not None else series.decode(r[7], r[8], r[9])
+        yield (r[0], r[1], r[2], r[3], r[4], r[5], body, r[11], r[10])
 
 
 def _origin_us(origin: str) -> int:
@@ -324,6 +377,8 @@ class SqliteTemporalRows(TemporalRows):
     def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
         super().__init__(tenant)
         self.conn = conn
+        #: seq -> (entity, attribute, the row's columns) of the instances find_instance found
+        self._found: dict[int, tuple[str, str, Row]] = {}
 
     def _fetch(self, sql: str, values: list[Any]) -> Iterable[Row]:
         return self.conn.execute(sql, values)
@@ -340,19 +395,107 @@ class SqliteTemporalRows(TemporalRows):
         return self.conn.execute(sql, values), cut_ends
 
     def history(self, ids: Sequence[str], reading: Reading) -> Iterable[Row]:
-        if reading.tq.last_n is None or not ids:
-            return super().history(ids, reading)
-        return self.conn.execute(*last_n_select(self.tenant, ids, reading))
+        if not ids:
+            return []
+        return history_rows(self.conn, self.tenant, ids, reading)
 
     def set_series_types(self, found: Found) -> None:
-        for entity_id, attr, series, _ in found:
+        for entity_id, attr, found_series, _ in found:
             row = self.conn.execute(
-                "SELECT instance ->> '$.type' FROM attribute_instances INDEXED BY"
-                " attribute_instances_observed WHERE tenant = ? AND entity_id = ?"
-                " AND attr = ? AND dataset_id = ? LIMIT 1",
-                (self.tenant, entity_id, attr, series.dataset_id or ""),
+                "SELECT CASE WHEN r.body IS NULL THEN 'Property' ELSE r.body ->> '$.type' END"
+                " FROM history_series s JOIN history_instances r ON r.series = s.id"
+                " WHERE s.tenant = ? AND s.entity_id = ? AND s.attr = ? AND s.dataset_id = ?"
+                " ORDER BY r.at LIMIT 1",
+                (self.tenant, entity_id, attr, found_series.dataset_id or ""),
             ).fetchone()
-            series.attr_type = (row[0] if row else None) or "Property"
+            found_series.attr_type = (row[0] if row else None) or "Property"
+
+    # ---- instances by id: a row's key is (series, at, seq), found by its entity, attribute
+    # and instance id; update_instance and delete_instance use the key find_instance found
+    def find_instance(
+        self, entity_id: str, attr: str, instance_id: str
+    ) -> tuple[int, Instance] | None:
+        seq = series.seq_of(instance_id)
+        match = "r.seq = ? AND r.instance_id IS NULL" if seq is not None else "r.instance_id = ?"
+        row = self.conn.execute(
+            "SELECT r.seq, r.series, r.at, r.form, r.created, r.deleted, r.instance_id, r.body,"
+            " r.num FROM history_series s JOIN history_instances r ON r.series = s.id"
+            f" WHERE s.tenant = ? AND s.entity_id = ? AND s.attr = ? AND {match}",
+            (self.tenant, entity_id, attr, seq if seq is not None else instance_id),
+        ).fetchone()
+        if row is None:
+            return None
+        self._found[int(row[0])] = (entity_id, attr, row)
+        return int(row[0]), series.instance_of(row[7], row[8], row[3], row[2])
+
+    def update_instance(
+        self, seq: int, inst: Instance, observed_at: str | None, number: float | None, now: str
+    ) -> None:
+        entity_id, attr, old = self._found[seq]
+        _, old_series, old_at, old_form, old_created, deleted, instance_id, _, _ = old
+        created = old_created if old_form is not None else old_at
+        self.delete_instance(seq)
+        ids = series.SeriesIds(self.conn, self.tenant)
+        text, form = series.encode(orjson.dumps(inst).decode(), number, observed_at)
+        row: series.CompactRow = (
+            ids.ensure(entity_id, attr, inst.get("datasetId") or ""),
+            observed_at or created,
+            seq,
+            form,
+            created if observed_at else None,
+            now,
+            deleted,
+            instance_id,
+            text,
+            number,
+        )
+        self.conn.execute(series.INSERT, row)
+        self._found[seq] = (
+            entity_id,
+            attr,
+            (seq, row[0], row[1], form, row[4], deleted, instance_id, text, number),
+        )
+
+    def delete_instance(self, seq: int) -> None:
+        _, _, old = self._found[seq]
+        self.conn.execute(
+            "DELETE FROM history_instances WHERE series = ? AND at = ? AND seq = ?",
+            (old[1], old[2], seq),
+        )
+
+    def delete_history(self, entity_id: str) -> bool:
+        self.conn.execute(
+            "DELETE FROM history_instances WHERE series IN (SELECT id FROM history_series"
+            " WHERE tenant = ? AND entity_id = ?)",
+            (self.tenant, entity_id),
+        )
+        self.conn.execute(
+            "DELETE FROM history_series WHERE tenant = ? AND entity_id = ?",
+            (self.tenant, entity_id),
+        )
+        gone = self.conn.execute(
+            "DELETE FROM temporal_entities WHERE tenant = ? AND id = ?", (self.tenant, entity_id)
+        ).rowcount
+        self.conn.execute(
+            "DELETE FROM temporal_types WHERE tenant = ? AND id = ?", (self.tenant, entity_id)
+        )
+        return gone > 0
+
+    def delete_attribute(
+        self, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
+    ) -> int:
+        where = "tenant = ? AND entity_id = ? AND attr = ?"
+        params: list[Any] = [self.tenant, entity_id, attr]
+        if not delete_all:
+            where += " AND dataset_id = ?"
+            params.append(dataset_id or "")
+        return int(
+            self.conn.execute(
+                "DELETE FROM history_instances WHERE series IN (SELECT id FROM history_series"
+                f" WHERE {where})",
+                params,
+            ).rowcount
+        )
 
     def upsert_instance(self, entity_id: str, attr: str, inst: Instance, now: str) -> None:
         history.upsert_instance(self.conn, self.tenant, entity_id, attr, inst, now)
@@ -403,7 +546,7 @@ class SqliteTemporalStore(TemporalStore):
 
     async def explain_history(self, tenant: str, entity_id: str, tq: TemporalQuery) -> list[str]:
         """SQLite's plan for reading one entity's history (tests prove the index is used)."""
-        sql, params = history_select(DIALECT, tenant, [entity_id], Reading(tq))
+        sql, params = history_rows_select(tenant, [entity_id], Reading(tq))
         rows = await self.store.run_read(
             lambda conn: conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
         )
