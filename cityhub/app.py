@@ -217,10 +217,10 @@ def create_app(
             await the_contexts.aclose()
             await the_federation.aclose()
 
-    # the control tower: its live feed hears every commit of this process
+    # the control tower: its live feed hears the commits of every process sharing the store
     dashboard = Dashboard.build(settings) if settings.dashboard else None
     if dashboard is not None:
-        the_store.add_listener(dashboard.feed.on_commit)
+        the_store.add_shared_listener(dashboard.feed.on_shared)
 
     routes = [
         # first: paths outside /ngsi-ld/v1/ are matched in order (api/routing.py), and device

@@ -1,8 +1,11 @@
 """The dashboard's live feed: which entities of a tenant changed, as Server-Sent Events.
 
-The feed listens to the store's committed changes (``Store.add_listener``), the hub's own
-change stream, not a poll. It tells each open screen *which* entities changed (``[id,
-kind, type]``: a query needs a type besides ids, clause 6.4.3.2); the screen reads them back
+The feed listens to the store's committed changes (``Store.add_shared_listener``: the commits
+of every process sharing the store, so a screen connected to one worker of ``cityhub serve
+--workers N`` hears the writes another worker served; on PostgreSQL by ``LISTEN/NOTIFY``,
+behind the store's seam), the hub's own change stream, not a poll. It tells each open screen
+*which* entities changed (``[id, kind, type]``: a query needs a type besides ids, clause
+6.4.3.2); the screen reads them back
 through the NGSI-LD API, so what it shows is what any client of the API reads (the same
 representation, the same tenant, whatever the store).
 
@@ -25,15 +28,16 @@ browser to reconnect one second after the stream ends, as it does when the hub r
 :meth:`ChangeFeed.close` ends every stream when the server shuts down (uvicorn waits for open
 responses before it stops).
 
-With ``cityhub serve --workers N`` each process hears the commits of its own writes only
-(the store's listeners are per process): a screen connected to one worker does not see a
-write served by another. docs/dashboard.md says so.
+When the store cannot say what changed (another process's transaction named too many
+entities, or the store lost touch with the other processes for a while), the screens of the
+tenant (of every tenant) get a ``resync`` event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +56,9 @@ BATCH_WINDOW = 0.1
 EVENT_IDS = 100
 KEEPALIVE = 15.0
 RETRY_MS = 1000
+#: which hub process serves a stream (the ``hello`` event says it: with several workers, a
+#: screen or a test can tell them apart); random, so it tells nothing else
+PROCESS = uuid.uuid4().hex[:12]
 
 
 class FeedFull(Exception):
@@ -87,6 +94,12 @@ class Subscriber:
             self.overflowed = True
         self.wake.set()
 
+    def resync(self) -> None:
+        """What changed is not known: the screen reads everything again."""
+        self.pending.clear()
+        self.overflowed = True
+        self.wake.set()
+
     def take(self, limit: int) -> tuple[bool, list[tuple[str, str, str]]]:
         """(whether the screen must read everything again, up to ``limit`` pending changes)."""
         if self.overflowed:
@@ -115,18 +128,30 @@ class ChangeFeed:
         return sum(len(subs) for subs in self._by_tenant.values())
 
     def on_commit(self, changes: list[Change]) -> None:
-        """The store's listener: it runs inside ``Store.write`` after the commit, so it must
-        never raise (the write has happened) and never wait."""
+        """This process's commits (a store's ``add_listener``)."""
+        by_tenant: dict[str, list[Change]] = {}
+        for change in changes:
+            by_tenant.setdefault(change.tenant, []).append(change)
+        for tenant, some in by_tenant.items():
+            self.on_shared(tenant, some)
+
+    def on_shared(self, tenant: str | None, changes: list[Change] | None) -> None:
+        """The store's shared listener (``Store.add_shared_listener``: the commits of every
+        process, this one's inside ``Store.write`` after the commit), so it must never raise
+        (the write has happened) and never wait. ``changes`` None: the tenant (``tenant``
+        None: any tenant) changed more than can be named: its screens read everything again."""
         try:
             if not self._by_tenant:
                 return
-            by_tenant: dict[str, list[Change]] = {}
-            for change in changes:
-                if change.tenant in self._by_tenant:
-                    by_tenant.setdefault(change.tenant, []).append(change)
-            for tenant, some in by_tenant.items():
-                for sub in self._by_tenant.get(tenant, ()):
-                    sub.offer(some)
+            if tenant is None:
+                targets = [sub for subs in self._by_tenant.values() for sub in subs]
+            else:
+                targets = list(self._by_tenant.get(tenant, ()))
+            for sub in targets:
+                if changes is None:
+                    sub.resync()
+                else:
+                    sub.offer(changes)
         except Exception:  # pragma: no cover - a bug here must not fail a committed write
             log.exception("the dashboard feed could not take a commit's changes")
 
@@ -170,7 +195,7 @@ class ChangeFeed:
         narrow ``sub.reads`` again, and the stream ends when it answers False (the caller's
         key was revoked since)."""
         try:
-            yield sse("hello", {"tenant": sub.tenant}, retry=RETRY_MS)
+            yield sse("hello", {"tenant": sub.tenant, "process": PROCESS}, retry=RETRY_MS)
             while not sub.closed:
                 if not sub.pending and not sub.overflowed:
                     try:

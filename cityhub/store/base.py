@@ -87,6 +87,21 @@ class Change:
     after: Entity | None
 
 
+#: what :meth:`Store.add_shared_listener` calls: ``(tenant, changes)``. ``changes`` None: the
+#: tenant changed more than can be named (read it again); ``tenant`` None as well: any tenant
+#: may have changed unheard (the store lost touch with the other processes for a while).
+SharedListener = Callable[[str | None, "list[Change] | None"], None]
+
+
+def entity_stub(entity_id: str, types: Sequence[str], scopes: Sequence[str]) -> Entity:
+    """What a change of another process says of its entity: id, types and scopes (enough to
+    tell who may read it), not its attributes."""
+    stub: Entity = {"id": entity_id, "type": list(types)}
+    if scopes:
+        stub["scope"] = list(scopes)
+    return stub
+
+
 class Transaction(Protocol):
     """One write transaction of one tenant: its entity rows, and the rows services read and
     write beside them in the same transaction (subscriptions, registrations, the outbox,
@@ -221,6 +236,11 @@ class Store(Protocol):
     def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
         """Call ``fn`` (on the event loop) with the changes of every committed write."""
 
+    def add_shared_listener(self, fn: SharedListener) -> None:
+        """Call ``fn`` (on the event loop) with the changes every process sharing the store
+        commits, this one's included (those with their entities; another process's carry
+        only :func:`entity_stub`). Register before ``start()``."""
+
     async def count_by_type(self, tenant: str, type_iri: str) -> int:
         """How many entities of the tenant have this type."""
 
@@ -252,6 +272,19 @@ class BaseStore(ABC):
     def add_listener(self, fn: Callable[[list[Change]], None]) -> None:
         self._listeners.append(fn)
 
+    def add_shared_listener(self, fn: SharedListener) -> None:
+        """A store no other process writes (SQLite): this process's commits are all."""
+        self.add_listener(lambda changes: by_tenant(fn, changes))
+
     def _committed(self, changes: list[Change]) -> None:
         for listener in self._listeners:
             listener(changes)
+
+
+def by_tenant(fn: SharedListener, changes: list[Change]) -> None:
+    """``fn`` called once per tenant of ``changes``."""
+    grouped: dict[str, list[Change]] = {}
+    for change in changes:
+        grouped.setdefault(change.tenant, []).append(change)
+    for tenant, some in grouped.items():
+        fn(tenant, some)

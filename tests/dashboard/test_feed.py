@@ -11,7 +11,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from cityhub.dashboard.feed import ChangeFeed, FeedFull, Subscriber, sse
+from cityhub.dashboard.feed import PROCESS, ChangeFeed, FeedFull, Subscriber, sse
 from cityhub.store.base import Change
 from tests.conftest import DEFAULT, entity, make_client
 
@@ -89,7 +89,7 @@ def test_the_stream_says_hello_sends_changes_and_ends_on_close() -> None:
         feed.on_commit([_change("urn:x", "t1", "entityCreated")])
         chunks.append(await anext(stream))
         events = _events(chunks)
-        assert events[0] == ("hello", {"tenant": "t1"})
+        assert events[0] == ("hello", {"tenant": "t1", "process": PROCESS})
         assert events[1] == ("comment", None)
         assert events[2] == (
             "change",
@@ -176,3 +176,17 @@ def test_every_app_has_its_own_feed(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     with make_client(tmp_path / "a") as a, make_client(tmp_path / "b") as b:
         assert a.app.state.dashboard.feed is not b.app.state.dashboard.feed  # type: ignore[attr-defined]
+
+
+def test_what_another_process_cannot_name_makes_its_screens_resync() -> None:
+    """``on_shared(tenant, None)``: that tenant changed more than the store could name (another
+    process's large transaction); ``on_shared(None, None)``: the store lost touch with the other
+    processes for a while, so any tenant may have changed."""
+    feed = ChangeFeed()
+    t1, t2 = feed.subscribe("t1"), feed.subscribe("t2")
+    feed.on_shared("t1", [_change("urn:a", "t1")])
+    feed.on_shared("t1", None)
+    assert t1.take(100) == (True, []) and t1.pending == {}  # the change is in the resync
+    assert t2.take(100) == (False, [])
+    feed.on_shared(None, None)
+    assert t1.take(100) == (True, []) and t2.take(100) == (True, [])

@@ -26,7 +26,16 @@ import asyncpg
 from cityhub.errors import StoreUnavailable, TooComplexQuery
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
-from cityhub.store.base import BaseStore, Change, EntityQuery, QueryResult, Transaction
+from cityhub.store.base import (
+    BaseStore,
+    Change,
+    EntityQuery,
+    QueryResult,
+    SharedListener,
+    Transaction,
+    by_tenant,
+)
+from cityhub.store.postgres import changes as shared
 from cityhub.store.postgres import compile as qcompile
 from cityhub.store.postgres.bridge import SyncConnection, numbered, refused_data, run_sync
 from cityhub.store.postgres.entities import (
@@ -74,6 +83,16 @@ class PostgresStore(BaseStore):
         self.pool: Any = None
         #: statement_timeout (milliseconds) of a read that carries a caller's regular expression
         self.regex_timeout_ms = 10_000
+        #: the other processes' commits, once someone listens to them (changes.py)
+        self.shared_changes: shared.ChangeListener | None = None
+
+    def add_shared_listener(self, fn: SharedListener) -> None:
+        """Every process's commits: this one's as they commit, the others' by ``LISTEN``
+        (from then on this process's writes ``NOTIFY`` theirs too)."""
+        if self.shared_changes is None:
+            self.shared_changes = shared.ChangeListener(self.url)
+        self.shared_changes.listeners.append(fn)
+        self.add_listener(lambda changes: by_tenant(fn, changes))
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -96,6 +115,8 @@ class PostgresStore(BaseStore):
             if self.migrate:
                 async with self.pool.acquire() as conn:
                     await migrate(conn)
+            if self.shared_changes is not None:
+                await self.shared_changes.start()
         except Exception as exc:
             if fault_of(exc, self.url) is None:
                 raise
@@ -103,6 +124,8 @@ class PostgresStore(BaseStore):
             raise StoreUnavailable(cannot_open(exc, self.url)) from exc
 
     async def close(self) -> None:
+        if self.shared_changes is not None:
+            await self.shared_changes.close()
         if self.pool is not None:
             pool, self.pool = self.pool, None
             await pool.close()
@@ -204,9 +227,15 @@ class PostgresStore(BaseStore):
         """Run ``fn`` in one transaction; commit if it returns, roll back if it raises."""
         hooks = tuple(self.tx_hooks)
 
+        listening = self.shared_changes
+
         def job(conn: SyncConnection) -> tuple[T, list[Change]]:
             tx = PostgresTransaction(conn, tenant, hooks)
-            return fn(tx), tx.changes
+            result = fn(tx)
+            if listening is not None and tx.changes:
+                # delivered to the other processes when this transaction commits, never if not
+                shared.notify(conn, listening.channel, listening.origin, tenant, tx.changes)
+            return result, tx.changes
 
         result, changes = await self.run_transaction(job)
         if changes:
