@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from cityhub.access.control import AccessControl
 from cityhub.access.tenants import check_tenant_name
+from cityhub.api.location import location
 from cityhub.api.negotiation import json_response, read_json
 from cityhub.api.routing import Route
 from cityhub.errors import NonexistentTenant
@@ -50,7 +51,7 @@ async def put_rule(request: Request) -> Response:
     return json_response(
         publication.document(),
         status=201,
-        headers={"Location": f"/admin/publishing/{publication.name}"},
+        headers={"Location": location("/admin/publishing", publication.name)},
     )
 
 

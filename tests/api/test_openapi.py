@@ -8,16 +8,20 @@ status, content type and body must be among those the description gives its oper
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
+from starlette.routing import Route as StarletteRoute
 from starlette.testclient import TestClient
 
 from cityhub.api.openapi import openapi_document
+from tests.conftest import make_client
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
@@ -32,25 +36,107 @@ CHECKS: list[Callable[..., Any]] = [
 ]
 
 
+def _template(path: str) -> str:
+    """A path template with its parameters unnamed: ``/a/{entity_id:path}`` -> ``/a/{}``."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def _served(app: Any) -> set[tuple[str, str]]:
+    """(method, path template) of every operation the app's router serves: HEAD goes with
+    GET, and a route that exists only to refuse its methods (a 405) serves none."""
+    out = set()
+    for route in app.router.routes:
+        if not isinstance(route, StarletteRoute) or getattr(route, "refuses", False):
+            continue
+        for method in route.methods or ():
+            if method != "HEAD":
+                out.add((method.lower(), _template(route.path)))
+    return out
+
+
+def test_every_route_the_hub_serves_is_described(tmp_path: Path) -> None:
+    """Issue 20 item 7: the description covers everything the hub serves. A route added
+    without its description fails here, naming it."""
+    app = make_client(tmp_path, dashboard=True).app
+    described = {
+        (method, _template(path))
+        for path, item in openapi_document()["paths"].items()
+        for method in item
+    }
+    served = _served(app)
+    assert len(served) > 100  # the walk found the routes (not an empty router)
+    assert sorted(served - described) == []
+    # and nothing is described that the hub does not serve
+    assert sorted(described - served) == []
+
+
 def test_the_description_is_served_and_names_every_family(client: TestClient) -> None:
     response = client.get("/openapi.json")
     assert response.status_code == 200
     doc = response.json()
     assert doc["openapi"] == "3.1.0"
-    for path in ("/ngsi-ld/v1/entities", "/ngsi-ld/v1/entityOperations/upsert", "/admin/keys"):
+    for path in (
+        "/ngsi-ld/v1/entities",
+        "/ngsi-ld/v1/entityOperations/upsert",
+        "/ngsi-ld/v1/temporal/entities/{entityId}",
+        "/ngsi-ld/v1/csourceRegistrations",
+        "/ngsi-ld/v1/jsonldContexts",
+        "/admin/keys",
+        "/iot/devices",
+        "/iot/d",
+        "/indicators/gap",
+        "/ogcapi/collections/{collectionId}/items",
+        "/opendata/{file}",
+        "/data/api/{type}",
+        "/dashboard/feed",
+    ):
         assert path in doc["paths"], path
     for op in (o for item in doc["paths"].values() for o in item.values()):
         assert op["responses"], op["summary"]
 
 
-@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method.upper()} {op.path}")
-def test_the_hub_keeps_to_its_description(client: TestClient, operation: Any) -> None:
-    # a few entities, so reads and writes by id meet existing ones too
+#: operations that cannot be fuzzed with a request that waits for the whole answer: the
+#: dashboard's feed never ends (tests/dashboard drive it with a reader that stops)
+ENDLESS = {("GET", "/dashboard/feed")}
+
+
+def _seed(client: TestClient) -> None:
+    """A few entities with history, a published type, an IoT config group and device, a
+    registration: so the fuzzed reads and writes by id and name meet existing ones too."""
     seeded = [
-        {"id": f"urn:ngsi-ld:Thing:{i}", "type": "Thing", "n": {"type": "Property", "value": i}}
+        {
+            "id": f"urn:ngsi-ld:Thing:{i}",
+            "type": "Thing",
+            "n": {"type": "Property", "value": i, "observedAt": "2026-11-01T09:00:00Z"},
+            "location": {
+                "type": "GeoProperty",
+                "value": {"type": "Point", "coordinates": [127, 37]},
+            },
+        }
         for i in range(3)
     ]
     assert client.post("/ngsi-ld/v1/entityOperations/upsert", json=seeded).status_code == 201
+    rule = {"history": True}
+    assert client.put("/admin/publishing/Thing", json=rule).status_code in (200, 201)
+    group = {"groups": [{"apikey": "k1", "resource": "/iot/d", "entity_type": "Thing"}]}
+    assert client.post("/iot/groups", json=group).status_code == 201
+    device = {"devices": [{"device_id": "d1", "entity_name": "urn:ngsi-ld:Thing:0",
+                           "entity_type": "Thing", "apikey": "k1"}]}  # fmt: skip
+    assert client.post("/iot/devices", json=device).status_code == 201
+    registration = {
+        "id": "urn:ngsi-ld:ContextSourceRegistration:1",
+        "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": "Remote"}]}],
+        "endpoint": "http://127.0.0.1:9/",
+    }
+    assert client.post("/ngsi-ld/v1/csourceRegistrations", json=registration).status_code == 201
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method.upper()} {op.path}")
+def test_the_hub_keeps_to_its_description(client: TestClient, operation: Any) -> None:
+    if (operation.method.upper(), operation.path) in ENDLESS:
+        pytest.skip("an endless stream: tests/dashboard read the feed with a reader that stops")
+    _seed(client)
 
     @settings(
         max_examples=EXAMPLES,
@@ -63,6 +149,8 @@ def test_the_hub_keeps_to_its_description(client: TestClient, operation: Any) ->
     def run(case: Any) -> None:
         kwargs = case.as_transport_kwargs(base_url="http://testserver")
         kwargs.pop("cookies", None)
+        if isinstance(kwargs.get("data"), str | bytes):  # a text body (UltraLight): as content
+            kwargs["content"] = kwargs.pop("data")
         response = client.request(**kwargs)
         case.validate_response(response, checks=CHECKS)
 
