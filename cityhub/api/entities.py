@@ -90,7 +90,7 @@ async def create_entity(request: Request) -> Response:
     terms = await neg.body_terms(request, body, media)
     tenant = neg.tenant_of(request)
     entity = expand_entity(body, terms)
-    require_new(request, "write", entity)
+    await require_new(request, tenant, "write", entity)
     store = request.app.state.store
 
     async def local(keep: frozenset[str]) -> None:

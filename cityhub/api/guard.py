@@ -33,7 +33,7 @@ from cityhub.api.negotiation import TENANT_HEADER, checked_tenant
 from cityhub.api.size_limits import caller_limits, limited
 from cityhub.errors import BadRequestData, CityhubError, Forbidden, ResourceNotFound
 from cityhub.provision import BatchItem
-from cityhub.store.base import EntityQuery, Store
+from cityhub.store.base import EntityQuery
 
 log = logging.getLogger("cityhub")
 
@@ -142,7 +142,7 @@ class AccessGuard:
                 access.require_all(action, f"{scope['method']} {scope['path']}")
             entity_id = _entity_of_path(scope)
             if entity_id is not None:
-                await _require_entity(scope["app"].state.store, access, tenant, entity_id, action)
+                await _require_entity(scope, access, tenant, entity_id, action)
             quotas = self.control.quotas
             if not access.admin and quotas.active(access.settings):
                 caller = access.who.name
@@ -265,20 +265,54 @@ def _entity_of_path(scope: Scope) -> str | None:
         return None  # the route refuses it
 
 
+_TEMPORAL = API + "temporal/"
+
+
+def absent(path: str, entity_id: str) -> ResourceNotFound:
+    """What a route answers for an id nothing holds: a hidden entity gets the very same (an
+    entity the caller may not read does not exist for it; tests/access/test_existence.py)."""
+    if path.startswith(_TEMPORAL):
+        return ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
+    return ResourceNotFound(f"there is no entity with id {entity_id}")
+
+
+def outside(access: Access, action: str, entity_id: str) -> Forbidden:
+    """The refusal of an entity outside the caller's targets, the same whether the caller
+    named it in a payload or its id is held by an entity it may not see."""
+    return Forbidden(
+        f"{access.who.name} may not {action} entity {entity_id}: it is of none of the ids, "
+        "types or scopes its permissions name"
+    )
+
+
+async def _stored(scope: Scope, tenant: str, entity_id: str) -> Mapping[str, Any] | None:
+    """The entity as permissions judge it: its current state, or, on the temporal routes, the
+    head of its temporal representation (a deleted entity's history stays readable there)."""
+    app = scope["app"]
+    entity: Mapping[str, Any] | None = await app.state.store.get_entity(tenant, entity_id)
+    if entity is None and scope["path"].startswith(_TEMPORAL):
+        entity = await app.state.temporal.get_head(tenant, entity_id)
+    return entity
+
+
 async def _require_entity(
-    store: Store, access: Access, tenant: str, entity_id: str, action: str
+    scope: Scope, access: Access, tenant: str, entity_id: str, action: str
 ) -> None:
     if access.targets(action) is None:
         return
-    entity = await store.get_entity(tenant, entity_id)
+    entity = await _stored(scope, tenant, entity_id)
     if entity is None:
         return  # nothing there: the route answers as without access control
     # the targets judged on the stored entity, with the meaning the store query gives them
     # (permissions.Target.covers): a lookup by id, not a query per request
-    if access.covers(action, entity_id, entity["type"], entity.get("scope") or ()):
+    types, scopes = entity["type"], entity.get("scope") or ()
+    if access.covers(action, entity_id, types, scopes):
         return
+    if action != "read" and access.covers("read", entity_id, types, scopes):
+        # it may see the entity: that it may not change it is no secret
+        raise Forbidden(f"{access.who.name} may read entity {entity_id} but not {action} it")
     # as for a missing entity: whether it exists is not told
-    raise ResourceNotFound(f"there is no entity with id {entity_id}")
+    raise absent(scope["path"], entity_id)
 
 
 def access_of(request: Request) -> Access:
@@ -299,57 +333,75 @@ async def require_entity(
     request: Request, tenant: str, entity_id: str, action: str = "read"
 ) -> None:
     """Raise ResourceNotFound (as for a missing entity: its existence is not told) unless the
-    caller may ``action`` this entity, when it exists. Costs nothing unless the caller's
-    permission is narrowed to targets."""
-    await _require_entity(request.app.state.store, access_of(request), tenant, entity_id, action)
+    caller may ``action`` this entity, when it exists (Forbidden when it may read it but not
+    ``action`` it). Costs nothing unless the caller's permission is narrowed to targets."""
+    await _require_entity(request.scope, access_of(request), tenant, entity_id, action)
 
 
-def require_new(request: Request, action: str, entity: Mapping[str, Any]) -> None:
+async def require_new(
+    request: Request, tenant: str, action: str, entity: Mapping[str, Any]
+) -> None:
     """Raise Forbidden unless the caller may ``action`` an entity with this payload's id,
-    types and scopes (an expanded entity about to be created or upserted)."""
+    types and scopes (an expanded entity about to be created or upserted), and, when an
+    entity holds that id already, that one too: a create's AlreadyExists (clause 5.6.1)
+    would tell of an entity the caller may not see, and an upsert would change it."""
     access = access_of(request)
-    types = entity.get("type") or ()
-    types = [types] if isinstance(types, str) else list(types)
-    scopes = entity.get("scope") or ()
-    scopes = [scopes] if isinstance(scopes, str) else list(scopes)
+    if access.targets(action) is None:
+        return
     entity_id = str(entity.get("id", ""))
-    if not access.covers(action, entity_id, types, scopes):
-        raise Forbidden(
-            f"{access.who.name} may not {action} entity {entity_id}: it is of none of the "
-            "ids, types or scopes its permissions name"
-        )
+    if not access.covers(action, entity_id, _listed(entity, "type"), _listed(entity, "scope")):
+        raise outside(access, action, entity_id)
+    stored = await _stored(request.scope, tenant, entity_id)
+    if stored is not None and not access.covers(
+        action, entity_id, stored["type"], stored.get("scope") or ()
+    ):
+        raise outside(access, action, entity_id)
+
+
+def _listed(entity: Mapping[str, Any], member: str) -> list[str]:
+    found = entity.get(member) or ()
+    return [found] if isinstance(found, str) else list(found)
 
 
 async def screen_batch(
     request: Request, tenant: str, items: list[BatchItem], *, payload: bool
 ) -> list[BatchItem]:
     """A batch's items with those the caller may not write turned into per-entity errors (the
-    207 reports them; the others go ahead): an existing entity outside the caller's write
-    targets is reported as not found (its existence is not told), and with ``payload`` (create,
-    upsert) a payload outside them is Forbidden. Unchanged unless the caller is narrowed."""
+    207 reports them; the others go ahead), as the single-entity routes answer: an existing
+    entity the caller may not see is reported as not found, as a missing one is (its
+    existence is not told), or with ``payload`` (create, upsert) Forbidden, as a payload
+    outside the targets is; one it may read but not write is Forbidden. Unchanged unless the
+    caller is narrowed."""
     access = access_of(request)
-    permitted = access.permitted("write")
-    if permitted is None:
+    if access.targets("write") is None:
         return items
-    ids = tuple({i for i, entity, err in items if i is not None and err is None})
-    store = request.app.state.store
-    allowed: set[str] = set()
-    existing: set[str] = set()
+    ids = tuple({i for i, _, err in items if i is not None and err is None})
+    existing: dict[str, Mapping[str, Any]] = {}
     if ids:
-        probe = EntityQuery(ids=ids, limit=len(ids))
-        allowed_rows = await store.query_entities(tenant, replace(probe, permitted=permitted))
-        allowed = {e["id"] for e in allowed_rows.entities}
-        existing = {e["id"] for e in (await store.query_entities(tenant, probe)).entities}
+        found = await request.app.state.store.query_entities(
+            tenant, EntityQuery(ids=ids, limit=len(ids))
+        )
+        existing = {e["id"]: e for e in found.entities}
     screened: list[BatchItem] = []
     for entity_id, entity, err in items:
-        if err is None and entity_id is not None and entity is not None:
-            if entity_id in existing and entity_id not in allowed:
-                err = ResourceNotFound(f"there is no entity with id {entity_id}")
-            elif payload:
-                try:
-                    require_new(request, "write", entity)
-                except Forbidden as exc:
-                    err = exc
+        if err is None and entity_id is not None:
+            stored = existing.get(entity_id)
+            if stored is not None:
+                types, scopes = stored["type"], stored.get("scope") or ()
+                if access.covers("write", entity_id, types, scopes):
+                    pass
+                elif access.covers("read", entity_id, types, scopes):
+                    err = Forbidden(
+                        f"{access.who.name} may read entity {entity_id} but not write it"
+                    )
+                elif payload:
+                    err = outside(access, "write", entity_id)
+                else:
+                    err = absent(API, entity_id)  # as the batch reports a missing one
+            if err is None and payload and entity is not None:
+                types, scopes = _listed(entity, "type"), _listed(entity, "scope")
+                if not access.covers("write", entity_id, types, scopes):
+                    err = outside(access, "write", entity_id)
             if err is not None:
                 entity = None
         screened.append((entity_id, entity, err))
@@ -365,9 +417,11 @@ def require_unnarrowed(request: Request, action: str, what: str) -> None:
 __all__ = [
     "SCOPE_KEY",
     "AccessGuard",
+    "absent",
     "access_of",
     "action_of",
     "narrowed",
+    "outside",
     "require_entity",
     "require_new",
     "require_unnarrowed",

@@ -120,8 +120,8 @@ async def create_or_update(request: Request) -> Response:
         raise BadRequestData("the body must be a temporal entity with at least id and type")
     terms = await neg.body_terms(request, body, media)
     entity = expand_temporal_entity(body, terms)
-    require_new(request, "write", entity)
     tenant = neg.tenant_of(request)
+    await require_new(request, tenant, "write", entity)
     created = await _temporal(request).create_or_update(tenant, entity)
     await _history_written(request, tenant, entity)
     if not created:

@@ -387,6 +387,11 @@ class TemporalStore(ABC):
 
         return await self._read(tenant, run)
 
+    async def get_head(self, tenant: str, entity_id: str) -> Head | None:
+        """The temporal representation's head (id, types, scopes, times), None without one:
+        what an entity was, after it was deleted too (access control judges it by this)."""
+        return await self._read(tenant, lambda rows: rows.head(entity_id))
+
     async def get_entity(
         self,
         tenant: str,
