@@ -98,7 +98,12 @@ async def create_groups(request: Request) -> Response:
 async def list_groups(request: Request) -> Response:
     limit, offset = _page(request)
     groups, total = await _agent(request).list_groups(
-        service_of(request), service_path_of(request, listing=True), limit, offset
+        service_of(request),
+        service_path_of(request, listing=True),
+        limit,
+        offset,
+        resource=request.query_params.get("resource"),
+        apikey=request.query_params.get("apikey"),
     )
     return neg.json_response({"count": total, _key(request): groups})
 

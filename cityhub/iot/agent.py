@@ -63,6 +63,10 @@ class Measures:
     resource: str | None = None
 
 
+#: the most groups a filtered listing looks through (a tenant has a few)
+_MAX_GROUPS = 10_000
+
+
 def _entity_name(device: Document, group: Document | None) -> str:
     entity_type = device.get("entity_type") or (group or {}).get("entity_type") or "Thing"
     return f"urn:ngsi-ld:{entity_type}:{device['device_id']}"
@@ -122,10 +126,28 @@ class IotAgent:
         self.clear_cache()
 
     async def list_groups(
-        self, tenant: str, service_path: str | None, limit: int, offset: int
+        self,
+        tenant: str,
+        service_path: str | None,
+        limit: int,
+        offset: int,
+        *,
+        resource: str | None = None,
+        apikey: str | None = None,
     ) -> tuple[list[Document], int]:
-        docs, total = await self.iot.list_groups(tenant, service_path, limit, offset)
-        return [prov.group_view(d) for d in docs], total
+        """A page of the tenant's groups and their total; with ``resource`` or ``apikey``,
+        of those groups only (``GET /iot/groups?resource=``, as the tutorials read one)."""
+        if resource is None and apikey is None:
+            docs, total = await self.iot.list_groups(tenant, service_path, limit, offset)
+            return [prov.group_view(d) for d in docs], total
+        every, _ = await self.iot.list_groups(tenant, service_path, _MAX_GROUPS, 0)
+        chosen = [
+            d
+            for d in every
+            if (resource is None or d["resource"] == resource)
+            and (apikey is None or d["apikey"] == apikey)
+        ]
+        return [prov.group_view(d) for d in chosen[offset : offset + limit]], len(chosen)
 
     async def update_group(self, tenant: str, apikey: str, resource: str, body: Any) -> None:
         found = await self.iot.update_group(
@@ -160,6 +182,10 @@ class IotAgent:
         docs = [prov.parse_device(item, tenant, service_path) for item in items]
         seen: set[tuple[str, str]] = set()
         for doc in docs:
+            if not doc.get("apikey"):
+                apikey = await self._service_apikey(tenant, doc)
+                if apikey:
+                    doc["apikey"] = apikey
             pair = (doc["device_id"], doc.get("apikey", ""))
             if pair in seen:
                 raise DuplicateDeviceId(f"the body names device {pair[0]!r} twice")
@@ -173,6 +199,17 @@ class IotAgent:
         self.clear_cache()
         for doc in docs:
             await self._provisioned(tenant, doc)
+
+    async def _service_apikey(self, tenant: str, device: Document) -> str | None:
+        """The apikey a device provisioned without one takes (as iotagent-node-lib does): its
+        service path's config group's, the one of its entity type when there are several;
+        None when that does not name one group."""
+        groups, _ = await self.iot.list_groups(tenant, device["service_path"], 1000, 0)
+        typed = [g for g in groups if g.get("entity_type") == device.get("entity_type")]
+        for candidates in (typed, groups):
+            if len(candidates) == 1:
+                return str(candidates[0]["apikey"])
+        return None
 
     async def _provisioned(self, tenant: str, device: Document) -> None:
         if self.commands is not None:

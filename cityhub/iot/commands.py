@@ -38,6 +38,7 @@ import orjson
 from cityhub.errors import CityhubError
 from cityhub.iot.expressions import to_text
 from cityhub.iot.ingest import Ingestor
+from cityhub.iot.measures import instance, mapping_of
 from cityhub.ngsild.entity import Terms, expand_entity
 from cityhub.store.base import Change, Document
 from cityhub.store.iot import IotStore
@@ -70,6 +71,11 @@ class CommandTarget:
 
     @property
     def json(self) -> bool:
+        """Whether the device takes JSON commands: its ``protocol`` or ``payloadType`` names
+        JSON, or its group's resource is the JSON agent's (``/iot/json``: iotagent-json sends
+        JSON whatever ``protocol`` says, as in FIWARE's JSON tutorial)."""
+        if str((self.group or {}).get("resource") or "").startswith("/iot/json"):
+            return True
         kind = f"{self.setting('protocol') or ''} {self.setting('payloadType') or ''}".lower()
         return "json" in kind
 
@@ -144,6 +150,9 @@ class Commands:
         self._loaded_at = -1e9
         self._pending: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: entities whose command attributes provisioning is writing now (their "" is no
+        #: invocation; a client that writes "" invokes, as FIWARE's MQTT tutorial does)
+        self._provisioning: dict[tuple[str, str], int] = {}
         self._http: httpx.AsyncClient | None = None
         self._term_map: Terms | None = None
         self._reloading = False
@@ -213,8 +222,22 @@ class Commands:
             fragment[name] = {"type": "Property", "value": ""}
             fragment[f"{name}_status"] = {"type": "Property", "value": UNKNOWN}
             fragment[f"{name}_info"] = {"type": "Property", "value": ""}
+        # and its static attributes, as FIWARE's agents create the entity of a provisioned
+        # device (a device that only takes commands sends no measure that would bring them)
+        for static in mapping_of(device, group or {}).static_attributes:
+            with contextlib.suppress(CityhubError):  # refused with the measures, counted there
+                fragment[static["name"]] = instance(
+                    static["name"], static["type"], static["value"], static.get("metadata")
+                )
         terms = await self._terms()
-        await self.ingestor.submit(tenant, [expand_entity(fragment, terms)])
+        key = (tenant, target.entity_id)
+        self._provisioning[key] = self._provisioning.get(key, 0) + 1
+        try:
+            await self.ingestor.submit(tenant, [expand_entity(fragment, terms)])
+        finally:
+            self._provisioning[key] -= 1
+            if not self._provisioning[key]:
+                del self._provisioning[key]
 
     def forget(self, tenant: str, entity_id: str) -> None:
         self._index.pop((tenant, entity_id), None)
@@ -247,8 +270,10 @@ class Commands:
                 continue
             new = after[iri][0] if after[iri] else None
             old = before.get(iri, [None])[0] if before.get(iri) else None
-            if new is None or new.get("value") in ("", None):
+            if new is None or new.get("value") is None:
                 continue
+            if new.get("value") == "" and (change.tenant, change.entity_id) in self._provisioning:
+                continue  # the attribute as provisioning writes it, no invocation
             if old is not None and old.get("modifiedAt") == new.get("modifiedAt"):
                 continue
             self._spawn(self.send(target, name, new.get("value")))
