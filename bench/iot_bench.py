@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
-import logging
 import os
 import shutil
 import socket
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from mqtt_load import Publisher  # noqa: E402  (bench/mqtt_load.py: an MQTT load generator)
 from suite import Scenario, run_wrk  # noqa: E402  (bench/suite.py: wrk, as the main suite)
 
 APIKEY = "benchkey"
-_QUIET = logging.getLogger("iot_bench.mqtt")
-_QUIET.setLevel(logging.ERROR)
 PORTS = (18640, 18699)
 
 
@@ -252,43 +253,34 @@ def _committed(url: str) -> int:
     return int(_measures(url)["committed"])
 
 
-async def _mqtt_rate(url: str, port: int, devices: int, messages: int) -> float:
-    import aiomqtt
-
+async def _mqtt_rate(url: str, port: int, devices: int, messages: int) -> tuple[float, float]:
+    """(measures/s committed, seconds the publishers took): the messages published by
+    ``mqtt_load`` (its PUBLISH packets built before the clock starts), the rate counted until
+    the hub committed the last one."""
     before = _committed(url)
-    publishers = 8
+    publishers = 4
+    topics = [f"/json/{APIKEY}/d{n}/attrs" for n in range(devices)]
+    shares = [
+        [
+            (topics[n % devices], json.dumps({"t": n % 40, "h": n % 100}).encode())
+            for n in range(p, messages, publishers)
+        ]
+        for p in range(publishers)
+    ]
     t0 = time.perf_counter()
 
     async def publisher(p: int) -> None:
-        # publishes pipelined 200 at a time: a publisher awaiting each PUBACK in turn would
-        # measure its own round trips, not the hub
-        async with aiomqtt.Client(
-            "127.0.0.1",
-            port,
-            identifier=f"bench-pub-{p}",
-            max_inflight_messages=1000,
-            logger=_QUIET,  # it warns of every pending publish past 10
-        ) as c:
-            mine = list(range(p, messages, publishers))
-            for start in range(0, len(mine), 200):
-                await asyncio.gather(
-                    *(
-                        c.publish(
-                            f"/json/{APIKEY}/d{n % devices}/attrs",
-                            json.dumps({"t": n % 40, "h": n % 100}),
-                            qos=1,
-                        )
-                        for n in mine[start : start + 200]
-                    )
-                )
+        async with Publisher("127.0.0.1", port, f"bench-pub-{p}") as c:
+            await c.publish(shares[p])
 
     await asyncio.gather(*(publisher(p) for p in range(publishers)))
+    published = time.perf_counter() - t0
     deadline = time.monotonic() + 600
     while _committed(url) - before < messages:
         if time.monotonic() > deadline:
             raise RuntimeError("MQTT measures were not all committed in 10 minutes")
         await asyncio.sleep(0.02)
-    return messages / (time.perf_counter() - t0)
+    return messages / (time.perf_counter() - t0), published
 
 
 async def _mqtt_latency(url: str, port: int, rate: float, devices: int, samples: int) -> float:
@@ -299,17 +291,18 @@ async def _mqtt_latency(url: str, port: int, rate: float, devices: int, samples:
     latencies: list[float] = []
     done = asyncio.Event()
 
+    def messages() -> Iterator[tuple[str, bytes]]:
+        for n in itertools.count():
+            payload = json.dumps({"t": n % 40, "h": n % 100}).encode()
+            yield f"/json/{APIKEY}/d{n % devices}/attrs", payload
+
     async def load() -> None:
-        async with aiomqtt.Client("127.0.0.1", port, identifier="bench-load") as mq:
-            n = 0
-            t0 = time.perf_counter()
-            while not done.is_set():
-                due = int((time.perf_counter() - t0) * rate)
-                while n < due:
-                    payload = json.dumps({"t": n % 40, "h": n % 100})
-                    await mq.publish(f"/json/{APIKEY}/d{n % devices}/attrs", payload, qos=1)
-                    n += 1
-                await asyncio.sleep(0.005)
+        async with Publisher("127.0.0.1", port, "bench-load") as mq:
+            paced = asyncio.create_task(mq.paced(messages(), rate))
+            await done.wait()
+            paced.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await paced
 
     async def sample() -> None:
         async with (
@@ -372,7 +365,9 @@ def main() -> int:
             print(f"/iot/json: {iot_json:,.0f} measures/s = {iot_json / upsert:.2f} x upsert")
             if broker is not None:
                 before = _measures(hub.url)
-                mqtt = asyncio.run(_mqtt_rate(hub.url, broker.port, args.devices, args.messages))
+                mqtt, published = asyncio.run(
+                    _mqtt_rate(hub.url, broker.port, args.devices, args.messages)
+                )
                 after = _measures(hub.url)
                 per_tx = (after["committed"] - before["committed"]) / max(
                     1, after["transactions"] - before["transactions"]
@@ -385,7 +380,8 @@ def main() -> int:
                 result |= {"mqtt_per_s": mqtt, "mqtt_p95_latency_s": p95}
                 print(
                     f"MQTT QoS 1: {mqtt:,.0f} measures/s = {mqtt / upsert:.2f} x upsert"
-                    f" ({per_tx:.0f} messages per transaction)"
+                    f" ({per_tx:.0f} messages per transaction; published in {published:.1f} s,"
+                    f" committed in {args.messages / mqtt:.1f} s)"
                 )
                 print(f"MQTT publish to readable, at {mqtt / 2:,.0f}/s: p95 {p95 * 1000:.1f} ms")
             else:
