@@ -379,7 +379,7 @@ async def append_attributes(request: Request) -> Response:
     """Clause 5.6.3 (POST /entities/{id}/attrs, options=noOverwrite)."""
     fragment, terms, tenant, body = await _fragment(request)
     overwrite = "noOverwrite" not in options_of(request.query_params)
-    path = entity_path(fragment["id"], "/attrs")
+    path = entity_path(fragment["id"], "/attrs/")
     params = () if overwrite else (("options", "noOverwrite"),)
     return await _modify(
         request,
@@ -398,7 +398,7 @@ async def update_attributes(request: Request) -> Response:
     fragment, terms, tenant, body = await _fragment(request, allow_null=True)
     if not fragment["attrs"] and "type" not in fragment and "scope" not in fragment:
         raise BadRequestData("the body has no attributes to update")
-    path = entity_path(fragment["id"], "/attrs")
+    path = entity_path(fragment["id"], "/attrs/")
     return await _modify(
         request,
         "updateEntity",
@@ -537,7 +537,9 @@ async def delete_attribute(request: Request) -> Response:
     delete_all = params.get("deleteAll")
     if delete_all not in (None, "true", "false"):
         raise InvalidRequest(f"deleteAll must be true or false, got {delete_all!r}")
-    forwarded = [(k, params[k]) for k in ("datasetId", "deleteAll") if k in params]
+    forwarded = [("datasetId", dataset_id)] if dataset_id is not None else []
+    if delete_all == "true":
+        forwarded.append(("deleteAll", "true"))
     return await _attribute_write(
         request,
         "deleteAttrs",

@@ -38,12 +38,14 @@ from cityhub.errors import CityhubError
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import Entity, expand_entity
 from cityhub.ngsild.federation import (
+    ADDITIVE,
     MISC_WARNING,
     PERSISTENT_WARNING,
     AllowedHosts,
     forwards_to,
     is_loop,
     merge_lists,
+    rank,
     via_value,
     warning,
 )
@@ -130,6 +132,36 @@ def _query_string(params: Sequence[tuple[str, str]]) -> str:
     if not params:
         return ""
     return "?" + urlencode(list(params), quote_via=quote, safe=":,")
+
+
+def registered_names(doc: dict[str, Any]) -> frozenset[str] | None:
+    """The attribute names registration ``doc`` offers, or None when one of its
+    RegistrationInfo offers whole entities (no propertyNames or relationshipNames)."""
+    names: set[str] = set()
+    for info in doc.get("information", ()):
+        found = {*info.get("propertyNames", ()), *info.get("relationshipNames", ())}
+        if not found:
+            return None
+        names |= found
+    return frozenset(names)
+
+
+def _within(
+    params: Sequence[tuple[str, str]], doc: dict[str, Any], terms: TermMap
+) -> list[tuple[str, str]]:
+    """A query's parameters narrowed to what registration ``doc`` offers (clause 4.3.6.1:
+    the distributed request respects the registration's constraints): when it registers
+    attribute names only, ``attrs`` asks for those of them the caller wants, or all of them."""
+    names = registered_names(doc)
+    if names is None:
+        return list(params)
+    asked = [terms.expand(a) for k, v in params if k == "attrs" for a in v.split(",") if a]
+    keep = [n for n in asked if n in names] if asked else sorted(names)
+    if not keep:
+        return list(params)
+    out = [(k, v) for k, v in params if k != "attrs"]
+    out.append(("attrs", ",".join(terms.compact(n) for n in keep)))
+    return out
 
 
 def _url(endpoint: str, path: str) -> str:
@@ -376,7 +408,7 @@ class Federation:
         attrs: Sequence[str] = (),
     ) -> Federated:
         """Clause 5.7.1.4: the entity as this broker and the sources of the matching
-        inclusive and auxiliary registrations hold it (``entities`` holds one entity or
+        registrations hold it (every mode, clause 4.3.6) (``entities`` holds one entity or
         none)."""
         sources = await self._sources(
             ask, "retrieveEntity", RegistrationQuery(ids=(entity_id,), attrs=tuple(attrs))
@@ -388,7 +420,7 @@ class Federation:
         replies = await asyncio.gather(
             *(self._send(doc, ask, "GET", path, forwarded) for doc in sources)
         )
-        lists: list[tuple[list[Entity], bool]] = [([local], False)] if local is not None else []
+        lists: list[tuple[list[Entity], int]] = [([local], ADDITIVE)] if local is not None else []
         warnings = []
         for doc, reply in zip(sources, replies, strict=True):
             if reply.warning is not None:
@@ -406,7 +438,7 @@ class Federation:
             if problem is not None:
                 warnings.append(problem)
                 continue
-            lists.append((found, doc.get("mode") == "auxiliary"))
+            lists.append((found, rank(doc)))
         return Federated(merge_lists(lists), warnings=warnings)
 
     async def query_entities(
@@ -421,7 +453,7 @@ class Federation:
         body: Any = None,
     ) -> Federated:
         """Clause 5.7.2.4: the query answered by this broker and the sources of the matching
-        inclusive and auxiliary registrations, merged, then paged.
+        registrations (every mode), merged, then paged.
 
         A source is asked for the first ``offset + limit`` entities (at most ``max_limit``)
         and the merged list is paged here, so a page holds each entity once. ``operation`` is
@@ -452,14 +484,17 @@ class Federation:
                 for doc in sources
             ]
         else:
-            sends = [self._send(doc, ask, "GET", "/entities", forwarded) for doc in sources]
+            sends = [
+                self._send(doc, ask, "GET", "/entities", _within(forwarded, doc, terms))
+                for doc in sources
+            ]
         if first is not None:
             local, replies = first, await asyncio.gather(*sends)
         else:
             local, replies = await asyncio.gather(
                 store.query_entities(ask.tenant, local_query), asyncio.gather(*sends)
             )
-        lists: list[tuple[list[Entity], bool]] = [(local.entities, False)]
+        lists: list[tuple[list[Entity], int]] = [(local.entities, ADDITIVE)]
         warnings = []
         count = local.count
         for doc, reply in zip(sources, replies, strict=True):
@@ -471,7 +506,7 @@ class Federation:
             found, problem = self._entities(doc, reply, terms, many=True)
             if problem is not None:
                 warnings.append(problem)
-            lists.append((found, doc.get("mode") == "auxiliary"))
+            lists.append((found, rank(doc)))
             if count is not None:
                 count += reply.count if reply.count is not None else len(found)
         merged = merge_lists(lists)

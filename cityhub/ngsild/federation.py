@@ -17,9 +17,15 @@ from urllib.parse import urlsplit
 
 from cityhub.ngsild.entity import Entity
 
-#: Modes this broker forwards reads to (clause 4.3.6.2: additive registrations). Exclusive
-#: and redirect registrations receive writes (``cityhub.ngsild.distribution``).
-FORWARDED_MODES: Final = frozenset({"inclusive", "auxiliary"})
+#: Modes this broker forwards reads to: all four (clause 4.3.6.2 additive registrations,
+#: 4.3.6.3 proxied ones, whose registered data only their source holds).
+FORWARDED_MODES: Final = frozenset({"inclusive", "auxiliary", "exclusive", "redirect"})
+#: How much a source's attribute counts in a merge (:func:`rank`): an auxiliary source only
+#: fills gaps, the broker and its inclusive sources are equals, a proxied (exclusive or
+#: redirect) source holds the registered data and beats a copy the broker still has.
+AUXILIARY: Final = 0
+ADDITIVE: Final = 1
+PROXIED: Final = 2
 #: The named operation groups (clause 4.20, table 4.20-2).
 OPERATION_GROUPS: Final[dict[str, frozenset[str]]] = {
     "federationOps": frozenset(
@@ -159,13 +165,19 @@ def warning(code: int, endpoint: str, text: str) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in f'{code} {agent} "{quoted}"')
 
 
+def rank(doc: dict[str, Any]) -> int:
+    """The merge rank of the source of registration ``doc`` (by its mode, clause 4.3.6)."""
+    mode = doc.get("mode", "inclusive")
+    return AUXILIARY if mode == "auxiliary" else ADDITIVE if mode == "inclusive" else PROXIED
+
+
 @dataclass(frozen=True)
 class Part:
-    """One source's entity, for :func:`merge_entities`: ``auxiliary`` for a source of an
-    auxiliary registration (only used where no other source has the attribute)."""
+    """One source's entity, for :func:`merge_entities`, with its source's :func:`rank`
+    (:data:`ADDITIVE` for this broker)."""
 
     entity: Entity
-    auxiliary: bool = False
+    rank: int = ADDITIVE
 
 
 def _stamp(instance: dict[str, Any]) -> tuple[str, str]:
@@ -187,14 +199,14 @@ def _dataset(instance: dict[str, Any]) -> str:
 def merge_entities(parts: Sequence[Part]) -> Entity:
     """One entity from the same entity as several sources hold it (clause 4.3.6.2).
 
-    Per attribute and datasetId: the most recent instance (``observedAt``, then
-    ``modifiedAt``) of the local broker and its inclusive sources wins, the earlier part on a
-    tie (the local one first); an auxiliary source's instance is only taken where no other
-    part has one. Types are the union; scope too.
+    Per attribute and datasetId: an instance of a higher rank wins (a proxied source's over
+    the broker's, clause 4.3.6.3; an auxiliary source's only where no other part has one,
+    4.3.6.2); among equals the most recent (``observedAt``, then ``modifiedAt``), the
+    earlier part on a tie (the local one first). Types are the union; scope too.
     """
     first = parts[0].entity
     merged: Entity = {"id": first["id"], "type": []}
-    chosen: dict[tuple[str, str], tuple[bool, dict[str, Any]]] = {}
+    chosen: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
     order: list[tuple[str, str]] = []
     scope: list[str] = []
     for part in parts:
@@ -209,12 +221,12 @@ def merge_entities(parts: Sequence[Part]) -> Entity:
                 key = (iri, _dataset(inst))
                 held = chosen.get(key)
                 if held is None:
-                    chosen[key] = (part.auxiliary, inst)
+                    chosen[key] = (part.rank, inst)
                     order.append(key)
-                elif held[0] and not part.auxiliary:
-                    chosen[key] = (False, inst)  # a primary source beats an auxiliary one
-                elif held[0] == part.auxiliary and _stamp(inst) > _stamp(held[1]):
-                    chosen[key] = (part.auxiliary, inst)
+                elif part.rank > held[0] or (
+                    part.rank == held[0] and _stamp(inst) > _stamp(held[1])
+                ):
+                    chosen[key] = (part.rank, inst)
     attrs: dict[str, list[dict[str, Any]]] = {}
     for key in order:
         attrs.setdefault(key[0], []).append(chosen[key][1])
@@ -224,14 +236,14 @@ def merge_entities(parts: Sequence[Part]) -> Entity:
     return merged
 
 
-def merge_lists(lists: Iterable[tuple[list[Entity], bool]]) -> list[Entity]:
-    """Entities of several sources (each list with whether its source is auxiliary) as one
+def merge_lists(lists: Iterable[tuple[list[Entity], int]]) -> list[Entity]:
+    """Entities of several sources (each list with its source's :func:`rank`) as one
     list: each id once, merged by :func:`merge_entities`, in the order ids first appear
     (the local list comes first)."""
     parts: dict[str, list[Part]] = {}
-    for entities, auxiliary in lists:
+    for entities, source_rank in lists:
         for ent in entities:
-            parts.setdefault(ent["id"], []).append(Part(ent, auxiliary))
+            parts.setdefault(ent["id"], []).append(Part(ent, source_rank))
     out = []
     for group in parts.values():
         out.append(group[0].entity if len(group) == 1 else merge_entities(group))

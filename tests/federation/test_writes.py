@@ -121,7 +121,7 @@ def test_update_attributes_split_between_an_exclusive_source_and_here(
     r = client.patch(f"{BASE}/entities/{VEHICLE}W6/attrs", json=patch)
     assert r.status_code == 204, r.text
     (sent,) = source.requests
-    assert sent.method == "PATCH" and sent.url.path == f"{BASE}/entities/{VEHICLE}W6/attrs"
+    assert sent.method == "PATCH" and sent.url.path == f"{BASE}/entities/{VEHICLE}W6/attrs/"
     assert sent_body(sent) == {"speed": prop(50)}
     got = local(client, "W6").json()
     assert got["brandName"]["value"] == "new" and "speed" not in got
@@ -238,7 +238,7 @@ def test_append_merge_replace_and_attribute_writes_are_forwarded(
     assert [c.status_code for c in calls] == [204] * 6, [c.text for c in calls]
     seen = [(q.method, q.url.path.removeprefix(BASE), dict(q.url.params)) for q in source.requests]
     assert seen == [
-        ("POST", f"/entities/{eid}/attrs", {"options": "noOverwrite"}),
+        ("POST", f"/entities/{eid}/attrs/", {"options": "noOverwrite"}),
         ("PATCH", f"/entities/{eid}", {}),
         ("PUT", f"/entities/{eid}", {}),
         ("PATCH", f"/entities/{eid}/attrs/speed", {}),
@@ -255,3 +255,25 @@ def test_local_true_writes_here_only(client: TestClient, source: Source) -> None
     register(client, operations=["redirectionOps"])
     r = client.post(f"{BASE}/entities", params={"local": "true"}, json=vehicle("WD"))
     assert r.status_code == 201 and source.requests == []
+
+
+def test_reads_reach_an_exclusive_source_and_its_attributes_win(
+    client: TestClient, source: Source
+) -> None:
+    """4.3.6.3: the registered attributes of a proxied registration are the source's; a copy
+    the broker still holds (from before the registration) loses, however recent. A query is
+    forwarded asking only for the registration's attributes (4.3.6.1: the distributed request
+    respects the registration)."""
+    newer = prop(1, observedAt="2030-01-01T00:00:00Z")
+    create(client, vehicle("WE", speed=newer, brandName=prop("here")))
+    exclusive(client, "WE")
+    source.answer = lambda r: (
+        httpx.Response(200, json=vehicle("WE", speed=prop(99)))
+        if "/entities/" in r.url.path
+        else httpx.Response(200, json=[vehicle("WE", speed=prop(99))])
+    )
+    got = client.get(f"{BASE}/entities/{VEHICLE}WE").json()
+    assert got["speed"]["value"] == 99 and got["brandName"]["value"] == "here"
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert [e["speed"]["value"] for e in r.json()] == [99]
+    assert source.requests[-1].url.params["attrs"] == "speed"

@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 
 from cityhub.ngsild.federation import (
+    ADDITIVE,
+    AUXILIARY,
     MAX_HOPS,
+    PROXIED,
     AllowedHosts,
     Part,
     forwards_to,
@@ -43,12 +46,22 @@ def test_operations_default_to_federation_ops_and_groups_count() -> None:
     assert not forwards_to({"operations": ["updateOps"]}, "queryEntity")
 
 
-def test_only_additive_modes_are_forwarded() -> None:
-    """Clause 4.3.6.2: inclusive and auxiliary registrations (exclusive and redirect are
-    not forwarded by this slice)."""
-    assert forwards_to({"mode": "auxiliary"}, "queryEntity")
-    assert not forwards_to({"mode": "exclusive"}, "queryEntity")
-    assert not forwards_to({"mode": "redirect"}, "queryEntity")
+def test_reads_go_to_every_mode() -> None:
+    """Clause 4.3.6.2 (inclusive, auxiliary) and 4.3.6.3 (exclusive, redirect: the registered
+    data is only at the source): a read goes to all four, as their operations allow."""
+    for mode in ("inclusive", "auxiliary", "exclusive", "redirect"):
+        assert forwards_to({"mode": mode}, "queryEntity")
+    assert forwards_to({"mode": "redirect", "operations": ["redirectionOps"]}, "retrieveEntity")
+    assert not forwards_to({"mode": "exclusive", "operations": ["updateOps"]}, "queryEntity")
+
+
+def test_a_proxied_source_beats_the_brokers_copy() -> None:
+    """Clause 4.3.6.3: the broker holds no data of a proxied registration; an older copy it
+    still has (from before the registration) loses to the source's, however recent."""
+    local = ent({SPEED: [prop(1, observedAt="2027-01-01T00:00:00Z")], BRAND: [prop("l")]})
+    source = ent({SPEED: [prop(2, observedAt="2026-01-01T00:00:00Z")]})
+    merged = merge_entities([Part(local), Part(source, PROXIED)])
+    assert merged["attrs"][SPEED][0]["value"] == 2 and merged["attrs"][BRAND][0]["value"] == "l"
 
 
 def test_inclusive_merge_takes_the_most_recent_instance() -> None:
@@ -84,7 +97,7 @@ def test_auxiliary_only_fills_gaps() -> None:
     has it, however recent it is."""
     local = ent({SPEED: [prop(10, observedAt="2026-01-01T10:00:00Z")]})
     aux = ent({SPEED: [prop(99, observedAt="2027-01-01T00:00:00Z")], BRAND: [prop("aux")]})
-    merged = merge_entities([Part(aux, auxiliary=True), Part(local)])
+    merged = merge_entities([Part(aux, AUXILIARY), Part(local)])
     assert merged["attrs"][SPEED][0]["value"] == 10
     assert merged["attrs"][BRAND][0]["value"] == "aux"
 
@@ -94,7 +107,7 @@ def test_merge_lists_keeps_each_id_once_in_first_seen_order() -> None:
     two = {"id": "urn:2", "type": ["T"], "attrs": {SPEED: [prop(2)]}}
     two_remote = {"id": "urn:2", "type": ["T"], "attrs": {BRAND: [prop("b")]}}
     three = {"id": "urn:3", "type": ["T"], "attrs": {}}
-    out = merge_lists([([one, two], False), ([two_remote, three], False)])
+    out = merge_lists([([one, two], ADDITIVE), ([two_remote, three], ADDITIVE)])
     assert [e["id"] for e in out] == ["urn:1", "urn:2", "urn:3"]
     assert set(out[1]["attrs"]) == {SPEED, BRAND}
 

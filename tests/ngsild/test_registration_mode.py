@@ -51,3 +51,30 @@ def test_proxied_conflict() -> None:
     other_attr = {**other, "information": [{**held["information"][0], "propertyNames": ["z"]}]}
     other_attr["information"][0].pop("relationshipNames")
     assert not proxied_conflict(other_attr, held)
+
+
+# 4.3.6.3 (v1.8.1): "A redirect Context Source Registration ... It is possible to register (any
+# combination of): a whole Entity by id or id pattern (without Attributes), Entities by Entity
+# type only (with or without Attributes), Attributes only." Exclusive ones stay as narrow as the
+# clause says (an entity id and Attributes; checked above): the ETSI _exc TPs that register
+# attribute-less or type-only exclusive registrations contradict it and are refused.
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"entities": [{"id": "urn:x:1", "type": "Building"}]},
+        {"entities": [{"idPattern": "urn:x:.*", "type": "Building"}]},
+        {"entities": [{"type": "Building"}]},
+        {"entities": [{"type": "Building"}], "propertyNames": ["name"]},
+        {"propertyNames": ["name"]},
+    ],
+)
+def test_redirect_registers_whole_entities_types_or_attributes(info: dict[str, Any]) -> None:
+    assert expand(mode="redirect", information=[info])["mode"] == "redirect"
+
+
+def test_overlapping_redirect_registrations_are_allowed() -> None:
+    """4.3.6.3: "Potentially multiple distinct redirect registrations can apply at the same
+    time"; only an exclusive one excludes others."""
+    one = expand(mode="redirect")
+    two = {**one, "id": "urn:ngsi-ld:ContextSourceRegistration:2"}
+    assert not proxied_conflict(two, one)
