@@ -13,7 +13,17 @@ Part 2, delay: a fresh hub with the service on, the stations reporting one at a 
 is written in that transaction) to the CAI written back, as ``/health`` reports it (target: under
 one second).
 
+Part 3, ``--demo N``: the delay with the demo city running (``cityhub demo --speed 60``, or
+``--demo-speed``, on a
+fresh SQLite store, every service on), seen from outside: a client upserts a full observation
+(PM10, PM2.5, NO2, O3) of a probe station for the next hour, and times from the answer (the
+commit was before it) until a GET shows the station's CAI for that hour (polled every 5 ms);
+N probes, p50/p95/max, beside the services' own p95 from ``/health``. ``--against ROOT`` runs
+the same probes, interleaved in rounds of ten, on the code of another checkout (e.g.
+``/work/main``): the before/after ratio in one run.
+
     python3 bench/airquality_bench.py [--stations 100] [--rounds 24] [--rate 20] [--seconds 20]
+    python3 bench/airquality_bench.py --demo 100 --skip-throughput [--against /path/to/main]
     python3 bench/airquality_bench.py --smoke --out /tmp/aq.json     # what the smoke test runs
 """
 
@@ -21,11 +31,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import queue
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,15 +54,17 @@ UNITS = {"pm10": "GQ", "pm25": "GQ", "no2": "59", "o3": "59", "co": "59", "so2":
 class Hub:
     """``cityhub serve`` on a fresh SQLite file, in a child process."""
 
-    def __init__(self, db: Path, port: int, service: bool) -> None:
+    def __init__(self, db: Path, port: int, service: bool, root: Path = ROOT) -> None:
         self.url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
+            "PYTHONPATH": str(root),
+            "PYTHONDONTWRITEBYTECODE": "1",
             "CITYHUB_LOG_LEVEL": "warning",
             "CITYHUB_AIRQUALITY_SERVICE": "true" if service else "false",
         }
         cmd = [sys.executable, "-m", "cityhub", "serve", "--db", str(db), "--port", str(port)]
-        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+        self.proc = subprocess.Popen(cmd, env=env, cwd=root)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -160,10 +175,13 @@ def _hour(hour: int) -> str:
     return (START + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def delay(tmp: Path, port: int, stations: int, rate: float, seconds: float) -> dict[str, Any]:
+def delay(
+    tmp: Path, port: int, stations: int, rate: float, seconds: float, root: Path = ROOT
+) -> dict[str, Any]:
+    tmp.mkdir(exist_ok=True)
     db = tmp / "delay.db"
     rng = random.Random(11)
-    hub = Hub(db, port, True)
+    hub = Hub(db, port, True, root)
     try:  # a backfilled half day, so that the PM averages have their hours
         with httpx.Client(base_url=hub.url, timeout=120) as client:
             for hour in range(12):
@@ -172,7 +190,7 @@ def delay(tmp: Path, port: int, stations: int, rate: float, seconds: float) -> d
                 time.sleep(0.05)
     finally:
         hub.stop()
-    hub = Hub(db, port, True)  # a fresh process: its stats count the paced phase only
+    hub = Hub(db, port, True, root)  # a fresh process: its stats count the paced phase only
     try:
         with httpx.Client(base_url=hub.url, timeout=120) as client:
             sent, start = 0, time.perf_counter()
@@ -199,6 +217,139 @@ def delay(tmp: Path, port: int, stations: int, rate: float, seconds: float) -> d
         hub.stop()
 
 
+PROBE = "urn:ngsi-ld:AirQualityObserved:bench:probe"
+
+
+class Demo:
+    """``cityhub demo --speed 60`` on a fresh SQLite store, with the code of ``root``."""
+
+    def __init__(self, root: Path, db: Path, port: int, speed: float = 60.0) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
+        env["PYTHONPATH"] = str(root)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # another checkout stays as it is
+        cmd = [sys.executable, "-m", "cityhub", "demo", "--port", str(port)]
+        cmd += ["--db", str(db), "--speed", str(speed), "--backfill-days", "0.25"]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=tempfile.gettempdir(),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                lines.put(line)
+            lines.put("")
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=5)
+            except queue.Empty:
+                continue
+            if not line:
+                raise RuntimeError("cityhub demo ended before it was up")
+            if "Ctrl-C" in line:  # the banner's last line: the city is in the hub
+                return
+        self.stop()
+        raise RuntimeError("cityhub demo did not come up in 10 minutes")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _probe_body(hour: int) -> dict[str, Any]:
+    at = _hour(hour)
+    values = {"pm10": 40.0 + hour % 7, "pm25": 20.0 + hour % 5, "no2": 0.02, "o3": 0.03}
+    return {
+        "id": PROBE,
+        "type": "AirQualityObserved",
+        **{
+            name: {"type": "Property", "value": v, "unitCode": UNITS[name], "observedAt": at}
+            for name, v in values.items()
+        },
+    }
+
+
+def demo_probes(client: httpx.Client, first: int, n: int) -> list[float]:
+    """Seconds from each probe's answer to its CAI seen (hours ``first`` .. ``first + n``)."""
+    out = []
+    for hour in range(first, first + n):
+        upsert(client, [_probe_body(hour)])
+        start = time.perf_counter()
+        want = _hour(hour)[:13]
+        while True:
+            r = client.get(
+                f"/ngsi-ld/v1/entities/{PROBE}", params={"attrs": "airQualityIndexStatus"}
+            )
+            at = r.json().get("airQualityIndexStatus", {}) if r.status_code == 200 else {}
+            if str(at.get("observedAt", ""))[:13] == want:
+                break
+            if time.perf_counter() - start > 60:
+                raise RuntimeError(f"no CAI for hour {hour} in 60 s")
+            time.sleep(0.005)
+        out.append(time.perf_counter() - start)
+        time.sleep(0.2)
+    return out
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def demo_delay(
+    tmp: Path, port: int, probes: int, roots: dict[str, Path], speed: float = 60.0
+) -> dict[str, Any]:
+    """``probes`` CAI probes on a demo of each checkout in ``roots``, in rounds of ten."""
+    demos = {
+        name: Demo(root, tmp / f"demo-{name}.db", port + n, speed)
+        for n, (name, root) in enumerate(roots.items())
+    }
+    delays: dict[str, list[float]] = {name: [] for name in roots}
+    try:
+        clients = {name: httpx.Client(base_url=d.url, timeout=60) for name, d in demos.items()}
+        for client in clients.values():  # the probe station and its first hours
+            demo_probes(client, 0, 13)
+        done = 0
+        while done < probes:
+            step = min(10, probes - done)
+            for name, client in clients.items():
+                delays[name] += demo_probes(client, 13 + done, step)
+            done += step
+        health = {
+            name: {
+                s: v.get("recentDelayP95Seconds")
+                for s, v in c.get("/health").json().get("services", {}).items()
+            }
+            for name, c in clients.items()
+        }
+        for client in clients.values():
+            client.close()
+    finally:
+        for d in demos.values():
+            d.stop()
+    return {
+        name: {
+            "p50_s": round(_quantile(v, 0.5), 4),
+            "p95_s": round(_quantile(v, 0.95), 4),
+            "max_s": round(max(v), 4),
+            "services_recent_p95_s": health[name],
+        }
+        for name, v in delays.items()
+    }
+
+
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median rate."""
     return sorted(runs, key=lambda r: float(r["entities_per_s"]))[len(runs) // 2]
@@ -212,60 +363,79 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--port", type=int, default=18400)
+    parser.add_argument("--demo", type=int, default=0, help="CAI probes with the demo running")
+    parser.add_argument("--demo-speed", type=float, default=60.0, help="the demo's --speed")
+    parser.add_argument("--against", type=Path, help="another checkout to compare with")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-paced", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
     args = parser.parse_args()
     if args.smoke:
         args.stations, args.rounds, args.rate, args.seconds, args.repeat = 5, 3, 20.0, 1.0, 1
+    roots = {"this": ROOT}
+    if args.against:
+        roots["against"] = args.against.resolve()
+    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cityhub-aq-bench-") as name:
         tmp = Path(name)
-        offs, ons = [], []
-        for n in range(args.repeat):  # interleaved: both see the same neighbours' load
-            offs.append(throughput(tmp / f"{n}", args.port, False, args.stations, args.rounds))
-            ons.append(throughput(tmp / f"{n}", args.port + 1, True, args.stations, args.rounds))
-        paced = delay(tmp, args.port + 2, args.stations, args.rate, args.seconds)
-    off, on = _median(offs), _median(ons)
-    ratio = on["entities_per_s"] / off["entities_per_s"]
-    # (the smoke run is too short for the kernel's 10 ms CPU ticks to see the service off)
-    cpu_ratio = on["cpu_ms_per_entity"] / max(off["cpu_ms_per_entity"], 1e-9)
+        if not args.skip_throughput:
+            offs, ons = [], []
+            for n in range(args.repeat):  # interleaved: both see the same neighbours' load
+                port = args.port
+                offs.append(throughput(tmp / f"{n}", port, False, args.stations, args.rounds))
+                ons.append(throughput(tmp / f"{n}", port + 1, True, args.stations, args.rounds))
+            figures["off"], figures["on"] = offs, ons
+        if not args.skip_paced:
+            for n, (label, root) in enumerate(roots.items()):
+                figures[f"delay_{label}"] = delay(
+                    tmp / label, args.port + 2 + n, args.stations, args.rate, args.seconds, root
+                )
+        if args.demo:
+            figures["demo"] = demo_delay(tmp, args.port + 4, args.demo, roots, args.demo_speed)
     load = os.getloadavg()
-    print(
-        f"batch upsert of {args.stations} stations x {args.rounds} hours, median of "
-        f"{args.repeat} (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
-        f"{os.cpu_count()} CPUs)"
-    )
-    print(
-        f"  service off: {off['entities_per_s']:8.1f} entities/s, "
-        f"{off['cpu_ms_per_entity']:.3f} ms hub CPU per entity"
-    )
-    print(
-        f"  service on:  {on['entities_per_s']:8.1f} entities/s ({ratio:.2f} of off), "
-        f"{on['cpu_ms_per_entity']:.3f} ms hub CPU per entity ({cpu_ratio:.2f} x off, "
-        "its computations included)"
-    )
-    print(
-        f"  caught up {on['catch_up_s']:.2f} s after the last upsert "
-        f"({on['stations_computed']}/{args.stations} stations at the last hour)"
-    )
-    print(
-        f"delay at {args.rate:g} observations/s for {args.seconds:g} s: "
-        f"{paced['computed']} computed of {paced['observations']}, "
-        f"commit -> CAI p95 {paced['delayP95Seconds']} s"
-    )
-    if args.out:
-        args.out.write_text(
-            json.dumps(
-                {
-                    "off": offs,
-                    "on": ons,
-                    "ratio": ratio,
-                    "cpu_ratio": cpu_ratio,
-                    "delay": paced,
-                    "loadavg": load,
-                },
-                indent=1,
-            )
+    figures["loadavg"] = load
+    print(f"(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs)")
+    if "on" in figures:
+        off, on = _median(figures["off"]), _median(figures["on"])
+        ratio = figures["ratio"] = on["entities_per_s"] / off["entities_per_s"]
+        # (the smoke run is too short for the kernel's 10 ms CPU ticks to see the service off)
+        cpu_ratio = on["cpu_ms_per_entity"] / max(off["cpu_ms_per_entity"], 1e-9)
+        figures["cpu_ratio"] = cpu_ratio
+        print(
+            f"batch upsert of {args.stations} stations x {args.rounds} hours, "
+            f"median of {args.repeat}"
         )
+        print(
+            f"  service off: {off['entities_per_s']:8.1f} entities/s, "
+            f"{off['cpu_ms_per_entity']:.3f} ms hub CPU per entity"
+        )
+        print(
+            f"  service on:  {on['entities_per_s']:8.1f} entities/s ({ratio:.2f} of off), "
+            f"{on['cpu_ms_per_entity']:.3f} ms hub CPU per entity ({cpu_ratio:.2f} x off, "
+            "its computations included)"
+        )
+        print(
+            f"  caught up {on['catch_up_s']:.2f} s after the last upsert "
+            f"({on['stations_computed']}/{args.stations} stations at the last hour)"
+        )
+    for label in roots:
+        paced = figures.get(f"delay_{label}")
+        if paced:
+            print(
+                f"delay at {args.rate:g} observations/s for {args.seconds:g} s ({label}): "
+                f"{paced['computed']} computed of {paced['observations']}, "
+                f"commit -> CAI p95 {paced['delayP95Seconds']} s"
+            )
+    for label, d in figures.get("demo", {}).items():
+        print(
+            f"demo at {args.demo_speed:g}x ({label}, {roots[label]}): {args.demo} probes, "
+            "answer -> CAI seen "
+            f"p50 {d['p50_s']:.3f} s, p95 {d['p95_s']:.3f} s, max {d['max_s']:.3f} s; "
+            f"services' recent p95 {d['services_recent_p95_s']}"
+        )
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

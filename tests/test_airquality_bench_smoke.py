@@ -36,7 +36,7 @@ def test_airquality_bench_smoke(tmp_path: Path) -> None:
     assert "catch_up_s" not in off
     assert on["stations_computed"] == 5  # every station's CAI is for its last hour
     assert on["service"]["pending"] == 0 and on["service"]["givenUp"] == 0
-    delay = result["delay"]
+    delay = result["delay_this"]
     assert delay["observations"] > 0 and delay["computed"] > 0
     assert delay["delayP95Seconds"] is not None and delay["pending"] == 0
     assert "commit -> CAI p95" in run.stdout

@@ -155,7 +155,8 @@ class AlertService(CityService):
         before = item.payload.get("before")
         await self.rulebook.refresh(ctx.store, item.tenant)
         observed = []
-        for rule in self.rulebook.rules(item.tenant):
+        types = [local_name(t) for t in after.get("type", ())]
+        for rule in self.rulebook.rules_for(item.tenant, types):
             obs = observe(rule, before if isinstance(before, dict) else None, after)
             if obs is not None:
                 observed.append((rule, obs))
@@ -184,7 +185,8 @@ class AlertService(CityService):
 
         if not _changes_anything(stored, evaluate):
             return  # the usual case: nothing goes on, no transaction
-        await self._apply(ctx, item.tenant, after["id"], after, evaluate)
+        # the item's one write: the item leaves the queue with the alert it raised
+        await self._apply(ctx, item.tenant, after["id"], after, evaluate, finish=True)
 
     @staticmethod
     async def _stored_states(
@@ -334,14 +336,15 @@ class AlertService(CityService):
         source_id: str,
         source: Mapping[str, Any],
         evaluate: Callable[[dict[str, EpisodeState]], list[tuple[Rule, Step]]],
+        finish: bool = False,
     ) -> None:
         def run(tx: Transaction) -> dict[str, int]:
             return _evaluate_in(tx, source_id, source, evaluate, now_iso(), self.zone)
 
         try:
-            counts = await ctx.write(tenant, run)
+            counts = await ctx.write(tenant, run, finish=finish)
         except AlreadyExists:  # another worker stored the first state of this source just now
-            counts = await ctx.write(tenant, run)
+            counts = await ctx.write(tenant, run, finish=finish)
         for name, n in counts.items():
             ctx.stats.count(name, n)
 

@@ -8,10 +8,11 @@ for all of them and runs one worker task per service.
    otherwise they look every ``poll_interval`` seconds, for other workers' items, retries and
    leases that ran out).
 3. A worker claims due items (leased: of several workers one takes each), runs
-   ``service.process`` and marks each done; a failure is retried with exponential backoff
-   and given up after ``max_attempts``. On start it takes back the leases a killed process
-   left (SQLite; PostgreSQL's end by themselves), so a SIGKILL between commit and computation
-   loses nothing.
+   ``service.process`` and marks each done (unless the service's last write removed it
+   already: ``ServiceContext.write(..., finish=True)``); a failure is retried with
+   exponential backoff and given up after ``max_attempts``. On start it takes back the
+   leases a killed process left (SQLite; PostgreSQL's end by themselves), so a SIGKILL
+   between commit and computation loses nothing.
 """
 
 from __future__ import annotations
@@ -253,24 +254,36 @@ class ServiceRunner:
         stats = self.stats[service.name]
         limit = asyncio.Semaphore(self.concurrency)
         done: list[WorkItem] = []
+        finished: list[WorkItem] = []  # left the queue with the service's last write
 
         async def one(item: WorkItem) -> None:
             async with limit:
-                own = ctx.for_item(tuple(item.payload.get(CAUSE_MEMBER, ())))
                 payload = {k: v for k, v in item.payload.items() if k != CAUSE_MEMBER}
+                mine = dataclasses.replace(item, payload=payload)
+                own = ctx.for_item(tuple(item.payload.get(CAUSE_MEMBER, ())), mine)
                 try:
-                    await service.process(dataclasses.replace(item, payload=payload), own)
+                    await service.process(mine, own)
                 except Exception as exc:
-                    await self._failed(service, item, exc)
-                    return
-                done.append(item)
+                    if own.finished_at is None:
+                        await self._failed(service, item, exc)
+                        return
+                    # it failed after its last write: its work is done all the same
+                    log.exception("%s: %s failed after its last write", service.name, item.key)
+                if own.finished_at is not None:
+                    stats.done += 1
+                    stats.delays.append((own.finished_at, own.finished_at - item.enqueued_at))
+                    finished.append(item)
+                else:
+                    done.append(item)
 
         try:
             await asyncio.gather(*(one(item) for item in items))
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(
-                    self.work.release([i for i in items if i not in done], self.clock())
+                    self.work.release(
+                        [i for i in items if i not in done and i not in finished], self.clock()
+                    )
                 )
             raise
         finally:

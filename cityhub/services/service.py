@@ -123,27 +123,48 @@ class ServiceContext:
         self.log = logging.getLogger(f"cityhub.services.{name}")
         #: the cause of the item being worked on (``for_item``)
         self.cause: tuple[str, ...] = ()
+        #: the item being worked on (``for_item``), and when a ``write(finish=True)`` removed
+        #: it from the queue (seconds since the epoch; None: not yet)
+        self.item: WorkItem | None = None
+        self.finished_at: float | None = None
 
-    def for_item(self, cause: tuple[str, ...]) -> ServiceContext:
+    def for_item(self, cause: tuple[str, ...], item: WorkItem | None = None) -> ServiceContext:
         """This context for one item, whose writes carry ``cause``."""
         own = ServiceContext(
             self.name, self.store, self.temporal, self.work, self.stats, self.clock
         )
         own.cause = cause
+        own.item = item
         return own
 
-    async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
-        """``store.write(tenant, fn)``, the write caused by this service's current item."""
+    async def write(
+        self, tenant: str, fn: Callable[[Transaction], T], *, finish: bool = False
+    ) -> T:
+        """``store.write(tenant, fn)``, the write caused by this service's current item.
+
+        Args:
+            finish: this is the item's last write: the item leaves the queue in the same
+                transaction (its result and the end of its work commit together, and the
+                runner's separate "done" write is saved: one commit less between a reading
+                and its result).
+        """
         cause = (*self.cause, self.name)
+        item = self.item if finish else None
 
         def marked(tx: Transaction) -> T:
             token = _CAUSE.set(cause)
             try:
-                return fn(tx)
+                result = fn(tx)
             finally:
                 _CAUSE.reset(token)
+            if item is not None:
+                tx.finish_work(item.id, item.token)
+            return result
 
-        return await self.store.write(tenant, marked)
+        result = await self.store.write(tenant, marked)
+        if item is not None:
+            self.finished_at = self.clock()
+        return result
 
     async def enqueue(self, tenant: str, request: WorkRequest, service: str | None = None) -> None:
         """Queue work outside an entity write (a timer's round), for this service or another."""

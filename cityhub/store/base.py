@@ -190,6 +190,11 @@ class Transaction(Protocol):
         this transaction commits, never if it rolls back; an unclaimed item of the same
         ``key`` absorbs it (see ``cityhub.store.work``)."""
 
+    def finish_work(self, item_id: int, token: str) -> None:
+        """Remove a claimed work item (held under the lease ``token``) with this
+        transaction: a service's result and the end of the work that asked for it commit
+        together (or neither does). An item whose lease another worker took over stays."""
+
 
 #: a service's in-transaction hook: called with the transaction for every change it makes
 TxHook = Callable[[Transaction, Change], None]

@@ -56,6 +56,9 @@ ENQUEUE = (
     " WHEN excluded.due_at < service_work.due_at THEN excluded.due_at"
     " ELSE service_work.due_at END"
 )
+#: remove an item done, only under the lease of the claim that holds it (``Work.done``, and a
+#: transaction's ``finish_work``)
+FINISH = "DELETE FROM service_work WHERE id = ? AND lease_token = ?"
 _COLUMNS = "id, service, tenant, item_key, payload, attempts, enqueued_at"
 
 #: the WHERE condition of an item (``w``) that may be claimed when it is due: no older item of
@@ -154,11 +157,7 @@ class Work(SqlStore[Conn]):
         if not items:
             return
         rows = [(i.id, i.token) for i in items]
-        await self._write(
-            lambda sql: sql.executemany(
-                "DELETE FROM service_work WHERE id = ? AND lease_token = ?", rows
-            )
-        )
+        await self._write(lambda sql: sql.executemany(FINISH, rows))
 
     async def retry(self, item: WorkItem, error: str, due_at: float | None) -> None:
         """An attempt failed: due again at ``due_at`` (seconds since the epoch) with one more
@@ -222,4 +221,4 @@ class Work(SqlStore[Conn]):
 WorkQueue = Work[Any]
 
 
-__all__ = ["CLAIMABLE", "ENQUEUE", "Work", "WorkItem", "WorkQueue", "enqueue_values"]
+__all__ = ["CLAIMABLE", "ENQUEUE", "FINISH", "Work", "WorkItem", "WorkQueue", "enqueue_values"]

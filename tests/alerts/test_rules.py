@@ -146,3 +146,19 @@ def test_text_thresholds_for_equality() -> None:
         RID, {**BASE, "watchedAttribute": "status", "operator": "!=", "threshold": "ok"}
     )
     assert rule.threshold == "ok"
+
+
+def test_an_entity_is_evaluated_against_the_rules_of_its_types_only() -> None:
+    """RuleBook.rules_for: the rules watching one of the entity's types, in the tenant's rule
+    order (the engine observed every rule of the tenant for every write before)."""
+    from cityhub.alerts.rulebook import RuleBook
+
+    book = RuleBook()
+    every = book.rules("")
+    for names in (["AirQualityObserved"], ["Device", "WasteContainer"], ["Nothing"], []):
+        expected = [r for r in every if r.entity_type in names]
+        assert book.rules_for("", names) == expected
+    assert {r.entity_type for r in book.rules_for("", ["AirQualityObserved"])} == {
+        "AirQualityObserved"
+    }
+    assert len(book.rules_for("", ["AirQualityObserved"])) < len(every)

@@ -255,3 +255,47 @@ def test_several_workers_on_one_database_do_each_item_once(postgres_url: str) ->
                 await backend.close()
 
     asyncio.run(main())
+
+
+class FinishingDouble(Double):
+    """Writes ``y = 2x`` as the item's last write (``finish=True``), then fails."""
+
+    async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        assert item.key is not None
+        self.calls.append(item.key)
+        entity = await ctx.store.get_entity(item.tenant, item.key)
+        await ctx.write(
+            item.tenant, _set(item.key, self.dst, 2 * _value(entity, self.src)), finish=True
+        )
+        self.done.set()
+        if self.fail_times:
+            self.fail_times -= 1
+            raise RuntimeError("after the last write")
+
+
+def test_an_item_finished_by_its_last_write_leaves_the_queue_with_it(store_url: str) -> None:
+    """``ctx.write(..., finish=True)``: the item is removed in the result's transaction (one
+    commit between a reading and its result, not two), so it is done even when the service
+    fails afterwards: it is neither retried nor done twice."""
+
+    async def main() -> None:
+        svc = FinishingDouble()
+        svc.fail_times = 1
+        backend, runner = _open(store_url, [svc], base_delay=0.01)
+        await backend.start()
+        await runner.start()
+        try:
+            await backend.store.write(TENANT, _set("urn:e:1", "x", 21))
+            await asyncio.wait_for(svc.done.wait(), 10)
+            await _until(lambda: _done(runner, "double", 1))
+            assert await backend.work.pending("double") == 0
+            entity = await backend.store.get_entity(TENANT, "urn:e:1")
+            assert _value(entity, "y") == 42
+            stats = runner.stats["double"]
+            assert (svc.calls, stats.retried, stats.given_up) == (["urn:e:1"], 0, 0)
+            assert stats.delay_quantile(0.95) is not None
+        finally:
+            await runner.stop()
+            await backend.close()
+
+    asyncio.run(main())

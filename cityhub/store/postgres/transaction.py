@@ -27,7 +27,7 @@ from cityhub.store.postgres.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.postgres.history import PostgresHistoryRows
 from cityhub.store.postgres.params import Params
 from cityhub.store.transaction import BaseTransaction
-from cityhub.store.work import ENQUEUE, enqueue_values
+from cityhub.store.work import ENQUEUE, FINISH, enqueue_values
 
 
 def json_text(value: Any) -> str:
@@ -172,6 +172,9 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
     def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
         values = enqueue_values(service, self.tenant, key, payload, due_at)
         self.conn.execute(numbered(ENQUEUE), *values)
+
+    def finish_work(self, item_id: int, token: str) -> None:
+        self.conn.execute(numbered(FINISH), item_id, token)
 
     def throttle_pass(self, key: str, now: float, period: float) -> bool:
         """The row lock makes two workers agree on who passes within one period."""

@@ -23,7 +23,7 @@ from cityhub.store.sqlite import geo, qindex
 from cityhub.store.sqlite.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.sqlite.history import SqliteHistoryRows
 from cityhub.store.transaction import BaseTransaction
-from cityhub.store.work import ENQUEUE, enqueue_values
+from cityhub.store.work import ENQUEUE, FINISH, enqueue_values
 
 
 def subscriptions_version(conn: sqlite3.Connection) -> int:
@@ -167,6 +167,9 @@ class SqliteTransaction(SqliteHistoryRows, BaseTransaction[sqlite3.Connection]):
 
     def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
         self.conn.execute(ENQUEUE, enqueue_values(service, self.tenant, key, payload, due_at))
+
+    def finish_work(self, item_id: int, token: str) -> None:
+        self.conn.execute(FINISH, (item_id, token))
 
     def throttle_pass(self, key: str, now: float, period: float) -> bool:
         row = self.conn.execute(

@@ -4,6 +4,8 @@ unclaimed items of one key coalesce, claims lease, done/retry act under the clai
 
 from __future__ import annotations
 
+import uuid
+
 from cityhub.store.base import Transaction
 from tests.store.contract.conftest import Backend
 
@@ -153,3 +155,32 @@ def test_release_gives_back_held_items(backend: Backend) -> None:
     # leaves other workers' leases alone
     released = b.run(work.release_leases(NOW + 2))
     assert released == (2 if b.name == "sqlite" else 0)
+
+
+def test_a_transaction_finishes_a_claimed_item_with_its_result(backend: Backend) -> None:
+    """``Transaction.finish_work``: the item leaves the queue in the write of the service's
+    result, so the two commit together; a write that rolls back leaves it claimed (retried
+    after its lease), and a stale token (the lease went to another worker) removes nothing."""
+    b = backend
+    work = b.backend.work
+    _enqueue(b, ("aq", "e1", NOW), ("aq", "e2", NOW))
+    one, two = b.run(work.claim("aq", NOW, 10, lease=30))
+
+    def failing(tx: Transaction) -> None:
+        tx.finish_work(one.id, one.token)
+        raise RuntimeError("the result's write fails")
+
+    try:
+        b.run(b.store.write(T, failing))
+    except RuntimeError:
+        pass
+    assert b.run(work.pending("aq")) == 2  # rolled back with the write
+
+    def finishing(tx: Transaction) -> None:
+        tx.finish_work(one.id, one.token)
+        tx.finish_work(two.id, str(uuid.uuid4()))  # not the claim's token
+
+    b.run(b.store.write(T, finishing))
+    assert b.run(work.pending("aq")) == 1
+    (again,) = b.run(work.claim("aq", NOW + 31, 10, lease=30))  # e2's lease ran out
+    assert again.id == two.id and again.token != two.token
