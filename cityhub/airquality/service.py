@@ -11,7 +11,10 @@ On the city services framework (``cityhub.services``):
   service's own write-back touches none of them, and the framework's cause guard stops it
   anyway. Bad current readings are counted here (``badData``), once per write.
 - ``history_requests``: history added through the temporal API (which changes no entity)
-  asks for the same computation, for the hour of the latest pollutant reading it brought.
+  asks for the same computation, for the hour of the latest pollutant reading it brought;
+  the hours before it in the history that have readings and no CAI yet (a backfill, a
+  provider's late batch; up to :data:`BACKFILL_HOURS` back) get theirs too, added to the
+  history only (``_backfill``).
 - ``process``, after the commit: reads the entity and its pollutants' history over the 12
   hours ending with the hour the CAI is for (``hours.anchor_of``: late and out-of-order
   readings recompute that hour with themselves in the window), computes
@@ -24,7 +27,7 @@ On the city services framework (``cityhub.services``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -32,11 +35,13 @@ import orjson
 from cityhub.airquality.cai import POLLUTANTS, MultiPollutantRule
 from cityhub.airquality.hours import (
     anchor_of,
+    hour_of,
     hourly_window,
     parse_time,
     usable_value,
     window_bounds,
 )
+from cityhub.airquality.moving_average import WINDOW_HOURS
 from cityhub.airquality.observation import (
     DERIVED,
     TYPE_NAME,
@@ -53,6 +58,9 @@ from cityhub.store.base import Change, Document, Transaction
 from cityhub.store.work import WorkItem
 
 _STAMPS = ("createdAt", "modifiedAt")
+#: how far back from the hour it computes history written through the temporal API gets the
+#: CAI of each of its hours (a week: a provider's late batch, the demo's two-day backfill)
+BACKFILL_HOURS = 168
 
 
 def _current(entity: Mapping[str, Any] | None, namespace: str) -> tuple[Any, ...]:
@@ -102,14 +110,17 @@ class AirQualityService(CityService):
 
     Args:
         rule: the multi-pollutant addition (settings ``airquality_multi_pollutant_*``).
-        coalesce: seconds a computation waits after the first write that asks for it, so
-            that the writes to one station within that time (a batch, a burst) cost one
-            computation, not one each.
+        coalesce: seconds a computation waits after the first write that asks for it. 0 by
+            default: the CAI is due at the commit (a wait here is a wait for every reading,
+            and in the demo the commit of a batch comes some 0.2 s after its first write
+            anyway). Writes to a station still coalesce while its item waits for the worker
+            (which, under a backlog, rests as long as it worked: ``ServiceRunner.max_share``),
+            so a burst costs a computation per round of the worker, not one per write.
     """
 
     name = "airquality"
 
-    def __init__(self, rule: MultiPollutantRule | None = None, coalesce: float = 0.25) -> None:
+    def __init__(self, rule: MultiPollutantRule | None = None, coalesce: float = 0.0) -> None:
         self.rule = rule or MultiPollutantRule()
         self.coalesce = coalesce
         self.stats = ServiceStats()  # the runner's, once it runs this service
@@ -168,7 +179,12 @@ class AirQualityService(CityService):
         if namespace is None:
             return  # no longer an observation
         until = parse_time(item.payload.get("historyUntil"))
-        attrs = await self._assess(ctx, item.tenant, entity, namespace, until)
+        attrs, anchor = await self._assess(ctx, item.tenant, entity, namespace, until)
+        if until is not None and anchor is not None:
+            # history through the temporal API: its earlier hours get their CAI too
+            filled = await self._backfill(ctx, item.tenant, entity, namespace, anchor)
+            if filled:
+                ctx.stats.count("hoursBackfilled", filled)
         inputs = _current(entity, namespace)
 
         def write_back(tx: Transaction) -> bool:
@@ -189,7 +205,7 @@ class AirQualityService(CityService):
             tx.save(updated, before)
             return True
 
-        if await ctx.write(item.tenant, write_back):
+        if await ctx.write(item.tenant, write_back, finish=True):
             ctx.stats.count("written")
 
     async def _assess(
@@ -199,7 +215,8 @@ class AirQualityService(CityService):
         entity: Entity,
         namespace: str,
         until: datetime | None = None,
-    ) -> dict[str, list[dict[str, Any]]]:
+    ) -> tuple[dict[str, list[dict[str, Any]]], datetime | None]:
+        """The attributes to write back and the hour they are for (None: no time)."""
         attrs = entity["attrs"]
         current = {
             p: next((i for i in attrs.get(namespace + p, ()) if "datasetId" not in i), None)
@@ -207,7 +224,9 @@ class AirQualityService(CityService):
         }
         timed = [i for i in current.values() if i is not None]
         # a provider that does not say when it observed: the time of the write stands in
-        time_member = "observedAt" if any("observedAt" in i for i in timed) else "modifiedAt"
+        # (history through the temporal API is timed by observedAt)
+        observed = until is not None or any("observedAt" in i for i in timed)
+        time_member = "observedAt" if observed else "modifiedAt"
         status = attrs.get(namespace + "airQualityIndexStatus", [{}])[0]
         previous = parse_time(status.get("observedAt"))
         times = [parse_time(i.get(time_member)) for i in timed]
@@ -239,7 +258,72 @@ class AirQualityService(CityService):
         observed_at = format_datetime(anchor) if anchor is not None else None
         result = assess_hours(entity, hourly, observed_at, self.rule)
         assert result is not None  # an observation: checked by the caller
-        return result
+        return result, anchor
+
+    async def _backfill(
+        self, ctx: ServiceContext, tenant: str, entity: Entity, namespace: str, anchor: datetime
+    ) -> int:
+        """Give the hours of the :data:`BACKFILL_HOURS` before ``anchor``'s that have pollutant
+        readings in the history and no CAI of their own (no ``airQualityIndexStatus``
+        instance of that hour: so a repeated run adds nothing) their CAI, computed from the
+        history as it would have been at that hour, added to the history (as the temporal API
+        adds instances: the entity keeps its current index). How many hours."""
+        last = hour_of(anchor)
+        first = last - timedelta(hours=BACKFILL_HOURS)
+        status_iri = namespace + "airQualityIndexStatus"
+        found = await ctx.temporal.get_entity(
+            tenant,
+            entity["id"],
+            TemporalQuery(
+                timerel="between",
+                time_at=format_datetime(first - timedelta(hours=WINDOW_HOURS - 1)),
+                end_time_at=format_datetime(last),
+                timeproperty="observedAt",
+                timeproperty_given=True,
+            ),
+            attrs=[namespace + p for p in POLLUTANTS] + [status_iri],
+        )
+        if found is None:
+            return 0
+        history = found[1]
+        done = {
+            hour_of(at)
+            for inst in history.get(status_iri, ())
+            if (at := parse_time(inst.get("observedAt"))) is not None
+        }
+        # per hour, each pollutant's last reading in it (what the entity said at that hour)
+        at_hour: dict[datetime, dict[str, tuple[datetime, dict[str, Any]]]] = {}
+        for pollutant in POLLUTANTS:
+            for inst in history.get(namespace + pollutant, ()):
+                at = parse_time(inst.get("observedAt"))
+                if at is None or "datasetId" in inst or not first <= at < last:
+                    continue
+                hour = hour_of(at)
+                held = at_hour.setdefault(hour, {}).get(pollutant)
+                if held is None or at >= held[0]:
+                    at_hour[hour][pollutant] = (at, inst)
+        added: dict[str, list[dict[str, Any]]] = {}
+        hours = 0
+        for hour in sorted(at_hour.keys() - done):
+            hourly = {
+                p: hourly_window(p, history.get(namespace + p, ()), hour, "observedAt")[0]
+                for p in POLLUTANTS
+                if history.get(namespace + p)
+            }
+            then: Entity = {
+                "id": entity["id"],
+                "type": entity["type"],
+                "attrs": {namespace + p: [inst] for p, (_, inst) in at_hour[hour].items()},
+            }
+            result = assess_hours(then, hourly, format_datetime(hour), self.rule)
+            if result is None:
+                continue
+            for iri, instances in result.items():
+                added.setdefault(iri, []).extend(instances)
+            hours += 1
+        if added:
+            await ctx.temporal.append_attributes(tenant, entity["id"], added)
+        return hours
 
 
 __all__ = ["AirQualityService"]

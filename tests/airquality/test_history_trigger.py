@@ -71,3 +71,75 @@ def test_history_of_other_types_or_attributes_asks_for_nothing(aq: TestClient) -
     assert r.status_code == 204, r.text
     health = aq.get("/health").json()["services"]["airquality"]
     assert health["pending"] == 0 and health["done"] == 0 and health["hookErrors"] == 0
+
+
+def _series(client: TestClient, eid: str, attr: str) -> dict[str, object]:
+    """observedAt -> value of an attribute's history (temporalValues), without the deletions
+    (a live station's index is deleted while its CAI cannot be computed; the history records
+    that at the time of the write, not of an hour)."""
+    r = client.get(
+        f"/ngsi-ld/v1/temporal/entities/{eid}",
+        params={"attrs": attr, "options": "temporalValues", "lastN": "1000"},
+    )
+    assert r.status_code == 200, r.text
+    values = r.json().get(attr, {}).get("values", [])
+    return {at: value for value, at in values if value != "urn:ngsi-ld:null"}
+
+
+def test_backfilled_hours_get_the_cai_each_hour_would_have_had_live(aq: TestClient) -> None:
+    """A station's history written through the temporal API (the demo's backfill, a
+    provider's late batch) gets the CAI of every one of its hours, not only of the latest:
+    the same airQualityIndex, airQualityLevel and status history, hour by hour, as a station
+    that reported the same readings live through the entity API. The entity keeps the
+    latest hour's. (Before, only the latest hour had a CAI: the indicators' grade
+    distribution had nothing for the backfilled hours.)"""
+    live = "urn:ngsi-ld:AirQualityObserved:live"
+    dirty = {"pm10": 160.0, "pm25": 80.0, "no2": 0.02, "o3": 0.02}
+    hours = range(20)
+
+    def values(hour: int) -> dict[str, float]:
+        return (
+            dirty
+            if 6 <= hour < 10
+            else {"pm10": 20.0 + hour, "pm25": 12.0 + hour, "no2": 0.02, "o3": 0.03}
+        )
+
+    for hour in hours:  # live: one write an hour, each computed before the next comes
+        body = readings(hour, **values(hour))
+        r = aq.post(
+            "/ngsi-ld/v1/entityOperations/upsert",
+            json=[{"id": live, "type": "AirQualityObserved", **body}],
+        )
+        assert r.status_code in (201, 204), r.text
+        settle(aq)
+    backfill: dict[str, list[dict[str, object]]] = {}
+    for hour in hours:
+        for name, instance in readings(hour, **values(hour)).items():
+            backfill.setdefault(name, []).append(instance)
+    # in two requests, oldest first (as the demo sends its backfill, a day at a time)
+    early = {k: v[:10] for k, v in backfill.items()}
+    late = {k: v[10:] for k, v in backfill.items()}
+    r = aq.post(
+        "/ngsi-ld/v1/temporal/entities", json={"id": EID, "type": "AirQualityObserved", **early}
+    )
+    assert r.status_code == 201, r.text
+    settle(aq)
+    r = aq.post(f"/ngsi-ld/v1/temporal/entities/{EID}/attrs", json=late)
+    assert r.status_code == 204, r.text
+    settle(aq)
+    for attr in ("airQualityIndex", "airQualityLevel", "airQualityIndexStatus"):
+        assert _series(aq, EID, attr) == _series(aq, live, attr), attr
+    levels = _series(aq, EID, "airQualityLevel")
+    assert len(_series(aq, EID, "airQualityIndexStatus")) == 20
+    # PM needs 8 hours for its average: a grade from the 9th hour on, through the dirty hours
+    assert len(levels) == 12 and set(levels.values()) == {"unhealthy", "moderate"}
+    body = observation(aq)
+    assert body["airQualityIndex"]["observedAt"] == "2026-11-01T19:00:00.000000Z"
+    # run again (a second worker, a restart): nothing is added twice
+    r = aq.post(f"/ngsi-ld/v1/temporal/entities/{EID}/attrs", json=early)
+    assert r.status_code == 204, r.text
+    settle(aq)
+    assert len(_series(aq, EID, "airQualityIndexStatus")) == 20
+    health = aq.get("/health").json()["services"]["airquality"]
+    # every hour but the latest of each request (that one is the entity's own computation)
+    assert health["counters"]["hoursBackfilled"] == 18
