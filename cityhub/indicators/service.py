@@ -27,10 +27,12 @@ broken clock cannot close hours that have not happened.
    compared with the digest the computation kept (``hourDigests`` in the state): the same,
    nothing to do (a replay's readings come before their hour is computed and cost that read);
    else the hour is computed again with its day (the running day's tallies in the state, or a
-   finished day's daily KPIs) from the day's hours of history. The new KPI instances replace
-   the first computation's in the history (one instance per observedAt, as the temporal API
-   adds them), then one transaction writes the KPI entities whose latest value they are, and
-   the state. A crash in between leaves the digest as it was, so the item does it all again.
+   finished day's daily KPIs) from the day's hours of history, and so is any other hour of
+   the day whose history changed since it was computed (a late batch costs one pass). The
+   new KPI instances replace the first computation's in the history (one instance per
+   observedAt, as the temporal API adds them), then one transaction writes the KPI entities
+   whose latest value they are, and the state. A crash in between leaves the digests as they
+   were, so the item does it all again.
    An hour more than :attr:`lookback_hours` before the last computed one is left
    (``lateReadingsTooOld``).
 """
@@ -380,32 +382,37 @@ class IndicatorService(CityService):
         running = counting == day_start and done < day_end - _HOUR
         last = done if running else day_end - _HOUR
         days: dict[str, Any] = {}
-        digests: dict[str, str] = {}
-        tallies: dict[str, dict[str, Tally]] | None = None
+        stored = _digests_of(state)
+        digests: dict[str, str] = {}  # of the hours written again
+        hours: list[tuple[datetime, dict[str, dict[str, Tally]] | None]] = []
         at = day_start
         while at <= last:
             history = await self._hour_history(ctx, tenant, types, attr_names, at)
-            digests[format_datetime(at)] = history_digest(history)
+            digest, key = history_digest(history), format_datetime(at)
             found = compute_hour(areas, sensors, history, at) if history else None
             if found is not None:
                 add_hour(days, found)
-            if at == hour:
-                tallies = found
+            # this hour, and any other of the day whose history changed since it was computed
+            if at == hour or (key in stored and stored[key] != digest):
+                digests[key] = digest
+                hours.append((at, found))
             at += _HOUR
         _, source = weights_of(areas)
         static: dict[str, Any] = {}
         now = now_iso()
-        # what the KPIs of the hour (and of a finished day) say now, by entity id
-        values: dict[str, tuple[dict[str, Any], Indicator]] = {}
-        for area_id, by_indicator in (tallies or {}).items():
-            area = areas.areas[area_id]
-            for name, tally in by_indicator.items():
-                indicator = BY_NAME[name]
-                if indicator.kind == "ratio" or (tally.sensors == 0 and tally.den == 0):
-                    continue  # places standing, not readings of the hour; nothing to say
-                cached = _static(static, area, indicator, "hourly")
-                attrs = attributes(cached, indicator, tally, hour, hour + _HOUR, source)
-                values[kpi_id(area_id, name, "hourly")] = (attrs, indicator)
+        # what the KPIs of those hours (and of a finished day) say now, by entity id, in time
+        # order
+        values: dict[str, list[dict[str, Any]]] = {}
+        for start, tallies in hours:
+            for area_id, by_indicator in (tallies or {}).items():
+                area = areas.areas[area_id]
+                for name, tally in by_indicator.items():
+                    indicator = BY_NAME[name]
+                    if indicator.kind == "ratio" or (tally.sensors == 0 and tally.den == 0):
+                        continue  # places standing, not readings of the hour; nothing to say
+                    cached = _static(static, area, indicator, "hourly")
+                    attrs = attributes(cached, indicator, tally, start, start + _HOUR, source)
+                    values.setdefault(kpi_id(area_id, name, "hourly"), []).append(attrs)
         if not running:
             for area_id, by_indicator in days.items():
                 area = areas.areas[area_id]
@@ -415,22 +422,27 @@ class IndicatorService(CityService):
                         continue
                     cached = _static(static, area, indicator, "daily")
                     attrs = attributes(cached, indicator, day, day_start, day_end, source)
-                    values[kpi_id(area_id, name, "daily")] = (attrs, indicator)
+                    values.setdefault(kpi_id(area_id, name, "daily"), []).append(attrs)
         # first the history: each value replaces the instance of its period (a crash after it
-        # leaves the digest unchanged, so the work item does it all again)
-        await ctx.temporal.append_many(
-            tenant, {eid: {_KPI_VALUE: [attrs[_KPI_VALUE]]} for eid, (attrs, _) in values.items()}
-        )
+        # leaves the digests unchanged, so the work item does it all again)
+        history_of = {
+            eid: {_KPI_VALUE: [a[_KPI_VALUE] for a in found]} for eid, found in values.items()
+        }
+        await ctx.temporal.append_many(tenant, history_of)
+        created: list[str] = []
 
         def run(tx: Transaction) -> bool:
             now_state = tx.get(STATE_ID)
             if _last_computed(now_state) != done or _days_of(now_state)[0] != counting:
                 return False
-            for eid, (attrs, _) in values.items():
+            created.clear()
+            for eid, found in values.items():
+                attrs = found[-1]
                 before = tx.get(eid)
                 if before is None:
                     if plain_value(attrs[_KPI_VALUE]) != NO_DATA:
                         tx.insert(updated_entity(eid, None, attrs, now))
+                        created.append(eid)
                     continue
                 period_end = parse_time(attrs[_KPI_VALUE].get("observedAt"))
                 current = _observed(before)
@@ -447,7 +459,14 @@ class IndicatorService(CityService):
             _write_state(tx, done, counting or day_start, days if running else kept_days, now, kept)
             return True
 
-        return await ctx.write(tenant, run)
+        if not await ctx.write(tenant, run):
+            return False
+        # a KPI created now recorded its latest value; its earlier hours go in after it
+        earlier = {e: {_KPI_VALUE: history_of[e][_KPI_VALUE][:-1]} for e in created}
+        await ctx.temporal.append_many(
+            tenant, {e: attrs for e, attrs in earlier.items() if attrs[_KPI_VALUE]}
+        )
+        return True
 
     def _kept(
         self, digests: Mapping[str, str], last: datetime, new: Mapping[str, str]
@@ -503,7 +522,13 @@ class IndicatorService(CityService):
             if sensor is None:
                 continue
             sensors.append(sensor)
-            attr_names.update(k for k in entity["attrs"] if local_name(k) in _READ_NAMES)
+            for key in entity["attrs"]:
+                name = local_name(key)
+                if name in _READ_NAMES:
+                    # and the other readings in the same namespace: an attribute only in
+                    # the history (the CAI of a backfilled hour) is read too
+                    prefix = key[: len(key) - len(name)]
+                    attr_names.update(prefix + n for n in _READ_NAMES)
         return sensors, sorted(attr_names), sensor_types
 
     async def _hour_history(

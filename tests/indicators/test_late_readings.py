@@ -143,3 +143,41 @@ def test_an_hour_beyond_the_lookback_is_left_and_counted(tmp_path: Path, store_u
         assert [v for v, _ in series(client, hourly)] == [0.0, 0.0, 0.0]
         assert counters(client)["lateReadingsTooOld"] == 1
         assert "lateHoursRecomputed" not in counters(client)
+
+
+def test_a_cai_written_only_to_the_history_is_counted_before_or_after_its_hour(
+    hub: TestClient,
+) -> None:
+    """The air-quality service gives a backfill's hours their CAI in the history only (no
+    live change): the grade distribution counts it whether it comes before the hour is
+    computed or after."""
+    hourly = kpi("caiGradeDistribution", "hourly", "a")
+    daily = kpi("caiGradeDistribution", "daily", "a")
+    assert get(hub, daily)["kpiValue"]["value"] == "noData"
+
+    def grades(*pairs: tuple[str, str]) -> None:
+        body = {
+            "airQualityLevel": [
+                {"type": "Property", "value": grade, "observedAt": f"2026-11-01T{hhmm}:00Z"}
+                for grade, hhmm in pairs
+            ]
+        }
+        r = hub.post(f"{API}/temporal/entities/{A}/attrs", json=body)
+        assert r.status_code == 204, r.text
+        settle(hub)
+
+    # after: hours 0 to 2 were computed without a grade
+    grades(("unhealthy", "00:00"), ("good", "01:00"), ("unhealthy", "02:00"))
+    day = get(hub, daily)["kpiValue"]
+    assert day["value"] == {"good": 0.333333, "unhealthy": 0.666667}
+    assert day["counts"]["value"] == {"good": 1.0, "unhealthy": 2.0}
+    assert [v for v, _ in series(hub, hourly)][:3] == [
+        {"unhealthy": 1.0},
+        {"good": 1.0},
+        {"unhealthy": 1.0},
+    ]
+    # before: hour 15's grade is in the history when a reading closes the hour
+    grades(("moderate", "15:00"))
+    upsert(hub, [air(A, point("a"), 11, "2026-11-01T16:10:00Z")])
+    settle(hub)
+    assert get(hub, hourly)["kpiValue"]["value"] == {"moderate": 1.0}
