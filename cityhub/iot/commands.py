@@ -39,6 +39,7 @@ from cityhub.errors import CityhubError
 from cityhub.iot.expressions import to_text
 from cityhub.iot.ingest import Ingestor
 from cityhub.iot.measures import instance, mapping_of
+from cityhub.ngsild.datetime import parse_datetime
 from cityhub.ngsild.entity import Terms, expand_entity
 from cityhub.store.base import Change, Document
 from cityhub.store.iot import IotStore
@@ -161,6 +162,52 @@ class Commands:
         self._http = httpx.AsyncClient(timeout=10.0)
         self._term_map = await self._terms()
         await self.reload()
+        await self._resume_expiry()
+
+    @property
+    def expiring(self) -> int:
+        """How many commands wait for their device's answer here (an expiry timer each)."""
+        return len(self._pending)
+
+    async def _resume_expiry(self) -> None:
+        """Give the commands a previous process left ``PENDING`` or ``DELIVERED`` their
+        expiry timer again: due ``timeout`` seconds after their status was written (the
+        entity keeps when), so a restart neither loses nor prolongs them."""
+        loop = asyncio.get_running_loop()
+        now = time.time()
+        for target in list(self._index.values()):
+            try:
+                written = await self._status_times(target)
+            except CityhubError as exc:
+                log.warning("IoT commands of %s not resumed: %s", target.entity_id, exc)
+                continue
+            for name, at in written.items():
+                key = (target.tenant, target.entity_id, name)
+                if key in self._pending:
+                    continue
+                delay = max(0.0, at + self.timeout - now)
+                self._pending[key] = loop.call_later(delay, self._due, target, name)
+
+    def _due(self, target: CommandTarget, name: str) -> None:
+        self._spawn(self._expire(target, name))
+
+    async def _status_times(self, target: CommandTarget) -> dict[str, float]:
+        """The commands of ``target`` waiting for an answer, and when (epoch seconds) their
+        status was written."""
+        entity = await self.ingestor.store.get_entity(target.tenant, target.entity_id)
+        terms = self._term_map
+        if entity is None or terms is None:
+            return {}
+        out: dict[str, float] = {}
+        for name in target.commands:
+            inst = (entity["attrs"].get(terms.expand(f"{name}_status")) or [{}])[0]
+            if inst.get("value") not in (PENDING, DELIVERED):
+                continue
+            try:
+                out[name] = parse_datetime(inst.get("modifiedAt"), "modifiedAt").timestamp()
+            except CityhubError:
+                out[name] = time.time()  # no time kept: a whole timeout from now
+        return out
 
     async def stop(self) -> None:
         for handle in self._pending.values():

@@ -206,3 +206,27 @@ def test_mqtt_command_round_trip(tmp_path: Path, store_url: str) -> None:
             wait_for(lambda: status(client)[0] == "OK")
             assert status(client) == ("OK", "on-ok")
             assert client.get("/iot/errors", headers=H).json()["errors"] == []
+
+
+def test_a_command_pending_at_a_restart_still_expires(tmp_path: Path, store_url: str) -> None:
+    """The expiry timer of a command is not lost with the process: a hub that starts finds the
+    commands still ``PENDING`` (or ``DELIVERED``) in the entities and expires them
+    ``iot_command_timeout`` after their status was written, as it would have."""
+    with make_client(tmp_path, store_url, iot_command_timeout=3600) as client:
+        provision_group(client)
+        provision_lamp(client)  # a polling device: the command waits for it
+        invoke(client, "on")
+        wait_for(lambda: status(client)[0] == "PENDING")
+    # a restart with a shorter timeout: the status written an instant ago is due soon
+    with make_client(tmp_path, store_url, iot_command_timeout=0.5) as client:
+        wait_for(lambda: status(client)[0] == "EXPIRED")
+        assert status(client)[1] == "no answer from the device in time"
+    # an answered command is not expired by a restart
+    with make_client(tmp_path, store_url, iot_command_timeout=3600) as client:
+        invoke(client, "off")
+        wait_for(lambda: status(client)[0] == "PENDING")
+        r = client.post(f"/iot/d?k={APIKEY}&i=lamp1", content="lamp1@switch|done")
+        assert r.status_code == 200, r.text
+    with make_client(tmp_path, store_url, iot_command_timeout=0.2) as client:
+        assert client.app.state.iot.commands.expiring == 0  # type: ignore[attr-defined]
+        assert status(client) == ("OK", "done")
