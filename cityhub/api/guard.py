@@ -56,14 +56,19 @@ _SUMMARIES = (API + "types", API + "attributes")
 #: still 401); the routes serve nothing a rule does not publish
 _PUBLIC_PREFIXES = ("/ogcapi", "/opendata/", "/catalog.", "/data/")
 _GOVKR = "/data/api/"
-#: the dashboard's live feed names its tenant in a parameter (an EventSource sends no headers)
+#: the dashboard's live feed names its tenant in a parameter (the page sends it no tenant header)
 _FEED = "/dashboard/feed"
+#: the dashboard's files (its code and styles, Leaflet's: no data), which a browser loads before
+#: it can ask the person for credentials
+_DASHBOARD_FILES = "/dashboard/static/"
 
 
 def action_of(method: str, path: str) -> str | None:
     """The action a request needs (read, write, subscribe, admin), ``public`` for open data
     (anyone: the routes serve only what is published), or None for an open one."""
     if path in _OPEN_PATHS or path in _DEVICE_PATHS:
+        return None
+    if method in _READ_METHODS and path.startswith(_DASHBOARD_FILES):
         return None
     if path.startswith("/admin/") or path == "/admin":
         return "admin"

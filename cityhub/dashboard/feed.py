@@ -177,7 +177,7 @@ class ChangeFeed:
                 del self._by_tenant[sub.tenant]
 
     def close(self) -> None:
-        """End every stream (the server is shutting down); browsers reconnect on their own."""
+        """End every stream (the server is shutting down); the pages reconnect on their own."""
         self._closing = True
         for subs in self._by_tenant.values():
             for sub in subs:

@@ -4,8 +4,8 @@
   as a JSON block, so the page makes no extra request for them);
 - ``GET /dashboard/static/{path}``: its files (``cityhub.dashboard.assets``);
 - ``GET /dashboard/feed?tenant=T``: the tenant's changes as Server-Sent Events
-  (``cityhub.dashboard.feed``; an ``EventSource`` cannot send the ``NGSILD-Tenant`` header,
-  hence the parameter).
+  (``cityhub.dashboard.feed``; the page reads it with ``fetch`` and the caller's
+  ``Authorization`` header when access control is on; the tenant is a parameter).
 
 Everything else the page shows it reads from the NGSI-LD API under ``/ngsi-ld/v1``, as any
 client would.
@@ -45,7 +45,7 @@ _ASSET_REF = re.compile(r"\{\{asset:([A-Za-z0-9_./-]+)\}\}")
 
 class TooManyFeeds(StoreUnavailable):
     """The hub serves ``dashboard_max_streams`` live feeds already: a 503 with
-    ``Retry-After`` (the browser's ``EventSource`` tries again by itself)."""
+    ``Retry-After`` (the page tries again by itself, backing off)."""
 
     title = "Service unavailable"
 

@@ -524,3 +524,66 @@ def test_the_districts_coloured_by_a_published_indicator_and_the_gap(
     page.screenshot(path=str(SHOTS / "wall-indicator-1920x1080.png"))
     assert errors == [], errors
     page.close()
+
+
+def test_with_access_control_on_the_screen_asks_for_a_key_and_keeps_it_out_of_urls(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """With access control on, the page asks for an API key (the hub answers 401), then reads
+    the API and the live feed with it in the Authorization header (the feed with fetch: an
+    EventSource cannot send one), never in a URL; a key narrowed to air-quality entities (which
+    may not list every type: GET /types is 403) still gets its stations, live."""
+    hub = Hub(f"sqlite:///{tmp_path / 'hub.db'}", free_port(), tmp_path)
+    try:
+        admin_key = httpx.post(f"{hub.url}/admin/keys", json={"name": "ops", "admin": True})
+        admin = {"Authorization": f"Bearer {admin_key.json()['key']}"}
+        assert httpx.post(
+            f"{hub.url}/admin/tenants", json={"name": "seongnam"}, headers=admin
+        ).is_success
+        key = httpx.post(
+            f"{hub.url}/admin/keys", json={"name": "tower", "tenant": "seongnam"}, headers=admin
+        ).json()["key"]
+        permission = {
+            "tenant": "seongnam",
+            "action": "read",
+            "target": {"type": "AirQualityObserved"},
+            "assignee": {"key": key.split("_")[1]},
+        }
+        assert httpx.post(f"{hub.url}/admin/permissions", json=permission, headers=admin).is_success
+        entities, stations = _city_entities(datetime.now(UTC))
+        with httpx.Client(base_url=hub.url + V1, headers={**admin, **TENANT}) as api:
+            answer = api.post("/entityOperations/upsert", json=entities[-6:])
+            assert answer.status_code == 201, answer.text
+
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            urls: list[str] = []
+            feed_auth: list[str | None] = []
+            page.on("request", lambda r: urls.append(r.url))
+            page.on(
+                "request",
+                lambda r: (
+                    feed_auth.append(r.headers.get("authorization"))
+                    if "/dashboard/feed" in r.url
+                    else None
+                ),
+            )
+            page.goto(f"{hub.url}/?tenant=seongnam&lang=en")
+            page.wait_for_selector("#signin:not([hidden])", timeout=20_000)
+            assert page.get_attribute("#credential", "type") == "password"
+            page.fill("#credential", key)
+            page.click("#signin button[type=submit]")
+            page.wait_for_selector("body[data-loaded=true]", timeout=20_000)
+            page.wait_for_selector("#live[data-state=live]", timeout=10_000)
+            assert page.is_hidden("#signin") and page.is_visible("#signout")
+            for eid in stations:
+                assert page.get_attribute(_marker(eid), "data-class") == "0"
+            spike = {"pm25": {"type": "Property", "value": 180}}
+            assert api.patch(f"/entities/{stations[0]}/attrs", json=spike).status_code == 204
+            page.wait_for_selector(f'{_marker(stations[0])}[data-class="3"]', timeout=5_000)
+            assert feed_auth and all(a == f"Bearer {key}" for a in feed_auth), feed_auth
+            secret = key.split("_")[2]
+            assert not [u for u in urls if secret in u]  # never in a URL
+            assert secret not in hub.output()  # nor in the hub's log
+            page.close()
+    finally:
+        hub.kill()

@@ -37,16 +37,62 @@ window.cityhub = state; // for people debugging the screen, and for the end-to-e
 
 const t = (key) => label(state.lang, key);
 
+// ---- credentials ----------------------------------------------------------------------
+// With access control on, the person gives an API key or a bearer token once; it stays in this
+// tab (sessionStorage) and travels only in the Authorization header of the page's own fetches,
+// the live feed's included (read with fetch, not EventSource, which cannot send headers): never
+// in a URL, so never in an access log or a browser history.
+const CREDENTIAL = "cityhub.credential";
+let credential = sessionStorage.getItem(CREDENTIAL);
+function withAuth(headers) {
+  if (credential) headers.Authorization = `Bearer ${credential}`;
+  return headers;
+}
+let signedIn = null; // resolves once the person has given a credential
+let whenSignedIn = null;
+function askCredential(message) {
+  const form = document.getElementById("signin");
+  form.hidden = false;
+  document.getElementById("signin-error").textContent = message || "";
+  document.body.dataset.signin = "needed";
+  document.getElementById("credential").focus();
+  if (!signedIn) signedIn = new Promise((resolve) => { whenSignedIn = resolve; });
+  return signedIn;
+}
+document.getElementById("signin").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = document.getElementById("credential");
+  const value = input.value.trim();
+  if (!value) return;
+  credential = value;
+  input.value = "";
+  sessionStorage.setItem(CREDENTIAL, credential);
+  document.getElementById("signin").hidden = true;
+  document.getElementById("signout").hidden = false;
+  delete document.body.dataset.signin;
+  const resolve = whenSignedIn;
+  signedIn = whenSignedIn = null;
+  if (resolve) resolve();
+});
+document.getElementById("signout").addEventListener("click", () => {
+  sessionStorage.removeItem(CREDENTIAL);
+  credential = null;
+  location.reload();
+});
+document.getElementById("signout").hidden = !credential;
+
 // ---- the API --------------------------------------------------------------------------
+class Unauthorized extends Error {}
+
 async function api(path, { method = "GET", body, accept = "application/json" } = {}) {
-  const headers = { Accept: accept };
+  const headers = withAuth({ Accept: accept });
   if (tenant) headers["NGSILD-Tenant"] = tenant;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(cfg.api + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
-    const error = new Error(`${response.status} ${detail}`);
+    const error = response.status === 401 ? new Unauthorized(detail) : new Error(`${response.status} ${detail}`);
     error.status = response.status;
     throw error;
   }
@@ -55,7 +101,7 @@ async function api(path, { method = "GET", body, accept = "application/json" } =
 
 // the hub's own endpoints beside the NGSI-LD API (the city services': /indicators...)
 async function hubGet(path) {
-  const headers = { Accept: "application/json" };
+  const headers = withAuth({ Accept: "application/json" });
   if (tenant) headers["NGSILD-Tenant"] = tenant;
   const response = await fetch(path, { headers });
   const doc = await response.json().catch(() => ({}));
@@ -804,35 +850,76 @@ function setLive(s) {
   document.getElementById("live-text").textContent = t(s);
 }
 
-let source = null;
 let connections = 0;
 let retryDelay = 1000;
-function connect() {
+let feedAbort = null;
+
+// the live feed: Server-Sent Events read with fetch (so that the Authorization header goes
+// with it), parsed here; the hub's retry field, and reconnection with back-off, by hand
+async function connect() {
   const url = `${cfg.feed}${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ""}`;
-  source = new EventSource(url);
-  source.addEventListener("hello", () => {
+  const controller = new AbortController();
+  feedAbort = controller;
+  let wait = retryDelay;
+  try {
+    const response = await fetch(url, { headers: withAuth({ Accept: "text/event-stream" }), cache: "no-store", signal: controller.signal });
+    if (response.status === 401) {
+      setLive("reconnecting");
+      await askCredential(`${t("signInFailed")}: 401`);
+      connect();
+      return;
+    }
+    if (!response.ok || !response.body) throw new Error(String(response.status));
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const ms = onFeedEvent(block);
+        if (ms !== null) wait = retryDelay = ms;
+      }
+    }
+  } catch (e) {
+    if (controller.signal.aborted) return;
+    // back off: to 5 s while the hub cannot be reached (it is restarting), to 30 s on an
+    // error status (a 503: it serves too many screens)
+    wait = retryDelay;
+    retryDelay = Math.min(retryDelay * 2, e instanceof TypeError ? 5000 : 30000);
+  }
+  setLive("reconnecting");
+  setTimeout(connect, wait);
+}
+
+// one event of the stream; returns the retry time it sets, if any
+function onFeedEvent(block) {
+  let event = "message", data = "", retry = null;
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":")) continue; // a keep-alive comment
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") event = value;
+    else if (field === "data") data += (data ? "\n" : "") + value;
+    else if (field === "retry" && /^\d+$/.test(value)) retry = Number(value);
+  }
+  if (event === "hello") {
     setLive("live");
-    retryDelay = 1000;
     connections += 1;
     if (connections > 1) loadAll(); // changes made while the feed was away: read everything again
-  });
-  source.addEventListener("change", (ev) => {
-    for (const [id, kind, type] of JSON.parse(ev.data).changes) {
+  } else if (event === "change") {
+    for (const [id, kind, type] of JSON.parse(data).changes) {
       if (type === "KeyPerformanceIndicator") { kpiChanged(); continue; }
       if (NOT_LAYERS.has(type) && type !== "Alert" && type !== "AdministrativeArea") continue;
       if (kind === "entityDeleted") { removeEntity(id); pending.delete(id); } else pending.set(id, type);
     }
     scheduleFetch();
-  });
-  source.addEventListener("resync", () => loadAll());
-  source.onerror = () => {
-    setLive("reconnecting");
-    if (source.readyState === EventSource.CLOSED) {
-      // the browser gave up (an error status): try again ourselves, backing off to 30 s
-      setTimeout(connect, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 30000);
-    }
-  };
+  } else if (event === "resync") loadAll();
+  return retry;
 }
 
 const pending = new Map(); // id -> type
@@ -866,8 +953,29 @@ function refreshSelected() {
 }
 
 // ---- loading ---------------------------------------------------------------------------
+// the types asked for one by one when the caller may not list every type of the tenant (a key
+// narrowed to some types: GET /types is 403 for it), each query narrowed to what it may read
+const KNOWN_TYPES = ["AdministrativeArea", "Alert", "AirQualityObserved", "OffStreetParking", "OnStreetParking",
+  "WasteContainer", "Streetlight", "FloodMonitoring", "TrafficFlowObserved", "PointOfInterest", "WeatherObserved",
+  "NoiseLevelObserved", "CrowdFlowObserved", "WeatherAlert", "Device", "Building", "RoadSegment"];
+
+async function typesOf() {
+  try {
+    return (await (await api("/types")).json()).typeList || [];
+  } catch (e) {
+    if (e.status === 403) return KNOWN_TYPES;
+    throw e;
+  }
+}
+
 async function loadAll() {
-  const types = (await (await api("/types")).json()).typeList || [];
+  let types;
+  for (;;) {
+    try { types = await typesOf(); break; } catch (e) {
+      if (!(e instanceof Unauthorized)) throw e;
+      await askCredential(credential ? `${t("signInFailed")}: ${e.message}` : "");
+    }
+  }
   try { state.catalogue = (await hubGet(cfg.indicators)).indicators || []; } catch (e) { state.catalogue = []; }
   if (types.includes("AdministrativeArea")) drawDistricts(await features("type=AdministrativeArea"));
   const seen = new Set();
