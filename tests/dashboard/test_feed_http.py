@@ -94,7 +94,12 @@ def test_a_change_arrives_and_a_restart_is_survived(
         hub.url + V1 + "/entities", json=entity(eid), headers={"NGSILD-Tenant": "city"}
     )
     assert created.status_code == 201, created.text
-    assert feed.next() == ("change", {"changes": [[eid, "entityCreated", "AirQualityObserved"]]})
+    kind, event = feed.next()
+    # created; the air-quality service's write of its CAI may follow within the feed's batch
+    # window, and the latest kind of an entity wins (feed.py: coalesced)
+    assert kind == "change" and isinstance(event, dict)
+    assert event["changes"][0][0::2] == [eid, "AirQualityObserved"], event
+    assert event["changes"][0][1] in ("entityCreated", "entityUpdated"), event
     assert time.monotonic() - started < 5  # within a second on an idle machine
 
     # the hub stops with a screen open: the stream ends, the hub does not wait for it
@@ -154,7 +159,7 @@ def test_a_write_served_by_one_worker_reaches_a_screen_on_the_other(
             kind, data = event
             if kind == "change":
                 assert isinstance(data, dict)
-                heard.update(c[0] for c in data["changes"] if c[1] == "entityCreated")
+                heard.update(c[0] for c in data["changes"])
         assert set(ids) <= heard, process
     assert hub.stop(timeout=30) in (0, -signal.SIGTERM, 1), hub.output()
 
