@@ -94,6 +94,9 @@ def description(
         en = f"{title_en}: {where_en} has not reported since {last} (offline from {since})."
     else:
         measured = f"{rule.attribute} {_shown(action.value, unit)}"
+        if rule.kind == "window":
+            measured = f"{rule.attribute} ({rule.aggregate}, {_hours(rule.window)} h) "
+            measured += _shown(action.value, unit)
         criterion = _criterion(rule)
         ko = f"{title_ko}: {where_ko}, {measured} ({criterion}), {since}부터."
         en = f"{title_en}: {where_en}, {measured} ({criterion}), since {since}."
@@ -122,11 +125,17 @@ def _criterion(rule: Rule) -> str:
     text = f"{rule.operator} {threshold}"
     if rule.kind == "rateOfChange":
         text = f"change per hour {text}"
+    if rule.kind == "window":
+        text = f"{rule.aggregate} of {_hours(rule.window)} h {text}"
     if rule.kind == "ratio":
         text += f", {rule.ratio_attribute}/{rule.attribute} < {rule.ratio_below:g}"
     if rule.enter_after:
         text += f", {_minutes(rule.enter_after)} min"
     return text
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g}"
 
 
 def _bound(value: float | None) -> str:
@@ -138,6 +147,8 @@ def _data(action: Action) -> dict[str, Any]:
     data: dict[str, Any] = {"rule": rule.id, "ruleKind": rule.kind}
     if rule.attribute is not None:
         data["attribute"] = rule.attribute
+    if rule.kind == "window":
+        data["aggregate"], data["windowSeconds"] = rule.aggregate, rule.window
     if action.value is not None and rule.kind != "deviceOffline":
         data["value"] = action.value if is_number(action.value) else str(action.value)
     if action.peak is not None:

@@ -27,6 +27,10 @@ def _sensitive(grade: str) -> dict[str, str]:
 
 
 _AQ = "AirQualityObserved"
+_RAIN_ADVICE = {
+    "ko": "하천변 산책로와 지하차도를 피하세요.",
+    "en": "Keep away from riverside walkways and underpasses.",
+}
 _ENV = {"category": "environment", "subCategory": "airPollution"}
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -265,6 +269,81 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "watchedAttribute": "temperature",
         "minimum": -50,
         "maximum": 60,
+    },
+    # weather over hours and days (window rules): the rain of 3 and 12 hours, the 24-hour
+    # maximum apparent / minimum temperature held for 36 hours, which takes the heat (cold)
+    # on two days: one hot afternoon keeps the 24-hour maximum up for some 24-30 hours
+    **{
+        f"heavy-rain-{level}-{hours}h": {
+            "ruleKind": "window",
+            "entityType": "WeatherObserved",
+            "watchedAttribute": "precipitation",
+            "aggregate": "sum",
+            "window": hours * _HOUR,
+            "operator": ">=",
+            "threshold": amount,
+            "category": "weather",
+            "subCategory": "rainfall",
+            "severity": severity,
+            "title": {
+                "ko": f"호우{'주의보' if level == 'advisory' else '경보'} ({hours}시간 강수량)",
+                "en": f"Heavy rain {level} ({hours}-hour rainfall)",
+            },
+            "advice": _RAIN_ADVICE,
+        }
+        for level, severity, by_hours in (
+            ("advisory", "medium", ((3, 60), (12, 110))),
+            ("warning", "high", ((3, 90), (12, 180))),
+        )
+        for hours, amount in by_hours
+    },
+    **{
+        f"heat-wave-{level}": {
+            "ruleKind": "window",
+            "entityType": "WeatherObserved",
+            "watchedAttribute": "feelsLikeTemperature",
+            "aggregate": "max",
+            "window": 24 * _HOUR,
+            "operator": ">=",
+            "threshold": threshold,
+            "enterAfter": 36 * _HOUR,
+            "category": "weather",
+            "subCategory": "heatWave",
+            "severity": severity,
+            "title": {
+                "ko": f"폭염{'주의보' if level == 'advisory' else '경보'}",
+                "en": f"Heat wave {level}",
+            },
+            "advice": {
+                "ko": "무더위쉼터를 여세요. 홀로 사는 어르신의 안부를 확인하세요.",
+                "en": "Open the heat shelters; check on older people living alone.",
+            },
+        }
+        for level, severity, threshold in (("advisory", "medium", 33), ("warning", "high", 35))
+    },
+    **{
+        f"cold-wave-{level}": {
+            "ruleKind": "window",
+            "entityType": "WeatherObserved",
+            "watchedAttribute": "temperature",
+            "aggregate": "min",
+            "window": 24 * _HOUR,
+            "operator": "<=",
+            "threshold": threshold,
+            "enterAfter": 36 * _HOUR,
+            "category": "weather",
+            "subCategory": "coldWave",
+            "severity": severity,
+            "title": {
+                "ko": f"한파{'주의보' if level == 'advisory' else '경보'}",
+                "en": f"Cold wave {level}",
+            },
+            "advice": {
+                "ko": "한파쉼터를 여세요. 홀로 사는 어르신의 안부를 확인하세요.",
+                "en": "Open the warming shelters; check on older people living alone.",
+            },
+        }
+        for level, severity, threshold in (("advisory", "medium", -12), ("warning", "high", -15))
     },
 }
 

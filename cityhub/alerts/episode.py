@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from cityhub.alerts.rules import Rule
+from cityhub.alerts.rules import MAX_WINDOW_READINGS, Rule
 
 Phase = Literal["idle", "pending", "active", "clearing"]
 #: the longest time one reading stands for (seconds)
@@ -71,22 +71,31 @@ class EpisodeState:
     repeat_value: Any = None  # stuckValue: the repeated value ...
     repeats: int = 0  # ... how many times in a row ...
     repeat_since: float | None = None  # ... since when
+    #: window: the readings of the window, oldest first: (at, value, hours it stands for)
+    samples: tuple[tuple[float, float, float], ...] = ()
 
     def to_doc(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None and v != 0 or k == "phase"}
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if v is not None and v != 0 and v != () or k == "phase"
+        }
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> EpisodeState:
         if not doc or not isinstance(doc, dict):
             return cls()
         known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        if "samples" in known:
+            known["samples"] = _samples_of(known["samples"])
         return cls(**known)
 
     @property
     def is_idle(self) -> bool:
         """Nothing to remember: a store may drop the state (a value seen once is not a
-        repeat yet; the next change's former value says whether it repeats)."""
-        return self.phase == "idle" and self.repeats <= 1
+        repeat yet; the next change's former value says whether it repeats; a window rule
+        remembers its window's readings)."""
+        return self.phase == "idle" and self.repeats <= 1 and not self.samples
 
     def differs_from(self, other: EpisodeState) -> bool:
         """Whether storing this state instead of ``other`` changes anything but ``last_at``
@@ -239,6 +248,8 @@ def step(rule: Rule, state: EpisodeState, obs: Observation) -> Step:
         return report_seen(rule, state, obs.source, obs.at)
     if rule.kind == "stuckValue" and obs.value is not None:
         state = _count_repeats(state, obs)
+    if rule.kind == "window":  # the rule reads the window's aggregate, not the reading
+        state, obs = _window(rule, state, obs)
     held = condition(rule, obs, state)
     if held is None:  # no usable reading: nothing moves
         return Step(replace(state, last_at=obs.at))
@@ -276,6 +287,48 @@ def step(rule: Rule, state: EpisodeState, obs: Observation) -> Step:
     return Step(_idle(state, obs.at), [closing])
 
 
+def _samples_of(raw: Any) -> tuple[tuple[float, float, float], ...]:
+    """Stored window readings back as tuples (what is not three numbers is dropped)."""
+    if not isinstance(raw, list | tuple):
+        return ()
+    return tuple(
+        (float(s[0]), float(s[1]), float(s[2]))
+        for s in raw
+        if isinstance(s, list | tuple) and len(s) == 3 and all(is_number(x) for x in s)
+    )
+
+
+def window_aggregate(aggregate: str, samples: tuple[tuple[float, float, float], ...]) -> Any:
+    """The aggregate of a window's readings ((at, value, hours)); None without any."""
+    if not samples:
+        return None
+    if aggregate == "min":
+        return min(v for _, v, _ in samples)
+    if aggregate == "max":
+        return max(v for _, v, _ in samples)
+    total = sum(v * h for _, v, h in samples)
+    if aggregate == "sum":
+        return round(total, 9)
+    hours = sum(h for _, _, h in samples)
+    return round(total / hours, 9) if hours > 0 else None
+
+
+def _window(rule: Rule, state: EpisodeState, obs: Observation) -> tuple[EpisodeState, Observation]:
+    """Add the observation's reading to the window (a number: it stands for the time since
+    the reading before, at most :data:`READING_SPAN`, a full span when that is unknown), drop
+    what fell out of it, and give the observation the window's aggregate as its value."""
+    samples = state.samples
+    if is_number(obs.value):
+        before = samples[-1][0] if samples else obs.previous_at
+        span = READING_SPAN if before is None or before >= obs.at else obs.at - before
+        reading = (obs.at, float(obs.value), min(span, READING_SPAN) / 3600)
+        samples = (*samples, reading)[-MAX_WINDOW_READINGS:]
+    samples = tuple(s for s in samples if s[0] > obs.at - rule.window)
+    assert rule.aggregate is not None
+    value = window_aggregate(rule.aggregate, samples) if is_number(obs.value) else None
+    return replace(state, samples=samples), replace(obs, value=value)
+
+
 def _count_repeats(state: EpisodeState, obs: Observation) -> EpisodeState:
     if state.repeats >= 2 and _same(state.repeat_value, obs.value):
         return replace(state, repeats=state.repeats + 1)
@@ -305,6 +358,7 @@ def _idle(state: EpisodeState, at: float) -> EpisodeState:
         repeat_value=state.repeat_value,
         repeats=state.repeats,
         repeat_since=state.repeat_since,
+        samples=state.samples,
     )
 
 
@@ -402,4 +456,5 @@ __all__ = [
     "offline_due",
     "report_seen",
     "step",
+    "window_aggregate",
 ]

@@ -26,6 +26,16 @@ Kinds (issue 16, DOMAIN.md §6.3):
     no report for ``intervalFactor`` x ``expectedInterval`` seconds (checked on a timer).
 ``batteryLow``
     a threshold with the defaults ``batteryLevel < 0.15``.
+``window``
+    a threshold on an aggregate of the readings of the last ``window`` seconds
+    (``aggregate``: ``sum``, ``mean``, ``min`` or ``max``) instead of the latest reading: heavy
+    rain (the rain of 3 or 12 hours), heat and cold waves (the 24-hour maximum or minimum
+    held over days). ``sum`` reads each value as a rate per hour over the time the reading
+    stands for (the time since the reading before, at most an hour): hourly rainfall in mm
+    (= mm/h) sums to the mm of the window, and readings of the rate every 10 minutes give
+    the same. ``mean`` is weighted by that time too. Evaluated incrementally: the episode
+    state keeps the window's readings (at most :data:`MAX_WINDOW_READINGS`, the oldest go
+    first).
 """
 
 from __future__ import annotations
@@ -45,7 +55,14 @@ KINDS = (
     "outOfRange",
     "deviceOffline",
     "batteryLow",
+    "window",
 )
+#: what a ``window`` rule computes over its readings
+AGGREGATES = ("sum", "mean", "min", "max")
+#: the longest window a rule may name: 7 days
+MAX_WINDOW = 7 * 86400.0
+#: the most readings a window rule's state keeps (a reading a minute over a day is 1,440)
+MAX_WINDOW_READINGS = 2000
 OPERATORS = (">=", ">", "<=", "<", "==", "!=")
 #: Smart Data Models Alert ``severity`` (dataModel.Alert 0.0.3)
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
@@ -60,6 +77,8 @@ MEMBERS = frozenset(
     {
         "ruleKind",
         "entityType",
+        "aggregate",
+        "window",
         "watchedAttribute",
         "operator",
         "threshold",
@@ -112,6 +131,7 @@ class Rule:
         title: {"ko": ..., "en": ...}, the alert's headline.
         advice: {"ko": ..., "en": ...}, advice for sensitive groups (empty when none applies).
         enabled: False keeps the rule but evaluates nothing (and closes nothing either).
+        aggregate / window: a ``window`` rule's aggregate and its window (seconds).
     """
 
     id: str
@@ -138,11 +158,13 @@ class Rule:
     report_attribute: str | None = None
     advice: Mapping[str, str] = field(default_factory=dict)
     enabled: bool = True
+    aggregate: str | None = None
+    window: float = 0.0
 
     @property
     def lookback(self) -> float:
         """How far back a reading can still matter to this rule (seconds)."""
-        return max(self.enter_after, self.exit_after)
+        return max(self.enter_after, self.exit_after) + self.window
 
 
 class _Reader:
@@ -303,6 +325,11 @@ def parse_rule(rule_id: str, values: Mapping[str, Any]) -> Rule:
                 f"operator {operator}, or the alert would close while the condition holds",
             )
     extra: dict[str, Any] = {}
+    if kind == "window":
+        extra["aggregate"] = r.text("aggregate", choices=AGGREGATES)
+        extra["window"] = r.number("window", None, 0.0, MAX_WINDOW, strict_lo=True)
+        if threshold_attribute is None and not isinstance(threshold, float):
+            raise r.fail("threshold", f"must be a number for a window rule, got {threshold!r}")
     if kind == "ratio":
         extra["ratio_attribute"] = r.name("ratioAttribute")
         extra["ratio_below"] = r.number("ratioBelow", None, 0.0, 1e6, True)
@@ -361,6 +388,17 @@ _DEFAULT_TITLES: dict[str, Mapping[str, str]] = {
     "threshold": {},
     "ratio": {},
     "rateOfChange": {},
+    "window": {},
 }
 
-__all__ = ["KINDS", "MEMBERS", "OPERATORS", "SEVERITIES", "Rule", "parse_rule"]
+__all__ = [
+    "AGGREGATES",
+    "KINDS",
+    "MAX_WINDOW",
+    "MAX_WINDOW_READINGS",
+    "MEMBERS",
+    "OPERATORS",
+    "SEVERITIES",
+    "Rule",
+    "parse_rule",
+]

@@ -214,7 +214,9 @@ class AlertService(CityService):
         - no episode, the condition holds, and there is no earlier reading in the change or it
           held too (a restart, history written through the temporal API such as the demo's
           backfill, a rule created during an episode): how long it has held decides whether
-          the alert opens now.
+          the alert opens now;
+        - a ``window`` rule with no state for the source yet: the readings of its window (and
+          of ``enterAfter`` before it) make the aggregate.
         """
         out: dict[str, list[Observation]] = {}
         for rule, obs in observed:
@@ -230,6 +232,10 @@ class AlertService(CityService):
                 # later change that kept the reading): without it the reading would stand
                 # for no time at all, and an exit or entry would wait for the next one
                 start = state.last_at
+            elif rule.kind == "window":
+                # no state yet (the first reading seen, history through the temporal API): the
+                # window's readings before this one, and the time before it the entry counts
+                start = obs.at - rule.window - rule.enter_after - READING_SPAN
             else:
                 if rule.enter_after <= 0 or rule.kind not in ("threshold", "ratio"):
                     continue
