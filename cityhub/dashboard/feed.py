@@ -14,7 +14,9 @@ without bound.
 
 - The listener runs on the event loop right after a commit; per open screen of the tenant
   it records the change in that screen's ``pending`` map, keyed by entity id (the latest
-  kind and type win), and sets an event. No I/O, no awaiting, O(1) per change and screen.
+  kind and type win, but an update of an entity whose creation is still pending leaves it
+  created: a city service's result can follow a create within milliseconds), and sets an
+  event. No I/O, no awaiting, O(1) per change and screen.
 - Each screen's stream sends what is pending when it can: while the socket's send buffer
   is full, the stream waits in ``send`` and changes to the same entities coalesce.
 - A screen with more than ``max_pending`` distinct entities pending has fallen too far
@@ -87,8 +89,12 @@ class Subscriber:
                 entity = change.after if change.after is not None else change.before
                 if entity is None or not self.reads(entity):
                     continue
-            self.pending.pop(change.entity_id, None)  # keep the order of the latest change
-            self.pending[change.entity_id] = (change.kind, type_of(change))
+            # keep the order of the latest change
+            held = self.pending.pop(change.entity_id, None)
+            kind = change.kind
+            if held is not None and held[0] == "entityCreated" and kind == "entityUpdated":
+                kind = "entityCreated"  # the screen has not heard of it yet: still new to it
+            self.pending[change.entity_id] = (kind, type_of(change))
         if len(self.pending) > self.max_pending:
             self.pending.clear()
             self.overflowed = True
