@@ -3,9 +3,10 @@
 Part 1, throughput: a real ``cityhub serve`` on a fresh SQLite file, ``--stations``
 AirQualityObserved entities (PM10, PM2.5, NO2, O3, CO, SO2), then ``--rounds`` batch upserts of
 every station with the next hour's readings, as fast as one client sends them; once with the
-air-quality service off and once on. Prints entities upserted per second each way and the
-ratio (target: on is at most 20% slower). With the service on it also waits until the service
-has caught up and reports how long after the last upsert that was.
+city services off (air quality, alerts, indicators: the issue's "all services on vs off";
+``--airquality-only`` toggles that one alone) and once on. Prints entities upserted per second
+each way and the ratio (target: on is at most 20% slower). With the services on it also waits
+until they have caught up and reports how long after the last upsert that was.
 
 Part 2, delay: a fresh hub with the service on, the stations reporting one at a time at
 ``--rate`` observations per second (the demo publishes 1-2 messages a second) for
@@ -54,7 +55,11 @@ UNITS = {"pm10": "GQ", "pm25": "GQ", "no2": "59", "o3": "59", "co": "59", "so2":
 class Hub:
     """``cityhub serve`` on a fresh SQLite file, in a child process."""
 
-    def __init__(self, db: Path, port: int, service: bool, root: Path = ROOT) -> None:
+    def __init__(
+        self, db: Path, port: int, service: bool, root: Path = ROOT, others: bool | None = None
+    ) -> None:
+        """``service``: the air-quality service on; ``others``: the alert and indicator
+        services on (None: as they are by default)."""
         self.url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
@@ -63,6 +68,10 @@ class Hub:
             "CITYHUB_LOG_LEVEL": "warning",
             "CITYHUB_AIRQUALITY_SERVICE": "true" if service else "false",
         }
+        if others is not None:
+            env["CITYHUB_ALERTS_SERVICE"] = env["CITYHUB_INDICATORS_SERVICE"] = (
+                "true" if others else "false"
+            )
         cmd = [sys.executable, "-m", "cityhub", "serve", "--db", str(db), "--port", str(port)]
         self.proc = subprocess.Popen(cmd, env=env, cwd=root)
         deadline = time.monotonic() + 60
@@ -84,6 +93,11 @@ class Hub:
     def services(self) -> dict[str, Any]:
         body = httpx.get(f"{self.url}/health", timeout=10).json()
         return dict(body.get("services", {}).get("airquality", {}))
+
+    def all_pending(self) -> int:
+        """Work items of every city service still in the queue."""
+        body = httpx.get(f"{self.url}/health", timeout=10).json()
+        return sum(int(s.get("pending") or 0) for s in body.get("services", {}).values())
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -125,14 +139,17 @@ def upsert(client: httpx.Client, batch: list[dict[str, Any]]) -> None:
         raise RuntimeError(f"upsert answered {r.status_code}: {r.text[:300]}")
 
 
-def throughput(tmp: Path, port: int, service: bool, stations: int, rounds: int) -> dict[str, Any]:
+def throughput(
+    tmp: Path, port: int, service: bool, stations: int, rounds: int, others: bool = True
+) -> dict[str, Any]:
+    """``others``: the alert and indicator services follow ``service`` (else as by default)."""
     tmp.mkdir(exist_ok=True)
-    hub = Hub(tmp / f"throughput-{service}.db", port, service)
+    hub = Hub(tmp / f"throughput-{service}.db", port, service, others=service if others else None)
     rng = random.Random(7)
     try:
         with httpx.Client(base_url=hub.url, timeout=120) as client:
             upsert(client, [station(n, 0, rng) for n in range(stations)])
-            while service and hub.services().get("pending"):
+            while service and hub.all_pending():
                 time.sleep(0.05)
             cpu = hub.cpu_seconds()
             start = time.perf_counter()
@@ -148,10 +165,7 @@ def throughput(tmp: Path, port: int, service: bool, stations: int, rounds: int) 
             if service:  # how long the service needs to catch up after the last upsert
                 caught = time.perf_counter()
                 deadline = caught + 300
-                while True:
-                    stats = hub.services()
-                    if stats.get("pending") == 0 or time.perf_counter() > deadline:
-                        break
+                while hub.all_pending() and time.perf_counter() < deadline:
                     time.sleep(0.05)
                 result["catch_up_s"] = time.perf_counter() - caught
                 result["cpu_ms_per_entity"] = (hub.cpu_seconds() - cpu) * 1000 / (stations * rounds)
@@ -367,6 +381,11 @@ def main() -> None:
     parser.add_argument("--demo-speed", type=float, default=60.0, help="the demo's --speed")
     parser.add_argument("--against", type=Path, help="another checkout to compare with")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--airquality-only",
+        action="store_true",
+        help="throughput: toggle the air-quality service alone (the others as by default)",
+    )
     parser.add_argument("--skip-paced", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
@@ -383,8 +402,13 @@ def main() -> None:
             offs, ons = [], []
             for n in range(args.repeat):  # interleaved: both see the same neighbours' load
                 port = args.port
-                offs.append(throughput(tmp / f"{n}", port, False, args.stations, args.rounds))
-                ons.append(throughput(tmp / f"{n}", port + 1, True, args.stations, args.rounds))
+                every = not args.airquality_only
+                offs.append(
+                    throughput(tmp / f"{n}", port, False, args.stations, args.rounds, every)
+                )
+                ons.append(
+                    throughput(tmp / f"{n}", port + 1, True, args.stations, args.rounds, every)
+                )
             figures["off"], figures["on"] = offs, ons
         if not args.skip_paced:
             for n, (label, root) in enumerate(roots.items()):
@@ -402,9 +426,10 @@ def main() -> None:
         # (the smoke run is too short for the kernel's 10 ms CPU ticks to see the service off)
         cpu_ratio = on["cpu_ms_per_entity"] / max(off["cpu_ms_per_entity"], 1e-9)
         figures["cpu_ratio"] = cpu_ratio
+        toggled = "the air-quality service" if args.airquality_only else "every city service"
         print(
             f"batch upsert of {args.stations} stations x {args.rounds} hours, "
-            f"median of {args.repeat}"
+            f"median of {args.repeat}, {toggled} off / on"
         )
         print(
             f"  service off: {off['entities_per_s']:8.1f} entities/s, "
