@@ -1,12 +1,13 @@
 """A history written by the release before SQLite migration 0014 (cityhub 54ea7f1, one
 ``attribute_instances`` table; ``history_db/make.py`` built the fixture with that release,
-through its HTTP API) opens with today's code, which moves it into series (0014), and the
-temporal API answers exactly as that release did (ETSI GS CIM 009 v1.9.1 clauses 5.7.3-5.7.4,
-4.5.19: instances with their ids and system times, temporalValues, lastN, windows along
-observedAt, createdAt and modifiedAt, datasetIds, aggregation, a deleted entity, a second
-tenant). Then the same changes as the release made after the fixture (an instance it recorded
-modified by its id, appends that replace and add, clause 5.6.12, 5.6.14) give the same answers
-again, the ids of the instances written afterwards aside (they are minted afresh)."""
+through its HTTP API) opens with today's code, which moves it into series (0014) and counts its
+daily rollups (0015), and the temporal API answers exactly as that release did (ETSI GS CIM 009
+v1.9.1 clauses 5.7.3-5.7.4, 4.5.19: instances with their ids and system times,
+temporalValues, lastN, windows along observedAt, createdAt and modifiedAt, datasetIds,
+aggregation, a deleted entity, a second tenant). Then the same changes as the release made
+after the fixture (an instance it recorded modified by its id, appends that replace and add,
+clause 5.6.12, 5.6.14) give the same answers again, the ids of the instances written afterwards
+aside (they are minted afresh)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 
 from tests.conftest import make_client
 from tests.store.history_db.make import AFTER, REQUESTS, changes
+from tests.store.test_history_days import RECOUNT
 
 HERE = Path(__file__).resolve().parent / "history_db"
 RELEASED = HERE / "54ea7f1.db"
@@ -89,12 +91,11 @@ def test_it_answers_as_the_release_did(copy: Path) -> None:
     kinds = dict(conn.execute("SELECT name, type FROM sqlite_master"))
     assert kinds["attribute_instances"] == "view"  # 0014 ran
     moved = conn.execute("SELECT count(*) FROM history_instances").fetchone()[0]
-    assert (
-        moved
-        == sqlite3.connect(RELEASED)
-        .execute("SELECT count(*) FROM attribute_instances")
-        .fetchone()[0]
-    )
+    released = sqlite3.connect(RELEASED).execute("SELECT count(*) FROM attribute_instances")
+    assert moved == released.fetchone()[0]
+    # 0015 counted the moved rows into daily rollups
+    kept = conn.execute("SELECT * FROM history_days ORDER BY 1, 2").fetchall()
+    assert kept and kept == conn.execute(RECOUNT).fetchall()
     # as JSON text: 1 and 1.0 differ, and so does the order of members
     differences = [
         (r, n) for r, n in zip(RECORDED["answers"], now, strict=True) if _text(r) != _text(n)

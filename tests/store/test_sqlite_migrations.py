@@ -18,7 +18,7 @@ from cityhub.store.sqlite import migrate
 from cityhub.store.sqlite.migrate import Migration, SchemaTooNew
 from cityhub.store.sqlite.store import SqliteStore
 
-#: the store's tables, one migration after another (0001 ... 0014)
+#: the store's tables, one migration after another (0001 ... 0015)
 TABLES = {
     "tenants",
     "iot_groups",
@@ -56,6 +56,7 @@ TABLES = {
     "history_series",
     "history_instances",
     "history_seq",
+    "history_days",
     "cityhub_migrations",
 }
 

@@ -34,7 +34,7 @@ from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import normalize_time
 from cityhub.store.history import InstanceRow
 from cityhub.store.instances import observed_time, strip_system, value_number
-from cityhub.store.sqlite import series
+from cityhub.store.sqlite import days, series
 from cityhub.store.sqlite.series import CompactRow, SeriesIds
 
 
@@ -151,13 +151,20 @@ def upsert_instances(
             new_by_key[key] = len(new_rows)
         new_rows.append(row)
     if new_rows:
-        conn.executemany(series.INSERT, new_rows)
+        insert(conn, new_rows)
     if updates:
         conn.executemany(
             "UPDATE history_instances SET body = ?, form = ?, modified = ?, num = ?"
             " WHERE series = ? AND at = ? AND seq = ?",
             updates,
         )
+        days.recount(conn, [(u[4], u[5]) for u in updates])
+
+
+def insert(conn: sqlite3.Connection, rows: Sequence[CompactRow]) -> None:
+    """Insert ``history_instances`` rows and count them into their days' rollups."""
+    conn.executemany(series.INSERT, rows)
+    days.add(conn, rows)
 
 
 def compact_rows(
@@ -236,7 +243,7 @@ class SqliteHistoryRows:
     recording_history = True
 
     def add_history_instances(self, rows: Sequence[InstanceRow]) -> None:
-        self.conn.executemany(series.INSERT, compact_rows(self.conn, self.tenant, rows))
+        insert(self.conn, compact_rows(self.conn, self.tenant, rows))
 
     def write_history_head(
         self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
@@ -266,6 +273,8 @@ class SqliteHistoryRows:
 __all__ = [
     "SqliteHistoryRows",
     "add_missing_heads",
+    "compact_rows",
+    "insert",
     "upsert_instance",
     "upsert_instances",
     "write_head",

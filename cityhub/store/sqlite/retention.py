@@ -18,6 +18,7 @@ import sqlite3
 from functools import partial
 
 from cityhub.store import retention
+from cityhub.store.sqlite import days
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.temporal import RetentionPolicy
 
@@ -58,6 +59,7 @@ def _delete_rows(conn: sqlite3.Connection, seqs: list[Key], cutoff: str) -> int:
             "DELETE FROM history_instances WHERE series = ? AND at = ? AND seq = ? AND at < ?",
             (*key, cutoff),
         ).rowcount
+    days.recount(conn, [(k[0], k[1]) for k in seqs])
     return gone
 
 
@@ -72,6 +74,7 @@ def _delete_heads(conn: sqlite3.Connection, tenant: str, cutoff: str, batch: int
         )
     ]
     for entity_id in ids:
+        days.forget(conn, "tenant = ? AND entity_id = ?", (tenant, entity_id))
         for table, column in (
             ("temporal_entities", "id"),
             ("temporal_types", "id"),

@@ -39,7 +39,7 @@ from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store.base import EntityQuery, OrderItem, Transaction
 from cityhub.store.sqlite import compile as qcompile
-from cityhub.store.sqlite import history, retention, series
+from cityhub.store.sqlite import days, history, retention, series
 from cityhub.store.sqlite.entities import order_clause, where_clause
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.transaction import SqliteTransaction
@@ -389,6 +389,9 @@ class SqliteTemporalRows(TemporalRows):
     def aggregation(
         self, ids: Sequence[str], reading: Reading, agg: AggregationQuery
     ) -> tuple[Iterable[Row], dict[tuple[str, str], datetime]]:
+        rolled = days.aggregate(self.conn, self.tenant, ids, reading, agg)
+        if rolled is not None:  # whole days, exact methods: the daily rollups answer
+            return rolled
         register_functions(self.conn)
         cuts, cut_ends = _cuts(self.conn, self.tenant, ids, reading, agg)
         sql, values = aggregation_select(DIALECT, self.tenant, ids, reading, agg, cuts)
@@ -449,7 +452,7 @@ class SqliteTemporalRows(TemporalRows):
             text,
             number,
         )
-        self.conn.execute(series.INSERT, row)
+        history.insert(self.conn, [row])
         self._found[seq] = (
             entity_id,
             attr,
@@ -462,8 +465,10 @@ class SqliteTemporalRows(TemporalRows):
             "DELETE FROM history_instances WHERE series = ? AND at = ? AND seq = ?",
             (old[1], old[2], seq),
         )
+        days.recount(self.conn, [(old[1], old[2])])
 
     def delete_history(self, entity_id: str) -> bool:
+        days.forget(self.conn, "tenant = ? AND entity_id = ?", (self.tenant, entity_id))
         self.conn.execute(
             "DELETE FROM history_instances WHERE series IN (SELECT id FROM history_series"
             " WHERE tenant = ? AND entity_id = ?)",
@@ -489,6 +494,7 @@ class SqliteTemporalRows(TemporalRows):
         if not delete_all:
             where += " AND dataset_id = ?"
             params.append(dataset_id or "")
+        days.forget(self.conn, where, params)
         return int(
             self.conn.execute(
                 "DELETE FROM history_instances WHERE series IN (SELECT id FROM history_series"

@@ -169,6 +169,7 @@ def populate(c: Any) -> None:
 
 _WINDOW = "timerel=between&timeAt=2025-03-01T02:00:00Z&endTimeAt=2025-03-02T12:00:00Z"
 _AGG = "options=aggregatedValues&aggrMethods="
+_YEAR = "timerel=between&timeAt=2025-01-01T00:00:00Z&endTimeAt=2026-01-01T00:00:00Z"
 
 #: (path, request headers) asked of the release, and again of today's code
 REQUESTS: list[tuple[str, dict[str, str]]] = [
@@ -208,6 +209,11 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
         {},
     ),
     (f"{T}?type=AirQualityObserved&timerel=after&timeAt=2025-01-01T00:00:00Z", TENANT),
+    # whole days from a midnight timeAt (today's code reads its daily rollups for these)
+    (f"{T}/{S2}?{_YEAR}&{_AGG}max,min,totalCount&aggrPeriodDuration=P1D", {}),
+    (f"{T}?type=AirQualityObserved&{_YEAR}&{_AGG}max&aggrPeriodDuration=P1M&attrs=pm25", {}),
+    (f"{T}/{S1}?{_YEAR}&{_AGG}max&aggrPeriodDuration=P1D&attrs=status,pm25,pm10", {}),
+    (f"{T}/{S1}?{_YEAR}&{_AGG}totalCount&aggrPeriodDuration=P1W&attrs=pm25&lastN=2", {}),
 ]
 
 
@@ -244,6 +250,7 @@ AFTER: list[tuple[str, dict[str, str]]] = [
         "&aggrPeriodDuration=P1D&attrs=pm25",
         {},
     ),
+    (f"{T}/{S1}?{_YEAR}&{_AGG}max,min&aggrPeriodDuration=P1D&attrs=pm25", {}),
 ]
 
 

@@ -1,0 +1,229 @@
+"""Daily rollups of the SQLite history (migration 0015, issue 21): per series and UTC day, over
+its instances with an observedAt, how many there are, how many are numbers, how many carry a
+value that is neither a number nor a record of a deletion, and the least and greatest number.
+
+Kept in the transaction of every write of ``history_instances``: appended rows add to their
+day (:func:`add`); a replaced, modified or deleted instance has its day counted again from the
+rows (:func:`recount`); a deleted attribute or entity takes its days along (:func:`forget`).
+
+Aggregation reads them instead of the instances (:func:`aggregate`) when that gives the very
+answer the instances give and costs what the answer costs: periods made of whole UTC days from
+a midnight origin (``P1D``, ``P1W``, ``P1M``, ``P1Y``, ``P3D`` ... from ``timeAt`` at 00:00Z),
+a window along observedAt whose ends are midnights, no ``lastN``, and only methods whose result
+does not depend on the order the numbers are taken in (``totalCount``, ``min``, ``max``: a sum
+of day sums can differ from the sum of the numbers in the last bit). A day holding other values
+(text, arrays, objects: their sizes and texts count for ``min``/``max``) sends the whole read
+back to the instances. The district's monthly max over a year reads 365 rows per sensor, not
+8,760.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cityhub.ngsild.aggregation import AggregationQuery
+from cityhub.ngsild.datetime import parse_datetime
+from cityhub.store.sqlite.series import CompactRow
+from cityhub.store.temporal_sql import Reading, Row
+
+#: the methods a rollup answers exactly
+METHODS = frozenset({"totalCount", "min", "max"})
+_MIDNIGHT = "T00:00:00.000000Z"
+_DAY_US = 86_400_000_000
+
+_ADD = (
+    "INSERT INTO history_days (series, day, n, n_numbers, n_other, low, high)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (series, day) DO UPDATE SET"
+    " n = n + excluded.n, n_numbers = n_numbers + excluded.n_numbers,"
+    " n_other = n_other + excluded.n_other,"
+    " low = CASE WHEN low IS NULL OR excluded.low < low THEN excluded.low ELSE low END,"
+    " high = CASE WHEN high IS NULL OR excluded.high > high THEN excluded.high ELSE high END"
+)
+_RECOUNT = (
+    "INSERT INTO history_days (series, day, n, n_numbers, n_other, low, high)"
+    " SELECT ?, ?, count(*), count(num),"
+    " count(CASE WHEN num IS NULL AND deleted IS NULL THEN 1 END), min(num), max(num)"
+    " FROM history_instances WHERE series = ? AND at >= ? AND at < ? AND form IS NOT NULL"
+    " HAVING count(*) > 0"
+)
+
+
+def add(conn: sqlite3.Connection, rows: Iterable[CompactRow]) -> None:
+    """Count new rows (``history_instances`` rows just inserted) into their days."""
+    days: dict[tuple[int, str], list[Any]] = {}
+    for r in rows:
+        if r[3] is None:  # no observedAt
+            continue
+        key = (r[0], r[1][:10])
+        day = days.get(key)
+        if day is None:
+            day = days[key] = [0, 0, 0, None, None]
+        num = r[9]
+        day[0] += 1
+        if num is not None:
+            day[1] += 1
+            if day[3] is None or num < day[3]:
+                day[3] = num
+            if day[4] is None or num > day[4]:
+                day[4] = num
+        elif r[6] is None:  # a value that is not a number, not a record of a deletion
+            day[2] += 1
+    if days:
+        conn.executemany(_ADD, [(s, d, *v) for (s, d), v in days.items()])
+
+
+def recount(conn: sqlite3.Connection, keys: Iterable[tuple[int, str]]) -> None:
+    """Count the days ``keys`` (series, a time in the day) again from their rows."""
+    for series_id, day in {(s, t[:10]) for s, t in keys}:
+        conn.execute("DELETE FROM history_days WHERE series = ? AND day = ?", (series_id, day))
+        start = day + _MIDNIGHT
+        end = day + "T99"  # after every time of the day
+        conn.execute(_RECOUNT, (series_id, day, series_id, start, end))
+
+
+def forget(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
+    """Drop the days of the series ``history_series`` rows matching ``where``."""
+    conn.execute(
+        f"DELETE FROM history_days WHERE series IN (SELECT id FROM history_series WHERE {where})",
+        params,
+    )
+
+
+def usable(reading: Reading, agg: AggregationQuery) -> bool:
+    """Whether :func:`aggregate` answers ``agg`` over ``reading`` as the instances would."""
+    tq = reading.tq
+    period = agg.period
+    if period is None or not set(agg.methods) <= METHODS or tq.last_n is not None:
+        return False
+    if period.exact_microseconds % _DAY_US or (
+        period.months == 0 and not period.exact_microseconds
+    ):
+        return False
+    along_observed = tq.timeproperty == "observedAt" and (
+        tq.timerel is not None or tq.timeproperty_given
+    )
+    if not along_observed or agg.origin is None or not agg.origin.endswith(_MIDNIGHT):
+        return False
+    return all(b is None or b.endswith(_MIDNIGHT) for b in tq.bounds())
+
+
+def aggregate(
+    conn: sqlite3.Connection,
+    tenant: str,
+    ids: Sequence[str],
+    reading: Reading,
+    agg: AggregationQuery,
+) -> tuple[list[Row], dict[tuple[str, str], datetime]] | None:
+    """``aggregation_select``'s rows computed from the days, and the ends of the attributes
+    whose periods a page cuts short (as ``SqliteTemporalRows.aggregation`` returns them); or
+    None when :func:`usable` says no or a day holds values other than numbers (then the
+    instances are read)."""
+    if not ids or not usable(reading, agg):
+        return None
+    assert agg.period is not None and agg.origin is not None
+    where = f"s.tenant = ? AND s.entity_id IN ({','.join('?' * len(ids))})"
+    params: list[Any] = [tenant, *ids]
+    if reading.attrs:
+        where += f" AND s.attr IN ({','.join('?' * len(reading.attrs))})"
+        params.extend(reading.attrs)
+    if reading.dataset_ids is not None:
+        where += f" AND s.dataset_id IN ({','.join('?' * len(reading.dataset_ids))})"
+        params.extend(i or "" for i in reading.dataset_ids)
+    start, end = reading.tq.bounds()
+    window = ""
+    if start is not None:
+        window += " AND d.day >= ?"
+        params.append(start[:10])
+    if end is not None:
+        window += " AND d.day < ?"
+        params.append(end[:10])
+    found = conn.execute(
+        "SELECT s.entity_id, s.attr, s.dataset_id, d.day, d.n, d.n_numbers, d.n_other, d.low,"
+        f" d.high FROM history_series s JOIN history_days d ON d.series = s.id WHERE {where}"
+        f"{window} ORDER BY 1, 2, 3, 4",
+        params,
+    ).fetchall()
+    if any(r[6] for r in found):
+        return None
+    origin = parse_datetime(agg.origin, "origin")
+    period = agg.period
+    k_of: dict[str, int] = {}
+    # per series, its periods in order: [k, total, numbers, low, high]
+    series: dict[tuple[str, str, str], list[list[Any]]] = {}
+    for e, a, d, day, n, n_numbers, _, low, high in found:
+        k = k_of.get(day)
+        if k is None:
+            k = k_of[day] = period.index_of(origin, _midnight(day))
+        periods = series.setdefault((e, a, d), [])
+        if periods and periods[-1][0] == k:
+            p = periods[-1]
+            p[1] += n
+            p[2] += n_numbers
+            if low is not None and (p[3] is None or low < p[3]):
+                p[3] = low
+            if high is not None and (p[4] is None or high > p[4]):
+                p[4] = high
+        else:
+            periods.append([k, n, n_numbers, low, high])
+    wanted = set(agg.methods)
+    numeric = bool(wanted & {"min", "max"})
+    # what reading the instances does when a page cannot carry every period (``_cuts`` in
+    # temporal.py): per entity and attribute, only the periods before its first period plus
+    # ``max_periods`` are read, whatever the datasetId, and each of its series is said to go
+    # on to the attribute's last period (Series.last_index)
+    spans: dict[tuple[str, str], tuple[int, int]] = {}
+    for (e, a, _), periods in series.items():
+        first, last = spans.get((e, a), (periods[0][0], periods[-1][0]))
+        spans[(e, a)] = (min(first, periods[0][0]), max(last, periods[-1][0]))
+    cut_ends: dict[tuple[str, str], datetime] = {}
+    out: list[Row] = []
+    for (e, a, d), periods in series.items():
+        if not agg.newest_first:
+            first, last = spans[(e, a)]
+            if last >= first + agg.max_periods:
+                periods = [p for p in periods if p[0] < first + agg.max_periods]
+                cut_ends[(e, a)] = _midnight(max(day for day, k in k_of.items() if k == last))
+                if not periods:
+                    continue
+        k_first, k_last = periods[0][0], periods[-1][0]
+        for k, n, n_numbers, low, high in periods:
+            if (k_last - k if agg.newest_first else k - k_first) >= agg.max_periods:
+                continue
+            out.append(
+                (
+                    e,
+                    a,
+                    d,
+                    agg.origin,
+                    k,
+                    n,
+                    None,  # first and last time: only for one period over the whole range
+                    None,
+                    None,  # last_seq: SQLite reads each series' type by its key
+                    None,  # distinctCount
+                    n_numbers if numeric else 0,
+                    None,  # sum, sum of squares
+                    None,
+                    low if "min" in wanted else None,
+                    high if "max" in wanted else None,
+                    0,  # array sizes, texts: none (a day with other values reads the rows)
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    k_first,
+                    k_last,
+                )
+            )
+    return out, cut_ends
+
+
+def _midnight(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+__all__ = ["METHODS", "add", "aggregate", "forget", "recount", "usable"]
