@@ -24,6 +24,7 @@ temporal API's own writes use :func:`upsert_instances` and :func:`write_head`.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -52,6 +53,10 @@ def add_missing_heads(conn: sqlite3.Connection) -> None:
     )
 
 
+#: observed times of the batch in their stored form: a request's attributes share their times
+_observed = functools.lru_cache(maxsize=4096)(observed_time)
+
+
 def _row(
     ids: SeriesIds,
     entity_id: str,
@@ -63,6 +68,10 @@ def _row(
 ) -> CompactRow:
     """The compact row of an instance recorded at its ``modifiedAt`` (else ``now``), as
     ``cityhub.store.history.instance_row`` records it; ``observed_at``: its stored observedAt."""
+    fast = series.plain(inst, observed_at) if observed_at else None
+    if fast is not None:  # no system times, no datasetId: recorded now, the default series
+        series_id = ids.ensure(entity_id, attr, "")
+        return (series_id, observed_at or now, seq, fast[1], now, None, None, None, None, fast[0])
     body = strip_system(inst)
     deleted = body.pop("deletedAt", None)
     recorded = inst.get("modifiedAt") or now
@@ -112,7 +121,8 @@ def upsert_instances(
     for inst in instances:
         observed = inst.get("observedAt")
         if observed:
-            key = (observed_time(observed), inst.get("datasetId") or "")
+            stored = _observed(observed) if type(observed) is str else observed_time(observed)
+            key = (stored, inst.get("datasetId") or "")
             times.setdefault(key[1], []).append(key[0])
             keys.append(key)
         else:
@@ -134,9 +144,16 @@ def upsert_instances(
     first = 0
     for inst, key in zip(instances, keys, strict=True):
         if key is not None and (key in recorded or key in new_by_key):
-            body = strip_system(inst)
-            number = value_number(body)
-            text, form = series.encode(orjson.dumps(body).decode(), number, key[0])
+            fast = series.plain(inst, key[0])
+            text: str | None
+            number: float | None
+            form: int | None
+            if fast is not None:
+                number, form, text = fast[0], fast[1], None
+            else:
+                body = strip_system(inst)
+                number = value_number(body)
+                text, form = series.encode(orjson.dumps(body).decode(), number, key[0])
             if key in recorded:
                 updates.append((text, form, now, number, *recorded[key]))
             else:

@@ -86,6 +86,39 @@ def encode(text: str, number: float | None, observed: str | None) -> tuple[str |
     return None, form
 
 
+_PLAIN = ("type", "value", "observedAt")
+
+
+def plain(inst: Instance, observed: str) -> tuple[float, int] | None:
+    """``(num, form)`` when ``inst`` (members as written, no system times) is the plain numeric
+    Property :func:`encode` keeps without JSON, else None: the same outcome without writing
+    and parsing the JSON (the temporal API's appends are nearly all such instances)."""
+    if tuple(inst) != _PLAIN or inst["type"] != "Property":
+        return None
+    value = inst["value"]
+    kind = type(value)
+    if kind is float:
+        if value == 0 and math.copysign(1.0, value) < 0:
+            return None
+        form = 0
+    elif kind is int:
+        if abs(value) >= _EXACT:
+            return None
+        form = _INT
+    else:
+        return None
+    shown = inst["observedAt"]
+    if shown == observed:
+        pass
+    elif observed[19:] == ".000000Z" and shown == observed[:19] + "Z":
+        form |= _SECONDS
+    elif observed[23:] == "000Z" and shown == observed[:23] + "Z":
+        form |= _MILLIS
+    else:
+        return None
+    return float(value), form
+
+
 def decode(num: float, form: int, at: str) -> Instance:
     """The instance a compact row stands for (:func:`encode`)."""
     if form & _MILLIS:
@@ -167,5 +200,6 @@ __all__ = [
     "decode",
     "encode",
     "instance_of",
+    "plain",
     "seq_of",
 ]
