@@ -49,6 +49,7 @@ from cityhub.dashboard import Dashboard
 from cityhub.errors import CityhubError
 from cityhub.federation import Federation
 from cityhub.indicators.service import IndicatorService
+from cityhub.indicators.zones import validate_zone_mapping_change
 from cityhub.iot.agent import IotAgent
 from cityhub.iot.commands import Commands
 from cityhub.iot.health import DeviceHealth
@@ -127,6 +128,8 @@ def create_app(
         settings.alerts_service
     ):  # an AlertRule that is not a valid rule is refused by its write (400)
         the_backend.add_tx_hook(validate_rule_change)
+    # a zone mapping of the gap that is not one is refused by its write (400)
+    the_backend.add_tx_hook(validate_zone_mapping_change)
     the_contexts = contexts or ContextService(
         public_base=settings.base_url,
         fetch_timeout=settings.context_fetch_timeout,

@@ -12,6 +12,10 @@ JSON, or CSV with ``format=csv`` or ``Accept: text/csv``. Parameters:
 - ``level``: the districts compared (``administrativeLevel``; default: the level with the most
   districts, the dong of the demo).
 - ``reference``: the zone differences are taken from (default ``old-downtown``).
+- ``zones``: the id of an ``IndicatorZoneMapping`` entity (or what follows
+  ``urn:ngsi-ld:IndicatorZoneMapping:``) whose grouping replaces the areas' ``cityhubZone``
+  (``cityhub.indicators.zones``); without it the tenant's ``...:default`` mapping when it has
+  one.
 
 Anything else, or a value it cannot use, is a 400 ProblemDetails naming the parameter.
 """
@@ -37,15 +41,22 @@ from cityhub.indicators.catalogue import BY_NAME, INDICATORS
 from cityhub.indicators.gap import CSV_COLUMNS, District, compare, csv_rows
 from cityhub.indicators.kpi_entity import KPI_TYPE, stored_tally
 from cityhub.indicators.names import attribute, iri, plain_value
+from cityhub.indicators.zones import (
+    DEFAULT_MAPPING,
+    MAPPING_PREFIX,
+    MAPPING_TYPE,
+    ZONE_NAME,
+    zones_of,
+)
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store.base import EntityQuery
 
-_PARAMETERS = frozenset({"indicator", "frequency", "date", "level", "reference", "format"})
+_PARAMETERS = frozenset({"indicator", "frequency", "date", "level", "reference", "format", "zones"})
 _FREQUENCIES = ("daily", "hourly")
 _CSV = "text/csv"
 _PAGE = 1000
-_ZONE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_MAPPING_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
 def _catalogue() -> list[dict[str, Any]]:
@@ -125,9 +136,13 @@ async def gap(request: Request) -> Response:
         raise BadRequestData("date selects a day: it goes with frequency=daily only")
     level = _param(request, "level")
     reference = _param(request, "reference")
-    if reference is not None and not _ZONE.fullmatch(reference):
+    if reference is not None and not ZONE_NAME.fullmatch(reference):
         raise BadRequestData(f"reference must be a zone name, got {reference!r}")
+    mapping_id = _param(request, "zones")
+    if mapping_id is not None and not _MAPPING_ID.fullmatch(mapping_id):
+        raise BadRequestData(f"zones must be the id of an IndicatorZoneMapping, got {mapping_id!r}")
     tenant = await neg.require_tenant(request)
+    mapping_id, mapping = await _mapping(request, tenant, mapping_id)
 
     entities = await _kpi_entities(request, tenant, name, frequency)
     levels = Counter(str(plain_value(attribute(e, "administrativeLevel"))) for e in entities)
@@ -147,12 +162,15 @@ async def gap(request: Request) -> Response:
     districts = []
     periods: list[tuple[str, str]] = []
     for e in entities:
-        zone = plain_value(attribute(e, "cityhubZone"))
+        area = plain_value(attribute(e, "refAdministrativeArea"))
+        if mapping is None:
+            zone = plain_value(attribute(e, "cityhubZone"))
+        else:
+            zone = mapping.get(str(area))
         found = tallies.get(e["id"])
         if not isinstance(zone, str) or found is None:
             continue
         tally, _ = found
-        area = plain_value(attribute(e, "refAdministrativeArea"))
         label = plain_value(attribute(e, "area"))
         districts.append(District(str(area or e["id"]), str(label or ""), zone, tally))
         period = _period_of(e) if day is None else None
@@ -171,7 +189,13 @@ async def gap(request: Request) -> Response:
         period_doc = {"from": min(p[0] for p in periods if p[1] == latest), "to": latest}
     else:
         period_doc = None
-    report = {"frequency": frequency, "level": level, "period": period_doc, **report}
+    report = {
+        "frequency": frequency,
+        "level": level,
+        "period": period_doc,
+        "zonesFrom": mapping_id or "cityhubZone",
+        **report,
+    }
     if as_csv:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -179,6 +203,29 @@ async def gap(request: Request) -> Response:
         writer.writerows(csv_rows(report))
         return Response(out.getvalue(), media_type=_CSV + "; charset=utf-8")
     return neg.json_response(report)
+
+
+async def _mapping(
+    request: Request, tenant: str, wanted: str | None
+) -> tuple[str | None, dict[str, str] | None]:
+    """The zone mapping to compare by (its id and area id -> zone), None: the areas' own."""
+    mapping_id = wanted
+    if wanted is not None and not wanted.startswith(MAPPING_PREFIX):
+        mapping_id = MAPPING_PREFIX + wanted
+    query = EntityQuery(ids=(mapping_id or DEFAULT_MAPPING,), types=(MAPPING_TYPE,), limit=1)
+    page = await request.app.state.store.query_entities(tenant, narrowed(request, query))
+    if not page.entities:
+        if mapping_id is None:
+            return None, None
+        raise BadRequestData(
+            f"zones {wanted!r}: this tenant has no IndicatorZoneMapping {mapping_id} (create "
+            "one through the entity API: docs/indicators.md)"
+        )
+    entity = page.entities[0]
+    try:
+        return str(entity["id"]), zones_of(entity)
+    except BadRequestData as bad:
+        raise BadRequestData(f"zones: the mapping cannot be used: {bad.detail}") from None
 
 
 def _period_of(entity: dict[str, Any]) -> tuple[str, str] | None:
