@@ -509,10 +509,29 @@ def _evaluate_in(
             docs[rule.id] = result.state.to_doc()
     if not changed:
         return counts
+    # the state is bookkeeping: no history of it (a window rule's state changes with every
+    # reading of its source, its readings in it; the readings' own history has them)
+    recording, tx.recording_history = tx.recording_history, False
+    try:
+        _write_state(tx, sid, source_id, stored, docs, now)
+    finally:
+        tx.recording_history = recording
+    return counts
+
+
+def _write_state(
+    tx: Transaction,
+    sid: str,
+    source_id: str,
+    stored: Entity | None,
+    docs: dict[str, Any],
+    now: str,
+) -> None:
+    """Store a source's episode states (none left: delete the AlertState entity)."""
     if not docs:
         if stored is not None:
             tx.delete(sid)
-        return counts
+        return
     attrs = {
         _SOURCE: [{"type": "Relationship", "object": source_id}],
         _STATES: [{"type": "Property", "value": docs}],
@@ -524,7 +543,6 @@ def _evaluate_in(
         entity["attrs"][_STATES][0].update(createdAt=stored["createdAt"], modifiedAt=now)
         entity["modifiedAt"] = now
         tx.save(entity, stored)
-    return counts
 
 
 _COUNTERS = {"open": "alertsOpened", "update": "alertsUpdated", "close": "alertsClosed"}

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from cityhub.alerts.defaults import PREFIX, default_rules
 from cityhub.alerts.episode import EpisodeState, Observation, step, window_aggregate
 from cityhub.alerts.rules import parse_rule
+from cityhub.alerts.service import state_id
 from cityhub.errors import BadRequestData
 from tests.alerts.test_alerts_api import API, alerts, at, by_rule, by_rule_id, settle
 from tests.conftest import make_client
@@ -193,6 +194,12 @@ def test_heavy_rain_opens_one_alert_with_the_sum_and_closes_it(client: TestClien
     assert "precipitation (sum, 3 h)" in r.json()["description"]["value"]
     assert by_rule(alerts(client), "heavy-rain-warning-3h") == []  # 75 < 90
     assert by_rule(alerts(client), "heavy-rain-advisory-12h") == []  # 90 < 110
+    # the engine's bookkeeping (the window's readings, rewritten with every reading) is an
+    # entity of the tenant but leaves no history; the alert's history is there
+    state = state_id(WEATHER)
+    assert client.get(API + f"/entities/{state}").status_code == 200
+    assert client.get(API + f"/temporal/entities/{state}").status_code == 404
+    assert client.get(API + f"/temporal/entities/{alert['id']}").status_code == 200
 
 
 def test_a_window_rule_of_the_city_counts_readings_across_a_restart(
