@@ -140,11 +140,18 @@ def upsert(client: httpx.Client, batch: list[dict[str, Any]]) -> None:
 
 
 def throughput(
-    tmp: Path, port: int, service: bool, stations: int, rounds: int, others: bool = True
+    tmp: Path,
+    port: int,
+    service: bool,
+    stations: int,
+    rounds: int,
+    others: bool = True,
+    root: Path = ROOT,
 ) -> dict[str, Any]:
     """``others``: the alert and indicator services follow ``service`` (else as by default)."""
-    tmp.mkdir(exist_ok=True)
-    hub = Hub(tmp / f"throughput-{service}.db", port, service, others=service if others else None)
+    tmp.mkdir(exist_ok=True, parents=True)
+    db = tmp / f"throughput-{service}.db"
+    hub = Hub(db, port, service, root, others=service if others else None)
     rng = random.Random(7)
     try:
         with httpx.Client(base_url=hub.url, timeout=120) as client:
@@ -364,6 +371,11 @@ def demo_delay(
     }
 
 
+def _key(name: str, label: str) -> str:
+    """A figure's key: ``name`` for this checkout, ``name_<label>`` for another."""
+    return name if label == "this" else f"{name}_{label}"
+
+
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median rate."""
     return sorted(runs, key=lambda r: float(r["entities_per_s"]))[len(runs) // 2]
@@ -399,17 +411,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cityhub-aq-bench-") as name:
         tmp = Path(name)
         if not args.skip_throughput:
-            offs, ons = [], []
-            for n in range(args.repeat):  # interleaved: both see the same neighbours' load
-                port = args.port
-                every = not args.airquality_only
-                offs.append(
-                    throughput(tmp / f"{n}", port, False, args.stations, args.rounds, every)
-                )
-                ons.append(
-                    throughput(tmp / f"{n}", port + 1, True, args.stations, args.rounds, every)
-                )
-            figures["off"], figures["on"] = offs, ons
+            every = not args.airquality_only
+            for label in roots:
+                figures[_key("off", label)], figures[_key("on", label)] = [], []
+            for n in range(args.repeat):  # interleaved: all see the same neighbours' load
+                for label, root in roots.items():
+                    for service in (False, True):
+                        figures[_key("on" if service else "off", label)].append(
+                            throughput(
+                                tmp / label / f"{n}",
+                                args.port + service,
+                                service,
+                                args.stations,
+                                args.rounds,
+                                every,
+                                root,
+                            )
+                        )
         if not args.skip_paced:
             for n, (label, root) in enumerate(roots.items()):
                 figures[f"delay_{label}"] = delay(
@@ -420,15 +438,17 @@ def main() -> None:
     load = os.getloadavg()
     figures["loadavg"] = load
     print(f"(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs)")
-    if "on" in figures:
-        off, on = _median(figures["off"]), _median(figures["on"])
-        ratio = figures["ratio"] = on["entities_per_s"] / off["entities_per_s"]
+    toggled = "the air-quality service" if args.airquality_only else "every city service"
+    for label in roots:
+        if _key("on", label) not in figures:
+            continue
+        off, on = _median(figures[_key("off", label)]), _median(figures[_key("on", label)])
+        ratio = figures[_key("ratio", label)] = on["entities_per_s"] / off["entities_per_s"]
         # (the smoke run is too short for the kernel's 10 ms CPU ticks to see the service off)
         cpu_ratio = on["cpu_ms_per_entity"] / max(off["cpu_ms_per_entity"], 1e-9)
-        figures["cpu_ratio"] = cpu_ratio
-        toggled = "the air-quality service" if args.airquality_only else "every city service"
+        figures[_key("cpu_ratio", label)] = cpu_ratio
         print(
-            f"batch upsert of {args.stations} stations x {args.rounds} hours, "
+            f"batch upsert of {args.stations} stations x {args.rounds} hours ({label}), "
             f"median of {args.repeat}, {toggled} off / on"
         )
         print(
