@@ -1,6 +1,8 @@
-"""``/data``: the public landing page of the published datasets, in Korean (default) or
-English (``?lang=en``, or an ``Accept-Language`` that prefers English), with a map preview
-of up to :data:`PREVIEW` features of each (``cityhub.opendata.landing``)."""
+"""``/data``: the public landing page of the published datasets, in the city's language as
+the control tower opens in (``dashboard_language``: Korean by default) or the other one
+(``?lang=en``, ``?lang=ko``: the page links to it), with a map preview of up to
+:data:`PREVIEW` features of each (``cityhub.opendata.landing``). The browser's
+``Accept-Language`` does not choose: most browsers send English, whatever their reader's."""
 
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ def _lang(request: Request) -> str:
         if lang not in ("ko", "en"):
             raise BadRequestData(f"lang must be ko or en, got {lang!r}")
         return lang
-    accept = request.headers.get("accept-language", "").lower()
-    return "en" if accept.startswith("en") else "ko"
+    language: str = request.app.state.settings.dashboard_language
+    return "en" if language == "en" else "ko"
 
 
 async def data_page(request: Request) -> Response:

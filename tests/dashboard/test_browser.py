@@ -587,3 +587,25 @@ def test_with_access_control_on_the_screen_asks_for_a_key_and_keeps_it_out_of_ur
             page.close()
     finally:
         hub.kill()
+
+
+def test_the_open_data_page_opens_in_korean_like_the_control_tower(
+    city: City, browser: Browser
+) -> None:
+    """/data opens in the city's language, as the control tower does (dashboard_language,
+    Korean by default), though Chromium asks for English (Accept-Language: en-US); its link
+    switches to English."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-US")
+    requested: list[str | None] = []
+    page.on("request", lambda r: requested.append(r.headers.get("accept-language")))
+    page.goto(city.hub.url + "/data")
+    assert requested and (requested[0] or "").startswith("en")  # the browser prefers English
+    assert page.get_attribute("html", "lang") == "ko"
+    assert "공공데이터" in page.inner_text("body")
+    page.click('a[href$="/data?lang=en"]')
+    page.wait_for_load_state()
+    assert page.get_attribute("html", "lang") == "en"
+    page.goto(city.page_url())  # and the control tower, in the same browser
+    page.wait_for_selector("body[data-loaded=true]", timeout=20_000)
+    assert page.get_attribute("html", "lang") == "ko"
+    page.close()
