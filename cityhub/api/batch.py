@@ -5,12 +5,15 @@ Clauses 5.6.7-5.6.10, 5.6.20 and 5.7.2 via POST; HTTP binding 6.14-6.31.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub import provision
+from cityhub.api import distributed_batch
 from cityhub.api import negotiation as neg
 from cityhub.api.federated import ask_of, warning_headers
 from cityhub.api.guard import access_of, narrowed, screen_batch
@@ -40,9 +43,19 @@ from cityhub.store.base import EntityQuery
 BASE = "/ngsi-ld/v1/entityOperations"
 
 
+@dataclass
+class _Batch:
+    """A batch body read: each item, and each item's raw body and terms (what a context
+    source is sent, cityhub.api.distributed_batch)."""
+
+    items: list[BatchItem]
+    raws: list[Any]
+    terms: list[TermMap]
+
+
 async def _entities(
     request: Request, *, need_type: bool = True, allow_null: bool = False
-) -> tuple[list[BatchItem], TermMap]:
+) -> _Batch:
     """The batch body: each entity validated on its own, so one bad entity is reported in the
     207 result (clause 5.6.7) instead of failing the whole request."""
     body, media = await neg.read_json(request, items=True)
@@ -60,9 +73,11 @@ async def _entities(
         raise BadRequestData("an application/ld+json request must not have a Link header")
     link_terms = await neg.terms_for(request, link)
     items: list[BatchItem] = []
+    all_terms: list[TermMap] = []
     for raw in body:
         raw_id = raw.get("id") if isinstance(raw, dict) else None
         entity_id = raw_id if isinstance(raw_id, str) else None
+        all_terms.append(link_terms)
         try:
             check_depth(raw, "the entity")
             terms = link_terms
@@ -72,6 +87,7 @@ async def _entities(
                         "in an application/ld+json batch every entity carries its @context"
                     )
                 terms = await neg.terms_for(request, raw["@context"])
+                all_terms[-1] = terms
             elif isinstance(raw, dict) and "@context" in raw:
                 raise BadRequestData(
                     "an application/json entity must not carry @context; use a Link header "
@@ -82,7 +98,36 @@ async def _entities(
             items.append((entity_id, None, exc))
             continue
         items.append((entity["id"], entity, None))
-    return items, link_terms
+    return _Batch(items, body, all_terms)
+
+
+async def _distributed(
+    request: Request,
+    tenant: str,
+    kind: str,
+    read: _Batch,
+    items: list[BatchItem],
+    run: Callable[[list[BatchItem]], Awaitable[BatchResult]],
+    *,
+    created_status: bool,
+    params: tuple[tuple[str, str], ...] = (),
+) -> Response:
+    """The batch distributed to the context sources its entities' registrations name
+    (clauses 5.6.7.4-5.6.10.4, 5.6.20.4), or run here alone when none does."""
+    answer = await distributed_batch.batch(
+        request,
+        tenant,
+        kind,
+        items,
+        read.raws,
+        read.terms,
+        run,
+        params=params,
+        created_status=created_status,
+    )
+    if answer is not None:
+        return answer
+    return _respond(await run(items), created_status=created_status)
 
 
 def _errors(result: BatchResult) -> list[dict[str, Any]]:
@@ -99,43 +144,75 @@ def _respond(result: BatchResult, *, created_status: bool) -> Response:
 
 
 async def batch_create(request: Request) -> Response:
-    items, _ = await _entities(request)
+    read = await _entities(request)
     tenant = neg.tenant_of(request)
-    items = await screen_batch(request, tenant, items, payload=True)
-    result = await provision.batch_create(request.app.state.store, tenant, items)
-    return _respond(result, created_status=True)
+    items = await screen_batch(request, tenant, read.items, payload=True)
+    store = request.app.state.store
+    return await _distributed(
+        request,
+        tenant,
+        "create",
+        read,
+        items,
+        lambda part: provision.batch_create(store, tenant, part),
+        created_status=True,
+    )
 
 
 async def batch_upsert(request: Request) -> Response:
     opts = options_of(request.query_params)
     if {"update", "replace"} <= opts:
         raise BadRequestData("options update and replace exclude each other")
-    items, _ = await _entities(request)
+    read = await _entities(request)
     tenant = neg.tenant_of(request)
-    items = await screen_batch(request, tenant, items, payload=True)
-    result = await provision.batch_upsert(
-        request.app.state.store, tenant, items, replace="update" not in opts
+    items = await screen_batch(request, tenant, read.items, payload=True)
+    store = request.app.state.store
+    replace = "update" not in opts
+    return await _distributed(
+        request,
+        tenant,
+        "upsert",
+        read,
+        items,
+        lambda part: provision.batch_upsert(store, tenant, part, replace=replace),
+        created_status=True,
+        params=() if replace else (("options", "update"),),
     )
-    return _respond(result, created_status=True)
 
 
 async def batch_update(request: Request) -> Response:
     opts = options_of(request.query_params)
-    items, _ = await _entities(request, need_type=False)
+    read = await _entities(request, need_type=False)
     tenant = neg.tenant_of(request)
-    items = await screen_batch(request, tenant, items, payload=False)
-    result = await provision.batch_update(
-        request.app.state.store, tenant, items, overwrite="noOverwrite" not in opts
+    items = await screen_batch(request, tenant, read.items, payload=False)
+    store = request.app.state.store
+    overwrite = "noOverwrite" not in opts
+    return await _distributed(
+        request,
+        tenant,
+        "update",
+        read,
+        items,
+        lambda part: provision.batch_update(store, tenant, part, overwrite=overwrite),
+        created_status=False,
+        params=() if overwrite else (("options", "noOverwrite"),),
     )
-    return _respond(result, created_status=False)
 
 
 async def batch_merge(request: Request) -> Response:
-    items, _ = await _entities(request, need_type=False, allow_null=True)
+    read = await _entities(request, need_type=False, allow_null=True)
     tenant = neg.tenant_of(request)
-    items = await screen_batch(request, tenant, items, payload=False)
-    result = await provision.batch_merge(request.app.state.store, tenant, items)
-    return _respond(result, created_status=False)
+    items = await screen_batch(request, tenant, read.items, payload=False)
+    store = request.app.state.store
+    return await _distributed(
+        request,
+        tenant,
+        "merge",
+        read,
+        items,
+        lambda part: provision.batch_merge(store, tenant, part),
+        created_status=False,
+    )
 
 
 async def batch_delete(request: Request) -> Response:
@@ -151,9 +228,18 @@ async def batch_delete(request: Request) -> Response:
             continue
         items.append((entity_id, {"id": entity_id}, None))
     tenant = await neg.require_tenant(request)
-    items = await screen_batch(request, tenant, items, payload=False)
-    result = await provision.batch_delete(request.app.state.store, tenant, items)
-    return _respond(result, created_status=False)
+    screened = await screen_batch(request, tenant, items, payload=False)
+    store = request.app.state.store
+    terms = await neg.query_terms(request)
+    return await _distributed(
+        request,
+        tenant,
+        "delete",
+        _Batch(items, body, [terms] * len(items)),
+        screened,
+        lambda part: provision.batch_delete(store, tenant, part),
+        created_status=False,
+    )
 
 
 def _query_from_body(body: Any, terms: TermMap, request: Request) -> tuple[EntityQuery, Any]:

@@ -68,7 +68,7 @@ async def plan(
     return found if found.parts else None
 
 
-def _problem(status: int, detail: str, data: bytes = b"") -> dict[str, Any]:
+def problem_of(status: int, detail: str, data: bytes = b"") -> dict[str, Any]:
     """The source's ProblemDetails when it sent one (its members that are text or the
     status), else one made of the status."""
     try:
@@ -126,7 +126,7 @@ async def _one(
         return PartResult(
             part,
             ok=False,
-            problem=_problem(status, got.warning.split(" ", 2)[2].strip('"')),
+            problem=problem_of(status, got.warning.split(" ", 2)[2].strip('"')),
             warning=got.warning,
         )
     if got.status == 207:
@@ -134,7 +134,7 @@ async def _one(
         return PartResult(
             part,
             ok=False,
-            problem=_problem(207, f"{name} did part of the {operation}", got.data),
+            problem=problem_of(207, f"{name} did part of the {operation}", got.data),
             not_updated=missing,
         )
     if 200 <= got.status < 300:
@@ -142,7 +142,7 @@ async def _one(
     return PartResult(
         part,
         ok=False,
-        problem=_problem(got.status, f"{name} answered HTTP {got.status}", got.data),
+        problem=problem_of(got.status, f"{name} answered HTTP {got.status}", got.data),
     )
 
 
