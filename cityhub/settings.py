@@ -60,6 +60,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("federation_max_concurrency", 32, "Forwarded requests out at once, per worker."),
     Setting("federation_max_bytes", 16_777_216, "Largest answer accepted from a context source."),
     Setting(
+        "federation_breaker_failures",
+        5,
+        "Failures in a row (no answer in time, no connection, a 5xx) after which a context "
+        "source is skipped for federation_breaker_cooldown seconds, with an NGSILD-Warning; "
+        "0: never skipped.",
+    ),
+    Setting(
+        "federation_breaker_cooldown",
+        30.0,
+        "Seconds a context source that keeps failing is skipped before one request tries it again.",
+    ),
+    Setting(
         "federation_id",
         "",
         "This hub's name in the Via header of forwarded requests (loop detection); empty: a "
@@ -307,6 +319,8 @@ class Settings:
     federation_timeout: float = 5.0
     federation_max_concurrency: int = 32
     federation_max_bytes: int = 16_777_216
+    federation_breaker_failures: int = 5
+    federation_breaker_cooldown: float = 30.0
     federation_id: str = ""
     reader_threads: int = 4
     sqlite_mmap_mb: int = 128

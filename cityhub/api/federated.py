@@ -25,6 +25,7 @@ def ask_of(request: Request, tenant: str, *, narrowed: bool) -> Ask:
         context=neg.link_context(request),
         via=request.headers.get("via"),
         local=local_of(request.query_params) or narrowed,
+        headers=request.headers,
     )
 
 

@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -35,6 +35,7 @@ import httpx
 import orjson
 
 from cityhub.errors import CityhubError
+from cityhub.federation.breaker import Breakers
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import Entity, expand_entity
 from cityhub.ngsild.federation import (
@@ -57,6 +58,8 @@ from cityhub.store.registrations import RegistrationStore
 
 _JSONLD_REL: Final = "http://www.w3.org/ns/json-ld#context"
 _TOKEN: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+#: A contextSourceInfo value meaning "the triggering request's value of this key" (4.3.6.5).
+FROM_REQUEST: Final = "urn:ngsi-ld:request"
 #: Sources asked for one read at most (the oldest matching registrations).
 MAX_SOURCES: Final = 50
 #: Parameters of the caller's request that are not forwarded: paging is redone here (the
@@ -84,6 +87,9 @@ class Ask:
     context: str | None = None
     via: str | None = None
     local: bool = False
+    #: the caller's headers, of which only those a registration's contextSourceInfo asks
+    #: for with the value ``urn:ngsi-ld:request`` are ever forwarded (clause 4.3.6.5)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -231,6 +237,10 @@ class Federation:
                 "digits and . _ - : (it names this hub in the Via header)"
             )
         self._transport = transport
+        #: one circuit breaker per source endpoint
+        self.breakers = Breakers(
+            settings.federation_breaker_failures, settings.federation_breaker_cooldown
+        )
         self._client: httpx.AsyncClient | None = None
         self._gate: asyncio.Semaphore | None = None
 
@@ -288,10 +298,43 @@ class Federation:
                     f"{name} was not asked: its endpoint is not on federation_allowed_hosts",
                 )
             )
+        if not self.breakers.allow(endpoint):
+            return Exchange(
+                warning=warning(
+                    MISC_WARNING,
+                    endpoint,
+                    f"{name} was not asked: it failed {self.breakers.failures(endpoint)} times "
+                    f"in a row; it is asked again {self.breakers.cooldown:g} s after the last",
+                )
+            )
+        got = await self._exchange(doc, ask, method, path, params, body)
+        if got.status == 0 or got.status >= 500:
+            self.breakers.failed(endpoint)
+        else:
+            self.breakers.succeeded(endpoint)
+        return got
+
+    async def _exchange(
+        self,
+        doc: dict[str, Any],
+        ask: Ask,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        body: Any,
+    ) -> Exchange:
+        endpoint = doc["endpoint"]
+        name = f"context source {doc['id']}"
         headers = {"Accept": "application/json", "Via": via_value(ask.via, self.identity)}
         for pair in doc.get("contextSourceInfo") or ():
-            if pair["key"].lower() not in _OWN_HEADERS:
-                headers[pair["key"]] = pair["value"]
+            key, value = pair["key"], pair["value"]
+            if key.lower() in _OWN_HEADERS:
+                continue
+            if value == FROM_REQUEST:  # the registration asks for the caller's value
+                value = ask.headers.get(key.lower()) or ask.headers.get(key)
+                if not value:
+                    continue
+            headers[key] = value
         if doc.get("tenant"):
             headers["NGSILD-Tenant"] = doc["tenant"]
         content = None

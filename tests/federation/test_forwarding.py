@@ -4,6 +4,7 @@ both backends, against a context source played by an ``httpx.MockTransport``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -240,3 +241,72 @@ def test_a_federation_id_that_cannot_be_a_via_name_is_refused(bad: str, tmp_path
 def test_an_allowed_host_that_is_no_host_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="federation_allowed_hosts"):
         create_app(Settings(store=f"sqlite:///{tmp_path / 'f.db'}", federation_allowed_hosts="a b"))
+
+
+def test_a_source_that_keeps_failing_is_skipped_for_a_cool_down_then_tried_again(
+    client: TestClient, source: Source
+) -> None:
+    """Issue 23 (a source never stalls the hub), clause 6.3.17: after
+    federation_breaker_failures failures in a row the source is not asked (the answer comes
+    at once, with a warning saying so) until federation_breaker_cooldown has passed; then one
+    request tries it, and an answer closes the breaker."""
+    now = [1000.0]
+    breakers = client.app.state.federation.breakers  # type: ignore[attr-defined]
+    breakers.threshold, breakers.cooldown, breakers.clock = 2, 30.0, lambda: now[0]
+    create(client, vehicle("K", speed=prop(1)))
+    register(client)
+    source.answer = lambda r: httpx.Response(503)
+    for _ in range(2):
+        r = client.get(f"{BASE}/entities/{VEHICLE}K")
+        assert r.status_code == 200 and "answered HTTP 503" in r.headers["NGSILD-Warning"]
+    r = client.get(f"{BASE}/entities/{VEHICLE}K")
+    assert r.status_code == 200 and len(source.requests) == 2
+    assert "failed 2 times in a row" in r.headers["NGSILD-Warning"]
+    assert r.headers["NGSILD-Warning"].startswith("199 ")
+    source.answer = ok(vehicle("K", brandName=prop("back")))
+    now[0] += 31
+    r = client.get(f"{BASE}/entities/{VEHICLE}K")
+    assert r.json()["brandName"]["value"] == "back" and "NGSILD-Warning" not in r.headers
+    r = client.get(f"{BASE}/entities/{VEHICLE}K")
+    assert len(source.requests) == 4 and "NGSILD-Warning" not in r.headers
+
+
+def test_sources_are_asked_in_parallel(client: TestClient, source: Source) -> None:
+    """Issue 23 (fan-out in parallel): two sources that each answer only once the other has
+    been asked both answer; asked one after the other, the first would wait out its
+    timeout."""
+    register(client)
+    register(client, 2, endpoint="http://[::1]:1026")
+    both = asyncio.Barrier(2)
+
+    async def meet(request: httpx.Request) -> httpx.Response:
+        source.requests.append(request)
+        async with asyncio.timeout(2):
+            await both.wait()
+        return httpx.Response(200, json=[vehicle("P" + str(request.url.host), speed=prop(1))])
+
+    client.app.state.federation._transport = httpx.MockTransport(meet)  # type: ignore[attr-defined]
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert r.status_code == 200 and "NGSILD-Warning" not in r.headers, r.headers
+    assert len(r.json()) == 2 and len(source.requests) == 2
+
+
+def test_context_source_info_may_ask_for_the_callers_value(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 4.3.6.5: a contextSourceInfo value urn:ngsi-ld:request forwards the caller's
+    value of that key (the only way a caller's credentials reach a source: the registration
+    says so); absent from the caller's request, nothing is sent."""
+    register(
+        client,
+        contextSourceInfo=[
+            {"key": "Authorization", "value": "urn:ngsi-ld:request"},
+            {"key": "X-Absent", "value": "urn:ngsi-ld:request"},
+        ],
+    )
+    source.answer = ok([])
+    client.get(
+        f"{BASE}/entities", params={"type": "Vehicle"}, headers={"Authorization": "Bearer c"}
+    )
+    (sent,) = source.requests
+    assert sent.headers["authorization"] == "Bearer c" and "x-absent" not in sent.headers
