@@ -75,6 +75,30 @@ def test_a_city_hub_and_the_national_hub_answer_as_one(tmp_path: Path, store_url
         r = httpx.get(url + "/entities", params={**query, "local": "true"}, timeout=30)
         assert ids(r) == [AQ + "city-1"]
 
+        # writes through the city hub: a redirect registration sends the district sensors'
+        # writes to the national hub only (clauses 4.3.6.3, 5.6.2.4, 5.6.6.4)
+        redirect = {
+            **registration(4, national.base_url),
+            "mode": "redirect",
+            "operations": ["redirectionOps"],
+            "information": [
+                {"entities": [{"idPattern": "district", "type": "AirQualityObserved"}]}
+            ],
+        }
+        post(city, "/csourceRegistrations", redirect)
+        patch = {"pm25": {"type": "Property", "value": 5.0}}
+        r = httpx.patch(url + f"/entities/{AQ}district-1/attrs", json=patch, timeout=30)
+        assert r.status_code == 204, r.text
+        r = httpx.get(national.base_url + BASE + f"/entities/{AQ}district-1", timeout=30)
+        assert r.json()["pm25"]["value"] == 5.0
+        post(city, "/entities", sensor("district-3", 7.0, 127.12))
+        r = httpx.get(url + f"/entities/{AQ}district-3", params={"local": "true"}, timeout=30)
+        assert r.status_code == 404  # held by the national hub only
+        r = httpx.delete(url + f"/entities/{AQ}district-3", timeout=30)
+        assert r.status_code == 204, r.text
+        r = httpx.get(national.base_url + BASE + f"/entities/{AQ}district-3", timeout=30)
+        assert r.status_code == 404
+
         # a loop: the national hub registers the city hub back; Via stops it
         post(national, "/csourceRegistrations", registration(2, city.base_url))
         r = httpx.get(url + "/entities", params=query, timeout=30)
