@@ -97,6 +97,8 @@ class IotAgent:
         self.cache_seconds = cache_seconds
         self._groups: dict[tuple[str, str | None], tuple[float, tuple[str, Document] | None]] = {}
         self._devices: dict[tuple[str, str, str], tuple[float, Document | None]] = {}
+        self._refreshing: set[tuple[str | None, ...]] = set()
+        self._refreshes: set[asyncio.Future[None]] = set()
         #: sends commands and tracks their status (set by the app)
         self.commands: Commands | None = None
         self._error_counts: dict[tuple[str, str, str, str], PayloadErrorCount] = {}
@@ -263,11 +265,22 @@ class IotAgent:
     # ---- measures ----------------------------------------------------------------------------
 
     async def _find_group(self, apikey: str, resource: str | None) -> tuple[str, Document] | None:
+        """The tenant and group of an apikey, from the cache; a known group is refreshed in
+        the background once its entry is older than ``cache_seconds`` (as devices)."""
         key = (apikey, resource)
         hit = self._groups.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
+        if hit is not None and (hit[0] > time.monotonic() or hit[1] is not None):
+            if hit[0] <= time.monotonic() and key not in self._refreshing:
+                self._refreshing.add(key)
+                task = asyncio.ensure_future(self._refresh(key, self._lookup_group(*key)))
+                self._refreshes.add(task)
+                task.add_done_callback(self._refreshes.discard)
             return hit[1]
+        return await self._lookup_group(apikey, resource)
+
+    async def _lookup_group(self, apikey: str, resource: str | None) -> tuple[str, Document] | None:
+        key = (apikey, resource)
+        now = time.monotonic()
         found = await self.iot.find_group(apikey, resource)
         if found is None and resource is not None:
             found = await self.iot.find_group(apikey, None)  # a group of another resource
@@ -277,16 +290,36 @@ class IotAgent:
         return found
 
     async def _find_device(self, tenant: str, device_id: str, apikey: str) -> Document | None:
+        """The device, from the cache. A known device whose entry is older than
+        ``cache_seconds`` is answered from it while one lookup refreshes it in the background
+        (so a device's messages never wait for the store, and many in flight do not each
+        look it up); an unknown one is looked up now."""
         key = (tenant, device_id, apikey)
         hit = self._devices.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now and hit[1] is not None:
+        if hit is not None and hit[1] is not None:
+            if hit[0] <= time.monotonic() and key not in self._refreshing:
+                self._refreshing.add(key)
+                task = asyncio.ensure_future(self._refresh(key, self._lookup_device(key)))
+                self._refreshes.add(task)
+                task.add_done_callback(self._refreshes.discard)
             return hit[1]
-        doc = await self.iot.get_device(tenant, device_id, apikey)
+        return await self._lookup_device(key)
+
+    async def _lookup_device(self, key: tuple[str, str, str]) -> Document | None:
+        now = time.monotonic()
+        doc = await self.iot.get_device(*key)
         if len(self._devices) > 100_000:
             self._devices.clear()
         self._devices[key] = (now + self.cache_seconds, doc)
         return doc
+
+    async def _refresh(self, key: tuple[str | None, ...], lookup: Awaitable[Any]) -> None:
+        try:
+            await lookup
+        except CityhubError as exc:  # the store is unavailable: keep what is known, retry later
+            log.warning("IoT lookup %s not refreshed: %s", key, exc.detail)
+        finally:
+            self._refreshing.discard(key)
 
     async def count_error(
         self, tenant: str, apikey: str, device_id: str, kind: str, detail: str
@@ -329,6 +362,8 @@ class IotAgent:
         """Write the counts still in memory (the hub is stopping)."""
         if self._flush is not None and not self._flush.done():
             self._flush.cancel()
+        for task in list(self._refreshes):
+            task.cancel()
         await self.flush_errors()
 
     async def error_counts(self, tenant: str | None) -> list[PayloadErrorCount]:

@@ -270,3 +270,31 @@ def test_a_datetime_attribute_is_an_ngsi_ld_datetime(client: TestClient) -> None
     r = client.post(url, json={"t": 4, "s": "yesterday"})
     assert r.status_code == 400 and "since" in r.json()["detail"]
     assert entity(client, THING)["temperature"]["value"] == 3  # type: ignore[index]
+
+
+def test_a_known_device_does_not_wait_for_the_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A device the agent knows is answered from its cache even once the entry is older than
+    ``iot_cache_seconds``: the lookup that refreshes it runs beside the message, so a
+    device's messages never wait on a store read (nor do many in flight each make one)."""
+    import asyncio
+
+    from cityhub.errors import CityhubError
+    from tests.conftest import make_client
+
+    with make_client(tmp_path, iot_cache_seconds=0) as client:
+        provision_group(client)
+        url = f"/iot/json?k={APIKEY}&i=motion001"
+        assert client.post(url, json={"t": 1}).status_code == 200  # known from now on
+        agent = client.app.state.iot  # type: ignore[attr-defined]
+        lookups = []
+
+        async def slow_lookup(*key: str) -> None:
+            lookups.append(key)
+            await asyncio.sleep(3)
+            raise CityhubError("the store is slow today")
+
+        agent.iot.get_device = slow_lookup
+        r = client.post(url, json={"t": 2})
+        assert r.status_code == 200, r.text
+        assert entity(client, THING)["temperature"]["value"] == 2  # type: ignore[index]
+        assert len(lookups) <= 1  # one refresh at a time, in the background
