@@ -205,9 +205,18 @@ async def _iot_json_rate(url: str, devices: int, messages: int, concurrency: int
         return messages / elapsed
 
 
-def _wrk_rates(url: str, devices: int, seconds: int, connections: int) -> tuple[float, float]:
-    """(upsert entities/s, /iot/json measures/s) driven by wrk: the client costs next to
-    nothing, so the hub's own rate is measured, as bench/suite.py does."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, all threads) a process used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk_rates(
+    url: str, devices: int, seconds: int, connections: int, pid: int
+) -> tuple[float, float, float, float]:
+    """(upsert entities/s, /iot/json measures/s, and the hub's CPU milliseconds per entity
+    and per measure) driven by wrk: the client costs next to nothing, so the hub's own rate is
+    measured, as bench/suite.py does."""
     bodies = [
         json.dumps(
             [
@@ -229,7 +238,9 @@ def _wrk_rates(url: str, devices: int, seconds: int, connections: int) -> tuple[
         per_request=100,
     )
     run_wrk(url, upsert, 1, 4, 1)  # creates them
+    cpu = cpu_seconds(pid)
     up = run_wrk(url, upsert, seconds, max(2, connections // 16), 2)
+    up_cpu = (cpu_seconds(pid) - cpu) * 1000 / max(1, up["requests"] * 100)
     measures = Scenario(
         "iot json",
         "post",
@@ -239,9 +250,11 @@ def _wrk_rates(url: str, devices: int, seconds: int, connections: int) -> tuple[
         ],
     )
     run_wrk(url, measures, 1, connections, 2)  # warm: every device once
+    cpu = cpu_seconds(pid)
     iot = run_wrk(url, measures, seconds, connections, 2)
+    iot_cpu = (cpu_seconds(pid) - cpu) * 1000 / max(1, iot["requests"])
     assert up["errors"] == 0 and iot["errors"] == 0, (up, iot)
-    return float(up["entities_per_s"]), float(iot["rps"])
+    return float(up["entities_per_s"]), float(iot["rps"]), up_cpu, iot_cpu
 
 
 def _measures(url: str) -> dict[str, int]:
@@ -346,9 +359,10 @@ def main() -> int:
         hub = Hub(store, broker.port if broker else None)
         try:
             _provision(hub.url, args.devices)
+            up_cpu = iot_cpu = 0.0
             if shutil.which("wrk"):
-                upsert, iot_json = _wrk_rates(
-                    hub.url, args.devices, 2 if args.smoke else 10, args.concurrency
+                upsert, iot_json, up_cpu, iot_cpu = _wrk_rates(
+                    hub.url, args.devices, 2 if args.smoke else 10, args.concurrency, hub.proc.pid
                 )
             else:  # the Python client: slower than the hub, so the ratio is the client's
                 print("wrk not found (apt-get install wrk): HTTP rates with a Python client")
@@ -365,9 +379,11 @@ def main() -> int:
             print(f"/iot/json: {iot_json:,.0f} measures/s = {iot_json / upsert:.2f} x upsert")
             if broker is not None:
                 before = _measures(hub.url)
+                cpu = cpu_seconds(hub.proc.pid)
                 mqtt, published = asyncio.run(
                     _mqtt_rate(hub.url, broker.port, args.devices, args.messages)
                 )
+                mqtt_cpu = (cpu_seconds(hub.proc.pid) - cpu) * 1000 / args.messages
                 after = _measures(hub.url)
                 per_tx = (after["committed"] - before["committed"]) / max(
                     1, after["transactions"] - before["transactions"]
@@ -384,6 +400,15 @@ def main() -> int:
                     f" committed in {args.messages / mqtt:.1f} s)"
                 )
                 print(f"MQTT publish to readable, at {mqtt / 2:,.0f}/s: p95 {p95 * 1000:.1f} ms")
+                if up_cpu:
+                    # the hub's own CPU per write, which the machine's load does not change:
+                    # the rate it would reach with a core to itself, as a ratio
+                    print(
+                        f"hub CPU: upsert {up_cpu:.2f} ms/entity, /iot/json {iot_cpu:.2f}"
+                        f" ms/measure ({up_cpu / iot_cpu:.2f} x), MQTT {mqtt_cpu:.2f} ms/measure"
+                        f" ({up_cpu / mqtt_cpu:.2f} x)"
+                    )
+                    result |= {"cpu_ms": {"upsert": up_cpu, "iot_json": iot_cpu, "mqtt": mqtt_cpu}}
             else:
                 print("MQTT: skipped (mosquitto is not installed)")
         finally:
