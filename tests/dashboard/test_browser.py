@@ -170,6 +170,32 @@ def _kpis(
     return out, notable
 
 
+#: bins spread over the city: more than a layer shows point by point at city zoom
+DENSE = 600
+
+
+def _bins(now: datetime) -> list[dict[str, Any]]:
+    side = int(DENSE**0.5) + 1
+    return [
+        {
+            "id": f"urn:ngsi-ld:WasteContainer:dense:{n}",
+            "type": "WasteContainer",
+            "fillingLevel": {"type": "Property", "value": 0.2, "observedAt": _iso(now)},
+            "location": {
+                "type": "GeoProperty",
+                "value": {
+                    "type": "Point",
+                    "coordinates": [
+                        round(127.06 + 0.1 * (n % side) / side, 6),
+                        round(37.36 + 0.09 * (n // side) / side, 6),
+                    ],
+                },
+            },
+        }
+        for n in range(DENSE)
+    ]
+
+
 class City:
     """A hub with the Seongnam districts, six stations, one open alert, some history and the
     districts' daily PM2.5 KPIs."""
@@ -195,6 +221,10 @@ class City:
         second = quote(self.stations[1], safe=":")
         answer = self.api.post(f"/temporal/entities/{second}/attrs", json={"pm25": history})
         assert answer.status_code == 204, answer.text
+        self.bins = _bins(now)
+        for start in range(0, len(self.bins), 200):
+            answer = self.api.post("/entityOperations/upsert", json=self.bins[start : start + 200])
+            assert answer.status_code in (201, 204), answer.text
         areas = [e for e in entities if e["type"] == "AdministrativeArea"]
         kpis, self.kpi_dong = _kpis(areas, now)
         for start in range(0, len(kpis), 25):
@@ -394,6 +424,13 @@ def test_the_phone_layout_has_no_horizontal_scroll(city: City, browser: Browser)
     assert page.locator("path[data-level=dong]").count() == 50
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "phone-390x844.png"), full_page=True)
+    # a published indicator's choropleth and the zones' gap fit the phone too
+    page.click("#layers-box summary")  # closed on a phone: the map first
+    page.select_option("#choropleth", "kpi:pm25ExposureWho")
+    page.wait_for_selector('#compare[data-loaded="kpi:pm25ExposureWho"]', timeout=10_000)
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
+    page.screenshot(path=str(SHOTS / "phone-indicator-390x844.png"), full_page=True)
     assert errors == [], errors
     page.close()
 
@@ -608,4 +645,34 @@ def test_the_open_data_page_opens_in_korean_like_the_control_tower(
     page.goto(city.page_url())  # and the control tower, in the same browser
     page.wait_for_selector("body[data-loaded=true]", timeout=20_000)
     assert page.get_attribute("html", "lang") == "ko"
+    page.close()
+
+
+def test_dense_points_are_counted_in_cells_at_city_zoom_and_drawn_one_by_one_zoomed_in(
+    city: City, browser: Browser
+) -> None:
+    """600 bins at city zoom are cells with their counts (all of them counted once), coloured
+    by their worst bin, live; the six stations stay markers; zoomed in, each bin is a marker."""
+    page, errors = _open(browser, city.page_url() + "&lang=en", 1920, 1080)
+    bins = 'path[data-entity^="urn:ngsi-ld:WasteContainer:dense"]'
+    cells = ".ch-cluster[data-type=WasteContainer]"
+    assert page.locator(bins).count() == 0
+    counts = page.eval_on_selector_all(cells, "ns => ns.map(n => Number(n.dataset.count))")
+    assert sum(counts) == DENSE and 1 < len(counts) <= DENSE / 4, counts
+    assert page.locator(f'{cells}[data-class="0"]').count() == len(counts)  # 0.2: all good
+    for eid in city.stations:
+        assert page.locator(_marker(eid)).count() == 1
+    one = city.bins[17]
+    full = {"fillingLevel": {"type": "Property", "value": 0.97}}
+    assert city.api.patch(f"/entities/{one['id']}/attrs", json=full).status_code == 204
+    page.wait_for_selector(f'{cells}[data-class="3"]', timeout=5_000)
+    assert page.locator(f'{cells}[data-class="3"]').count() == 1
+    label = page.get_attribute(f'{cells}[data-class="3"]', "aria-label") or ""
+    assert "Bins" in label and "worst: Danger" in label, label
+    lng, lat = one["location"]["value"]["coordinates"]
+    page.evaluate(f"window.cityhub.map.setView([{lat}, {lng}], 16)")
+    page.wait_for_selector(f'{_marker(one["id"])}[data-class="3"]', timeout=5_000)
+    assert page.locator(cells).count() == 0
+    assert page.locator(bins).count() == DENSE  # one by one (Leaflet draws those out of view too)
+    assert errors == [], errors
     page.close()

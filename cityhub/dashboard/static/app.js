@@ -139,6 +139,7 @@ function tick() {
 
 // ---- the map -----------------------------------------------------------------------------
 const map = L.map("map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true, keyboard: true, center: [37.4074, 127.1163], zoom: 12 });
+state.map = map;
 map.attributionControl.setPrefix(`cityhub ${cfg.version} · Leaflet ${cfg.libraries.leaflet}`);
 if (cfg.baseMap.url) L.tileLayer(cfg.baseMap.url, { attribution: cfg.baseMap.attribution || "" }).addTo(map);
 map.createPane("districts").style.zIndex = 350;
@@ -291,12 +292,87 @@ function restyleDistricts() {
 function layerOf(type) {
   let entry = state.layers.get(type);
   if (!entry) {
-    entry = { group: L.featureGroup(), on: !HIDDEN_BY_DEFAULT.has(type) };
-    if (entry.on) entry.group.addTo(map);
+    entry = { group: L.featureGroup(), cells: L.layerGroup(), on: !HIDDEN_BY_DEFAULT.has(type), clustered: false, points: 0 };
+    // drawn once the first load is done (recluster): as cells, if dense, never point by point
+    if (entry.on && state.loaded) entry.group.addTo(map);
     state.layers.set(type, entry);
     renderLayerList();
   }
   return entry;
+}
+
+// ---- dense points at city zoom: counted in cells -------------------------------------------
+// Below CLUSTER_ZOOM, a layer of more than CLUSTER_MIN points is drawn as cells of a
+// CELL_PX-pixel grid (in the map's projection at that zoom, so panning keeps them): one mark
+// per cell with how many points it holds, coloured by its worst class (the one to look at);
+// choosing a cell zooms into it. Zoomed in, each point is its own marker again.
+const CLUSTER_ZOOM = 14, CLUSTER_MIN = 300, CELL_PX = 64;
+
+function clusterLayer(type, entry) {
+  const zoom = map.getZoom();
+  const want = entry.on && zoom < CLUSTER_ZOOM && entry.points > CLUSTER_MIN;
+  entry.clustered = want;
+  entry.cells.clearLayers();
+  if (!want) {
+    entry.cells.remove();
+    if (entry.on && !map.hasLayer(entry.group)) entry.group.addTo(map);
+    return;
+  }
+  entry.group.remove();
+  if (!map.hasLayer(entry.cells)) entry.cells.addTo(map);
+  const cells = new Map();
+  for (const e of state.entities.values()) {
+    if (e.type !== type || !e.pointLike || !e.geometry) continue;
+    const [lng, lat] = e.geometry.coordinates;
+    const p = map.project([lat, lng], zoom);
+    const key = `${Math.floor(p.x / CELL_PX)}:${Math.floor(p.y / CELL_PX)}`;
+    const cell = cells.get(key) || { n: 0, lat: 0, lng: 0, worst: -1 };
+    cell.n += 1;
+    cell.lat += lat;
+    cell.lng += lng;
+    if (e.cls && e.cls.cls > cell.worst) cell.worst = e.cls.cls;
+    cells.set(key, cell);
+  }
+  for (const cell of cells.values()) {
+    const cls = cell.worst < 0 ? "none" : String(cell.worst);
+    const size = Math.round(26 + 6 * Math.log10(cell.n));
+    const typeName = label(state.lang, `types.${type}`).startsWith("types.") ? type : t(`types.${type}`);
+    const text = `${cell.n} ${typeName}` + (cell.worst >= 0 ? `, ${t("worst")}: ${label(state.lang, "levels")[cell.worst]}` : "");
+    const icon = L.divIcon({ className: `ch-cluster c${cls}`, iconSize: [size, size], html: "" });
+    const at = [cell.lat / cell.n, cell.lng / cell.n];
+    const mark = L.marker(at, { icon, keyboard: true, title: text, alt: text });
+    mark.on("add", () => {
+      const node = mark.getElement();
+      node.textContent = String(cell.n);
+      node.dataset.type = type;
+      node.dataset.count = String(cell.n);
+      node.dataset.class = cls;
+      node.setAttribute("aria-label", text);
+    });
+    mark.on("click", () => map.setView(at, Math.min(CLUSTER_ZOOM, zoom + 2)));
+    entry.cells.addLayer(mark);
+  }
+}
+
+let clusterTimer = null;
+function reclusterSoon() { // after a batch of updates: at most every 500 ms
+  if (clusterTimer) return;
+  clusterTimer = setTimeout(() => { clusterTimer = null; recluster(); }, 500);
+}
+function recluster() {
+  for (const [type, entry] of state.layers) {
+    entry.points = entry.group.getLayers().filter((l) => l.getLatLng).length;
+    clusterLayer(type, entry);
+  }
+}
+map.on("zoomend", recluster);
+
+function tagMarker(e) {
+  const node = e.pointLike ? e.layer?.getElement?.() : null;
+  if (node) {
+    node.setAttribute("data-entity", e.id);
+    node.setAttribute("data-class", e.cls ? String(e.cls.cls) : "none");
+  }
 }
 
 function markerStyle(e) {
@@ -328,14 +404,12 @@ function upsertEntity(f) {
     e.pointLike = pointLike;
     e.layer.on("click", () => select(e.id));
     e.layer.bindTooltip(() => entityTooltip(e.id));
+    e.layer.on("add", () => tagMarker(e)); // drawn again (zoomed in from the cells)
     group.addLayer(e.layer);
   }
-  const node = pointLike ? e.layer.getElement?.() : null;
-  if (node) {
-    node.setAttribute("data-entity", e.id);
-    node.setAttribute("data-class", c ? String(c.cls) : "none");
-  }
   e.cls = c;
+  tagMarker(e);
+  if (state.layers.get(type)?.clustered) reclusterSoon();
 }
 
 function removeEntity(id) {
@@ -379,7 +453,8 @@ function renderLayerList() {
     box2.dataset.type = type;
     box2.addEventListener("change", () => {
       entry.on = box2.checked;
-      if (entry.on) { entry.group.addTo(map); restyleMarkers(); } else entry.group.remove();
+      if (entry.on) { entry.group.addTo(map); restyleMarkers(); } else { entry.group.remove(); entry.cells.remove(); entry.clustered = false; }
+      recluster();
     });
     const name = document.createElement("span");
     name.textContent = label(state.lang, `types.${type}`).startsWith("types.") ? type : t(`types.${type}`);
@@ -938,6 +1013,7 @@ function scheduleFetch() {
         for (const f of found) upsertEntity(f);
       }
       restyleDistricts();
+      reclusterSoon();
       if (state.selected && state.entities.has(state.selected)) refreshSelected();
     } catch (e) { /* the next change or reconnection reads them again */ } finally {
       fetching = false;
@@ -987,6 +1063,7 @@ async function loadAll() {
   for (const id of [...state.entities.keys()]) if (!seen.has(id)) removeEntity(id);
   for (const id of [...state.alerts.keys()]) if (!seen.has(id)) state.alerts.delete(id);
   state.loaded = true;
+  recluster();
   document.getElementById("city-name").textContent = cityName();
   renderLayerList();
   renderAlerts();
