@@ -105,16 +105,29 @@ class Access:
     admin: bool = False
     permissions: tuple[Mapping[str, Any], ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: targets and conditions compiled, by action: shared by the requests of one caller in
+    #: one tenant while the copy of the permissions stays (AccessControl.authorize keeps the
+    #: Access itself)
+    compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def targets(self, action: str) -> tuple[Target, ...] | None:
         """What ``action`` may touch: None for every entity, else the targets (empty: none)."""
         if not self.enforced or self.admin:
             return None
-        return targets_for(self.permissions, self.who, action)
+        try:
+            found: tuple[Target, ...] | None = self.compiled[action]
+        except KeyError:
+            found = self.compiled[action] = targets_for(self.permissions, self.who, action)
+        return found
 
     def permitted(self, action: str) -> tuple[EntityQuery, ...] | None:
         """``action``'s targets as an ``EntityQuery.permitted`` condition."""
-        return permitted_selectors(self.targets(action))
+        key = "permitted " + action
+        try:
+            found: tuple[EntityQuery, ...] | None = self.compiled[key]
+        except KeyError:
+            found = self.compiled[key] = permitted_selectors(self.targets(action))
+        return found
 
     def covers(
         self, action: str, entity_id: str, types: Iterable[str], scopes: Iterable[str]
@@ -172,6 +185,7 @@ class Access:
 
 
 OPEN = Access()
+_ANONYMOUS = Identity()
 
 
 def owner_of(access: Access) -> dict[str, Any] | None:
@@ -209,6 +223,12 @@ class _State:
     records: tuple[PermissionRecord, ...]
     enforced: bool
     verified: dict[str, ApiKeyRecord] = field(default_factory=dict)
+    #: each caller's access by tenant and Authorization header, with the end of its
+    #: credentials' validity (epoch seconds, None: none); Access.compiled keeps what its
+    #: permissions compile to
+    accesses: dict[tuple[str, str | None], tuple[Access, float | None]] = field(
+        default_factory=dict
+    )
 
 
 def _issuer_of(settings: Settings, tenant: TenantRecord | None) -> Issuer | None:
@@ -228,6 +248,7 @@ class AccessControl:
         settings: the hub's settings (OIDC issuer, cache).
         verifier: checks bearer tokens (tests give one that reads a local key set).
         clock: monotonic seconds (tests move it).
+        wall: the time of day, epoch seconds (keys' and tokens' ends; tests move it).
         shared_quotas: keep the quotas' counters in the store (several processes share it),
             not in this worker's memory.
     """
@@ -238,6 +259,7 @@ class AccessControl:
         settings: Settings,
         verifier: TokenVerifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         *,
         shared_quotas: bool = False,
     ) -> None:
@@ -245,8 +267,10 @@ class AccessControl:
         self.settings = settings
         self.verifier = verifier or TokenVerifier()
         self.clock = clock
+        self.wall = wall
         self._state: _State | None = None
         self._next_check = 0.0
+        self._marker: bytes | None = None
         self._lock = asyncio.Lock()
         self.quotas = Quotas(settings, shared=store if shared_quotas else None)
         self._pruning: asyncio.Task[None] | None = None
@@ -279,14 +303,19 @@ class AccessControl:
         return max(IDLE_RECHECK_SECONDS, self.settings.access_cache_seconds)
 
     async def state(self) -> _State:
-        """The current copy, reread when the store's version moved."""
+        """The current copy, reread when the store's version moved. The version is not read
+        while the store's commit marker stays as it was when the version was last read
+        (SQLite: nothing was committed since, by any process)."""
         state = self._state
         now = self.clock()
-        if state is None:
-            state = await self._load()
-        elif now >= self._next_check:
-            if await self.store.version() != state.version:
+        if state is None or now >= self._next_check:
+            marker = self.store.change_marker()  # before the version: a commit in between
+            if state is None:  # moves it again, and the next request reads the version
                 state = await self._load()
+            elif marker is None or marker != self._marker:
+                if await self.store.version() != state.version:
+                    state = await self._load()
+            self._marker = marker
         self._next_check = now + self._interval(state)
         return state
 
@@ -351,6 +380,7 @@ class AccessControl:
     def invalidate(self) -> None:
         """Reread the copy on the next request (after a change this worker made)."""
         self._next_check = 0.0
+        self._marker = None
 
     # ---- the request path --------------------------------------------------------------
     async def authorize(self, tenant: str, authorization: str | None) -> Access:
@@ -369,11 +399,17 @@ class AccessControl:
             )
         if not state.enforced:
             return OPEN
-        who, admin = Identity(), False
+        # one caller's access in one tenant is worked out once per copy, and kept until its
+        # credentials expire: the copy goes with any change of tenants, keys or permissions
+        # (a revoked key), and the credentials' text names the caller (a token's, its claims)
+        known = state.accesses.get((tenant, authorization))
+        if known is not None and (known[1] is None or self.wall() < known[1]):
+            return known[0]
+        who, admin, until = _ANONYMOUS, False, None
         if authorization:
-            who, admin = await self._identify(state, tenant, authorization)
+            who, admin, until = await self._identify(state, tenant, authorization)
         record = state.tenants.get(tenant)
-        return Access(
+        access = Access(
             who,
             tenant,
             True,
@@ -381,8 +417,15 @@ class AccessControl:
             state.permissions.get(tenant, ()),
             record.settings if record is not None else {},
         )
+        if len(state.accesses) < MAX_VERIFIED:
+            state.accesses[(tenant, authorization)] = (access, until)
+        return access
 
-    async def _identify(self, state: _State, tenant: str, header: str) -> tuple[Identity, bool]:
+    async def _identify(
+        self, state: _State, tenant: str, header: str
+    ) -> tuple[Identity, bool, float | None]:
+        """Who the credentials name, whether a hub administrator, and until when (epoch
+        seconds; None: no end) the answer holds."""
         scheme, _, credentials = header.strip().partition(" ")
         credentials = credentials.strip()
         if scheme.lower() not in ("bearer", "apikey") or not credentials:
@@ -397,10 +440,10 @@ class AccessControl:
                 "this hub accepts no bearer tokens for this tenant (no OIDC issuer is "
                 "configured); send an API key"
             )
-        claims = await self.verifier.verify(credentials, issuer)
-        return Identity(subject=claims["sub"], claims=claims), False
+        claims, until = await self.verifier.verified(credentials, issuer)
+        return Identity(subject=claims["sub"], claims=claims), False, until
 
-    def _key(self, state: _State, tenant: str, text: str) -> tuple[Identity, bool]:
+    def _key(self, state: _State, tenant: str, text: str) -> tuple[Identity, bool, float | None]:
         record = state.verified.get(text)
         if record is None:
             parsed = api_keys.parse_key(text)
@@ -413,12 +456,15 @@ class AccessControl:
                 state.verified[text] = record
         if record.revoked_at is not None:
             raise Unauthorized(f"the API key {record.key_id} was revoked")
-        if record.expires_at is not None and record.expires_at <= now_iso():
-            raise Unauthorized(f"the API key {record.key_id} expired at {record.expires_at}")
+        until = None
+        if record.expires_at is not None:
+            until = parse_datetime(record.expires_at, "expiresAt").timestamp()
+            if until <= self.wall():
+                raise Unauthorized(f"the API key {record.key_id} expired at {record.expires_at}")
         if not record.admin and record.tenant != tenant:
             where = f"tenant {record.tenant!r}" if record.tenant else "the default tenant"
             raise Forbidden(f"the API key {record.key_id} acts in {where} only")
-        return Identity(key_id=record.key_id), record.admin
+        return Identity(key_id=record.key_id), record.admin, until
 
     # ---- management (admin API and CLI) ------------------------------------------------
     async def _changed(self) -> _State:

@@ -120,12 +120,21 @@ class TokenVerifier:
         Raises:
             Unauthorized: it does not; the detail says which check failed (never the token).
         """
+        return (await self.verified(token, issuer))[0]
+
+    async def verified(self, token: str, issuer: Issuer) -> tuple[dict[str, Any], float]:
+        """The token's claims, if it holds, and until when (epoch seconds) this verification
+        stands: its ``exp``, and at most PASSED_SECONDS after the signature was checked.
+
+        Raises:
+            Unauthorized: as :meth:`verify`.
+        """
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthorized("the bearer token is longer than the hub reads")
         passed = self._passed.get((token, issuer))
         if passed is not None:
             if time.time() < passed[1]:
-                return passed[0]
+                return passed
             del self._passed[(token, issuer)]
         claims = await self._verify(token, issuer)
         if len(self._passed) >= MAX_PASSED:
@@ -134,7 +143,7 @@ class TokenVerifier:
         # vouching for its tokens within that time
         until = min(float(claims["exp"]), time.time() + PASSED_SECONDS)
         self._passed[(token, issuer)] = (claims, until)
-        return claims
+        return claims, until
 
     async def _verify(self, token: str, issuer: Issuer) -> dict[str, Any]:
         try:

@@ -87,11 +87,18 @@ def action_of(method: str, path: str) -> str | None:
     return "write"
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _headers(scope: Scope, tenant_header: bytes) -> tuple[str, str | None]:
+    """The tenant header's value ("" when absent) and Authorization's (None), each the first
+    of its name, in one pass over the headers."""
+    tenant: str | None = None
+    authorization: str | None = None
     for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+        if key == tenant_header:
+            if tenant is None:
+                tenant = value.decode("latin-1")
+        elif key == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+    return tenant or "", authorization
 
 
 class AccessGuard:
@@ -112,7 +119,7 @@ class AccessGuard:
             return
         # the IoT agent's provisioning API names the tenant as FIWARE does
         header = _FIWARE_SERVICE if scope["path"].startswith(_IOT) else _TENANT_HEADER
-        tenant = _header(scope, header) or ""
+        tenant, authorization = _headers(scope, header)
         if scope["path"] == _FEED:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             tenant = checked_tenant(query.get("tenant", [""])[-1], "the tenant parameter")
@@ -127,9 +134,7 @@ class AccessGuard:
                     f"{header.decode().title()} must be 1-64 letters, digits, '-' or '_', got "
                     f"{tenant!r}"
                 )
-        access = await self.control.authorize(
-            "" if action == "admin" else tenant, _header(scope, b"authorization")
-        )
+        access = await self.control.authorize("" if action == "admin" else tenant, authorization)
         if access.enforced:
             if action == "admin":
                 # a hub administrator's key, or an admin permission on the whole default
@@ -145,9 +150,10 @@ class AccessGuard:
                 # the southbound routes, whatever the provisioner's targets: the IoT agent's
                 # provisioning needs the action on the whole tenant
                 access.require_all(action, f"{scope['method']} {scope['path']}")
-            entity_id = _entity_of_path(scope)
-            if entity_id is not None:
-                await _require_entity(scope, access, tenant, entity_id, action)
+            if access.targets(action) is not None:  # narrowed: judge the entity it names
+                entity_id = _entity_of_path(scope)
+                if entity_id is not None:
+                    await _require_entity(scope, access, tenant, entity_id, action)
             quotas = self.control.quotas
             if not access.admin and quotas.active(access.settings):
                 caller = access.who.name
@@ -327,10 +333,21 @@ def access_of(request: Request) -> Access:
 
 
 def narrowed(request: Request, query: EntityQuery, action: str = "read") -> EntityQuery:
-    """``query`` limited to the entities the caller may ``action`` (in the store query)."""
+    """``query`` limited to the entities the caller may ``action`` (in the store query).
+
+    When every target is a type and the query names types, the query keeps only the types
+    the caller may see as well: the same answer (the condition stays), but the store's type
+    index leaves out the rest before the condition is evaluated on each entity (a query of
+    two types over 100,000 entities, one of them permitted: docs/access.md)."""
     permitted = access_of(request).permitted(action)
     if permitted is None:
         return query
+    if query.types and query.type_query is None and permitted:
+        if all(p.types and p == EntityQuery(types=p.types) for p in permitted):
+            allowed = {t for p in permitted for t in p.types}  # only type targets
+            kept = tuple(t for t in query.types if t in allowed)
+            if kept:
+                return replace(query, types=kept, permitted=permitted)
     return replace(query, permitted=permitted)
 
 

@@ -139,6 +139,11 @@ class Access(SqlStore[Conn]):
         rows = await self._db.select(_VERSION)
         return int(rows[0][0]) if rows else 0
 
+    def change_marker(self) -> bytes | None:
+        """The backend's commit marker (``Database.change_marker``): while it stays the same,
+        the version did not move, and :meth:`version` need not be read."""
+        return self._db.change_marker()
+
     async def snapshot(self) -> AccessSnapshot:
         """Every tenant, key and permission, with the version they are as of. The version is
         read first: the rows are of that moment or later, never earlier, so a change that

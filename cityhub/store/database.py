@@ -35,6 +35,11 @@ class Database(Protocol[_Conn]):
         the backend's quickest way: SQLite's on the calling thread, PostgreSQL's as one
         statement on a pooled connection (no transaction, no bridge)."""
 
+    def change_marker(self) -> bytes | None:
+        """A value that differs after any commit by any connection, read without a query;
+        None when the backend cannot tell so cheaply. Equal to the last one seen: nothing
+        was committed since (SQLite: its WAL-index header)."""
+
 
 class QueuingTransaction(Transaction, Protocol):
     #: notifications this transaction queued

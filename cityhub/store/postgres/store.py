@@ -212,6 +212,11 @@ class PostgresStore(BaseStore):
         (``cityhub.store.database.Database.select``)."""
         return await self.fetch(numbered(sql), *args)
 
+    def change_marker(self) -> bytes | None:
+        """``cityhub.store.database.Database.change_marker``: none (other machines commit
+        to the same database; only a query can tell)."""
+        return None
+
     async def acquire(self, fn: Callable[[Any], Awaitable[T]], *, bounded: bool = False) -> T:
         """``await fn(connection)`` with a pooled asyncpg connection (``bounded``: as for
         :meth:`run_read`)."""

@@ -23,6 +23,7 @@ from cityhub.ngsild.query.ast import has_pattern
 from cityhub.store.base import BaseStore, Change, EntityQuery, QueryResult, Transaction
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import geo, migrate, qindex
+from cityhub.store.sqlite.commits import CommitWatch
 from cityhub.store.sqlite.entities import COLUMNS, order_clause, row_to_entity, where_clause
 from cityhub.store.sqlite.faults import cannot_open, fault_of
 from cityhub.store.sqlite.transaction import SqliteTransaction
@@ -254,6 +255,10 @@ class SqliteStore(BaseStore):
         self._local = threading.local()
         #: tenants whose row in ``tenants`` has been committed (tenants are never removed)
         self._stored_tenants: set[str] = set()
+        #: whether any connection committed since a look (a file path only: no -shm else)
+        self._commits = (
+            CommitWatch(path) if not self.memory and not path.startswith("file:") else None
+        )
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -286,6 +291,8 @@ class SqliteStore(BaseStore):
             )
 
     async def close(self) -> None:
+        if self._commits is not None:
+            self._commits.close()
         if self._checkpointer is not None:
             self._stop_checkpoints.set()
             await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.join)
@@ -420,6 +427,11 @@ class SqliteStore(BaseStore):
     async def select(self, sql: str, *args: Any) -> list[Any]:
         """Rows of one short read (``cityhub.store.database.Database.select``)."""
         return await self.run_read(lambda conn: conn.execute(sql, args).fetchall(), short=True)
+
+    def change_marker(self) -> bytes | None:
+        """``cityhub.store.database.Database.change_marker``: the WAL-index header
+        (``cityhub.store.sqlite.commits``)."""
+        return self._commits.marker() if self._commits is not None else None
 
     # ---- writes ----------------------------------------------------------------------
     async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
