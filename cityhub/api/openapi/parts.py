@@ -224,14 +224,33 @@ def schemas() -> Document:
         "Tenant": {
             "type": "object",
             "required": ["name"],
-            "properties": {"name": TEXT, "settings": fragment},
-            "additionalProperties": True,
+            "properties": {
+                "name": TEXT,
+                "settings": fragment,
+                "createdAt": TEXT,
+                "keys": {"type": "integer", "minimum": 0, "description": "how many"},
+                "permissions": {"type": "integer", "minimum": 0, "description": "how many"},
+            },
+            "additionalProperties": False,
         },
         "Key": {
             "type": "object",
-            "required": ["id", "name"],
-            "properties": {"id": TEXT, "name": TEXT, "tenant": TEXT, "key": TEXT},
-            "additionalProperties": True,
+            "required": ["keyId", "prefix", "name", "tenant", "admin", "createdAt"],
+            "properties": {
+                "keyId": TEXT,
+                "prefix": TEXT,
+                "name": TEXT,
+                "tenant": TEXT,
+                "admin": {"type": "boolean"},
+                "createdAt": TEXT,
+                "expiresAt": TEXT,
+                "revokedAt": TEXT,
+                "key": {
+                    "type": "string",
+                    "description": "the secret, in the creation's answer only",
+                },
+            },
+            "additionalProperties": False,
         },
         "Permission": {
             "type": "object",
