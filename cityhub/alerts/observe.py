@@ -15,13 +15,9 @@ from cityhub.alerts.episode import Observation
 from cityhub.alerts.rules import Rule
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.datetime import parse_datetime
+from cityhub.ngsild.plain import local_name, plain_value
 
 Entity = Mapping[str, Any]
-
-
-def local_name(iri: str) -> str:
-    """The part of an IRI after its last ``/``, ``#`` or ``:``."""
-    return iri[max(iri.rfind("/"), iri.rfind("#"), iri.rfind(":")) + 1 :]
 
 
 def has_type(entity: Entity, type_name: str) -> bool:
@@ -35,20 +31,6 @@ def instance(entity: Entity, name: str) -> dict[str, Any] | None:
             default = next((i for i in instances if "datasetId" not in i), None)
             found = default if default is not None else instances[0]
             return found if isinstance(found, dict) else None
-    return None
-
-
-def plain_value(inst: Mapping[str, Any] | None) -> Any:
-    """An instance's value as plain JSON: a Property's value (a DateTime as its text), a
-    Relationship's object, a LanguageProperty's map; None when there is none."""
-    if inst is None:
-        return None
-    for member in ("value", "object", "languageMap", "vocab", "json"):
-        if member in inst:
-            value = inst[member]
-            if isinstance(value, dict) and "@value" in value:
-                return value["@value"]
-            return value
     return None
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shapely.geometry import shape
 
-from cityhub.airquality.hours import usable_value
+from cityhub.airquality.hours import parse_time, usable_value
 from cityhub.indicators.areas import Area, AreaMap
 from cityhub.indicators.catalogue import (
     CONGESTED_ARTERIAL_KMH,
@@ -31,9 +31,15 @@ from cityhub.indicators.catalogue import (
     PM25_WHO_24H,
     WASTE_FULL,
 )
-from cityhub.indicators.names import attribute, local_name, number_of, plain_value, types_of
-from cityhub.indicators.sun import is_night
+from cityhub.indicators.names import (
+    attribute,
+    local_name,
+    number_of,
+    plain_value,
+    types_of,
+)
 from cityhub.indicators.tally import Tally
+from cityhub.ngsild.solar import is_night
 
 #: entity type -> sensor kind
 KINDS = {
@@ -60,16 +66,6 @@ _KM_PER_DEG = 111.32
 #: the sun's altitude below which a streetlight must be on: about a quarter hour after sunset
 #: (lamps switch on some minutes after it; DOMAIN.md 4.5)
 LAMPS_ON_BELOW_DEG = -3.0
-
-
-def _time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -232,7 +228,7 @@ def sensor_hour(
         middle = hour + timedelta(minutes=30)
 
         def at_night(inst: Mapping[str, Any]) -> bool:
-            at = _time(inst.get("observedAt")) or middle
+            at = parse_time(inst.get("observedAt")) or middle
             return is_night(sensor.lon, sensor.lat, at, LAMPS_ON_BELOW_DEG)
 
         states = [i for i in attrs.get("powerState", ()) if at_night(i)]

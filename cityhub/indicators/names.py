@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cityhub.ngsild.context import TermMap, build_term_map
+from cityhub.ngsild.plain import local_name, plain_value
 
 _CORE: list[TermMap] = []
 
@@ -18,24 +19,6 @@ def iri(name: str) -> str:
     if not _CORE:
         _CORE.append(build_term_map(None, {}))
     return _CORE[0].expand(name)
-
-
-def local_name(name: str) -> str:
-    """The part of an IRI after its last ``/``, ``#`` or ``:``."""
-    return name[max(name.rfind("/"), name.rfind("#"), name.rfind(":")) + 1 :]
-
-
-def plain_value(inst: Mapping[str, Any] | None) -> Any:
-    """An instance's value as plain JSON (a DateTime as its text), None without one."""
-    if inst is None:
-        return None
-    for member in ("value", "object", "languageMap", "vocab", "json"):
-        if member in inst:
-            value = inst[member]
-            if isinstance(value, dict) and "@value" in value:
-                return value["@value"]
-            return value
-    return None
 
 
 def number_of(value: Any) -> float | None:
@@ -64,4 +47,11 @@ def types_of(entity: Mapping[str, Any]) -> set[str]:
     return {local_name(t) for t in entity.get("type", ())}
 
 
-__all__ = ["attribute", "iri", "local_name", "number_of", "plain_value", "types_of"]
+__all__ = [
+    "attribute",
+    "iri",
+    "local_name",
+    "number_of",
+    "plain_value",
+    "types_of",
+]

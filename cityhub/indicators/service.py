@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cityhub.airquality.hours import parse_time
 from cityhub.indicators.areas import Area, AreaMap, area_map
 from cityhub.indicators.catalogue import BY_NAME, Indicator
 from cityhub.indicators.compute import (
@@ -93,16 +94,6 @@ _CLOCK_NAMES = _READ_NAMES - {"airQualityLevel"}
 _RECOMPUTE_TRIES = 3
 #: a reading this far ahead of the hub's clock is taken at the hub's clock
 _SKEW = timedelta(minutes=5)
-
-
-def parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def hour_floor(t: datetime) -> datetime:

@@ -12,8 +12,8 @@ import pytest
 from cityhub.indicators.areas import area_map
 from cityhub.indicators.catalogue import BY_NAME
 from cityhub.indicators.compute import compute_hour, sensor_of
-from cityhub.indicators.sun import is_night
 from cityhub.indicators.tally import Tally, rate_of, value_of
+from cityhub.ngsild.solar import is_night
 from tests.indicators.helpers import CITY, GU, area_entities, dong_id, point, prop
 
 NIGHT = datetime(2026, 12, 1, 12, tzinfo=UTC)  # 21:00 in Seoul

@@ -11,6 +11,7 @@ from functools import cache
 
 from cityhub.demo import noise
 from cityhub.demo.clock import hourly, hours_since_epoch, local, local_hour
+from cityhub.ngsild import solar
 
 SEONGNAM_LON, SEONGNAM_LAT = 127.1163, 37.4074
 
@@ -18,33 +19,8 @@ SEONGNAM_LON, SEONGNAM_LAT = 127.1163, 37.4074
 def sun_times(
     day: date, lon: float = SEONGNAM_LON, lat: float = SEONGNAM_LAT
 ) -> tuple[float, float]:
-    """Sunrise and sunset on ``day`` as Korean local hours (NOAA's approximate solar equations;
-    within a few minutes)."""
-    gamma = 2 * math.pi / 365 * (day.timetuple().tm_yday - 1)
-    eqtime = 229.18 * (
-        0.000075
-        + 0.001868 * math.cos(gamma)
-        - 0.032077 * math.sin(gamma)
-        - 0.014615 * math.cos(2 * gamma)
-        - 0.040849 * math.sin(2 * gamma)
-    )
-    decl = (
-        0.006918
-        - 0.399912 * math.cos(gamma)
-        + 0.070257 * math.sin(gamma)
-        - 0.006758 * math.cos(2 * gamma)
-        + 0.000907 * math.sin(2 * gamma)
-        - 0.002697 * math.cos(3 * gamma)
-        + 0.00148 * math.sin(3 * gamma)
-    )
-    phi = math.radians(lat)
-    cos_ha = math.cos(math.radians(90.833)) / (math.cos(phi) * math.cos(decl)) - math.tan(
-        phi
-    ) * math.tan(decl)
-    ha = math.degrees(math.acos(max(-1.0, min(1.0, cos_ha))))
-    sunrise_utc = 720 - 4 * (lon + ha) - eqtime
-    sunset_utc = 720 - 4 * (lon - ha) - eqtime
-    return (sunrise_utc + 540) / 60, (sunset_utc + 540) / 60
+    """Sunrise and sunset on ``day`` as Korean local hours (UTC+9; ``cityhub.ngsild.solar``)."""
+    return solar.sun_times(day, lon, lat, utc_offset_hours=9)
 
 
 # ---- streetlights -------------------------------------------------------------------------

@@ -1,0 +1,32 @@
+"""Reading an entity of the store's internal form by what its names mean, whatever @context
+named them: an IRI's local name, an instance's value as plain JSON. Pure; the city services
+(alerts, indicators) match attributes this way so that Smart Data Models' @context, the core
+one or a city's own are read alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def local_name(iri: str) -> str:
+    """The part of an IRI after its last ``/``, ``#`` or ``:``."""
+    return iri[max(iri.rfind("/"), iri.rfind("#"), iri.rfind(":")) + 1 :]
+
+
+def plain_value(inst: Mapping[str, Any] | None) -> Any:
+    """An instance's value as plain JSON: a Property's value (a DateTime as its text), a
+    Relationship's object, a LanguageProperty's map, a VocabProperty's vocab, a
+    JsonProperty's json; None when there is none."""
+    if inst is None:
+        return None
+    for member in ("value", "object", "languageMap", "vocab", "json"):
+        if member in inst:
+            value = inst[member]
+            if isinstance(value, dict) and "@value" in value:
+                return value["@value"]
+            return value
+    return None
+
+
+__all__ = ["local_name", "plain_value"]
