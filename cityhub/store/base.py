@@ -29,7 +29,7 @@ from cityhub.ngsild.query.geo import GeoQuery
 from cityhub.store.availability import Availability, StoreHealth
 
 if TYPE_CHECKING:
-    from cityhub.store.history import InstanceRow
+    from cityhub.store.instances import InstanceRow
 
 T = TypeVar("T")
 Document = dict[str, Any]  # a stored JSON document (subscription, registration, payload)

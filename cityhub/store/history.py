@@ -23,17 +23,13 @@ from cityhub.ngsild.entity import Instance
 from cityhub.ngsild.temporal import normalize_time, null_instance
 from cityhub.store.base import Change, Transaction
 from cityhub.store.instances import (
+    InstanceRow,
     by_dataset,
     new_instance_id,
     observed_time,
     strip_system,
     value_number,
 )
-
-#: one ``attribute_instances`` row: tenant, entity id, attribute, datasetId ("" for none),
-#: instanceId, observedAt, created, modified and deleted times (normalized text), the instance
-#: as JSON text, the number it aggregates as
-InstanceRow = tuple[str, str, str, str, str, str | None, str, str, str | None, str, float | None]
 
 
 def instance_row(

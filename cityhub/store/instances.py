@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from cityhub.ngsild.entity import Instance
 from cityhub.ngsild.temporal import observed_time as observed_time  # re-exported
 
+#: one history record of an instance: tenant, entity id, attribute, datasetId ("" for none),
+#: instanceId, observedAt, created, modified and deleted times (normalized text), the instance
+#: as JSON text, the number it aggregates as (``cityhub.store.history.instance_row``)
+InstanceRow = tuple[str, str, str, str, str, str | None, str, str, str | None, str, float | None]
+
 _random = random.Random()  # instance ids need uniqueness, not secrecy
 _id_lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""History retention, the rules once (the policy: ``cityhub.store.temporal.RetentionPolicy``):
+"""History retention, the rules once: the policy (:class:`RetentionPolicy`, from the settings),
 which tenants are pruned, to what cutoff, and a background run at start-up and then every
 interval. How one tenant's old rows are found and deleted, in small transactions, is each
 backend's :class:`Pruner` (``store/<backend>/retention.py``).
@@ -8,12 +8,64 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cityhub.errors import StoreUnavailable
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
-from cityhub.store.temporal import RetentionPolicy
+from cityhub.settings import Settings
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long history is kept: ``days`` for every tenant, ``by_tenant`` overrides; 0 keeps
+    everything. An instance's age is that of its ``observedAt``, else of when it was
+    recorded."""
+
+    days: int = 0
+    by_tenant: Mapping[str, int] = field(default_factory=dict)
+
+    def days_for(self, tenant: str) -> int:
+        return self.by_tenant.get(tenant, self.days)
+
+    @property
+    def active(self) -> bool:
+        return self.days > 0 or any(d > 0 for d in self.by_tenant.values())
+
+
+def parse_retention(days: int, by_tenant: str) -> RetentionPolicy:
+    """The policy of the settings ``history_retention_days`` and ``history_retention_by_tenant``
+    (``"city1=30, city2=0"``: tenant names and days, comma-separated).
+
+    Raises:
+        ValueError: a negative number of days, or an override not of the form name=days.
+    """
+    if days < 0:
+        raise ValueError(f"history_retention_days must be 0 or more, got {days}")
+    overrides: dict[str, int] = {}
+    for item in (i.strip() for i in by_tenant.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value.isdigit():
+            raise ValueError(
+                "history_retention_by_tenant must look like 'city1=30, city2=0' "
+                f"(tenant=days), got {item!r}"
+            )
+        overrides[name] = int(value)
+    return RetentionPolicy(days, overrides)
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """The policy the settings ask for (``history_retention_days``, ``..._by_tenant``).
+
+    Raises:
+        ValueError: as :func:`parse_retention`.
+    """
+    return parse_retention(settings.history_retention_days, settings.history_retention_by_tenant)
+
 
 #: the most rows one pruning transaction deletes
 BATCH = 500
@@ -90,4 +142,4 @@ class Pruner:
             await asyncio.sleep(self.interval)
 
 
-__all__ = ["BATCH", "Pruner"]
+__all__ = ["BATCH", "Pruner", "RetentionPolicy", "parse_retention", "retention_policy"]

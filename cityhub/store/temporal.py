@@ -20,8 +20,7 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -31,70 +30,19 @@ from cityhub.ngsild.aggregation import AggregatedHistory, AggregationQuery, Seri
 from cityhub.ngsild.datetime import now_iso, parse_datetime
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import TemporalQuery, latest_instances, normalize_time
-from cityhub.settings import Settings
 from cityhub.store.base import EntityQuery, Transaction
 from cityhub.store.history import recording_off
 from cityhub.store.instances import by_dataset, strip_system, value_number
-from cityhub.store.temporal_sql import Reading, TemporalRows, stats_of
-
-if TYPE_CHECKING:
-    from cityhub.store.retention import Pruner
+from cityhub.store.retention import (
+    Pruner,
+    RetentionPolicy,
+)
+from cityhub.store.temporal_sql import Head, Reading, TemporalRows, stats_of
 
 History = dict[str, list[Instance]]  # attribute IRI → instances in time order
-Head = dict[str, Any]  # id, type, scope, createdAt, modifiedAt, deletedAt of an entity
 TemporalEntity = tuple[Head, History]
 AggregatedEntity = tuple[Head, AggregatedHistory]
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """How long history is kept: ``days`` for every tenant, ``by_tenant`` overrides; 0 keeps
-    everything. An instance's age is that of its ``observedAt``, else of when it was
-    recorded."""
-
-    days: int = 0
-    by_tenant: Mapping[str, int] = field(default_factory=dict)
-
-    def days_for(self, tenant: str) -> int:
-        return self.by_tenant.get(tenant, self.days)
-
-    @property
-    def active(self) -> bool:
-        return self.days > 0 or any(d > 0 for d in self.by_tenant.values())
-
-
-def parse_retention(days: int, by_tenant: str) -> RetentionPolicy:
-    """The policy of the settings ``history_retention_days`` and ``history_retention_by_tenant``
-    (``"city1=30, city2=0"``: tenant names and days, comma-separated).
-
-    Raises:
-        ValueError: a negative number of days, or an override not of the form name=days.
-    """
-    if days < 0:
-        raise ValueError(f"history_retention_days must be 0 or more, got {days}")
-    overrides: dict[str, int] = {}
-    for item in (i.strip() for i in by_tenant.split(",")):
-        if not item:
-            continue
-        name, sep, value = item.partition("=")
-        name, value = name.strip(), value.strip()
-        if not sep or not name or not value.isdigit():
-            raise ValueError(
-                "history_retention_by_tenant must look like 'city1=30, city2=0' "
-                f"(tenant=days), got {item!r}"
-            )
-        overrides[name] = int(value)
-    return RetentionPolicy(days, overrides)
-
-
-def retention_policy(settings: Settings) -> RetentionPolicy:
-    """The policy the settings ask for (``history_retention_days``, ``..._by_tenant``).
-
-    Raises:
-        ValueError: as :func:`parse_retention`.
-    """
-    return parse_retention(settings.history_retention_days, settings.history_retention_by_tenant)
 
 
 def _history(rows: TemporalRows, ids: Sequence[str], reading: Reading) -> dict[str, History]:

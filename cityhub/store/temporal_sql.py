@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -32,9 +32,8 @@ from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store.base import EntityQuery, OrderItem
 
-if TYPE_CHECKING:
-    from cityhub.store.temporal import Head
-
+#: a temporal entity's head: id, type, scope, createdAt, modifiedAt, deletedAt
+Head = dict[str, Any]
 #: the cast of a bound time
 TIME = "text::timestamptz"
 #: (entity, attribute, the time its instances are read before, or None): see ``_instances``

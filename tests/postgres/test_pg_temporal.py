@@ -27,7 +27,7 @@ from cityhub.settings import Settings
 from cityhub.store.postgres import retention
 from cityhub.store.postgres import temporal as pg_temporal
 from cityhub.store.postgres.params import Params
-from cityhub.store.temporal import RetentionPolicy
+from cityhub.store.retention import RetentionPolicy
 from tests.api import test_temporal as suite
 
 #: the SQLite-only tests of the suite (its settings on an SQLite file; SQLite's query plan)

@@ -142,8 +142,8 @@ def test_rollups_follow_every_write(hub: _Hub, seed: int) -> None:
 
 
 def test_retention_keeps_the_rollups(tmp_path: Path) -> None:
+    from cityhub.store.retention import parse_retention
     from cityhub.store.sqlite import retention
-    from cityhub.store.temporal import parse_retention
 
     hub = _Hub(tmp_path / "r.db")
     try:

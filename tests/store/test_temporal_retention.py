@@ -13,11 +13,10 @@ import pytest
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.settings import Settings
 from cityhub.store.open import open_backend
-from cityhub.store.retention import BATCH
+from cityhub.store.retention import BATCH, RetentionPolicy, parse_retention
 from cityhub.store.sqlite import retention
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
-from cityhub.store.temporal import RetentionPolicy, parse_retention
 
 NS = "https://ex.org/"
 

@@ -12,7 +12,7 @@ from cityhub.store.postgres.rows import PostgresRows
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.temporal import PostgresTemporalStore
 from cityhub.store.postgres.work import PostgresWorkQueue
-from cityhub.store.temporal import retention_policy
+from cityhub.store.retention import retention_policy
 
 
 def open_postgres(url: str, settings: Settings) -> Backend:

@@ -15,8 +15,7 @@ from typing import Any
 
 from cityhub.store import retention
 from cityhub.store.postgres.store import PostgresStore
-from cityhub.store.retention import BATCH
-from cityhub.store.temporal import RetentionPolicy
+from cityhub.store.retention import BATCH, RetentionPolicy
 
 #: the pruner's advisory lock: this namespace ("prun" in ASCII) and the hub's schema, so hubs
 #: in different schemas of one database prune independently

@@ -32,7 +32,8 @@ from cityhub.store.postgres.entities import carries_pattern, order_clause, where
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.postgres.transaction import PostgresTransaction
-from cityhub.store.temporal import R, RetentionPolicy, TemporalStore
+from cityhub.store.retention import RetentionPolicy
+from cityhub.store.temporal import R, TemporalStore
 from cityhub.store.temporal_sql import (
     Binds,
     Found,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend, wire
+from cityhub.store.retention import retention_policy
 from cityhub.store.sqlite.outbox import SqliteOutbox
 from cityhub.store.sqlite.rows import SqliteRows
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
-from cityhub.store.temporal import retention_policy
 from cityhub.store.work import Work
 
 

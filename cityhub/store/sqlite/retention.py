@@ -18,9 +18,9 @@ import sqlite3
 from functools import partial
 
 from cityhub.store import retention
+from cityhub.store.retention import RetentionPolicy
 from cityhub.store.sqlite import days
 from cityhub.store.sqlite.store import SqliteStore
-from cityhub.store.temporal import RetentionPolicy
 
 #: a row's key in ``history_instances`` (series, at, seq)
 Key = tuple[int, str, int]

@@ -38,12 +38,13 @@ from cityhub.ngsild.entity import Instance
 from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store.base import EntityQuery, OrderItem, Transaction
+from cityhub.store.retention import RetentionPolicy
 from cityhub.store.sqlite import compile as qcompile
 from cityhub.store.sqlite import days, history, retention, series
 from cityhub.store.sqlite.entities import order_clause, where_clause
 from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.transaction import SqliteTransaction
-from cityhub.store.temporal import R, RetentionPolicy, TemporalStore
+from cityhub.store.temporal import R, TemporalStore
 from cityhub.store.temporal_sql import (
     Binds,
     Cuts,

@@ -20,8 +20,9 @@ from cityhub.store.base import Store, Transaction
 from cityhub.store.open import open_backend
 from cityhub.store.outbox import OutboxQueue
 from cityhub.store.registrations import RegistrationStore
+from cityhub.store.retention import RetentionPolicy
 from cityhub.store.subscriptions import SubscriptionStore
-from cityhub.store.temporal import RetentionPolicy, TemporalStore
+from cityhub.store.temporal import TemporalStore
 
 T = TypeVar("T")
 

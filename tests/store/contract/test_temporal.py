@@ -17,7 +17,7 @@ from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.duration import parse_duration
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store.base import EntityQuery, Transaction
-from cityhub.store.temporal import RetentionPolicy
+from cityhub.store.retention import RetentionPolicy
 from tests.store.contract.conftest import Backend
 
 EX = "https://ex.org/"
