@@ -24,7 +24,14 @@ from cityhub.api.openapi import openapi_document
 from tests.conftest import make_client
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document())
-OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+#: the dashboard's live feed is an endless Server-Sent Events stream, which a fuzzer's request
+#: never finishes reading: it is described, and tests/dashboard read it with a reader that stops
+ENDLESS = {("GET", "/dashboard/feed")}
+OPERATIONS = [
+    op
+    for op in (result.ok() for result in SCHEMA.get_all_operations())
+    if (op.method.upper(), op.path) not in ENDLESS
+]
 #: examples per operation and backend: a bounded fuzz, run in every gate (OPENAPI_EXAMPLES=200
 #: for a deeper one)
 EXAMPLES = int(os.environ.get("OPENAPI_EXAMPLES", "12"))
@@ -97,7 +104,6 @@ def test_the_description_is_served_and_names_every_family(client: TestClient) ->
 
 #: operations that cannot be fuzzed with a request that waits for the whole answer: the
 #: dashboard's feed never ends (tests/dashboard drive it with a reader that stops)
-ENDLESS = {("GET", "/dashboard/feed")}
 
 
 def _seed(client: TestClient) -> None:
@@ -134,8 +140,6 @@ def _seed(client: TestClient) -> None:
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method.upper()} {op.path}")
 def test_the_hub_keeps_to_its_description(client: TestClient, operation: Any) -> None:
-    if (operation.method.upper(), operation.path) in ENDLESS:
-        pytest.skip("an endless stream: tests/dashboard read the feed with a reader that stops")
     _seed(client)
 
     @settings(
