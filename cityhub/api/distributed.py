@@ -34,10 +34,12 @@ from cityhub.federation import writes
 from cityhub.federation.writes import Forward, PartResult
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.distribution import Part, Plan
+from cityhub.ngsild.federation import allows
 from cityhub.ngsild.names import ENTITY_MEMBERS
 from cityhub.ngsild.ops import UpdateResult
+from cityhub.ngsild.registration_query import RegistrationQuery
 
-__all__ = ["Forward", "entity_path", "subset", "write"]
+__all__ = ["Forward", "entity_path", "purge", "subset", "write"]
 
 
 def entity_path(entity_id: str, tail: str = "") -> str:
@@ -189,3 +191,53 @@ def _batch_result(
             )
     succeeded = any(p.ok for p in parts) or (local and error is None)
     return {"success": [entity_id] if succeeded else [], "errors": errors}
+
+
+async def purge(
+    request: Request,
+    tenant: str,
+    ids: Sequence[str],
+    types: Sequence[str],
+    id_pattern: str | None,
+    local: Callable[[], Awaitable[None]],
+) -> Response | None:
+    """Purge Entities distributed (clause 5.6.21.4 with 4.3.6): the caller's purge, as it
+    asked it, goes to every registration of its entities (by id, idPattern, type) that takes
+    ``purgeEntity`` (an auxiliary one never; a proxied one without it is a Conflict) and runs
+    here too. 204 when every part succeeded, else 207 with one error per failed part (its
+    ``registrationId``); None when no registration matches."""
+    federation = request.app.state.federation
+    ask = ask_of(request, tenant, narrowed=access_of(request).permitted("write") is not None)
+    docs = await federation.matching(
+        ask, RegistrationQuery(ids=tuple(ids), types=tuple(types), id_pattern=id_pattern)
+    )
+    parts = [
+        Part(d, None, allows(d, "purgeEntity"))
+        for d in docs
+        if d.get("mode", "inclusive") != "auxiliary"
+        and (allows(d, "purgeEntity") or d.get("mode", "inclusive") != "inclusive")
+    ]
+    if not parts:
+        return None
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "local"]
+    forward = Forward("DELETE", "/entities", params)
+
+    async def run_local() -> CityhubError | None:
+        try:
+            await local()
+        except CityhubError as exc:
+            return exc
+        return None
+
+    found = Plan(parts=parts)
+    error, results = await asyncio.gather(
+        run_local(), writes.send(federation, ask, found, "purgeEntity", lambda _: forward)
+    )
+    headers = warning_headers([r.warning for r in results if r.warning])
+    errors: list[dict[str, Any]] = [{"error": error.to_problem()}] if error is not None else []
+    errors += [
+        {"registrationId": r.part.registration_id, "error": r.problem} for r in results if not r.ok
+    ]
+    if not errors:
+        return Response(status_code=204, headers=headers)
+    return neg.json_response({"success": [], "errors": errors}, status=207, headers=headers)

@@ -185,13 +185,22 @@ async def purge_entities(request: Request) -> Response:
     )
     names = keep if keep is not None else drop
     attrs = [terms.expand(check_name(a, "attribute name")) for a in split_list(names)]
-    await provision.purge_entities(
-        request.app.state.store,
-        tenant,
-        query,
-        keep=attrs if keep is not None else None,
-        drop=attrs if drop is not None else None,
+
+    async def local() -> None:
+        await provision.purge_entities(
+            request.app.state.store,
+            tenant,
+            query,
+            keep=attrs if keep is not None else None,
+            drop=attrs if drop is not None else None,
+        )
+
+    answer = await distributed.purge(
+        request, tenant, query.ids, query.types, query.id_pattern, local
     )
+    if answer is not None:
+        return answer
+    await local()
     return Response(status_code=204)
 
 

@@ -277,3 +277,25 @@ def test_reads_reach_an_exclusive_source_and_its_attributes_win(
     r = client.get(f"{BASE}/entities", params={"type": "Vehicle"})
     assert [e["speed"]["value"] for e in r.json()] == [99]
     assert source.requests[-1].url.params["attrs"] == "speed"
+
+
+def test_purge_goes_to_the_sources_of_the_type_and_runs_here(
+    client: TestClient, source: Source
+) -> None:
+    """5.6.21.4: Purge Entities goes, as the caller asked it, to the registrations of the type
+    that take purgeEntity (ETSI D017_01_inc) and purges here too; a source's failure is a 207
+    naming it; local=true purges here only."""
+    create(client, vehicle("WF", speed=prop(1)))
+    register(client, operations=["redirectionOps"])
+    register(client, 2, mode="auxiliary", operations=["redirectionOps"])
+    source.answer = answering(204)
+    r = client.delete(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert r.status_code == 204, r.text
+    (sent,) = source.requests
+    assert sent.method == "DELETE" and dict(sent.url.params) == {"type": "Vehicle"}
+    assert local(client, "WF").status_code == 404
+    source.answer = answering(500)
+    r = client.delete(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert r.status_code == 207 and r.json()["errors"][0]["registrationId"] == f"{REG}1"
+    r = client.delete(f"{BASE}/entities", params={"type": "Vehicle", "local": "true"})
+    assert r.status_code == 204 and len(source.requests) == 2
