@@ -12,6 +12,8 @@ local part, as the alert engine matches them):
 - ``population`` (number of residents); without it ``electors`` stands in (the demo's
   placeholder, DOMAIN.md section 5), and the KPI entities say which (``populationSource``).
 - ``populationAged65Plus``: older residents (shelter capacity per older resident).
+- ``populationUnder15``: children; with the older residents, the sensitive groups whose PM2.5
+  exposure is counted apart (DOMAIN.md section 6.2 item 1).
 - ``cityhubZone`` (or ``zone``): the group of the gap comparison (DOMAIN.md section 3.3).
 - ``area`` (km²); without it the area is computed from the geometry.
 
@@ -51,6 +53,7 @@ class Area:
     older_population: float | None
     zone: str | None
     area_km2: float
+    young_population: float | None = None
     parent_ref: str | None = None
     parent: str | None = None
     children: list[str] = field(default_factory=list)
@@ -106,6 +109,9 @@ def area_of(entity: Mapping[str, Any]) -> Area | None:
     older = number_of(plain_value(attribute(entity, "populationAged65Plus")))
     if older is not None and older <= 0:
         older = None
+    young = number_of(plain_value(attribute(entity, "populationUnder15")))
+    if young is not None and young < 0:
+        young = None
     zone = plain_value(attribute(entity, "cityhubZone")) or plain_value(attribute(entity, "zone"))
     level = plain_value(attribute(entity, "administrativeLevel"))
     area = number_of(plain_value(attribute(entity, "area")))
@@ -126,6 +132,7 @@ def area_of(entity: Mapping[str, Any]) -> Area | None:
         older_population=older,
         zone=zone if isinstance(zone, str) and zone else None,
         area_km2=area if area is not None and area > 0 else _km2(geom),
+        young_population=young,
         parent_ref=parent.get("object")
         if parent and isinstance(parent.get("object"), str)
         else None,

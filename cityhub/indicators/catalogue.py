@@ -28,6 +28,8 @@ CONGESTED_EXPRESSWAY_KMH = 30.0
 PARKING_PRESSURE = 0.95
 #: a container is full at its binFullnessThreshold, else this (DOMAIN.md 6.3)
 WASTE_FULL = 0.9
+#: a walk to a shelter is about this much longer than the straight line (DOMAIN.md 6.2 item 8)
+WALK_DETOUR = 1.3
 #: a district without an air sensor of its own takes the nearest one within this distance
 NEAREST_KM = 5.0
 GRADES = ("good", "moderate", "unhealthy", "veryUnhealthy")
@@ -74,6 +76,19 @@ INDICATORS: tuple[Indicator, ...] = (
         "sum over hours of residents whose district's PM2.5 1-h mean > 15 ug/m3 (WHO 2021 "
         "24-h guideline) / residents",
         (("AirQualityObserved", ("pm25",)),),
+    ),
+    Indicator(
+        "pm25ExposureSensitive",
+        "exposure",
+        {
+            "ko": "민감군(어린이·노인) 초미세먼지 '나쁨' 노출 시간",
+            "en": "PM2.5 exposure hours of sensitive groups (children, 65+), Korean 'unhealthy'",
+        },
+        "hours per resident aged 65+ or under 15",
+        "sum over hours of residents aged 65+ (populationAged65Plus) and under 15 "
+        "(populationUnder15, when given) whose district's PM2.5 1-h mean >= 36 ug/m3 / those "
+        "residents; only where every district gives its residents aged 65+",
+        (("AirQualityObserved", ("pm25",)), ("AdministrativeArea", ("populationAged65Plus",))),
     ),
     Indicator(
         "caiGradeDistribution",
@@ -147,6 +162,15 @@ INDICATORS: tuple[Indicator, ...] = (
         (("PointOfInterest", ("peopleCapacity", "category")),),
         False,
     ),
+    Indicator(
+        "shelterWalkingDistance",
+        "ratio",
+        {"ko": "가장 가까운 쉼터까지 보행 거리", "en": "Walking distance to the nearest shelter"},
+        "km (population-weighted)",
+        "straight-line distance from the district's representative point to the nearest "
+        "shelter x 1.3 (DOMAIN.md 6.2 item 8), weighted by residents over the districts",
+        (("PointOfInterest", ("category", "location")),),
+    ),
 )
 BY_NAME = {i.name: i for i in INDICATORS}
 
@@ -160,6 +184,7 @@ __all__ = [
     "PARKING_PRESSURE",
     "PM25_KOREAN_UNHEALTHY",
     "PM25_WHO_24H",
+    "WALK_DETOUR",
     "WASTE_FULL",
     "Indicator",
 ]

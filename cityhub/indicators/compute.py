@@ -29,6 +29,7 @@ from cityhub.indicators.catalogue import (
     PARKING_PRESSURE,
     PM25_KOREAN_UNHEALTHY,
     PM25_WHO_24H,
+    WALK_DETOUR,
     WASTE_FULL,
 )
 from cityhub.indicators.names import (
@@ -280,6 +281,15 @@ def older_of(areas: AreaMap) -> dict[str, float] | None:
     return None
 
 
+def sensitive_of(areas: AreaMap) -> dict[str, float] | None:
+    """Each leaf's sensitive residents (aged 65+, and under 15 where given), None unless every
+    leaf gives its residents aged 65+."""
+    older = older_of(areas)
+    if older is None:
+        return None
+    return {a.id: older[a.id] + (a.young_population or 0.0) for a in areas.leaves}
+
+
 def compute_hour(
     areas: AreaMap,
     sensors: Sequence[Sensor],
@@ -294,10 +304,16 @@ def compute_hour(
     """
     weights, _ = weights_of(areas)
     older = older_of(areas)
+    sensitive = sensitive_of(areas)
     leaf_tallies: dict[str, dict[str, Tally]] = {
         a.id: {i.name: Tally(hours=1, weight=weights[a.id]) for i in INDICATORS}
         for a in areas.leaves
     }
+    exposures = ["pm25ExposureKorea", "pm25ExposureWho"]
+    if sensitive is not None:
+        exposures.append("pm25ExposureSensitive")
+    for a in areas.leaves:
+        leaf_tallies[a.id]["pm25ExposureSensitive"].weight = (sensitive or {}).get(a.id, 0.0)
     judged: list[tuple[Sensor, SensorHour]] = []
     for sensor in sensors:
         if sensor.leaf not in leaf_tallies:
@@ -324,7 +340,7 @@ def compute_hour(
             cov.num += 1
         cov.den += 1
         if sensor.kind == "air":
-            for name in ("pm25ExposureKorea", "pm25ExposureWho"):
+            for name in exposures:
                 t[name].expected += 1
                 t[name].sensors += 1
                 t[name].bad += seen.bad
@@ -375,9 +391,12 @@ def compute_hour(
         for name, limit, inclusive in (
             ("pm25ExposureKorea", PM25_KOREAN_UNHEALTHY, True),
             ("pm25ExposureWho", PM25_WHO_24H, False),
+            ("pm25ExposureSensitive", PM25_KOREAN_UNHEALTHY, True),
         ):
+            if name not in exposures:
+                continue
             tally = t[name]
-            w = weights[leaf.id]
+            w = tally.weight
             tally.den += w
             if estimated:
                 tally.estimated += w
@@ -390,6 +409,16 @@ def compute_hour(
         elif leaf.population is not None:
             shelter.den = leaf.population / 1000.0
         shelter.expected = shelter.reporting = shelter.sensors
+    # the walk to the nearest shelter (anywhere in the city) from each leaf, per resident
+    shelters = [(s.lon, s.lat) for s, _ in judged if s.kind == "shelter"]
+    if shelters:
+        for leaf in areas.leaves:
+            walk = leaf_tallies[leaf.id]["shelterWalkingDistance"]
+            km = min(_km(leaf.centre, where) for where in shelters) * WALK_DETOUR
+            w = weights[leaf.id]
+            walk.num, walk.den = round(km, 6) * w, w
+            walk.sensors = leaf_tallies[leaf.id]["shelterCapacityPerOlderResident"].sensors
+            walk.expected = walk.reporting = 1
 
     out: dict[str, dict[str, Tally]] = dict(leaf_tallies)
     for area in areas.bottom_up():
@@ -435,6 +464,7 @@ __all__ = [
     "is_expressway",
     "local_attrs",
     "older_of",
+    "sensitive_of",
     "sensor_hour",
     "sensor_of",
     "weights_of",

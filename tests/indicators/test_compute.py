@@ -4,6 +4,7 @@ indicator, leaves to parents, hours to days."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -187,6 +188,42 @@ def test_streetlights_are_judged_at_night_only_and_shelters_per_older_resident()
     # older residents: a tenth of the residents here
     assert value(t, GU["west"], "shelterCapacityPerOlderResident") == 0.125
     assert is_night(127.0, 37.0, NIGHT) and not is_night(127.0, 37.0, NOON)
+
+
+def test_sensitive_groups_exposure_weights_children_and_older_residents() -> None:
+    """DOMAIN.md 6.2 item 1: the exposure of children and residents aged 65+ apart."""
+    assert value(run(), CITY, "pm25ExposureSensitive") is None  # no age data: no value
+    assert run()[CITY]["pm25ExposureSensitive"].sensors == 0
+    entities = area_entities(older=True)  # aged 65+: a tenth of the residents
+    for e in entities:
+        if e["id"] == dong_id("d"):
+            e["populationUnder15"] = prop(600)
+    areas = area_map(internal(e) for e in entities)
+    sensors = [s for s in (sensor_of(e, areas, ROADS) for e in SENSORS) if s is not None]
+    t = compute_hour(areas, sensors, HISTORY, NIGHT)
+    # a (100) and b (300, from a's sensor) above 36; c (200) and d (400 + 600) not
+    sensitive = t[CITY]["pm25ExposureSensitive"]
+    assert (sensitive.num, sensitive.den, sensitive.weight) == (400, 1600, 1600)
+    assert value(t, CITY, "pm25ExposureSensitive") == 0.25
+    assert value(t, CITY, "pm25ExposureKorea") == 0.4  # everyone: 4,000 of 10,000
+    assert value(t, dong_id("b"), "pm25ExposureSensitive") == 1.0
+
+
+def test_walking_distance_to_the_nearest_shelter_is_population_weighted() -> None:
+    """DOMAIN.md 6.2 item 8: straight line x 1.3 from each dong to the nearest shelter (s1 in
+    a, s2 in c; the restaurant in d is none), weighted by residents."""
+    t = run()
+    step = 0.01 * 111.32 * math.cos(math.radians(37.005)) * 1.3  # one dong over, walked
+    assert value(t, dong_id("a"), "shelterWalkingDistance") == 0.0
+    assert value(t, dong_id("b"), "shelterWalkingDistance") == pytest.approx(step, abs=1e-5)
+    assert value(t, dong_id("d"), "shelterWalkingDistance") == pytest.approx(step, abs=1e-5)
+    west = value(t, GU["west"], "shelterWalkingDistance")
+    assert west == pytest.approx(3000 * step / 4000, abs=1e-5)
+    assert value(t, CITY, "shelterWalkingDistance") == pytest.approx(7000 * step / 10000, abs=1e-5)
+    # without any shelter, no value
+    areas = area_map(internal(e) for e in area_entities())
+    none = compute_hour(areas, [], HISTORY, NIGHT)
+    assert value(none, CITY, "shelterWalkingDistance") is None
 
 
 def test_hours_add_up_to_a_day_and_shelters_stand_rather_than_add() -> None:

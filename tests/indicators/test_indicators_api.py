@@ -193,7 +193,7 @@ def test_the_gap_as_json_and_csv_without_a_ranking_the_data_cannot_carry(hub: Te
     assert r.status_code == 200, r.text
     assert r.json()["period"]["from"] == "2026-10-31T15:00:00.000000Z"
     catalogue = hub.get("/indicators").json()["indicators"]
-    assert len(catalogue) == 9 and catalogue[0]["name"] == "pm25ExposureKorea"
+    assert len(catalogue) == 11 and catalogue[0]["name"] == "pm25ExposureKorea"
 
 
 @pytest.mark.parametrize(
