@@ -15,6 +15,14 @@ against a real ``cityhub serve`` on 127.0.0.1 with its own temporary SQLite file
 
     python3 bench/dashboard_bench.py [--entities 10000] [--changes 40] [--rate 100] [--seconds 20]
     python3 bench/dashboard_bench.py --smoke   # small numbers (tests/test_dashboard_bench_smoke.py)
+    python3 bench/dashboard_bench.py --baseline 54ea7f1   # and ratios against that commit
+
+``--baseline REF`` checks REF out into a temporary git worktree and measures its hub and page
+the same way in the same run, alternately (baseline, current, ``--rounds`` times), and prints
+each figure's ratio current / baseline (medians of the rounds). Where the page draws a layer
+as cells at city zoom, the write-to-colour step first zooms in on the watched station (the
+page's ``cityhub.map``; a page without it draws every marker anyway), and zooms back to the
+city for step 3.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from cityhub.demo.city import build_city  # noqa: E402
 
 V1 = "/ngsi-ld/v1"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PORTS = (18800, 18899)
+PORTS = [18800, 18899]
 
 
 def _port() -> int:
@@ -54,15 +62,16 @@ def _port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 18800-18899")
+    raise RuntimeError(f"no free port in {PORTS[0]}-{PORTS[1]}")
 
 
-def _serve(store: str, port: int) -> subprocess.Popen[str]:
+def _serve(store: str, port: int, root: Path = ROOT) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(root)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cityhub", "serve", "--port", str(port), "--store", store],
         env=env,
+        cwd=root,  # python -m imports from the working directory first
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -73,7 +82,15 @@ def _serve(store: str, port: int) -> subprocess.Popen[str]:
             break
     else:
         raise RuntimeError("the hub did not start")
-    threading.Thread(target=lambda: [None for _ in proc.stdout or ()], daemon=True).start()
+    tail: list[str] = []
+
+    def keep() -> None:  # the hub's last lines, for a failed run's message
+        for line in proc.stdout or ():
+            tail.append(line)
+            del tail[:-40]
+
+    threading.Thread(target=keep, daemon=True).start()
+    proc.tail = tail  # type: ignore[attr-defined]
     return proc
 
 
@@ -90,7 +107,7 @@ def _seed(api: httpx.Client, count: int) -> list[str]:
     for start in range(0, len(areas), 20):
         api.post("/entityOperations/upsert", json=areas[start : start + 20]).raise_for_status()
     ids = [f"urn:ngsi-ld:AirQualityObserved:bench:{n}" for n in range(count)]
-    for start in range(0, count, 500):
+    for start in range(0, count, 100):
         batch = [
             {
                 "id": ids[n],
@@ -101,11 +118,23 @@ def _seed(api: httpx.Client, count: int) -> list[str]:
                     "value": {"type": "Point", "coordinates": _point(n, count)},
                 },
             }
-            for n in range(start, min(start + 500, count))
+            for n in range(start, min(start + 100, count))
         ]
         api.post("/entityOperations/upsert", json=batch).raise_for_status()
     return ids
 
+
+ZOOM_IN = """([lat, lng]) => {
+  const map = window.cityhub && window.cityhub.map;
+  if (!map) return;
+  window.__view = [map.getCenter(), map.getZoom()];
+  map.setView([lat, lng], 16, { animate: false });
+}"""
+
+ZOOM_BACK = """() => {
+  const map = window.cityhub && window.cityhub.map;
+  if (map && window.__view) map.setView(window.__view[0], window.__view[1], { animate: false });
+}"""
 
 WATCH = """(id) => {
   window.__changes = [];
@@ -121,13 +150,13 @@ FRAMES = """() => {
 }"""
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     result: dict[str, Any] = {"entities": args.entities}
     with tempfile.TemporaryDirectory(prefix="cityhub-dashboard-bench-") as where:
         port = _port()
-        hub = _serve(f"sqlite:///{where}/bench.db", port)
+        hub = _serve(f"sqlite:///{where}/bench.db", port, root)
         url = f"http://127.0.0.1:{port}"
         try:
             with httpx.Client(base_url=url + V1, timeout=120) as api, sync_playwright() as p:
@@ -159,6 +188,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
                 # 2. commit -> colour
                 target = ids[0]
+                lng, lat = _point(0, args.entities)
+                page.evaluate(ZOOM_IN, [lat, lng])
+                page.wait_for_selector(f'path[data-entity="{target}"]', timeout=30_000)
                 page.evaluate(WATCH, target)
                 latencies = []
                 for n in range(args.changes):
@@ -185,7 +217,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "max": round(latencies[-1], 1),
                 }
 
-                # 3. an open screen under updates: frame rate and the hub's cost
+                # 3. an open screen under updates, at city zoom again: frame rate and the
+                # hub's cost
+                page.evaluate(ZOOM_BACK)
+                page.wait_for_timeout(1000)
                 page.evaluate(FRAMES)
                 requests.clear()
                 received["bytes"] = 0
@@ -224,6 +259,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "bytes_per_min": round(received["bytes"] * per_minute),
                 }
                 browser.close()
+        except Exception:
+            print("".join(hub.tail), file=sys.stderr)  # type: ignore[attr-defined]
+            raise
         finally:
             hub.send_signal(signal.SIGTERM)
             try:
@@ -231,6 +269,52 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 hub.kill()
     return result
+
+
+FIGURES = (
+    ("first_load", "seconds"),
+    ("first_load", "requests"),
+    ("first_load", "bytes"),
+    ("first_load", "markers"),
+    ("commit_to_colour_ms", "p50"),
+    ("commit_to_colour_ms", "p95"),
+    ("under_updates", "fps"),
+    ("under_updates", "requests_per_min"),
+    ("under_updates", "bytes_per_min"),
+)
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """The baseline commit and this tree, alternately, ``--rounds`` times; medians and ratios."""
+    with tempfile.TemporaryDirectory(prefix="cityhub-dashboard-baseline-") as where:
+        base = Path(where) / "baseline"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "current": []}
+            for _ in range(args.rounds):
+                runs["baseline"].append(run(args, base))
+                runs["current"].append(run(args))
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
+                check=False,
+                capture_output=True,
+            )
+    out: dict[str, Any] = {"entities": args.entities, "baseline": args.baseline, "figures": {}}
+    for group, name in FIGURES:
+        b = statistics.median(r[group][name] for r in runs["baseline"])
+        c = statistics.median(r[group][name] for r in runs["current"])
+        out["figures"][f"{group}.{name}"] = {
+            "baseline": b,
+            "current": c,
+            "ratio": round(c / b, 3) if b else None,
+        }
+    out["runs"] = runs
+    return out
 
 
 def main() -> None:
@@ -241,10 +325,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--smoke", action="store_true", help="small numbers, for the smoke test")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--baseline", help="a git commit to compare with, in the same run")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--port-base", type=int, default=PORTS[0], help="100 ports from here")
     args = parser.parse_args()
+    PORTS[:] = [args.port_base, args.port_base + 99]
     if args.smoke:
         args.entities, args.changes, args.rate, args.seconds = 50, 4, 20, 2
-    result = run(args)
+    result = run(args) if not args.baseline else compare(args)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
