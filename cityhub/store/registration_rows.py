@@ -58,10 +58,14 @@ def registration_where(
         entity_tests.append(f"e.type IN ({_marks(query.types)})")
         params.extend(query.types)
     if query.ids:
-        patterns = " OR ".join(sql.regexp("e.id_pattern", "?", stored=True) for _ in query.ids)
+        # the ids as rows of a VALUES list, not one OR'ed test each: an OR chain of n tests is
+        # an expression n deep, and SQLite refuses depth 1,000 (a batch of ~500 entities)
+        ids = ", ".join("(CAST(? AS TEXT))" for _ in query.ids)
+        patterns = sql.regexp("e.id_pattern", "v.column1", stored=True)
         entity_tests.append(
             f"(e.entity_id IN ({_marks(query.ids)}) OR (e.entity_id IS NULL AND "
-            f"(e.id_pattern IS NULL OR {patterns})))"
+            f"(e.id_pattern IS NULL OR EXISTS (SELECT 1 FROM (VALUES {ids}) AS v "
+            f"WHERE {patterns}))))"
         )
         params.extend([*query.ids, *query.ids])
     if query.id_pattern is not None:
