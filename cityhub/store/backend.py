@@ -116,7 +116,7 @@ def wire(
         store=store,
         temporal=temporal,
         subscriptions=Subscriptions(store, rows),
-        registrations=Registrations(store, rows),
+        registrations=Registrations(store, rows, shared=shared),
         outbox=outbox,
         schedule=outbox,
         iot=Iot(store, rows),

@@ -196,6 +196,13 @@ class RegistrationRows:
             return _docs(self.sql.fetch(statement + " LIMIT ? OFFSET ?", *params, *page))
         return _docs(self.sql.fetch(statement, *params))
 
+    def has_registrations(self, tenant: str) -> bool:
+        """Whether ``tenant`` holds any registration, expired ones included."""
+        found = self.sql.fetch(
+            "SELECT 1 FROM csource_registrations WHERE tenant = ? LIMIT 1", tenant
+        )
+        return bool(found)
+
     def count_discovered(self, tenant: str, query: RegistrationQuery, now: str) -> int:
         where, params = registration_where(self.sql, tenant, query, now)
         statement = f"SELECT count(*) FROM csource_registrations r WHERE {where}"

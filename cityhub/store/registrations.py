@@ -76,9 +76,19 @@ class Registrations(Generic[Conn]):
         sql: the backend's connection for the SQL written once (``RegistrationRows``).
     """
 
-    def __init__(self, db: Database[Conn], sql: Callable[[Conn], SqlConnection]) -> None:
+    def __init__(
+        self, db: Database[Conn], sql: Callable[[Conn], SqlConnection], *, shared: bool = True
+    ) -> None:
         self._db = db
         self._sql = sql
+        #: tenants known to hold no registration, kept only where no other process writes the
+        #: store (``shared`` off): discovery there answers nothing without a read, which every
+        #: retrieve and write asks for (distributed operations) on a hub that federates with
+        #: no one. A creation takes its tenant out before and after its commit and moves
+        #: ``_created``, so a read that overlapped it never marks the tenant.
+        self._shared = shared
+        self._none: set[str] = set()
+        self._created = 0
         #: called inside write transactions to queue notifications (None: none are sent)
         self.hooks: CsourceHooks | None = None
         #: called after a commit that queued notifications or changed a subscription (with
@@ -133,7 +143,11 @@ class Registrations(Generic[Conn]):
             rows.index_registration(tenant, doc["id"], registration_index(doc))
             return self._registration_changed(rows, tenant, None, doc)
 
-        self._committed(await self._write(run))
+        self._held(tenant)
+        try:
+            self._committed(await self._write(run))
+        finally:
+            self._held(tenant)
 
     async def get_registration(self, tenant: str, registration_id: str) -> Document | None:
         """The registration, or None."""
@@ -190,17 +204,30 @@ class Registrations(Generic[Conn]):
     ) -> tuple[list[Document], int | None]:
         """Registrations answering a discovery query (clause 5.10.2), oldest first, expired
         ones left out: the page and, if ``count``, the total."""
+        if tenant in self._none:
+            return [], 0 if count else None
         now = now_iso()
+        created = self._created
 
         def run(rows: RegistrationRows) -> tuple[list[Document], int | None]:
             if query.needs_filter:
                 found = rows.discover(tenant, query, now, None)
                 docs = [d for d in found if matches_registration(d, query)]
-                return docs[offset : offset + limit], len(docs) if count else None
-            docs = rows.discover(tenant, query, now, (limit, offset))
-            return docs, rows.count_discovered(tenant, query, now) if count else None
+                answer = docs[offset : offset + limit], len(docs) if count else None
+            else:
+                docs = rows.discover(tenant, query, now, (limit, offset))
+                answer = docs, rows.count_discovered(tenant, query, now) if count else None
+            if not docs and not self._shared and not rows.has_registrations(tenant):
+                if created == self._created:
+                    self._none.add(tenant)
+            return answer
 
         return await self._read(run)
+
+    def _held(self, tenant: str) -> None:
+        """``tenant`` may hold a registration from now on."""
+        self._created += 1
+        self._none.discard(tenant)
 
     # ---- registration subscriptions (clauses 5.11.2-5.11.6) ----------------------------------
 
