@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -212,6 +212,15 @@ class City:
         self.alert = "urn:ngsi-ld:Alert:test:open-1"
         first = self.by_id[self.stations[0]]
         assert self.api.post("/entities", json=_alert(self.alert, first, "high", now)).is_success
+        # an alert closed yesterday: not on the screen, and not even read (the page asks the hub
+        # for open alerts only)
+        self.closed_alert = "urn:ngsi-ld:Alert:test:closed-1"
+        closed = _alert(self.closed_alert, first, "critical", now - timedelta(days=2))
+        closed["validTo"] = {
+            "type": "Property",
+            "value": {"@type": "DateTime", "@value": _iso(now - timedelta(days=1))},
+        }
+        assert self.api.post("/entities", json=closed).is_success
         # five earlier hours of PM2.5 for the second station: with the creation's value, six
         # hourly periods in the last two days
         history = [
@@ -263,8 +272,12 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-def _open(browser: Browser, url: str, width: int, height: int) -> tuple[Page, list[str]]:
+def _open(
+    browser: Browser, url: str, width: int, height: int, requested: list[str] | None = None
+) -> tuple[Page, list[str]]:
     page = browser.new_page(viewport={"width": width, "height": height})
+    if requested is not None:
+        page.on("request", lambda r: requested.append(unquote(r.url)))
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -279,12 +292,16 @@ def _marker(eid: str) -> str:
 
 
 def test_the_wall_screen_draws_the_50_dong_and_the_stations(city: City, browser: Browser) -> None:
-    page, errors = _open(browser, city.page_url(), 1920, 1080)
+    requested: list[str] = []
+    page, errors = _open(browser, city.page_url(), 1920, 1080, requested)
     assert page.locator("path[data-level=dong]").count() == 50
     assert page.locator("path[data-level=gu]").count() == 3
     for eid in city.stations:
         assert page.get_attribute(_marker(eid), "data-class") in ("0", "3")
     assert page.locator("#alert-list li.alert").count() >= 1
+    assert page.locator(f'li.alert[data-alert="{city.closed_alert}"]').count() == 0
+    alert_reads = [u for u in requested if "type=Alert" in u]
+    assert alert_reads and all("q=!validTo|validTo>" in u for u in alert_reads), alert_reads
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "wall-1920x1080.png"))
     assert errors == [], errors  # no script error, nothing the page's CSP refused

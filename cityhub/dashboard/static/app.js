@@ -1057,7 +1057,10 @@ async function loadAll() {
   const seen = new Set();
   for (const type of types) {
     if (type === "AdministrativeArea" || (NOT_LAYERS.has(type) && type !== "Alert")) continue;
-    const list = await features(`type=${encodeURIComponent(type)}`);
+    // alerts: only the open ones (no validTo, or one still ahead), filtered by the hub, so a
+    // city's years of closed alerts are not read on every load
+    const open = type === "Alert" ? `&q=${encodeURIComponent(`!validTo|validTo>${new Date().toISOString()}`)}` : "";
+    const list = await features(`type=${encodeURIComponent(type)}${open}`);
     for (const f of list) { seen.add(f.id); upsertEntity(f); }
   }
   for (const id of [...state.entities.keys()]) if (!seen.has(id)) removeEntity(id);
