@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote
 import httpx
 import pytest
 
+from cityhub.alerts.defaults import default_rules
 from cityhub.demo.city import build_city
 from tests.dashboard.hub import ROOT, Hub, free_port
 
@@ -521,6 +522,38 @@ def test_every_label_exists_in_both_languages(city: City, browser: Browser) -> N
     assert len(keys["ko"]) > 50
     empty = [(lang, k) for lang, pairs in tree.items() for k, v in pairs if not v.strip()]
     assert empty == []
+
+
+def test_the_alert_engines_categories_are_named_in_both_languages(
+    city: City, browser: Browser
+) -> None:
+    """Every category and subCategory the default alert rules write (docs/alerts.md) has a
+    Korean and an English name on screen; a city's own code shows as it is. The fixture's
+    open alert (environment / airPollution) reads so in each language."""
+    page, _ = _open(browser, city.page_url() + "&lang=en", 1920, 1080)
+    rules = default_rules()
+    named = page.evaluate(
+        """async ([cats, subs]) => {
+            const { codeLabel } = await import('/dashboard/static/i18n.js');
+            const out = {};
+            for (const lang of ['ko', 'en']) {
+                out[lang] = [...cats.map(c => [c, codeLabel(lang, 'categories', c)]),
+                             ...subs.map(c => [c, codeLabel(lang, 'subCategories', c)])];
+            }
+            out.own = codeLabel('ko', 'subCategories', 'cityOwnCode');
+            return out;
+        }""",
+        [sorted({r.category for r in rules}), sorted({r.sub_category for r in rules})],
+    )
+    for lang in ("ko", "en"):
+        unnamed = [code for code, shown in named[lang] if shown == code]
+        assert unnamed == [], (lang, unnamed)
+    assert named["own"] == "cityOwnCode"
+    item = f'li.alert[data-alert="{city.alert}"]'
+    assert "Environment / air pollution" in page.inner_text(item)
+    page.click("#lang")
+    assert "환경 / 대기오염" in page.inner_text(item)
+    page.close()
 
 
 RAMP = ("#2c7bb6", "#abd9e9", "#fdae61", "#d7191c")

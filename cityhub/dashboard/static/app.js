@@ -1,6 +1,6 @@
 // The cityhub control tower. Reads the hub's NGSI-LD API (entities, temporal) with the
 // tenant of the page's ?tenant=, and listens to /dashboard/feed for which entities changed.
-import { label, pickLang } from "./i18n.js";
+import { codeLabel, label, pickLang } from "./i18n.js";
 import { INDICATORS, RAMP, NONE, classify, colourOf, districtValues } from "./lenses.js";
 import { drawChart } from "./chart.js";
 import { THIN_COVERAGE, axisOf, intervalBar, kpiBreaks, kpiClass, kpiValues } from "./kpi.js";
@@ -585,7 +585,8 @@ function renderAlerts() {
     sev.className = "sev";
     sev.textContent = label(state.lang, `severity.${a.severity}`) + (a.acknowledged === true ? ` (${t("acknowledged")})` : "");
     const what = document.createElement("span");
-    what.textContent = [a.category, a.subCategory].filter(Boolean).join(" / ");
+    const codes = [["categories", a.category], ["subCategories", a.subCategory]].filter(([, c]) => c);
+    what.textContent = codes.map(([group, c]) => codeLabel(state.lang, group, c)).join(" / ");
     const when = document.createElement("time");
     when.className = "when";
     when.textContent = formatDateTime(dateOf(a.dateIssued || a.validFrom));

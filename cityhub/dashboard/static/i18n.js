@@ -28,6 +28,12 @@ export const LABELS = {
     signInNeeded: "이 허브는 사용자 확인이 필요합니다: API 키나 베어러 토큰을 넣으세요.",
     worst: "가장 나쁨",
     failed: "요청 실패", severity: { critical: "심각", high: "높음", medium: "보통", low: "낮음", informational: "알림" },
+    categories: { environment: "환경", weather: "기상", naturalDisaster: "자연재해", traffic: "교통", security: "안전", device: "장치", health: "보건", agriculture: "농업" },
+    subCategories: {
+      airPollution: "대기오염", dust: "황사", flood: "침수", floodRisk: "침수 위험", rainfall: "호우", heatWave: "폭염", coldWave: "한파",
+      wasteContainerFull: "쓰레기통 가득 참", wasteContainerFire: "쓰레기통 화재", parkingFull: "주차장 만차", trafficJam: "교통 정체",
+      streetlightFault: "가로등 고장", deviceStuck: "센서 값 고정", valueOutOfRange: "측정값 범위 초과", deviceOffline: "통신 끊김", batteryLow: "배터리 부족",
+    },
     grades: { good: "좋음", moderate: "보통", unhealthy: "나쁨", veryUnhealthy: "매우나쁨" },
     who: ["WHO 권고기준 이내", "권고기준의 2배 이내", "권고기준의 2~4배", "권고기준의 4배 초과"],
     levels: ["정상", "주의", "경고", "위험"],
@@ -69,6 +75,12 @@ export const LABELS = {
     signInNeeded: "This hub asks who you are: give an API key or a bearer token.",
     worst: "worst",
     failed: "Request failed", severity: { critical: "critical", high: "high", medium: "medium", low: "low", informational: "info" },
+    categories: { environment: "Environment", weather: "Weather", naturalDisaster: "Natural disaster", traffic: "Traffic", security: "Safety", device: "Device", health: "Health", agriculture: "Agriculture" },
+    subCategories: {
+      airPollution: "air pollution", dust: "Asian dust", flood: "flooding", floodRisk: "flood risk", rainfall: "heavy rain", heatWave: "heat wave", coldWave: "cold wave",
+      wasteContainerFull: "bin full", wasteContainerFire: "bin fire", parkingFull: "car park full", trafficJam: "traffic jam",
+      streetlightFault: "streetlight fault", deviceStuck: "sensor value stuck", valueOutOfRange: "reading out of range", deviceOffline: "offline", batteryLow: "battery low",
+    },
     grades: { good: "Good", moderate: "Moderate", unhealthy: "Unhealthy", veryUnhealthy: "Very unhealthy" },
     who: ["Within the WHO guideline", "Up to 2× the guideline", "2–4× the guideline", "Over 4× the guideline"],
     levels: ["Normal", "Watch", "Warning", "Danger"],
@@ -85,6 +97,13 @@ export const LABELS = {
 };
 
 // the label of a dotted key in a language, falling back to English, then the key
+// a code's label (an Alert's category, subCategory...), else the code itself: a city's own
+// codes show as they are
+export function codeLabel(lang, group, code) {
+  const found = LABELS[lang]?.[group]?.[code] ?? LABELS.en[group]?.[code];
+  return typeof found === "string" ? found : String(code);
+}
+
 export function label(lang, key) {
   for (const table of [LABELS[lang], LABELS.en]) {
     let v = table;
