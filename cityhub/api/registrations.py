@@ -119,6 +119,7 @@ async def create_registration(request: Request) -> Response:
     tenant = neg.tenant_of(request)
     doc = reg.expand_registration(body, terms, _now())
     await _store(request).create_registration(tenant, doc)
+    request.app.state.federation.breakers.reset(doc["endpoint"])
     return created(REGISTRATIONS, doc["id"], tenant)
 
 
@@ -225,9 +226,10 @@ async def update_registration(request: Request) -> Response:
     terms = await neg.body_terms(request, body, media)
     tenant = await neg.require_tenant(request)
     fragment = reg.expand_registration_fragment(body, terms, reg_id, _now())
-    await _store(request).update_registration(
+    doc = await _store(request).update_registration(
         tenant, reg_id, lambda doc, now: reg.merge_registration(doc, fragment, now)
     )
+    request.app.state.federation.breakers.reset(doc["endpoint"])
     return Response(status_code=204)
 
 

@@ -6,6 +6,13 @@ again for ``federation_breaker_cooldown`` seconds once it failed
 without it, with an ``NGSILD-Warning`` saying so (clause 6.3.17), instead of waiting out its
 timeout. After the cool-down one request tries it again ("half-open"): an answer closes the
 breaker, a failure opens it for another cool-down.
+
+A registration created or changed for an endpoint closes its breaker (:meth:`Breakers.reset`):
+the operator has (re)declared the source, so the new registration is judged on its own
+answers, not on a record its endpoint earned under another registration. The ETSI suite
+needs it as a city does: its mock source, one endpoint for every test, never answers the
+requests it has no stub for, and without the reset the failures of earlier tests kept later
+tests' stubbed sources from being asked.
 """
 
 from __future__ import annotations
@@ -61,6 +68,10 @@ class Breakers:
             state.open_until = self.clock() + self.cooldown
         if len(self._states) > 10_000:  # bounded: the oldest entries go first
             del self._states[next(iter(self._states))]
+
+    def reset(self, endpoint: str) -> None:
+        """Forget ``endpoint``'s failures: a registration for it was created or changed."""
+        self._states.pop(endpoint, None)
 
     def failures(self, endpoint: str) -> int:
         state = self._states.get(endpoint)

@@ -271,6 +271,40 @@ def test_a_source_that_keeps_failing_is_skipped_for_a_cool_down_then_tried_again
     assert len(source.requests) == 4 and "NGSILD-Warning" not in r.headers
 
 
+def test_a_new_or_changed_registration_closes_its_endpoints_breaker(
+    client: TestClient, source: Source
+) -> None:
+    """Issue 23 (a source that times out repeatedly is skipped) against the ETSI suite's
+    pattern (one mock endpoint for every test, which never answers requests it has no stub
+    for): a registration created or changed for an endpoint is judged on its own answers,
+    so a breaker the endpoint's earlier failures opened closes; other endpoints' do not."""
+    breakers = client.app.state.federation.breakers  # type: ignore[attr-defined]
+    breakers.threshold, breakers.cooldown = 2, 3600.0
+    create(client, vehicle("T", speed=prop(1)))
+    register(client)
+    source.hang = True
+    for _ in range(2):  # the mock holds the request: each read waits out the timeout
+        r = client.get(f"{BASE}/entities/{VEHICLE}T")
+        assert r.status_code == 200 and "did not answer within" in r.headers["NGSILD-Warning"]
+    r = client.get(f"{BASE}/entities/{VEHICLE}T")
+    assert "failed 2 times in a row" in r.headers["NGSILD-Warning"] and len(source.requests) == 2
+    breakers.failed("http://[::1]:1026")
+    breakers.failed("http://[::1]:1026")
+    source.hang = False
+    source.answer = ok(vehicle("T", brandName=prop("stub")))
+    register(client, 2)  # the next test's registration, same endpoint
+    r = client.get(f"{BASE}/entities/{VEHICLE}T")
+    assert r.json()["brandName"]["value"] == "stub" and "NGSILD-Warning" not in r.headers
+    assert len(source.requests) == 4  # both registrations' sources asked
+    assert not breakers.allow("http://[::1]:1026")  # another endpoint keeps its record
+    for _ in range(2):
+        breakers.failed("http://127.0.0.1:1026")
+    r = client.patch(f"{BASE}/csourceRegistrations/{REG}1", json={"tenant": None})
+    assert r.status_code == 204, r.text
+    r = client.get(f"{BASE}/entities/{VEHICLE}T")
+    assert "NGSILD-Warning" not in r.headers and len(source.requests) == 6
+
+
 def test_sources_are_asked_in_parallel(client: TestClient, source: Source) -> None:
     """Issue 23 (fan-out in parallel): two sources that each answer only once the other has
     been asked both answer; asked one after the other, the first would wait out its
