@@ -22,9 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,19 +35,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.dashboard.hub import Hub, free_port  # noqa: E402
 from tests.postgres.server import run as run_sql  # noqa: E402
 from tests.postgres.server import start_cluster, unavailable_reason, with_search_path  # noqa: E402
 
 V1 = "/ngsi-ld/v1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -81,45 +75,12 @@ def _spot(n: int, value: int) -> dict[str, Any]:
     }
 
 
-class Hub:
-    def __init__(self, store: str, dashboard: bool) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
-        env["CITYHUB_DASHBOARD"] = "true" if dashboard else "false"
-        env["PYTHONPATH"] = str(ROOT)
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cityhub", "serve", "--port", str(self.port)]
-            + ["--store", store],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/health/live", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the hub did not start (exit {self.proc.poll()})")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def one_run(
     store: str, dashboard: bool, args: argparse.Namespace, postmaster: int
 ) -> dict[str, float]:
-    hub = Hub(store, dashboard)
+    config = Path(tempfile.mkdtemp(prefix="feed-bench-")) / "cityhub.toml"
+    config.write_text(f"[cityhub]\ndashboard = {'true' if dashboard else 'false'}\n")
+    hub = Hub(store, free_port(), ROOT, "--config", str(config))
     try:
         with httpx.Client(base_url=hub.url + V1, timeout=60) as api:
             cpu0, db0 = _cpu_seconds(hub.proc.pid), _cluster_cpu(postmaster)
@@ -145,6 +106,7 @@ def one_run(
             cpu2, db2 = _cpu_seconds(hub.proc.pid), _cluster_cpu(postmaster)
     finally:
         hub.stop()
+        shutil.rmtree(config.parent, ignore_errors=True)
     return {
         "batch_entities_per_s": written / batch_s,
         "batch_cpu_per_1000": (cpu1 - cpu0) / written * 1000,
