@@ -77,14 +77,18 @@ def _upsert_one(conn: sqlite3.Connection, inst: dict[str, Any], now: str) -> Non
             "SELECT series, at, seq FROM attribute_instances WHERE tenant = '' AND entity_id ="
             " 'urn:e' AND attr = ? AND observed_at = ? AND dataset_id = ? AND deleted_at IS NULL"
             " ORDER BY seq LIMIT 1",
-            (ATTR, normalize_time(observed, "observedAt"), inst.get("datasetId") or ""),
+            (
+                ATTR,
+                series.micros(normalize_time(observed, "observedAt")),
+                inst.get("datasetId") or "",
+            ),
         ).fetchone()
         if found is not None:
             body = strip_system(inst)
             conn.execute(
                 "UPDATE history_instances SET body = ?, form = 0, modified = ?, num = ?"
                 " WHERE series = ? AND at = ? AND seq = ?",
-                (orjson.dumps(body).decode(), now, value_number(body), *found),
+                (orjson.dumps(body).decode(), series.micros(now), value_number(body), *found),
             )
             return
     row = history_rules.instance_row("", "urn:e", ATTR, inst, now)

@@ -81,6 +81,7 @@ def test_an_old_database_is_upgraded_keeping_row_ids(tmp_path: Path) -> None:
 
 
 #: every version a database has once migrated: the baseline, then the later migrations
+WHEN = "2023-12-31T00:00:00.000000Z"
 ALL = [m.version for m in migrate.migrations()]
 
 
@@ -154,8 +155,8 @@ def test_an_older_history_gets_value_number(tmp_path: Path) -> None:
     for n, (body, deleted) in enumerate(rows):
         conn.execute(
             "INSERT INTO attribute_instances (tenant, entity_id, attr, instance_id, created_at,"
-            " modified_at, deleted_at, instance) VALUES ('', 'e', 'a', ?, 't', 't', ?, ?)",
-            (f"urn:i:{n}", deleted, body),
+            " modified_at, deleted_at, instance) VALUES ('', 'e', 'a', ?, ?, ?, ?, ?)",
+            (f"urn:i:{n}", WHEN, WHEN, deleted, body),
         )
     migrate.migrate(conn)
     got = [r[0] for r in conn.execute("SELECT value_number FROM attribute_instances ORDER BY seq")]

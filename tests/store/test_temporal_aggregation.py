@@ -22,6 +22,7 @@ from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.settings import Settings
 from cityhub.store.open import open_backend
 from cityhub.store.sqlite import temporal as sqlite_temporal
+from cityhub.store.sqlite.series import micros
 from cityhub.store.sqlite.temporal import SqliteTemporalStore
 from cityhub.store.temporal_sql import Reading
 
@@ -29,8 +30,8 @@ NS = "https://ex.org/"
 SID = "urn:ngsi-ld:Sensor:1"
 
 
-# the origin as the aggregation query has it: text and microseconds since the epoch
-ORIGIN = f"(SELECT o, {sqlite_temporal._micros('o')} AS o_us FROM (SELECT ? AS o))"
+# the origin as the aggregation query has it: microseconds since the epoch (migration 0016)
+ORIGIN = "(SELECT o, o AS o_us FROM (SELECT ? AS o))"
 
 
 def _reference_index(origin: datetime, when: datetime, d: Duration) -> int:
@@ -60,7 +61,7 @@ def test_sql_period_index_agrees_with_duration_arithmetic(text: str) -> None:
             index = sqlite_temporal._period_index(period, "s.o", params)
             sql = f"SELECT {index} FROM (SELECT ? AS t) b, {ORIGIN} s"
             got = conn.execute(
-                sql, [*params, format_datetime(when), format_datetime(origin)]
+                sql, [*params, micros(format_datetime(when)), micros(format_datetime(origin))]
             ).fetchone()[0]
             assert got == _reference_index(origin, when, period), (text, origin, when)
 
@@ -68,6 +69,7 @@ def test_sql_period_index_agrees_with_duration_arithmetic(text: str) -> None:
 def test_month_periods_clamp_to_the_last_day() -> None:
     # 31 January + P1M = 29 February 2024 (leap year), + P2M = 31 March
     conn = sqlite3.connect(":memory:")
+    sqlite_temporal.register_functions(conn)
     params: list[Any] = []
     index = sqlite_temporal._period_index(parse_duration("P1M"), "s.o", params)
     origin = "2024-01-31T12:00:00.000000Z"
@@ -79,7 +81,7 @@ def test_month_periods_clamp_to_the_last_day() -> None:
     }
     for t, k in expected.items():
         sql = f"SELECT {index} FROM (SELECT ? AS t) b, {ORIGIN} s"
-        assert conn.execute(sql, [*params, t, origin]).fetchone()[0] == k, t
+        assert conn.execute(sql, [*params, micros(t), micros(origin)]).fetchone()[0] == k, t
 
 
 # ---- statistics on a real store ----------------------------------------------------------
@@ -283,7 +285,7 @@ def test_spans_found_by_index_seeks(temporal: Any) -> None:
             conn.execute(
                 "SELECT entity_id, attr, min(observed_at), max(observed_at) FROM"
                 " attribute_instances WHERE observed_at >= ? GROUP BY entity_id, attr",
-                ("2024-01-01T00:15:00.000001Z",),
+                (micros("2024-01-01T00:15:00.000001Z"),),
             ).fetchall()
         )
         sql, params = sqlite_temporal.span_select("", [SID], Reading(tq, [NS + "pm10", NS + "x"]))
@@ -292,7 +294,12 @@ def test_spans_found_by_index_seeks(temporal: Any) -> None:
     by_seeks, by_scan, picked = loop.run_until_complete(history.store.run_read(spans))
     assert by_seeks == by_scan and len(by_seeks) == 6
     assert picked == [
-        (SID, NS + "pm10", "2024-01-01T00:30:00.000000Z", "2024-01-01T00:40:00.000000Z")
+        (
+            SID,
+            NS + "pm10",
+            micros("2024-01-01T00:30:00.000000Z"),
+            micros("2024-01-01T00:40:00.000000Z"),
+        )
     ]
 
 

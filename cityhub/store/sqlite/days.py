@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.datetime import parse_datetime
-from cityhub.store.sqlite.series import CompactRow
+from cityhub.store.sqlite.series import DAY_US, CompactRow, micros
 from cityhub.store.temporal_sql import Reading, Row
 
 #: the methods a rollup answers exactly
 METHODS = frozenset({"totalCount", "min", "max"})
 _MIDNIGHT = "T00:00:00.000000Z"
-_DAY_US = 86_400_000_000
+_DAY_US = DAY_US
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _ADD = (
     "INSERT INTO history_days (series, day, n, n_numbers, n_other, low, high)"
@@ -53,11 +54,11 @@ _RECOUNT = (
 
 def add(conn: sqlite3.Connection, rows: Iterable[CompactRow]) -> None:
     """Count new rows (``history_instances`` rows just inserted) into their days."""
-    days: dict[tuple[int, str], list[Any]] = {}
+    days: dict[tuple[int, int], list[Any]] = {}
     for r in rows:
         if r[3] is None:  # no observedAt
             continue
-        key = (r[0], r[1][:10])
+        key = (r[0], r[1] // DAY_US)
         day = days.get(key)
         if day is None:
             day = days[key] = [0, 0, 0, None, None]
@@ -75,13 +76,12 @@ def add(conn: sqlite3.Connection, rows: Iterable[CompactRow]) -> None:
         conn.executemany(_ADD, [(s, d, *v) for (s, d), v in days.items()])
 
 
-def recount(conn: sqlite3.Connection, keys: Iterable[tuple[int, str]]) -> None:
+def recount(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> None:
     """Count the days ``keys`` (series, a time in the day) again from their rows."""
-    for series_id, day in {(s, t[:10]) for s, t in keys}:
+    for series_id, day in {(s, t // DAY_US) for s, t in keys}:
         conn.execute("DELETE FROM history_days WHERE series = ? AND day = ?", (series_id, day))
-        start = day + _MIDNIGHT
-        end = day + "T99"  # after every time of the day
-        conn.execute(_RECOUNT, (series_id, day, series_id, start, end))
+        start = day * DAY_US
+        conn.execute(_RECOUNT, (series_id, day, series_id, start, start + DAY_US))
 
 
 def forget(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
@@ -136,10 +136,10 @@ def aggregate(
     window = ""
     if start is not None:
         window += " AND d.day >= ?"
-        params.append(start[:10])
+        params.append(micros(start) // DAY_US)
     if end is not None:
         window += " AND d.day < ?"
-        params.append(end[:10])
+        params.append(micros(end) // DAY_US)
     found = conn.execute(
         "SELECT s.entity_id, s.attr, s.dataset_id, d.day, d.n, d.n_numbers, d.n_other, d.low,"
         f" d.high FROM history_series s JOIN history_days d ON d.series = s.id WHERE {where}"
@@ -150,7 +150,7 @@ def aggregate(
         return None
     origin = parse_datetime(agg.origin, "origin")
     period = agg.period
-    k_of: dict[str, int] = {}
+    k_of: dict[int, int] = {}
     # per series, its periods in order: [k, total, numbers, low, high]
     series: dict[tuple[str, str, str], list[list[Any]]] = {}
     for e, a, d, day, n, n_numbers, _, low, high in found:
@@ -222,8 +222,8 @@ def aggregate(
     return out, cut_ends
 
 
-def _midnight(day: str) -> datetime:
-    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+def _midnight(day: int) -> datetime:
+    return _EPOCH + timedelta(days=day)
 
 
 __all__ = ["METHODS", "add", "aggregate", "forget", "recount", "usable"]

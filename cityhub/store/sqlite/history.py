@@ -55,6 +55,8 @@ def add_missing_heads(conn: sqlite3.Connection) -> None:
 
 #: observed times of the batch in their stored form: a request's attributes share their times
 _observed = functools.lru_cache(maxsize=4096)(observed_time)
+#: and as stored in the rows
+_micros = functools.lru_cache(maxsize=4096)(series.micros)
 
 
 def _row(
@@ -62,7 +64,7 @@ def _row(
     entity_id: str,
     attr: str,
     inst: Instance,
-    now: str,
+    now: int,
     observed_at: str | None,
     seq: int,
 ) -> CompactRow:
@@ -71,21 +73,24 @@ def _row(
     fast = series.plain(inst, observed_at) if observed_at else None
     if fast is not None:  # no system times, no datasetId: recorded now, the default series
         series_id = ids.ensure(entity_id, attr, "")
-        return (series_id, observed_at or now, seq, fast[1], now, None, None, None, None, fast[0])
+        at = _micros(observed_at)
+        return (series_id, at, seq, fast[1], now - at or None, None, None, None, None, fast[0])
     body = strip_system(inst)
     deleted = body.pop("deletedAt", None)
-    recorded = inst.get("modifiedAt") or now
+    modified = inst.get("modifiedAt")
+    recorded = series.micros(modified) if modified else now
     number = None if deleted else value_number(body)
     text, form = series.encode(orjson.dumps(body).decode(), number, observed_at)
     series_id = ids.ensure(entity_id, attr, body.get("datasetId") or "")
+    at = _micros(observed_at) if observed_at else recorded
     return (
         series_id,
-        observed_at or recorded,
+        at,
         seq,
         form,
-        recorded if observed_at else None,
+        recorded - at or None,
         None,
-        normalize_time(deleted, "deletedAt") if deleted else None,
+        series.micros(normalize_time(deleted, "deletedAt")) if deleted else None,
         None,
         text,
         number,
@@ -115,19 +120,23 @@ def upsert_instances(
     instance whose observedAt and datasetId an earlier one of the same batch had replaces that
     one, as it would have one by one."""
     ids = SeriesIds(conn, tenant)
-    keys: list[tuple[str, str] | None] = []
-    key: tuple[str, str] | None
-    times: dict[str, list[str]] = {}  # datasetId -> observed times of the batch
+    now_us = series.micros(now)
+    keys: list[tuple[int, str] | None] = []
+    texts: list[str | None] = []  # the stored observedAt of each instance
+    key: tuple[int, str] | None
+    times: dict[str, list[int]] = {}  # datasetId -> observed times of the batch
     for inst in instances:
         observed = inst.get("observedAt")
         if observed:
             stored = _observed(observed) if type(observed) is str else observed_time(observed)
-            key = (stored, inst.get("datasetId") or "")
+            key = (_micros(stored), inst.get("datasetId") or "")
             times.setdefault(key[1], []).append(key[0])
             keys.append(key)
+            texts.append(stored)
         else:
             keys.append(None)
-    recorded: dict[tuple[str, str], tuple[int, str, int]] = {}  # the first one recorded
+            texts.append(None)
+    recorded: dict[tuple[int, str], tuple[int, int, int]] = {}  # the first one recorded
     for dataset_id, found in times.items():
         series_id = ids.find(entity_id, attr, dataset_id)
         if series_id is None:
@@ -139,12 +148,12 @@ def upsert_instances(
         ):
             recorded.setdefault((at, dataset_id), (series_id, at, seq))
     new_rows: list[CompactRow] = []
-    new_by_key: dict[tuple[str, str], int] = {}  # a new row not deleted: its index
-    updates: list[tuple[str | None, int | None, str, float | None, int, str, int]] = []
+    new_by_key: dict[tuple[int, str], int] = {}  # a new row not deleted: its index
+    updates: list[tuple[str | None, int | None, int, float | None, int, int, int]] = []
     first = 0
-    for inst, key in zip(instances, keys, strict=True):
-        if key is not None and (key in recorded or key in new_by_key):
-            fast = series.plain(inst, key[0])
+    for inst, key, observed_text in zip(instances, keys, texts, strict=True):
+        if key is not None and observed_text is not None and (key in recorded or key in new_by_key):
+            fast = series.plain(inst, observed_text)
             text: str | None
             number: float | None
             form: int | None
@@ -153,17 +162,17 @@ def upsert_instances(
             else:
                 body = strip_system(inst)
                 number = value_number(body)
-                text, form = series.encode(orjson.dumps(body).decode(), number, key[0])
+                text, form = series.encode(orjson.dumps(body).decode(), number, observed_text)
             if key in recorded:
-                updates.append((text, form, now, number, *recorded[key]))
+                updates.append((text, form, now_us, number, *recorded[key]))
             else:
                 i = new_by_key[key]
                 kept = new_rows[i]
-                new_rows[i] = (*kept[:3], form, kept[4], now, None, None, text, number)
+                new_rows[i] = (*kept[:3], form, kept[4], now_us, None, None, text, number)
             continue
         if not first:
             first = series.allocate(conn, len(instances))
-        row = _row(ids, entity_id, attr, inst, now, key[0] if key else None, first + len(new_rows))
+        row = _row(ids, entity_id, attr, inst, now_us, observed_text, first + len(new_rows))
         if key is not None and row[6] is None:
             new_by_key[key] = len(new_rows)
         new_rows.append(row)
@@ -197,15 +206,17 @@ def compact_rows(
     for i, r in enumerate(rows):
         observed = r[5]
         text, form = series.encode(r[9], r[10], observed)
+        created = _micros(r[6])
+        at = _micros(observed) if observed else created
         out.append(
             (
                 ids.ensure(r[1], r[2], r[3]),
-                observed or r[6],
+                at,
                 first + i,
                 form,
-                r[6] if observed else None,
-                None if r[7] == r[6] else r[7],
-                r[8],
+                created - at or None,
+                None if r[7] == r[6] else _micros(r[7]),
+                None if r[8] is None else series.micros(r[8]),
                 None,
                 text,
                 r[10],

@@ -19,11 +19,13 @@ from functools import partial
 
 from cityhub.store import retention
 from cityhub.store.retention import RetentionPolicy
-from cityhub.store.sqlite import days
+from cityhub.store.sqlite import days, series
 from cityhub.store.sqlite.store import SqliteStore
 
 #: a row's key in ``history_instances`` (series, at, seq)
-Key = tuple[int, str, int]
+Key = tuple[int, int, int]
+#: before every stored time
+_FIRST = -(2**63)
 
 
 def _old_rows(
@@ -32,18 +34,19 @@ def _old_rows(
     """Up to ``batch`` keys of the tenant's rows older than ``cutoff``, series by series in
     key order after ``after``: a seek per series (a row's age, ``at``, leads its key)."""
     keys: list[Key] = []
+    before = series.micros(cutoff)
     series_ids = conn.execute(
         "SELECT id FROM history_series WHERE tenant = ? AND id >= ? ORDER BY id",
         (tenant, after[0]),
     ).fetchall()
     for (series_id,) in series_ids:
-        start = after if series_id == after[0] else (series_id, "", -1)
+        start = after if series_id == after[0] else (series_id, _FIRST, -1)
         keys.extend(
             (series_id, at, seq)
             for at, seq in conn.execute(
                 "SELECT at, seq FROM history_instances WHERE series = ? AND at < ?"
                 " AND (at, seq) > (?, ?) ORDER BY at, seq LIMIT ?",
-                (series_id, cutoff, start[1], start[2], batch - len(keys)),
+                (series_id, before, start[1], start[2], batch - len(keys)),
             )
         )
         if len(keys) >= batch:
@@ -54,10 +57,11 @@ def _old_rows(
 def _delete_rows(conn: sqlite3.Connection, seqs: list[Key], cutoff: str) -> int:
     """Delete the rows of ``seqs`` (their keys) still older than ``cutoff``."""
     gone = 0
+    before = series.micros(cutoff)
     for key in seqs:
         gone += conn.execute(
             "DELETE FROM history_instances WHERE series = ? AND at = ? AND seq = ? AND at < ?",
-            (*key, cutoff),
+            (*key, before),
         ).rowcount
     days.recount(conn, [(k[0], k[1]) for k in seqs])
     return gone
@@ -95,7 +99,7 @@ class Pruner(retention.Pruner):
 
     async def prune_tenant(self, tenant: str, cutoff: str, batch: int) -> int:
         deleted = 0
-        after: Key = (0, "", -1)
+        after: Key = (0, _FIRST, -1)
         while keys := await self.store.run_read(
             partial(_old_rows, tenant=tenant, cutoff=cutoff, after=after, batch=batch)
         ):

@@ -7,13 +7,14 @@ on the writer thread). ``history.py`` holds the write path, ``retention.py`` pru
 The rows are read through the view ``attribute_instances`` over the series and their compact
 rows (``series.py``): an instance's time along observedAt, and the default view's time (its
 observedAt, else when it was recorded), is the ``at`` that follows the series in the rows' key,
-so a window is one range of the key. Times are text in one sortable form
-(``YYYY-MM-DDTHH:MM:SS.ffffffZ``), so windows compare as text and a time turns into integer
-microseconds with ``julianday`` and the fraction digits (:func:`_micros`). The period index:
+so a window is one range of the key. Times are integer microseconds since the epoch
+(migration 0016, ``series.micros``): a bound time (:data:`TIME`) binds as such, and times are
+formatted when read (``series.text_of``; ``series.sql_text`` in aggregation). The period index:
 integer division of microseconds for exact durations (weeks, days, hours, minutes, seconds);
-month arithmetic on the date parts for calendar durations (months, years), with the day clamped
-to the month's end as :class:`cityhub.ngsild.duration.Duration` does; and, for the rare mix of
-both (``P1M15D``), the SQL function ``cityhub_period_index`` (:func:`register_functions`).
+for calendar durations (months, years) whole months between origin and time, with the day
+clamped to the month's end as :class:`cityhub.ngsild.duration.Duration` does
+(``cityhub_months_index``); and, for the rare mix of both (``P1M15D``), ``Duration`` itself
+(``cityhub_period_index``; :func:`register_functions`).
 
 Its speed tricks: aggregation reads only the periods a response can carry (:func:`_cuts`, from
 each attribute's time span found by seeks into each series' rows, :func:`span_select`);
@@ -23,6 +24,7 @@ from its first row. Instances kept compactly (no JSON) are rebuilt in Python (:f
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,7 +35,7 @@ import orjson
 
 from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
-from cityhub.ngsild.duration import END_OF_TIME, Duration
+from cityhub.ngsild.duration import END_OF_TIME, Duration, days_in_month
 from cityhub.ngsild.entity import Instance
 from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.temporal import TemporalQuery
@@ -46,6 +48,7 @@ from cityhub.store.sqlite.store import SqliteStore
 from cityhub.store.sqlite.transaction import SqliteTransaction
 from cityhub.store.temporal import R, TemporalStore
 from cityhub.store.temporal_sql import (
+    TIME,
     Binds,
     Cuts,
     Found,
@@ -67,7 +70,8 @@ class QuestionMarks:
         self.values: list[Any] = []
 
     def add(self, value: Any, cast: str = "text") -> str:
-        self.values.append(value)
+        # a time binds as the history stores it (migration 0016): integer microseconds
+        self.values.append(series.micros(value) if cast == TIME and value is not None else value)
         return "?"
 
 
@@ -104,7 +108,7 @@ class SqliteTemporalDialect:
         return column
 
     def time_text(self, expr: str) -> str:
-        return expr
+        return series.sql_text(expr)
 
     def any_of(self, column: str, values: Sequence[Any], binds: Binds) -> str:
         return f"{column} IN ({','.join(binds.add(v) for v in values)})"
@@ -129,55 +133,27 @@ class SqliteTemporalDialect:
         return _period_index(period, "s.o", binds.values)
 
     def series_origin(self) -> str:
-        return f"o, {_micros('o')} AS o_us"
+        return "o, o AS o_us"
 
     def fixed_origin(self, origin: str, binds: Binds) -> str:
-        return (
-            f"base b, (SELECT {binds.add(origin)} AS o, {binds.add(_origin_us(origin))} AS o_us) s"
-        )
+        us = series.micros(origin)
+        return f"base b, (SELECT {binds.add(us)} AS o, {binds.add(us)} AS o_us) s"
 
 
 DIALECT = SqliteTemporalDialect()
 
 
-def _micros(t: str) -> str:
-    # whole seconds through julianday() (exact once rounded: SQLite keeps milliseconds), then
-    # the six fraction digits of the text; several times cheaper than strftime('%s')
-    return (
-        f"(CAST(round((julianday(substr({t}, 1, 19)) - 2440587.5) * 86400) AS INTEGER) * 1000000"
-        f" + CAST(substr({t}, 21, 6) AS INTEGER))"
-    )
-
-
-def _int(text: str) -> str:
-    return f"CAST({text} AS INTEGER)"
-
-
 def _period_index(period: Duration | None, origin: str, params: list[Any]) -> str:
     """SQL for the index of the period of ``b.t`` on the grid starting at ``origin`` (a time
-    column; ``<origin>_us`` holds the same time in microseconds)."""
+    column; ``<origin>_us`` holds the same time; both in microseconds)."""
     if period is None:
         return "0"
     if period.months == 0:
         params.append(period.exact_microseconds)
-        return f"(({_micros('b.t')} - {origin}_us) / ?)"
+        return f"((b.t - {origin}_us) / ?)"
     if period.exact_microseconds == 0:
-        # whole months between origin and t, one less when t is before the origin's day and
-        # time-of-day in t's month (day clamped to the month's last day)
-        months = (
-            f"(({_int('substr(b.t, 1, 4)')} - {_int(f'substr({origin}, 1, 4)')}) * 12"
-            f" + {_int('substr(b.t, 6, 2)')} - {_int(f'substr({origin}, 6, 2)')})"
-        )
-        last_day = _int("strftime('%d', b.t, 'start of month', '+1 month', '-1 day')")
-        # every month has the origin's day when it is the 28th or before: no date arithmetic
-        day = f"substr({origin}, 9, 2)"
-        anchor_day = (
-            f"CASE WHEN {day} <= '28' THEN {day}"
-            f" ELSE printf('%02d', min({_int(day)}, {last_day})) END"
-        )
-        before = f"(substr(b.t, 9) < {anchor_day} || substr({origin}, 11))"
         params.append(period.months)
-        return f"(({months} - {before}) / ?)"
+        return f"cityhub_months_index(b.t, {origin}, ?)"
     params.extend([period.months, period.exact_microseconds])
     return f"cityhub_period_index(b.t, {origin}, ?, ?)"
 
@@ -202,10 +178,10 @@ def _window(reading: Reading, alias: str, params: list[Any]) -> str:
     start, end = reading.tq.bounds()
     if start is not None:
         sql += f" AND {alias}.at >= ?"
-        params.append(start)
+        params.append(series.micros(start))
     if end is not None:
         sql += f" AND {alias}.at < ?"
-        params.append(end)
+        params.append(series.micros(end))
     return sql
 
 
@@ -279,7 +255,7 @@ def _last_n_select(tenant: str, ids: Sequence[str], reading: Reading) -> tuple[s
     chosen = _series(tenant, ids, reading, series_params)
     oldest = (
         f"coalesce((SELECT x.at FROM history_instances x WHERE x.series = s.id{nth}"
-        " ORDER BY x.at DESC LIMIT 1 OFFSET ?), '')"
+        f" ORDER BY x.at DESC LIMIT 1 OFFSET ?), {-(2**63)})"
     )
     sql = (
         f"SELECT s.entity_id, s.attr, {series.VIEW_COLUMNS}, r.at FROM ({chosen}) s"
@@ -322,24 +298,47 @@ def history_rows(
 def _rebuilt(rows: Iterable[Row]) -> Iterator[Row]:
     """``history_select``'s rows from :func:`history_rows_select`'s: the instance rebuilt
     from the compact columns where the row keeps no JSON."""
+    text = _text
     for r in rows:
-        body = r[6] if r[6] is not None else series.decode(r[7], r[8], r[9])
-        yield (r[0], r[1], r[2], r[3], r[4], r[5], body, r[11], r[10])
+        body = r[6] if r[6] is not None else series.decode(r[7], r[8], text(r[9]))
+        deleted = None if r[5] is None else text(r[5])
+        yield (r[0], r[1], r[2], text(r[3]), text(r[4]), deleted, body, text(r[11]), r[10])
 
 
-def _origin_us(origin: str) -> int:
-    return int((parse_datetime(origin, "origin") - _EPOCH) / timedelta(microseconds=1))
+#: a read's times in text: an instance's recording time is often its neighbours' (one batch)
+_text = functools.lru_cache(maxsize=8192)(series.text_of)
 
 
-def _period_index_fn(t: str, origin: str, months: int, exact_us: int) -> int:
+def _moment(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+_origin_moment = functools.lru_cache(maxsize=64)(_moment)
+
+
+def _months_index_fn(t: int, origin: int, months: int) -> int:
+    """``cityhub_months_index``: the period of ``t`` for a calendar duration (``P1M``,
+    ``P1Y``): whole months between the origin and ``t``, one less when ``t`` is before the
+    origin's day and time of day in its month (the day clamped to the month's last day, as
+    :class:`cityhub.ngsild.duration.Duration` does), divided by the duration's months."""
+    when, start = _moment(t), _origin_moment(origin)
+    whole = (when.year - start.year) * 12 + when.month - start.month
+    day = min(start.day, days_in_month(when.year, when.month))
+    before = (when.day, when.time()) < (day, start.time())
+    passed = whole - before
+    return passed // months if passed >= 0 else -(-passed // months)  # SQL's `/`
+
+
+def _period_index_fn(t: int, origin: int, months: int, exact_us: int) -> int:
     """``cityhub_period_index``: the period of ``t`` for durations mixing months and time."""
     period = Duration(months=months, exact=timedelta(microseconds=exact_us))
-    return period.index_of(parse_datetime(origin, "origin"), parse_datetime(t, "t"))
+    return period.index_of(_origin_moment(origin), _moment(t))
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
     """The SQL functions aggregation may call (idempotent; cheap to call per query)."""
     conn.create_function("cityhub_period_index", 4, _period_index_fn, deterministic=True)
+    conn.create_function("cityhub_months_index", 3, _months_index_fn, deterministic=True)
 
 
 def _cuts(
@@ -357,11 +356,11 @@ def _cuts(
         return None, {}
     cuts: list[tuple[str, str, str | None]] = []
     ends: dict[tuple[str, str], datetime] = {}
-    for entity_id, attr, first_text, last_text in conn.execute(*span_select(tenant, ids, reading)):
-        first = parse_datetime(first_text, "first")
+    for entity_id, attr, first_us, last_us in conn.execute(*span_select(tenant, ids, reading)):
+        first = _moment(first_us)
         origin = parse_datetime(agg.origin, "origin") if agg.origin else first
         end = agg.period.add_to(origin, agg.period.index_of(origin, first) + agg.max_periods)
-        last = parse_datetime(last_text, "last")
+        last = _moment(last_us)
         if last >= end and end < END_OF_TIME:  # no instant is after the end of time
             cuts.append((entity_id, attr, format_datetime(end)))
             ends[(entity_id, attr)] = last
@@ -436,18 +435,19 @@ class SqliteTemporalRows(TemporalRows):
         self, seq: int, inst: Instance, observed_at: str | None, number: float | None, now: str
     ) -> None:
         entity_id, attr, old = self._found[seq]
-        _, old_series, old_at, old_form, old_created, deleted, instance_id, _, _ = old
-        created = old_created if old_form is not None else old_at
+        _, old_series, old_at, _, old_created, deleted, instance_id, _, _ = old
+        created = old_at + (old_created or 0)
         self.delete_instance(seq)
         ids = series.SeriesIds(self.conn, self.tenant)
         text, form = series.encode(orjson.dumps(inst).decode(), number, observed_at)
+        at = series.micros(observed_at) if observed_at else created
         row: series.CompactRow = (
             ids.ensure(entity_id, attr, inst.get("datasetId") or ""),
-            observed_at or created,
+            at,
             seq,
             form,
-            created if observed_at else None,
-            now,
+            created - at or None,
+            series.micros(now),
             deleted,
             instance_id,
             text,

@@ -1,15 +1,19 @@
-"""Write ``54ea7f1.db`` and ``54ea7f1.json`` next to this file: a small hub database whose
-history cityhub at commit 54ea7f1 wrote (the last release with the history in one
-``attribute_instances`` table, before SQLite migration 0014 put it in series), and what that
-release answered on it. ``tests/store/test_history_upgrade.py`` opens a copy with today's
-code, which migrates it, and asks the same; then makes the same changes as below on both and
-compares again.
+"""Write ``<commit>.db`` and ``<commit>.json`` next to this file: a small hub database whose
+history cityhub at that commit wrote, and what that release answered on it:
 
-Run it with that release on the path (the fixture is committed; run again only to rebuild it,
-and only from that commit)::
+* 54ea7f1, the last release with the history in one ``attribute_instances`` table (before
+  SQLite migration 0014 put it in series);
+* 11366c6, the last with the series' times as text (before migration 0016 made them integer
+  microseconds).
+
+``tests/store/test_history_upgrade.py`` opens a copy with today's code, which migrates it, and
+asks the same; then makes the same changes as below on both and compares again.
+
+Run it with that release on the path (the fixtures are committed; run again only to rebuild
+one, and only from its commit)::
 
     mkdir /tmp/old && git archive 54ea7f1 cityhub | tar -x -C /tmp/old
-    PYTHONPATH=/tmp/old python3 tests/store/history_db/make.py
+    PYTHONPATH=/tmp/old python3 tests/store/history_db/make.py 54ea7f1
 
 The history, through the HTTP API only: temporal entities with integers, decimals, booleans,
 text, objects, a unit code, datasetIds, instances without observedAt, observedAt written with
@@ -27,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DB = HERE / "54ea7f1.db"
-ANSWERS = HERE / "54ea7f1.json"
+#: the releases a fixture was written by, and the last SQLite migration each had
+RELEASES = {"54ea7f1": 13, "11366c6": 15}
 E = "/ngsi-ld/v1/entities"
 T = "/ngsi-ld/v1/temporal/entities"
 S1 = "urn:ngsi-ld:AirQualityObserved:S1"
@@ -278,25 +282,27 @@ def main() -> None:
     from cityhub.settings import Settings
     from cityhub.store.sqlite import migrate
 
-    if max(m.version for m in migrate.migrations()) != 13:
-        sys.exit("run this with cityhub 54ea7f1 on PYTHONPATH (see the docstring)")
+    commit = sys.argv[1] if len(sys.argv) > 1 else ""
+    if RELEASES.get(commit) != max(m.version for m in migrate.migrations()):
+        sys.exit("run this with the cityhub of a commit of RELEASES on PYTHONPATH (docstring)")
+    db, answers_file = HERE / f"{commit}.db", HERE / f"{commit}.json"
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{DB}{suffix}").unlink(missing_ok=True)
-    conn = sqlite3.connect(DB)
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(db)
     conn.execute("PRAGMA page_size = 1024")  # a small file; the hub keeps the page size
     conn.execute("VACUUM")
     conn.close()
-    settings = Settings(store=f"sqlite:///{DB}", airquality_service=False, indicators_service=False)
+    settings = Settings(store=f"sqlite:///{db}", airquality_service=False, indicators_service=False)
     with TestClient(create_app(settings)) as c:
         populate(c)
         answers = [answer(c, path, headers) for path, headers in REQUESTS]
-    conn = sqlite3.connect(DB, isolation_level=None)
+    conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     for suffix in ("-wal", "-shm"):
-        Path(f"{DB}{suffix}").unlink(missing_ok=True)
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
     copy = Path("/tmp/history-fixture-after.db")
-    copy.write_bytes(DB.read_bytes())
+    copy.write_bytes(db.read_bytes())
     after_settings = Settings(
         store=f"sqlite:///{copy}", airquality_service=False, indicators_service=False
     )
@@ -304,7 +310,7 @@ def main() -> None:
         recorded_id = recorded_instance(c)
         changes(c, recorded_id)
         after = [answer(c, path, headers) for path, headers in AFTER]
-    ANSWERS.write_text(
+    answers_file.write_text(
         json.dumps(
             {"answers": answers, "recorded_id": recorded_id, "after": after},
             ensure_ascii=False,
@@ -312,7 +318,7 @@ def main() -> None:
         )
         + "\n"
     )
-    print(f"{DB.name}: {DB.stat().st_size} bytes, {len(answers)} + {len(after)} answers")
+    print(f"{db.name}: {db.stat().st_size} bytes, {len(answers)} + {len(after)} answers")
 
 
 if __name__ == "__main__":
