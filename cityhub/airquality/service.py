@@ -14,7 +14,8 @@ On the city services framework (``cityhub.services``):
   asks for the same computation, for the hour of the latest pollutant reading it brought;
   the hours before it in the history that have readings and no CAI yet (a backfill, a
   provider's late batch; up to :data:`BACKFILL_HOURS` back) get theirs too, added to the
-  history only (``_backfill``).
+  history only (``_backfill``, through ``ctx.append_history``: the other services hear of
+  it, so the indicators count those grades however late they come).
 - ``process``, after the commit: reads the entity and its pollutants' history over the 12
   hours ending with the hour the CAI is for (``hours.anchor_of``: late and out-of-order
   readings recompute that hour with themselves in the window), computes
@@ -322,7 +323,8 @@ class AirQualityService(CityService):
                 added.setdefault(iri, []).extend(instances)
             hours += 1
         if added:
-            await ctx.temporal.append_attributes(tenant, entity["id"], added)
+            # heard by the other services (the indicators count these grades, however late)
+            await ctx.append_history(tenant, entity["id"], added, entity["type"])
         return hours
 
 

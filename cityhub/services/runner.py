@@ -96,7 +96,9 @@ class ServiceRunner:
                 stats if isinstance(stats, ServiceStats) else ServiceStats()
             )
         self.contexts = {
-            s.name: ServiceContext(s.name, store, temporal, work, self.stats[s.name], clock)
+            s.name: ServiceContext(
+                s.name, store, temporal, work, self.stats[s.name], clock, self.history_written
+            )
             for s in services
         }
         self._enqueued = 0  # items this process's hook queued (written on the writer thread)
@@ -123,16 +125,22 @@ class ServiceRunner:
                 tx.enqueue_work(service.name, request.key, payload, self.clock() + request.delay)
                 self._enqueued += 1
 
-    async def history_written(self, tenant: str, entity: Document) -> None:
-        """History was added to an entity through the temporal API (committed): queue what
-        each service asks for it (``CityService.history_requests``). A failure is logged and
-        counted, never the client's."""
+    async def history_written(
+        self, tenant: str, entity: Document, cause: tuple[str, ...] = ()
+    ) -> None:
+        """History was added to an entity (committed) through the temporal API, or by a
+        service (``ServiceContext.append_history``, whose chain of services is ``cause``):
+        queue what each service not in ``cause`` asks for it
+        (``CityService.history_requests``). A failure is logged and counted, never the
+        writer's."""
         queued = False
         for service in self.services:
+            if service.name in cause:
+                continue  # its own history, or a loop through other services
             try:
                 requests = list(service.history_requests(tenant, entity))
                 for request in requests:
-                    payload = {**request.payload, CAUSE_MEMBER: []}
+                    payload = {**request.payload, CAUSE_MEMBER: list(cause)}
                     due = self.clock() + request.delay
                     await self.work.add(service.name, tenant, request.key, payload, due)
                     queued = True
@@ -192,18 +200,22 @@ class ServiceRunner:
                 out[service.name]["pending"] = await self.work.pending(service.name)
         return out
 
-    async def settle(self, timeout: float = 30.0) -> None:
+    async def settle(self, timeout: float = 30.0, services: Sequence[str] | None = None) -> None:
         """Return once every service's queue is empty (tests and benchmarks: wait for the
         work the writes so far asked for, without sleeping). Items due later count too.
+
+        Args:
+            services: the names of the services waited for (None: all).
 
         Raises:
             TimeoutError: still work after ``timeout`` seconds.
         """
         assert self._progress is not None, "start() first"
+        names = [s.name for s in self.services] if services is None else list(services)
         async with asyncio.timeout(timeout):
             while True:
                 self._progress.clear()
-                pending = [await self.work.pending(s.name) for s in self.services]
+                pending = [await self.work.pending(name) for name in names]
                 if not any(pending):
                     return
                 self.wake()

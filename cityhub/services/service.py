@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,6 +25,8 @@ from cityhub.store.temporal import TemporalStore
 from cityhub.store.work import WorkItem, WorkQueue
 
 T = TypeVar("T")
+#: told of history added outside an entity write: (tenant, {"id", "type", "attrs"}, cause)
+HistoryListener = Callable[[str, Document, tuple[str, ...]], Awaitable[None]]
 
 #: the chain of services whose work caused the write running in this context (empty: a
 #: client's write). Set only around a service's transaction function (ServiceContext.write);
@@ -113,6 +115,7 @@ class ServiceContext:
         work: WorkQueue,
         stats: ServiceStats,
         clock: Callable[[], float] = time.time,
+        history_written: HistoryListener | None = None,
     ) -> None:
         self.name = name
         self.store = store
@@ -120,6 +123,9 @@ class ServiceContext:
         self.work = work
         self.stats = stats
         self.clock = clock
+        #: told of history this service adds (``append_history``): the runner's
+        #: ``history_written``, which queues what the other services ask for it
+        self.history_written = history_written
         self.log = logging.getLogger(f"cityhub.services.{name}")
         #: the cause of the item being worked on (``for_item``)
         self.cause: tuple[str, ...] = ()
@@ -131,7 +137,13 @@ class ServiceContext:
     def for_item(self, cause: tuple[str, ...], item: WorkItem | None = None) -> ServiceContext:
         """This context for one item, whose writes carry ``cause``."""
         own = ServiceContext(
-            self.name, self.store, self.temporal, self.work, self.stats, self.clock
+            self.name,
+            self.store,
+            self.temporal,
+            self.work,
+            self.stats,
+            self.clock,
+            self.history_written,
         )
         own.cause = cause
         own.item = item
@@ -165,6 +177,29 @@ class ServiceContext:
         if item is not None:
             self.finished_at = self.clock()
         return result
+
+    async def append_history(
+        self,
+        tenant: str,
+        entity_id: str,
+        attrs: dict[str, list[dict[str, Any]]],
+        types: Iterable[str] = (),
+    ) -> None:
+        """Add instances to an entity's history (``TemporalStore.append_attributes``, as the
+        temporal API adds them: the entity is left as it is), then tell the other services, as
+        the temporal API does (``CityService.history_requests``), with this item's cause (so
+        no service in it is asked again). History written so is heard like a client's: the
+        indicators compute again the hours of the CAI the air-quality service gives a late
+        batch's hours.
+
+        Args:
+            attrs: attribute IRI -> the instances to add.
+            types: the entity's type IRIs (a service that reads only some types decides by them).
+        """
+        await self.temporal.append_attributes(tenant, entity_id, attrs)
+        if self.history_written is not None:
+            entity = {"id": entity_id, "type": list(types), "attrs": attrs}
+            await self.history_written(tenant, entity, (*self.cause, self.name))
 
     async def enqueue(self, tenant: str, request: WorkRequest, service: str | None = None) -> None:
         """Queue work outside an entity write (a timer's round), for this service or another."""
@@ -220,6 +255,7 @@ class CityService:
 __all__ = [
     "CAUSE_MEMBER",
     "CityService",
+    "HistoryListener",
     "ServiceContext",
     "ServiceStats",
     "WorkRequest",

@@ -16,6 +16,7 @@ import pytest
 
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity
+from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.services import CityService, ServiceContext, ServiceRunner, WorkRequest
 from cityhub.settings import Settings
 from cityhub.store.backend import Backend
@@ -294,6 +295,63 @@ def test_an_item_finished_by_its_last_write_leaves_the_queue_with_it(store_url: 
             stats = runner.stats["double"]
             assert (svc.calls, stats.retried, stats.given_up) == (["urn:e:1"], 0, 0)
             assert stats.delay_quantile(0.95) is not None
+        finally:
+            await runner.stop()
+            await backend.close()
+
+    asyncio.run(main())
+
+
+class Historian(CityService):
+    """Adds an instance named after itself to the history of the entity it works on
+    (``ctx.append_history``): for a write that changed ``x`` (when ``on_writes``), and for any
+    history it hears of."""
+
+    def __init__(self, name: str, heard: list[Any], on_writes: bool = False) -> None:
+        self.name, self.heard, self.on_writes = name, heard, on_writes
+
+    def requests(self, change: Change) -> Iterable[WorkRequest]:
+        if self.on_writes and change.after is not None and _changed(change, "x"):
+            yield WorkRequest(change.entity_id)
+
+    def history_requests(self, tenant: str, entity: dict[str, Any]) -> Iterable[WorkRequest]:
+        yield WorkRequest(entity["id"], {"heard": sorted(entity["attrs"]), "types": entity["type"]})
+
+    async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        assert item.key is not None
+        self.heard.append((self.name, item.payload, ctx.cause))
+        at = "2026-11-01T00:00:00Z" if ctx.cause == () else "2026-11-01T01:00:00Z"
+        instance = {"type": "Property", "value": self.name, "observedAt": at}
+        await ctx.append_history(item.tenant, item.key, {EX + self.name: [instance]}, [EX + "T"])
+
+
+def test_history_a_service_adds_is_heard_by_the_others_not_by_itself(store_url: str) -> None:
+    """``ctx.append_history``: the instances are in the history, and the other services are
+    told of them as the temporal API tells them (``history_requests``), with the cause: the
+    service that added them is not asked, nor is it again when the other adds history in
+    its turn (the loop guard)."""
+
+    async def main() -> None:
+        heard: list[Any] = []
+        first = Historian("first", heard, on_writes=True)
+        second = Historian("second", heard)
+        backend, runner = _open(store_url, [first, second])
+        await backend.start()
+        await runner.start()
+        try:
+            await backend.store.write(TENANT, _set("urn:e:1", "x", 1))
+            await runner.settle(10)
+            # first: for the write; second: for first's history; then nobody (both in the cause)
+            assert heard == [
+                ("first", {}, ()),
+                ("second", {"heard": [EX + "first"], "types": [EX + "T"]}, ("first",)),
+            ]
+            found = await backend.temporal.get_entity(TENANT, "urn:e:1", TemporalQuery())
+            assert found is not None
+            history = found[1]
+            assert [i["value"] for i in history[EX + "first"]] == ["first"]
+            assert [i["value"] for i in history[EX + "second"]] == ["second"]
+            assert runner.stats["first"].hook_errors == runner.stats["second"].hook_errors == 0
         finally:
             await runner.stop()
             await backend.close()
