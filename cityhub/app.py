@@ -4,9 +4,11 @@ they like."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
@@ -54,6 +56,7 @@ from cityhub.iot.agent import IotAgent
 from cityhub.iot.commands import Commands
 from cityhub.iot.health import DeviceHealth
 from cityhub.iot.ingest import Ingestor
+from cityhub.iot.lazy import LAZY_HOST, LazyAttributes, LazyTransport
 from cityhub.iot.mqtt import MqttTransport
 from cityhub.ngsild.context import CORE_CONTEXT_URL
 from cityhub.ngsild.entity import Terms
@@ -154,7 +157,28 @@ def create_app(
         ),
         owners=the_access,
     )
-    the_federation = Federation(the_backend.registrations, settings)
+    # lazy attributes of devices: registrations whose endpoint the agent answers in-process,
+    # through the federation's own forwarding (cityhub/iot/lazy.py)
+    the_lazy = LazyAttributes(
+        the_backend.iot,
+        the_backend.registrations,
+        the_contexts.term_map,
+        settings.iot_jsonld_context or None,
+        timeout=settings.iot_lazy_timeout,
+    )
+    the_federation = Federation(
+        the_backend.registrations,
+        settings,
+        transport=LazyTransport(
+            the_lazy,
+            httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=max(1, settings.federation_max_concurrency))
+            ),
+        ),
+    )
+    the_federation.allowed = dataclasses.replace(
+        the_federation.allowed, names=the_federation.allowed.names | {LAZY_HOST}
+    )
 
     the_ingestor = Ingestor(the_store, max_batch=settings.iot_batch_max)
 
@@ -174,6 +198,7 @@ def create_app(
         the_backend.iot, the_ingestor, core_terms, timeout=settings.iot_command_timeout
     )
     the_iot.commands = the_commands
+    the_iot.lazy = the_lazy
     the_store.add_listener(the_commands.on_commit)
     the_mqtt = (
         MqttTransport(
@@ -201,6 +226,7 @@ def create_app(
         await the_commands.start()
         if the_mqtt is not None:
             the_commands.publish = the_mqtt.publish
+            the_lazy.publish = the_mqtt.publish
             await the_mqtt.start()
         if the_runner is not None:
             await the_runner.start()
@@ -219,6 +245,7 @@ def create_app(
             await the_backend.close()
             await the_contexts.aclose()
             await the_federation.aclose()
+            await the_lazy.aclose()
 
     # the control tower: its live feed hears the commits of every process sharing the store
     dashboard = Dashboard.build(settings) if settings.dashboard else None

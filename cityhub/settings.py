@@ -177,6 +177,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a device has to answer a command before its <command>_status becomes EXPIRED.",
     ),
     Setting(
+        "iot_lazy_timeout",
+        3.0,
+        "Seconds a device has to answer a read of its lazy attributes (then the entity is "
+        "answered without them, with an NGSILD-Warning); keep it under federation_timeout.",
+    ),
+    Setting(
         "iot_device_refresh",
         60.0,
         "Seconds between two writes of a device's Device entity (dateLastValueReported); "
@@ -344,6 +350,7 @@ class Settings:
     iot_batch_max: int = 500
     iot_cache_seconds: float = 5.0
     iot_command_timeout: float = 60.0
+    iot_lazy_timeout: float = 3.0
     iot_device_refresh: float = 60.0
     dashboard: bool = True
     time_zone: str = "Asia/Seoul"

@@ -140,6 +140,17 @@ def _query_string(params: Sequence[tuple[str, str]]) -> str:
     return "?" + urlencode(list(params), quote_via=quote, safe=":,")
 
 
+def _detail(got: Exchange) -> str:
+    """``: <detail>`` of a source's ProblemDetails answer (clause 5.5.3), so the warning says
+    why it failed; "" when it sent none."""
+    try:
+        body = orjson.loads(got.data) if got.data else None
+    except orjson.JSONDecodeError:
+        return ""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return f": {detail[:300]}" if isinstance(detail, str) and detail else ""
+
+
 def registered_names(doc: dict[str, Any]) -> frozenset[str] | None:
     """The attribute names registration ``doc`` offers, or None when one of its
     RegistrationInfo offers whole entities (no propertyNames or relationshipNames)."""
@@ -406,7 +417,7 @@ class Federation:
             return reply
         if got.status != 200:
             reply.warning = warning(
-                PERSISTENT_WARNING, endpoint, f"{name} answered HTTP {got.status}"
+                PERSISTENT_WARNING, endpoint, f"{name} answered HTTP {got.status}{_detail(got)}"
             )
             return reply
         try:

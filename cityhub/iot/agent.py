@@ -30,6 +30,8 @@ from cityhub.iot.expression_functions import TRANSFORMS
 from cityhub.iot.expressions import Evaluator, ExpressionError, names_in, parse
 from cityhub.iot.health import DeviceHealth
 from cityhub.iot.ingest import Ingestor
+from cityhub.iot.lazy import KEY as LAZY_KEY
+from cityhub.iot.lazy import LazyAttributes, lazy_attributes, new_key
 from cityhub.iot.measures import BadMeasure, fragments, mapping_of
 from cityhub.iot.ultralight import MeasureGroup
 from cityhub.ngsild.datetime import now_iso
@@ -65,6 +67,8 @@ class Measures:
 
 #: the most groups a filtered listing looks through (a tenant has a few)
 _MAX_GROUPS = 10_000
+#: the most devices of a tenant whose lazy registrations follow a change of their group
+_MAX_DEVICES = 100_000
 
 
 def _entity_name(device: Document, group: Document | None) -> str:
@@ -101,6 +105,8 @@ class IotAgent:
         self._refreshes: set[asyncio.Future[None]] = set()
         #: sends commands and tracks their status (set by the app)
         self.commands: Commands | None = None
+        #: registers and answers lazy attributes (set by the app)
+        self.lazy: LazyAttributes | None = None
         self._error_counts: dict[tuple[str, str, str, str], PayloadErrorCount] = {}
         self._flush: asyncio.Future[None] | None = None
 
@@ -126,6 +132,9 @@ class IotAgent:
         except AlreadyExists as exc:
             raise DuplicateGroup(exc.detail) from None
         self.clear_cache()
+        for doc in docs:
+            if doc.get("lazy"):
+                await self._group_changed(tenant, doc["apikey"])
 
     async def list_groups(
         self,
@@ -152,21 +161,40 @@ class IotAgent:
         return [prov.group_view(d) for d in chosen[offset : offset + limit]], len(chosen)
 
     async def update_group(self, tenant: str, apikey: str, resource: str, body: Any) -> None:
-        found = await self.iot.update_group(
-            tenant, apikey, resource, lambda current: prov.update_group(current, body)
-        )
+        had_lazy = False
+
+        def change(current: Document) -> Document:
+            nonlocal had_lazy
+            had_lazy = bool(current.get("lazy"))
+            return prov.update_group(current, body)
+
+        found = await self.iot.update_group(tenant, apikey, resource, change)
         if found is None:
             raise GroupNotFound(
                 f"there is no group with apikey {apikey!r} and resource {resource!r}"
             )
         self.clear_cache()
+        if had_lazy or found.get("lazy"):
+            await self._group_changed(tenant, apikey)
 
     async def delete_group(self, tenant: str, apikey: str, resource: str) -> None:
+        before = await self.iot.get_group(tenant, apikey, resource)
         if not await self.iot.delete_group(tenant, apikey, resource):
             raise GroupNotFound(
                 f"there is no group with apikey {apikey!r} and resource {resource!r}"
             )
         self.clear_cache()
+        if before is not None and before.get("lazy"):
+            await self._group_changed(tenant, apikey)
+
+    async def _group_changed(self, tenant: str, apikey: str) -> None:
+        """The lazy attributes of a group changed: its devices' registrations follow."""
+        if self.lazy is None:
+            return
+        devices, _ = await self.iot.list_devices(tenant, None, _MAX_DEVICES, 0)
+        for device in devices:
+            if device.get("apikey") == apikey:
+                await self._sync_lazy(tenant, device, None)
 
     # ---- devices -----------------------------------------------------------------------------
 
@@ -194,6 +222,7 @@ class IotAgent:
             seen.add(pair)
             if "entity_name" not in doc:
                 doc["entity_name"] = _entity_name(doc, await self._group_of(tenant, doc))
+            doc[LAZY_KEY] = new_key()
         try:
             await self.iot.create_devices(tenant, docs)
         except AlreadyExists as exc:
@@ -214,10 +243,25 @@ class IotAgent:
         return None
 
     async def _provisioned(self, tenant: str, device: Document) -> None:
+        group = await self._group_of(tenant, device)
         if self.commands is not None:
-            group = await self._group_of(tenant, device)
             if device.get("commands") or (group or {}).get("commands"):
                 await self.commands.provisioned(tenant, device, group)
+        await self._sync_lazy(tenant, device, group)
+
+    async def _sync_lazy(self, tenant: str, device: Document, group: Document | None) -> None:
+        """The device's lazy registration follows its provisioning; a failure is logged (the
+        device is provisioned; its next change tries again)."""
+        if self.lazy is None:
+            return
+        try:
+            await self.lazy.sync(tenant, device, group)
+        except CityhubError as exc:
+            log.warning(
+                "IoT lazy attributes of device %r not registered: %s",
+                device.get("device_id"),
+                exc.detail,
+            )
 
     async def list_devices(
         self, tenant: str, service_path: str | None, limit: int, offset: int
@@ -232,9 +276,13 @@ class IotAgent:
         return prov.device_view(doc)
 
     async def update_device(self, tenant: str, device_id: str, body: Any) -> None:
-        found = await self.iot.update_device(
-            tenant, device_id, None, lambda current: prov.update_device(current, body)
-        )
+        def change(current: Document) -> Document:
+            new = prov.update_device(current, body)
+            if LAZY_KEY in current:  # the device's own, not a provisioning field
+                new[LAZY_KEY] = current[LAZY_KEY]
+            return new
+
+        found = await self.iot.update_device(tenant, device_id, None, change)
         if found is None:
             raise DeviceNotFound(f"there is no device {device_id!r} in this service")
         self.clear_cache()
@@ -261,6 +309,11 @@ class IotAgent:
         self.clear_cache()
         if self.commands is not None:
             self.commands.forget(tenant, doc.get("entity_name", ""))
+        if self.lazy is not None:
+            try:
+                await self.lazy.forget(tenant, doc)
+            except CityhubError as exc:
+                log.warning("IoT lazy registration of %r not deleted: %s", device_id, exc.detail)
 
     # ---- measures ----------------------------------------------------------------------------
 
@@ -417,6 +470,7 @@ class IotAgent:
                 "service_path": group["service_path"],
                 "entity_type": group.get("entity_type") or "Thing",
                 "autoprovisioned": True,
+                LAZY_KEY: new_key(),
             }
             new["entity_name"] = _entity_name(new, group)
             if group.get("entityNameExp"):
@@ -428,6 +482,8 @@ class IotAgent:
             )
             if self.commands is not None and group.get("commands"):
                 await self.commands.provisioned(tenant, device, group)
+            if lazy_attributes(device, group):
+                await self._sync_lazy(tenant, device, group)
         return tenant, group, device
 
     async def command_results(

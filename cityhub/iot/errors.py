@@ -12,13 +12,18 @@ provisioning script that reads ``name`` keeps working (docs/iot.md).
     ResourceNotFound
      ├── DeviceNotFound       404  DEVICE_NOT_FOUND
      └── GroupNotFound        404  DEVICE_GROUP_NOT_FOUND
+    CityhubError (InternalError)
+     └── LazyFailed           502  a device asked for its lazy attributes could not be asked,
+          │                        or answered what is not its measures
+          ├── LazyUnavailable 503  it cannot be asked now (MQTT off, no endpoint)
+          └── LazyTimeout     504  it did not answer within iot_lazy_timeout
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from cityhub.errors import AlreadyExists, BadRequestData, ResourceNotFound
+from cityhub.errors import AlreadyExists, BadRequestData, CityhubError, ResourceNotFound
 
 
 class _Fiware:
@@ -56,12 +61,31 @@ class GroupNotFound(_Fiware, ResourceNotFound):
     fiware_name = "DEVICE_GROUP_NOT_FOUND"
 
 
+class LazyFailed(CityhubError):
+    """A device asked for its lazy attributes could not be asked or answered what is not its
+    measures (the federation shows it as an ``NGSILD-Warning``)."""
+
+    title = "The device did not answer the read of its lazy attributes"
+    status = 502
+
+
+class LazyUnavailable(LazyFailed):
+    status = 503
+
+
+class LazyTimeout(LazyFailed):
+    status = 504
+
+
 __all__ = [
     "DeviceNotFound",
     "DuplicateDeviceId",
     "DuplicateGroup",
     "GroupNotFound",
     "InvalidExpression",
+    "LazyFailed",
+    "LazyTimeout",
+    "LazyUnavailable",
     "MissingConfigParams",
     "WrongSyntax",
 ]

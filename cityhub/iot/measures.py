@@ -52,7 +52,7 @@ class Mapping:
     entity_type: str
     attributes: list[Document] = field(default_factory=list)
     static_attributes: list[Document] = field(default_factory=list)
-    explicit: bool | str = False
+    explicit: bool | str | list[Any] = False
     timestamp: bool | None = None
     context: Document = field(default_factory=dict)
 
@@ -63,7 +63,9 @@ def mapping_of(device: Document, group: Document) -> Mapping:
     attrs.update({a["name"]: a for a in device.get("attributes", [])})
     statics: dict[str, Document] = {a["name"]: a for a in group.get("static_attributes", [])}
     statics.update({a["name"]: a for a in device.get("static_attributes", [])})
-    explicit: bool | str = device.get("explicitAttrs", group.get("explicitAttrs")) or False
+    explicit: bool | str | list[Any] = (
+        device.get("explicitAttrs", group.get("explicitAttrs")) or False
+    )
     timestamp = device.get("timestamp", group.get("timestamp"))
     return Mapping(
         entity_id=device["entity_name"],

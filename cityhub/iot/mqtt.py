@@ -7,7 +7,10 @@ subscribes, QoS 1, to
 - ``/<apikey>/<device>/attrs`` and ``/<apikey>/<device>/attrs/<name>``, the older topics
   without a protocol (a payload starting with ``{`` or ``[`` is JSON, else UltraLight);
 - ``/json|ul/<apikey>/<device>/cmdexe`` (and ``/<apikey>/<device>/cmdexe``): answers to
-  commands (``cityhub.iot.commands``), which it publishes on ``/<apikey>/<device>/cmd``.
+  commands (``cityhub.iot.commands``), which it publishes on ``/<apikey>/<device>/cmd``;
+- ``/json|ul/<apikey>/<device>/lazyexe`` (and ``/<apikey>/<device>/lazyexe``): answers to
+  reads of lazy attributes (``cityhub.iot.lazy``), asked on ``/<apikey>/<device>/lazy``.
+  Every worker subscribes to these (the one that asked waits for the answer).
 
 Delivery is at least once and nothing is lost in a crash: the session is persistent
 (``clean_session`` false, client id ``iot_mqtt_client_id``), and a message is acknowledged
@@ -45,6 +48,8 @@ from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
 
 log = logging.getLogger("cityhub.iot")
 
+#: answers to reads of lazy attributes: every worker subscribes (the one that asked waits)
+LAZY_TOPICS = ("/+/+/+/lazyexe", "/+/+/lazyexe")
 TOPICS = (
     "/+/+/+/attrs",
     "/+/+/+/attrs/+",
@@ -52,6 +57,7 @@ TOPICS = (
     "/+/+/attrs/+",
     "/+/+/+/cmdexe",
     "/+/+/cmdexe",
+    *LAZY_TOPICS,
 )
 _PROTOCOLS = ("json", "ul")
 MAX_BACKOFF = 30.0
@@ -96,6 +102,7 @@ class TopicMeasure:
     device_id: str
     attribute: str | None
     cmdexe: bool = False
+    lazyexe: bool = False
 
 
 def parse_topic(topic: str) -> TopicMeasure | None:
@@ -103,11 +110,12 @@ def parse_topic(topic: str) -> TopicMeasure | None:
     if not topic.startswith("/"):
         return None
     parts = topic[1:].split("/")
-    if parts[-1] == "cmdexe" and len(parts) in (3, 4):
+    if parts[-1] in ("cmdexe", "lazyexe") and len(parts) in (3, 4):
         if len(parts) == 4 and parts[0] not in _PROTOCOLS:
             return None
         proto = parts[0] if len(parts) == 4 else None
-        return TopicMeasure(proto, parts[-3], parts[-2], None, cmdexe=True)
+        cmdexe = parts[-1] == "cmdexe"
+        return TopicMeasure(proto, parts[-3], parts[-2], None, cmdexe=cmdexe, lazyexe=not cmdexe)
     if parts[0] in _PROTOCOLS and len(parts) in (4, 5) and parts[3] == "attrs":
         return TopicMeasure(parts[0], parts[1], parts[2], parts[4] if len(parts) == 5 else None)
     if len(parts) in (3, 4) and parts[2] == "attrs":
@@ -157,8 +165,8 @@ class MqttTransport:
         url: the broker (``mqtt://[user:password@]host[:port]``).
         client_id: the persistent session's client id.
         max_concurrent: messages in process at once (they batch in one commit).
-        subscribe: subscribe to the device topics (False: only publish commands, for the
-            workers after the first).
+        subscribe: subscribe to the device topics (False: only publish commands and hear
+            the answers to lazy reads, for the workers after the first).
         max_bytes: the largest payload taken (the hub's ``max_body_bytes``); a larger one is
             counted ``too_large`` and dropped.
     """
@@ -241,9 +249,8 @@ class MqttTransport:
         ) as client:
             # the PUBACK waits for the commit: paho's automatic one would go out on receipt
             client._client.manual_ack_set(True)
-            if self.subscribe:
-                for topic in TOPICS:
-                    await client.subscribe(topic, qos=1)
+            for topic in TOPICS if self.subscribe else LAZY_TOPICS:
+                await client.subscribe(topic, qos=1)
             self._client = client
             self.connected.set()
             log.info("IoT MQTT: subscribed at %s:%s", self.broker.host, self.broker.port)
@@ -313,6 +320,12 @@ class MqttTransport:
             detail = f"the payload is {len(payload)} bytes; at most {self.max_bytes}"
             await self.agent.count_refused(where.apikey, where.device_id, TOO_LARGE, detail)
             return _done()
+        if where.lazyexe:
+            if self.agent.lazy is None or not self.agent.lazy.answered(
+                where.apikey, where.device_id, payload
+            ):
+                log.info("IoT MQTT: a lazy answer of %s nobody waits for", where.device_id)
+            return _done()
         if where.cmdexe:
             try:
                 await self.agent.command_results(
@@ -333,4 +346,11 @@ async def _done() -> None:
     """An awaitable that completes at once (a message with nothing to commit)."""
 
 
-__all__ = ["TOPICS", "MqttTransport", "measures_of", "parse_broker_url", "parse_topic"]
+__all__ = [
+    "LAZY_TOPICS",
+    "TOPICS",
+    "MqttTransport",
+    "measures_of",
+    "parse_broker_url",
+    "parse_topic",
+]

@@ -11,6 +11,7 @@ a bad one is refused when provisioned, not when the first measure arrives.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cityhub.errors import CityhubError
@@ -24,6 +25,7 @@ Document = dict[str, Any]
 _BAD_ID_CHARS = set("/#+ \t\r\n\0")
 _MAX_ID = 256
 _MAX_ATTRIBUTES = 500
+_HEADER = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
 
 #: optional plain fields a group or device may carry, and their JSON types
 _STRINGS = (
@@ -117,6 +119,20 @@ def _attribute(raw: Any, what: str, *, static: bool = False) -> Document:
             out[key] = _text(raw[key], f"{what} {out['name']!r} {key}", limit=256)
     if isinstance(raw.get("mqtt"), dict):
         out["mqtt"] = raw["mqtt"]
+    if raw.get("headers") is not None:  # a command's extra HTTP headers
+        headers = raw["headers"]
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str)
+            and isinstance(v, str)
+            and _HEADER.fullmatch(k)
+            and "\n" not in v
+            and "\r" not in v
+            for k, v in headers.items()
+        ):
+            raise WrongSyntax(
+                f"{what} {out['name']!r} headers must be an object of header names and texts"
+            )
+        out["headers"] = headers
     return out
 
 
@@ -240,8 +256,9 @@ def group_view(doc: Document) -> Document:
 
 
 def device_view(doc: Document) -> Document:
-    """A device as ``GET /iot/devices`` shows it."""
-    out = dict(doc)
+    """A device as ``GET /iot/devices`` shows it (without the secret naming it in its lazy
+    attributes' registration)."""
+    out = {k: v for k, v in doc.items() if k != "lazy_key"}
     for key in ("attributes", "lazy", "commands", "static_attributes"):
         out.setdefault(key, [])
     out.setdefault("internal_attributes", [])

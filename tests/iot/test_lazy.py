@@ -1,0 +1,330 @@
+"""Lazy attributes answered through a context source registration, on both backends.
+
+FIWARE: iotagent-node-lib doc/devel/architecture.md "Lazy attributes" (the agent registers
+itself as the context provider of a device's lazy measures, and a read of them through the
+broker is forwarded to it, which asks the device); doc/howto.md "IOTA With Lazy attributes"
+(the device asked with ``GET <device>?i=&k=&q=t,l``, answering ``5,6``). NGSI-LD: the
+registration is ETSI GS CIM 009 v1.8.1 clause 5.9.2 (Register Context Source); the reads are
+forwarded as clauses 5.7.1.4 (Retrieve Entity) and 5.7.2.4 (Query Entities) say, merged as
+4.3.6.2 says; a source that fails gives an NGSILD-Warning (clause 6.3.17), never an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiomqtt
+import pytest
+from starlette.testclient import TestClient
+
+from cityhub.iot.errors import WrongSyntax
+from cityhub.iot.lazy import parse_answer
+from cityhub.iot.mqtt import parse_topic
+from tests.conftest import make_client
+from tests.iot._support import APIKEY, LD, H, provision_group
+from tests.iot.test_mqtt import connected, needs_mosquitto
+from tests.notify._receivers import free_port, mosquitto
+
+SENSOR = "urn:ngsi-ld:Thing:sensor1"
+REGISTRATIONS = "/ngsi-ld/v1/csourceRegistrations"
+LAZY = [
+    {
+        "object_id": "l",
+        "name": "luminosity",
+        "type": "Number",
+        "metadata": {"unitCode": {"type": "Text", "value": "LUX"}},
+    }
+]
+
+
+class Device:
+    """A device answering lazy reads over HTTP: ``reply`` (bytes), or nothing until the test
+    ends (``hang``); records the queries it got."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict[str, list[str]]] = []
+        self.reply = b"l|42"
+        self.hang = False
+        self.release = threading.Event()
+        device = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                device.asked.append(parse_qs(urlsplit(self.path).query))
+                if device.hang:
+                    device.release.wait(30)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(device.reply)))
+                self.end_headers()
+                self.wfile.write(device.reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port(18300, 18399)), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/iot/d"
+
+    @contextmanager
+    def running(self) -> Iterator[Device]:
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.release.set()
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def provision_sensor(client: TestClient, **extra: Any) -> None:
+    body = {"device_id": "sensor1", "apikey": APIKEY, "lazy": LAZY, **extra}
+    r = client.post("/iot/devices", json={"devices": [body]}, headers=H)
+    assert r.status_code == 201, r.text
+
+
+def registrations(client: TestClient) -> list[dict[str, Any]]:
+    r = client.get(f"{REGISTRATIONS}?type=Thing", headers=LD)
+    if r.status_code == 404 and "NonexistentTenant" in r.text:
+        return []  # nothing was ever registered in the tenant
+    assert r.status_code == 200, r.text
+    found: list[dict[str, Any]] = r.json()
+    return found
+
+
+def measure(client: TestClient, payload: str = "t|20") -> None:
+    r = client.post(
+        f"/iot/d?k={APIKEY}&i=sensor1", content=payload, headers={"Content-Type": "text/plain"}
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_the_answer_topics() -> None:
+    for topic in (
+        f"/ul/{APIKEY}/d1/lazyexe",
+        f"/json/{APIKEY}/d1/lazyexe",
+        f"/{APIKEY}/d1/lazyexe",
+    ):
+        where = parse_topic(topic)
+        assert where is not None and where.lazyexe and not where.cmdexe
+        assert (where.apikey, where.device_id) == (APIKEY, "d1")
+    assert parse_topic(f"/xx/{APIKEY}/d1/lazyexe") is None
+    assert parse_topic(f"/{APIKEY}/d1/lazy") is None  # what the agent publishes
+
+
+def test_the_answer_forms() -> None:
+    """UltraLight, JSON, and the howto's values in the order asked."""
+    assert parse_answer(b"l|42|h|3", ["l"]) == ({"l": "42", "h": "3"}, True)
+    assert parse_answer(b'{"l": 42}', ["l"]) == ({"l": 42}, False)
+    assert parse_answer(b"5,6", ["t", "l"]) == ({"t": "5", "l": "6"}, True)
+    for bad in (b"5,6,7", b"\xff", b"{no", b"[1]", b""):
+        with pytest.raises(WrongSyntax):
+            parse_answer(bad, ["t", "l"])
+
+
+def test_a_read_asks_the_http_device_and_writes_nothing(client: TestClient) -> None:
+    provision_group(client)
+    with Device().running() as device:
+        provision_sensor(client, endpoint=device.url)
+        # the registration: the entity, the lazy names, the agent's own endpoint
+        [reg] = registrations(client)
+        info = reg["information"][0]
+        assert info["entities"] == [{"id": SENSOR, "type": "Thing"}]
+        assert info["propertyNames"] == ["luminosity"]
+        assert reg["endpoint"].startswith("http://iot.cityhub.invalid/")
+        assert set(reg["operations"]) == {"retrieveEntity", "queryEntity"}
+        # the provisioning API does not show the secret of that endpoint
+        shown = client.get("/iot/devices/sensor1", headers=H).json()
+        assert "lazy_key" not in shown and shown["lazy"][0]["name"] == "luminosity"
+        # the device's entity does not exist yet: a retrieve is its lazy attribute alone
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+        assert r.status_code == 200, r.text
+        assert r.json()["luminosity"]["value"] == 42
+        assert r.json()["luminosity"]["unitCode"] == "LUX"
+        assert "NGSILD-Warning" not in r.headers
+        assert device.asked == [{"k": [APIKEY], "i": ["sensor1"], "q": ["l"]}]
+        # with active measures: both; the lazy value is the device's now
+        measure(client)
+        device.reply = b"17"  # the howto's form: values in the order asked
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+        assert r.json()["temperature"]["value"] == 20 and r.json()["luminosity"]["value"] == 17
+        # attrs naming it, and a query asking for it
+        device.reply = b'{"l": 9}'
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}?attrs=luminosity", headers=LD)
+        assert r.status_code == 200 and r.json()["luminosity"]["value"] == 9
+        assert "temperature" not in r.json()
+        r = client.get("/ngsi-ld/v1/entities?type=Thing&attrs=luminosity,temperature", headers=LD)
+        assert r.status_code == 200, r.text
+        [found] = r.json()
+        assert found["luminosity"]["value"] == 9 and found["temperature"]["value"] == 20
+        # a read that does not want it does not ask the device
+        asked = len(device.asked)
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}?attrs=temperature", headers=LD)
+        assert r.status_code == 200 and "luminosity" not in r.json()
+        assert len(device.asked) == asked
+        # nothing was written: the hub alone (local=true) holds the active measure only
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}?local=true", headers=LD)
+        assert r.status_code == 200 and "luminosity" not in r.json()
+        # deleting the device deletes its registration
+        assert client.delete("/iot/devices/sensor1", headers=H).status_code == 204
+        assert registrations(client) == []
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+        assert r.status_code == 200 and "luminosity" not in r.json()
+
+
+def test_a_device_that_does_not_answer_gives_a_warning(tmp_path: Path, store_url: str) -> None:
+    """No answer within iot_lazy_timeout, an endpoint nobody listens on, an answer that is
+    not measures: the entity without the attribute and an NGSILD-Warning naming the device
+    and why (clause 6.3.17), never a hang or a 500."""
+    with make_client(tmp_path, store_url, iot_lazy_timeout=0.5) as client:
+        provision_group(client)
+        with Device().running() as device:
+            provision_sensor(client, endpoint=device.url)
+            measure(client)
+            device.hang = True
+            r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+            assert r.status_code == 200, r.text
+            assert r.json()["temperature"]["value"] == 20 and "luminosity" not in r.json()
+            warning = r.headers["NGSILD-Warning"]
+            assert "device 'sensor1' did not answer the read of l within 0.5 s" in warning
+            # a query: the same
+            r = client.get("/ngsi-ld/v1/entities?type=Thing", headers=LD)
+            assert r.status_code == 200 and len(r.json()) == 1
+            assert "did not answer" in r.headers["NGSILD-Warning"]
+            # an answer that is not measures
+            device.hang = False
+            device.reply = b"1,2,3"
+            r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+            assert r.status_code == 200 and "luminosity" not in r.json()
+            assert "answered what is not its measures" in r.headers["NGSILD-Warning"]
+            device.reply = b"l|dark"  # luminosity is a Number
+            r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+            assert "needs a number" in r.headers["NGSILD-Warning"]
+        # the device is gone: nobody listens at its endpoint
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+        assert r.status_code == 200 and r.json()["temperature"]["value"] == 20
+        assert "could not be reached at its endpoint" in r.headers["NGSILD-Warning"]
+        # after federation_breaker_failures failures in a row it is not asked for a while
+        for _ in range(5):
+            r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+        assert "was not asked" in r.headers["NGSILD-Warning"]
+
+
+def test_the_registration_follows_the_device_and_its_group(client: TestClient) -> None:
+    provision_group(client, lazy=[{"object_id": "h", "name": "humidity", "type": "Number"}])
+    # a device that polls cannot be asked: no registration
+    provision_sensor(client)
+    assert registrations(client) == []
+    r = client.put("/iot/devices/sensor1", json={"endpoint": "http://127.0.0.1:9/d"}, headers=H)
+    assert r.status_code == 204, r.text
+    [reg] = registrations(client)
+    assert sorted(reg["information"][0]["propertyNames"]) == ["humidity", "luminosity"]
+    # the group's lazy attributes go: its devices' registrations follow
+    r = client.put(f"/iot/groups?resource=/iot/d&apikey={APIKEY}", json={"lazy": []}, headers=H)
+    assert r.status_code == 204, r.text
+    [reg] = registrations(client)
+    assert reg["information"][0]["propertyNames"] == ["luminosity"]
+    # the device's own go too: no registration
+    r = client.put("/iot/devices/sensor1", json={"lazy": []}, headers=H)
+    assert r.status_code == 204, r.text
+    assert registrations(client) == []
+
+
+def test_a_registration_written_by_someone_else_is_not_answered(client: TestClient) -> None:
+    """The agent answers only the endpoint of the registration it made (its secret key), so a
+    registration a client writes, in another tenant, cannot read a device through it."""
+    provision_group(client)
+    with Device().running() as device:
+        provision_sensor(client, endpoint=device.url)
+        [reg] = registrations(client)
+        forged = reg["endpoint"].rsplit("/", 1)[0] + "/" + "0" * 32
+        for endpoint in (forged, reg["endpoint"]):
+            r = client.post(
+                REGISTRATIONS,
+                json={
+                    "type": "ContextSourceRegistration",
+                    "information": [{"entities": [{"id": SENSOR, "type": "Thing"}]}],
+                    "endpoint": endpoint,
+                    **({"tenant": "openiot"} if endpoint == forged else {}),
+                },
+            )
+            assert r.status_code == 201, r.text
+        # the default tenant reads: the forged key is refused, the right key with no tenant
+        # names no device of the default tenant
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}")
+        assert r.status_code == 404, r.text
+        assert device.asked == []
+
+
+@needs_mosquitto
+def test_lazy_attributes_over_mqtt(tmp_path: Path, store_url: str) -> None:
+    """The agent publishes the names asked on /<apikey>/<device>/lazy and waits for the
+    device's measures on /ul|json/<apikey>/<device>/lazyexe; a device that never answers
+    gives the warning within iot_lazy_timeout."""
+    with mosquitto(tmp_path, ports=(18300, 18399)) as port:
+        with make_client(
+            tmp_path, store_url, iot_mqtt_url=f"mqtt://127.0.0.1:{port}", iot_lazy_timeout=1.0
+        ) as client:
+            provision_group(client, resource="")
+            connected(client)
+            provision_sensor(client, transport="MQTT")
+            provision_sensor_json = {
+                "device_id": "sensor2",
+                "apikey": APIKEY,
+                "transport": "MQTT",
+                "protocol": "IoTA-JSON",
+                "lazy": LAZY,
+            }
+            r = client.post("/iot/devices", json={"devices": [provision_sensor_json]}, headers=H)
+            assert r.status_code == 201, r.text
+            got: list[tuple[str, bytes]] = []
+            ready = threading.Event()
+            stop = threading.Event()
+
+            async def devices() -> None:
+                async with aiomqtt.Client("127.0.0.1", port, identifier="sensors") as c:
+                    await c.subscribe(f"/{APIKEY}/+/lazy", qos=1)
+                    ready.set()
+                    async for message in c.messages:
+                        assert isinstance(message.payload, bytes)
+                        got.append((message.topic.value, message.payload))
+                        if message.topic.value == f"/{APIKEY}/sensor1/lazy":
+                            await c.publish(f"/ul/{APIKEY}/sensor1/lazyexe", "l|321", qos=1)
+                        elif stop.is_set():
+                            return
+                        # sensor2 never answers
+
+            thread = threading.Thread(target=lambda: asyncio.run(devices()))
+            thread.start()
+            try:
+                assert ready.wait(10)
+                r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+                assert r.status_code == 200, r.text
+                assert r.json()["luminosity"] == {
+                    "type": "Property",
+                    "value": 321,
+                    "unitCode": "LUX",
+                    "observedAt": r.json()["luminosity"]["observedAt"],
+                }
+                r = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Thing:sensor2", headers=LD)
+                assert r.status_code == 404, r.text
+                assert (
+                    "device 'sensor2' did not answer the read of l within 1 s"
+                    in r.headers["NGSILD-Warning"]
+                )
+            finally:
+                stop.set()
+                # one more ask wakes the device loop so it ends
+                client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Thing:sensor2", headers=LD)
+                thread.join(20)
+            assert (f"/{APIKEY}/sensor1/lazy", b"l") in got
+            assert (f"/{APIKEY}/sensor2/lazy", b'["l"]') in got  # a JSON device: JSON
+            assert client.get("/iot/errors", headers=H).json()["errors"] == []
