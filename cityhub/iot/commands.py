@@ -36,7 +36,8 @@ import httpx
 import orjson
 
 from cityhub.errors import CityhubError
-from cityhub.iot.expressions import to_text
+from cityhub.iot.expression_functions import TRANSFORMS
+from cityhub.iot.expressions import Evaluator, ExpressionError, parse, to_text
 from cityhub.iot.ingest import Ingestor
 from cityhub.iot.measures import instance, mapping_of
 from cityhub.ngsild.datetime import parse_datetime
@@ -47,6 +48,7 @@ from cityhub.store.iot import IotStore
 log = logging.getLogger("cityhub.iot")
 
 PENDING, DELIVERED, OK, ERROR = "PENDING", "DELIVERED", "OK", "ERROR"
+_EVALUATOR = Evaluator(TRANSFORMS)
 EXPIRED, UNKNOWN = "EXPIRED", "UNKNOWN"
 
 #: publish(topic, payload): the MQTT transport's, when it runs
@@ -87,15 +89,97 @@ def command_names(device: Document, group: Document | None) -> tuple[str, ...]:
     return tuple(names)
 
 
-def command_payload(target: CommandTarget, name: str, value: Any) -> tuple[bytes, str]:
-    """The command as the device reads it, and its media type."""
+def command_definition(target: CommandTarget, name: str) -> Document:
+    """The command's definition: the device's, else its group's."""
+    for source in (target.device, target.group or {}):
+        for command in source.get("commands", []):
+            if command.get("name") == name:
+                return dict(command)
+    return {"name": name}
+
+
+def _expression_payload(target: CommandTarget, name: str, value: Any, expression: str) -> Any:
+    """What a command's ``expression`` makes of its value (iotagent-json docs/usermanual.md
+    "Commands transformations": the device's id, type, entity_name, service, subservice, its
+    static attributes and the command, by name).
+
+    Raises:
+        ValueError: the expression fails or gives nothing.
+    """
+    mapping = mapping_of(target.device, target.group or {})
+    context: Document = {**mapping.context.pop("staticAttributes"), **mapping.context}
+    context["type"] = mapping.entity_type
+    context[name] = value
+    try:
+        result = _EVALUATOR.evaluate(parse(expression), context)
+    except (ExpressionError, CityhubError) as exc:
+        raise ValueError(f"the expression of command {name} failed: {exc}") from None
+    if result is None:
+        raise ValueError(f"the expression of command {name} gave nothing (null)")
+    return result
+
+
+def _hex_bytes(payload: Any, name: str) -> bytes:
+    """``binaryfromhex``: hex text as its bytes (up to the first pair that is not hex, as
+    Node's ``Buffer.from(text, "hex")``), or an array's numbers as bytes."""
+    if isinstance(payload, str):
+        out = bytearray()
+        for i in range(0, len(payload) - 1, 2):
+            try:
+                out.append(int(payload[i : i + 2], 16))
+            except ValueError:
+                break
+        return bytes(out)
+    if isinstance(payload, list):
+        try:
+            return bytes(int(float(to_text(x))) & 0xFF for x in payload)
+        except ValueError:
+            pass
+    raise ValueError(f"command {name}: binaryfromhex needs hex text or an array of numbers")
+
+
+def serialized(payload: Any, payload_type: str | None, name: str) -> bytes:
+    """A JSON command's payload as its ``payloadType`` says (iotagent-json
+    lib/commandHandler.js, docs/usermanual.md "Commands transformations"): ``json`` (the
+    default) JSON text, ``text`` the value as text, ``binaryfromstring`` the bytes of its
+    text, ``binaryfromhex`` the bytes hex text spells, ``binaryfromjson`` the bytes of its
+    JSON.
+
+    Raises:
+        ValueError: ``binaryfromhex`` of what is neither text nor an array of numbers.
+    """
+    kind = (payload_type or "json").lower()
+    if kind in ("binaryfromstring", "text"):
+        return to_text(payload).encode()
+    if kind == "binaryfromhex":
+        return _hex_bytes(payload, name)
+    return orjson.dumps(payload)
+
+
+def command_payload(
+    target: CommandTarget, name: str, value: Any
+) -> tuple[bytes, str, dict[str, str]]:
+    """The command as the device reads it, its media type, and the extra headers of an HTTP
+    push. A JSON device's command is ``{"<cmd>": <value>}``, or what the command's
+    ``expression`` makes of it, serialized as its ``payloadType`` says, sent with its
+    ``contentType`` and ``headers``.
+
+    Raises:
+        ValueError: the command's expression or payloadType cannot make its payload.
+    """
     if target.json:
-        return orjson.dumps({name: value}), "application/json"
+        definition = command_definition(target, name)
+        payload: Any = {name: value}
+        if definition.get("expression"):
+            payload = _expression_payload(target, name, value, definition["expression"])
+        body = serialized(payload, definition.get("payloadType"), name)
+        media = definition.get("contentType") or "application/json"
+        return body, media, dict(definition.get("headers") or {})
     if isinstance(value, dict):
         text = "|".join(f"{k}={to_text(v)}" for k, v in value.items())
     else:
         text = to_text(value)
-    return f"{target.device['device_id']}@{name}|{text}".encode(), "text/plain"
+    return f"{target.device['device_id']}@{name}|{text}".encode(), "text/plain", {}
 
 
 def parse_results(payload: bytes) -> dict[str, Any]:
@@ -348,21 +432,23 @@ class Commands:
         """Send one command and track it."""
         key = (target.tenant, target.entity_id, name)
         await self._status(target, name, PENDING, None)
-        payload, media = command_payload(target, name, value)
         transport = str(target.setting("transport") or "").upper()
         try:
+            payload, media, headers = command_payload(target, name, value)
             if transport == "MQTT":
                 if self.publish is None:
                     raise RuntimeError("the MQTT transport is off (setting iot_mqtt_url)")
                 apikey = target.device.get("apikey") or (target.group or {}).get("apikey", "")
                 await self.publish(f"/{apikey}/{target.device['device_id']}/cmd", payload)
             elif target.setting("endpoint"):
-                answered = await self._push(str(target.setting("endpoint")), payload, media)
+                answered = await self._push(
+                    str(target.setting("endpoint")), payload, {**headers, "Content-Type": media}
+                )
                 if name in answered:
                     await self._status(target, name, OK, answered[name])
                     return
             # else: a polling device takes it with its next request (getCmd=1, :meth:`poll`)
-        except (RuntimeError, httpx.HTTPError) as exc:
+        except (RuntimeError, ValueError, httpx.HTTPError) as exc:
             await self._status(target, name, ERROR, str(exc) or type(exc).__name__)
             return
         loop = asyncio.get_running_loop()
@@ -373,9 +459,9 @@ class Commands:
             self.timeout, lambda: self._spawn(self._expire(target, name))
         )
 
-    async def _push(self, endpoint: str, payload: bytes, media: str) -> dict[str, Any]:
+    async def _push(self, endpoint: str, payload: bytes, headers: dict[str, str]) -> dict[str, Any]:
         assert self._http is not None
-        r = await self._http.post(endpoint, content=payload, headers={"Content-Type": media})
+        r = await self._http.post(endpoint, content=payload, headers=headers)
         if r.status_code >= 300:
             raise RuntimeError(f"the device answered {r.status_code}")
         return parse_results(r.content)
@@ -442,7 +528,9 @@ __all__ = [
     "PENDING",
     "CommandTarget",
     "Commands",
+    "command_definition",
     "command_payload",
     "is_command_result",
     "parse_results",
+    "serialized",
 ]
