@@ -179,6 +179,7 @@ def create_app(
     the_federation.allowed = dataclasses.replace(
         the_federation.allowed, names=the_federation.allowed.names | {LAZY_HOST}
     )
+    the_lazy.registered = the_federation.breakers.reset
 
     the_ingestor = Ingestor(the_store, max_batch=settings.iot_batch_max)
 

@@ -177,6 +177,9 @@ class LazyAttributes:
         #: publish(topic, payload): the MQTT transport's, when it runs
         self.publish: Publish | None = None
         self._waiting: dict[tuple[str, str], list[asyncio.Future[bytes]]] = {}
+        #: called with a registration's endpoint once it is written (the app closes the
+        #: federation's circuit breaker of it: a re-provisioned device is asked afresh)
+        self.registered: Callable[[str], None] | None = None
         self._http: httpx.AsyncClient | None = None
 
     async def aclose(self) -> None:
@@ -222,6 +225,8 @@ class LazyAttributes:
                 return {**doc, "createdAt": before.get("createdAt"), "modifiedAt": now}
 
             await self.registrations.update_registration(tenant, reg_id, change)
+        if self.registered is not None:
+            self.registered(doc["endpoint"])
 
     def _registration(
         self,

@@ -216,6 +216,12 @@ def test_a_device_that_does_not_answer_gives_a_warning(tmp_path: Path, store_url
         for _ in range(5):
             r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
         assert "was not asked" in r.headers["NGSILD-Warning"]
+        # the device provisioned again (a new endpoint) is asked afresh
+        with Device().running() as again:
+            r = client.put("/iot/devices/sensor1", json={"endpoint": again.url}, headers=H)
+            assert r.status_code == 204, r.text
+            r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+            assert r.json()["luminosity"]["value"] == 42 and "NGSILD-Warning" not in r.headers
 
 
 def test_the_registration_follows_the_device_and_its_group(client: TestClient) -> None:
