@@ -212,9 +212,14 @@ class RssSampler(threading.Thread):
         peak["RssAnon"] = max(peak["RssAnon"], anon)
 
 
-def start_hub(work: Path, port: int) -> subprocess.Popen[bytes]:
+def start_hub(
+    work: Path, port: int, store: str | None = None, code: Path = HERE.parent
+) -> subprocess.Popen[bytes]:
+    """``cityhub serve`` of the source tree ``code`` on the SQLite file in ``work``, or on
+    ``store`` (a PostgreSQL URL)."""
     env = {
         **os.environ,
+        "PYTHONPATH": str(code),
         "CITYHUB_TEMPORAL_INSTANCE_LIMIT": "10000",
         "CITYHUB_AIRQUALITY_SERVICE": "false",
         "CITYHUB_INDICATORS_SERVICE": "false",
@@ -226,8 +231,7 @@ def start_hub(work: Path, port: int) -> subprocess.Popen[bytes]:
         "-m",
         "cityhub",
         "serve",
-        "--db",
-        str(work / "hub.db"),
+        *(["--db", str(work / "hub.db")] if store is None else ["--store", store]),
         "--port",
         str(port),
     ]
@@ -585,7 +589,9 @@ def run_queries(client: Client, paths: dict[str, list[str]]) -> dict[str, Any]:
 _HISTORY_TABLES = ("attribute_instances", "history_series", "history_instances")
 
 
-def hub_bytes(work: Path, instances: int) -> dict[str, Any]:
+def hub_bytes(work: Path, instances: int, store: str | None = None) -> dict[str, Any]:
+    if store is not None:
+        return postgres_bytes(store, instances)
     conn = sqlite3.connect(f"file:{work / 'hub.db'}?mode=ro", uri=True)
     sizes = table_bytes(conn)
     conn.close()
@@ -595,6 +601,34 @@ def hub_bytes(work: Path, instances: int) -> dict[str, Any]:
         "history_bytes_per_instance": history / instances,
         "database_bytes_per_instance": sum(sizes.values()) / instances,
         "sizes": sizes,
+    }
+
+
+def postgres_bytes(url: str, instances: int) -> dict[str, Any]:
+    """As :func:`hub_bytes` on PostgreSQL: ``pg_total_relation_size`` (table, indexes, TOAST;
+    a partitioned table's partitions counted) of the schema's tables, after VACUUM."""
+    import asyncio
+
+    import asyncpg
+
+    async def sizes() -> dict[str, int]:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("VACUUM ANALYZE")
+            rows = await conn.fetch(
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+                " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
+            )
+            return {str(r[0]): int(r[1]) for r in rows}
+        finally:
+            await conn.close()
+
+    found = asyncio.run(sizes())
+    history = sum(v for k, v in found.items() if k.startswith(_HISTORY_TABLES))
+    return {
+        "history_bytes_per_instance": history / instances,
+        "database_bytes_per_instance": sum(found.values()) / instances,
+        "sizes": found,
     }
 
 
@@ -658,6 +692,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=18400, help="0: any free port")
     ap.add_argument("--skip", default="", help="comma list of: load,floor,queries")
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--store",
+        default=None,
+        help="run the hub on this PostgreSQL (postgresql://..., PostGIS in public) in a fresh"
+        " schema per workdir instead of SQLite",
+    )
+    ap.add_argument(
+        "--code",
+        default=str(HERE.parent),
+        help="the cityhub source tree the hub runs (before/after)",
+    )
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     work = Path(args.workdir or f"/tmp/cityhub-history-{args.sensors}x{args.months}-{args.path}")
@@ -671,8 +716,17 @@ def main(argv: list[str] | None = None) -> int:
         "path": args.path,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    store = None
+    if args.store:
+        from suite import fresh_postgres
+
+        schema = "history_" + work.name.replace("-", "_")
+        url = (work / "store.txt").read_text() if (work / "store.txt").exists() else None
+        store = url or fresh_postgres(args.store, schema)
+        (work / "store.txt").write_text(store)
+        run["store"] = "postgresql"
     port = args.port or free_port()
-    proc = start_hub(work, port)
+    proc = start_hub(work, port, store, Path(args.code))
     rss = RssSampler(proc.pid)
     rss.start()
     client = Client(port)
@@ -716,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         proc.terminate()
         proc.wait(60)
     run["rss_mb"] = rss.peaks
-    run["bytes"] = hub_bytes(work, run["load"]["total_instances"])
+    run["bytes"] = hub_bytes(work, run["load"]["total_instances"], store)
     if "floor" not in skip:
         print("storage floor ...", flush=True)
         run["floor"] = storage_floor(work, args.sensors, args.months, args.floor_rows)

@@ -83,21 +83,34 @@ def _sql(client: TestClient, sql: str, *args: Any) -> list[Any]:
     return list(client.portal.call(lambda: store.fetch(sql, *args)))
 
 
-def test_time_window_reads_use_the_btree_and_the_table_has_brin_indexes(postgres_url: str) -> None:
+def test_time_window_reads_seek_each_series_key(postgres_url: str) -> None:
+    """A window of one entity's history is read by its series (the unique key) and one range of
+    each series' rows' key (series, at, seq): no scan of the instances, no sort of them by
+    time other than the final merge (PostgreSQL migration 0013)."""
     with TestClient(create_app(Settings(store=postgres_url))) as client:
         assert client.post(T, json=suite.vehicle()).status_code == 201
         _sql(client, "SET enable_seqscan = off")  # a few rows: make the planner show its index
         temporal = client.app.state.temporal  # type: ignore[attr-defined]
-        query = TemporalQuery(timerel="after", time_at="2020-01-01T00:00:00.000000Z")
         assert client.portal is not None
-        plan = client.portal.call(lambda: temporal.explain_history("", suite.VID, query))
+        plans = [
+            client.portal.call(lambda q=query: temporal.explain_history("", suite.VID, q))
+            for query in (
+                TemporalQuery(timerel="after", time_at="2020-01-01T00:00:00.000000Z"),
+                TemporalQuery(timerel="before", time_at="2030-01-01T00:00:00.000000Z", last_n=2),
+            )
+        ]
         indexes = _sql(
             client,
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'attribute_instances'",
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'history_instances'",
         )
-    assert any("attribute_instances_" in step for step in plan), plan
-    brin = {name for name, definition in indexes if "USING brin" in definition}
-    assert brin == {"attribute_instances_created_brin", "attribute_instances_observed_brin"}
+    for plan in plans:
+        text = "\n".join(plan)
+        assert "using history_instances_pkey on history_instances r" in text, text
+        assert "Index Cond: ((series = s.id) AND (at " in text, text
+        assert "history_series_tenant_entity_id_attr_dataset_id_key" in text, text
+        assert "Seq Scan" not in text, text
+    assert "Backward" in "\n".join(plans[1])  # lastN walks each series from its newest row
+    assert {r[0] for r in indexes} == {"history_instances_pkey"}  # no other index to write
 
 
 def test_history_rolls_back_with_the_change(postgres_url: str) -> None:
@@ -135,11 +148,22 @@ def test_sql_period_index_agrees_with_duration_arithmetic(postgres_url: str, tex
     period = parse_duration(text)
     rnd = random.Random(text)
     cases: list[tuple[datetime, datetime]] = []
-    for origin in (datetime(2024, 1, 31, 12, tzinfo=UTC), datetime(2023, 5, 15, tzinfo=UTC)):
+    origins = (
+        datetime(2024, 1, 31, 12, tzinfo=UTC),
+        datetime(2023, 5, 15, tzinfo=UTC),
+        datetime(2024, 1, 28, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2023, 1, 29, 6, tzinfo=UTC),
+        datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    for origin in origins:
         span = max(period.add_to(origin, 6) - origin, timedelta(seconds=1))
         for _ in range(40):
             when = origin + span * rnd.random()
             cases.append((origin, when.replace(microsecond=rnd.choice([0, when.microsecond]))))
+        for k in range(7):  # on each period's first instant, and the instant before
+            edge = period.add_to(origin, k)
+            cases += [(origin, edge), (origin, edge - timedelta(microseconds=1))]
+        cases = [(o, w) for o, w in cases if w >= o]
     params = Params()
     index = pg_temporal._period_index(period, params)
     t = params.add([format_datetime(w) for _, w in cases], "text[]")
@@ -152,6 +176,29 @@ def test_sql_period_index_agrees_with_duration_arithmetic(postgres_url: str, tex
     with TestClient(create_app(Settings(store=postgres_url))) as client:
         got = [r[0] for r in _sql(client, sql, *params.values)]
     assert got == [_reference_index(o, w, period) for o, w in cases]
+
+
+@pytest.mark.parametrize("text", ["PT1H", "PT0.25S", "P1D", "P1W"])
+def test_sql_period_index_before_the_origin_counts_down(postgres_url: str, text: str) -> None:
+    """Instances before a timeAt origin (timerel=before) fall in periods -1, -2, ...: floor
+    division, not bigint's truncation toward zero."""
+    period = parse_duration(text)
+    origin = datetime(2025, 3, 1, tzinfo=UTC)
+    step = period.exact_microseconds
+    offsets = [-1, -step, -step - 1, -3 * step + 1, 0, step - 1, step, 5 * step + 7]
+    params = Params()
+    index = pg_temporal._period_index(period, params)
+    whens = [origin + timedelta(microseconds=us) for us in offsets]
+    t = params.add([format_datetime(w) for w in whens], "text[]")
+    o = params.add(format_datetime(origin))
+    sql = (
+        f"SELECT {index} FROM unnest({t}) WITH ORDINALITY AS c(t, n),"
+        " LATERAL (SELECT c.t::timestamptz AS t) b,"
+        f" LATERAL (SELECT {o}::timestamptz AS o) s ORDER BY c.n"
+    )
+    with TestClient(create_app(Settings(store=postgres_url))) as client:
+        got = [r[0] for r in _sql(client, sql, *params.values)]
+    assert got == [us // step for us in offsets]
 
 
 def test_retention_prunes_old_instances(postgres_url: str) -> None:

@@ -1,33 +1,77 @@
-"""Temporal history in PostgreSQL, the write path (schema: ``migrations/0003_history.sql``).
+"""Temporal history in PostgreSQL, the write path (schema: ``migrations/0003_history.sql``,
+the series layout of ``migrations/0013_history_series.sql``).
 
-The same records as on SQLite: an append-only ``attribute_instances`` table, a
+The same records as on SQLite: a series per (tenant, entity, attribute, datasetId) in
+``history_series`` and one compact row per attribute instance in ``history_instances``, keyed
+by (series, time, seq) (plain numeric Properties without JSON: ``cityhub.store.compact``); a
 ``temporal_entities`` head per entity and ``temporal_types``. Which instances a change records
 is ``cityhub.store.history``'s rule; :class:`PostgresHistoryRows` is the SQL of the rows it
 writes, offered by ``PostgresTransaction``, so history commits or rolls back with the change.
-The temporal API's own writes use :func:`upsert_instance` and :func:`write_head`.
+The temporal API's own writes use :func:`upsert_instances` and :func:`write_head`.
 
-Times are ``timestamptz`` columns, bound as the hub's normalized text (``$n::text::timestamptz``:
-asyncpg would otherwise want ``datetime`` objects) and read back as datetimes.
+Rows go in by one ``INSERT ... SELECT FROM unnest(...)`` per batch (one round trip, whatever
+the batch's size), their ``seq`` drawn in batch order. Times are ``timestamptz`` columns,
+bound as the hub's normalized text (``text[]::timestamptz[]``: asyncpg would otherwise want
+``datetime`` objects) and read back as that text (``to_char``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import normalize_time
-from cityhub.store.history import InstanceRow, instance_row
-from cityhub.store.instances import strip_system, value_number
+from cityhub.store import compact
+from cityhub.store.history import InstanceRow
+from cityhub.store.instances import observed_time, strip_system, value_number
 from cityhub.store.postgres.bridge import SyncConnection
 
+#: a series' key in a tenant: entity, attribute, datasetId ("" for none)
+Key = tuple[str, str, str]
+#: a row to insert: its series' key, at, seq (None: the next), num, form, created, modified,
+#: deleted, instance_id, body (JSON text)
+Pending = tuple[
+    Key,
+    str,
+    int | None,
+    float | None,
+    int | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+]
+
+_TIME = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+#: a stored time as the hub's normalized text
+def time_text(expr: str) -> str:
+    return f"to_char({expr} AT TIME ZONE 'UTC', '{_TIME}')"
+
+
 _INSERT = (
-    "INSERT INTO attribute_instances (tenant, entity_id, attr, dataset_id, instance_id, "
-    "observed_at, created_at, modified_at, deleted_at, instance, value_number) VALUES "
-    "($1, $2, $3, $4, $5, $6::text::timestamptz, $7::text::timestamptz, $8::text::timestamptz,"
-    " $9::text::timestamptz, $10::jsonb, $11)"
+    "INSERT INTO history_instances (at, seq, num, series, form, created, modified, deleted,"
+    " instance_id, body) SELECT a, coalesce(q, nextval('history_seq')), n, s, f, c, m, d, i, b"
+    " FROM unnest($1::text[]::timestamptz[], $2::bigint[], $3::float8[], $4::int4[],"
+    " $5::int2[], $6::text[]::timestamptz[], $7::text[]::timestamptz[],"
+    " $8::text[]::timestamptz[], $9::text[], $10::text[]::jsonb[])"
+    " WITH ORDINALITY AS u(a, q, n, s, f, c, m, d, i, b, o) ORDER BY o"
+)
+_FIND_SERIES = (
+    "SELECT s.id, s.entity_id, s.attr, s.dataset_id FROM unnest($2::text[], $3::text[],"
+    " $4::text[]) AS u(e, a, d) JOIN history_series s ON s.tenant = $1 AND s.entity_id = u.e"
+    " AND s.attr = u.a AND s.dataset_id = u.d"
+)
+_ADD_SERIES = (
+    "INSERT INTO history_series (tenant, entity_id, attr, dataset_id) SELECT $1, e, a, d FROM"
+    " unnest($2::text[], $3::text[], $4::text[]) AS u(e, a, d) ORDER BY 2, 3, 4"
+    " ON CONFLICT DO NOTHING"
 )
 _INSERT_TYPES = (
     "INSERT INTO temporal_types (tenant, type, id) SELECT $1, t, $2 FROM unnest($3::text[]) t"
@@ -39,32 +83,196 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _columns(keys: Iterable[Key]) -> tuple[list[str], list[str], list[str]]:
+    entities, attrs, datasets = [], [], []
+    for e, a, d in keys:
+        entities.append(e)
+        attrs.append(a)
+        datasets.append(d)
+    return entities, attrs, datasets
+
+
+def series_ids(
+    conn: SyncConnection, tenant: str, keys: Iterable[Key], *, create: bool = True
+) -> dict[Key, int]:
+    """The ids of the series of ``keys`` in ``tenant``; with ``create``, those missing are
+    created (a series being created by another transaction is waited for)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    found = {
+        (r[1], r[2], r[3]): int(r[0]) for r in conn.fetch(_FIND_SERIES, tenant, *_columns(wanted))
+    }
+    missing = sorted(wanted - found.keys())
+    if create and missing:
+        conn.execute(_ADD_SERIES, tenant, *_columns(missing))
+        for r in conn.fetch(_FIND_SERIES, tenant, *_columns(missing)):
+            found[(r[1], r[2], r[3])] = int(r[0])
+    return found
+
+
+def insert(conn: SyncConnection, tenant: str, rows: Sequence[Pending]) -> None:
+    """Insert ``rows`` (their series created as needed), in one statement."""
+    if not rows:
+        return
+    ids = series_ids(conn, tenant, {r[0] for r in rows})
+    columns: list[list[Any]] = [[] for _ in range(10)]
+    for r in rows:
+        columns[0].append(r[1])
+        columns[1].append(r[2])
+        columns[2].append(r[3])
+        columns[3].append(ids[r[0]])
+        for i in range(4, 10):
+            columns[i].append(r[i])
+    conn.execute(_INSERT, *columns)
+
+
+def compact_rows(rows: Sequence[InstanceRow]) -> list[Pending]:
+    """The ``history_instances`` rows of ``rows`` (``cityhub.store.history``'s records of an
+    entity change); their instance ids are made from their ``seq``."""
+    out: list[Pending] = []
+    for r in rows:
+        observed = r[5]
+        text, form = compact.encode(r[9], r[10], observed)
+        out.append(
+            (
+                (r[1], r[2], r[3]),
+                observed or r[6],
+                None,
+                r[10],
+                form,
+                r[6] if observed else None,
+                None if r[7] == r[6] else r[7],
+                r[8],
+                None,
+                text,
+            )
+        )
+    return out
+
+
+#: observed times of the batch in their stored form: a request's attributes share their times
+_observed = functools.lru_cache(maxsize=4096)(observed_time)
+
+
+def _pending(key: Key, inst: Instance, now: str, observed_at: str | None) -> Pending:
+    """The row of an instance recorded at its ``modifiedAt`` (else ``now``), as
+    ``cityhub.store.history.instance_row`` records it; ``observed_at``: its stored observedAt."""
+    fast = compact.plain(inst, observed_at) if observed_at else None
+    if fast is not None:  # no system times, no datasetId: recorded now
+        return (key, observed_at or now, None, fast[0], fast[1], now, None, None, None, None)
+    body = strip_system(inst)
+    deleted = body.pop("deletedAt", None)
+    recorded = inst.get("modifiedAt") or now
+    number = None if deleted else value_number(body)
+    text, form = compact.encode(_json(body), number, observed_at)
+    return (
+        key,
+        observed_at or recorded,
+        None,
+        number,
+        form,
+        recorded if observed_at else None,
+        None,
+        normalize_time(deleted, "deletedAt") if deleted else None,
+        None,
+        text,
+    )
+
+
 def upsert_instance(
     conn: SyncConnection, tenant: str, entity_id: str, attr: str, inst: Instance, now: str
 ) -> None:
     """Add an instance; one with the same attribute, datasetId and observedAt is replaced
     (clause 5.6.11: posting an instance again does not duplicate it)."""
-    observed = inst.get("observedAt")
-    if observed:
-        body = strip_system(inst)
-        status = conn.execute(
-            "UPDATE attribute_instances SET instance = $1::jsonb, modified_at ="
-            " $2::text::timestamptz, value_number = $3 WHERE seq = (SELECT seq FROM"
-            " attribute_instances WHERE tenant = $4 AND entity_id = $5 AND attr = $6 AND"
-            " observed_at = $7::text::timestamptz AND dataset_id = $8 AND deleted_at IS NULL"
-            " ORDER BY seq LIMIT 1)",
-            _json(body),
+    upsert_instances(conn, tenant, entity_id, attr, [inst], now)
+
+
+def upsert_instances(
+    conn: SyncConnection,
+    tenant: str,
+    entity_id: str,
+    attr: str,
+    instances: Sequence[Instance],
+    now: str,
+) -> None:
+    """Add ``instances`` in turn, each replacing the instance of the same datasetId and
+    observedAt recorded before (not a record of a deletion), in a few statements: the instances
+    already recorded at the batch's observedAt times are read in one statement, the new rows
+    inserted by one and the replaced ones updated by another. An instance whose observedAt and
+    datasetId an earlier one of the same batch had replaces that one, as one by one."""
+    keys: list[tuple[str, str] | None] = []
+    times: dict[str, list[str]] = {}  # datasetId -> observed times of the batch
+    for inst in instances:
+        observed = inst.get("observedAt")
+        if observed:
+            stored = _observed(observed) if type(observed) is str else observed_time(observed)
+            dataset_id = inst.get("datasetId") or ""
+            times.setdefault(dataset_id, []).append(stored)
+            keys.append((stored, dataset_id))
+        else:
+            keys.append(None)
+    recorded: dict[tuple[str, str], tuple[int, str, int]] = {}  # the first one recorded
+    ids = series_ids(conn, tenant, [(entity_id, attr, d) for d in times], create=False)
+    if ids:
+        by_series = {ids[(entity_id, attr, d)]: d for d in times if (entity_id, attr, d) in ids}
+        series_list, firsts, lasts = [], [], []
+        for series_id, d in by_series.items():
+            series_list.append(series_id)
+            firsts.append(min(times[d]))
+            lasts.append(max(times[d]))
+        for series_id, at, seq in conn.fetch(
+            f"SELECT r.series, {time_text('r.at')}, r.seq FROM unnest($1::int4[],"
+            " $2::text[]::timestamptz[], $3::text[]::timestamptz[]) AS u(s, lo, hi)"
+            " JOIN history_instances r ON r.series = u.s AND r.at >= u.lo AND r.at <= u.hi"
+            " WHERE r.form IS NOT NULL AND r.deleted IS NULL ORDER BY r.series, r.at, r.seq",
+            series_list,
+            firsts,
+            lasts,
+        ):
+            recorded.setdefault((at, by_series[series_id]), (series_id, at, seq))
+    new_rows: list[Pending] = []
+    new_by_key: dict[tuple[str, str], int] = {}  # a new row not deleted: its index
+    updates: dict[tuple[int, str, int], tuple[str | None, int | None, float | None]] = {}
+    for inst, key in zip(instances, keys, strict=True):
+        if key is not None and (key in recorded or key in new_by_key):
+            fast = compact.plain(inst, key[0])
+            text: str | None
+            number: float | None
+            form: int | None
+            if fast is not None:
+                number, form, text = fast[0], fast[1], None
+            else:
+                body = strip_system(inst)
+                number = value_number(body)
+                text, form = compact.encode(_json(body), number, key[0])
+            if key in recorded:
+                updates[recorded[key]] = (text, form, number)
+            else:
+                i = new_by_key[key]
+                kept = new_rows[i]
+                new_rows[i] = (*kept[:3], number, form, kept[5], now, None, None, text)
+            continue
+        row = _pending((entity_id, attr, key[1] if key else ""), inst, now, key[0] if key else None)
+        if key is not None and row[7] is None:
+            new_by_key[key] = len(new_rows)
+        new_rows.append(row)
+    insert(conn, tenant, new_rows)
+    if updates:
+        columns: list[list[Any]] = [[] for _ in range(6)]
+        for (series_id, at, seq), (text, form, number) in updates.items():
+            for column, value in zip(
+                columns, (series_id, at, seq, text, form, number), strict=True
+            ):
+                column.append(value)
+        conn.execute(
+            "UPDATE history_instances h SET body = u.b, form = u.f, num = u.n, modified = $7"
+            "::text::timestamptz FROM unnest($1::int4[], $2::text[]::timestamptz[], $3::int8[],"
+            " $4::text[]::jsonb[], $5::int2[], $6::float8[]) AS u(s, a, q, b, f, n)"
+            " WHERE h.series = u.s AND h.at = u.a AND h.seq = u.q",
+            *columns,
             now,
-            value_number(body),
-            tenant,
-            entity_id,
-            attr,
-            normalize_time(observed, "observedAt"),
-            inst.get("datasetId") or "",
         )
-        if status.endswith(" 1"):
-            return
-    conn.execute(_INSERT, *instance_row(tenant, entity_id, attr, inst, now))
 
 
 def write_head(
@@ -108,7 +316,7 @@ class PostgresHistoryRows:
     recording_history = True
 
     def add_history_instances(self, rows: Sequence[InstanceRow]) -> None:
-        self.conn.executemany(_INSERT, rows)
+        insert(self.conn, self.tenant, compact_rows(rows))
 
     def write_history_head(
         self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
@@ -145,4 +353,13 @@ class PostgresHistoryRows:
         )
 
 
-__all__ = ["PostgresHistoryRows", "upsert_instance", "write_head"]
+__all__ = [
+    "PostgresHistoryRows",
+    "compact_rows",
+    "insert",
+    "series_ids",
+    "time_text",
+    "upsert_instance",
+    "upsert_instances",
+    "write_head",
+]

@@ -3,9 +3,10 @@
 
 Every worker runs a pruner; a session advisory lock lets one of them prune at a time and the
 others skip the run. Each batch deletes at most ``batch`` old rows claimed with
-``FOR UPDATE SKIP LOCKED``, so a batch never waits on rows a write transaction holds; the BRIN
-indexes on the time columns (``migrations/0003_history.sql``) keep the search for old rows
-from reading the whole table.
+``FOR UPDATE SKIP LOCKED``, so a batch never waits on rows a write transaction holds. An
+instance's age is its ``at`` (observedAt, else when it was recorded), the second column of the
+rows' key (``migrations/0013_history_series.sql``): the old rows of each series are the start of
+its key range.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from cityhub.store.retention import BATCH, RetentionPolicy
 #: in different schemas of one database prune independently
 PRUNE_LOCK = 0x7072756E
 _LOCK_ARGS = "$1::int4, hashtext(current_schema())"
-_AGE = "coalesce(observed_at, created_at)"
 
 
 class Pruner(retention.Pruner):
@@ -36,9 +36,11 @@ class Pruner(retention.Pruner):
         deleted = 0
         while True:
             rows = await self.store.fetch(
-                "WITH old AS (SELECT seq FROM attribute_instances WHERE tenant = $1 AND"
-                f" {_AGE} < $2::text::timestamptz LIMIT $3 FOR UPDATE SKIP LOCKED)"
-                " DELETE FROM attribute_instances h USING old WHERE h.seq = old.seq RETURNING 1",
+                "WITH old AS (SELECT r.series, r.at, r.seq FROM history_series s JOIN"
+                " history_instances r ON r.series = s.id WHERE s.tenant = $1 AND"
+                " r.at < $2::text::timestamptz LIMIT $3 FOR UPDATE OF r SKIP LOCKED)"
+                " DELETE FROM history_instances h USING old WHERE h.series = old.series"
+                " AND h.at = old.at AND h.seq = old.seq RETURNING 1",
                 tenant,
                 cutoff,
                 batch,
