@@ -11,6 +11,7 @@ import asyncio
 import random
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -93,8 +94,33 @@ def _write(hub: _Hub, rnd: random.Random, numbers_only: bool) -> None:
         hub.run(hub.history.append_attributes("", eid, batch))
 
 
+def months_of_instances(conn: sqlite3.Connection) -> list[Any]:
+    """The monthly rollups counted from the instances, in Python."""
+    found: dict[tuple[int, int], list[Any]] = {}
+    for series_id, at, num, deleted in conn.execute(
+        "SELECT series, at, num, deleted FROM history_instances WHERE form IS NOT NULL"
+    ):
+        moment = datetime(1970, 1, 1) + timedelta(microseconds=at)
+        month = found.setdefault((series_id, moment.year * 12 + moment.month - 1), [])
+        month.append((num, deleted))
+    return [
+        (
+            s,
+            m,
+            len(v),
+            sum(n is not None for n, _ in v),
+            sum(n is None and d is None for n, d in v),
+            min((n for n, _ in v if n is not None), default=None),
+            max((n for n, _ in v if n is not None), default=None),
+        )
+        for (s, m), v in sorted(found.items())
+    ]
+
+
 def _rollups(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
     kept = conn.execute("SELECT * FROM history_days ORDER BY 1, 2").fetchall()
+    months = conn.execute("SELECT * FROM history_months ORDER BY 1, 2").fetchall()
+    assert months == months_of_instances(conn)  # migration 0017: kept with the days
     return kept, conn.execute(RECOUNT).fetchall()
 
 
@@ -168,7 +194,12 @@ QUERIES = [
     ("P1M", ("max", "min"), "2025-01-31", "2025-03-01"),
     ("P1Y", ("max", "totalCount"), "2024-06-01", "2030-01-01"),
     ("P1M3D", ("max",), "2025-01-01", "2025-03-01"),
+    ("P3M", ("min", "totalCount"), "2024-12-01", "2025-03-01"),
+    ("P1M", ("totalCount", "max"), "2025-02-01", "2025-03-01"),
+    ("P2M", ("max",), "2025-01-01", "2025-02-10"),
 ]
+#: the queries the monthly rollups answer (whole months from the first of a month)
+MONTHLY = {4, 6, 8, 9}
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -180,6 +211,7 @@ def test_rollups_answer_as_the_instances(
     _write(hub, rnd, numbers_only=True)
     period, methods, start, end = query
     tq = TemporalQuery("between", f"{start}T00:00:00.000000Z", f"{end}T00:00:00.000000Z")
+    monthly = QUERIES.index(query) in MONTHLY
     for max_periods, newest_first in ((1000, False), (3, False), (2, True)):
         agg = AggregationQuery(
             methods,
@@ -189,6 +221,7 @@ def test_rollups_answer_as_the_instances(
             newest_first=newest_first,
         )
         assert days.usable(Reading(tq), agg)
+        assert days.by_months(Reading(tq), agg) == monthly
         for dataset_ids in (None, [None], ["urn:ngsi-ld:Dataset:b"]):
             for eid in IDS:
                 rolled = hub.run(

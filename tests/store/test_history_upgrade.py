@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import make_client
 from tests.store.history_db.make import AFTER, REQUESTS, changes
-from tests.store.test_history_days import RECOUNT
+from tests.store.test_history_days import RECOUNT, months_of_instances
 
 HERE = Path(__file__).resolve().parent / "history_db"
 OLDEST = HERE / "54ea7f1.db"  # one attribute_instances table
@@ -128,6 +128,9 @@ def test_it_answers_as_the_release_did(copy: Path, released: Path) -> None:
     # 0015 counted the moved rows into daily rollups (0016 again, by day number)
     kept = conn.execute("SELECT * FROM history_days ORDER BY 1, 2").fetchall()
     assert kept and kept == conn.execute(RECOUNT).fetchall()
+    # 0017 counted the months from the days
+    months = conn.execute("SELECT * FROM history_months ORDER BY 1, 2").fetchall()
+    assert months and months == months_of_instances(conn)
     recorded = _recorded(released)
     # as JSON text: 1 and 1.0 differ, and so does the order of members
     differences = [

@@ -57,6 +57,7 @@ TABLES = {
     "history_instances",
     "history_seq",
     "history_days",
+    "history_months",
     "cityhub_migrations",
 }
 

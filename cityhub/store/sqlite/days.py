@@ -13,15 +13,21 @@ a window along observedAt whose ends are midnights, no ``lastN``, and only metho
 does not depend on the order the numbers are taken in (``totalCount``, ``min``, ``max``: a sum
 of day sums can differ from the sum of the numbers in the last bit). A day holding other values
 (text, arrays, objects: their sizes and texts count for ``min``/``max``) sends the whole read
-back to the instances. The district's monthly max over a year reads 365 rows per sensor, not
-8,760.
+back to the instances.
+
+Monthly rollups (migration 0017, ``history_months``): the same per series and UTC calendar
+month (``year * 12 + month - 1``), kept with the days (appends add to their month; a day counted
+again counts its month again from the days). Aggregation reads them instead of the days when the
+periods are whole calendar months from the first of a month at 00:00Z (``P1M``, ``P3M``,
+``P1Y``) and the window's ends are firsts of a month: the district's monthly max over a year
+reads 12 rows per sensor, not 365 days or 8,760 instances.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cityhub.ngsild.aggregation import AggregationQuery
@@ -32,17 +38,56 @@ from cityhub.store.temporal_sql import Reading, Row
 #: the methods a rollup answers exactly
 METHODS = frozenset({"totalCount", "min", "max"})
 _MIDNIGHT = "T00:00:00.000000Z"
+_FIRST = "01" + _MIDNIGHT  # a month's first day at midnight, after "YYYY-MM-"
 _DAY_US = DAY_US
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-_ADD = (
-    "INSERT INTO history_days (series, day, n, n_numbers, n_other, low, high)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (series, day) DO UPDATE SET"
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_MERGE = (
     " n = n + excluded.n, n_numbers = n_numbers + excluded.n_numbers,"
     " n_other = n_other + excluded.n_other,"
     " low = CASE WHEN low IS NULL OR excluded.low < low THEN excluded.low ELSE low END,"
     " high = CASE WHEN high IS NULL OR excluded.high > high THEN excluded.high ELSE high END"
 )
+_ADD = (
+    "INSERT INTO history_days (series, day, n, n_numbers, n_other, low, high)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (series, day) DO UPDATE SET" + _MERGE
+)
+_ADD_MONTH = (
+    "INSERT INTO history_months (series, month, n, n_numbers, n_other, low, high)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (series, month) DO UPDATE SET" + _MERGE
+)
+_RECOUNT_MONTH = (
+    "INSERT INTO history_months (series, month, n, n_numbers, n_other, low, high)"
+    " SELECT ?, ?, sum(n), sum(n_numbers), sum(n_other), min(low), max(high)"
+    " FROM history_days WHERE series = ? AND day >= ? AND day < ? HAVING count(*) > 0"
+)
+
+
+def month_of(day: int) -> int:
+    """The calendar month (``year * 12 + month - 1``) of a day number (``history_days.day``)."""
+    d = date.fromordinal(day + _EPOCH_ORDINAL)
+    return d.year * 12 + d.month - 1
+
+
+def month_days(month: int) -> tuple[int, int]:
+    """The day numbers of a month's first day and of the next month's."""
+    year, m = divmod(month, 12)
+    first = date(year, m + 1, 1).toordinal() - _EPOCH_ORDINAL
+    following = date(year + (m == 11), (m + 1) % 12 + 1, 1).toordinal() - _EPOCH_ORDINAL
+    return first, following
+
+
+def _merge(into: list[Any], other: Sequence[Any]) -> None:
+    into[0] += other[0]
+    into[1] += other[1]
+    into[2] += other[2]
+    if other[3] is not None and (into[3] is None or other[3] < into[3]):
+        into[3] = other[3]
+    if other[4] is not None and (into[4] is None or other[4] > into[4]):
+        into[4] = other[4]
+
+
 _RECOUNT = (
     "INSERT INTO history_days (series, day, n, n_numbers, n_other, low, high)"
     " SELECT ?, ?, count(*), count(num),"
@@ -74,22 +119,41 @@ def add(conn: sqlite3.Connection, rows: Iterable[CompactRow]) -> None:
             day[2] += 1
     if days:
         conn.executemany(_ADD, [(s, d, *v) for (s, d), v in days.items()])
+        months: dict[tuple[int, int], list[Any]] = {}
+        month_by_day: dict[int, int] = {}
+        for (series_id, day_number), v in days.items():
+            m = month_by_day.get(day_number)
+            if m is None:
+                m = month_by_day[day_number] = month_of(day_number)
+            kept = months.get((series_id, m))
+            if kept is None:
+                months[(series_id, m)] = list(v)
+            else:
+                _merge(kept, v)
+        conn.executemany(_ADD_MONTH, [(s, m, *v) for (s, m), v in months.items()])
 
 
 def recount(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> None:
     """Count the days ``keys`` (series, a time in the day) again from their rows."""
-    for series_id, day in {(s, t // DAY_US) for s, t in keys}:
+    days = {(s, t // DAY_US) for s, t in keys}
+    for series_id, day in days:
         conn.execute("DELETE FROM history_days WHERE series = ? AND day = ?", (series_id, day))
         start = day * DAY_US
         conn.execute(_RECOUNT, (series_id, day, series_id, start, start + DAY_US))
+    for series_id, month in {(s, month_of(d)) for s, d in days}:
+        conn.execute(
+            "DELETE FROM history_months WHERE series = ? AND month = ?", (series_id, month)
+        )
+        conn.execute(_RECOUNT_MONTH, (series_id, month, series_id, *month_days(month)))
 
 
 def forget(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
     """Drop the days of the series ``history_series`` rows matching ``where``."""
-    conn.execute(
-        f"DELETE FROM history_days WHERE series IN (SELECT id FROM history_series WHERE {where})",
-        params,
-    )
+    for table in ("history_days", "history_months"):
+        conn.execute(
+            f"DELETE FROM {table} WHERE series IN (SELECT id FROM history_series WHERE {where})",
+            params,
+        )
 
 
 def usable(reading: Reading, agg: AggregationQuery) -> bool:
@@ -108,6 +172,15 @@ def usable(reading: Reading, agg: AggregationQuery) -> bool:
     if not along_observed or agg.origin is None or not agg.origin.endswith(_MIDNIGHT):
         return False
     return all(b is None or b.endswith(_MIDNIGHT) for b in tq.bounds())
+
+
+def by_months(reading: Reading, agg: AggregationQuery) -> bool:
+    """Whether the monthly rollups answer (when :func:`usable`): periods of whole calendar
+    months from the first of a month, the window's ends firsts of a month."""
+    period = agg.period
+    if period is None or period.exact_microseconds or agg.origin is None:
+        return False
+    return all(t is None or t[8:] == _FIRST for t in (agg.origin, *reading.tq.bounds()))
 
 
 def aggregate(
@@ -132,17 +205,22 @@ def aggregate(
     if reading.dataset_ids is not None:
         where += f" AND s.dataset_id IN ({','.join('?' * len(reading.dataset_ids))})"
         params.extend(i or "" for i in reading.dataset_ids)
+    # the rollups of days, or of months (a month starts on its day_one)
+    months = by_months(reading, agg)
+    table, unit = ("history_months", "month") if months else ("history_days", "day")
+    unit_of = (lambda day: month_of(day)) if months else (lambda day: day)
+    day_one: Callable[[int], int] = (lambda m: month_days(m)[0]) if months else (lambda d: d)
     start, end = reading.tq.bounds()
     window = ""
     if start is not None:
-        window += " AND d.day >= ?"
-        params.append(micros(start) // DAY_US)
+        window += f" AND d.{unit} >= ?"
+        params.append(unit_of(micros(start) // DAY_US))
     if end is not None:
-        window += " AND d.day < ?"
-        params.append(micros(end) // DAY_US)
+        window += f" AND d.{unit} < ?"
+        params.append(unit_of(micros(end) // DAY_US))
     found = conn.execute(
-        "SELECT s.entity_id, s.attr, s.dataset_id, d.day, d.n, d.n_numbers, d.n_other, d.low,"
-        f" d.high FROM history_series s JOIN history_days d ON d.series = s.id WHERE {where}"
+        f"SELECT s.entity_id, s.attr, s.dataset_id, d.{unit}, d.n, d.n_numbers, d.n_other,"
+        f" d.low, d.high FROM history_series s JOIN {table} d ON d.series = s.id WHERE {where}"
         f"{window} ORDER BY 1, 2, 3, 4",
         params,
     ).fetchall()
@@ -156,7 +234,7 @@ def aggregate(
     for e, a, d, day, n, n_numbers, _, low, high in found:
         k = k_of.get(day)
         if k is None:
-            k = k_of[day] = period.index_of(origin, _midnight(day))
+            k = k_of[day] = period.index_of(origin, _midnight(day_one(day)))
         periods = series.setdefault((e, a, d), [])
         if periods and periods[-1][0] == k:
             p = periods[-1]
@@ -185,7 +263,9 @@ def aggregate(
             first, last = spans[(e, a)]
             if last >= first + agg.max_periods:
                 periods = [p for p in periods if p[0] < first + agg.max_periods]
-                cut_ends[(e, a)] = _midnight(max(day for day, k in k_of.items() if k == last))
+                cut_ends[(e, a)] = _midnight(
+                    day_one(max(day for day, k in k_of.items() if k == last))
+                )
                 if not periods:
                     continue
         k_first, k_last = periods[0][0], periods[-1][0]
@@ -226,4 +306,14 @@ def _midnight(day: int) -> datetime:
     return _EPOCH + timedelta(days=day)
 
 
-__all__ = ["METHODS", "add", "aggregate", "forget", "recount", "usable"]
+__all__ = [
+    "METHODS",
+    "add",
+    "aggregate",
+    "by_months",
+    "forget",
+    "month_days",
+    "month_of",
+    "recount",
+    "usable",
+]
