@@ -528,8 +528,11 @@ def test_the_alert_engines_categories_are_named_in_both_languages(
     city: City, browser: Browser
 ) -> None:
     """Every category and subCategory the default alert rules write (docs/alerts.md) has a
-    Korean and an English name on screen; a city's own code shows as it is. The fixture's
-    open alert (environment / airPollution) reads so in each language."""
+    Korean and an English name on screen; a city's own code shows as it is. An open alert
+    (environment / airPollution) reads so in each language."""
+    eid = "urn:ngsi-ld:Alert:test:categories-1"  # its own: other tests close the fixture's
+    first = city.by_id[city.stations[0]]
+    assert city.api.post("/entities", json=_alert(eid, first, "low", datetime.now(UTC))).is_success
     page, _ = _open(browser, city.page_url() + "&lang=en", 1920, 1080)
     rules = default_rules()
     named = page.evaluate(
@@ -549,7 +552,7 @@ def test_the_alert_engines_categories_are_named_in_both_languages(
         unnamed = [code for code, shown in named[lang] if shown == code]
         assert unnamed == [], (lang, unnamed)
     assert named["own"] == "cityOwnCode"
-    item = f'li.alert[data-alert="{city.alert}"]'
+    item = f'li.alert[data-alert="{eid}"]'
     assert "Environment / air pollution" in page.inner_text(item)
     page.click("#lang")
     assert "환경 / 대기오염" in page.inner_text(item)
