@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import aiomqtt
 import pytest
@@ -29,10 +29,11 @@ from cityhub.iot.lazy import parse_answer
 from cityhub.iot.mqtt import parse_topic
 from tests.conftest import make_client
 from tests.iot._support import APIKEY, LD, H, provision_group
-from tests.iot.test_mqtt import connected, needs_mosquitto
+from tests.iot.test_mqtt import connected, needs_mosquitto, wait_for
 from tests.notify._receivers import free_port, mosquitto
 
 SENSOR = "urn:ngsi-ld:Thing:sensor1"
+ODD_ENTITY = "urn:ngsi-ld:Thing:odd/slash%41-é?x"
 REGISTRATIONS = "/ngsi-ld/v1/csourceRegistrations"
 LAZY = [
     {
@@ -334,3 +335,84 @@ def test_lazy_attributes_over_mqtt(tmp_path: Path, store_url: str) -> None:
             assert (f"/{APIKEY}/sensor1/lazy", b"l") in got
             assert (f"/{APIKEY}/sensor2/lazy", b'["l"]') in got  # a JSON device: JSON
             assert client.get("/iot/errors", headers=H).json()["errors"] == []
+
+
+def test_odd_device_ids_and_autoprovisioned_devices(client: TestClient) -> None:
+    """Ids travel in the endpoint's path, quoted: a device id and an entity id with ':', '%',
+    '?', '@' and non-ASCII letters are read back; a device its group autoprovisions gets the
+    group's lazy attributes and its registration; deleting the group's lazy attributes,
+    then the devices (/iot/op/delete), leaves no registration."""
+    with Device().running() as device:
+        provision_group(
+            client,
+            endpoint=device.url,
+            lazy=[{"object_id": "h", "name": "humidity", "type": "Number"}],
+        )
+        odd = "a:b%3F?c@d-센서"
+        body = {
+            "device_id": odd,
+            "apikey": APIKEY,
+            "entity_name": ODD_ENTITY,
+            "lazy": LAZY,
+        }
+        r = client.post("/iot/devices", json={"devices": [body]}, headers=H)
+        assert r.status_code == 201, r.text
+        device.reply = b"h|55|l|7"
+        r = client.get(f"/ngsi-ld/v1/entities/{quote(ODD_ENTITY, safe=':')}", headers=LD)
+        assert r.status_code == 200, r.text
+        assert r.json()["humidity"]["value"] == 55 and r.json()["luminosity"]["value"] == 7
+        assert device.asked[-1] == {"k": [APIKEY], "i": [odd], "q": ["h,l"]}
+        # a device the group autoprovisions (its first measure) is asked too
+        measure_of = client.post(
+            f"/iot/d?k={APIKEY}&i=auto1", content="t|3", headers={"Content-Type": "text/plain"}
+        )
+        assert measure_of.status_code == 200, measure_of.text
+        assert len(registrations(client)) == 2
+        device.reply = b"h|12"
+        r = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Thing:auto1", headers=LD)
+        assert r.json()["humidity"]["value"] == 12 and r.json()["temperature"]["value"] == 3
+        # the group's lazy attributes go: the autoprovisioned device's registration goes
+        r = client.put(f"/iot/groups?resource=/iot/d&apikey={APIKEY}", json={"lazy": []}, headers=H)
+        assert r.status_code == 204, r.text
+        [left] = registrations(client)
+        assert left["information"][0]["propertyNames"] == ["luminosity"]
+        r = client.post(
+            "/iot/op/delete", json={"devices": [{"deviceId": odd, "apikey": APIKEY}]}, headers=H
+        )
+        assert r.status_code == 204, r.text
+        assert registrations(client) == []
+
+
+@needs_mosquitto
+def test_a_worker_that_does_not_subscribe_hears_the_answer(tmp_path: Path, store_url: str) -> None:
+    """With several workers only the first subscribes to the device topics; every worker
+    subscribes to the lazy answers, so the one that asked hears its device."""
+    with mosquitto(tmp_path, ports=(18300, 18399)) as port:
+        with make_client(
+            tmp_path,
+            store_url,
+            iot_mqtt_url=f"mqtt://127.0.0.1:{port}",
+            iot_mqtt_subscribe=False,
+            iot_mqtt_client_id="cityhub-iot-1",
+        ) as client:
+            provision_group(client, resource="")
+            transport = client.app.state.iot_mqtt  # type: ignore[attr-defined]
+            wait_for(transport.connected.is_set)
+            provision_sensor(client, transport="MQTT")
+            ready = threading.Event()
+
+            async def sensor() -> None:
+                async with aiomqtt.Client("127.0.0.1", port, identifier="sensor1") as c:
+                    await c.subscribe(f"/{APIKEY}/sensor1/lazy", qos=1)
+                    ready.set()
+                    async for _ in c.messages:
+                        await c.publish(f"/{APIKEY}/sensor1/lazyexe", "l|8", qos=1)
+                        return
+
+            thread = threading.Thread(target=lambda: asyncio.run(sensor()))
+            thread.start()
+            assert ready.wait(10)
+            r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
+            thread.join(20)
+            assert r.status_code == 200, r.text
+            assert r.json()["luminosity"]["value"] == 8
