@@ -18,6 +18,7 @@ from typing import Any
 from cityhub.errors import AlreadyExists, CityhubError
 from cityhub.iot import provisioning as prov
 from cityhub.iot.commands import Commands
+from cityhub.iot.entity_measures import NGSILD, NGSIV2, entity_measures
 from cityhub.iot.errors import (
     DeviceNotFound,
     DuplicateDeviceId,
@@ -566,10 +567,14 @@ class IotAgent:
         )
         received = now_iso()
         try:
+            groups = message.groups
+            kind = str(device.get("payloadType", group.get("payloadType")) or "").lower()
+            if not message.text and kind in (NGSIV2, NGSILD):
+                groups = entity_measures(groups, kind)
             mapping = mapping_of(device, group)
             terms = await self._terms()
             expanded: list[Entity] = []
-            for measure_group in message.groups:
+            for measure_group in groups:
                 for fragment in fragments(mapping, measure_group, received, text=message.text):
                     expanded.append(expand_entity(fragment, terms))
             expanded.extend(

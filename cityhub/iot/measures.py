@@ -301,7 +301,7 @@ def fragments(
         name = {"id": "measure_id", "type": "measure_type"}.get(key, key)
         if allowed is not None and name not in allowed:
             continue
-        inst = instance(name, "", value, None)
+        inst = instance(name, group.types.get(key, ""), value, group.metadata.get(key))
         inst["observedAt"] = observed
         main[name] = inst
     for attr in mapping.static_attributes:

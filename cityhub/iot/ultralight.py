@@ -11,6 +11,7 @@ A payload that does not parse is refused whole, naming the group and what is wro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from cityhub.iot.errors import WrongSyntax
 from cityhub.ngsild.datetime import check_datetime
@@ -25,6 +26,10 @@ class MeasureGroup:
 
     values: dict[str, object] = field(default_factory=dict)
     timestamp: str | None = None
+    #: the attribute types the message names (measures sent as NGSI entities)
+    types: dict[str, str] = field(default_factory=dict)
+    #: the metadata the message gives each measure (measures sent as NGSI entities)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _is_timestamp(text: str) -> bool:
