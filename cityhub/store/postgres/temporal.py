@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
 
+from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.duration import Duration
 from cityhub.ngsild.entity import Instance
 from cityhub.ngsild.query.ast import Node
@@ -37,7 +39,7 @@ from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.store import compact
 from cityhub.store.base import EntityQuery, OrderItem, Transaction
 from cityhub.store.postgres import compile as qcompile
-from cityhub.store.postgres import history, retention
+from cityhub.store.postgres import days, history, retention
 from cityhub.store.postgres.bridge import SyncConnection, rowcount
 from cityhub.store.postgres.entities import carries_pattern, order_clause, where_clause
 from cityhub.store.postgres.params import Params
@@ -268,6 +270,14 @@ class PostgresTemporalRows(TemporalRows):
 
     def _run(self, sql: str, values: list[Any]) -> int:
         return rowcount(self.conn.execute(sql, *values))
+
+    def aggregation(
+        self, ids: Sequence[str], reading: Reading, agg: AggregationQuery
+    ) -> tuple[Iterable[Row], dict[tuple[str, str], datetime]]:
+        rolled = days.aggregate(self.conn, self.tenant, ids, reading, agg)
+        if rolled is not None:  # whole days, exact methods: the daily rollups answer
+            return rolled
+        return super().aggregation(ids, reading, agg)
 
     def history(self, ids: Sequence[str], reading: Reading) -> Iterable[Row]:
         if not ids:
