@@ -25,6 +25,7 @@ import pytest
 
 from cityhub.alerts.defaults import default_rules
 from cityhub.demo.city import build_city
+from cityhub.indicators import INDICATORS
 from tests.dashboard.hub import ROOT, Hub, free_port
 
 try:
@@ -557,6 +558,27 @@ def test_the_alert_engines_categories_are_named_in_both_languages(
     page.click("#lang")
     assert "환경 / 대기오염" in page.inner_text(item)
     page.close()
+
+
+def test_every_indicator_of_the_catalogue_has_its_labels_in_both_languages(
+    city: City, browser: Browser
+) -> None:
+    """Every indicator the city services publish (cityhub/indicators/catalogue.py) has its unit
+    (``kpiUnits``) and its kind's gap measure (``measures``) in Korean and English: without
+    them the legend and the comparison show the raw English of GET /indicators to Korean
+    readers. The indicator's own name comes in both languages from the catalogue's ``title``."""
+    page, _ = _open(browser, city.page_url(), 1280, 800)
+    labels = page.evaluate("""async () => (await import('/dashboard/static/i18n.js')).LABELS""")
+    page.close()
+    missing = [
+        (lang, table, key)
+        for lang in ("ko", "en")
+        for indicator in INDICATORS
+        for table, key in (("kpiUnits", indicator.name), ("measures", indicator.kind))
+        if not str(labels[lang][table].get(key, "")).strip()
+    ]
+    assert missing == []
+    assert all(i.title["ko"].strip() and i.title["en"].strip() for i in INDICATORS)
 
 
 RAMP = ("#2c7bb6", "#abd9e9", "#fdae61", "#d7191c")
