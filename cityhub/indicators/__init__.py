@@ -4,7 +4,7 @@
 period; and the gap between zones of districts (old downtown vs new towns, DOMAIN.md 3.3) with
 its uncertainty.
 
-``areas``, ``catalogue``, ``compute``, ``tally``, ``sun``, ``kpi_entity`` and ``gap`` are pure
+``areas``, ``catalogue``, ``compute``, ``heat``, ``tally``, ``kpi_entity`` and ``gap`` are pure
 (shapely, no I/O); ``service`` is the city service that computes them from history
 (``cityhub.services``). This package may import the store protocols, ``cityhub.ngsild`` and
 ``cityhub.airquality``'s pure rules; never a backend, never ``cityhub.api``.

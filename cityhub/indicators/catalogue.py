@@ -112,6 +112,7 @@ INDICATORS: tuple[Indicator, ...] = (
             ("OffStreetParking", ("occupancy",)),
             ("WasteContainer", ("fillingLevel",)),
             ("Streetlight", ("status", "powerState")),
+            ("WeatherObserved", ("temperature", "relativeHumidity")),
         ),
         False,
     ),
@@ -170,6 +171,16 @@ INDICATORS: tuple[Indicator, ...] = (
         "straight-line distance from the district's representative point to the nearest "
         "shelter x 1.3 (DOMAIN.md 6.2 item 8), weighted by residents over the districts",
         (("PointOfInterest", ("category", "location")),),
+    ),
+    Indicator(
+        "heatHours",
+        "exposure",
+        {"ko": "체감온도 33 °C 이상 시간", "en": "Hours of apparent temperature at or above 33 °C"},
+        "hours per resident",
+        "sum over hours of residents whose district's apparent temperature (KMA's summer "
+        "formula from temperature and relative humidity, the hour's mean) >= 33 C / residents "
+        "(district mean of its weather stations, else the nearest within 5 km)",
+        (("WeatherObserved", ("temperature", "relativeHumidity")),),
     ),
 )
 BY_NAME = {i.name: i for i in INDICATORS}

@@ -32,6 +32,7 @@ from cityhub.indicators.catalogue import (
     WALK_DETOUR,
     WASTE_FULL,
 )
+from cityhub.indicators.heat import HEAT_APPARENT_C, apparent_temperature_kma
 from cityhub.indicators.names import (
     attribute,
     local_name,
@@ -50,6 +51,7 @@ KINDS = {
     "OnStreetParking": "parking",
     "WasteContainer": "waste",
     "Streetlight": "streetlight",
+    "WeatherObserved": "weather",
 }
 #: attributes each kind is read by (local names)
 READS = {
@@ -58,6 +60,7 @@ READS = {
     "parking": ("occupancy",),
     "waste": ("fillingLevel",),
     "streetlight": ("status", "powerState", "powerConsumption"),
+    "weather": ("temperature", "relativeHumidity"),
 }
 SHELTER_CATEGORIES = frozenset(
     {"heatShelter", "coldShelter", "civilDefenceShelter", "earthquakeEvacuationSite", "shelter"}
@@ -171,6 +174,7 @@ class SensorHour:
     grade: str | None = None
     flag: bool | None = None  # congested / pressured / full / working
     night: bool = False
+    apparent: float | None = None  # the hour's mean apparent temperature (°C)
 
 
 def _numbers(
@@ -222,6 +226,9 @@ def sensor_hour(
         levels, out.bad = _numbers(attrs.get("fillingLevel", ()), 0.0, 1.5)
         if levels:
             out.flag, out.reported = max(levels) >= sensor.full_at, True
+    elif sensor.kind == "weather":
+        out.apparent, out.bad = apparent_of_hour(attrs)
+        out.reported = out.apparent is not None
     elif sensor.kind == "streetlight":
         # judged on the readings taken at night (the sun well down at the lamp, so a lamp
         # that switches on a little after sunset is not caught out), expected when the hour's
@@ -253,6 +260,60 @@ def sensor_hour(
                 and all(w > 0 for w in watts if w is not None and w >= 0)
             )
     return out
+
+
+#: temperatures (°C) and relative humidities (percent) a weather station can report
+_TEMPERATURE_C = (-60.0, 60.0)
+_TO_CELSIUS = {"CEL": lambda v: v, "FAH": lambda v: (v - 32) * 5 / 9, "KEL": lambda v: v - 273.15}
+
+
+def temperature_c(inst: Mapping[str, Any]) -> float | None:
+    """A temperature instance in °C (``unitCode`` CEL, the default, FAH or KEL); None when it
+    is not a number, has another unit or is beyond -60..60 °C."""
+    value = number_of(inst.get("value"))
+    convert = _TO_CELSIUS.get(str(inst.get("unitCode") or "CEL"))
+    if value is None or convert is None:
+        return None
+    c = convert(value)
+    return c if _TEMPERATURE_C[0] <= c <= _TEMPERATURE_C[1] else None
+
+
+def humidity_percent(inst: Mapping[str, Any]) -> float | None:
+    """A relative humidity instance in percent: a 0-1 fraction as Smart Data Models gives it
+    (``unitCode`` C62 or none), or 0-100 with ``unitCode`` P1; None otherwise (a 55 without
+    P1 is not guessed at)."""
+    value = number_of(inst.get("value"))
+    if value is None:
+        return None
+    percent = value if inst.get("unitCode") == "P1" else value * 100
+    return percent if 0 <= percent <= 100 else None
+
+
+def apparent_of_hour(
+    attrs: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> tuple[float | None, int]:
+    """A weather station's hour: the mean of KMA's apparent temperature over its readings
+    (temperature and humidity paired by ``observedAt``; without any pair, the hour's means
+    of each), and how many readings were bad."""
+    temps: dict[Any, float] = {}
+    hums: dict[Any, float] = {}
+    bad = 0
+    for name, read, into in (
+        ("temperature", temperature_c, temps),
+        ("relativeHumidity", humidity_percent, hums),
+    ):
+        for inst in attrs.get(name, ()):
+            value = read(inst)
+            if value is None:
+                bad += 1
+            else:
+                into[inst.get("observedAt")] = value
+    pairs = [(temps[at], hums[at]) for at in temps if at in hums]
+    if not pairs and temps and hums:
+        pairs = [(_mean(list(temps.values())), _mean(list(hums.values())))]
+    if not pairs:
+        return None, bad
+    return _mean([apparent_temperature_kma(t, h) for t, h in pairs]), bad
 
 
 # ---- one hour of every district -------------------------------------------------------------
@@ -324,6 +385,7 @@ def compute_hour(
         judged.append((sensor, sensor_hour(sensor, history.get(sensor.id, {}), hour)))
 
     reporting_air: list[tuple[Sensor, float]] = []
+    reporting_weather: list[tuple[Sensor, float]] = []
     for sensor, seen in judged:
         t = leaf_tallies[sensor.leaf]
         if sensor.kind == "shelter":
@@ -355,6 +417,15 @@ def compute_hour(
                 grades.den += 1
                 grades.parts[seen.grade] = grades.parts.get(seen.grade, 0.0) + 1
             continue
+        if sensor.kind == "weather":
+            heat = t["heatHours"]
+            heat.expected += 1
+            heat.sensors += 1
+            heat.bad += seen.bad
+            if seen.apparent is not None:
+                heat.reporting += 1
+                reporting_weather.append((sensor, seen.apparent))
+            continue
         name = {
             "traffic": "congestionIndex",
             "parking": "parkingPressure",
@@ -373,35 +444,19 @@ def compute_hour(
             tally.den += 1
             tally.num += float(seen.flag)
 
-    # PM2.5 per leaf: its own sensors' mean, else the nearest reporting sensor within reach
-    by_leaf: dict[str, list[float]] = {}
-    for sensor, value in reporting_air:
-        by_leaf.setdefault(sensor.leaf, []).append(value)
-    for leaf in areas.leaves:
-        t = leaf_tallies[leaf.id]
-        own = by_leaf.get(leaf.id)
-        estimated = False
-        if own:
-            pm: float | None = _mean(own)
-        else:
-            pm = _nearest(leaf, reporting_air)
-            estimated = pm is not None
-        if pm is None:
-            continue
+    # PM2.5 (and the apparent temperature) per leaf: its own sensors' mean, else the nearest
+    # reporting sensor within reach; the residents above the limit
+    limits = [
+        (name, limit, inclusive)
         for name, limit, inclusive in (
             ("pm25ExposureKorea", PM25_KOREAN_UNHEALTHY, True),
             ("pm25ExposureWho", PM25_WHO_24H, False),
             ("pm25ExposureSensitive", PM25_KOREAN_UNHEALTHY, True),
-        ):
-            if name not in exposures:
-                continue
-            tally = t[name]
-            w = tally.weight
-            tally.den += w
-            if estimated:
-                tally.estimated += w
-            if pm >= limit if inclusive else pm > limit:
-                tally.num += w
+        )
+        if name in exposures
+    ]
+    _expose(areas, leaf_tallies, reporting_air, limits)
+    _expose(areas, leaf_tallies, reporting_weather, [("heatHours", HEAT_APPARENT_C, True)])
     for leaf in areas.leaves:
         shelter = leaf_tallies[leaf.id]["shelterCapacityPerOlderResident"]
         if older is not None:
@@ -432,12 +487,45 @@ def compute_hour(
     return out
 
 
+def _expose(
+    areas: AreaMap,
+    leaf_tallies: Mapping[str, Mapping[str, Tally]],
+    reporting: Sequence[tuple[Sensor, float]],
+    limits: Sequence[tuple[str, float, bool]],
+) -> None:
+    """Each leaf's value (its own sensors' mean, else the nearest reporting sensor within
+    :data:`NEAREST_KM`) against each limit: the leaf's weight observed (``den``), above
+    (``num``), and estimated from outside (``estimated``)."""
+    by_leaf: dict[str, list[float]] = {}
+    for sensor, value in reporting:
+        by_leaf.setdefault(sensor.leaf, []).append(value)
+    for leaf in areas.leaves:
+        t = leaf_tallies[leaf.id]
+        own = by_leaf.get(leaf.id)
+        estimated = False
+        if own:
+            found: float | None = _mean(own)
+        else:
+            found = _nearest(leaf, reporting)
+            estimated = found is not None
+        if found is None:
+            continue
+        for name, limit, inclusive in limits:
+            tally = t[name]
+            w = tally.weight
+            tally.den += w
+            if estimated:
+                tally.estimated += w
+            if found >= limit if inclusive else found > limit:
+                tally.num += w
+
+
 def _nearest(leaf: Area, reporting: Sequence[tuple[Sensor, float]]) -> float | None:
     best: tuple[float, float] | None = None
-    for sensor, pm in reporting:
+    for sensor, value in reporting:
         d = _km(leaf.centre, (sensor.lon, sensor.lat))
         if d <= NEAREST_KM and (best is None or d < best[0]):
-            best = (d, pm)
+            best = (d, value)
     return None if best is None else best[1]
 
 
@@ -459,6 +547,9 @@ __all__ = [
     "READS",
     "SHELTER_CATEGORIES",
     "Sensor",
+    "apparent_of_hour",
+    "humidity_percent",
+    "temperature_c",
     "SensorHour",
     "compute_hour",
     "is_expressway",

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from cityhub.indicators import INDICATORS
 from tests.conftest import make_client
 from tests.indicators.helpers import area_entities, point
 
@@ -193,7 +194,7 @@ def test_the_gap_as_json_and_csv_without_a_ranking_the_data_cannot_carry(hub: Te
     assert r.status_code == 200, r.text
     assert r.json()["period"]["from"] == "2026-10-31T15:00:00.000000Z"
     catalogue = hub.get("/indicators").json()["indicators"]
-    assert len(catalogue) == 11 and catalogue[0]["name"] == "pm25ExposureKorea"
+    assert len(catalogue) == len(INDICATORS) and catalogue[0]["name"] == "pm25ExposureKorea"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,141 @@
+"""DOMAIN.md 6.2's heat hours (item 8), travel-time index (item 3) and energy intensity of
+public buildings (item 5) from known inputs, pure: hand-computed values, missing data, zero
+denominators and hostile readings (text, "NaN", negative or impossible values) counted as bad,
+never raised."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from cityhub.indicators.areas import area_map
+from cityhub.indicators.catalogue import BY_NAME
+from cityhub.indicators.compute import (
+    apparent_of_hour,
+    compute_hour,
+    humidity_percent,
+    sensor_of,
+    temperature_c,
+)
+from cityhub.indicators.heat import apparent_temperature_kma, wet_bulb_stull
+from cityhub.indicators.tally import Tally, value_of
+from tests.indicators.helpers import CITY, GU, area_entities, dong_id, point
+
+#: 07:00 on Monday 3 August 2026 in Seoul (22:00 UTC on the Sunday): the morning peak
+MORNING_PEAK = datetime(2026, 8, 2, 22, tzinfo=UTC)
+
+
+def internal(entity: dict[str, Any]) -> dict[str, Any]:
+    attrs = {k: [v] for k, v in entity.items() if k not in ("id", "type")}
+    return {"id": entity["id"], "type": [entity["type"]], "attrs": attrs}
+
+
+def at(minute: int, value: Any, hour: datetime = MORNING_PEAK, **extra: Any) -> dict[str, Any]:
+    stamp = hour.replace(minute=minute).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"type": "Property", "value": value, "observedAt": stamp, **extra}
+
+
+def value(tallies: dict[str, dict[str, Tally]], area: str, name: str) -> Any:
+    return value_of(BY_NAME[name], tallies[area][name])
+
+
+def run(
+    sensors: list[dict[str, Any]],
+    history: dict[str, dict[str, list[dict[str, Any]]]],
+    hour: datetime = MORNING_PEAK,
+    roads: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, dict[str, Tally]]:
+    areas = area_map(internal(e) for e in area_entities())
+    placed = [sensor_of(internal(e), areas, roads or {}) for e in sensors]
+    return compute_hour(areas, [s for s in placed if s is not None], history, hour)
+
+
+# ---- heat hours -------------------------------------------------------------------------------
+
+
+def test_kma_apparent_temperature_matches_its_published_points() -> None:
+    """KMA's summer apparent temperature equals the air temperature at about 55 % humidity; 35
+    °C reads 32 at 30 % (the figures KMA gave when it moved the heat-wave warning to apparent
+    temperature), and Stull's wet bulb is about 27.6 °C at 35 °C and 55 %."""
+    assert apparent_temperature_kma(35, 55) == pytest.approx(35.0, abs=0.05)
+    assert apparent_temperature_kma(35, 30) == pytest.approx(32.0, abs=0.05)
+    assert apparent_temperature_kma(35, 80) == pytest.approx(37.2, abs=0.1)
+    assert wet_bulb_stull(35, 55) == pytest.approx(27.56, abs=0.01)
+    # the threshold's edge: 33 °C air is below 33 apparent at 55 %, above it at 60 %
+    assert apparent_temperature_kma(33, 55) < 33 < apparent_temperature_kma(33, 60)
+
+
+def test_temperature_and_humidity_units_and_bad_values() -> None:
+    assert temperature_c({"value": 35}) == 35
+    assert temperature_c({"value": 95, "unitCode": "FAH"}) == pytest.approx(35.0)
+    assert temperature_c({"value": 308.15, "unitCode": "KEL"}) == pytest.approx(35.0)
+    for bad in ({"value": "NaN"}, {"value": 1e9}, {"value": -80}, {"value": 20, "unitCode": "X"}):
+        assert temperature_c(bad) is None
+    assert humidity_percent({"value": 0.8, "unitCode": "C62"}) == pytest.approx(80)
+    assert humidity_percent({"value": 0.8}) == pytest.approx(80)
+    assert humidity_percent({"value": 80, "unitCode": "P1"}) == 80
+    for bad in ({"value": 55}, {"value": -0.1}, {"value": "wet"}, {"value": True}):
+        assert humidity_percent(bad) is None
+
+
+def test_a_stations_hour_pairs_its_readings_by_time_else_takes_the_means() -> None:
+    paired = {
+        "temperature": [at(10, 35), at(40, 33)],
+        "relativeHumidity": [at(10, 0.8), at(40, 0.55)],
+    }
+    mean, bad = apparent_of_hour(paired)
+    expected = (apparent_temperature_kma(35, 80) + apparent_temperature_kma(33, 55)) / 2
+    assert mean == pytest.approx(expected) and bad == 0
+    apart = {"temperature": [at(10, 35), at(40, 33)], "relativeHumidity": [at(20, 0.6)]}
+    assert apparent_of_hour(apart)[0] == pytest.approx(apparent_temperature_kma(34, 60))
+    assert apparent_of_hour({"temperature": [at(10, 35)]}) == (None, 0)  # no humidity: none
+    hostile = {"temperature": [at(10, "NaN"), at(20, -400)], "relativeHumidity": [at(10, 55)]}
+    assert apparent_of_hour(hostile) == (None, 3)
+
+
+WEATHER = [
+    {"id": "h1", "type": "WeatherObserved", "location": point("a")},
+    {"id": "h2", "type": "WeatherObserved", "location": point("c", dx=0.002)},
+]
+
+
+def test_heat_hours_are_population_weighted_with_the_nearest_station_standing_in() -> None:
+    """h1 in a: 35 °C at 80 % (37.2 apparent): a, and b from it, are hot; h2 in c: 35 °C at
+    30 % (P1) is 32.0: c and d are not. Residents a 1000, b 3000, c 2000, d 4000."""
+    history = {
+        "h1": {
+            "temperature": [at(10, 35, unitCode="CEL"), at(20, "NaN")],
+            "relativeHumidity": [at(10, 0.8, unitCode="C62")],
+        },
+        "h2": {
+            "temperature": [at(15, 35)],
+            "relativeHumidity": [at(15, 30, unitCode="P1"), at(25, 55)],  # 55 without P1: bad
+        },
+    }
+    t = run(WEATHER, history)
+    heat = t[CITY]["heatHours"]
+    assert (heat.num, heat.den, heat.weight) == (4000, 10000, 10000)
+    assert value(t, CITY, "heatHours") == 0.4
+    assert value(t, dong_id("a"), "heatHours") == 1.0
+    assert value(t, dong_id("b"), "heatHours") == 1.0
+    assert t[GU["west"]]["heatHours"].estimated == 3000  # b's, from a's station
+    assert value(t, GU["east"], "heatHours") == 0.0
+    assert (heat.expected, heat.reporting, heat.bad) == (2, 2, 2)
+    # the stations count in the monitoring coverage
+    assert t[CITY]["monitoringCoverage"].parts == {"weather": 2.0}
+    # a day: two such hours are two heat hours for a's residents
+    day = Tally()
+    for _ in range(2):
+        day.add(t[dong_id("a")]["heatHours"], same_period=False)
+    assert value_of(BY_NAME["heatHours"], day) == 2.0
+
+
+def test_heat_hours_without_usable_weather_have_no_value() -> None:
+    only_bad = {"h1": {"temperature": [at(10, "text")], "relativeHumidity": [at(10, 2.0)]}}
+    t = run(WEATHER, only_bad)
+    heat = t[CITY]["heatHours"]
+    assert value(t, CITY, "heatHours") is None and heat.den == 0
+    assert (heat.expected, heat.reporting, heat.bad) == (2, 0, 2)
+    assert value(run([], {}), CITY, "heatHours") is None  # no station at all
