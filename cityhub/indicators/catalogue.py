@@ -11,6 +11,8 @@ Value kinds (``kind``):
 - ``per1000``: numerator per 1,000 residents.
 - ``distribution``: counts per class / the total (``kpiValue`` is an object).
 - ``ratio``: numerator / denominator as they stand (shelter places per older resident).
+- ``index``: numerator / denominator of quantities that add up over hours (the travel-time
+  index: hours of travel observed / the same at free-flow speed).
 """
 
 from __future__ import annotations
@@ -171,6 +173,19 @@ INDICATORS: tuple[Indicator, ...] = (
         "straight-line distance from the district's representative point to the nearest "
         "shelter x 1.3 (DOMAIN.md 6.2 item 8), weighted by residents over the districts",
         (("PointOfInterest", ("category", "location")),),
+    ),
+    Indicator(
+        "travelTimeIndex",
+        "index",
+        {"ko": "출퇴근 시간 통행시간 지수", "en": "Travel-time index at the peaks"},
+        "travel time / free-flow travel time",
+        "sum over road-hours at the weekday peaks (07-09 and 18-20, the city's time) of length "
+        "x mean(1 / averageVehicleSpeed) / sum of length / free-flow speed (freeFlowSpeed, "
+        "else maximumAllowedSpeed)",
+        (
+            ("TrafficFlowObserved", ("averageVehicleSpeed",)),
+            ("RoadSegment", ("freeFlowSpeed", "maximumAllowedSpeed", "length")),
+        ),
     ),
     Indicator(
         "heatHours",

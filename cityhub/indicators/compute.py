@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shapely.geometry import shape
 
@@ -70,6 +71,17 @@ _KM_PER_DEG = 111.32
 #: the sun's altitude below which a streetlight must be on: about a quarter hour after sunset
 #: (lamps switch on some minutes after it; DOMAIN.md 4.5)
 LAMPS_ON_BELOW_DEG = -3.0
+#: the peaks of the travel-time index, as hours of the city's day (DOMAIN.md 4.2: weekday AM
+#: peak 07-09, PM peak 18-20), Monday to Friday
+PEAK_HOURS = frozenset({7, 8, 18, 19})
+#: the city's time zone when none is given (DOMAIN.md 6.4)
+CITY_ZONE = ZoneInfo("Asia/Seoul")
+#: free-flow speeds (km/h) a road can have; speeds under 1 km/h give no travel time (a loop
+#: detector's 0 says no vehicle was measured as much as a standstill)
+_FREE_KMH = (5.0, 200.0)
+_SLOWEST_KMH = 1.0
+_TO_KMH = {"KMH": 1.0, "MTS": 3.6}
+_TO_KM = {"MTR": 0.001, "KMT": 1.0}
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,8 @@ class Sensor:
     expressway: bool = False
     full_at: float = WASTE_FULL
     capacity: float = 0.0
+    free_kmh: float | None = None  # a road's free-flow speed (the travel-time index)
+    length_km: float = 1.0  # its length (weights its travel time; 1 when unknown)
 
 
 def _point(entity: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -147,18 +161,66 @@ def sensor_of(
     if leaf is None:
         return None
     expressway = False
+    free_kmh: float | None = None
+    length_km = 1.0
     if kind == "traffic":
         ref = attribute(entity, "refRoadSegment")
         road = roads.get(str((ref or {}).get("object")))
         expressway = is_expressway(entity, road)
+        free_kmh = free_flow_kmh(entity, road)
+        length_km = _length_km(road) or 1.0
     full_at = WASTE_FULL
     if kind == "waste":
         threshold = number_of(plain_value(attribute(entity, "binFullnessThreshold")))
         if threshold is not None and 0 < threshold <= 1:
             full_at = threshold
     return Sensor(
-        str(entity["id"]), kind, leaf.id, where[0], where[1], expressway, full_at, capacity
+        str(entity["id"]),
+        kind,
+        leaf.id,
+        where[0],
+        where[1],
+        expressway,
+        full_at,
+        capacity,
+        free_kmh,
+        length_km,
     )
+
+
+def _quantity(
+    entity: Mapping[str, Any] | None, name: str, units: Mapping[str, float], default: str
+) -> float | None:
+    inst = attribute(entity, name) if entity is not None else None
+    if inst is None:
+        return None
+    value = number_of(inst.get("value"))
+    factor = units.get(str(inst.get("unitCode") or default))
+    return None if value is None or factor is None else value * factor
+
+
+def free_flow_kmh(entity: Mapping[str, Any], road: Mapping[str, Any] | None = None) -> float | None:
+    """A flow observation's free-flow speed (km/h): ``freeFlowSpeed`` (a cityhub extension) of
+    the observation or its RoadSegment, else their ``maximumAllowedSpeed`` (Smart Data
+    Models' RoadSegment: the posted limit, the usual stand-in); ``unitCode`` KMH (the
+    default) or MTS. None when neither gives 5-200 km/h."""
+    for name in ("freeFlowSpeed", "maximumAllowedSpeed"):
+        for source in (entity, road):
+            kmh = _quantity(source, name, _TO_KMH, "KMH")
+            if kmh is not None and _FREE_KMH[0] <= kmh <= _FREE_KMH[1]:
+                return kmh
+    return None
+
+
+def _length_km(road: Mapping[str, Any] | None) -> float | None:
+    km = _quantity(road, "length", _TO_KM, "MTR")
+    return km if km is not None and 0 < km <= 1000 else None
+
+
+def is_peak(hour: datetime, zone: tzinfo = CITY_ZONE) -> bool:
+    """Whether the hour starting at ``hour`` is a weekday peak hour in the city's time zone."""
+    local = hour.astimezone(zone)
+    return local.weekday() < 5 and local.hour in PEAK_HOURS
 
 
 # ---- one sensor's hour ----------------------------------------------------------------------
@@ -175,6 +237,7 @@ class SensorHour:
     flag: bool | None = None  # congested / pressured / full / working
     night: bool = False
     apparent: float | None = None  # the hour's mean apparent temperature (°C)
+    travel: float | None = None  # the hour's mean travel time (hours per km)
 
 
 def _numbers(
@@ -218,6 +281,8 @@ def sensor_hour(
         if speeds:
             limit = CONGESTED_EXPRESSWAY_KMH if sensor.expressway else CONGESTED_ARTERIAL_KMH
             out.flag, out.reported = _mean(speeds) <= limit, True
+            moving = [1.0 / v for v in speeds if v >= _SLOWEST_KMH]
+            out.travel = _mean(moving) if moving else None
     elif sensor.kind == "parking":
         shares, out.bad = _numbers(attrs.get("occupancy", ()), 0.0, 1.0)
         if shares:
@@ -356,13 +421,16 @@ def compute_hour(
     sensors: Sequence[Sensor],
     history: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
     hour: datetime,
+    zone: tzinfo = CITY_ZONE,
 ) -> dict[str, dict[str, Tally]]:
     """Every indicator's tally of every area (leaves and parents) for the hour starting at
     ``hour``: ``{area id: {indicator name: Tally}}``.
 
     Args:
         history: the hour's instances by sensor id and attribute local name.
+        zone: the city's time zone (the peaks of the travel-time index are its hours).
     """
+    peak = is_peak(hour, zone)
     weights, _ = weights_of(areas)
     older = older_of(areas)
     sensitive = sensitive_of(areas)
@@ -432,6 +500,8 @@ def compute_hour(
             "waste": "wasteContainerFullHours",
             "streetlight": "streetlightsWorkingAtNight",
         }[sensor.kind]
+        if sensor.kind == "traffic" and sensor.free_kmh is not None:
+            _travel(t["travelTimeIndex"], sensor, seen, peak)
         tally = t[name]
         if sensor.kind == "streetlight" and not seen.night:
             tally.sensors += 1
@@ -485,6 +555,20 @@ def compute_hour(
                 total[name].add(tally, same_period=True)
         out[area.id] = total
     return out
+
+
+def _travel(tally: Tally, sensor: Sensor, seen: SensorHour, peak: bool) -> None:
+    """A road's peak hour in the travel-time index: the hour's travel time over its length
+    (``num``) against the same length at its free-flow speed (``den``), both in hours."""
+    tally.sensors += 1
+    if not peak or sensor.free_kmh is None:
+        return  # off-peak: a road is not judged
+    tally.expected += 1
+    tally.bad += seen.bad
+    if seen.travel is not None:
+        tally.reporting += 1
+        tally.num += sensor.length_km * seen.travel
+        tally.den += sensor.length_km / sensor.free_kmh
 
 
 def _expose(
@@ -552,6 +636,8 @@ __all__ = [
     "temperature_c",
     "SensorHour",
     "compute_hour",
+    "free_flow_kmh",
+    "is_peak",
     "is_expressway",
     "local_attrs",
     "older_of",

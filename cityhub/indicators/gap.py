@@ -53,6 +53,7 @@ MEASURE = {
     "per1000": "share of observed container-hours full",
     "distribution": "share of station-hours unhealthy or very unhealthy",
     "ratio": "numerator / denominator, pooled",
+    "index": "travel time / free-flow travel time, pooled over the road-hours",
 }
 
 

@@ -281,7 +281,7 @@ class IndicatorService(CityService):
     ) -> bool:
         """Compute one hour and write it (with the state) in one transaction; False when the
         hour was done already."""
-        tallies = compute_hour(areas, sensors, history, hour) if history else None
+        tallies = compute_hour(areas, sensors, history, hour, self.zone) if history else None
         _, source = weights_of(areas)
         day_start = self.day_start(hour)
         digest = history_digest(history)
@@ -380,7 +380,7 @@ class IndicatorService(CityService):
         while at <= last:
             history = await self._hour_history(ctx, tenant, types, attr_names, at)
             digest, key = history_digest(history), format_datetime(at)
-            found = compute_hour(areas, sensors, history, at) if history else None
+            found = compute_hour(areas, sensors, history, at, self.zone) if history else None
             if found is not None:
                 add_hour(days, found)
             # this hour, and any other of the day whose history changed since it was computed

@@ -121,7 +121,7 @@ def value_of(indicator: Indicator, tally: Tally) -> Any:
         if tally.den <= 0:
             return None
         return {k: _round(v / tally.den) for k, v in sorted(tally.parts.items())}
-    if kind == "ratio":
+    if kind in ("ratio", "index"):
         return None if tally.den <= 0 else _round(tally.num / tally.den)
     raise ValueError(f"unknown indicator kind {kind!r}")
 

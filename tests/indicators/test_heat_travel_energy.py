@@ -16,12 +16,13 @@ from cityhub.indicators.compute import (
     apparent_of_hour,
     compute_hour,
     humidity_percent,
+    is_peak,
     sensor_of,
     temperature_c,
 )
 from cityhub.indicators.heat import apparent_temperature_kma, wet_bulb_stull
 from cityhub.indicators.tally import Tally, value_of
-from tests.indicators.helpers import CITY, GU, area_entities, dong_id, point
+from tests.indicators.helpers import CITY, GU, area_entities, dong_id, point, prop
 
 #: 07:00 on Monday 3 August 2026 in Seoul (22:00 UTC on the Sunday): the morning peak
 MORNING_PEAK = datetime(2026, 8, 2, 22, tzinfo=UTC)
@@ -139,3 +140,124 @@ def test_heat_hours_without_usable_weather_have_no_value() -> None:
     assert value(t, CITY, "heatHours") is None and heat.den == 0
     assert (heat.expected, heat.reporting, heat.bad) == (2, 0, 2)
     assert value(run([], {}), CITY, "heatHours") is None  # no station at all
+
+
+# ---- travel-time index ------------------------------------------------------------------------
+
+
+def road(eid: str, **attrs: Any) -> dict[str, Any]:
+    return internal({"id": eid, "type": "RoadSegment", **attrs})
+
+
+ROADS = {
+    # an arterial of 700 m with a free-flow speed of 50 km/h
+    "road1": road("road1", length=prop(700, unitCode="MTR"), freeFlowSpeed=prop(50)),
+    # an expressway of 2 km whose only speed is its limit (80 km/h); a hostile free-flow speed
+    "road2": road(
+        "road2",
+        length=prop(2, unitCode="KMT"),
+        maximumAllowedSpeed=prop(80, unitCode="KMH"),
+        freeFlowSpeed=prop("fast"),
+    ),
+    "road3": road("road3", freeFlowSpeed=prop(1000), length=prop(-5)),  # nothing usable
+}
+
+
+def flow(eid: str, where: str, ref: str | None = None, **attrs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": eid, "type": "TrafficFlowObserved", "location": point(where)}
+    if ref is not None:
+        out["refRoadSegment"] = {"type": "Relationship", "object": ref}
+    return {**out, **attrs}
+
+
+FLOWS = [
+    flow("t1", "b", "road1"),
+    flow("t2", "d", "road2"),
+    flow("t3", "d", freeFlowSpeed=prop(12, unitCode="MTS")),  # 43.2 km/h; reports nothing
+    flow("t4", "c", "road3"),  # no usable free-flow speed: not in the index
+]
+
+
+def speeds(hour: datetime = MORNING_PEAK) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    return {
+        "t1": {"averageVehicleSpeed": [at(5, 25, hour), at(10, 50, hour)]},
+        # "NaN" and -10 are bad; 0 is a standstill or no vehicle: no travel time
+        "t2": {
+            "averageVehicleSpeed": [
+                at(5, 40, hour),
+                at(10, "NaN", hour),
+                at(15, -10, hour),
+                at(20, 0, hour),
+            ]
+        },
+        "t4": {"averageVehicleSpeed": [at(5, 10, hour)]},
+    }
+
+
+def test_free_flow_speed_from_the_observation_or_its_road_else_the_limit() -> None:
+    areas = area_map(internal(e) for e in area_entities())
+    placed = {e["id"]: sensor_of(internal(e), areas, ROADS) for e in FLOWS}
+    assert placed["t1"] is not None and placed["t1"].free_kmh == 50
+    assert placed["t1"].length_km == pytest.approx(0.7)
+    assert placed["t2"] is not None and placed["t2"].free_kmh == 80  # "fast": the limit
+    assert placed["t2"].length_km == 2
+    assert placed["t3"] is not None and placed["t3"].free_kmh == pytest.approx(43.2)
+    assert placed["t4"] is not None and placed["t4"].free_kmh is None
+    assert placed["t4"].length_km == 1.0
+
+
+def test_the_travel_time_index_at_the_peaks() -> None:
+    """t1 (0.7 km, free 50): 25 and 50 km/h -> mean travel 0.03 h/km, index 0.021 / 0.014 =
+    1.5; t2 (2 km, free 80): 40 km/h (NaN and -10 bad, 0 no travel time) -> 0.05 / 0.025 = 2.0;
+    the city pools the hours of travel: 0.071 / 0.039."""
+    t = run(FLOWS, speeds(), roads=ROADS)
+    assert value(t, dong_id("b"), "travelTimeIndex") == 1.5
+    assert value(t, dong_id("d"), "travelTimeIndex") == 2.0
+    assert value(t, GU["west"], "travelTimeIndex") == 1.5
+    city = t[CITY]["travelTimeIndex"]
+    assert (city.num, city.den) == (pytest.approx(0.071), pytest.approx(0.039))
+    assert value(t, CITY, "travelTimeIndex") == pytest.approx(0.071 / 0.039, abs=1e-6)
+    # t3 reported nothing; t4 has no free-flow speed and is not in the index
+    assert (city.sensors, city.expected, city.reporting, city.bad) == (3, 3, 2, 2)
+    assert value(t, dong_id("c"), "travelTimeIndex") is None
+    assert t[dong_id("c")]["travelTimeIndex"].sensors == 0
+    # the congestion index still reads every road
+    assert t[CITY]["congestionIndex"].reporting == 3
+
+
+def test_the_travel_time_index_is_for_weekday_peaks_of_the_citys_day() -> None:
+    assert is_peak(MORNING_PEAK)  # 07:00 Monday in Seoul
+    assert not is_peak(MORNING_PEAK, UTC)  # 22:00 Sunday in UTC
+    evening = datetime(2026, 8, 3, 10, tzinfo=UTC)  # 19:00 Monday in Seoul
+    noon = datetime(2026, 8, 3, 3, tzinfo=UTC)
+    saturday = datetime(2026, 8, 7, 22, tzinfo=UTC)  # 07:00 Saturday in Seoul
+    assert is_peak(evening) and not is_peak(noon) and not is_peak(saturday)
+    assert value(run(FLOWS, speeds(evening), evening, ROADS), CITY, "travelTimeIndex") > 1
+    for hour in (noon, saturday):
+        t = run(FLOWS, speeds(hour), hour, ROADS)
+        tti = t[CITY]["travelTimeIndex"]
+        assert value(t, CITY, "travelTimeIndex") is None
+        assert (tti.sensors, tti.expected, tti.den) == (3, 0, 0)
+    # the service's zone is used: UTC's 07:00 Monday is Seoul's 16:00
+    utc_peak = datetime(2026, 8, 3, 7, tzinfo=UTC)
+    areas = area_map(internal(e) for e in area_entities())
+    placed = [sensor_of(internal(e), areas, ROADS) for e in FLOWS]
+    sensors = [s for s in placed if s is not None]
+    in_utc = compute_hour(areas, sensors, speeds(utc_peak), utc_peak, UTC)
+    assert value(in_utc, CITY, "travelTimeIndex") == pytest.approx(0.071 / 0.039, abs=1e-6)
+    assert (
+        value(compute_hour(areas, sensors, speeds(utc_peak), utc_peak), CITY, "travelTimeIndex")
+        is None
+    )
+
+
+def test_a_day_of_peaks_pools_its_hours() -> None:
+    day = Tally()
+    first = run(FLOWS, speeds(), roads=ROADS)[CITY]["travelTimeIndex"]
+    slow = {"t1": {"averageVehicleSpeed": [at(5, 10)]}}  # 0.7 / 10 = 0.07 h against 0.014
+    second = run(FLOWS, slow, roads=ROADS)[CITY]["travelTimeIndex"]
+    for hour in (first, second):
+        day.add(hour, same_period=False)
+    assert value_of(BY_NAME["travelTimeIndex"], day) == pytest.approx(
+        (0.071 + 0.07) / (0.039 + 0.014), abs=1e-6
+    )

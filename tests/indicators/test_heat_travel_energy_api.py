@@ -46,6 +46,25 @@ def weather(eid: str, where: str, at: str, temp: Any, rh: Any, rh_unit: str) -> 
     }
 
 
+ROAD = {
+    "id": "urn:ngsi-ld:RoadSegment:r1",
+    "type": "RoadSegment",
+    "length": {"type": "Property", "value": 700, "unitCode": "MTR"},
+    "freeFlowSpeed": {"type": "Property", "value": 50, "unitCode": "KMH"},
+    "maximumAllowedSpeed": {"type": "Property", "value": 60, "unitCode": "KMH"},
+}
+
+
+def traffic(at: str, speed: Any) -> dict[str, Any]:
+    return {
+        "id": "urn:ngsi-ld:TrafficFlowObserved:r1",
+        "type": "TrafficFlowObserved",
+        "location": point("b"),
+        "refRoadSegment": {"type": "Relationship", "object": ROAD["id"]},
+        "averageVehicleSpeed": reading(speed, at, "KMH"),
+    }
+
+
 def settle(client: TestClient) -> None:
     runner = client.app.state.services  # type: ignore[attr-defined]
     assert client.portal is not None
@@ -70,6 +89,11 @@ def hub(tmp_path: Path, store_url: str) -> Iterator[TestClient]:
             [weather("h1", "a", f"{HOUR}:10", 35, 0.8, "C62")],
             [weather("h1", "a", f"{HOUR}:20", "NaN", 0.8, "C62")],
             [weather("h2", "c", f"{HOUR}:15", 35, 30, "P1")],
+            # b's road (700 m, free flow 50 km/h): 25 and 50 km/h, a "NaN" and a -10
+            [ROAD, traffic(f"{HOUR}:05", 25)],
+            [traffic(f"{HOUR}:10", 50)],
+            [traffic(f"{HOUR}:15", "NaN")],
+            [traffic(f"{HOUR}:20", -10)],
             # the readings that close the hour (ten minutes' grace)
             [weather("h1", "a", "2026-08-02T23:20", 20, 0.5, "C62")],
         ):
@@ -95,3 +119,26 @@ def test_heat_hours_per_district(hub: TestClient) -> None:
     assert r.json()["ranking"] is None  # one station a zone: too thin to rank
     names = [i["name"] for i in hub.get("/indicators").json()["indicators"]]
     assert "heatHours" in names
+
+
+def test_travel_time_index_at_the_morning_peak(hub: TestClient) -> None:
+    """07:00-08:00 on a Monday in Seoul: travel 0.7 km x mean(1/25, 1/50) h against 0.7 km at
+    50 km/h: 1.5."""
+    b = get(hub, kpi("travelTimeIndex", "hourly", "b"))
+    assert b["kpiValue"]["value"] == 1.5
+    assert b["kpiValue"]["badReadings"]["value"] == 2
+    assert b["kpiValue"]["numerator"]["value"] == pytest.approx(0.021)
+    assert b["kpiValue"]["denominator"]["value"] == pytest.approx(0.014)
+    assert b["kpiUnit"]["value"] == "travel time / free-flow travel time"
+    west = get(hub, "urn:ngsi-ld:KeyPerformanceIndicator:travelTimeIndex:hourly:test:west")
+    assert west["kpiValue"]["value"] == 1.5
+    # a district without a road has no index
+    r = hub.get(f"{API}/entities/{kpi('travelTimeIndex', 'hourly', 'a')}")
+    assert r.status_code == 404
+    r = hub.get(
+        "/indicators/gap",
+        params={"indicator": "travelTimeIndex", "frequency": "hourly", "level": "dong"},
+    )
+    assert r.status_code == 200, r.text
+    zones = {z["zone"]: z for z in r.json()["zones"]}
+    assert zones["old-downtown"]["value"] == 1.5

@@ -28,6 +28,9 @@ def roads(b: Builder) -> None:
             attrs={
                 "totalLaneNumber": prop(2 * r.lanes),
                 "maximumAllowedSpeed": prop(80 if r.expressway else 60, "KMH"),
+                # the simulator's own free-flow speed (a cityhub extension: the travel-time
+                # index's reference, docs/indicators.md)
+                "freeFlowSpeed": prop(r.free_speed, "KMH"),
                 "length": prop(round(metres_between(*line.coords)), "MTR"),
                 "category": prop(["urbanExpressway" if r.expressway else "arterial"]),
             },
