@@ -13,6 +13,8 @@ Value kinds (``kind``):
 - ``ratio``: numerator / denominator as they stand (shelter places per older resident).
 - ``index``: numerator / denominator of quantities that add up over hours (the travel-time
   index: hours of travel observed / the same at free-flow speed).
+- ``intensity``: a quantity per unit over the period: numerator / denominator per hour
+  observed (kWh per m² of the buildings reporting that hour), times the hours included.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ INDICATORS: tuple[Indicator, ...] = (
             ("WasteContainer", ("fillingLevel",)),
             ("Streetlight", ("status", "powerState")),
             ("WeatherObserved", ("temperature", "relativeHumidity")),
+            ("Building", ("totalActiveEnergyImport", "totalActivePower")),
         ),
         False,
     ),
@@ -186,6 +189,16 @@ INDICATORS: tuple[Indicator, ...] = (
             ("TrafficFlowObserved", ("averageVehicleSpeed",)),
             ("RoadSegment", ("freeFlowSpeed", "maximumAllowedSpeed", "length")),
         ),
+    ),
+    Indicator(
+        "buildingEnergyIntensity",
+        "intensity",
+        {"ko": "공공건물 에너지 원단위", "en": "Energy intensity of public buildings"},
+        "kWh per m² over the period",
+        "sum over building-hours of the energy metered (the rise of totalActiveEnergyImport, "
+        "else the mean totalActivePower x 1 h) / sum of the grossFloorArea of the buildings "
+        "reporting, x the hours included",
+        (("Building", ("totalActiveEnergyImport", "totalActivePower", "grossFloorArea")),),
     ),
     Indicator(
         "heatHours",

@@ -53,6 +53,7 @@ KINDS = {
     "WasteContainer": "waste",
     "Streetlight": "streetlight",
     "WeatherObserved": "weather",
+    "Building": "building",
 }
 #: attributes each kind is read by (local names)
 READS = {
@@ -62,6 +63,7 @@ READS = {
     "waste": ("fillingLevel",),
     "streetlight": ("status", "powerState", "powerConsumption"),
     "weather": ("temperature", "relativeHumidity"),
+    "building": ("totalActivePower", "totalActiveEnergyImport"),
 }
 SHELTER_CATEGORIES = frozenset(
     {"heatShelter", "coldShelter", "civilDefenceShelter", "earthquakeEvacuationSite", "shelter"}
@@ -82,6 +84,16 @@ _FREE_KMH = (5.0, 200.0)
 _SLOWEST_KMH = 1.0
 _TO_KMH = {"KMH": 1.0, "MTS": 3.6}
 _TO_KM = {"MTR": 0.001, "KMT": 1.0}
+#: a building's meter: power in kW (Smart Data Models' unit, W, when no unitCode) and energy in
+#: kWh (the default); its floor area in m²
+_TO_KW = {"WTT": 0.001, "KWT": 1.0, "MAW": 1000.0}
+_TO_KWH = {"KWH": 1.0, "WHR": 0.001, "MWH": 1000.0}
+_TO_M2 = {"MTK": 1.0}
+_FLOOR_M2 = (1.0, 1e7)
+_MAX_KW = 1e6
+_MAX_KWH = 1e12
+#: the shortest span of meter readings whose difference gives the hour's energy
+_METER_SPAN = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,7 @@ class Sensor:
     capacity: float = 0.0
     free_kmh: float | None = None  # a road's free-flow speed (the travel-time index)
     length_km: float = 1.0  # its length (weights its travel time; 1 when unknown)
+    floor_m2: float = 0.0  # a building's gross floor area
 
 
 def _point(entity: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -154,6 +167,11 @@ def sensor_of(
                 break
     if kind is None:
         return None
+    floor_m2 = 0.0
+    if kind == "building":
+        floor_m2 = floor_area_m2(entity) or 0.0
+        if not floor_m2:
+            return None  # no floor area: not one the energy intensity can read
     where = _point(entity)
     if where is None:
         return None
@@ -185,7 +203,63 @@ def sensor_of(
         capacity,
         free_kmh,
         length_km,
+        floor_m2,
     )
+
+
+def floor_area_m2(entity: Mapping[str, Any]) -> float | None:
+    """A Building's gross floor area (m², ``grossFloorArea``: a cityhub extension that
+    DOMAIN.md 2.2 gives buildings for their energy intensity, Smart Data Models' Building has
+    none); None without a usable one. Its meter readings need not be on the entity yet (a
+    backfill writes them to the history only)."""
+    m2 = _quantity(entity, "grossFloorArea", _TO_M2, "MTK")
+    return m2 if m2 is not None and _FLOOR_M2[0] <= m2 <= _FLOOR_M2[1] else None
+
+
+def energy_of_hour(
+    attrs: Mapping[str, Sequence[Mapping[str, Any]]], hour: datetime
+) -> tuple[float | None, int]:
+    """A building's energy in the hour (kWh) and its bad readings: from the meter's
+    ``totalActiveEnergyImport`` (the rise between its first and last readings of the hour,
+    at least a quarter hour apart, scaled to the hour), else the mean ``totalActivePower``
+    x 1 h. A meter that went backwards gives no energy (one bad reading)."""
+    bad = 0
+    counter: list[tuple[datetime, float]] = []
+    for inst in attrs.get("totalActiveEnergyImport", ()):
+        kwh = _reading(inst, _TO_KWH, "KWH", _MAX_KWH)
+        when = parse_time(inst.get("observedAt"))
+        if kwh is None or when is None:
+            bad += 1
+        else:
+            counter.append((when, kwh))
+    powers = []
+    for inst in attrs.get("totalActivePower", ()):
+        kw = _reading(inst, _TO_KW, "WTT", _MAX_KW)
+        if kw is None:
+            bad += 1
+        else:
+            powers.append(kw)
+    counter.sort()
+    if len(counter) >= 2:
+        (t0, first), (t1, last) = counter[0], counter[-1]
+        span = t1 - t0
+        if last < first:
+            bad += 1
+        elif span >= _METER_SPAN:
+            return (last - first) * (timedelta(hours=1) / span), bad
+    if powers:
+        return _mean(powers), bad
+    return None, bad
+
+
+def _reading(
+    inst: Mapping[str, Any], units: Mapping[str, float], default: str, high: float
+) -> float | None:
+    value = number_of(inst.get("value"))
+    factor = units.get(str(inst.get("unitCode") or default))
+    if value is None or factor is None or not 0 <= value * factor <= high:
+        return None
+    return value * factor
 
 
 def _quantity(
@@ -238,6 +312,7 @@ class SensorHour:
     night: bool = False
     apparent: float | None = None  # the hour's mean apparent temperature (°C)
     travel: float | None = None  # the hour's mean travel time (hours per km)
+    energy: float | None = None  # a building's energy in the hour (kWh)
 
 
 def _numbers(
@@ -291,6 +366,9 @@ def sensor_hour(
         levels, out.bad = _numbers(attrs.get("fillingLevel", ()), 0.0, 1.5)
         if levels:
             out.flag, out.reported = max(levels) >= sensor.full_at, True
+    elif sensor.kind == "building":
+        out.energy, out.bad = energy_of_hour(attrs, hour)
+        out.reported = out.energy is not None
     elif sensor.kind == "weather":
         out.apparent, out.bad = apparent_of_hour(attrs)
         out.reported = out.apparent is not None
@@ -485,6 +563,16 @@ def compute_hour(
                 grades.den += 1
                 grades.parts[seen.grade] = grades.parts.get(seen.grade, 0.0) + 1
             continue
+        if sensor.kind == "building":
+            energy = t["buildingEnergyIntensity"]
+            energy.expected += 1
+            energy.sensors += 1
+            energy.bad += seen.bad
+            if seen.energy is not None:
+                energy.reporting += 1
+                energy.num += seen.energy
+                energy.den += sensor.floor_m2
+            continue
         if sensor.kind == "weather":
             heat = t["heatHours"]
             heat.expected += 1
@@ -636,6 +724,8 @@ __all__ = [
     "temperature_c",
     "SensorHour",
     "compute_hour",
+    "energy_of_hour",
+    "floor_area_m2",
     "free_flow_kmh",
     "is_peak",
     "is_expressway",

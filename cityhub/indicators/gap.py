@@ -54,6 +54,7 @@ MEASURE = {
     "distribution": "share of station-hours unhealthy or very unhealthy",
     "ratio": "numerator / denominator, pooled",
     "index": "travel time / free-flow travel time, pooled over the road-hours",
+    "intensity": "kWh per m² and hour, pooled over the building-hours",
 }
 
 

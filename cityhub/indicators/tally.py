@@ -123,6 +123,8 @@ def value_of(indicator: Indicator, tally: Tally) -> Any:
         return {k: _round(v / tally.den) for k, v in sorted(tally.parts.items())}
     if kind in ("ratio", "index"):
         return None if tally.den <= 0 else _round(tally.num / tally.den)
+    if kind == "intensity":
+        return None if tally.den <= 0 else _round(tally.num / tally.den * max(1, tally.hours))
     raise ValueError(f"unknown indicator kind {kind!r}")
 
 

@@ -293,7 +293,11 @@ def test_a_reading_asks_for_work_only_when_it_closes_an_hour() -> None:
     # what a service derives (the CAI of an hour) closes nothing; other types ask for nothing
     assert not asks(None, aq("2026-11-01T05:00:00Z", "airQualityLevel"))
     other = internal(
-        {"id": "x", "type": "Building", "pm25": prop(1, observedAt="2026-11-01T09:00:00Z")}
+        {
+            "id": "x",
+            "type": "NoiseLevelObserved",
+            "pm25": prop(1, observedAt="2026-11-01T09:00:00Z"),
+        }
     )
     assert not asks(None, other)
 
@@ -338,8 +342,8 @@ def test_a_reading_for_an_hour_that_may_be_computed_asks_for_that_hour() -> None
     assert [r.payload["late"] for r in service.history_requests("", written)] == [
         "2026-11-01T01:00:00.000000Z"
     ]
-    building = {"id": "b", "type": ["https://uri.fiware.org/ns/data-models#Building"]}
-    assert list(service.history_requests("", {**building, "attrs": written["attrs"]})) == []
+    noise = {"id": "b", "type": ["https://uri.fiware.org/ns/data-models#NoiseLevelObserved"]}
+    assert list(service.history_requests("", {**noise, "attrs": written["attrs"]})) == []
 
 
 def test_a_lamp_is_judged_on_its_readings_taken_at_night() -> None:

@@ -15,13 +15,14 @@ from cityhub.indicators.catalogue import BY_NAME
 from cityhub.indicators.compute import (
     apparent_of_hour,
     compute_hour,
+    energy_of_hour,
     humidity_percent,
     is_peak,
     sensor_of,
     temperature_c,
 )
 from cityhub.indicators.heat import apparent_temperature_kma, wet_bulb_stull
-from cityhub.indicators.tally import Tally, value_of
+from cityhub.indicators.tally import Tally, rate_of, value_of
 from tests.indicators.helpers import CITY, GU, area_entities, dong_id, point, prop
 
 #: 07:00 on Monday 3 August 2026 in Seoul (22:00 UTC on the Sunday): the morning peak
@@ -261,3 +262,85 @@ def test_a_day_of_peaks_pools_its_hours() -> None:
     assert value_of(BY_NAME["travelTimeIndex"], day) == pytest.approx(
         (0.071 + 0.07) / (0.039 + 0.014), abs=1e-6
     )
+
+
+# ---- energy intensity of public buildings -----------------------------------------------------
+
+
+def building(eid: str, where: str, **attrs: Any) -> dict[str, Any]:
+    return {"id": eid, "type": "Building", "location": point(where), **attrs}
+
+
+METER = {"totalActiveEnergyImport": prop(0, unitCode="KWH")}
+BUILDINGS = [
+    building("b1", "a", grossFloorArea=prop(1000, unitCode="MTK"), **METER),
+    building("b2", "c", grossFloorArea=prop(4000), totalActivePower=prop(0, unitCode="WTT")),
+    building("b3", "d", grossFloorArea=prop(500), **METER),
+    building("b4", "b", **METER),  # no floor area
+    building("b5", "b", grossFloorArea=prop("big"), **METER),
+    building("b6", "b", grossFloorArea=prop(800)),  # no meter reading (yet): never reports
+    building("b7", "b", grossFloorArea=prop(900, unitCode="FOT"), **METER),  # unknown unit
+]
+
+
+def meters() -> dict[str, dict[str, list[dict[str, Any]]]]:
+    return {
+        # the meter rose 10 kWh in half an hour: 20 kWh in the hour (its power is not needed)
+        "b1": {
+            "totalActiveEnergyImport": [at(0, 100.0), at(30, 110.0, unitCode="KWH")],
+            "totalActivePower": [at(0, 50, unitCode="KWT")],
+        },
+        # one meter reading only: the mean power, 60 and 20 kW -> 40 kWh; "NaN" and -5 bad
+        "b2": {
+            "totalActiveEnergyImport": [at(0, 5.0)],
+            "totalActivePower": [
+                at(0, 60000, unitCode="WTT"),
+                at(15, 20, unitCode="KWT"),
+                at(30, "NaN"),
+                at(45, -5),
+            ],
+        },
+        # a meter that went backwards, and no power: no energy
+        "b3": {"totalActiveEnergyImport": [at(0, 500.0), at(30, 400.0)]},
+    }
+
+
+def test_which_buildings_the_energy_intensity_reads() -> None:
+    areas = area_map(internal(e) for e in area_entities())
+    placed = {e["id"]: sensor_of(internal(e), areas, {}) for e in BUILDINGS}
+    assert {k for k, v in placed.items() if v is not None} == {"b1", "b2", "b3", "b6"}
+    assert placed["b1"] is not None and placed["b1"].floor_m2 == 1000
+
+
+def test_a_buildings_hour_from_its_meter_else_its_power() -> None:
+    hour = meters()
+    assert energy_of_hour(hour["b1"], MORNING_PEAK) == (pytest.approx(20.0), 0)
+    assert energy_of_hour(hour["b2"], MORNING_PEAK) == (pytest.approx(40.0), 2)
+    assert energy_of_hour(hour["b3"], MORNING_PEAK) == (None, 1)
+    in_wh = {"totalActiveEnergyImport": [at(0, 1000, unitCode="WHR"), at(15, 3500, unitCode="WHR")]}
+    assert energy_of_hour(in_wh, MORNING_PEAK) == (pytest.approx(10.0), 0)  # 2.5 kWh in 15 min
+    too_close = {"totalActiveEnergyImport": [at(0, 100.0), at(10, 101.0)]}
+    assert energy_of_hour(too_close, MORNING_PEAK) == (None, 0)
+    assert energy_of_hour({}, MORNING_PEAK) == (None, 0)
+
+
+def test_energy_intensity_per_square_metre_of_the_buildings_reporting() -> None:
+    """b1: 20 kWh / 1,000 m² = 0.02; b2: 40 / 4,000 = 0.01; b3 reported nothing usable. The
+    city: 60 kWh / 5,000 m² = 0.012 kWh/m² in the hour; b6 (b) gave no reading."""
+    t = run(BUILDINGS, meters())
+    assert value(t, dong_id("a"), "buildingEnergyIntensity") == 0.02
+    assert value(t, dong_id("c"), "buildingEnergyIntensity") == 0.01
+    assert value(t, dong_id("d"), "buildingEnergyIntensity") is None  # zero denominator
+    assert value(t, dong_id("b"), "buildingEnergyIntensity") is None
+    city = t[CITY]["buildingEnergyIntensity"]
+    assert (city.num, city.den) == (pytest.approx(60.0), 5000)
+    assert value(t, CITY, "buildingEnergyIntensity") == 0.012
+    assert (city.sensors, city.expected, city.reporting, city.bad) == (4, 4, 2, 3)
+    assert t[CITY]["monitoringCoverage"].parts == {"building": 4.0}
+    # a day of two such hours: 0.012 kWh/m² each, 0.024 over the day
+    day = Tally()
+    for _ in range(2):
+        day.add(t[CITY]["buildingEnergyIntensity"], same_period=False)
+    assert value_of(BY_NAME["buildingEnergyIntensity"], day) == 0.024
+    # the gap compares per m² and hour, whatever the hours included
+    assert rate_of(BY_NAME["buildingEnergyIntensity"], day) == pytest.approx(0.012)

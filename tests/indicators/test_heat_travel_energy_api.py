@@ -65,6 +65,16 @@ def traffic(at: str, speed: Any) -> dict[str, Any]:
     }
 
 
+def hall(at: str, kwh: Any) -> dict[str, Any]:
+    return {
+        "id": "urn:ngsi-ld:Building:hall",
+        "type": "Building",
+        "location": point("a"),
+        "grossFloorArea": {"type": "Property", "value": 1000, "unitCode": "MTK"},
+        "totalActiveEnergyImport": reading(kwh, at, "KWH"),
+    }
+
+
 def settle(client: TestClient) -> None:
     runner = client.app.state.services  # type: ignore[attr-defined]
     assert client.portal is not None
@@ -94,6 +104,10 @@ def hub(tmp_path: Path, store_url: str) -> Iterator[TestClient]:
             [traffic(f"{HOUR}:10", 50)],
             [traffic(f"{HOUR}:15", "NaN")],
             [traffic(f"{HOUR}:20", -10)],
+            # a's hall (1,000 m²): its meter rose 10 kWh in half an hour, then a "NaN"
+            [hall(f"{HOUR}:00", 100.0)],
+            [hall(f"{HOUR}:30", 110.0)],
+            [hall(f"{HOUR}:45", "NaN")],
             # the readings that close the hour (ten minutes' grace)
             [weather("h1", "a", "2026-08-02T23:20", 20, 0.5, "C62")],
         ):
@@ -142,3 +156,17 @@ def test_travel_time_index_at_the_morning_peak(hub: TestClient) -> None:
     assert r.status_code == 200, r.text
     zones = {z["zone"]: z for z in r.json()["zones"]}
     assert zones["old-downtown"]["value"] == 1.5
+
+
+def test_energy_intensity_of_a_public_building(hub: TestClient) -> None:
+    """20 kWh in the hour over 1,000 m²: 0.02 kWh/m²."""
+    a = get(hub, kpi("buildingEnergyIntensity", "hourly", "a"))
+    assert a["kpiValue"]["value"] == 0.02
+    assert a["kpiValue"]["numerator"]["value"] == pytest.approx(20.0)
+    assert a["kpiValue"]["denominator"]["value"] == 1000
+    assert a["kpiValue"]["badReadings"]["value"] == 1
+    assert a["kpiValue"]["dataCoverage"]["value"] == 1.0
+    city = get(hub, "urn:ngsi-ld:KeyPerformanceIndicator:buildingEnergyIntensity:hourly:test:city")
+    assert city["kpiValue"]["value"] == 0.02
+    r = hub.get(f"{API}/entities/{kpi('buildingEnergyIntensity', 'hourly', 'c')}")
+    assert r.status_code == 404  # no building there
