@@ -144,6 +144,7 @@ STORE_PROTOCOLS = {
     "cityhub.store.access",
     "cityhub.store.availability",
     "cityhub.store.base",
+    "cityhub.store.entity_maps",
     "cityhub.store.iot",
     "cityhub.store.outbox",
     "cityhub.store.publishing",

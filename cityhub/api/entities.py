@@ -13,6 +13,8 @@ from cityhub import provision
 from cityhub.api import distributed
 from cityhub.api import negotiation as neg
 from cityhub.api.distributed import Forward, entity_path, subset
+from cityhub.api.entity_maps import HEADER as ENTITY_MAP_HEADER
+from cityhub.api.entity_maps import mapped_query
 from cityhub.api.federated import ask_of, warning_headers
 from cityhub.api.guard import access_of, narrowed, require_new
 from cityhub.api.linking import render_geojson, render_with_links
@@ -126,13 +128,15 @@ async def query_entities(request: Request) -> Response:
     proj = projection_of(params, terms, attrs=list(query.attrs) or None)
     join, level = join_of(params)
     store = request.app.state.store
-    result = await request.app.state.federation.query_entities(
-        store,
-        ask_of(request, tenant, narrowed=permitted is not None),
-        query,
-        terms,
-        params=params.multi_items(),
-    )
+    ask = ask_of(request, tenant, narrowed=permitted is not None)
+    mapped = await mapped_query(request, ask, query, terms, params.multi_items())
+    if mapped is not None:
+        result, map_location = mapped
+    else:
+        map_location = None
+        result = await request.app.state.federation.query_entities(
+            store, ask, query, terms, params=params.multi_items()
+        )
     geometry_property = params.get("geometryProperty")
     geometries = None
     if media == neg.GEOJSON:
@@ -154,6 +158,8 @@ async def query_entities(request: Request) -> Response:
     headers = warning_headers(result.warnings)
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
+    if map_location is not None:
+        headers[ENTITY_MAP_HEADER] = map_location
     return neg.documents_response(
         docs,
         terms,

@@ -47,7 +47,7 @@ KNOWN_PARAMETERS = frozenset(
     """id idPattern type attrs pick omit q scopeQ georel geometry coordinates geoproperty
     geometryProperty lang limit offset count options format details kind datasetId deleteAll
     join joinLevel containedBy orderBy local csf timerel timeAt endTimeAt timeproperty lastN
-    aggrMethods aggrPeriodDuration keep drop reload entityMap expandValues collect
+    aggrMethods aggrPeriodDuration keep drop reload entityMap entityMapLifetime expandValues collect
     doNotCompact jsonKeys via observedAt previousValue showChanges""".split()
 )
 

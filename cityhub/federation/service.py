@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import re
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -38,6 +39,7 @@ from cityhub.errors import CityhubError
 from cityhub.federation.breaker import Breakers
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import Entity, expand_entity
+from cityhub.ngsild.entity_map import LOCAL
 from cityhub.ngsild.federation import (
     ADDITIVE,
     MISC_WARNING,
@@ -67,7 +69,7 @@ MAX_SOURCES: Final = 50
 #: entities, which merge), and ``local`` is what the source is not asked.
 _NOT_FORWARDED: Final = frozenset(
     """local limit offset format options pick omit join joinLevel lang geometryProperty
-    containedBy entityMap""".split()
+    containedBy entityMap entityMapLifetime""".split()
 )
 #: Headers a registration's contextSourceInfo may not set: the forwarding sets these.
 _OWN_HEADERS: Final = frozenset(
@@ -100,6 +102,11 @@ class Federated:
     entities: list[Entity]
     count: int | None = None
     warnings: list[str] = field(default_factory=list)
+    #: which sources hold each entity of the window the sources were asked for, in the merged
+    #: order (a registration id, or ``"@none"`` for this broker: an EntityMap, clause 5.2.39)
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    #: the registrations whose source did not answer (or not with NGSI-LD)
+    failed: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -238,7 +245,7 @@ class Federation:
         self._timeout = settings.federation_timeout
         self._max_bytes = settings.federation_max_bytes
         self._concurrency = max(1, settings.federation_max_concurrency)
-        self._max_window = settings.max_limit
+        self.max_window = settings.max_limit
         self.allowed = AllowedHosts.parse(settings.federation_allowed_hosts)
         #: this broker in ``Via`` (a random name unless ``federation_id`` names it)
         self.identity = settings.federation_id or f"cityhub-{secrets.token_hex(6)}"
@@ -254,6 +261,8 @@ class Federation:
         )
         self._client: httpx.AsyncClient | None = None
         self._gate: asyncio.Semaphore | None = None
+        #: when this hub started (monotonic seconds: its uptime, clause 5.2.40)
+        self.started = time.monotonic()
 
     def _http(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         if self._client is None or self._gate is None:
@@ -517,7 +526,7 @@ class Federation:
         discovery = RegistrationQuery(
             ids=query.ids, types=query.types, id_pattern=query.id_pattern, attrs=query.attrs
         )
-        window = min(query.offset + query.limit, self._max_window)
+        window = min(query.offset + query.limit, self.max_window)
         first: QueryResult | None = None
         if query.offset == 0 and window == query.limit:  # the first page is the window
             sources, first = await asyncio.gather(
@@ -527,7 +536,8 @@ class Federation:
             sources = await self._sources(ask, operation, discovery)
         if not sources:
             result = first or await store.query_entities(ask.tenant, query)
-            return Federated(result.entities, result.count)
+            alone = {e["id"]: [LOCAL] for e in result.entities}
+            return Federated(result.entities, result.count, sources=alone)
         forwarded = _forwarded_params(params)
         if any(key in ("limit", "offset") for key, _ in params):
             forwarded.append(("limit", str(window)))  # else the source's default page
@@ -551,20 +561,28 @@ class Federation:
         lists: list[tuple[list[Entity], int]] = [(local.entities, ADDITIVE)]
         warnings = []
         count = local.count
+        held: dict[str, list[str]] = {e["id"]: [LOCAL] for e in local.entities}
+        failed: set[str] = set()
         for doc, reply in zip(sources, replies, strict=True):
             if reply.warning is not None:
                 warnings.append(reply.warning)
+                failed.add(doc["id"])
                 continue
             if reply.status != 200:
                 continue
             found, problem = self._entities(doc, reply, terms, many=True)
             if problem is not None:
                 warnings.append(problem)
+                failed.add(doc["id"])
             lists.append((found, rank(doc)))
+            for entity in found:
+                held.setdefault(entity["id"], []).append(doc["id"])
             if count is not None:
                 count += reply.count if reply.count is not None else len(found)
         merged = merge_lists(lists)
         if count is not None:
             # an entity more than one source holds is counted once (as far as the pages show)
             count -= sum(len(found) for found, _ in lists) - len(merged)
-        return Federated(merged[query.offset : query.offset + query.limit], count, warnings)
+        in_order = {e["id"]: held[e["id"]] for e in merged if e["id"] in held}
+        page = merged[query.offset : query.offset + query.limit]
+        return Federated(page, count, warnings, in_order, failed)

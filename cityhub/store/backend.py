@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from cityhub.store.access import Access, AccessStore
 from cityhub.store.base import Store, TxHook
 from cityhub.store.database import Database, SqlConnection
+from cityhub.store.entity_maps import EntityMaps, EntityMapStore
 from cityhub.store.history import record_change
 from cityhub.store.iot import Iot, IotStore
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
@@ -43,6 +44,7 @@ class Backend:
         work: the worker side of the city services' work queue.
         access: managed tenants, API keys, permissions and the audit log (issue 20).
         publishing: the open data publishing rules (issue 19).
+        entity_maps: the EntityMaps of paged distributed queries (clause 5.14).
         shared: other processes may use the database at the same time (PostgreSQL: workers
             and machines), so what they must agree on lives in it (access control's quota
             counters); False when one process serves it (SQLite).
@@ -58,6 +60,7 @@ class Backend:
     work: WorkQueue
     access: AccessStore
     publishing: PublishingStore
+    entity_maps: EntityMapStore
     shared: bool
     #: appends to the entity store's transaction hooks (after the backend's own)
     _add_hook: Callable[[TxHook], None]
@@ -123,6 +126,7 @@ def wire(
         work=work,
         access=Access(store, rows),
         publishing=Publishing(store, rows),
+        entity_maps=EntityMaps(store, rows),
         shared=shared,
         _add_hook=store.tx_hooks.append,
     )

@@ -18,7 +18,7 @@ from cityhub.store.sqlite import migrate
 from cityhub.store.sqlite.migrate import Migration, SchemaTooNew
 from cityhub.store.sqlite.store import SqliteStore
 
-#: the store's tables, one migration after another (0001 ... 0015)
+#: the store's tables, one migration after another (0001 ... 0018)
 TABLES = {
     "tenants",
     "iot_groups",
@@ -58,6 +58,7 @@ TABLES = {
     "history_seq",
     "history_days",
     "history_months",
+    "entity_maps",
     "cityhub_migrations",
 }
 

@@ -42,6 +42,7 @@ def openapi_document() -> Document:
             **ngsild.subscription_paths(),
             **ngsild.temporal_paths(),
             **ngsild.registration_paths(),
+            **ngsild.entity_map_paths(),
             **ngsild.context_paths(),
             **services.admin_paths(),
             **services.iot_paths(),

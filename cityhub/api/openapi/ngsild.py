@@ -32,6 +32,13 @@ _READ = (*COMMON_ERRORS, 406)
 _WRITE = (*COMMON_ERRORS, *BODY_ERRORS)
 _FRAGMENT = ref("Fragment")
 _MERGE_PATCH = "application/merge-patch+json"
+LOCAL = param("local", "query", {"type": "boolean"})
+#: a paged query's EntityMap (clause 5.5.14, Table 6.4.3.2-1)
+ENTITY_MAP = [
+    param("entityMap", "query", {"type": "boolean"}, "answer the location of an EntityMap"),
+    param("entityMapLifetime", "query", TEXT, "an ISO 8601 duration such as PT1H"),
+    param("NGSILD-EntityMap", "header", TEXT, "the EntityMap this page keeps to"),
+]
 
 
 def _patch_body(schema: Document) -> Document:
@@ -57,7 +64,7 @@ def entity_paths() -> Document:
                 "Query entities (clause 5.7.2)",
                 {200: ref("EntityList")},
                 _READ,
-                [*SELECTION, *SHAPE, *PAGING, param("local", "query", {"type": "boolean"}), LINK],
+                [*SELECTION, *SHAPE, *PAGING, *ENTITY_MAP, LOCAL, LINK],
             ),
             "post": op(
                 "Create an entity (clause 5.6.1)",
@@ -325,6 +332,45 @@ def temporal_paths() -> Document:
                 [*PAGING, LINK],
                 body(_FRAGMENT),
             )
+        },
+    }
+
+
+def entity_map_paths() -> Document:
+    """Clauses 5.14 and 5.15 (v1.9.1): EntityMaps and the context source's identity."""
+    entity_map = ref("EntityMap")
+    map_id = param("entityMapId", "path", TEXT, "the EntityMap's id (a URI)")
+    maps = f"{V1}/entityMaps"
+    return {
+        maps: {
+            "get": op(
+                "Create an EntityMap for Query Entities (clause 5.14.4); its location in the "
+                "NGSILD-EntityMap header",
+                {201: entity_map},
+                _READ,
+                [*SELECTION, *PAGING, *ENTITY_MAP, param("attrs", "query", TEXT), LOCAL, LINK],
+            ),
+        },
+        f"{maps}/{{entityMapId}}": {
+            "get": op(
+                "Retrieve an EntityMap (clause 5.14.1)", {200: entity_map}, _READ, [map_id, LINK]
+            ),
+            "patch": op(
+                "Update an EntityMap's expiresAt (clause 5.14.2)",
+                {204: None},
+                _WRITE,
+                [map_id],
+                _patch_body(_FRAGMENT),
+            ),
+            "delete": op("Delete an EntityMap (clause 5.14.3)", {204: None}, params=[map_id]),
+        },
+        f"{V1}/info/sourceIdentity": {
+            "get": op(
+                "This hub's identity as a context source (clause 5.15.1)",
+                {200: ref("ContextSourceIdentity")},
+                _READ,
+                [LINK],
+            ),
         },
     }
 

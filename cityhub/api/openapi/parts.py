@@ -215,6 +215,30 @@ def schemas() -> Document:
             },
             "additionalProperties": True,
         },
+        "EntityMap": {
+            "type": "object",
+            "required": ["id", "type", "expiresAt", "entityMap", "linkedMaps"],
+            "properties": {
+                "id": TEXT,
+                "type": {"const": "EntityMap"},
+                "expiresAt": TEXT,
+                "entityMap": {"type": "object", "additionalProperties": TEXT_LIST},
+                "linkedMaps": {"type": "object", "additionalProperties": TEXT},
+            },
+            "additionalProperties": True,
+        },
+        "ContextSourceIdentity": {
+            "type": "object",
+            "required": ["id", "type", "contextSourceAlias", "contextSourceUptime"],
+            "properties": {
+                "id": TEXT,
+                "type": {"const": "ContextSourceIdentity"},
+                "contextSourceAlias": TEXT,
+                "contextSourceUptime": TEXT,
+                "contextSourceTimeAt": TEXT,
+            },
+            "additionalProperties": True,
+        },
         "CSourceSubscription": {
             "type": "object",
             "required": ["type", "notification"],
