@@ -480,6 +480,57 @@ def storage_floor(work: Path, n_sensors: int, months: int, max_rows: int) -> dic
     return out
 
 
+def postgres_floor(url: str, n_sensors: int, months: int, max_rows: int) -> dict[str, Any]:
+    """The minimal layout's floor on PostgreSQL: the same rows, one transaction and one
+    ``INSERT ... SELECT FROM unnest`` per unit, into ``(series, t) -> value`` (primary key on
+    both, in a schema of its own); rate and bytes per row (``pg_total_relation_size``)."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> dict[str, Any]:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                "DROP SCHEMA IF EXISTS history_floor CASCADE; CREATE SCHEMA history_floor;"
+                " CREATE TABLE history_floor.h (series integer, t timestamptz, value float8,"
+                " PRIMARY KEY (series, t))"
+            )
+            rows_done, took = 0, 0.0
+            for month in range(1, months + 1):
+                times = month_hours(month)
+                for s in range(n_sensors):
+                    if rows_done >= max_rows:
+                        break
+                    series = values(s, month, len(times))
+                    ids = [s * len(ATTRS) + a for a in range(len(ATTRS)) for _ in times]
+                    ts = [t for _ in ATTRS for t in times]
+                    vs = [v for a in range(len(ATTRS)) for v in series[a]]
+                    started = time.perf_counter()
+                    async with conn.transaction():
+                        await conn.execute(
+                            "INSERT INTO history_floor.h SELECT * FROM unnest($1::int4[],"
+                            " $2::text[]::timestamptz[], $3::float8[])",
+                            ids,
+                            ts,
+                            vs,
+                        )
+                    took += time.perf_counter() - started
+                    rows_done += len(ids)
+            await conn.execute("VACUUM ANALYZE history_floor.h")
+            size = await conn.fetchval("SELECT pg_total_relation_size('history_floor.h')")
+            await conn.execute("DROP SCHEMA history_floor CASCADE")
+            return {
+                "rows": rows_done,
+                "rows_per_s": rows_done / took,
+                "bytes_per_row": int(size) / rows_done,
+            }
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 def table_bytes(conn: sqlite3.Connection) -> dict[str, int]:
     return {
         name: size
@@ -651,6 +702,14 @@ def report(run: dict[str, Any]) -> str:
             f" cityhub's layout in raw SQL ({layout['rows_per_s']:,.0f} rows/s);"
             f" target {LOAD_TARGET:,}/s"
         )
+    pg = run.get("postgres_floor")
+    if pg and ld["per_s"]:
+        lines.append(
+            f"PostgreSQL: load = {ld['per_s'] / pg['rows_per_s']:.3f} of its minimal floor"
+            f" ({pg['rows_per_s']:,.0f} rows/s, same run); disk ="
+            f" x{b['history_bytes_per_instance'] / pg['bytes_per_row']:.1f} its floor"
+            f" ({pg['bytes_per_row']:.1f} bytes per row, primary key included)"
+        )
     per = b["history_bytes_per_instance"]
     lines.append(
         f"disk: {per:.1f} bytes per instance (history table and its indexes; the whole database"
@@ -774,6 +833,11 @@ def main(argv: list[str] | None = None) -> int:
     if "floor" not in skip:
         print("storage floor ...", flush=True)
         run["floor"] = storage_floor(work, args.sensors, args.months, args.floor_rows)
+        if args.store:
+            print("PostgreSQL floor ...", flush=True)
+            run["postgres_floor"] = postgres_floor(
+                args.store, args.sensors, args.months, args.floor_rows
+            )
     print(report(run))
     if args.out:
         Path(args.out).write_text(json.dumps(run, indent=2))
