@@ -17,7 +17,7 @@ from typing import Any
 from cityhub.errors import CityhubError
 from cityhub.iot.errors import WrongSyntax
 from cityhub.iot.expressions import parse
-from cityhub.ngsild.names import check_name
+from cityhub.ngsild.names import check_name, check_uri
 
 Document = dict[str, Any]
 
@@ -70,6 +70,16 @@ def _name(value: Any, what: str) -> str:
         raise WrongSyntax(exc.detail) from None
 
 
+def _entity_id(value: Any, what: str) -> str:
+    """An entity name: an NGSI-LD entity id is a URI (clause 4.5.1), so a name that is not
+    one is refused here rather than every measure of the device later."""
+    text = _text(value, what, limit=512)
+    try:
+        return check_uri(text, what)
+    except CityhubError as exc:
+        raise WrongSyntax(exc.detail) from None
+
+
 def _expression(value: Any, what: str) -> str:
     text = _text(value, what, limit=4096)
     parse(text)  # InvalidExpression names what is wrong
@@ -111,9 +121,10 @@ def _attribute(raw: Any, what: str, *, static: bool = False) -> Document:
         out["expression"] = _expression(raw["expression"], f"{what} {out['name']!r} expression")
     if "skipValue" in raw:
         out["skipValue"] = raw["skipValue"]
-    for key in ("entity_name", "entity_type"):
-        if raw.get(key) is not None:
-            out[key] = _text(raw[key], f"{what} {out['name']!r} {key}", limit=512)
+    if raw.get("entity_name") is not None:
+        out["entity_name"] = _entity_id(raw["entity_name"], f"{what} {out['name']!r} entity_name")
+    if raw.get("entity_type") is not None:
+        out["entity_type"] = _text(raw["entity_type"], f"{what} {out['name']!r} entity_type")
     for key in ("payloadType", "contentType"):
         if raw.get(key) is not None:
             out[key] = _text(raw[key], f"{what} {out['name']!r} {key}", limit=256)
@@ -226,7 +237,7 @@ def parse_device(raw: Any, service: str, service_path: str) -> Document:
     if raw.get("entity_type") is not None:
         out["entity_type"] = _name(raw["entity_type"], "entity_type")
     if raw.get("entity_name") is not None:
-        out["entity_name"] = _text(raw["entity_name"], "entity_name", limit=512)
+        out["entity_name"] = _entity_id(raw["entity_name"], "entity_name")
     _common(raw, out)
     return out
 

@@ -158,7 +158,19 @@ def test_device_duplicates_and_bad_ids(client: TestClient) -> None:
         "/iot/devices", json={"devices": [{"device_id": "d1"}]}, headers={"Fiware-Service": "b"}
     )
     assert r.status_code == 201
-    for bad in ({"device_id": "a#b"}, {"device_id": ""}, {"device_id": 7}, {"entity_type": "X"}):
+    for bad in (
+        {"device_id": "a#b"},
+        {"device_id": ""},
+        {"device_id": 7},
+        {"entity_type": "X"},
+        # an NGSI-LD entity id is a URI (clause 4.5.1): refused here, not at every measure
+        {"device_id": "d2", "entity_name": "Sensor01"},
+        {"device_id": "d2", "entity_name": "urn:ngsi-ld:Thing:a b"},
+        {
+            "device_id": "d2",
+            "attributes": [{"name": "t", "type": "Number", "entity_name": "other"}],
+        },
+    ):
         r = client.post("/iot/devices", json={"devices": [bad]}, headers=H)
         assert r.status_code == 400 and r.json()["name"] == "WRONG_SYNTAX", bad
     assert client.get("/iot/devices", headers=H).json()["count"] == 1
