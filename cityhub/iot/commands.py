@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -51,8 +51,13 @@ PENDING, DELIVERED, OK, ERROR = "PENDING", "DELIVERED", "OK", "ERROR"
 _EVALUATOR = Evaluator(TRANSFORMS)
 EXPIRED, UNKNOWN = "EXPIRED", "UNKNOWN"
 
-#: publish(topic, payload): the MQTT transport's, when it runs
-Publish = Callable[[str, bytes], Awaitable[None]]
+
+class Publish(Protocol):
+    """publish(topic, payload, qos=1, retain=False): the MQTT transport's, when it runs."""
+
+    def __call__(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True)
@@ -439,7 +444,13 @@ class Commands:
                 if self.publish is None:
                     raise RuntimeError("the MQTT transport is off (setting iot_mqtt_url)")
                 apikey = target.device.get("apikey") or (target.group or {}).get("apikey", "")
-                await self.publish(f"/{apikey}/{target.device['device_id']}/cmd", payload)
+                options = command_definition(target, name).get("mqtt") or {}
+                await self.publish(
+                    f"/{apikey}/{target.device['device_id']}/cmd",
+                    payload,
+                    qos=options.get("qos", 1),
+                    retain=options.get("retain", False),
+                )
             elif target.setting("endpoint"):
                 answered = await self._push(
                     str(target.setting("endpoint")), payload, {**headers, "Content-Type": media}

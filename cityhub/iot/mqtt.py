@@ -197,8 +197,9 @@ class MqttTransport:
         #: that waits must not let a later measure overtake an earlier one)
         self._order: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish QoS 1 (commands to devices, ``/<apikey>/<device>/cmd``).
+    async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Publish, QoS 1 unless told (commands to devices, ``/<apikey>/<device>/cmd``; a
+        command's ``mqtt`` options choose its QoS and retain flag).
 
         Raises:
             RuntimeError: not connected to the broker now.
@@ -207,7 +208,7 @@ class MqttTransport:
         if client is None or not self.connected.is_set():
             raise RuntimeError("the MQTT broker is not connected")
         try:
-            await client.publish(topic, payload, qos=1)
+            await client.publish(topic, payload, qos=qos, retain=retain)
         except aiomqtt.MqttError as exc:
             raise RuntimeError(f"MQTT publish failed: {exc}") from exc
 

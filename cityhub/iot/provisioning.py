@@ -80,6 +80,17 @@ def _entity_id(value: Any, what: str) -> str:
         raise WrongSyntax(exc.detail) from None
 
 
+def _mqtt_options(value: Any, what: str) -> Document:
+    """A command's ``mqtt``: ``qos`` 0, 1 or 2 and ``retain`` true or false, both optional."""
+    if not isinstance(value, dict) or set(value) - {"qos", "retain"}:
+        raise WrongSyntax(f'{what} must be an object such as {{"qos": 2, "retain": true}}')
+    if "qos" in value and (isinstance(value["qos"], bool) or value["qos"] not in (0, 1, 2)):
+        raise WrongSyntax(f"{what} qos must be 0, 1 or 2, got {value['qos']!r}")
+    if "retain" in value and not isinstance(value["retain"], bool):
+        raise WrongSyntax(f"{what} retain must be true or false, got {value['retain']!r}")
+    return dict(value)
+
+
 def _expression(value: Any, what: str) -> str:
     text = _text(value, what, limit=4096)
     parse(text)  # InvalidExpression names what is wrong
@@ -128,8 +139,8 @@ def _attribute(raw: Any, what: str, *, static: bool = False) -> Document:
     for key in ("payloadType", "contentType"):
         if raw.get(key) is not None:
             out[key] = _text(raw[key], f"{what} {out['name']!r} {key}", limit=256)
-    if isinstance(raw.get("mqtt"), dict):
-        out["mqtt"] = raw["mqtt"]
+    if raw.get("mqtt") is not None:  # a command's MQTT options (iotagent-json)
+        out["mqtt"] = _mqtt_options(raw["mqtt"], f"{what} {out['name']!r} mqtt")
     if raw.get("headers") is not None:  # a command's extra HTTP headers
         headers = raw["headers"]
         if not isinstance(headers, dict) or not all(

@@ -2,24 +2,28 @@
 transformations" and lib/commandHandler.js): a command's ``expression`` makes its payload
 from the device's id, type, entity_name, service, subservice, static attributes and the
 command's value; its ``payloadType`` serializes it (json, text, binaryfromstring,
-binaryfromhex, binaryfromjson); ``contentType`` and ``headers`` go with an HTTP push.
-On both backends."""
+binaryfromhex, binaryfromjson); ``contentType`` and ``headers`` go with an HTTP push; its
+``mqtt`` options (QoS, retain) with an MQTT publish. On both backends."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 from starlette.testclient import TestClient
 
 from cityhub.iot.commands import serialized
+from tests.conftest import make_client
 from tests.iot._support import APIKEY, LD, H, entity, provision_group
-from tests.iot.test_mqtt import wait_for
-from tests.notify._receivers import free_port
+from tests.iot.test_mqtt import connected, needs_mosquitto, wait_for
+from tests.notify._receivers import free_port, mosquitto
 
 LAMP = "urn:ngsi-ld:Lamp:lamp1"
 
@@ -152,3 +156,47 @@ def test_bad_command_headers_are_refused(client: TestClient) -> None:
         r = client.post("/iot/devices", json={"devices": [body]}, headers=H)
         assert r.status_code == 400, r.text
         assert "headers" in r.json()["detail"]
+
+
+def test_bad_command_mqtt_options_are_refused(client: TestClient) -> None:
+    for mqtt in ({"qos": 3}, {"qos": True}, {"retain": "yes"}, {"other": 1}, "qos2"):
+        body = {"device_id": "lamp1", "commands": [{"name": "c", "type": "command", "mqtt": mqtt}]}
+        r = client.post("/iot/devices", json={"devices": [body]}, headers=H)
+        assert r.status_code == 400 and "mqtt" in r.json()["detail"], r.text
+
+
+@needs_mosquitto
+def test_a_command_published_with_its_mqtt_options(tmp_path: Path, store_url: str) -> None:
+    """iotagent-json docs/usermanual.md "MQTT binding": each command may choose its QoS and
+    retain flag (``"mqtt": {"qos": 2, "retain": true}``): a retained command reaches a
+    device that subscribes after it was sent."""
+    with mosquitto(tmp_path, ports=(18300, 18399)) as port:
+        with make_client(tmp_path, store_url, iot_mqtt_url=f"mqtt://127.0.0.1:{port}") as client:
+            provision_group(client, resource="")
+            connected(client)
+            body = {
+                "device_id": "lamp1",
+                "apikey": APIKEY,
+                "entity_type": "Lamp",
+                "entity_name": LAMP,
+                "transport": "MQTT",
+                "commands": [
+                    {"name": "switch", "type": "command", "mqtt": {"qos": 2, "retain": True}}
+                ],
+            }
+            r = client.post("/iot/devices", json={"devices": [body]}, headers=H)
+            assert r.status_code == 201, r.text
+            invoke(client, "switch", "on")
+            wait_for(lambda: status(client, "switch")[0] == "PENDING")
+            got: list[tuple[bytes, int, bool]] = []
+
+            async def late_device() -> None:  # subscribes only now: gets the retained command
+                async with aiomqtt.Client("127.0.0.1", port, identifier="lamp1") as c:
+                    await c.subscribe(f"/{APIKEY}/lamp1/cmd", qos=2)
+                    async for message in c.messages:
+                        assert isinstance(message.payload, bytes)
+                        got.append((message.payload, message.qos, message.retain))
+                        return
+
+            asyncio.run(asyncio.wait_for(late_device(), 20))
+            assert got == [(b"lamp1@switch|on", 2, True)]
