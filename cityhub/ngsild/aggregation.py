@@ -23,6 +23,7 @@ deletion count in ``totalCount`` only.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -153,9 +154,21 @@ def _numeric(method: str, n: int, stats: PeriodStats) -> Any:
     return value if value is None or math.isfinite(value) else None
 
 
+@functools.lru_cache(maxsize=8192)
 def format_time(value: datetime) -> str:
-    """A period boundary, written without fractional seconds when it has none."""
+    """A period boundary, written without fractional seconds when it has none (remembered:
+    the series of one answer share their boundaries)."""
     return format_datetime(value).replace(".000000Z", "Z")
+
+
+@functools.lru_cache(maxsize=8192)
+def _boundary(step: Duration, origin: datetime, k: int) -> datetime:
+    return step.add_to(origin, k)
+
+
+@functools.lru_cache(maxsize=1024)
+def _origin(text: str) -> datetime:
+    return parse_datetime(text, "origin")
 
 
 @dataclass(frozen=True)
@@ -181,7 +194,7 @@ def _bounds(series: Series, query: AggregationQuery) -> tuple[int, int, bool]:
 def _periods(series: Series, query: AggregationQuery) -> Iterator[_Period]:
     """The series' periods from its first to its last non-empty one, empty ones included,
     oldest first (newest first with ``newest_first``), made as they are taken."""
-    origin = parse_datetime(series.origin, "origin")
+    origin = _origin(series.origin)
     if not series.periods:
         return
     if query.period is None:
@@ -194,7 +207,7 @@ def _periods(series: Series, query: AggregationQuery) -> Iterator[_Period]:
     step = query.period
     indexes = range(last, first - 1, -1) if query.newest_first else range(first, last + 1)
     for k in indexes:
-        yield _Period(step.add_to(origin, k), step.add_to(origin, k + 1), by_index.get(k))
+        yield _Period(_boundary(step, origin, k), _boundary(step, origin, k + 1), by_index.get(k))
 
 
 Laid = list[dict[str, list[tuple[Series, list[_Period]]]]]
