@@ -46,6 +46,8 @@ def _instances(rnd: random.Random, n: int) -> list[dict[str, Any]]:
             inst["datasetId"] = "urn:ngsi-ld:Dataset:a"
         if rnd.random() < 0.05:
             inst["deletedAt"] = "2025-02-01T00:00:00Z"
+        if rnd.random() < 0.1:  # recorded at its modifiedAt, not the batch's time (0019)
+            inst["modifiedAt"] = inst.get("observedAt") or "2025-01-03T00:00:00Z"
         out.append(inst)
     return out
 
@@ -144,3 +146,42 @@ def test_the_fast_path_encodes_plain_instances_as_their_json_does() -> None:
             rebuilt = series.decode(fast[0], fast[1], observed)
             assert orjson.dumps(rebuilt) == orjson.dumps(inst)
     assert 0 < declined < 3000
+
+
+def test_an_instance_of_a_batch_modified_keeps_its_recording_time() -> None:
+    """Clause 5.6.14: modifying an instance changes its modifiedAt, not its createdAt. The
+    rows of a batch recorded at the batch's time keep no recording time of their own
+    (migration 0019, ``series.CREATED``); one recorded at another time (its modifiedAt) keeps
+    its own, even when it is its ``at``. Rewritten, each keeps its recording time."""
+    from cityhub.store.sqlite.temporal import SqliteTemporalRows
+
+    conn = _db()
+    recorded = "2025-01-03T00:00:00.000000Z"
+    batch: list[dict[str, Any]] = [
+        {"type": "Property", "value": n + 0.5, "observedAt": f"2025-01-01T{n:02d}:00:00Z"}
+        for n in range(series.BATCH + 2)
+    ]
+    batch.append({"type": "Property", "value": 1, "modifiedAt": recorded})  # no observedAt
+    history.upsert_instances(conn, "", "urn:e", ATTR, batch, NOW)
+    stored = conn.execute("SELECT seq, created FROM history_instances ORDER BY seq").fetchall()
+    assert len(stored) == len(batch)
+    assert {c for _, c in stored[:-1]} == {None} and stored[-1][1] == 0  # at: its modifiedAt
+    rows = SqliteTemporalRows(conn, "")
+    later = "2026-12-08T00:00:00.000000Z"
+    moved = "2025-02-01T00:00:00.000000Z"
+    changes = [
+        (stored[3][0], {"type": "Property", "value": 7, "observedAt": moved}, moved, NOW),
+        (stored[-1][0], {"type": "Property", "value": 8}, None, recorded),
+    ]
+    for seq, inst, observed, created in changes:
+        assert rows.find_instance("urn:e", ATTR, f"urn:ngsi-ld:Instance:{seq}") is not None
+        rows.update_instance(seq, inst, observed, inst["value"], later)
+        got = conn.execute(
+            "SELECT created_at, modified_at, observed_at FROM attribute_instances WHERE seq = ?",
+            (seq,),
+        ).fetchone()
+        assert got == (
+            series.micros(created),
+            series.micros(later),
+            None if observed is None else series.micros(observed),
+        )

@@ -59,6 +59,7 @@ TABLES = {
     "history_days",
     "history_months",
     "entity_maps",
+    "history_batches",
     "cityhub_migrations",
 }
 

@@ -67,6 +67,7 @@ def _row(
     now: int,
     observed_at: str | None,
     seq: int,
+    batch: int | None = None,
 ) -> CompactRow:
     """The compact row of an instance recorded at its ``modifiedAt`` (else ``now``), as
     ``cityhub.store.history.instance_row`` records it; ``observed_at``: its stored observedAt."""
@@ -74,7 +75,8 @@ def _row(
     if fast is not None:  # no system times, no datasetId: recorded now, the default series
         series_id = ids.ensure(entity_id, attr, "")
         at = _micros(observed_at)
-        return (series_id, at, seq, fast[1], now - at or None, None, None, None, None, fast[0])
+        created = series.created_column(at, now, batch)
+        return (series_id, at, seq, fast[1], created, None, None, None, None, fast[0])
     body = strip_system(inst)
     deleted = body.pop("deletedAt", None)
     modified = inst.get("modifiedAt")
@@ -88,7 +90,7 @@ def _row(
         at,
         seq,
         form,
-        recorded - at or None,
+        series.created_column(at, recorded, batch),
         None,
         series.micros(normalize_time(deleted, "deletedAt")) if deleted else None,
         None,
@@ -151,6 +153,7 @@ def upsert_instances(
     new_by_key: dict[tuple[int, str], int] = {}  # a new row not deleted: its index
     updates: list[tuple[str | None, int | None, int, float | None, int, int, int]] = []
     first = 0
+    batch: int | None = None
     for inst, key, observed_text in zip(instances, keys, texts, strict=True):
         if key is not None and observed_text is not None and (key in recorded or key in new_by_key):
             fast = series.plain(inst, observed_text)
@@ -171,8 +174,9 @@ def upsert_instances(
                 new_rows[i] = (*kept[:3], form, kept[4], now_us, None, None, text, number)
             continue
         if not first:
-            first = series.allocate(conn, len(instances))
-        row = _row(ids, entity_id, attr, inst, now_us, observed_text, first + len(new_rows))
+            first, batch = series.allocate(conn, len(instances), now_us)
+        seq = first + len(new_rows)
+        row = _row(ids, entity_id, attr, inst, now_us, observed_text, seq, batch)
         if key is not None and row[6] is None:
             new_by_key[key] = len(new_rows)
         new_rows.append(row)
@@ -201,7 +205,7 @@ def compact_rows(
     if not rows:
         return []
     ids = SeriesIds(conn, tenant)
-    first = series.allocate(conn, len(rows))
+    first, batch = series.allocate(conn, len(rows), _micros(rows[0][6]))
     out: list[CompactRow] = []
     for i, r in enumerate(rows):
         observed = r[5]
@@ -214,7 +218,7 @@ def compact_rows(
                 at,
                 first + i,
                 form,
-                created - at or None,
+                series.created_column(at, created, batch),
                 None if r[7] == r[6] else _micros(r[7]),
                 None if r[8] is None else series.micros(r[8]),
                 None,

@@ -90,25 +90,33 @@ def sql_text(column: str) -> str:
 
 
 _ID_PREFIX = "urn:ngsi-ld:Instance:"
-#: the view's columns ``instance_id`` to ``seq`` (see :func:`_rebuilt` in temporal.py) over
-#: ``history_instances r``, as migration 0014's view computes them
-VIEW_COLUMNS = (
-    f"coalesce(r.instance_id, '{_ID_PREFIX}' || r.seq), r.at + coalesce(r.created, 0),"
-    " coalesce(r.modified, r.at + coalesce(r.created, 0)), r.deleted, r.body, r.num, r.form,"
-    " r.at, r.seq"
+#: the time a row of ``history_instances r`` was recorded: ``at`` plus ``created``; when
+#: ``created`` is NULL, its batch's (``history_batches``, migration 0019) if one holds its
+#: ``seq``, else ``at``
+CREATED = (
+    "coalesce(r.at + r.created, (SELECT CASE WHEN b.last >= r.seq THEN b.created END"
+    " FROM history_batches b WHERE b.first <= r.seq ORDER BY b.first DESC LIMIT 1), r.at)"
 )
-#: the view ``attribute_instances`` (migration 0016; 0014 made its first version, with text times)
+#: the view's columns ``instance_id`` to ``seq`` (see :func:`_rebuilt` in temporal.py) over
+#: ``history_instances r``, as the view computes them
+VIEW_COLUMNS = (
+    f"coalesce(r.instance_id, '{_ID_PREFIX}' || r.seq), {CREATED},"
+    f" coalesce(r.modified, {CREATED}), r.deleted, r.body, r.num, r.form, r.at, r.seq"
+)
+#: the view ``attribute_instances`` (migration 0019; 0014 made its first version)
 VIEW = (
     "CREATE VIEW attribute_instances AS SELECT r.seq AS seq, s.tenant AS tenant,"
     " s.entity_id AS entity_id, s.attr AS attr, s.dataset_id AS dataset_id,"
     f" coalesce(r.instance_id, '{_ID_PREFIX}' || r.seq) AS instance_id,"
     " CASE WHEN r.form IS NOT NULL THEN r.at END AS observed_at,"
-    " r.at + coalesce(r.created, 0) AS created_at,"
-    " coalesce(r.modified, r.at + coalesce(r.created, 0)) AS modified_at,"
+    f" {CREATED} AS created_at, coalesce(r.modified, {CREATED}) AS modified_at,"
     " r.deleted AS deleted_at, r.body AS instance, r.num AS value_number, r.series AS series,"
     " r.at AS at, r.form AS form FROM history_series s JOIN history_instances r"
     " ON r.series = s.id"
 )
+#: the fewest rows a write records under one batch of ``history_batches``
+BATCH = 8
+
 
 #: one ``history_instances`` row, in column order
 CompactRow = tuple[
@@ -121,9 +129,11 @@ INSERT = (
 
 _PREFIX = '{"type":"Property","value":'
 _OBSERVED = ',"observedAt":"'
-_INT = 1  # form bit: the value is a JSON integer
-_SECONDS = 2  # form << 1: observedAt written without fraction ("...:00Z")
-_MILLIS = 4  # form << 1: observedAt written with milliseconds ("...:00.000Z")
+# form bits (migration 0019 turned the second one over, so that the commonest rows, a number
+# observed at a whole second written without fraction, have form 0 or 1: no byte on disk)
+_INT = 1  # the value is a JSON integer
+_FULL = 2  # observedAt written as stored ("...:00.000000Z"), or the JSON kept (body)
+_MILLIS = 4  # observedAt written with milliseconds ("...:00.000Z"); neither: "...:00Z"
 _EXACT = 2**53  # integers a float holds exactly
 
 
@@ -133,29 +143,29 @@ def encode(text: str, number: float | None, observed: str | None) -> tuple[str |
     if observed is None:
         return text, None
     if number is None or not text.startswith(_PREFIX) or not text.endswith('"}'):
-        return text, 0
+        return text, _FULL
     i = text.find(_OBSERVED, len(_PREFIX))
     if i < 0:
-        return text, 0
+        return text, _FULL
     shown = text[i + len(_OBSERVED) : -2]
     if shown == observed:
-        form = 0
+        form = _FULL
     elif observed[19:] == ".000000Z" and shown == observed[:19] + "Z":
-        form = _SECONDS
+        form = 0
     elif observed[23:] == "000Z" and shown == observed[:23] + "Z":
         form = _MILLIS
     else:
-        return text, 0
+        return text, _FULL
     literal = text[len(_PREFIX) : i]
     value: float | int = number
     if literal.lstrip("-").isdigit():
         if abs(number) >= _EXACT:
-            return text, 0
+            return text, _FULL
         value, form = int(number), form | _INT
     elif number == 0 and math.copysign(1.0, number) < 0:
-        return text, 0  # SQLite keeps -0.0 as 0
+        return text, _FULL  # SQLite keeps -0.0 as 0
     if orjson.dumps(value).decode() != literal:
-        return text, 0
+        return text, _FULL
     return None, form
 
 
@@ -182,9 +192,9 @@ def plain(inst: Instance, observed: str) -> tuple[float, int] | None:
         return None
     shown = inst["observedAt"]
     if shown == observed:
-        pass
+        form |= _FULL
     elif observed[19:] == ".000000Z" and shown == observed[:19] + "Z":
-        form |= _SECONDS
+        pass
     elif observed[23:] == "000Z" and shown == observed[:23] + "Z":
         form |= _MILLIS
     else:
@@ -196,10 +206,10 @@ def decode(num: float, form: int, at: str) -> Instance:
     """The instance a compact row stands for (:func:`encode`)."""
     if form & _MILLIS:
         shown = at[:23] + "Z"
-    elif form & _SECONDS:
-        shown = at[:19] + "Z"
-    else:
+    elif form & _FULL:
         shown = at
+    else:
+        shown = at[:19] + "Z"
     return {
         "type": "Property",
         "value": int(num) if form & _INT else num,
@@ -222,10 +232,29 @@ def seq_of(instance_id: str) -> int | None:
     return int(tail) if tail.isdigit() and len(tail) < 19 else None
 
 
-def allocate(conn: sqlite3.Connection, n: int) -> int:
-    """Reserve ``n`` consecutive ``seq`` numbers in the caller's transaction; the first."""
+def allocate(
+    conn: sqlite3.Connection, n: int, created: int | None = None
+) -> tuple[int, int | None]:
+    """Reserve ``n`` consecutive ``seq`` numbers in the caller's transaction: the first, and
+    the recording time ``created`` if the numbers were recorded as a batch with it (``n`` at
+    least :data:`BATCH`): then a row of them recorded at that time keeps ``created`` NULL, and
+    any other keeps its own (:data:`CREATED`), even 0."""
     row = conn.execute("UPDATE history_seq SET next = next + ? RETURNING next", (n,)).fetchone()
-    return int(row[0]) - n + 1
+    first = int(row[0]) - n + 1
+    if created is None or n < BATCH:
+        return first, None
+    conn.execute(
+        "INSERT INTO history_batches (first, last, created) VALUES (?, ?, ?)",
+        (first, first + n - 1, created),
+    )
+    return first, created
+
+
+def created_column(at: int, recorded: int, batch: int | None) -> int | None:
+    """``history_instances.created`` of a row recorded at ``recorded`` (:func:`allocate`)."""
+    if batch is None:
+        return recorded - at or None
+    return None if recorded == batch else recorded - at
 
 
 class SeriesIds:
@@ -265,6 +294,8 @@ class SeriesIds:
 
 
 __all__ = [
+    "BATCH",
+    "CREATED",
     "DAY_US",
     "INSERT",
     "VIEW",
@@ -272,6 +303,7 @@ __all__ = [
     "CompactRow",
     "SeriesIds",
     "allocate",
+    "created_column",
     "day_of",
     "decode",
     "encode",

@@ -421,8 +421,8 @@ class SqliteTemporalRows(TemporalRows):
         seq = series.seq_of(instance_id)
         match = "r.seq = ? AND r.instance_id IS NULL" if seq is not None else "r.instance_id = ?"
         row = self.conn.execute(
-            "SELECT r.seq, r.series, r.at, r.form, r.created, r.deleted, r.instance_id, r.body,"
-            " r.num FROM history_series s JOIN history_instances r ON r.series = s.id"
+            f"SELECT r.seq, r.series, r.at, r.form, {series.CREATED}, r.deleted, r.instance_id,"
+            " r.body, r.num FROM history_series s JOIN history_instances r ON r.series = s.id"
             f" WHERE s.tenant = ? AND s.entity_id = ? AND s.attr = ? AND {match}",
             (self.tenant, entity_id, attr, seq if seq is not None else instance_id),
         ).fetchone()
@@ -435,8 +435,7 @@ class SqliteTemporalRows(TemporalRows):
         self, seq: int, inst: Instance, observed_at: str | None, number: float | None, now: str
     ) -> None:
         entity_id, attr, old = self._found[seq]
-        _, old_series, old_at, _, old_created, deleted, instance_id, _, _ = old
-        created = old_at + (old_created or 0)
+        _, old_series, old_at, _, created, deleted, instance_id, _, _ = old
         self.delete_instance(seq)
         ids = series.SeriesIds(self.conn, self.tenant)
         text, form = series.encode(orjson.dumps(inst).decode(), number, observed_at)
@@ -446,7 +445,7 @@ class SqliteTemporalRows(TemporalRows):
             at,
             seq,
             form,
-            created - at or None,
+            created - at,  # never NULL: its seq may be in a batch (series.CREATED)
             series.micros(now),
             deleted,
             instance_id,
@@ -457,7 +456,7 @@ class SqliteTemporalRows(TemporalRows):
         self._found[seq] = (
             entity_id,
             attr,
-            (seq, row[0], row[1], form, row[4], deleted, instance_id, text, number),
+            (seq, row[0], row[1], form, created, deleted, instance_id, text, number),
         )
 
     def delete_instance(self, seq: int) -> None:

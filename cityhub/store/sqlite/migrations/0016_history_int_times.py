@@ -16,7 +16,20 @@ from __future__ import annotations
 
 import sqlite3
 
-from cityhub.store.sqlite.series import VIEW, micros, sql_day
+from cityhub.store.sqlite.series import micros, sql_day
+
+#: the view as 0016 left it (0019 makes it again, with the recording times of batches)
+VIEW = (
+    "CREATE VIEW attribute_instances AS SELECT r.seq AS seq, s.tenant AS tenant,"
+    " s.entity_id AS entity_id, s.attr AS attr, s.dataset_id AS dataset_id,"
+    " coalesce(r.instance_id, 'urn:ngsi-ld:Instance:' || r.seq) AS instance_id,"
+    " CASE WHEN r.form IS NOT NULL THEN r.at END AS observed_at,"
+    " r.at + coalesce(r.created, 0) AS created_at,"
+    " coalesce(r.modified, r.at + coalesce(r.created, 0)) AS modified_at,"
+    " r.deleted AS deleted_at, r.body AS instance, r.num AS value_number, r.series AS series,"
+    " r.at AS at, r.form AS form FROM history_series s JOIN history_instances r"
+    " ON r.series = s.id"
+)
 
 
 def _micros(text: str | None) -> int | None:
