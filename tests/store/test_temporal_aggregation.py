@@ -31,7 +31,7 @@ SID = "urn:ngsi-ld:Sensor:1"
 
 
 # the origin as the aggregation query has it: microseconds since the epoch (migration 0016)
-ORIGIN = "(SELECT o, o AS o_us FROM (SELECT ? AS o))"
+ORIGIN = f"(SELECT {sqlite_temporal.DIALECT.series_origin()} FROM (SELECT ? AS o))"
 
 
 def _reference_index(origin: datetime, when: datetime, d: Duration) -> int:

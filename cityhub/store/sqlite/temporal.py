@@ -11,10 +11,10 @@ so a window is one range of the key. Times are integer microseconds since the ep
 (migration 0016, ``series.micros``): a bound time (:data:`TIME`) binds as such, and times are
 formatted when read (``series.text_of``; ``series.sql_text`` in aggregation). The period index:
 integer division of microseconds for exact durations (weeks, days, hours, minutes, seconds);
-for calendar durations (months, years) whole months between origin and time, with the day
-clamped to the month's end as :class:`cityhub.ngsild.duration.Duration` does
-(``cityhub_months_index``); and, for the rare mix of both (``P1M15D``), ``Duration`` itself
-(``cityhub_period_index``; :func:`register_functions`).
+for calendar durations (months, years) whole months between origin and time (SQLite's date
+functions on the seconds), with the day clamped to the month's end as
+:class:`cityhub.ngsild.duration.Duration` does; and, for the rare mix of both (``P1M15D``),
+``Duration`` itself (``cityhub_period_index``; :func:`register_functions`).
 
 Its speed tricks: aggregation reads only the periods a response can carry (:func:`_cuts`, from
 each attribute's time span found by seeks into each series' rows, :func:`span_select`);
@@ -28,7 +28,7 @@ import functools
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import orjson
@@ -61,6 +61,7 @@ from cityhub.store.temporal_sql import (
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 
 
 class QuestionMarks:
@@ -133,11 +134,20 @@ class SqliteTemporalDialect:
         return _period_index(period, "s.o", binds.values)
 
     def series_origin(self) -> str:
-        return "o, o AS o_us"
+        return (
+            f"o, o AS o_us, {_sql_month('o')} AS o_month, {_sql_day_of_month('o')} AS o_day,"
+            f" {_sql_time_of_day('o')} AS o_tod"
+        )
 
     def fixed_origin(self, origin: str, binds: Binds) -> str:
         us = series.micros(origin)
-        return f"base b, (SELECT {binds.add(us)} AS o, {binds.add(us)} AS o_us) s"
+        moment = _moment(us)
+        parts = (
+            f"{binds.add(us)} AS o, {binds.add(us)} AS o_us,"
+            f" {binds.add(moment.year * 12 + moment.month - 1)} AS o_month,"
+            f" {binds.add(moment.day)} AS o_day, {binds.add(us % series.DAY_US)} AS o_tod"
+        )
+        return f"base b, (SELECT {parts}) s"
 
 
 DIALECT = SqliteTemporalDialect()
@@ -153,9 +163,28 @@ def _period_index(period: Duration | None, origin: str, params: list[Any]) -> st
         return f"((b.t - {origin}_us) / ?)"
     if period.exact_microseconds == 0:
         params.append(period.months)
-        return f"cityhub_months_index(b.t, {origin}, ?)"
+        return f"cityhub_months_index(b.t, {origin}_month, {origin}_day, {origin}_tod, ?)"
     params.extend([period.months, period.exact_microseconds])
     return f"cityhub_period_index(b.t, {origin}, ?, ?)"
+
+
+def _sql_seconds(t: str) -> str:
+    """A stored time's whole seconds since the epoch (a floor, before 1970 too)."""
+    return f"(({t} - ((({t} % 1000000) + 1000000) % 1000000)) / 1000000)"
+
+
+def _sql_month(t: str) -> str:
+    """A stored time's calendar month as ``year * 12 + month - 1``."""
+    ym = f"strftime('%Y%m', {_sql_seconds(t)}, 'unixepoch')"
+    return f"(CAST(substr({ym}, 1, 4) AS INTEGER) * 12 + CAST(substr({ym}, 5) AS INTEGER) - 1)"
+
+
+def _sql_day_of_month(t: str) -> str:
+    return f"CAST(strftime('%d', {_sql_seconds(t)}, 'unixepoch') AS INTEGER)"
+
+
+def _sql_time_of_day(t: str) -> str:
+    return f"((({t} % {series.DAY_US}) + {series.DAY_US}) % {series.DAY_US})"
 
 
 def _series(tenant: str, ids: Sequence[str], reading: Reading, params: list[Any]) -> str:
@@ -316,17 +345,24 @@ def _moment(us: int) -> datetime:
 _origin_moment = functools.lru_cache(maxsize=64)(_moment)
 
 
-def _months_index_fn(t: int, origin: int, months: int) -> int:
+@functools.lru_cache(maxsize=65536)
+def _civil(days: int) -> tuple[int, int, int]:
+    """A day number's month (``year * 12 + month - 1``), day of the month, and its month's
+    length (an hourly series asks each day 24 times)."""
+    d = date.fromordinal(days + _EPOCH_ORDINAL)
+    return d.year * 12 + d.month - 1, d.day, days_in_month(d.year, d.month)
+
+
+def _months_index_fn(t: int, o_month: int, o_day: int, o_tod: int, months: int) -> int:
     """``cityhub_months_index``: the period of ``t`` for a calendar duration (``P1M``,
-    ``P1Y``): whole months between the origin and ``t``, one less when ``t`` is before the
-    origin's day and time of day in its month (the day clamped to the month's last day, as
-    :class:`cityhub.ngsild.duration.Duration` does), divided by the duration's months."""
-    when, start = _moment(t), _origin_moment(origin)
-    whole = (when.year - start.year) * 12 + when.month - start.month
-    day = min(start.day, days_in_month(when.year, when.month))
-    before = (when.day, when.time()) < (day, start.time())
-    passed = whole - before
-    return passed // months if passed >= 0 else -(-passed // months)  # SQL's `/`
+    ``P1Y``) from an origin given by its month, day and time of day: whole months between
+    them, one less when ``t`` is before the origin's day and time of day in its month (the day
+    clamped to the month's last day, as :class:`cityhub.ngsild.duration.Duration` does),
+    divided by the duration's months (truncated, as SQL's ``/``)."""
+    days, tod = divmod(t, series.DAY_US)
+    month, day, last = _civil(days)
+    passed = month - o_month - ((day, tod) < (min(o_day, last), o_tod))
+    return passed // months if passed >= 0 else -(-passed // months)
 
 
 def _period_index_fn(t: int, origin: int, months: int, exact_us: int) -> int:
@@ -338,7 +374,7 @@ def _period_index_fn(t: int, origin: int, months: int, exact_us: int) -> int:
 def register_functions(conn: sqlite3.Connection) -> None:
     """The SQL functions aggregation may call (idempotent; cheap to call per query)."""
     conn.create_function("cityhub_period_index", 4, _period_index_fn, deterministic=True)
-    conn.create_function("cityhub_months_index", 3, _months_index_fn, deterministic=True)
+    conn.create_function("cityhub_months_index", 5, _months_index_fn, deterministic=True)
 
 
 def _cuts(
