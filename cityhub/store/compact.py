@@ -7,7 +7,8 @@ fraction digits), not as JSON; its instance id is made from its recording order 
 (no JSON written), :func:`decode` rebuilds the instance, byte for byte the JSON it was
 written as. The observedAt it rebuilds from is the stored time in the hub's normalized text
 (``YYYY-MM-DDTHH:MM:SS.ffffffZ``). PostgreSQL's series layout (``store/postgres/series.py``)
-uses it; SQLite's (``store/sqlite/series.py``) has the same rules in its own module.
+uses it; SQLite's (``store/sqlite/series.py``) has the same rules in its own module, with
+the second form bit turned over (its migration 0019: the commonest form is 0, no byte on disk).
 """
 
 from __future__ import annotations

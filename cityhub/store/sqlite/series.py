@@ -8,7 +8,9 @@
   since 1970-01-01T00:00:00Z (migration 0016; :func:`micros`, :func:`text_of`): 8 bytes where
   the text took 27. ``seq`` is the recording order (``history_seq`` hands them out). ``form``
   is NULL for an instance without observedAt. ``created`` is the time it was recorded minus
-  ``at`` (NULL: 0; a few bytes where the absolute time takes 8), ``modified`` (absolute) only
+  ``at`` (a few bytes where the absolute time takes 8); NULL: its batch's time when
+  ``history_batches`` (migration 0019) holds its ``seq`` (a write of many instances at one time
+  keeps that time once, :func:`allocate`), else 0. ``modified`` (absolute) only
   when it is not the recording time. ``instance_id`` only for instances recorded before 0014
   (their UUIDs): the others' is ``urn:ngsi-ld:Instance:<seq>``. ``num`` is the number the
   value aggregates as. ``body`` is the instance's JSON, except for the common case, a plain
