@@ -6,15 +6,16 @@ own and its group's) are not pushed by the device but asked of it when someone r
 - **The registration.** A device with lazy attributes that can be asked (an ``endpoint``, or
   ``transport`` MQTT) gets, in its tenant, a context source registration (ETSI GS CIM 009
   clause 5.9.2) of its entity id and type with the lazy names, ``mode`` inclusive, operations
-  ``retrieveEntity`` and ``queryEntity``, whose endpoint is this hub's own agent:
+  ``retrieveEntity``, ``queryEntity`` and ``queryBatch``, whose endpoint is this hub's own agent:
   ``http://iot.cityhub.invalid/<apikey>/<device>/<key>``. A read of the entity (Retrieve
-  Entity 5.7.1.4, Query Entities 5.7.2.4) is then forwarded by the hub's federation
-  (``cityhub.federation``: the same matching, timeouts, circuit breaker, merge and
-  ``NGSILD-Warning`` as any context source); :class:`LazyTransport`, the federation's HTTP
-  transport, answers that host in-process (``.invalid`` never resolves: nothing goes on the
-  network). ``key`` is a random secret kept in the device's document: a registration someone
-  else writes cannot make the agent answer another tenant's device. Updating the device or
-  its group updates the registration; deleting the device deletes it.
+  Entity 5.7.1.4, Query Entities 5.7.2.4, by GET or by POST /entityOperations/query) is
+  then forwarded by the hub's federation (``cityhub.federation``: the same matching,
+  timeouts, circuit breaker, merge and ``NGSILD-Warning`` as any context source);
+  :class:`LazyTransport`, the federation's HTTP transport, answers that host in-process
+  (``.invalid`` never resolves: nothing goes on the network). ``key`` is a random secret
+  kept in the device's document: a registration someone else writes cannot make the agent
+  answer another tenant's device. Updating the device or its group updates the
+  registration; deleting the device deletes it.
 - **Asking the device.** Over HTTP as iotagent-node-lib's howto does: ``GET <endpoint>?k=
   <apikey>&i=<device>&q=<object_id>,...``. Over MQTT (FIWARE's agents define no lazy topic;
   iotagent-json's manual: lazy attributes are not implemented, its issue #89): published QoS
@@ -25,8 +26,8 @@ own and its group's) are not pushed by the device but asked of it when someone r
   **not written**. No answer within ``iot_lazy_timeout`` seconds: 504; a device that cannot
   be reached or answers what is not measures: 502; the federation turns these into an
   ``NGSILD-Warning`` naming the device, and the entity is answered without the attribute.
-- A query with ``q``, ``scopeQ`` or a geo-query is answered without the lazy values (they
-  cannot be filtered here without asking every device).
+- A query with ``q``, ``scopeQ``, ``csf`` or a geo-query is answered without the lazy
+  values (they cannot be filtered here without asking every device).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from urllib.parse import quote, unquote
 import httpx
 import orjson
 
-from cityhub.errors import CityhubError, ResourceNotFound
+from cityhub.errors import BadRequestData, CityhubError, ResourceNotFound
 from cityhub.iot.commands import CommandTarget, Publish
 from cityhub.iot.errors import LazyFailed, LazyTimeout, LazyUnavailable, WrongSyntax
 from cityhub.iot.measures import fragments, mapping_of
@@ -65,10 +66,12 @@ LAZY_HOST: Final = "iot.cityhub.invalid"
 #: a device document's secret naming it in its registration's endpoint
 KEY: Final = "lazy_key"
 REGISTRATION_PREFIX: Final = "urn:ngsi-ld:ContextSourceRegistration:iot-lazy:"
-OPERATIONS: Final = ("retrieveEntity", "queryEntity")
+OPERATIONS: Final = ("retrieveEntity", "queryEntity", "queryBatch")
 #: query parameters a device's answer cannot be filtered by here
 _FILTERS: Final = ("q", "scopeQ", "georel", "geometry", "coordinates", "csf")
 _MAX_ANSWER: Final = 1_048_576
+#: the members of a registration the agent keeps as the device asks (else it is updated)
+_KEPT: Final = ("information", "endpoint", "tenant", "mode", "operations")
 _PROBLEM = "application/problem+json"
 
 
@@ -219,7 +222,7 @@ class LazyAttributes:
         current = await self.registrations.get_registration(tenant, reg_id)
         if current is None:
             await self.registrations.create_registration(tenant, doc)
-        elif any(current.get(k) != doc.get(k) for k in ("information", "endpoint", "tenant")):
+        elif any(current.get(k) != doc.get(k) for k in _KEPT):
 
             def change(before: Document, now: str) -> Document:
                 return {**doc, "createdAt": before.get("createdAt"), "modifiedAt": now}
@@ -278,16 +281,13 @@ class LazyAttributes:
     async def _serve(self, request: httpx.Request) -> httpx.Response:
         raw = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
         parts = [unquote(p) for p in raw.split("/")]
-        # "", apikey, device, key, "ngsi-ld", "v1", "entities"[, id]
-        if (
-            request.method != "GET"
-            or len(parts) not in (7, 8)
-            or parts[4:7]
-            != [
-                "ngsi-ld",
-                "v1",
-                "entities",
-            ]
+        # "", apikey, device, key, "ngsi-ld", "v1", then "entities"[, id] (Retrieve Entity,
+        # Query Entities) or "entityOperations", "query" (a POST query, queryBatch)
+        path = (request.method, *parts[4:])
+        one = len(path) == 5 and path[:4] == ("GET", "ngsi-ld", "v1", "entities")
+        if not one and path not in (
+            ("GET", "ngsi-ld", "v1", "entities"),
+            ("POST", "ngsi-ld", "v1", "entityOperations", "query"),
         ):
             raise ResourceNotFound("the IoT agent answers reads of lazy attributes only")
         apikey, device_id, key = parts[1], parts[2], parts[3]
@@ -295,26 +295,34 @@ class LazyAttributes:
         device = await self.iot.get_device(tenant, device_id, None if apikey == "~" else apikey)
         if device is None or not secrets.compare_digest(str(device.get(KEY, "")), key):
             raise ResourceNotFound(f"no device {device_id!r} answers lazy attributes here")
-        params = request.url.params
         entity_id = device.get("entity_name", "")
-        one = len(parts) == 8
         if one and parts[7] != entity_id:
             raise ResourceNotFound(f"device {device_id!r} is not entity {parts[7]}")
-        if not one and (
-            any(params.get(f) for f in _FILTERS)
-            or (params.get("id") and entity_id not in params["id"].split(","))
-        ):
+        link = _link_context(request.headers.get("Link"))
+        if request.method == "POST":
+            selected, attrs, context = _post_query(request.content, entity_id, link)
+        else:
+            params = request.url.params
+            attrs = [a for a in params.get("attrs", "").split(",") if a]
+            context = link
+            selected = one or not (
+                any(params.get(f) for f in _FILTERS)
+                or (params.get("id") and entity_id not in params["id"].split(","))
+            )
+        if not selected:
             return self._json([], count=0)
         group = await self._group_of(tenant, device)
         lazy = lazy_attributes(device, group)
         agent_terms = await self._term_map(self._agent_context)
         wanted = lazy
-        if params.get("attrs"):
-            caller = await self._term_map(_link_context(request.headers.get("Link")))
-            asked = {caller.expand(a) for a in params["attrs"].split(",") if a}
+        if attrs:
+            caller = await self._term_map(context)
+            asked = {caller.expand(a) for a in attrs}
             wanted = [a for a in lazy if agent_terms.expand(a["name"]) in asked]
         if not wanted:
-            return self._json({"id": entity_id} if one else [], count=0)
+            if one:
+                raise ResourceNotFound(f"device {device_id!r} has none of the attributes asked")
+            return self._json([], count=0)
         body = await self.read(tenant, device, group, wanted, agent_terms)
         return self._json(body if one else [body], count=1)
 
@@ -428,6 +436,31 @@ class LazyAttributes:
             if not future.done():
                 future.set_result(payload)
         return bool(waiting)
+
+
+def _post_query(content: bytes, entity_id: str, link: str | None) -> tuple[bool, list[str], Any]:
+    """A forwarded ``POST /entityOperations/query`` body (clause 5.7.2.4 with the Query of
+    clause 5.2.23): whether it selects the device's entity without a filter the agent cannot
+    apply, the attribute names it asks for, and the @context they are in.
+
+    Raises:
+        BadRequestData: the body is not a JSON object.
+    """
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadRequestData("a query is a JSON object (clause 5.2.23)")
+    attrs = [a for a in body.get("attrs") or [] if isinstance(a, str)]
+    context = body.get("@context", link)
+    if any(body.get(f) for f in ("q", "geoQ", "scopeQ", "csf")):
+        return False, attrs, context
+    selectors = [e for e in body.get("entities") or [] if isinstance(e, dict)]
+    ids = {e.get("id") for e in selectors}
+    if selectors and None not in ids and entity_id not in ids:
+        return False, attrs, context
+    return True, attrs, context
 
 
 def _link_context(header: str | None) -> str | None:

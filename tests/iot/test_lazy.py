@@ -141,7 +141,7 @@ def test_a_read_asks_the_http_device_and_writes_nothing(client: TestClient) -> N
         assert info["entities"] == [{"id": SENSOR, "type": "Thing"}]
         assert info["propertyNames"] == ["luminosity"]
         assert reg["endpoint"].startswith("http://iot.cityhub.invalid/")
-        assert set(reg["operations"]) == {"retrieveEntity", "queryEntity"}
+        assert set(reg["operations"]) == {"retrieveEntity", "queryEntity", "queryBatch"}
         # the provisioning API does not show the secret of that endpoint
         shown = client.get("/iot/devices/sensor1", headers=H).json()
         assert "lazy_key" not in shown and shown["lazy"][0]["name"] == "luminosity"
@@ -166,6 +166,20 @@ def test_a_read_asks_the_http_device_and_writes_nothing(client: TestClient) -> N
         assert r.status_code == 200, r.text
         [found] = r.json()
         assert found["luminosity"]["value"] == 9 and found["temperature"]["value"] == 20
+        # the same query by POST (clause 5.7.2.4 through /entityOperations/query, queryBatch)
+        query = {"type": "Query", "entities": [{"type": "Thing"}], "attrs": ["luminosity"]}
+        r = client.post("/ngsi-ld/v1/entityOperations/query", json=query, headers=LD)
+        assert r.status_code == 200, r.text
+        assert [e["luminosity"]["value"] for e in r.json()] == [9]
+        # a query the agent cannot filter by the device's value: answered without it
+        asked = len(device.asked)
+        r = client.post(
+            "/ngsi-ld/v1/entityOperations/query", json={**query, "q": "luminosity>3"}, headers=LD
+        )
+        assert r.status_code == 200 and all("luminosity" not in e for e in r.json())
+        r = client.get("/ngsi-ld/v1/entities?type=Thing&q=temperature>3", headers=LD)
+        assert r.status_code == 200 and all("luminosity" not in e for e in r.json())
+        assert len(device.asked) == asked
         # a read that does not want it does not ask the device
         asked = len(device.asked)
         r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}?attrs=temperature", headers=LD)
