@@ -8,15 +8,18 @@ The history itself is written by the backend in the transaction of every entity 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub.api import negotiation as neg
-from cityhub.api.guard import narrowed, require_new
+from cityhub.api.federated import ask_of, warning_headers
+from cityhub.api.guard import access_of, narrowed, require_new
 from cityhub.api.location import created as created_response
 from cityhub.api.params import (
     attrs_of,
@@ -27,9 +30,11 @@ from cityhub.api.params import (
 )
 from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, ResourceNotFound
+from cityhub.federation import Ask
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.entity import expand_instance
 from cityhub.ngsild.names import check_uri
+from cityhub.ngsild.registration_query import RegistrationQuery
 from cityhub.ngsild.temporal import (
     TemporalQuery,
     TemporalRepresentation,
@@ -38,6 +43,7 @@ from cityhub.ngsild.temporal import (
     representation_of,
     temporal_query_of,
 )
+from cityhub.ngsild.temporal_merge import merge_temporal, merge_temporal_lists
 from cityhub.ngsild.temporal_render import (
     TemporalProjection,
     paginate,
@@ -241,16 +247,34 @@ async def retrieve_entity(request: Request) -> Response:
         )
         doc = docs[0]
     else:
-        found = await temporal.get_entity(tenant, entity_id, tq, attrs, dataset_ids)
-        if found is None:
+        found, (remote, warnings) = await asyncio.gather(
+            temporal.get_entity(tenant, entity_id, tq, attrs, dataset_ids),
+            request.app.state.federation.temporal(
+                _ask(request, tenant),
+                "retrieveTemporal",
+                RegistrationQuery(ids=(entity_id,), attrs=tuple(attrs or ())),
+                "/temporal/entities/" + quote(entity_id, safe=":"),
+                params.multi_items(),
+                many=False,
+            ),
+        )
+        remote = [(d, r) for d, r in remote if d["id"] == entity_id]
+        if found is None and not remote:
             raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
-        head, history, known = found
-        _check_attrs(entity_id, attrs, known, params)
-        content_range = paginate([history], limit, tq)
-        doc = render_temporal_entity(head, history, terms, rep, proj)
+        content_range = None
+        local_doc = None
+        if found is not None:
+            head, history, known = found
+            if not remote:
+                _check_attrs(entity_id, attrs, known, params)
+            content_range = paginate([history], limit, tq)
+            local_doc = render_temporal_entity(head, history, terms, rep, proj)
+        doc = merge_temporal(local_doc, remote, tq.timeproperty) or {}
     if not doc:
         raise ResourceNotFound(f"nothing of entity {entity_id} is left after pick/omit")
     headers = neg.context_headers(terms, media)
+    if rep.format != "aggregatedValues":
+        headers.update(warning_headers(warnings))
     if content_range is not None:
         headers["Content-Range"] = content_range
     return neg.json_response(
@@ -259,6 +283,14 @@ async def retrieve_entity(request: Request) -> Response:
         media=media,
         headers=headers,
     )
+
+
+def _ask(request: Request, tenant: str, *, narrowed: bool | None = None) -> Ask:
+    """Who asks the sources of a temporal read: a caller narrowed to some entities asks none
+    (what a source answers could not be checked against its permission)."""
+    if narrowed is None:
+        narrowed = access_of(request).targets("read") is not None
+    return ask_of(request, tenant, narrowed=narrowed)
 
 
 def _check_attrs(
@@ -274,8 +306,10 @@ def _respond_query(
     content_range: str | None,
     terms: TermMap,
     media: str,
+    warnings: list[str] | None = None,
 ) -> Response:
     headers = neg.context_headers(terms, media)
+    headers.update(warning_headers(warnings or []))
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
     if content_range is not None:
@@ -311,9 +345,26 @@ async def _run_query(
             list(aggregated), terms, rep, proj, agg, limit
         )
     else:
-        found, count = await temporal.query_entities(tenant, query, tq, dataset_ids)
+        (found, count), (remote, warnings) = await asyncio.gather(
+            temporal.query_entities(tenant, query, tq, dataset_ids),
+            request.app.state.federation.temporal(
+                _ask(request, tenant, narrowed=query.permitted is not None),
+                "queryTemporal",
+                RegistrationQuery(
+                    ids=query.ids, types=query.types, id_pattern=query.id_pattern, attrs=query.attrs
+                ),
+                "/temporal/entities",
+                list(params.items()),
+                many=True,
+            ),
+        )
         content_range = paginate([h for _, h in found], limit, tq)
         docs = _render_all(found, terms, rep, proj)
+        if remote:
+            docs = merge_temporal_lists(docs, remote, tq.timeproperty)[: query.limit]
+            if count is not None:
+                count = max(count, len(docs))
+        return _respond_query(docs, count, content_range, terms, media, warnings)
     return _respond_query(docs, count, content_range, terms, media)
 
 

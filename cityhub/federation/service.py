@@ -71,6 +71,9 @@ _NOT_FORWARDED: Final = frozenset(
     """local limit offset format options pick omit join joinLevel lang geometryProperty
     containedBy entityMap entityMapLifetime""".split()
 )
+#: Parameters of a temporal read that are not forwarded: the representation is the caller's
+#: (the merge reads the same format), only ``local`` and the EntityMap's are this hub's.
+_NOT_FORWARDED_TEMPORAL: Final = frozenset("local entityMap entityMapLifetime".split())
 #: Headers a registration's contextSourceInfo may not set: the forwarding sets these.
 _OWN_HEADERS: Final = frozenset(
     """accept link via ngsild-tenant content-type content-length host transfer-encoding
@@ -586,3 +589,51 @@ class Federation:
         in_order = {e["id"]: held[e["id"]] for e in merged if e["id"] in held}
         page = merged[query.offset : query.offset + query.limit]
         return Federated(page, count, warnings, in_order, failed)
+
+    async def temporal(
+        self,
+        ask: Ask,
+        operation: str,
+        discovery: RegistrationQuery,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        many: bool,
+    ) -> tuple[list[tuple[Any, int]], list[str]]:
+        """Clauses 5.7.3.4 and 5.7.4.4: a temporal read (``GET path``) sent to the sources of
+        the registrations matching ``discovery`` that take ``operation`` (``retrieveTemporal``
+        or ``queryTemporal``: no operation group holds them, a source lists them); what each
+        answered (a temporal entity, or a list of them when ``many``) with its registration's
+        rank, and one warning per source that failed or answered what is not that."""
+        sources = await self._sources(ask, operation, discovery)
+        if not sources:
+            return [], []
+        forwarded = [(k, v) for k, v in params if k not in _NOT_FORWARDED_TEMPORAL]
+        replies = await asyncio.gather(
+            *(self._send(doc, ask, "GET", path, forwarded) for doc in sources)
+        )
+        found: list[tuple[Any, int]] = []
+        warnings = []
+        for doc, reply in zip(sources, replies, strict=True):
+            if reply.warning is not None:
+                warnings.append(reply.warning)
+                continue
+            if reply.status != 200:
+                continue
+            body = reply.body
+            fits = (
+                isinstance(body, list) and all(isinstance(d, dict) and "id" in d for d in body)
+                if many
+                else isinstance(body, dict) and isinstance(body.get("id"), str)
+            )
+            if not fits:
+                warnings.append(
+                    warning(
+                        PERSISTENT_WARNING,
+                        doc["endpoint"],
+                        f"context source {doc['id']} answered no temporal "
+                        + ("entities" if many else "entity"),
+                    )
+                )
+                continue
+            found.append((body, rank(doc)))
+        return found, warnings

@@ -131,3 +131,67 @@ def test_a_city_hub_and_the_national_hub_answer_as_one(tmp_path: Path, store_url
         silent.close()
         city.stop()
         national.stop()
+
+
+def test_temporal_reads_and_entity_maps_through_the_city_hub(
+    tmp_path: Path, store_url: str
+) -> None:
+    """Issue 23 "two hubs as one", temporal reads (clauses 5.7.3.4, 5.7.4.4) and a paged query
+    kept by an EntityMap (5.5.14): the national hub's history and sensors reach the city
+    hub's answers, and the map names which hub holds each sensor."""
+    national_dir, city_dir = tmp_path / "national", tmp_path / "city"
+    national_dir.mkdir()
+    city_dir.mkdir()
+    national = HubProcess(f"sqlite:///{national_dir / 'national.db'}", national_dir)
+    city = HubProcess(store_url, city_dir)
+    national.start()
+    city.start()
+    try:
+        for name, pm25, lon in [("district-1", 31.0, 127.10), ("district-2", 48.0, 127.11)]:
+            post(national, "/entities", sensor(name, pm25, lon))
+        later = {"pm25": {"type": "Property", "value": 33.0, "observedAt": "2026-12-07T04:00:00Z"}}
+        r = httpx.patch(
+            national.base_url + BASE + f"/entities/{AQ}district-1/attrs", json=later, timeout=30
+        )
+        assert r.status_code == 204, r.text
+        post(city, "/entities", sensor("city-1", 12.0, 127.20))
+        post(
+            city,
+            "/csourceRegistrations",
+            {**registration(1, national.base_url), "operations": [
+                "federationOps", "retrieveTemporal", "queryTemporal"]},
+        )  # fmt: skip
+        url = city.base_url + BASE
+        window = {"timerel": "after", "timeAt": "2026-12-07T00:00:00Z"}
+
+        r = httpx.get(url + f"/temporal/entities/{AQ}district-1", params=window, timeout=30)
+        assert r.status_code == 200, r.text
+        assert [i["value"] for i in r.json()["pm25"]] == [31.0, 33.0]
+        r = httpx.get(
+            url + "/temporal/entities", params={**window, "type": "AirQualityObserved"}, timeout=30
+        )
+        assert ids(r) == [AQ + "city-1", AQ + "district-1", AQ + "district-2"]
+
+        query = {"type": "AirQualityObserved", "limit": "2", "entityMap": "true"}
+        first = httpx.get(url + "/entities", params=query, timeout=30)
+        assert first.status_code == 200 and len(first.json()) == 2
+        location = first.headers["NGSILD-EntityMap"]
+        post(city, "/entities", sensor("city-2", 15.0, 127.21))  # not in the map's pages
+        second = httpx.get(
+            url + "/entities",
+            params={"type": "AirQualityObserved", "limit": "2", "offset": "2"},
+            headers={"NGSILD-EntityMap": location},
+            timeout=30,
+        )
+        seen = [e["id"] for e in first.json() + second.json()]
+        assert sorted(seen) == [AQ + "city-1", AQ + "district-1", AQ + "district-2"]
+        held = httpx.get(city.base_url + location, timeout=30).json()["entityMap"]
+        registration_id = "urn:ngsi-ld:ContextSourceRegistration:1"
+        assert held == {
+            AQ + "city-1": ["@none"],
+            AQ + "district-1": [registration_id],
+            AQ + "district-2": [registration_id],
+        }
+    finally:
+        city.stop()
+        national.stop()
