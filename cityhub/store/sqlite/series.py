@@ -100,10 +100,11 @@ CREATED = (
     " FROM history_batches b WHERE b.first <= r.seq ORDER BY b.first DESC LIMIT 1), r.at)"
 )
 #: the view's columns ``instance_id`` to ``seq`` (see :func:`_rebuilt` in temporal.py) over
-#: ``history_instances r``, as the view computes them
+#: ``history_instances r``, as the view computes them, except the modification time: NULL when
+#: it is the recording time (``_rebuilt`` takes that one then; :data:`CREATED` once per row)
 VIEW_COLUMNS = (
     f"coalesce(r.instance_id, '{_ID_PREFIX}' || r.seq), {CREATED},"
-    f" coalesce(r.modified, {CREATED}), r.deleted, r.body, r.num, r.form, r.at, r.seq"
+    " r.modified, r.deleted, r.body, r.num, r.form, r.at, r.seq"
 )
 #: the view ``attribute_instances`` (migration 0019; 0014 made its first version)
 VIEW = (

@@ -331,7 +331,9 @@ def _rebuilt(rows: Iterable[Row]) -> Iterator[Row]:
     for r in rows:
         body = r[6] if r[6] is not None else series.decode(r[7], r[8], text(r[9]))
         deleted = None if r[5] is None else text(r[5])
-        yield (r[0], r[1], r[2], text(r[3]), text(r[4]), deleted, body, text(r[11]), r[10])
+        created = text(r[3])
+        modified = created if r[4] is None else text(r[4])  # the lastN walk leaves it NULL
+        yield (r[0], r[1], r[2], created, modified, deleted, body, text(r[11]), r[10])
 
 
 #: a read's times in text: an instance's recording time is often its neighbours' (one batch)
