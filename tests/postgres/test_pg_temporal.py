@@ -9,6 +9,7 @@ backends answer the one suite. Left out: the tests about SQLite settings and SQL
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -225,3 +226,43 @@ def test_retention_settings_start_a_pruner(postgres_url: str) -> None:
         temporal = client.app.state.temporal  # type: ignore[attr-defined]
         assert temporal.retention_policy.days_for("city1") == 7
         assert temporal._pruner._task is not None  # running in the background
+
+
+def test_a_series_made_by_two_writers_at_once_is_one_series(postgres_url: str) -> None:
+    """``cityhub_series_ids`` (migration 0016), which every write of history rows calls in its
+    statement: a writer creating a series another open transaction is creating waits for it and
+    then reads its id, instead of failing or making a second one."""
+    import asyncpg
+
+    key = ("", ["urn:ngsi-ld:S:1", "urn:ngsi-ld:S:1"], ["https://ex.org/a", "https://ex.org/b"])
+    call = "SELECT cityhub_series_ids($1, $2::text[], $3::text[], ARRAY['', ''])"
+
+    async def run() -> tuple[Any, Any, Any]:
+        with TestClient(create_app(Settings(store=postgres_url))):
+            pass  # migrated
+        first, second = await asyncpg.connect(postgres_url), await asyncpg.connect(postgres_url)
+        try:
+            tx = first.transaction()
+            await tx.start()
+            made = await first.fetchval(call, *key)
+            pid = second.get_server_pid()
+            waiting = asyncio.ensure_future(second.fetchval(call, *key))
+            watcher = await asyncpg.connect(postgres_url)
+            try:  # the event: the second writer waits for the first one's lock
+                lock = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+                async with asyncio.timeout(60):
+                    while not await watcher.fetchval(lock, pid):
+                        await asyncio.sleep(0.01)
+            finally:
+                await watcher.close()
+            assert not waiting.done()
+            await tx.commit()
+            found = await waiting
+            count = await second.fetchval("SELECT count(*) FROM history_series")
+            return made, found, count
+        finally:
+            await first.close()
+            await second.close()
+
+    made, found, count = asyncio.run(run())
+    assert made == found and len(set(made)) == 2 and count == 2

@@ -55,13 +55,16 @@ def time_text(expr: str) -> str:
     return f"to_char({expr} AT TIME ZONE 'UTC', '{_TIME}')"
 
 
+#: the rows' series are found or made in the same statement (migration 0016): ``$4`` holds
+#: each row's position in the series' key arrays ``$12``-``$14``
 _INSERT = (
-    "INSERT INTO history_instances (at, seq, num, series, form, created, modified, deleted,"
-    " instance_id, body) SELECT a, coalesce(q, nextval('history_seq')), n, s, f, c, m, d, i, b"
-    " FROM unnest($1::text[]::timestamptz[], $2::bigint[], $3::float8[], $4::int4[],"
-    " $5::int2[], $6::text[]::timestamptz[], $7::text[]::timestamptz[],"
-    " $8::text[]::timestamptz[], $9::text[], $10::text[]::jsonb[])"
-    " WITH ORDINALITY AS u(a, q, n, s, f, c, m, d, i, b, o) ORDER BY o"
+    "WITH x AS MATERIALIZED (SELECT cityhub_series_ids($11, $12::text[], $13::text[],"
+    " $14::text[]) AS ids) INSERT INTO history_instances (at, seq, num, series, form, created,"
+    " modified, deleted, instance_id, body) SELECT a, coalesce(q, nextval('history_seq')), n,"
+    " x.ids[s], f, c, m, d, i, b FROM unnest($1::text[]::timestamptz[], $2::bigint[],"
+    " $3::float8[], $4::int4[], $5::int2[], $6::text[]::timestamptz[],"
+    " $7::text[]::timestamptz[], $8::text[]::timestamptz[], $9::text[], $10::text[]::jsonb[])"
+    " WITH ORDINALITY AS u(a, q, n, s, f, c, m, d, i, b, o) CROSS JOIN x ORDER BY o"
 )
 _FIND_SERIES = (
     "SELECT s.id, s.entity_id, s.attr, s.dataset_id FROM unnest($2::text[], $3::text[],"
@@ -112,19 +115,20 @@ def series_ids(
 
 
 def insert(conn: SyncConnection, tenant: str, rows: Sequence[Pending]) -> None:
-    """Insert ``rows`` (their series created as needed), in one statement."""
+    """Insert ``rows``, their series found or created in the same statement (one round
+    trip)."""
     if not rows:
         return
-    ids = series_ids(conn, tenant, {r[0] for r in rows})
+    keys: dict[Key, int] = {}
     columns: list[list[Any]] = [[] for _ in range(10)]
     for r in rows:
         columns[0].append(r[1])
         columns[1].append(r[2])
         columns[2].append(r[3])
-        columns[3].append(ids[r[0]])
+        columns[3].append(keys.setdefault(r[0], len(keys) + 1))  # arrays count from 1
         for i in range(4, 10):
             columns[i].append(r[i])
-    conn.execute(_INSERT, *columns)
+    conn.execute(_INSERT, *columns, tenant, *_columns(keys))
 
 
 def compact_rows(rows: Sequence[InstanceRow]) -> list[Pending]:
@@ -213,24 +217,23 @@ def upsert_instances(
         else:
             keys.append(None)
     recorded: dict[tuple[str, str], tuple[int, str, int]] = {}  # the first one recorded
-    ids = series_ids(conn, tenant, [(entity_id, attr, d) for d in times], create=False)
-    if ids:
-        by_series = {ids[(entity_id, attr, d)]: d for d in times if (entity_id, attr, d) in ids}
-        series_list, firsts, lasts = [], [], []
-        for series_id, d in by_series.items():
-            series_list.append(series_id)
-            firsts.append(min(times[d]))
-            lasts.append(max(times[d]))
-        for series_id, at, seq in conn.fetch(
-            f"SELECT r.series, {time_text('r.at')}, r.seq FROM unnest($1::int4[],"
-            " $2::text[]::timestamptz[], $3::text[]::timestamptz[]) AS u(s, lo, hi)"
-            " JOIN history_instances r ON r.series = u.s AND r.at >= u.lo AND r.at <= u.hi"
-            " WHERE r.form IS NOT NULL AND r.deleted IS NULL ORDER BY r.series, r.at, r.seq",
-            series_list,
-            firsts,
-            lasts,
+    if times:
+        datasets = list(times)
+        for dataset_id, series_id, at, seq in conn.fetch(
+            f"SELECT u.d, r.series, {time_text('r.at')}, r.seq FROM unnest($4::text[],"
+            " $5::text[]::timestamptz[], $6::text[]::timestamptz[]) AS u(d, lo, hi)"
+            " JOIN history_series s ON s.tenant = $1 AND s.entity_id = $2 AND s.attr = $3"
+            " AND s.dataset_id = u.d JOIN history_instances r ON r.series = s.id"
+            " AND r.at >= u.lo AND r.at <= u.hi WHERE r.form IS NOT NULL AND r.deleted IS NULL"
+            " ORDER BY r.series, r.at, r.seq",
+            tenant,
+            entity_id,
+            attr,
+            datasets,
+            [min(times[d]) for d in datasets],
+            [max(times[d]) for d in datasets],
         ):
-            recorded.setdefault((at, by_series[series_id]), (series_id, at, seq))
+            recorded.setdefault((at, dataset_id), (series_id, at, seq))
     new_rows: list[Pending] = []
     new_by_key: dict[tuple[str, str], int] = {}  # a new row not deleted: its index
     updates: dict[tuple[int, str, int], tuple[str | None, int | None, float | None]] = {}
