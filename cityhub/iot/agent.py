@@ -230,7 +230,7 @@ class IotAgent:
             raise DuplicateDeviceId(exc.detail) from None
         self.clear_cache()
         for doc in docs:
-            await self._provisioned(tenant, doc)
+            await self._provisioned(tenant, doc, new=True)
 
     async def _service_apikey(self, tenant: str, device: Document) -> str | None:
         """The apikey a device provisioned without one takes (as iotagent-node-lib does): its
@@ -243,11 +243,13 @@ class IotAgent:
                 return str(candidates[0]["apikey"])
         return None
 
-    async def _provisioned(self, tenant: str, device: Document) -> None:
+    async def _provisioned(self, tenant: str, device: Document, *, new: bool = False) -> None:
         group = await self._group_of(tenant, device)
         if self.commands is not None:
             if device.get("commands") or (group or {}).get("commands"):
                 await self.commands.provisioned(tenant, device, group)
+        if new and not lazy_attributes(device, group):
+            return  # a new device without lazy attributes: no registration to make or delete
         await self._sync_lazy(tenant, device, group)
 
     async def _sync_lazy(self, tenant: str, device: Document, group: Document | None) -> None:

@@ -262,9 +262,12 @@ class LazyAttributes:
         return expand_registration(body, terms, datetime.now(UTC))
 
     async def forget(self, tenant: str, device: Document) -> None:
-        """Delete the device's registration, if it has one."""
+        """Delete the device's registration, if it has one (looked up first: most devices
+        have none, and a read costs less than a write transaction)."""
         if KEY in device:
-            await self.registrations.delete_registration(tenant, REGISTRATION_PREFIX + device[KEY])
+            reg_id = REGISTRATION_PREFIX + device[KEY]
+            if await self.registrations.get_registration(tenant, reg_id) is not None:
+                await self.registrations.delete_registration(tenant, reg_id)
 
     # ---- the reads the federation forwards (LazyTransport) ----------------------------------
 
