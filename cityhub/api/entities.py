@@ -130,8 +130,9 @@ async def query_entities(request: Request) -> Response:
     store = request.app.state.store
     ask = ask_of(request, tenant, narrowed=permitted is not None)
     mapped = await mapped_query(request, ask, query, terms, params.multi_items())
+    created_map = False
     if mapped is not None:
-        result, map_location = mapped
+        result, map_location, created_map = mapped
     else:
         map_location = None
         result = await request.app.state.federation.query_entities(
@@ -167,6 +168,7 @@ async def query_entities(request: Request) -> Response:
         geometry_property=geometry_property,
         geometries=geometries,
         headers=headers,
+        status=201 if created_map else 200,
     )
 
 

@@ -56,11 +56,12 @@ async def mapped_query(
     query: EntityQuery,
     terms: TermMap,
     params: Sequence[tuple[str, str]],
-) -> tuple[Federated, str] | None:
+) -> tuple[Federated, str, bool] | None:
     """Query Entities through an EntityMap (clause 5.5.14), or None when the request asks
     for none: with an ``NGSILD-EntityMap`` header, the page of the map it names (a new map
     when that one expired or is unknown); with ``entityMap=true``, the page of a new map.
-    Returns the answer and the map's location (the ``NGSILD-EntityMap`` of the response)."""
+    Returns the answer, the map's location (the ``NGSILD-EntityMap`` of the response) and
+    whether the map was (re)created (201 Created, Table 6.4.3.2-3; 200 OK for a map used)."""
     header = request.headers.get(HEADER)
     wanted = _flag(request.query_params.get("entityMap"), "entityMap")
     if header is None and not wanted:
@@ -74,11 +75,11 @@ async def mapped_query(
             result = await query_with_map(
                 state.federation, state.store, maps, ask, doc, query, terms, params
             )
-            return result, em.location(doc["id"])
+            return result, em.location(doc["id"]), False
     doc, result = await create_map(
         state.federation, state.store, maps, ask, query, terms, params, life
     )
-    return result, em.location(doc["id"])
+    return result, em.location(doc["id"]), True
 
 
 def _render(doc: dict[str, Any], terms: TermMap, media: str, status: int = 200) -> Response:

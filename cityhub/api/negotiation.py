@@ -226,6 +226,7 @@ def documents_response(
     geometry_property: str | None = None,
     geometries: list[dict[str, Any] | None] | None = None,
     headers: dict[str, str] | None = None,
+    status: int = 200,
 ) -> Response:
     """Rendered entities in the negotiated media type: JSON (Link header), JSON-LD (inline
     @context per entity) or GeoJSON (clause 6.3.15: a Feature / FeatureCollection, @context in
@@ -240,8 +241,8 @@ def documents_response(
             body = render_feature(docs[0], geometry_property, context=context)
         else:
             body = render_feature_collection(docs, geometry_property, context, geometries)
-        return json_response(body, media=GEOJSON, headers=extra)
+        return json_response(body, media=GEOJSON, status=status, headers=extra)
     extra.update(context_headers(terms, media))
     if media == JSONLD:
         docs = [with_context(d, terms, media) for d in docs]
-    return json_response(docs[0] if single else docs, media=media, headers=extra)
+    return json_response(docs[0] if single else docs, media=media, status=status, headers=extra)

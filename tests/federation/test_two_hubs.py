@@ -174,7 +174,7 @@ def test_temporal_reads_and_entity_maps_through_the_city_hub(
 
         query = {"type": "AirQualityObserved", "limit": "2", "entityMap": "true"}
         first = httpx.get(url + "/entities", params=query, timeout=30)
-        assert first.status_code == 200 and len(first.json()) == 2
+        assert first.status_code == 201 and len(first.json()) == 2
         location = first.headers["NGSILD-EntityMap"]
         post(city, "/entities", sensor("city-2", 15.0, 127.21))  # not in the map's pages
         second = httpx.get(

@@ -61,8 +61,8 @@ def entity_paths() -> Document:
     return {
         f"{V1}/entities": {
             "get": op(
-                "Query entities (clause 5.7.2)",
-                {200: ref("EntityList")},
+                "Query entities (clause 5.7.2); 201 when an EntityMap was (re)created",
+                {200: ref("EntityList"), 201: ref("EntityList")},
                 _READ,
                 [*SELECTION, *SHAPE, *PAGING, *ENTITY_MAP, LOCAL, LINK],
             ),
