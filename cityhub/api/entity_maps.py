@@ -8,7 +8,10 @@ The maps' rules are ``cityhub.ngsild.entity_map``'s and the distributed part
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +32,8 @@ from cityhub.ngsild import entity_map as em
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.names import check_uri
+from cityhub.ngsild.registration_query import RegistrationQuery
+from cityhub.ngsild.temporal import temporal_query_of
 from cityhub.store.base import EntityQuery
 
 BASE = "/ngsi-ld/v1"
@@ -114,6 +119,47 @@ async def create_entity_map(request: Request) -> Response:
     return _render(doc, terms, media, 201)
 
 
+async def create_temporal_entity_map(request: Request) -> Response:
+    """Clause 5.14.5 Create EntityMap for Query Temporal Evolution of Entities (GET
+    /temporal/entityMaps, 6.35.3.1): the entities with history in the temporal query's
+    window, here (``"@none"``) and at the sources of the registrations that take
+    queryTemporal; 201 with the map and its location in NGSILD-EntityMap."""
+    media = neg.accept_of(request)
+    terms = await neg.query_terms(request)
+    tenant = await neg.require_tenant(request)
+    params = request.query_params
+    if not params.get("timerel"):
+        raise BadRequestData(
+            "a temporal EntityMap needs a temporal query (timerel and timeAt, clause 5.14.5.4)"
+        )
+    tq = temporal_query_of(params)
+    state = request.app.state
+    selection = {k: v for k, v in params.items() if k not in ("options", "format")}
+    query = narrowed(request, entity_query_of(selection, terms, state.settings))
+    wide = dataclasses.replace(query, offset=0, limit=state.settings.max_limit, count=False)
+    life = em.lifetime(params.get("entityMapLifetime"))
+    ask = ask_of(request, tenant, narrowed=query.permitted is not None)
+    discovery = RegistrationQuery(
+        ids=query.ids, types=query.types, id_pattern=query.id_pattern, attrs=query.attrs
+    )
+    forwarded = [(k, v) for k, v in params.multi_items() if k != "entityMapLifetime"]
+    (found, _), (remote, _) = await asyncio.gather(
+        state.temporal.query_entities(tenant, wide, tq),
+        state.federation.temporal(
+            ask, "queryTemporal", discovery, "/temporal/entities", forwarded, many=True
+        ),
+    )
+    held: dict[str, list[str]] = {head["id"]: [em.LOCAL] for head, _ in found}
+    for docs, _, registration_id in remote:
+        for doc in docs[: state.settings.max_limit]:
+            if isinstance(doc.get("id"), str):
+                held.setdefault(doc["id"], []).append(registration_id)
+    now = _now()
+    doc = em.new_map(f"urn:ngsi-ld:EntityMap:{uuid.uuid4()}", now, life, held)
+    await state.backend.entity_maps.create(tenant, doc, format_datetime(now))
+    return _render(doc, terms, media, 201)
+
+
 async def retrieve_entity_map(request: Request) -> Response:
     """Clause 5.14.1 Retrieve EntityMap (GET /entityMaps/{id}, 6.32.3.1)."""
     media = neg.accept_of(request)
@@ -189,6 +235,7 @@ async def source_identity(request: Request) -> Response:
 
 routes = [
     Route(MAPS, create_entity_map, methods=["GET"]),
+    Route(BASE + "/temporal/entityMaps", create_temporal_entity_map, methods=["GET"]),
     Route(MAPS + "/{map_id:path}", retrieve_entity_map, methods=["GET"]),
     Route(MAPS + "/{map_id:path}", update_entity_map, methods=["PATCH"]),
     Route(MAPS + "/{map_id:path}", delete_entity_map, methods=["DELETE"]),

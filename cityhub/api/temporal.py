@@ -258,7 +258,7 @@ async def retrieve_entity(request: Request) -> Response:
                 many=False,
             ),
         )
-        remote = [(d, r) for d, r in remote if d["id"] == entity_id]
+        remote = [(d, r) for d, r, _ in remote if d["id"] == entity_id]
         if found is None and not remote:
             raise ResourceNotFound(f"there is no temporal representation of entity {entity_id}")
         content_range = None
@@ -361,7 +361,8 @@ async def _run_query(
         content_range = paginate([h for _, h in found], limit, tq)
         docs = _render_all(found, terms, rep, proj)
         if remote:
-            docs = merge_temporal_lists(docs, remote, tq.timeproperty)[: query.limit]
+            lists = [(d, r) for d, r, _ in remote]
+            docs = merge_temporal_lists(docs, lists, tq.timeproperty)[: query.limit]
             if count is not None:
                 count = max(count, len(docs))
         return _respond_query(docs, count, content_range, terms, media, warnings)

@@ -598,12 +598,12 @@ class Federation:
         path: str,
         params: Sequence[tuple[str, str]],
         many: bool,
-    ) -> tuple[list[tuple[Any, int]], list[str]]:
+    ) -> tuple[list[tuple[Any, int, str]], list[str]]:
         """Clauses 5.7.3.4 and 5.7.4.4: a temporal read (``GET path``) sent to the sources of
         the registrations matching ``discovery`` that take ``operation`` (``retrieveTemporal``
         or ``queryTemporal``: no operation group holds them, a source lists them); what each
         answered (a temporal entity, or a list of them when ``many``) with its registration's
-        rank, and one warning per source that failed or answered what is not that."""
+        rank and id, and one warning per source that failed or answered what is not that."""
         sources = await self._sources(ask, operation, discovery)
         if not sources:
             return [], []
@@ -611,7 +611,7 @@ class Federation:
         replies = await asyncio.gather(
             *(self._send(doc, ask, "GET", path, forwarded) for doc in sources)
         )
-        found: list[tuple[Any, int]] = []
+        found: list[tuple[Any, int, str]] = []
         warnings = []
         for doc, reply in zip(sources, replies, strict=True):
             if reply.warning is not None:
@@ -635,5 +635,5 @@ class Federation:
                     )
                 )
                 continue
-            found.append((body, rank(doc)))
+            found.append((body, rank(doc), doc["id"]))
         return found, warnings

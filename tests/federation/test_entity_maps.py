@@ -203,3 +203,30 @@ def test_source_identity(client: TestClient) -> None:
     assert r.status_code == 200 and r.json()["contextSourceAlias"] == f"{identity}:district"
     ld = client.get(f"{BASE}/info/sourceIdentity", headers={"Accept": "application/ld+json"})
     assert "@context" in ld.json()
+
+
+def test_a_temporal_entity_map_holds_the_entities_with_history_in_the_window(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 5.14.5.4 (6.35.3.1): GET /temporal/entityMaps needs a temporal query; the map
+    holds the entities with instances in its window, here and at the sources that take
+    queryTemporal; an empty window, an empty map."""
+    body = {
+        "id": f"{VEHICLE}H",
+        "type": "Vehicle",
+        "speed": [{"type": "Property", "value": 5, "observedAt": "2026-01-01T10:00:00Z"}],
+    }
+    assert client.post(f"{BASE}/temporal/entities", json=body).status_code in (201, 204)
+    register(client, operations=["queryTemporal"])
+    source.answer = ok([{"id": f"{VEHICLE}S", "type": "Vehicle"}])
+    temporal_maps = f"{BASE}/temporal/entityMaps"
+    r = client.get(temporal_maps, params={"type": "Vehicle"})
+    assert r.status_code == 400 and r.json()["type"].endswith("BadRequestData")
+    window = {"type": "Vehicle", "timerel": "before", "timeAt": "2999-01-01T00:00:00Z"}
+    r = client.get(temporal_maps, params=window)
+    assert r.status_code == 201, r.text
+    assert r.json()["entityMap"] == {f"{VEHICLE}H": ["@none"], f"{VEHICLE}S": [f"{REG}1"]}
+    assert client.get(f"{MAPS}/{_map_id(r)}").status_code == 200
+    source.answer = ok([])
+    r = client.get(temporal_maps, params={**window, "timeAt": "2000-01-01T00:00:00Z"})
+    assert r.status_code == 201 and r.json()["entityMap"] == {}

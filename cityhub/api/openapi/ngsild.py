@@ -351,6 +351,14 @@ def entity_map_paths() -> Document:
                 [*SELECTION, *PAGING, *ENTITY_MAP, param("attrs", "query", TEXT), LOCAL, LINK],
             ),
         },
+        f"{V1}/temporal/entityMaps": {
+            "get": op(
+                "Create an EntityMap for Query Temporal Evolution of Entities (clause 5.14.5)",
+                {201: entity_map},
+                _READ,
+                [*SELECTION, *TEMPORAL, *ENTITY_MAP, param("attrs", "query", TEXT), LOCAL, LINK],
+            ),
+        },
         f"{maps}/{{entityMapId}}": {
             "get": op(
                 "Retrieve an EntityMap (clause 5.14.1)", {200: entity_map}, _READ, [map_id, LINK]
