@@ -33,4 +33,6 @@ def test_feed_pg_bench_smoke(tmp_path: Path) -> None:
     for mode in ("on", "off"):
         figures = medians[mode]
         assert figures["batch_entities_per_s"] > 0 and figures["patch_per_s"] > 0, figures
-        assert figures["batch_cpu_per_1000"] > 0 and figures["patch_db_cpu_per_1000"] > 0, figures
+        # CPU is counted in clock ticks (10 ms): a smoke run's few writes may show none
+        cpu = [v for k, v in figures.items() if "cpu" in k]
+        assert len(cpu) == 4 and all(v >= 0 for v in cpu), figures
