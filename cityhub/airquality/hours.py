@@ -17,6 +17,7 @@ returns them: no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -95,6 +96,13 @@ def parse_time(text: Any) -> datetime | None:
     """An NGSI-LD date-time (``...Z`` or with an offset) as an aware datetime; None otherwise."""
     if not isinstance(text, str):
         return None
+    return _parse_time(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_time(text: str) -> datetime | None:
+    # the services' hooks parse a reading's time in every write of it and again in the next
+    # (as the entity's before), and their work reads the same hours again
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+_HOUR = timedelta(hours=1)
+
 #: M, the level from which the last hours are damped, per pollutant (µg/m³)
 DAMPING_LEVEL = {"pm10": 70.0, "pm25": 30.0}
 WINDOW_HOURS = 12
@@ -102,7 +104,7 @@ def hourly_means(
     for at, value in samples:
         if not math.isfinite(value):
             continue
-        slot = int((at - first) // timedelta(hours=1))
+        slot = (at - first) // _HOUR
         if 0 <= slot < hours:
             sums[slot] += value
             counts[slot] += 1

@@ -62,31 +62,36 @@ _STAMPS = ("createdAt", "modifiedAt")
 #: how far back from the hour it computes history written through the temporal API gets the
 #: CAI of each of its hours (a week: a provider's late batch, the demo's two-day backfill)
 BACKFILL_HOURS = 168
+#: the most type lists and namespaces the hook remembers (a client inventing types cannot grow
+#: them without bound)
+_MEMO = 1000
+
+
+def _reading(pollutant: str, instances: Any) -> tuple[Any, ...] | None:
+    """What the CAI reads of a pollutant's instances: its default instance (type, value, unit,
+    time), None without one. Plain tuples, no serialising: it runs in every write."""
+    for inst in instances or ():
+        if "datasetId" not in inst:
+            value = inst.get("value")
+            return (
+                pollutant,
+                inst.get("type"),
+                # 1 and 1.0 and True compare equal; their types tell them apart
+                type(value).__name__,
+                value if isinstance(value, int | float | str | None) else repr(value),
+                inst.get("unitCode"),
+                inst.get("observedAt"),
+            )
+    return None
 
 
 def _current(entity: Mapping[str, Any] | None, namespace: str) -> tuple[Any, ...]:
-    """What the CAI reads of an entity now: each pollutant's default instance (type, value,
-    unit, time). Runs in every write of an observation: plain tuples, no serialising."""
+    """What the CAI reads of an entity now: each pollutant's :func:`_reading`."""
     if entity is None:
         return ()
     attrs = entity.get("attrs", {})
-    found: list[Any] = []
-    for pollutant in POLLUTANTS:
-        for inst in attrs.get(namespace + pollutant, ()):
-            if "datasetId" not in inst:
-                value = inst.get("value")
-                found.append(
-                    (
-                        pollutant,
-                        inst.get("type"),
-                        # 1 and 1.0 and True compare equal; their types tell them apart
-                        type(value).__name__,
-                        value if isinstance(value, int | float | str | None) else repr(value),
-                        inst.get("unitCode"),
-                        inst.get("observedAt"),
-                    )
-                )
-    return tuple(found)
+    found = (_reading(p, attrs.get(namespace + p)) for p in POLLUTANTS)
+    return tuple(r for r in found if r is not None)
 
 
 def _unstamped(value: Any) -> Any:
@@ -125,29 +130,58 @@ class AirQualityService(CityService):
         self.rule = rule or MultiPollutantRule()
         self.coalesce = coalesce
         self.stats = ServiceStats()  # the runner's, once it runs this service
+        # remembered for the hook, which runs in every write: type IRIs -> the namespace of
+        # their AirQualityObserved (None: not an observation); namespace -> pollutant IRIs
+        self._namespaces: dict[tuple[str, ...], str | None] = {}
+        self._iris: dict[str, tuple[str, ...]] = {}
+
+    def _namespace(self, types: Iterable[str]) -> str | None:
+        key = tuple(types)
+        if key not in self._namespaces:
+            if len(self._namespaces) >= _MEMO:
+                self._namespaces.clear()
+            self._namespaces[key] = observation_namespace({"type": key})
+        return self._namespaces[key]
+
+    def _pollutant_iris(self, namespace: str) -> tuple[str, ...]:
+        iris = self._iris.get(namespace)
+        if iris is None:
+            if len(self._iris) >= _MEMO:
+                self._iris.clear()
+            iris = self._iris[namespace] = tuple(namespace + p for p in POLLUTANTS)
+        return iris
 
     # ---- inside the write -------------------------------------------------------------
     def requests(self, change: Change) -> Iterable[WorkRequest]:
         after = change.after
         if after is None:
             return ()
-        namespace = observation_namespace(after)
+        namespace = self._namespace(after.get("type", ()))
         if namespace is None:
             return ()
-        now = _current(after, namespace)
-        was = _current(change.before, namespace)
-        if was == now:
-            return ()  # the CAI's inputs did not change (e.g. our own write-back)
-        # the readings this write brought that cannot be used: counted once, here
-        bad = sum(
-            1
-            for pollutant, kind, _, value, unit, _ in set(now) - set(was)
-            if kind == "Property"
-            and usable_value(pollutant, {"value": value, "unitCode": unit})[0] is None
-        )
+        before = change.before
+        new = after.get("attrs", {})
+        old = before.get("attrs", {}) if before is not None else {}
+        changed = False
+        bad = 0  # the readings this write brought that cannot be used: counted once, here
+        for pollutant, iri in zip(POLLUTANTS, self._pollutant_iris(namespace), strict=True):
+            instances, was = new.get(iri), old.get(iri)
+            if instances == was:
+                continue  # as they were (our own write-back, a write of other attributes)
+            reading = _reading(pollutant, instances)
+            if reading == _reading(pollutant, was):
+                continue  # the same reading, stamped anew
+            changed = True
+            if (
+                reading is not None
+                and reading[1] == "Property"
+                and usable_value(pollutant, {"value": reading[3], "unitCode": reading[4]})[0]
+                is None
+            ):
+                bad += 1
         if bad:
             self.stats.count("badData", bad)
-        return (WorkRequest(change.entity_id, delay=self.coalesce),)
+        return (WorkRequest(change.entity_id, delay=self.coalesce),) if changed else ()
 
     def history_requests(self, tenant: str, entity: Document) -> Iterable[WorkRequest]:
         """History added through the temporal API (a provider's backfill, a late batch) asks

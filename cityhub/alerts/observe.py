@@ -8,6 +8,7 @@ name of its IRI (the instance without ``datasetId`` first). Pure functions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,6 +39,12 @@ def epoch(text: Any) -> float | None:
     """An NGSI-LD date-time as seconds since the epoch; None when it is not one."""
     if not isinstance(text, str):
         return None
+    return _epoch(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _epoch(text: str) -> float | None:
+    # an evaluation asks it of the same few times once per rule of the entity's type
     try:
         return parse_datetime(text, "time").timestamp()
     except BadRequestData:

@@ -54,6 +54,7 @@ from cityhub.errors import AlreadyExists, BadRequestData
 from cityhub.ngsild.context import DEFAULT_VOCAB
 from cityhub.ngsild.datetime import format_datetime, now_iso
 from cityhub.ngsild.ops import new_entity
+from cityhub.ngsild.plain import LocalNames
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.services import CityService, ServiceContext, WorkRequest
 from cityhub.store.base import Change, EntityQuery, Transaction
@@ -73,14 +74,21 @@ def state_id(source: str) -> str:
     return "urn:ngsi-ld:AlertState:" + hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
-def _slim(entity: Mapping[str, Any] | None, names: frozenset[str] | None) -> Entity | None:
-    """The entity with only the attributes a rule may read (None: all of them)."""
+def _slim(
+    entity: Mapping[str, Any] | None,
+    names: frozenset[str] | None,
+    local: Mapping[str, str] | None = None,
+) -> Entity | None:
+    """The entity with only the attributes a rule may read (None: all of them); ``local``:
+    IRI -> local name, remembered."""
     if entity is None:
         return None
     attrs = entity.get("attrs", {})
     if names is not None:
         keep = names | _CONTEXT_ATTRS
-        attrs = {iri: v for iri, v in attrs.items() if local_name(iri) in keep}
+        if local is None:
+            local = {iri: local_name(iri) for iri in attrs}
+        attrs = {iri: v for iri, v in attrs.items() if local[iri] in keep}
     return {
         "id": entity["id"],
         "type": list(entity.get("type", ())),
@@ -112,13 +120,15 @@ class AlertService(CityService):
         self.clock = clock
         #: the city's time zone: alert descriptions give their times in it
         self.zone = zone
+        self._names = LocalNames()  # for the hook, which runs in every write
 
     # ---- inside the write transaction ----------------------------------------------------
     def requests(self, change: Change) -> Iterable[WorkRequest]:
         entity = change.after if change.after is not None else change.before
         if entity is None:
             return ()
-        types = {local_name(t) for t in entity.get("type", ())}
+        local = self._names
+        types = {local[t] for t in entity.get("type", ())}
         if types & RESERVED_TYPES:
             if is_rule_entity(change.after) or is_rule_entity(change.before):
                 self.rulebook.note_change(change)
@@ -140,7 +150,10 @@ class AlertService(CityService):
         if names is not None and not names:
             return ()
         keep = None if names is None else frozenset(names)
-        payload = {"before": _slim(change.before, keep), "after": _slim(change.after, keep)}
+        payload = {
+            "before": _slim(change.before, keep, local),
+            "after": _slim(change.after, keep, local),
+        }
         return (WorkRequest(key=change.entity_id, payload=payload),)
 
     # ---- after the commit ------------------------------------------------------------------

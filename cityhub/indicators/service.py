@@ -69,6 +69,7 @@ from cityhub.indicators.kpi_entity import (
 from cityhub.indicators.names import iri, local_name, plain_value
 from cityhub.indicators.tally import Tally
 from cityhub.ngsild.datetime import format_datetime, now_iso
+from cityhub.ngsild.plain import LocalNames
 from cityhub.ngsild.temporal import TemporalQuery
 from cityhub.services import CityService, ServiceContext, ServiceStats, WorkRequest
 from cityhub.store.base import Change, Document, EntityQuery, Transaction
@@ -100,13 +101,16 @@ def hour_floor(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def latest_reading(entity: Mapping[str, Any] | None) -> datetime | None:
-    """The latest ``observedAt`` of the entity's readings that close hours."""
+def latest_reading(
+    entity: Mapping[str, Any] | None, names: Mapping[str, str] | None = None
+) -> datetime | None:
+    """The latest ``observedAt`` of the entity's readings that close hours (``names``: IRI ->
+    local name, remembered)."""
     if entity is None:
         return None
     latest: datetime | None = None
     for key, instances in entity.get("attrs", {}).items():
-        if local_name(key) not in _CLOCK_NAMES:
+        if (names[key] if names is not None else local_name(key)) not in _CLOCK_NAMES:
             continue
         for inst in instances:
             at = parse_time(inst.get("observedAt"))
@@ -124,24 +128,30 @@ def _reading_key(inst: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _new_hours(instances: Any, before: Any) -> set[datetime]:
+    """The hours of the readings in ``instances`` (an attribute's) that ``before`` (the same
+    attribute's, None when it had none) had not."""
+    if not isinstance(instances, list):
+        return set()
+    old = {_reading_key(i) for i in before} if isinstance(before, list) else set()
+    hours: set[datetime] = set()
+    for inst in instances:
+        if not isinstance(inst, dict) or _reading_key(inst) in old:
+            continue
+        at = parse_time(inst.get("observedAt"))
+        if at is not None and 1 < at.year < 9999:
+            hours.add(hour_floor(at))
+    return hours
+
+
 def reading_hours(entity: Mapping[str, Any], before: Mapping[str, Any] | None) -> set[datetime]:
     """The hours of the readings ``entity`` has that ``before`` had not (every reading when
     it is None): the instances of the attributes the indicators read, by their observedAt."""
-    old: set[tuple[Any, ...]] = set()
-    if before is not None:
-        for key, instances in before.get("attrs", {}).items():
-            if local_name(key) in _READ_NAMES:
-                old.update(_reading_key(i) for i in instances)
+    old = before.get("attrs", {}) if before is not None else {}
     hours: set[datetime] = set()
     for key, instances in entity.get("attrs", {}).items():
-        if local_name(key) not in _READ_NAMES or not isinstance(instances, list):
-            continue
-        for inst in instances:
-            if not isinstance(inst, dict) or _reading_key(inst) in old:
-                continue
-            at = parse_time(inst.get("observedAt"))
-            if at is not None and 1 < at.year < 9999:
-                hours.add(hour_floor(at))
+        if local_name(key) in _READ_NAMES:
+            hours |= _new_hours(instances, old.get(key))
     return hours
 
 
@@ -189,6 +199,7 @@ class IndicatorService(CityService):
         self.coalesce = coalesce
         self.clock = clock
         self.stats = ServiceStats()
+        self._names = LocalNames()
 
     # ---- inside the write -------------------------------------------------------------------
     def _closed(self, at: datetime | None) -> datetime | None:
@@ -197,18 +208,42 @@ class IndicatorService(CityService):
         return hour_floor(at - self.grace)
 
     def requests(self, change: Change) -> Iterable[WorkRequest]:
+        """Runs in every write transaction: decides from the attributes the indicators read,
+        by IRI (``self._names`` remembers each one's local name), and compares only those
+        that differ from the entity's before (most writes of other types, or of nothing the
+        indicators read, cost a dictionary look-up per attribute)."""
         after = change.after
         if after is None:
             return ()
-        if not any(local_name(t) in _SENSOR_TYPES for t in after.get("type", ())):
+        names = self._names
+        if not any(names[t] in _SENSOR_TYPES for t in after.get("type", ())):
+            return ()
+        before = change.before
+        new: Mapping[str, Any] = after.get("attrs", {})
+        old: Mapping[str, Any] = before.get("attrs", {}) if before is not None else {}
+        changed: list[tuple[Any, Any]] = []  # (instances after, before) of read attributes
+        clock = False  # an attribute that closes hours changed
+        for key, instances in new.items():
+            name = names[key]
+            if name in _READ_NAMES:
+                was = old.get(key)
+                if was != instances:
+                    changed.append((instances, was))
+                    clock = clock or name in _CLOCK_NAMES
+        if not clock:
+            clock = any(names[k] in _CLOCK_NAMES for k in old if k not in new)
+        if not changed and not clock:
             return ()
         out: list[WorkRequest] = []
-        latest = latest_reading(after)
+        latest = latest_reading(after, names)
         now = self._closed(latest)
-        previous = self._closed(latest_reading(change.before))
-        if latest is not None and now is not None and now != previous:
+        previous = self._closed(latest_reading(before, names))
+        if clock and latest is not None and now is not None and now != previous:
             out.append(WorkRequest("clock", {"clock": format_datetime(latest)}, self.coalesce))
-        out.extend(self._late(reading_hours(after, change.before), previous))
+        hours: set[datetime] = set()
+        for instances, was in changed:
+            hours |= _new_hours(instances, was)
+        out.extend(self._late(hours, previous))
         return out
 
     def history_requests(self, tenant: str, entity: Document) -> Iterable[WorkRequest]:

@@ -14,6 +14,22 @@ def local_name(iri: str) -> str:
     return iri[max(iri.rfind("/"), iri.rfind("#"), iri.rfind(":")) + 1 :]
 
 
+class LocalNames(dict[str, str]):
+    """``names[iri]`` is ``local_name(iri)``, remembered: a write transaction's hooks ask it of
+    every attribute of every change, and a city's IRIs repeat. Forgets everything past
+    ``limit`` names (a client inventing names cannot grow it without bound)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, iri: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        name = self[iri] = local_name(iri)
+        return name
+
+
 def plain_value(inst: Mapping[str, Any] | None) -> Any:
     """An instance's value as plain JSON: a Property's value (a DateTime as its text), a
     Relationship's object, a LanguageProperty's map, a VocabProperty's vocab, a
@@ -29,4 +45,4 @@ def plain_value(inst: Mapping[str, Any] | None) -> Any:
     return None
 
 
-__all__ = ["local_name", "plain_value"]
+__all__ = ["LocalNames", "local_name", "plain_value"]

@@ -111,6 +111,8 @@ class ServiceRunner:
     def hook(self, tx: Transaction, change: Change) -> None:
         """The store's transaction hook (``TxHook``) for every service."""
         cause = current_cause()
+        chain: list[str] | None = None  # the cause as the payloads keep it
+        now = 0.0
         for service in self.services:
             if service.name in cause:
                 continue  # its own result, or a loop through other services
@@ -120,9 +122,13 @@ class ServiceRunner:
                 self.stats[service.name].hook_errors += 1
                 log.exception("%s: deciding the work for %s failed", service.name, change.entity_id)
                 continue
+            if not requests:
+                continue
+            if chain is None:
+                chain, now = list(cause), self.clock()
             for request in requests:
-                payload = {**request.payload, CAUSE_MEMBER: list(cause)}
-                tx.enqueue_work(service.name, request.key, payload, self.clock() + request.delay)
+                payload = {**request.payload, CAUSE_MEMBER: chain}
+                tx.enqueue_work(service.name, request.key, payload, now + request.delay)
                 self._enqueued += 1
 
     async def history_written(

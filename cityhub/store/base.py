@@ -187,8 +187,10 @@ class Transaction(Protocol):
     # ---- the city services' work queue (cityhub/store/work.py) ------------------------------
     def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
         """Queue a work item of ``service`` for the tenant: claimable (from ``due_at``) once
-        this transaction commits, never if it rolls back; an unclaimed item of the same
-        ``key`` absorbs it (see ``cityhub.store.work``)."""
+        this transaction commits, never if it rolls back (nor if the savepoint it was queued
+        in does); an unclaimed item of the same ``key`` absorbs it (see
+        ``cityhub.store.work``). The rows are written when the transaction's function
+        returns, one per service and key, together."""
 
     def finish_work(self, item_id: int, token: str) -> None:
         """Remove a claimed work item (held under the lease ``token``) with this

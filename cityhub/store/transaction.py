@@ -8,6 +8,7 @@ backend's subclass (``store/<backend>/transaction.py``) writes those rows with i
 from __future__ import annotations
 
 import contextlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import Node
 from cityhub.store.base import Change, Document, TxHook
+from cityhub.store.work import enqueue_values
 
 
 class _Connection(Protocol):
@@ -46,6 +48,9 @@ class BaseTransaction(ABC, Generic[Conn]):
         self.tenant = tenant
         self.hooks = hooks
         self.changes: list[Change] = []
+        #: the work items queued so far (service, key, payload, due, queued at), written at
+        #: the end (``flush_work``); a savepoint rolled back forgets those it queued
+        self._work: list[tuple[str, str | None, Document, float, float]] = []
         self._sp = 0
         #: notifications this transaction queued
         self.queued = 0
@@ -76,6 +81,10 @@ class BaseTransaction(ABC, Generic[Conn]):
     def _documents(self, table: str, unexpired: bool = False) -> list[Document]:
         """The tenant's stored documents of ``table``, oldest first (``unexpired``: those
         whose ``expires_at`` has not passed)."""
+
+    @abstractmethod
+    def _insert_work(self, rows: list[tuple[Any, ...]]) -> None:
+        """Run :data:`cityhub.store.work.ENQUEUE` for each of ``rows`` (``enqueue_values``)."""
 
     @abstractmethod
     def _insert_outbox(self, subscription_id: str, payload: str, due_at: float, at: str) -> None:
@@ -118,7 +127,7 @@ class BaseTransaction(ABC, Generic[Conn]):
     def savepoint(self) -> Iterator[None]:
         self._sp += 1
         name = f"sp{self._sp}"
-        mark = len(self.changes)
+        mark, work = len(self.changes), len(self._work)
         self.conn.execute(f"SAVEPOINT {name}")
         try:
             yield
@@ -127,6 +136,7 @@ class BaseTransaction(ABC, Generic[Conn]):
                 self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
                 self.conn.execute(f"RELEASE SAVEPOINT {name}")
             del self.changes[mark:]
+            del self._work[work:]
             raise
         self.conn.execute(f"RELEASE SAVEPOINT {name}")
 
@@ -141,6 +151,34 @@ class BaseTransaction(ABC, Generic[Conn]):
 
     def registration_subscriptions(self) -> list[Document]:
         return self._documents("csource_subscriptions")
+
+    def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
+        """Held until :meth:`flush_work`: a batch's changes ask the services for their work
+        change by change, and the rows are written together, one per item."""
+        self._work.append((service, key, payload, due_at, time.time()))
+
+    def flush_work(self) -> None:
+        """Write the work items this transaction queued (the store's write path calls it when
+        the transaction's function returned, before the commit): one row per service and key
+        (a key asked for twice in one transaction is one item, as two transactions' unclaimed
+        items are: the later payload, the earlier due time) in one ``executemany``."""
+        if not self._work:
+            return
+        keyed: dict[tuple[str, str], list[Any]] = {}
+        rows: list[list[Any]] = []
+        for service, key, payload, due_at, at in self._work:
+            if key is not None:
+                held = keyed.get((service, key))
+                if held is not None:
+                    held[3] = payload
+                    held[4] = min(held[4], due_at)
+                    continue
+                keyed[(service, key)] = row = [service, self.tenant, key, payload, due_at, at]
+            else:
+                row = [service, self.tenant, key, payload, due_at, at]
+            rows.append(row)
+        self._work.clear()
+        self._insert_work([enqueue_values(*row) for row in rows])
 
     def enqueue(self, subscription_id: str, payload: Document, due_at: float) -> None:
         global _enqueued

@@ -71,10 +71,17 @@ CLAIMABLE = (
 
 
 def enqueue_values(
-    service: str, tenant: str, key: str | None, payload: Document, due_at: float
+    service: str,
+    tenant: str,
+    key: str | None,
+    payload: Document,
+    due_at: float,
+    enqueued_at: float | None = None,
 ) -> tuple[Any, ...]:
-    """The values of :data:`ENQUEUE` (a transaction's ``enqueue_work`` runs it)."""
-    return (service, tenant, key, orjson.dumps(payload).decode(), due_at, time.time())
+    """The values of :data:`ENQUEUE` (a transaction's ``enqueue_work`` runs it; ``enqueued_at``
+    None: now)."""
+    at = time.time() if enqueued_at is None else enqueued_at
+    return (service, tenant, key, orjson.dumps(payload).decode(), due_at, at)
 
 
 @dataclass(frozen=True)

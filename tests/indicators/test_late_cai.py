@@ -90,7 +90,7 @@ def test_grades_computed_after_the_indicators_computed_their_hours_are_counted(
             batch.setdefault(name, []).append(instance)
     r = hub.post(f"{API}/temporal/entities/{A}/attrs", json=batch)
     assert r.status_code == 204, r.text
-    hub.portal.call(functools.partial(runner.settle, services=["indicators"]))
+    hub.portal.call(functools.partial(runner.settle, 120, services=["indicators"]))
     assert grade_series(hub, hourly)["2026-11-01T11:00:00.000000Z"] == "noData"
     # now the CAI (PM2.5 25 steady: 74, moderate), added to the history ...
     hub.portal.call(gate.set)

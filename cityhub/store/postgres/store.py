@@ -237,6 +237,7 @@ class PostgresStore(BaseStore):
         def job(conn: SyncConnection) -> tuple[T, list[Change]]:
             tx = PostgresTransaction(conn, tenant, hooks)
             result = fn(tx)
+            tx.flush_work()
             if listening is not None and tx.changes:
                 # delivered to the other processes when this transaction commits, never if not
                 shared.notify(conn, listening.channel, listening.origin, tenant, tx.changes)

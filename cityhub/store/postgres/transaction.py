@@ -27,7 +27,7 @@ from cityhub.store.postgres.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.postgres.history import PostgresHistoryRows
 from cityhub.store.postgres.params import Params
 from cityhub.store.transaction import BaseTransaction
-from cityhub.store.work import ENQUEUE, FINISH, enqueue_values
+from cityhub.store.work import ENQUEUE, FINISH
 
 
 def json_text(value: Any) -> str:
@@ -169,9 +169,8 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
             at,
         )
 
-    def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
-        values = enqueue_values(service, self.tenant, key, payload, due_at)
-        self.conn.execute(numbered(ENQUEUE), *values)
+    def _insert_work(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.executemany(numbered(ENQUEUE), rows)
 
     def finish_work(self, item_id: int, token: str) -> None:
         self.conn.execute(numbered(FINISH), item_id, token)

@@ -23,7 +23,7 @@ from cityhub.store.sqlite import geo, qindex
 from cityhub.store.sqlite.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.sqlite.history import SqliteHistoryRows
 from cityhub.store.transaction import BaseTransaction
-from cityhub.store.work import ENQUEUE, FINISH, enqueue_values
+from cityhub.store.work import ENQUEUE, FINISH
 
 
 def subscriptions_version(conn: sqlite3.Connection) -> int:
@@ -165,8 +165,8 @@ class SqliteTransaction(SqliteHistoryRows, BaseTransaction[sqlite3.Connection]):
             (self.tenant, subscription_id, payload, due_at, at),
         )
 
-    def enqueue_work(self, service: str, key: str | None, payload: Document, due_at: float) -> None:
-        self.conn.execute(ENQUEUE, enqueue_values(service, self.tenant, key, payload, due_at))
+    def _insert_work(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.executemany(ENQUEUE, rows)
 
     def finish_work(self, item_id: int, token: str) -> None:
         self.conn.execute(FINISH, (item_id, token))

@@ -184,3 +184,25 @@ def test_a_transaction_finishes_a_claimed_item_with_its_result(backend: Backend)
     assert b.run(work.pending("aq")) == 1
     (again,) = b.run(work.claim("aq", NOW + 31, 10, lease=30))  # e2's lease ran out
     assert again.id == two.id and again.token != two.token
+
+
+def test_items_queued_in_a_savepoint_rolled_back_are_forgotten(backend: Backend) -> None:
+    """A batch writes each entity in a savepoint: a failing one's work items go with it,
+    those of the others (and an earlier request of the same key) stay."""
+    b = backend
+
+    def fn(tx: Transaction) -> None:
+        tx.enqueue_work("aq", "e1", {"n": 1}, NOW + 1)
+        try:
+            with tx.savepoint():
+                tx.enqueue_work("aq", "e1", {"n": 2}, NOW)  # would coalesce with n=1
+                tx.enqueue_work("aq", "e2", {"n": 2}, NOW)
+                raise RuntimeError("this entity fails")
+        except RuntimeError:
+            pass
+        with tx.savepoint():
+            tx.enqueue_work("aq", "e3", {"n": 3}, NOW)
+
+    b.run(b.store.write(T, fn))
+    items = b.run(b.backend.work.claim("aq", NOW + 1, 10, lease=30))
+    assert sorted((i.key, i.payload["n"]) for i in items) == [("e1", 1), ("e3", 3)]
