@@ -21,6 +21,7 @@ from typing import Any
 
 from cityhub.ngsild.aggregation import AggregationQuery
 from cityhub.ngsild.datetime import parse_datetime
+from cityhub.ngsild.duration import Duration
 from cityhub.store.postgres.bridge import SyncConnection
 from cityhub.store.postgres.params import Params
 from cityhub.store.temporal_sql import Reading, Row
@@ -49,6 +50,26 @@ def usable(reading: Reading, agg: AggregationQuery) -> bool:
     return all(b is None or b.endswith(_MIDNIGHT) for b in tq.bounds())
 
 
+def _period_of_day(period: Duration, origin: datetime, p: Params) -> str | None:
+    """SQL for the period index of the day ``d.day`` from a midnight ``origin``, when it is
+    simple: whole days (``P3D``, ``P1W``: the days between, floor-divided) or whole months from
+    an origin on day 28 or before (``P1M``, ``P1Y``: every month has that day, so a day is in
+    the month it is in when it is on or after the origin's day, else in the month before); None
+    for the others (``P1M3D``, an origin on the 31st), which Python indexes day by day."""
+    if period.months == 0:
+        days = period.exact_microseconds // _DAY_US
+        start = p.add(origin.date().isoformat(), "text::date")
+        return f"floor((d.day - {start})::float8 / {p.add(days, 'bigint')})::bigint"
+    if period.exact_microseconds or origin.day > 28:
+        return None
+    months = (
+        f"((extract(year FROM d.day)::integer - {p.add(origin.year, 'integer')}) * 12"
+        f" + extract(month FROM d.day)::integer - {p.add(origin.month, 'integer')}"
+        f" - (extract(day FROM d.day)::integer < {p.add(origin.day, 'integer')})::integer)"
+    )
+    return f"floor({months}::float8 / {p.add(period.months, 'bigint')})::bigint"
+
+
 def aggregate(
     conn: SyncConnection,
     tenant: str,
@@ -74,22 +95,35 @@ def aggregate(
         where += f" AND d.day >= {p.add(start[:10], 'text::date')}"
     if end is not None:
         where += f" AND d.day < {p.add(end[:10], 'text::date')}"
-    found = conn.fetch(
-        "SELECT s.entity_id, s.attr, s.dataset_id, d.day, d.n, d.n_numbers, d.n_other, d.low,"
-        f" d.high FROM history_series s JOIN history_days d ON d.series = s.id WHERE {where}"
-        " ORDER BY 1, 2, 3, 4",
-        *p.values,
-    )
-    if any(r[6] for r in found):
-        return None
     origin = parse_datetime(agg.origin, "origin")
     period = agg.period
+    k_sql = _period_of_day(period, origin, p)
+    if k_sql is not None:  # the days grouped into periods by PostgreSQL: a row per period
+        found = conn.fetch(
+            f"SELECT s.entity_id, s.attr, s.dataset_id, {k_sql} AS k, sum(d.n)::bigint,"
+            " sum(d.n_numbers)::bigint, max(d.n_other), min(d.low), max(d.high)"
+            f" FROM history_series s JOIN history_days d ON d.series = s.id WHERE {where}"
+            " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            *p.values,
+        )
+    else:
+        found = conn.fetch(
+            "SELECT s.entity_id, s.attr, s.dataset_id, d.day, d.n, d.n_numbers, d.n_other,"
+            " d.low, d.high FROM history_series s JOIN history_days d ON d.series = s.id"
+            f" WHERE {where} ORDER BY 1, 2, 3, 4",
+            *p.values,
+        )
+    if any(r[6] for r in found):
+        return None
     k_of: dict[date, int] = {}
     # per series, its periods in order: [k, total, numbers, low, high]
     series: dict[tuple[str, str, str], list[list[Any]]] = {}
     for e, a, d, day, n, n_numbers, _, low, high in found:
-        k = k_of.get(day)
-        if k is None:
+        if k_sql is not None:
+            k = int(day)
+        elif day in k_of:
+            k = k_of[day]
+        else:
             midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
             k = k_of[day] = period.index_of(origin, midnight)
         periods = series.setdefault((e, a, d), [])
@@ -102,7 +136,7 @@ def aggregate(
             if high is not None and (last[4] is None or high > last[4]):
                 last[4] = high
         else:
-            periods.append([k, n, n_numbers, low, high])
+            periods.append([k, int(n), int(n_numbers), low, high])
     wanted = set(agg.methods)
     numeric = bool(wanted & {"min", "max"})
     out: list[Row] = []
