@@ -6,11 +6,12 @@ is Starlette's ``CORSMiddleware`` in front of :class:`~cityhub.api.front.ApiFron
 every answer, ProblemDetails included, carries the headers a browser needs to let the page
 read it, with what NGSI-LD adds to plain HTTP:
 
-- requests may send ``Link`` (the @context), ``NGSILD-Tenant``, ``Content-Type`` with
+- requests may send ``Link`` (the @context), ``NGSILD-Tenant``, ``NGSILD-EntityMap`` (the
+  EntityMap a page keeps to), ``Content-Type`` with
   ``application/ld+json`` or ``application/merge-patch+json`` (not "simple" to a browser, so
   preflighted) and ``Authorization`` (for a proxy in front of the hub);
 - pages may read ``Location``, ``Link``, ``NGSILD-Results-Count``, ``NGSILD-Tenant``,
-  ``Content-Range``, ``Retry-After`` and ``Allow``.
+  ``NGSILD-Warning``, ``NGSILD-EntityMap``, ``Content-Range``, ``Retry-After`` and ``Allow``.
 
 A preflight the hub refuses (an origin it does not list, a method or header it does not
 take) is a 400 ProblemDetails that says which.
@@ -31,13 +32,14 @@ from cityhub.errors import InvalidRequest
 #: the methods of the NGSI-LD API
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 #: request headers a page may send besides the CORS-safelisted ones
-ALLOWED_HEADERS = ("Authorization", "Link", "NGSILD-Tenant")
+ALLOWED_HEADERS = ("Authorization", "Link", "NGSILD-EntityMap", "NGSILD-Tenant")
 #: response headers a page may read besides the CORS-safelisted ones
 EXPOSED_HEADERS = (
     "Allow",
     "Content-Range",
     "Link",
     "Location",
+    "NGSILD-EntityMap",
     "NGSILD-Results-Count",
     "NGSILD-Tenant",
     "NGSILD-Warning",
