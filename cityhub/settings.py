@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("federation_max_concurrency", 32, "Forwarded requests out at once, per worker."),
     Setting("federation_max_bytes", 16_777_216, "Largest answer accepted from a context source."),
     Setting(
+        "federation_max_sources",
+        100,
+        "Context sources one read asks at most (the oldest matching registrations); when more "
+        "match, the answer says so in an NGSILD-Warning. Writes go to every registration that "
+        "takes them.",
+    ),
+    Setting(
         "federation_breaker_failures",
         5,
         "Failures in a row (no answer in time, no connection, a 5xx) after which a context "
@@ -325,6 +332,7 @@ class Settings:
     federation_timeout: float = 5.0
     federation_max_concurrency: int = 32
     federation_max_bytes: int = 16_777_216
+    federation_max_sources: int = 100
     federation_breaker_failures: int = 5
     federation_breaker_cooldown: float = 30.0
     federation_id: str = ""

@@ -62,8 +62,8 @@ _JSONLD_REL: Final = "http://www.w3.org/ns/json-ld#context"
 _TOKEN: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 #: A contextSourceInfo value meaning "the triggering request's value of this key" (4.3.6.5).
 FROM_REQUEST: Final = "urn:ngsi-ld:request"
-#: Sources asked for one read at most (the oldest matching registrations).
-MAX_SOURCES: Final = 50
+#: Registrations read per page when a write asks for every matching one.
+_PAGE: Final = 500
 #: Parameters of the caller's request that are not forwarded: paging is redone here (the
 #: merged list is paged), the representation is chosen here (a source answers normalized
 #: entities, which merge), and ``local`` is what the source is not asked.
@@ -247,6 +247,8 @@ class Federation:
         self._registrations = registrations
         self._timeout = settings.federation_timeout
         self._max_bytes = settings.federation_max_bytes
+        #: sources one read asks at most (the oldest matching registrations)
+        self.max_sources = max(1, settings.federation_max_sources)
         self._concurrency = max(1, settings.federation_max_concurrency)
         self.max_window = settings.max_limit
         self.allowed = AllowedHosts.parse(settings.federation_allowed_hosts)
@@ -285,19 +287,43 @@ class Federation:
             self._client = None
 
     async def matching(self, ask: Ask, query: RegistrationQuery) -> list[dict[str, Any]]:
-        """The registrations of ``ask``'s tenant matching ``query`` (clause 5.12), none for
-        a request answered locally (``local=true``, a loop)."""
+        """Every registration of ``ask``'s tenant matching ``query`` (clause 5.12), none for
+        a request answered locally (``local=true``, a loop). Writes use it: a write goes where
+        every registration says (an exclusive or redirect one takes it from this broker)."""
         if ask.local or is_loop(ask.via, self.identity):
             return []
-        docs, _ = await self._registrations.query_registrations(
-            ask.tenant, query, limit=MAX_SOURCES, offset=0
-        )
-        return docs
+        found: list[dict[str, Any]] = []
+        while True:
+            docs, _ = await self._registrations.query_registrations(
+                ask.tenant, query, limit=_PAGE, offset=len(found)
+            )
+            found.extend(docs)
+            if len(docs) < _PAGE:
+                return found
 
     async def _sources(
         self, ask: Ask, operation: str, query: RegistrationQuery
-    ) -> list[dict[str, Any]]:
-        return [d for d in await self.matching(ask, query) if forwards_to(d, operation)]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The sources a read asks: the oldest ``max_sources`` registrations matching
+        ``query`` that take ``operation``, and a warning when more matched (an answer that
+        leaves sources out says so, it does not pass for the whole)."""
+        if ask.local or is_loop(ask.via, self.identity):
+            return [], []
+        docs, _ = await self._registrations.query_registrations(
+            ask.tenant, query, limit=self.max_sources + 1, offset=0
+        )
+        sources = [d for d in docs[: self.max_sources] if forwards_to(d, operation)]
+        if len(docs) <= self.max_sources:
+            return sources, []
+        _, total = await self._registrations.query_registrations(
+            ask.tenant, query, limit=1, offset=0, count=True
+        )
+        text = (
+            f"{total} context source registrations match this request; the {self.max_sources} "
+            "oldest were asked (setting federation_max_sources): narrow it by id, type or "
+            "attrs to reach the others"
+        )
+        return sources, [warning(PERSISTENT_WARNING, "-", text)]
 
     async def exchange(
         self,
@@ -476,18 +502,18 @@ class Federation:
         """Clause 5.7.1.4: the entity as this broker and the sources of the matching
         registrations hold it (every mode, clause 4.3.6) (``entities`` holds one entity or
         none)."""
-        sources = await self._sources(
+        sources, left_out = await self._sources(
             ask, "retrieveEntity", RegistrationQuery(ids=(entity_id,), attrs=tuple(attrs))
         )
         if not sources:
-            return Federated([local] if local is not None else [])
+            return Federated([local] if local is not None else [], warnings=left_out)
         forwarded = _forwarded_params(params)
         path = "/entities/" + quote(entity_id, safe=":")
         replies = await asyncio.gather(
             *(self._send(doc, ask, "GET", path, forwarded) for doc in sources)
         )
         lists: list[tuple[list[Entity], int]] = [([local], ADDITIVE)] if local is not None else []
-        warnings = []
+        warnings = list(left_out)
         for doc, reply in zip(sources, replies, strict=True):
             if reply.warning is not None:
                 warnings.append(reply.warning)
@@ -532,15 +558,15 @@ class Federation:
         window = min(query.offset + query.limit, self.max_window)
         first: QueryResult | None = None
         if query.offset == 0 and window == query.limit:  # the first page is the window
-            sources, first = await asyncio.gather(
+            (sources, left_out), first = await asyncio.gather(
                 self._sources(ask, operation, discovery), store.query_entities(ask.tenant, query)
             )
         else:
-            sources = await self._sources(ask, operation, discovery)
+            sources, left_out = await self._sources(ask, operation, discovery)
         if not sources:
             result = first or await store.query_entities(ask.tenant, query)
             alone = {e["id"]: [LOCAL] for e in result.entities}
-            return Federated(result.entities, result.count, sources=alone)
+            return Federated(result.entities, result.count, left_out, sources=alone)
         forwarded = _forwarded_params(params)
         if any(key in ("limit", "offset") for key, _ in params):
             forwarded.append(("limit", str(window)))  # else the source's default page
@@ -562,7 +588,7 @@ class Federation:
                 store.query_entities(ask.tenant, local_query), asyncio.gather(*sends)
             )
         lists: list[tuple[list[Entity], int]] = [(local.entities, ADDITIVE)]
-        warnings = []
+        warnings = list(left_out)
         count = local.count
         held: dict[str, list[str]] = {e["id"]: [LOCAL] for e in local.entities}
         failed: set[str] = set()
@@ -604,15 +630,15 @@ class Federation:
         or ``queryTemporal``: no operation group holds them, a source lists them); what each
         answered (a temporal entity, or a list of them when ``many``) with its registration's
         rank and id, and one warning per source that failed or answered what is not that."""
-        sources = await self._sources(ask, operation, discovery)
+        sources, left_out = await self._sources(ask, operation, discovery)
         if not sources:
-            return [], []
+            return [], left_out
         forwarded = [(k, v) for k, v in params if k not in _NOT_FORWARDED_TEMPORAL]
         replies = await asyncio.gather(
             *(self._send(doc, ask, "GET", path, forwarded) for doc in sources)
         )
         found: list[tuple[Any, int, str]] = []
-        warnings = []
+        warnings = list(left_out)
         for doc, reply in zip(sources, replies, strict=True):
             if reply.warning is not None:
                 warnings.append(reply.warning)
