@@ -174,3 +174,46 @@ def test_other_values_and_other_queries_read_the_instances(hub: _Hub) -> None:
     assert not days.usable(Reading(numbers), AggregationQuery(("avg",), parse_duration("P1D")))
     after = TemporalQuery("after", "2025-01-01T00:00:00.000000Z")
     assert not days.usable(Reading(after), agg)  # after excludes its midnight instant
+
+
+def test_a_recount_waits_for_an_addition_to_its_day(postgres_url: str) -> None:
+    """Migration 0017: a transaction adds an instance to a day while another edits an instance
+    of the same series and day (its trigger counts the day again); the recount waits for the
+    addition to commit and counts it, instead of writing the day without it (0014)."""
+    import asyncpg
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        adder, editor = await asyncpg.connect(postgres_url), await asyncpg.connect(postgres_url)
+        watcher = await asyncpg.connect(postgres_url)
+        try:
+            await adder.execute(
+                "INSERT INTO history_series (tenant, entity_id, attr, dataset_id)"
+                " VALUES ('', 'urn:ngsi-ld:S:1', 'https://ex.org/a', '');"
+                " INSERT INTO history_instances (at, num, series, form, created)"
+                " SELECT '2025-01-01T01:00:00Z', 1, id, 0, now() FROM history_series"
+            )
+            tx = adder.transaction()
+            await tx.start()
+            await adder.execute(
+                "INSERT INTO history_instances (at, num, series, form, created)"
+                " SELECT '2025-01-01T02:00:00Z', 5, id, 0, now() FROM history_series"
+            )
+            pid = editor.get_server_pid()
+            edit = asyncio.ensure_future(
+                editor.execute("UPDATE history_instances SET num = 3 WHERE num = 1")
+            )
+            lock = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+            async with asyncio.timeout(60):
+                while not await watcher.fetchval(lock, pid):
+                    await asyncio.sleep(0.01)
+            await tx.commit()
+            await edit
+            kept = [tuple(r) for r in await watcher.fetch("SELECT * FROM history_days")]
+            return kept, [tuple(r) for r in await watcher.fetch(RECOUNT)]
+        finally:
+            for conn in (adder, editor, watcher):
+                await conn.close()
+
+    _Hub(postgres_url).close()  # migrated
+    kept, counted = asyncio.run(go())
+    assert kept == counted and kept[0][2] == 2  # both instances of the day
