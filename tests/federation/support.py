@@ -4,15 +4,28 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 from starlette.testclient import TestClient
 
+from cityhub.federation import Federation
+
 BASE = "/ngsi-ld/v1"
 VEHICLE = "urn:ngsi-ld:Vehicle:"
 REG = "urn:ngsi-ld:ContextSourceRegistration:src"
+
+
+def federate(client: TestClient, source: Source, **settings: Any) -> None:
+    """Make the app's federation send to ``source`` instead of the network, with ``settings``
+    changed from the app's."""
+    app: Any = client.app
+    changed = dataclasses.replace(app.state.settings, **settings)
+    app.state.federation = Federation(
+        app.state.registrations, changed, transport=httpx.MockTransport(source)
+    )
 
 
 class Source:

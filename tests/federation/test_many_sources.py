@@ -10,24 +10,26 @@ from this broker, so leaving it out would write where the registration forbids).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 import httpx
 from starlette.testclient import TestClient
 
-from cityhub.federation import Federation
-from tests.federation.support import BASE, VEHICLE, Source, create, ok, prop, register, vehicle
+from tests.federation.support import (
+    BASE,
+    VEHICLE,
+    Source,
+    create,
+    federate,
+    ok,
+    prop,
+    register,
+    vehicle,
+)
 
 CAP = 3
 
 
 def _capped(client: TestClient, source: Source) -> None:
-    app: Any = client.app
-    settings = dataclasses.replace(app.state.settings, federation_max_sources=CAP)
-    app.state.federation = Federation(
-        app.state.registrations, settings, transport=httpx.MockTransport(source)
-    )
+    federate(client, source, federation_max_sources=CAP)
 
 
 def _warnings(response: httpx.Response) -> list[str]:
