@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from cityhub.ngsild.temporal import normalize_time
+from cityhub.store import compact
 from cityhub.store import history as history_rules
 from cityhub.store.instances import strip_system, value_number
 from cityhub.store.sqlite import history, migrate, series
@@ -117,10 +118,11 @@ def test_batch_leaves_the_rows_one_at_a_time_leaves(seed: int) -> None:
     assert _rows(one)
 
 
-def test_the_fast_path_encodes_plain_instances_as_their_json_does() -> None:
-    """``series.plain`` (no JSON written) gives what ``series.encode`` of the instance's JSON
+@pytest.mark.parametrize("forms", [compact.SQLITE, compact.POSTGRES], ids=["sqlite", "postgres"])
+def test_the_fast_path_encodes_plain_instances_as_their_json_does(forms: compact.Forms) -> None:
+    """``Forms.plain`` (no JSON written) gives what ``Forms.encode`` of the instance's JSON
     gives, or declines: integers, decimals, -0.0, 2**53, booleans, text, observedAt written
-    in every form, members in another order."""
+    in every form, members in another order; ``Forms.decode`` gives the JSON back."""
     rnd = random.Random(1)
     declined = 0
     for _ in range(3000):
@@ -136,16 +138,49 @@ def test_the_fast_path_encodes_plain_instances_as_their_json_does() -> None:
         if rnd.random() < 0.1:
             inst = {"observedAt": shown, "type": "Property", "value": value}
         observed = normalize_time(shown, "observedAt")
-        expected = series.encode(orjson.dumps(inst).decode(), value_number(inst), observed)
-        fast = series.plain(inst, observed)
+        expected = forms.encode(orjson.dumps(inst).decode(), value_number(inst), observed)
+        fast = forms.plain(inst, observed)
         if fast is None:
             declined += 1
             assert expected[0] is not None, inst  # encode keeps the JSON too
         else:
             assert expected == (None, fast[1]) and fast[0] == value_number(inst), inst
-            rebuilt = series.decode(fast[0], fast[1], observed)
+            rebuilt = forms.decode(fast[0], fast[1], observed)
             assert orjson.dumps(rebuilt) == orjson.dumps(inst)
     assert 0 < declined < 3000
+
+
+#: the forms on disk (SQLite's migration 0019, PostgreSQL's 0013): (value, observedAt as
+#: written) -> (SQLite's form, PostgreSQL's form); a JSON kept -> the form of "in full"
+ON_DISK = [
+    (7, "2025-01-01T00:00:00Z", 1, 3),
+    (7.5, "2025-01-01T00:00:00Z", 0, 2),
+    (7, "2025-01-01T00:00:00.000Z", 5, 5),
+    (7.5, "2025-01-01T00:00:00.000Z", 4, 4),
+    (7, "2025-01-01T00:00:00.000000Z", 3, 1),
+    (7.5, "2025-01-01T00:00:00.000000Z", 2, 0),
+    ("x", "2025-01-01T00:00:00Z", 2, 0),
+]
+
+
+@pytest.mark.parametrize(("value", "shown", "sqlite", "postgres"), ON_DISK)
+def test_the_forms_on_disk_stay_what_the_migrations_wrote(
+    value: Any, shown: str, sqlite: int, postgres: int
+) -> None:
+    """The two backends' form numbers are on disk (databases written before read the same):
+    SQLite's second bit turned over (0019) so that the commonest form is 0, PostgreSQL's as
+    0013 wrote it; each decodes its own numbers to the JSON as written."""
+    inst: dict[str, Any] = {"type": "Property", "value": value, "observedAt": shown}
+    observed = normalize_time(shown, "observedAt")
+    text = orjson.dumps(inst).decode()
+    for forms, form in ((compact.SQLITE, sqlite), (compact.POSTGRES, postgres)):
+        body, got = forms.encode(text, value_number(inst), observed)
+        assert got == form, (forms, inst)
+        if body is None:
+            assert forms.plain(inst, observed) == (float(value), form)
+            assert orjson.dumps(forms.decode(float(value), form, observed)).decode() == text
+        else:
+            assert body == text and forms.plain(inst, observed) is None
 
 
 def test_an_instance_of_a_batch_modified_keeps_its_recording_time() -> None:

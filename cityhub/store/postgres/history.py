@@ -137,7 +137,7 @@ def compact_rows(rows: Sequence[InstanceRow]) -> list[Pending]:
     out: list[Pending] = []
     for r in rows:
         observed = r[5]
-        text, form = compact.encode(r[9], r[10], observed)
+        text, form = compact.POSTGRES.encode(r[9], r[10], observed)
         out.append(
             (
                 (r[1], r[2], r[3]),
@@ -162,14 +162,14 @@ _observed = functools.lru_cache(maxsize=4096)(observed_time)
 def _pending(key: Key, inst: Instance, now: str, observed_at: str | None) -> Pending:
     """The row of an instance recorded at its ``modifiedAt`` (else ``now``), as
     ``cityhub.store.history.instance_row`` records it; ``observed_at``: its stored observedAt."""
-    fast = compact.plain(inst, observed_at) if observed_at else None
+    fast = compact.POSTGRES.plain(inst, observed_at) if observed_at else None
     if fast is not None:  # no system times, no datasetId: recorded now
         return (key, observed_at or now, None, fast[0], fast[1], now, None, None, None, None)
     body = strip_system(inst)
     deleted = body.pop("deletedAt", None)
     recorded = inst.get("modifiedAt") or now
     number = None if deleted else value_number(body)
-    text, form = compact.encode(_json(body), number, observed_at)
+    text, form = compact.POSTGRES.encode(_json(body), number, observed_at)
     return (
         key,
         observed_at or recorded,
@@ -239,7 +239,7 @@ def upsert_instances(
     updates: dict[tuple[int, str, int], tuple[str | None, int | None, float | None]] = {}
     for inst, key in zip(instances, keys, strict=True):
         if key is not None and (key in recorded or key in new_by_key):
-            fast = compact.plain(inst, key[0])
+            fast = compact.POSTGRES.plain(inst, key[0])
             text: str | None
             number: float | None
             form: int | None
@@ -248,7 +248,7 @@ def upsert_instances(
             else:
                 body = strip_system(inst)
                 number = value_number(body)
-                text, form = compact.encode(_json(body), number, key[0])
+                text, form = compact.POSTGRES.encode(_json(body), number, key[0])
             if key in recorded:
                 updates[recorded[key]] = (text, form, number)
             else:

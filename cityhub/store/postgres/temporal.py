@@ -240,7 +240,7 @@ def _rebuilt(rows: Iterable[Row]) -> Iterator[Row]:
     """``history_select``'s rows from :func:`history_rows_select`'s: the instance rebuilt
     from the compact columns where the row keeps no JSON."""
     for r in rows:
-        body = r[6] if r[6] is not None else compact.decode(r[7], r[8], r[9])
+        body = r[6] if r[6] is not None else compact.POSTGRES.decode(r[7], r[8], r[9])
         yield (r[0], r[1], r[2], r[3], r[4], r[5], body, r[11], r[10])
 
 
@@ -332,7 +332,9 @@ class PostgresTemporalRows(TemporalRows):
             return None
         self._found[int(row[0])] = (entity_id, attr, tuple(row))
         body = (
-            orjson.loads(row[7]) if row[7] is not None else compact.decode(row[8], row[3], row[2])
+            orjson.loads(row[7])
+            if row[7] is not None
+            else compact.POSTGRES.decode(row[8], row[3], row[2])
         )
         return int(row[0]), body
 
@@ -343,7 +345,7 @@ class PostgresTemporalRows(TemporalRows):
         _, _, old_at, old_form, old_created, deleted, instance_id, _, _ = old
         created = old_created if old_form is not None else old_at
         self.delete_instance(seq)
-        text, form = compact.encode(orjson.dumps(inst).decode(), number, observed_at)
+        text, form = compact.POSTGRES.encode(orjson.dumps(inst).decode(), number, observed_at)
         key = (entity_id, attr, inst.get("datasetId") or "")
         at = observed_at or created
         row: history.Pending = (

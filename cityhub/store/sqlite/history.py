@@ -33,6 +33,7 @@ import orjson
 
 from cityhub.ngsild.entity import Entity, Instance
 from cityhub.ngsild.temporal import normalize_time
+from cityhub.store import compact
 from cityhub.store.history import InstanceRow
 from cityhub.store.instances import observed_time, strip_system, value_number
 from cityhub.store.sqlite import days, series
@@ -71,7 +72,7 @@ def _row(
 ) -> CompactRow:
     """The compact row of an instance recorded at its ``modifiedAt`` (else ``now``), as
     ``cityhub.store.history.instance_row`` records it; ``observed_at``: its stored observedAt."""
-    fast = series.plain(inst, observed_at) if observed_at else None
+    fast = compact.SQLITE.plain(inst, observed_at) if observed_at else None
     if fast is not None:  # no system times, no datasetId: recorded now, the default series
         series_id = ids.ensure(entity_id, attr, "")
         at = _micros(observed_at)
@@ -82,7 +83,7 @@ def _row(
     modified = inst.get("modifiedAt")
     recorded = series.micros(modified) if modified else now
     number = None if deleted else value_number(body)
-    text, form = series.encode(orjson.dumps(body).decode(), number, observed_at)
+    text, form = compact.SQLITE.encode(orjson.dumps(body).decode(), number, observed_at)
     series_id = ids.ensure(entity_id, attr, body.get("datasetId") or "")
     at = _micros(observed_at) if observed_at else recorded
     return (
@@ -156,7 +157,7 @@ def upsert_instances(
     batch: int | None = None
     for inst, key, observed_text in zip(instances, keys, texts, strict=True):
         if key is not None and observed_text is not None and (key in recorded or key in new_by_key):
-            fast = series.plain(inst, observed_text)
+            fast = compact.SQLITE.plain(inst, observed_text)
             text: str | None
             number: float | None
             form: int | None
@@ -165,7 +166,9 @@ def upsert_instances(
             else:
                 body = strip_system(inst)
                 number = value_number(body)
-                text, form = series.encode(orjson.dumps(body).decode(), number, observed_text)
+                text, form = compact.SQLITE.encode(
+                    orjson.dumps(body).decode(), number, observed_text
+                )
             if key in recorded:
                 updates.append((text, form, now_us, number, *recorded[key]))
             else:
@@ -209,7 +212,7 @@ def compact_rows(
     out: list[CompactRow] = []
     for i, r in enumerate(rows):
         observed = r[5]
-        text, form = series.encode(r[9], r[10], observed)
+        text, form = compact.SQLITE.encode(r[9], r[10], observed)
         created = _micros(r[6])
         at = _micros(observed) if observed else created
         out.append(

@@ -16,7 +16,8 @@
   value aggregates as. ``body`` is the instance's JSON, except for the common case, a plain
   numeric Property (``{"type": "Property", "value": <number>, "observedAt": <time>}``
   exactly, in that order), which ``num``, ``at`` and ``form`` rebuild byte for byte
-  (:func:`encode`, :func:`decode`).
+  (``cityhub.store.compact``, whose :data:`~cityhub.store.compact.SQLITE` forms are this
+  layout's).
 * ``attribute_instances``: a view with the columns of the table it replaced (plus ``series``,
   ``at``, ``form``), which the temporal SQL written once reads; its ``instance`` is NULL for a
   compact row, so the SQLite rows rebuild those in Python (:func:`instance_of`).
@@ -26,7 +27,6 @@ A numeric hourly reading takes about a sixth of the bytes of the old row with it
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from datetime import UTC, date
 from typing import Any
@@ -36,6 +36,7 @@ import orjson
 from cityhub.ngsild.datetime import parse_datetime
 from cityhub.ngsild.entity import Instance
 from cityhub.ngsild.temporal import AFTER_ALL_TIMES
+from cityhub.store import compact
 
 #: microseconds per day; day 0 is 1970-01-01 (:func:`day_of`)
 DAY_US = 86_400_000_000
@@ -91,7 +92,7 @@ def sql_text(column: str) -> str:
     )
 
 
-_ID_PREFIX = "urn:ngsi-ld:Instance:"
+_ID_PREFIX = compact.ID_PREFIX
 #: the time a row of ``history_instances r`` was recorded: ``at`` plus ``created``; when
 #: ``created`` is NULL, its batch's (``history_batches``, migration 0019) if one holds its
 #: ``seq``, else ``at``
@@ -130,95 +131,6 @@ INSERT = (
     " instance_id, body, num) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-_PREFIX = '{"type":"Property","value":'
-_OBSERVED = ',"observedAt":"'
-# form bits (migration 0019 turned the second one over, so that the commonest rows, a number
-# observed at a whole second written without fraction, have form 0 or 1: no byte on disk)
-_INT = 1  # the value is a JSON integer
-_FULL = 2  # observedAt written as stored ("...:00.000000Z"), or the JSON kept (body)
-_MILLIS = 4  # observedAt written with milliseconds ("...:00.000Z"); neither: "...:00Z"
-_EXACT = 2**53  # integers a float holds exactly
-
-
-def encode(text: str, number: float | None, observed: str | None) -> tuple[str | None, int | None]:
-    """``(body, form)`` of an instance whose JSON is ``text``: the body None when ``number``
-    and ``observed`` (the stored observedAt) rebuild ``text`` exactly (:func:`decode`)."""
-    if observed is None:
-        return text, None
-    if number is None or not text.startswith(_PREFIX) or not text.endswith('"}'):
-        return text, _FULL
-    i = text.find(_OBSERVED, len(_PREFIX))
-    if i < 0:
-        return text, _FULL
-    shown = text[i + len(_OBSERVED) : -2]
-    if shown == observed:
-        form = _FULL
-    elif observed[19:] == ".000000Z" and shown == observed[:19] + "Z":
-        form = 0
-    elif observed[23:] == "000Z" and shown == observed[:23] + "Z":
-        form = _MILLIS
-    else:
-        return text, _FULL
-    literal = text[len(_PREFIX) : i]
-    value: float | int = number
-    if literal.lstrip("-").isdigit():
-        if abs(number) >= _EXACT:
-            return text, _FULL
-        value, form = int(number), form | _INT
-    elif number == 0 and math.copysign(1.0, number) < 0:
-        return text, _FULL  # SQLite keeps -0.0 as 0
-    if orjson.dumps(value).decode() != literal:
-        return text, _FULL
-    return None, form
-
-
-_PLAIN = ("type", "value", "observedAt")
-
-
-def plain(inst: Instance, observed: str) -> tuple[float, int] | None:
-    """``(num, form)`` when ``inst`` (members as written, no system times) is the plain numeric
-    Property :func:`encode` keeps without JSON, else None: the same outcome without writing
-    and parsing the JSON (the temporal API's appends are nearly all such instances)."""
-    if tuple(inst) != _PLAIN or inst["type"] != "Property":
-        return None
-    value = inst["value"]
-    kind = type(value)
-    if kind is float:
-        if value == 0 and math.copysign(1.0, value) < 0:
-            return None
-        form = 0
-    elif kind is int:
-        if abs(value) >= _EXACT:
-            return None
-        form = _INT
-    else:
-        return None
-    shown = inst["observedAt"]
-    if shown == observed:
-        form |= _FULL
-    elif observed[19:] == ".000000Z" and shown == observed[:19] + "Z":
-        pass
-    elif observed[23:] == "000Z" and shown == observed[:23] + "Z":
-        form |= _MILLIS
-    else:
-        return None
-    return float(value), form
-
-
-def decode(num: float, form: int, at: str) -> Instance:
-    """The instance a compact row stands for (:func:`encode`)."""
-    if form & _MILLIS:
-        shown = at[:23] + "Z"
-    elif form & _FULL:
-        shown = at
-    else:
-        shown = at[:19] + "Z"
-    return {
-        "type": "Property",
-        "value": int(num) if form & _INT else num,
-        "observedAt": shown,
-    }
-
 
 def instance_of(body: str | None, num: Any, form: int | None, at: int) -> Instance:
     """The instance of a row of the view: its JSON, or rebuilt from the compact columns."""
@@ -226,13 +138,7 @@ def instance_of(body: str | None, num: Any, form: int | None, at: int) -> Instan
         result: Instance = orjson.loads(body)
         return result
     assert form is not None
-    return decode(num, form, text_of(at))
-
-
-def seq_of(instance_id: str) -> int | None:
-    """The ``seq`` a made instance id names, else None (a stored UUID, or not ours)."""
-    tail = instance_id[len(_ID_PREFIX) :] if instance_id.startswith(_ID_PREFIX) else ""
-    return int(tail) if tail.isdigit() and len(tail) < 19 else None
+    return compact.SQLITE.decode(num, form, text_of(at))
 
 
 def allocate(
@@ -308,12 +214,8 @@ __all__ = [
     "allocate",
     "created_column",
     "day_of",
-    "decode",
-    "encode",
     "instance_of",
     "micros",
-    "plain",
-    "seq_of",
     "sql_day",
     "sql_text",
     "text_of",

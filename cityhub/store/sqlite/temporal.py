@@ -39,6 +39,7 @@ from cityhub.ngsild.duration import END_OF_TIME, Duration, days_in_month
 from cityhub.ngsild.entity import Instance
 from cityhub.ngsild.query.ast import Node
 from cityhub.ngsild.temporal import TemporalQuery
+from cityhub.store import compact
 from cityhub.store.base import EntityQuery, OrderItem, Transaction
 from cityhub.store.retention import RetentionPolicy
 from cityhub.store.sqlite import compile as qcompile
@@ -329,7 +330,7 @@ def _rebuilt(rows: Iterable[Row]) -> Iterator[Row]:
     from the compact columns where the row keeps no JSON."""
     text = _text
     for r in rows:
-        body = r[6] if r[6] is not None else series.decode(r[7], r[8], text(r[9]))
+        body = r[6] if r[6] is not None else compact.SQLITE.decode(r[7], r[8], text(r[9]))
         deleted = None if r[5] is None else text(r[5])
         created = text(r[3])
         modified = created if r[4] is None else text(r[4])  # the lastN walk leaves it NULL
@@ -456,7 +457,7 @@ class SqliteTemporalRows(TemporalRows):
     def find_instance(
         self, entity_id: str, attr: str, instance_id: str
     ) -> tuple[int, Instance] | None:
-        seq = series.seq_of(instance_id)
+        seq = compact.seq_of(instance_id)
         match = "r.seq = ? AND r.instance_id IS NULL" if seq is not None else "r.instance_id = ?"
         row = self.conn.execute(
             f"SELECT r.seq, r.series, r.at, r.form, {series.CREATED}, r.deleted, r.instance_id,"
@@ -476,7 +477,7 @@ class SqliteTemporalRows(TemporalRows):
         _, old_series, old_at, _, created, deleted, instance_id, _, _ = old
         self.delete_instance(seq)
         ids = series.SeriesIds(self.conn, self.tenant)
-        text, form = series.encode(orjson.dumps(inst).decode(), number, observed_at)
+        text, form = compact.SQLITE.encode(orjson.dumps(inst).decode(), number, observed_at)
         at = series.micros(observed_at) if observed_at else created
         row: series.CompactRow = (
             ids.ensure(entity_id, attr, inst.get("datasetId") or ""),
