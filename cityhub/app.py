@@ -52,6 +52,7 @@ from cityhub.dashboard import Dashboard
 from cityhub.errors import CityhubError
 from cityhub.federation import Federation
 from cityhub.indicators.service import IndicatorService
+from cityhub.indicators.workdays import public_holidays
 from cityhub.indicators.zones import validate_zone_mapping_change
 from cityhub.iot.agent import IotAgent
 from cityhub.iot.commands import Commands
@@ -95,7 +96,13 @@ def city_services(settings: Settings) -> list[CityService]:
             )
         )
     if settings.indicators_service:
-        services.append(IndicatorService(settings.time_zone, settings.indicators_lookback_hours))
+        services.append(
+            IndicatorService(
+                settings.time_zone,
+                settings.indicators_lookback_hours,
+                public_holidays(settings.holidays_country),
+            )
+        )
     return services
 
 

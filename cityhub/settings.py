@@ -252,6 +252,13 @@ SETTINGS: tuple[Setting, ...] = (
         "AdministrativeArea as KeyPerformanceIndicator entities; false switches it off.",
     ),
     Setting(
+        "holidays_country",
+        "KR",
+        "The country (ISO 3166-1, optionally -subdivision) whose public holidays are not "
+        "working days: the indicators' weekday peaks skip them (Chuseok, election days, "
+        "substitute holidays); empty: weekends only.",
+    ),
+    Setting(
         "indicators_lookback_hours",
         72,
         "Most hours of history the indicators compute back from the latest hour the readings "
@@ -371,6 +378,7 @@ class Settings:
     airquality_multi_pollutant_two: int = 50
     airquality_multi_pollutant_three: int = 75
     indicators_service: bool = True
+    holidays_country: str = "KR"
     indicators_lookback_hours: int = 72
     allow_open: bool = False
     oidc_issuer: str = ""

@@ -182,7 +182,8 @@ INDICATORS: tuple[Indicator, ...] = (
         "index",
         {"ko": "출퇴근 시간 통행시간 지수", "en": "Travel-time index at the peaks"},
         "travel time / free-flow travel time",
-        "sum over road-hours at the weekday peaks (07-09 and 18-20, the city's time) of length "
+        "sum over road-hours at the peaks of working days (07-09 and 18-20, the city's time; "
+        "weekdays that are not public holidays) of length "
         "x mean(1 / averageVehicleSpeed) / sum of length / free-flow speed (freeFlowSpeed, "
         "else maximumAllowedSpeed)",
         (

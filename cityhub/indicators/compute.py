@@ -11,9 +11,9 @@ report (``monitoringCoverage`` shows it).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,7 @@ from cityhub.indicators.names import (
     types_of,
 )
 from cityhub.indicators.tally import Tally
+from cityhub.indicators.workdays import is_workday
 from cityhub.ngsild.solar import is_night
 
 #: entity type -> sensor kind
@@ -74,7 +75,7 @@ _KM_PER_DEG = 111.32
 #: (lamps switch on some minutes after it; DOMAIN.md 4.5)
 LAMPS_ON_BELOW_DEG = -3.0
 #: the peaks of the travel-time index, as hours of the city's day (DOMAIN.md 4.2: weekday AM
-#: peak 07-09, PM peak 18-20), Monday to Friday
+#: peak 07-09, PM peak 18-20), Monday to Friday except public holidays
 PEAK_HOURS = frozenset({7, 8, 18, 19})
 #: the city's time zone when none is given (DOMAIN.md 6.4)
 CITY_ZONE = ZoneInfo("Asia/Seoul")
@@ -291,10 +292,13 @@ def _length_km(road: Mapping[str, Any] | None) -> float | None:
     return km if km is not None and 0 < km <= 1000 else None
 
 
-def is_peak(hour: datetime, zone: tzinfo = CITY_ZONE) -> bool:
-    """Whether the hour starting at ``hour`` is a weekday peak hour in the city's time zone."""
+def is_peak(
+    hour: datetime, zone: tzinfo = CITY_ZONE, holidays: Container[date] = frozenset()
+) -> bool:
+    """Whether the hour starting at ``hour`` is a peak hour of a working day (a weekday that
+    is not one of ``holidays``) in the city's time zone."""
     local = hour.astimezone(zone)
-    return local.weekday() < 5 and local.hour in PEAK_HOURS
+    return local.hour in PEAK_HOURS and is_workday(local.date(), holidays)
 
 
 # ---- one sensor's hour ----------------------------------------------------------------------
@@ -500,6 +504,7 @@ def compute_hour(
     history: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
     hour: datetime,
     zone: tzinfo = CITY_ZONE,
+    holidays: Container[date] = frozenset(),
 ) -> dict[str, dict[str, Tally]]:
     """Every indicator's tally of every area (leaves and parents) for the hour starting at
     ``hour``: ``{area id: {indicator name: Tally}}``.
@@ -507,8 +512,9 @@ def compute_hour(
     Args:
         history: the hour's instances by sensor id and attribute local name.
         zone: the city's time zone (the peaks of the travel-time index are its hours).
+        holidays: the city's public holidays (no peaks on them; see ``workdays``).
     """
-    peak = is_peak(hour, zone)
+    peak = is_peak(hour, zone, holidays)
     weights, _ = weights_of(areas)
     older = older_of(areas)
     sensitive = sensitive_of(areas)

@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -172,6 +172,8 @@ class IndicatorService(CityService):
 
     Args:
         time_zone: the city's (IANA) zone: days are its days.
+        holidays: the city's public holidays (``workdays.public_holidays``): the travel-time
+            index has no peaks on them.
         lookback_hours: the most hours computed back from the latest closed one (the first
             time, or after the hub was down longer).
         grace: how long after an hour ends readings of it are awaited before it is computed
@@ -186,6 +188,7 @@ class IndicatorService(CityService):
         self,
         time_zone: str = "Asia/Seoul",
         lookback_hours: int = 72,
+        holidays: Container[date] = frozenset(),
         grace: timedelta = timedelta(minutes=10),
         coalesce: float = 1.0,
         clock: Callable[[], float] = time.time,
@@ -195,6 +198,7 @@ class IndicatorService(CityService):
         except (ZoneInfoNotFoundError, ValueError):
             self.zone = UTC
         self.lookback_hours = max(1, lookback_hours)
+        self.holidays = holidays
         self.grace = grace
         self.coalesce = coalesce
         self.clock = clock
@@ -316,7 +320,11 @@ class IndicatorService(CityService):
     ) -> bool:
         """Compute one hour and write it (with the state) in one transaction; False when the
         hour was done already."""
-        tallies = compute_hour(areas, sensors, history, hour, self.zone) if history else None
+        tallies = (
+            compute_hour(areas, sensors, history, hour, self.zone, self.holidays)
+            if history
+            else None
+        )
         _, source = weights_of(areas)
         day_start = self.day_start(hour)
         digest = history_digest(history)
@@ -415,7 +423,11 @@ class IndicatorService(CityService):
         while at <= last:
             history = await self._hour_history(ctx, tenant, types, attr_names, at)
             digest, key = history_digest(history), format_datetime(at)
-            found = compute_hour(areas, sensors, history, at, self.zone) if history else None
+            found = (
+                compute_hour(areas, sensors, history, at, self.zone, self.holidays)
+                if history
+                else None
+            )
             if found is not None:
                 add_hour(days, found)
             # this hour, and any other of the day whose history changed since it was computed

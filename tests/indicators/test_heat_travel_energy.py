@@ -5,7 +5,8 @@ never raised."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Container
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -48,10 +49,12 @@ def run(
     history: dict[str, dict[str, list[dict[str, Any]]]],
     hour: datetime = MORNING_PEAK,
     roads: dict[str, dict[str, Any]] | None = None,
+    holidays: Container[date] = frozenset(),
 ) -> dict[str, dict[str, Tally]]:
     areas = area_map(internal(e) for e in area_entities())
     placed = [sensor_of(internal(e), areas, roads or {}) for e in sensors]
-    return compute_hour(areas, [s for s in placed if s is not None], history, hour)
+    sensors_ = [s for s in placed if s is not None]
+    return compute_hour(areas, sensors_, history, hour, holidays=holidays)
 
 
 # ---- heat hours -------------------------------------------------------------------------------
