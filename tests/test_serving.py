@@ -262,3 +262,31 @@ def test_a_url_over_64_kib_is_a_414_problem_in_process_too(tmp_path: Path) -> No
         response = client.get(_target(MAX_URL_BYTES + 1))
         assert response.status_code == 414
         assert "65535 bytes" in response.json()["detail"]
+
+
+def test_location_goes_out_spelled_location_from_the_server(served: int) -> None:
+    """RFC 9110 clause 5.1 makes header names case-insensitive, but the ETSI suite looks
+    ``Location`` up case-sensitively (ContextSource 033_11, and the fork's 038_02_01 and
+    041s); uvicorn's httptools protocol lower-cases names unless they are
+    ``cityhub.api.location.SpelledName``s. The other headers stay lower-case."""
+    body = orjson.dumps(
+        {
+            "type": "ContextSourceRegistration",
+            "information": [{"entities": [{"type": "Building"}]}],
+            "endpoint": "http://127.0.0.1:9/source",
+        }
+    )
+    request = (
+        b"POST /ngsi-ld/v1/csourceRegistrations HTTP/1.1\r\nHost: hub\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+        % (len(body), body)
+    )
+    with socket.create_connection(("127.0.0.1", served), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 201"), head
+    assert re.search(rb"\r\nLocation: /ngsi-ld/v1/csourceRegistrations/urn:ngsi-ld:", head), head
+    assert b"\r\ndate: " in head and b"\r\nlocation:" not in head
