@@ -17,8 +17,8 @@ notification commits, or rolls back, with its change (DESIGN.md decision 4). The
 - creating or updating a subscription sends every registration it matches now
   (``newlyMatching``), when there is one;
 - a subscription with ``timeInterval`` is not change-driven: each round (the first one at once)
-  sends every registration it matches, ``newlyMatching`` in the first round and ``updated``
-  after.
+  sends every registration it matches, none included (``data`` empty), ``newlyMatching`` in the
+  first round and ``updated`` after.
 
 Registration subscriptions are read from the transaction each time (registrations change
 rarely; there is no cache to keep coherent across workers).
@@ -117,13 +117,16 @@ class CsourceNotifier:
             self._queue(tx, sel, views, cn.NEWLY_MATCHING)
 
     def periodic_round(self, tx: Transaction, subscription: Document, first: bool) -> None:
-        """One round of a ``timeInterval`` subscription: every registration it matches."""
+        """One round of a ``timeInterval`` subscription: every registration it matches, if
+        any."""
         sel = self._prepare(subscription)
         if sel is None or not sel.active(datetime.fromtimestamp(self.clock(), UTC)):
             return
-        views = self._matching(tx, sel)
-        if views:
-            self._queue(tx, sel, views, cn.NEWLY_MATCHING if first else cn.UPDATED)
+        # sent even when nothing matches (``data`` empty): clause 5.11.2.4 sends "all matching
+        # Context Source Registrations ... periodically ... independent of any changes to the
+        # set", and a periodic subscriber gets no noLongerMatching, so an empty round is how it
+        # learns that the last matching registration is gone (ETSI 047_01)
+        self._queue(tx, sel, self._matching(tx, sel), cn.NEWLY_MATCHING if first else cn.UPDATED)
 
 
 __all__ = ["CsourceNotifier", "throttle_key"]

@@ -230,6 +230,27 @@ def test_periodic_subscription(hub: TestClient, receiver: HttpReceiver) -> None:
     assert len(receiver.quiet(1.5)) == count
 
 
+def test_a_periodic_round_is_sent_when_nothing_matches(
+    hub: TestClient, receiver: HttpReceiver
+) -> None:
+    """Clause 5.11.2.4: with timeInterval, a CsourceNotification "with all matching Context
+    Source Registrations shall be sent periodically, initially on subscription and when the
+    time interval ... is reached, independent of any changes to the set": an empty set too
+    (ETSI 047_01). Without it a periodic subscriber, who gets no noLongerMatching, would keep
+    the last registration it was sent after it was deleted."""
+    created(hub.post(SUBS, json=subscription(receiver, "Building", timeInterval=1)))
+    first = receiver.wait_for(1, timeout=15)[0]
+    assert first.body["type"] == "ContextSourceNotification"
+    assert first.body["triggerReason"] == "newlyMatching" and first.body["data"] == []
+    created(hub.post(REGS, json=registration(BUILDING_REG, "Building")))
+    assert hub.delete(f"{REGS}/{BUILDING_REG}").status_code == 204
+    # a round queued before the delete may still arrive with it; one of the next three cannot
+    start = len(receiver.received)
+    later = [receiver.wait_for(n + 1, timeout=15)[n].body for n in range(start, start + 3)]
+    assert {"triggerReason": "updated", "data": []}.items() <= later[-1].items()
+    assert status_after(hub, "lastSuccess")["status"] == "ok"
+
+
 def test_throttling(hub: TestClient, receiver: HttpReceiver) -> None:
     created(hub.post(SUBS, json=subscription(receiver, "Building", throttling=60)))
     created(hub.post(REGS, json=registration(BUILDING_REG, "Building")))
