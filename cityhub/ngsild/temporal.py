@@ -9,6 +9,7 @@ lives in ``cityhub.ngsild.temporal_render`` and ``cityhub.ngsild.aggregation``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from cityhub.ngsild.entity import (
 )
 from cityhub.ngsild.names import (
     ENTITY_MEMBERS,
+    GEO_ATTRIBUTES,
     NGSI_LD_NULL,
     VALUE_MEMBER,
     check_uri,
@@ -333,9 +335,42 @@ def expand_temporal_entity(
         items = value if isinstance(value, list) else [value]
         if not items:
             raise BadRequestData(f"attribute {name} has no instances")
-        attrs[iri] = [expand_instance(iri, item, terms, label=name) for item in items]
+        if iri in GEO_ATTRIBUTES:
+            attrs[iri] = [expand_instance(iri, item, terms, label=name) for item in items]
+            continue
+        expanded: list[Instance] = []
+        for item in items:
+            inst = _plain_number(item)
+            expanded.append(
+                inst if inst is not None else expand_instance(iri, item, terms, label=name)
+            )
+        attrs[iri] = expanded
     entity["attrs"] = attrs
     return entity
+
+
+def _plain_number(item: Any) -> Instance | None:
+    """What :func:`~cityhub.ngsild.entity.expand_instance` makes of the commonest temporal
+    instance, a numeric Property with a valid observedAt and no other member (sensors send
+    thousands of them in a request), without its general checks; None for anything else,
+    which it then checks (and words the errors of). Not for the geo attributes' names."""
+    if type(item) is dict and len(item) == 3 and item.get("type") == "Property":
+        value = item.get("value")
+        kind = type(value)
+        observed = item.get("observedAt")
+        if (kind is float or kind is int) and type(observed) is str and _valid_time(observed):
+            return {"type": "Property", "value": value, "observedAt": observed}
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _valid_time(text: str) -> bool:
+    """Whether ``check_datetime`` takes ``text`` (instances of a request share their times)."""
+    try:
+        parse_datetime(text, "observedAt")
+    except BadRequestData:
+        return False
+    return True
 
 
 _NORMAL_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,6}))?Z")
@@ -350,6 +385,10 @@ def observed_time(text: Any) -> str:
     return normalize_time(text, "observedAt")
 
 
+#: :func:`observed_time` of a text (a request's instances share their times)
+_observed_text = functools.lru_cache(maxsize=8192)(observed_time)
+
+
 def latest_instances(attrs: Mapping[str, list[Instance]]) -> dict[str, list[Instance]]:
     """The most recent instance (by observedAt, else the last listed) of each attribute and
     datasetId: what a temporal entity says the entity looks like now."""
@@ -358,7 +397,12 @@ def latest_instances(attrs: Mapping[str, list[Instance]]) -> dict[str, list[Inst
         best: dict[str | None, tuple[str, int, Instance]] = {}
         for pos, inst in enumerate(instances):
             key = inst.get("datasetId")
-            when = observed_time(inst["observedAt"]) if "observedAt" in inst else ""
+            if "observedAt" not in inst:
+                when = ""
+            elif type(observed := inst["observedAt"]) is str:
+                when = _observed_text(observed)
+            else:
+                when = observed_time(observed)
             if key not in best or (when, pos) >= best[key][:2]:
                 best[key] = (when, pos, inst)
         out[iri] = [dict(v[2]) for v in best.values()]

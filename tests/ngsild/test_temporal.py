@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
+import orjson
 import pytest
 
 from cityhub.errors import BadRequestData, InvalidRequest
 from cityhub.ngsild.aggregation import AggregationQuery, PeriodStats, Series
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.duration import Duration, parse_duration
+from cityhub.ngsild.entity import expand_instance
+from cityhub.ngsild.names import NGSI_LD
 from cityhub.ngsild.temporal import (
     TemporalQuery,
     TemporalRepresentation,
@@ -202,6 +207,48 @@ def test_expand_temporal_entity_and_latest_instances() -> None:
         expand_temporal_entity({"type": "Vehicle"}, TERMS)
     with pytest.raises(InvalidRequest):
         expand_temporal_entity({}, TERMS)
+
+
+def _expanded_or_error(call: Any) -> Any:
+    try:
+        return ("ok", orjson.dumps(call()))
+    except (BadRequestData, InvalidRequest) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_expand_temporal_entity_makes_of_each_instance_what_expand_instance_makes(
+    seed: int,
+) -> None:
+    """Clauses 5.6.11-5.6.12, 4.5: a temporal body's instances are expanded and checked as
+    ``expand_instance`` does one (plain numeric Properties take a shorter road: the same
+    instance, members in the same order, and the same error for a bad observedAt, a value
+    of another kind, a geo attribute name or an extra member)."""
+    rnd = random.Random(seed)
+    times = ["2025-01-01T00:00:00Z", "2025-01-01T00:00:00.5Z", "2025-01-01T09:00:00+09:00"]
+    times += ["2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z", "yesterday", "", 7, None]
+    values = [1, -0.0, 2.5, 10**18, True, "x", None, [1], {"a": 1}, {"@value": 1}]
+    for _ in range(300):
+        item: Any = {"type": rnd.choice(["Property", "Property", "Relationship", 3])}
+        item["value"] = rnd.choice(values)
+        if rnd.random() < 0.9:
+            item["observedAt"] = rnd.choice(times)
+        if rnd.random() < 0.1:
+            item["unitCode"] = rnd.choice(["GQ", 3])
+        if rnd.random() < 0.1:
+            item = dict(reversed(list(item.items())))
+        if rnd.random() < 0.05:
+            item = rnd.choice([5, [item], None])
+        name = rnd.choice(["speed", NGSI_LD + "location", "speed"])
+        iri = TERMS.expand(name)
+        one = _expanded_or_error(partial(expand_instance, iri, item, TERMS, label=name))
+        body = {name: [item, item]}
+        many = _expanded_or_error(
+            lambda body=body, iri=iri: expand_temporal_entity(
+                body, TERMS, need_id=False, need_type=False
+            )["attrs"][iri][1]
+        )
+        assert many == one, item
 
 
 # 4.5.0 a deleted attribute is recorded as NGSI-LD Null with deletedAt

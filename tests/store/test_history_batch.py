@@ -118,6 +118,36 @@ def test_batch_leaves_the_rows_one_at_a_time_leaves(seed: int) -> None:
     assert _rows(one)
 
 
+@pytest.mark.parametrize(
+    "n", [history.CHUNK - 1, history.CHUNK, history.CHUNK + 1, 2 * history.CHUNK + 9]
+)
+def test_a_long_batch_inserted_in_chunks_leaves_the_rows_one_at_a_time_leaves(n: int) -> None:
+    """A request of many instances (a sensor's month) is inserted :data:`history.CHUNK` rows
+    a statement, the rest one by one: the same rows, in recording order, and the days'
+    rollups count each once; mostly plain numbers (the fast path) with others among them."""
+    rnd = random.Random(n)
+    one, batch = _db(), _db()
+    new: list[dict[str, Any]] = []
+    for i in range(n):
+        inst: dict[str, Any] = {
+            "type": "Property",
+            "value": rnd.choice([rnd.random() * 100, rnd.randrange(100)]),
+            "observedAt": f"2025-01-{1 + i // 24:02d}T{i % 24:02d}:00:00Z",
+        }
+        if rnd.random() < 0.1:
+            inst["unitCode"] = "GQ"
+        if rnd.random() < 0.05:
+            inst["observedAt"] = "2025-01-01T00:00:00Z"  # again: replaces the first one
+        new.append(inst)
+    for inst in new:
+        _upsert_one(one, inst, NOW)
+    history.upsert_instances(batch, "", "urn:e", ATTR, new, NOW)
+    assert _rows(batch) == _rows(one)
+    counted = batch.execute("SELECT sum(n), sum(n_numbers) FROM history_days").fetchone()
+    stored = batch.execute("SELECT count(*), count(num) FROM history_instances").fetchone()
+    assert counted == stored and stored[0] > n * 0.9
+
+
 @pytest.mark.parametrize("forms", [compact.SQLITE, compact.POSTGRES], ids=["sqlite", "postgres"])
 def test_the_fast_path_encodes_plain_instances_as_their_json_does(forms: compact.Forms) -> None:
     """``Forms.plain`` (no JSON written) gives what ``Forms.encode`` of the instance's JSON

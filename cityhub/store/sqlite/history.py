@@ -25,6 +25,7 @@ temporal API's own writes use :func:`upsert_instances` and :func:`write_head`.
 from __future__ import annotations
 
 import functools
+import itertools
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -54,9 +55,15 @@ def add_missing_heads(conn: sqlite3.Connection) -> None:
     )
 
 
-#: observed times of the batch in their stored form: a request's attributes share their times
-_observed = functools.lru_cache(maxsize=4096)(observed_time)
-#: and as stored in the rows
+#: an observed time as stored, in text and in microseconds (a request's attributes, and the
+#: requests of many sensors, share their times)
+@functools.lru_cache(maxsize=8192)
+def _observed(observed: str) -> tuple[str, int]:
+    stored = observed_time(observed)
+    return stored, series.micros(stored)
+
+
+#: a time as stored in the rows
 _micros = functools.lru_cache(maxsize=4096)(series.micros)
 
 
@@ -72,12 +79,6 @@ def _row(
 ) -> CompactRow:
     """The compact row of an instance recorded at its ``modifiedAt`` (else ``now``), as
     ``cityhub.store.history.instance_row`` records it; ``observed_at``: its stored observedAt."""
-    fast = compact.SQLITE.plain(inst, observed_at) if observed_at else None
-    if fast is not None:  # no system times, no datasetId: recorded now, the default series
-        series_id = ids.ensure(entity_id, attr, "")
-        at = _micros(observed_at)
-        created = series.created_column(at, now, batch)
-        return (series_id, at, seq, fast[1], created, None, None, None, None, fast[0])
     body = strip_system(inst)
     deleted = body.pop("deletedAt", None)
     modified = inst.get("modifiedAt")
@@ -131,9 +132,13 @@ def upsert_instances(
     for inst in instances:
         observed = inst.get("observedAt")
         if observed:
-            stored = _observed(observed) if type(observed) is str else observed_time(observed)
-            key = (_micros(stored), inst.get("datasetId") or "")
-            times.setdefault(key[1], []).append(key[0])
+            if type(observed) is str:
+                stored, at = _observed(observed)
+            else:
+                stored = observed_time(observed)
+                at = _micros(stored)
+            key = (at, inst.get("datasetId") or "")
+            times.setdefault(key[1], []).append(at)
             keys.append(key)
             texts.append(stored)
         else:
@@ -155,9 +160,11 @@ def upsert_instances(
     updates: list[tuple[str | None, int | None, int, float | None, int, int, int]] = []
     first = 0
     batch: int | None = None
+    plain = compact.SQLITE.plain
+    default_series: int | None = None  # the series without datasetId, once needed
     for inst, key, observed_text in zip(instances, keys, texts, strict=True):
         if key is not None and observed_text is not None and (key in recorded or key in new_by_key):
-            fast = compact.SQLITE.plain(inst, observed_text)
+            fast = plain(inst, observed_text)
             text: str | None
             number: float | None
             form: int | None
@@ -179,7 +186,18 @@ def upsert_instances(
         if not first:
             first, batch = series.allocate(conn, len(instances), now_us)
         seq = first + len(new_rows)
-        row = _row(ids, entity_id, attr, inst, now_us, observed_text, seq, batch)
+        fast = plain(inst, observed_text) if key is not None and observed_text else None
+        row: CompactRow
+        if fast is not None and key is not None:
+            # the commonest instance (a number, its observedAt, nothing else): recorded now,
+            # in the series without datasetId, no JSON
+            if default_series is None:
+                default_series = ids.ensure(entity_id, attr, "")
+            at = key[0]
+            created = series.created_column(at, now_us, batch)
+            row = (default_series, at, seq, fast[1], created, None, None, None, None, fast[0])
+        else:
+            row = _row(ids, entity_id, attr, inst, now_us, observed_text, seq, batch)
         if key is not None and row[6] is None:
             new_by_key[key] = len(new_rows)
         new_rows.append(row)
@@ -194,9 +212,26 @@ def upsert_instances(
         days.recount(conn, [(u[4], u[5]) for u in updates])
 
 
+#: rows a statement of :func:`insert` inserts at once (one ``VALUES`` list of so many rows:
+#: Python binds them in one call and SQLite runs them in one step, which lets the GIL go once
+#: for them all instead of once a row, so the event loop's thread does not hold every row up)
+CHUNK = 64
+_INSERT_CHUNK = series.INSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (CHUNK - 1)
+
+
 def insert(conn: sqlite3.Connection, rows: Sequence[CompactRow]) -> None:
     """Insert ``history_instances`` rows and count them into their days' rollups."""
-    conn.executemany(series.INSERT, rows)
+    whole = len(rows) - len(rows) % CHUNK
+    if whole:
+        conn.executemany(
+            _INSERT_CHUNK,
+            [
+                tuple(itertools.chain.from_iterable(rows[i : i + CHUNK]))
+                for i in range(0, whole, CHUNK)
+            ],
+        )
+    if whole < len(rows):
+        conn.executemany(series.INSERT, rows[whole:])
     days.add(conn, rows)
 
 
