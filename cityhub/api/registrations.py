@@ -20,6 +20,7 @@ from cityhub.api import negotiation as neg
 from cityhub.api.location import created
 from cityhub.api.params import expand_attribute_name, options_of, paging_of, split_list
 from cityhub.api.routing import Route
+from cityhub.api.subscriptions import delivery_settled
 from cityhub.errors import BadRequestData, InvalidRequest, ResourceNotFound, UnsupportedMediaType
 from cityhub.ngsild import csource_notification as cn
 from cityhub.ngsild import csource_subscription as csub
@@ -282,6 +283,7 @@ async def retrieve_subscription(request: Request) -> Response:
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
     sys_attrs = "sysAttrs" in options_of(request.query_params)
+    await delivery_settled(request, tenant, sub_id)
     doc = await _store(request).get_subscription(tenant, sub_id)
     if doc is None:
         raise ResourceNotFound(

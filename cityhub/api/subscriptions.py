@@ -65,6 +65,15 @@ async def _own(request: Request, tenant: str, sub_id: str) -> dict[str, Any]:
     return doc
 
 
+async def delivery_settled(request: Request, tenant: str, sub_id: str) -> None:
+    """Wait until the notification of this subscription in flight, if any, has its outcome
+    recorded (``cityhub.notify.dispatcher.Dispatcher.settled``): a receiver that reads the
+    subscription right after answering sees ``status``/``lastSuccess`` (clause 5.8.6)."""
+    notifier = getattr(request.app.state, "notifier", None)
+    if notifier is not None:
+        await notifier.settled(tenant, sub_id)
+
+
 def _sub_id(request: Request) -> str:
     return check_uri(request.path_params["subscription_id"], "subscription id in the URL")
 
@@ -142,6 +151,7 @@ async def retrieve_subscription(request: Request) -> Response:
     sub_id = _sub_id(request)
     terms = await neg.query_terms(request)
     tenant = await neg.require_tenant(request)
+    await delivery_settled(request, tenant, sub_id)
     doc = await _own(request, tenant, sub_id)
     return neg.json_response(
         _render(doc, terms, media), media=media, headers=neg.context_headers(terms, media)
@@ -195,4 +205,4 @@ routes: list[Route] = [
     Route(f"{PATH}/{{subscription_id:path}}", delete_subscription, methods=["DELETE"]),
 ]
 
-__all__ = ["routes"]
+__all__ = ["delivery_settled", "routes"]

@@ -84,6 +84,8 @@ Document = dict[str, Any]
 LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 #: the longest wait before the periodic registration subscriptions are looked at again
 CSOURCE_RECHECK = 60.0
+#: the longest a read of a subscription waits for the outcome of its notification in flight
+SETTLE_WAIT = 1.0
 
 
 class Dispatcher:
@@ -157,6 +159,9 @@ class Dispatcher:
         self._listening = False
         self._next_periodic: float | None = None
         self.periodic = periodic
+        #: (tenant, subscription id) -> set once the delivery this process is making for it
+        #: has its outcome recorded (see :meth:`settled`)
+        self._in_flight: dict[tuple[str, str], asyncio.Event] = {}
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -314,18 +319,45 @@ class Dispatcher:
             if reader is not None and not any(reader.reads(e) for e in row.payload["data"]):
                 await self.queue.ack(row.id)  # nothing its owner may read (now): not sent
                 return 0
+        key = (row.tenant, row.subscription_id)
+        done = self._in_flight[key] = asyncio.Event()
         try:
-            delivery = await self.build(row, sub, reader)
-            await self._status(row, ok=None)
-            await self.sender.send(delivery)
-        except Exception as exc:
-            await self._failed(row, exc, _cooldown(sub))
-            return 0
-        # the status first: a receiver that reads the subscription on receipt (ETSI 047_05)
-        # sees the outcome sooner; a crash in between only delivers the row once more
-        await self._status(row, ok=True, detail=None)
+            try:
+                delivery = await self.build(row, sub, reader)
+                await self._status(row, ok=None)
+                await self.sender.send(delivery)
+            except Exception as exc:
+                await self._failed(row, exc, _cooldown(sub))
+                return 0
+            # the status before the ack: a crash in between only delivers the row once more
+            await self._status(row, ok=True, detail=None)
+        finally:
+            done.set()  # the outcome is recorded: readers waiting in settled() go on
+            if self._in_flight.get(key) is done:
+                del self._in_flight[key]
         await self.queue.ack(row.id)
         return 1
+
+    async def settled(
+        self, tenant: str, subscription_id: str, timeout: float = SETTLE_WAIT
+    ) -> None:
+        """Return once no notification of this subscription is being sent by this process,
+        or after ``timeout`` seconds.
+
+        A receiver that reads the subscription as soon as it has answered a notification (ETSI
+        047_05, 046_12_01 do) would otherwise race the recording of that answer: the read
+        can reach the hub before the dispatcher, woken by the same answer, has written
+        ``status``/``lastSuccess`` (clause 5.8.6 / 5.11.7 make them the outcome of the
+        notification sent). Reads of one subscription call this first; a receiver that has
+        not answered yet delays them by at most ``timeout``. A delivery made by another
+        worker process is not waited for.
+        """
+        done = self._in_flight.get((tenant, subscription_id))
+        if done is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await done.wait()
 
     async def _failed(self, row: OutboxRow, exc: Exception, cooldown: float = 0.0) -> None:
         """Record a failed attempt; the next one waits the backoff, and at least the

@@ -275,3 +275,15 @@ def test_queued_notifications_survive_a_restart(
         [note] = receiver.wait_for(1, timeout=15)
     assert note.body["type"] == "ContextSourceNotification"
     assert note.body["data"][0]["id"] == BUILDING_REG
+
+
+def test_a_read_right_after_the_answer_sees_its_outcome(
+    hub: TestClient, receiver: HttpReceiver
+) -> None:
+    """ETSI 047_05: the receiver reads the subscription the moment it has answered; the read
+    waits for the dispatcher to record that answer (clause 5.11.7: status ok, lastSuccess)."""
+    created(hub.post(SUBS, json=subscription(receiver, "Building")))
+    created(hub.post(REGS, json=registration(BUILDING_REG, "Building")))
+    receiver.wait_for(1)
+    params = hub.get(f"{SUBS}/{SID}").json()["notification"]
+    assert params["status"] == "ok" and params["timesSent"] == 1 and params["lastSuccess"]

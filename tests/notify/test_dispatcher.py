@@ -439,3 +439,51 @@ def test_http_sender_takes_the_endpoint_timeout_within_its_own() -> None:
 
     asyncio.run(main())
     assert timeouts == [5.0, 0.25, 10.0]  # httpx's default, the endpoint's, the hub's most
+
+
+class AnsweringSender:
+    """A receiver that has the notification and answers when the test says so."""
+
+    def __init__(self) -> None:
+        self.sending = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> None:
+        self.sending.set()
+        await self.answer.wait()
+
+
+def test_a_read_waits_for_the_outcome_of_the_notification_in_flight(tmp_path: Path) -> None:
+    """Clause 5.8.6 (5.11.7 alike): status ok and lastSuccess are the outcome of the
+    notification sent. A receiver that reads the subscription as soon as it has answered
+    (ETSI 046_12_01, 047_05) must see them: ``settled`` returns only once the outcome is
+    recorded, and at once when nothing is in flight."""
+
+    async def main() -> None:
+        store, box, subs = new_store(tmp_path)
+        clock = Clock()
+        box.clock = clock
+        await store.start()
+        try:
+            await subs.create("city", sub())
+            await store.write("city", lambda tx: tx.insert(ent(pm25=25)))
+            sender = AnsweringSender()
+            d = dispatcher(store, subs, sender, clock)
+            await d.settled("city", SID, timeout=60)  # nothing in flight
+            run = asyncio.create_task(d.run_once())
+            await sender.sending.wait()
+            await d.settled("city", SID, timeout=0.01)  # bounded: the receiver is silent
+            reader = asyncio.create_task(d.settled("city", SID, timeout=60))
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert not reader.done()
+            sender.answer.set()
+            await reader
+            doc = await subs.get("city", SID)
+            assert doc is not None
+            assert doc["notification"]["status"] == "ok" and "lastSuccess" in doc["notification"]
+            assert await run == 1
+        finally:
+            await store.close()
+
+    asyncio.run(main())

@@ -269,3 +269,17 @@ def test_paused_subscription_sends_nothing(client: TestClient, receiver: HttpRec
     assert got.body["subscriptionId"] == sid
     status = _status_after_delivery(client, sid)
     assert status["timesSent"] == 1 and status["status"] == "ok" and "lastSuccess" in status
+
+
+def test_a_read_right_after_the_answer_sees_its_outcome(
+    client: TestClient, receiver: HttpReceiver
+) -> None:
+    """ETSI 046_12_01: the receiver reads the subscription the moment it has answered; the
+    read waits for the dispatcher to record that answer (clause 5.8.6: status ok,
+    lastNotification, lastSuccess), with no polling."""
+    sid = _subscribe(client, _sub(receiver))
+    assert client.post(E, json=_entity()).status_code == 201
+    receiver.wait_for(1)
+    status = client.get(f"{S}/{sid}").json()["notification"]
+    assert status["status"] == "ok" and status["timesSent"] == 1
+    assert status["lastNotification"] and status["lastSuccess"]
