@@ -309,6 +309,13 @@ def units(n_sensors: int, months: int, path: str) -> Iterator[tuple[str, Callabl
                 yield f"upsert:{month}:{h}", send
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system, all threads) process ``pid`` has used: what a load
+    costs whatever share of the cores the machine's other work leaves it."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(
     client: Client,
     work: Path,
@@ -325,6 +332,7 @@ def load(
     if done:
         print(f"resuming: {len(done)} units done before, {len(todo)} to go", flush=True)
     sent = 0
+    cpu_before = cpu_seconds(rss.pid)
     started = last = time.perf_counter()
     lock = threading.Lock()
     with progress.open("a") as log, ThreadPoolExecutor(concurrency) as pool:
@@ -359,10 +367,12 @@ def load(
                     flush=True,
                 )
     took = time.perf_counter() - started
+    cpu = cpu_seconds(rss.pid) - cpu_before
     return {
         "instances": sent,
         "seconds": took,
         "per_s": sent / took if took else None,
+        "hub_cpu_us_per_instance": cpu / sent * 1e6 if sent else None,
         "resumed_units": len(done),
         "total_instances": total,
     }
@@ -418,7 +428,7 @@ def storage_floor(work: Path, n_sensors: int, months: int, max_rows: int) -> dic
                 " observed_at, created_at, modified_at, deleted_at, instance, value_number)"
                 " VALUES (?, ?, ?, '', ?, ?, ?, ?, NULL, ?, ?)"
             )
-        rows_done, took, n = 0, 0.0, 0
+        rows_done, took, cpu, n = 0, 0.0, 0.0, 0
         for month in range(1, months + 1):
             times = month_hours(month)
             epoch = [calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) for t in times]
@@ -455,11 +465,12 @@ def storage_floor(work: Path, n_sensors: int, months: int, max_rows: int) -> dic
                                     v,
                                 )
                             )
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.thread_time()
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(sql, rows)
                 conn.execute("COMMIT")
                 took += time.perf_counter() - started
+                cpu += time.thread_time() - cpu_started
                 rows_done += len(rows)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         sizes = table_bytes(conn)
@@ -472,6 +483,7 @@ def storage_floor(work: Path, n_sensors: int, months: int, max_rows: int) -> dic
         out[layout] = {
             "rows": rows_done,
             "rows_per_s": rows_done / took,
+            "cpu_us_per_row": cpu / rows_done * 1e6,
             "bytes_per_row": history / rows_done,
             "file_bytes_per_row": db.stat().st_size / rows_done,
             "sizes": sizes,
@@ -702,6 +714,13 @@ def report(run: dict[str, Any]) -> str:
             f" cityhub's layout in raw SQL ({layout['rows_per_s']:,.0f} rows/s);"
             f" target {LOAD_TARGET:,}/s"
         )
+        hub_cpu, floor_cpu = ld.get("hub_cpu_us_per_instance"), least.get("cpu_us_per_row")
+        if hub_cpu and floor_cpu:
+            lines.append(
+                f"load CPU: {hub_cpu:.2f} us per instance (the hub, all its threads) ="
+                f" x{hub_cpu / floor_cpu:.2f} the minimal floor's {floor_cpu:.2f} us per row"
+                f" (its thread's CPU); at one core each, {floor_cpu / hub_cpu:.3f} of its rate"
+            )
     pg = run.get("postgres_floor")
     if pg and ld["per_s"]:
         lines.append(

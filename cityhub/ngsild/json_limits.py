@@ -39,6 +39,7 @@ MAX_INTEGER = 2**64 - 1
 
 
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'[]{}"')
 _ONE_KIND = bytes.maketrans(b"{}", b"[]")  # nesting is nesting, whichever the bracket
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)
 
@@ -47,10 +48,17 @@ def text_depth(text: bytes, stop: int = MAX_JSON_DEPTH) -> int:
     """How many levels of objects and arrays the JSON text ``text`` nests, counted up to
     ``stop + 1`` (enough to tell "too deep"). C-speed steps only: escapes and strings are cut
     out, the brackets kept (as one kind), then each pass removes the innermost pairs, so the
-    number of passes is the depth. ``text`` must be valid JSON (the caller parsed it)."""
+    number of passes is the depth. ``text`` must be valid JSON (the caller parsed it).
+
+    Strings are cut out in one of two ways. Commonly no string holds a bracket: then keeping
+    only brackets and quotes leaves each string as ``""``, and removing those leaves no quote.
+    Otherwise a quote stays (the opening quote of the first string that holds a bracket has a
+    bracket after it, and only whole strings before it), and the text is cut at its quotes."""
     if b"\\" in text:
         text = _ESCAPE.sub(b"", text)
-    brackets = b"".join(text.split(b'"')[::2]).translate(_ONE_KIND, _NOT_BRACKETS)
+    brackets = text.translate(_ONE_KIND, _NOT_MARKS).replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = b"".join(text.split(b'"')[::2]).translate(_ONE_KIND, _NOT_BRACKETS)
     depth = 0
     while brackets and depth <= stop:
         brackets = brackets.replace(b"[]", b"")  # one level: pairs formed by it stay

@@ -394,8 +394,9 @@ def latest_instances(attrs: Mapping[str, list[Instance]]) -> dict[str, list[Inst
     datasetId: what a temporal entity says the entity looks like now."""
     out: dict[str, list[Instance]] = {}
     for iri, instances in attrs.items():
-        best: dict[str | None, tuple[str, int, Instance]] = {}
-        for pos, inst in enumerate(instances):
+        times: dict[str | None, str] = {}
+        best: dict[str | None, Instance] = {}
+        for inst in instances:  # of two at the same time, the one listed later
             key = inst.get("datasetId")
             if "observedAt" not in inst:
                 when = ""
@@ -403,9 +404,10 @@ def latest_instances(attrs: Mapping[str, list[Instance]]) -> dict[str, list[Inst
                 when = _observed_text(observed)
             else:
                 when = observed_time(observed)
-            if key not in best or (when, pos) >= best[key][:2]:
-                best[key] = (when, pos, inst)
-        out[iri] = [dict(v[2]) for v in best.values()]
+            if key not in times or when >= times[key]:
+                times[key] = when
+                best[key] = inst
+        out[iri] = [dict(v) for v in best.values()]
     return out
 
 

@@ -251,6 +251,38 @@ def test_expand_temporal_entity_makes_of_each_instance_what_expand_instance_make
         assert many == one, item
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_latest_instances_is_the_last_listed_of_the_latest_time(seed: int) -> None:
+    """Clause 5.6.11 (what a temporal entity says the entity is now): per datasetId, the
+    instance of the latest observedAt (compared as instants: 09:00+09:00 is 00:00Z), of
+    those the one listed last; no observedAt counts as earliest; datasetIds in the order
+    they first appear."""
+    rnd = random.Random(seed)
+    times = ["2025-01-01T00:00:00Z", "2025-01-01T09:00:00+09:00", "2025-01-01T00:00:00.5Z"]
+    times += ["2025-01-01T01:00:00.000Z", "2024-12-31T23:00:00-02:00"]
+    instances: list[dict[str, Any]] = []
+    for i in range(rnd.randrange(1, 40)):
+        inst: dict[str, Any] = {"type": "Property", "value": i}
+        if rnd.random() < 0.8:
+            inst["observedAt"] = rnd.choice(times)
+        if rnd.random() < 0.4:
+            inst["datasetId"] = rnd.choice(["urn:d:1", "urn:d:2"])
+        instances.append(inst)
+
+    def instant(inst: dict[str, Any]) -> datetime:
+        if "observedAt" not in inst:
+            return datetime.min.replace(tzinfo=UTC)
+        return datetime.fromisoformat(inst["observedAt"].replace("Z", "+00:00"))
+
+    expected: dict[Any, tuple[datetime, int]] = {}
+    for pos, inst in enumerate(instances):
+        key = inst.get("datasetId")
+        if key not in expected or (instant(inst), pos) >= expected[key]:
+            expected[key] = (instant(inst), pos)
+    got = latest_instances({"p": instances})["p"]
+    assert got == [instances[pos] for _, pos in expected.values()]
+
+
 # 4.5.0 a deleted attribute is recorded as NGSI-LD Null with deletedAt
 def test_null_instance_per_type() -> None:
     assert null_instance({"type": "Relationship", "object": "urn:x"}, "T")["object"] == (
