@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityhub.errors import BadRequestData
-from cityhub.ngsild.query.ast import And, Node, Or, ScopeQuery
-from cityhub.ngsild.query.scope import parse_scope_q
+from cityhub.ngsild.query.scope import parse_scope_q, scope_q_matches
 from cityhub.ngsild.regex import compile_pattern, search
 from cityhub.store.base import EntityQuery
 
@@ -76,34 +75,6 @@ class Target:
 
 
 ALL = Target()
-
-
-def _scope_matches(pattern: str, scope: str) -> bool:
-    """A scopeQ pattern against one scope (clause 4.18): ``+`` one level, a final ``#`` the
-    scope and all below it, ``/#`` any scope."""
-    levels = pattern[1:].split("/")
-    have = scope[1:].split("/")
-    if levels[-1] == "#":
-        levels = levels[:-1]
-        if levels == [""]:
-            levels = []
-        if len(have) < len(levels):
-            return False
-        have = have[: len(levels)]
-    elif len(have) != len(levels):
-        return False
-    return all(want in ("+", got) for want, got in zip(levels, have, strict=True))
-
-
-def scope_q_matches(node: Node, scopes: tuple[str, ...]) -> bool:
-    """Whether an entity with these scopes matches a scopeQ AST."""
-    if isinstance(node, ScopeQuery):
-        return any(_scope_matches(node.pattern, s) for s in scopes)
-    if isinstance(node, And):
-        return all(scope_q_matches(n, scopes) for n in node.items)
-    if isinstance(node, Or):
-        return any(scope_q_matches(n, scopes) for n in node.items)
-    return False
 
 
 def _text(value: Any, what: str) -> str:

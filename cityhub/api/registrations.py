@@ -31,6 +31,7 @@ from cityhub.ngsild.entity_info import check_regex
 from cityhub.ngsild.names import check_name, check_uri
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
+from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.query.types import parse_type_query
 from cityhub.ngsild.temporal import parse_temporal_query
 from cityhub.store.registrations import RegistrationStore
@@ -159,6 +160,7 @@ def registration_query_of(params: Mapping[str, str], terms: TermMap) -> rq.Regis
     attrs = tuple(expand_attribute_name(a, terms, "attrs") for a in split_list(params.get("attrs")))
     q = rq.parse_registration_q(params["q"], terms.expand) if params.get("q") else None
     csf = rq.parse_registration_q(params["csf"], terms.expand) if params.get("csf") else None
+    scope_q = parse_scope_q(params["scopeQ"]) if params.get("scopeQ") else None
     geo = parse_geo_query(
         params.get("georel"), params.get("geometry"), params.get("coordinates"),
         params.get("geoproperty"),
@@ -178,11 +180,12 @@ def registration_query_of(params: Mapping[str, str], terms: TermMap) -> rq.Regis
         csf=csf,
         geo=expand_geo(geo, terms.expand) if geo is not None else None,
         temporal=temporal,
+        scope_q=scope_q,
     )
     if not (ids or types or id_pattern or attrs or query.needs_filter):
         raise BadRequestData(
-            "discovery needs at least one of type, attrs, id, idPattern, q, csf, a geo-query "
-            "or a temporal query (clause 5.10.2)"
+            "discovery needs at least one of type, attrs, id, idPattern, q, csf, scopeQ, a "
+            "geo-query or a temporal query (clause 5.10.2)"
         )
     return query
 

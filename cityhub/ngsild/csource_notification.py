@@ -14,7 +14,8 @@ A registration matches when
   ``idPattern`` against the other side's ``id``, two ``idPattern`` are taken to overlap) and its
   ``watchedAttributes`` (an element without ``propertyNames``/``relationshipNames`` covers every
   attribute);
-- ``q`` and ``csf`` hold on its members and CSource properties, ``geoQ`` on its ``location``
+- ``q`` and ``csf`` hold on its members and CSource properties, ``scopeQ`` on its ``scope``
+  (clause 4.19), ``geoQ`` on its ``location``
   (or the ``geoproperty`` named), ``temporalQ`` on its ``observationInterval`` (``observedAt``)
   or ``managementInterval`` (``createdAt``/``modifiedAt``), exactly as discovery applies them
   (:func:`cityhub.ngsild.registration_query.matches_registration`).
@@ -34,6 +35,7 @@ from cityhub.ngsild import regex
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import expand_geo, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
+from cityhub.ngsild.query.scope import parse_scope_q
 from cityhub.ngsild.registration_query import (
     RegistrationQuery,
     matches_registration,
@@ -116,6 +118,7 @@ def prepare(doc: Document, fallback: Callable[[str], str]) -> CsourceSelector:
     if isinstance(doc.get("temporalQ"), dict):
         raw = doc["temporalQ"]
         temporal = registration_temporal_query(check_temporal_q(raw))
+    scope_q = parse_scope_q(doc["scopeQ"]) if isinstance(doc.get("scopeQ"), str) else None
     watched = doc.get("watchedAttributes")
     throttling = doc.get("throttling")
     interval = doc.get("timeInterval")
@@ -124,7 +127,7 @@ def prepare(doc: Document, fallback: Callable[[str], str]) -> CsourceSelector:
         doc=doc,
         entities=tuple(doc.get("entities") or ()),
         watched=frozenset(watched) if watched else None,
-        query=RegistrationQuery(q=q, csf=csf, geo=geo, temporal=temporal),
+        query=RegistrationQuery(q=q, csf=csf, geo=geo, temporal=temporal, scope_q=scope_q),
         throttling=float(throttling) if throttling else None,
         time_interval=float(interval) if interval else None,
     )

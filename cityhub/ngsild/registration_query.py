@@ -22,6 +22,7 @@ from cityhub.ngsild.names import NGSI_LD
 from cityhub.ngsild.query import ast as qast
 from cityhub.ngsild.query.geo import GeoQuery, matches
 from cityhub.ngsild.query.q import parse_q
+from cityhub.ngsild.query.scope import scope_q_matches
 from cityhub.ngsild.registration import GEO_MEMBERS, REGISTRATION_MEMBERS
 from cityhub.ngsild.temporal import TemporalQuery, normalize_time
 
@@ -50,9 +51,9 @@ class RegistrationQuery:
 
     ``ids``, ``types``, ``id_pattern`` and ``attrs`` must be met by one RegistrationInfo (the
     store answers them in SQL); ``q``/``csf`` apply to the registration's own members and
-    CSource properties, ``geo`` to its location/observationSpace/operationSpace and
-    ``temporal`` to its observationInterval (observedAt) or managementInterval (createdAt,
-    modifiedAt).
+    CSource properties, ``scope_q`` to its ``scope``, ``geo`` to its
+    location/observationSpace/operationSpace and ``temporal`` to its observationInterval
+    (observedAt) or managementInterval (createdAt, modifiedAt).
     """
 
     ids: tuple[str, ...] = ()
@@ -63,11 +64,12 @@ class RegistrationQuery:
     csf: qast.Node | None = None
     geo: GeoQuery | None = None
     temporal: TemporalQuery | None = None
+    scope_q: qast.Node | None = None
 
     @property
     def needs_filter(self) -> bool:
         """Whether :func:`matches_registration` must run beyond what SQL answered."""
-        return any(x is not None for x in (self.q, self.csf, self.geo, self.temporal))
+        return any(x is not None for x in (self.q, self.csf, self.geo, self.temporal, self.scope_q))
 
 
 def _entity_matches(entity: dict[str, Any], query: RegistrationQuery) -> bool:
@@ -202,6 +204,14 @@ def _q_matches(node: qast.Node, doc: dict[str, Any]) -> bool:
     return False
 
 
+def _scopes(doc: dict[str, Any]) -> tuple[str, ...]:
+    """A registration's ``scope`` (clause 5.2.9: a string or an array of them)."""
+    scope = doc.get("scope")
+    if isinstance(scope, str):
+        return (scope,)
+    return tuple(s for s in scope if isinstance(s, str)) if isinstance(scope, list) else ()
+
+
 def matches_registration(doc: dict[str, Any], query: RegistrationQuery) -> bool:
     """Whether a stored registration answers a discovery query (clause 5.10.2)."""
     if (query.types or query.ids or query.id_pattern is not None or query.attrs) and not any(
@@ -211,6 +221,8 @@ def matches_registration(doc: dict[str, Any], query: RegistrationQuery) -> bool:
     for node in (query.q, query.csf):
         if node is not None and not _q_matches(node, doc):
             return False
+    if query.scope_q is not None and not scope_q_matches(query.scope_q, _scopes(doc)):
+        return False
     if query.geo is not None:
         member = query.geo.geoproperty.removeprefix(NGSI_LD)
         if member not in GEO_MEMBERS or not matches(query.geo, doc.get(member)):

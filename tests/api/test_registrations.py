@@ -271,6 +271,21 @@ def test_discovery_filters(client: TestClient) -> None:
     assert _ids(client.get(REGS + t + "&timeproperty=modifiedAt")) == []
 
 
+# 5.10.2.4: "If present, the Scope query (as mandated by clause 4.19) is matched against the
+# scope property" (ignored before; fork TP 51024_01_02)
+def test_discovery_by_scope(client: TestClient) -> None:
+    reg = "urn:ngsi-ld:ContextSourceRegistration:"
+    client.post(REGS, json=csr(reg + "1", scope="/Madrid/Centro"))
+    client.post(REGS, json=csr(reg + "2", scope=["/Berlin", "/Madrid/Norte/Park"]))
+    client.post(REGS, json=csr(reg + "3"))  # no scope: no scopeQ matches it
+    assert _ids(client.get(REGS + "?type=Building&scopeQ=/Madrid/%23")) == ["1", "2"]
+    assert _ids(client.get(REGS + "?scopeQ=/Madrid/%2B")) == ["1"]  # scopeQ alone is a filter
+    assert _ids(client.get(REGS + "?scopeQ=/Berlin;/Madrid/%23")) == ["2"]
+    assert _ids(client.get(REGS + "?scopeQ=/%23")) == ["1", "2"]
+    assert _ids(client.get(REGS + "?type=Building&scopeQ=/Seoul")) == []
+    problem(client.get(REGS + "?type=Building&scopeQ=Madrid"), 400, "BadRequestData")
+
+
 # 5.5.9 / 6.3.13: limit, offset, count and prev/next links
 def test_discovery_paging(client: TestClient) -> None:
     for n in range(1, 4):

@@ -251,6 +251,22 @@ def test_a_periodic_round_is_sent_when_nothing_matches(
     assert status_after(hub, "lastSuccess")["status"] == "ok"
 
 
+def test_scope_q_selects_the_registrations_notified(
+    hub: TestClient, receiver: HttpReceiver
+) -> None:
+    """Clause 5.11.2.4: "If present, the Scope query (as mandated by clause 4.19) is matched
+    against the scope property" of the registration (it was ignored before)."""
+    created(hub.post(SUBS, json=subscription(receiver, "Building", scopeQ="/Seongnam/#")))
+    created(hub.post(REGS, json=registration(BUS_REG, "Building", scope="/Seoul/Jongno")))
+    created(hub.post(REGS, json=registration(BUILDING_REG, "Building", scope="/Seongnam/Jeongja")))
+    (only,) = receiver.wait_for(1)
+    assert [d["id"] for d in only.body["data"]] == [BUILDING_REG]
+    created(hub.patch(f"{REGS}/{BUILDING_REG}", json={"scope": "/Seoul"}))
+    moved = receiver.wait_for(2)[1].body
+    assert moved["triggerReason"] == "noLongerMatching"
+    assert len(receiver.quiet(0.5)) == 2  # the Seoul registration never matched
+
+
 def test_throttling(hub: TestClient, receiver: HttpReceiver) -> None:
     created(hub.post(SUBS, json=subscription(receiver, "Building", throttling=60)))
     created(hub.post(REGS, json=registration(BUILDING_REG, "Building")))

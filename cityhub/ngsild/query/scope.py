@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.query._syntax import Cursor, parse_logical, short
-from cityhub.ngsild.query.ast import Node, ScopeQuery
+from cityhub.ngsild.query.ast import And, Node, Or, ScopeQuery
 
 _STOP = frozenset(";,|() \t\r\n")
 _BAD_LEVEL = frozenset("<>\"'=\\{}[]&?")
@@ -66,4 +66,33 @@ def _problem(pattern: str) -> str | None:
     return None
 
 
-__all__ = ["check_scope_pattern", "parse_scope_q"]
+def scope_matches(pattern: str, scope: str) -> bool:
+    """A scopeQ pattern against one scope (clause 4.18): ``+`` one level, a final ``#`` the
+    scope and all below it, ``/#`` any scope."""
+    levels = pattern[1:].split("/")
+    have = scope[1:].split("/")
+    if levels[-1] == "#":
+        levels = levels[:-1]
+        if levels == [""]:
+            levels = []
+        if len(have) < len(levels):
+            return False
+        have = have[: len(levels)]
+    elif len(have) != len(levels):
+        return False
+    return all(want in ("+", got) for want, got in zip(levels, have, strict=True))
+
+
+def scope_q_matches(node: Node, scopes: tuple[str, ...]) -> bool:
+    """Whether something with these scopes (an entity, a registration) matches a scopeQ AST
+    (:func:`parse_scope_q`); nothing without a scope does."""
+    if isinstance(node, ScopeQuery):
+        return any(scope_matches(node.pattern, s) for s in scopes)
+    if isinstance(node, And):
+        return all(scope_q_matches(n, scopes) for n in node.items)
+    if isinstance(node, Or):
+        return any(scope_q_matches(n, scopes) for n in node.items)
+    return False
+
+
+__all__ = ["check_scope_pattern", "parse_scope_q", "scope_matches", "scope_q_matches"]
