@@ -29,7 +29,7 @@ from cityhub.ngsild.geojson import check_geometry
 from cityhub.ngsild.key_value_pair import check_key_values
 from cityhub.ngsild.names import check_uri
 from cityhub.ngsild.query.scope import check_scope_pattern
-from cityhub.ngsild.registration_mode import MODES, check_exclusive
+from cityhub.ngsild.registration_mode import MODES
 
 REGISTRATION_TYPE: Final = "ContextSourceRegistration"
 #: Operation groups (clause 4.20, table 4.20-2) and single operations (table 4.20-1).
@@ -190,11 +190,10 @@ def _registration_member(key: str, value: Any, terms: TermMap, now: datetime) ->
 
 
 def _check_registration(doc: dict[str, Any]) -> None:
-    """Rules across members: mandatory members, exclusive registrations (clause 4.3.6.3)."""
+    """Rules across members: mandatory members (clause 5.2.9)."""
     for key in ("information", "endpoint"):
         if key not in doc:
             raise BadRequestData(f"a ContextSourceRegistration needs {key} (clause 5.2.9)")
-    check_exclusive(doc)
 
 
 def _expand_registration_members(

@@ -128,7 +128,6 @@ def test_fragment_merge() -> None:
         {"type": "Building"},
         {"id": "urn:ngsi-ld:ContextSourceRegistration:other"},
         {},
-        {"mode": "exclusive", "information": [{"entities": [{"type": "Building"}]}]},
     ],
 )
 def test_bad_fragments(fragment: dict[str, Any]) -> None:
