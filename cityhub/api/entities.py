@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -118,6 +118,24 @@ async def create_entity(request: Request) -> Response:
     return created(f"{BASE}/entities", entity["id"], tenant)
 
 
+def page_links(request: Request, offset: int, limit: int, more: bool, media: str) -> list[str]:
+    """The ``prev`` and ``next`` links of a page of a query (clause 5.5.9; HTTP binding
+    6.3.10): the request's own query with another ``offset`` (``limit`` kept), ``next`` when
+    matching entities follow the page."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
+
+    def link(rel: str, at: int) -> str:
+        query = urlencode([*kept, ("limit", str(limit)), ("offset", str(at))], safe=",;:=")
+        return f'<{request.url.path}?{query}>;rel="{rel}";type="{media}"'
+
+    links = []
+    if offset > 0 and limit > 0:
+        links.append(link("prev", max(0, offset - limit)))
+    if more and limit > 0:
+        links.append(link("next", offset + limit))
+    return links
+
+
 async def query_entities(request: Request) -> Response:
     media = neg.accept_of(request, (neg.JSON, neg.JSONLD, neg.GEOJSON))
     terms = await neg.query_terms(request)
@@ -161,7 +179,7 @@ async def query_entities(request: Request) -> Response:
         headers["NGSILD-Results-Count"] = str(result.count)
     if map_location is not None:
         headers[ENTITY_MAP_HEADER] = map_location
-    return neg.documents_response(
+    response = neg.documents_response(
         docs,
         terms,
         media,
@@ -170,6 +188,9 @@ async def query_entities(request: Request) -> Response:
         headers=headers,
         status=201 if created_map else 200,
     )
+    for link in page_links(request, query.offset, query.limit, result.more, media):
+        response.headers.append("Link", link)
+    return response
 
 
 async def purge_entities(request: Request) -> Response:

@@ -41,8 +41,10 @@ def _wide(
 
 
 def _page(query: EntityQuery, matched: list[Any], warnings: list[str]) -> Federated:
-    page = matched[query.offset : query.offset + query.limit]
-    return Federated(page, len(matched) if query.count else None, warnings)
+    end = query.offset + query.limit
+    page = matched[query.offset : end]
+    count = len(matched) if query.count else None
+    return Federated(page, count, warnings, more=bool(query.limit) and len(matched) > end)
 
 
 async def create_map(

@@ -110,6 +110,8 @@ class Federated:
     sources: dict[str, list[str]] = field(default_factory=dict)
     #: the registrations whose source did not answer (or not with NGSI-LD)
     failed: set[str] = field(default_factory=set)
+    #: whether matching entities follow the page (a ``next`` link, clause 5.5.9)
+    more: bool = False
 
 
 @dataclass
@@ -173,20 +175,50 @@ def registered_names(doc: dict[str, Any]) -> frozenset[str] | None:
     return frozenset(names)
 
 
+def registered_ids(doc: dict[str, Any]) -> list[str] | None:
+    """The entity ids registration ``doc`` names, or None when one of its RegistrationInfo
+    offers entities by idPattern, by type or without entities."""
+    ids: list[str] = []
+    for info in doc.get("information", ()):
+        entities = info.get("entities")
+        if not entities or any("id" not in e for e in entities):
+            return None
+        ids.extend(e["id"] for e in entities if e["id"] not in ids)
+    return ids
+
+
 def _within(
-    params: Sequence[tuple[str, str]], doc: dict[str, Any], terms: TermMap
+    params: Sequence[tuple[str, str]],
+    doc: dict[str, Any],
+    terms: TermMap,
+    *,
+    entity_ids: bool = True,
 ) -> list[tuple[str, str]]:
-    """A query's parameters narrowed to what registration ``doc`` offers (clause 4.3.6.1:
-    the distributed request respects the registration's constraints): when it registers
+    """A read's parameters narrowed to what registration ``doc`` offers (clause 4.3.6.1: "all
+    constraints specified in the registration shall be respected", entity ids and attribute
+    names among them): when it names entities by id, ``id`` asks for those of them the caller
+    wants, or all of them (``entity_ids``: a query, not a retrieve by id); when it registers
     attribute names only, ``attrs`` asks for those of them the caller wants, or all of them."""
+    out = list(params)
+    ids = registered_ids(doc) if entity_ids else None
+    if ids is not None:
+        asked = [i for k, v in params if k == "id" for i in v.split(",") if i]
+        keep = [i for i in asked if i in ids] if asked else ids
+        if keep:
+            value = ",".join(keep)
+            if asked:
+                out = [(k, value if k == "id" else v) for k, v in out]
+            else:
+                at = next((n for n, (k, _) in enumerate(out) if k == "attrs"), len(out))
+                out.insert(at, ("id", value))
     names = registered_names(doc)
     if names is None:
-        return list(params)
+        return out
     asked = [terms.expand(a) for k, v in params if k == "attrs" for a in v.split(",") if a]
     keep = [n for n in asked if n in names] if asked else sorted(names)
     if not keep:
-        return list(params)
-    out = [(k, v) for k, v in params if k != "attrs"]
+        return out
+    out = [(k, v) for k, v in out if k != "attrs"]
     out.append(("attrs", ",".join(terms.compact(n) for n in keep)))
     return out
 
@@ -556,17 +588,28 @@ class Federation:
             ids=query.ids, types=query.types, id_pattern=query.id_pattern, attrs=query.attrs
         )
         window = min(query.offset + query.limit, self.max_window)
+        end = query.offset + query.limit
         first: QueryResult | None = None
+        # one entity more than the page tells whether another page follows (clause 5.5.9)
+        peek = dataclasses.replace(query, limit=query.limit + 1) if query.limit else query
         if query.offset == 0 and window == query.limit:  # the first page is the window
             (sources, left_out), first = await asyncio.gather(
-                self._sources(ask, operation, discovery), store.query_entities(ask.tenant, query)
+                self._sources(ask, operation, discovery), store.query_entities(ask.tenant, peek)
             )
         else:
             sources, left_out = await self._sources(ask, operation, discovery)
         if not sources:
-            result = first or await store.query_entities(ask.tenant, query)
-            alone = {e["id"]: [LOCAL] for e in result.entities}
-            return Federated(result.entities, result.count, left_out, sources=alone)
+            result = first or await store.query_entities(ask.tenant, peek)
+            entities = result.entities[: query.limit]
+            more = len(result.entities) > query.limit or (
+                result.count is not None and result.count > end
+            )
+            alone = {e["id"]: [LOCAL] for e in entities}
+            return Federated(entities, result.count, left_out, sources=alone, more=more)
+        local_more = False
+        if first is not None:
+            local_more = len(first.entities) > query.limit
+            first = dataclasses.replace(first, entities=first.entities[: query.limit])
         forwarded = _forwarded_params(params)
         if any(key in ("limit", "offset") for key, _ in params):
             forwarded.append(("limit", str(window)))  # else the source's default page
@@ -613,8 +656,16 @@ class Federation:
             # an entity more than one source holds is counted once (as far as the pages show)
             count -= sum(len(found) for found, _ in lists) - len(merged)
         in_order = {e["id"]: held[e["id"]] for e in merged if e["id"] in held}
-        page = merged[query.offset : query.offset + query.limit]
-        return Federated(page, count, warnings, in_order, failed)
+        page = merged[query.offset : end]
+        # more than the page, or a list that filled its window (it may hold more)
+        more = (
+            len(merged) > end
+            or (count is not None and count > end)
+            or local_more
+            or any(len(found) >= window for found, _ in lists[1:])
+            or (first is None and len(local.entities) >= window)
+        )
+        return Federated(page, count, warnings, in_order, failed, more=bool(query.limit) and more)
 
     async def temporal(
         self,

@@ -232,6 +232,33 @@ def test_a_query_is_forwarded_as_its_caller_wrote_it(client: TestClient, source:
     assert sent.url.query == f"id={VEHICLE}X&type=Vehicle".encode()
 
 
+def test_a_query_asks_a_source_only_for_the_entities_and_attributes_it_registers(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 4.3.6.1: "all constraints specified in the registration shall be respected",
+    entity ids and attribute names among them: a registration naming entities by id is asked
+    for those ids (the ones the caller asks for, when it does), one naming attributes for
+    those attributes, in the caller's order with ``id`` before ``attrs``."""
+    ids = [{"id": VEHICLE + "E1", "type": "Vehicle"}, {"id": VEHICLE + "E2", "type": "Vehicle"}]
+    register(client, mode="exclusive", information=[{"entities": ids, "propertyNames": ["speed"]}])
+    source.answer = ok([vehicle("E1", speed=prop(5))])
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert [e["id"] for e in r.json()] == [VEHICLE + "E1"]
+    assert r.json()[0]["speed"]["value"] == 5
+    sent = source.requests[-1].url.query
+    assert sent == f"type=Vehicle&id={VEHICLE}E1,{VEHICLE}E2&attrs=speed".encode()
+    client.get(f"{BASE}/entities", params={"id": f"{VEHICLE}E2,{VEHICLE}Z", "type": "Vehicle"})
+    assert source.requests[-1].url.query == f"id={VEHICLE}E2&type=Vehicle&attrs=speed".encode()
+    # a registration by type is not narrowed by id
+    register(client, 2)
+    source.requests.clear()
+    client.get(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert sorted(r.url.query for r in source.requests) == [
+        b"type=Vehicle",
+        f"type=Vehicle&id={VEHICLE}E1,{VEHICLE}E2&attrs=speed".encode(),
+    ]
+
+
 @pytest.mark.parametrize("bad", ["two words", "a,b", "ü", "x" * 101])
 def test_a_federation_id_that_cannot_be_a_via_name_is_refused(bad: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="federation_id"):
