@@ -177,6 +177,7 @@ def create_app(
     the_federation = Federation(
         the_backend.registrations,
         settings,
+        contexts=the_contexts.term_map,
         transport=LazyTransport(
             the_lazy,
             httpx.AsyncHTTPTransport(

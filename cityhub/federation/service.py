@@ -27,7 +27,7 @@ import dataclasses
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -37,7 +37,7 @@ import orjson
 
 from cityhub.errors import CityhubError
 from cityhub.federation.breaker import Breakers
-from cityhub.ngsild.context import TermMap
+from cityhub.ngsild.context import CORE_CONTEXT_URL, TermMap
 from cityhub.ngsild.entity import Entity, expand_entity
 from cityhub.ngsild.entity_map import LOCAL
 from cityhub.ngsild.federation import (
@@ -53,6 +53,7 @@ from cityhub.ngsild.federation import (
     warning,
 )
 from cityhub.ngsild.names import ENTITY_MEMBERS
+from cityhub.ngsild.recompact import Recompact
 from cityhub.ngsild.registration_query import RegistrationQuery
 from cityhub.settings import Settings
 from cityhub.store.base import EntityQuery, QueryResult, Store
@@ -79,6 +80,10 @@ _OWN_HEADERS: Final = frozenset(
     """accept link via ngsild-tenant content-type content-length host transfer-encoding
     connection""".split()
 )
+#: contextSourceInfo keys with a meaning of their own (clause 4.3.6.6), never sent as headers.
+_SPECIAL_KEYS: Final = frozenset({"jsonldcontext", "accept", "contenttype", "ngsildconformance"})
+_JSON: Final = "application/json"
+_JSONLD: Final = "application/ld+json"
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,9 @@ class Exchange:
     data: bytes = b""
     warning: str | None = None
     timed_out: bool = False
+    #: the terms the answer is written in when they are the registration's ``jsonldContext``
+    #: (clause 4.3.6.6), not the caller's
+    terms: TermMap | None = None
 
 
 @dataclass
@@ -131,6 +139,34 @@ class _Reply:
     body: Any = None
     count: int | None = None
     warning: str | None = None
+    terms: TermMap | None = None
+
+
+def source_info(doc: dict[str, Any]) -> dict[str, str]:
+    """The contextSourceInfo keys of clause 4.3.6.6 (lower-cased) that registration ``doc``
+    sets, with their values."""
+    out = {}
+    for pair in doc.get("contextSourceInfo") or ():
+        key = str(pair.get("key", "")).lower()
+        if key in _SPECIAL_KEYS and isinstance(pair.get("value"), str):
+            out[key] = pair["value"]
+    return out
+
+
+def _without_context(body: Any) -> Any:
+    if isinstance(body, list):
+        return [_without_context(b) for b in body]
+    if isinstance(body, dict):
+        return {k: v for k, v in body.items() if k != "@context"}
+    return body
+
+
+def _with_context(body: Any, context: Any) -> Any:
+    if isinstance(body, list):
+        return [_with_context(b, context) for b in body]
+    if isinstance(body, dict):
+        return {**body, "@context": context}
+    return body
 
 
 def _forwarded_params(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -268,6 +304,8 @@ class Federation:
         registrations: where the registrations a read may match are.
         settings: ``federation_*``.
         transport: an ``httpx`` transport (tests); None for the network.
+        contexts: resolves a @context value to its terms (the contexts service); without
+            it a registration's ``jsonldContext`` only names the forwarded ``Link``.
     """
 
     def __init__(
@@ -275,8 +313,11 @@ class Federation:
         registrations: RegistrationStore,
         settings: Settings,
         transport: httpx.AsyncBaseTransport | None = None,
+        contexts: Callable[[Any], Awaitable[TermMap]] | None = None,
     ) -> None:
         self._registrations = registrations
+        #: resolves a @context (a registration's jsonldContext, clause 4.3.6.6) to its terms
+        self._contexts = contexts
         self._timeout = settings.federation_timeout
         self._max_bytes = settings.federation_max_bytes
         #: sources one read asks at most (the oldest matching registrations)
@@ -406,10 +447,14 @@ class Federation:
     ) -> Exchange:
         endpoint = doc["endpoint"]
         name = f"context source {doc['id']}"
-        headers = {"Accept": "application/json", "Via": via_value(ask.via, self.identity)}
+        info = source_info(doc)
+        accept = info.get("accept", _JSON)
+        if accept not in (_JSON, _JSONLD):
+            accept = _JSON
+        headers = {"Accept": accept, "Via": via_value(ask.via, self.identity)}
         for pair in doc.get("contextSourceInfo") or ():
             key, value = pair["key"], pair["value"]
-            if key.lower() in _OWN_HEADERS:
+            if key.lower() in _OWN_HEADERS or key.lower() in _SPECIAL_KEYS:
                 continue
             if value == FROM_REQUEST:  # the registration asks for the caller's value
                 value = ask.headers.get(key.lower()) or ask.headers.get(key)
@@ -418,15 +463,49 @@ class Federation:
             headers[key] = value
         if doc.get("tenant"):
             headers["NGSILD-Tenant"] = doc["tenant"]
+        context = ask.context
+        terms = None
+        own = info.get("jsonldcontext")
+        if own:  # clause 4.3.6.6: recompacted with the registration's @context, sent with it
+            inline = body.get("@context") if isinstance(body, dict) else None
+            if self._contexts is not None and (inline is not None or own != ask.context):
+                try:
+                    source = await self._contexts(inline or ask.context or CORE_CONTEXT_URL)
+                    terms = await self._contexts(own)
+                except CityhubError as exc:
+                    return Exchange(
+                        warning=warning(
+                            PERSISTENT_WARNING,
+                            endpoint,
+                            f"{name} was not asked: its jsonldContext {own} could not be "
+                            f"used ({exc.detail})",
+                        )
+                    )
+                recompact = Recompact(source, terms)
+                params = recompact.params(params)
+                body = recompact.body(body)
+            context, body = own, _without_context(body)
+        content_type = info.get("contenttype")
         content = None
         if body is not None:
+            json_ld = (
+                content_type == _JSONLD
+                if content_type in (_JSON, _JSONLD)
+                else isinstance(body, dict) and "@context" in body
+            )
+            if content_type == _JSONLD:  # the @context goes inline (clause 4.3.6.6)
+                body = _with_context(_without_context(body), context or CORE_CONTEXT_URL)
+            elif content_type == _JSON:
+                inline = body.get("@context") if isinstance(body, dict) else None
+                if context is None and isinstance(inline, str):
+                    context = inline
+                body = _without_context(body)
             content = orjson.dumps(body)
-            json_ld = isinstance(body, dict) and "@context" in body
-            headers["Content-Type"] = "application/ld+json" if json_ld else "application/json"
-            if not json_ld and ask.context:
-                headers["Link"] = f'<{ask.context}>; rel="{_JSONLD_REL}"'
-        elif ask.context:
-            headers["Link"] = f'<{ask.context}>; rel="{_JSONLD_REL}"'
+            headers["Content-Type"] = _JSONLD if json_ld else _JSON
+            if not json_ld and context:
+                headers["Link"] = f'<{context}>; rel="{_JSONLD_REL}"'
+        elif context:
+            headers["Link"] = f'<{context}>; rel="{_JSONLD_REL}"'
         client, gate = self._http()
         try:
             async with asyncio.timeout(self._timeout):
@@ -465,7 +544,9 @@ class Federation:
                     MISC_WARNING, endpoint, f"{name} could not be asked ({type(exc).__name__})"
                 )
             )
-        return Exchange(status=response.status_code, headers=response.headers, data=bytes(data))
+        return Exchange(
+            status=response.status_code, headers=response.headers, data=bytes(data), terms=terms
+        )
 
     async def _send(
         self,
@@ -482,7 +563,7 @@ class Federation:
             return _Reply(warning=got.warning)
         endpoint = doc["endpoint"]
         name = f"context source {doc['id']}"
-        reply = _Reply(status=got.status)
+        reply = _Reply(status=got.status, terms=got.terms)
         if got.status == 404:
             return reply
         if got.status != 200:
@@ -513,7 +594,7 @@ class Federation:
                 try:
                     if not isinstance(item, dict):
                         raise TypeError
-                    out.append(remote_entity(item, terms))
+                    out.append(remote_entity(item, reply.terms or terms))
                 except (CityhubError, TypeError, ValueError, KeyError, AttributeError):
                     problem = "answered an entity that is not valid NGSI-LD"
         if problem is None:

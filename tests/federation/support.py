@@ -24,7 +24,10 @@ def federate(client: TestClient, source: Source, **settings: Any) -> None:
     app: Any = client.app
     changed = dataclasses.replace(app.state.settings, **settings)
     app.state.federation = Federation(
-        app.state.registrations, changed, transport=httpx.MockTransport(source)
+        app.state.registrations,
+        changed,
+        transport=httpx.MockTransport(source),
+        contexts=app.state.contexts.term_map,
     )
 
 

@@ -371,3 +371,72 @@ def test_context_source_info_may_ask_for_the_callers_value(
     )
     (sent,) = source.requests
     assert sent.headers["authorization"] == "Bearer c" and "x-absent" not in sent.headers
+
+
+def _hosted(client: TestClient, terms: dict[str, str]) -> str:
+    r = client.post(f"{BASE}/jsonldContexts", json={"@context": terms})
+    assert r.status_code == 201, r.text
+    return str(r.headers["Location"])
+
+
+def test_a_registrations_json_ld_context_rewrites_what_is_forwarded(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 4.3.6.6: with contextSourceInfo "jsonldContext", the broker compacts payload and
+    query parameters with that @context, forwards with it (Link) and "application/json",
+    without any @context member; the source's answer is read in it."""
+    mine = _hosted(client, {"speed": "https://car.example/speed"})
+    theirs = _hosted(client, {"velocidad": "https://car.example/speed"})
+    link = {"Link": f'<{mine}>; rel="http://www.w3.org/ns/json-ld#context"'}
+    register(
+        client,
+        operations=["federationOps", "updateOps"],
+        contextSourceInfo=[{"key": "jsonldContext", "value": theirs}],
+    )
+    source.answer = ok([vehicle("J1", velocidad=prop(7))])
+    r = client.get(
+        f"{BASE}/entities",
+        params={"type": "Vehicle", "attrs": "speed", "q": "speed>3"},
+        headers=link,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["speed"]["value"] == 7
+    sent = source.requests[-1]
+    assert sent.url.params["attrs"] == "velocidad" and sent.url.params["q"] == "velocidad>3"
+    assert sent.headers["link"].startswith(f"<{theirs}>")
+    assert "jsonldcontext" not in sent.headers
+    source.answer = lambda request: httpx.Response(204)
+    r = client.patch(
+        f"{BASE}/entities/{VEHICLE}J1/attrs",
+        json={"speed": prop(9), "@context": mine},
+        headers={"Content-Type": "application/ld+json"},
+    )
+    assert r.status_code in (204, 207), r.text
+    sent = source.requests[-1]
+    assert sent.method == "PATCH"
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["link"].startswith(f"<{theirs}>")
+    assert json.loads(sent.content) == {"velocidad": prop(9)}
+
+
+def test_registered_accept_and_content_type_steer_the_forwarded_request(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 4.3.6.6: "accept" is the format the source is asked for; "contentType"
+    application/ld+json sends the @context inside the payload instead of a Link."""
+    info = [
+        {"key": "accept", "value": "application/ld+json"},
+        {"key": "contentType", "value": "application/ld+json"},
+    ]
+    register(client, operations=["redirectionOps"], contextSourceInfo=info)
+    source.answer = ok(vehicle("K1", speed=prop(1)))
+    r = client.get(f"{BASE}/entities/{VEHICLE}K1")
+    assert r.status_code == 200 and r.json()["speed"]["value"] == 1
+    assert source.requests[-1].headers["accept"] == "application/ld+json"
+    source.answer = lambda request: httpx.Response(201)
+    r = client.post(f"{BASE}/entities", json=vehicle("K2", speed=prop(2)))
+    assert r.status_code == 201, r.text
+    sent = source.requests[-1]
+    assert sent.headers["content-type"] == "application/ld+json" and "link" not in sent.headers
+    assert "@context" in json.loads(sent.content)
+    assert "contenttype" not in sent.headers

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from cityhub.ngsild import regex
 from cityhub.ngsild.query._syntax import Cursor, parse_logical, short
 from cityhub.ngsild.query.ast import (
     ABSENT,
+    MEMBER_NAMES,
     AttrPath,
     Comparison,
     DateTimeValue,
@@ -329,3 +331,35 @@ def _bare_regex(cursor: Cursor) -> str:
 
 
 __all__ = ["parse_q"]
+
+
+def rename_q(text: str, rename: Callable[[str, bool], str]) -> str:
+    """``text`` (a q expression) with the names of its attribute paths replaced by
+    ``rename(name, first)`` (``first``: the attribute itself, else a sub-attribute; instance
+    members such as ``observedAt`` are kept), values and operators left as written: the
+    same query in other terms (a forwarded request compacted with another @context).
+
+    Raises:
+        BadRequestData: the text is not a q expression.
+    """
+    spans: list[tuple[int, int]] = []
+
+    def term(cursor: Cursor) -> Comparison:
+        start = cursor.pos + (1 if cursor.peek() == "!" else 0)
+        end = start
+        while end < len(text) and text[end] not in _NAME_STOP and _operator_at(text, end) is None:
+            end += 1
+        spans.append((start, end))
+        return _term(cursor)
+
+    parse_logical(Cursor(text, "q"), term, and_ops=";", or_ops="|")
+    out: list[str] = []
+    last = 0
+    for start, end in spans:
+        names = _split_names(text[start:end])
+        renamed = [rename(names[0], True)]
+        renamed += [n if n in MEMBER_NAMES else rename(n, False) for n in names[1:]]
+        out += [text[last:start], ".".join(renamed)]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
