@@ -15,7 +15,7 @@ from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import has_pattern
 from cityhub.store.base import EntityQuery, OrderItem
 from cityhub.store.postgres import compile as qcompile
-from cityhub.store.postgres import geo
+from cityhub.store.postgres import geo, qindex
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.regex import to_postgres
 
@@ -35,15 +35,26 @@ def row_to_entity(row: Sequence[Any]) -> Entity:
     return entity
 
 
-def where_clause(tenant: str, query: EntityQuery, params: Params) -> str:
-    """The WHERE clause of a query; its values go to ``params`` (the tenant first)."""
+def where_clause(tenant: str, query: EntityQuery, params: Params, *, q_index: bool = True) -> str:
+    """The WHERE clause of a query; its values go to ``params`` (the tenant first).
+
+    ``q_index``: ``e`` is a row of ``entities``, whose q value index (``qindex.driver``) may
+    list the candidates; False for rows of another table (the temporal store's heads)."""
     tenant_param = params.add(tenant)
     clauses = [f"e.tenant = {tenant_param}"]
+    types_done = False
+    if query.q is not None and q_index:
+        # an equality term of q that the value index serves lists the candidates, of the
+        # query's types already (qindex.py); the compiled q below still decides
+        driven = qindex.driver(query.q, tenant_param, query.types, params)
+        if driven is not None:
+            clauses.append(driven)
+            types_done = True
     if query.ids:
         clauses.append(f"e.id = ANY({params.add(list(query.ids), 'text[]')})")
     if query.id_pattern is not None:
         clauses.append(f"e.id ~ {params.add(to_postgres(query.id_pattern))}")
-    if query.types:
+    if query.types and not types_done:
         clauses.append(
             # uncorrelated (the tenant parameter, not e.tenant): a hashed semi-join, not a
             # sub-plan run for every row
@@ -57,12 +68,12 @@ def where_clause(tenant: str, query: EntityQuery, params: Params) -> str:
     if query.q is not None:
         clauses.append(qcompile.compile_q(query.q, params, "e"))
     if query.geo is not None:
-        clauses.append(geo.compile_geo(query.geo, params, "e"))
+        clauses.append(geo.compile_geo(query.geo, params, "e", tenant_param))
     if query.scope_q is not None:
         clauses.append(qcompile.compile_scope_q(query.scope_q, params, "e"))
     if query.permitted is not None:
         # access control: any of the selectors, each compiled as a query
-        parts = [where_clause(tenant, s, params) for s in query.permitted]
+        parts = [where_clause(tenant, s, params, q_index=q_index) for s in query.permitted]
         clauses.append(" OR ".join(f"({p})" for p in parts) if parts else "false")
     return " AND ".join(f"({c})" for c in clauses)
 

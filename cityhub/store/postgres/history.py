@@ -288,13 +288,17 @@ def write_head(
     *,
     types_changed: bool = True,
 ) -> None:
-    """Create or replace the ``temporal_entities`` row of an entity (and its type index)."""
-    conn.execute(
+    """Create or replace the ``temporal_entities`` row of an entity (and its type index), in
+    one statement: the types it no longer has go, the others are added (never the same row
+    both ways, so the CTE's DELETE and INSERT cannot meet)."""
+    head = (
         "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at,"
         " deleted_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, NULL, $7::jsonb)"
         " ON CONFLICT (tenant, id) DO UPDATE SET types = EXCLUDED.types, scopes ="
         " EXCLUDED.scopes, modified_at = EXCLUDED.modified_at, deleted_at = NULL,"
-        " attrs = EXCLUDED.attrs",
+        " attrs = EXCLUDED.attrs"
+    )
+    args = [
         tenant,
         entity["id"],
         _json(entity["type"]),
@@ -302,11 +306,17 @@ def write_head(
         created_at,
         now,
         _json(attrs),
-    )
+    ]
     if not types_changed:
+        conn.execute(head, *args)
         return
-    conn.execute("DELETE FROM temporal_types WHERE tenant = $1 AND id = $2", tenant, entity["id"])
-    conn.execute(_INSERT_TYPES, tenant, entity["id"], list(entity["type"]))
+    conn.execute(
+        f"WITH h AS ({head}), gone AS (DELETE FROM temporal_types WHERE tenant = $1 AND id = $2"
+        " AND type <> ALL($8::text[])) INSERT INTO temporal_types (tenant, type, id)"
+        " SELECT $1, t, $2 FROM unnest($8::text[]) t ON CONFLICT DO NOTHING",
+        *args,
+        list(entity["type"]),
+    )
 
 
 class PostgresHistoryRows:

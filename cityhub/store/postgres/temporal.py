@@ -100,7 +100,7 @@ class PostgresTemporalDialect:
         return ""
 
     def where(self, tenant: str, query: EntityQuery, binds: Binds) -> str:
-        return where_clause(tenant, query, cast(Params, binds))
+        return where_clause(tenant, query, cast(Params, binds), q_index=False)  # heads' rows
 
     def type_query(self, node: Node, binds: Binds) -> str:
         return qcompile.compile_type_query(node, cast(Params, binds), "e")

@@ -21,8 +21,8 @@ from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import Node
 from cityhub.store.base import Change, Document, EntityQuery
 from cityhub.store.postgres import compile as qcompile
-from cityhub.store.postgres import geo
-from cityhub.store.postgres.bridge import SyncConnection, numbered, rowcount
+from cityhub.store.postgres import geo, qindex
+from cityhub.store.postgres.bridge import SyncConnection, numbered
 from cityhub.store.postgres.entities import COLUMNS, row_to_entity, where_clause
 from cityhub.store.postgres.history import PostgresHistoryRows
 from cityhub.store.postgres.params import Params
@@ -44,8 +44,24 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
     transaction (synchronous: it runs under ``run_sync``); its history rows are
     :class:`~cityhub.store.postgres.history.PostgresHistoryRows`."""
 
+    #: how many of :attr:`changes` have their q_index rows written (``_write_q_index``)
+    _q_written = 0
+
     def _index(self, change: Change) -> None:
         geo.index_change(self.conn, change)  # the geo index: this backend's own rows
+
+    def _write_q_index(self) -> None:
+        """The q_index rows of the changes since the last call, in one statement (a savepoint
+        rolled back took its changes and its rows with it)."""
+        done = min(self._q_written, len(self.changes))
+        self._q_written = len(self.changes)
+        if done < len(self.changes):
+            qindex.write(self.conn, self.tenant, self.changes[done:])
+
+    def flush_work(self) -> None:
+        """Before the commit: the q_index rows, then the services' work items."""
+        self._write_q_index()
+        super().flush_work()
 
     def get(self, entity_id: str) -> Entity | None:
         """The entity, locked until the transaction ends (a write transaction reads to write)."""
@@ -56,16 +72,22 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
         )
         return row_to_entity(row) if row else None
 
+    def insert(self, entity: Entity) -> None:
+        """As ``BaseTransaction.insert``, with the row's types written by ``_insert_row``'s
+        statement."""
+        self._insert_row(entity)
+        self._emit(Change("entityCreated", self.tenant, entity["id"], None, entity))
+
     def _insert_row(self, entity: Entity) -> None:
-        self.conn.execute(
-            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            self.tenant,
-            now_iso(),
-        )
+        """The tenant's row (if new), the entity's row and its type rows: one statement."""
         # ON CONFLICT keeps the transaction usable: a taken id is an answer, not an abort
-        status = self.conn.execute(
-            "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs)"
-            " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::jsonb) ON CONFLICT DO NOTHING",
+        inserted = self.conn.fetchval(
+            "WITH t AS (INSERT INTO tenants (name, created_at) VALUES ($1, $5) ON CONFLICT DO "
+            "NOTHING), e AS (INSERT INTO entities (tenant, id, types, scopes, created_at, "
+            "modified_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7::jsonb) "
+            "ON CONFLICT DO NOTHING RETURNING id), ty AS (INSERT INTO entity_types (tenant, "
+            "type, id) SELECT $1, x, e.id FROM e, unnest($8::text[]) x ON CONFLICT DO NOTHING) "
+            "SELECT count(*) FROM e",
             self.tenant,
             entity["id"],
             json_text(entity["type"]),
@@ -73,8 +95,9 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
             entity["createdAt"],
             entity["modifiedAt"],
             json_text(entity["attrs"]),
+            list(entity["type"]),
         )
-        if rowcount(status) == 0:
+        if not inserted:
             raise AlreadyExists(f"an entity with id {entity['id']} already exists")
 
     def _write_types(self, entity: Entity, replace: bool) -> None:
@@ -112,6 +135,7 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
 
     def query_ids(self, query: EntityQuery) -> list[str]:
         """Ids of every entity a query matches (limit and offset ignored), in this transaction."""
+        self._write_q_index()  # the query may read it
         params = Params()
         where = where_clause(self.tenant, query, params)
         rows = self.conn.fetch(f"SELECT e.id FROM entities e WHERE {where}", *params.values)

@@ -24,78 +24,18 @@ rows are written by a transaction hook, in the same transaction as the change.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from cityhub.ngsild.query.ast import And, Comparison, DateTimeValue, Node, ValueList
+from cityhub.ngsild.query.ast import Node
 from cityhub.store.base import Change
+from cityhub.store.qvalues import MAX_TEXT, best_term, entity_values, instance_values
 
-MAX_TEXT = 256
 # The table is migration 0003's. Its layout's history, when ``meta['q_index']`` held its version
 # (cityhub.store.sqlite.legacy still reads it): 2: the value index covers entity_id; 3: one row
 # per entity type too; 4: texts only, and the table is keyed by entity (WITHOUT ROWID: one
 # B-tree less to write per row). A later change is a numbered migration calling fill_q_index.
-_FIRST_PRESENT = ("value", "object", "vocab", "json", "valueList")
-_ENTITY_MEMBERS = {"id", "@id", "createdAt", "modifiedAt"}
-
-
-def _scalars(value: Any) -> Iterator[str]:
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if isinstance(item, str) and len(item) <= MAX_TEXT:
-            yield item
-
-
-def _texts(node: Any) -> Iterator[str]:
-    if isinstance(node, str):
-        if len(node) <= MAX_TEXT:
-            yield node
-    elif isinstance(node, dict):
-        for child in node.values():
-            yield from _texts(child)
-    elif isinstance(node, list):
-        for child in node:
-            yield from _texts(child)
-
-
-def instance_values(instance: dict[str, Any]) -> set[Any]:
-    """The indexed values of one attribute instance (see the module docstring)."""
-    found: set[Any] = set()
-    for name in _FIRST_PRESENT:
-        target = instance.get(name)
-        if name == "value" and isinstance(target, dict) and target.get("@value") is not None:
-            target = target["@value"]
-        if target is not None:
-            if not isinstance(target, dict):
-                found.update(_scalars(target))
-            break
-    if "languageMap" in instance:
-        found.update(_texts(instance["languageMap"]))
-    objects = instance.get("objectList")
-    if isinstance(objects, list):
-        for item in objects:
-            if isinstance(item, dict) and isinstance(item.get("object"), str):
-                found.update(_scalars(item["object"]))
-    return found
-
-
-def entity_values(entity: dict[str, Any] | None) -> dict[str, set[Any]]:
-    """Attribute IRI -> its indexed values, over all instances."""
-    out: dict[str, set[Any]] = {}
-    for attr, instances in ((entity or {}).get("attrs") or {}).items():
-        if not isinstance(instances, list):
-            continue
-        values: set[Any] = set()
-        for inst in instances:
-            if isinstance(inst, dict) and inst.get("type") != "GeoProperty":
-                values |= instance_values(inst)
-        if values:
-            out[attr] = values
-    return out
-
-
 _INSERT = "INSERT OR IGNORE INTO q_index (tenant, attr, v, type, entity_id) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -147,35 +87,6 @@ def fill_q_index(conn: sqlite3.Connection) -> None:
         conn.executemany(_INSERT, _rows(tenant, eid, orjson.loads(types), values, values))
 
 
-def _indexable(value: Any) -> bool:
-    return (
-        isinstance(value, str) and not isinstance(value, DateTimeValue) and len(value) <= MAX_TEXT
-    )
-
-
-def _candidate(node: Comparison) -> tuple[int, list[Any]] | None:
-    """(rank, values) when the term can drive: lower rank first (fewer values)."""
-    path = node.path
-    if node.op != "==" or path.sub or path.compound or path.attr in _ENTITY_MEMBERS:
-        return None
-    items = list(node.value.items) if isinstance(node.value, ValueList) else [node.value]
-    if not items or not all(_indexable(v) for v in items):
-        return None
-    return len(items) - 1, [str(v) for v in items]
-
-
-def _best_term(node: Node) -> tuple[str, list[Any]] | None:
-    terms = node.items if isinstance(node, And) else (node,)
-    best: tuple[int, str, list[Any]] | None = None
-    for term in terms:
-        if not isinstance(term, Comparison):
-            continue
-        found = _candidate(term)
-        if found is not None and (best is None or found[0] < best[0]):
-            best = (found[0], term.path.attr, found[1])
-    return None if best is None else (best[1], best[2])
-
-
 def _index_rows(
     attr: str, values: list[Any], tenant: str, types: tuple[str, ...], params: list[Any]
 ) -> str:
@@ -199,7 +110,7 @@ def driver(
 
     ``types``: the query's entity types, matched in the index key, so that only candidates of
     those types are ever looked up in ``entities``."""
-    best = _best_term(node)
+    best = best_term(node)
     if best is None:
         return None
     rows = _index_rows(*best, tenant, types, params)
@@ -211,7 +122,7 @@ def driven_from(node: Node, tenant: str, types: tuple[str, ...], params: list[An
     (for a query in the default order: a page stops reading once it is full). Rows come in the
     index's order, by value, type and entity id; an entity may come once per matching value or
     type (callers keep the first). None when no term can use the index."""
-    best = _best_term(node)
+    best = best_term(node)
     if best is None:
         return None
     rows = _index_rows(*best, tenant, types, params)
@@ -219,3 +130,14 @@ def driven_from(node: Node, tenant: str, types: tuple[str, ...], params: list[An
         "FROM q_index x CROSS JOIN entities e ON e.tenant = x.tenant AND e.id = x.entity_id "
         f"WHERE {rows}"
     )
+
+
+__all__ = [
+    "MAX_TEXT",
+    "driven_from",
+    "driver",
+    "entity_values",
+    "fill_q_index",
+    "index_change",
+    "instance_values",
+]
