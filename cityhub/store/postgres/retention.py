@@ -77,7 +77,7 @@ class Pruner(retention.Pruner):
             finally:
                 await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_ARGS})", PRUNE_LOCK)
 
-        return await self.store.acquire(run)
+        return await self.store.acquire(run, session=True)
 
     async def prune_in_background(self) -> int:
         return await self.prune(wait=False)

@@ -18,6 +18,7 @@ statement filters on it (``docs/deploying.md`` explains the choice).
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -85,6 +86,9 @@ class PostgresStore(BaseStore):
         self.regex_timeout_ms = 10_000
         #: the other processes' commits, once someone listens to them (changes.py)
         self.shared_changes: shared.ChangeListener | None = None
+        #: pooled connections that held session state (``acquire(session=True)``): only
+        #: these get asyncpg's full reset when they go back to the pool (see :meth:`_reset`)
+        self._session_used: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def add_shared_listener(self, fn: SharedListener) -> None:
         """Every process's commits: this one's as they commit, the others' by ``LISTEN``
@@ -111,6 +115,7 @@ class PostgresStore(BaseStore):
                 # JIT compiling costs ~100 ms per statement the planner thinks large: far
                 # more than the short statements of an API request ever run
                 server_settings={"jit": "off"},
+                reset=self._reset,
             )
             if self.migrate:
                 async with self.pool.acquire() as conn:
@@ -122,6 +127,20 @@ class PostgresStore(BaseStore):
                 raise
             await self.close()
             raise StoreUnavailable(cannot_open(exc, self.url)) from exc
+
+    async def _reset(self, conn: Any) -> None:
+        """What a connection needs when it goes back to the pool. asyncpg's default is one
+        more statement per release (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+        ALL``): a round trip on every read, up to a third of a retrieve by id. The store's
+        statements leave no session state (settings are ``SET LOCAL``, locks
+        ``pg_advisory_xact_lock``, LISTEN has its own connection, no cursors), and asyncpg
+        still rolls back an open transaction itself; so only a connection lent with
+        ``session=True`` (a session advisory lock) is reset in full."""
+        if conn in self._session_used:
+            self._session_used.discard(conn)
+            query = conn.get_reset_query()
+            if query:
+                await conn.execute(query)
 
     async def close(self) -> None:
         if self.shared_changes is not None:
@@ -217,11 +236,16 @@ class PostgresStore(BaseStore):
         to the same database; only a query can tell)."""
         return None
 
-    async def acquire(self, fn: Callable[[Any], Awaitable[T]], *, bounded: bool = False) -> T:
+    async def acquire(
+        self, fn: Callable[[Any], Awaitable[T]], *, bounded: bool = False, session: bool = False
+    ) -> T:
         """``await fn(connection)`` with a pooled asyncpg connection (``bounded``: as for
-        :meth:`run_read`)."""
+        :meth:`run_read`; ``session``: ``fn`` may leave session state, such as a session
+        advisory lock, which is cleared before the connection serves anyone else)."""
         try:
             async with self._connection(bounded) as conn:
+                if session:
+                    self._session_used.add(conn._con)  # the proxy's connection (see _reset)
                 with refused_data():
                     return await fn(conn)
         except FAULTS as exc:
