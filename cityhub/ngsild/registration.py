@@ -137,14 +137,21 @@ def _operations(value: Any) -> list[str]:
 
 
 def _management(value: Any) -> dict[str, Any]:
-    """RegistrationManagementInfo (clause 5.2.34)."""
+    """RegistrationManagementInfo (clause 5.2.34): ``cacheDuration`` is a duration (a string,
+    ISO 8601 as ``refreshRate``), ``timeout`` and ``cooldown`` milliseconds greater than 0."""
     if not isinstance(value, dict):
         raise BadRequestData("management must be an object")
     for key, val in value.items():
         if key == "localOnly":
             if not isinstance(val, bool):
                 raise BadRequestData("management.localOnly must be true or false")
-        elif key in ("cacheDuration", "timeout", "cooldown"):
+        elif key == "cacheDuration":
+            if not (isinstance(val, str) and _DURATION.match(val)):
+                raise BadRequestData(
+                    f"management.cacheDuration must be an ISO 8601 duration such as PT5M, "
+                    f"got {val!r}"
+                )
+        elif key in ("timeout", "cooldown"):
             _positive(val, f"management.{key}")
         else:
             raise BadRequestData(f"management has an unknown member {key!r}")

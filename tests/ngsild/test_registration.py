@@ -88,6 +88,11 @@ def test_id_is_generated() -> None:
         {"location": {"type": "Point"}},
         {"contextSourceInfo": [{"key": "k"}]},
         {"management": {"timeout": -1}},
+        {"management": {"cooldown": 0}},
+        {"management": {"cacheDuration": "bogus"}},
+        {"management": {"cacheDuration": 300}},  # a duration is a string (clause 5.2.34)
+        {"management": {"localOnly": "yes"}},
+        {"management": "yes"},
         {"refreshRate": "soon"},
         {"myProp": None},
     ],
@@ -99,6 +104,13 @@ def test_invalid_registrations(extra: dict[str, Any]) -> None:
         del b["endpoint"]
     with pytest.raises(BadRequestData):
         reg.expand_registration(b, TERMS, NOW)
+
+
+# 5.2.34 RegistrationManagementInfo: cacheDuration a duration (string), timeout and cooldown
+# milliseconds > 0, localOnly a boolean (the fork's TP 5234_01_01 registers this one)
+def test_management_members() -> None:
+    management = {"cacheDuration": "PT5M", "cooldown": 500, "timeout": 3000, "localOnly": True}
+    assert expand(management=management)["management"] == management
 
 
 def test_type_is_mandatory() -> None:
