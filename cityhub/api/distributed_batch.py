@@ -77,25 +77,36 @@ async def _send(
     path: str,
     params: Sequence[tuple[str, str]],
     ids: list[str],
-) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """One batch to one source: the problem of each of its entities that failed, and the
-    source's warning when it did not answer."""
+) -> tuple[dict[str, dict[str, Any]], str | None, set[str]]:
+    """One batch to one source: the problem of each of its entities that failed, the
+    source's warning when it did not answer, and the entities it says it created (its 201:
+    the ids its array lists, or all of them when it sent none; clauses 5.6.7.4, 5.6.8.4)."""
     doc = source.doc
     got = await federation.exchange(doc, request_ask, "POST", path, params, source.bodies)
     if got.warning is not None:
         status = 504 if got.timed_out else 502
         problem = problem_of(status, got.warning.split(" ", 2)[2].strip('"'))
-        return {i: problem for i in ids}, got.warning
+        return {i: problem for i in ids}, got.warning, set()
     if got.status in (200, 201, 204):
-        return {}, None
+        return {}, None, _created(got.data, ids) if got.status == 201 else set()
     if got.status == 207:
         found = _entity_errors(got.data)
         if found is not None:
-            return {i: p for i, p in found.items() if i in ids}, None
+            return {i: p for i, p in found.items() if i in ids}, None, set()
     problem = problem_of(
         got.status, f"context source {doc['id']} answered HTTP {got.status}", got.data
     )
-    return {i: problem for i in ids}, None
+    return {i: problem for i in ids}, None, set()
+
+
+def _created(data: bytes, ids: list[str]) -> set[str]:
+    try:
+        body = orjson.loads(data) if data else None
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, list) and all(isinstance(i, str) for i in body):
+        return {i for i in body if i in ids}
+    return set(ids)
 
 
 async def batch(
@@ -202,7 +213,9 @@ async def _run(
             }
         )
     warnings = []
-    for source, (failed, warning) in zip(sources.values(), answers, strict=True):
+    made: set[str] = set()
+    for source, (failed, warning, created_there) in zip(sources.values(), answers, strict=True):
+        made |= created_there
         if warning:
             warnings.append(warning)
         for eid, problem in failed.items():
@@ -215,8 +228,7 @@ async def _run(
         body = {"success": done, "errors": errors}
         return neg.json_response(body, status=207, headers=headers)
     if created_status:
-        remote_only = {str(items[p][0]) for p, plan in plans.items() if not plan.local}
-        created = [i for i in done if i in set(local.created) | remote_only]
+        created = [i for i in done if i in set(local.created) | made]
         if created:
             return neg.json_response(created, status=201, headers=headers)
     return Response(status_code=204, headers=headers)

@@ -161,6 +161,19 @@ def _without_context(body: Any) -> Any:
     return body
 
 
+def _one_url(body: Any) -> str | None:
+    """The @context every item of ``body`` (an object or a list of them) carries inline,
+    when it is one URL (a string or a list of one string): it can go in a ``Link``."""
+    items = body if isinstance(body, list) else [body]
+    found = {orjson.dumps(i.get("@context")) for i in items if isinstance(i, dict)}
+    if len(found) != 1 or not all(isinstance(i, dict) and "@context" in i for i in items):
+        return None
+    value = orjson.loads(found.pop())
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value if isinstance(value, str) else None
+
+
 def _with_context(body: Any, context: Any) -> Any:
     if isinstance(body, list):
         return [_with_context(b, context) for b in body]
@@ -488,18 +501,22 @@ class Federation:
         content_type = info.get("contenttype")
         content = None
         if body is not None:
+            items = body if isinstance(body, list) else [body]
             json_ld = (
                 content_type == _JSONLD
                 if content_type in (_JSON, _JSONLD)
-                else isinstance(body, dict) and "@context" in body
+                else any(isinstance(i, dict) and "@context" in i for i in items)
             )
             if content_type == _JSONLD:  # the @context goes inline (clause 4.3.6.6)
                 body = _with_context(_without_context(body), context or CORE_CONTEXT_URL)
-            elif content_type == _JSON:
-                inline = body.get("@context") if isinstance(body, dict) else None
-                if context is None and isinstance(inline, str):
-                    context = inline
-                body = _without_context(body)
+            elif content_type == _JSON or (content_type is None and not own):
+                # a @context that is one URL travels in Link: the source gets plain JSON
+                # (6.3.5), one batch whatever each entity wrote; another stays inline
+                url = _one_url(body)
+                if url is not None:
+                    context, body, json_ld = url, _without_context(body), False
+                elif content_type == _JSON:
+                    body = _without_context(body)
             content = orjson.dumps(body)
             headers["Content-Type"] = _JSONLD if json_ld else _JSON
             if not json_ld and context:

@@ -112,3 +112,48 @@ def test_without_the_batch_operation_nothing_is_sent(client: TestClient, source:
     assert r.status_code == 207, r.text
     assert r.json()["errors"][0]["error"]["status"] == 409
     assert source.requests == []
+
+
+def test_an_upsert_held_by_redirect_sources_is_created_only_when_a_source_says_so(
+    client: TestClient, source: Source
+) -> None:
+    """5.6.8.4: upsert answers 201 with the ids created, 204 when none was; an entity only
+    redirect sources hold is created when its source answered 201 (the ids its array
+    names, or all of them without one), not whenever it is missing here."""
+    pattern = [{"entities": [{"idPattern": f"{VEHICLE}U.*", "type": "Vehicle"}]}]
+    register(client, mode="redirect", information=pattern, operations=OPS)
+    batch = [vehicle("U1", speed=prop(1)), vehicle("U2", speed=prop(2))]
+    source.answer = lambda r: httpx.Response(204)
+    r = client.post(f"{BATCH}/upsert", json=batch)
+    assert r.status_code == 204, r.text
+    assert local_ids(client) == []
+    source.answer = lambda r: httpx.Response(201, json=[VEHICLE + "U2"])
+    r = client.post(f"{BATCH}/upsert", json=batch)
+    assert r.status_code == 201 and r.json() == [VEHICLE + "U2"]
+    source.answer = lambda r: httpx.Response(201)
+    r = client.post(f"{BATCH}/create", json=batch)
+    assert r.status_code == 201 and r.json() == [VEHICLE + "U1", VEHICLE + "U2"]
+
+
+def test_a_batch_with_one_context_url_is_forwarded_as_json_with_a_link(
+    client: TestClient, source: Source
+) -> None:
+    """6.3.5: a forwarded batch whose entities all carry the same @context URL goes as
+    application/json with that @context in Link and no @context members (one Link for the
+    whole batch); entities with different @contexts stay JSON-LD."""
+    register(client, operations=OPS)
+    source.answer = lambda r: httpx.Response(201)
+    core = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+    batch = [{**vehicle(f"C{n}", speed=prop(n)), "@context": [core]} for n in (1, 2)]
+    r = client.post(f"{BATCH}/create", json=batch, headers={"Content-Type": "application/ld+json"})
+    assert r.status_code == 201, r.text
+    sent = source.requests[-1]
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["link"].startswith(f"<{core}>")
+    assert json.loads(sent.content) == [vehicle(f"C{n}", speed=prop(n)) for n in (1, 2)]
+    other = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.7.jsonld"
+    mixed = [{**vehicle("C3"), "@context": core}, {**vehicle("C4"), "@context": other}]
+    r = client.post(f"{BATCH}/create", json=mixed, headers={"Content-Type": "application/ld+json"})
+    sent = source.requests[-1]
+    assert sent.headers["content-type"] == "application/ld+json" and "link" not in sent.headers
+    assert json.loads(sent.content) == mixed
