@@ -58,6 +58,13 @@ async def _body(request: Request, apikey: str, device_id: str) -> bytes:
     return raw
 
 
+def _resource(request: Request) -> str:
+    """The path the message came to (``/iot/json``, ``/iot/d``: a group's ``resource``), read
+    from the scope: ``request.url`` would build the whole URL for every measure."""
+    path: str = request.scope["path"]
+    return path
+
+
 def _stamp(groups: list[MeasureGroup], request: Request) -> list[MeasureGroup]:
     stamp = request.query_params.get("t")
     if stamp:
@@ -70,7 +77,7 @@ async def _send(
     request: Request, apikey: str, device_id: str, groups: list[MeasureGroup], *, text: bool
 ) -> Response:
     await _agent(request).measure(
-        Measures(apikey, device_id, _stamp(groups, request), text=text, resource=request.url.path)
+        Measures(apikey, device_id, _stamp(groups, request), text=text, resource=_resource(request))
     )
     return await _answer(request, apikey, device_id, text=text)
 
@@ -80,7 +87,7 @@ async def _answer(request: Request, apikey: str, device_id: str, *, text: bool) 
     device; UltraLight ``<device>@<cmd>|<value>`` separated by ``#``, or a JSON object)."""
     if request.query_params.get("getCmd") != "1":
         return Response(status_code=200)
-    waiting = await _agent(request).poll_commands(apikey, device_id, request.url.path)
+    waiting = await _agent(request).poll_commands(apikey, device_id, _resource(request))
     if not text:
         return Response(orjson.dumps(dict(waiting)), media_type="application/json")
     lines = "#".join(f"{device_id}@{name}|{to_text(value)}" for name, value in waiting)

@@ -124,6 +124,11 @@ def upsert(tx: Transaction, fragment: Entity, now: str) -> int:
     return dropped
 
 
+class _Refused(Exception):
+    """A message of a batch written without savepoints was refused: the batch is rolled
+    back and written again with a savepoint per message."""
+
+
 class Ingestor:
     """Commits submitted messages in batches (``max_batch`` messages per transaction)."""
 
@@ -174,6 +179,15 @@ class Ingestor:
         self._queue.put_nowait(_Message(tenant, fragments, done))
         return done
 
+    def _write(self, tx: Transaction, msg: _Message) -> int:
+        """Write one message's fragments (copies: a batch written again starts from them);
+        returns how many measures were left out as not newer."""
+        dropped = 0
+        for fragment in msg.fragments:
+            copy = orjson.loads(orjson.dumps(fragment))
+            dropped += upsert(tx, copy, self._clock.now())
+        return dropped
+
     async def _run(self) -> None:
         assert self._queue is not None
         while True:
@@ -188,23 +202,29 @@ class Ingestor:
                 await self._commit(tenant, messages)
 
     async def _commit(self, tenant: str, messages: list[_Message]) -> None:
-        def run(tx: Transaction) -> list[CityhubError | int]:
+        def run(tx: Transaction, isolated: bool) -> list[CityhubError | int]:
             outcome: list[CityhubError | int] = []
             for msg in messages:
-                dropped = 0
                 try:
-                    with tx.savepoint():
-                        for fragment in msg.fragments:
-                            copy = orjson.loads(orjson.dumps(fragment))
-                            dropped += upsert(tx, copy, self._clock.now())
+                    if isolated:
+                        with tx.savepoint():
+                            outcome.append(self._write(tx, msg))
+                    else:
+                        outcome.append(self._write(tx, msg))
                 except CityhubError as exc:
+                    if not isolated:
+                        raise _Refused from exc
                     outcome.append(exc)
-                else:
-                    outcome.append(dropped)
             return outcome
 
         try:
-            outcome = await self.store.write(tenant, run)
+            try:
+                # the usual batch: every message is good, no savepoint each
+                outcome = await self.store.write(tenant, lambda tx: run(tx, False))
+            except _Refused:
+                # one message was refused: the batch was rolled back whole; again, each
+                # message in a savepoint of its own, so the others commit without it
+                outcome = await self.store.write(tenant, lambda tx: run(tx, True))
         except Exception as exc:  # the whole transaction failed: every message learns why
             for msg in messages:
                 if not msg.done.done():

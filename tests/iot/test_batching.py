@@ -1,0 +1,172 @@
+"""Measures committed in batches (issue 18, "acknowledgement only after the write is
+committed"; docs/iot.md "Measures"): messages that arrive together share one store
+transaction, a refused one rolls back alone (nothing of it written, nothing of the others
+lost), a message is answered (HTTP) or acknowledged (MQTT PUBACK) only after its commit, and
+a provisioning change is seen by the very next message (the agent's lookup cache is cleared).
+Both backends; MQTT through a throwaway Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from starlette.testclient import TestClient
+
+from cityhub.errors import BadRequestData, CityhubError
+from cityhub.iot import ingest
+from cityhub.iot.agent import IotAgent, Measures
+from cityhub.iot.ultralight import MeasureGroup
+from cityhub.store.base import Transaction
+from tests.conftest import make_client
+from tests.iot._support import APIKEY, H, entity, provision_group
+from tests.iot.test_mqtt import connected, needs_mosquitto, publish, wait_for
+from tests.notify._receivers import mosquitto
+
+T = TypeVar("T")
+
+
+def _measure(device: str, t: float) -> Measures:
+    return Measures(APIKEY, device, [MeasureGroup(values={"t": t})], text=False)
+
+
+class _Gate:
+    """The ingestor's store, its writes held until :meth:`open` (the commit waits)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.waiting = threading.Event()
+        self._open: asyncio.Event | None = None
+
+    async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
+        if self._open is None:
+            self._open = asyncio.Event()
+        self.waiting.set()
+        await self._open.wait()
+        return await self.store.write(tenant, fn)  # type: ignore[no-any-return]
+
+    def open(self) -> None:
+        assert self._open is not None
+        self._open.set()
+
+
+def test_a_refused_message_in_a_batch_is_written_not_at_all_and_loses_no_other(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three messages in one transaction; the store refuses the middle one's second entity
+    (its Device): its first entity is not written either, the two others are committed."""
+    with make_client(tmp_path, store_url, iot_device_refresh=0.0) as client:
+        provision_group(client)
+        agent: IotAgent = client.app.state.iot  # type: ignore[attr-defined]
+        for device in ("g1", "bad", "g2"):
+            client.portal.call(agent.measure, _measure(device, 1))  # type: ignore[union-attr]
+        real = ingest.upsert
+
+        def refusing(tx: Transaction, fragment: Any, now: str) -> int:
+            if fragment["id"] == "urn:ngsi-ld:Device:bad":
+                raise BadRequestData("refused by the test")
+            return real(tx, fragment, now)
+
+        monkeypatch.setattr(ingest, "upsert", refusing)
+
+        async def batch() -> tuple[int, list[Any]]:
+            before = agent.ingestor.transactions
+            pending = await asyncio.gather(
+                *(agent.submit_measure(_measure(d, 2)) for d in ("g1", "bad", "g2"))
+            )
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            return agent.ingestor.transactions - before, results
+
+        transactions, results = client.portal.call(batch)  # type: ignore[union-attr]
+        assert transactions == 1, "the three messages did not share one transaction"
+        assert results[0] is None and results[2] is None, results
+        assert isinstance(results[1], CityhubError) and "refused by the test" in str(results[1])
+        for device, value in (("g1", 2), ("bad", 1), ("g2", 2)):
+            e = entity(client, f"urn:ngsi-ld:Thing:{device}")
+            assert e is not None and e["temperature"]["value"] == value, (device, e)
+
+
+def test_an_http_measure_is_answered_only_after_its_commit(tmp_path: Path, store_url: str) -> None:
+    with make_client(tmp_path, store_url) as client:
+        provision_group(client)
+        agent: IotAgent = client.app.state.iot  # type: ignore[attr-defined]
+        gate = _Gate(agent.ingestor.store)
+        agent.ingestor.store = gate  # type: ignore[assignment]
+        answers: list[int] = []
+        sender = threading.Thread(
+            target=lambda: answers.append(
+                client.post(f"/iot/json?k={APIKEY}&i=h1", json={"t": 7}).status_code
+            )
+        )
+        sender.start()
+        assert gate.waiting.wait(20), "the measure never reached the commit"
+        sender.join(0.3)
+        assert answers == [] and sender.is_alive(), "answered before the commit"
+        client.portal.call(gate.open)  # type: ignore[union-attr]
+        sender.join(20)
+        assert answers == [200]
+        e = entity(client, "urn:ngsi-ld:Thing:h1")
+        assert e is not None and e["temperature"]["value"] == 7
+
+
+@needs_mosquitto
+def test_an_mqtt_message_is_acknowledged_only_after_its_commit(
+    tmp_path: Path, store_url: str
+) -> None:
+    with mosquitto(
+        tmp_path, ports=(18300, 18399), extra_config="max_inflight_messages 200\n"
+    ) as port:
+        with make_client(tmp_path, store_url, iot_mqtt_url=f"mqtt://127.0.0.1:{port}") as client:
+            provision_group(client, resource="")
+            connected(client)
+            agent: IotAgent = client.app.state.iot  # type: ignore[attr-defined]
+            transport = client.app.state.iot_mqtt  # type: ignore[attr-defined]
+            gate = _Gate(agent.ingestor.store)
+            agent.ingestor.store = gate  # type: ignore[assignment]
+            before = transport.acknowledged
+            publish(port, [(f"/json/{APIKEY}/m1/attrs", '{"t": 8}')])
+            assert gate.waiting.wait(20), "the message never reached the commit"
+            assert transport.acknowledged == before, "PUBACK before the commit"
+            assert entity(client, "urn:ngsi-ld:Thing:m1") is None
+            client.portal.call(gate.open)  # type: ignore[union-attr]
+            wait_for(lambda: transport.acknowledged == before + 1)
+            e = entity(client, "urn:ngsi-ld:Thing:m1")
+            assert e is not None and e["temperature"]["value"] == 8
+
+
+def test_a_provisioning_change_is_seen_by_the_next_message(client: TestClient) -> None:
+    """The agent caches groups and devices; a change through the provisioning API clears
+    the cache, so the next message maps with the new provisioning (no stale window)."""
+    provision_group(client)
+    device = {"device_id": "p1", "apikey": APIKEY, "entity_type": "Thing"}
+    assert client.post("/iot/devices", json={"devices": [device]}, headers=H).status_code == 201
+    url = f"/iot/json?k={APIKEY}&i=p1"
+    assert client.post(url, json={"t": 1}).status_code == 200
+    e = entity(client, "urn:ngsi-ld:Thing:p1")
+    assert e is not None and e["temperature"]["value"] == 1
+    change = {"attributes": [{"object_id": "t", "name": "airTemperature", "type": "Number"}]}
+    assert client.put("/iot/devices/p1", json=change, headers=H).status_code == 204
+    assert client.post(url, json={"t": 2}).status_code == 200
+    e = entity(client, "urn:ngsi-ld:Thing:p1")
+    assert e is not None and e["airTemperature"]["value"] == 2, e
+    # the group's mapping too: a group PUT is seen by the next message of a device that
+    # has no mapping of its own (known, and cached, before the change)
+    assert client.post(f"/iot/json?k={APIKEY}&i=p2", json={"t": 0}).status_code == 200
+    group_change = {
+        "attributes": [{"object_id": "t", "name": "groundTemperature", "type": "Number"}]
+    }
+    r = client.put(f"/iot/groups?resource=/iot/d&apikey={APIKEY}", json=group_change, headers=H)
+    assert r.status_code == 204, r.text
+    assert client.post(f"/iot/json?k={APIKEY}&i=p2", json={"t": 4}).status_code == 200
+    e = entity(client, "urn:ngsi-ld:Thing:p2")
+    assert e is not None and e["groundTemperature"]["value"] == 4, e
+    # and a device deleted is unknown to the next message of a group without autoprovision
+    r = client.put(
+        f"/iot/groups?resource=/iot/d&apikey={APIKEY}", json={"autoprovision": False}, headers=H
+    )
+    assert r.status_code == 204, r.text
+    assert client.delete("/iot/devices/p1", headers=H).status_code == 204
+    assert client.post(url, json={"t": 5}).status_code == 404
