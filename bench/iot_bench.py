@@ -208,6 +208,70 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+#: wrk script of the observation upsert: each request a new body of 100 entities whose values
+#: carry ``observedAt``, as a measure's do (so the hub's services, the alert engine's default
+#: WeatherObserved rules among them, evaluate them as they evaluate measures); each wrk
+#: thread writes its own entities, with times that only grow
+_OBSERVATIONS_LUA = r"""
+local counter = 0
+local created = 0
+tid = 0
+function setup(thread)
+  created = created + 1
+  thread:set("tid", created)
+end
+local function stamp(ms)
+  return os.date("!%%Y-%%m-%%dT%%H:%%M:%%S", math.floor(ms / 1000)) ..
+    string.format(".%%03dZ", ms %% 1000)
+end
+function request()
+  counter = counter + 1
+  local at = stamp(%(base_ms)d + counter)
+  local parts = {}
+  for i = 0, 99 do
+    local n = (i %% %(share)d) * %(threads)d + (tid - 1)
+    parts[#parts + 1] = string.format(
+      '{"id":"urn:ngsi-ld:WeatherObserved:o%%d","type":"WeatherObserved",' ..
+      '"temperature":{"type":"Property","value":%%d,"unitCode":"CEL","observedAt":"%%s"},' ..
+      '"relativeHumidity":{"type":"Property","value":%%d,"observedAt":"%%s"}}',
+      n, counter %% 40, at, i, at)
+  end
+  return wrk.format("POST", "/ngsi-ld/v1/entityOperations/upsert?options=update",
+    {["Content-Type"]="application/json"}, "[" .. table.concat(parts, ",") .. "]")
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\nRESULT {"requests":%%d,"duration_us":%%d,"errors":%%d}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def _observation_upsert_rate(url: str, devices: int, seconds: int, connections: int) -> float:
+    """Entities/s of batch upserts (100 per request) of new observations (values with
+    ``observedAt``, times growing): the same data a measure writes, through NGSI-LD."""
+    threads = 2
+    lua = _OBSERVATIONS_LUA % {
+        "base_ms": int(time.time() * 1000),
+        "share": max(1, min(100, devices // threads)),
+        "threads": threads,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(lua)
+    try:
+        out = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
+             "-s", fh.name, url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(fh.name)
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    assert result["errors"] == 0, result
+    return float(result["requests"] * 100 / (result["duration_us"] / 1e6))
+
+
 def _wrk_rates(
     url: str, devices: int, seconds: int, connections: int, pid: int
 ) -> tuple[float, float, float, float]:
@@ -379,8 +443,25 @@ def main() -> int:
                     _iot_json_rate(hub.url, args.devices, args.messages, args.concurrency)
                 )
             result = {"upsert_entities_per_s": upsert, "iot_json_per_s": iot_json}
+            observations = obs_cpu = 0.0
+            if shutil.which("wrk"):
+                seconds = 2 if args.smoke else 10
+                conns = max(2, args.concurrency // 16)
+                _observation_upsert_rate(hub.url, args.devices, 1, conns)  # creates them
+                cpu = cpu_seconds(hub.proc.pid)
+                observations = _observation_upsert_rate(hub.url, args.devices, seconds, conns)
+                obs_cpu = (cpu_seconds(hub.proc.pid) - cpu) * 1000 / (observations * seconds)
+                result["observation_upsert_entities_per_s"] = observations
             print(f"batch upsert (100/request): {upsert:,.0f} entities/s")
-            print(f"/iot/json: {iot_json:,.0f} measures/s = {iot_json / upsert:.2f} x upsert")
+            if observations:
+                print(
+                    f"batch upsert of observations (observedAt, as measures): "
+                    f"{observations:,.0f} entities/s"
+                )
+            print(
+                f"/iot/json: {iot_json:,.0f} measures/s = {iot_json / upsert:.2f} x upsert"
+                + (f", {iot_json / observations:.2f} x observations" if observations else "")
+            )
             if broker is not None:
                 before = _measures(hub.url)
                 cpu = cpu_seconds(hub.proc.pid)
@@ -400,6 +481,8 @@ def main() -> int:
                 result |= {"mqtt_per_s": mqtt, "mqtt_p95_latency_s": p95}
                 print(
                     f"MQTT QoS 1: {mqtt:,.0f} measures/s = {mqtt / upsert:.2f} x upsert"
+                    + (f", {mqtt / observations:.2f} x observations" if observations else "")
+                    + "\n   "
                     f" ({per_tx:.0f} messages per transaction; published in {published:.1f} s,"
                     f" committed in {args.messages / mqtt:.1f} s)"
                 )
@@ -411,6 +494,12 @@ def main() -> int:
                         f"hub CPU: upsert {up_cpu:.2f} ms/entity, /iot/json {iot_cpu:.2f}"
                         f" ms/measure ({up_cpu / iot_cpu:.2f} x), MQTT {mqtt_cpu:.2f} ms/measure"
                         f" ({up_cpu / mqtt_cpu:.2f} x)"
+                        + (
+                            f"; upsert of observations {obs_cpu:.2f} ms/entity (/iot/json"
+                            f" {obs_cpu / iot_cpu:.2f} x, MQTT {obs_cpu / mqtt_cpu:.2f} x)"
+                            if obs_cpu
+                            else ""
+                        )
                     )
                     result |= {"cpu_ms": {"upsert": up_cpu, "iot_json": iot_cpu, "mqtt": mqtt_cpu}}
             else:

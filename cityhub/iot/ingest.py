@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,24 +56,30 @@ class _Message:
     done: asyncio.Future[int]
 
 
-_SYSTEM = ("createdAt", "modifiedAt")
+_SYSTEM = frozenset(("createdAt", "modifiedAt"))
+_MISSING = object()
 
 
 def _same(stored: dict[str, Any], new: dict[str, Any]) -> bool:
     """The same instance but for system times."""
-    return {k: v for k, v in stored.items() if k not in _SYSTEM} == {
-        k: v for k, v in new.items() if k not in _SYSTEM
-    }
+    if len(stored.keys() - _SYSTEM) != len(new.keys() - _SYSTEM):
+        return False
+    return all(k in _SYSTEM or stored.get(k, _MISSING) == v for k, v in new.items())
 
 
-def _observed(inst: dict[str, Any]) -> datetime | None:
-    text = inst.get("observedAt")
-    if not isinstance(text, str):
-        return None
+@functools.lru_cache(maxsize=4096)
+def _parsed_time(text: str) -> datetime | None:
+    """``observedAt`` text as a time (None when it is none); a device's messages compare
+    each new time with the one its entity holds, which the previous message wrote."""
     try:
         return parse_datetime(text, "observedAt")
     except CityhubError:
         return None
+
+
+def _observed(inst: dict[str, Any]) -> datetime | None:
+    text = inst.get("observedAt")
+    return _parsed_time(text) if isinstance(text, str) else None
 
 
 def _superseded(stored: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -85,41 +92,50 @@ def _superseded(stored: dict[str, Any], new: dict[str, Any]) -> bool:
     return old_time is not None and new_time is not None and new_time < old_time
 
 
-def _drop_superseded(current: Entity, fragment: Entity) -> int:
-    """Leave out of the fragment each instance :func:`_superseded` by the entity's; static
-    attributes are then not rewritten (nor recorded in the history) with every measure.
-    Returns how many were left out."""
+def _not_superseded(current: Entity, fragment: Entity) -> tuple[dict[str, list[Any]], int]:
+    """The fragment's attributes without each instance :func:`_superseded` by the entity's
+    (a new dict: the fragment is left as it is); static attributes are then not rewritten
+    (nor recorded in the history) with every measure. Also returns how many measures were
+    left out."""
     dropped = 0
-    for iri in list(fragment["attrs"]):
-        stored = {i.get("datasetId"): i for i in current["attrs"].get(iri, [])}
+    attrs: dict[str, list[Any]] = {}
+    for iri, instances in fragment["attrs"].items():
+        held = current["attrs"].get(iri)
+        if not held:
+            attrs[iri] = list(instances)
+            continue
+        stored = {i.get("datasetId"): i for i in held}
         kept = []
-        for inst in fragment["attrs"][iri]:
+        for inst in instances:
             old = stored.get(inst.get("datasetId"))
             if old is not None and _superseded(old, inst):
                 dropped += "observedAt" in inst
             else:
                 kept.append(inst)
         if kept:
-            fragment["attrs"][iri] = kept
-        else:
-            del fragment["attrs"][iri]
-    return dropped
+            attrs[iri] = kept
+    return attrs, dropped
 
 
 def upsert(tx: Transaction, fragment: Entity, now: str) -> int:
     """Create the fragment's entity, or append its attributes to the entity there (clause
     5.6.3 Append Entity Attributes, overwriting: a measure replaces the attribute's value).
     Measures the entity holds already, or older than its own, are left out (returned: how
-    many)."""
+    many).
+
+    The fragment's own dict and lists are not changed (a batch written again starts from
+    them); its instances are stamped with the system times, which a second write stamps
+    again."""
     current = tx.get(fragment["id"])
     if current is None:
-        tx.insert(ops.new_entity(fragment, now))
+        attrs = {iri: list(instances) for iri, instances in fragment["attrs"].items()}
+        tx.insert(ops.new_entity({**fragment, "attrs": attrs}, now))
         return 0
-    dropped = _drop_superseded(current, fragment)
-    if not fragment["attrs"] and set(fragment.get("type", [])) <= set(current["type"]):
+    attrs, dropped = _not_superseded(current, fragment)
+    if not attrs and set(fragment.get("type", [])) <= set(current["type"]):
         return dropped
     before: Entity = orjson.loads(orjson.dumps(current))
-    ops.append_attributes(current, fragment, now, overwrite=True)
+    ops.append_attributes(current, {**fragment, "attrs": attrs}, now, overwrite=True)
     tx.save(current, before)
     return dropped
 
@@ -180,13 +196,9 @@ class Ingestor:
         return done
 
     def _write(self, tx: Transaction, msg: _Message) -> int:
-        """Write one message's fragments (copies: a batch written again starts from them);
-        returns how many measures were left out as not newer."""
-        dropped = 0
-        for fragment in msg.fragments:
-            copy = orjson.loads(orjson.dumps(fragment))
-            dropped += upsert(tx, copy, self._clock.now())
-        return dropped
+        """Write one message's fragments; returns how many measures were left out as not
+        newer."""
+        return sum(upsert(tx, fragment, self._clock.now()) for fragment in msg.fragments)
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -262,12 +262,12 @@ class MqttTransport:
                 task.add_done_callback(self._handlers.discard)
 
     async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        where = parse_topic(message.topic.value)
         try:
             delay = 0.5
             while True:
                 try:
-                    async with self._in_order(message):
-                        committed = await self._submit(message)
+                    committed = await self._queued(where, message)
                     await committed
                     break
                 except CityhubError as exc:
@@ -280,18 +280,19 @@ class MqttTransport:
         finally:
             self._slots.release()
 
-    @contextlib.asynccontextmanager
-    async def _in_order(self, message: aiomqtt.Message) -> AsyncIterator[None]:
-        """Hold the device's turn: its messages are queued for commit in the order they came
-        (a lookup that waits must not let a later measure overtake an earlier one). The turn
-        ends once the message is queued, so a device's next messages join the same commit."""
-        where = parse_topic(message.topic.value)
+    async def _queued(
+        self, where: TopicMeasure | None, message: aiomqtt.Message
+    ) -> Awaitable[None]:
+        """:meth:`_submit` in the device's turn: its messages are queued for commit in the
+        order they came (a lookup that waits must not let a later measure overtake an
+        earlier one). The turn ends once the message is queued, so a device's next messages
+        join the same commit."""
         key = f"{where.apikey}/{where.device_id}" if where else ""
         lock, users = self._order.get(key) or (asyncio.Lock(), 0)
         self._order[key] = (lock, users + 1)
         try:
             async with lock:
-                yield
+                return await self._submit(where, message)
         finally:
             lock, users = self._order[key]
             if users == 1:
@@ -304,7 +305,9 @@ class MqttTransport:
             client._client.ack(message.mid, message.qos)
         self.acknowledged += 1
 
-    async def _submit(self, message: aiomqtt.Message) -> Awaitable[None]:
+    async def _submit(
+        self, where: TopicMeasure | None, message: aiomqtt.Message
+    ) -> Awaitable[None]:
         """Queue the message's measures for commit; returns what completes once they are
         committed (at once for a message that is refused for good or carries none).
 
@@ -312,8 +315,6 @@ class MqttTransport:
             CityhubError: refused (status < 500: counted by the agent, dropped) or not
                 taken now (>= 500: sent again later).
         """
-        topic = message.topic.value
-        where = parse_topic(topic)
         if where is None:
             return _done()
         payload = message.payload if isinstance(message.payload, bytes) else b""
