@@ -174,9 +174,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "iot_cache_seconds",
-        5.0,
-        "Seconds the IoT agent keeps a config group or device it looked up (a change made "
-        "through another worker is seen within this time).",
+        1.0,
+        "How often, in seconds, the IoT agent reads the store's provisioning version: its "
+        "cache of config groups and devices holds until a change, and a change made through "
+        "another worker is seen by the first message after such a read.",
     ),
     Setting(
         "iot_command_timeout",
@@ -363,7 +364,7 @@ class Settings:
     iot_mqtt_subscribe: bool = True
     iot_jsonld_context: str = ""
     iot_batch_max: int = 500
-    iot_cache_seconds: float = 5.0
+    iot_cache_seconds: float = 1.0
     iot_command_timeout: float = 60.0
     iot_lazy_timeout: float = 3.0
     iot_device_refresh: float = 60.0

@@ -1,9 +1,10 @@
 """The IoT agent: provisioning over the store (``IotStore``), and the measure path every
 transport shares (find the group by apikey, the device, autoprovision, map, expand, commit).
 
-Lookups of groups and devices are cached for ``cache_seconds`` (a provisioning change made
-through this process clears its cache at once; one made through another worker is seen
-within that time).
+Lookups of groups and devices are cached until the provisioning changes: a change made
+through this process clears the cache at once; one made through another worker bumps the
+store's provisioning version, which a message reads when the last read is older than
+``cache_seconds`` (one short read for the whole cache, not one per device).
 """
 
 from __future__ import annotations
@@ -93,17 +94,21 @@ class IotAgent:
         ingestor: Ingestor,
         terms: Callable[[], Awaitable[Terms]],
         health: DeviceHealth,
-        cache_seconds: float = 5.0,
+        cache_seconds: float = 1.0,
     ) -> None:
         self.iot = iot
         self.ingestor = ingestor
         self._terms = terms
         self.health = health
         self.cache_seconds = cache_seconds
-        self._groups: dict[tuple[str, str | None], tuple[float, tuple[str, Document] | None]] = {}
-        self._devices: dict[tuple[str, str, str], tuple[float, Document | None]] = {}
-        self._refreshing: set[tuple[str | None, ...]] = set()
-        self._refreshes: set[asyncio.Future[None]] = set()
+        self._groups: dict[tuple[str, str | None], tuple[str, Document] | None] = {}
+        self._devices: dict[tuple[str, str, str], Document] = {}
+        #: bumped by every clear: a lookup that started before one does not fill the cache
+        self._generation = 0
+        #: the store's provisioning version the cache holds, when it was read, the read now
+        self._version: int | None = None
+        self._version_read = -float("inf")
+        self._version_check: asyncio.Future[None] | None = None
         #: sends commands and tracks their status (set by the app)
         self.commands: Commands | None = None
         #: registers and answers lazy attributes (set by the app)
@@ -114,6 +119,33 @@ class IotAgent:
     def clear_cache(self) -> None:
         self._groups.clear()
         self._devices.clear()
+        self._generation += 1
+
+    async def _check_version(self) -> None:
+        """Clear the cache if the provisioning changed through another worker; reads the
+        store's version at most once per ``cache_seconds`` (messages that come meanwhile
+        share the read in flight)."""
+        if self._version_check is not None:
+            await asyncio.shield(self._version_check)
+            return
+        if time.monotonic() - self._version_read < self.cache_seconds:
+            return
+        self._version_check = asyncio.ensure_future(self._read_version())
+        try:
+            await asyncio.shield(self._version_check)
+        finally:
+            self._version_check = None
+
+    async def _read_version(self) -> None:
+        self._version_read = time.monotonic()  # a failed read too: the next in a while
+        try:
+            version = await self.iot.provisioning_version()
+        except CityhubError as exc:  # the store is unavailable: keep what is known
+            log.warning("IoT provisioning version not read: %s", exc.detail)
+            return
+        if version != self._version:
+            self.clear_cache()
+            self._version = version
 
     # ---- config groups -----------------------------------------------------------------------
 
@@ -321,61 +353,35 @@ class IotAgent:
     # ---- measures ----------------------------------------------------------------------------
 
     async def _find_group(self, apikey: str, resource: str | None) -> tuple[str, Document] | None:
-        """The tenant and group of an apikey, from the cache; a known group is refreshed in
-        the background once its entry is older than ``cache_seconds`` (as devices)."""
+        """The tenant and group of an apikey (None when no group has it), from the cache."""
+        await self._check_version()
         key = (apikey, resource)
-        hit = self._groups.get(key)
-        if hit is not None and (hit[0] > time.monotonic() or hit[1] is not None):
-            if hit[0] <= time.monotonic() and key not in self._refreshing:
-                self._refreshing.add(key)
-                task = asyncio.ensure_future(self._refresh(key, self._lookup_group(*key)))
-                self._refreshes.add(task)
-                task.add_done_callback(self._refreshes.discard)
-            return hit[1]
-        return await self._lookup_group(apikey, resource)
-
-    async def _lookup_group(self, apikey: str, resource: str | None) -> tuple[str, Document] | None:
-        key = (apikey, resource)
-        now = time.monotonic()
+        if key in self._groups:
+            return self._groups[key]
+        generation = self._generation
         found = await self.iot.find_group(apikey, resource)
         if found is None and resource is not None:
             found = await self.iot.find_group(apikey, None)  # a group of another resource
-        if len(self._groups) > 10_000:
-            self._groups.clear()
-        self._groups[key] = (now + self.cache_seconds, found)
+        if generation == self._generation:  # no provisioning change since the read
+            if len(self._groups) > 10_000:
+                self._groups.clear()
+            self._groups[key] = found
         return found
 
     async def _find_device(self, tenant: str, device_id: str, apikey: str) -> Document | None:
-        """The device, from the cache. A known device whose entry is older than
-        ``cache_seconds`` is answered from it while one lookup refreshes it in the background
-        (so a device's messages never wait for the store, and many in flight do not each
-        look it up); an unknown one is looked up now."""
+        """The device, from the cache (a known device's messages never wait for the store);
+        an unknown one is looked up each time (it may be provisioned any moment)."""
         key = (tenant, device_id, apikey)
         hit = self._devices.get(key)
-        if hit is not None and hit[1] is not None:
-            if hit[0] <= time.monotonic() and key not in self._refreshing:
-                self._refreshing.add(key)
-                task = asyncio.ensure_future(self._refresh(key, self._lookup_device(key)))
-                self._refreshes.add(task)
-                task.add_done_callback(self._refreshes.discard)
-            return hit[1]
-        return await self._lookup_device(key)
-
-    async def _lookup_device(self, key: tuple[str, str, str]) -> Document | None:
-        now = time.monotonic()
+        if hit is not None:
+            return hit
+        generation = self._generation
         doc = await self.iot.get_device(*key)
-        if len(self._devices) > 100_000:
-            self._devices.clear()
-        self._devices[key] = (now + self.cache_seconds, doc)
+        if doc is not None and generation == self._generation:
+            if len(self._devices) > 100_000:
+                self._devices.clear()
+            self._devices[key] = doc
         return doc
-
-    async def _refresh(self, key: tuple[str | None, ...], lookup: Awaitable[Any]) -> None:
-        try:
-            await lookup
-        except CityhubError as exc:  # the store is unavailable: keep what is known, retry later
-            log.warning("IoT lookup %s not refreshed: %s", key, exc.detail)
-        finally:
-            self._refreshing.discard(key)
 
     async def count_error(
         self, tenant: str, apikey: str, device_id: str, kind: str, detail: str
@@ -418,8 +424,8 @@ class IotAgent:
         """Write the counts still in memory (the hub is stopping)."""
         if self._flush is not None and not self._flush.done():
             self._flush.cancel()
-        for task in list(self._refreshes):
-            task.cancel()
+        if self._version_check is not None:
+            self._version_check.cancel()
         await self.flush_errors()
 
     async def error_counts(self, tenant: str | None) -> list[PayloadErrorCount]:
@@ -478,11 +484,10 @@ class IotAgent:
             new["entity_name"] = _entity_name(new, group)
             if group.get("entityNameExp"):
                 new["entity_name"] = self._named(group, new, measures or {})
+            generation = self._generation
             device = await self.iot.ensure_device(tenant, new)
-            self._devices[(tenant, device_id, apikey)] = (
-                time.monotonic() + self.cache_seconds,
-                device,
-            )
+            if generation == self._generation:
+                self._devices[(tenant, device_id, apikey)] = device
             if self.commands is not None and group.get("commands"):
                 await self.commands.provisioned(tenant, device, group)
             if lazy_attributes(device, group):

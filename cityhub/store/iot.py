@@ -57,6 +57,8 @@ _INSERT_DEVICE = (
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 _GROUP_KEY = "apikey = ? AND resource = ? AND tenant = ?"
+#: every change a worker's cache of groups and devices must see (SQLite 0020, PostgreSQL 0019)
+_BUMP = "UPDATE iot_version SET version = version + 1 WHERE one = 1"
 _ERRORS = (
     "SELECT tenant, apikey, device_id, kind, count, last_at, last_detail FROM iot_payload_errors"
 )
@@ -129,6 +131,7 @@ class Iot(SqlStore[Conn]):
                         f"a config group with apikey {doc['apikey']!r} and resource "
                         f"{doc['resource']!r} already exists"
                     )
+            sql.execute(_BUMP)  # a worker may hold this apikey as unknown
 
         await self._write(run)
 
@@ -174,6 +177,7 @@ class Iot(SqlStore[Conn]):
                 apikey,
                 resource,
             )
+            sql.execute(_BUMP)
             return new
 
         return await self._write(run)
@@ -181,9 +185,19 @@ class Iot(SqlStore[Conn]):
     async def delete_group(self, tenant: str, apikey: str, resource: str) -> bool:
         def run(sql: SqlConnection) -> bool:
             statement = f"DELETE FROM iot_groups WHERE {_GROUP_KEY}"
-            return sql.execute(statement, apikey, resource, tenant) > 0
+            if sql.execute(statement, apikey, resource, tenant) == 0:
+                return False
+            sql.execute(_BUMP)
+            return True
 
         return await self._write(run)
+
+    async def provisioning_version(self) -> int:
+        """A number that changes with every change of a group and every update or deletion
+        of a device, whichever worker made it (a new device changes it not): what a cache of
+        groups and devices holds is still true while it has not changed."""
+        rows = await self._db.select("SELECT version FROM iot_version WHERE one = 1")
+        return int(rows[0][0]) if rows else 0
 
     # ---- devices ---------------------------------------------------------------------------
 
@@ -275,6 +289,7 @@ class Iot(SqlStore[Conn]):
                 tenant,
                 row[0],
             )
+            sql.execute(_BUMP)
             return new
 
         return await self._write(run)
@@ -287,6 +302,7 @@ class Iot(SqlStore[Conn]):
             sql.execute(
                 f"DELETE FROM iot_devices WHERE tenant = ? AND {sql.seq} = ?", tenant, row[0]
             )
+            sql.execute(_BUMP)
             return True
 
         return await self._write(run)

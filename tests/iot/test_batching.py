@@ -170,3 +170,44 @@ def test_a_provisioning_change_is_seen_by_the_next_message(client: TestClient) -
     assert r.status_code == 204, r.text
     assert client.delete("/iot/devices/p1", headers=H).status_code == 204
     assert client.post(url, json={"t": 5}).status_code == 404
+
+
+def test_a_change_through_another_worker_is_seen_once_the_version_is_read(
+    tmp_path: Path, store_url: str
+) -> None:
+    """Two hubs (workers) on one store. Each caches groups and devices (a known device's
+    messages read nothing from the store) until the store's provisioning version changes:
+    a change made through one is seen by the other's first message after it reads the
+    version (here every message: iot_cache_seconds 0)."""
+    with (
+        make_client(tmp_path, store_url, iot_cache_seconds=0) as one,
+        make_client(tmp_path, store_url, iot_cache_seconds=0) as other,
+    ):
+        provision_group(one)
+        device = {"device_id": "w1", "apikey": APIKEY, "entity_type": "Thing"}
+        assert one.post("/iot/devices", json={"devices": [device]}, headers=H).status_code == 201
+        url = f"/iot/json?k={APIKEY}&i=w1"
+        assert other.post(url, json={"t": 1}).status_code == 200
+        agent: IotAgent = other.app.state.iot  # type: ignore[attr-defined]
+        reads: list[Any] = []
+        real_get = agent.iot.get_device
+
+        async def counted(*key: Any) -> Any:
+            reads.append(key)
+            return await real_get(*key)
+
+        agent.iot.get_device = counted  # type: ignore[method-assign]
+        for t in range(2, 6):
+            assert other.post(url, json={"t": t}).status_code == 200
+        assert reads == [], "a known device was read from the store again"
+        change = {"attributes": [{"object_id": "t", "name": "airTemperature", "type": "Number"}]}
+        assert one.put("/iot/devices/w1", json=change, headers=H).status_code == 204
+        assert other.post(url, json={"t": 6}).status_code == 200
+        e = entity(other, "urn:ngsi-ld:Thing:w1")
+        assert e is not None and e["airTemperature"]["value"] == 6, e
+        r = one.put(
+            f"/iot/groups?resource=/iot/d&apikey={APIKEY}", json={"autoprovision": False}, headers=H
+        )
+        assert r.status_code == 204, r.text
+        assert one.delete("/iot/devices/w1", headers=H).status_code == 204
+        assert other.post(url, json={"t": 7}).status_code == 404

@@ -23,6 +23,7 @@ TABLES = {
     "tenants",
     "iot_groups",
     "iot_devices",
+    "iot_version",
     "iot_payload_errors",
     "entities",
     "entity_types",

@@ -1,0 +1,10 @@
+-- The IoT agent's provisioning version (issue 18): bumped, in the same transaction, by every
+-- change of a config group and by every update or deletion of a device (a new device changes
+-- nothing a worker holds: unknown devices are not cached). Each worker caches groups and
+-- devices until it reads another version, so a change made through one worker is seen by the
+-- others without each of them reading every device again.
+CREATE TABLE IF NOT EXISTS iot_version (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO iot_version (one, version) VALUES (1, 0);
