@@ -20,7 +20,11 @@ a time, p50/p95:
 1. one sensor's daily means for the year (``aggrMethods=avg``, ``P1D``);
 2. hourly means for a week over the sensors of one dong (``q=refAdministrativeArea==…``);
 3. ``lastN=24`` for 100 entities of a type query;
-4. a district's monthly max (``q=address[district]==…``, ``P1M``).
+4. a district's monthly max (``q=address[district]==…``, ``P1M``) over the year, whose answer
+   grows with the history (a period per sensor and month loaded);
+5. the same over the newest month loaded alone: an answer of the same size (a period per
+   sensor) whatever the history, so its year/month ratio says whether the cost follows the
+   answer or the history.
 
 In the same run: the storage floor, the same rows inserted by raw SQLite (WAL,
 ``synchronous=NORMAL``, as cityhub) in transactions of one unit (a sensor's month), into (a)
@@ -77,6 +81,7 @@ TARGETS_MS = {
     "hourly means, 1 dong, 1 week": 200,
     "lastN=24, 100 entities": 100,
     "monthly max, 1 district": 200,
+    "monthly max, 1 district, 1 month": 200,
 }
 LOAD_TARGET = 50_000  # attribute instances/s
 BYTES_TARGET = 40
@@ -563,6 +568,9 @@ def queries(
     rnd = random.Random(5)
     year = f"timerel=between&timeAt={YEAR}-01-01T00:00:00Z&endTimeAt={YEAR + 1}-01-01T00:00:00Z"
     last_day = sum(calendar.monthrange(YEAR, m)[1] for m in range(1, months + 1))
+    # the newest month loaded: an answer of one period per sensor, whatever the history
+    following = f"{YEAR + months // 12}-{months % 12 + 1:02d}-01T00:00:00Z"
+    last_month = f"timerel=between&timeAt={YEAR}-{months:02d}-01T00:00:00Z&endTimeAt={following}"
     q = urllib.parse.quote
     out: dict[str, list[str]] = {k: [] for k in TARGETS_MS}
     for _ in range(count):
@@ -591,10 +599,16 @@ def queries(
             f"&offset={rnd.randrange(max(1, n_sensors - 100))}"
         )
         gu = rnd.choice(sorted(by_gu))
-        out["monthly max, 1 district"].append(
+        district = (
             f"{API}/temporal/entities?type={TYPE}&q={q(f'address[district]=={json.dumps(gu)}')}"
-            f"&attrs=pm25&options=aggregatedValues&aggrMethods=max&aggrPeriodDuration=P1M"
+        )
+        out["monthly max, 1 district"].append(
+            f"{district}&attrs=pm25&options=aggregatedValues&aggrMethods=max&aggrPeriodDuration=P1M"
             f"&{year}&limit=1000"
+        )
+        out["monthly max, 1 district, 1 month"].append(
+            f"{district}&attrs=pm25&options=aggregatedValues&aggrMethods=max&aggrPeriodDuration=P1M"
+            f"&{last_month}&limit=1000"
         )
     return out
 

@@ -46,9 +46,16 @@ def test_history_bench_smoke_and_resume(tmp_path: Path) -> None:
     total = 3 * (31 + 28) * 24 * 4
     assert result["load"]["instances"] == result["load"]["total_instances"] == total
     assert _instances(work) == total
-    assert len(result["queries"]) == 4
+    assert len(result["queries"]) == 5
     for name, q in result["queries"].items():
         assert q["requests"] == 2 and q["values_per_answer"] > 0, name
+    # over the newest month alone: one period per sensor of the district; over the year, two
+    newest = result["queries"]["monthly max, 1 district, 1 month"]
+    assert newest["values_per_answer"] == newest["entities_per_answer"]
+    year = result["queries"]["monthly max, 1 district"]
+    assert year["values_per_answer"] == 2 * year["entities_per_answer"]
+    assert result["load"]["hub_cpu_us_per_instance"] > 0
+    assert result["floor"]["minimal"]["cpu_us_per_row"] > 0
     assert result["floor"]["minimal"]["rows"] > 0 and result["floor"]["cityhub"]["rows"] > 0
     assert result["bytes"]["history_bytes_per_instance"] > 0
     assert "| daily means, 1 sensor, 1 year |" in run.stdout

@@ -30,7 +30,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cityhub.ngsild.datetime import format_datetime, parse_datetime
 from cityhub.ngsild.duration import Duration
@@ -70,12 +70,16 @@ class AggregationQuery:
     newest_first: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PeriodStats:
     """What a store computes over the instances of one period of one series.
 
     ``numbers`` are the numeric values (booleans as 1/0), ``sizes`` the array sizes,
     ``texts`` the strings; None where the period has none (or the method was not asked).
+
+    Not frozen: an answer makes one per period (420 for a district's monthly max over a
+    year), and a frozen dataclass sets each of these 16 fields through
+    ``object.__setattr__``, several times the cost of plain slots.
     """
 
     index: int
@@ -171,8 +175,14 @@ def _origin(text: str) -> datetime:
     return parse_datetime(text, "origin")
 
 
-@dataclass(frozen=True)
-class _Period:
+@functools.lru_cache(maxsize=1024)
+def _boundaries(step: Duration, origin: datetime, first: int, last: int) -> tuple[datetime, ...]:
+    """The starts of periods ``first`` to ``last`` and the end of the last (the series of one
+    answer share them: one look-up a series, not two a period)."""
+    return tuple(_boundary(step, origin, k) for k in range(first, last + 2))
+
+
+class _Period(NamedTuple):
     start: datetime
     end: datetime
     stats: PeriodStats | None
@@ -191,9 +201,12 @@ def _bounds(series: Series, query: AggregationQuery) -> tuple[int, int, bool]:
     return first, shown, shown < last
 
 
-def _periods(series: Series, query: AggregationQuery) -> Iterator[_Period]:
+def _periods(
+    series: Series, query: AggregationQuery, shown: tuple[int, int, bool] | None = None
+) -> Iterator[_Period]:
     """The series' periods from its first to its last non-empty one, empty ones included,
-    oldest first (newest first with ``newest_first``), made as they are taken."""
+    oldest first (newest first with ``newest_first``), made as they are taken; ``shown``: its
+    :func:`_bounds` when known."""
     origin = _origin(series.origin)
     if not series.periods:
         return
@@ -203,11 +216,15 @@ def _periods(series: Series, query: AggregationQuery) -> Iterator[_Period]:
         yield _Period(origin, parse_datetime(end_text, "end"), stats)
         return
     by_index = {p.index: p for p in series.periods}
-    first, last, _ = _bounds(series, query)
-    step = query.period
+    first, last, _ = shown or _bounds(series, query)
+    bounds = _boundaries(query.period, origin, first, last)
     indexes = range(last, first - 1, -1) if query.newest_first else range(first, last + 1)
     for k in indexes:
-        yield _Period(_boundary(step, origin, k), _boundary(step, origin, k + 1), by_index.get(k))
+        i = k - first
+        yield _Period(bounds[i], bounds[i + 1], by_index.get(k))
+
+
+_NONE = (0, -1, False)  # the bounds of a series that lists no period of a grid
 
 
 Laid = list[dict[str, list[tuple[Series, list[_Period]]]]]
@@ -232,36 +249,51 @@ def page_periods(
         per history, attribute IRI → (series, kept periods in time order); and the
         ``Content-Range`` value (``date-time <start>-<end>/*``) when periods were left out.
     """
-    streams = []
-    truncated = False
-    for n, history in enumerate(histories):
-        for i, found in enumerate(history.values()):
-            for j, series in enumerate(found):
-                if query.period is not None and series.periods:
-                    truncated = truncated or _bounds(series, query)[2]
-                streams.append(_tagged(_periods(series, query), (n, i, j)))
-    merged = heapq.merge(*streams, key=lambda e: e[0], reverse=query.newest_first)
-    taken = list(itertools.islice(merged, limit + 1))
-    if len(taken) > limit:
-        truncated = True
-        taken = taken[:limit]
-    kept: dict[tuple[int, int, int], list[_Period]] = {}
-    for _, where, period in taken:
-        kept.setdefault(where, []).append(period)
+    every = [
+        ((n, i, j), series)
+        for n, history in enumerate(histories)
+        for i, found in enumerate(history.values())
+        for j, series in enumerate(found)
+    ]
+    # each series' first and last listed periods (a grid's), worked out once
+    shown = {
+        where: _bounds(series, query) if series.periods and query.period is not None else _NONE
+        for where, series in every
+    }
+    truncated = any(cut for _, _, cut in shown.values())
+    listed = sum(
+        last - first + 1 if query.period is not None else int(bool(series.periods))
+        for (where, series), (first, last, _) in zip(every, shown.values(), strict=True)
+    )
+    kept: dict[tuple[int, int, int], list[_Period]] = {}  # each in time order
+    if listed <= limit:
+        # the page holds every period: none to choose, nothing to merge
+        for where, series in every:
+            periods = list(_periods(series, query, shown[where]))
+            if periods:
+                kept[where] = periods[::-1] if query.newest_first else periods
+    else:
+        streams = [_tagged(_periods(series, query, shown[where]), where) for where, series in every]
+        merged = heapq.merge(*streams, key=lambda e: e[0], reverse=query.newest_first)
+        taken = list(itertools.islice(merged, limit + 1))
+        if len(taken) > limit:
+            truncated = True
+            taken = taken[:limit]
+        for _, where, period in taken:
+            kept.setdefault(where, []).append(period)
+        for periods in kept.values():
+            periods.sort(key=lambda p: p.start)
     laid: Laid = [
         {
-            iri: [
-                (s, sorted(kept.get((n, i, j), []), key=lambda p: p.start))
-                for j, s in enumerate(found)
-            ]
+            iri: [(s, kept.get((n, i, j), [])) for j, s in enumerate(found)]
             for i, (iri, found) in enumerate(history.items())
         }
         for n, history in enumerate(histories)
     ]
-    if not truncated or not taken:
+    if not truncated or not kept:
         return laid, None
-    first = min(p.start for _, _, p in taken)
-    last = max(p.end for _, _, p in taken)
+    first = min(periods[0].start for periods in kept.values())
+    last = max(periods[-1].end for periods in kept.values())
     if query.newest_first:
         first, last = last, first
     return laid, f"date-time {format_time(first)}-{format_time(last)}/*"

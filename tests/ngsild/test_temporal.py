@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from cityhub.errors import BadRequestData, InvalidRequest
-from cityhub.ngsild.aggregation import AggregationQuery, PeriodStats, Series
+from cityhub.ngsild import aggregation
+from cityhub.ngsild.aggregation import AggregationQuery, PeriodStats, Series, format_time
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.ngsild.duration import Duration, parse_duration
 from cityhub.ngsild.entity import expand_instance
@@ -438,6 +439,83 @@ def test_render_aggregated_pages_periods() -> None:
     doc, cut = _aggregated(("sum",), "PT1H", cut_short, limit=5, max_periods=5)
     assert cut == "date-time 2020-08-01T12:03:00Z-2020-08-01T17:03:00Z/*"
     assert [v for v, _, _ in doc["speed"]["sum"]] == [1.0, None, None, None, None]
+
+
+def _page_by_merging(
+    histories: list[dict[str, list[Series]]], query: AggregationQuery, limit: int
+) -> tuple[Any, str | None]:
+    """Clause 6.3.10 paging written plainly: every series' periods merged by start time
+    (ties in series order), the first ``limit`` kept, each series' in time order."""
+    tagged = []
+    for n, history in enumerate(histories):
+        for i, found in enumerate(history.values()):
+            for j, series in enumerate(found):
+                for period in aggregation._periods(series, query):
+                    tagged.append((period.start, (n, i, j), period))
+    if query.newest_first:
+        taken = sorted(tagged, key=lambda t: t[0], reverse=True)
+    else:
+        taken = sorted(tagged, key=lambda t: t[0])
+    truncated = len(taken) > limit or any(
+        query.period is not None and s.periods and aggregation._bounds(s, query)[2]
+        for h in histories
+        for found in h.values()
+        for s in found
+    )
+    taken = taken[:limit]
+    laid = [
+        {
+            iri: [
+                (s, sorted((p for _, w, p in taken if w == (n, i, j)), key=lambda p: p.start))
+                for j, s in enumerate(found)
+            ]
+            for i, (iri, found) in enumerate(h.items())
+        }
+        for n, h in enumerate(histories)
+    ]
+    if not truncated or not taken:
+        return laid, None
+    first, last = min(p.start for _, _, p in taken), max(p.end for _, _, p in taken)
+    if query.newest_first:
+        first, last = last, first
+    return laid, f"date-time {format_time(first)}-{format_time(last)}/*"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_page_periods_keeps_the_oldest_or_newest_periods_of_all_series(seed: int) -> None:
+    """Clause 6.3.10: in the aggregated representation a page holds at most ``limit``
+    periods over every series of every entity, the oldest (the newest with lastN), each
+    series' in time order; a page that holds them all (the common case, taken without
+    merging) is the same as one chosen by merging."""
+    rnd = random.Random(seed)
+    origins = ["2020-08-01T12:03:00.000000Z", "2020-08-01T12:33:00.000000Z"]
+    histories = []
+    for _ in range(rnd.randrange(1, 4)):
+        history: dict[str, list[Series]] = {}
+        for attr in ("a", "b")[: rnd.randrange(1, 3)]:
+            found = []
+            for _ in range(rnd.randrange(1, 3)):
+                indexes = sorted(rnd.sample(range(12), rnd.randrange(0, 5)))
+                periods = [_stats(k, float(k)) for k in indexes]
+                first = min(indexes, default=0)
+                last = max(indexes, default=0) + rnd.choice([0, 0, 3])
+                found.append(Series("Property", None, rnd.choice(origins), periods, first, last))
+            history[attr] = found
+        histories.append(history)
+    period = rnd.choice([parse_duration("PT1H"), parse_duration("P1D"), None])
+    query = AggregationQuery(
+        ("sum",), period, max_periods=rnd.choice([3, 1000]), newest_first=rnd.random() < 0.5
+    )
+    total = sum(
+        len(list(aggregation._periods(s, query)))
+        for h in histories
+        for found in h.values()
+        for s in found
+    )
+    for limit in sorted({max(1, total - 3), max(1, total - 1), total, total + 4}):
+        assert aggregation.page_periods(histories, query, limit) == _page_by_merging(
+            histories, query, limit
+        ), limit
 
 
 def test_aggregation_query_of_a_temporal_query() -> None:
