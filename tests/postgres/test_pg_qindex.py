@@ -404,3 +404,47 @@ def test_a_q_without_an_indexable_term_reads_the_type(big: str) -> None:
     plan, found = _plan_and_answer(big, query)
     assert "q_index" not in plan, plan
     assert 0 < found < N // 100
+
+
+def test_a_rolled_back_savepoint_that_wrote_earlier_rows_writes_them_again(
+    postgres_url: str,
+) -> None:
+    # query_ids inside a savepoint writes every pending change's rows, an earlier change's
+    # too; the savepoint rolled back takes those with it, and they must be written again
+    name = T + "name"
+
+    def entity(eid: str, text: str) -> Any:
+        return {
+            "id": eid,
+            "type": [T + "A"],
+            "createdAt": "2026-12-07T00:00:00Z",
+            "modifiedAt": "2026-12-07T00:00:00Z",
+            "attrs": {name: [{"type": "Property", "value": text}]},
+        }
+
+    def job(tx: Any) -> None:
+        tx.insert(entity("urn:ngsi-ld:A:1", "kept"))
+        try:
+            with tx.savepoint():
+                tx.insert(entity("urn:ngsi-ld:A:2", "gone"))
+                assert tx.query_ids(EntityQuery(types=(T + "A",), q=_q('name=="kept"'))) == [
+                    "urn:ngsi-ld:A:1"
+                ]
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+
+    async def run() -> list[str]:
+        store = PostgresStore(postgres_url)
+        await store.start()
+        try:
+            await store.write("", job)
+            found = await store.query_entities(
+                "", EntityQuery(types=(T + "A",), q=_q('name=="kept"'), limit=10)
+            )
+            return [e["id"] for e in found.entities]
+        finally:
+            await store.close()
+
+    assert asyncio.run(run()) == ["urn:ngsi-ld:A:1"]
+    assert {row[2] for row in _table(postgres_url)} == {"kept"}

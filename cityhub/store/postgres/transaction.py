@@ -11,6 +11,8 @@ subscription created through one worker at the very next change committed on any
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -57,6 +59,19 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
         self._q_written = len(self.changes)
         if done < len(self.changes):
             qindex.write(self.conn, self.tenant, self.changes[done:])
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """As ``BaseTransaction.savepoint``; rolled back, it also takes back the q_index rows
+        written inside it, those of earlier changes too (``query_ids`` writes every pending
+        change's), so they are written again."""
+        written = self._q_written
+        try:
+            with super().savepoint():
+                yield
+        except BaseException:
+            self._q_written = min(written, len(self.changes))
+            raise
 
     def flush_work(self) -> None:
         """Before the commit: the q_index rows, then the services' work items."""
