@@ -440,3 +440,19 @@ def test_registered_accept_and_content_type_steer_the_forwarded_request(
     assert sent.headers["content-type"] == "application/ld+json" and "link" not in sent.headers
     assert "@context" in json.loads(sent.content)
     assert "contenttype" not in sent.headers
+
+
+@pytest.mark.parametrize("bad", ["not a url", "urn:x:y", "http://127.0.0.1:9/none.jsonld"])
+def test_a_json_ld_context_that_cannot_be_had_is_a_warning(
+    client: TestClient, source: Source, bad: str
+) -> None:
+    """Clause 4.3.6.6 / 6.3.17: a registration whose jsonldContext cannot be used is not asked
+    (the request could not be compacted for it): a 299 warning naming it; the other sources
+    still answer (never a 500)."""
+    register(client, 2, contextSourceInfo=[{"key": "jsonldContext", "value": bad}])
+    register(client, 3)
+    source.answer = ok([vehicle("W1", speed=prop(1))])
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert r.status_code == 200 and [e["id"] for e in r.json()] == [VEHICLE + "W1"]
+    assert "299" in r.headers["NGSILD-Warning"] and bad in r.headers["NGSILD-Warning"]
+    assert len(source.requests) == 1
