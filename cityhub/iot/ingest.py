@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,10 +83,23 @@ def _observed(inst: dict[str, Any]) -> datetime | None:
     return _parsed_time(text) if isinstance(text, str) else None
 
 
+#: the hub's own form of a time (``format_datetime``): two of them compare as their texts do
+_UTC_MICROS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
 def _superseded(stored: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether the entity holds this instance already (value and ``observedAt`` alike: a
     message delivered again) or a later observation (a late measure must not take the
     entity back in time)."""
+    old_text, new_text = stored.get("observedAt"), new.get("observedAt")
+    if (
+        isinstance(old_text, str)
+        and isinstance(new_text, str)
+        and old_text != new_text
+        and _UTC_MICROS.fullmatch(old_text)
+        and _UTC_MICROS.fullmatch(new_text)
+    ):
+        return new_text < old_text  # another observation (the usual case): only its time counts
     if _same(stored, new):
         return True
     old_time, new_time = _observed(stored), _observed(new)

@@ -211,3 +211,23 @@ def test_a_change_through_another_worker_is_seen_once_the_version_is_read(
         assert r.status_code == 204, r.text
         assert one.delete("/iot/devices/w1", headers=H).status_code == 204
         assert other.post(url, json={"t": 7}).status_code == 404
+
+
+def test_a_measure_is_left_out_only_when_the_entity_holds_it_or_a_later_one() -> None:
+    """The comparison with the stored instance (docs/iot.md "MQTT": the entity never goes
+    back in time, a message delivered again is not recorded twice): times in the hub's own
+    form compare as text, any other form as times."""
+    from cityhub.iot.ingest import _superseded
+
+    def inst(value: Any, at: str) -> dict[str, Any]:
+        return {"type": "Property", "value": value, "observedAt": at, "modifiedAt": "x"}
+
+    stored = inst(1, "2026-12-07T19:33:58.123456Z")
+    assert not _superseded(stored, inst(2, "2026-12-07T19:33:58.123457Z"))  # newer
+    assert _superseded(stored, inst(2, "2026-12-07T19:33:58.123455Z"))  # older
+    assert _superseded(stored, {**inst(1, "2026-12-07T19:33:58.123456Z"), "modifiedAt": "y"})
+    assert not _superseded(stored, inst(5, "2026-12-07T19:33:58.123456Z"))  # same time, new value
+    # a device's own form: the same instant an hour ahead of UTC, earlier than the stored one
+    assert _superseded(stored, inst(2, "2026-12-07T20:33:58+01:00"))
+    assert not _superseded(stored, inst(2, "2026-12-07T20:34:00+01:00"))
+    assert not _superseded(inst(1, "2026-12-07T19:33:58Z"), inst(2, "2026-12-07T19:33:59.000000Z"))
