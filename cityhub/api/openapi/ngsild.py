@@ -394,6 +394,7 @@ def registration_paths() -> Document:
         param("attrs", "query", TEXT),
         param("q", "query", TEXT),
         param("csf", "query", TEXT),
+        param("scopeQ", "query", TEXT),
         param("georel", "query", TEXT),
         param("geometry", "query", TEXT),
         param("coordinates", "query", TEXT),
