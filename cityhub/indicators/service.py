@@ -243,7 +243,17 @@ class IndicatorService(CityService):
         now = self._closed(latest)
         previous = self._closed(latest_reading(before, names))
         if clock and latest is not None and now is not None and now != previous:
-            out.append(WorkRequest("clock", {"clock": format_datetime(latest)}, self.coalesce))
+            # keyed by the hour it closes: a batch whose stations close different hours (one
+            # behind the others) queues one item per hour, not one that keeps the last
+            # change's clock, which could be the earliest (items of one key keep the later
+            # payload); an item whose hours are computed already finds nothing to do
+            out.append(
+                WorkRequest(
+                    f"clock:{format_datetime(now)}",
+                    {"clock": format_datetime(latest)},
+                    self.coalesce,
+                )
+            )
         hours: set[datetime] = set()
         for instances, was in changed:
             hours |= _new_hours(instances, was)

@@ -284,7 +284,7 @@ def test_a_reading_asks_for_work_only_when_it_closes_an_hour() -> None:
 
     def asks(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
         found = service.requests(Change("entityUpdated", "", "s", before, after))
-        return any(r.key == "clock" for r in found)
+        return any(str(r.key).startswith("clock:") for r in found)
 
     assert asks(None, aq("2026-11-01T03:20:00Z"))
     assert not asks(aq("2026-11-01T03:20:00Z"), aq("2026-11-01T03:50:00Z"))  # same hour closed
@@ -300,6 +300,26 @@ def test_a_reading_asks_for_work_only_when_it_closes_an_hour() -> None:
         }
     )
     assert not asks(None, other)
+
+
+def test_stations_that_close_different_hours_ask_for_each_hour() -> None:
+    """One transaction (a batch upsert) whose stations close different hours, the one behind
+    last: the work of the later hour is not lost to the earlier (items of one key keep the
+    later payload, so one "clock" item kept the earliest clock, and the later hour waited
+    for another write)."""
+    from cityhub.indicators.service import IndicatorService
+    from cityhub.store.base import Change
+
+    def aq(eid: str, at: str) -> dict[str, Any]:
+        return internal({"id": eid, "type": "AirQualityObserved", "pm25": prop(30, observedAt=at)})
+
+    service = IndicatorService()
+    asked: dict[str | None, Any] = {}
+    for eid, at in (("ahead", "2026-11-01T06:20:00Z"), ("behind", "2026-11-01T05:20:00Z")):
+        for r in service.requests(Change("entityCreated", "", eid, None, aq(eid, at))):
+            asked[r.key] = r.payload  # as the queue keeps them: the later payload per key
+    clocks = sorted(p["clock"] for k, p in asked.items() if str(k).startswith("clock:"))
+    assert clocks == ["2026-11-01T05:20:00.000000Z", "2026-11-01T06:20:00.000000Z"]
 
 
 def test_a_reading_for_an_hour_that_may_be_computed_asks_for_that_hour() -> None:
