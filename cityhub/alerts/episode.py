@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 from cityhub.alerts.rules import MAX_WINDOW_READINGS, Rule
 
 Phase = Literal["idle", "pending", "active", "clearing"]
+_T = TypeVar("_T", "Observation", "EpisodeState")
 #: the longest time one reading stands for (seconds)
 READING_SPAN = 3600.0
 
@@ -102,7 +103,7 @@ class EpisodeState:
         (a store writes the state when it does, not on every reading)."""
         if self.is_idle and other.is_idle:
             return False
-        return replace(self, last_at=None) != replace(other, last_at=None)
+        return {**self.__dict__, "last_at": None} != {**other.__dict__, "last_at": None}
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,17 @@ class Step:
     state: EpisodeState
     actions: list[Action] = field(default_factory=list)
     late: bool = False  # the observation was older than the state and was ignored
+
+
+def evolve(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace`` for the frozen :class:`EpisodeState` and :class:`Observation`
+    (plain fields, no ``__post_init__``), without its per-call field inspection: a step makes
+    one or two of them for every rule of every change, in the alert engine's busiest path."""
+    new = object.__new__(type(obj))
+    fields = new.__dict__
+    fields.update(obj.__dict__)
+    fields.update(changes)
+    return new
 
 
 def alert_id(rule_id: str, source: str, started: float) -> str:
@@ -252,11 +264,11 @@ def step(rule: Rule, state: EpisodeState, obs: Observation) -> Step:
         state, obs = _window(rule, state, obs)
     held = condition(rule, obs, state)
     if held is None:  # no usable reading: nothing moves
-        return Step(replace(state, last_at=obs.at))
-    state = replace(state, last_at=obs.at)
+        return Step(evolve(state, last_at=obs.at))
+    if state.phase in ("idle", "pending") and not held:
+        return Step(evolve(state, last_at=obs.at, phase="idle", since=None))
+    state = evolve(state, last_at=obs.at)
     if state.phase in ("idle", "pending"):
-        if not held:
-            return Step(replace(state, phase="idle", since=None))
         since = state.since if state.phase == "pending" and state.since is not None else None
         if since is None:
             if rule.kind == "stuckValue" and state.repeat_since is not None:
@@ -266,23 +278,23 @@ def step(rule: Rule, state: EpisodeState, obs: Observation) -> Step:
             else:  # at once: the episode starts with the reading
                 since = obs.at
         if obs.at - since < rule.enter_after:
-            return Step(replace(state, phase="pending", since=since))
+            return Step(evolve(state, phase="pending", since=since))
         return _open(rule, state, obs, since)
     # active or clearing
     if _still_holds(rule, obs, held):
         peak = _worse(rule, state.peak, obs.value)
-        active = replace(state, phase="active", since=None, peak=peak)
+        active = evolve(state, phase="active", since=None, peak=peak)
         if _same(obs.value, state.last_value) and peak == state.peak:
             return Step(active)
         return Step(
-            replace(active, last_value=obs.value),
+            evolve(active, last_value=obs.value),
             [_action("update", rule, active, obs, value=obs.value)],
         )
     since = state.since if state.phase == "clearing" and state.since is not None else None
     if since is None:
         since = _span_start(obs)
     if obs.at - since < rule.exit_after:
-        return Step(replace(state, phase="clearing", since=since))
+        return Step(evolve(state, phase="clearing", since=since))
     closing = _action("close", rule, state, obs, value=obs.value, valid_to=obs.at)
     return Step(_idle(state, obs.at), [closing])
 
@@ -326,21 +338,21 @@ def _window(rule: Rule, state: EpisodeState, obs: Observation) -> tuple[EpisodeS
     samples = tuple(s for s in samples if s[0] > obs.at - rule.window)
     assert rule.aggregate is not None
     value = window_aggregate(rule.aggregate, samples) if is_number(obs.value) else None
-    return replace(state, samples=samples), replace(obs, value=value)
+    return evolve(state, samples=samples), evolve(obs, value=value)
 
 
 def _count_repeats(state: EpisodeState, obs: Observation) -> EpisodeState:
     if state.repeats >= 2 and _same(state.repeat_value, obs.value):
-        return replace(state, repeats=state.repeats + 1)
+        return evolve(state, repeats=state.repeats + 1)
     if obs.previous_at is not None and _same(obs.previous_value, obs.value):
-        return replace(state, repeat_value=obs.value, repeats=2, repeat_since=obs.previous_at)
-    return replace(state, repeat_value=obs.value, repeats=1, repeat_since=obs.at)
+        return evolve(state, repeat_value=obs.value, repeats=2, repeat_since=obs.previous_at)
+    return evolve(state, repeat_value=obs.value, repeats=1, repeat_since=obs.at)
 
 
 def _open(rule: Rule, state: EpisodeState, obs: Observation, since: float) -> Step:
     aid = alert_id(rule.id, obs.source, since)
     peak = _worse(rule, None, obs.value)
-    opened = replace(
+    opened = evolve(
         state,
         phase="active",
         since=None,
@@ -452,6 +464,7 @@ __all__ = [
     "check_offline",
     "compare",
     "condition",
+    "evolve",
     "is_number",
     "offline_due",
     "report_seen",

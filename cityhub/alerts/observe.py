@@ -16,19 +16,24 @@ from cityhub.alerts.episode import Observation
 from cityhub.alerts.rules import Rule
 from cityhub.errors import BadRequestData
 from cityhub.ngsild.datetime import parse_datetime
-from cityhub.ngsild.plain import local_name, plain_value
+from cityhub.ngsild.plain import LocalNames, local_name, plain_value
 
 Entity = Mapping[str, Any]
+#: IRI -> local name, remembered: an evaluation asks it of every attribute of the entity once
+#: per rule of its type
+_LOCAL = LocalNames()
 
 
 def has_type(entity: Entity, type_name: str) -> bool:
-    return any(local_name(t) == type_name for t in entity.get("type", ()))
+    local = _LOCAL
+    return any(local[t] == type_name for t in entity.get("type", ()))
 
 
 def instance(entity: Entity, name: str) -> dict[str, Any] | None:
     """The attribute ``name``'s instance (the default one, else the first)."""
+    local = _LOCAL
     for iri, instances in entity.get("attrs", {}).items():
-        if local_name(iri) == name and instances:
+        if local[iri] == name and instances:
             default = next((i for i in instances if "datasetId" not in i), None)
             found = default if default is not None else instances[0]
             return found if isinstance(found, dict) else None

@@ -3,7 +3,10 @@ stream and, for devices that stop reporting, on a timer.
 
 1. Inside the write (:meth:`AlertService.requests`): a change of an entity whose type a rule
    of the tenant watches queues one work item keyed by the entity (a burst of writes to it
-   costs one evaluation), carrying the watched attributes before and after the change.
+   costs one evaluation), carrying the watched attributes before and after the change (only
+   those, without the system times of instances that have ``observedAt``: the item is written
+   in the client's transaction; the alert's text reads the source's name and place in the
+   evaluation's transaction, when it acts).
 2. After the commit (:meth:`AlertService.process`): one transaction reads the source's
    ``AlertState`` entity (the episode state of every rule on it), steps each rule's state
    machine (``episode.step``), creates, updates or closes the ``Alert`` entities, and writes
@@ -24,8 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -38,6 +40,7 @@ from cityhub.alerts.episode import (
     Step,
     check_offline,
     condition,
+    evolve,
     offline_due,
     step,
 )
@@ -63,8 +66,14 @@ from cityhub.store.work import WorkItem
 Entity = dict[str, Any]
 _STATES = DEFAULT_VOCAB + "ruleStates"
 _SOURCE = DEFAULT_VOCAB + "alertSource"
-#: attributes a work item carries beyond the watched ones (for the alert's text and place)
+#: attributes an alert's text and place read of its source (not carried by the work items:
+#: read in the evaluation's transaction when it acts, which few evaluations do)
 _CONTEXT_ATTRS = frozenset({"name", "location"})
+#: system times a work item drops from an instance that has ``observedAt`` (a rule reads
+#: ``observedAt`` first: ``observe.instance_time``)
+_STAMPS = ("createdAt", "modifiedAt")
+#: the state of a rule that has none stored (frozen: one for all)
+_IDLE = EpisodeState()
 #: entities the offline timer reads per query page
 _PAGE = 1000
 
@@ -74,27 +83,57 @@ def state_id(source: str) -> str:
     return "urn:ngsi-ld:AlertState:" + hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
+def _observed(instances: Any) -> Any:
+    """An attribute's instances without the system times of those that have ``observedAt``."""
+    if not isinstance(instances, list):
+        return instances
+    out = []
+    for inst in instances:
+        if isinstance(inst, dict) and "observedAt" in inst:
+            inst = {k: v for k, v in inst.items() if k not in _STAMPS}
+        out.append(inst)
+    return out
+
+
 def _slim(
     entity: Mapping[str, Any] | None,
     names: frozenset[str] | None,
     local: Mapping[str, str] | None = None,
 ) -> Entity | None:
-    """The entity with only the attributes a rule may read (None: all of them); ``local``:
-    IRI -> local name, remembered."""
+    """What a work item carries of an entity: the attributes a rule may read (``names``; None:
+    all of them, as they are), each instance that has ``observedAt`` without its system
+    times; ``local``: IRI -> local name, remembered. (The item is a row written in the
+    client's transaction: the less JSON, the shorter the write.)"""
     if entity is None:
         return None
     attrs = entity.get("attrs", {})
     if names is not None:
-        keep = names | _CONTEXT_ATTRS
         if local is None:
             local = {iri: local_name(iri) for iri in attrs}
-        attrs = {iri: v for iri, v in attrs.items() if local[iri] in keep}
+        attrs = {iri: _observed(v) for iri, v in attrs.items() if local[iri] in names}
     return {
         "id": entity["id"],
         "type": list(entity.get("type", ())),
         "modifiedAt": entity.get("modifiedAt"),
         "attrs": attrs,
     }
+
+
+def _with_context(tx: Transaction, source: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``source`` (a work item's slim entity) with the stored entity's ``name`` and
+    ``location``, which an alert's text and place read (the source as it is: deleted, none)."""
+    attrs = source.get("attrs", {})
+    if any(local_name(iri) in _CONTEXT_ATTRS for iri in attrs):
+        return source
+    stored = tx.get(str(source.get("id")))
+    if stored is None:
+        return source
+    extra = {
+        iri: v
+        for iri, v in stored.get("attrs", {}).items()
+        if iri not in attrs and local_name(iri) in _CONTEXT_ATTRS
+    }
+    return {**source, "attrs": {**attrs, **extra}} if extra else source
 
 
 class AlertService(CityService):
@@ -157,6 +196,23 @@ class AlertService(CityService):
         return (WorkRequest(key=change.entity_id, payload=payload),)
 
     # ---- after the commit ------------------------------------------------------------------
+    async def prepare(self, items: Sequence[WorkItem], ctx: ServiceContext) -> None:
+        """The episode states of the batch's sources, one query per tenant
+        (``ctx.batch["states"]``: (tenant, state id) -> the AlertState entity or None)."""
+        wanted: dict[str, list[str]] = {}
+        for item in items:
+            after = item.payload.get("after")
+            if isinstance(after, dict) and "endedRule" not in item.payload:
+                wanted.setdefault(item.tenant, []).append(state_id(str(after.get("id"))))
+        states: dict[tuple[str, str], Entity | None] = {}
+        for tenant, ids in wanted.items():
+            page = await ctx.store.query_entities(
+                tenant, EntityQuery(ids=tuple(ids), types=(STATE_TYPE,), limit=len(ids))
+            )
+            found = {e["id"]: e for e in page.entities}
+            states.update(((tenant, sid), found.get(sid)) for sid in ids)
+        ctx.batch["states"] = states
+
     async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
         ended = item.payload.get("endedRule")
         if isinstance(ended, dict):
@@ -176,9 +232,7 @@ class AlertService(CityService):
         if not observed:
             return
         bad = sum(
-            1
-            for rule, obs in observed
-            if rule.kind == "outOfRange" and condition(rule, obs, EpisodeState())
+            1 for rule, obs in observed if rule.kind == "outOfRange" and condition(rule, obs, _IDLE)
         )
         if bad:  # bad data is counted (and alerted), never a failure of the service
             ctx.stats.count("outOfRangeReadings", bad)
@@ -192,7 +246,7 @@ class AlertService(CityService):
                 if rule.id in earlier:  # readings it has not seen: those first
                     result = replay(rule, state, earlier[rule.id], obs)
                 else:
-                    result = step(rule, state or EpisodeState(), obs)
+                    result = step(rule, state or _IDLE, obs)
                 out.append((rule, result))
             return out
 
@@ -205,9 +259,15 @@ class AlertService(CityService):
     async def _stored_states(
         ctx: ServiceContext, tenant: str, source_id: str
     ) -> dict[str, EpisodeState]:
-        """The source's episode states as stored now (outside the transaction: only to decide
-        what history to read; the transaction reads them again)."""
-        entity = await ctx.store.get_entity(tenant, state_id(source_id))
+        """The source's episode states as stored now, or as the batch's ``prepare`` read them
+        (outside the transaction: only to decide what history to read and whether the
+        evaluation acts; the transaction reads them again)."""
+        sid = state_id(source_id)
+        prepared = ctx.batch.get("states", {})
+        if (tenant, sid) in prepared:
+            entity = prepared[(tenant, sid)]
+        else:
+            entity = await ctx.store.get_entity(tenant, sid)
         return _states_of(entity)[1]
 
     async def _history(
@@ -252,11 +312,11 @@ class AlertService(CityService):
             else:
                 if rule.enter_after <= 0 or rule.kind not in ("threshold", "ratio"):
                     continue
-                if not condition(rule, obs, EpisodeState()):
+                if not condition(rule, obs, _IDLE):
                     continue
                 if obs.previous_at is not None:
-                    previous = replace(obs, value=obs.previous_value, at=obs.previous_at)
-                    if not condition(rule, previous, EpisodeState()):
+                    previous = evolve(obs, value=obs.previous_value, at=obs.previous_at)
+                    if not condition(rule, previous, _IDLE):
                         continue  # it has just begun: the change says all there is
                 start = obs.at - rule.enter_after - READING_SPAN
             names = {rule.attribute, rule.ratio_attribute} - {None}
@@ -453,7 +513,7 @@ def replay(
     actions: list[Action] = []
     if earlier:
         last = earlier[-1]
-        obs = replace(obs, previous_value=last.value, previous_at=last.at)
+        obs = evolve(obs, previous_value=last.value, previous_at=last.at)
     for reading in [*earlier, obs]:
         result = step(rule, current, reading)
         current = result.state
@@ -468,7 +528,7 @@ def _changes_anything(
     """Whether evaluating on the states as last read would act or change a state (the
     transaction evaluates again on what it reads)."""
     for rule, result in evaluate(dict(stored)):
-        if result.actions or result.state.differs_from(stored.get(rule.id, EpisodeState())):
+        if result.actions or result.state.differs_from(stored.get(rule.id, _IDLE)):
             return True
     return False
 
@@ -506,14 +566,17 @@ def _evaluate_in(
     docs, states = _states_of(stored)
     counts: dict[str, int] = {}
     changed = False
+    context: Mapping[str, Any] | None = None
     for rule, result in evaluate(states):
         if result.late:
             counts["lateObservations"] = counts.get("lateObservations", 0) + 1
         for action in result.actions:
-            _act(tx, action, source, now, zone)
+            if context is None:
+                context = _with_context(tx, source)
+            _act(tx, action, context, now, zone)
             name = _COUNTERS[action.op]
             counts[name] = counts.get(name, 0) + 1
-        old = states.get(rule.id, EpisodeState())
+        old = states.get(rule.id, _IDLE)
         if result.state.differs_from(old):
             changed = True
         if result.state.is_idle:

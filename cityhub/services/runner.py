@@ -267,18 +267,25 @@ class ServiceRunner:
             event.clear()
 
     async def _run(self, service: CityService, ctx: ServiceContext, items: list[WorkItem]) -> None:
-        """Do a claimed batch: up to ``concurrency`` items at once (their reads run side by
-        side, their write-backs share commits), then mark the done ones done together."""
+        """Do a claimed batch: the service's ``prepare`` of all of them (what they all read, at
+        once), then up to ``concurrency`` items at once (their reads run side by side, their
+        write-backs share commits), then mark the done ones done together."""
         stats = self.stats[service.name]
         limit = asyncio.Semaphore(self.concurrency)
         done: list[WorkItem] = []
         finished: list[WorkItem] = []  # left the queue with the service's last write
+        mine = [
+            dataclasses.replace(
+                item, payload={k: v for k, v in item.payload.items() if k != CAUSE_MEMBER}
+            )
+            for item in items
+        ]
+        batch = ctx.for_item(())
+        batch.batch = {}  # this batch's own: what ``prepare`` reads
 
-        async def one(item: WorkItem) -> None:
+        async def one(item: WorkItem, mine: WorkItem) -> None:
             async with limit:
-                payload = {k: v for k, v in item.payload.items() if k != CAUSE_MEMBER}
-                mine = dataclasses.replace(item, payload=payload)
-                own = ctx.for_item(tuple(item.payload.get(CAUSE_MEMBER, ())), mine)
+                own = batch.for_item(tuple(item.payload.get(CAUSE_MEMBER, ())), mine)
                 try:
                     await service.process(mine, own)
                 except Exception as exc:
@@ -295,7 +302,12 @@ class ServiceRunner:
                     done.append(item)
 
         try:
-            await asyncio.gather(*(one(item) for item in items))
+            try:
+                await service.prepare(mine, batch)
+            except Exception:  # the items run without it
+                batch.batch.clear()
+                log.exception("%s: preparing %d items failed", service.name, len(items))
+            await asyncio.gather(*(one(item, m) for item, m in zip(items, mine, strict=True)))
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(
