@@ -43,7 +43,12 @@ def row_to_entity(row: tuple[Any, ...]) -> Entity:
 
 
 def where_clause(
-    tenant: str, query: EntityQuery, *, index_driven: bool = False, entity_rows: bool = False
+    tenant: str,
+    query: EntityQuery,
+    *,
+    index_driven: bool = False,
+    entity_rows: bool = False,
+    q_index: bool = True,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause of a query, with its bound parameters (public for EXPLAIN tests).
 
@@ -54,11 +59,15 @@ def where_clause(
     ``qindex.driven_from``), which already restricts the geo-query and the types, so leave
     those out. Otherwise an equality term of ``q`` that can use the value index
     (``qindex.driver``) lists the candidates, of the query's types already.
+
+    ``q_index``: False for rows the value index does not hold: the temporal store's entity
+    rows include deleted entities, whose history stays queryable but whose values the index
+    (of current entities) no longer lists.
     """
     clauses = ["e.tenant = ?"]
     params: list[Any] = [tenant]
     types_done = index_driven
-    if query.q is not None and not index_driven:
+    if query.q is not None and not index_driven and q_index:
         driven = qindex.driver(query.q, tenant, params, types=query.types)
         if driven is not None:
             clauses.append(driven)

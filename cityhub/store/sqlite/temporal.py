@@ -119,7 +119,7 @@ class SqliteTemporalDialect:
         return ""  # the view's one way in: the series' key, then the rows' (series, at)
 
     def where(self, tenant: str, query: EntityQuery, binds: Binds) -> str:
-        where, params = where_clause(tenant, query)
+        where, params = where_clause(tenant, query, q_index=False)  # deleted entities too
         binds.values.extend(params)
         return where
 
