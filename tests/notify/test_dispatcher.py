@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -55,27 +57,48 @@ def new_store(path: Path) -> tuple[SqliteStore, NotificationTrigger, Subscriptio
     return store, box, subs
 
 
+@contextlib.asynccontextmanager
+async def opened(
+    path: Path, clock: Clock = CLOCK
+) -> AsyncIterator[tuple[SqliteStore, SubscriptionStore]]:
+    """A started store whose outbox stamps rows by ``clock``, closed on the way out."""
+    store, box, subs = new_store(path)
+    box.clock = clock
+    await store.start()
+    try:
+        yield store, subs
+    finally:
+        await store.close()
+
+
 def dispatcher(
-    store: SqliteStore, subs: SubscriptionStore, sender: Any, clock: Clock, **kw: Any
+    store: SqliteStore, subs: SubscriptionStore, sender: Any, clock: Clock | None, **kw: Any
 ) -> Dispatcher:
+    """A dispatcher on ``clock``; with None, on real time and polling only every 30 s, so that
+    what it sends it sends because a commit woke it."""
+    timing: dict[str, Any] = {"poll_interval": 30} if clock is None else {"clock": clock}
     return Dispatcher(
         store,
         subs,
         ContextService("http://hub.test"),
         sender=sender,
-        clock=clock,
         queue=SqliteOutbox(store),
+        **timing,
         **kw,
     )
 
 
+async def until_sent(sender: FakeSender) -> None:
+    for _ in range(200):
+        if sender.sent:
+            return
+        await asyncio.sleep(0.01)
+
+
 def test_delivery_renders_and_updates_status(tmp_path: Path) -> None:
     async def main() -> None:
-        store, box, subs = new_store(tmp_path)
         clock = Clock()
-        box.clock = clock
-        await store.start()
-        try:
+        async with opened(tmp_path, clock) as (store, subs):
             params = {
                 "endpoint": {
                     "uri": "http://rx.test/notify",
@@ -107,17 +130,13 @@ def test_delivery_renders_and_updates_status(tmp_path: Path) -> None:
             assert doc["notification"]["timesSent"] == 1
             assert doc["notification"]["status"] == "ok"
             assert "lastSuccess" in doc["notification"]
-        finally:
-            await store.close()
 
     asyncio.run(main())
 
 
 def test_ld_json_puts_the_context_in_the_body(tmp_path: Path) -> None:
     async def main() -> None:
-        store, _box, subs = new_store(tmp_path)
-        await store.start()
-        try:
+        async with opened(tmp_path) as (store, subs):
             params = {"endpoint": {"uri": "http://rx.test/n", "accept": "application/ld+json"}}
             await subs.create("", sub(notification=params))
             await store.write("", lambda tx: tx.insert(ent()))
@@ -129,19 +148,14 @@ def test_ld_json_puts_the_context_in_the_body(tmp_path: Path) -> None:
             body = orjson.loads(sent.body)
             assert body["@context"] == CORE_CONTEXT_URL
             assert body["data"][0]["pm25"] == {"type": "Property", "value": 18}
-        finally:
-            await store.close()
 
     asyncio.run(main())
 
 
 def test_retry_with_exponential_backoff(tmp_path: Path) -> None:
     async def main() -> None:
-        store, box, subs = new_store(tmp_path)
         clock = Clock()
-        box.clock = clock
-        await store.start()
-        try:
+        async with opened(tmp_path, clock) as (store, subs):
             await subs.create("", sub())
             await store.write("", lambda tx: tx.insert(ent()))
             sender = FakeSender(failures=3)
@@ -165,18 +179,14 @@ def test_retry_with_exponential_backoff(tmp_path: Path) -> None:
             n = doc["notification"]
             assert (n["timesSent"], n["timesFailed"], n["status"]) == (4, 3, "ok")
             assert "lastFailure" in n
-        finally:
-            await store.close()
 
     asyncio.run(main())
 
 
 def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
     async def main() -> None:
-        store, _box, subs = new_store(tmp_path)
         clock = Clock()
-        await store.start()
-        try:
+        async with opened(tmp_path) as (store, subs):
             await subs.create("", sub())
             await store.write("", lambda tx: tx.insert(ent()))
             sender = FakeSender(failures=99)
@@ -188,17 +198,13 @@ def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
             assert await SqliteOutbox(store).pending() == []
             doc = await subs.get("", SID)
             assert doc is not None and doc["notification"]["status"] == "failed"
-        finally:
-            await store.close()
 
     asyncio.run(main())
 
 
 def test_mqtt_endpoint_gets_a_delivery_with_notifier_info(tmp_path: Path) -> None:
     async def main() -> None:
-        store, _box, subs = new_store(tmp_path)
-        await store.start()
-        try:
+        async with opened(tmp_path) as (store, subs):
             params = {
                 "endpoint": {
                     "uri": "mqtt://broker.test/topic",
@@ -215,38 +221,28 @@ def test_mqtt_endpoint_gets_a_delivery_with_notifier_info(tmp_path: Path) -> Non
             assert sent.notifier_info == {"MQTT-QoS": "1"}
             assert sent.headers["X-Token"] == "t1"
             assert sent.headers["Content-Type"] == "application/json"
-        finally:
-            await store.close()
 
     asyncio.run(main())
 
 
 def test_restart_delivers_what_was_left(tmp_path: Path) -> None:
     async def first() -> None:
-        store, _box, subs = new_store(tmp_path)
-        await store.start()
-        try:
+        async with opened(tmp_path) as (store, subs):
             await subs.create("", sub())
             await store.write("", lambda tx: tx.insert(ent("urn:a:1")))
             await store.write("", lambda tx: tx.insert(ent("urn:a:2")))
             d = dispatcher(store, subs, FakeSender(failures=99), Clock())
             await d.run_once()  # both fail and stay
             assert len(await SqliteOutbox(store).pending()) == 2
-        finally:
-            await store.close()
 
     async def second() -> list[str]:
-        store, _box, subs = new_store(tmp_path)
-        await store.start()
-        try:
+        async with opened(tmp_path) as (store, subs):
             clock = Clock()
             clock.now += 3600
             sender = FakeSender()
             assert await dispatcher(store, subs, sender, clock).run_once() == 2
             assert await SqliteOutbox(store).pending() == []
             return [orjson.loads(s.body)["data"][0]["id"] for s in sender.sent]
-        finally:
-            await store.close()
 
     asyncio.run(first())
     assert sorted(asyncio.run(second())) == ["urn:a:1", "urn:a:2"]
@@ -257,22 +253,12 @@ def test_running_dispatcher_wakes_on_commit(tmp_path: Path) -> None:
         store, _box, subs = new_store(tmp_path)
         await store.start()
         sender = FakeSender()
-        d = Dispatcher(
-            store,
-            subs,
-            ContextService("http://hub.test"),
-            sender=sender,
-            poll_interval=30,
-            queue=SqliteOutbox(store),
-        )
+        d = dispatcher(store, subs, sender, None)
         await d.start()
         try:
             await subs.create("", sub())
             await store.write("", lambda tx: tx.insert(ent()))
-            for _ in range(200):
-                if sender.sent:
-                    break
-                await asyncio.sleep(0.01)
+            await until_sent(sender)
             assert len(sender.sent) == 1
         finally:
             await d.stop()
@@ -316,14 +302,7 @@ def test_stop_right_after_a_wake_up_does_not_hang(tmp_path: Path) -> None:
     async def main() -> None:
         store, _box, subs = new_store(tmp_path)
         await store.start()
-        d = Dispatcher(
-            store,
-            subs,
-            ContextService("http://hub.test"),
-            sender=FakeSender(),
-            poll_interval=30,
-            queue=SqliteOutbox(store),
-        )
+        d = dispatcher(store, subs, FakeSender(), None)
         await d.start()
         try:
             for _ in range(3):
@@ -348,14 +327,7 @@ def test_commits_that_queue_nothing_do_not_wake_the_dispatcher(tmp_path: Path) -
         store, _box, subs = new_store(tmp_path)
         await store.start()
         sender = FakeSender()
-        d = Dispatcher(
-            store,
-            subs,
-            ContextService("http://hub.test"),
-            sender=sender,
-            poll_interval=30,
-            queue=SqliteOutbox(store),
-        )
+        d = dispatcher(store, subs, sender, None)
         claims = 0
         claim = d.queue.claim
 
@@ -380,10 +352,7 @@ def test_commits_that_queue_nothing_do_not_wake_the_dispatcher(tmp_path: Path) -
                 await asyncio.sleep(0.01)
             assert claims == before + 1
             await store.write("", lambda tx: tx.insert(ent()))  # matches: queued, woken, sent
-            for _ in range(200):
-                if sender.sent:
-                    break
-                await asyncio.sleep(0.01)
+            await until_sent(sender)
             assert len(sender.sent) == 1
         finally:
             await d.stop()
@@ -398,11 +367,8 @@ def test_endpoint_cooldown_delays_the_retry_and_timeout_reaches_the_sender(
     tmp_path: Path,
 ) -> None:
     async def main() -> None:
-        store, box, subs = new_store(tmp_path)
         clock = Clock()
-        box.clock = clock
-        await store.start()
-        try:
+        async with opened(tmp_path, clock) as (store, subs):
             doc = sub()
             doc["notification"]["endpoint"].update(cooldown=30_000, timeout=1500)
             await subs.create("", doc)
@@ -417,8 +383,6 @@ def test_endpoint_cooldown_delays_the_retry_and_timeout_reaches_the_sender(
             clock.now += 1
             assert await d.run_once() == 1
             assert sender.sent[0].timeout == 1.5
-        finally:
-            await store.close()
 
     asyncio.run(main())
 
@@ -460,11 +424,8 @@ def test_a_read_waits_for_the_outcome_of_the_notification_in_flight(tmp_path: Pa
     recorded, and at once when nothing is in flight."""
 
     async def main() -> None:
-        store, box, subs = new_store(tmp_path)
         clock = Clock()
-        box.clock = clock
-        await store.start()
-        try:
+        async with opened(tmp_path, clock) as (store, subs):
             await subs.create("city", sub())
             await store.write("city", lambda tx: tx.insert(ent(pm25=25)))
             sender = AnsweringSender()
@@ -483,7 +444,5 @@ def test_a_read_waits_for_the_outcome_of_the_notification_in_flight(tmp_path: Pa
             assert doc is not None
             assert doc["notification"]["status"] == "ok" and "lastSuccess" in doc["notification"]
             assert await run == 1
-        finally:
-            await store.close()
 
     asyncio.run(main())
