@@ -37,6 +37,7 @@ from typing import Any
 
 import jwt
 import orjson
+from asgi_call import call, scope
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cityhub.access.tokens import TokenVerifier
@@ -48,38 +49,6 @@ CALLS = 2000
 ROUNDS = 7
 ISSUER = "https://id.bench.example/realms/city"
 DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
-
-
-def _scope(path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"hub"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 1026),
-    }
-
-
-async def _call(app: Any, scope: dict[str, Any], body: bytes = b"", method: str = "GET") -> int:
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app({**scope, "method": method}, receive, send)
-    return status
 
 
 def _entities(n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -94,13 +63,13 @@ def _entities(n: int, start: int = 0) -> list[dict[str, Any]]:
 
 
 async def _load(app: Any, n: int, headers: list[tuple[bytes, bytes]]) -> None:
-    upsert = _scope(
-        "/ngsi-ld/v1/entityOperations/upsert", b"", [(b"content-type", b"application/json")]
+    upsert = scope(
+        "POST", "/ngsi-ld/v1/entityOperations/upsert", b"", [(b"content-type", b"application/json")]
     )
     upsert["headers"] += headers
     for start in range(0, n, 1000):
         body = orjson.dumps(_entities(min(1000, n - start), start))
-        assert await _call(app, upsert, body, "POST") in (201, 204)
+        assert (await call(app, upsert, body))[0] in (201, 204)
 
 
 class _Issuer:
@@ -142,7 +111,8 @@ async def _round(app: Any, headers: list[tuple[bytes, bytes]], r: int, what: str
     if what == "retrieve":
         # ids that are multiples of 10: of type Seen, readable by the narrowed key too
         scopes = [
-            _scope(
+            scope(
+                "GET",
                 f"/ngsi-ld/v1/entities/urn:ngsi-ld:Bench:{((r * CALLS + i) * 10) % ENTITIES}",
                 b"",
                 headers,
@@ -151,14 +121,14 @@ async def _round(app: Any, headers: list[tuple[bytes, bytes]], r: int, what: str
         ]
     else:
         scopes = [
-            _scope("/ngsi-ld/v1/entities", b"type=Seen&limit=10&count=true", headers)
+            scope("GET", "/ngsi-ld/v1/entities", b"type=Seen&limit=10&count=true", headers)
             for _ in range(CALLS // 4)
         ]
     start = time.thread_time()
-    for scope in scopes:
-        await _call(app, scope)
+    for request in scopes:
+        await call(app, request)
     elapsed = (time.thread_time() - start) / len(scopes) * 1e6
-    assert await _call(app, scopes[0]) == 200
+    assert (await call(app, scopes[0]))[0] == 200
     return elapsed
 
 
@@ -212,10 +182,10 @@ async def _filtering(tmp: Path, n: int, rounds: int) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(rounds):
             for name, (headers, query) in cases.items():
-                scope = _scope("/ngsi-ld/v1/entities", query, headers)
+                request = scope("GET", "/ngsi-ld/v1/entities", query, headers)
                 start = time.perf_counter()
                 for _ in range(5):
-                    assert await _call(app, scope) == 200
+                    assert (await call(app, request))[0] == 200
                 out[name].append((time.perf_counter() - start) / 5 * 1e3)
     return out
 

@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+from asgi_call import call, scope
 
 from cityhub.app import create_app
 from cityhub.settings import Settings
@@ -75,51 +76,14 @@ def _entities(n: int, start: int = 0) -> list[dict[str, Any]]:
     ]
 
 
-def _scope(method: str, path: str, query: str = "") -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"hub"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 1026),
-    }
+JSON = [(b"content-type", b"application/json")]
 
 
 async def _call(
     app: Any, method: str, path: str, query: str = "", body: bytes = b""
 ) -> tuple[int, int]:
-    """(status, body bytes) of one request; the body is counted, not kept."""
-    status = 0
-    size = 0
-    sent = False
-    done = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()  # a streamed answer listens for the client leaving meanwhile
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status, size
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            size += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                done.set()
-
-    await app(_scope(method, path, query), receive, send)
-    return status, size
+    """(status, body bytes) of one request."""
+    return await call(app, scope(method, path, query, JSON), body)
 
 
 async def _get(app: Any, path: str, query: str) -> bytes:
@@ -135,7 +99,7 @@ async def _get(app: Any, path: str, query: str) -> bytes:
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await app(_scope("GET", path, query), receive, send)
+    await app(scope("GET", path, query, JSON), receive, send)
     return b"".join(chunks)
 
 
