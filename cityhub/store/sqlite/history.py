@@ -251,29 +251,93 @@ def compact_rows(
 ) -> list[CompactRow]:
     """The ``history_instances`` rows of ``rows`` (``cityhub.store.history``'s records of an
     entity change), their ``seq`` numbers reserved in order."""
-    if not rows:
-        return []
-    ids = SeriesIds(conn, tenant)
-    first, batch = series.allocate(conn, len(rows), _micros(rows[0][6]))
-    out: list[CompactRow] = []
-    for i, r in enumerate(rows):
-        observed = r[5]
-        text, form = compact.SQLITE.encode(r[9], r[10], observed)
-        created = _micros(r[6])
-        at = _micros(observed) if observed else created
-        out.append(
-            (
-                ids.ensure(r[1], r[2], r[3]),
-                at,
-                first + i,
-                form,
-                series.created_column(at, created, batch),
-                None if r[7] == r[6] else _micros(r[7]),
-                None if r[8] is None else series.micros(r[8]),
-                None,
-                text,
-                r[10],
+    return compact_changes(conn, tenant, [rows])
+
+
+#: entity ids per statement of :func:`_series_of` (below SQLite's 32,766 bound parameters)
+_IDS_PER_LOOKUP = 500
+
+
+def _series_of(
+    conn: sqlite3.Connection, tenant: str, keys: dict[tuple[str, str, str], int | None]
+) -> None:
+    """Fill ``keys`` (entity, attribute, datasetId -> None, in the order first recorded) with
+    their series ids: the entities' series read in one statement per :data:`_IDS_PER_LOOKUP`
+    entities, the missing ones created in that order (the order the rows name them, so the
+    ids are those one lookup per row gave)."""
+    entity_ids = list(dict.fromkeys(k[0] for k in keys))
+    for i in range(0, len(entity_ids), _IDS_PER_LOOKUP):
+        chunk = entity_ids[i : i + _IDS_PER_LOOKUP]
+        for entity_id, attr, dataset_id, series_id in conn.execute(
+            "SELECT entity_id, attr, dataset_id, id FROM history_series WHERE tenant = ?"
+            f" AND entity_id IN ({','.join('?' * len(chunk))})",
+            (tenant, *chunk),
+        ):
+            key = (entity_id, attr, dataset_id)
+            if key in keys:
+                keys[key] = int(series_id)
+    for key, found in keys.items():
+        if found is None:
+            cursor = conn.execute(
+                "INSERT INTO history_series (tenant, entity_id, attr, dataset_id)"
+                " VALUES (?, ?, ?, ?)",
+                (tenant, *key),
             )
+            assert cursor.lastrowid is not None
+            keys[key] = cursor.lastrowid
+
+
+def compact_changes(
+    conn: sqlite3.Connection, tenant: str, changes: Sequence[Sequence[InstanceRow]]
+) -> list[CompactRow]:
+    """The ``history_instances`` rows of several changes' records (one list each, in the
+    order the changes were made) with one ``seq`` reservation for them all: each change's
+    rows get the numbers one reservation per change gave, and a change of at least
+    :data:`~cityhub.store.sqlite.series.BATCH` rows its own ``history_batches`` row, so what
+    is stored is what recording the changes one by one stores."""
+    total = sum(len(rows) for rows in changes)
+    if not total:
+        return []
+    keys: dict[tuple[str, str, str], int | None] = {}
+    for rows in changes:
+        for r in rows:
+            keys.setdefault((r[1], r[2], r[3]), None)
+    _series_of(conn, tenant, keys)
+    first, _ = series.allocate(conn, total)
+    batches: list[tuple[int, int, int]] = []
+    out: list[CompactRow] = []
+    for rows in changes:
+        if not rows:
+            continue
+        start = first + len(out)
+        batch: int | None = None
+        if len(rows) >= series.BATCH:
+            batch = _micros(rows[0][6])
+            batches.append((start, start + len(rows) - 1, batch))
+        for i, r in enumerate(rows):
+            observed = r[5]
+            text, form = compact.SQLITE.encode(r[9], r[10], observed)
+            created = _micros(r[6])
+            at = _micros(observed) if observed else created
+            series_id = keys[(r[1], r[2], r[3])]
+            assert series_id is not None
+            out.append(
+                (
+                    series_id,
+                    at,
+                    start + i,
+                    form,
+                    series.created_column(at, created, batch),
+                    None if r[7] == r[6] else _micros(r[7]),
+                    None if r[8] is None else series.micros(r[8]),
+                    None,
+                    text,
+                    r[10],
+                )
+            )
+    if batches:
+        conn.executemany(
+            "INSERT INTO history_batches (first, last, created) VALUES (?, ?, ?)", batches
         )
     return out
 
@@ -316,15 +380,30 @@ def write_head(
 
 class SqliteHistoryRows:
     """The history rows of a write transaction (``Transaction``'s history methods, the rules
-    in ``cityhub.store.history``); ``SqliteTransaction`` is one."""
+    in ``cityhub.store.history``); ``SqliteTransaction`` is one.
+
+    The instance rows of the transaction's changes are held and written together by
+    :meth:`flush_history` (the store's write path calls it when the transaction's function
+    returned, before the commit): one ``seq`` reservation, one series lookup per 500 entities
+    and one pass over the daily rollups for a whole batch, instead of one of each per change.
+    Nothing in a write transaction reads the instances its own changes recorded (the temporal
+    API's writes record their changes themselves, ``recording_off``)."""
 
     conn: sqlite3.Connection
     tenant: str
     #: False inside ``cityhub.store.history.recording_off``
     recording_history = True
+    #: the records of each change not written yet (a savepoint rolled back drops its own)
+    _history: list[Sequence[InstanceRow]]
 
     def add_history_instances(self, rows: Sequence[InstanceRow]) -> None:
-        insert(self.conn, compact_rows(self.conn, self.tenant, rows))
+        self._history.append(rows)
+
+    def flush_history(self) -> None:
+        """Write the instance rows held since the last flush."""
+        if self._history:
+            held, self._history = self._history, []
+            insert(self.conn, compact_changes(self.conn, self.tenant, held))
 
     def write_history_head(
         self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
@@ -354,6 +433,7 @@ class SqliteHistoryRows:
 __all__ = [
     "SqliteHistoryRows",
     "add_missing_heads",
+    "compact_changes",
     "compact_rows",
     "insert",
     "upsert_instance",

@@ -440,6 +440,7 @@ class SqliteStore(BaseStore):
         def body(conn: sqlite3.Connection) -> tuple[T, list[Change], bool]:
             tx = SqliteTransaction(conn, tenant, self.tx_hooks, self._stored_tenants)
             result = fn(tx)
+            tx.flush_history()
             tx.flush_work()
             # a savepoint rolled back may have taken the row with it: count it only if it is there
             written = tx.tenant_written and (

@@ -7,8 +7,9 @@ are ``cityhub.store.transaction.BaseTransaction``'s.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -49,6 +50,17 @@ class SqliteTransaction(SqliteHistoryRows, BaseTransaction[sqlite3.Connection]):
         #: tenant is written there otherwise, and reported in ``tenant_written``
         self._stored_tenants = stored_tenants
         self.tenant_written = False
+        self._history = []
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        held = len(self._history)
+        try:
+            with super().savepoint():
+                yield
+        except BaseException:
+            del self._history[held:]  # rolled back: its changes recorded nothing
+            raise
 
     def _index(self, change: Change) -> None:
         # the derived indexes are this backend's own rows, kept with the entity row
