@@ -218,10 +218,10 @@ class RssSampler(threading.Thread):
 
 
 def start_hub(
-    work: Path, port: int, store: str | None = None, code: Path = HERE.parent
+    work: Path, port: int, store: str | None = None, code: Path = HERE.parent, workers: int = 1
 ) -> subprocess.Popen[bytes]:
     """``cityhub serve`` of the source tree ``code`` on the SQLite file in ``work``, or on
-    ``store`` (a PostgreSQL URL)."""
+    ``store`` (a PostgreSQL URL), with ``workers`` processes (more than one: PostgreSQL)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(code),
@@ -239,6 +239,7 @@ def start_hub(
         *(["--db", str(work / "hub.db")] if store is None else ["--store", store]),
         "--port",
         str(port),
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
     wait_up(f"http://127.0.0.1:{port}/health", proc, 300)
@@ -692,9 +693,11 @@ def postgres_bytes(url: str, instances: int) -> dict[str, Any]:
         conn = await asyncpg.connect(url)
         try:
             await conn.execute("VACUUM ANALYZE")
-            rows = await conn.fetch(
-                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+            rows = await conn.fetch(  # a partition counts under its partitioned table
+                "SELECT coalesce(pg_partition_root(c.oid), c.oid)::regclass::text,"
+                " sum(pg_total_relation_size(c.oid)) FROM pg_class c"
                 " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
+                " GROUP BY 1"
             )
             return {str(r[0]): int(r[1]) for r in rows}
         finally:
@@ -791,6 +794,12 @@ def main(argv: list[str] | None = None) -> int:
         " schema per workdir instead of SQLite",
     )
     ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="hub worker processes (more than 1 needs --store); RSS is the parent's",
+    )
+    ap.add_argument(
         "--code",
         default=str(HERE.parent),
         help="the cityhub source tree the hub runs (before/after)",
@@ -817,8 +826,11 @@ def main(argv: list[str] | None = None) -> int:
         store = url or fresh_postgres(args.store, schema)
         (work / "store.txt").write_text(store)
         run["store"] = "postgresql"
+    if args.workers > 1 and not store:
+        raise SystemExit("--workers above 1 needs --store postgresql://...")
+    run["workers"] = args.workers
     port = args.port or free_port()
-    proc = start_hub(work, port, store, Path(args.code))
+    proc = start_hub(work, port, store, Path(args.code), args.workers)
     rss = RssSampler(proc.pid)
     rss.start()
     client = Client(port)

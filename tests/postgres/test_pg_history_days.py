@@ -187,7 +187,8 @@ def test_a_recount_waits_for_an_addition_to_its_day(postgres_url: str) -> None:
         watcher = await asyncpg.connect(postgres_url)
         try:
             await adder.execute(
-                "INSERT INTO history_series (tenant, entity_id, attr, dataset_id)"
+                "SELECT cityhub_history_month('2025-01-01');"  # its partition (migration 0020)
+                " INSERT INTO history_series (tenant, entity_id, attr, dataset_id)"
                 " VALUES ('', 'urn:ngsi-ld:S:1', 'https://ex.org/a', '');"
                 " INSERT INTO history_instances (at, num, series, form, created)"
                 " SELECT '2025-01-01T01:00:00Z', 1, id, 0, now() FROM history_series"

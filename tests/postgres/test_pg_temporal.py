@@ -84,13 +84,37 @@ def _sql(client: TestClient, sql: str, *args: Any) -> list[Any]:
     return list(client.portal.call(lambda: store.fetch(sql, *args)))
 
 
+def _scans(plan: list[str]) -> dict[str, str]:
+    """Each partition an EXPLAIN reads: its scan line and the lines under it (a bitmap scan's
+    index scan, the conditions)."""
+    out: dict[str, str] = {}
+    for i, line in enumerate(plan):
+        if " on history_instances_" in line and "Bitmap Index" not in line:
+            name = line.split(" on ", 1)[1].split()[0]
+            out[name] = " / ".join(n.strip() for n in plan[i : i + 5])
+    return out
+
+
 def test_time_window_reads_seek_each_series_key(postgres_url: str) -> None:
     """A window of one entity's history is read by its series (the unique key) and one range of
-    each series' rows' key (series, at, seq): no scan of the instances, no sort of them by
-    time other than the final merge (PostgreSQL migration 0013)."""
+    each series' rows' key (series, at, seq), in each monthly partition the window overlaps and
+    in no other (PostgreSQL migrations 0013, 0020): no scan of the instances, no sort of them by
+    time other than the final merge."""
     with TestClient(create_app(Settings(store=postgres_url))) as client:
         assert client.post(T, json=suite.vehicle()).status_code == 201
-        _sql(client, "SET enable_seqscan = off")  # a few rows: make the planner show its index
+        # other series around the vehicle's month (2020-08), so the planner has rows to weigh
+        _sql(
+            client,
+            "SELECT cityhub_history_month(m) FROM unnest($1::date[]) m",
+            [datetime(2020, 7, 1).date(), datetime(2020, 9, 1).date()],
+        )
+        _sql(
+            client,
+            "INSERT INTO history_instances (at, num, series, form) SELECT"
+            " timestamptz '2020-07-01 00:00+00' + h * interval '4 hours', h, 1000 + s, 0"
+            " FROM generate_series(1, 100) s, generate_series(0, 545) h",
+        )
+        _sql(client, "ANALYZE history_instances")
         temporal = client.app.state.temporal  # type: ignore[attr-defined]
         assert client.portal is not None
         plans = [
@@ -98,20 +122,39 @@ def test_time_window_reads_seek_each_series_key(postgres_url: str) -> None:
             for query in (
                 TemporalQuery(timerel="after", time_at="2020-01-01T00:00:00.000000Z"),
                 TemporalQuery(timerel="before", time_at="2030-01-01T00:00:00.000000Z", last_n=2),
+                TemporalQuery(
+                    timerel="between",
+                    time_at="2020-08-01T00:00:00.000000Z",
+                    end_time_at="2020-08-02T00:00:00.000000Z",
+                ),
             )
         ]
+        months = _sql(
+            client,
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'history_instances'::regclass ORDER BY 1",
+        )
         indexes = _sql(
             client,
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'history_instances'",
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'history_instances_y2020m08'",
         )
+    assert {"history_instances_y2020m07", "history_instances_y2020m08"} <= {r[0] for r in months}
     for plan in plans:
         text = "\n".join(plan)
-        assert "using history_instances_pkey on history_instances r" in text, text
-        assert "Index Cond: ((series = s.id) AND (at " in text, text
         assert "history_series_tenant_entity_id_attr_dataset_id_key" in text, text
-        assert "Seq Scan" not in text, text
+        scans = _scans(plan)
+        for scan in scans.values():  # only the months without a row are not seeked
+            assert "Seq Scan" not in scan or "cost=0.00..0.00" in scan, text
+        # the months holding rows are read by (series, at): one range of each series' key
+        for name in ("history_instances_y2020m08", "history_instances_y2020m09"):
+            if name in scans:
+                assert f"{name}_pkey" in scans[name], text
+                assert "Index Cond: ((series = s.id) AND (at " in scans[name], text
+        assert "history_instances_y2020m08" in scans, text
+    assert "history_instances_early" not in _scans(plans[0])  # before the window: pruned
     assert "Backward" in "\n".join(plans[1])  # lastN walks each series from its newest row
-    assert {r[0] for r in indexes} == {"history_instances_pkey"}  # no other index to write
+    assert set(_scans(plans[2])) == {"history_instances_y2020m08"}  # one month's window
+    assert {r[0] for r in indexes} == {"history_instances_y2020m08_pkey"}  # no other index
 
 
 def test_history_rolls_back_with_the_change(postgres_url: str) -> None:

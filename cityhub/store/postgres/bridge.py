@@ -18,12 +18,15 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import lru_cache
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import asyncpg
 import greenlet
 
 from cityhub.errors import BadRequestData
+
+if TYPE_CHECKING:
+    from cityhub.store.postgres.partitions import HistoryMonths
 
 T = TypeVar("T")
 
@@ -84,11 +87,13 @@ class SyncConnection:
     """An asyncpg connection for synchronous code under :func:`run_sync`.
 
     Placeholders are PostgreSQL's ``$1``, ``$2``...; rows are asyncpg Records (tuples that can
-    also be indexed by column name).
+    also be indexed by column name). ``history_months``: the store's knowledge of the history's
+    monthly partitions (``partitions.py``), None on a connection that is not a store's.
     """
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, history_months: HistoryMonths | None = None) -> None:
         self.raw = conn
+        self.history_months = history_months
 
     def _wait(self, awaitable: Awaitable[T]) -> T:
         with refused_data():

@@ -29,6 +29,7 @@ from cityhub.store import compact
 from cityhub.store.history import InstanceRow
 from cityhub.store.instances import observed_time, strip_system, value_number
 from cityhub.store.postgres.bridge import SyncConnection
+from cityhub.store.postgres.partitions import ensure_months
 
 #: a series' key in a tenant: entity, attribute, datasetId ("" for none)
 Key = tuple[str, str, str]
@@ -116,9 +117,10 @@ def series_ids(
 
 def insert(conn: SyncConnection, tenant: str, rows: Sequence[Pending]) -> None:
     """Insert ``rows``, their series found or created in the same statement (one round
-    trip)."""
+    trip; their months' partitions are made first if this process has not seen them)."""
     if not rows:
         return
+    ensure_months(conn, [r[1] for r in rows])
     keys: dict[Key, int] = {}
     columns: list[list[Any]] = [[] for _ in range(10)]
     for r in rows:

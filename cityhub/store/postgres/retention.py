@@ -1,5 +1,12 @@
-"""History retention in PostgreSQL: delete what is older than a tenant's retention (the rules:
+"""History retention in PostgreSQL: drop the months of history older than every tenant's
+retention whole, then delete what is older than a tenant's retention (the rules:
 ``cityhub.store.retention``), in small transactions.
+
+The history is partitioned by month (``migrations/0020_history_by_month.sql``). When every
+tenant with history has a retention, a month that ended before the longest of them began is
+old for all: its partitions are detached and dropped (``partitions.drop_month``: no row is
+deleted one by one, nothing is left to vacuum). A tenant that keeps everything (0 days) keeps
+every month, and the other tenants' old rows are then deleted row by row as below.
 
 Every worker runs a pruner; a session advisory lock lets one of them prune at a time and the
 others skip the run. Each batch deletes at most ``batch`` old rows claimed with
@@ -12,9 +19,12 @@ its key range.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cityhub.ngsild.datetime import parse_datetime
 from cityhub.store import retention
+from cityhub.store.postgres import partitions
 from cityhub.store.postgres.store import PostgresStore
 from cityhub.store.retention import BATCH, RetentionPolicy
 
@@ -73,7 +83,8 @@ class Pruner(retention.Pruner):
             elif not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_ARGS})", PRUNE_LOCK):
                 return 0
             try:
-                return await prune(now, batch=batch)
+                dropped = await self.drop_months(conn, now)
+                return dropped + await prune(now, batch=batch)
             finally:
                 await conn.execute(f"SELECT pg_advisory_unlock({_LOCK_ARGS})", PRUNE_LOCK)
 
@@ -81,6 +92,24 @@ class Pruner(retention.Pruner):
 
     async def prune_in_background(self) -> int:
         return await self.prune(wait=False)
+
+    async def drop_months(self, conn: Any, now: str | None = None) -> int:
+        """Drop the monthly partitions that ended before every tenant's cutoff (``conn``:
+        outside any transaction); returns how many instances they held."""
+        tenants = [r[0] for r in await conn.fetch("SELECT DISTINCT tenant FROM history_series")]
+        kept = [self.policy.days_for(t) for t in tenants]
+        if not kept or min(kept) <= 0:
+            return 0
+        reference = parse_datetime(now, "now") if now else datetime.now(UTC)
+        cutoff = (reference - timedelta(days=max(kept))).astimezone(UTC).date().isoformat()
+        gone = 0
+        for month in await partitions.months(conn):
+            if month.end > cutoff:
+                break
+            gone += int(await conn.fetchval(f'SELECT count(*) FROM "{month.name}"'))
+            await partitions.drop_month(conn, month)
+            self.store.history_months.known.discard(month.first[:7])
+        return gone
 
 
 __all__ = ["PRUNE_LOCK", "Pruner"]

@@ -50,6 +50,7 @@ from cityhub.store.postgres.faults import ERRORS as FAULTS
 from cityhub.store.postgres.faults import cannot_open, fault_of
 from cityhub.store.postgres.migrate import migrate
 from cityhub.store.postgres.params import Params
+from cityhub.store.postgres.partitions import HistoryMonths
 from cityhub.store.postgres.transaction import PostgresTransaction
 
 T = TypeVar("T")
@@ -89,6 +90,8 @@ class PostgresStore(BaseStore):
         #: pooled connections that held session state (``acquire(session=True)``): only
         #: these get asyncpg's full reset when they go back to the pool (see :meth:`_reset`)
         self._session_used: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: the history's monthly partitions this process knows exist (partitions.py)
+        self.history_months = HistoryMonths(url)
 
     def add_shared_listener(self, fn: SharedListener) -> None:
         """Every process's commits: this one's as they commit, the others' by ``LISTEN``
@@ -120,6 +123,10 @@ class PostgresStore(BaseStore):
             if self.migrate:
                 async with self.pool.acquire() as conn:
                     await migrate(conn)
+            try:
+                await self.history_months.ahead()
+            except asyncpg.UndefinedFunctionError:
+                pass  # a schema before migration 0020, not migrated here (migrate=False)
             if self.shared_changes is not None:
                 await self.shared_changes.start()
         except Exception as exc:
@@ -169,10 +176,17 @@ class PostgresStore(BaseStore):
                 async with self.pool.acquire() as conn:
                     async with conn.transaction():
                         with refused_data():
-                            result = await run_sync(fn, SyncConnection(conn))
+                            result = await run_sync(fn, SyncConnection(conn, self.history_months))
             except _RETRIED:
                 if attempt == _ATTEMPTS:
                     raise
+                continue
+            except asyncpg.CheckViolationError as exc:
+                # a month of history this process thought was there was dropped by retention
+                # (partitions.py): forget the months known and run it again, which makes it
+                if "no partition of relation" not in str(exc) or attempt == _ATTEMPTS:
+                    raise
+                self.history_months.known.clear()
                 continue
             except FAULTS as exc:
                 raise self._fault(exc) from exc
@@ -190,7 +204,7 @@ class PostgresStore(BaseStore):
         try:
             async with self._connection(bounded) as conn:
                 with refused_data():
-                    return await run_sync(fn, SyncConnection(conn))
+                    return await run_sync(fn, SyncConnection(conn, self.history_months))
         except FAULTS as exc:
             raise self._fault(exc) from exc
 

@@ -1,9 +1,11 @@
-"""Write ``11366c6.json`` next to this file: a small hub's PostgreSQL tables as cityhub at
-commit 11366c6 wrote them (the last release with PostgreSQL's history in one
-``attribute_instances`` table, before PostgreSQL migration 0013 put it in series), and what
-that release answered on them. ``tests/postgres/test_history_upgrade.py`` loads the tables into
-a schema at version 12, opens it with today's code, which migrates it, and asks the same; then
-makes the same changes as the release made afterwards and compares again.
+"""Write ``<release>.json`` next to this file: a small hub's PostgreSQL tables as cityhub at
+commit <release> wrote them, and what that release answered on them.
+``tests/postgres/test_history_upgrade.py`` loads the tables into a schema at that release's
+version, opens it with today's code, which migrates it, and asks the same; then makes the same
+changes as the release made afterwards and compares again. Two releases are kept: 11366c6
+(version 12, the last with PostgreSQL's history in one ``attribute_instances`` table, before
+migration 0013 put it in series) and 1b3800f (version 19, the last with one unpartitioned
+``history_instances`` table, before migration 0020 partitioned it by month).
 
 The history and the questions are SQLite's upgrade fixture's (``tests/store/history_db/make.py``:
 through the HTTP API only, integers, decimals, booleans, text, objects, datasetIds, instances
@@ -13,7 +15,7 @@ on the path and a PostgreSQL with PostGIS (the fixture is committed; run again o
 it, and only from that commit)::
 
     mkdir /tmp/old && git archive 11366c6 | tar -x -C /tmp/old
-    PYTHONPATH=/tmp/old python3 /tmp/old/../<this file> postgresql://postgres@127.0.0.1:5432/postgres
+    PYTHONPATH=/tmp/old python3 <this file> postgresql://postgres@127.0.0.1:5432/postgres 11366c6
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RELEASE = "11366c6"
-FIXTURE = HERE / f"{RELEASE}.json"
 SCHEMA = "cityhub_history_fixture"
 
 
@@ -69,7 +69,8 @@ def main() -> None:
         recorded_instance,
     )
 
-    base = sys.argv[1]
+    base, release = sys.argv[1], sys.argv[2]
+    fixture = HERE / f"{release}.json"
     run(base, f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE', f'CREATE SCHEMA "{SCHEMA}"')
     url = with_search_path(base, SCHEMA)
     settings = Settings(store=url, airquality_service=False, indicators_service=False)
@@ -83,14 +84,14 @@ def main() -> None:
         after = [answer(c, p, h) for p, h in AFTER]
     run(base, f'DROP SCHEMA "{SCHEMA}" CASCADE')
     doc: dict[str, Any] = {
-        "release": RELEASE,
+        "release": release,
         "tables": tables,
         "answers": answers,
         "recorded_id": recorded_id,
         "after": after,
     }
-    FIXTURE.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"{FIXTURE.name}: {FIXTURE.stat().st_size} bytes, {len(answers)} + {len(after)} answers")
+    fixture.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{fixture.name}: {fixture.stat().st_size} bytes, {len(answers)} + {len(after)} answers")
 
 
 if __name__ == "__main__":
