@@ -12,6 +12,8 @@ N and registers national (inclusive, by type). The same query (``type=AirQuality
 *all* (the floor) and to *city* (answered from both), in five alternated rounds (all, city,
 all, city, ...; each round's ratio is given too): the ratio is the floor's median
 latency over the federated one (1.0: as fast as local; the issue's target is at least 0.5).
+``cpu_ratio_to_local`` is the same for CPU: the floor hub's CPU time per request over that
+of city and national together (read from /proc), which the machine's load moves far less.
 Then a third registration points city at a port that takes connections and never answers,
 and the same query is timed again: its p95 against ``federation_timeout`` (1 s here), with
 the circuit breaker on (default: after 5 failures the source is skipped) and off.
@@ -35,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the cityhub tree the hubs run (``--code``: another checkout, for A/B runs)
+CODE = ROOT
 BASE = "/ngsi-ld/v1"
 #: alternated rounds of local and federated requests (the ratio is taken over all of them)
 ROUNDS = 5
@@ -47,7 +51,7 @@ class Hub:
     def __init__(self, workdir: Path, name: str, **env: str) -> None:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
         environ.update({f"CITYHUB_{k.upper()}": v for k, v in env.items()})
-        environ["PYTHONPATH"] = str(ROOT)
+        environ["PYTHONPATH"] = str(CODE)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cityhub", "serve", "--host", "127.0.0.1", "--port", "0"]
             + ["--store", f"sqlite:///{workdir / (name + '.db')}"],
@@ -118,6 +122,16 @@ def timed(hub: Hub, path: str, requests: int, expect: int) -> list[float]:
     return out
 
 
+def cpu_seconds(hub: Hub) -> float:
+    """The hub process's CPU time so far (user + system, from /proc; 0 where there is none):
+    a latency ratio swings with the machine's load, the CPU a query costs much less."""
+    try:
+        fields = Path(f"/proc/{hub.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -168,13 +182,23 @@ def run(n: int, requests: int) -> dict[str, Any]:
             federated: list[float] = []
             per_round = max(1, requests // ROUNDS)
             ratios = []
+            cpu_local = cpu_federated = 0.0
             for _ in range(ROUNDS):
+                before = cpu_seconds(hubs["all"])
                 a = timed(hubs["all"], path, per_round, 2 * n)
+                cpu_local += cpu_seconds(hubs["all"]) - before
+                before = cpu_seconds(hubs["city"]) + cpu_seconds(hubs["national"])
                 b = timed(hubs["city"], path, per_round, 2 * n)
+                cpu_federated += cpu_seconds(hubs["city"]) + cpu_seconds(hubs["national"]) - before
                 local += a
                 federated += b
                 ratios.append(statistics.median(a) / statistics.median(b))
             figures["round_ratios"] = [round(r, 3) for r in ratios]
+            # CPU per request of the one hub over that of city + national together
+            if cpu_federated > 0:
+                figures["cpu_ratio_to_local"] = cpu_local / cpu_federated
+            figures["local_cpu_ms_per_request"] = cpu_local / len(local) * 1000
+            figures["federated_cpu_ms_per_request"] = cpu_federated / len(federated) * 1000
             figures["local_p50_ms"] = statistics.median(local) * 1000
             figures["federated_p50_ms"] = statistics.median(federated) * 1000
             figures["local_p95_ms"] = p95(local) * 1000
@@ -212,7 +236,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--smoke", action="store_true", help="a few requests, no figures")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--code", type=Path, help="the cityhub tree the hubs run (A/B runs)")
     args = parser.parse_args()
+    if args.code:
+        global CODE
+        CODE = args.code.resolve()
     if args.smoke:
         args.entities, args.requests = 5, 4
     figures = run(args.entities, args.requests)

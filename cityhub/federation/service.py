@@ -37,8 +37,9 @@ import orjson
 
 from cityhub.errors import CityhubError
 from cityhub.federation.breaker import Breakers
+from cityhub.federation.reader import SourceReader
 from cityhub.ngsild.context import CORE_CONTEXT_URL, TermMap
-from cityhub.ngsild.entity import Entity, expand_entity
+from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.entity_map import LOCAL
 from cityhub.ngsild.federation import (
     ADDITIVE,
@@ -52,7 +53,6 @@ from cityhub.ngsild.federation import (
     via_value,
     warning,
 )
-from cityhub.ngsild.names import ENTITY_MEMBERS
 from cityhub.ngsild.recompact import Recompact
 from cityhub.ngsild.registration_query import RegistrationQuery
 from cityhub.settings import Settings
@@ -279,35 +279,6 @@ def _url(endpoint: str, path: str) -> str:
     if not base.endswith("/ngsi-ld/v1"):
         base += "/ngsi-ld/v1"
     return base + path
-
-
-def _dataset(instance: Any) -> str:
-    dataset = instance.get("datasetId") if isinstance(instance, dict) else None
-    return dataset if isinstance(dataset, str) else "@none"
-
-
-def remote_entity(body: Any, terms: TermMap) -> Entity:
-    """A source's entity (normalized, compacted with the ``@context`` it was sent) in the
-    internal form; the ``modifiedAt`` of its instances, when the source gave them, kept for
-    the merge.
-
-    Raises:
-        CityhubError: ``body`` is not a valid NGSI-LD entity.
-    """
-    entity = expand_entity(body, terms)
-    for name, value in body.items():
-        if name in ENTITY_MEMBERS:
-            continue
-        stamps = {
-            _dataset(raw): raw["modifiedAt"]
-            for raw in (value if isinstance(value, list) else [value])
-            if isinstance(raw, dict) and isinstance(raw.get("modifiedAt"), str)
-        }
-        if stamps:
-            for inst in entity["attrs"].get(terms.expand(name), ()):
-                if _dataset(inst) in stamps:
-                    inst["modifiedAt"] = stamps[_dataset(inst)]
-    return entity
 
 
 class Federation:
@@ -607,11 +578,12 @@ class Federation:
         if items is None:
             problem = "answered no array of entities"
         else:
+            reader = SourceReader(reply.terms or terms)
             for item in items:
                 try:
                     if not isinstance(item, dict):
                         raise TypeError
-                    out.append(remote_entity(item, reply.terms or terms))
+                    out.append(reader.entity(item))
                 except (CityhubError, TypeError, ValueError, KeyError, AttributeError):
                     problem = "answered an entity that is not valid NGSI-LD"
         if problem is None:
