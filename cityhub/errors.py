@@ -24,6 +24,7 @@ ProblemDetails body. Nothing else renders errors.
      ├── Unauthorized              401  access control: no or no valid credentials
      ├── Forbidden                 403  access control: the caller may not do this
      ├── TooManyRequests           429  access control: a key's rate or daily quota; Retry-After
+ ├── LoopDetected              508  a distributed operation came back to this broker (Via)
      └── InternalError             500
 """
 
@@ -216,6 +217,16 @@ class TooManyRequests(CityhubError):
         self.retry_after = retry_after
 
 
+class LoopDetected(CityhubError):
+    """A distributed operation whose data one exclusive or redirect registration holds came
+    back to this broker: its ``Via`` names it (ETSI GS CIM 009 clause 6.3.17: 508 Loop
+    Detected, RFC 5842 clause 7.2). The spec defines no error type URI for it."""
+
+    type_uri = _HTTP_ONLY
+    title = "Loop detected"
+    status = 508
+
+
 class InternalError(CityhubError):
     type_uri = _NGSI_LD_ERRORS + "InternalError"
     title = "Internal error"
@@ -230,6 +241,7 @@ __all__ = [
     "InternalError",
     "InvalidRequest",
     "LdContextNotAvailable",
+    "LoopDetected",
     "MethodNotAllowed",
     "NoMultiTenantSupport",
     "NonexistentTenant",

@@ -43,13 +43,17 @@ from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.entity_map import LOCAL
 from cityhub.ngsild.federation import (
     ADDITIVE,
+    MAX_HOPS,
     MISC_WARNING,
     PERSISTENT_WARNING,
+    REVALIDATION_FAILED,
     AllowedHosts,
     forwards_to,
     is_loop,
+    local_only,
     merge_lists,
     rank,
+    source_timeout,
     via_value,
     warning,
 )
@@ -364,11 +368,22 @@ class Federation:
         """The sources a read asks: the oldest ``max_sources`` registrations matching
         ``query`` that take ``operation``, and a warning when more matched (an answer that
         leaves sources out says so, it does not pass for the whole)."""
-        if ask.local or is_loop(ask.via, self.identity):
+        if ask.local:
             return [], []
+        looped = is_loop(ask.via, self.identity)
         docs, _ = await self._registrations.query_registrations(
             ask.tenant, query, limit=self.max_sources + 1, offset=0
         )
+        if looped:
+            # the matching registrations are not asked (Table 6.3.18-2); the answer says so
+            # with 199, "a registration loop has been detected" (Table 6.3.17-1)
+            skipped = sum(forwards_to(d, operation) for d in docs)
+            text = (
+                f"this request already went through this broker ({self.identity} is in its "
+                f"Via header, or it made {MAX_HOPS} hops): {skipped} matching context source "
+                "registration(s) were not asked, to end a registration loop"
+            )
+            return [], [warning(MISC_WARNING, "-", text)] if skipped else []
         sources = [d for d in docs[: self.max_sources] if forwards_to(d, operation)]
         if len(docs) <= self.max_sources:
             return sources, []
@@ -494,9 +509,12 @@ class Federation:
                 headers["Link"] = f'<{context}>; rel="{_JSONLD_REL}"'
         elif context:
             headers["Link"] = f'<{context}>; rel="{_JSONLD_REL}"'
+        if local_only(doc) and not any(key == "local" for key, _ in params):
+            params = [*params, ("local", "true")]  # clause 5.2.34 localOnly, 6.3.18 local
+        timeout = source_timeout(doc, self._timeout)
         client, gate = self._http()
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(timeout):
                 async with gate:
                     request = client.build_request(
                         method,
@@ -512,7 +530,7 @@ class Federation:
                             if len(data) > self._max_bytes:
                                 return Exchange(
                                     warning=warning(
-                                        PERSISTENT_WARNING,
+                                        REVALIDATION_FAILED,
                                         endpoint,
                                         f"{name} answered more than {self._max_bytes} bytes",
                                     )
@@ -523,7 +541,7 @@ class Federation:
             return Exchange(
                 timed_out=True,
                 warning=warning(
-                    MISC_WARNING, endpoint, f"{name} did not answer within {self._timeout:g} s"
+                    MISC_WARNING, endpoint, f"{name} did not answer within {timeout:g} s"
                 ),
             )
         except httpx.HTTPError as exc:
@@ -562,7 +580,7 @@ class Federation:
         try:
             reply.body = orjson.loads(got.data)
         except orjson.JSONDecodeError:
-            reply.warning = warning(PERSISTENT_WARNING, endpoint, f"{name} answered no JSON")
+            reply.warning = warning(REVALIDATION_FAILED, endpoint, f"{name} answered no JSON")
         raw_count = got.headers.get("NGSILD-Results-Count", "") if got.headers else ""
         reply.count = int(raw_count) if raw_count.isdigit() else None
         return reply
@@ -589,7 +607,7 @@ class Federation:
         if problem is None:
             return out, None
         return out, warning(
-            PERSISTENT_WARNING, doc["endpoint"], f"context source {doc['id']} {problem}"
+            REVALIDATION_FAILED, doc["endpoint"], f"context source {doc['id']} {problem}"
         )
 
     async def retrieve_entity(
@@ -625,7 +643,7 @@ class Federation:
             found, problem = self._entities(doc, reply, terms, many=False)
             if problem is None and found and found[0]["id"] != entity_id:
                 problem = warning(
-                    PERSISTENT_WARNING,
+                    REVALIDATION_FAILED,
                     doc["endpoint"],
                     f"context source {doc['id']} answered another entity",
                 )
@@ -714,8 +732,11 @@ class Federation:
                 continue
             found, problem = self._entities(doc, reply, terms, many=True)
             if problem is not None:
+                # 6.3.17: "invalid non-NGSI-LD payloads shall be rejected and not
+                # incorporated into the overall response" (the whole answer: 111)
                 warnings.append(problem)
                 failed.add(doc["id"])
+                continue
             lists.append((found, rank(doc)))
             for entity in found:
                 held.setdefault(entity["id"], []).append(doc["id"])
@@ -775,7 +796,7 @@ class Federation:
             if not fits:
                 warnings.append(
                     warning(
-                        PERSISTENT_WARNING,
+                        REVALIDATION_FAILED,
                         doc["endpoint"],
                         f"context source {doc['id']} answered no temporal "
                         + ("entities" if many else "entity"),

@@ -12,19 +12,23 @@ as a :class:`PartResult`: a success, or a ProblemDetails for the part that faile
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
+from cityhub.errors import LoopDetected
 from cityhub.federation.service import Ask, Federation
 from cityhub.ngsild.distribution import Part, Plan, plan_write
+from cityhub.ngsild.federation import is_loop
 from cityhub.ngsild.registration_query import RegistrationQuery
 
 #: RFC 9457: a problem that is only its HTTP status.
 PLAIN_PROBLEM: Final = "about:blank"
 _TEXT_LIMIT: Final = 500
+_PROXIED: Final = frozenset({"exclusive", "redirect"})
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,32 @@ async def plan(
 ) -> Plan | None:
     """The parts of a write, or None when no registration takes any of it (the write is
     this broker's alone). ``types`` (awaitable) gives the entity's types, asked only when a
-    registration matches the id (a registration by type needs them)."""
-    docs = await federation.matching(ask, RegistrationQuery(ids=(entity_id,), attrs=tuple(attrs)))
+    registration matches the id (a registration by type needs them).
+
+    Raises:
+        LoopDetected: the write came back here (``Via``) and one exclusive or redirect
+            registration holds all of it.
+    """
+    looped = not ask.local and is_loop(ask.via, federation.identity)
+    query = RegistrationQuery(ids=(entity_id,), attrs=tuple(attrs))
+    docs = await federation.matching(dataclasses.replace(ask, via=None) if looped else ask, query)
     if not docs:
         return None
     found = plan_write(docs, operation, entity_id, await types(), attrs)
+    if looped:
+        # clause 6.3.17: "in the case of an exclusive or redirect registration, where all of
+        # the data is held outside of the Context Broker and held in a single registered
+        # source" that leads back here, 508; otherwise the looping registrations drop out of
+        # the matching (Table 6.3.18-2) and the write is this broker's
+        proxied = [p for p in found.parts if p.registration.get("mode") in _PROXIED]
+        if not found.local and len(found.parts) == 1 and proxied:
+            raise LoopDetected(
+                f"this {operation} came back to this broker ({federation.identity} is in its "
+                f"Via header): registration {proxied[0].registration_id} "
+                f"({proxied[0].registration.get('mode')}) holds all of its data and leads back "
+                "here"
+            )
+        return None
     return found if found.parts else None
 
 

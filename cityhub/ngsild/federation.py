@@ -50,9 +50,14 @@ OPERATION_GROUPS: Final[dict[str, frozenset[str]]] = {
 #: identities collide or change (several workers without ``federation_id``) still has.
 MAX_HOPS: Final = 8
 _HOST_NAME: Final = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-#: Warning codes of clause 6.3.17 (the IANA HTTP warn-codes).
-MISC_WARNING: Final = 199  # the source did not answer (in time)
-PERSISTENT_WARNING: Final = 299  # the source answered with an error or with what is not NGSI-LD
+#: Warning codes of clause 6.3.17 (Table 6.3.17-1, the IANA HTTP warn-codes): 199 when no
+#: response was received from the registration endpoint within the timeout or a registration
+#: loop was detected; 111 when data was received in time but its payload was invalid (it is
+#: not incorporated); 299 when the endpoint answered an error (a 404 is not abnormal: no
+#: warning).
+MISC_WARNING: Final = 199
+REVALIDATION_FAILED: Final = 111
+PERSISTENT_WARNING: Final = 299
 
 
 def allows(doc: dict[str, Any], operation: str) -> bool:
@@ -60,6 +65,31 @@ def allows(doc: dict[str, Any], operation: str) -> bool:
     ``federationOps``, clause 5.2.9)."""
     ops = doc.get("operations") or ["federationOps"]
     return operation in ops or any(operation in OPERATION_GROUPS.get(g, ()) for g in ops)
+
+
+def management(doc: dict[str, Any]) -> dict[str, Any]:
+    """The registration's RegistrationManagementInfo (clause 5.2.34), or an empty one."""
+    value = doc.get("management")
+    return value if isinstance(value, dict) else {}
+
+
+def local_only(doc: dict[str, Any]) -> bool:
+    """Whether registration ``doc`` says ``management.localOnly``: "distributed operations
+    associated to this Context Source Registration will act only on data held directly by
+    the registered Context Source itself" (clause 5.2.34, see 4.3.6.4), so what is forwarded
+    to it carries ``local=true`` (clause 6.3.18)."""
+    return management(doc).get("localOnly") is True
+
+
+def source_timeout(doc: dict[str, Any], ceiling: float) -> float:
+    """Seconds a forwarded request to ``doc``'s source may take: its ``management.timeout``
+    ("maximum period of time in milliseconds which may elapse before a forwarded request is
+    assumed to have failed", clause 5.2.34) when it gives one, never more than ``ceiling``
+    (the operator's ``federation_timeout``: a source never stalls the hub longer)."""
+    value = management(doc).get("timeout")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return min(ceiling, value / 1000)
+    return ceiling
 
 
 def forwards_to(doc: dict[str, Any], operation: str) -> bool:

@@ -90,6 +90,8 @@ def test_local_true_and_a_looping_via_ask_no_source(client: TestClient, source: 
         f"{BASE}/entities", params={"type": "Vehicle"}, headers={"Via": f"1.1 x, 1.1 {identity}"}
     )
     assert [e["id"] for e in r.json()] == [VEHICLE + "D"]
+    # Table 6.3.17-1: 199 when "a registration loop has been detected"
+    assert r.headers["NGSILD-Warning"].startswith('199 - "this request already went through')
     assert source.requests == []
     r = client.get(f"{BASE}/entities", params={"type": "Vehicle", "local": "maybe"})
     assert r.status_code == 400 and "local" in r.json()["detail"]
@@ -99,10 +101,11 @@ def test_local_true_and_a_looping_via_ask_no_source(client: TestClient, source: 
     ("answer", "code", "words"),
     [
         (lambda r: httpx.Response(500, text="boom"), "299", "answered HTTP 500"),
-        (lambda r: httpx.Response(200, text="not json"), "299", "answered no JSON"),
-        (lambda r: httpx.Response(200, json={"id": "nope"}), "299", "not valid NGSI-LD"),
-        (lambda r: httpx.Response(200, json=vehicle("Z")), "299", "another entity"),
-        (lambda r: httpx.Response(200, content=b"[" * 100), "299", "answered no JSON"),
+        (lambda r: httpx.Response(403, text="no"), "299", "answered HTTP 403"),
+        (lambda r: httpx.Response(200, text="not json"), "111", "answered no JSON"),
+        (lambda r: httpx.Response(200, json={"id": "nope"}), "111", "not valid NGSI-LD"),
+        (lambda r: httpx.Response(200, json=vehicle("Z")), "111", "another entity"),
+        (lambda r: httpx.Response(200, content=b"[" * 100), "111", "answered no JSON"),
     ],
 )
 def test_a_failing_source_is_a_warning_never_an_error(
@@ -112,7 +115,11 @@ def test_a_failing_source_is_a_warning_never_an_error(
     code: str,
     words: str,
 ) -> None:
-    """Clause 6.3.17: the broker answers with what it has and an NGSILD-Warning."""
+    """Clause 6.3.17: the broker answers with what it has and an NGSILD-Warning; Table
+    6.3.17-1 (v1.9.1): 299 when "an error response (such as 403 - Forbidden) was received
+    from the registration endpoint", 111 when "although data was received from the
+    registration endpoint within the specified timeout period, the payload of the response
+    was invalid" (it is not incorporated)."""
     create(client, vehicle("F", speed=prop(1)))
     register(client)
     source.answer = answer
@@ -456,3 +463,18 @@ def test_a_json_ld_context_that_cannot_be_had_is_a_warning(
     assert r.status_code == 200 and [e["id"] for e in r.json()] == [VEHICLE + "W1"]
     assert "299" in r.headers["NGSILD-Warning"] and bad in r.headers["NGSILD-Warning"]
     assert len(source.requests) == 1
+
+
+def test_a_query_answer_with_an_invalid_entity_is_not_incorporated(
+    client: TestClient, source: Source
+) -> None:
+    """Clause 6.3.17: "invalid non-NGSI-LD payloads shall be rejected and not incorporated
+    into the overall response": a source's array with one entity that is not NGSI-LD gives
+    none of its entities, the local ones and warning 111 (Table 6.3.17-1, v1.9.1)."""
+    create(client, vehicle("Q1", speed=prop(1)))
+    register(client)
+    source.answer = ok([vehicle("Q2", speed=prop(2)), {"id": "not a uri", "type": "Vehicle"}])
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle"})
+    assert r.status_code == 200
+    assert [e["id"] for e in r.json()] == [VEHICLE + "Q1"]
+    assert r.headers["NGSILD-Warning"].startswith("111 127.0.0.1:1026 ")
