@@ -34,9 +34,7 @@ def test_a_local_only_registration_is_asked_with_local_true(
     mechanism to request operations only on the registered endpoint itself", which is the
     ``local`` parameter of clause 6.3.18. Reads and writes carry it; a registration without
     it is asked without it."""
-    register(
-        client, management={"localOnly": True}, mode="redirect", operations=["redirectionOps"]
-    )
+    register(client, management={"localOnly": True}, mode="redirect", operations=["redirectionOps"])
     source.answer = ok(vehicle("L1", speed=prop(3)))
     r = client.get(f"{BASE}/entities/{VEHICLE}L1")
     assert r.status_code == 200 and r.json()["speed"]["value"] == 3

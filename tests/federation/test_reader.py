@@ -29,7 +29,10 @@ def _sensor(i: int) -> dict[str, Any]:
             "unitCode": "GQ",
             "modifiedAt": "2026-12-07T03:00:01.000000Z",
         },
-        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [127.1, 37.4]}},
+        "location": {
+            "type": "GeoProperty",
+            "value": {"type": "Point", "coordinates": [127.1, 37.4]},
+        },
         "refDevice": {"type": "Relationship", "object": f"urn:ngsi-ld:Device:{i}"},
         "status": {
             "type": "Property",
