@@ -7,6 +7,12 @@ without it, with an ``NGSILD-Warning`` saying so (clause 6.3.17), instead of wai
 timeout. After the cool-down one request tries it again ("half-open"): an answer closes the
 breaker, a failure opens it for another cool-down.
 
+A registration's own ``management.cooldown`` (clause 5.2.34: "Minimum period of time in
+milliseconds which shall elapse before attempting to make a subsequent forwarded request to
+the same endpoint after failure. If requests are received before the cooldown period has
+expired, a timeout error response for the registration is automatically returned") keeps
+its endpoint out after *each* failure for that long, whatever the count.
+
 A registration created or changed for an endpoint closes its breaker (:meth:`Breakers.reset`):
 the operator has (re)declared the source, so the new registration is judged on its own
 answers, not on a record its endpoint earned under another registration. The ETSI suite
@@ -27,6 +33,8 @@ class _State:
     failures: int = 0
     open_until: float = 0.0
     probing: bool = False
+    #: a registration's management.cooldown keeps the endpoint out until then
+    rest_until: float = 0.0
 
 
 class Breakers:
@@ -50,6 +58,8 @@ class Breakers:
         """Whether ``endpoint`` may be asked now (its breaker closed, or half-open and no
         other request is trying it)."""
         state = self._states.get(endpoint)
+        if state is not None and self.clock() < state.rest_until:
+            return False
         if state is None or self.threshold <= 0 or state.failures < self.threshold:
             return True
         if self.clock() >= state.open_until and not state.probing:
@@ -60,10 +70,19 @@ class Breakers:
     def succeeded(self, endpoint: str) -> None:
         self._states.pop(endpoint, None)
 
-    def failed(self, endpoint: str) -> None:
+    def resting(self, endpoint: str) -> bool:
+        """Whether ``endpoint`` is kept out by a registration's cooldown (not the breaker)."""
+        state = self._states.get(endpoint)
+        return state is not None and self.clock() < state.rest_until
+
+    def failed(self, endpoint: str, cooldown: float | None = None) -> None:
+        """Count a failure of ``endpoint``; ``cooldown``: seconds its registration asks to
+        wait before the next request (``management.cooldown``)."""
         state = self._states.setdefault(endpoint, _State())
         state.failures += 1
         state.probing = False
+        if cooldown:
+            state.rest_until = max(state.rest_until, self.clock() + cooldown)
         if self.threshold > 0 and state.failures >= self.threshold:
             state.open_until = self.clock() + self.cooldown
         if len(self._states) > 10_000:  # bounded: the oldest entries go first

@@ -53,6 +53,7 @@ from cityhub.ngsild.federation import (
     local_only,
     merge_lists,
     rank,
+    source_cooldown,
     source_timeout,
     via_value,
     warning,
@@ -419,6 +420,18 @@ class Federation:
                     f"{name} was not asked: its endpoint is not on federation_allowed_hosts",
                 )
             )
+        if self.breakers.resting(endpoint):
+            # 5.2.34 cooldown: "a timeout error response for the registration is
+            # automatically returned"
+            return Exchange(
+                timed_out=True,
+                warning=warning(
+                    MISC_WARNING,
+                    endpoint,
+                    f"{name} was not asked: it failed less than its registration's "
+                    "management.cooldown ago",
+                ),
+            )
         if not self.breakers.allow(endpoint):
             return Exchange(
                 warning=warning(
@@ -430,7 +443,7 @@ class Federation:
             )
         got = await self._exchange(doc, ask, method, path, params, body)
         if got.status == 0 or got.status >= 500:
-            self.breakers.failed(endpoint)
+            self.breakers.failed(endpoint, source_cooldown(doc))
         else:
             self.breakers.succeeded(endpoint)
         return got

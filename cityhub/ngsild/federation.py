@@ -92,6 +92,15 @@ def source_timeout(doc: dict[str, Any], ceiling: float) -> float:
     return ceiling
 
 
+def source_cooldown(doc: dict[str, Any]) -> float | None:
+    """Seconds after a failure before ``doc``'s source is asked again: its
+    ``management.cooldown`` in milliseconds (clause 5.2.34), None when it gives none."""
+    value = management(doc).get("cooldown")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value) / 1000
+    return None
+
+
 def forwards_to(doc: dict[str, Any], operation: str) -> bool:
     """Whether a request for ``operation`` goes to the source ``doc`` registers."""
     return doc.get("mode", "inclusive") in FORWARDED_MODES and allows(doc, operation)

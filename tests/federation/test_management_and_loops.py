@@ -129,3 +129,43 @@ def test_a_looping_write_an_inclusive_registration_shares_is_done_here(
     assert source.requests == []
     r = client.get(f"{BASE}/entities/{VEHICLE}V2", params={"local": "true"})
     assert r.json()["speed"]["value"] == 2
+
+
+def test_a_registrations_cooldown_keeps_a_failed_source_out_for_that_long(
+    client: TestClient, source: Source
+) -> None:
+    """5.2.34 cooldown: "Minimum period of time in milliseconds which shall elapse before
+    attempting to make a subsequent forwarded request to the same endpoint after failure. If
+    requests are received before the cooldown period has expired, a timeout error response
+    for the registration is automatically returned": after one failure (the breaker needs
+    five) the source is not asked for 30 s (a 199 warning instead), then asked again."""
+    now = [1000.0]
+    client.app.state.federation.breakers.clock = lambda: now[0]  # type: ignore[attr-defined]
+    create(client, vehicle("C1", speed=prop(1)))
+    register(client, management={"cooldown": 30_000})
+    source.answer = lambda r: httpx.Response(500, text="down")
+    r = client.get(f"{BASE}/entities/{VEHICLE}C1")
+    assert r.status_code == 200 and r.headers["NGSILD-Warning"].startswith("299 ")
+    now[0] += 29
+    r = client.get(f"{BASE}/entities/{VEHICLE}C1")
+    assert r.status_code == 200 and r.json()["speed"]["value"] == 1
+    assert r.headers["NGSILD-Warning"].startswith("199 ")
+    assert "management.cooldown" in r.headers["NGSILD-Warning"]
+    assert len(source.requests) == 1
+    now[0] += 2
+    source.answer = ok(vehicle("C1", brandName=prop("b")))
+    r = client.get(f"{BASE}/entities/{VEHICLE}C1")
+    assert "NGSILD-Warning" not in r.headers and r.json()["brandName"]["value"] == "b"
+    assert len(source.requests) == 2
+
+
+def test_without_a_cooldown_a_failed_source_is_asked_again(
+    client: TestClient, source: Source
+) -> None:
+    """Without management.cooldown one failure does not keep the source out (only the
+    breaker's failures in a row do, docs/federation.md)."""
+    register(client)
+    source.answer = lambda r: httpx.Response(500, text="down")
+    client.get(f"{BASE}/entities/{VEHICLE}C2")
+    client.get(f"{BASE}/entities/{VEHICLE}C2")
+    assert len(source.requests) == 2
