@@ -41,6 +41,18 @@ def _texts(node: Any) -> Iterator[str]:
 
 def instance_values(instance: dict[str, Any]) -> set[Any]:
     """The indexed values of one attribute instance (see the module docstring)."""
+    target = instance.get("value")
+    if target is not None and "languageMap" not in instance and "objectList" not in instance:
+        # the commonest instances, a number or a text in ``value``: no loop over the members
+        kind = type(target)
+        if kind is str:
+            return {target} if len(target) <= MAX_TEXT else set()
+        if kind is float or kind is int or kind is bool:
+            return set()
+    return _values(instance)
+
+
+def _values(instance: dict[str, Any]) -> set[Any]:
     found: set[Any] = set()
     for name in _FIRST_PRESENT:
         target = instance.get(name)
@@ -66,10 +78,15 @@ def entity_values(entity: dict[str, Any] | None) -> dict[str, set[Any]]:
     for attr, instances in ((entity or {}).get("attrs") or {}).items():
         if not isinstance(instances, list):
             continue
-        values: set[Any] = set()
+        values: set[Any] | None = None
         for inst in instances:
             if isinstance(inst, dict) and inst.get("type") != "GeoProperty":
-                values |= instance_values(inst)
+                found = instance_values(inst)  # a new set each time: safe to grow
+                if found:
+                    if values is None:
+                        values = found
+                    else:
+                        values |= found
         if values:
             out[attr] = values
     return out

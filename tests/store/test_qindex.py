@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from cityhub.store import qvalues
 from cityhub.store.sqlite import qindex
 from tests.conftest import make_client
 
@@ -168,6 +169,19 @@ def test_instance_values_follow_the_compiled_candidates() -> None:
     assert qindex.instance_values({"languageMap": {"ko": "가", "en": ["b"]}}) == {"가", "b"}
     assert qindex.instance_values({"objectList": [{"object": "urn:a"}, "junk"]}) == {"urn:a"}
     assert qindex.instance_values({"value": "y" * 257}) == set()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_short_road_of_plain_values_finds_what_the_long_one_does(seed: int) -> None:
+    # a number or a text in ``value`` skips the loop over the value members
+    rnd = random.Random(seed)
+    for _ in range(200):
+        inst: dict[str, Any] = {"type": rnd.choice(["Property", "Relationship"])}
+        for member in rnd.sample(["value", "object", "languageMap", "objectList"], 2):
+            inst[member] = rnd.choice(
+                [value(rnd), True, None, "y" * 257, {"@value": value(rnd)}, [{"object": "urn:a"}]]
+            )
+        assert qvalues.instance_values(inst) == qvalues._values(inst), inst
 
 
 def test_an_equality_query_is_driven_by_the_covering_index(tmp_path: Path) -> None:
