@@ -570,6 +570,76 @@ def test_index_change_follows_store_changes(conn: sqlite3.Connection) -> None:
     assert conn.execute("SELECT count(*) FROM geo_shapes").fetchone()[0] == 0
 
 
+def _geo_rows(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+    return (
+        conn.execute("SELECT * FROM geo_shapes ORDER BY id").fetchall(),
+        conn.execute("SELECT * FROM geo_rtree ORDER BY id").fetchall(),
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_moved_points_leave_the_rows_indexing_again_writes(
+    conn: sqlite3.Connection, seed: int
+) -> None:
+    """Points moved in place (two statements a Point) or the entity indexed again (anything
+    else changed): either way the geo rows are those a fresh index of the entities holds."""
+    rnd = random.Random(seed)
+
+    def point() -> dict[str, Any]:
+        return gp("Point", [round(rnd.uniform(0, 10), 6), round(rnd.uniform(0, 10), 6)])
+
+    def attrs() -> dict[str, Any]:
+        out: dict[str, Any] = {LOC: [point()]}
+        if rnd.random() < 0.5:
+            out[OBS] = [point(), {**point(), "datasetId": "urn:ngsi-ld:Dataset:b"}]
+        if rnd.random() < 0.1:
+            out[OBS] = [gp("Polygon", SQUARE)]
+        return out
+
+    entities: dict[str, dict[str, Any]] = {}
+    for _ in range(60):
+        eid = f"e{rnd.randrange(5)}"
+        before = entities.get(eid)
+        if before is None:
+            after = {"id": eid, "type": ["T"], "attrs": attrs()}
+        else:
+            after = {**before, "attrs": {k: list(v) for k, v in before["attrs"].items()}}
+            roll = rnd.random()
+            if roll < 0.6:  # the sensors' case: every Point moves
+                for instances in after["attrs"].values():
+                    instances[:] = [
+                        {**point(), **{k: v for k, v in i.items() if k == "datasetId"}}
+                        if i["value"]["type"] == "Point"
+                        else i
+                        for i in instances
+                    ]
+            elif roll < 0.7:
+                after["type"] = ["T", "U"] if after["type"] == ["T"] else ["T"]
+            elif roll < 0.8:
+                after["attrs"] = attrs()
+            # else: nothing moves
+        types = orjson.dumps(after["type"]).decode()
+        attrs_text = orjson.dumps(after["attrs"]).decode()
+        if before is None:
+            conn.execute(
+                "INSERT INTO entities (tenant, id, types, scopes, created_at, modified_at, attrs)"
+                " VALUES ('', ?, ?, NULL, 't', 't', ?)",
+                (eid, types, attrs_text),
+            )
+            geo.index_change(conn, Change("entityCreated", "", eid, None, after))
+        else:
+            conn.execute(
+                "UPDATE entities SET types = ?, attrs = ? WHERE tenant = '' AND id = ?",
+                (types, attrs_text, eid),
+            )
+            geo.index_change(conn, Change("entityUpdated", "", eid, before, after))
+        entities[eid] = after
+    kept = _geo_rows(conn)
+    geo.rebuild_geo_index(conn)
+    assert kept == _geo_rows(conn)
+    assert kept[0]
+
+
 def test_sql_haversine_agrees_with_python(conn: sqlite3.Connection) -> None:
     """Point-to-point near runs as SQL arithmetic; it must select what haversine_m() selects."""
     rng = random.Random(5)

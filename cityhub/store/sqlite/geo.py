@@ -153,12 +153,62 @@ def index_change(conn: sqlite3.Connection, change: Change) -> None:
         unindex_entity(conn, change.tenant, change.entity_id)
     elif change.kind == "entityCreated":
         _insert_rows(conn, change.tenant, change.entity_id, change.after.get("attrs") or {})
-    elif (
-        change.before is None
-        or _geo_instances(change.before) != _geo_instances(change.after)
-        or change.before["type"] != change.after["type"]  # the rows are per type
-    ):
-        index_entity(conn, change.tenant, change.after)
+    elif change.before is None or change.before["type"] != change.after["type"]:
+        index_entity(conn, change.tenant, change.after)  # the rows are per type
+    else:
+        was, now = _geo_instances(change.before), _geo_instances(change.after)
+        if was != now and not _move_points(conn, change, was, now):
+            index_entity(conn, change.tenant, change.after)
+
+
+_MOVE_SHAPE = (
+    "UPDATE geo_shapes SET geometry = ?, x = ?, y = ?"
+    " WHERE tenant = ? AND entity_id = ? AND attr = ? AND dataset_id IS ? RETURNING id"
+)
+_MOVE_BOX = "UPDATE geo_rtree SET min_x = ?, max_x = ?, min_y = ?, max_y = ? WHERE id = ?"
+
+
+def _move_points(
+    conn: sqlite3.Connection,
+    change: Change,
+    was: list[tuple[str, Any, Any]],
+    now: list[tuple[str, Any, Any]],
+) -> bool:
+    """Move the rows of Points that moved, in place (a sensor's new position: two statements
+    a Point instead of seven), when the entity's GeoProperty instances are the same Points,
+    attributes and datasetIds in the same order, at other positions: its rows keep their ids
+    (numbered in that order) and every column but the geometry and the box, so they are the
+    rows indexing the entity again writes. False (nothing or part of it moved: the caller
+    indexes the entity again, which replaces every row) when that is not the case."""
+    if len(was) != len(now):
+        return False
+    moves: list[tuple[str, Any, Any, tuple[float, float]]] = []
+    for (attr, dataset_id, old), (new_attr, new_dataset_id, value) in zip(was, now, strict=True):
+        if attr != new_attr or dataset_id != new_dataset_id:
+            return False
+        point = _point_xy(value)
+        if point is None or _point_xy(old) is None:
+            return False
+        if old != value:
+            moves.append((attr, dataset_id, value, point))
+    rows_per_instance = len(change.before["type"]) if change.before is not None else 0
+    for attr, dataset_id, value, (x, y) in moves:
+        ids = conn.execute(
+            _MOVE_SHAPE,
+            (
+                orjson.dumps(value).decode(),
+                x,
+                y,
+                change.tenant,
+                change.entity_id,
+                attr,
+                dataset_id,
+            ),
+        ).fetchall()
+        if len(ids) != rows_per_instance:  # not the rows indexing writes
+            return False
+        conn.executemany(_MOVE_BOX, [(x, x, y, y, row_id) for (row_id,) in ids])
+    return True
 
 
 def _insert_rows(
