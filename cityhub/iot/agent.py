@@ -28,16 +28,17 @@ from cityhub.iot.errors import (
     InvalidExpression,
     WrongSyntax,
 )
+from cityhub.iot.expansion import FragmentExpander
 from cityhub.iot.expression_functions import TRANSFORMS
 from cityhub.iot.expressions import Evaluator, ExpressionError, names_in, parse
 from cityhub.iot.health import DeviceHealth
 from cityhub.iot.ingest import Ingestor
 from cityhub.iot.lazy import KEY as LAZY_KEY
 from cityhub.iot.lazy import LazyAttributes, lazy_attributes, new_key
-from cityhub.iot.measures import BadMeasure, fragments, mapping_of
+from cityhub.iot.measures import BadMeasure, Mapping, fragments, mapping_of
 from cityhub.iot.ultralight import MeasureGroup
 from cityhub.ngsild.datetime import now_iso
-from cityhub.ngsild.entity import Entity, Terms, expand_entity
+from cityhub.ngsild.entity import Entity, Terms
 from cityhub.ngsild.names import check_uri
 from cityhub.store.base import Document
 from cityhub.store.iot import IotStore, PayloadErrorCount
@@ -103,6 +104,9 @@ class IotAgent:
         self.cache_seconds = cache_seconds
         self._groups: dict[tuple[str, str | None], tuple[str, Document] | None] = {}
         self._devices: dict[tuple[str, str, str], Document] = {}
+        #: each device's mapping, with the device and group documents it was made of
+        self._mappings: dict[tuple[str, str, str], tuple[Document, Document, Mapping]] = {}
+        self._expander: FragmentExpander | None = None
         #: bumped by every clear: a lookup that started before one does not fill the cache
         self._generation = 0
         #: the store's provisioning version the cache holds, when it was read, the read now
@@ -119,6 +123,7 @@ class IotAgent:
     def clear_cache(self) -> None:
         self._groups.clear()
         self._devices.clear()
+        self._mappings.clear()
         self._generation += 1
 
     async def _check_version(self) -> None:
@@ -578,12 +583,15 @@ class IotAgent:
             kind = str(device.get("payloadType", group.get("payloadType")) or "").lower()
             if not message.text and kind in (NGSIV2, NGSILD):
                 groups = entity_measures(groups, kind)
-            mapping = mapping_of(device, group)
+            mapping = self._mapping(tenant, device, group)
             terms = await self._terms()
+            expander = self._expander
+            if expander is None or expander.terms is not terms:
+                expander = self._expander = FragmentExpander(terms)
             expanded: list[Entity] = []
             for measure_group in groups:
                 for fragment in fragments(mapping, measure_group, received, text=message.text):
-                    expanded.append(expand_entity(fragment, terms))
+                    expanded.append(expander.expand(fragment, received))
             expanded.extend(
                 self.health.fragments(tenant, device, mapping.entity_id, received, terms)
             )
@@ -592,6 +600,19 @@ class IotAgent:
             await self._count_refusal(tenant, message, exc)
             raise
         return self._committed(tenant, message, device, pending)
+
+    def _mapping(self, tenant: str, device: Document, group: Document) -> Mapping:
+        """The device's mapping, made once for the documents the cache holds (a provisioning
+        change clears the cache, and the next message maps the new documents)."""
+        key = (tenant, device["device_id"], device.get("apikey") or "")
+        held = self._mappings.get(key)
+        if held is not None and held[0] is device and held[1] is group:
+            return held[2]
+        mapping = mapping_of(device, group)
+        if len(self._mappings) > 100_000:
+            self._mappings.clear()
+        self._mappings[key] = (device, group, mapping)
+        return mapping
 
     async def _committed(
         self,

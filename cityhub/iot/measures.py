@@ -55,6 +55,16 @@ class Mapping:
     explicit: bool | str | list[Any] = False
     timestamp: bool | None = None
     context: Document = field(default_factory=dict)
+    #: the attributes by the device's name of their measure (``object_id``, else ``name``)
+    by_object: dict[str, Document] = field(init=False)
+    #: whether a message needs the expression context (an expression reads it)
+    expressions: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_object = {str(a.get("object_id", a["name"])): a for a in self.attributes}
+        self.expressions = isinstance(self.explicit, str) or any(
+            "expression" in a for a in self.attributes
+        )
 
 
 def mapping_of(device: Document, group: Document) -> Mapping:
@@ -248,12 +258,14 @@ def fragments(
     """
     raw = {k: (_autocast(v) if text else v) for k, v in group.values.items()}
     observed = _timestamp(group, mapping, received)
-    by_object = {a.get("object_id", a["name"]): a for a in mapping.attributes}
-    context: Document = {**mapping.context, **raw}
-    for key, measured in raw.items():  # the measures under their attribute names too
-        mapped = by_object.get(key)
-        if mapped is not None:
-            context.setdefault(mapped["name"], measured)
+    by_object = mapping.by_object
+    context: Document = {}
+    if mapping.expressions:
+        context = {**mapping.context, **raw}
+        for key, measured in raw.items():  # the measures under their attribute names too
+            mapped = by_object.get(key)
+            if mapped is not None:
+                context.setdefault(mapped["name"], measured)
     allowed = _explicit_names(mapping, context)
     main: Document = {"id": mapping.entity_id, "type": mapping.entity_type}
     others: dict[tuple[str, str], Document] = {}
