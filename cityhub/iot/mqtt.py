@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import aiomqtt
 import orjson
 
 from cityhub.errors import CityhubError
@@ -43,6 +42,7 @@ from cityhub.iot.agent import MALFORMED, TOO_LARGE, IotAgent, Measures
 from cityhub.iot.commands import parse_results
 from cityhub.iot.errors import WrongSyntax
 from cityhub.iot.json_measures import parse_json_measures
+from cityhub.iot.mqtt_client import Message, MqttClient, MqttError
 from cityhub.iot.provisioning import check_id
 from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
 
@@ -186,13 +186,15 @@ class MqttTransport:
         self.max_bytes = max_bytes
         self.broker = parse_broker_url(url)
         self.client_id = client_id
-        self._slots = asyncio.Semaphore(max_concurrent)
+        self.max_concurrent = max(1, max_concurrent)
+        #: messages in process now; reading stops at ``max_concurrent`` until one is done
+        self._in_process = 0
         self._task: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         #: set while subscribed (tests and the bench wait on it)
         self.connected = asyncio.Event()
         self.acknowledged = 0
-        self._client: aiomqtt.Client | None = None
+        self._client: MqttClient | None = None
         #: one lock per device: its messages are committed in the order they came (a lookup
         #: that waits must not let a later measure overtake an earlier one)
         self._order: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -209,7 +211,7 @@ class MqttTransport:
             raise RuntimeError("the MQTT broker is not connected")
         try:
             await client.publish(topic, payload, qos=qos, retain=retain)
-        except aiomqtt.MqttError as exc:
+        except MqttError as exc:
             raise RuntimeError(f"MQTT publish failed: {exc}") from exc
 
     async def start(self) -> None:
@@ -230,39 +232,50 @@ class MqttTransport:
         while True:
             try:
                 await self._session()
-            except aiomqtt.MqttError as exc:
+            except MqttError as exc:
                 log.warning("IoT MQTT: %s; reconnecting in %.0f s", exc, delay)
+            if self.connected.is_set():
+                delay = 1.0  # it was up: the next try starts again at a second
             self.connected.clear()
             self._client = None
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
 
     async def _session(self) -> None:
-        async with aiomqtt.Client(
+        client = await MqttClient.connect(
             self.broker.host,
             self.broker.port,
+            client_id=self.client_id,
+            on_message=self._received,
             username=self.broker.username,
             password=self.broker.password,
-            identifier=self.client_id,
             clean_session=False,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            tls_context=ssl.create_default_context() if self.broker.tls else None,
-        ) as client:
-            # the PUBACK waits for the commit: paho's automatic one would go out on receipt
-            client._client.manual_ack_set(True)
-            for topic in TOPICS if self.subscribe else LAZY_TOPICS:
-                await client.subscribe(topic, qos=1)
+            tls=ssl.create_default_context() if self.broker.tls else None,
+            max_payload=self.max_bytes,
+        )
+        try:
+            # each PUBLISH is acknowledged by _handle once its measures are committed
+            await client.subscribe(list(TOPICS if self.subscribe else LAZY_TOPICS), qos=1)
             self._client = client
             self.connected.set()
             log.info("IoT MQTT: subscribed at %s:%s", self.broker.host, self.broker.port)
-            async for message in client.messages:
-                await self._slots.acquire()
-                task = asyncio.create_task(self._handle(client, message))
-                self._handlers.add(task)
-                task.add_done_callback(self._handlers.discard)
+            await client.closed
+        finally:
+            await client.disconnect()
 
-    async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        where = parse_topic(message.topic.value)
+    def _received(self, client: MqttClient, message: Message) -> None:
+        """A PUBLISH was read (a persistent session's may come before the subscription is
+        answered): handled in a task of its own (they commit together); reading pauses while
+        ``max_concurrent`` are in process."""
+        self._in_process += 1
+        if self._in_process >= self.max_concurrent:
+            client.pause_reading()
+        task = asyncio.create_task(self._handle(client, message))
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    async def _handle(self, client: MqttClient, message: Message) -> None:
+        where = parse_topic(message.topic)
         try:
             delay = 0.5
             while True:
@@ -278,11 +291,11 @@ class MqttTransport:
                 delay = min(delay * 2, MAX_BACKOFF)
             self._ack(client, message)
         finally:
-            self._slots.release()
+            self._in_process -= 1
+            if self._in_process == self.max_concurrent - 1:
+                client.resume_reading()
 
-    async def _queued(
-        self, where: TopicMeasure | None, message: aiomqtt.Message
-    ) -> Awaitable[None]:
+    async def _queued(self, where: TopicMeasure | None, message: Message) -> Awaitable[None]:
         """:meth:`_submit` in the device's turn: its messages are queued for commit in the
         order they came (a lookup that waits must not let a later measure overtake an
         earlier one). The turn ends once the message is queued, so a device's next messages
@@ -300,14 +313,11 @@ class MqttTransport:
             else:
                 self._order[key] = (lock, users - 1)
 
-    def _ack(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        if message.qos > 0:
-            client._client.ack(message.mid, message.qos)
+    def _ack(self, client: MqttClient, message: Message) -> None:
+        client.ack(message)
         self.acknowledged += 1
 
-    async def _submit(
-        self, where: TopicMeasure | None, message: aiomqtt.Message
-    ) -> Awaitable[None]:
+    async def _submit(self, where: TopicMeasure | None, message: Message) -> Awaitable[None]:
         """Queue the message's measures for commit; returns what completes once they are
         committed (at once for a message that is refused for good or carries none).
 
@@ -317,9 +327,9 @@ class MqttTransport:
         """
         if where is None:
             return _done()
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        if len(payload) > self.max_bytes:
-            detail = f"the payload is {len(payload)} bytes; at most {self.max_bytes}"
+        payload = message.payload
+        if message.size > self.max_bytes:
+            detail = f"the payload is {message.size} bytes; at most {self.max_bytes}"
             await self.agent.count_refused(where.apikey, where.device_id, TOO_LARGE, detail)
             return _done()
         if where.lazyexe:

@@ -45,7 +45,7 @@ class Device:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port(18600, 18699)), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port(18300, 18399)), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cmd"
 
     @contextmanager

@@ -23,12 +23,12 @@ needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason=NO_MOSQUITTO)
 
 
 def broker(tmp_path: Path, port: int | None = None) -> contextlib.AbstractContextManager[int]:
-    """Mosquitto on a port of this suite's range (18600-18699), persistent sessions on, room
+    """Mosquitto on a port of this suite's range (18300-18399), persistent sessions on, room
     for the agent's acknowledgements that wait for their commit."""
     return mosquitto(
         tmp_path,
         port,
-        ports=(18600, 18699),
+        ports=(18300, 18399),
         extra_config="max_inflight_messages 200\nmax_queued_messages 100000\n",
     )
 
@@ -150,7 +150,7 @@ def test_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
     """The broker goes away and comes back (on the same port): the transport reconnects with
     backoff, subscribes again, and measures flow again."""
     store = f"sqlite:///{tmp_path / 'hub.db'}"
-    port = free_port(18600, 18699)
+    port = free_port(18300, 18399)
     with broker(tmp_path, port):
         client_cm = make_client(tmp_path, store, iot_mqtt_url=f"mqtt://127.0.0.1:{port}")
         client = client_cm.__enter__()
