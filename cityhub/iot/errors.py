@@ -62,10 +62,10 @@ class GroupNotFound(_Fiware, ResourceNotFound):
 
 
 class LazyFailed(CityhubError):
-    """A device asked for its lazy attributes could not be asked or answered what is not its
-    measures (the federation shows it as an ``NGSILD-Warning``)."""
+    """A device could not be asked for its lazy attributes (a read or a write), or answered
+    what is not its measures (the federation shows it as an ``NGSILD-Warning``)."""
 
-    title = "The device did not answer the read of its lazy attributes"
+    title = "The device could not be asked for its lazy attributes"
     status = 502
 
 

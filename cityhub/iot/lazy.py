@@ -48,6 +48,7 @@ import orjson
 from cityhub.errors import BadRequestData, CityhubError, ResourceNotFound
 from cityhub.iot.commands import CommandTarget, Publish
 from cityhub.iot.errors import LazyFailed, LazyTimeout, LazyUnavailable, WrongSyntax
+from cityhub.iot.expressions import to_text
 from cityhub.iot.measures import fragments, mapping_of
 from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
 from cityhub.ngsild.context import TermMap
@@ -66,7 +67,11 @@ LAZY_HOST: Final = "iot.cityhub.invalid"
 #: a device document's secret naming it in its registration's endpoint
 KEY: Final = "lazy_key"
 REGISTRATION_PREFIX: Final = "urn:ngsi-ld:ContextSourceRegistration:iot-lazy:"
-OPERATIONS: Final = ("retrieveEntity", "queryEntity", "queryBatch")
+#: reads (Retrieve, Query, a POST query) and writes (Update Entity Attributes 5.6.2, Partial
+#: Attribute Update 5.6.4: PATCH .../attrs and .../attrs/{attrId})
+OPERATIONS: Final = (
+    "retrieveEntity", "queryEntity", "queryBatch", "updateEntity", "updateAttrs",
+)  # fmt: skip
 #: query parameters a device's answer cannot be filtered by here
 _FILTERS: Final = ("q", "scopeQ", "georel", "geometry", "coordinates", "csf")
 _MAX_ANSWER: Final = 1_048_576
@@ -285,22 +290,35 @@ class LazyAttributes:
         raw = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
         parts = [unquote(p) for p in raw.split("/")]
         # "", apikey, device, key, "ngsi-ld", "v1", then "entities"[, id] (Retrieve Entity,
-        # Query Entities) or "entityOperations", "query" (a POST query, queryBatch)
+        # Query Entities), "entityOperations", "query" (a POST query, queryBatch), or
+        # "entities", id, "attrs"[, name] (a PATCH: Update Entity Attributes, Partial
+        # Attribute Update)
         path = (request.method, *parts[4:])
         one = len(path) == 5 and path[:4] == ("GET", "ngsi-ld", "v1", "entities")
-        if not one and path not in (
-            ("GET", "ngsi-ld", "v1", "entities"),
-            ("POST", "ngsi-ld", "v1", "entityOperations", "query"),
+        write = len(path) in (6, 7) and path[:4] == ("PATCH", "ngsi-ld", "v1", "entities")
+        write = write and path[5] == "attrs"
+        if (
+            not one
+            and not write
+            and path
+            not in (
+                ("GET", "ngsi-ld", "v1", "entities"),
+                ("POST", "ngsi-ld", "v1", "entityOperations", "query"),
+            )
         ):
-            raise ResourceNotFound("the IoT agent answers reads of lazy attributes only")
+            raise ResourceNotFound("the IoT agent answers reads and updates of lazy attributes")
         apikey, device_id, key = parts[1], parts[2], parts[3]
         tenant = request.headers.get("NGSILD-Tenant", "")
         device = await self.iot.get_device(tenant, device_id, None if apikey == "~" else apikey)
         if device is None or not secrets.compare_digest(str(device.get(KEY, "")), key):
             raise ResourceNotFound(f"no device {device_id!r} answers lazy attributes here")
         entity_id = device.get("entity_name", "")
-        if one and parts[7] != entity_id:
+        if (one or write) and parts[7] != entity_id:
             raise ResourceNotFound(f"device {device_id!r} is not entity {parts[7]}")
+        if write:
+            attribute = parts[9] if len(parts) > 9 and parts[9] else None
+            await self._serve_write(request, tenant, device, attribute)
+            return httpx.Response(204)
         link = _link_context(request.headers.get("Link"))
         if request.method == "POST":
             selected, attrs, context = _post_query(request.content, entity_id, link)
@@ -328,6 +346,76 @@ class LazyAttributes:
             return self._json([], count=0)
         body = await self.read(tenant, device, group, wanted, agent_terms)
         return self._json(body if one else [body], count=1)
+
+    async def _serve_write(
+        self, request: httpx.Request, tenant: str, device: Document, attribute: str | None
+    ) -> None:
+        """A forwarded update of the device's lazy attributes (the body of PATCH .../attrs,
+        or of PATCH .../attrs/{attribute}), sent to the device.
+
+        Raises:
+            BadRequestData: the body is not JSON, or not an object of attributes.
+            ResourceNotFound: it names none of the device's lazy attributes.
+            LazyFailed: the device could not be reached or refused it.
+        """
+        try:
+            body = orjson.loads(request.content)
+        except orjson.JSONDecodeError:
+            raise BadRequestData("an attribute update is a JSON object") from None
+        if not isinstance(body, dict):
+            raise BadRequestData("an attribute update is a JSON object")
+        context = body.get("@context") or _link_context(request.headers.get("Link"))
+        attrs = {attribute: body} if attribute is not None else body
+        caller = await self._term_map(context)
+        agent_terms = await self._term_map(self._agent_context)
+        group = await self._group_of(tenant, device)
+        lazy = {agent_terms.expand(a["name"]): a for a in lazy_attributes(device, group)}
+        values: dict[str, Any] = {}
+        for name, inst in attrs.items():
+            found = lazy.get(caller.expand(name)) if name not in _NOT_ATTRIBUTES else None
+            if found is not None:
+                values[str(found.get("object_id", found["name"]))] = _value_of(inst)
+        if not values:
+            raise ResourceNotFound(
+                f"device {device['device_id']!r} has none of the attributes updated"
+            )
+        await self.write(device, group, values)
+
+    async def write(self, device: Document, group: Document | None, values: Document) -> None:
+        """Send new values of lazy attributes (by object_id) to the device: over HTTP as
+        iotagent-node-lib's howto updates a lazy attribute (``GET <endpoint>?k=&i=&d=``, the
+        values as the device sends measures: ``t|15|l|19.6``, or a JSON object to a JSON
+        device), over MQTT on ``/<apikey>/<device>/lazy`` (the same payload; a read there is
+        a list of names). Done once the device answered 2xx (HTTP) or the broker took it
+        (MQTT, QoS 1).
+
+        Raises:
+            LazyFailed: it could not be sent, or the device refused it, in time.
+        """
+        target = CommandTarget("", device, group, ())
+        payload = (
+            orjson.dumps(values).decode()
+            if target.json
+            else "|".join(f"{name}|{to_text(value)}" for name, value in values.items())
+        )
+        name = f"device {device['device_id']!r}"
+        how = how_asked(device, group)
+        try:
+            async with asyncio.timeout(self.timeout):
+                if how == "mqtt":
+                    await self._publish(device, group, payload.encode())
+                elif how == "http":
+                    await self._get(device, group, {"d": payload}, _MAX_ANSWER)
+                else:
+                    raise LazyUnavailable(
+                        f"{name} cannot be sent {', '.join(values)}: it has no endpoint and "
+                        "its transport is not MQTT"
+                    )
+        except TimeoutError:
+            raise LazyTimeout(
+                f"{name} did not take the update of {', '.join(values)} within "
+                f"{self.timeout:g} s (setting iot_lazy_timeout)"
+            ) from None
 
     @staticmethod
     def _json(body: Any, count: int) -> httpx.Response:
@@ -383,12 +471,22 @@ class LazyAttributes:
         return body
 
     async def _ask_http(self, device: Document, group: Document | None, asked: list[str]) -> bytes:
+        return await self._get(device, group, {"q": ",".join(asked)}, _MAX_ANSWER)
+
+    async def _get(
+        self, device: Document, group: Document | None, query: dict[str, str], limit: int
+    ) -> bytes:
+        """``GET <endpoint>?k=<apikey>&i=<device>&<query>``: the device's answer (2xx).
+
+        Raises:
+            LazyFailed: not reached, another status, or more than ``limit`` bytes.
+        """
         target = CommandTarget("", device, group, ())
         apikey = device.get("apikey") or (group or {}).get("apikey") or ""
         name = f"device {device['device_id']!r}"
         if self._http is None:
             self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=None)
-        params = {"k": apikey, "i": device["device_id"], "q": ",".join(asked)}
+        params = {"k": apikey, "i": device["device_id"], **query}
         try:
             async with self._http.stream(
                 "GET", str(target.setting("endpoint")), params=params
@@ -398,8 +496,8 @@ class LazyAttributes:
                 data = bytearray()
                 async for chunk in response.aiter_bytes():
                     data += chunk
-                    if len(data) > _MAX_ANSWER:
-                        raise LazyFailed(f"{name} answered more than {_MAX_ANSWER} bytes")
+                    if len(data) > limit:
+                        raise LazyFailed(f"{name} answered more than {limit} bytes")
         except httpx.HTTPError as exc:
             raise LazyFailed(
                 f"{name} could not be reached at its endpoint ({type(exc).__name__})"
@@ -407,11 +505,6 @@ class LazyAttributes:
         return bytes(data)
 
     async def _ask_mqtt(self, device: Document, group: Document | None, asked: list[str]) -> bytes:
-        if self.publish is None:
-            raise LazyUnavailable(
-                f"device {device['device_id']!r} is asked over MQTT and the MQTT transport is "
-                "off (setting iot_mqtt_url)"
-            )
         target = CommandTarget("", device, group, ())
         apikey = device.get("apikey") or (group or {}).get("apikey") or ""
         key = (apikey, device["device_id"])
@@ -419,10 +512,7 @@ class LazyAttributes:
         self._waiting.setdefault(key, []).append(future)
         try:
             payload = orjson.dumps(asked) if target.json else ",".join(asked).encode()
-            try:
-                await self.publish(f"/{apikey}/{device['device_id']}/lazy", payload)
-            except RuntimeError as exc:
-                raise LazyUnavailable(f"device {device['device_id']!r}: {exc}") from None
+            await self._publish(device, group, payload)
             return await future
         finally:
             waiting = self._waiting.get(key, [])
@@ -430,6 +520,23 @@ class LazyAttributes:
                 waiting.remove(future)
             if not waiting:
                 self._waiting.pop(key, None)
+
+    async def _publish(self, device: Document, group: Document | None, payload: bytes) -> None:
+        """Publish on the device's ``/<apikey>/<device>/lazy`` (QoS 1).
+
+        Raises:
+            LazyUnavailable: the MQTT transport is off or not connected.
+        """
+        if self.publish is None:
+            raise LazyUnavailable(
+                f"device {device['device_id']!r} is asked over MQTT and the MQTT transport is "
+                "off (setting iot_mqtt_url)"
+            )
+        apikey = device.get("apikey") or (group or {}).get("apikey") or ""
+        try:
+            await self.publish(f"/{apikey}/{device['device_id']}/lazy", payload)
+        except RuntimeError as exc:
+            raise LazyUnavailable(f"device {device['device_id']!r}: {exc}") from None
 
     def answered(self, apikey: str, device_id: str, payload: bytes) -> bool:
         """A device's answer on ``.../lazyexe``: given to every read of it waiting here;
@@ -439,6 +546,23 @@ class LazyAttributes:
             if not future.done():
                 future.set_result(payload)
         return bool(waiting)
+
+
+#: members of an attribute update body that are not attributes
+_NOT_ATTRIBUTES: Final = frozenset({"@context", "id", "type", "scope"})
+
+
+def _value_of(inst: Any) -> Any:
+    """The value an update gives an attribute: a Property's ``value`` (a DateTime's text), a
+    Relationship's ``object``, or the concise form's value itself."""
+    if isinstance(inst, dict):
+        for member in ("value", "object", "languageMap", "vocab", "json", "valueList"):
+            if member in inst:
+                value = inst[member]
+                if isinstance(value, dict) and "@value" in value:
+                    return value["@value"]
+                return value
+    return inst
 
 
 def _post_query(content: bytes, entity_id: str, link: str | None) -> tuple[bool, list[str], Any]:

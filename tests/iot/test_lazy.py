@@ -141,7 +141,9 @@ def test_a_read_asks_the_http_device_and_writes_nothing(client: TestClient) -> N
         assert info["entities"] == [{"id": SENSOR, "type": "Thing"}]
         assert info["propertyNames"] == ["luminosity"]
         assert reg["endpoint"].startswith("http://iot.cityhub.invalid/")
-        assert set(reg["operations"]) == {"retrieveEntity", "queryEntity", "queryBatch"}
+        assert set(reg["operations"]) == {
+            "retrieveEntity", "queryEntity", "queryBatch", "updateEntity", "updateAttrs",
+        }  # fmt: skip
         # the provisioning API does not show the secret of that endpoint
         shown = client.get("/iot/devices/sensor1", headers=H).json()
         assert "lazy_key" not in shown and shown["lazy"][0]["name"] == "luminosity"
@@ -193,6 +195,54 @@ def test_a_read_asks_the_http_device_and_writes_nothing(client: TestClient) -> N
         assert registrations(client) == []
         r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}", headers=LD)
         assert r.status_code == 200 and "luminosity" not in r.json()
+
+
+def test_an_update_of_a_lazy_attribute_is_sent_to_the_http_device(client: TestClient) -> None:
+    """iotagent-node-lib doc/howto.md "UpdateContext implementation": an update of a lazy
+    attribute through the broker reaches the device as ``GET <device>?i=&k=&d=<values>``.
+    Forwarded as clause 5.6.2.4 (Update Entity Attributes) and 5.6.4.4 (Partial Attribute
+    Update) say for an inclusive registration: the hub writes it too."""
+    provision_group(client)
+    with Device().running() as device:
+        provision_sensor(client, endpoint=device.url)
+        measure(client)
+        url = f"/ngsi-ld/v1/entities/{SENSOR}/attrs"
+        body = {"luminosity": {"type": "Property", "value": 8}, "temperature": 21}
+        r = client.patch(url, json=body, headers=LD)
+        assert r.status_code == 204, r.text
+        assert device.asked == [{"k": [APIKEY], "i": ["sensor1"], "d": ["l|8"]}]
+        # the active attribute is the hub's alone; the lazy one is written here as well
+        r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}?local=true", headers=LD)
+        assert r.json()["temperature"]["value"] == 21 and r.json()["luminosity"]["value"] == 8
+        # once the hub holds it, a Partial Attribute Update (5.6.4) of it: the same
+        r = client.patch(f"{url}/luminosity", json={"value": 7}, headers=LD)
+        assert r.status_code == 204, r.text
+        assert device.asked[-1] == {"k": [APIKEY], "i": ["sensor1"], "d": ["l|7"]}
+        # an update of active attributes only does not ask the device
+        asked = len(device.asked)
+        assert client.patch(url, json={"temperature": 22}, headers=LD).status_code == 204
+        assert len(device.asked) == asked
+
+
+def test_an_update_the_device_does_not_take_says_so(tmp_path: Path, store_url: str) -> None:
+    """A device that does not answer in time, or answers an error: the hub's own part is
+    written, and the answer says which attribute the device did not take and why (207,
+    UpdateResult ``notUpdated``, clause 5.2.18), never a hang or a 500."""
+    with make_client(tmp_path, store_url, iot_lazy_timeout=0.5) as client:
+        provision_group(client)
+        with Device().running() as device:
+            provision_sensor(client, endpoint=device.url)
+            measure(client)
+            device.hang = True
+            body = {"luminosity": {"type": "Property", "value": 8}, "temperature": 21}
+            r = client.patch(f"/ngsi-ld/v1/entities/{SENSOR}/attrs", json=body, headers=LD)
+            assert r.status_code == 207, r.text
+            [failed] = r.json()["notUpdated"]
+            # (the federation's UpdateResult names it by IRI; clause 5.2.18 says by name)
+            assert failed["attributeName"].rpartition("/")[2] == "luminosity"
+            assert "did not take the update of l within 0.5 s" in failed["reason"]
+            r = client.get(f"/ngsi-ld/v1/entities/{SENSOR}?local=true", headers=LD)
+            assert r.json()["temperature"]["value"] == 21
 
 
 def test_a_device_that_does_not_answer_gives_a_warning(tmp_path: Path, store_url: str) -> None:
@@ -341,6 +391,19 @@ def test_lazy_attributes_over_mqtt(tmp_path: Path, store_url: str) -> None:
                     "device 'sensor2' did not answer the read of l within 1 s"
                     in r.headers["NGSILD-Warning"]
                 )
+                # an update: the values on the same topic, as each device sends its measures
+                measure(client)
+                r = client.post(f"/iot/json?k={APIKEY}&i=sensor2", json={"t": 1})
+                assert r.status_code == 200, r.text
+                for entity_id in (SENSOR, "urn:ngsi-ld:Thing:sensor2"):
+                    r = client.patch(
+                        f"/ngsi-ld/v1/entities/{entity_id}/attrs",
+                        json={"luminosity": {"type": "Property", "value": 5}},
+                        headers=LD,
+                    )
+                    assert r.status_code == 204, r.text
+                wait_for(lambda: (f"/{APIKEY}/sensor2/lazy", b'{"l":5}') in got)
+                assert (f"/{APIKEY}/sensor1/lazy", b"l|5") in got
             finally:
                 stop.set()
                 # one more ask wakes the device loop so it ends
