@@ -18,6 +18,7 @@ bound as the hub's normalized text (``text[]::timestamptz[]``: asyncpg would oth
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -77,10 +78,6 @@ _ADD_SERIES = (
     " unnest($2::text[], $3::text[], $4::text[]) AS u(e, a, d) ORDER BY 2, 3, 4"
     " ON CONFLICT DO NOTHING"
 )
-_INSERT_TYPES = (
-    "INSERT INTO temporal_types (tenant, type, id) SELECT $1, t, $2 FROM unnest($3::text[]) t"
-    " ON CONFLICT DO NOTHING"
-)
 
 
 def _json(value: Any) -> str:
@@ -115,10 +112,34 @@ def series_ids(
     return found
 
 
-def insert(conn: SyncConnection, tenant: str, rows: Sequence[Pending]) -> None:
+#: data-modifying statements run together as the CTEs of one statement, by name, and their
+#: arguments (``$1``... in each statement counts from the first of these)
+Ctes = tuple[list[tuple[str, str]], list[Any]]
+
+
+def _shifted(sql: str, by: int) -> str:
+    """``sql`` with its placeholders ``$n`` as ``$(n + by)``."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + by}", sql)
+
+
+def _with(ctes: Ctes, offset: int) -> str:
+    return ", ".join(f"{name} AS ({_shifted(sql, offset)})" for name, sql in ctes[0])
+
+
+def run_ctes(conn: SyncConnection, ctes: Ctes) -> None:
+    """The statements of ``ctes`` as one statement (one round trip)."""
+    conn.execute(f"WITH {_with(ctes, 0)} SELECT 1", *ctes[1])
+
+
+def insert(
+    conn: SyncConnection, tenant: str, rows: Sequence[Pending], before: Ctes | None = None
+) -> None:
     """Insert ``rows``, their series found or created in the same statement (one round
-    trip; their months' partitions are made first if this process has not seen them)."""
+    trip; their months' partitions are made first if this process has not seen them);
+    ``before``: statements run in the same statement (the entity's head row)."""
     if not rows:
+        if before is not None:
+            run_ctes(conn, before)
         return
     ensure_months(conn, [r[1] for r in rows])
     keys: dict[Key, int] = {}
@@ -130,7 +151,11 @@ def insert(conn: SyncConnection, tenant: str, rows: Sequence[Pending]) -> None:
         columns[3].append(keys.setdefault(r[0], len(keys) + 1))  # arrays count from 1
         for i in range(4, 10):
             columns[i].append(r[i])
-    conn.execute(_INSERT, *columns, tenant, *_columns(keys))
+    if before is None:
+        conn.execute(_INSERT, *columns, tenant, *_columns(keys))
+        return
+    sql = f"WITH {_with(before, 14)}, {_INSERT.removeprefix('WITH ')}"
+    conn.execute(sql, *columns, tenant, *_columns(keys), *before[1])
 
 
 def compact_rows(rows: Sequence[InstanceRow]) -> list[Pending]:
@@ -280,6 +305,71 @@ def upsert_instances(
         )
 
 
+_HEAD = (
+    "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at,"
+    " deleted_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, NULL, $7::jsonb)"
+    " ON CONFLICT (tenant, id) DO UPDATE SET types = EXCLUDED.types, scopes ="
+    " EXCLUDED.scopes, modified_at = EXCLUDED.modified_at, deleted_at = NULL,"
+    " attrs = EXCLUDED.attrs"
+)
+
+
+def head_ctes(
+    tenant: str, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
+) -> Ctes:
+    """The statements that create or replace the ``temporal_entities`` row of an entity and
+    its type index: the types it no longer has go, the others are added (never the same row
+    both ways, so the DELETE and the INSERT cannot meet)."""
+    args = [
+        tenant,
+        entity["id"],
+        _json(entity["type"]),
+        _json(entity["scope"]) if entity.get("scope") else None,
+        created_at,
+        now,
+        _json(attrs),
+        list(entity["type"]),
+    ]
+    return [
+        ("head", _HEAD),
+        (
+            "head_gone",
+            "DELETE FROM temporal_types WHERE tenant = $1 AND id = $2 AND type <> ALL($8::text[])",
+        ),
+        (
+            "head_types",
+            "INSERT INTO temporal_types (tenant, type, id) SELECT $1, t, $2"
+            " FROM unnest($8::text[]) t ON CONFLICT DO NOTHING",
+        ),
+    ], args
+
+
+def kept_head_ctes(tenant: str, entity: Entity, now: str) -> Ctes:
+    """The statements that add the head row and its types unless the row exists: an entity
+    created while history was off (by another worker, perhaps) has none."""
+    return [
+        (
+            "kept",
+            "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at,"
+            " deleted_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, NULL, '{}')"
+            " ON CONFLICT DO NOTHING RETURNING id",
+        ),
+        (
+            "kept_types",
+            "INSERT INTO temporal_types (tenant, type, id) SELECT $1, t, kept.id FROM kept,"
+            " unnest($7::text[]) t ON CONFLICT DO NOTHING",
+        ),
+    ], [
+        tenant,
+        entity["id"],
+        _json(entity["type"]),
+        _json(entity["scope"]) if entity.get("scope") else None,
+        entity.get("createdAt") or now,
+        now,
+        list(entity["type"]),
+    ]
+
+
 def write_head(
     conn: SyncConnection,
     tenant: str,
@@ -290,35 +380,13 @@ def write_head(
     *,
     types_changed: bool = True,
 ) -> None:
-    """Create or replace the ``temporal_entities`` row of an entity (and its type index), in
-    one statement: the types it no longer has go, the others are added (never the same row
-    both ways, so the CTE's DELETE and INSERT cannot meet)."""
-    head = (
-        "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at,"
-        " deleted_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, NULL, $7::jsonb)"
-        " ON CONFLICT (tenant, id) DO UPDATE SET types = EXCLUDED.types, scopes ="
-        " EXCLUDED.scopes, modified_at = EXCLUDED.modified_at, deleted_at = NULL,"
-        " attrs = EXCLUDED.attrs"
-    )
-    args = [
-        tenant,
-        entity["id"],
-        _json(entity["type"]),
-        _json(entity["scope"]) if entity.get("scope") else None,
-        created_at,
-        now,
-        _json(attrs),
-    ]
+    """Create or replace the ``temporal_entities`` row of an entity (and, with
+    ``types_changed``, its type index: :func:`head_ctes`), in one statement."""
+    ctes = head_ctes(tenant, entity, attrs, created_at, now)
     if not types_changed:
-        conn.execute(head, *args)
+        conn.execute(_HEAD, *ctes[1][:7])
         return
-    conn.execute(
-        f"WITH h AS ({head}), gone AS (DELETE FROM temporal_types WHERE tenant = $1 AND id = $2"
-        " AND type <> ALL($8::text[])) INSERT INTO temporal_types (tenant, type, id)"
-        " SELECT $1, t, $2 FROM unnest($8::text[]) t ON CONFLICT DO NOTHING",
-        *args,
-        list(entity["type"]),
-    )
+    run_ctes(conn, ctes)
 
 
 class PostgresHistoryRows:
@@ -329,33 +397,46 @@ class PostgresHistoryRows:
     tenant: str
     #: False inside ``cityhub.store.history.recording_off``
     recording_history = True
+    #: the head row's statements of the change being recorded, run with its instances
+    _pending_head: Ctes | None = None
+    #: True while a change's hooks run (``PostgresTransaction._emit``): a head waits for the
+    #: change's instances; otherwise (the temporal API's own writes) it is written at once
+    _holding_head = False
 
     def add_history_instances(self, rows: Sequence[InstanceRow]) -> None:
-        insert(self.conn, self.tenant, compact_rows(rows))
+        head, self._pending_head = self._pending_head, None
+        insert(self.conn, self.tenant, compact_rows(rows), head)
 
     def write_history_head(
         self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
     ) -> None:
-        write_head(self.conn, self.tenant, entity, attrs, created_at, now)
+        self._hold_head(head_ctes(self.tenant, entity, attrs, created_at, now))
 
     def keep_history_head(self, entity: Entity, now: str) -> None:
-        """Add the head row unless it exists: an entity created while history was off (by
-        another worker, perhaps) has none."""
-        added = self.conn.execute(
-            "INSERT INTO temporal_entities (tenant, id, types, scopes, created_at, modified_at,"
-            " deleted_at, attrs) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, NULL, '{}')"
-            " ON CONFLICT DO NOTHING",
-            self.tenant,
-            entity["id"],
-            _json(entity["type"]),
-            _json(entity["scope"]) if entity.get("scope") else None,
-            entity.get("createdAt") or now,
-            now,
-        )
-        if added.endswith(" 1"):
-            self.conn.execute(_INSERT_TYPES, self.tenant, entity["id"], list(entity["type"]))
+        """The head row unless it exists (:func:`kept_head_ctes`)."""
+        self._hold_head(kept_head_ctes(self.tenant, entity, now))
+
+    def _hold_head(self, head: Ctes) -> None:
+        self.flush_history_head()
+        if self._holding_head:
+            self._pending_head = head
+        else:
+            run_ctes(self.conn, head)
+
+    def flush_history_head(self) -> None:
+        """Run the head row's statements if a change's instances did not take them along (the
+        change recorded none); the transaction calls it once a change's hooks have run, so a
+        head is never written later than its change."""
+        head, self._pending_head = self._pending_head, None
+        if head is not None:
+            run_ctes(self.conn, head)
+
+    def drop_history_head(self) -> None:
+        """Forget a head not yet written (the change's hooks failed)."""
+        self._pending_head = None
 
     def close_history_head(self, before: Entity, now: str) -> None:
+        self.flush_history_head()
         self.conn.execute(
             "UPDATE temporal_entities SET deleted_at = $1, modified_at = $1, types = $2::jsonb,"
             " scopes = $3::jsonb, attrs = $4::jsonb WHERE tenant = $5 AND id = $6",

@@ -52,6 +52,19 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
     def _index(self, change: Change) -> None:
         geo.index_change(self.conn, change)  # the geo index: this backend's own rows
 
+    def _emit(self, change: Change) -> None:
+        """As ``BaseTransaction._emit``; the history hook's head row goes with the change's
+        instances in one statement (``PostgresHistoryRows``), or alone once the hooks ran."""
+        self._holding_head = True
+        try:
+            super()._emit(change)
+        except BaseException:
+            self.drop_history_head()
+            raise
+        finally:
+            self._holding_head = False
+        self.flush_history_head()
+
     def _write_q_index(self) -> None:
         """The q_index rows of the changes since the last call, in one statement (a savepoint
         rolled back took its changes and its rows with it)."""

@@ -1,0 +1,111 @@
+"""Round trips of the entity API's writes on PostgreSQL (issue 21, item 3: the cost of a write is
+the hub's per statement): the history's head row goes to the database in the statement that
+writes the change's instances, and alone only when the change recorded none; the temporal API
+answers the same either way (ETSI GS CIM 009 v1.9.1 clauses 5.6.1-5.6.3, 5.7.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from cityhub.app import create_app
+from cityhub.settings import Settings
+
+E = "/ngsi-ld/v1/entities"
+T = "/ngsi-ld/v1/temporal/entities"
+EID = "urn:ngsi-ld:Bench:1"
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement the hub sends (asyncpg's calls, one round trip each)."""
+    from asyncpg import connection
+
+    sent: list[str] = []
+    for name in ("execute", "fetch", "fetchrow", "fetchval", "executemany"):
+        original = getattr(connection.Connection, name)
+
+        def counted(self: Any, query: str, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            sent.append(" ".join(str(query).split()))
+            return _original(self, query, *args, **kw)
+
+        monkeypatch.setattr(connection.Connection, name, counted)
+    return sent
+
+
+@pytest.fixture
+def client(postgres_url: str) -> Iterator[TestClient]:
+    settings = Settings(store=postgres_url, airquality_service=False, indicators_service=False)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _body(eid: str = EID, **attrs: Any) -> dict[str, Any]:
+    return {"id": eid, "type": "BenchType", **attrs}
+
+
+def _head_writes(sent: list[str]) -> list[str]:
+    return [s for s in sent if "temporal_entities" in s]
+
+
+def test_a_create_and_an_update_write_the_head_with_the_instances(
+    client: TestClient, statements: list[str]
+) -> None:
+    temperature = {"type": "Property", "value": 20.5, "observedAt": "2026-12-07T10:00:00Z"}
+    statements.clear()
+    assert client.post(E, json=_body(temperature=temperature)).status_code == 201
+    heads = _head_writes(statements)
+    assert len(heads) == 1 and "INSERT INTO history_instances" in heads[0], heads
+    created = len(statements)
+    statements.clear()
+    patch = {"value": 21.5, "observedAt": "2026-12-07T10:01:00Z"}
+    assert client.patch(f"{E}/{EID}/attrs/temperature", json=patch).status_code == 204
+    heads = _head_writes(statements)
+    assert len(heads) == 1 and "INSERT INTO history_instances" in heads[0], heads
+    assert len(statements) < created
+    got = client.get(f"{T}/{EID}", params={"options": "temporalValues"})
+    assert got.status_code == 200, got.text
+    values = got.json()["temperature"]["values"]
+    assert [v[0] for v in values] == [20.5, 21.5]
+
+
+def test_a_change_without_instances_still_writes_its_head(
+    client: TestClient, statements: list[str]
+) -> None:
+    """An entity created without attributes records no instance: its head goes alone, and the
+    temporal API finds the entity; a second type rewrites it (clause 5.6.3: types of the
+    temporal representation)."""
+    statements.clear()
+    assert client.post(E, json=_body()).status_code == 201
+    heads = _head_writes(statements)
+    assert len(heads) == 1 and "history_instances" not in heads[0], heads
+    got = client.get(f"{T}/{EID}")
+    assert got.status_code == 200, got.text
+    assert got.json()["type"] == "BenchType"
+    speed = {"type": "Property", "value": 1, "observedAt": "2026-12-07T10:00:00Z"}
+    both = {"type": ["BenchType", "Other"], "speed": speed}
+    assert client.post(f"{E}/{EID}/attrs", json=both).status_code == 204
+    got = client.get(f"{T}/{EID}")
+    assert sorted(got.json()["type"]) == ["BenchType", "Other"]
+    listed = client.get(
+        T, params={"type": "Other", "timerel": "after", "timeAt": "2000-01-01T00:00:00Z"}
+    )
+    assert [e["id"] for e in listed.json()] == [EID]
+
+
+def test_a_batch_writes_each_entitys_head_once(client: TestClient, statements: list[str]) -> None:
+    """A batch upsert of several entities: one head with each entity's instances, none left
+    over, and the temporal API lists every entity."""
+    reading = {"type": "Property", "value": 3, "observedAt": "2026-12-07T10:00:00Z"}
+    batch = [_body(f"urn:ngsi-ld:Bench:{i}", speed=reading) for i in range(5)]
+    statements.clear()
+    assert client.post(f"{E[:-9]}/entityOperations/upsert", json=batch).status_code == 201
+    heads = _head_writes(statements)
+    assert all("INSERT INTO history_instances" in h for h in heads), heads
+    listed = client.get(
+        T, params={"type": "BenchType", "timerel": "after", "timeAt": "2000-01-01T00:00:00Z"}
+    )
+    assert sorted(e["id"] for e in listed.json()) == sorted(b["id"] for b in batch)
