@@ -315,11 +315,60 @@ def units(n_sensors: int, months: int, path: str) -> Iterator[tuple[str, Callabl
                 yield f"upsert:{month}:{h}", send
 
 
-def cpu_seconds(pid: int) -> float:
-    """The CPU time (user + system, all threads) process ``pid`` has used: what a load
-    costs whatever share of the cores the machine's other work leaves it."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """The CPU time (user + system, all threads) process ``pid`` and its live descendants (the
+    hub's workers) have used: what a load costs whatever share of the cores the machine's other
+    work leaves it. ``reaped``: and the children that exited (a PostgreSQL postmaster's
+    backends)."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = _stat(p)
+            todo += _children(p)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        if reaped and p == pid:
+            total += int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu(url: str) -> Callable[[], float] | None:
+    """The CPU seconds the PostgreSQL server of ``url`` has used so far (all its processes,
+    exited backends included), when it runs on this machine; else None."""
+    import asyncio
+
+    import asyncpg
+
+    async def postmaster() -> int:
+        conn = await asyncpg.connect(url)
+        try:  # the parent of this connection's backend, read while the backend lives
+            return int(_stat(int(await conn.fetchval("SELECT pg_backend_pid()")))[1])
+        finally:
+            await conn.close()
+
+    try:
+        server = asyncio.run(postmaster())
+        cpu_seconds(server, reaped=True)
+    except OSError:
+        return None
+    return lambda: cpu_seconds(server, reaped=True)
 
 
 def load(
@@ -330,6 +379,7 @@ def load(
     path: str,
     concurrency: int,
     rss: RssSampler,
+    db_cpu: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     progress = work / "progress.txt"
     done = set(progress.read_text().split()) if progress.exists() else set()
@@ -339,6 +389,7 @@ def load(
         print(f"resuming: {len(done)} units done before, {len(todo)} to go", flush=True)
     sent = 0
     cpu_before = cpu_seconds(rss.pid)
+    db_before = db_cpu() if db_cpu else 0.0
     started = last = time.perf_counter()
     lock = threading.Lock()
     with progress.open("a") as log, ThreadPoolExecutor(concurrency) as pool:
@@ -374,11 +425,13 @@ def load(
                 )
     took = time.perf_counter() - started
     cpu = cpu_seconds(rss.pid) - cpu_before
+    db = db_cpu() - db_before if db_cpu else None
     return {
         "instances": sent,
         "seconds": took,
         "per_s": sent / took if took else None,
         "hub_cpu_us_per_instance": cpu / sent * 1e6 if sent else None,
+        "db_cpu_us_per_instance": db / sent * 1e6 if sent and db is not None else None,
         "resumed_units": len(done),
         "total_instances": total,
     }
@@ -738,6 +791,13 @@ def report(run: dict[str, Any]) -> str:
                 f" x{hub_cpu / floor_cpu:.2f} the minimal floor's {floor_cpu:.2f} us per row"
                 f" (its thread's CPU); at one core each, {floor_cpu / hub_cpu:.3f} of its rate"
             )
+        if hub_cpu and ld.get("db_cpu_us_per_instance") is not None:
+            db_cpu = ld["db_cpu_us_per_instance"]
+            lines.append(
+                f"load CPU per instance: hub {hub_cpu:.2f} us + PostgreSQL {db_cpu:.2f} us"
+                f" (its server's processes); per core: {1e6 / hub_cpu:,.0f} instances/s of"
+                f" hub, {1e6 / max(db_cpu, 1e-9):,.0f} of PostgreSQL"
+            )
     pg = run.get("postgres_floor")
     if pg and ld["per_s"]:
         lines.append(
@@ -858,14 +918,29 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             run["load"] = load(
-                client, work, args.sensors, args.months, args.path, args.concurrency, rss
+                client,
+                work,
+                args.sensors,
+                args.months,
+                args.path,
+                args.concurrency,
+                rss,
+                postgres_cpu(store) if store else None,
             )
         rss.phase = "querying"
         if "queries" not in skip:
             print("queries ...", flush=True)
+            db_cpu = postgres_cpu(store) if store else None
+            before = (cpu_seconds(proc.pid), db_cpu() if db_cpu else 0.0)
             run["queries"] = run_queries(
                 client, queries(args.sensors, args.months, by_dong, by_gu, args.requests)
             )
+            asked = sum(q["requests"] for q in run["queries"].values())
+            run["queries_cpu_ms_per_request"] = {
+                "hub": (cpu_seconds(proc.pid) - before[0]) / asked * 1e3,
+                "db": (db_cpu() - before[1]) / asked * 1e3 if db_cpu else None,
+            }
+            print(f"  CPU per request (all five queries): {run['queries_cpu_ms_per_request']}")
         else:
             run["queries"] = {}
         rss.sample()
