@@ -6,7 +6,11 @@ stream and, for devices that stop reporting, on a timer.
    costs one evaluation), carrying the watched attributes before and after the change (only
    those, without the system times of instances that have ``observedAt``: the item is written
    in the client's transaction; the alert's text reads the source's name and place in the
-   evaluation's transaction, when it acts).
+   evaluation's transaction, when it acts). A service's write-back (the air-quality
+   service's index of an hour whose reading was just evaluated) asks only for the rules that
+   read what it changed (``onlyChanged``), and for nothing when it changed nothing a rule
+   reads: one evaluation of each rule per reading. Its item is evaluated whole when an
+   earlier item of the source was merged into it (``_only``).
 2. After the commit (:meth:`AlertService.process`): one transaction reads the source's
    ``AlertState`` entity (the episode state of every rule on it), steps each rule's state
    machine (``episode.step``), creates, updates or closes the ``Alert`` entities, and writes
@@ -59,7 +63,7 @@ from cityhub.ngsild.datetime import format_datetime, now_iso
 from cityhub.ngsild.ops import new_entity
 from cityhub.ngsild.plain import LocalNames
 from cityhub.ngsild.temporal import TemporalQuery
-from cityhub.services import CityService, ServiceContext, WorkRequest
+from cityhub.services import CityService, ServiceContext, WorkRequest, current_cause
 from cityhub.store.base import Change, EntityQuery, Transaction
 from cityhub.store.work import WorkItem
 
@@ -76,6 +80,10 @@ _STAMPS = ("createdAt", "modifiedAt")
 _IDLE = EpisodeState()
 #: entities the offline timer reads per query page
 _PAGE = 1000
+#: a service's write-back item: the watched attributes it changed (local names), and when
+#: its hook ran (``time.time()``): ``_only``
+_ONLY = "onlyChanged"
+_AT = "requestedAt"
 
 
 def state_id(source: str) -> str:
@@ -117,6 +125,43 @@ def _slim(
         "modifiedAt": entity.get("modifiedAt"),
         "attrs": attrs,
     }
+
+
+def _changed_names(
+    before: Mapping[str, Any], after: Mapping[str, Any], local: Mapping[str, str]
+) -> set[str]:
+    """The local names of the attributes whose (slim) instances differ between ``before``
+    and ``after``, those added or removed included."""
+    changed = {local[iri] for iri, v in after.items() if before.get(iri) != v}
+    changed.update(local[iri] for iri in before if iri not in after)
+    return changed
+
+
+def _only(item: WorkItem) -> frozenset[str] | None:
+    """The attribute names a service's write-back changed, when the item is that write-back's
+    alone; None: evaluate every rule of the source's types.
+
+    The item stands for the write-back alone when no earlier item of its key was merged into
+    it: the queue keeps a coalesced item's first enqueue time and its last payload, and the
+    write-back's hook took :data:`_AT` (the same clock, ``time.time()``) just before its own
+    enqueue. An earlier item merged in (a client's reading not evaluated yet) leaves the
+    enqueue time before it, and then every rule is evaluated, as for any coalesced item."""
+    names, at = item.payload.get(_ONLY), item.payload.get(_AT)
+    if not isinstance(names, list) or not isinstance(at, int | float):
+        return None
+    if item.enqueued_at < at:
+        return None  # an earlier item of the key was merged into this one
+    return frozenset(n for n in names if isinstance(n, str))
+
+
+def _reads(rule: Rule, names: frozenset[str]) -> bool:
+    """Whether ``rule`` reads one of ``names`` (a deviceOffline rule without a report
+    attribute reads every attribute's time)."""
+    if rule.kind == "deviceOffline":
+        return rule.report_attribute is None or rule.report_attribute in names
+    return any(
+        n in names for n in (rule.attribute, rule.threshold_attribute, rule.ratio_attribute) if n
+    )
 
 
 def _with_context(tx: Transaction, source: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -189,10 +234,17 @@ class AlertService(CityService):
         if names is not None and not names:
             return ()
         keep = None if names is None else frozenset(names)
-        payload = {
-            "before": _slim(change.before, keep, local),
-            "after": _slim(change.after, keep, local),
-        }
+        before = _slim(change.before, keep, local)
+        after = _slim(change.after, keep, local)
+        payload: dict[str, Any] = {"before": before, "after": after}
+        if current_cause() and keep is not None and before is not None and after is not None:
+            # a service's write-back (the air-quality service's index of the hour the client's
+            # reading just had evaluated): only the rules that read what it changed need it
+            changed = _changed_names(before["attrs"], after["attrs"], local)
+            if not changed:
+                return ()  # nothing a rule reads (its stamps aside) changed
+            payload[_ONLY] = sorted(changed)
+            payload[_AT] = time.time()
         return (WorkRequest(key=change.entity_id, payload=payload),)
 
     # ---- after the commit ------------------------------------------------------------------
@@ -225,7 +277,11 @@ class AlertService(CityService):
         await self.rulebook.refresh(ctx.store, item.tenant)
         observed = []
         types = [local_name(t) for t in after.get("type", ())]
-        for rule in self.rulebook.rules_for(item.tenant, types):
+        rules = self.rulebook.rules_for(item.tenant, types)
+        only = _only(item)
+        if only is not None:
+            rules = [r for r in rules if _reads(r, only)]
+        for rule in rules:
             obs = observe(rule, before if isinstance(before, dict) else None, after)
             if obs is not None:
                 observed.append((rule, obs))
