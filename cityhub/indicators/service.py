@@ -39,6 +39,7 @@ broken clock cannot close hours that have not happened.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
@@ -101,6 +102,35 @@ def hour_floor(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _hour(t: datetime) -> datetime:
+    """:func:`hour_floor`, remembered (the hooks ask it of the same few times in every write)."""
+    return hour_floor(t)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(t: datetime) -> str:
+    """``format_datetime``, remembered (a batch's items name the same few hours)."""
+    return format_datetime(t)
+
+
+def _latest_time(instances: Any) -> datetime | None:
+    """The latest ``observedAt`` of an attribute's instances (None: none, or not a list)."""
+    latest: datetime | None = None
+    if isinstance(instances, list):
+        for inst in instances:
+            at = parse_time(inst.get("observedAt")) if isinstance(inst, dict) else None
+            if at is not None and (latest is None or at > latest):
+                latest = at
+    return latest
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    return a if b is None or a >= b else b
+
+
 def latest_reading(
     entity: Mapping[str, Any] | None, names: Mapping[str, str] | None = None
 ) -> datetime | None:
@@ -140,7 +170,7 @@ def _new_hours(instances: Any, before: Any) -> set[datetime]:
             continue
         at = parse_time(inst.get("observedAt"))
         if at is not None and 1 < at.year < 9999:
-            hours.add(hour_floor(at))
+            hours.add(_hour(at))
     return hours
 
 
@@ -209,13 +239,15 @@ class IndicatorService(CityService):
     def _closed(self, at: datetime | None) -> datetime | None:
         if at is None or at.year < 2 or at.year > 9998:
             return None  # no hour to close at the ends of time
-        return hour_floor(at - self.grace)
+        return _hour(at - self.grace)
 
     def requests(self, change: Change) -> Iterable[WorkRequest]:
         """Runs in every write transaction: decides from the attributes the indicators read,
         by IRI (``self._names`` remembers each one's local name), and compares only those
         that differ from the entity's before (most writes of other types, or of nothing the
-        indicators read, cost a dictionary look-up per attribute)."""
+        indicators read, cost a dictionary look-up per attribute). The latest reading time
+        before and after is taken in the same pass: an attribute the change left as it was
+        counts for both."""
         after = change.after
         if after is None:
             return ()
@@ -227,37 +259,54 @@ class IndicatorService(CityService):
         old: Mapping[str, Any] = before.get("attrs", {}) if before is not None else {}
         changed: list[tuple[Any, Any]] = []  # (instances after, before) of read attributes
         clock = False  # an attribute that closes hours changed
+        kept: datetime | None = None  # the latest of the clock attributes left as they were
+        latest_after: datetime | None = None  # ... of those the change wrote (after)
+        latest_before: datetime | None = None  # ... and as they were before it
         for key, instances in new.items():
             name = names[key]
-            if name in _READ_NAMES:
-                was = old.get(key)
-                if was != instances:
-                    changed.append((instances, was))
-                    clock = clock or name in _CLOCK_NAMES
-        if not clock:
-            clock = any(names[k] in _CLOCK_NAMES for k in old if k not in new)
+            if name not in _READ_NAMES:
+                continue
+            was = old.get(key)
+            same = was is instances or was == instances
+            if not same:
+                changed.append((instances, was))
+            if name not in _CLOCK_NAMES:
+                continue
+            at = _latest_time(instances)
+            if same:
+                if at is not None and (kept is None or at > kept):
+                    kept = at
+                continue
+            clock = True
+            if at is not None and (latest_after is None or at > latest_after):
+                latest_after = at
+            at = _latest_time(was)
+            if at is not None and (latest_before is None or at > latest_before):
+                latest_before = at
+        for key, was in old.items():  # clock attributes the change removed
+            if key not in new and names[key] in _CLOCK_NAMES:
+                clock = True
+                at = _latest_time(was)
+                if at is not None and (latest_before is None or at > latest_before):
+                    latest_before = at
         if not changed and not clock:
             return ()
         out: list[WorkRequest] = []
-        latest = latest_reading(after, names)
+        latest = _later(kept, latest_after)
         now = self._closed(latest)
-        previous = self._closed(latest_reading(before, names))
+        previous = self._closed(_later(kept, latest_before)) if before is not None else None
         if clock and latest is not None and now is not None and now != previous:
             # keyed by the hour it closes: a batch whose stations close different hours (one
             # behind the others) queues one item per hour, not one that keeps the last
             # change's clock, which could be the earliest (items of one key keep the later
             # payload); an item whose hours are computed already finds nothing to do
-            out.append(
-                WorkRequest(
-                    f"clock:{format_datetime(now)}",
-                    {"clock": format_datetime(latest)},
-                    self.coalesce,
-                )
-            )
-        hours: set[datetime] = set()
-        for instances, was in changed:
-            hours |= _new_hours(instances, was)
-        out.extend(self._late(hours, previous))
+            out.append(WorkRequest("clock:" + _iso(now), {"clock": _iso(latest)}, self.coalesce))
+        if changed:
+            hours: set[datetime] = set()
+            for instances, was in changed:
+                hours |= _new_hours(instances, was)
+            if hours:
+                out.extend(self._late(hours, previous))
         return out
 
     def history_requests(self, tenant: str, entity: Document) -> Iterable[WorkRequest]:
@@ -272,11 +321,11 @@ class IndicatorService(CityService):
     def _late(self, hours: Iterable[datetime], previous: datetime | None) -> list[WorkRequest]:
         """A work item per hour that may have been computed already: it ended before the
         hub's clock less the grace, or before the hour the entity's previous reading closed."""
-        closed = hour_floor(datetime.fromtimestamp(self.clock(), UTC) - self.grace)
+        closed = _hour(datetime.fromtimestamp(int(self.clock()), UTC) - self.grace)
         if previous is not None:
             closed = max(closed, previous)
         return [
-            WorkRequest(f"late:{format_datetime(h)}", {"late": format_datetime(h)}, self.coalesce)
+            WorkRequest("late:" + (at := _iso(h)), {"late": at}, self.coalesce)
             for h in sorted(set(hours))
             if h < closed
         ]
