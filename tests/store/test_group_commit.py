@@ -109,3 +109,70 @@ def test_a_tenant_row_rolled_back_with_its_savepoint_is_written_again(tmp_path: 
             await store.close()
 
     assert asyncio.run(main()) == [("city1",)]
+
+
+def test_a_group_wakes_its_loop_once_with_every_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outcomes of a group reach the waiting coroutines in one call on their loop (not one
+    wake-up per write: each costs a write to the loop's self-pipe and hands it the GIL)."""
+    sizes: list[int] = []
+    settled: list[int] = []
+    real_group, real_settle = sqlite_store._run_group, sqlite_store._settle
+
+    def spy_group(conn: Any, group: list[Any]) -> None:
+        sizes.append(len(group))
+        real_group(conn, group)
+
+    def spy_settle(replies: list[Any]) -> None:
+        settled.append(len(replies))
+        real_settle(replies)
+
+    monkeypatch.setattr(sqlite_store, "_run_group", spy_group)
+    monkeypatch.setattr(sqlite_store, "_settle", spy_settle)
+
+    async def main() -> list[Any]:
+        store = SqliteStore(str(tmp_path / "w.db"))
+        await store.start()
+        try:
+            return await asyncio.gather(
+                *(store.write("", lambda tx, i=i: tx.insert(entity(i)) or i) for i in range(100))
+            )
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == list(range(100))
+    assert settled == sizes
+    assert max(settled) > 1
+
+
+def test_a_write_given_up_before_it_runs_is_not_made(tmp_path: Path) -> None:
+    async def main() -> list[str]:
+        store = SqliteStore(str(tmp_path / "c.db"))
+        await store.start()
+        try:
+            release = asyncio.get_running_loop().create_future()
+            started = asyncio.Event()
+            loop = asyncio.get_running_loop()
+
+            def hold(conn: Any) -> None:  # keeps the writer busy until released
+                loop.call_soon_threadsafe(started.set)
+                asyncio.run_coroutine_threadsafe(asyncio.wait_for(release, 10), loop).result()
+
+            held = asyncio.ensure_future(store.run_write(hold))
+            await started.wait()
+            given_up = asyncio.ensure_future(store.write("", lambda tx: tx.insert(entity(1))))
+            await asyncio.sleep(0)
+            given_up.cancel()
+            release.set_result(None)
+            await held
+            await store.write("", lambda tx: tx.insert(entity(2)))
+            with contextlib.suppress(asyncio.CancelledError):
+                await given_up
+            return await store.run_read(
+                lambda c: [r[0] for r in c.execute("SELECT id FROM entities ORDER BY rowid")]
+            )
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == ["urn:ngsi-ld:Thing:2"]

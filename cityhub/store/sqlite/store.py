@@ -12,7 +12,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -95,6 +95,55 @@ class _Grouped:
 
 
 _GROUP_MAX = 64
+
+
+class _Reply:
+    """Where a write job's outcome goes: a future of the event loop that awaits it, settled
+    with the other outcomes of its group in ONE wake-up of that loop (:func:`_deliver`),
+    instead of one thread-safe call (a write to the loop's self-pipe, and the GIL handed to
+    the loop's thread) per job. Offers the part of ``concurrent.futures.Future`` the writer
+    uses."""
+
+    __slots__ = ("loop", "future", "ok", "value")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.ok: bool | None = None  # None: not run (its caller gave up waiting first)
+        self.value: Any = None
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return not self.future.cancelled()
+
+    def set_result(self, value: Any) -> None:
+        self.ok, self.value = True, value
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.ok, self.value = False, exc
+
+
+def _settle(replies: list[_Reply]) -> None:
+    """On the loop's thread: hand each outcome to its waiting coroutine."""
+    for reply in replies:
+        if reply.ok is None or reply.future.done():
+            continue
+        if reply.ok:
+            reply.future.set_result(reply.value)
+        else:
+            reply.future.set_exception(reply.value)
+
+
+def _deliver(jobs: list[tuple[Any, Any]]) -> None:
+    """Wake each loop that waits for some of ``jobs`` once, with all of its outcomes."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Reply]] = {}
+    for _, reply in jobs:
+        if isinstance(reply, _Reply):
+            by_loop.setdefault(reply.loop, []).append(reply)
+    for loop, replies in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, replies)
+        except RuntimeError:  # pragma: no cover - the loop closed: nobody waits any more
+            pass
 
 
 def _run_one(
@@ -246,9 +295,8 @@ class SqliteStore(BaseStore):
         self._stop_checkpoints = threading.Event()
         #: 0 = read on the caller's (event loop) thread: no thread hop, no GIL hand-over
         self._reader_threads = 1 if self.memory else max(0, reader_threads)
-        self._jobs: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = (
-            queue.Queue()
-        )
+        #: (a function or a _Grouped job, a Future or a _Reply), or None: stop
+        self._jobs: queue.Queue[tuple[Any, Any] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -348,6 +396,7 @@ class SqliteStore(BaseStore):
             fn, fut = job
             if not isinstance(fn, _Grouped):
                 _run_one(conn, fn, fut)
+                _deliver([job])
                 continue
             group: list[tuple[_Grouped, Future[Any]]] = [(fn, fut)]
             while not backlog and len(group) < _GROUP_MAX:  # only what already waits
@@ -360,6 +409,7 @@ class SqliteStore(BaseStore):
                 else:
                     backlog.append(waiting)  # a plain job or the stop mark: run it next
             _run_group(conn, group)
+            _deliver(group)
         conn.close()
 
     async def run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -370,12 +420,12 @@ class SqliteStore(BaseStore):
         """
         fut: Future[T] = Future()
         self._jobs.put((fn, fut))
-        return await self._written(fut)
+        return await self._written(asyncio.wrap_future(fut))
 
-    async def _written(self, fut: Future[T]) -> T:
+    async def _written(self, outcome: Awaitable[T]) -> T:
         """The outcome of a job on the writer thread, a store fault as StoreUnavailable."""
         try:
-            result = await asyncio.wrap_future(fut)
+            result = await outcome
         except sqlite3.Error as exc:
             fault = fault_of(exc, self.path)
             if fault is None:
@@ -449,9 +499,10 @@ class SqliteStore(BaseStore):
             )
             return result, tx.changes, written
 
-        fut: Future[tuple[T, list[Change], bool]] = Future()
-        self._jobs.put((_Grouped(body), fut))  # type: ignore[arg-type]
-        result, changes, tenant_written = await self._written(fut)
+        reply = _Reply(asyncio.get_running_loop())
+        self._jobs.put((_Grouped(body), reply))
+        outcome: tuple[T, list[Change], bool] = await self._written(reply.future)
+        result, changes, tenant_written = outcome
         if tenant_written:  # committed: later inserts need not write the tenant row again
             self._stored_tenants.add(tenant)
         if changes:
