@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from cityhub.store import compact
 from cityhub.store import history as history_rules
-from cityhub.store.sqlite import history, migrate
+from cityhub.store.sqlite import history, migrate, series
 from cityhub.store.sqlite.transaction import SqliteTransaction
 
 NS = "https://ex.org/"
@@ -30,11 +31,37 @@ TABLES = (
 
 
 class _OneByOne(SqliteTransaction):
-    """Each change's rows written when it is recorded: the write path before the rows were
-    held for the whole transaction."""
+    """Each change's rows written when it is recorded, each row's series found or created on
+    its own (``SeriesIds``), a ``seq`` reservation per change: the write path before the
+    rows were held for the whole transaction."""
 
     def add_history_instances(self, rows: Any) -> None:
-        history.insert(self.conn, history.compact_rows(self.conn, self.tenant, rows))
+        if not rows:
+            return
+        ids = series.SeriesIds(self.conn, self.tenant)
+        first, batch = series.allocate(self.conn, len(rows), series.micros(rows[0][6]))
+        out = []
+        for i, r in enumerate(rows):
+            text, form = compact.SQLITE.encode(r[9], r[10], r[5])
+            created = series.micros(r[6])
+            at = series.micros(r[5]) if r[5] else created
+            modified = None if r[7] == r[6] else series.micros(r[7])
+            deleted = None if r[8] is None else series.micros(r[8])
+            out.append(
+                (
+                    ids.ensure(r[1], r[2], r[3]),
+                    at,
+                    first + i,
+                    form,
+                    series.created_column(at, created, batch),
+                    modified,
+                    deleted,
+                    None,
+                    text,
+                    r[10],
+                )
+            )
+        history.insert(self.conn, out)
 
 
 def _db() -> sqlite3.Connection:

@@ -256,6 +256,8 @@ def compact_rows(
 
 #: entity ids per statement of :func:`_series_of` (below SQLite's 32,766 bound parameters)
 _IDS_PER_LOOKUP = 500
+#: new series per INSERT of :func:`_series_of` (4 bound parameters each)
+_SERIES_PER_INSERT = 500
 
 
 def _series_of(
@@ -263,8 +265,9 @@ def _series_of(
 ) -> None:
     """Fill ``keys`` (entity, attribute, datasetId -> None, in the order first recorded) with
     their series ids: the entities' series read in one statement per :data:`_IDS_PER_LOOKUP`
-    entities, the missing ones created in that order (the order the rows name them, so the
-    ids are those one lookup per row gave)."""
+    entities, the missing ones created in that order by one statement per
+    :data:`_SERIES_PER_INSERT` (the order the rows name them, so the ids are those one lookup
+    and one INSERT per row gave)."""
     entity_ids = list(dict.fromkeys(k[0] for k in keys))
     for i in range(0, len(entity_ids), _IDS_PER_LOOKUP):
         chunk = entity_ids[i : i + _IDS_PER_LOOKUP]
@@ -276,15 +279,18 @@ def _series_of(
             key = (entity_id, attr, dataset_id)
             if key in keys:
                 keys[key] = int(series_id)
-    for key, found in keys.items():
-        if found is None:
-            cursor = conn.execute(
-                "INSERT INTO history_series (tenant, entity_id, attr, dataset_id)"
-                " VALUES (?, ?, ?, ?)",
-                (tenant, *key),
-            )
-            assert cursor.lastrowid is not None
-            keys[key] = cursor.lastrowid
+    missing = [key for key, found in keys.items() if found is None]
+    for i in range(0, len(missing), _SERIES_PER_INSERT):
+        new = missing[i : i + _SERIES_PER_INSERT]
+        # one statement for a new entity's series; SQLite numbers the rows in VALUES order
+        # (the ids one INSERT a row gave); RETURNING's order is not promised: keyed
+        for entity_id, attr, dataset_id, series_id in conn.execute(
+            "INSERT INTO history_series (tenant, entity_id, attr, dataset_id) VALUES "
+            + ", ".join(["(?, ?, ?, ?)"] * len(new))
+            + " RETURNING entity_id, attr, dataset_id, id",
+            [value for key in new for value in (tenant, *key)],
+        ).fetchall():
+            keys[(entity_id, attr, dataset_id)] = int(series_id)
 
 
 def compact_changes(
