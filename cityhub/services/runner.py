@@ -48,9 +48,12 @@ class ServiceRunner:
 
     Args:
         batch: items claimed at once. concurrency: items of a batch worked on at once.
-        max_share: the share of wall time a worker spends working while it has a backlog
-            (it rests in proportion after each batch), so that a burst of writes keeps most
-            of the hub and the work it asks for coalesces.
+        max_share: the share of wall time the services together spend working while they
+            have a backlog (after each batch every worker rests in proportion to it: the rests
+            add up, so three services with a backlog take ``max_share`` of the time, not each
+            its own), so that a burst of writes keeps most of the hub and the work it asks
+            for coalesces.
+        max_rest: the longest rest one batch earns (seconds).
         lease: seconds a claimed item is reserved.
         poll_interval: the longest sleep between looks at the queue.
         max_attempts: attempts of an item before it is given up.
@@ -67,6 +70,7 @@ class ServiceRunner:
         batch: int = 50,
         concurrency: int = 16,
         max_share: float = 0.5,
+        max_rest: float = 5.0,
         lease: float = 60.0,
         poll_interval: float = 5.0,
         max_attempts: int = 5,
@@ -83,6 +87,7 @@ class ServiceRunner:
         self.batch = batch
         self.concurrency = max(1, concurrency)
         self.max_share = min(1.0, max(0.05, max_share))
+        self.max_rest = max_rest
         self.lease = lease
         self.poll_interval = poll_interval
         self.max_attempts = max(1, max_attempts)
@@ -101,6 +106,8 @@ class ServiceRunner:
             )
             for s in services
         }
+        #: (runner clock) no worker claims before this: the rest the batches so far earned
+        self._quiet_until = 0.0
         self._enqueued = 0  # items this process's hook queued (written on the writer thread)
         self._seen = 0
         self._wake: dict[str, asyncio.Event] = {}
@@ -234,7 +241,10 @@ class ServiceRunner:
         event = self._wake[service.name]
         while True:
             items: list[WorkItem] = []
-            timeout, rest = self.poll_interval, 0.0
+            timeout = self.poll_interval
+            while (quiet := self._quiet_until - self.clock()) > 0:
+                # the services' rest after a batch (of any of them)
+                await asyncio.sleep(min(quiet, self.poll_interval))
             try:
                 due = await self.work.next_due(service.name)
                 now = self.clock()
@@ -249,15 +259,16 @@ class ServiceRunner:
             if items:
                 started = self.clock()
                 await self._run(service, ctx, items)
-                # under a backlog the service takes at most ``max_share`` of the time: the
+                # under a backlog the services take at most ``max_share`` of the time: the
                 # writes that ask for work go first, and theirs coalesce meanwhile (a station
-                # written five times while we rest costs one computation)
-                rest = (self.clock() - started) * (1 / self.max_share - 1)
+                # written five times while we rest costs one computation). The rest is every
+                # worker's: one service's batch holds back the others' too
+                now = self.clock()
+                rest = (now - started) * (1 / self.max_share - 1)
+                self._quiet_until = max(self._quiet_until, now) + min(rest, self.max_rest)
             if self._progress is not None:
                 self._progress.set()
             if items:
-                if rest > 0:
-                    await asyncio.sleep(min(rest, self.poll_interval))
                 continue
             # asyncio.timeout, not wait_for: on 3.11 a wait_for whose timeout is 0 (an item
             # due now) can lose the cancellation of stop(), which then waits for ever

@@ -357,3 +357,54 @@ def test_history_a_service_adds_is_heard_by_the_others_not_by_itself(store_url: 
             await backend.close()
 
     asyncio.run(main())
+
+
+class _SlowDouble(Double):
+    """A Double whose work takes ``cost`` seconds of the runner's (fake) clock."""
+
+    def __init__(self, clock: list[float], cost: float, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.clock, self.cost = clock, cost
+
+    async def process(self, item: WorkItem, ctx: ServiceContext) -> None:
+        self.clock[0] += self.cost
+        await super().process(item, ctx)
+
+
+def test_the_services_rest_after_a_batch_is_every_workers(store_url: str) -> None:
+    """Under a backlog the services together take at most ``max_share`` of the time: after
+    one service's batch that took 10 s (of the runner's clock), no worker, of that service
+    or another, claims for the 10 s of rest (``max_share`` 0.5) that batch earned."""
+
+    async def main() -> None:
+        now = [1000.0]
+        slow = _SlowDouble(now, 10.0, name="slow", src="x", dst="y")
+        other = Double(name="other", src="z", dst="w")
+        backend, runner = _open(
+            store_url, [slow, other], max_share=0.5, max_rest=60.0, clock=lambda: now[0]
+        )
+        await backend.start()
+        await runner.start()
+        try:
+            await backend.store.write(TENANT, _set("urn:a", "x", 1))
+            await slow.done.wait()
+
+            async def rested() -> bool:
+                return runner._quiet_until > 0
+
+            await _until(rested)  # the batch ended
+            assert runner._quiet_until == pytest.approx(1020.0)  # its end + 10 s of rest
+            await backend.store.write(TENANT, _set("urn:b", "z", 1))
+            runner.wake()
+            for _ in range(5):  # several looks of the workers: none claims while quiet
+                await asyncio.sleep(0.06)
+            assert other.calls == [] and await backend.work.pending("other") == 1
+            now[0] = 1020.5  # the rest is over
+            runner.wake()
+            await asyncio.wait_for(other.done.wait(), 10)
+            assert other.calls == ["urn:b"]
+        finally:
+            await runner.stop()
+            await backend.close()
+
+    asyncio.run(main())
