@@ -59,7 +59,7 @@ from cityhub.ngsild.federation import (
     warning,
 )
 from cityhub.ngsild.recompact import Recompact
-from cityhub.ngsild.registration_query import RegistrationQuery
+from cityhub.ngsild.registration_query import RegistrationQuery, parse_registration_q
 from cityhub.settings import Settings
 from cityhub.store.base import EntityQuery, QueryResult, Store
 from cityhub.store.registrations import RegistrationStore
@@ -692,8 +692,14 @@ class Federation:
         ``queryEntity`` (GET, ``params`` forwarded) or ``queryBatch`` (POST, ``body``, the
         caller's Query, forwarded).
         """
+        csf = next((v for k, v in params if k == "csf"), None)
         discovery = RegistrationQuery(
-            ids=query.ids, types=query.types, id_pattern=query.id_pattern, attrs=query.attrs
+            ids=query.ids,
+            types=query.types,
+            id_pattern=query.id_pattern,
+            attrs=query.attrs,
+            # the Context Source filter (clause 4.9) narrows the registrations asked
+            csf=parse_registration_q(csf, terms.expand) if csf else None,
         )
         window = min(query.offset + query.limit, self.max_window)
         end = query.offset + query.limit

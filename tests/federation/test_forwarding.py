@@ -478,3 +478,23 @@ def test_a_query_answer_with_an_invalid_entity_is_not_incorporated(
     assert r.status_code == 200
     assert [e["id"] for e in r.json()] == [VEHICLE + "Q1"]
     assert r.headers["NGSILD-Warning"].startswith("111 127.0.0.1:1026 ")
+
+
+def test_a_context_source_filter_narrows_the_sources_a_query_asks(
+    client: TestClient, source: Source
+) -> None:
+    """Query Entities' ``csf`` (Context Source filter, a q over the registrations' own
+    members and CSource properties, clause 4.9) chooses which matching registrations the
+    distributed query asks (clause 5.7.2.4): a filter the registration does not meet leaves
+    its source out, one it meets asks it; a csf that is not a valid q is a 400."""
+    create(client, vehicle("S1", speed=prop(1)))
+    register(client, sourceType="sensor")
+    source.answer = ok([vehicle("S2", speed=prop(2))])
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle", "csf": 'sourceType=="archive"'})
+    assert r.status_code == 200 and [e["id"] for e in r.json()] == [VEHICLE + "S1"]
+    assert source.requests == []
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle", "csf": 'sourceType=="sensor"'})
+    assert {e["id"] for e in r.json()} == {VEHICLE + "S1", VEHICLE + "S2"}
+    assert len(source.requests) == 1
+    r = client.get(f"{BASE}/entities", params={"type": "Vehicle", "csf": "sourceType=="})
+    assert r.status_code == 400
