@@ -107,6 +107,8 @@ class IotAgent:
         #: each device's mapping, with the device and group documents it was made of
         self._mappings: dict[tuple[str, str, str], tuple[Document, Document, Mapping]] = {}
         self._expander: FragmentExpander | None = None
+        #: the agent's @context terms, as the last message that waited for them found them
+        self._terms_now: Terms | None = None
         #: bumped by every clear: a lookup that started before one does not fill the cache
         self._generation = 0
         #: the store's provisioning version the cache holds, when it was read, the read now
@@ -394,6 +396,10 @@ class IotAgent:
         """Count a refused payload (and log it); never raises. Counts gather in memory and
         are written at most once a second (:meth:`flush_errors`), so a flood of bad payloads
         does not cost a write each."""
+        self.note_error(tenant, apikey, device_id, kind, detail)
+
+    def note_error(self, tenant: str, apikey: str, device_id: str, kind: str, detail: str) -> None:
+        """:meth:`count_error` without waiting (it never waits: the counts are written later)."""
         log.warning(
             "IoT payload refused (%s) tenant=%r apikey=%r device=%r: %s",
             kind,
@@ -577,29 +583,70 @@ class IotAgent:
             message.resource,
             message.groups[0].values if message.groups else None,
         )
-        received = now_iso()
+        terms = self._terms_now = await self._terms()
         try:
-            groups = message.groups
-            kind = str(device.get("payloadType", group.get("payloadType")) or "").lower()
-            if not message.text and kind in (NGSIV2, NGSILD):
-                groups = entity_measures(groups, kind)
-            mapping = self._mapping(tenant, device, group)
-            terms = await self._terms()
-            expander = self._expander
-            if expander is None or expander.terms is not terms:
-                expander = self._expander = FragmentExpander(terms)
-            expanded: list[Entity] = []
-            for measure_group in groups:
-                for fragment in fragments(mapping, measure_group, received, text=message.text):
-                    expanded.append(expander.expand(fragment, received))
-            expanded.extend(
-                self.health.fragments(tenant, device, mapping.entity_id, received, terms)
-            )
-            pending = self.ingestor.enqueue(tenant, expanded)
+            pending = self._enqueue(tenant, group, device, message, terms)
         except CityhubError as exc:
-            await self._count_refusal(tenant, message, exc)
+            self.note_refusal(tenant, message, exc)
             raise
         return self._committed(tenant, message, device, pending)
+
+    def submit_now(self, message: Measures) -> tuple[str, Document, asyncio.Future[int]] | None:
+        """:meth:`submit_measure` without waiting, when nothing has to be waited for: the
+        provisioning version read not due, the group and the device in the cache, the
+        @context known. Returns the tenant, the device and what completes with the commit
+        (the caller then calls :meth:`committed_now` or :meth:`note_refusal`); None when
+        something has to be waited for (use :meth:`submit_measure`).
+
+        Raises:
+            BadMeasure, BadRequestData: a value the mapping or NGSI-LD does not take (not
+                counted: the caller counts it, or sends the message through
+                :meth:`submit_measure`, which does).
+        """
+        terms = self._terms_now
+        if (
+            terms is None
+            or self._version_check is not None
+            or time.monotonic() - self._version_read >= self.cache_seconds
+        ):
+            return None
+        found = self._groups.get((message.apikey, message.resource))
+        if found is None:
+            return None
+        tenant, group = found
+        device = self._devices.get((tenant, message.device_id, message.apikey))
+        if device is None:
+            return None
+        return tenant, device, self._enqueue(tenant, group, device, message, terms)
+
+    def _enqueue(
+        self,
+        tenant: str,
+        group: Document,
+        device: Document,
+        message: Measures,
+        terms: Terms,
+    ) -> asyncio.Future[int]:
+        """Map, validate and expand the message, and queue it for commit.
+
+        Raises:
+            BadMeasure, BadRequestData: a value the mapping or NGSI-LD does not take.
+        """
+        received = now_iso()
+        groups = message.groups
+        kind = str(device.get("payloadType", group.get("payloadType")) or "").lower()
+        if not message.text and kind in (NGSIV2, NGSILD):
+            groups = entity_measures(groups, kind)
+        mapping = self._mapping(tenant, device, group)
+        expander = self._expander
+        if expander is None or expander.terms is not terms:
+            expander = self._expander = FragmentExpander(terms)
+        expanded: list[Entity] = []
+        for measure_group in groups:
+            for fragment in fragments(mapping, measure_group, received, text=message.text):
+                expanded.append(expander.expand(fragment, received))
+        expanded.extend(self.health.fragments(tenant, device, mapping.entity_id, received, terms))
+        return self.ingestor.enqueue(tenant, expanded)
 
     def _mapping(self, tenant: str, device: Document, group: Document) -> Mapping:
         """The device's mapping, made once for the documents the cache holds (a provisioning
@@ -624,11 +671,16 @@ class IotAgent:
         try:
             late = await pending
         except CityhubError as exc:
-            await self._count_refusal(tenant, message, exc)
+            self.note_refusal(tenant, message, exc)
             raise
+        self.committed_now(tenant, message, device, late)
+
+    def committed_now(self, tenant: str, message: Measures, device: Document, late: int) -> None:
+        """A message was committed, ``late`` of its measures left out (not newer than the
+        entity's): the device reported, the late ones counted."""
         self.health.reported(tenant, device)
         if late:
-            await self.count_error(
+            self.note_error(
                 tenant,
                 message.apikey,
                 message.device_id,
@@ -637,7 +689,7 @@ class IotAgent:
                 "again, or sent out of order)",
             )
 
-    async def _count_refusal(self, tenant: str, message: Measures, exc: CityhubError) -> None:
+    def note_refusal(self, tenant: str, message: Measures, exc: CityhubError) -> None:
         """Count a message refused by the mapping or the store, under its kind."""
         if isinstance(exc, BadMeasure):
             kind, detail = exc.kind, exc.detail
@@ -647,7 +699,7 @@ class IotAgent:
             kind, detail = WRONG_TYPE, exc.detail
         else:
             return
-        await self.count_error(tenant, message.apikey, message.device_id, kind, detail)
+        self.note_error(tenant, message.apikey, message.device_id, kind, detail)
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 from collections.abc import Awaitable
@@ -265,22 +266,116 @@ class MqttTransport:
 
     def _received(self, client: MqttClient, message: Message) -> None:
         """A PUBLISH was read (a persistent session's may come before the subscription is
-        answered): handled in a task of its own (they commit together); reading pauses while
-        ``max_concurrent`` are in process."""
+        answered). A measure of a device the agent holds is queued for commit here and now
+        (:meth:`IotAgent.submit_now`), and acknowledged from the commit's callback: no task,
+        no wait. Any other message (a device or group to look up, a command's or lazy
+        read's answer, a refusal to count), and every later message of its device until it
+        is queued, goes through a task of its own (:meth:`_handle`), in the device's order.
+        Reading pauses while ``max_concurrent`` messages are in process."""
         self._in_process += 1
         if self._in_process >= self.max_concurrent:
             client.pause_reading()
-        task = asyncio.create_task(self._handle(client, message))
+        where = parse_topic(message.topic)
+        key = f"{where.apikey}/{where.device_id}" if where else ""
+        if (
+            where is not None
+            and not where.cmdexe
+            and not where.lazyexe
+            and message.size <= self.max_bytes
+            and key not in self._order  # no earlier message of the device waits in a task
+        ):
+            try:
+                measures = measures_of(where, message.payload)
+                started = self.agent.submit_now(measures)
+            except CityhubError:
+                started = None  # refused: the task's path counts it
+            if started is not None:
+                tenant, device, pending = started
+                pending.add_done_callback(
+                    functools.partial(
+                        self._committed_now, client, message, where, measures, tenant, device
+                    )
+                )
+                return
+        self._start(client, message, where, key)
+
+    def _start(
+        self,
+        client: MqttClient,
+        message: Message,
+        where: TopicMeasure | None,
+        key: str,
+        *,
+        retry: bool = False,
+    ) -> None:
+        """Handle the message in a task of its own, its device's later messages behind it."""
+        self._hold_turn(key)
+        task = asyncio.create_task(self._handle(client, message, where, key, retry=retry))
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
 
-    async def _handle(self, client: MqttClient, message: Message) -> None:
-        where = parse_topic(message.topic)
+    def _committed_now(
+        self,
+        client: MqttClient,
+        message: Message,
+        where: TopicMeasure,
+        measures: Measures,
+        tenant: str,
+        device: dict[str, Any],
+        pending: asyncio.Future[int],
+    ) -> None:
+        """The commit of a message queued by :meth:`_received` is done: acknowledge it
+        (committed, or refused for good and counted), or hand it to a task that retries (the
+        store could not take it now)."""
+        if pending.cancelled():  # the hub is stopping: not acknowledged, sent again later
+            self._done_with(client)
+            return
+        exc = pending.exception()
+        if exc is None:
+            self.agent.committed_now(tenant, measures, device, pending.result())
+        elif isinstance(exc, CityhubError) and exc.status < 500:
+            self.agent.note_refusal(tenant, measures, exc)  # refused for good: dropped
+        elif isinstance(exc, CityhubError):
+            log.warning("IoT MQTT: %s; retrying in 0.5 s", exc.detail)
+            self._in_process -= 1  # the task counts itself
+            self._start(client, message, where, f"{where.apikey}/{where.device_id}", retry=True)
+            return
+        else:  # not acknowledged: the broker sends it again on the next connection
+            log.error("IoT MQTT: a message of %s was not committed: %r", where.device_id, exc)
+            self._done_with(client)
+            return
+        self._ack(client, message)
+        self._done_with(client)
+
+    def _done_with(self, client: MqttClient) -> None:
+        self._in_process -= 1
+        if self._in_process == self.max_concurrent - 1:
+            client.resume_reading()
+
+    async def _handle(
+        self,
+        client: MqttClient,
+        message: Message,
+        where: TopicMeasure | None,
+        key: str,
+        *,
+        retry: bool = False,
+    ) -> None:
+        """Queue the message in its device's turn (held for it by :meth:`_start`), wait for
+        the commit, acknowledge; a message the store cannot take now is tried again with
+        backoff, unacknowledged meanwhile."""
         try:
             delay = 0.5
+            if retry:
+                await asyncio.sleep(delay)
+                delay *= 2
+            turn = True  # the first turn is held already
             while True:
+                if not turn:
+                    self._hold_turn(key)
+                turn = False
                 try:
-                    committed = await self._queued(where, message)
+                    committed = await self._queued(where, message, key)
                     await committed
                     break
                 except CityhubError as exc:
@@ -291,18 +386,22 @@ class MqttTransport:
                 delay = min(delay * 2, MAX_BACKOFF)
             self._ack(client, message)
         finally:
-            self._in_process -= 1
-            if self._in_process == self.max_concurrent - 1:
-                client.resume_reading()
+            self._done_with(client)
 
-    async def _queued(self, where: TopicMeasure | None, message: Message) -> Awaitable[None]:
-        """:meth:`_submit` in the device's turn: its messages are queued for commit in the
-        order they came (a lookup that waits must not let a later measure overtake an
-        earlier one). The turn ends once the message is queued, so a device's next messages
-        join the same commit."""
-        key = f"{where.apikey}/{where.device_id}" if where else ""
+    def _hold_turn(self, key: str) -> None:
+        """A message of the device (``key``) is to be queued in a task: the device's later
+        messages wait behind it (and none is queued by :meth:`_received` meanwhile)."""
         lock, users = self._order.get(key) or (asyncio.Lock(), 0)
         self._order[key] = (lock, users + 1)
+
+    async def _queued(
+        self, where: TopicMeasure | None, message: Message, key: str
+    ) -> Awaitable[None]:
+        """:meth:`_submit` in the device's turn (held by :meth:`_hold_turn`): its messages
+        are queued for commit in the order they came (a lookup that waits must not let a
+        later measure overtake an earlier one). The turn ends once the message is queued, so
+        a device's next messages join the same commit."""
+        lock, _ = self._order[key]
         try:
             async with lock:
                 return await self._submit(where, message)

@@ -22,7 +22,7 @@ from cityhub.iot.agent import IotAgent, Measures
 from cityhub.iot.ultralight import MeasureGroup
 from cityhub.store.base import Transaction
 from tests.conftest import make_client
-from tests.iot._support import APIKEY, H, entity, provision_group
+from tests.iot._support import APIKEY, H, entity, errors, provision_group
 from tests.iot.test_mqtt import connected, needs_mosquitto, publish, wait_for
 from tests.notify._receivers import mosquitto
 
@@ -135,6 +135,65 @@ def test_an_mqtt_message_is_acknowledged_only_after_its_commit(
             wait_for(lambda: transport.acknowledged == before + 1)
             e = entity(client, "urn:ngsi-ld:Thing:m1")
             assert e is not None and e["temperature"]["value"] == 8
+
+
+class _Failing:
+    """The ingestor's store, its next write failing with ``error`` (then as it was)."""
+
+    def __init__(self, store: Any, error: CityhubError) -> None:
+        self.store = store
+        self.error: CityhubError | None = error
+
+    async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+        return await self.store.write(tenant, fn)  # type: ignore[no-any-return]
+
+
+@needs_mosquitto
+def test_a_known_devices_message_the_store_cannot_take_now_is_retried_then_acknowledged(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A known device's message is queued for commit as it is read (no task); when the
+    store cannot take it now (503) it is tried again and acknowledged once committed; when
+    the store refuses it for good (400) it is counted and acknowledged, nothing written."""
+    from cityhub.errors import StoreUnavailable
+
+    with mosquitto(tmp_path, ports=(18300, 18399)) as port:
+        url = f"mqtt://127.0.0.1:{port}"
+        with make_client(tmp_path, store_url, iot_mqtt_url=url, iot_cache_seconds=3600) as client:
+            provision_group(client, resource="")
+            connected(client)
+            agent: IotAgent = client.app.state.iot  # type: ignore[attr-defined]
+            transport = client.app.state.iot_mqtt  # type: ignore[attr-defined]
+            waited = []  # the messages that went through a task (submit_measure)
+            submit = agent.submit_measure
+
+            async def counted(message: Measures) -> Any:
+                waited.append(message)
+                return await submit(message)
+
+            agent.submit_measure = counted  # type: ignore[method-assign]
+            topic = f"/json/{APIKEY}/k1/attrs"
+            publish(port, [(topic, '{"t": 1}')])  # the device is known from now on
+            wait_for(lambda: transport.acknowledged == 1)
+            assert len(waited) == 1
+            store = agent.ingestor.store
+            agent.ingestor.store = _Failing(store, StoreUnavailable("not now"))  # type: ignore[assignment]
+            publish(port, [(topic, '{"t": 2}')])
+            wait_for(lambda: transport.acknowledged == 2)
+            e = entity(client, "urn:ngsi-ld:Thing:k1")
+            assert e is not None and e["temperature"]["value"] == 2
+            assert len(waited) == 2  # queued at once, then tried again in a task
+            agent.ingestor.store = _Failing(store, BadRequestData("no"))  # type: ignore[assignment]
+            publish(port, [(topic, '{"t": 3}')])
+            wait_for(lambda: transport.acknowledged == 3)
+            e = entity(client, "urn:ngsi-ld:Thing:k1")
+            assert e is not None and e["temperature"]["value"] == 2
+            kinds = {(x["device_id"], x["kind"]) for x in errors(client)}
+            assert ("k1", "wrong_type") in kinds
+            assert len(waited) == 2  # refused from the commit's callback, no task
 
 
 def test_a_provisioning_change_is_seen_by_the_next_message(client: TestClient) -> None:
