@@ -320,3 +320,46 @@ def test_a_tenant_keeping_everything_keeps_every_month(
     assert "history_instances_y2020m05" in _months(postgres_url)
     assert _values(client, "keeper") == [1]
     assert _values(client, "pruned") == []
+
+
+def test_making_a_month_waits_a_bounded_time(
+    client: TestClient, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write waits for its month's making outside PostgreSQL's sight, so that making's lock
+    wait is bounded (a third party waiting for the write, as retention's detach waits for older
+    transactions, would be a cycle no deadlock detector sees): while another transaction holds
+    a conflicting lock on the parent the write gives up after its retries instead of hanging,
+    and once the lock is gone the same write lands."""
+    import asyncpg
+
+    from cityhub.store.postgres import history, partitions
+
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT_MS", 200)
+    store = client.app.state.store  # type: ignore[attr-defined]
+    assert client.portal is not None
+    row = (("urn:x", "a", ""), "2017-05-05T00:00:00.000000Z", None, 1.0, 0)
+    pending = (*row, None, None, None, None, None)
+
+    def write(conn: Any) -> None:
+        history.insert(conn, "", [pending])  # type: ignore[list-item]
+
+    async def run() -> tuple[str, int]:
+        blocker = await asyncpg.connect(postgres_url)
+        try:
+            tx = blocker.transaction()
+            await tx.start()
+            await blocker.execute("LOCK TABLE history_instances IN SHARE UPDATE EXCLUSIVE MODE")
+            async with asyncio.timeout(30):
+                try:
+                    await store.run_transaction(write)
+                    outcome = "written"
+                except asyncpg.LockNotAvailableError:
+                    outcome = "gave up"
+            await tx.rollback()
+            await store.run_transaction(write)
+            return outcome, int(await blocker.fetchval("SELECT count(*) FROM history_instances"))
+        finally:
+            await blocker.close()
+
+    assert client.portal.call(run) == ("gave up", 1)
+    assert "history_instances_y2017m05" in _months(postgres_url)

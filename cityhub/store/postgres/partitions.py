@@ -25,6 +25,8 @@ from cityhub.store.postgres.bridge import SyncConnection, wait
 FIRST_MONTH = "2000-01"
 #: months from this one on go to ``_late``
 END_MONTH = "2100-01"
+#: how long making a month waits for a lock before the write that needs it is run again
+LOCK_TIMEOUT_MS = 10_000
 _CREATE = "SELECT cityhub_history_month(m::date) FROM unnest($1::text[]) m ORDER BY 1"
 
 
@@ -59,7 +61,13 @@ class HistoryMonths:
             return
         import asyncpg
 
-        conn = await asyncpg.connect(self.url, server_settings={"jit": "off"})
+        # the write that asked waits for this connection outside PostgreSQL's sight: should
+        # its lock wait on a third party that waits for that write (retention detaching a month
+        # waits for older transactions), the deadlock detector would not see the cycle, so the
+        # wait is bounded and the write runs again (``PostgresStore.run_transaction``)
+        conn = await asyncpg.connect(
+            self.url, server_settings={"jit": "off", "lock_timeout": str(LOCK_TIMEOUT_MS)}
+        )
         try:
             await conn.execute(_CREATE, _first_days(wanted))
         finally:
@@ -132,6 +140,7 @@ async def drop_month(conn: Any, month: Month) -> None:
 
 __all__ = [
     "END_MONTH",
+    "LOCK_TIMEOUT_MS",
     "FIRST_MONTH",
     "HistoryMonths",
     "Month",

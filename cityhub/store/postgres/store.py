@@ -54,7 +54,13 @@ from cityhub.store.postgres.partitions import HistoryMonths
 from cityhub.store.postgres.transaction import PostgresTransaction
 
 T = TypeVar("T")
-_RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+#: run again from the start: a deadlock, a serialization failure, and a month of history whose
+#: making timed out on a lock (partitions.py: a wait PostgreSQL cannot see as a deadlock)
+_RETRIED = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.LockNotAvailableError,
+)
 _ATTEMPTS = 3
 
 
