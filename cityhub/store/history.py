@@ -25,7 +25,6 @@ from cityhub.store.base import Change, Transaction
 from cityhub.store.instances import (
     InstanceRow,
     by_dataset,
-    new_instance_id,
     observed_time,
     strip_system,
     value_number,
@@ -51,7 +50,7 @@ def instance_row(
         entity_id,
         attr,
         body.get("datasetId") or "",
-        new_instance_id(),
+        "",  # its instanceId is made from its seq (``InstanceRow``)
         observed_at or (observed_time(observed) if observed else None),
         recorded,
         recorded,
