@@ -17,8 +17,8 @@ client's write), and needs ``previous`` for deleted attributes and ``showChanges
 Subscriptions are read through the same transaction and kept per tenant in a
 :class:`~cityhub.notify.index.SubscriptionIndex`, used while the subscriptions' version (and
 the term-map cache generation) it was built with still holds; the version grows with every
-subscription change, whichever process made it, so with several workers a subscription created
-through one is honoured by the very next change committed on any.
+subscription change, whichever process made it, and a transaction reads it once, so with
+several workers a subscription created through one is honoured by the next transaction on any.
 """
 
 from __future__ import annotations

@@ -54,6 +54,22 @@ class BaseTransaction(ABC, Generic[Conn]):
         self._sp = 0
         #: notifications this transaction queued
         self.queued = 0
+        #: the subscriptions' version, read once per transaction (see subscriptions_version)
+        self._subscriptions_version: int | None = None
+
+    def subscriptions_version(self) -> int:
+        """The subscriptions' version (``cityhub.store.base.Transaction``), read once per
+        transaction: the notification trigger asks it for every change, and a batch of 100
+        entities would otherwise read it 100 times (on PostgreSQL, 100 round trips). A
+        subscription another worker commits while this transaction runs counts from the
+        next transaction on, as if it had been created after this one."""
+        if self._subscriptions_version is None:
+            self._subscriptions_version = self._read_subscriptions_version()
+        return self._subscriptions_version
+
+    @abstractmethod
+    def _read_subscriptions_version(self) -> int:
+        """The version as stored now."""
 
     # ---- the backend's rows ------------------------------------------------------------
     @abstractmethod

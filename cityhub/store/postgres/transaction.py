@@ -5,8 +5,9 @@ outbox, its throttling and periodic rounds, history). The rules of a change are
 ``cityhub.store.transaction.BaseTransaction``'s.
 
 ``notify_version`` is bumped by a trigger on every subscription change, whichever worker made
-it, so a cache keyed on :meth:`PostgresTransaction.subscriptions_version` honours a
-subscription created through one worker at the very next change committed on any worker.
+it, so a cache keyed on :meth:`PostgresTransaction.subscriptions_version` (read once per
+transaction) honours a subscription created through one worker from the next transaction on,
+on any worker.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ class PostgresTransaction(PostgresHistoryRows, BaseTransaction[SyncConnection]):
         self.conn.execute("RELEASE SAVEPOINT q_check")
         return found
 
-    def subscriptions_version(self) -> int:
+    def _read_subscriptions_version(self) -> int:
         """On any worker: a trigger bumps it for every subscription change."""
         return subscriptions_version(self.conn)
 

@@ -159,7 +159,7 @@ class SqliteTransaction(SqliteHistoryRows, BaseTransaction[sqlite3.Connection]):
         sql = f"SELECT 1 FROM entities e WHERE e.tenant = ? AND e.id = ? AND {where}"
         return self.conn.execute(sql, params).fetchone() is not None
 
-    def subscriptions_version(self) -> int:
+    def _read_subscriptions_version(self) -> int:
         return subscriptions_version(self.conn)
 
     def _documents(self, table: str, unexpired: bool = False) -> list[Document]:

@@ -300,3 +300,26 @@ def test_periodic_rounds_of_registration_subscriptions(backend: Backend) -> None
     run(regs.delete_subscription(T, sub["id"]))
     run(regs.delete_subscription("other", sub["id"]))
     assert run(regs.run_periodic(NOW + 200)) is None
+
+
+def test_a_transaction_reads_the_subscriptions_version_once(backend: Backend) -> None:
+    """The notification trigger asks the version for every change: a batch reads it once
+    (on PostgreSQL a read is a round trip), and the next transaction sees a subscription
+    created in between."""
+    reads: list[int] = []
+
+    def versions(tx: Transaction) -> list[int]:
+        read = tx._read_subscriptions_version  # type: ignore[attr-defined]
+
+        def counted() -> int:
+            reads.append(1)
+            return int(read())
+
+        tx._read_subscriptions_version = counted  # type: ignore[attr-defined]
+        return [tx.subscriptions_version() for _ in range(3)]
+
+    first = backend.run(backend.store.write(T, versions))
+    assert len(set(first)) == 1 and len(reads) == 1
+    backend.run(backend.subscriptions.create(T, _subscription(9)))
+    second = backend.run(backend.store.write(T, versions))
+    assert second[0] > first[0] and len(set(second)) == 1 and len(reads) == 2
