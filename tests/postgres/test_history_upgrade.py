@@ -10,16 +10,14 @@ the ids of the instances written afterwards aside (they are minted afresh)."""
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cityhub.store.postgres.migrate import migrations
 from tests.conftest import make_client
+from tests.postgres.release import load_release, sql
 from tests.store.history_db.make import AFTER, REQUESTS, changes
 from tests.store.test_history_upgrade import _answers, _ids, _minted_aside, _text
 
@@ -27,79 +25,38 @@ HERE = Path(__file__).resolve().parent / "history_db"
 RECORDED: dict[str, Any] = json.loads((HERE / "11366c6.json").read_text(encoding="utf-8"))
 
 
-async def _load_release(url: str) -> None:
-    """The release's schema (migrations 1-12) and its rows, sequences past them."""
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        for migration in migrations():
-            if migration.version <= 12:
-                await conn.execute(migration.sql)
-        await conn.execute(
-            "CREATE TABLE cityhub_migrations (version integer PRIMARY KEY, "
-            "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for name, text in RECORDED["tables"].items():
-            await conn.execute(f'DELETE FROM "{name}"')  # rows the migrations seeded
-            await conn.copy_to_table(name, source=io.BytesIO(text.encode()), format="text")
-        for table, column in await conn.fetch(
-            "SELECT table_name, column_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND is_identity = 'YES'"
-        ):
-            await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
-                f' max("{column}")) FROM "{table}" HAVING max("{column}") IS NOT NULL'
-            )
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def released(postgres_url: str) -> str:
-    asyncio.run(_load_release(postgres_url))
+    load_release(postgres_url, RECORDED["tables"], 12)
     return postgres_url
 
 
-def _sql(url: str, sql: str) -> list[Any]:
-    import asyncpg
-
-    async def fetch() -> list[Any]:
-        conn = await asyncpg.connect(url)
-        try:
-            return list(await conn.fetch(sql))
-        finally:
-            await conn.close()
-
-    return asyncio.run(fetch())
-
-
 def test_the_fixture_is_the_old_layout(released: str) -> None:
-    assert _sql(released, "SELECT max(version) FROM cityhub_migrations")[0][0] == 12
+    assert sql(released, "SELECT max(version) FROM cityhub_migrations")[0][0] == 12
     kinds = dict(
-        _sql(
+        sql(
             released,
             "SELECT relname, relkind::text FROM pg_class WHERE"
             " relnamespace = current_schema()::regnamespace",
         )
     )
     assert kinds["attribute_instances"] == "r" and "history_series" not in kinds
-    assert _sql(released, "SELECT count(*) FROM attribute_instances")[0][0] > 90
+    assert sql(released, "SELECT count(*) FROM attribute_instances")[0][0] > 90
 
 
 def test_it_answers_as_the_release_did(released: str, tmp_path: Path) -> None:
-    rows = _sql(released, "SELECT count(*) FROM attribute_instances")[0][0]
+    rows = sql(released, "SELECT count(*) FROM attribute_instances")[0][0]
     with make_client(tmp_path, released) as client:
         now = _answers(client, REQUESTS)
     kinds = dict(
-        _sql(
+        sql(
             released,
             "SELECT relname, relkind::text FROM pg_class WHERE"
             " relnamespace = current_schema()::regnamespace",
         )
     )
     assert kinds["attribute_instances"] == "v"  # 0013 ran
-    assert _sql(released, "SELECT count(*) FROM history_instances")[0][0] == rows
+    assert sql(released, "SELECT count(*) FROM history_instances")[0][0] == rows
     # as JSON text: 1 and 1.0 differ, and so does the order of members
     differences = [
         (r, n) for r, n in zip(RECORDED["answers"], now, strict=True) if _text(r) != _text(n)
@@ -117,5 +74,5 @@ def test_later_changes_answer_as_on_the_release(released: str, tmp_path: Path) -
     assert _text(_minted_aside(now, known)) == _text(expected)
     # new instances were written compactly, and their minted ids find them
     compact = "SELECT count(*) FROM history_instances WHERE body IS NULL"
-    assert _sql(released, compact)[0][0] > 0
+    assert sql(released, compact)[0][0] > 0
     assert "(minted)" in json.dumps(expected)

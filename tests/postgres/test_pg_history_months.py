@@ -7,7 +7,6 @@ v1.9.1 clauses 5.7.3-5.7.4, 5.6.11)."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,9 +20,9 @@ from cityhub.app import create_app
 from cityhub.ngsild.datetime import format_datetime
 from cityhub.settings import Settings
 from cityhub.store.postgres import retention
-from cityhub.store.postgres.migrate import migrations
 from cityhub.store.retention import RetentionPolicy
 from tests.conftest import make_client
+from tests.postgres.release import load_release, sql
 from tests.store.history_db.make import AFTER, REQUESTS, changes
 from tests.store.test_history_upgrade import _answers, _ids, _minted_aside, _text
 
@@ -34,54 +33,10 @@ EID = "urn:ngsi-ld:Sensor:m1"
 SPEED = "https://uri.etsi.org/ngsi-ld/default-context/speed"
 
 
-async def _load_release(url: str) -> None:
-    """The release's schema (migrations 1-19) and its rows as it wrote them (rollups
-    included: its triggers are off while the rows go in), sequences past them."""
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        for migration in migrations():
-            if migration.version <= 19:
-                await conn.execute(migration.sql)
-        await conn.execute(
-            "CREATE TABLE cityhub_migrations (version integer PRIMARY KEY, "
-            "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        await conn.execute("SET session_replication_role = replica")  # no trigger fires
-        for name, text in RECORDED["tables"].items():
-            await conn.execute(f'DELETE FROM "{name}"')  # rows the migrations seeded
-            await conn.copy_to_table(name, source=io.BytesIO(text.encode()), format="text")
-        await conn.execute("SET session_replication_role = DEFAULT")
-        for table, column in await conn.fetch(
-            "SELECT table_name, column_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND is_identity = 'YES'"
-        ):
-            await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
-                f' max("{column}")) FROM "{table}" HAVING max("{column}") IS NOT NULL'
-            )
-        await conn.execute("SELECT setval('history_seq', max(seq)) FROM history_instances")
-    finally:
-        await conn.close()
-
-
-def _sql(url: str, sql: str, *args: Any) -> list[Any]:
-    import asyncpg
-
-    async def fetch() -> list[Any]:
-        conn = await asyncpg.connect(url)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(fetch())
-
-
 @pytest.fixture
 def released(postgres_url: str) -> str:
-    asyncio.run(_load_release(postgres_url))
+    load_release(postgres_url, RECORDED["tables"], 19, quiet_triggers=True)
+    sql(postgres_url, "SELECT setval('history_seq', max(seq)) FROM history_instances")
     return postgres_url
 
 
@@ -92,32 +47,32 @@ _PARTS = (
 
 
 def _months(url: str, table: str = "history_instances") -> list[str]:
-    return [r[0] for r in _sql(url, _PARTS, table) if r[0][-7:-3].isdigit()]
+    return [r[0] for r in sql(url, _PARTS, table) if r[0][-7:-3].isdigit()]
 
 
 def test_the_fixture_is_the_release_before_partitions(released: str) -> None:
-    assert _sql(released, "SELECT max(version) FROM cityhub_migrations")[0][0] == 19
+    assert sql(released, "SELECT max(version) FROM cityhub_migrations")[0][0] == 19
     kind = "SELECT relkind::text FROM pg_class WHERE oid = 'history_instances'::regclass"
-    assert _sql(released, kind)[0][0] == "r"
-    assert _sql(released, "SELECT count(*) FROM history_days")[0][0] > 0
+    assert sql(released, kind)[0][0] == "r"
+    assert sql(released, "SELECT count(*) FROM history_days")[0][0] > 0
 
 
 def test_a_release_database_moves_into_months_and_answers_the_same(
     released: str, tmp_path: Path
 ) -> None:
-    rows = _sql(released, "SELECT * FROM history_instances ORDER BY series, at, seq")
-    days = _sql(released, "SELECT * FROM history_days ORDER BY series, day")
+    rows = sql(released, "SELECT * FROM history_instances ORDER BY series, at, seq")
+    days = sql(released, "SELECT * FROM history_days ORDER BY series, day")
     months = sorted({r["at"].astimezone(UTC).strftime("y%Ym%m") for r in rows})
     with make_client(tmp_path, released) as client:
         now = _answers(client, REQUESTS)
     kind = "SELECT relkind::text FROM pg_class WHERE oid = 'history_instances'::regclass"
-    assert _sql(released, kind)[0][0] == "p"  # 0020 ran: partitioned
+    assert sql(released, kind)[0][0] == "p"  # 0020 ran: partitioned
     assert {f"history_instances_{m}" for m in months} <= set(_months(released))
     assert {f"history_days_{m}" for m in months} <= set(_months(released, "history_days"))
     # every row and every rollup as it was, each in its month's partition
-    assert _sql(released, "SELECT * FROM history_instances ORDER BY series, at, seq") == rows
-    assert _sql(released, "SELECT * FROM history_days ORDER BY series, day") == days
-    placed = _sql(
+    assert sql(released, "SELECT * FROM history_instances ORDER BY series, at, seq") == rows
+    assert sql(released, "SELECT * FROM history_days ORDER BY series, day") == days
+    placed = sql(
         released,
         "SELECT count(*) FROM history_instances WHERE tableoid::regclass::text <>"
         " 'history_instances_' || to_char(at AT TIME ZONE 'UTC', '\"y\"YYYY\"m\"MM')",
@@ -143,7 +98,7 @@ def test_later_changes_answer_as_on_the_release(released: str, tmp_path: Path) -
         " FROM history_instances WHERE form IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
     )
     kept = "SELECT series, day, n, n_numbers, n_other, low, high FROM history_days ORDER BY 1, 2"
-    assert _sql(released, kept) == _sql(released, recount)
+    assert sql(released, kept) == sql(released, recount)
 
 
 @pytest.fixture
@@ -187,7 +142,7 @@ def test_a_write_makes_the_months_it_needs(client: TestClient, postgres_url: str
         _months(postgres_url, "history_days")
     )
     assert _values(client) == [4, 2, 1, 3, 5]
-    where = _sql(
+    where = sql(
         postgres_url,
         "SELECT num, tableoid::regclass::text FROM history_instances ORDER BY num",
     )
@@ -260,7 +215,7 @@ def test_a_month_made_by_a_write_that_rolls_back_stays(
     assert {"history_instances_y2018m03", "history_instances_y2018m04"} <= set(
         _months(postgres_url)
     )
-    assert _sql(postgres_url, "SELECT count(*) FROM history_instances")[0][0] == 0
+    assert sql(postgres_url, "SELECT count(*) FROM history_instances")[0][0] == 0
     # the process knows them now: a write into them is one statement, and it lands
     body = {"id": EID, "type": "Sensor", "speed": [_instance(7, "2018-04-06T00:00:00Z")]}
     assert client.post(T, json=body).status_code == 201
