@@ -28,7 +28,9 @@ def test_every_reading_is_recorded(tmp_path: Path, extra: list[str], readings: i
     )
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert result["store"] == "sqlite" and result["hub_cpu_ms_per_reading"] > 0
+    # The hub's CPU comes from /proc in clock ticks (10 ms): ten tiny requests may well cost
+    # less than one tick, so the figure is only checked to be there and sane.
+    assert result["store"] == "sqlite" and result["hub_cpu_ms_per_reading"] >= 0
     conn = sqlite3.connect(work / "hub.db")
     try:
         observed = conn.execute("SELECT count(observed_at) FROM attribute_instances").fetchone()[0]
