@@ -9,8 +9,9 @@ stream and, for devices that stop reporting, on a timer.
    evaluation's transaction, when it acts). A service's write-back (the air-quality
    service's index of an hour whose reading was just evaluated) asks only for the rules that
    read what it changed (``onlyChanged``), and for nothing when it changed nothing a rule
-   reads: one evaluation of each rule per reading. Its item is evaluated whole when an
-   earlier item of the source was merged into it (``_only``).
+   reads: one evaluation of each rule per reading. Its item is evaluated whole when another
+   item of the source was merged with it before a worker took it (``_only``: the queue counts
+   merges, ``WorkItem.merged``).
 2. After the commit (:meth:`AlertService.process`): one transaction reads the source's
    ``AlertState`` entity (the episode state of every rule on it), steps each rule's state
    machine (``episode.step``), creates, updates or closes the ``Alert`` entities, and writes
@@ -80,10 +81,8 @@ _STAMPS = ("createdAt", "modifiedAt")
 _IDLE = EpisodeState()
 #: entities the offline timer reads per query page
 _PAGE = 1000
-#: a service's write-back item: the watched attributes it changed (local names), and when
-#: its hook ran (``time.time()``): ``_only``
+#: a service's write-back item: the watched attributes it changed (local names): ``_only``
 _ONLY = "onlyChanged"
-_AT = "requestedAt"
 
 
 def state_id(source: str) -> str:
@@ -141,16 +140,13 @@ def _only(item: WorkItem) -> frozenset[str] | None:
     """The attribute names a service's write-back changed, when the item is that write-back's
     alone; None: evaluate every rule of the source's types.
 
-    The item stands for the write-back alone when no earlier item of its key was merged into
-    it: the queue keeps a coalesced item's first enqueue time and its last payload, and the
-    write-back's hook took :data:`_AT` (the same clock, ``time.time()``) just before its own
-    enqueue. An earlier item merged in (a client's reading not evaluated yet) leaves the
-    enqueue time before it, and then every rule is evaluated, as for any coalesced item."""
-    names, at = item.payload.get(_ONLY), item.payload.get(_AT)
-    if not isinstance(names, list) or not isinstance(at, int | float):
+    The item stands for the write-back alone when the queue merged nothing with it
+    (``WorkItem.merged``, counted by the queue's own statement: no clock of any process or
+    machine decides it). Merged (a client's reading not evaluated yet, whose payload the
+    write-back's replaced), every rule is evaluated, as for any coalesced item."""
+    names = item.payload.get(_ONLY)
+    if not isinstance(names, list) or item.merged:
         return None
-    if item.enqueued_at < at:
-        return None  # an earlier item of the key was merged into this one
     return frozenset(n for n in names if isinstance(n, str))
 
 
@@ -244,7 +240,6 @@ class AlertService(CityService):
             if not changed:
                 return ()  # nothing a rule reads (its stamps aside) changed
             payload[_ONLY] = sorted(changed)
-            payload[_AT] = time.time()
         return (WorkRequest(key=change.entity_id, payload=payload),)
 
     # ---- after the commit ------------------------------------------------------------------

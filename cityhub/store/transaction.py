@@ -177,7 +177,8 @@ class BaseTransaction(ABC, Generic[Conn]):
         """Write the work items this transaction queued (the store's write path calls it when
         the transaction's function returned, before the commit): one row per service and key
         (a key asked for twice in one transaction is one item, as two transactions' unclaimed
-        items are: the later payload, the earlier due time) in one ``executemany``."""
+        items are: the later payload, the earlier due time, the merge counted) in one
+        ``executemany``."""
         if not self._work:
             return
         keyed: dict[tuple[str, str], list[Any]] = {}
@@ -188,10 +189,11 @@ class BaseTransaction(ABC, Generic[Conn]):
                 if held is not None:
                     held[3] = payload
                     held[4] = min(held[4], due_at)
+                    held[6] += 1  # merged into it
                     continue
-                keyed[(service, key)] = row = [service, self.tenant, key, payload, due_at, at]
+                keyed[(service, key)] = row = [service, self.tenant, key, payload, due_at, at, 0]
             else:
-                row = [service, self.tenant, key, payload, due_at, at]
+                row = [service, self.tenant, key, payload, due_at, at, 0]
             rows.append(row)
         self._work.clear()
         self._insert_work([enqueue_values(*row) for row in rows])

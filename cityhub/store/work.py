@@ -12,8 +12,9 @@ The rules, written once over a backend's :class:`~cityhub.store.database.SqlConn
 
 - An item is ``(service, tenant, key, payload)``. Items with the same non-None ``key`` that no
   worker has claimed yet are one item (coalesced: the later payload, the earlier due time and
-  enqueue time), so a burst of writes to one entity costs one computation; an item a worker
-  holds is never merged into, so a write during a computation asks for another one.
+  enqueue time, and ``merged`` counts the requests merged in), so a burst of writes to one
+  entity costs one computation; an item a worker holds is never merged into, so a write
+  during a computation asks for another one.
 - One key's items run in order: an item is claimable only while no older item of its key
   (same service and tenant, a smaller id) is in the queue, pending or leased
   (:data:`CLAIMABLE`). A newer item never overtakes an older one that a dead worker's lease
@@ -47,19 +48,20 @@ from cityhub.store.base import Document
 from cityhub.store.database import Conn, Database, SqlConnection, SqlStore
 
 #: queue an item, or coalesce it with the unclaimed item of its key (the later payload, the
-#: earlier due time)
+#: earlier due time, the items merged into either and one more counted)
 ENQUEUE = (
-    "INSERT INTO service_work (service, tenant, item_key, payload, due_at, enqueued_at)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO service_work (service, tenant, item_key, payload, due_at, enqueued_at, merged)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (service, tenant, item_key) WHERE lease_token IS NULL"
     " DO UPDATE SET payload = excluded.payload, due_at = CASE"
     " WHEN excluded.due_at < service_work.due_at THEN excluded.due_at"
-    " ELSE service_work.due_at END"
+    " ELSE service_work.due_at END,"
+    " merged = service_work.merged + excluded.merged + 1"
 )
 #: remove an item done, only under the lease of the claim that holds it (``Work.done``, and a
 #: transaction's ``finish_work``)
 FINISH = "DELETE FROM service_work WHERE id = ? AND lease_token = ?"
-_COLUMNS = "id, service, tenant, item_key, payload, attempts, enqueued_at"
+_COLUMNS = "id, service, tenant, item_key, payload, attempts, enqueued_at, merged"
 
 #: the WHERE condition of an item (``w``) that may be claimed when it is due: no older item of
 #: its key is in the queue (pending or leased), so one key's items run one at a time, in order
@@ -77,11 +79,12 @@ def enqueue_values(
     payload: Document,
     due_at: float,
     enqueued_at: float | None = None,
+    merged: int = 0,
 ) -> tuple[Any, ...]:
     """The values of :data:`ENQUEUE` (a transaction's ``enqueue_work`` runs it; ``enqueued_at``
-    None: now)."""
+    None: now; ``merged``: requests of the key the transaction merged into this one)."""
     at = time.time() if enqueued_at is None else enqueued_at
-    return (service, tenant, key, orjson.dumps(payload).decode(), due_at, at)
+    return (service, tenant, key, orjson.dumps(payload).decode(), due_at, at, merged)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class WorkItem:
         enqueued_at: when it was first asked for (seconds since the epoch; the commit time of
             the earliest write it stands for, give or take the transaction's length).
         token: the lease under which this claim holds it.
+        merged: how many later requests of its key were merged into it before it was
+            claimed (0: it stands for one write alone; counted by the queue, so no clock
+            decides it).
     """
 
     id: int
@@ -108,6 +114,7 @@ class WorkItem:
     attempts: int
     enqueued_at: float
     token: str
+    merged: int = 0
 
 
 class Work(SqlStore[Conn]):
@@ -146,7 +153,9 @@ class Work(SqlStore[Conn]):
                 limit,
             )
             items = [
-                WorkItem(r[0], r[1], r[2], r[3], orjson.loads(r[4]), r[5], r[6], str(uuid.uuid4()))
+                WorkItem(
+                    r[0], r[1], r[2], r[3], orjson.loads(r[4]), r[5], r[6], str(uuid.uuid4()), r[7]
+                )
                 for r in rows
             ]
             sql.executemany(

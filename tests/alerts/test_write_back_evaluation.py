@@ -6,11 +6,13 @@ client's reading was committed) asks the alert engine only for the rules that re
 changed: the CAI rules, not the PM, ozone and Asian dust rules that the reading's own item
 evaluated. When the write-back's item is merged into an earlier item of the same source that
 no worker had taken yet (the queue keeps the later payload), every rule is evaluated, so the
-reading that earlier item stood for is never skipped."""
+reading that earlier item stood for is never skipped: the queue counts the merge
+(``WorkItem.merged``), whatever the clocks of the hubs that queued the two items say."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from cityhub.alerts.rules import Rule
 from cityhub.alerts.service import AlertService
 from cityhub.ngsild.datetime import now_iso
 from cityhub.services.service import _CAUSE, ServiceContext, ServiceStats
+from cityhub.store import transaction as store_transaction
 from cityhub.store.base import Change, EntityQuery, QueryResult, Transaction
 from tests.conftest import make_client
 
@@ -71,7 +74,6 @@ def test_a_write_back_item_names_what_it_changed() -> None:
     write_back = Change("entityUpdated", "", SOURCE, reading, indexed)
     (request,) = _requests(service, write_back, ("airquality",))
     assert request.payload["onlyChanged"] == ["airQualityIndex"]
-    assert isinstance(request.payload["requestedAt"], float)
     # the item still carries every watched attribute (merged into an earlier item, it is
     # evaluated whole)
     assert set(request.payload["after"]["attrs"]) == {
@@ -88,21 +90,22 @@ def test_a_write_back_item_names_what_it_changed() -> None:
     assert len(_requests(service, same, ())) == 1
 
 
-def _item(payload: dict[str, Any], enqueued_at: float) -> Any:
+def _item(payload: dict[str, Any], merged: int, enqueued_at: float = 100.0) -> Any:
     from cityhub.store.work import WorkItem
 
-    return WorkItem(1, "alerts", "", SOURCE, payload, 0, enqueued_at, "token")
+    return WorkItem(1, "alerts", "", SOURCE, payload, 0, enqueued_at, "token", merged)
 
 
 def test_only_an_unmerged_write_back_item_is_restricted() -> None:
-    payload = {"onlyChanged": ["airQualityIndex"], "requestedAt": 100.0}
-    assert alert_service._only(_item(payload, 100.0001)) == frozenset({"airQualityIndex"})
-    # an earlier item of the source was merged into it: its first enqueue time stays
-    assert alert_service._only(_item(payload, 99.5)) is None
+    payload = {"onlyChanged": ["airQualityIndex"]}
+    assert alert_service._only(_item(payload, 0)) == frozenset({"airQualityIndex"})
+    # another item of the source was merged with it (the queue counted it): whole, whatever
+    # the enqueue time says
+    assert alert_service._only(_item(payload, 1)) is None
+    assert alert_service._only(_item(payload, 3, enqueued_at=1e12)) is None
     # items of a client's write, and payloads that are not the hook's
-    assert alert_service._only(_item({}, 100.0)) is None
-    assert alert_service._only(_item({"onlyChanged": "x", "requestedAt": 1.0}, 2.0)) is None
-    assert alert_service._only(_item({"onlyChanged": ["a"], "requestedAt": "1"}, 2.0)) is None
+    assert alert_service._only(_item({}, 0)) is None
+    assert alert_service._only(_item({"onlyChanged": "x"}, 0)) is None
 
 
 def _reading_body(pm25: float, hours: float, source: str = SOURCE) -> dict[str, Any]:
@@ -182,21 +185,40 @@ def test_the_write_back_re_evaluates_only_the_cai_rules(
         assert PREFIX + "pm25-advisory" in opened and opened & reads_cai, opened
 
 
+class _Ahead:
+    """``time`` as a hub whose clock is ``skew`` seconds ahead of this one sees it."""
+
+    def __init__(self, skew: float) -> None:
+        self.skew = skew
+
+    def time(self) -> float:
+        return time.time() + self.skew
+
+
 def test_a_write_back_merged_into_a_pending_reading_evaluates_every_rule(
-    tmp_path: Path, store_url: str
+    tmp_path: Path, store_url: str, monkeypatch: Any
 ) -> None:
     """Hostile order: the reading that opens the PM2.5 advisory is still queued (no worker
     took it) when a service writes the station's index back: the two items are one, with the
-    write-back's payload; the advisory opens all the same, as it does without the write-back."""
-    opened: dict[bool, set[str]] = {}
+    write-back's payload; the advisory opens all the same, as it does without the write-back.
+    Also when the hub that queued the reading has a clock a minute ahead of the one that
+    writes the index back (PostgreSQL workers on several machines): before the queue counted
+    merges, the item's first enqueue time (the reading's, a minute "later") was compared with
+    the write-back's clock, the item looked like the write-back's alone, and only the CAI
+    rules saw the reading (no advisory)."""
+    opened: dict[str, set[str]] = {}
     with make_client(tmp_path, store_url) as client:
         runner = client.app.state.services  # type: ignore[attr-defined]
-        for merged in (False, True):
-            source = f"{SOURCE}:{merged}"
+        for mode in ("alone", "merged", "merged, the reading's hub ahead"):
+            source = f"{SOURCE}:{mode.split(',')[0]}:{'ahead' in mode}"
+            merged = mode != "alone"
             for hours in range(3):
                 client.portal.call(runner.stop)  # type: ignore[union-attr]
                 body = [_reading_body(90, hours, source)]
+                if "ahead" in mode:  # the reading's transaction stamps its item a minute on
+                    monkeypatch.setattr(store_transaction, "time", _Ahead(60.0))
                 r = client.post(API + "/entityOperations/upsert", json=body)
+                monkeypatch.setattr(store_transaction, "time", time)
                 assert r.status_code in (201, 204), r.text
                 if merged:
                     # a service's write-back (the air-quality service is off here: its
@@ -222,9 +244,10 @@ def test_a_write_back_merged_into_a_pending_reading_evaluates_every_rule(
                     assert pending == 1  # one item: the write-back's merged into the reading's
                 client.portal.call(runner.start)  # type: ignore[union-attr]
                 client.portal.call(runner.settle)  # type: ignore[union-attr]
-            opened[merged] = _rules_of(_alerts(client), source)
-    assert PREFIX + "pm25-advisory" in opened[False]  # without the write-back
+            opened[mode] = _rules_of(_alerts(client), source)
+    assert PREFIX + "pm25-advisory" in opened["alone"]  # without the write-back
     # merged: the reading's rules were evaluated (the advisory), and the index's (the CAI
-    # of 162 is "very unhealthy": its rule opened too)
-    assert opened[False] <= opened[True], opened
-    assert opened[True] - opened[False], opened
+    # of 162 is "very unhealthy": its rule opened too), whatever the clocks
+    for mode in ("merged", "merged, the reading's hub ahead"):
+        assert opened["alone"] <= opened[mode], (mode, opened)
+        assert opened[mode] - opened["alone"], (mode, opened)

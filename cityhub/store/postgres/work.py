@@ -33,7 +33,7 @@ class PostgresWorkQueue(Work[SyncConnection]):
             " UPDATE service_work w SET due_at = $4, leased_until = $4,"
             " lease_token = gen_random_uuid() FROM due WHERE w.id = due.id"
             " RETURNING w.id, w.service, w.tenant, w.item_key, w.payload::text, w.attempts,"
-            " w.enqueued_at, w.lease_token::text, due.due_at",
+            " w.enqueued_at, w.lease_token::text, due.due_at, w.merged",
             service,
             now,
             limit,
@@ -41,7 +41,8 @@ class PostgresWorkQueue(Work[SyncConnection]):
         )
         rows.sort(key=lambda r: (r[8], r[0]))  # in the order they were due
         return [
-            WorkItem(r[0], r[1], r[2], r[3], orjson.loads(r[4]), r[5], r[6], r[7]) for r in rows
+            WorkItem(r[0], r[1], r[2], r[3], orjson.loads(r[4]), r[5], r[6], r[7], r[9])
+            for r in rows
         ]
 
 

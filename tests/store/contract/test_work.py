@@ -54,6 +54,32 @@ def test_unclaimed_items_of_one_key_coalesce_per_service_and_tenant(backend: Bac
     assert b.run(b.backend.work.pending("alerts")) == 1
 
 
+def test_the_queue_counts_what_it_merged_into_an_item(backend: Backend) -> None:
+    """``WorkItem.merged``: how many requests of its key were merged into an item before it
+    was claimed, in one transaction or across several (0: it stands for one write alone), so
+    a service decides by it, not by comparing the clocks of the hubs that queued them."""
+    b = backend
+    work = b.backend.work
+    _enqueue(b, ("aq", "alone", NOW))
+    _enqueue(b, ("aq", "twice", NOW), ("aq", "twice", NOW))  # one transaction
+    _enqueue(b, ("aq", "thrice", NOW))
+    _enqueue(b, ("aq", "thrice", NOW), ("aq", "thrice", NOW))  # one merged, then into it
+    _enqueue(b, ("aq", None, NOW), ("aq", None, NOW))  # no key: never merged
+    items = b.run(work.claim("aq", NOW, 10, lease=30))
+    assert sorted((i.key or "", i.merged) for i in items) == [
+        ("", 0),
+        ("", 0),
+        ("alone", 0),
+        ("thrice", 2),
+        ("twice", 1),
+    ]
+    # a request after the claim is an item of its own, merged with nothing
+    _enqueue(b, ("aq", "twice", NOW + 1))
+    b.run(work.done(items))
+    (fresh,) = b.run(work.claim("aq", NOW + 1, 10, lease=30))
+    assert (fresh.key, fresh.merged) == ("twice", 0)
+
+
 def test_a_claimed_item_is_leased_and_never_merged_into(backend: Backend) -> None:
     b = backend
     work = b.backend.work
