@@ -5,7 +5,8 @@ The services decide what a change asks of them inside the change's transaction
 (``ServiceRunner.hook``, each service's ``requests``, then the ``service_work`` rows), so
 every write pays for it on the store's single writer. This bench isolates that cost: a SQLite
 store in a fresh process with the history hook only, and one with the services' hook too
-(every city service the default settings switch on; no worker runs), one after the other
+(every city service the default settings switch on, the alert engine with its rules read, as
+a running hub's worker has them after its first item; no worker runs), one after the other
 (one process each: a store's background threads, its WAL checkpoints, would count in the
 other's CPU time). Each round writes ``--stations`` AirQualityObserved stations (six
 pollutants, a location, a name and the six attributes the air-quality service derives, as a
@@ -129,6 +130,10 @@ def child(stations: int, rounds: int, db_dir: Path, variant: str) -> dict[str, A
                 )
                 backend.add_tx_hook(runner.hook)
             await backend.start()
+            for service in runner.services if name == "hooked" else ():
+                book = getattr(service, "rulebook", None)
+                if book is not None:  # as a running hub's alert worker has (its first item)
+                    await book.refresh(backend.store, "")
             stores[name] = backend
         cpu: dict[str, list[float]] = {name: [] for name in stores}
         try:
