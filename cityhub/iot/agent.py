@@ -28,7 +28,6 @@ from cityhub.iot.errors import (
     InvalidExpression,
     WrongSyntax,
 )
-from cityhub.iot.expansion import FragmentExpander
 from cityhub.iot.expression_functions import TRANSFORMS
 from cityhub.iot.expressions import Evaluator, ExpressionError, names_in, parse
 from cityhub.iot.health import DeviceHealth
@@ -39,6 +38,7 @@ from cityhub.iot.measures import BadMeasure, Mapping, fragments, mapping_of
 from cityhub.iot.ultralight import MeasureGroup
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import Entity, Terms
+from cityhub.ngsild.entity_reader import EntityReader
 from cityhub.ngsild.names import check_uri
 from cityhub.store.base import Document
 from cityhub.store.iot import IotStore, PayloadErrorCount
@@ -106,7 +106,7 @@ class IotAgent:
         self._devices: dict[tuple[str, str, str], Document] = {}
         #: each device's mapping, with the device and group documents it was made of
         self._mappings: dict[tuple[str, str, str], tuple[Document, Document, Mapping]] = {}
-        self._expander: FragmentExpander | None = None
+        self._reader: EntityReader | None = None
         #: the agent's @context terms, as the last message that waited for them found them
         self._terms_now: Terms | None = None
         #: bumped by every clear: a lookup that started before one does not fill the cache
@@ -638,13 +638,13 @@ class IotAgent:
         if not message.text and kind in (NGSIV2, NGSILD):
             groups = entity_measures(groups, kind)
         mapping = self._mapping(tenant, device, group)
-        expander = self._expander
-        if expander is None or expander.terms is not terms:
-            expander = self._expander = FragmentExpander(terms)
+        reader = self._reader
+        if reader is None or reader.terms is not terms:
+            reader = self._reader = EntityReader(terms)
         expanded: list[Entity] = []
         for measure_group in groups:
             for fragment in fragments(mapping, measure_group, received, text=message.text):
-                expanded.append(expander.expand(fragment, received))
+                expanded.append(reader.entity(fragment, received))
         expanded.extend(self.health.fragments(tenant, device, mapping.entity_id, received, terms))
         return self.ingestor.enqueue(tenant, expanded)
 
