@@ -155,6 +155,32 @@ def test_a_write_makes_the_months_it_needs(client: TestClient, postgres_url: str
     ]
 
 
+def test_one_batch_writes_into_many_new_months(client: TestClient, postgres_url: str) -> None:
+    """A batch create (clause 5.6.7) whose entities' observedAt fall in eight months nobody wrote
+    yet: the months are made on another connection while the batch's transaction has already
+    written history, which PostgreSQL does not see unless the transaction takes a new lock. It
+    failed with no partition for the row (a 500) once a batch held more new months than the
+    store runs a transaction again; now every entity and its history is written."""
+    batch = [
+        {
+            "id": f"urn:ngsi-ld:Sensor:b{m}",
+            "type": "Sensor",
+            "speed": _instance(m, f"2016-{m:02d}-15T12:00:00Z"),
+        }
+        for m in range(1, 9)
+    ]
+    got = client.post("/ngsi-ld/v1/entityOperations/create", json=batch)
+    assert got.status_code == 201, got.text
+    assert {f"history_instances_y2016m{m:02d}" for m in range(1, 9)} <= set(_months(postgres_url))
+    rows = sql(
+        postgres_url,
+        "SELECT num, tableoid::regclass::text FROM history_instances ORDER BY num",
+    )
+    assert [tuple(r) for r in rows] == [
+        (float(m), f"history_instances_y2016m{m:02d}") for m in range(1, 9)
+    ]
+
+
 def test_a_month_made_by_a_write_that_rolls_back_stays(
     client: TestClient, postgres_url: str
 ) -> None:

@@ -87,10 +87,24 @@ def ensure_months(conn: SyncConnection, ats: Iterable[str]) -> None:
     months = {month_of(at) for at in ats}
     made: HistoryMonths | None = conn.history_months
     if made is not None:
-        if made.missing(months):
-            wait(made.create(months))
+        missing = made.missing(months)
+        if missing:
+            wait(made.create(missing))
+            # PostgreSQL reads a table's partitions again only when the transaction takes a
+            # lock it did not hold yet: one that already wrote history (a batch whose earlier
+            # entities fell in other months) would not see the months just made on the other
+            # connection, and its rows would find no partition. Locking the new partitions as
+            # an INSERT would (ROW EXCLUSIVE) makes it read them.
+            names = [partition_of(m) for m in sorted(missing) if FIRST_MONTH <= m < END_MONTH]
+            if names:
+                conn.execute(f"LOCK TABLE {', '.join(names)} IN ROW EXCLUSIVE MODE")
     elif months:
         conn.execute(_CREATE, _first_days(months))
+
+
+def partition_of(month: str, table: str = "history_instances") -> str:
+    """The name of ``table``'s partition of ``month`` (``YYYY-MM``, from 2000 to 2099)."""
+    return f"{table}_y{month[:4]}m{month[5:7]}"
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,7 @@ __all__ = [
     "Month",
     "drop_month",
     "ensure_months",
+    "partition_of",
     "month_of",
     "months",
 ]
