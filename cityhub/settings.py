@@ -85,6 +85,13 @@ SETTINGS: tuple[Setting, ...] = (
         "random name per worker. Give all workers of one hub one name.",
     ),
     Setting(
+        "federation_split_entities",
+        False,
+        "Whether a distributed query whose request does not say (splitEntities) treats an "
+        "entity as split across context sources: its filters (q, geo-query, scopeQ, attrs) are "
+        "then not forwarded but applied to the merged entities (docs/federation.md).",
+    ),
+    Setting(
         "reader_threads",
         4,
         "SQLite reader threads for reads that may be long (scans, aggregations); lookups by id "
@@ -344,6 +351,7 @@ class Settings:
     federation_breaker_failures: int = 5
     federation_breaker_cooldown: float = 30.0
     federation_id: str = ""
+    federation_split_entities: bool = False
     reader_threads: int = 4
     sqlite_mmap_mb: int = 128
     temporal_instance_limit: int = 1000

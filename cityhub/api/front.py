@@ -48,7 +48,7 @@ KNOWN_PARAMETERS = frozenset(
     geometryProperty lang limit offset count options format details kind datasetId deleteAll
     join joinLevel containedBy orderBy local csf timerel timeAt endTimeAt timeproperty lastN
     aggrMethods aggrPeriodDuration keep drop reload entityMap entityMapLifetime expandValues collect
-    doNotCompact jsonKeys via observedAt previousValue showChanges""".split()
+    doNotCompact jsonKeys via observedAt previousValue showChanges splitEntities""".split()
 )
 
 

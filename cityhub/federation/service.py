@@ -60,6 +60,12 @@ from cityhub.ngsild.federation import (
 )
 from cityhub.ngsild.recompact import Recompact
 from cityhub.ngsild.registration_query import RegistrationQuery, parse_registration_q
+from cityhub.ngsild.split import (
+    FILTER_PARAMETERS,
+    entity_filter,
+    split_entities_of,
+    without_filters,
+)
 from cityhub.settings import Settings
 from cityhub.store.base import EntityQuery, QueryResult, Store
 from cityhub.store.registrations import RegistrationStore
@@ -313,6 +319,9 @@ class Federation:
         self.max_sources = max(1, settings.federation_max_sources)
         self._concurrency = max(1, settings.federation_max_concurrency)
         self.max_window = settings.max_limit
+        #: whether a query whose request does not say treats entities as split across
+        #: sources (v1.9.1 splitEntities, clause 5.7.2.4)
+        self.split_entities = settings.federation_split_entities
         self.allowed = AllowedHosts.parse(settings.federation_allowed_hosts)
         #: this broker in ``Via`` (a random name unless ``federation_id`` names it)
         self.identity = settings.federation_id or f"cityhub-{secrets.token_hex(6)}"
@@ -354,6 +363,10 @@ class Federation:
         if self._client is not None:
             await self._client.aclose()
             self._client = self._sender = None
+
+    async def registration(self, tenant: str, registration_id: str) -> dict[str, Any] | None:
+        """One registration of ``tenant`` as it is stored, None when there is none."""
+        return await self._registrations.get_registration(tenant, registration_id)
 
     async def matching(self, ask: Ask, query: RegistrationQuery) -> list[dict[str, Any]]:
         """Every registration of ``ask``'s tenant matching ``query`` (clause 5.12), none for
@@ -691,7 +704,16 @@ class Federation:
         and the merged list is paged here, so a page holds each entity once. ``operation`` is
         ``queryEntity`` (GET, ``params`` forwarded) or ``queryBatch`` (POST, ``body``, the
         caller's Query, forwarded).
+
+        With split entities (``splitEntities``, v1.9.1 clause 5.7.2.4) the sources are asked
+        without the query's filters (q, geo-query, scopeQ, attrs), this broker's part of each
+        entity they answer is read by id, and the filters are applied to the merged entities.
         """
+        split = split_entities_of(
+            next((v for k, v in params if k == "splitEntities"), None), self.split_entities
+        )
+        # a q the stores would refuse is refused before any source is asked
+        keep = entity_filter(query.q, query.scope_q, query.geo, query.attrs) if split else None
         csf = next((v for k, v in params if k == "csf"), None)
         discovery = RegistrationQuery(
             ids=query.ids,
@@ -725,6 +747,9 @@ class Federation:
             local_more = len(first.entities) > query.limit
             first = dataclasses.replace(first, entities=first.entities[: query.limit])
         forwarded = _forwarded_params(params)
+        if split:
+            forwarded = [(k, v) for k, v in forwarded if k not in FILTER_PARAMETERS]
+            body = without_filters(body)
         if any(key in ("limit", "offset") for key, _ in params):
             forwarded.append(("limit", str(window)))  # else the source's default page
         local_query = dataclasses.replace(query, offset=0, limit=window)
@@ -768,8 +793,25 @@ class Federation:
                 held.setdefault(entity["id"], []).append(doc["id"])
             if count is not None:
                 count += reply.count if reply.count is not None else len(found)
-        merged = merge_lists(lists)
-        if count is not None:
+        if keep is not None:
+            # this broker's part of the entities the sources answered, which its own
+            # (filtered) query may have left out: a part need not match alone
+            parts = [i for i in held if LOCAL not in held[i]]
+            if parts:
+                own = await store.query_entities(
+                    ask.tenant, EntityQuery(ids=tuple(parts), limit=len(parts))
+                )
+                lists[0] = (local.entities + own.entities, ADDITIVE)
+                for entity in own.entities:
+                    held[entity["id"]].insert(0, LOCAL)
+            merged = [e for e in merge_lists(lists) if keep is None or keep(e)]
+            if count is not None:
+                # the sources' counts are of unfiltered entities: the merged matches, and the
+                # local matches beyond the window
+                count = len(merged) + max(0, (local.count or 0) - len(local.entities))
+        else:
+            merged = merge_lists(lists)
+        if count is not None and not split:
             # an entity more than one source holds is counted once (as far as the pages show)
             count -= sum(len(found) for found, _ in lists) - len(merged)
         in_order = {e["id"]: held[e["id"]] for e in merged if e["id"] in held}
