@@ -256,6 +256,8 @@ def compact_rows(
 
 #: entity ids per statement of :func:`_series_of` (below SQLite's 32,766 bound parameters)
 _IDS_PER_LOOKUP = 500
+#: attributes named in a lookup of :func:`_series_of` at most (more: every series read)
+_ATTRS_PER_LOOKUP = 64
 #: new series per INSERT of :func:`_series_of` (4 bound parameters each)
 _SERIES_PER_INSERT = 500
 
@@ -269,12 +271,17 @@ def _series_of(
     :data:`_SERIES_PER_INSERT` (the order the rows name them, so the ids are those one lookup
     and one INSERT per row gave)."""
     entity_ids = list(dict.fromkeys(k[0] for k in keys))
+    attrs = list(dict.fromkeys(k[1] for k in keys))
+    # only the named attributes' series (an update names one or two of an entity's ten),
+    # unless they are so many that the list costs more than the rows it leaves out
+    by_attr = len(attrs) <= _ATTRS_PER_LOOKUP
+    attr_clause = f" AND attr IN ({','.join('?' * len(attrs))})" if by_attr else ""
     for i in range(0, len(entity_ids), _IDS_PER_LOOKUP):
         chunk = entity_ids[i : i + _IDS_PER_LOOKUP]
         for entity_id, attr, dataset_id, series_id in conn.execute(
             "SELECT entity_id, attr, dataset_id, id FROM history_series WHERE tenant = ?"
-            f" AND entity_id IN ({','.join('?' * len(chunk))})",
-            (tenant, *chunk),
+            f" AND entity_id IN ({','.join('?' * len(chunk))}){attr_clause}",
+            (tenant, *chunk, *attrs) if by_attr else (tenant, *chunk),
         ):
             key = (entity_id, attr, dataset_id)
             if key in keys:
@@ -411,6 +418,12 @@ class SqliteHistoryRows:
             held, self._history = self._history, []
             insert(self.conn, compact_changes(self.conn, self.tenant, held))
 
+    def take_history(self) -> list[Sequence[InstanceRow]]:
+        """The instance rows held since the last flush, for the caller to write
+        (:func:`flush_held`): they are no longer this transaction's."""
+        held, self._history = self._history, []
+        return held
+
     def write_history_head(
         self, entity: Entity, attrs: Mapping[str, Any], created_at: str, now: str
     ) -> None:
@@ -436,11 +449,31 @@ class SqliteHistoryRows:
         )
 
 
+def flush_held(
+    conn: sqlite3.Connection, held: Sequence[tuple[str, Sequence[Sequence[InstanceRow]]]]
+) -> None:
+    """Write several transactions' held instance rows (tenant, each change's rows), in their
+    order, as :meth:`SqliteHistoryRows.flush_history` of each in turn would: one
+    :func:`compact_changes` (series lookup, ``seq`` reservation) per run of one tenant's."""
+    start = 0
+    while start < len(held):
+        tenant = held[start][0]
+        end = start
+        changes: list[Sequence[InstanceRow]] = []
+        while end < len(held) and held[end][0] == tenant:
+            changes.extend(held[end][1])
+            end += 1
+        if changes:
+            insert(conn, compact_changes(conn, tenant, changes))
+        start = end
+
+
 __all__ = [
     "SqliteHistoryRows",
     "add_missing_heads",
     "compact_changes",
     "compact_rows",
+    "flush_held",
     "insert",
     "upsert_instance",
     "upsert_instances",

@@ -12,7 +12,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -21,8 +21,9 @@ from cityhub.ngsild import regex
 from cityhub.ngsild.entity import Entity
 from cityhub.ngsild.query.ast import has_pattern
 from cityhub.store.base import BaseStore, Change, EntityQuery, QueryResult, Transaction
+from cityhub.store.instances import InstanceRow
 from cityhub.store.sqlite import compile as qcompile
-from cityhub.store.sqlite import geo, migrate, qindex
+from cityhub.store.sqlite import geo, history, migrate, qindex
 from cityhub.store.sqlite.commits import CommitWatch
 from cityhub.store.sqlite.entities import COLUMNS, order_clause, row_to_entity, where_clause
 from cityhub.store.sqlite.faults import cannot_open, fault_of
@@ -84,14 +85,28 @@ def _ends_transaction(exc: Exception, conn: sqlite3.Connection) -> bool:
     return not conn.in_transaction or fault_of(exc, "") is not None
 
 
+#: the history rows a group's finished jobs hold: (tenant, each change's rows), in job order
+Held = list[tuple[str, list[Sequence[InstanceRow]]]]
+
+
 class _Grouped:
     """A write job that can share one transaction with others queued beside it (group
-    commit): ``body(conn)`` does its work without BEGIN/COMMIT, inside its own savepoint."""
+    commit): ``body(conn, held)`` does its work without BEGIN/COMMIT, inside its own
+    savepoint. With ``held`` a list, the job adds its history rows to it instead of writing
+    them, and the group writes every job's rows together before its COMMIT
+    (:func:`history.flush_held`); with None it writes its own.
 
-    __slots__ = ("body",)
+    ``defers``: False for a job that reads or writes history rows itself (the temporal API's
+    writes): the rows the jobs before it hold are written first, and it writes its own, so
+    it sees what running the jobs one by one would show it."""
 
-    def __init__(self, body: Callable[[sqlite3.Connection], Any]) -> None:
+    __slots__ = ("body", "defers")
+
+    def __init__(
+        self, body: Callable[[sqlite3.Connection, Held | None], Any], defers: bool
+    ) -> None:
         self.body = body
+        self.defers = defers
 
 
 _GROUP_MAX = 64
@@ -165,19 +180,26 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
     if len(live) == 1:
         job, fut = live[0]
         try:
-            fut.set_result(in_transaction(conn, lambda: job.body(conn)))
+            fut.set_result(in_transaction(conn, lambda: job.body(conn, None)))
         except BaseException as exc:
             fut.set_exception(exc)
         return
     if not live:
         return
     outcomes: list[tuple[Future[Any], bool, Any]] = []
+    # the history rows of the jobs done so far: written together, before the COMMIT (one
+    # series lookup, one seq reservation, one pass over the rollups for the whole group), in
+    # job order, so the ids and seq numbers are those writing them job by job gave
+    held: Held = []
     try:
         conn.execute("BEGIN IMMEDIATE")
         for i, (job, fut) in enumerate(live):
+            if not job.defers and held:
+                history.flush_held(conn, held)
+                held = []
             conn.execute(f"SAVEPOINT g{i}")
             try:
-                result = job.body(conn)
+                result = job.body(conn, held if job.defers else None)
             except Exception as exc:
                 if _ends_transaction(exc, conn):
                     raise
@@ -187,6 +209,9 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
             else:
                 conn.execute(f"RELEASE g{i}")
                 outcomes.append((fut, True, result))
+        # a failure here (only a fault of the database is known to cause one: the rows were
+        # made and checked in their jobs) fails the group, as a failed COMMIT does
+        history.flush_held(conn, held)
         conn.execute("COMMIT")
     except BaseException as exc:  # the transaction itself failed: nothing of it stays
         rollback(conn)
@@ -486,21 +511,32 @@ class SqliteStore(BaseStore):
     # ---- writes ----------------------------------------------------------------------
     async def write(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
         """Run ``fn`` in one transaction; commit if it returns, roll back if it raises."""
+        return await self._write(tenant, fn, True)
 
-        def body(conn: sqlite3.Connection) -> tuple[T, list[Change], bool]:
+    async def write_with_history(self, tenant: str, fn: Callable[[Transaction], T]) -> T:
+        """:meth:`write` for a function that reads or writes history rows itself (through
+        the transaction's connection): the history its group's jobs before it recorded is
+        written before it runs."""
+        return await self._write(tenant, fn, False)
+
+    async def _write(self, tenant: str, fn: Callable[[Transaction], T], defers: bool) -> T:
+        def body(conn: sqlite3.Connection, held: Held | None) -> tuple[T, list[Change], bool]:
             tx = SqliteTransaction(conn, tenant, self.tx_hooks, self._stored_tenants)
             result = fn(tx)
-            tx.flush_history()
+            if held is None:
+                tx.flush_history()
             tx.flush_work()
             # a savepoint rolled back may have taken the row with it: count it only if it is there
             written = tx.tenant_written and (
                 conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
                 is not None
             )
+            if held is not None:  # last: a job that raised holds nothing
+                held.append((tenant, tx.take_history()))
             return result, tx.changes, written
 
         reply = _Reply(asyncio.get_running_loop())
-        self._jobs.put((_Grouped(body), reply))
+        self._jobs.put((_Grouped(body, defers), reply))
         outcome: tuple[T, list[Change], bool] = await self._written(reply.future)
         result, changes, tenant_written = outcome
         if tenant_written:  # committed: later inserts need not write the tenant row again

@@ -578,7 +578,7 @@ class SqliteTemporalStore(TemporalStore):
         return await self.store.run_transaction(lambda conn: fn(SqliteTemporalRows(conn, tenant)))
 
     async def _write(self, tenant: str, fn: Callable[[Transaction, TemporalRows], R]) -> R:
-        return await self.store.write(
+        return await self.store.write_with_history(
             tenant, lambda tx: fn(tx, SqliteTemporalRows(cast(SqliteTransaction, tx).conn, tenant))
         )
 
