@@ -148,6 +148,7 @@ STORE_PROTOCOLS = {
     "cityhub.store.iot",
     "cityhub.store.outbox",
     "cityhub.store.publishing",
+    "cityhub.store.remote_subscriptions",
     "cityhub.store.registrations",
     "cityhub.store.subscriptions",
     "cityhub.store.temporal",

@@ -32,6 +32,7 @@ from cityhub.access.tenants import TENANT_NAME
 from cityhub.api.negotiation import TENANT_HEADER, checked_tenant
 from cityhub.api.size_limits import caller_limits, limited
 from cityhub.errors import BadRequestData, CityhubError, Forbidden, ResourceNotFound
+from cityhub.ngsild.distributed_subscription import NOTIFY_PATH
 from cityhub.provision import BatchItem
 from cityhub.store.base import EntityQuery
 
@@ -41,9 +42,11 @@ SCOPE_KEY = "cityhub.access"
 API = "/ngsi-ld/v1/"
 _TENANT_HEADER = TENANT_HEADER.lower().encode("latin-1")
 
-#: open whatever is configured: liveness, the home page, the API's description, and the
-#: @contexts the hub hosts (clients and notification receivers resolve them)
-_OPEN_PATHS = ("/health", "/health/live", "/", "/ngsi-ld/v1", "/openapi.json")
+#: open whatever is configured: liveness, the home page, the API's description, the
+#: @contexts the hub hosts (clients and notification receivers resolve them), and the
+#: notifications context sources send for subscriptions' copies (the random copy id they
+#: name is their credential: cityhub.federation.subscriptions)
+_OPEN_PATHS = ("/health", "/health/live", "/", "/ngsi-ld/v1", "/openapi.json", NOTIFY_PATH)
 #: the IoT agent's southbound routes: devices authenticate with their config group's apikey
 #: (docs/iot.md), not with a caller's credentials
 _DEVICE_PATHS = ("/iot/d", "/iot/json", "/iot/d/commands", "/iot/json/commands")

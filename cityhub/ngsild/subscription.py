@@ -262,6 +262,8 @@ _MEMBERS: dict[str, Checker] = {
     "lang": _lang,
     "datasetId": _dataset_ids,
     "localOnly": lambda v, t: _bool(v, "localOnly"),
+    # v1.9.1 5.8.1.4 / 5.8.6: the entities may be split across context sources
+    "splitEntities": lambda v, t: _bool(v, "splitEntities"),
     "jsonldContext": lambda v, t: check_uri(v, "jsonldContext"),
 }
 

@@ -200,6 +200,11 @@ class Dispatcher:
         self._seen_enqueued = count
         self._wake_up()
 
+    def wake(self) -> None:
+        """Look at the outbox now: a row was queued without an entity change (a relayed
+        notification of a context source, ``cityhub.federation.subscriptions``)."""
+        self._wake_up()
+
     def _wake_up(self) -> None:
         loop, wake = self._loop, self._wake
         if loop is None or wake is None or self._task is None:

@@ -24,6 +24,7 @@ from cityhub.store.iot import Iot, IotStore
 from cityhub.store.outbox import OutboxQueue, PeriodicSchedule
 from cityhub.store.publishing import Publishing, PublishingStore
 from cityhub.store.registrations import CsourceHooks, Registrations, RegistrationStore
+from cityhub.store.remote_subscriptions import RemoteSubscriptions, RemoteSubscriptionStore
 from cityhub.store.subscriptions import Subscriptions, SubscriptionStore
 from cityhub.store.temporal import TemporalStore
 from cityhub.store.work import Work, WorkQueue
@@ -45,6 +46,8 @@ class Backend:
         access: managed tenants, API keys, permissions and the audit log (issue 20).
         publishing: the open data publishing rules (issue 19).
         entity_maps: the EntityMaps of paged distributed queries (clause 5.14).
+        remote_subscriptions: the copies of subscriptions made at context sources (v1.9.1
+            clause 5.8.1.4).
         shared: other processes may use the database at the same time (PostgreSQL: workers
             and machines), so what they must agree on lives in it (access control's quota
             counters); False when one process serves it (SQLite).
@@ -61,6 +64,7 @@ class Backend:
     access: AccessStore
     publishing: PublishingStore
     entity_maps: EntityMapStore
+    remote_subscriptions: RemoteSubscriptionStore
     shared: bool
     #: appends to the entity store's transaction hooks (after the backend's own)
     _add_hook: Callable[[TxHook], None]
@@ -127,6 +131,7 @@ def wire(
         access=Access(store, rows),
         publishing=Publishing(store, rows),
         entity_maps=EntityMaps(store, rows),
+        remote_subscriptions=RemoteSubscriptions(store, rows),
         shared=shared,
         _add_hook=store.tx_hooks.append,
     )

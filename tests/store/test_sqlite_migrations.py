@@ -61,6 +61,7 @@ TABLES = {
     "history_months",
     "entity_maps",
     "history_batches",
+    "remote_subscriptions",
     "cityhub_migrations",
 }
 

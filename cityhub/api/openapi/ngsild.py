@@ -237,6 +237,17 @@ def subscription_paths() -> Document:
             ),
             "delete": op("Delete a subscription (clause 5.8.5)", {204: None}, params=[sub_id]),
         },
+        "/ngsi-ld/ex/remote-notify": {
+            "post": op(
+                "A context source's Notification of a subscription's copy, relayed to the "
+                "local subscriber (v1.9.1 clause 5.8.6; docs/federation.md)",
+                {200: None},
+                _WRITE,
+                [LINK],
+                body(_FRAGMENT),
+                tenant=False,
+            ),
+        },
     }
 
 

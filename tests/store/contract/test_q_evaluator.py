@@ -270,11 +270,11 @@ _Q = st.builds(
 
 
 def _write(b: Backend, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # one transaction per entity: on PostgreSQL, one transaction writing the 240 entities
-    # fails with "no partition of relation history_instances found for row" (a month's
-    # partition made during the transaction; seen in session 32, left to the history's owner)
-    for entity in entities:
-        b.run(b.store.write(TENANT, lambda tx, e=entity: tx.insert(e)))
+    def insert(tx: Any) -> None:  # one transaction: its history falls in several months
+        for entity in entities:
+            tx.insert(entity)
+
+    b.run(b.store.write(TENANT, insert))
     stored = b.run(b.store.query_entities(TENANT, EntityQuery(limit=10_000))).entities
     stored = _only(stored, "urn:R:")
     assert len(stored) == len(entities)
