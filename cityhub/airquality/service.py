@@ -35,6 +35,7 @@ import orjson
 
 from cityhub.airquality.cai import POLLUTANTS, MultiPollutantRule
 from cityhub.airquality.hours import (
+    PLAUSIBLE_MAX,
     anchor_of,
     hour_of,
     hourly_window,
@@ -65,6 +66,27 @@ BACKFILL_HOURS = 168
 #: the most type lists and namespaces the hook remembers (a client inventing types cannot grow
 #: them without bound)
 _MEMO = 1000
+#: the unitCode a pollutant's reading needs no conversion in (PM: µg/m³, gases: ppm)
+_CAI_UNIT = {p: "GQ" if p.startswith("pm") else "59" for p in POLLUTANTS}
+
+
+def _bad(reading: tuple[Any, ...]) -> bool:
+    """Whether a :func:`_reading` of a Property cannot be used for the CAI
+    (``usable_value``; a number in the CAI's unit and in its range is decided at once)."""
+    pollutant, kind, value, unit = reading[0], reading[2], reading[3], reading[4]
+    if (kind == "float" or kind == "int") and unit == _CAI_UNIT[pollutant]:
+        if 0 <= value <= PLAUSIBLE_MAX[pollutant]:
+            return False
+    return usable_value(pollutant, {"value": value, "unitCode": unit})[0] is None
+
+
+def _observed_at(instances: Any) -> Any:
+    """The ``observedAt`` of a pollutant's default instance (None: none, or no time): a
+    :func:`_reading` of another time is another reading."""
+    for inst in instances or ():
+        if "datasetId" not in inst:
+            return inst.get("observedAt")
+    return None
 
 
 def _reading(pollutant: str, instances: Any) -> tuple[Any, ...] | None:
@@ -169,15 +191,11 @@ class AirQualityService(CityService):
             if instances == was:
                 continue  # as they were (our own write-back, a write of other attributes)
             reading = _reading(pollutant, instances)
-            if reading == _reading(pollutant, was):
-                continue  # the same reading, stamped anew
+            if reading is None or reading[5] is None or reading[5] == _observed_at(was):
+                if reading == _reading(pollutant, was):
+                    continue  # the same reading, stamped anew
             changed = True
-            if (
-                reading is not None
-                and reading[1] == "Property"
-                and usable_value(pollutant, {"value": reading[3], "unitCode": reading[4]})[0]
-                is None
-            ):
+            if reading is not None and reading[1] == "Property" and _bad(reading):
                 bad += 1
         if bad:
             self.stats.count("badData", bad)

@@ -160,15 +160,27 @@ def _reading_key(inst: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _new_hours(instances: Any, before: Any) -> set[datetime]:
     """The hours of the readings in ``instances`` (an attribute's) that ``before`` (the same
-    attribute's, None when it had none) had not."""
+    attribute's, None when it had none) had not. (A reading observed at a time no instance
+    of ``before`` has is new: its value is compared only when the time is the same.)"""
     if not isinstance(instances, list):
         return set()
-    old = {_reading_key(i) for i in before} if isinstance(before, list) else set()
+    times = (
+        {i.get("observedAt") for i in before if isinstance(i, dict)}
+        if isinstance(before, list)
+        else ()
+    )
+    old: set[tuple[Any, ...]] | None = None
     hours: set[datetime] = set()
     for inst in instances:
-        if not isinstance(inst, dict) or _reading_key(inst) in old:
+        if not isinstance(inst, dict):
             continue
-        at = parse_time(inst.get("observedAt"))
+        observed = inst.get("observedAt")
+        if observed in times:
+            if old is None:
+                old = {_reading_key(i) for i in before if isinstance(i, dict)}
+            if _reading_key(inst) in old:
+                continue
+        at = parse_time(observed)
         if at is not None and 1 < at.year < 9999:
             hours.add(_hour(at))
     return hours
@@ -234,6 +246,8 @@ class IndicatorService(CityService):
         self.clock = clock
         self.stats = ServiceStats()
         self._names = LocalNames()
+        #: the hour the hub's clock less the grace closed, at a second of the clock (``_late``)
+        self._closed_at: tuple[int, datetime] = (-1, datetime.min.replace(tzinfo=UTC))
 
     # ---- inside the write -------------------------------------------------------------------
     def _closed(self, at: datetime | None) -> datetime | None:
@@ -321,7 +335,10 @@ class IndicatorService(CityService):
     def _late(self, hours: Iterable[datetime], previous: datetime | None) -> list[WorkRequest]:
         """A work item per hour that may have been computed already: it ended before the
         hub's clock less the grace, or before the hour the entity's previous reading closed."""
-        closed = _hour(datetime.fromtimestamp(int(self.clock()), UTC) - self.grace)
+        second = int(self.clock())
+        if self._closed_at[0] != second:  # asked in every write: once a second
+            self._closed_at = (second, _hour(datetime.fromtimestamp(second, UTC) - self.grace))
+        closed = self._closed_at[1]
         if previous is not None:
             closed = max(closed, previous)
         return [

@@ -11,10 +11,13 @@ the services' cost in a batch upsert), with the episodes unchanged:
 from __future__ import annotations
 
 import asyncio
+import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cityhub.alerts import service as alert_service
 from cityhub.alerts.defaults import PREFIX
 from cityhub.alerts.service import AlertService
 from cityhub.store.base import Change, EntityQuery, QueryResult
@@ -58,24 +61,107 @@ def _stored(pm25: float, hours: float) -> dict[str, Any]:
     }
 
 
-def test_an_item_carries_the_watched_readings_only() -> None:
+def _watched(entity: dict[str, Any]) -> dict[str, Any]:
+    """The entity as a rule reads it: the watched attributes, an instance with observedAt
+    without its system times."""
+    watched = {NS + "pm25", NS + "pm10", NS + "airQualityIndex"}
+    return {
+        "id": entity["id"],
+        "type": entity["type"],
+        "modifiedAt": entity["modifiedAt"],
+        "attrs": {
+            iri: [
+                {k: v for k, v in i.items() if k not in ("createdAt", "modifiedAt")}
+                if "observedAt" in i
+                else i
+                for i in instances
+            ]
+            for iri, instances in entity["attrs"].items()
+            if iri in watched
+        },
+    }
+
+
+def _request(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
     service = AlertService(interval=None)
     asyncio.run(service.rulebook.refresh(_NoRules(), ""))  # type: ignore[arg-type]
+    (request,) = service.requests(Change("entityUpdated", "", after["id"], before, after))
+    return request
+
+
+def test_an_item_carries_the_watched_readings_only() -> None:
     before, after = _stored(40, 0), _stored(80, 1)
-    change = Change("entityUpdated", "", after["id"], before, after)
-    (request,) = service.requests(change)
-    for side, pm25 in (("before", 40), ("after", 80)):
-        slim = request.payload[side]
-        assert slim["id"] == after["id"] and slim["type"] == after["type"]
-        # pm25 and pm10 (the PM and Asian dust rules), the CAI: no name, place or temperature
-        assert set(slim["attrs"]) == {NS + "pm25", NS + "pm10", NS + "airQualityIndex"}
-        assert slim["attrs"][NS + "pm25"] == [
-            {"type": "Property", "unitCode": "GQ", "observedAt": at(pm25 == 80), "value": pm25}
-        ]
-        (cai,) = slim["attrs"][NS + "airQualityIndex"]
-        assert cai["modifiedAt"] == at(pm25 == 80)  # kept: it has no observedAt
+    before["attrs"][NS + "pm10"] = after["attrs"][NS + "pm10"]  # left as it was
+    request = _request(before, after)
+    slim = request.payload["after"]
+    assert slim["id"] == after["id"] and slim["type"] == after["type"]
+    # pm25 and pm10 (the PM and Asian dust rules), the CAI: no name, place or temperature
+    assert set(slim["attrs"]) == {NS + "pm25", NS + "pm10", NS + "airQualityIndex"}
+    assert slim["attrs"][NS + "pm25"] == [
+        {"type": "Property", "unitCode": "GQ", "observedAt": at(1), "value": 80}
+    ]
+    (cai,) = slim["attrs"][NS + "airQualityIndex"]
+    assert cai["modifiedAt"] == at(1)  # kept: it has no observedAt
+    # of before, only what differs: pm10 is carried once
+    diff = request.payload["beforeDiff"]
+    assert "before" not in request.payload
+    assert diff["modifiedAt"] == at(0)
+    assert set(diff["attrs"]) == {NS + "pm25", NS + "airQualityIndex"}
+    assert diff["attrs"][NS + "pm25"] == [
+        {"type": "Property", "unitCode": "GQ", "observedAt": at(0), "value": 40}
+    ]
+    # what the engine reads back is before as a rule sees it
+    assert alert_service._before(request.payload, slim) == _watched(before)
     # the entity's own attributes are not touched
     assert "createdAt" in after["attrs"][NS + "pm25"][0]
+
+
+def test_the_before_an_item_carries_is_the_before_a_rule_reads() -> None:
+    """Random changes of a station (readings new or the same, re-stamped, added, dropped,
+    with a dataset): what the engine reads back of before is before's watched attributes,
+    none missing, none changed, the order of the attributes aside."""
+    rng = random.Random(16)
+    names = ["pm25", "pm10", "airQualityIndex", "temperature", "name"]
+    kinds: Counter[str] = Counter()
+    for _ in range(300):
+        entities = []
+        for _side in range(2):
+            entity = _stored(rng.choice([10, 40, 80]), rng.choice([0, 1]))
+            for name in names:
+                if rng.random() < 0.2:
+                    entity["attrs"].pop(NS + name, None)
+                elif rng.random() < 0.2:
+                    entity["attrs"][NS + name] = [
+                        {"type": "Property", "value": rng.random() < 0.5, "datasetId": "urn:x"}
+                    ]
+            entities.append(entity)
+        before, after = entities
+        if rng.random() < 0.3:  # some attributes left exactly as they were
+            for name in names:
+                if NS + name in before["attrs"] and rng.random() < 0.5:
+                    after["attrs"][NS + name] = before["attrs"][NS + name]
+        request = _request(before, after)
+        back = alert_service._before(request.payload, request.payload["after"])
+        assert back is not None
+        assert back == _watched(before), (before, after, request.payload)
+        diff = request.payload["beforeDiff"]["attrs"]
+        kinds.update(
+            "dropped" if iri not in after["attrs"] else "added" if v is None else "differs"
+            for iri, v in diff.items()
+        )
+        kinds["carried once"] += len(set(_watched(before)["attrs"]) - set(diff))
+    assert min(kinds.values()) > 20, kinds  # every case, many times
+    # a created entity has no before
+    created = _request(None, _stored(40, 0))
+    assert created.payload["beforeDiff"] is None
+    assert alert_service._before(created.payload, created.payload["after"]) is None
+
+
+def test_an_item_queued_before_the_diff_is_read_as_it_was() -> None:
+    """An item a hub of the last release queued (``before`` whole) after an upgrade."""
+    before, after = _watched(_stored(40, 0)), _watched(_stored(80, 1))
+    assert alert_service._before({"before": before, "after": after}, after) == before
+    assert alert_service._before({"before": None, "after": after}, after) is None
 
 
 def test_a_batch_reads_its_sources_states_once(tmp_path: Path, store_url: str) -> None:
