@@ -10,6 +10,7 @@ from starlette.requests import Request
 from cityhub.api import negotiation as neg
 from cityhub.api.params import local_of
 from cityhub.federation import Ask
+from cityhub.federation.subscriptions import SubscriptionForwarding
 
 
 def ask_of(request: Request, tenant: str, *, narrowed: bool) -> Ask:
@@ -32,3 +33,25 @@ def ask_of(request: Request, tenant: str, *, narrowed: bool) -> Ask:
 def warning_headers(warnings: Sequence[str]) -> dict[str, str]:
     """``NGSILD-Warning`` with one value per source that failed, or nothing."""
     return {"NGSILD-Warning": ", ".join(warnings)} if warnings else {}
+
+
+def subscription_forwarding(request: Request) -> SubscriptionForwarding:
+    """Distributed subscriptions (v1.9.1 clauses 5.8.1.4, 5.8.5.4, 5.8.6) over the app's
+    federation as it is now."""
+    state = request.app.state
+    notifier = getattr(state, "notifier", None)
+    return SubscriptionForwarding(
+        state.federation,
+        state.backend.remote_subscriptions,
+        state.subscriptions,
+        state.store,
+        state.contexts.term_map,
+        wake=notifier.wake if notifier is not None else lambda: None,
+    )
+
+
+def public_base_url(request: Request) -> str:
+    """Where context sources reach this hub: setting public_url, else the address the caller
+    used."""
+    public: str = request.app.state.settings.public_url
+    return public.rstrip("/") or str(request.base_url).rstrip("/")

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub.api import negotiation as neg
+from cityhub.api.federated import ask_of, public_base_url, subscription_forwarding, warning_headers
 from cityhub.api.location import created
 from cityhub.api.params import expand_attribute_name, options_of, paging_of, split_list
 from cityhub.api.routing import Route
@@ -122,7 +123,15 @@ async def create_registration(request: Request) -> Response:
     doc = reg.expand_registration(body, terms, _now())
     await _store(request).create_registration(tenant, doc)
     request.app.state.federation.breakers.reset(doc["endpoint"])
-    return created(REGISTRATIONS, doc["id"], tenant)
+    response = created(REGISTRATIONS, doc["id"], tenant)
+    stored = await _store(request).get_registration(tenant, doc["id"])
+    if stored is not None:  # the subscriptions it matches get a copy (v1.9.1 5.8.1.4)
+        ask = ask_of(request, tenant, narrowed=False)
+        warnings = await subscription_forwarding(request).registration_created(
+            ask, stored, public_base_url(request)
+        )
+        response.headers.update(warning_headers(warnings))
+    return response
 
 
 def _types(raw: str | None, terms: TermMap) -> tuple[str, ...]:
@@ -243,7 +252,9 @@ async def delete_registration(request: Request) -> Response:
     tenant = await neg.require_tenant(request)
     if not await _store(request).delete_registration(tenant, reg_id):
         raise ResourceNotFound(f"there is no context source registration with id {reg_id}")
-    return Response(status_code=204)
+    ask = ask_of(request, tenant, narrowed=False)
+    warnings = await subscription_forwarding(request).registration_deleted(ask, reg_id)
+    return Response(status_code=204, headers=warning_headers(warnings))
 
 
 # ---- registration subscriptions -------------------------------------------------------------

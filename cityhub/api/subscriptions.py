@@ -18,13 +18,17 @@ from starlette.responses import Response
 from cityhub import subscriptions as service
 from cityhub.access.control import owner_of, same_owner
 from cityhub.api import negotiation as neg
-from cityhub.api.federated import ask_of, warning_headers
+from cityhub.api.federated import (
+    ask_of,
+    public_base_url,
+    subscription_forwarding,
+    warning_headers,
+)
 from cityhub.api.guard import access_of
 from cityhub.api.location import created
 from cityhub.api.params import paging_of
 from cityhub.api.routing import Route
 from cityhub.errors import BadRequestData, ResourceNotFound
-from cityhub.federation.subscriptions import SubscriptionForwarding
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.distributed_subscription import NOTIFY_PATH
 from cityhub.ngsild.names import check_uri
@@ -42,31 +46,9 @@ _ALL = 1_000_000
 PATH = f"{BASE}/subscriptions"
 
 
-def _forwarding(request: Request) -> SubscriptionForwarding:
-    """Distributed subscriptions (v1.9.1 clauses 5.8.1.4, 5.8.5.4, 5.8.6), over the app's
-    federation as it is now."""
-    state = request.app.state
-    notifier = getattr(state, "notifier", None)
-    return SubscriptionForwarding(
-        state.federation,
-        state.backend.remote_subscriptions,
-        state.subscriptions,
-        state.store,
-        state.contexts.term_map,
-        wake=notifier.wake if notifier is not None else lambda: None,
-    )
-
-
 def _ask(request: Request, tenant: str) -> Any:
     narrowed = access_of(request).permitted("read") is not None
     return ask_of(request, tenant, narrowed=narrowed)
-
-
-def _base_url(request: Request) -> str:
-    """Where context sources reach this hub: setting public_url, else the address the caller
-    used."""
-    public: str = request.app.state.settings.public_url
-    return public.rstrip("/") or str(request.base_url).rstrip("/")
 
 
 def _store(request: Request) -> SubscriptionStore:
@@ -138,8 +120,8 @@ async def create_subscription(request: Request) -> Response:
     response = created(PATH, sub_id, tenant)
     doc = await _store(request).get(tenant, sub_id)
     if doc is not None:
-        warnings = await _forwarding(request).forward(
-            _ask(request, tenant), doc, _base_url(request)
+        warnings = await subscription_forwarding(request).forward(
+            _ask(request, tenant), doc, public_base_url(request)
         )
         response.headers.update(warning_headers(warnings))
     return response
@@ -231,7 +213,7 @@ async def delete_subscription(request: Request) -> Response:
     await _own(request, tenant, sub_id)
     if not await _store(request).delete(tenant, sub_id):
         raise ResourceNotFound(f"there is no subscription with id {sub_id}")
-    warnings = await _forwarding(request).forget(_ask(request, tenant), sub_id)
+    warnings = await subscription_forwarding(request).forget(_ask(request, tenant), sub_id)
     return Response(status_code=204, headers=warning_headers(warnings))
 
 
@@ -240,7 +222,7 @@ async def remote_notification(request: Request) -> Response:
     relayed to the local subscriber. Open to sources without credentials: the copy's id it
     names is random and was only ever sent to that source."""
     body, media = await neg.read_json(request)
-    await _forwarding(request).relay(body, _context_value(request, body, media))
+    await subscription_forwarding(request).relay(body, _context_value(request, body, media))
     return Response(status_code=200)
 
 

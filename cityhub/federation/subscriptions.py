@@ -42,6 +42,7 @@ from cityhub.ngsild.query.ast import expand_q
 from cityhub.ngsild.query.geo import GeoQuery, parse_geo_query
 from cityhub.ngsild.query.q import parse_q
 from cityhub.ngsild.query.scope import parse_scope_q
+from cityhub.ngsild.registration_query import matches_registration
 from cityhub.ngsild.split import entity_filter
 from cityhub.ngsild.subscription import subscription_q
 from cityhub.store.base import Store
@@ -50,6 +51,8 @@ from cityhub.store.subscriptions import SubscriptionStore
 
 Document = dict[str, Any]
 _DEFAULT_GEOPROPERTY = "https://uri.etsi.org/ngsi-ld/location"
+#: every subscription of a tenant (a new registration may match any)
+_EVERY = 1_000_000
 
 
 class SubscriptionForwarding:
@@ -92,6 +95,34 @@ class SubscriptionForwarding:
         sources = [r for r in found.values() if _takes(r)]
         if not sources:
             return []
+        return await self._send_copies(ask, doc, sources, base_url)
+
+    async def registration_created(self, ask: Ask, reg: Document, base_url: str) -> list[str]:
+        """Send a copy of each forwarded local subscription that new registration ``reg``
+        matches (and takes); the warnings of a source that did not take one."""
+        if ask.local or not _takes(reg):
+            return []
+        docs, _ = await self.subscriptions.query(ask.tenant, _EVERY)
+        wanted = [
+            d
+            for d in docs
+            if ds.is_forwarded(d)
+            and any(matches_registration(reg, q) for q in ds.registration_queries(d))
+        ]
+        warnings = []
+        for doc in wanted:
+            warnings += await self._send_copies(ask, doc, [reg], base_url)
+        return warnings
+
+    async def registration_deleted(self, ask: Ask, registration_id: str) -> list[str]:
+        """Delete the copies a deleted registration's source held (at the endpoint they were
+        sent to); the warnings of a source that failed."""
+        copies = await self.remote.forget_registration(ask.tenant, registration_id)
+        return await self._delete_copies(ask, copies)
+
+    async def _send_copies(
+        self, ask: Ask, doc: Document, sources: list[Document], base_url: str
+    ) -> list[str]:
         notify_uri = base_url.rstrip("/") + ds.NOTIFY_PATH
         split = bool(doc.get("splitEntities"))
         context = doc.get("jsonldContext") or doc.get("@context")
@@ -119,10 +150,9 @@ class SubscriptionForwarding:
     async def forget(self, ask: Ask, subscription_id: str) -> list[str]:
         """Delete the copies of a deleted local subscription at their sources (clause
         5.8.5.4: "with the mapped subscriptionId"); the warnings of the sources that failed."""
-        copies = await self.remote.forget(ask.tenant, subscription_id)
-        if not copies:
-            return []
+        return await self._delete_copies(ask, await self.remote.forget(ask.tenant, subscription_id))
 
+    async def _delete_copies(self, ask: Ask, copies: list[RemoteSubscription]) -> list[str]:
         async def delete(copy: RemoteSubscription) -> str | None:
             # the registration as it is now (its tenant, headers); gone: where it was
             reg = await self.federation.registration(ask.tenant, copy.registration_id) or {

@@ -93,6 +93,27 @@ class RemoteSubscriptions(SqlStore[Conn]):
 
         return await self._write(run)
 
+    async def forget_registration(
+        self, tenant: str, registration_id: str
+    ) -> list[RemoteSubscription]:
+        """Delete the copies held by one registration's source; the ones there were."""
+
+        def run(sql: SqlConnection) -> list[RemoteSubscription]:
+            rows = sql.fetch(
+                f"SELECT {_COLUMNS} FROM remote_subscriptions"
+                f" WHERE tenant = ? AND registration_id = ?{sql.for_update}",
+                tenant,
+                registration_id,
+            )
+            sql.execute(
+                "DELETE FROM remote_subscriptions WHERE tenant = ? AND registration_id = ?",
+                tenant,
+                registration_id,
+            )
+            return [_row(r) for r in rows]
+
+        return await self._write(run)
+
 
 #: the remote subscriptions' store, whichever backend holds it
 RemoteSubscriptionStore = RemoteSubscriptions[Any]

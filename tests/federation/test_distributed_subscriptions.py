@@ -198,3 +198,28 @@ def test_an_invalid_notified_entity_is_a_400(
     r = client.post(NOTIFY, json=bad)
     assert r.status_code == 400
     assert receiver.quiet(0.3) == []
+
+
+def test_a_registration_made_later_gets_a_copy_and_takes_it_away_when_deleted(
+    client: TestClient, source: Source, receiver: HttpReceiver
+) -> None:
+    """Registrations come and go after a subscription (what 5.8.1.4's Context Source
+    Registration Subscription is for): a new matching registration that takes
+    createSubscription gets a copy; a deleted one's copy is deleted at its source."""
+    source.answer = _accepting
+    local = _subscribe(client, receiver, q="speed>50")
+    assert _copies(source) == []
+    register(client, 7, information=[{"entities": [{"type": "Bus"}]}])  # another type
+    register(client, 8, operations=["retrieveOps"])  # does not take subscriptions
+    assert _copies(source) == []
+    register(client, 9)
+    (copy,) = _copies(source)
+    assert copy["q"] == "speed>50" and copy["notification"]["endpoint"]["uri"].endswith(NOTIFY)
+    source.requests.clear()
+    r = client.delete(f"{BASE}/csourceRegistrations/urn:ngsi-ld:ContextSourceRegistration:src9")
+    assert r.status_code == 204
+    (deleted,) = source.requests
+    assert deleted.method == "DELETE" and deleted.url.path == f"{SUBS}/{copy['id']}"
+    source.requests.clear()
+    assert client.delete(f"{SUBS}/{local}").status_code == 204
+    assert source.requests == []  # nothing left to delete
