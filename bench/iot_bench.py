@@ -50,11 +50,25 @@ from suite import Scenario, run_wrk  # noqa: E402  (bench/suite.py: wrk, as the 
 APIKEY = "benchkey"
 
 
+#: the ports the bench may take (``--ports``); None: any the system has free (port 0)
+_PORTS: range | None = None
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    """A port the system has free now (port 0: no fixed range to collide with others')."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now: one of ``--ports`` not given before, when they are set (on a shared
+    machine, one's own range), else one the system picks."""
+    for port in _PORTS or (0,):
+        if port and port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _given.add(port)
+            return int(s.getsockname()[1])
+    raise RuntimeError(f"no free port in {_PORTS}")
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
@@ -410,6 +424,9 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny counts: it runs, no figures")
     ap.add_argument("--out", default="")
     ap.add_argument(
+        "--ports", default="", help="LOW-HIGH: take the hub's and broker's ports from this range"
+    )
+    ap.add_argument(
         "--no-alerts",
         action="store_true",
         help="the hub without its alert engine (alerts_service false): a measure carries "
@@ -417,6 +434,10 @@ def main() -> int:
         "entities carry none",
     )
     args = ap.parse_args()
+    if args.ports:
+        global _PORTS
+        low, _, high = args.ports.partition("-")
+        _PORTS = range(int(low), int(high) + 1)
     if args.smoke:
         args.devices, args.messages, args.concurrency = 20, 200, 16
     have_mqtt = bool(shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists())

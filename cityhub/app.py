@@ -294,6 +294,7 @@ def create_app(
         lifespan=lifespan,
         cors_origins=parse_origins(settings.cors_origins),
         access=the_access,
+        shortcuts=iot_measures.shortcuts,
         exception_handlers={
             CityhubError: handle_cityhub_error,
             HTTPException: handle_http_exception,

@@ -11,7 +11,10 @@
 3. an exception from the route becomes a response: the app's handlers by exception class
    (NGSI-LD errors and Starlette's HTTP exceptions → ProblemDetails), anything else a logged
    500 ProblemDetails (Starlette's own server-error handler re-raises after answering; this
-   one does not).
+   one does not);
+4. a path with a :data:`Shortcut` (the IoT agent's measures: ``cityhub.api.iot_measures``) is
+   offered to it first, and goes on to the guard and the router only if it declines; its
+   errors become responses as in 3.
 
 At start-up, a failure the hub explains itself (a :class:`~cityhub.errors.CityhubError`, such
 as a store that cannot be opened) reaches the server as its one sentence, not a traceback.
@@ -36,11 +39,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.access.control import AccessControl
 from cityhub.api.cors import cors_layer
-from cityhub.api.guard import AccessGuard
+from cityhub.api.guard import AccessGuard, action_of
 from cityhub.api.problem import handle_http_exception, handle_unexpected, problem_response
 from cityhub.errors import CityhubError, InvalidRequest, UriTooLong
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
+#: A request's short road (:class:`ApiFront`): answers it and returns True, or returns False
+#: having read nothing of it, and the request goes on through the guard and the router.
+Shortcut = Callable[[Scope, Receive, Send], Awaitable[bool]]
 
 #: Every URL parameter the NGSI-LD API defines (clause 6.3.20: others are InvalidRequest).
 KNOWN_PARAMETERS = frozenset(
@@ -84,9 +90,15 @@ def unknown_parameters(query_string: bytes) -> list[str]:
 class ApiFront:
     """The one middleware of the hub (see the module's docstring)."""
 
-    def __init__(self, app: ASGIApp, handlers: Mapping[type[Exception], Handler]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        handlers: Mapping[type[Exception], Handler],
+        shortcuts: Mapping[str, Shortcut] | None = None,
+    ) -> None:
         self.app = app
         self.handlers = dict(handlers)
+        self.shortcuts = dict(shortcuts or {})
 
     def _handler(self, exc: Exception) -> Handler | None:
         for cls in type(exc).__mro__:
@@ -134,8 +146,10 @@ class ApiFront:
                 started = True
             await send(message)
 
+        shortcut = self.shortcuts.get(scope["path"])
         try:
-            await self.app(scope, receive, send_wrapper)
+            if shortcut is None or not await shortcut(scope, receive, send_wrapper):
+                await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             if started:
                 raise
@@ -183,17 +197,26 @@ class Hub(Starlette):
     without it there is no such layer at all.
 
     ``access``: access control (``cityhub.api.guard.AccessGuard`` between ApiFront and the
-    router)."""
+    router).
+
+    ``shortcuts``: by path, a short road ApiFront tries before the guard and the router (the
+    IoT agent's measures: a device's every message, on a path the guard leaves open to
+    devices); errors are rendered as any route's."""
 
     def __init__(
         self,
         *args: Any,
         cors_origins: Sequence[str] = (),
         access: AccessControl | None = None,
+        shortcuts: Mapping[str, Shortcut] | None = None,
         **kwargs: Any,
     ) -> None:
         self.cors_origins = tuple(cors_origins)
         self.access = access
+        self.shortcuts = dict(shortcuts or {})
+        for path in self.shortcuts:
+            if action_of("POST", path) is not None or action_of("GET", path) is not None:
+                raise ValueError(f"a shortcut skips access control: {path} is not an open path")
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -208,7 +231,7 @@ class Hub(Starlette):
         inner: ASGIApp = self.router
         if self.access is not None:
             inner = AccessGuard(inner, self.access)
-        front = ApiFront(inner, handlers)
+        front = ApiFront(inner, handlers, self.shortcuts)
         return cors_layer(front, self.cors_origins) if self.cors_origins else front
 
 
@@ -217,6 +240,7 @@ __all__ = [
     "MAX_URL_BYTES",
     "ApiFront",
     "Hub",
+    "Shortcut",
     "unknown_parameters",
     "url_too_long",
 ]

@@ -557,14 +557,30 @@ class IotAgent:
             return str(device["entity_name"])
 
     async def measure(self, message: Measures) -> None:
-        """Map, validate and commit one message; returns once it is committed.
+        """Map, validate and commit one message; returns once it is committed. A known
+        device's message is queued at once (:meth:`submit_now`); any other (a lookup due,
+        an unknown device, a refusal, which is then counted) goes through
+        :meth:`submit_measure`.
 
         Raises:
             GroupNotFound, DeviceNotFound: as :meth:`resolve`.
             BadMeasure, BadRequestData: a value the mapping or NGSI-LD does not take; the
                 message is counted and nothing of it is written.
         """
-        await (await self.submit_measure(message))
+        try:
+            queued = self.submit_now(message)
+        except CityhubError:
+            queued = None  # submit_measure maps it again, counts the refusal and raises it
+        if queued is None:
+            await (await self.submit_measure(message))
+            return
+        tenant, device, done = queued
+        try:
+            late = await done
+        except CityhubError as exc:
+            self.note_refusal(tenant, message, exc)
+            raise
+        self.committed_now(tenant, message, device, late)
 
     async def submit_measure(self, message: Measures) -> Awaitable[None]:
         """Map and validate one message and queue it for commit, behind every message queued
