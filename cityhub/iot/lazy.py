@@ -5,8 +5,9 @@ own and its group's) are not pushed by the device but asked of it when someone r
 
 - **The registration.** A device with lazy attributes that can be asked (an ``endpoint``, or
   ``transport`` MQTT) gets, in its tenant, a context source registration (ETSI GS CIM 009
-  clause 5.9.2) of its entity id and type with the lazy names, ``mode`` inclusive, operations
-  ``retrieveEntity``, ``queryEntity`` and ``queryBatch``, whose endpoint is this hub's own agent:
+  clause 5.9.2) of its entity id and type with the lazy names, ``mode`` inclusive, the
+  :data:`OPERATIONS` (reads, and the writes FIWARE's agent takes), whose endpoint is this
+  hub's own agent:
   ``http://iot.cityhub.invalid/<apikey>/<device>/<key>``. A read of the entity (Retrieve
   Entity 5.7.1.4, Query Entities 5.7.2.4, by GET or by POST /entityOperations/query) is
   then forwarded by the hub's federation (``cityhub.federation``: the same matching,
@@ -26,6 +27,9 @@ own and its group's) are not pushed by the device but asked of it when someone r
   **not written**. No answer within ``iot_lazy_timeout`` seconds: 504; a device that cannot
   be reached or answers what is not measures: 502; the federation turns these into an
   ``NGSILD-Warning`` naming the device, and the entity is answered without the attribute.
+- **Updates.** A write of a lazy attribute the federation forwards (Update Entity Attributes,
+  Partial Attribute Update, Merge Entity, Replace Attribute) sends the device its new values
+  (``GET <endpoint>?k=&i=&d=<values>``, or the ``lazy`` topic); an NGSI-LD Null is not sent.
 - A query with ``q``, ``scopeQ``, ``csf`` or a geo-query is answered without the lazy
   values (they cannot be filtered here without asking every device).
 """
@@ -45,7 +49,7 @@ from urllib.parse import quote, unquote
 import httpx
 import orjson
 
-from cityhub.errors import BadRequestData, CityhubError, ResourceNotFound
+from cityhub.errors import BadRequestData, CityhubError, OperationNotSupported, ResourceNotFound
 from cityhub.iot.commands import CommandTarget, Publish
 from cityhub.iot.errors import LazyFailed, LazyTimeout, LazyUnavailable, WrongSyntax
 from cityhub.iot.expressions import to_text
@@ -54,7 +58,8 @@ from cityhub.iot.ultralight import MeasureGroup, parse_ultralight
 from cityhub.ngsild.context import TermMap
 from cityhub.ngsild.datetime import now_iso
 from cityhub.ngsild.entity import expand_entity
-from cityhub.ngsild.names import ATTRIBUTE_MEMBERS
+from cityhub.ngsild.names import ATTRIBUTE_MEMBERS, is_null
+from cityhub.ngsild.plain import plain_value
 from cityhub.ngsild.registration import expand_registration
 from cityhub.store.base import Document
 from cityhub.store.iot import IotStore
@@ -68,10 +73,21 @@ LAZY_HOST: Final = "iot.cityhub.invalid"
 KEY: Final = "lazy_key"
 REGISTRATION_PREFIX: Final = "urn:ngsi-ld:ContextSourceRegistration:iot-lazy:"
 #: reads (Retrieve, Query, a POST query) and writes (Update Entity Attributes 5.6.2, Partial
-#: Attribute Update 5.6.4: PATCH .../attrs and .../attrs/{attrId})
+#: Attribute Update 5.6.4: PATCH .../attrs and .../attrs/{attrId}; Merge Entity 5.6.17: PATCH
+#: /entities/{id}; Replace Attribute 5.6.19: PUT .../attrs/{attrId}), the writes
+#: iotagent-node-lib's NGSI-LD context server takes (contextServer-NGSI-LD.js: PATCH and PUT
+#: of .../attrs[/{attr}], PATCH of the entity)
 OPERATIONS: Final = (
     "retrieveEntity", "queryEntity", "queryBatch", "updateEntity", "updateAttrs",
+    "mergeEntity", "replaceAttrs",
 )  # fmt: skip
+#: the forwarded writes the agent takes: (method, path after /ngsi-ld/v1/entities/{id})
+_WRITES: Final = {
+    ("PATCH", ("attrs",)),
+    ("PATCH", ("attrs", "*")),
+    ("PATCH", ()),
+    ("PUT", ("attrs", "*")),
+}
 #: query parameters a device's answer cannot be filtered by here
 _FILTERS: Final = ("q", "scopeQ", "georel", "geometry", "coordinates", "csf")
 _MAX_ANSWER: Final = 1_048_576
@@ -290,13 +306,13 @@ class LazyAttributes:
         raw = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
         parts = [unquote(p) for p in raw.split("/")]
         # "", apikey, device, key, "ngsi-ld", "v1", then "entities"[, id] (Retrieve Entity,
-        # Query Entities), "entityOperations", "query" (a POST query, queryBatch), or
-        # "entities", id, "attrs"[, name] (a PATCH: Update Entity Attributes, Partial
-        # Attribute Update)
+        # Query Entities), "entityOperations", "query" (a POST query, queryBatch), or a write
+        # of _WRITES: "entities", id[, "attrs"[, name]]
         path = (request.method, *parts[4:])
         one = len(path) == 5 and path[:4] == ("GET", "ngsi-ld", "v1", "entities")
-        write = len(path) in (6, 7) and path[:4] == ("PATCH", "ngsi-ld", "v1", "entities")
-        write = write and path[5] == "attrs"
+        tail = tuple(p if i == 0 else "*" for i, p in enumerate(parts[8:]))
+        write = path[1:4] == ("ngsi-ld", "v1", "entities") and len(path) >= 5
+        write = write and (request.method, tail) in _WRITES
         if (
             not one
             and not write
@@ -350,8 +366,10 @@ class LazyAttributes:
     async def _serve_write(
         self, request: httpx.Request, tenant: str, device: Document, attribute: str | None
     ) -> None:
-        """A forwarded update of the device's lazy attributes (the body of PATCH .../attrs,
-        or of PATCH .../attrs/{attribute}), sent to the device.
+        """A forwarded update of the device's lazy attributes (the body of PATCH .../attrs or
+        of PATCH /entities/{id}, a fragment; of PATCH or PUT .../attrs/{attribute}, one
+        attribute), sent to the device. A merge's ``urn:ngsi-ld:null`` (delete the attribute)
+        is not sent: a device's attribute cannot be deleted.
 
         Raises:
             BadRequestData: the body is not JSON, or not an object of attributes.
@@ -371,10 +389,19 @@ class LazyAttributes:
         group = await self._group_of(tenant, device)
         lazy = {agent_terms.expand(a["name"]): a for a in lazy_attributes(device, group)}
         values: dict[str, Any] = {}
+        deleted: list[str] = []
         for name, inst in attrs.items():
             found = lazy.get(caller.expand(name)) if name not in _NOT_ATTRIBUTES else None
-            if found is not None:
-                values[str(found.get("object_id", found["name"]))] = _value_of(inst)
+            value = plain_value(inst, written=True)
+            if found is not None and is_null(value):
+                deleted.append(str(found["name"]))
+            elif found is not None:
+                values[str(found.get("object_id", found["name"]))] = value
+        if not values and deleted:
+            raise OperationNotSupported(
+                f"device {device['device_id']!r} keeps {', '.join(deleted)}: an attribute of a "
+                "device cannot be deleted (urn:ngsi-ld:null is not sent to it)"
+            )
         if not values:
             raise ResourceNotFound(
                 f"device {device['device_id']!r} has none of the attributes updated"
@@ -550,19 +577,6 @@ class LazyAttributes:
 
 #: members of an attribute update body that are not attributes
 _NOT_ATTRIBUTES: Final = frozenset({"@context", "id", "type", "scope"})
-
-
-def _value_of(inst: Any) -> Any:
-    """The value an update gives an attribute: a Property's ``value`` (a DateTime's text), a
-    Relationship's ``object``, or the concise form's value itself."""
-    if isinstance(inst, dict):
-        for member in ("value", "object", "languageMap", "vocab", "json", "valueList"):
-            if member in inst:
-                value = inst[member]
-                if isinstance(value, dict) and "@value" in value:
-                    return value["@value"]
-                return value
-    return inst
 
 
 def _post_query(content: bytes, entity_id: str, link: str | None) -> tuple[bool, list[str], Any]:

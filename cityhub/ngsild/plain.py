@@ -30,19 +30,35 @@ class LocalNames(dict[str, str]):
         return name
 
 
-def plain_value(inst: Mapping[str, Any] | None) -> Any:
+#: the value members plain_value reads, in order (clause 4.5: one per attribute type)
+_MEMBERS = ("value", "object", "languageMap", "vocab", "json")
+_WRITTEN_MEMBERS = (*_MEMBERS, "valueList")
+
+
+def plain_value(inst: Any, *, written: bool = False) -> Any:
     """An instance's value as plain JSON: a Property's value (a DateTime as its text), a
     Relationship's object, a LanguageProperty's map, a VocabProperty's vocab, a
-    JsonProperty's json; None when there is none."""
+    JsonProperty's json; None when there is none.
+
+    Args:
+        written: ``inst`` is an attribute as a client writes it in an update, in the
+            normalized or the concise form (clause 4.5.1): a value that is not an object is
+            the value itself, an object with no value member too (a concise GeoProperty is
+            the geometry), and a ListProperty's ``valueList`` is its value. The readers of
+            stored entities (the city services, open data) pass False: for them a
+            ListProperty has no plain value.
+    """
     if inst is None:
         return None
-    for member in ("value", "object", "languageMap", "vocab", "json"):
+    if written and not isinstance(inst, Mapping):
+        return inst
+    for member in _WRITTEN_MEMBERS if written else _MEMBERS:
         if member in inst:
             value = inst[member]
             if isinstance(value, dict) and "@value" in value:
                 return value["@value"]
             return value
-    return None
+    return inst if written else None
 
 
 __all__ = ["LocalNames", "local_name", "plain_value"]

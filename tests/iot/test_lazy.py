@@ -143,6 +143,7 @@ def test_a_read_asks_the_http_device_and_writes_nothing(client: TestClient) -> N
         assert reg["endpoint"].startswith("http://iot.cityhub.invalid/")
         assert set(reg["operations"]) == {
             "retrieveEntity", "queryEntity", "queryBatch", "updateEntity", "updateAttrs",
+            "mergeEntity", "replaceAttrs",
         }  # fmt: skip
         # the provisioning API does not show the secret of that endpoint
         shown = client.get("/iot/devices/sensor1", headers=H).json()
@@ -221,6 +222,41 @@ def test_an_update_of_a_lazy_attribute_is_sent_to_the_http_device(client: TestCl
         # an update of active attributes only does not ask the device
         asked = len(device.asked)
         assert client.patch(url, json={"temperature": 22}, headers=LD).status_code == 204
+        assert len(device.asked) == asked
+
+
+def test_a_merge_or_a_replace_of_a_lazy_attribute_is_sent_to_the_device(
+    client: TestClient,
+) -> None:
+    """Merge Entity (clause 5.6.17, PATCH /entities/{id}) and Replace Attribute (5.6.19, PUT
+    .../attrs/{attrId}) reach the device as an update does (iotagent-node-lib's NGSI-LD
+    context server takes PATCH of the entity and PUT of an attribute as it takes PATCH of
+    attributes); a merge's NGSI-LD Null of the lazy attribute is not sent (a device's
+    attribute cannot be deleted), nor a merge of active attributes only."""
+    provision_group(client)
+    with Device().running() as device:
+        provision_sensor(client, endpoint=device.url)
+        measure(client)
+        [reg] = registrations(client)
+        assert {"mergeEntity", "replaceAttrs"} <= set(reg["operations"])
+        entity = f"/ngsi-ld/v1/entities/{SENSOR}"
+        body = {"luminosity": {"type": "Property", "value": 9}, "temperature": 23}
+        r = client.patch(entity, json=body, headers=LD)
+        assert r.status_code == 204, r.text
+        assert device.asked == [{"k": [APIKEY], "i": ["sensor1"], "d": ["l|9"]}]
+        r = client.get(f"{entity}?local=true", headers=LD)
+        assert r.json()["temperature"]["value"] == 23 and r.json()["luminosity"]["value"] == 9
+        r = client.put(
+            f"{entity}/attrs/luminosity", json={"type": "Property", "value": 10}, headers=LD
+        )
+        assert r.status_code == 204, r.text
+        assert device.asked[-1] == {"k": [APIKEY], "i": ["sensor1"], "d": ["l|10"]}
+        asked = len(device.asked)
+        assert client.patch(entity, json={"temperature": 24}, headers=LD).status_code == 204
+        r = client.patch(entity, json={"luminosity": "urn:ngsi-ld:null"}, headers=LD)
+        assert r.status_code == 207, r.text
+        [error] = r.json()["errors"]
+        assert "keeps luminosity: an attribute of a device cannot be deleted" in str(error)
         assert len(device.asked) == asked
 
 
