@@ -49,6 +49,22 @@ class CsourceHooks(Protocol):
         """A round of a ``timeInterval`` registration subscription is due."""
 
 
+class CreationsHeard(Protocol):
+    """Registration creations of the other processes sharing a backend, heard (PostgreSQL:
+    ``cityhub.store.postgres.registration_watch``): while :attr:`live`, it calls each of
+    :attr:`listeners` with a tenant that may hold registrations from now on (None: any)."""
+
+    listeners: list[Callable[[str | None], None]]
+
+    @property
+    def live(self) -> bool:
+        """Whether every other process's creation is heard now."""
+
+    def announce(self, sql: SqlConnection, tenant: str) -> None:
+        """Inside the transaction that creates a registration of ``tenant``: tell the others
+        when it commits."""
+
+
 def _expires(doc: Document) -> str | None:
     raw = doc.get("expiresAt")
     return canonical_datetime(raw) if isinstance(raw, str) else None
@@ -81,14 +97,17 @@ class Registrations(Generic[Conn]):
     ) -> None:
         self._db = db
         self._sql = sql
-        #: tenants known to hold no registration, kept only where no other process writes the
-        #: store (``shared`` off): discovery there answers nothing without a read, which every
-        #: retrieve and write asks for (distributed operations) on a hub that federates with
-        #: no one. A creation takes its tenant out before and after its commit and moves
-        #: ``_created``, so a read that overlapped it never marks the tenant.
+        #: tenants known to hold no registration, kept where no other process writes the
+        #: store (``shared`` off) or where the others' creations are heard (:meth:`hear`):
+        #: discovery there answers nothing without a read, which every retrieve and write asks
+        #: for (distributed operations) on a hub that federates with no one. A creation takes
+        #: its tenant out before and after its commit and moves ``_created``, so a read that
+        #: overlapped it never marks the tenant; a creation heard from another process does
+        #: the same when it is heard.
         self._shared = shared
         self._none: set[str] = set()
         self._created = 0
+        self._heard: CreationsHeard | None = None
         #: called inside write transactions to queue notifications (None: none are sent)
         self.hooks: CsourceHooks | None = None
         #: called after a commit that queued notifications or changed a subscription (with
@@ -121,6 +140,23 @@ class Registrations(Generic[Conn]):
             for fn in self.on_commit:
                 fn(subscriptions)
 
+    def hear(self, heard: CreationsHeard) -> None:
+        """Keep which tenants hold no registration on a shared backend too: ``heard`` tells
+        of the other processes' creations (before the backend starts)."""
+        self._heard = heard
+        heard.listeners.append(self._creation_heard)
+
+    def _creation_heard(self, tenant: str | None) -> None:
+        if tenant is not None:
+            self._held(tenant)
+        else:
+            self._created += 1
+            self._none.clear()
+
+    def _kept(self) -> bool:
+        """Whether the tenants known to hold none can be trusted now."""
+        return not self._shared or (self._heard is not None and self._heard.live)
+
     # ---- registrations (clauses 5.9.2-5.9.4, 5.10) --------------------------------------------
 
     async def create_registration(self, tenant: str, doc: Document) -> None:
@@ -141,6 +177,8 @@ class Registrations(Generic[Conn]):
                 )
             _check_exclusive(rows, tenant, doc)
             rows.index_registration(tenant, doc["id"], registration_index(doc))
+            if self._heard is not None:
+                self._heard.announce(rows.sql, tenant)
             return self._registration_changed(rows, tenant, None, doc)
 
         self._held(tenant)
@@ -204,7 +242,7 @@ class Registrations(Generic[Conn]):
     ) -> tuple[list[Document], int | None]:
         """Registrations answering a discovery query (clause 5.10.2), oldest first, expired
         ones left out: the page and, if ``count``, the total."""
-        if tenant in self._none:
+        if tenant in self._none and self._kept():
             return [], 0 if count else None
         now = now_iso()
         created = self._created
@@ -217,7 +255,7 @@ class Registrations(Generic[Conn]):
             else:
                 docs = rows.discover(tenant, query, now, (limit, offset))
                 answer = docs, rows.count_discovered(tenant, query, now) if count else None
-            if not docs and not self._shared and not rows.has_registrations(tenant):
+            if not docs and self._kept() and not rows.has_registrations(tenant):
                 if created == self._created:
                     self._none.add(tenant)
             return answer

@@ -115,3 +115,20 @@ def test_a_batch_writes_each_entitys_head_once(client: TestClient, statements: l
         T, params={"type": "BenchType", "timerel": "after", "timeAt": "2000-01-01T00:00:00Z"}
     )
     assert sorted(e["id"] for e in listed.json()) == sorted(b["id"] for b in batch)
+
+
+def test_a_retrieve_is_one_round_trip(client: TestClient, statements: list[str]) -> None:
+    """A hub holding no context source registration answers a retrieve by id with the
+    entity's read alone: which tenants hold none is kept (registration_watch.py), as on
+    SQLite, instead of asked on every request (clause 5.12: no registration, nothing to
+    forward)."""
+    speed = {"type": "Property", "value": 3, "observedAt": "2026-12-07T10:00:00Z"}
+    assert client.post(E, json=_body(speed=speed)).status_code == 201
+    assert client.get(f"{E}/{EID}").status_code == 200  # the first asks once
+    statements.clear()
+    got = client.get(f"{E}/{EID}")
+    assert got.status_code == 200 and got.json()["speed"]["value"] == 3
+    # (access control rereads its version once a second on an idle hub: not this request's)
+    sent = [s for s in statements if "access_version" not in s]
+    assert len(sent) == 1 and "FROM entities" in sent[0], statements
+

@@ -20,7 +20,7 @@ def open_postgres(url: str, settings: Settings) -> Backend:
     connections as ``reader_threads``); with the ``history`` setting on, every entity change is
     recorded in its own transaction."""
     store = PostgresStore(url, pool_size=2 * settings.reader_threads)
-    return wire(
+    backend = wire(
         store,
         PostgresRows,
         temporal=PostgresTemporalStore(
@@ -34,6 +34,10 @@ def open_postgres(url: str, settings: Settings) -> Backend:
         history=settings.history,
         shared=True,
     )
+    # which tenants hold no registration is kept, as on SQLite, once the other workers'
+    # creations are heard (registration_watch.py): no query per request for it
+    backend.registrations.hear(store.registration_watch)
+    return backend
 
 
 __all__ = ["open_postgres"]

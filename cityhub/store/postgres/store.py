@@ -51,6 +51,7 @@ from cityhub.store.postgres.faults import cannot_open, fault_of
 from cityhub.store.postgres.migrate import migrate
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.partitions import HistoryMonths
+from cityhub.store.postgres.registration_watch import RegistrationWatch
 from cityhub.store.postgres.transaction import PostgresTransaction
 
 T = TypeVar("T")
@@ -98,6 +99,8 @@ class PostgresStore(BaseStore):
         self._session_used: weakref.WeakSet[Any] = weakref.WeakSet()
         #: the history's monthly partitions this process knows exist (partitions.py)
         self.history_months = HistoryMonths(url)
+        #: the other processes' registration creations, once someone listens to them
+        self.registration_watch = RegistrationWatch(url)
 
     def add_shared_listener(self, fn: SharedListener) -> None:
         """Every process's commits: this one's as they commit, the others' by ``LISTEN``
@@ -135,6 +138,8 @@ class PostgresStore(BaseStore):
                 pass  # a schema before migration 0020, not migrated here (migrate=False)
             if self.shared_changes is not None:
                 await self.shared_changes.start()
+            if self.registration_watch.listeners:
+                await self.registration_watch.start()
         except Exception as exc:
             if fault_of(exc, self.url) is None:
                 raise
@@ -156,6 +161,7 @@ class PostgresStore(BaseStore):
                 await conn.execute(query)
 
     async def close(self) -> None:
+        await self.registration_watch.close()
         if self.shared_changes is not None:
             await self.shared_changes.close()
         if self.pool is not None:
