@@ -132,3 +132,37 @@ def test_a_retrieve_is_one_round_trip(client: TestClient, statements: list[str])
     sent = [s for s in statements if "access_version" not in s]
     assert len(sent) == 1 and "FROM entities" in sent[0], statements
 
+
+def test_a_good_batch_sends_no_savepoint(client: TestClient, statements: list[str]) -> None:
+    """A batch's entities each run as if in a savepoint (clause 5.6.7: one entity's error
+    leaves the others written), but none is sent while none fails: two round trips an entity
+    fewer, and no subtransaction per entity."""
+    reading = {"type": "Property", "value": 3, "observedAt": "2026-12-07T10:00:00Z"}
+    batch = [_body(f"urn:ngsi-ld:Bench:{i}", speed=reading) for i in range(5)]
+    statements.clear()
+    assert client.post(f"{E[:-9]}/entityOperations/upsert", json=batch).status_code == 201
+    assert not [s for s in statements if "SAVEPOINT" in s], statements
+    got = client.get(E, params={"type": "BenchType", "limit": 10})
+    assert sorted(e["id"] for e in got.json()) == sorted(b["id"] for b in batch)
+
+
+def test_an_entity_refused_after_writing_runs_the_batch_again_with_savepoints(
+    client: TestClient, statements: list[str]
+) -> None:
+    """A batch create whose second entity exists: the first attempt, without savepoints, is
+    rolled back whole once that entity's insert was refused, and the batch runs again with a
+    savepoint each; the answer and the stored rows are those of one run (one history instance
+    per entity written, none for the refused one)."""
+    reading = {"type": "Property", "value": 1, "observedAt": "2026-12-07T10:00:00Z"}
+    taken = {"type": "Property", "value": 9, "observedAt": "2026-12-07T09:00:00Z"}
+    assert client.post(E, json=_body("urn:ngsi-ld:Bench:2", speed=taken)).status_code == 201
+    batch = [_body(f"urn:ngsi-ld:Bench:{i}", speed=reading) for i in (1, 2, 3)]
+    statements.clear()
+    got = client.post(f"{E[:-9]}/entityOperations/create", json=batch)
+    assert got.status_code == 207, got.text
+    assert got.json()["success"] == ["urn:ngsi-ld:Bench:1", "urn:ngsi-ld:Bench:3"]
+    assert [e["entityId"] for e in got.json()["errors"]] == ["urn:ngsi-ld:Bench:2"]
+    assert [s for s in statements if s.startswith("SAVEPOINT")], statements
+    for i, values in ((1, [1]), (2, [9]), (3, [1])):
+        t = client.get(f"{T}/urn:ngsi-ld:Bench:{i}", params={"options": "temporalValues"})
+        assert [v[0] for v in t.json()["speed"]["values"]] == values

@@ -94,8 +94,12 @@ class SyncConnection:
     def __init__(self, conn: Any, history_months: HistoryMonths | None = None) -> None:
         self.raw = conn
         self.history_months = history_months
+        #: statements sent so far (a transaction's savepoint tells by it whether its block
+        #: wrote anything: ``PostgresTransaction.savepoint``)
+        self.sent = 0
 
     def _wait(self, awaitable: Awaitable[T]) -> T:
+        self.sent += 1
         with refused_data():
             return wait(awaitable)
 

@@ -52,7 +52,7 @@ from cityhub.store.postgres.migrate import migrate
 from cityhub.store.postgres.params import Params
 from cityhub.store.postgres.partitions import HistoryMonths
 from cityhub.store.postgres.registration_watch import RegistrationWatch
-from cityhub.store.postgres.transaction import PostgresTransaction
+from cityhub.store.postgres.transaction import NeedSavepoints, PostgresTransaction
 
 T = TypeVar("T")
 #: run again from the start: a deadlock, a serialization failure, and a month of history whose
@@ -284,8 +284,8 @@ class PostgresStore(BaseStore):
 
         listening = self.shared_changes
 
-        def job(conn: SyncConnection) -> tuple[T, list[Change]]:
-            tx = PostgresTransaction(conn, tenant, hooks)
+        def job(conn: SyncConnection, optimistic: bool) -> tuple[T, list[Change]]:
+            tx = PostgresTransaction(conn, tenant, hooks, optimistic=optimistic)
             result = fn(tx)
             tx.flush_work()
             if listening is not None and tx.changes:
@@ -293,7 +293,10 @@ class PostgresStore(BaseStore):
                 shared.notify(conn, listening.channel, listening.origin, tenant, tx.changes)
             return result, tx.changes
 
-        result, changes = await self.run_transaction(job)
+        try:  # savepoints only when a block fails after writing (PostgresTransaction)
+            result, changes = await self.run_transaction(lambda conn: job(conn, True))
+        except NeedSavepoints:
+            result, changes = await self.run_transaction(lambda conn: job(conn, False))
         if changes:
             self._committed(changes)
         return result
