@@ -241,3 +241,73 @@ def test_the_held_rows_are_the_transactions_until_taken() -> None:
         ("urn:ngsi-ld:Sensor:1", 1)
     ]
     conn.execute("COMMIT")
+
+
+def test_a_group_reads_the_subscriptions_version_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notification trigger asks the subscriptions' version for every change; a group's
+    jobs share one read (subscriptions change only in plain jobs, between groups), and a
+    change between groups is seen by the next one."""
+    from cityhub.store.sqlite import transaction as sqlite_tx
+
+    reads: list[int] = []
+    real_read = sqlite_tx.subscriptions_version
+
+    def counted(conn: Any) -> int:
+        reads.append(1)
+        return real_read(conn)
+
+    monkeypatch.setattr(sqlite_tx, "subscriptions_version", counted)
+    sizes: list[int] = []
+    real_group = sqlite_store._run_group
+
+    def spy_group(conn: Any, group: list[Any]) -> None:
+        sizes.append(len(group))
+        real_group(conn, group)
+
+    monkeypatch.setattr(sqlite_store, "_run_group", spy_group)
+    seen: list[int] = []
+
+    def hook(tx: Any, change: Any) -> None:
+        seen.append(tx.subscriptions_version())
+
+    async def main() -> None:
+        store = SqliteStore(str(tmp_path / "v.db"))
+        store.tx_hooks.append(hook)
+        await store.start()
+        try:
+            now = _stamp(0)
+            for round_ in range(2):
+                await asyncio.gather(
+                    *(
+                        store.write(
+                            "",
+                            _fn(
+                                "insert",
+                                {
+                                    "id": f"urn:ngsi-ld:Sensor:{round_}-{i}",
+                                    "type": [NS + "Sensor"],
+                                    "createdAt": now,
+                                    "modifiedAt": now,
+                                    "attrs": {},
+                                },
+                                False,
+                            ),
+                        )
+                        for i in range(40)
+                    ),
+                    return_exceptions=True,
+                )
+                # what a subscription's insert does (its trigger), in a plain job
+                await store.run_transaction(
+                    lambda c: c.execute("UPDATE notify_version SET version = version + 1")
+                )
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+    assert len(seen) == 80
+    assert seen[:40] == [0] * 40 and seen[40:] == [1] * 40
+    assert max(sizes) > 1
+    assert len(reads) == len(sizes) < 80  # one read per group commit

@@ -89,12 +89,24 @@ def _ends_transaction(exc: Exception, conn: sqlite3.Connection) -> bool:
 Held = list[tuple[str, list[Sequence[InstanceRow]]]]
 
 
+class _Group:
+    """What the jobs of one group commit share: the history rows the jobs done so far hold
+    (written together before the COMMIT, :func:`history.flush_held`) and the subscriptions'
+    version, read by the first job that asks (subscriptions change only in plain jobs,
+    ``run_transaction``, and none runs inside a group)."""
+
+    __slots__ = ("held", "subscriptions_version")
+
+    def __init__(self) -> None:
+        self.held: Held = []
+        self.subscriptions_version: int | None = None
+
+
 class _Grouped:
     """A write job that can share one transaction with others queued beside it (group
-    commit): ``body(conn, held)`` does its work without BEGIN/COMMIT, inside its own
-    savepoint. With ``held`` a list, the job adds its history rows to it instead of writing
-    them, and the group writes every job's rows together before its COMMIT
-    (:func:`history.flush_held`); with None it writes its own.
+    commit): ``body(conn, group)`` does its work without BEGIN/COMMIT, inside its own
+    savepoint. In a group (``group`` not None) a job that ``defers`` adds its history rows to
+    the group's instead of writing them; alone, or not deferring, it writes its own.
 
     ``defers``: False for a job that reads or writes history rows itself (the temporal API's
     writes): the rows the jobs before it hold are written first, and it writes its own, so
@@ -103,7 +115,7 @@ class _Grouped:
     __slots__ = ("body", "defers")
 
     def __init__(
-        self, body: Callable[[sqlite3.Connection, Held | None], Any], defers: bool
+        self, body: Callable[[sqlite3.Connection, _Group | None], Any], defers: bool
     ) -> None:
         self.body = body
         self.defers = defers
@@ -190,16 +202,16 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
     # the history rows of the jobs done so far: written together, before the COMMIT (one
     # series lookup, one seq reservation, one pass over the rollups for the whole group), in
     # job order, so the ids and seq numbers are those writing them job by job gave
-    held: Held = []
+    shared = _Group()
     try:
         conn.execute("BEGIN IMMEDIATE")
         for i, (job, fut) in enumerate(live):
-            if not job.defers and held:
-                history.flush_held(conn, held)
-                held = []
+            if not job.defers and shared.held:
+                history.flush_held(conn, shared.held)
+                shared.held = []
             conn.execute(f"SAVEPOINT g{i}")
             try:
-                result = job.body(conn, held if job.defers else None)
+                result = job.body(conn, shared)
             except Exception as exc:
                 if _ends_transaction(exc, conn):
                     raise
@@ -211,7 +223,7 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
                 outcomes.append((fut, True, result))
         # a failure here (only a fault of the database is known to cause one: the rows were
         # made and checked in their jobs) fails the group, as a failed COMMIT does
-        history.flush_held(conn, held)
+        history.flush_held(conn, shared.held)
         conn.execute("COMMIT")
     except BaseException as exc:  # the transaction itself failed: nothing of it stays
         rollback(conn)
@@ -524,10 +536,17 @@ class SqliteStore(BaseStore):
         return await self._write(tenant, fn, False)
 
     async def _write(self, tenant: str, fn: Callable[[Transaction], T], defers: bool) -> T:
-        def body(conn: sqlite3.Connection, held: Held | None) -> tuple[T, list[Change], bool]:
-            tx = SqliteTransaction(conn, tenant, self.tx_hooks, self._stored_tenants)
+        def body(conn: sqlite3.Connection, group: _Group | None) -> tuple[T, list[Change], bool]:
+            tx = SqliteTransaction(
+                conn,
+                tenant,
+                self.tx_hooks,
+                self._stored_tenants,
+                group.subscriptions_version if group is not None else None,
+            )
             result = fn(tx)
-            if held is None:
+            holds = group is not None and defers
+            if not holds:
                 tx.flush_history()
             tx.flush_work()
             # a savepoint rolled back may have taken the row with it: count it only if it is there
@@ -535,8 +554,10 @@ class SqliteStore(BaseStore):
                 conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
                 is not None
             )
-            if held is not None:  # last: a job that raised holds nothing
-                held.append((tenant, tx.take_history()))
+            if group is not None:  # last: a job that raised holds nothing
+                if holds:
+                    group.held.append((tenant, tx.take_history()))
+                group.subscriptions_version = tx.known_subscriptions_version()
             return result, tx.changes, written
 
         reply = _Reply(asyncio.get_running_loop())

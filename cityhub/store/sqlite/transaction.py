@@ -44,8 +44,12 @@ class SqliteTransaction(SqliteHistoryRows, BaseTransaction[sqlite3.Connection]):
         tenant: str,
         hooks: Sequence[TxHook] = (),
         stored_tenants: frozenset[str] | set[str] = frozenset(),
+        subscriptions_version: int | None = None,
     ) -> None:
         super().__init__(conn, tenant, hooks)
+        #: the subscriptions' version, when the caller read it in this transaction already
+        #: (the writer's group commit: one read for the group's jobs)
+        self._subscriptions_version = subscriptions_version
         #: tenants known to be in the ``tenants`` table (committed); this transaction's
         #: tenant is written there otherwise, and reported in ``tenant_written``
         self._stored_tenants = stored_tenants
@@ -161,6 +165,10 @@ class SqliteTransaction(SqliteHistoryRows, BaseTransaction[sqlite3.Connection]):
 
     def _read_subscriptions_version(self) -> int:
         return subscriptions_version(self.conn)
+
+    def known_subscriptions_version(self) -> int | None:
+        """The subscriptions' version if this transaction read it (or was given it)."""
+        return self._subscriptions_version
 
     def _documents(self, table: str, unexpired: bool = False) -> list[Document]:
         live = " AND (expires_at IS NULL OR expires_at > ?)" if unexpired else ""
