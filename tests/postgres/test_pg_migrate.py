@@ -100,3 +100,36 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
         return int(await conn.fetchval("SELECT count(*) FROM tenants"))
 
     assert on(postgres_url, tenants) == 0
+
+
+def test_items_queued_before_the_merge_count_are_counted_as_merged(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0021 (``service_work.merged``), as on SQLite: an item a hub of schema 20 queued may
+    have been merged (nothing counted it), so it is counted as merged; later items start at 0."""
+    known = migrate.migrations()
+    monkeypatch.setattr(migrate, "migrations", lambda: [m for m in known if m.version <= 20])
+    on(postgres_url, migrate.migrate)
+    insert = (
+        "INSERT INTO service_work (service, tenant, item_key, payload, due_at, enqueued_at)"
+        " VALUES ('alerts', '', $1, '{}'::jsonb, 1, 1)"
+    )
+
+    def queue(key: str) -> None:
+        async def run(conn: Any) -> None:
+            await conn.execute(insert, key)
+
+        on(postgres_url, run)
+
+    queue("urn:a")
+    monkeypatch.setattr(migrate, "migrations", lambda: known)
+    assert [m.version for m in on(postgres_url, migrate.migrate)] == [
+        m.version for m in known if m.version > 20
+    ]
+    queue("urn:b")
+
+    async def merged(conn: Any) -> list[tuple[str, int]]:
+        rows = await conn.fetch("SELECT item_key, merged FROM service_work ORDER BY id")
+        return [(r[0], r[1]) for r in rows]
+
+    assert on(postgres_url, merged) == [("urn:a", 1), ("urn:b", 0)]

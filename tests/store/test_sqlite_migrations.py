@@ -298,3 +298,24 @@ def test_two_stores_opening_a_new_file_at_once_apply_each_migration_once(
     conn = connect(path)
     versions = [v for v, _, _ in recorded(conn)]
     assert versions == [m.version for m in migrate.migrations()]
+
+
+def test_items_queued_before_the_merge_count_are_counted_as_merged(tmp_path: Path) -> None:
+    """0021 (``service_work.merged``): an item a hub of schema 20 queued may have been merged
+    (nothing counted it), so it is counted as merged and its service works on it whole (the
+    alert engine evaluates every rule); items queued after it start at 0."""
+    conn = connect(tmp_path / "hub.db")
+    migrate.migrate(conn, tuple(m for m in migrate.migrations() if m.version <= 20))
+    conn.execute(
+        "INSERT INTO service_work (service, tenant, item_key, payload, due_at, enqueued_at)"
+        " VALUES ('alerts', '', 'urn:a', '{\"onlyChanged\": [\"airQualityIndex\"]}', 1, 1)"
+    )
+    assert [m.version for m in migrate.migrate(conn)] == [
+        m.version for m in migrate.migrations() if m.version > 20
+    ]
+    conn.execute(
+        "INSERT INTO service_work (service, tenant, item_key, payload, due_at, enqueued_at)"
+        " VALUES ('alerts', '', 'urn:b', '{}', 1, 1)"
+    )
+    rows = conn.execute("SELECT item_key, merged FROM service_work ORDER BY id").fetchall()
+    assert rows == [("urn:a", 1), ("urn:b", 0)]
