@@ -53,6 +53,14 @@ def _body(eid: str = EID, **attrs: Any) -> dict[str, Any]:
     return {"id": eid, "type": "BenchType", **attrs}
 
 
+def _version_reads(sent: list[str], first: str) -> list[str]:
+    """Statements of their own reading the subscriptions' version in the write transaction
+    whose first statement holds ``first`` (the app's start-up work reads it on its own)."""
+    start = next(i for i, s in enumerate(sent) if first in s)
+    end = sent.index("COMMIT;", start)
+    return [s for s in sent[start:end] if s.startswith("SELECT version FROM notify_version")]
+
+
 def _head_writes(sent: list[str]) -> list[str]:
     return [s for s in sent if "temporal_entities" in s]
 
@@ -65,12 +73,14 @@ def test_a_create_and_an_update_write_the_head_with_the_instances(
     assert client.post(E, json=_body(temperature=temperature)).status_code == 201
     heads = _head_writes(statements)
     assert len(heads) == 1 and "INSERT INTO history_instances" in heads[0], heads
+    assert not _version_reads(statements, "INSERT INTO entities"), statements  # in it
     created = len(statements)
     statements.clear()
     patch = {"value": 21.5, "observedAt": "2026-12-07T10:01:00Z"}
     assert client.patch(f"{E}/{EID}/attrs/temperature", json=patch).status_code == 204
     heads = _head_writes(statements)
     assert len(heads) == 1 and "INSERT INTO history_instances" in heads[0], heads
+    assert not _version_reads(statements, "FOR UPDATE"), statements  # in the locking read
     assert len(statements) < created
     got = client.get(f"{T}/{EID}", params={"options": "temporalValues"})
     assert got.status_code == 200, got.text
