@@ -8,7 +8,6 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
@@ -51,6 +50,7 @@ from cityhub.contexts import ContextService
 from cityhub.dashboard import Dashboard
 from cityhub.errors import CityhubError
 from cityhub.federation import Federation
+from cityhub.federation.http11 import StreamTransport
 from cityhub.indicators.service import IndicatorService
 from cityhub.indicators.workdays import public_holidays
 from cityhub.indicators.zones import validate_zone_mapping_change
@@ -179,10 +179,7 @@ def create_app(
         settings,
         contexts=the_contexts.term_map,
         transport=LazyTransport(
-            the_lazy,
-            httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=max(1, settings.federation_max_concurrency))
-            ),
+            the_lazy, StreamTransport(max(1, settings.federation_max_concurrency))
         ),
     )
     the_federation.allowed = dataclasses.replace(

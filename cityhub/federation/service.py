@@ -37,6 +37,7 @@ import orjson
 
 from cityhub.errors import CityhubError
 from cityhub.federation.breaker import Breakers
+from cityhub.federation.http11 import StreamTransport
 from cityhub.federation.reader import SourceReader
 from cityhub.ngsild.context import CORE_CONTEXT_URL, TermMap
 from cityhub.ngsild.entity import Entity
@@ -338,7 +339,8 @@ class Federation:
         self._client: httpx.AsyncClient | None = None
         #: what sends the requests: the transport itself, not the client (the client's
         #: layers, redirects, auth and cookie jar, cost a third of an exchange's CPU and are
-        #: not wanted: no redirect is followed, no cookie is kept between sources)
+        #: not wanted: no redirect is followed, no cookie is kept between sources); by
+        #: default the federation's own HTTP/1.1 transport (``http11.StreamTransport``)
         self._sender: httpx.AsyncBaseTransport | None = None
         self._gate: asyncio.Semaphore | None = None
         #: when this hub started (monotonic seconds: its uptime, clause 5.2.40)
@@ -346,9 +348,7 @@ class Federation:
 
     def _http(self) -> tuple[httpx.AsyncClient, httpx.AsyncBaseTransport, asyncio.Semaphore]:
         if self._client is None or self._sender is None or self._gate is None:
-            self._sender = self._transport or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=self._concurrency), trust_env=False
-            )
+            self._sender = self._transport or StreamTransport(self._concurrency)
             # the client builds the requests (default headers) and closes the transport
             self._client = httpx.AsyncClient(
                 transport=self._sender,
