@@ -3,14 +3,19 @@ request, and the ``NGSILD-Warning`` header of an answer (clause 6.3.17)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
+from starlette.responses import Response
 
 from cityhub.api import negotiation as neg
 from cityhub.api.params import local_of
 from cityhub.federation import Ask
 from cityhub.federation.subscriptions import SubscriptionForwarding
+
+log = logging.getLogger("cityhub.federation")
 
 
 def ask_of(request: Request, tenant: str, *, narrowed: bool) -> Ask:
@@ -55,3 +60,18 @@ def public_base_url(request: Request) -> str:
     used."""
     public: str = request.app.state.settings.public_url
     return public.rstrip("/") or str(request.base_url).rstrip("/")
+
+
+def later(response: Response, work: Callable[[], Awaitable[list[str]]], what: str) -> None:
+    """Run ``work`` once ``response`` is sent (forwarding a subscription's copies: a source
+    never delays the caller, and may answer only after the caller has its answer); the
+    warnings of the sources that failed are logged."""
+
+    async def run() -> None:
+        try:
+            for text in await work():
+                log.warning("%s: %s", what, text)
+        except Exception:
+            log.exception("%s: forwarding to context sources failed", what)
+
+    response.background = BackgroundTask(run)

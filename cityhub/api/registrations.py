@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityhub.api import negotiation as neg
-from cityhub.api.federated import ask_of, public_base_url, subscription_forwarding, warning_headers
+from cityhub.api.federated import ask_of, later, public_base_url, subscription_forwarding
 from cityhub.api.location import created
 from cityhub.api.params import expand_attribute_name, options_of, paging_of, split_list
 from cityhub.api.routing import Route
@@ -126,11 +126,13 @@ async def create_registration(request: Request) -> Response:
     response = created(REGISTRATIONS, doc["id"], tenant)
     stored = await _store(request).get_registration(tenant, doc["id"])
     if stored is not None:  # the subscriptions it matches get a copy (v1.9.1 5.8.1.4)
-        ask = ask_of(request, tenant, narrowed=False)
-        warnings = await subscription_forwarding(request).registration_created(
-            ask, stored, public_base_url(request)
+        ask, base = ask_of(request, tenant, narrowed=False), public_base_url(request)
+        forwarding = subscription_forwarding(request)
+        later(
+            response,
+            lambda: forwarding.registration_created(ask, stored, base),
+            f"registration {doc['id']}",
         )
-        response.headers.update(warning_headers(warnings))
     return response
 
 
@@ -252,9 +254,10 @@ async def delete_registration(request: Request) -> Response:
     tenant = await neg.require_tenant(request)
     if not await _store(request).delete_registration(tenant, reg_id):
         raise ResourceNotFound(f"there is no context source registration with id {reg_id}")
-    ask = ask_of(request, tenant, narrowed=False)
-    warnings = await subscription_forwarding(request).registration_deleted(ask, reg_id)
-    return Response(status_code=204, headers=warning_headers(warnings))
+    response = Response(status_code=204)
+    ask, forwarding = ask_of(request, tenant, narrowed=False), subscription_forwarding(request)
+    later(response, lambda: forwarding.registration_deleted(ask, reg_id), f"registration {reg_id}")
+    return response
 
 
 # ---- registration subscriptions -------------------------------------------------------------

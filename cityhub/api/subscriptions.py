@@ -20,9 +20,9 @@ from cityhub.access.control import owner_of, same_owner
 from cityhub.api import negotiation as neg
 from cityhub.api.federated import (
     ask_of,
+    later,
     public_base_url,
     subscription_forwarding,
-    warning_headers,
 )
 from cityhub.api.guard import access_of
 from cityhub.api.location import created
@@ -119,11 +119,13 @@ async def create_subscription(request: Request) -> Response:
     )
     response = created(PATH, sub_id, tenant)
     doc = await _store(request).get(tenant, sub_id)
-    if doc is not None:
-        warnings = await subscription_forwarding(request).forward(
-            _ask(request, tenant), doc, public_base_url(request)
+    if doc is not None:  # after the answer: a source never delays the subscriber
+        forwarding, ask, base = (
+            subscription_forwarding(request),
+            _ask(request, tenant),
+            public_base_url(request),
         )
-        response.headers.update(warning_headers(warnings))
+        later(response, lambda: forwarding.forward(ask, doc, base), f"subscription {sub_id}")
     return response
 
 
@@ -213,8 +215,10 @@ async def delete_subscription(request: Request) -> Response:
     await _own(request, tenant, sub_id)
     if not await _store(request).delete(tenant, sub_id):
         raise ResourceNotFound(f"there is no subscription with id {sub_id}")
-    warnings = await subscription_forwarding(request).forget(_ask(request, tenant), sub_id)
-    return Response(status_code=204, headers=warning_headers(warnings))
+    response = Response(status_code=204)
+    forwarding, ask = subscription_forwarding(request), _ask(request, tenant)
+    later(response, lambda: forwarding.forget(ask, sub_id), f"subscription {sub_id}")
+    return response
 
 
 async def remote_notification(request: Request) -> Response:

@@ -123,28 +123,33 @@ class SubscriptionForwarding:
     async def _send_copies(
         self, ask: Ask, doc: Document, sources: list[Document], base_url: str
     ) -> list[str]:
+        """Send a copy to each source; each is recorded before it is sent (a source may
+        notify before it answers: its first notification must find the copy) and forgotten
+        again when the source does not take it (201)."""
         notify_uri = base_url.rstrip("/") + ds.NOTIFY_PATH
         split = bool(doc.get("splitEntities"))
         context = doc.get("jsonldContext") or doc.get("@context")
-        copies: list[RemoteSubscription] = []
+        copies = [
+            RemoteSubscription(
+                ds.new_remote_id(), ask.tenant, doc["id"], reg["id"], reg["endpoint"]
+            )
+            for reg in sources
+        ]
+        await self.remote.add(copies, _now())
 
-        async def send(reg: Document) -> str | None:
-            remote_id = ds.new_remote_id()
-            body = ds.remote_copy(doc, remote_id, notify_uri, split)
+        async def send(reg: Document, copy: RemoteSubscription) -> str | None:
+            body = ds.remote_copy(doc, copy.remote_id, notify_uri, split)
             if context is not None:
                 body["@context"] = context
             got = await self.federation.exchange(reg, ask, "POST", "/subscriptions", (), body)
-            if got.warning is not None:
-                return got.warning
-            if got.status != 201:
-                return _warning(reg, f"answered HTTP {got.status} to the subscription's copy")
-            copies.append(
-                RemoteSubscription(remote_id, ask.tenant, doc["id"], reg["id"], reg["endpoint"])
+            if got.warning is None and got.status == 201:
+                return None
+            await self.remote.forget_copy(copy.remote_id)
+            return got.warning or _warning(
+                reg, f"answered HTTP {got.status} to the subscription's copy"
             )
-            return None
 
-        answers = await asyncio.gather(*(send(reg) for reg in sources))
-        await self.remote.add(copies, _now())
+        answers = await asyncio.gather(*(send(r, c) for r, c in zip(sources, copies, strict=True)))
         return [w for w in answers if w is not None]
 
     async def forget(self, ask: Ask, subscription_id: str) -> list[str]:

@@ -93,6 +93,11 @@ class RemoteSubscriptions(SqlStore[Conn]):
 
         return await self._write(run)
 
+    async def forget_copy(self, remote_id: str) -> None:
+        """Delete one copy (its source did not take it)."""
+        statement = "DELETE FROM remote_subscriptions WHERE remote_id = ?"
+        await self._write(lambda sql: sql.execute(statement, remote_id))
+
     async def forget_registration(
         self, tenant: str, registration_id: str
     ) -> list[RemoteSubscription]:
