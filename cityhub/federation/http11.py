@@ -44,6 +44,8 @@ MAX_HEAD: Final = 65_536
 MAX_IDLE: Final = 4.0
 _REPEATABLE: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _CHUNK: Final = 65_536
+#: the digits of a chunk size
+_HEX: Final = b"0123456789abcdefABCDEF"
 _Origin = tuple[str, str, int]
 
 
@@ -223,12 +225,11 @@ class _Body(httpx.AsyncByteStream):
         elif b"chunked" in names.get(b"transfer-encoding", b"").lower():
             self._chunked = True
         elif b"content-length" in names:
-            try:
-                self._length = int(names[b"content-length"])
-            except ValueError:
-                self._length = -1
-            if self._length < 0:
+            length = names[b"content-length"].strip()
+            # RFC 9110 section 8.6: 1*DIGIT (no sign, no underscores)
+            if not 0 < len(length) <= 18 or not length.isdigit():
                 raise httpx.RemoteProtocolError("a bad Content-Length", request=request)
+            self._length = int(length)
         else:
             self._keep_alive = False  # the body ends with the connection
 
@@ -270,10 +271,11 @@ class _Body(httpx.AsyncByteStream):
         while True:
             line = await reader.readuntil(b"\r\n")
             size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError("a bad chunk size", request=self._request) from None
+            # RFC 9112 section 7.1: 1*HEXDIG (Python's int() would also take a sign, "0x" and
+            # underscores); at most 16 digits, a size no answer can have beyond
+            if not 0 < len(size_text) <= 16 or size_text.strip(_HEX):
+                raise httpx.RemoteProtocolError("a bad chunk size", request=self._request)
+            size = int(size_text, 16)
             if size == 0:
                 while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
                     pass

@@ -223,8 +223,27 @@ def test_a_kept_alive_connection_the_source_drops_is_replaced_for_a_get_only() -
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
         b"HTTP/1.1 200 OK\r\nContent-Le",
+        b"HTTP/1.1 200 OK\r\nContent-Length: +4\r\n\r\nabcd",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9" + b"9" * 30 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-4\r\nabcd\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x4\r\nabcd\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 40 + b"\r\n",
     ],
-    ids=["not-http", "status", "header", "length", "huge-head", "chunk", "short", "cut"],
+    ids=[
+        "not-http",
+        "status",
+        "header",
+        "length",
+        "huge-head",
+        "chunk",
+        "short",
+        "cut",
+        "length-sign",
+        "length-huge",
+        "chunk-sign",
+        "chunk-0x",
+        "chunk-huge",
+    ],
 )
 def test_a_broken_answer_is_an_httpx_error(raw: bytes) -> None:
     async def main() -> None:
