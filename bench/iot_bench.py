@@ -445,7 +445,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         broker = Mosquitto(Path(tmp)) if have_mqtt else None
         store = args.store or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        hub = Hub(store, broker.port if broker else None, alerts=not args.no_alerts)
+        try:
+            hub = Hub(store, broker.port if broker else None, alerts=not args.no_alerts)
+        except BaseException:  # the broker would outlive the bench
+            if broker is not None:
+                broker.stop()
+            raise
         try:
             _provision(hub.url, args.devices)
             up_cpu = iot_cpu = 0.0

@@ -244,11 +244,10 @@ async def _read(receive: Receive, limit: int, agent: IotAgent, apikey: str, devi
 async def measure_shortcut(scope: Scope, receive: Receive, send: Send) -> bool:
     """``POST /iot/json`` and ``POST /iot/d`` of measures (``?k=&i=`` and an optional ``t=``)
     without Starlette's request, router and response: a device's every message comes this
-    way, and passing through them took a sixth of the event loop's time in the bench
+    way, and passing through them took a fifth of the event loop's samples in the bench
     (docs/iot.md "Speed", session 32). The same checks, refusals, counts and answer as the
-    routes above;
-    any other request (GET, ``getCmd``, another parameter, an escape) goes to them
-    (:data:`cityhub.api.front.Shortcut`)."""
+    routes above; any other request (GET, ``getCmd``, another parameter, an escape) goes to
+    them (:data:`cityhub.api.front.Shortcut`)."""
     if scope["method"] != "POST":
         return False
     query = _plain_query(scope.get("query_string", b""))
