@@ -153,12 +153,15 @@ def _tables(path: Path) -> dict[str, list[Any]]:
         conn.close()
 
 
+@pytest.mark.parametrize("held_rows", [sqlite_store._HELD_ROWS, 3])
 @pytest.mark.parametrize("seed", range(12))
 def test_a_group_stores_what_its_jobs_one_at_a_time_store(
-    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seed: int, held_rows: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a deletion is recorded at the time it is made: the same in both runs
     monkeypatch.setattr(history_rules, "now_iso", lambda: "2026-12-08T01:00:00.000000Z")
+    # 3: the rows held are written after the job that passes 3 rows, within the group too
+    monkeypatch.setattr(sqlite_store, "_HELD_ROWS", held_rows)
     sizes: list[int] = []
     held_flushes: list[int] = []
     real_group, real_flush = sqlite_store._run_group, history.flush_held

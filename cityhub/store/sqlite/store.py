@@ -95,11 +95,27 @@ class _Group:
     version, read by the first job that asks (subscriptions change only in plain jobs,
     ``run_transaction``, and none runs inside a group)."""
 
-    __slots__ = ("held", "subscriptions_version")
+    __slots__ = ("held", "rows", "subscriptions_version")
 
     def __init__(self) -> None:
         self.held: Held = []
+        self.rows = 0  # in ``held``
         self.subscriptions_version: int | None = None
+
+    def hold(self, tenant: str, changes: list[Sequence[InstanceRow]]) -> None:
+        self.held.append((tenant, changes))
+        self.rows += sum(len(rows) for rows in changes)
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        if self.held:
+            history.flush_held(conn, self.held)
+            self.held, self.rows = [], 0
+
+
+#: held history rows past which a group writes them after the job that made them (a batch
+#: of 100 entities holds 1,000: nothing to share with the next job, and its pages are still
+#: in the writer's cache now); small writes (an update's one row) wait for the COMMIT
+_HELD_ROWS = 256
 
 
 class _Grouped:
@@ -206,9 +222,8 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
     try:
         conn.execute("BEGIN IMMEDIATE")
         for i, (job, fut) in enumerate(live):
-            if not job.defers and shared.held:
-                history.flush_held(conn, shared.held)
-                shared.held = []
+            if not job.defers:
+                shared.flush(conn)
             conn.execute(f"SAVEPOINT g{i}")
             try:
                 result = job.body(conn, shared)
@@ -221,9 +236,11 @@ def _run_group(conn: sqlite3.Connection, group: list[tuple[_Grouped, Future[Any]
             else:
                 conn.execute(f"RELEASE g{i}")
                 outcomes.append((fut, True, result))
+                if shared.rows >= _HELD_ROWS:
+                    shared.flush(conn)
         # a failure here (only a fault of the database is known to cause one: the rows were
         # made and checked in their jobs) fails the group, as a failed COMMIT does
-        history.flush_held(conn, shared.held)
+        shared.flush(conn)
         conn.execute("COMMIT")
     except BaseException as exc:  # the transaction itself failed: nothing of it stays
         rollback(conn)
@@ -556,7 +573,7 @@ class SqliteStore(BaseStore):
             )
             if group is not None:  # last: a job that raised holds nothing
                 if holds:
-                    group.held.append((tenant, tx.take_history()))
+                    group.hold(tenant, tx.take_history())
                 group.subscriptions_version = tx.known_subscriptions_version()
             return result, tx.changes, written
 
