@@ -231,6 +231,7 @@ def create_app(
         the_access.start()
         await the_ingestor.start()
         await the_commands.start()
+        await the_iot.resync_lazy()
         if the_mqtt is not None:
             the_commands.publish = the_mqtt.publish
             the_lazy.publish = the_mqtt.publish

@@ -291,6 +291,26 @@ class IotAgent:
             return  # a new device without lazy attributes: no registration to make or delete
         await self._sync_lazy(tenant, device, group)
 
+    async def resync_lazy(self) -> int:
+        """Bring every device's lazy registration up to date, once at start: one written by
+        an older hub names fewer operations (session 32 added ``mergeEntity`` and
+        ``replaceAttrs``), and :meth:`LazyAttributes.sync` rewrites it only where it differs.
+        Returns how many devices with lazy attributes were looked at."""
+        if self.lazy is None:
+            return 0
+        groups: dict[tuple[str, str], Document | None] = {}
+        seen = 0
+        for tenant, device in await self.iot.all_devices():
+            apikey = str(device.get("apikey") or "")
+            if (tenant, apikey) not in groups:
+                found = await self.iot.find_group(apikey, None) if apikey else None
+                groups[(tenant, apikey)] = found[1] if found and found[0] == tenant else None
+            group = groups[(tenant, apikey)]
+            if lazy_attributes(device, group):
+                seen += 1
+                await self._sync_lazy(tenant, device, group)
+        return seen
+
     async def _sync_lazy(self, tenant: str, device: Document, group: Document | None) -> None:
         """The device's lazy registration follows its provisioning; a failure is logged (the
         device is provisioned; its next change tries again)."""

@@ -345,6 +345,30 @@ def test_the_registration_follows_the_device_and_its_group(client: TestClient) -
     assert registrations(client) == []
 
 
+def test_an_older_registration_gets_the_new_operations_at_start(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A registration an older hub wrote (the read operations only) is brought up to date
+    when the hub starts, so a merge of the lazy attribute reaches the device without the
+    device being provisioned again."""
+    provision = make_client(tmp_path, store_url)
+    with provision as client, Device().running() as device:
+        provision_group(client)
+        provision_sensor(client, endpoint=device.url)
+        [reg] = registrations(client)
+        older = ["retrieveEntity", "queryEntity", "queryBatch"]
+        r = client.patch(f"{REGISTRATIONS}/{reg['id']}", json={"operations": older}, headers=LD)
+        assert r.status_code == 204, r.text
+        assert set(registrations(client)[0]["operations"]) == set(older)
+    with make_client(tmp_path, store_url) as client:
+        [reg] = registrations(client)
+        assert {"mergeEntity", "replaceAttrs", "updateAttrs"} <= set(reg["operations"])
+    with make_client(tmp_path, store_url) as client:
+        # nothing to bring up to date: the start leaves it as it was
+        [again] = registrations(client)
+        assert again["operations"] == reg["operations"]
+
+
 def test_a_registration_written_by_someone_else_is_not_answered(client: TestClient) -> None:
     """The agent answers only the endpoint of the registration it made (its secret key), so a
     registration a client writes, in another tenant, cannot read a device through it."""
