@@ -40,10 +40,10 @@ from cityhub.ngsild.query.ast import (
     Scalar,
     ScopeQuery,
     TypeName,
-    UriValue,
     Value,
     ValueList,
 )
+from cityhub.ngsild.query.q import check_comparison
 from cityhub.ngsild.query.scope import check_scope_pattern
 
 _NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
@@ -217,7 +217,7 @@ def _comparison(node: Node, d: Dialect, alias: str) -> str:
         if node.value is not None:
             raise BadRequestData("q: '!' takes no value")
         return f"NOT {_comparison(Comparison(node.path), d, alias)}"
-    _check_value(node)
+    check_comparison(node)
     path = node.path
     column = ENTITY_COLUMNS.get(path.attr)
     if column is not None:
@@ -333,27 +333,6 @@ class _Target:
         if self.object_list is not None and text:
             selects.append(self.d.object_list_candidates(self.object_list))
         return " UNION ALL ".join(selects) if selects else self.d.no_candidates
-
-
-def _check_value(node: Comparison) -> None:
-    op, value = node.op, node.value
-    if op is None:
-        if value is not None:
-            raise BadRequestData("q: a value needs an operator")
-        return
-    if op in ("~=", "!~="):
-        if not isinstance(value, str):
-            raise BadRequestData(f"q: {op} needs a regular expression")
-        regex.compile_pattern(value, f"q ({op})")
-        return
-    if op not in ("==", "!=", *SQL_OPS):
-        raise BadRequestData(f"q: unknown operator {op!r}")
-    if value is None:
-        raise BadRequestData(f"q: {op} needs a value")
-    if isinstance(value, Range | ValueList) and op not in ("==", "!="):
-        raise BadRequestData(f"q: ranges and lists need == or !=, not {op}")
-    if op not in ("==", "!=") and isinstance(value, bool | UriValue):
-        raise BadRequestData(f"q: {value!r} can only be compared with == or !=")
 
 
 def _value_test(op: str, value: Value, d: Dialect) -> str:

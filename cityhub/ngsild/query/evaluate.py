@@ -47,10 +47,10 @@ from cityhub.ngsild.query.ast import (
     Or,
     Range,
     Scalar,
-    UriValue,
     ValueList,
     canonical_datetime,
 )
+from cityhub.ngsild.query.q import check_comparison
 
 Entity = dict[str, Any]
 #: a compiled q: whether an entity (internal form) matches
@@ -119,7 +119,7 @@ def _comparison(node: Comparison) -> Matcher:
             raise BadRequestData("q: '!' takes no value")
         exists = _comparison(Comparison(node.path))
         return lambda entity: not exists(entity)
-    _check_value(node)
+    check_comparison(node)
     path = node.path
     member = _ENTITY_MEMBERS.get(path.attr)
     if member is not None:
@@ -250,28 +250,6 @@ def _strings(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for child in node:
             yield from _strings(child)
-
-
-def _check_value(node: Comparison) -> None:
-    """The refusals of ``qsql._check_value``."""
-    op, value = node.op, node.value
-    if op is None:
-        if value is not None:
-            raise BadRequestData("q: a value needs an operator")
-        return
-    if op in ("~=", "!~="):
-        if not isinstance(value, str):
-            raise BadRequestData(f"q: {op} needs a regular expression")
-        regex.compile_pattern(value, f"q ({op})")
-        return
-    if op not in ("==", "!=", *_ORDER):
-        raise BadRequestData(f"q: unknown operator {op!r}")
-    if value is None:
-        raise BadRequestData(f"q: {op} needs a value")
-    if isinstance(value, Range | ValueList) and op not in ("==", "!="):
-        raise BadRequestData(f"q: ranges and lists need == or !=, not {op}")
-    if op not in ("==", "!=") and isinstance(value, bool | UriValue):
-        raise BadRequestData(f"q: {value!r} can only be compared with == or !=")
 
 
 def _value_test(op: str, value: Any) -> _Test:

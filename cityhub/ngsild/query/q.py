@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Callable
 
+from cityhub.errors import BadRequestData
 from cityhub.ngsild import regex
 from cityhub.ngsild.query._syntax import Cursor, parse_logical, short
 from cityhub.ngsild.query.ast import (
@@ -330,7 +331,35 @@ def _bare_regex(cursor: Cursor) -> str:
     return text[start : cursor.pos]
 
 
-__all__ = ["parse_q"]
+def check_comparison(node: Comparison) -> None:
+    """The comparisons q's evaluators refuse (the SQL compilers of ``cityhub.store.qsql`` and
+    the evaluator over entities in memory, ``cityhub.ngsild.query.evaluate``): the same rules
+    for both, so that both refuse the same q with the same detail.
+
+    Raises:
+        BadRequestData: the operator and the value do not go together.
+    """
+    op, value = node.op, node.value
+    if op is None:
+        if value is not None:
+            raise BadRequestData("q: a value needs an operator")
+        return
+    if op in _REGEX_OPS:
+        if not isinstance(value, str):
+            raise BadRequestData(f"q: {op} needs a regular expression")
+        regex.compile_pattern(value, f"q ({op})")
+        return
+    if op not in ("==", "!=", *_ORDER_OPS):
+        raise BadRequestData(f"q: unknown operator {op!r}")
+    if value is None:
+        raise BadRequestData(f"q: {op} needs a value")
+    if isinstance(value, Range | ValueList) and op not in ("==", "!="):
+        raise BadRequestData(f"q: ranges and lists need == or !=, not {op}")
+    if op not in ("==", "!=") and isinstance(value, bool | UriValue):
+        raise BadRequestData(f"q: {value!r} can only be compared with == or !=")
+
+
+__all__ = ["check_comparison", "parse_q"]
 
 
 def rename_q(text: str, rename: Callable[[str, bool], str]) -> str:
